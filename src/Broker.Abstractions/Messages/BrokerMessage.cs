@@ -1,0 +1,57 @@
+namespace Broker.Abstractions;
+
+/// <summary>
+/// One application message as the broker routes it: created once per PUBLISH and shared, unchanged, by every
+/// subscriber it is delivered to. Immutable: a plugin that changes a message (topic rewrite, say) makes a copy
+/// with <c>with { Topic = ... }</c> and hands the copy on through the hook's context.
+/// </summary>
+public sealed record BrokerMessage
+{
+    /// <summary>The topic name (never empty, never a wildcard).</summary>
+    public required string Topic { get; init; }
+
+    /// <summary>The payload. Never mutate the memory behind it: it is shared by every delivery.</summary>
+    public ReadOnlyMemory<byte> Payload { get; init; }
+
+    /// <summary>The QoS it was published with; each delivery is sent at min(this, granted QoS).</summary>
+    public MqttQos Qos { get; init; }
+
+    /// <summary>The RETAIN flag as published.</summary>
+    public bool Retain { get; init; }
+
+    /// <summary>
+    /// MQTT 5 properties forwarded unchanged (payload format, content type, response topic, correlation data,
+    /// user properties). Null when there are none. Shared: never mutate.
+    /// </summary>
+    public MqttProperties? Properties { get; init; }
+
+    /// <summary>
+    /// MQTT 5 Message Expiry Interval in seconds as published; null = never expires. The broker forwards the
+    /// remaining lifetime and drops the message once it has expired while queued.
+    /// </summary>
+    public uint? MessageExpiryInterval { get; init; }
+
+    /// <summary>Client id of the publisher; null for messages made by the broker or a plugin.</summary>
+    public string? PublisherId { get; init; }
+
+    /// <summary>When the broker accepted the message.</summary>
+    public DateTimeOffset Timestamp { get; init; }
+
+    /// <summary>True for $SYS and other broker-originated messages.</summary>
+    public bool IsSystem { get; init; }
+
+    /// <summary>Whether the message has expired at <paramref name="now"/>.</summary>
+    /// <param name="now">The current time, from the broker's <see cref="TimeProvider"/>.</param>
+    public bool IsExpired(DateTimeOffset now) =>
+        MessageExpiryInterval is { } seconds && now - Timestamp >= TimeSpan.FromSeconds(seconds);
+
+    /// <summary>The lifetime left at <paramref name="now"/>, in whole seconds, as forwarded to subscribers.</summary>
+    /// <param name="now">The current time, from the broker's <see cref="TimeProvider"/>.</param>
+    public uint? RemainingExpiryInterval(DateTimeOffset now)
+    {
+        if (MessageExpiryInterval is not { } seconds)
+            return null;
+        var elapsed = (long)(now - Timestamp).TotalSeconds;
+        return elapsed >= seconds ? 0u : (uint)(seconds - elapsed);
+    }
+}
