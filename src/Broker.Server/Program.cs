@@ -1,0 +1,2 @@
+// Composition root: filled in by the core issue (listeners, sessions, configuration).
+return 0;
