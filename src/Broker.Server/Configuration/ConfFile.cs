@@ -76,7 +76,7 @@ internal sealed class ConfFile
             {
                 if (value.Length < 2 || !value.EndsWith('"'))
                 {
-                    errors.Add(new ConfigurationError(origin, key, value, "the closing \" is missing"));
+                    errors.Add(new ConfigurationError(origin, key, null, $"the value {value} has no closing quote"));
                     continue;
                 }
 

@@ -35,12 +35,14 @@ internal static partial class ConfValues
     {
         value = null;
         problem = "";
-        text = text.Trim();
         if (info.Kind == ConfValueKind.String)
         {
+            // Kept exactly: quotes in a .conf file exist to preserve surrounding spaces.
             value = text;
             return true;
         }
+
+        text = text.Trim();
 
         if (text.Length == 0 && info.IsNullable)
         {
@@ -169,7 +171,7 @@ internal static partial class ConfValues
         {
             if (!TryParseSize(text, out number, out var overflow))
             {
-                problem = overflow ? $"{SizeExpectation}, at most {FormatSize(max)}" : SizeExpectation;
+                problem = overflow ? $"too large, at most {FormatSize(max)}" : SizeExpectation;
                 return false;
             }
         }
@@ -184,7 +186,7 @@ internal static partial class ConfValues
         if (number < min || number > max)
         {
             problem = info.Unit == ConfUnit.Bytes
-                ? $"{SizeExpectation}, at most {FormatSize(max)}"
+                ? (number < 0 ? SizeExpectation : $"too large, at most {FormatSize(max)}")
                 : $"expected a whole number from {min} to {max}";
             return false;
         }
