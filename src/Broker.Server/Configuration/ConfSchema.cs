@@ -73,6 +73,11 @@ internal static class ConfSchema
             var attribute = property.GetCustomAttribute<ConfKeyAttribute>(inherit: true);
             if (attribute is not null)
             {
+                if (keys.Any(k => string.Equals(k.Key, attribute.Key, StringComparison.OrdinalIgnoreCase)))
+                {
+                    throw new InvalidOperationException($"{optionsType.Name}.{property.Name}: key {attribute.Key} is bound twice.");
+                }
+
                 keys.Add(Describe(optionsType, property, attribute));
             }
         }

@@ -350,6 +350,14 @@ public sealed class ConfBinderTests : IDisposable
         Assert.Contains("\"lots\"", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Bind_KeyBoundTwice_ThrowsInvalidOperation()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => ConfBinder.Bind<DuplicateKeyOptions>(new ConfigurationBuilder().Build()));
+
+        Assert.Contains("dup.key", error.Message, StringComparison.Ordinal);
+    }
+
     private SampleOptions BindOne(string key, string value) => Bind($"{key} = {value}");
 
     private SampleOptions Bind(params string[] lines) => ConfBinder.Bind<SampleOptions>(TempConf.Build(_temp.Write(lines)));

@@ -138,3 +138,12 @@ internal sealed class BadBoundOptions
     [ConfKey("bad.bound", "Min that is no size.", Unit = ConfUnit.Bytes, Min = "lots")]
     public long Value { get; set; }
 }
+
+internal sealed class DuplicateKeyOptions
+{
+    [ConfKey("dup.key", "First.")]
+    public int First { get; set; }
+
+    [ConfKey("dup.key", "Second.")]
+    public int Second { get; set; }
+}
