@@ -83,7 +83,7 @@ internal static partial class BrokerHost
         await app.StartAsync().ConfigureAwait(false);
         sys.Start();
         LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
-        LogListener(logger, "tcp:external", tcp!.EndPoint.ToString());
+        LogListener(logger, "tcp:external", tcp!.EndPoint.ToString() ?? "");
 
         await app.WaitForShutdownAsync().ConfigureAwait(false);
         await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);

@@ -155,8 +155,8 @@ public enum SharedStrategy
     RoundRobin,
     /// <summary>The same member until it leaves or disconnects.</summary>
     Sticky,
-    /// <summary>By a hash of the publisher's client id.</summary>
-    HashClientId,
+    /// <summary>By a hash of the publisher's client id (<c>hash_clientid</c>, EMQX's spelling).</summary>
+    HashClientid,
     /// <summary>By a hash of the topic.</summary>
     HashTopic,
 }

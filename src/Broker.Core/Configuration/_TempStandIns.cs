@@ -1,18 +1,4 @@
 // TEMPORARY stand-ins for APIs being written on other branches; deleted when they are merged.
-namespace Broker.Core.Configuration
-{
-    public enum ConfUnit { None, Bytes, Duration }
-    [AttributeUsage(AttributeTargets.Property)]
-    public sealed class ConfKeyAttribute(string key, string description) : Attribute
-    {
-        public string Key { get; } = key;
-        public string Description { get; } = description;
-        public ConfUnit Unit { get; set; }
-        public string? Min { get; set; }
-        public string? Max { get; set; }
-    }
-    public interface IValidatableOptions { IEnumerable<(string Key, string Error)> Validate(); }
-}
 namespace Broker.Core.Routing
 {
     using Broker.Abstractions;
