@@ -53,6 +53,7 @@ internal sealed class PasswordFile
     private readonly int _iterations;
     private readonly TimeProvider _time;
     private PasswordHash _dummy;
+    private long _hashComputations;
 
     /// <summary>An empty user list.</summary>
     /// <param name="iterations">PBKDF2 iterations for passwords set through <see cref="Set"/> (tests pass a small number).</param>
@@ -92,6 +93,12 @@ internal sealed class PasswordFile
                 return _users.Count;
         }
     }
+
+    /// <summary>
+    /// How many PBKDF2 computations <see cref="Verify"/> has run (cache misses and unknown users): the CPU the
+    /// password checks cost, for metrics.
+    /// </summary>
+    public long HashComputations => Interlocked.Read(ref _hashComputations);
 
     /// <summary>Reads <paramref name="path"/>; a missing file is an empty user list.</summary>
     /// <exception cref="AccessFileException">A line is neither a comment nor a valid <c>username:hash</c>.</exception>
@@ -172,6 +179,7 @@ internal sealed class PasswordFile
         Span<byte> computed = stackalloc byte[MaxHashSize];
         computed = computed[..target.Hash.Length];
         Rfc2898DeriveBytes.Pbkdf2(password, target.Salt, computed, target.Iterations, HashAlgorithmName.SHA512);
+        Interlocked.Increment(ref _hashComputations);
         var ok = CryptographicOperations.FixedTimeEquals(computed, target.Hash) && stored is not null;
         if (ok)
             Remember(user, stored!, digest, now);

@@ -20,18 +20,27 @@ internal static class TopicFilterRelations
     {
         if (StartsWithWildcard(outer) && StartsWithDollar(inner))
             return false;
+        var depth = 0;
+        var innerStartsEmpty = false;
         while (true)
         {
             var o = NextLevel(ref outer, out var outerMore);
             var i = NextLevel(ref inner, out var innerMore);
             if (o is "#")
                 return true;
-            // "#" in the request matches any depth (and the parent); nothing but "#" in the rule matches all that.
             if (i is "#")
-                return false;
+            {
+                // The request matches every deeper topic and also the parent ("a/#" matches "a"). A rule "+/#" here
+                // matches every deeper topic but not the parent, so it covers only where no valid parent exists:
+                // at the first level ("+/#" covers "#"), or where the parent is the empty, invalid topic ("/#").
+                var parentInvalid = depth == 0 || (depth == 1 && innerStartsEmpty);
+                return o is "+" && outerMore && outer is "#" && parentInvalid;
+            }
             // A literal in the rule covers only the same literal; "+" covers a literal or "+".
             if (!(o is "+" || o.SequenceEqual(i)))
                 return false;
+            if (depth++ == 0)
+                innerStartsEmpty = i.IsEmpty;
             if (!outerMore && !innerMore)
                 return true;
             if (!outerMore)
@@ -46,6 +55,7 @@ internal static class TopicFilterRelations
     {
         if ((StartsWithWildcard(a) && StartsWithDollar(b)) || (StartsWithWildcard(b) && StartsWithDollar(a)))
             return false;
+        var first = true;
         while (true)
         {
             var x = NextLevel(ref a, out var aMore);
@@ -56,10 +66,14 @@ internal static class TopicFilterRelations
                 return false;
             if (!aMore && !bMore)
                 return true;
+            // One filter ends here, the other goes on with "/#": they share only the parent topic. After an empty
+            // first level that is "", which is no valid topic ("+" and "/#" have nothing in common).
+            var parentValid = !(first && (x.IsEmpty || y.IsEmpty));
             if (!aMore)
-                return b is "#";
+                return b is "#" && parentValid;
             if (!bMore)
-                return a is "#";
+                return a is "#" && parentValid;
+            first = false;
         }
     }
 
