@@ -66,9 +66,25 @@ public sealed class PasswordFileTests : IDisposable
     }
 
     [Fact]
-    public void Constructor_Default_Uses210000Iterations()
+    public void Set_DefaultIterations_Writes210000AndVerifies()
     {
-        Assert.Equal(210_000, PasswordFile.DefaultIterations);
+        // The one test that pays for the real cost (~100 ms per hash on a small box).
+        var file = new PasswordFile();
+        file.Set("alice", "a");
+        var path = _dir.File("passwd");
+        file.Save(path);
+
+        Assert.Contains(":$pbkdf2-sha512$210000$", File.ReadAllText(path));
+        Assert.True(file.Verify("alice", Utf8("a")));
+        Assert.Equal(1, file.HashComputations);
+    }
+
+    [Fact]
+    public void Load_ShippedExample_HasNoUsers()
+    {
+        var file = PasswordFile.Load(Path.Combine(Repository.Root, "etc", "passwd.example"));
+
+        Assert.Empty(file.Users);
     }
 
     [Fact]
