@@ -1,8 +1,7 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
 // TEMPORARY stand-ins for APIs being written on other branches; deleted when they are merged.
-namespace Broker.Core.Routing
-{
-    using Broker.Abstractions;
-    using Broker.Abstractions.Hooks;
+namespace Broker.Core.Routing;
     internal interface ISubscriber { string ClientId { get; } bool IsConnected { get; } }
     internal enum SharedSubscriptionStrategy { Random, RoundRobin, Sticky, HashClientId, HashTopic }
     internal struct RouteMatch<TSubscriber> where TSubscriber : class, ISubscriber
@@ -20,23 +19,3 @@ namespace Broker.Core.Routing
         public int SubscriptionCount => 0;
         public int RouteCount => 0;
     }
-}
-namespace Broker.Core.AccessControl
-{
-    using Broker.Abstractions.Hooks;
-    using Microsoft.Extensions.Logging;
-    internal sealed class BuiltinAccessControl(string passwordFilePath, string aclFilePath, ILogger logger)
-    {
-        public string P { get; } = passwordFilePath + aclFilePath + logger;
-        public ValueTask<HookResult> AuthenticateAsync(ClientAuthenticateContext ctx) => throw new NotImplementedException();
-        public ValueTask<HookResult> AuthorizeAsync(ClientAuthorizeContext ctx) => throw new NotImplementedException();
-        public void Reload() { }
-    }
-}
-namespace Broker.Core.AccessControl
-{
-    internal static class PasswdCommand
-    {
-        public static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, string defaultFile) => throw new NotImplementedException();
-    }
-}
