@@ -39,6 +39,19 @@ public static partial class MqttPacketReader
             return null;
         }
 
+        try
+        {
+            return ReadConnectAfterLevel(ref r, version);
+        }
+        catch (MqttProtocolException e) when (e.ResponseVersion == MqttProtocolVersion.Unknown)
+        {
+            // The level is known by now: let the session answer in the client's version (e.g. CONNACK 0x81 in 5.0).
+            throw new MqttProtocolException(e.ReasonCode, e.Message) { ResponseVersion = version };
+        }
+    }
+
+    private static MqttConnectPacket ReadConnectAfterLevel(ref WireReader r, MqttProtocolVersion version)
+    {
         var flags = r.ReadByte();
         if ((flags & 0x01) != 0)
             CodecErrors.Malformed("CONNECT reserved flag is set [MQTT-3.1.2-3]");

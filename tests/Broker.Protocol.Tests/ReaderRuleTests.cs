@@ -153,6 +153,14 @@ public sealed class ReaderRuleTests
     public void TryRead_ConnectUnknownProtocolName_ProtocolError() =>
         Fails(MqttReasonCode.ProtocolError, Packet(0x10, Str("MQTX"), B(4, 0x02), U16(30), Str("id")), Unknown);
 
+    [Fact] // 3.1.4: a 5.0 server may answer a bad CONNECT with CONNACK 0x81, so the version must be known
+    public void TryRead_MalformedConnectAfterLevel_ResponseVersionIsClientVersion()
+    {
+        var e = TestBuffers.ReadFails(Connect5(NoProps, 0x03), Unknown);
+        Assert.Equal(MqttReasonCode.MalformedPacket, e.ReasonCode);
+        Assert.Equal(MqttProtocolVersion.V500, e.ResponseVersion);
+    }
+
     [Fact] // [MQTT-3.1.2-3]
     public void TryRead_ConnectReservedFlagSet_Malformed() =>
         Fails(MqttReasonCode.MalformedPacket, Connect311(0x03), Unknown);
