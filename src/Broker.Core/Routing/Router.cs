@@ -47,6 +47,16 @@ internal sealed partial class Router<TSubscriber>
     /// <summary>Distinct topic filters (share prefix removed) with at least one subscription: $SYS "topics".</summary>
     public int RouteCount => Volatile.Read(ref _routeCount);
 
+    /// <summary>Trie nodes below the root; shows that unsubscribing prunes. Walks the trie under the write lock.</summary>
+    public int TrieNodeCount
+    {
+        get
+        {
+            lock (_writeLock)
+                return _trie.CountNodes();
+        }
+    }
+
     /// <summary>
     /// Adds a subscription, or replaces the options of the subscriber's existing subscription to the same filter and
     /// group. <paramref name="topicFilter"/> may carry a <c>$share/{group}/</c> or <c>$queue/</c> prefix and must be

@@ -98,6 +98,9 @@ internal sealed class TopicTrie<TSubscriber>
         }
     }
 
+    /// <summary>Nodes below the root; for diagnostics and tests (walks the whole trie). Caller holds the write lock.</summary>
+    public int CountNodes() => _root.CountDescendants();
+
     /// <summary>Adds every route whose filter matches <paramref name="topic"/> to <paramref name="scratch"/>.</summary>
     public void Collect(string topic, MatchScratch<TSubscriber> scratch)
     {
@@ -205,6 +208,20 @@ internal sealed class TrieNode<TSubscriber>
             _children.TryAdd(child.Level, child);
         }
         return child;
+    }
+
+    /// <summary>Writers only.</summary>
+    public int CountDescendants()
+    {
+        var count = 0;
+        if (_plus is not null)
+            count += 1 + _plus.CountDescendants();
+        if (_children is not null)
+        {
+            foreach (var child in _children.Values)
+                count += 1 + child.CountDescendants();
+        }
+        return count;
     }
 
     /// <summary>Writers only.</summary>
