@@ -26,7 +26,8 @@ internal sealed partial class Router<TSubscriber>
     /// one entry per subscriber for its ordinary subscriptions, aggregated (max QoS [MQTT-3.3.5-1]; all
     /// Subscription Identifiers, MQTT 5 3.3.4; Retain As Published if any) and skipping No Local subscriptions of the
     /// publisher itself [MQTT-3.8.3-3]; plus, for each matching (share group, filter), one member chosen by the
-    /// strategy, as a separate entry with <see cref="RouteMatch{TSubscriber}.ShareGroup"/> set.
+    /// strategy, as a separate entry with <see cref="RouteMatch{TSubscriber}.ShareGroup"/> set. No Local is not applied
+    /// to shared subscriptions: MQTT 5 forbids it there [MQTT-3.8.3-4], so the session layer rejects it at SUBSCRIBE.
     /// </summary>
     /// <param name="topic">A valid topic name.</param>
     /// <param name="publisherId">The publisher's client id; null for messages from the broker or a plugin.</param>

@@ -95,11 +95,12 @@ internal sealed partial class Router<TSubscriber>
     }
 
     /// <summary>Removes the subscriber's subscription to the filter (with the same share prefix, if any).</summary>
-    /// <returns>False if there was no such subscription.</returns>
+    /// <returns>False if there was no such subscription (a malformed filter never names one).</returns>
     public bool Unsubscribe(TSubscriber subscriber, string topicFilter)
     {
         ArgumentNullException.ThrowIfNull(subscriber);
-        var key = ParseKey(subscriber, topicFilter, out _, out _);
+        if (!TryParseKey(subscriber, topicFilter, out var key, out _, out _))
+            return false;
         lock (_writeLock)
         {
             if (!_subscriptions.Remove(key, out var subscription))
@@ -129,13 +130,17 @@ internal sealed partial class Router<TSubscriber>
         }
     }
 
-    private static SubscriptionKey<TSubscriber> ParseKey(TSubscriber subscriber, string topicFilter, out string? group, out string filter)
+    private static SubscriptionKey<TSubscriber> ParseKey(TSubscriber subscriber, string topicFilter, out string? group, out string filter) =>
+        TryParseKey(subscriber, topicFilter, out var key, out group, out filter)
+            ? key
+            : throw new ArgumentException($"Invalid topic filter '{topicFilter}'.", nameof(topicFilter));
+
+    private static bool TryParseKey(
+        TSubscriber subscriber, string topicFilter, out SubscriptionKey<TSubscriber> key, out string? group, out string filter)
     {
-        if (MqttTopic.TryParseShared(topicFilter, out group, out filter) && group is null)
-            throw new ArgumentException($"Malformed shared subscription '{topicFilter}'.", nameof(topicFilter));
-        if (!MqttTopic.IsValidTopicFilter(filter))
-            throw new ArgumentException($"Invalid topic filter '{topicFilter}'.", nameof(topicFilter));
-        return new SubscriptionKey<TSubscriber>(subscriber, filter, group);
+        var shared = MqttTopic.TryParseShared(topicFilter, out group, out filter);
+        key = new SubscriptionKey<TSubscriber>(subscriber, filter, group);
+        return (!shared || group is not null) && MqttTopic.IsValidTopicFilter(filter);
     }
 
     /// <summary>Caller holds the write lock.</summary>

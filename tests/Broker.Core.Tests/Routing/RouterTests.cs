@@ -187,6 +187,8 @@ public sealed class RouterTests
         Assert.Throws<ArgumentException>(() => router.Subscribe(a, "$share/g", Qos0));
         Assert.Throws<ArgumentException>(() => router.Subscribe(a, "", Qos0));
         Assert.Equal(0, router.SubscriptionCount);
+        Assert.False(router.Unsubscribe(a, "a/#/b"));
+        Assert.False(router.Unsubscribe(a, "$share//a"));
     }
 
     [Fact]
