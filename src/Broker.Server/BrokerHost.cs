@@ -59,10 +59,19 @@ internal static partial class BrokerHost
         var engine = app.Services.GetRequiredService<BrokerEngine>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Server");
 
-        var accessControl = new BuiltinAccessControl(
-            settings.ResolvePath(settings.Access.PasswordFile),
-            settings.ResolvePath(settings.Access.AclFile),
-            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core.AccessControl"));
+        BuiltinAccessControl accessControl;
+        try
+        {
+            accessControl = new BuiltinAccessControl(
+                settings.ResolveEtcPath(settings.Access.PasswordFile),
+                settings.ResolveEtcPath(settings.Access.AclFile),
+                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core.AccessControl"));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or AccessFileException or IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"broker: access control files cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
         engine.Hooks.Register(HookPoints.ClientAuthenticate, accessControl.AuthenticateAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
         engine.Hooks.Register(HookPoints.ClientAuthorize, accessControl.AuthorizeAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
         if (settings.Access.AllowAnonymous)

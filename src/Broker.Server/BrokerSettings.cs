@@ -31,8 +31,8 @@ internal sealed class BrokerSettings
 
     public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
 
-    /// <summary>A path from the configuration: absolute as given, else relative to the broker home.</summary>
-    public string ResolvePath(string path) => Path.GetFullPath(Path.Combine(Home, path));
+    /// <summary>A file named in the configuration: absolute as given, else relative to the etc directory.</summary>
+    public string ResolveEtcPath(string path) => Path.GetFullPath(Path.Combine(EtcDirectory, path));
 
     public static BrokerSettings Load(string home, string? etc, string? data, IDictionary<string, string>? environment = null)
     {

@@ -32,7 +32,7 @@ home ??= Directory.GetCurrentDirectory();
 
 if (rest is ["passwd", ..])
 {
-    var defaultFile = Path.Combine(etc ?? Path.Combine(home, "etc"), "passwd");
+    var defaultFile = Path.Combine(Path.GetFullPath(etc ?? Path.Combine(home, "etc")), "passwd");
     return PasswdCommand.Run([.. rest.Skip(1)], Console.In, Console.Out, Console.Error, defaultFile);
 }
 if (rest is ["conf-defaults"])

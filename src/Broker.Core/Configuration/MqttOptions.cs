@@ -73,7 +73,7 @@ public sealed class SessionOptions
     public int MaxInflight { get; set; } = 32;
 
     /// <remarks>Default 1000.</remarks>
-    [ConfKey("session.max_mqueue_len", "Messages queued per session while it is offline or its in-flight window is full; beyond it session.mqueue_overflow applies and the drop is counted.", Min = "1", Max = "10000000")]
+    [ConfKey("session.max_mqueue_len", "Messages queued per session while it is offline or its in-flight window is full, and QoS 0 messages waiting to be written to a slow connection; beyond it session.mqueue_overflow applies (QoS 0 to a connection: the new message is dropped) and the drop is counted in $SYS metrics/messages/dropped.", Min = "1", Max = "10000000")]
     public int MaxMqueueLength { get; set; } = 1000;
 
     /// <remarks>Default drop_oldest.</remarks>
@@ -117,13 +117,13 @@ public sealed class AccessControlOptions
     [ConfKey("acl_nomatch", "Decision for a publish/subscribe that no acl.conf rule and no plugin decides: allow or deny.")]
     public AclNoMatch AclNoMatch { get; set; } = AclNoMatch.Allow;
 
-    /// <remarks>Default etc/acl.conf (relative to the etc directory's parent, the broker home).</remarks>
-    [ConfKey("acl_file", "The access rules file (EMQX 4 acl.conf syntax). A relative path is relative to the broker home.")]
-    public string AclFile { get; set; } = "etc/acl.conf";
+    /// <remarks>Default acl.conf, in the etc directory.</remarks>
+    [ConfKey("acl_file", "The access rules file (EMQX 4 acl.conf syntax); the broker does not start if it is missing. A relative path is relative to the etc directory.")]
+    public string AclFile { get; set; } = "acl.conf";
 
-    /// <remarks>Default etc/passwd.</remarks>
-    [ConfKey("password_file", "The password file (salted PBKDF2-SHA512 hashes; manage it with `broker passwd`). A relative path is relative to the broker home.")]
-    public string PasswordFile { get; set; } = "etc/passwd";
+    /// <remarks>Default passwd, in the etc directory.</remarks>
+    [ConfKey("password_file", "The password file (salted PBKDF2-SHA512 hashes; manage it with `broker passwd`); a missing file has no users. A relative path is relative to the etc directory.")]
+    public string PasswordFile { get; set; } = "passwd";
 }
 
 /// <summary>Node-wide settings (<c>node.*</c>, <c>broker.*</c>, <c>plugins.*</c>).</summary>
