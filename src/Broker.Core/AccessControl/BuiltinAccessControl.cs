@@ -1,0 +1,128 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Core.AccessControl;
+
+/// <summary>
+/// The broker's built-in authentication (password file) and authorization (acl.conf) as hook callbacks for
+/// <see cref="HookPoints.ClientAuthenticate"/> and <see cref="HookPoints.ClientAuthorize"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Authenticate: a client that gives a user name in the password file is allowed with the right password and
+/// denied (Bad User Name or Password) with a wrong one; a user name not in a non-empty password file is denied too
+/// (mosquitto's behaviour); either way the chain stops. A client without a user name, or any client while the
+/// password file is empty or absent, is ignored and the chain continues (the core then applies
+/// <c>allow_anonymous</c>).
+/// </para>
+/// <para>
+/// Authorize: the first matching acl.conf rule allows or denies and stops the chain; when none matches the result
+/// is ignored and the chain continues (the core then applies <c>acl_nomatch</c>).
+/// </para>
+/// <para>
+/// Both callbacks finish synchronously: authorization is a walk over an immutable rule array; authentication costs
+/// one PBKDF2 only when <see cref="PasswordFile"/>'s verification cache misses. The files are read at construction
+/// and by <see cref="Reload"/>, which swaps both in at once.
+/// </para>
+/// </remarks>
+internal sealed partial class BuiltinAccessControl
+{
+    private static readonly ValueTask<HookResult> StopTask = new(HookResult.Stop);
+    private static readonly ValueTask<HookResult> ContinueTask = new(HookResult.Continue);
+
+    private readonly string _passwordFilePath;
+    private readonly string _aclFilePath;
+    private readonly ILogger _logger;
+    private readonly TimeProvider? _timeProvider;
+    private State _state;
+
+    /// <summary>Loads both files.</summary>
+    /// <param name="passwordFilePath">The password file; empty = none. A missing file is an empty user list.</param>
+    /// <param name="aclFilePath">acl.conf; empty = no rules. A missing file is an error.</param>
+    /// <param name="logger">Where reloads and denials are logged.</param>
+    /// <param name="timeProvider">Clock of the password verification cache (tests pass a fake one).</param>
+    /// <exception cref="AccessFileException">A file has an error; the message names file and line.</exception>
+    /// <exception cref="FileNotFoundException">acl.conf is configured but missing.</exception>
+    public BuiltinAccessControl(string passwordFilePath, string aclFilePath, ILogger logger, TimeProvider? timeProvider = null)
+    {
+        _passwordFilePath = passwordFilePath;
+        _aclFilePath = aclFilePath;
+        _logger = logger;
+        _timeProvider = timeProvider;
+        _state = LoadState();
+    }
+
+    /// <summary>The <see cref="HookPoints.ClientAuthenticate"/> callback.</summary>
+    public ValueTask<HookResult> AuthenticateAsync(ClientAuthenticateContext ctx)
+    {
+        var username = ctx.Client?.Username;
+        var passwords = _state.Passwords;
+        if (username is null || passwords.Count == 0)
+            return ContinueTask;
+        var password = ctx.Password is { } given ? given.Span : default;
+        if (passwords.Verify(username, password))
+        {
+            ctx.Result = AuthenticationResult.Allow;
+        }
+        else
+        {
+            ctx.Result = AuthenticationResult.Deny;
+            ctx.DenyReasonCode = MqttReasonCode.BadUserNameOrPassword;
+            LogAuthenticationDenied(_logger, ctx.Client!.ClientId, username);
+        }
+        return StopTask;
+    }
+
+    /// <summary>The <see cref="HookPoints.ClientAuthorize"/> callback.</summary>
+    public ValueTask<HookResult> AuthorizeAsync(ClientAuthorizeContext ctx)
+    {
+        if (ctx.Client is not { } client)
+            return ContinueTask;
+        var result = _state.Acl.Check(client, ctx.Action, ctx.Topic);
+        if (result == AuthorizationResult.Ignore)
+            return ContinueTask;
+        ctx.Result = result;
+        return StopTask;
+    }
+
+    /// <summary>
+    /// Reads both files again and swaps them in together. On an error nothing changes: the previous rules and users
+    /// stay in force, the error is logged and thrown for the caller (e.g. <c>ctl reload</c>) to report.
+    /// </summary>
+    public void Reload()
+    {
+        State state;
+        try
+        {
+            state = LoadState();
+        }
+        catch (Exception e) when (e is AccessFileException or IOException or UnauthorizedAccessException)
+        {
+            LogReloadFailed(_logger, e.Message);
+            throw;
+        }
+        Volatile.Write(ref _state, state);
+    }
+
+    private State LoadState()
+    {
+        var passwords = _passwordFilePath.Length == 0
+            ? new PasswordFile(timeProvider: _timeProvider)
+            : PasswordFile.Load(_passwordFilePath, timeProvider: _timeProvider);
+        var acl = _aclFilePath.Length == 0 ? AclRules.Empty : AclRules.Load(_aclFilePath);
+        LogLoaded(_logger, passwords.Count, _passwordFilePath, acl.Count, _aclFilePath);
+        return new State(passwords, acl);
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Access control loaded: {Users} user(s) from '{PasswordFile}', {Rules} rule(s) from '{AclFile}'")]
+    private static partial void LogLoaded(ILogger logger, int users, string passwordFile, int rules, string aclFile);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Access control reload failed, keeping the previous files: {Error}")]
+    private static partial void LogReloadFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Authentication failed for client '{ClientId}' user '{Username}'")]
+    private static partial void LogAuthenticationDenied(ILogger logger, string clientId, string username);
+
+    private sealed record State(PasswordFile Passwords, AclRules Acl);
+}

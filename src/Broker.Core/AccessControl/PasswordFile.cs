@@ -1,0 +1,365 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Broker.Core.AccessControl;
+
+/// <summary>
+/// The broker's own user list, <c>etc/passwd</c>: one <c>username:hash</c> line per user, <c>#</c> comments and
+/// blank lines kept as they are when the file is rewritten.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A hash reads <c>$pbkdf2-sha512$&lt;iterations&gt;$&lt;base64 salt&gt;$&lt;base64 hash&gt;</c>: PBKDF2 with
+/// HMAC-SHA-512, a 16-byte random salt and <see cref="DefaultIterations"/> iterations (OWASP's 2023 figure for
+/// PBKDF2-HMAC-SHA512). Each line carries its own iteration count, so raising the default later does not break
+/// existing entries; they are re-hashed when their password is next set.
+/// </para>
+/// <para>
+/// Verification compares in constant time, and a user that is not in the file still costs one hash computation
+/// (with the file's highest iteration count), so response time does not tell an attacker which names exist.
+/// </para>
+/// <para>
+/// A verification costs ~100 ms of CPU at 210,000 iterations. When a fleet of devices reconnects at once (a
+/// broker restart, a network blip) that would pin every core for minutes, so a successful verification is
+/// remembered: per user, the SHA-256 of the password that worked, for <see cref="CacheLifetime"/>, at most
+/// <see cref="CacheCapacity"/> users. A repeat of the same password then costs one SHA-256. Only successes are
+/// cached, so guessing stays as expensive as ever. An entry dies with the hash it was checked against: setting or
+/// removing the user, or loading the file again, invalidates it. The cache lives in memory only.
+/// </para>
+/// <para>Thread-safe: <see cref="Verify"/> runs on connection threads while the operator may change the file.</para>
+/// </remarks>
+internal sealed class PasswordFile
+{
+    /// <summary>PBKDF2 iterations for newly set passwords.</summary>
+    public const int DefaultIterations = 210_000;
+
+    /// <summary>How long a successful verification is remembered.</summary>
+    public static readonly TimeSpan CacheLifetime = TimeSpan.FromMinutes(5);
+
+    /// <summary>How many users' successful verifications are remembered at most.</summary>
+    public const int CacheCapacity = 10_000;
+
+    private const string Scheme = "pbkdf2-sha512";
+    private const int SaltSize = 16;
+    private const int HashSize = 64;
+    private const int MaxHashSize = 64;
+
+    private readonly Lock _lock = new();
+    private readonly List<FileLine> _lines = [];
+    private readonly Dictionary<string, PasswordHash> _users = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CacheEntry> _cache = new(StringComparer.Ordinal);
+    private readonly int _iterations;
+    private readonly TimeProvider _time;
+    private PasswordHash _dummy;
+    private long _hashComputations;
+
+    /// <summary>An empty user list.</summary>
+    /// <param name="iterations">PBKDF2 iterations for passwords set through <see cref="Set"/> (tests pass a small number).</param>
+    /// <param name="timeProvider">Clock of the verification cache.</param>
+    public PasswordFile(int iterations = DefaultIterations, TimeProvider? timeProvider = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(iterations, 1);
+        _iterations = iterations;
+        _time = timeProvider ?? TimeProvider.System;
+        _dummy = NewDummy(iterations);
+    }
+
+    /// <summary>The users in file order.</summary>
+    public IReadOnlyList<string> Users
+    {
+        get
+        {
+            lock (_lock)
+            {
+                var users = new List<string>(_users.Count);
+                foreach (var line in _lines)
+                {
+                    if (line.User is not null)
+                        users.Add(line.User);
+                }
+                return users;
+            }
+        }
+    }
+
+    /// <summary>How many users the file holds.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+                return _users.Count;
+        }
+    }
+
+    /// <summary>
+    /// How many PBKDF2 computations <see cref="Verify"/> has run (cache misses and unknown users): the CPU the
+    /// password checks cost, for metrics.
+    /// </summary>
+    public long HashComputations => Interlocked.Read(ref _hashComputations);
+
+    /// <summary>Reads <paramref name="path"/>; a missing file is an empty user list.</summary>
+    /// <exception cref="AccessFileException">A line is neither a comment nor a valid <c>username:hash</c>.</exception>
+    public static PasswordFile Load(string path, int iterations = DefaultIterations, TimeProvider? timeProvider = null)
+    {
+        var file = new PasswordFile(iterations, timeProvider);
+        if (!File.Exists(path))
+            return file;
+        var text = File.ReadAllText(path);
+        var lines = text.Split('\n');
+        // A final newline leaves one empty element that is not a line of the file.
+        var count = lines.Length > 0 && lines[^1].Length == 0 ? lines.Length - 1 : lines.Length;
+        var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
+        var maxIterations = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var raw = lines[i].TrimEnd('\r');
+            var trimmed = raw.Trim();
+            if (trimmed.Length == 0 || trimmed[0] == '#')
+            {
+                file._lines.Add(new FileLine(null, raw));
+                continue;
+            }
+            var colon = trimmed.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0)
+                throw new AccessFileException(path, i + 1, "expected username:hash");
+            var user = trimmed[..colon];
+            if (ValidateUserName(user) is { } problem)
+                throw new AccessFileException(path, i + 1, problem);
+            if (!TryParseHash(trimmed[(colon + 1)..], out var hash, out problem))
+                throw new AccessFileException(path, i + 1, $"bad hash for user '{user}': {problem}");
+            if (firstLine.TryGetValue(user, out var first))
+                throw new AccessFileException(path, i + 1, $"user '{user}' is already defined on line {first}");
+            firstLine.Add(user, i + 1);
+            file._users.Add(user, hash);
+            file._lines.Add(new FileLine(user, trimmed));
+            maxIterations = Math.Max(maxIterations, hash.Iterations);
+        }
+        if (maxIterations > 0)
+            file._dummy = NewDummy(maxIterations);
+        return file;
+    }
+
+    /// <summary>Whether <paramref name="user"/> is in the file.</summary>
+    public bool Contains(string user)
+    {
+        lock (_lock)
+            return _users.ContainsKey(user);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="password"/> is <paramref name="user"/>'s password. False for a user not in the file,
+    /// after the same amount of work.
+    /// </summary>
+    public bool Verify(string user, ReadOnlySpan<byte> password)
+    {
+        PasswordHash? stored;
+        PasswordHash dummy;
+        lock (_lock)
+        {
+            _users.TryGetValue(user, out stored);
+            dummy = _dummy;
+        }
+
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(password, digest);
+        var now = _time.GetUtcNow();
+        if (stored is not null
+            && _cache.TryGetValue(user, out var cached)
+            && ReferenceEquals(cached.Hash, stored)
+            && cached.ExpiresAt > now
+            && CryptographicOperations.FixedTimeEquals(cached.PasswordDigest, digest))
+        {
+            return true;
+        }
+
+        var target = stored ?? dummy;
+        Span<byte> computed = stackalloc byte[MaxHashSize];
+        computed = computed[..target.Hash.Length];
+        Rfc2898DeriveBytes.Pbkdf2(password, target.Salt, computed, target.Iterations, HashAlgorithmName.SHA512);
+        Interlocked.Increment(ref _hashComputations);
+        var ok = CryptographicOperations.FixedTimeEquals(computed, target.Hash) && stored is not null;
+        if (ok)
+            Remember(user, stored!, digest, now);
+        return ok;
+    }
+
+    /// <summary>Adds <paramref name="user"/> or replaces their password, hashing it with a fresh salt.</summary>
+    /// <exception cref="ArgumentException">The user name cannot be written to the file.</exception>
+    public void Set(string user, string password)
+    {
+        if (ValidateUserName(user) is { } problem)
+            throw new ArgumentException(problem, nameof(user));
+        ArgumentNullException.ThrowIfNull(password);
+        var hash = HashPassword(password, _iterations);
+        var line = new FileLine(user, $"{user}:{hash.Encoded}");
+        lock (_lock)
+        {
+            var index = _lines.FindIndex(l => l.User == user);
+            if (index >= 0)
+                _lines[index] = line;
+            else
+                _lines.Add(line);
+            _users[user] = hash;
+            if (hash.Iterations > _dummy.Iterations)
+                _dummy = NewDummy(hash.Iterations);
+            _cache.TryRemove(user, out _);
+        }
+    }
+
+    /// <summary>Removes <paramref name="user"/>; false if they were not in the file.</summary>
+    public bool Remove(string user)
+    {
+        lock (_lock)
+        {
+            if (!_users.Remove(user))
+                return false;
+            _lines.RemoveAll(l => l.User == user);
+            _cache.TryRemove(user, out _);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Writes the file to <paramref name="path"/> atomically: a temporary file in the same directory (mode 0600 on
+    /// Unix: it holds password hashes) is written, flushed to disk and renamed over the old one, so a crash or a
+    /// concurrent reader never sees half a file.
+    /// </summary>
+    public void Save(string path)
+    {
+        var text = new StringBuilder();
+        lock (_lock)
+        {
+            foreach (var line in _lines)
+                text.Append(line.Text).Append('\n');
+        }
+        var full = Path.GetFullPath(path);
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        try
+        {
+            using (var stream = new FileStream(temp, options))
+            {
+                stream.Write(Encoding.UTF8.GetBytes(text.ToString()));
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Why <paramref name="user"/> cannot be a user name in the file, or null if it can.</summary>
+    public static string? ValidateUserName(string user)
+    {
+        if (user.Length == 0)
+            return "the user name is empty";
+        if (user.Contains(':', StringComparison.Ordinal))
+            return $"the user name '{user}' contains ':'";
+        if (char.IsWhiteSpace(user[0]) || char.IsWhiteSpace(user[^1]))
+            return $"the user name '{user}' starts or ends with white space";
+        if (user[0] == '#')
+            return $"the user name '{user}' starts with '#' (a comment)";
+        foreach (var c in user)
+        {
+            if (char.IsControl(c))
+                return "the user name contains a control character";
+        }
+        return null;
+    }
+
+    private static PasswordHash HashPassword(string password, int iterations)
+    {
+        var salt = RandomNumberGenerator.GetBytes(SaltSize);
+        var hash = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA512, HashSize);
+        return new PasswordHash(iterations, salt, hash);
+    }
+
+    private static PasswordHash NewDummy(int iterations) =>
+        new(iterations, RandomNumberGenerator.GetBytes(SaltSize), new byte[HashSize]);
+
+    private static bool TryParseHash(string text, out PasswordHash hash, out string problem)
+    {
+        hash = null!;
+        var parts = text.Split('$');
+        if (parts.Length != 5 || parts[0].Length != 0)
+        {
+            problem = "expected $pbkdf2-sha512$<iterations>$<base64 salt>$<base64 hash>";
+            return false;
+        }
+        if (parts[1] != Scheme)
+        {
+            problem = $"unknown scheme '{parts[1]}' (expected {Scheme})";
+            return false;
+        }
+        if (!int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var iterations) || iterations < 1)
+        {
+            problem = $"iterations '{parts[2]}' is not a positive integer";
+            return false;
+        }
+        byte[] salt, derived;
+        try
+        {
+            salt = Convert.FromBase64String(parts[3]);
+            derived = Convert.FromBase64String(parts[4]);
+        }
+        catch (FormatException)
+        {
+            problem = "salt or hash is not valid base64";
+            return false;
+        }
+        if (salt.Length == 0)
+        {
+            problem = "the salt is empty";
+            return false;
+        }
+        if (derived.Length is < 16 or > MaxHashSize)
+        {
+            problem = $"the hash is {derived.Length} bytes (expected 16 to {MaxHashSize})";
+            return false;
+        }
+        hash = new PasswordHash(iterations, salt, derived);
+        problem = "";
+        return true;
+    }
+
+    private void Remember(string user, PasswordHash hash, ReadOnlySpan<byte> digest, DateTimeOffset now)
+    {
+        if (_cache.Count >= CacheCapacity)
+        {
+            foreach (var entry in _cache)
+            {
+                if (entry.Value.ExpiresAt <= now)
+                    _cache.TryRemove(entry.Key, out _);
+            }
+            // Still full of live entries: start over rather than track recency; the cost is one extra hash per user.
+            if (_cache.Count >= CacheCapacity)
+                _cache.Clear();
+        }
+        lock (_lock)
+        {
+            // Set or Remove may have run while the hash was computed: cache only what is still current.
+            if (_users.TryGetValue(user, out var current) && ReferenceEquals(current, hash))
+                _cache[user] = new CacheEntry(hash, digest.ToArray(), now + CacheLifetime);
+        }
+    }
+
+    private sealed class PasswordHash(int iterations, byte[] salt, byte[] hash)
+    {
+        public int Iterations { get; } = iterations;
+        public byte[] Salt { get; } = salt;
+        public byte[] Hash { get; } = hash;
+        public string Encoded => $"${Scheme}${Iterations.ToString(CultureInfo.InvariantCulture)}${Convert.ToBase64String(Salt)}${Convert.ToBase64String(Hash)}";
+    }
+
+    private sealed record FileLine(string? User, string Text);
+
+    private sealed record CacheEntry(PasswordHash Hash, byte[] PasswordDigest, DateTimeOffset ExpiresAt);
+}

@@ -1,0 +1,177 @@
+using System.Collections.Concurrent;
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.Configuration;
+using Broker.Core.Hooks;
+using Broker.Core.Metrics;
+using Broker.Core.Routing;
+using Broker.Core.Sessions;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Core;
+
+/// <summary>
+/// The broker core: owns the hook chains, the router, the sessions and the metrics, and carries a message from
+/// <see cref="PublishAsync"/> through <c>message.publish</c> and one router match to every subscriber's session.
+/// Transport-agnostic: a listener hands each accepted connection to <see cref="ClientChannel"/>.
+/// </summary>
+internal sealed partial class BrokerEngine
+{
+    [ThreadStatic]
+    private static List<RouteMatch<Session>>? t_matches;
+
+    private readonly ConcurrentDictionary<ClientChannel, byte> _channels = new();
+    private readonly ILogger _logger;
+    private int _shuttingDown;
+
+    public BrokerEngine(
+        MqttOptions mqtt,
+        SessionOptions session,
+        AccessControlOptions access,
+        BrokerOptions broker,
+        TimeProvider timeProvider,
+        ILoggerFactory loggerFactory)
+    {
+        MqttOptions = mqtt;
+        SessionOptions = session;
+        AccessOptions = access;
+        BrokerOptions = broker;
+        TimeProvider = timeProvider;
+        LoggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("Broker.Core");
+        Hooks = new HookRegistry(broker.HookTimeout, timeProvider, loggerFactory.CreateLogger("Broker.Core.Hooks"));
+        Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);
+        Sessions = new SessionManager(this);
+        StartedAt = timeProvider.GetUtcNow();
+    }
+
+    public MqttOptions MqttOptions { get; }
+    public SessionOptions SessionOptions { get; }
+    public AccessControlOptions AccessOptions { get; }
+    public BrokerOptions BrokerOptions { get; }
+    public TimeProvider TimeProvider { get; }
+    public ILoggerFactory LoggerFactory { get; }
+    public HookRegistry Hooks { get; }
+    public Router<Session> Router { get; }
+    public SessionManager Sessions { get; }
+    public BrokerMetrics Metrics { get; } = new();
+    public DateTimeOffset StartedAt { get; }
+    public DateTimeOffset Now => TimeProvider.GetUtcNow();
+    public bool IsShuttingDown => Volatile.Read(ref _shuttingDown) != 0;
+
+    /// <summary>Connections currently open (connected or still in CONNECT).</summary>
+    public ICollection<ClientChannel> Channels => _channels.Keys;
+
+    internal void Register(ClientChannel channel) => _channels.TryAdd(channel, 0);
+
+    internal void Unregister(ClientChannel channel) => _channels.TryRemove(channel, out _);
+
+    /// <summary>
+    /// Publishes a message from a client (<paramref name="publisher"/>) or from the broker/a plugin (null): runs
+    /// <c>message.publish</c>, then routes it. Authorization is the caller's business.
+    /// </summary>
+    public ValueTask<PublishOutcome> PublishAsync(BrokerMessage message, ClientInfo? publisher)
+    {
+        if (Hooks.MessagePublish.IsEmpty)
+            return ValueTask.FromResult(new PublishOutcome(Route(message), MqttReasonCode.Success));
+        return PublishWithHooksAsync(message, publisher);
+    }
+
+    private async ValueTask<PublishOutcome> PublishWithHooksAsync(BrokerMessage message, ClientInfo? publisher)
+    {
+        var context = new MessagePublishContext { Client = publisher, Message = message };
+        await Hooks.MessagePublish.RunAsync(context).ConfigureAwait(false);
+        if (!context.Route)
+            return new PublishOutcome(-1, context.ReasonCode);
+        return new PublishOutcome(Route(context.Message), MqttReasonCode.Success);
+    }
+
+    /// <summary>One trie match, then one delivery per matching session. Returns the number of deliveries.</summary>
+    public int Route(BrokerMessage message)
+    {
+        var matches = t_matches ??= new List<RouteMatch<Session>>(16);
+        matches.Clear();
+        Router.Match(message.Topic, message.PublisherId, matches);
+        var upgrade = SessionOptions.UpgradeQos;
+        for (var i = 0; i < matches.Count; i++)
+        {
+            var match = matches[i];
+            var qos = upgrade ? match.Qos : (MqttQos)Math.Min((byte)message.Qos, (byte)match.Qos);
+            // Forwarded to an established subscription: RETAIN is cleared unless Retain As Published
+            // [MQTT-3.3.1-12] (5.0), [MQTT-3.3.1-9] (3.1.1).
+            var retain = message.Retain && match.RetainAsPublished;
+            match.Subscriber.Deliver(message, qos, retain, match.SubscriptionIdentifiers);
+        }
+        var count = matches.Count;
+        matches.Clear();
+        if (count == 0)
+            OnDropped(message, "no_subscribers", false, null);
+        return count;
+    }
+
+    public void OnDropped(BrokerMessage message, string reason, bool queueFull, ClientInfo? client)
+    {
+        // A message nobody subscribed to is not a loss; it is only reported to hooks.
+        if (reason != "no_subscribers")
+            Metrics.Dropped(queueFull);
+        if (!Hooks.MessageDropped.IsEmpty)
+            _ = Hooks.MessageDropped.RunAsync(new MessageDroppedContext { Client = client, Message = message, Reason = reason });
+    }
+
+    /// <summary>Runs <c>client.authorize</c>; when every callback ignores, <c>acl_nomatch</c> decides.</summary>
+    public ValueTask<bool> AuthorizeAsync(ClientInfo client, bool isSuperuser, AuthorizationAction action, string topic)
+    {
+        if (isSuperuser)
+            return ValueTask.FromResult(true);
+        var context = new ClientAuthorizeContext { Client = client, Action = action, Topic = topic };
+        var pending = Hooks.ClientAuthorize.RunAsync(context);
+        if (pending.IsCompletedSuccessfully)
+            return ValueTask.FromResult(Decide(context.Result));
+        return AwaitAuthorizeAsync(pending, context);
+    }
+
+    private async ValueTask<bool> AwaitAuthorizeAsync(ValueTask<HookResult> pending, ClientAuthorizeContext context)
+    {
+        await pending.ConfigureAwait(false);
+        return Decide(context.Result);
+    }
+
+    private bool Decide(AuthorizationResult result) => result switch
+    {
+        AuthorizationResult.Allow => true,
+        AuthorizationResult.Deny => false,
+        _ => AccessOptions.AclNoMatch == AclNoMatch.Allow,
+    };
+
+    /// <summary>From now on new CONNECTs are refused with Server Unavailable.</summary>
+    public void BeginShutdown() => Volatile.Write(ref _shuttingDown, 1);
+
+    /// <summary>
+    /// Asks every connection still open to close (MQTT 5: DISCONNECT 0x8B Server Shutting Down) and waits for them,
+    /// up to <paramref name="timeout"/>; then stops session timers. Sessions are in memory and end with the process.
+    /// </summary>
+    public async Task ShutdownAsync(TimeSpan timeout)
+    {
+        BeginShutdown();
+        var closing = new List<Task>();
+        foreach (var channel in _channels.Keys)
+            closing.Add(channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "shutdown"));
+        try
+        {
+            await Task.WhenAll(closing).WaitAsync(timeout, TimeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            LogShutdownTimeout(_logger, _channels.Count);
+        }
+        Sessions.Shutdown();
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "{Count} connections did not close in time at shutdown")]
+    private static partial void LogShutdownTimeout(ILogger logger, int count);
+}
+
+/// <summary>What became of a published message.</summary>
+/// <param name="Deliveries">How many sessions it was delivered to; -1 when a hook kept it from being routed.</param>
+/// <param name="ReasonCode">For the publisher's MQTT 5 acknowledgement when a hook stopped it.</param>
+internal readonly record struct PublishOutcome(int Deliveries, MqttReasonCode ReasonCode);

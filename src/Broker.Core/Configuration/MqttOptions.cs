@@ -1,0 +1,162 @@
+using Broker.Abstractions;
+
+namespace Broker.Core.Configuration;
+
+/// <summary>Protocol limits and capabilities announced to clients (<c>mqtt.*</c> in etc/broker.conf).</summary>
+public sealed class MqttOptions
+{
+    /// <remarks>Default 1MB.</remarks>
+    [ConfKey("mqtt.max_packet_size", "Largest MQTT packet accepted, fixed header included. A bigger packet closes the connection (MQTT 5: DISCONNECT 0x95). Announced to MQTT 5 clients as Maximum Packet Size.", Unit = ConfUnit.Bytes, Min = "16", Max = "268435460")]
+    public long MaxPacketSize { get; set; } = 1024 * 1024;
+
+    /// <remarks>Default 15s.</remarks>
+    [ConfKey("mqtt.idle_timeout", "A connection that has not sent CONNECT within this time is closed.", Unit = ConfUnit.Duration)]
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <remarks>Default 65535.</remarks>
+    [ConfKey("mqtt.max_clientid_len", "Longest client id accepted (CONNACK 0x85 / 3.1.1 return code 2 beyond it).", Min = "23", Max = "65535")]
+    public int MaxClientIdLength { get; set; } = 65535;
+
+    /// <remarks>Default 128; 0 = unlimited.</remarks>
+    [ConfKey("mqtt.max_topic_levels", "Most levels a topic name or filter may have; 0 = unlimited.", Min = "0", Max = "65535")]
+    public int MaxTopicLevels { get; set; } = 128;
+
+    /// <remarks>Default 2.</remarks>
+    [ConfKey("mqtt.max_qos_allowed", "Highest QoS accepted from publishers and granted to subscribers (announced as Maximum QoS).", Min = "0", Max = "2")]
+    public int MaxQosAllowed { get; set; } = 2;
+
+    /// <remarks>Default 65535; 0 disables topic aliases from clients.</remarks>
+    [ConfKey("mqtt.max_topic_alias", "Topic Alias Maximum announced to MQTT 5 clients: how many inbound topic aliases a client may set.", Min = "0", Max = "65535")]
+    public int MaxTopicAlias { get; set; } = 65535;
+
+    /// <remarks>Default true.</remarks>
+    [ConfKey("mqtt.retain_available", "Whether retained messages are accepted (MQTT 5: Retain Available; a retained PUBLISH when off gets DISCONNECT 0x9A).")]
+    public bool RetainAvailable { get; set; } = true;
+
+    /// <remarks>Default true.</remarks>
+    [ConfKey("mqtt.wildcard_subscription", "Whether topic filters with + and # are accepted (off: SUBACK 0xA2).")]
+    public bool WildcardSubscription { get; set; } = true;
+
+    /// <remarks>Default true.</remarks>
+    [ConfKey("mqtt.shared_subscription", "Whether $share/<group>/<filter> and $queue/<filter> subscriptions are accepted (off: SUBACK 0x9E).")]
+    public bool SharedSubscription { get; set; } = true;
+
+    /// <remarks>Default 0 (off).</remarks>
+    [ConfKey("mqtt.server_keepalive", "When above 0, MQTT 5 clients are told to use this keep-alive (seconds) instead of their own (Server Keep Alive).", Min = "0", Max = "65535")]
+    public int ServerKeepAlive { get; set; }
+
+    internal MqttQos MaxQos => (MqttQos)MaxQosAllowed;
+}
+
+/// <summary>What a full offline/pending queue drops.</summary>
+public enum QueueOverflowPolicy
+{
+    /// <summary>Drop the oldest queued message to make room for the new one (EMQX's behaviour).</summary>
+    DropOldest,
+    /// <summary>Drop the new message.</summary>
+    DropNewest,
+}
+
+/// <summary>Session limits (<c>session.*</c> in etc/broker.conf).</summary>
+public sealed class SessionOptions
+{
+    /// <remarks>Default 2h.</remarks>
+    [ConfKey("session.expiry_interval", "How long the session of an MQTT 3.1/3.1.1 client with clean session 0 outlives its connection. MQTT 5 clients choose their own with Session Expiry Interval.", Unit = ConfUnit.Duration)]
+    public TimeSpan ExpiryInterval { get; set; } = TimeSpan.FromHours(2);
+
+    /// <remarks>Default 0 (no cap).</remarks>
+    [ConfKey("session.max_expiry_interval", "Upper bound on the Session Expiry Interval an MQTT 5 client may ask for; 0 = no bound.", Unit = ConfUnit.Duration)]
+    public TimeSpan MaxExpiryInterval { get; set; }
+
+    /// <remarks>Default 32.</remarks>
+    [ConfKey("session.max_inflight", "Outgoing QoS 1/2 messages sent but not yet acknowledged, per session (lowered to the client's MQTT 5 Receive Maximum).", Min = "1", Max = "65535")]
+    public int MaxInflight { get; set; } = 32;
+
+    /// <remarks>Default 1000.</remarks>
+    [ConfKey("session.max_mqueue_len", "Messages queued per session while it is offline or its in-flight window is full; beyond it session.mqueue_overflow applies and the drop is counted.", Min = "1", Max = "10000000")]
+    public int MaxMqueueLength { get; set; } = 1000;
+
+    /// <remarks>Default drop_oldest.</remarks>
+    [ConfKey("session.mqueue_overflow", "What a full queue drops: drop_oldest or drop_newest.")]
+    public QueueOverflowPolicy MqueueOverflow { get; set; } = QueueOverflowPolicy.DropOldest;
+
+    /// <remarks>Default true.</remarks>
+    [ConfKey("session.mqueue_store_qos0", "Whether QoS 0 messages are queued for offline persistent sessions.")]
+    public bool MqueueStoreQos0 { get; set; } = true;
+
+    /// <remarks>Default 100.</remarks>
+    [ConfKey("session.max_awaiting_rel", "Incoming QoS 2 messages received (PUBREC sent) but not yet released by PUBREL, per session. Announced to MQTT 5 clients as Receive Maximum; exceeding it closes the connection (MQTT 5: 0x93).", Min = "1", Max = "65535")]
+    public int MaxAwaitingRel { get; set; } = 100;
+
+    /// <remarks>Default 300s.</remarks>
+    [ConfKey("session.await_rel_timeout", "How long an incoming QoS 2 packet id waits for its PUBREL before it is forgotten.", Unit = ConfUnit.Duration)]
+    public TimeSpan AwaitRelTimeout { get; set; } = TimeSpan.FromSeconds(300);
+
+    /// <remarks>Default false.</remarks>
+    [ConfKey("session.upgrade_qos", "Deliver at the subscription's QoS even when the message was published with a lower one.")]
+    public bool UpgradeQos { get; set; }
+}
+
+/// <summary>What happens when no acl.conf rule (and no plugin) decides.</summary>
+public enum AclNoMatch
+{
+    /// <summary>Allow.</summary>
+    Allow,
+    /// <summary>Deny.</summary>
+    Deny,
+}
+
+/// <summary>Built-in access control (top-level keys, as in EMQX 4).</summary>
+public sealed class AccessControlOptions
+{
+    /// <remarks>Default false.</remarks>
+    [ConfKey("allow_anonymous", "Admit clients that no authentication source (the password file, a plugin) recognised. Off by default: add users with `broker passwd add`.")]
+    public bool AllowAnonymous { get; set; }
+
+    /// <remarks>Default allow.</remarks>
+    [ConfKey("acl_nomatch", "Decision for a publish/subscribe that no acl.conf rule and no plugin decides: allow or deny.")]
+    public AclNoMatch AclNoMatch { get; set; } = AclNoMatch.Allow;
+
+    /// <remarks>Default etc/acl.conf (relative to the etc directory's parent, the broker home).</remarks>
+    [ConfKey("acl_file", "The access rules file (EMQX 4 acl.conf syntax). A relative path is relative to the broker home.")]
+    public string AclFile { get; set; } = "etc/acl.conf";
+
+    /// <remarks>Default etc/passwd.</remarks>
+    [ConfKey("password_file", "The password file (salted PBKDF2-SHA512 hashes; manage it with `broker passwd`). A relative path is relative to the broker home.")]
+    public string PasswordFile { get; set; } = "etc/passwd";
+}
+
+/// <summary>Node-wide settings (<c>node.*</c>, <c>broker.*</c>, <c>plugins.*</c>).</summary>
+public sealed class BrokerOptions
+{
+    /// <remarks>Default broker@127.0.0.1.</remarks>
+    [ConfKey("node.name", "This node's name, as it appears in $SYS topics.")]
+    public string NodeName { get; set; } = "broker@127.0.0.1";
+
+    /// <remarks>Default 1m.</remarks>
+    [ConfKey("broker.sys_interval", "How often $SYS/brokers/<node>/... topics are published; 0 = never.", Unit = ConfUnit.Duration)]
+    public TimeSpan SysInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <remarks>Default random.</remarks>
+    [ConfKey("broker.shared_subscription_strategy", "How a message for a share group picks its member: random, round_robin, sticky, hash_clientid or hash_topic.")]
+    public SharedStrategy SharedSubscriptionStrategy { get; set; } = SharedStrategy.Random;
+
+    /// <remarks>Default 5s.</remarks>
+    [ConfKey("plugins.hook_timeout", "A hook callback that has not completed in this time is treated as failed (authentication/authorization: deny).", Unit = ConfUnit.Duration)]
+    public TimeSpan HookTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Shared subscription dispatch strategies (public mirror of the router's).</summary>
+public enum SharedStrategy
+{
+    /// <summary>A member at random.</summary>
+    Random,
+    /// <summary>Each member in turn.</summary>
+    RoundRobin,
+    /// <summary>The same member until it leaves or disconnects.</summary>
+    Sticky,
+    /// <summary>By a hash of the publisher's client id (<c>hash_clientid</c>, EMQX's spelling).</summary>
+    HashClientid,
+    /// <summary>By a hash of the topic.</summary>
+    HashTopic,
+}

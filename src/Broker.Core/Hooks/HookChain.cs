@@ -1,0 +1,174 @@
+using Broker.Abstractions.Hooks;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Core.Hooks;
+
+/// <summary>
+/// The callbacks of one hook point. Registered callbacks live in an immutable array swapped on change, so
+/// <see cref="RunAsync"/> reads without a lock and costs one branch when nothing is registered.
+/// </summary>
+internal sealed class HookChain<TContext> : IHookChain where TContext : class
+{
+    private readonly Lock _writeLock = new();
+    private readonly HookRunner _runner;
+    private readonly Action<TContext>? _onFailure;
+    private Entry[] _entries = [];
+    private long _sequence;
+
+    public HookChain(HookPoint<TContext> point, HookRunner runner, Action<TContext>? onFailure)
+    {
+        Point = point;
+        _runner = runner;
+        _onFailure = onFailure;
+    }
+
+    public HookPoint<TContext> Point { get; }
+
+    HookPoint IHookChain.Point => Point;
+
+    public bool IsEmpty => Volatile.Read(ref _entries).Length == 0;
+
+    public int Count => Volatile.Read(ref _entries).Length;
+
+    public IDisposable Add(HookCallback<TContext> callback, int priority, string owner)
+    {
+        var entry = new Entry(callback, priority, owner, Interlocked.Increment(ref _sequence));
+        lock (_writeLock)
+        {
+            var current = _entries;
+            var next = new Entry[current.Length + 1];
+            // Higher priority first; equal priorities keep registration order.
+            var i = 0;
+            while (i < current.Length && current[i].Priority >= priority)
+            {
+                next[i] = current[i];
+                i++;
+            }
+            next[i] = entry;
+            Array.Copy(current, i, next, i + 1, current.Length - i);
+            Volatile.Write(ref _entries, next);
+        }
+        return new Registration(this, entry);
+    }
+
+    public void RemoveOwner(string owner)
+    {
+        lock (_writeLock)
+            Volatile.Write(ref _entries, Array.FindAll(_entries, e => e.Owner != owner));
+    }
+
+    private void Remove(Entry entry)
+    {
+        lock (_writeLock)
+            Volatile.Write(ref _entries, Array.FindAll(_entries, e => !ReferenceEquals(e, entry)));
+    }
+
+    /// <summary>
+    /// Runs the chain in order until a callback stops it. Completes synchronously when every callback does.
+    /// A callback that throws or overruns the hook timeout counts as failed: it is logged against its owner,
+    /// the hook point's failure action runs (deny, for access control) and the chain stops.
+    /// </summary>
+    public ValueTask<HookResult> RunAsync(TContext context)
+    {
+        var entries = Volatile.Read(ref _entries);
+        for (var i = 0; i < entries.Length; i++)
+        {
+            ValueTask<HookResult> pending;
+            try
+            {
+                pending = entries[i].Callback(context);
+            }
+            catch (Exception ex)
+            {
+                return ValueTask.FromResult(Fail(entries[i], context, ex));
+            }
+            if (!pending.IsCompletedSuccessfully)
+                return RunSlowAsync(entries, i, pending, context);
+            if (pending.Result == HookResult.Stop)
+                return ValueTask.FromResult(HookResult.Stop);
+        }
+        return ValueTask.FromResult(HookResult.Continue);
+    }
+
+    private async ValueTask<HookResult> RunSlowAsync(Entry[] entries, int index, ValueTask<HookResult> pending, TContext context)
+    {
+        for (var i = index; i < entries.Length; i++)
+        {
+            try
+            {
+                if (i != index)
+                    pending = entries[i].Callback(context);
+                var result = pending.IsCompletedSuccessfully
+                    ? pending.Result
+                    : await pending.AsTask().WaitAsync(_runner.Timeout, _runner.TimeProvider).ConfigureAwait(false);
+                if (result == HookResult.Stop)
+                    return HookResult.Stop;
+            }
+            catch (Exception ex)
+            {
+                return Fail(entries[i], context, ex);
+            }
+        }
+        return HookResult.Continue;
+    }
+
+    private HookResult Fail(Entry entry, TContext context, Exception ex)
+    {
+        _runner.ReportFailure(Point, entry.Owner, ex);
+        if (_onFailure is null)
+            return HookResult.Continue;
+        _onFailure(context);
+        return HookResult.Stop;
+    }
+
+    private sealed record Entry(HookCallback<TContext> Callback, int Priority, string Owner, long Sequence);
+
+    private sealed class Registration(HookChain<TContext> chain, Entry entry) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+                chain.Remove(entry);
+        }
+    }
+}
+
+internal interface IHookChain
+{
+    HookPoint Point { get; }
+    int Count { get; }
+    void RemoveOwner(string owner);
+}
+
+/// <summary>What every chain shares: the timeout, the clock, and failure accounting per owner.</summary>
+internal sealed partial class HookRunner(TimeSpan timeout, TimeProvider timeProvider, ILogger logger)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _failures = new();
+
+    public TimeSpan Timeout { get; } = timeout;
+
+    public TimeProvider TimeProvider { get; } = timeProvider;
+
+    public long FailuresOf(string owner) => _failures.TryGetValue(owner, out var n) ? n : 0;
+
+    public void ReportFailure(HookPoint point, string owner, Exception ex)
+    {
+        var count = _failures.AddOrUpdate(owner, 1, static (_, n) => n + 1);
+        // Log the first failure and then every 100th, so a broken callback on a hot hook cannot flood the log.
+        if (count == 1 || count % 100 == 0)
+        {
+            if (ex is TimeoutException)
+                LogHookTimeout(logger, point.Name, owner, Timeout, count);
+            else
+                LogHookFailed(logger, ex, point.Name, owner, count);
+        }
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Error, Message = "Hook {HookPoint} callback of {Owner} threw (failure #{Count})")]
+    private static partial void LogHookFailed(ILogger logger, Exception ex, string hookPoint, string owner, long count);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Hook {HookPoint} callback of {Owner} did not complete within {Timeout} (failure #{Count})")]
+    private static partial void LogHookTimeout(ILogger logger, string hookPoint, string owner, TimeSpan timeout, long count);
+}

@@ -1,0 +1,65 @@
+namespace Broker.Core.Metrics;
+
+/// <summary>
+/// Node-wide counters and gauges, published under $SYS and (later) by the management API. Updated with
+/// <see cref="Interlocked"/>; reading is racy by design (a snapshot, not a transaction).
+/// </summary>
+internal sealed class BrokerMetrics
+{
+    private long _bytesReceived;
+    private long _bytesSent;
+    private long _packetsReceived;
+    private long _packetsSent;
+    private long _messagesReceived;
+    private long _messagesSent;
+    private long _messagesDropped;
+    private long _messagesQueueDropped;
+    private long _messagesRetained;
+    private int _connections;
+    private int _connectionsMax;
+
+    public long BytesReceived => Volatile.Read(ref _bytesReceived);
+    public long BytesSent => Volatile.Read(ref _bytesSent);
+    public long PacketsReceived => Volatile.Read(ref _packetsReceived);
+    public long PacketsSent => Volatile.Read(ref _packetsSent);
+    public long MessagesReceived => Volatile.Read(ref _messagesReceived);
+    public long MessagesSent => Volatile.Read(ref _messagesSent);
+    /// <summary>Every dropped message, whatever the reason.</summary>
+    public long MessagesDropped => Volatile.Read(ref _messagesDropped);
+    /// <summary>Of <see cref="MessagesDropped"/>: those dropped because a session queue was full.</summary>
+    public long MessagesQueueDropped => Volatile.Read(ref _messagesQueueDropped);
+    public int Connections => Volatile.Read(ref _connections);
+    public int ConnectionsMax => Volatile.Read(ref _connectionsMax);
+
+    /// <summary>Retained message count, set by whichever plugin stores retained messages.</summary>
+    public long Retained
+    {
+        get => Volatile.Read(ref _messagesRetained);
+        set => Volatile.Write(ref _messagesRetained, value);
+    }
+
+    public void BytesIn(long n) => Interlocked.Add(ref _bytesReceived, n);
+    public void BytesOut(long n) => Interlocked.Add(ref _bytesSent, n);
+    public void PacketIn() => Interlocked.Increment(ref _packetsReceived);
+    public void PacketsOut(long n) => Interlocked.Add(ref _packetsSent, n);
+    public void MessageIn() => Interlocked.Increment(ref _messagesReceived);
+    public void MessagesOut(long n) => Interlocked.Add(ref _messagesSent, n);
+
+    public void Dropped(bool queueFull)
+    {
+        Interlocked.Increment(ref _messagesDropped);
+        if (queueFull)
+            Interlocked.Increment(ref _messagesQueueDropped);
+    }
+
+    public void Connected()
+    {
+        var now = Interlocked.Increment(ref _connections);
+        int max;
+        while (now > (max = Volatile.Read(ref _connectionsMax)) && Interlocked.CompareExchange(ref _connectionsMax, now, max) != max)
+        {
+        }
+    }
+
+    public void Disconnected() => Interlocked.Decrement(ref _connections);
+}

@@ -1,0 +1,27 @@
+using Broker.Abstractions;
+
+namespace Broker.Core.Routing;
+
+/// <summary>
+/// One delivery decided by <see cref="Router{TSubscriber}.Match"/>. A mutable struct with public fields so the
+/// caller's reused <see cref="List{T}"/> holds the matches inline and the router aggregates in place.
+/// </summary>
+/// <typeparam name="TSubscriber">The session type.</typeparam>
+internal struct RouteMatch<TSubscriber>
+    where TSubscriber : class, ISubscriber
+{
+    /// <summary>Who receives the message.</summary>
+    public TSubscriber Subscriber;
+
+    /// <summary>The maximum granted QoS over the subscriber's matching subscriptions (one, for a shared delivery).</summary>
+    public MqttQos Qos;
+
+    /// <summary>True if any matching subscription had Retain As Published.</summary>
+    public bool RetainAsPublished;
+
+    /// <summary>The distinct non-zero Subscription Identifiers of the matching subscriptions; null if none.</summary>
+    public List<uint>? SubscriptionIdentifiers;
+
+    /// <summary>The share group this delivery was chosen from; null for an ordinary subscription.</summary>
+    public string? ShareGroup;
+}

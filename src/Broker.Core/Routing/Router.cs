@@ -1,0 +1,164 @@
+using System.Collections.Concurrent;
+using Broker.Abstractions.Hooks;
+using Broker.Protocol;
+
+namespace Broker.Core.Routing;
+
+/// <summary>
+/// Maps topic filters to subscribers and a published topic to the deliveries it causes (DESIGN.md §4).
+/// </summary>
+/// <remarks>
+/// <para>Filters without wildcards live in a dictionary keyed by the whole filter; filters with <c>+</c> or <c>#</c>
+/// live in a <see cref="TopicTrie{TSubscriber}"/>. A publish costs one dictionary lookup plus one trie walk.</para>
+/// <para>Threading: <see cref="Match"/> runs concurrently on any number of threads and takes no lock.
+/// <see cref="Subscribe"/> and <see cref="Unsubscribe"/> are serialised by one lock and publish their changes
+/// with volatile writes of complete objects (see <see cref="SubscriptionSlots{TSubscriber}"/>,
+/// <see cref="ShareGroup{TSubscriber}"/>). A Match that runs during a change sees the state before or after it for
+/// each filter. One window is tolerated: a Match racing an unsubscribe and re-subscribe of the same subscriber to the
+/// same filter may report that subscriber twice.</para>
+/// <para>Subscribers are identified by reference (one session object per client).</para>
+/// </remarks>
+/// <typeparam name="TSubscriber">The session type.</typeparam>
+internal sealed partial class Router<TSubscriber>
+    where TSubscriber : class, ISubscriber
+{
+    private readonly SharedSubscriptionStrategy _strategy;
+    private readonly Random? _random;
+    private readonly Lock _randomLock = new();
+    private readonly Lock _writeLock = new();
+    private readonly ConcurrentDictionary<string, Route<TSubscriber>> _exact = new(StringComparer.Ordinal);
+    private readonly TopicTrie<TSubscriber> _trie = new();
+    private readonly Dictionary<SubscriptionKey<TSubscriber>, Subscription<TSubscriber>> _subscriptions = [];
+    private int _subscriptionCount;
+    private int _routeCount;
+
+    /// <param name="strategy">How share group members are chosen.</param>
+    /// <param name="random">Source for the Random and Sticky strategies (tests pass a seeded one; used under a
+    /// lock); null uses <see cref="Random.Shared"/>.</param>
+    public Router(SharedSubscriptionStrategy strategy, Random? random = null)
+    {
+        _strategy = strategy;
+        _random = random;
+    }
+
+    /// <summary>All subscriptions, shared ones included.</summary>
+    public int SubscriptionCount => Volatile.Read(ref _subscriptionCount);
+
+    /// <summary>Distinct topic filters (share prefix removed) with at least one subscription: $SYS "topics".</summary>
+    public int RouteCount => Volatile.Read(ref _routeCount);
+
+    /// <summary>Trie nodes below the root; shows that unsubscribing prunes. Walks the trie under the write lock.</summary>
+    public int TrieNodeCount
+    {
+        get
+        {
+            lock (_writeLock)
+                return _trie.CountNodes();
+        }
+    }
+
+    /// <summary>
+    /// Adds a subscription, or replaces the options of the subscriber's existing subscription to the same filter and
+    /// group. <paramref name="topicFilter"/> may carry a <c>$share/{group}/</c> or <c>$queue/</c> prefix and must be
+    /// valid (the caller has checked it).
+    /// </summary>
+    /// <returns>True when new; false when it replaced existing options.</returns>
+    public bool Subscribe(TSubscriber subscriber, string topicFilter, SubscriptionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(subscriber);
+        var key = ParseKey(subscriber, topicFilter, out var group, out var filter);
+        lock (_writeLock)
+        {
+            if (_subscriptions.TryGetValue(key, out var existing))
+            {
+                var replacement = new Subscription<TSubscriber>(subscriber, options, existing.Route, existing.Group);
+                if (existing.Group is null)
+                    existing.Route.Subscribers.Replace(existing, replacement);
+                else
+                    existing.Group.Replace(existing, replacement);
+                existing.IsRemoved = true;
+                _subscriptions[key] = replacement;
+                return false;
+            }
+
+            var route = GetOrCreateRoute(filter);
+            var shareGroup = group is null ? null : route.GetOrAddGroup(group);
+            var subscription = new Subscription<TSubscriber>(subscriber, options, route, shareGroup);
+            if (shareGroup is null)
+                route.Subscribers.Add(subscription);
+            else
+                shareGroup.Add(subscription);
+            _subscriptions.Add(key, subscription);
+            Volatile.Write(ref _subscriptionCount, _subscriptions.Count);
+            return true;
+        }
+    }
+
+    /// <summary>Removes the subscriber's subscription to the filter (with the same share prefix, if any).</summary>
+    /// <returns>False if there was no such subscription (a malformed filter never names one).</returns>
+    public bool Unsubscribe(TSubscriber subscriber, string topicFilter)
+    {
+        ArgumentNullException.ThrowIfNull(subscriber);
+        if (!TryParseKey(subscriber, topicFilter, out var key, out _, out _))
+            return false;
+        lock (_writeLock)
+        {
+            if (!_subscriptions.Remove(key, out var subscription))
+                return false;
+            Volatile.Write(ref _subscriptionCount, _subscriptions.Count);
+            subscription.IsRemoved = true;
+            var route = subscription.Route;
+            if (subscription.Group is { } group)
+            {
+                group.Remove(subscription);
+                if (group.Members.Length == 0)
+                    route.RemoveGroup(group);
+            }
+            else
+            {
+                route.Subscribers.Remove(subscription);
+            }
+            if (route.IsEmpty)
+            {
+                if (route.Owner is null)
+                    _exact.TryRemove(new KeyValuePair<string, Route<TSubscriber>>(route.Filter, route));
+                else
+                    _trie.RemoveRoute(route);
+                Volatile.Write(ref _routeCount, _routeCount - 1);
+            }
+            return true;
+        }
+    }
+
+    private static SubscriptionKey<TSubscriber> ParseKey(TSubscriber subscriber, string topicFilter, out string? group, out string filter) =>
+        TryParseKey(subscriber, topicFilter, out var key, out group, out filter)
+            ? key
+            : throw new ArgumentException($"Invalid topic filter '{topicFilter}'.", nameof(topicFilter));
+
+    private static bool TryParseKey(
+        TSubscriber subscriber, string topicFilter, out SubscriptionKey<TSubscriber> key, out string? group, out string filter)
+    {
+        var shared = MqttTopic.TryParseShared(topicFilter, out group, out filter);
+        key = new SubscriptionKey<TSubscriber>(subscriber, filter, group);
+        return (!shared || group is not null) && MqttTopic.IsValidTopicFilter(filter);
+    }
+
+    /// <summary>Caller holds the write lock.</summary>
+    private Route<TSubscriber> GetOrCreateRoute(string filter)
+    {
+        Route<TSubscriber> route;
+        bool created;
+        if (MqttTopic.HasWildcard(filter))
+        {
+            route = _trie.GetOrCreateRoute(filter, out created);
+        }
+        else
+        {
+            created = !_exact.TryGetValue(filter, out var existing);
+            route = existing ?? (_exact[filter] = new Route<TSubscriber>(filter, owner: null, isMultiLevel: false));
+        }
+        if (created)
+            Volatile.Write(ref _routeCount, _routeCount + 1);
+        return route;
+    }
+}

@@ -1,0 +1,223 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Protocol;
+
+namespace Broker.Core.Sessions;
+
+internal sealed partial class ClientChannel
+{
+    private int _window;
+    private ushort _clientTopicAliasMaximum;
+    private uint _clientMaximumPacketSize;
+
+    private async ValueTask HandleConnectAsync(MqttConnectPacket connect)
+    {
+        _version = connect.ProtocolVersion;
+        var mqtt = _engine.MqttOptions;
+        var v5 = _version == MqttProtocolVersion.V500;
+        var properties = connect.Properties;
+
+        if (_engine.IsShuttingDown)
+        {
+            await RefuseAsync(MqttReasonCode.ServerUnavailable, null).ConfigureAwait(false);
+            return;
+        }
+
+        var clientId = connect.ClientId;
+        var assigned = false;
+        if (clientId.Length == 0)
+        {
+            // 3.1 requires 1..23 characters; 3.1.1 allows an empty id only with clean session [MQTT-3.1.3-8];
+            // otherwise the server assigns one [MQTT-3.1.3-6] and MQTT 5 tells the client [MQTT-3.2.2-16].
+            if (_version == MqttProtocolVersion.V310 || (_version == MqttProtocolVersion.V311 && !connect.CleanSession))
+            {
+                await RefuseAsync(MqttReasonCode.ClientIdentifierNotValid, null).ConfigureAwait(false);
+                return;
+            }
+            clientId = "auto-" + Guid.NewGuid().ToString("N");
+            assigned = true;
+        }
+        if (clientId.Length > mqtt.MaxClientIdLength)
+        {
+            await RefuseAsync(MqttReasonCode.ClientIdentifierNotValid, null).ConfigureAwait(false);
+            return;
+        }
+        if (properties?.AuthenticationMethod is not null)
+        {
+            // No enhanced authentication method is supported [MQTT-4.12.0-1].
+            await RefuseAsync(MqttReasonCode.BadAuthenticationMethod, null).ConfigureAwait(false);
+            return;
+        }
+        if (connect.WillTopic is not null)
+        {
+            if ((byte)connect.WillQos > mqtt.MaxQosAllowed)
+            {
+                await RefuseAsync(MqttReasonCode.QosNotSupported, null).ConfigureAwait(false); // [MQTT-3.2.2-12]
+                return;
+            }
+            if (connect.WillRetain && !mqtt.RetainAvailable)
+            {
+                await RefuseAsync(MqttReasonCode.RetainNotSupported, null).ConfigureAwait(false); // [MQTT-3.2.2-13]
+                return;
+            }
+        }
+
+        var keepAlive = connect.KeepAlive;
+        var serverKeepAlive = v5 && mqtt.ServerKeepAlive > 0 && mqtt.ServerKeepAlive != keepAlive;
+        if (serverKeepAlive)
+            keepAlive = (ushort)mqtt.ServerKeepAlive;
+
+        uint expiry;
+        var expiryChanged = false;
+        if (v5)
+        {
+            expiry = properties?.SessionExpiryInterval ?? 0;
+            var max = _engine.SessionOptions.MaxExpiryInterval;
+            if (max > TimeSpan.Zero && expiry > max.TotalSeconds)
+            {
+                expiry = (uint)max.TotalSeconds;
+                expiryChanged = true;
+            }
+        }
+        else
+        {
+            expiry = connect.CleanSession ? 0 : (uint)Math.Min(_engine.SessionOptions.ExpiryInterval.TotalSeconds, uint.MaxValue - 1);
+        }
+
+        var client = new ClientInfo
+        {
+            ClientId = clientId,
+            Username = connect.Username,
+            RemoteEndPoint = RemoteEndPoint,
+            ProtocolVersion = _version,
+            KeepAlive = keepAlive,
+            CleanStart = connect.CleanSession,
+            ConnectedAt = _engine.Now,
+            Listener = Listener,
+            UserProperties = properties?.UserProperties,
+        };
+        _client = client;
+
+        if (!_engine.Hooks.ClientConnect.IsEmpty)
+            await _engine.Hooks.ClientConnect.RunAsync(new ClientConnectContext { Client = client, ConnectProperties = properties }).ConfigureAwait(false);
+
+        var auth = new ClientAuthenticateContext { Client = client, Password = connect.Password };
+        await _engine.Hooks.ClientAuthenticate.RunAsync(auth).ConfigureAwait(false);
+        var allowed = auth.Result == AuthenticationResult.Allow
+            || (auth.Result == AuthenticationResult.Ignore && _engine.AccessOptions.AllowAnonymous);
+        if (!allowed)
+        {
+            LogAuthFailed(_logger, clientId, connect.Username, RemoteEndPoint?.ToString());
+            await RefuseAsync(auth.Result == AuthenticationResult.Deny ? auth.DenyReasonCode : MqttReasonCode.NotAuthorized, null).ConfigureAwait(false);
+            return;
+        }
+        _superuser = auth.IsSuperuser;
+
+        if (connect.WillTopic is not null)
+        {
+            if (await _engine.AuthorizeAsync(client, _superuser, AuthorizationAction.Publish, connect.WillTopic).ConfigureAwait(false))
+            {
+                var willProperties = connect.WillProperties;
+                _will = new BrokerMessage
+                {
+                    Topic = connect.WillTopic,
+                    Payload = connect.WillPayload,
+                    Qos = connect.WillQos,
+                    Retain = connect.WillRetain,
+                    Properties = willProperties is null ? null : WithoutWillOnlyProperties(willProperties),
+                    MessageExpiryInterval = willProperties?.MessageExpiryInterval,
+                    PublisherId = clientId,
+                    Timestamp = client.ConnectedAt,
+                };
+                _willDelay = willProperties?.WillDelayInterval ?? 0;
+            }
+            else
+            {
+                LogWillDenied(_logger, clientId, connect.WillTopic);
+            }
+        }
+
+        // Flow control the client asked for (MQTT 5): Receive Maximum bounds our in-flight window, Maximum
+        // Packet Size what we may send it [MQTT-3.1.2-24 of 5.0], Topic Alias Maximum the aliases we may set.
+        _window = Math.Min(_engine.SessionOptions.MaxInflight, properties?.ReceiveMaximum ?? ushort.MaxValue);
+        _clientMaximumPacketSize = properties?.MaximumPacketSize ?? 0;
+        _clientTopicAliasMaximum = properties?.TopicAliasMaximum ?? 0;
+
+        var (session, present) = await _engine.Sessions.ConnectAsync(this, client, connect.CleanSession, expiry).ConfigureAwait(false);
+        _session = session;
+
+        MqttProperties? connackProperties = null;
+        if (v5)
+        {
+            connackProperties = new MqttProperties
+            {
+                ReceiveMaximum = (ushort)Math.Min(_engine.SessionOptions.MaxAwaitingRel, ushort.MaxValue),
+                MaximumPacketSize = (uint)_maxPacketSize,
+                TopicAliasMaximum = (ushort)mqtt.MaxTopicAlias,
+                MaximumQos = mqtt.MaxQosAllowed < 2 ? (byte)mqtt.MaxQosAllowed : null,
+                RetainAvailable = mqtt.RetainAvailable ? null : (byte)0,
+                WildcardSubscriptionAvailable = mqtt.WildcardSubscription ? null : (byte)0,
+                SharedSubscriptionAvailable = mqtt.SharedSubscription ? null : (byte)0,
+                AssignedClientIdentifier = assigned ? clientId : null,
+                ServerKeepAlive = serverKeepAlive ? keepAlive : null,
+                SessionExpiryInterval = expiryChanged ? expiry : null,
+            };
+        }
+        connackProperties = await RunConnackHookAsync(MqttReasonCode.Success, connackProperties).ConfigureAwait(false);
+
+        _keepAliveLimit = TimeSpan.FromSeconds(keepAlive * 1.5);
+        _connected = true;
+        _engine.Metrics.Connected();
+        Send(new MqttConnAckPacket { SessionPresent = present, ReasonCode = MqttReasonCode.Success, Properties = connackProperties });
+        _timer?.Change(keepAlive == 0 ? Timeout.InfiniteTimeSpan : _keepAliveLimit, Timeout.InfiniteTimeSpan);
+        session.Resume(this, _window);
+        LogConnected(_logger, clientId, connect.Username, RemoteEndPoint?.ToString(), (byte)_version, present);
+
+        if (!_engine.Hooks.ClientConnected.IsEmpty)
+            await _engine.Hooks.ClientConnected.RunAsync(new ClientConnectedContext { Client = client, SessionPresent = present }).ConfigureAwait(false);
+    }
+
+    /// <summary>Refuses the CONNECT: CONNACK with the reason (mapped to a 3.1.1 return code by the codec), then close.</summary>
+    private async ValueTask RefuseAsync(MqttReasonCode reason, MqttProperties? properties)
+    {
+        properties = await RunConnackHookAsync(reason, properties).ConfigureAwait(false);
+        if (_version != MqttProtocolVersion.V500)
+            reason = ToV3ConnAckCode(reason);
+        Send(new MqttConnAckPacket { ReasonCode = reason, Properties = properties });
+        RequestClose(reason, "refused", sendDisconnect: false);
+    }
+
+    /// <summary>3.1.1 has only six CONNACK return codes (3.2.2.3); map each 5.0 refusal to the nearest.</summary>
+    private static MqttReasonCode ToV3ConnAckCode(MqttReasonCode reason) => reason switch
+    {
+        MqttReasonCode.UnsupportedProtocolVersion or MqttReasonCode.ClientIdentifierNotValid
+            or MqttReasonCode.BadUserNameOrPassword or MqttReasonCode.NotAuthorized or MqttReasonCode.ServerUnavailable => reason,
+        MqttReasonCode.BadAuthenticationMethod => MqttReasonCode.NotAuthorized,
+        _ => MqttReasonCode.ServerUnavailable,
+    };
+
+    private async ValueTask<MqttProperties?> RunConnackHookAsync(MqttReasonCode reason, MqttProperties? properties)
+    {
+        if (_engine.Hooks.ClientConnack.IsEmpty)
+            return properties;
+        var context = new ClientConnackContext { Client = _client, ReasonCode = reason, Properties = properties };
+        await _engine.Hooks.ClientConnack.RunAsync(context).ConfigureAwait(false);
+        return context.Properties;
+    }
+
+    /// <summary>The will's properties as its PUBLISH carries them: without Will Delay Interval and Message Expiry.</summary>
+    private static MqttProperties? WithoutWillOnlyProperties(MqttProperties will)
+    {
+        if (will.PayloadFormatIndicator is null && will.ContentType is null && will.ResponseTopic is null
+            && will.CorrelationData is null && will.UserProperties is null)
+            return null;
+        return new MqttProperties
+        {
+            PayloadFormatIndicator = will.PayloadFormatIndicator,
+            ContentType = will.ContentType,
+            ResponseTopic = will.ResponseTopic,
+            CorrelationData = will.CorrelationData,
+            UserProperties = will.UserProperties,
+        };
+    }
+}

@@ -1,0 +1,235 @@
+using System.IO.Pipelines;
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Protocol;
+
+namespace Broker.Core.Sessions;
+
+internal sealed partial class ClientChannel
+{
+    /// <summary>Flush mid-batch past this many unflushed bytes, so a long batch does not buffer without bound.</summary>
+    private const int FlushThreshold = 64 * 1024;
+
+    // Reused by the writer loop only: encoding a delivery allocates nothing.
+    private readonly MqttPublishPacket _publish = new();
+    private readonly MqttAckPacket[] _acks =
+    [
+        new(MqttPacketType.PubAck), new(MqttPacketType.PubRec), new(MqttPacketType.PubRel), new(MqttPacketType.PubComp),
+    ];
+    private Dictionary<string, ushort>? _outboundAliases;
+    private int _pendingQos0;
+
+    /// <summary>
+    /// Queues a PUBLISH of <paramref name="message"/> for the writer. QoS 0 is bounded by
+    /// <c>session.max_mqueue_len</c> (false when full: the caller counts the drop); QoS 1/2 is bounded by the
+    /// session's in-flight window.
+    /// </summary>
+    public bool SendPublish(BrokerMessage message, MqttQos qos, ushort packetId, bool retain, bool dup, List<uint>? subscriptionIds)
+    {
+        if (qos == MqttQos.AtMostOnce)
+        {
+            if (Interlocked.Increment(ref _pendingQos0) > _engine.SessionOptions.MaxMqueueLength)
+            {
+                Interlocked.Decrement(ref _pendingQos0);
+                return false;
+            }
+        }
+        if (_outbound.Writer.TryWrite(new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
+            return true;
+        if (qos == MqttQos.AtMostOnce)
+            Interlocked.Decrement(ref _pendingQos0);
+        // Closing: an in-flight message stays in the session and is sent again on the next connection.
+        return qos != MqttQos.AtMostOnce;
+    }
+
+    public void SendAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode) =>
+        _outbound.Writer.TryWrite(new Outbound(type, packetId, reasonCode));
+
+    private void Send(MqttPacket packet) => _outbound.Writer.TryWrite(new Outbound(packet));
+
+    private async Task WriteLoopAsync()
+    {
+        await Task.Yield();
+        var output = _transport.Output;
+        var reader = _outbound.Reader;
+        var metrics = _engine.Metrics;
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                long packets = 0, messages = 0, bytes = 0;
+                while (reader.TryRead(out var item))
+                {
+                    if (!Write(output, in item))
+                        continue;
+                    packets++;
+                    if (item.Kind == OutboundKind.Publish)
+                        messages++;
+                    if (output.CanGetUnflushedBytes && output.UnflushedBytes >= FlushThreshold)
+                    {
+                        bytes += output.UnflushedBytes;
+                        var partial = await output.FlushAsync().ConfigureAwait(false);
+                        if (partial.IsCompleted || partial.IsCanceled)
+                            return;
+                    }
+                }
+                if (output.CanGetUnflushedBytes)
+                    bytes += output.UnflushedBytes;
+                var flush = await output.FlushAsync().ConfigureAwait(false);
+                metrics.PacketsOut(packets);
+                metrics.MessagesOut(messages);
+                metrics.BytesOut(bytes);
+                if (flush.IsCompleted || flush.IsCanceled)
+                    return;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            // The peer is gone; the read side notices too.
+        }
+        finally
+        {
+            RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
+        }
+    }
+
+    /// <summary>Encodes one queued item. False when it was discarded instead (expired, too large for the client).</summary>
+    private bool Write(PipeWriter output, in Outbound item)
+    {
+        switch (item.Kind)
+        {
+            case OutboundKind.Packet:
+                MqttPacketWriter.Write(output, item.Packet!, _version);
+                return true;
+            case OutboundKind.Ack:
+                var ack = _acks[item.AckType - MqttPacketType.PubAck];
+                ack.PacketId = item.PacketId;
+                ack.ReasonCode = item.ReasonCode;
+                MqttPacketWriter.Write(output, ack, _version);
+                return true;
+            default:
+                return WritePublish(output, in item);
+        }
+    }
+
+    private bool WritePublish(PipeWriter output, in Outbound item)
+    {
+        var message = item.Message!;
+        if (item.Qos == MqttQos.AtMostOnce)
+            Interlocked.Decrement(ref _pendingQos0);
+        var v5 = _version == MqttProtocolVersion.V500;
+        uint? expiry = null;
+        if (message.MessageExpiryInterval is not null)
+        {
+            // Forward the lifetime left [MQTT-3.3.2-6]; an expired message is not sent [MQTT-3.3.2-5].
+            expiry = message.RemainingExpiryInterval(_engine.Now);
+            if (expiry == 0)
+            {
+                Discard(message, item, "expired");
+                return false;
+            }
+        }
+        var packet = _publish;
+        packet.Topic = message.Topic;
+        packet.Payload = message.Payload;
+        packet.Qos = item.Qos;
+        packet.Retain = item.Retain;
+        packet.Dup = item.Dup;
+        packet.PacketId = item.PacketId;
+        packet.TopicAlias = 0;
+        packet.MessageExpiryInterval = v5 ? expiry : null;
+        packet.SubscriptionIdentifiers = v5 ? item.SubscriptionIds : null;
+        packet.Properties = v5 ? message.Properties : null;
+
+        if (v5 && _clientMaximumPacketSize != 0 && MqttPacketWriter.GetSize(packet, _version) > _clientMaximumPacketSize)
+        {
+            // Never send more than the client's Maximum Packet Size: discard, as if delivered [MQTT-3.1.2-25].
+            Discard(message, item, "too_large");
+            return false;
+        }
+        if (v5 && _clientTopicAliasMaximum != 0)
+            ApplyOutboundAlias(packet);
+
+        MqttPacketWriter.Write(output, packet, _version);
+        packet.Payload = default;
+        packet.Properties = null;
+        if (!_engine.Hooks.MessageDelivered.IsEmpty)
+            _ = _engine.Hooks.MessageDelivered.RunAsync(new MessageDeliveryContext { Client = _client, Message = message });
+        return true;
+    }
+
+    /// <summary>
+    /// The first <c>Topic Alias Maximum</c> distinct topics get an alias, sent once with the topic and then
+    /// alone with an empty topic (3.3.2.3.4).
+    /// </summary>
+    private void ApplyOutboundAlias(MqttPublishPacket packet)
+    {
+        _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
+        if (_outboundAliases.TryGetValue(packet.Topic, out var alias))
+        {
+            packet.TopicAlias = alias;
+            packet.Topic = "";
+        }
+        else if (_outboundAliases.Count < _clientTopicAliasMaximum)
+        {
+            alias = (ushort)(_outboundAliases.Count + 1);
+            _outboundAliases.Add(packet.Topic, alias);
+            packet.TopicAlias = alias;
+        }
+    }
+
+    private void Discard(BrokerMessage message, in Outbound item, string reason)
+    {
+        if (item.Qos != MqttQos.AtMostOnce)
+            _session?.Discard(item.PacketId);
+        _engine.OnDropped(message, reason, false, _client);
+    }
+
+    private enum OutboundKind : byte
+    {
+        Packet,
+        Ack,
+        Publish,
+    }
+
+    /// <summary>One thing for the writer to send; a struct, so queueing a delivery allocates nothing.</summary>
+    private readonly struct Outbound
+    {
+        public Outbound(MqttPacket packet)
+        {
+            Kind = OutboundKind.Packet;
+            Packet = packet;
+        }
+
+        public Outbound(MqttPacketType ackType, ushort packetId, MqttReasonCode reasonCode)
+        {
+            Kind = OutboundKind.Ack;
+            AckType = ackType;
+            PacketId = packetId;
+            ReasonCode = reasonCode;
+        }
+
+        public Outbound(BrokerMessage message, MqttQos qos, ushort packetId, bool retain, bool dup, List<uint>? subscriptionIds)
+        {
+            Kind = OutboundKind.Publish;
+            Message = message;
+            Qos = qos;
+            PacketId = packetId;
+            Retain = retain;
+            Dup = dup;
+            SubscriptionIds = subscriptionIds;
+        }
+
+        public OutboundKind Kind { get; }
+        public MqttPacket? Packet { get; }
+        public BrokerMessage? Message { get; }
+        public List<uint>? SubscriptionIds { get; }
+        public ushort PacketId { get; }
+        public MqttQos Qos { get; }
+        public MqttPacketType AckType { get; }
+        public MqttReasonCode ReasonCode { get; }
+        public bool Retain { get; }
+        public bool Dup { get; }
+    }
+}

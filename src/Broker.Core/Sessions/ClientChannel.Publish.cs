@@ -1,0 +1,155 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Protocol;
+
+namespace Broker.Core.Sessions;
+
+internal sealed partial class ClientChannel
+{
+    private string?[]? _inboundAliases;
+
+    private ValueTask HandlePublishAsync(MqttPublishPacket packet)
+    {
+        _engine.Metrics.MessageIn();
+        var mqtt = _engine.MqttOptions;
+        var topic = ResolveInboundAlias(packet);
+        if ((byte)packet.Qos > mqtt.MaxQosAllowed)
+            throw new MqttProtocolException(MqttReasonCode.QosNotSupported, "QoS above mqtt.max_qos_allowed"); // [MQTT-3.2.2-11]
+        if (packet.Retain && !mqtt.RetainAvailable)
+            throw new MqttProtocolException(MqttReasonCode.RetainNotSupported, "retain is not available"); // [MQTT-3.2.2-14]
+        if (mqtt.MaxTopicLevels > 0 && topic.AsSpan().Count('/') >= mqtt.MaxTopicLevels)
+            throw new MqttProtocolException(MqttReasonCode.TopicNameInvalid, "more topic levels than mqtt.max_topic_levels");
+
+        if (packet.Qos == MqttQos.ExactlyOnce)
+        {
+            switch (_session!.AddAwaitingRel(packet.PacketId))
+            {
+                case AwaitRelResult.Duplicate:
+                    // Already received and routed: answer again, never route twice (exactly once, 4.3.3).
+                    SendAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success);
+                    return ValueTask.CompletedTask;
+                case AwaitRelResult.Full:
+                    // More unreleased QoS 2 messages than the Receive Maximum we announced [MQTT-3.3.4-9].
+                    throw new MqttProtocolException(MqttReasonCode.ReceiveMaximumExceeded, "session.max_awaiting_rel exceeded");
+            }
+        }
+
+        var authorize = _engine.AuthorizeAsync(_client!, _superuser, AuthorizationAction.Publish, topic);
+        if (!authorize.IsCompletedSuccessfully)
+            return PublishSlowAsync(packet, topic, authorize);
+        if (!authorize.Result)
+        {
+            Denied(packet, topic);
+            return ValueTask.CompletedTask;
+        }
+        var message = ToMessage(packet, topic);
+        var outcome = _engine.PublishAsync(message, _client);
+        if (!outcome.IsCompletedSuccessfully)
+            return AcknowledgeAsync(packet, outcome);
+        Acknowledge(packet, outcome.Result);
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask PublishSlowAsync(MqttPublishPacket packet, string topic, ValueTask<bool> authorize)
+    {
+        if (!await authorize.ConfigureAwait(false))
+        {
+            Denied(packet, topic);
+            return;
+        }
+        Acknowledge(packet, await _engine.PublishAsync(ToMessage(packet, topic), _client).ConfigureAwait(false));
+    }
+
+    private async ValueTask AcknowledgeAsync(MqttPublishPacket packet, ValueTask<PublishOutcome> outcome) =>
+        Acknowledge(packet, await outcome.ConfigureAwait(false));
+
+    private BrokerMessage ToMessage(MqttPublishPacket packet, string topic) => new()
+    {
+        Topic = topic,
+        Payload = packet.Payload,
+        Qos = packet.Qos,
+        Retain = packet.Retain,
+        Properties = packet.Properties,
+        MessageExpiryInterval = packet.MessageExpiryInterval,
+        PublisherId = _client!.ClientId,
+        Timestamp = _engine.Now,
+    };
+
+    private void Acknowledge(MqttPublishPacket packet, PublishOutcome outcome)
+    {
+        if (packet.Qos == MqttQos.AtMostOnce)
+            return;
+        var reason = outcome.Deliveries switch
+        {
+            < 0 => outcome.ReasonCode,
+            0 => MqttReasonCode.NoMatchingSubscribers,
+            _ => MqttReasonCode.Success,
+        };
+        SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, reason);
+    }
+
+    /// <summary>
+    /// A publish the ACL denies is dropped. MQTT 5 tells the publisher (0x87); 3.1.1 has no way to, so it is
+    /// acknowledged as usual, as mosquitto and EMQX do.
+    /// </summary>
+    private void Denied(MqttPublishPacket packet, string topic)
+    {
+        LogPublishDenied(_logger, _client!.ClientId, topic);
+        _engine.OnDropped(ToMessage(packet, topic), "not_authorized", false, _client);
+        if (packet.Qos == MqttQos.AtMostOnce)
+            return;
+        var v5 = _version == MqttProtocolVersion.V500;
+        if (packet.Qos == MqttQos.ExactlyOnce && v5)
+            _session!.Release(packet.PacketId); // a PUBREC >= 0x80 ends the exchange: no PUBREL will come
+        SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId,
+            v5 ? MqttReasonCode.NotAuthorized : MqttReasonCode.Success);
+    }
+
+    /// <summary>MQTT 5 Topic Alias on an incoming PUBLISH (3.3.2.3.4): set or use the mapping of this connection.</summary>
+    private string ResolveInboundAlias(MqttPublishPacket packet)
+    {
+        if (packet.TopicAlias == 0)
+            return packet.Topic;
+        if (packet.TopicAlias > _engine.MqttOptions.MaxTopicAlias)
+            throw new MqttProtocolException(MqttReasonCode.TopicAliasInvalid, "topic alias above the announced maximum"); // [MQTT-3.3.2-9]
+        _inboundAliases ??= new string?[_engine.MqttOptions.MaxTopicAlias + 1];
+        if (packet.Topic.Length > 0)
+        {
+            _inboundAliases[packet.TopicAlias] = packet.Topic;
+            return packet.Topic;
+        }
+        return _inboundAliases[packet.TopicAlias]
+            ?? throw new MqttProtocolException(MqttReasonCode.ProtocolError, "unknown topic alias with an empty topic");
+    }
+
+    private void HandleAck(MqttAckPacket ack)
+    {
+        var session = _session!;
+        var v5 = _version == MqttProtocolVersion.V500;
+        switch (ack.Type)
+        {
+            case MqttPacketType.PubAck:
+            case MqttPacketType.PubComp:
+                if (session.Complete(ack.PacketId, ack.Type) is { } message && !_engine.Hooks.MessageAcked.IsEmpty)
+                    _ = _engine.Hooks.MessageAcked.RunAsync(new MessageDeliveryContext { Client = _client, Message = message });
+                break;
+            case MqttPacketType.PubRec:
+                var failed = v5 && (byte)ack.ReasonCode >= 0x80;
+                if (session.Received(ack.PacketId, failed))
+                {
+                    if (!failed)
+                        SendAck(MqttPacketType.PubRel, ack.PacketId, MqttReasonCode.Success);
+                }
+                else
+                {
+                    SendAck(MqttPacketType.PubRel, ack.PacketId, v5 ? MqttReasonCode.PacketIdentifierNotFound : MqttReasonCode.Success);
+                }
+                break;
+            case MqttPacketType.PubRel:
+                var known = session.Release(ack.PacketId);
+                SendAck(MqttPacketType.PubComp, ack.PacketId,
+                    known || !v5 ? MqttReasonCode.Success : MqttReasonCode.PacketIdentifierNotFound);
+                break;
+        }
+    }
+}

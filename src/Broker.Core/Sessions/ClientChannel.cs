@@ -1,0 +1,289 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Threading.Channels;
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Core.Sessions;
+
+/// <summary>
+/// One client connection (EMQX's channel): reads and frames packets from the transport, runs the protocol state
+/// machine, and owns the single writer loop that encodes everything this client is sent. Transport-agnostic: it
+/// speaks <see cref="IDuplexPipe"/>, so tests can drive it over an in-memory pipe.
+/// </summary>
+/// <remarks>
+/// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
+/// through <see cref="SendPublish"/>, which only enqueues. <see cref="CloseAsync"/> may be called from anywhere.
+/// </remarks>
+internal sealed partial class ClientChannel
+{
+    private readonly BrokerEngine _engine;
+    private readonly IDuplexPipe _transport;
+    private readonly Channel<Outbound> _outbound =
+        Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ILogger _logger;
+    private readonly int _maxPacketSize;
+    private MqttProtocolVersion _version;
+    private ClientInfo? _client;
+    private Session? _session;
+    private bool _superuser;
+    private bool _connected;
+    private ITimer? _timer;
+    private long _lastReceived;
+    private TimeSpan _keepAliveLimit;
+    private int _closeRequested;
+    private MqttReasonCode _closeReason = MqttReasonCode.UnspecifiedError;
+    private string _closeWhy = "closed";
+    private bool _clientDisconnected;
+    private bool _sendWill = true;
+    private int _takenOver;
+    private BrokerMessage? _will;
+    private uint _willDelay;
+
+    public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener)
+    {
+        _engine = engine;
+        _transport = transport;
+        RemoteEndPoint = remoteEndPoint;
+        Listener = listener;
+        _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Channel");
+        _maxPacketSize = (int)Math.Min(engine.MqttOptions.MaxPacketSize, int.MaxValue);
+    }
+
+    public IPEndPoint? RemoteEndPoint { get; }
+
+    public string Listener { get; }
+
+    /// <summary>The client, once its CONNECT has been accepted.</summary>
+    public ClientInfo? Client => _client;
+
+    public Session? Session => _session;
+
+    public MqttProtocolVersion ProtocolVersion => _version;
+
+    /// <summary>Completes when the connection has been cleaned up (session detached, hooks run).</summary>
+    public Task Closed => _closed.Task;
+
+    /// <summary>Runs the connection until either side closes it.</summary>
+    public async Task RunAsync()
+    {
+        _engine.Register(this);
+        _lastReceived = _engine.TimeProvider.GetTimestamp();
+        _timer = _engine.TimeProvider.CreateTimer(static s => ((ClientChannel)s!).OnTimer(), this, _engine.MqttOptions.IdleTimeout, Timeout.InfiniteTimeSpan);
+        var writer = WriteLoopAsync();
+        try
+        {
+            await ReadLoopAsync().ConfigureAwait(false);
+        }
+        catch (MqttProtocolException ex)
+        {
+            OnProtocolError(ex);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException
+            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            // The socket went away.
+        }
+        catch (Exception ex)
+        {
+            LogUnexpected(_logger, ex, _client?.ClientId);
+            RequestClose(MqttReasonCode.UnspecifiedError, "error", sendDisconnect: true);
+        }
+        finally
+        {
+            await CleanupAsync(writer).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var input = _transport.Input;
+        while (Volatile.Read(ref _closeRequested) == 0)
+        {
+            var result = await input.ReadAsync().ConfigureAwait(false);
+            var buffer = result.Buffer;
+            var start = buffer.Length;
+            try
+            {
+                while (Volatile.Read(ref _closeRequested) == 0
+                    && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, out var packet))
+                {
+                    Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
+                    _engine.Metrics.PacketIn();
+                    var pending = HandleAsync(packet);
+                    if (!pending.IsCompletedSuccessfully)
+                        await pending.ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                _engine.Metrics.BytesIn(start - buffer.Length);
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+            if (result.IsCompleted || result.IsCanceled)
+                return;
+        }
+    }
+
+    private ValueTask HandleAsync(MqttPacket packet)
+    {
+        switch (packet)
+        {
+            case MqttConnectPacket connect:
+                return HandleConnectAsync(connect);
+            case MqttPublishPacket publish when _connected:
+                return HandlePublishAsync(publish);
+            case MqttAckPacket ack when _connected:
+                HandleAck(ack);
+                return ValueTask.CompletedTask;
+            case MqttSubscribePacket subscribe when _connected:
+                return HandleSubscribeAsync(subscribe);
+            case MqttUnsubscribePacket unsubscribe when _connected:
+                return HandleUnsubscribeAsync(unsubscribe);
+            case MqttPingReqPacket when _connected:
+                Send(MqttPingRespPacket.Instance);
+                return ValueTask.CompletedTask;
+            case MqttDisconnectPacket disconnect when _connected:
+                HandleDisconnect(disconnect);
+                return ValueTask.CompletedTask;
+            default:
+                // AUTH (no enhanced authentication method is supported), server-to-client packets, and anything
+                // before the CONNACK has been sent.
+                throw new MqttProtocolException(MqttReasonCode.ProtocolError, $"unexpected {packet.Type} packet");
+        }
+    }
+
+    private void HandleDisconnect(MqttDisconnectPacket packet)
+    {
+        if (packet.Properties?.SessionExpiryInterval is { } expiry && _session is { } session)
+        {
+            // A session that was to end with its connection cannot be given a lifetime now [MQTT-3.14.2-2].
+            if (session.ExpiryInterval == 0 && expiry != 0)
+                throw new MqttProtocolException(MqttReasonCode.ProtocolError, "session expiry set on DISCONNECT after 0 at CONNECT");
+            session.ExpiryInterval = expiry;
+        }
+        _clientDisconnected = true;
+        // The will is discarded on a normal DISCONNECT and kept for 0x04 [MQTT-3.14.4-3].
+        _sendWill = packet.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
+        RequestClose(MqttReasonCode.NormalDisconnection, "normal", sendDisconnect: false);
+    }
+
+    private void OnProtocolError(MqttProtocolException ex)
+    {
+        LogProtocolError(_logger, _client?.ClientId ?? RemoteEndPoint?.ToString(), ex.ReasonCode, ex.Message);
+        if (!_connected)
+        {
+            // A CONNECT we cannot accept: answer in a version the client reads, where the spec gives a code.
+            var version = ex.ResponseVersion;
+            if (version == MqttProtocolVersion.V500
+                || (version != MqttProtocolVersion.Unknown && ex.ReasonCode == MqttReasonCode.UnsupportedProtocolVersion))
+            {
+                _version = version;
+                Send(new MqttConnAckPacket { ReasonCode = ex.ReasonCode });
+            }
+            RequestClose(ex.ReasonCode, "protocol_error", sendDisconnect: false);
+            return;
+        }
+        RequestClose(ex.ReasonCode, "protocol_error", sendDisconnect: true);
+    }
+
+    /// <summary>
+    /// Closes the connection from the server side: MQTT 5 clients are sent DISCONNECT with
+    /// <paramref name="reason"/> first. Completes when the connection has been cleaned up.
+    /// </summary>
+    public Task CloseAsync(MqttReasonCode reason, string why)
+    {
+        RequestClose(reason, why, sendDisconnect: true);
+        return _closed.Task;
+    }
+
+    /// <summary>Closed because another connection took the session [MQTT-3.1.4-3]; DISCONNECT 0x8E for MQTT 5.</summary>
+    public Task TakeOverAsync()
+    {
+        Volatile.Write(ref _takenOver, 1);
+        return CloseAsync(MqttReasonCode.SessionTakenOver, "takenover");
+    }
+
+    private void RequestClose(MqttReasonCode reason, string why, bool sendDisconnect)
+    {
+        if (Interlocked.Exchange(ref _closeRequested, 1) != 0)
+            return;
+        _closeReason = reason;
+        _closeWhy = why;
+        if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
+            Send(new MqttDisconnectPacket { ReasonCode = reason });
+        _outbound.Writer.TryComplete();
+        _transport.Input.CancelPendingRead();
+    }
+
+    private void OnTimer()
+    {
+        if (Volatile.Read(ref _closeRequested) != 0)
+            return;
+        if (!_connected)
+        {
+            // No CONNECT within mqtt.idle_timeout.
+            RequestClose(MqttReasonCode.MaximumConnectTime, "idle_timeout", sendDisconnect: false);
+            return;
+        }
+        var elapsed = _engine.TimeProvider.GetElapsedTime(Volatile.Read(ref _lastReceived));
+        if (elapsed >= _keepAliveLimit)
+        {
+            // Nothing from the client for 1.5 times its keep-alive [MQTT-3.1.2-24] (3.1.1), [MQTT-3.1.2-22] (5.0).
+            RequestClose(MqttReasonCode.KeepAliveTimeout, "keepalive_timeout", sendDisconnect: true);
+            return;
+        }
+        _timer?.Change(_keepAliveLimit - elapsed, Timeout.InfiniteTimeSpan);
+    }
+
+    private async Task CleanupAsync(Task writer)
+    {
+        RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
+        _timer?.Dispose();
+        try
+        {
+            if (_connected && _session is { } session)
+            {
+                _engine.Metrics.Disconnected();
+                var takenOver = Volatile.Read(ref _takenOver) != 0;
+                var will = _sendWill ? _will : null;
+                await _engine.Sessions.DisconnectedAsync(this, session, will, _willDelay, takenOver).ConfigureAwait(false);
+                if (!_engine.Hooks.ClientDisconnected.IsEmpty)
+                {
+                    await _engine.Hooks.ClientDisconnected.RunAsync(new ClientDisconnectedContext
+                    {
+                        Client = _client,
+                        ReasonCode = _clientDisconnected ? MqttReasonCode.NormalDisconnection : _closeReason,
+                        Reason = _closeWhy,
+                    }).ConfigureAwait(false);
+                }
+                LogDisconnected(_logger, _client!.ClientId, _closeWhy);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogUnexpected(_logger, ex, _client?.ClientId);
+        }
+        finally
+        {
+            _engine.Unregister(this);
+            _closed.TrySetResult();
+        }
+
+        // Give the writer a moment to flush a final DISCONNECT/CONNACK, then stop it whatever the peer does.
+        try
+        {
+            await writer.WaitAsync(TimeSpan.FromSeconds(2), _engine.TimeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _transport.Output.CancelPendingFlush();
+            await writer.ConfigureAwait(false);
+        }
+        await _transport.Input.CompleteAsync().ConfigureAwait(false);
+        await _transport.Output.CompleteAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,435 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.Configuration;
+using Broker.Core.Routing;
+using Broker.Protocol;
+
+namespace Broker.Core.Sessions;
+
+/// <summary>
+/// The state of one client id that outlives connections: subscriptions, outgoing QoS 1/2 messages in flight,
+/// the bounded queue of messages waiting for the in-flight window or for the client to come back, and the
+/// packet ids of incoming QoS 2 messages awaiting PUBREL.
+/// </summary>
+/// <remarks>
+/// Messages are delivered from publishers' threads while the owning connection acknowledges on its own, so all
+/// state is guarded by one lock per session. Nothing slow runs under it: sending is an enqueue on the
+/// connection's outbound queue, and hooks fire after the lock is released.
+/// </remarks>
+internal sealed class Session : ISubscriber
+{
+    private readonly Lock _lock = new();
+    private readonly BrokerEngine _engine;
+    private readonly Dictionary<ushort, InflightEntry> _inflight = [];
+    private readonly Queue<QueuedDelivery> _queue = new();
+    private readonly Dictionary<ushort, long> _awaitingRel = [];
+    private ClientChannel? _channel;
+    private int _window;
+    private ushort _lastPacketId;
+    private long _sequence;
+    private bool _terminated;
+    private bool _ready;
+    private BrokerMessage? _pendingWill;
+
+    public Session(BrokerEngine engine, string clientId, long generation)
+    {
+        _engine = engine;
+        ClientId = clientId;
+        Generation = generation;
+    }
+
+    public string ClientId { get; }
+
+    /// <summary>Distinguishes this session from an earlier one with the same client id (for expiry timers).</summary>
+    public long Generation { get; }
+
+    public bool IsConnected => Volatile.Read(ref _channel) is not null;
+
+    /// <summary>The connection bound to this session, if any.</summary>
+    public ClientChannel? Channel => Volatile.Read(ref _channel);
+
+    /// <summary>Seconds; <see cref="uint.MaxValue"/> = never expires; 0 = ends with its connection.</summary>
+    public uint ExpiryInterval { get; set; }
+
+    /// <summary>The client as it last connected (for hooks fired while it is offline).</summary>
+    public ClientInfo? Client { get; set; }
+
+    public ITimer? ExpiryTimer { get; set; }
+
+    public ITimer? WillTimer { get; set; }
+
+    public bool IsTerminated
+    {
+        get
+        {
+            lock (_lock)
+                return _terminated;
+        }
+    }
+
+    /// <summary>Filter (with any share prefix) to options. Changed only by the owning connection.</summary>
+    public Dictionary<string, SubscriptionOptions> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+    public int InflightCount
+    {
+        get
+        {
+            lock (_lock)
+                return _inflight.Count;
+        }
+    }
+
+    public int QueueLength
+    {
+        get
+        {
+            lock (_lock)
+                return _queue.Count;
+        }
+    }
+
+    /// <summary>
+    /// Delivers a routed message: straight to the connection when there is room in the in-flight window,
+    /// otherwise into the bounded queue. Called from any thread.
+    /// </summary>
+    public void Deliver(BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds)
+    {
+        var options = _engine.SessionOptions;
+        Drop? drop = null;
+        lock (_lock)
+        {
+            if (_terminated)
+                return;
+            if (message.IsExpired(_engine.Now))
+            {
+                drop = new Drop(message, "expired", false);
+            }
+            else if (_channel is not { } channel || !_ready)
+            {
+                if (qos == MqttQos.AtMostOnce && !options.MqueueStoreQos0)
+                    drop = new Drop(message, "qos0_offline", false);
+                else
+                    drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds));
+            }
+            else if (qos == MqttQos.AtMostOnce)
+            {
+                if (!channel.SendPublish(message, qos, 0, retain, dup: false, subscriptionIds))
+                    drop = new Drop(message, "queue_full", true);
+            }
+            else if (_inflight.Count < _window && _queue.Count == 0)
+            {
+                SendInflightLocked(channel, message, qos, retain, subscriptionIds);
+            }
+            else
+            {
+                drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds));
+            }
+        }
+        if (drop is { } d)
+            _engine.OnDropped(d.Message, d.Reason, d.QueueFull, Client);
+    }
+
+    /// <summary>
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2) for an outgoing message: frees its slot and fills the window from the
+    /// queue. Returns the message, or null for an unknown packet id.
+    /// </summary>
+    public BrokerMessage? Complete(ushort packetId, MqttPacketType ackType)
+    {
+        BrokerMessage? message;
+        List<Drop>? drops = null;
+        lock (_lock)
+        {
+            if (!_inflight.TryGetValue(packetId, out var entry))
+                return null;
+            var expected = entry.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubComp;
+            if (ackType != expected || (ackType == MqttPacketType.PubComp && !entry.Released))
+                return null;
+            _inflight.Remove(packetId);
+            message = entry.Message;
+            FillLocked(ref drops);
+        }
+        FireDrops(drops);
+        return message;
+    }
+
+    /// <summary>PUBREC for an outgoing QoS 2 message. Returns false for an unknown packet id.</summary>
+    /// <param name="packetId">The packet id.</param>
+    /// <param name="failed">An MQTT 5 PUBREC reason code of 0x80 or above ends the exchange: PUBREL follows only codes below 0x80 [MQTT-4.3.3-4].</param>
+    public bool Received(ushort packetId, bool failed)
+    {
+        List<Drop>? drops = null;
+        lock (_lock)
+        {
+            if (!_inflight.TryGetValue(packetId, out var entry) || entry.Qos != MqttQos.ExactlyOnce)
+                return false;
+            if (failed)
+            {
+                _inflight.Remove(packetId);
+                FillLocked(ref drops);
+            }
+            else
+            {
+                entry.Released = true;
+            }
+        }
+        FireDrops(drops);
+        return true;
+    }
+
+    /// <summary>
+    /// The writer could not send an in-flight message (too large for the client): behave as if it had been
+    /// acknowledged [MQTT-3.1.2-25].
+    /// </summary>
+    public void Discard(ushort packetId)
+    {
+        List<Drop>? drops = null;
+        lock (_lock)
+        {
+            if (_inflight.Remove(packetId))
+                FillLocked(ref drops);
+        }
+        FireDrops(drops);
+    }
+
+    /// <summary>
+    /// Binds a new connection to this session, before its CONNACK is sent: from here on the session cannot expire,
+    /// and deliveries queue until <see cref="Resume"/>. False if the session has already ended.
+    /// </summary>
+    public bool TryBind(ClientChannel channel)
+    {
+        lock (_lock)
+        {
+            if (_terminated)
+                return false;
+            _channel = channel;
+            _ready = false;
+            _pendingWill = null; // a new connection before the will delay has passed cancels the will [MQTT-3.1.3-9]
+        }
+        ExpiryTimer?.Dispose();
+        WillTimer?.Dispose();
+        return true;
+    }
+
+    /// <summary>
+    /// After the CONNACK: unacknowledged PUBLISH packets are sent again with DUP set, and PUBRELs again for those
+    /// already received [MQTT-4.4.0-1]; then the in-flight window is filled from the queue.
+    /// </summary>
+    public void Resume(ClientChannel channel, int window)
+    {
+        List<Drop>? drops = null;
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_channel, channel))
+                return;
+            _ready = true;
+            _window = window;
+            if (_inflight.Count > 0)
+            {
+                var entries = new List<KeyValuePair<ushort, InflightEntry>>(_inflight);
+                entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
+                foreach (var (id, entry) in entries)
+                {
+                    if (entry.Released)
+                        channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
+                    else
+                        channel.SendPublish(entry.Message, entry.Qos, id, entry.Retain, dup: true, entry.SubscriptionIds);
+                }
+            }
+            FillLocked(ref drops);
+        }
+        FireDrops(drops);
+    }
+
+    /// <summary>
+    /// The connection has gone; messages queue until the next one (or the session ends). Returns false when
+    /// another connection had already taken the session.
+    /// </summary>
+    public bool Detach(ClientChannel channel, BrokerMessage? will)
+    {
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_channel, channel))
+                return false;
+            _channel = null;
+            _ready = false;
+            _pendingWill = will;
+            return true;
+        }
+    }
+
+    /// <summary>Takes the pending will, if the session is still without a connection.</summary>
+    public BrokerMessage? TakePendingWill()
+    {
+        lock (_lock)
+        {
+            if (_channel is not null)
+                return null;
+            var will = _pendingWill;
+            _pendingWill = null;
+            return will;
+        }
+    }
+
+    /// <summary>Ends the session if no connection has bound it meanwhile (expiry). Returns whether it ended.</summary>
+    public bool TerminateIfOffline()
+    {
+        lock (_lock)
+        {
+            if (_channel is not null || _terminated)
+                return false;
+        }
+        return Terminate();
+    }
+
+    /// <summary>Ends the session: nothing more is delivered to it. Returns false if it had already ended.</summary>
+    public bool Terminate()
+    {
+        lock (_lock)
+        {
+            if (_terminated)
+                return false;
+            _terminated = true;
+            _channel = null;
+            _ready = false;
+            _inflight.Clear();
+            _queue.Clear();
+            _awaitingRel.Clear();
+        }
+        ExpiryTimer?.Dispose();
+        WillTimer?.Dispose();
+        return true;
+    }
+
+    /// <summary>Records an incoming QoS 2 packet id until its PUBREL (exactly-once: a resent PUBLISH is not routed again).</summary>
+    public AwaitRelResult AddAwaitingRel(ushort packetId)
+    {
+        var now = _engine.TimeProvider.GetTimestamp();
+        lock (_lock)
+        {
+            if (_awaitingRel.ContainsKey(packetId))
+                return AwaitRelResult.Duplicate;
+            if (_awaitingRel.Count >= _engine.SessionOptions.MaxAwaitingRel)
+            {
+                PurgeAwaitingRelLocked(now);
+                if (_awaitingRel.Count >= _engine.SessionOptions.MaxAwaitingRel)
+                    return AwaitRelResult.Full;
+            }
+            _awaitingRel.Add(packetId, now);
+            return AwaitRelResult.Added;
+        }
+    }
+
+    /// <summary>PUBREL: forgets the packet id. False if it was not awaiting release.</summary>
+    public bool Release(ushort packetId)
+    {
+        lock (_lock)
+            return _awaitingRel.Remove(packetId);
+    }
+
+    private void PurgeAwaitingRelLocked(long now)
+    {
+        var timeout = _engine.SessionOptions.AwaitRelTimeout;
+        List<ushort>? expired = null;
+        foreach (var (id, since) in _awaitingRel)
+        {
+            if (_engine.TimeProvider.GetElapsedTime(since, now) >= timeout)
+                (expired ??= []).Add(id);
+        }
+        if (expired is not null)
+        {
+            foreach (var id in expired)
+                _awaitingRel.Remove(id);
+        }
+    }
+
+    private void SendInflightLocked(ClientChannel channel, BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds)
+    {
+        var id = NextPacketIdLocked();
+        _inflight.Add(id, new InflightEntry(message, qos, retain, subscriptionIds, ++_sequence));
+        channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);
+    }
+
+    private ushort NextPacketIdLocked()
+    {
+        // The window is at most 65535 wide, so a free id exists; skip ids still in flight.
+        do
+        {
+            _lastPacketId = _lastPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_lastPacketId + 1);
+        }
+        while (_inflight.ContainsKey(_lastPacketId));
+        return _lastPacketId;
+    }
+
+    private Drop? EnqueueLocked(QueuedDelivery delivery)
+    {
+        var options = _engine.SessionOptions;
+        if (_queue.Count < options.MaxMqueueLength)
+        {
+            _queue.Enqueue(delivery);
+            return null;
+        }
+        if (options.MqueueOverflow == QueueOverflowPolicy.DropNewest)
+            return new Drop(delivery.Message, "queue_full", true);
+        var oldest = _queue.Dequeue();
+        _queue.Enqueue(delivery);
+        return new Drop(oldest.Message, "queue_full", true);
+    }
+
+    private void FillLocked(ref List<Drop>? drops)
+    {
+        if (_channel is not { } channel || !_ready)
+            return;
+        var now = _engine.Now;
+        while (_queue.Count > 0)
+        {
+            var next = _queue.Peek();
+            if (next.Qos != MqttQos.AtMostOnce && _inflight.Count >= _window)
+                return;
+            _queue.Dequeue();
+            if (next.Message.IsExpired(now))
+            {
+                (drops ??= []).Add(new Drop(next.Message, "expired", false));
+                continue;
+            }
+            if (next.Qos == MqttQos.AtMostOnce)
+            {
+                if (!channel.SendPublish(next.Message, next.Qos, 0, next.Retain, dup: false, next.SubscriptionIds))
+                    (drops ??= []).Add(new Drop(next.Message, "queue_full", true));
+            }
+            else
+            {
+                SendInflightLocked(channel, next.Message, next.Qos, next.Retain, next.SubscriptionIds);
+            }
+        }
+    }
+
+    private void FireDrops(List<Drop>? drops)
+    {
+        if (drops is null)
+            return;
+        foreach (var drop in drops)
+            _engine.OnDropped(drop.Message, drop.Reason, drop.QueueFull, Client);
+    }
+
+    private sealed class InflightEntry(BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds, long sequence)
+    {
+        public BrokerMessage Message { get; } = message;
+        public MqttQos Qos { get; } = qos;
+        public bool Retain { get; } = retain;
+        public List<uint>? SubscriptionIds { get; } = subscriptionIds;
+        public long Sequence { get; } = sequence;
+        /// <summary>QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP.</summary>
+        public bool Released { get; set; }
+    }
+
+    private readonly record struct QueuedDelivery(BrokerMessage Message, MqttQos Qos, bool Retain, List<uint>? SubscriptionIds);
+
+    private readonly record struct Drop(BrokerMessage Message, string Reason, bool QueueFull);
+}
+
+internal enum AwaitRelResult
+{
+    Added,
+    Duplicate,
+    Full,
+}

@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Core.Sessions;
+
+/// <summary>
+/// All sessions by client id: creation, resumption, takeover, expiry, and the delayed will.
+/// </summary>
+/// <remarks>
+/// Connects of one client id are serialised by a striped async lock, so two connections racing with the same id
+/// resolve into one takeover. Disconnects take no such lock (a takeover waits for the old connection's
+/// disconnect while holding it); they and the expiry timers agree through the session's own lock
+/// (<see cref="Session.TryBind"/> / <see cref="Session.TerminateIfOffline"/>).
+/// </remarks>
+internal sealed partial class SessionManager
+{
+    private static readonly TimeSpan TakeoverTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim[] _connectLocks;
+    private readonly BrokerEngine _engine;
+    private readonly ILogger _logger;
+    private long _generation;
+
+    public SessionManager(BrokerEngine engine)
+    {
+        _engine = engine;
+        _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Sessions");
+        _connectLocks = new SemaphoreSlim[64];
+        for (var i = 0; i < _connectLocks.Length; i++)
+            _connectLocks[i] = new SemaphoreSlim(1, 1);
+    }
+
+    public int Count => _sessions.Count;
+
+    public bool TryGet(string clientId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Session? session) =>
+        _sessions.TryGetValue(clientId, out session);
+
+    public IEnumerable<Session> All => _sessions.Values;
+
+    /// <summary>
+    /// Finds or creates the session for a connection that has been authenticated: takes over a connection with
+    /// the same client id [MQTT-3.1.4-3], discards the old session on clean start, resumes it otherwise.
+    /// </summary>
+    public async Task<(Session Session, bool Present)> ConnectAsync(ClientChannel channel, ClientInfo client, bool cleanStart, uint expiryInterval)
+    {
+        var gate = _connectLocks[(uint)client.ClientId.GetHashCode() % (uint)_connectLocks.Length];
+        await gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_sessions.TryGetValue(client.ClientId, out var existing))
+            {
+                if (existing.Channel is { } old && !ReferenceEquals(old, channel))
+                {
+                    await TakeOverAsync(old, existing).ConfigureAwait(false);
+                }
+                if (existing.IsTerminated)
+                {
+                    _sessions.TryRemove(new KeyValuePair<string, Session>(client.ClientId, existing));
+                    existing = null;
+                }
+                else if (cleanStart)
+                {
+                    await TerminateAsync(existing, "discarded", _engine.Hooks.SessionDiscarded).ConfigureAwait(false);
+                    existing = null;
+                }
+                else if (existing.TryBind(channel))
+                {
+                    existing.ExpiryInterval = expiryInterval;
+                    existing.Client = client;
+                    await RunAsync(_engine.Hooks.SessionResumed, new SessionContext { Client = client }).ConfigureAwait(false);
+                    return (existing, true);
+                }
+            }
+
+            var session = new Session(_engine, client.ClientId, Interlocked.Increment(ref _generation))
+            {
+                ExpiryInterval = expiryInterval,
+                Client = client,
+            };
+            session.TryBind(channel);
+            _sessions[client.ClientId] = session;
+            await RunAsync(_engine.Hooks.SessionCreated, new SessionContext { Client = client }).ConfigureAwait(false);
+            return (session, false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task TakeOverAsync(ClientChannel old, Session session)
+    {
+        await RunAsync(_engine.Hooks.SessionTakenOver, new SessionContext { Client = session.Client }).ConfigureAwait(false);
+        try
+        {
+            await old.TakeOverAsync().WaitAsync(TakeoverTimeout, _engine.TimeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The old connection is stuck writing to a dead socket: stop waiting for it; it can no longer
+            // reach the session.
+            LogTakeoverTimeout(_logger, session.ClientId);
+            session.Detach(old, will: null);
+        }
+    }
+
+    /// <summary>
+    /// A connection bound to <paramref name="session"/> has closed. The session ends now if its expiry is 0 (and it
+    /// was not taken over), else it waits for its expiry; the will is published now, after its delay, or when the
+    /// session ends, whichever comes first [MQTT-3.1.3-9].
+    /// </summary>
+    public async Task DisconnectedAsync(ClientChannel channel, Session session, BrokerMessage? will, uint willDelay, bool takenOver)
+    {
+        var delayed = will is not null && willDelay > 0 && session.ExpiryInterval > 0;
+        if (!session.Detach(channel, delayed ? will : null))
+            return;
+        if (will is not null && !delayed)
+            await PublishWillAsync(will, session.Client).ConfigureAwait(false);
+
+        if (session.ExpiryInterval == 0 && !takenOver)
+        {
+            if (session.TerminateIfOffline())
+                await TerminatedAsync(session, "normal").ConfigureAwait(false);
+            return;
+        }
+
+        if (delayed)
+            session.WillTimer = StartTimer(TimeSpan.FromSeconds(Math.Min(willDelay, session.ExpiryInterval)), () => PublishPendingWillAsync(session));
+        if (session.ExpiryInterval != uint.MaxValue)
+            session.ExpiryTimer = StartTimer(TimeSpan.FromSeconds(session.ExpiryInterval), () => ExpireAsync(session));
+    }
+
+    private async Task ExpireAsync(Session session)
+    {
+        if (session.TerminateIfOffline())
+            await TerminatedAsync(session, "expired").ConfigureAwait(false);
+    }
+
+    private async Task PublishPendingWillAsync(Session session)
+    {
+        if (session.TakePendingWill() is { } will)
+            await PublishWillAsync(will, session.Client).ConfigureAwait(false);
+    }
+
+    private async Task TerminateAsync(Session session, string reason, Hooks.HookChain<SessionContext>? hook)
+    {
+        if (!session.Terminate())
+            return;
+        if (hook is not null)
+            await RunAsync(hook, new SessionContext { Client = session.Client }).ConfigureAwait(false);
+        await TerminatedAsync(session, reason).ConfigureAwait(false);
+    }
+
+    /// <summary>Cleans up after <see cref="Session.Terminate"/>: routes, the registry, the will, the hook.</summary>
+    private async Task TerminatedAsync(Session session, string reason)
+    {
+        _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
+        foreach (var filter in session.Subscriptions.Keys)
+            _engine.Router.Unsubscribe(session, filter);
+        session.Subscriptions.Clear();
+        if (session.TakePendingWill() is { } will)
+            await PublishWillAsync(will, session.Client).ConfigureAwait(false);
+        await RunAsync(_engine.Hooks.SessionTerminated, new SessionTerminatedContext { Client = session.Client, Reason = reason }).ConfigureAwait(false);
+    }
+
+    private async Task PublishWillAsync(BrokerMessage will, ClientInfo? client)
+    {
+        try
+        {
+            await _engine.PublishAsync(will with { Timestamp = _engine.Now }, client).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogWillFailed(_logger, ex, client?.ClientId);
+        }
+    }
+
+    private ITimer StartTimer(TimeSpan due, Func<Task> action) =>
+        _engine.TimeProvider.CreateTimer(static state => _ = ((Func<Task>)state!)(), action, due, Timeout.InfiniteTimeSpan);
+
+    private static ValueTask<HookResult> RunAsync<T>(Hooks.HookChain<T> chain, T context) where T : class =>
+        chain.IsEmpty ? ValueTask.FromResult(HookResult.Continue) : chain.RunAsync(context);
+
+    /// <summary>Stops every timer; sessions stay as they are (they are in memory only).</summary>
+    public void Shutdown()
+    {
+        foreach (var session in _sessions.Values)
+        {
+            session.ExpiryTimer?.Dispose();
+            session.WillTimer?.Dispose();
+        }
+    }
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "Takeover of {ClientId}: the old connection did not close in time")]
+    private static partial void LogTakeoverTimeout(ILogger logger, string clientId);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Publishing the will of {ClientId} failed")]
+    private static partial void LogWillFailed(ILogger logger, Exception ex, string? clientId);
+}

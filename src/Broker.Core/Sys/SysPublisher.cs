@@ -1,0 +1,101 @@
+using System.Globalization;
+using System.Text;
+using Broker.Abstractions;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Core.Sys;
+
+/// <summary>
+/// Publishes <c>$SYS/brokers/{node}/...</c> every <c>broker.sys_interval</c>: identity (version, sysdescr), clock
+/// (uptime, datetime), stats (gauges) and metrics (counters), in the topic layout of EMQX 4. Messages are
+/// retained, as mosquitto's are, so a subscriber gets the latest values at once where a retainer is loaded.
+/// </summary>
+internal sealed partial class SysPublisher : IDisposable
+{
+    private readonly BrokerEngine _engine;
+    private readonly ILogger _logger;
+    private readonly string _prefix;
+    private ITimer? _timer;
+
+    public SysPublisher(BrokerEngine engine)
+    {
+        _engine = engine;
+        _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Sys");
+        _prefix = "$SYS/brokers/" + engine.BrokerOptions.NodeName + "/";
+    }
+
+    public static string Version { get; } =
+        typeof(SysPublisher).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    public void Start()
+    {
+        var interval = _engine.BrokerOptions.SysInterval;
+        if (interval > TimeSpan.Zero)
+            _timer = _engine.TimeProvider.CreateTimer(static s => ((SysPublisher)s!).Tick(), this, interval, interval);
+    }
+
+    private void Tick()
+    {
+        try
+        {
+            PublishAll();
+        }
+        catch (Exception ex)
+        {
+            LogFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>Publishes every $SYS topic once, now.</summary>
+    public void PublishAll()
+    {
+        var engine = _engine;
+        var now = engine.Now;
+        var metrics = engine.Metrics;
+        Publish("version", Version, now);
+        Publish("sysdescr", "Broker, an MQTT broker in the EMQ X tradition", now);
+        Publish("uptime", FormatUptime(now - engine.StartedAt), now);
+        Publish("datetime", now.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), now);
+
+        Publish("stats/connections/count", metrics.Connections, now);
+        Publish("stats/connections/max", metrics.ConnectionsMax, now);
+        Publish("stats/sessions/count", engine.Sessions.Count, now);
+        Publish("stats/subscriptions/count", engine.Router.SubscriptionCount, now);
+        Publish("stats/topics/count", engine.Router.RouteCount, now);
+        Publish("stats/retained/count", metrics.Retained, now);
+
+        Publish("metrics/bytes/received", metrics.BytesReceived, now);
+        Publish("metrics/bytes/sent", metrics.BytesSent, now);
+        Publish("metrics/packets/received", metrics.PacketsReceived, now);
+        Publish("metrics/packets/sent", metrics.PacketsSent, now);
+        Publish("metrics/messages/received", metrics.MessagesReceived, now);
+        Publish("metrics/messages/sent", metrics.MessagesSent, now);
+        Publish("metrics/messages/dropped", metrics.MessagesDropped, now);
+    }
+
+    private void Publish(string suffix, long value, DateTimeOffset now) =>
+        Publish(suffix, value.ToString(CultureInfo.InvariantCulture), now);
+
+    private void Publish(string suffix, string value, DateTimeOffset now)
+    {
+        var message = new BrokerMessage
+        {
+            Topic = _prefix + suffix,
+            Payload = Encoding.UTF8.GetBytes(value),
+            Qos = MqttQos.AtMostOnce,
+            Retain = true,
+            Timestamp = now,
+            IsSystem = true,
+        };
+        _ = _engine.PublishAsync(message, publisher: null);
+    }
+
+    /// <summary>EMQX's format: "3 days, 2 hours, 5 minutes, 1 seconds".</summary>
+    internal static string FormatUptime(TimeSpan uptime) => string.Create(CultureInfo.InvariantCulture,
+        $"{uptime.Days} days, {uptime.Hours} hours, {uptime.Minutes} minutes, {uptime.Seconds} seconds");
+
+    public void Dispose() => _timer?.Dispose();
+
+    [LoggerMessage(EventId = 30, Level = LogLevel.Error, Message = "Publishing $SYS topics failed")]
+    private static partial void LogFailed(ILogger logger, Exception ex);
+}

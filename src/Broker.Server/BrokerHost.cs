@@ -1,0 +1,108 @@
+using System.Runtime.InteropServices;
+using Broker.Abstractions.Hooks;
+using Broker.Core;
+using Broker.Core.AccessControl;
+using Broker.Core.Sys;
+using Broker.Server.Listeners;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Server;
+
+/// <summary>
+/// Composition root: the core engine, built-in access control, $SYS, and a Kestrel server whose listeners hand
+/// connections to <see cref="MqttConnectionHandler"/>. Stops cleanly on SIGTERM/SIGINT: listeners close first,
+/// then every connection is sent DISCONNECT 0x8B (MQTT 5) and closed.
+/// </summary>
+internal static partial class BrokerHost
+{
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(10);
+
+    public static async Task<int> RunAsync(BrokerSettings settings)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = settings.Home });
+        builder.Logging.SetMinimumLevel(settings.Log.Level).AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        // Kestrel's own chatter (connection ids, "now listening" for HTTP) is not useful for an MQTT listener.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+
+        ListenOptions? tcp = null;
+        builder.WebHost.UseKestrelCore()
+            .UseSockets(o => o.Backlog = settings.Listener.Backlog)
+            .UseShutdownTimeout(ShutdownTimeout)
+            .ConfigureKestrel(k =>
+            {
+                k.Limits.MaxConcurrentConnections = null;
+                k.Listen(settings.Listener.EndPoint, lo =>
+                {
+                    lo.UseConnectionHandler<MqttConnectionHandler>();
+                    tcp = lo;
+                });
+            });
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(settings.Listener);
+        builder.Services.AddSingleton(sp => new BrokerEngine(settings.Mqtt, settings.Session, settings.Access, settings.Broker,
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+
+        await using var app = builder.Build();
+        var engine = app.Services.GetRequiredService<BrokerEngine>();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Server");
+
+        var accessControl = new BuiltinAccessControl(
+            settings.ResolvePath(settings.Access.PasswordFile),
+            settings.ResolvePath(settings.Access.AclFile),
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core.AccessControl"));
+        engine.Hooks.Register(HookPoints.ClientAuthenticate, accessControl.AuthenticateAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
+        engine.Hooks.Register(HookPoints.ClientAuthorize, accessControl.AuthorizeAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
+        if (settings.Access.AllowAnonymous)
+            LogAnonymous(logger);
+
+        using var sys = new SysPublisher(engine);
+        app.Lifetime.ApplicationStopping.Register(engine.BeginShutdown);
+
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            LogStopping(logger, context.Signal.ToString());
+            app.Lifetime.StopApplication();
+        }
+
+        await app.StartAsync().ConfigureAwait(false);
+        sys.Start();
+        LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
+        LogListener(logger, "tcp:external", tcp!.EndPoint.ToString() ?? "");
+
+        await app.WaitForShutdownAsync().ConfigureAwait(false);
+        await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        LogStopped(logger);
+        return 0;
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Broker {Version} started as {Node}, home {Home}")]
+    private static partial void LogStarted(ILogger logger, string version, string node, string home);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
+    private static partial void LogListener(ILogger logger, string name, string endPoint);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "{Signal} received: stopping")]
+    private static partial void LogStopping(ILogger logger, string signal);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Broker stopped")]
+    private static partial void LogStopped(ILogger logger);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "allow_anonymous is on: clients no authentication source recognises are admitted")]
+    private static partial void LogAnonymous(ILogger logger);
+}

@@ -1,0 +1,60 @@
+using Broker.Core.Configuration;
+using Broker.Server.Configuration;
+using Broker.Server.Listeners;
+using Microsoft.Extensions.Configuration;
+
+namespace Broker.Server;
+
+/// <summary>
+/// Where the broker lives (home, etc, data) and every options class bound from <c>etc/broker.conf</c> and
+/// <c>BROKER_*</c> environment variables. Loading collects every problem and throws one
+/// <see cref="ConfigurationException"/> naming file, line and key for each.
+/// </summary>
+internal sealed class BrokerSettings
+{
+    /// <summary>Every options type bound from broker.conf; the shipped etc/broker.conf documents exactly these.</summary>
+    public static readonly Type[] OptionsTypes =
+    [
+        typeof(BrokerOptions), typeof(TcpListenerOptions), typeof(MqttOptions), typeof(SessionOptions),
+        typeof(AccessControlOptions), typeof(LogOptions),
+    ];
+
+    public required string Home { get; init; }
+    public required string EtcDirectory { get; init; }
+    public required string DataDirectory { get; init; }
+    public BrokerOptions Broker { get; } = new();
+    public TcpListenerOptions Listener { get; } = new();
+    public MqttOptions Mqtt { get; } = new();
+    public SessionOptions Session { get; } = new();
+    public AccessControlOptions Access { get; } = new();
+    public LogOptions Log { get; } = new();
+
+    public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
+
+    /// <summary>A path from the configuration: absolute as given, else relative to the broker home.</summary>
+    public string ResolvePath(string path) => Path.GetFullPath(Path.Combine(Home, path));
+
+    public static BrokerSettings Load(string home, string? etc, string? data, IDictionary<string, string>? environment = null)
+    {
+        home = Path.GetFullPath(home);
+        var settings = new BrokerSettings
+        {
+            Home = home,
+            EtcDirectory = Path.GetFullPath(etc ?? Path.Combine(home, "etc")),
+            DataDirectory = Path.GetFullPath(data ?? Path.Combine(home, "data")),
+        };
+        var builder = new ConfigurationBuilder().AddConfFile(settings.ConfFile, optional: true);
+        if (environment is null)
+            builder.AddBrokerEnvironment();
+        else
+            builder.AddBrokerEnvironment(environment);
+        var configuration = builder.Build();
+
+        var errors = new List<ConfigurationError>();
+        errors.AddRange(ConfBinder.CheckUnknownKeys(configuration, ConfBinder.KnownKeys(OptionsTypes)));
+        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log })
+            errors.AddRange(ConfBinder.TryBind(configuration, options));
+        ConfigurationException.ThrowIfAny(errors);
+        return settings;
+    }
+}

@@ -1,0 +1,208 @@
+using Broker.Core.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace Broker.Server.Configuration;
+
+/// <summary>
+/// Fills options objects from configuration through their [ConfKey] properties, and checks that a
+/// .conf file sets only keys somebody reads. Every problem is collected before anything is thrown, and
+/// each names where the value was set (file and line, or environment variable).
+/// </summary>
+internal static class ConfBinder
+{
+    /// <summary>Creates a <typeparamref name="T"/> with its defaults and binds it; throws <see cref="ConfigurationException"/> listing every problem.</summary>
+    public static T Bind<T>(IConfiguration configuration)
+        where T : new()
+    {
+        var options = new T();
+        Bind(configuration, options);
+        return options;
+    }
+
+    /// <summary>Binds <paramref name="options"/>; throws <see cref="ConfigurationException"/> listing every problem.</summary>
+    public static void Bind(IConfiguration configuration, object options) =>
+        ConfigurationException.ThrowIfAny(TryBind(configuration, options));
+
+    /// <summary>
+    /// Binds every [ConfKey] property of <paramref name="options"/> that the configuration sets; keys it does
+    /// not set keep their current value (the default). Returns the problems instead of throwing, so a caller
+    /// can gather them from several options classes and the unknown-key check into one report.
+    /// <see cref="IValidatableOptions.Validate"/> runs only when every key parsed, so its rules see real values.
+    /// </summary>
+    public static IReadOnlyList<ConfigurationError> TryBind(IConfiguration configuration, object options)
+    {
+        var errors = new List<ConfigurationError>();
+        var schema = ConfSchema.For(options.GetType());
+        foreach (var info in schema)
+        {
+            var text = configuration[info.Path];
+            if (text is null)
+            {
+                continue;
+            }
+
+            var origin = ConfKeys.FindOrigin(configuration, info.Path);
+            if (!ConfValues.TryParse(info, text, out var value, out var problem))
+            {
+                errors.Add(new ConfigurationError(origin, info.Key, text, problem));
+                continue;
+            }
+
+            if (value is IComparable comparable)
+            {
+                if (info.Min is not null && comparable.CompareTo(info.Min) < 0)
+                {
+                    errors.Add(new ConfigurationError(origin, info.Key, text, $"must be at least {info.MinText}"));
+                    continue;
+                }
+
+                if (info.Max is not null && comparable.CompareTo(info.Max) > 0)
+                {
+                    errors.Add(new ConfigurationError(origin, info.Key, text, $"must be at most {info.MaxText}"));
+                    continue;
+                }
+            }
+
+            info.Property.SetValue(options, value);
+        }
+
+        if (errors.Count == 0 && options is IValidatableOptions validatable)
+        {
+            foreach (var (key, error) in validatable.Validate())
+            {
+                errors.Add(DescribeRuleError(configuration, options, schema, key, error));
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>Every key the given options types bind.</summary>
+    public static IReadOnlySet<string> KnownKeys(params Type[] optionsTypes)
+    {
+        var keys = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var type in optionsTypes)
+        {
+            foreach (var info in ConfSchema.For(type))
+            {
+                keys.Add(info.Key);
+            }
+        }
+
+        return keys;
+    }
+
+    /// <summary>
+    /// The strict check for broker.conf: every key of every .conf file in <paramref name="configuration"/>
+    /// must be one of <paramref name="knownKeys"/>. Environment variables are not checked: BROKER_* may
+    /// carry keys of plugins that are not loaded yet.
+    /// </summary>
+    public static IReadOnlyList<ConfigurationError> CheckUnknownKeys(IConfigurationRoot configuration, IEnumerable<string> knownKeys)
+    {
+        var known = knownKeys as IReadOnlyCollection<string> ?? knownKeys.ToArray();
+        var errors = new List<ConfigurationError>();
+        foreach (var provider in configuration.Providers)
+        {
+            if (provider is ConfFileConfigurationProvider { File: { } file })
+            {
+                errors.AddRange(CheckUnknownKeys(file, known));
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>Every key of <paramref name="file"/> that is not in <paramref name="knownKeys"/>, with a suggestion when one known key is close.</summary>
+    public static IReadOnlyList<ConfigurationError> CheckUnknownKeys(ConfFile file, IEnumerable<string> knownKeys)
+    {
+        var known = new HashSet<string>(knownKeys, StringComparer.OrdinalIgnoreCase);
+        var errors = new List<ConfigurationError>();
+        foreach (var entry in file.Entries)
+        {
+            if (known.Contains(entry.Key))
+            {
+                continue;
+            }
+
+            var suggestion = Suggest(entry.Key, known);
+            var problem = suggestion is null ? "unknown key" : $"unknown key; did you mean {suggestion}?";
+            errors.Add(new ConfigurationError(ConfOrigin.InFile(file.Path, entry.Line), entry.Key, null, problem));
+        }
+
+        return errors;
+    }
+
+    /// <summary>
+    /// The known key closest to <paramref name="key"/> by edit distance, if it is close enough to be a typo
+    /// (at most a third of the key's length, and at most 3 edits) and no other key is as close.
+    /// </summary>
+    internal static string? Suggest(string key, IEnumerable<string> knownKeys)
+    {
+        var limit = Math.Min(3, Math.Max(1, key.Length / 3));
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        var tied = false;
+        foreach (var candidate in knownKeys)
+        {
+            var distance = EditDistance(key.ToLowerInvariant(), candidate.ToLowerInvariant());
+            if (distance < bestDistance)
+            {
+                best = candidate;
+                bestDistance = distance;
+                tied = false;
+            }
+            else if (distance == bestDistance)
+            {
+                tied = true;
+            }
+        }
+
+        return best is not null && bestDistance <= limit && !tied ? best : null;
+    }
+
+    /// <summary>Optimal string alignment distance: Levenshtein plus swapping two neighbours, the commonest typo.</summary>
+    internal static int EditDistance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
+        for (var j = 0; j <= b.Length; j++)
+        {
+            d[0, j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
+            }
+        }
+
+        return d[a.Length, b.Length];
+    }
+
+    private static ConfigurationError DescribeRuleError(
+        IConfiguration configuration, object options, IReadOnlyList<ConfKeyInfo> schema, string key, string error)
+    {
+        var path = ConfKeys.ToPath(key);
+        var text = configuration[path];
+        if (text is not null)
+        {
+            return new ConfigurationError(ConfKeys.FindOrigin(configuration, path), key, text, error);
+        }
+
+        // The key kept its default: show the default so the operator sees what to change.
+        var info = schema.FirstOrDefault(i => string.Equals(i.Key, key, StringComparison.OrdinalIgnoreCase));
+        var value = info is null ? null : ConfValues.Format(info, info.Property.GetValue(options)) ?? "";
+        return new ConfigurationError(null, key, value, error);
+    }
+}

@@ -1,0 +1,108 @@
+using System.Text;
+
+namespace Broker.Server.Configuration;
+
+/// <summary>
+/// Renders the commented .conf for options types: each key's description as comments, then
+/// <c>key = default</c> in .conf syntax. The shipped etc/broker.conf starts from this text, so every key
+/// an operator can set is shown with its default.
+/// </summary>
+internal static class ConfDocs
+{
+    /// <summary>
+    /// One block per key, in declaration order, separated by blank lines. A key whose default is null is
+    /// written commented out (<c># key = example</c>) so the file still names it but does not set it.
+    /// </summary>
+    public static string Render(params Type[] optionsTypes)
+    {
+        var text = new StringBuilder();
+        foreach (var type in optionsTypes)
+        {
+            var defaults = Activator.CreateInstance(type)
+                ?? throw new InvalidOperationException($"{type.Name} needs a public parameterless constructor.");
+            foreach (var info in ConfSchema.For(type))
+            {
+                if (text.Length > 0)
+                {
+                    text.Append('\n');
+                }
+
+                foreach (var line in info.Description.Split('\n'))
+                {
+                    text.Append("# ").Append(line.TrimEnd()).Append('\n');
+                }
+
+                AppendDetails(text, info);
+                var value = DefaultText(info, defaults);
+                if (value is null)
+                {
+                    text.Append("# ").Append(info.Key).Append(" = ").Append(info.Example is null ? "" : Quote(info.Example)).Append('\n');
+                }
+                else
+                {
+                    text.Append(info.Key).Append(" = ").Append(Quote(value)).Append('\n');
+                }
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The default of each key in .conf syntax; null where the default is "not set".</summary>
+    public static IReadOnlyDictionary<string, string?> Defaults(params Type[] optionsTypes)
+    {
+        var result = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var type in optionsTypes)
+        {
+            var defaults = Activator.CreateInstance(type)!;
+            foreach (var info in ConfSchema.For(type))
+            {
+                result[info.Key] = DefaultText(info, defaults);
+            }
+        }
+
+        return result;
+    }
+
+    private static string? DefaultText(ConfKeyInfo info, object defaults) => ConfValues.Format(info, info.Property.GetValue(defaults));
+
+    private static void AppendDetails(StringBuilder text, ConfKeyInfo info)
+    {
+        var details = new List<string>();
+        if (info.Kind == ConfValueKind.Enum)
+        {
+            details.Add($"One of: {string.Join(", ", ConfValues.EnumNames(info.ValueType))}.");
+        }
+
+        if (info.MinText is not null && info.MaxText is not null)
+        {
+            details.Add($"Range: {info.MinText} to {info.MaxText}.");
+        }
+        else if (info.MinText is not null)
+        {
+            details.Add($"At least {info.MinText}.");
+        }
+        else if (info.MaxText is not null)
+        {
+            details.Add($"At most {info.MaxText}.");
+        }
+
+        if (info.Example is not null)
+        {
+            details.Add($"Example: {info.Example}");
+        }
+
+        if (details.Count > 0)
+        {
+            text.Append("#\n");
+            foreach (var detail in details)
+            {
+                text.Append("# ").Append(detail).Append('\n');
+            }
+        }
+    }
+
+    /// <summary>Quotes only when the parser would otherwise change the value (empty, padded, or starting with a quote).</summary>
+    private static string Quote(string value) =>
+        value.Length == 0 || value.Trim().Length != value.Length || value.StartsWith('"') ? $"\"{value}\"" : value;
+}

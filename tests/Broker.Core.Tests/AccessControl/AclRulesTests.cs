@@ -1,0 +1,297 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.AccessControl;
+using Xunit;
+using static Broker.Abstractions.Hooks.AuthorizationAction;
+using static Broker.Abstractions.Hooks.AuthorizationResult;
+
+namespace Broker.Core.Tests.AccessControl;
+
+public sealed class AclRulesTests
+{
+    private static AclRules Rules(string text) => AclRules.Parse(text, "acl.conf");
+
+    private static AuthorizationResult Check(string rules, ClientInfo client, AuthorizationAction action, string topic) =>
+        Rules(rules).Check(client, action, topic);
+
+    [Fact]
+    public void Check_UserWho_MatchesOnlyThatUser()
+    {
+        const string acl = """{allow, {user, "alice"}, publish, ["t"]}.""";
+
+        Assert.Equal(Allow, Check(acl, Clients.Make(username: "alice"), Publish, "t"));
+        Assert.Equal(Ignore, Check(acl, Clients.Make(username: "bob"), Publish, "t"));
+        Assert.Equal(Ignore, Check(acl, Clients.Make(clientId: "alice"), Publish, "t"));
+    }
+
+    [Fact]
+    public void Check_ClientWho_MatchesOnlyThatClientId()
+    {
+        const string acl = """{deny, {client, "c9"}, publish, ["t"]}.""";
+
+        Assert.Equal(Deny, Check(acl, Clients.Make(clientId: "c9"), Publish, "t"));
+        Assert.Equal(Ignore, Check(acl, Clients.Make(clientId: "c1", username: "c9"), Publish, "t"));
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", "127.0.0.1", true)]
+    [InlineData("127.0.0.1", "127.0.0.2", false)]
+    [InlineData("127.0.0.1", "::ffff:127.0.0.1", true)] // dual-stack listener
+    [InlineData("10.0.0.0/8", "10.200.3.4", true)]
+    [InlineData("10.0.0.0/8", "11.0.0.1", false)]
+    [InlineData("10.1.2.3/8", "10.9.9.9", true)] // host bits are ignored, as in EMQX
+    [InlineData("192.168.1.0/25", "192.168.1.127", true)]
+    [InlineData("192.168.1.0/25", "192.168.1.128", false)]
+    [InlineData("0.0.0.0/0", "8.8.8.8", true)]
+    [InlineData("0.0.0.0/0", "::1", false)]
+    [InlineData("::1", "::1", true)]
+    [InlineData("::1", "127.0.0.1", false)]
+    [InlineData("fd00::/8", "fd12:3456::1", true)]
+    [InlineData("fd00::/8", "fe80::1", false)]
+    [InlineData("2001:db8::/32", "2001:db8:ffff::1", true)]
+    [InlineData("2001:db8::/33", "2001:db8:8000::1", false)]
+    public void Check_IpaddrWho_MatchesAddressOrCidr(string rule, string address, bool matches)
+    {
+        var acl = $$"""{allow, {ipaddr, "{{rule}}"}, pubsub, ["#"]}.""";
+
+        Assert.Equal(matches ? Allow : Ignore, Check(acl, Clients.Make(address: address), Publish, "t"));
+    }
+
+    [Fact]
+    public void Check_IpaddrWhoClientWithoutAddress_DoesNotMatch()
+    {
+        Assert.Equal(Ignore, Check("""{allow, {ipaddr, "0.0.0.0/0"}, pubsub, ["#"]}.""", Clients.Make(), Publish, "t"));
+    }
+
+    [Fact]
+    public void Check_AndWho_RequiresAll()
+    {
+        const string acl = """{allow, {'and', [{user, "u"}, {ipaddr, "10.0.0.0/8"}]}, publish, ["t"]}.""";
+
+        Assert.Equal(Allow, Check(acl, Clients.Make(username: "u", address: "10.1.1.1"), Publish, "t"));
+        Assert.Equal(Ignore, Check(acl, Clients.Make(username: "u", address: "11.1.1.1"), Publish, "t"));
+        Assert.Equal(Ignore, Check(acl, Clients.Make(username: "v", address: "10.1.1.1"), Publish, "t"));
+    }
+
+    [Fact]
+    public void Check_OrWho_RequiresAny()
+    {
+        const string acl = """{allow, {'or', [{user, "u"}, {client, "c7"}]}, publish, ["t"]}.""";
+
+        Assert.Equal(Allow, Check(acl, Clients.Make(username: "u"), Publish, "t"));
+        Assert.Equal(Allow, Check(acl, Clients.Make(clientId: "c7"), Publish, "t"));
+        Assert.Equal(Ignore, Check(acl, Clients.Make(username: "x"), Publish, "t"));
+    }
+
+    [Theory]
+    [InlineData("publish", Publish, true)]
+    [InlineData("publish", Subscribe, false)]
+    [InlineData("subscribe", Publish, false)]
+    [InlineData("subscribe", Subscribe, true)]
+    [InlineData("pubsub", Publish, true)]
+    [InlineData("pubsub", Subscribe, true)]
+    public void Check_Access_LimitsTheActions(string access, AuthorizationAction action, bool matches)
+    {
+        var acl = $$"""{allow, all, {{access}}, ["t/#"]}.""";
+
+        Assert.Equal(matches ? Allow : Ignore, Check(acl, Clients.Make(), action, "t/x"));
+    }
+
+    [Theory]
+    [InlineData("a/+/c", "a/b/c", true)]
+    [InlineData("a/+/c", "a/b/d", false)]
+    [InlineData("a/#", "a", true)]
+    [InlineData("#", "$SYS/x", false)]
+    [InlineData("$SYS/#", "$SYS/x", true)]
+    public void Check_Publish_RuleFilterMatchesTopicName(string filter, string topic, bool matches)
+    {
+        var acl = $$"""{allow, all, publish, ["{{filter}}"]}.""";
+
+        Assert.Equal(matches ? Allow : Ignore, Check(acl, Clients.Make(), Publish, topic));
+    }
+
+    [Fact]
+    public void Check_UsernamePlaceholder_OnlyOwnTree()
+    {
+        const string acl = """{allow, all, pubsub, ["users/%u/#"]}.""";
+        var alice = Clients.Make(username: "alice");
+
+        Assert.Equal(Allow, Check(acl, alice, Publish, "users/alice/x"));
+        Assert.Equal(Allow, Check(acl, alice, Subscribe, "users/alice/#"));
+        Assert.Equal(Ignore, Check(acl, alice, Publish, "users/bob/x"));
+        Assert.Equal(Ignore, Check(acl, alice, Subscribe, "users/+/x"));
+        Assert.Equal(Ignore, Check(acl, alice, Publish, "users/%u/x"));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    public void Check_UsernamePlaceholderWithoutUsername_DoesNotMatch(string? username)
+    {
+        const string acl = """
+            {allow, all, pubsub, ["users/%u/#"]}.
+            {deny, all, pubsub, ["private/%u"]}.
+            """;
+        var client = Clients.Make(username: username);
+
+        Assert.Equal(Ignore, Check(acl, client, Publish, "users/%u/x"));
+        Assert.Equal(Ignore, Check(acl, client, Publish, "users//x"));
+        Assert.Equal(Ignore, Check(acl, client, Publish, "private/%u"));
+    }
+
+    [Fact]
+    public void Check_ClientIdPlaceholder_ReplacedAnywhereInTopic()
+    {
+        const string acl = """{allow, all, publish, ["devices/%c/up", "status/%c-%u"]}.""";
+        var client = Clients.Make(clientId: "d1", username: "u");
+
+        Assert.Equal(Allow, Check(acl, client, Publish, "devices/d1/up"));
+        Assert.Equal(Allow, Check(acl, client, Publish, "status/d1-u"));
+        Assert.Equal(Ignore, Check(acl, client, Publish, "devices/d2/up"));
+    }
+
+    [Theory]
+    [InlineData("+", null)]
+    [InlineData("#", null)]
+    [InlineData("a/b", null)]
+    [InlineData("ok", "+")]
+    [InlineData("ok", "x/y")]
+    public void Check_PlaceholderValueWithWildcardOrSlash_Denies(string clientId, string? username)
+    {
+        const string acl = """
+            {allow, all, pubsub, ["devices/%c/#"]}.
+            {allow, all, pubsub, ["users/%u/#"]}.
+            {allow, all}.
+            """;
+        var client = Clients.Make(clientId: clientId, username: username);
+        var topic = username is null ? "devices/x/y" : "users/x/y";
+
+        Assert.Equal(Deny, Check(acl, client, Subscribe, topic));
+    }
+
+    [Fact]
+    public void Check_Eq_MatchesOnlyTheIdenticalFilter()
+    {
+        const string acl = """{deny, all, subscribe, [{eq, "#"}, {eq, "a/+"}]}.""";
+        var client = Clients.Make();
+
+        Assert.Equal(Deny, Check(acl, client, Subscribe, "#"));
+        Assert.Equal(Deny, Check(acl, client, Subscribe, "a/+"));
+        Assert.Equal(Ignore, Check(acl, client, Subscribe, "a/#"));
+        Assert.Equal(Ignore, Check(acl, client, Subscribe, "a/b"));
+        Assert.Equal(Ignore, Check(acl, client, Publish, "a/b"));
+    }
+
+    [Fact]
+    public void Check_SeveralMatchingRules_FirstWins()
+    {
+        const string acl = """
+            {deny, {user, "bob"}, publish, ["a/secret"]}.
+            {allow, all, publish, ["a/#"]}.
+            {deny, all}.
+            """;
+
+        Assert.Equal(Deny, Check(acl, Clients.Make(username: "bob"), Publish, "a/secret"));
+        Assert.Equal(Allow, Check(acl, Clients.Make(username: "alice"), Publish, "a/secret"));
+        Assert.Equal(Allow, Check(acl, Clients.Make(username: "bob"), Publish, "a/public"));
+        Assert.Equal(Deny, Check(acl, Clients.Make(username: "bob"), Publish, "b"));
+    }
+
+    [Fact]
+    public void Check_NoRules_Ignore()
+    {
+        Assert.Equal(Ignore, Rules("%% nothing\n").Check(Clients.Make(), Publish, "t"));
+        Assert.Equal(Ignore, AclRules.Empty.Check(Clients.Make(), Subscribe, "#"));
+    }
+
+    [Theory]
+    [InlineData("a/#", "a/+/b", true)]
+    [InlineData("a/#", "a/#", true)]
+    [InlineData("a/#", "a", true)]
+    [InlineData("a/+", "a/b", true)]
+    [InlineData("a/+", "a/+", true)]
+    [InlineData("a/+", "a/#", false)]
+    [InlineData("a/+", "a/b/c", false)]
+    [InlineData("a/b", "a/+", false)]
+    [InlineData("#", "#", true)]
+    [InlineData("#", "$SYS/#", false)]
+    [InlineData("+/b", "a/b", true)]
+    public void Check_SubscribeAllowRule_MatchesOnlyCoveredFilters(string rule, string requested, bool allowed)
+    {
+        var acl = $$"""{allow, all, subscribe, ["{{rule}}"]}.""";
+
+        Assert.Equal(allowed ? Allow : Ignore, Check(acl, Clients.Make(), Subscribe, requested));
+    }
+
+    [Theory]
+    [InlineData("secret/#", "secret/x", true)]
+    [InlineData("secret/#", "+/x", true)]
+    [InlineData("secret/#", "#", true)]
+    [InlineData("secret/#", "public/#", false)]
+    [InlineData("a/+", "a/#", true)]
+    [InlineData("a/b", "a/c", false)]
+    [InlineData("$SYS/#", "#", false)]
+    [InlineData("$SYS/#", "+/x", false)]
+    [InlineData("$SYS/#", "$SYS/+", true)]
+    public void Check_SubscribeDenyRule_MatchesOverlappingFilters(string rule, string requested, bool denied)
+    {
+        var acl = $$"""{deny, all, subscribe, ["{{rule}}"]}.""";
+
+        Assert.Equal(denied ? Deny : Ignore, Check(acl, Clients.Make(), Subscribe, requested));
+    }
+
+    [Fact]
+    public void Parse_CommentsQuotedAtomsAndLayout_Accepted()
+    {
+        var rules = Rules("""
+            %% header
+            {allow,   % who follows
+               {'or', [{user, "a\"b"}, {client, "c"}]},
+               pubsub,
+               ["x/#"]}.   %% trailing
+            {deny,all}.{'allow', all}.
+            """);
+
+        Assert.Equal(3, rules.Count);
+        Assert.Equal(Allow, rules.Check(Clients.Make(username: "a\"b"), Publish, "x/1"));
+        Assert.Equal(Deny, rules.Check(Clients.Make(), Publish, "x/1"));
+    }
+
+    [Theory]
+    [InlineData("{allow, all}", 1, "expected '.' to end the rule that starts on line 1")]
+    [InlineData("\n\n{allow, all, publish}.", 3, "expected a rule {allow|deny, Who, Access, [Topics]}")]
+    [InlineData("{permit, all}.", 1, "expected allow or deny, got permit")]
+    [InlineData("{allow, {user, \"u\"}}.", 1, "expected all in a two-element rule")]
+    [InlineData("%%c\n{allow, {usr, \"u\"}, publish, [\"t\"]}.", 2, "expected a Who: all, {user, \"name\"}")]
+    [InlineData("{allow, {user, alice}, publish, [\"t\"]}.", 1, "expected a user name as a \"string\", got alice")]
+    [InlineData("{allow, {ipaddr, \"10.0.0.0/33\"}, publish, [\"t\"]}.", 1, "expected an IP address or CIDR")]
+    [InlineData("{allow, {ipaddr, \"10.0.0\"}, publish, [\"t\"]}.", 1, "expected an IP address or CIDR")]
+    [InlineData("{allow, {ipaddr, \"host.example\"}, publish, [\"t\"]}.", 1, "expected an IP address or CIDR")]
+    [InlineData("{allow, {'and', []}, publish, [\"t\"]}.", 1, "expected a non-empty list of Who after 'and'")]
+    [InlineData("{allow, all, write, [\"t\"]}.", 1, "expected publish, subscribe or pubsub, got write")]
+    [InlineData("{allow, all, publish, \"t\"}.", 1, "expected a list of topics")]
+    [InlineData("{allow, all, publish, []}.", 1, "expected at least one topic")]
+    [InlineData("{allow, all, publish,\n [\"a/#/b\"]}.", 2, "\"a/#/b\" is not a valid topic filter")]
+    [InlineData("{allow, all, publish, [{eq, 1}]}.", 1, "expected a term")]
+    [InlineData("{allow, all, publish, [{ne, \"t\"}]}.", 1, "expected a topic \"a/b/#\" or {eq, \"topic\"}")]
+    [InlineData("{allow, all, publish, [\"t\" \"u\"]}.", 1, "expected ',' or ']', got '\"'")]
+    [InlineData("{allow, all, publish, [\"t\n\n", 1, "expected a closing \" for the string")]
+    [InlineData("{allow, all.", 1, "expected ',' or '}', got '.'")]
+    [InlineData("{allow, all, publish, [\"t\"]", 1, "expected ',' or '}', got the end of the file")]
+    [InlineData("{allow, all, publish, [\"t\"]}\n{deny, all}.", 2, "expected '.' to end the rule that starts on line 1, got '{'")]
+    [InlineData("{allow, all}.\n\n\nallow.", 4, "expected a rule")]
+    public void Parse_SyntaxError_NamesFileLineAndExpectation(string text, int line, string expected)
+    {
+        var e = Assert.Throws<AccessFileException>(() => Rules(text));
+
+        Assert.Equal(line, e.Line);
+        Assert.StartsWith($"acl.conf:{line}: ", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Load_MissingFile_Throws()
+    {
+        Assert.Throws<FileNotFoundException>(() => AclRules.Load(Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N"))));
+    }
+}

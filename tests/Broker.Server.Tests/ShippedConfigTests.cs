@@ -1,0 +1,68 @@
+using Xunit;
+using Broker.Server.Configuration;
+using Broker.Server.Tests.Configuration;
+
+namespace Broker.Server.Tests;
+
+/// <summary>The shipped etc/broker.conf is what operators read: it must name every key with its true default.</summary>
+public sealed class ShippedConfigTests
+{
+    internal static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Broker.sln")))
+            dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("Broker.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    [Fact]
+    public void BrokerConf_ListsEveryKeyWithItsDefault()
+    {
+        var file = ConfFile.Parse(Path.Combine(RepositoryRoot(), "etc", "broker.conf"));
+        var shipped = file.Entries.ToDictionary(e => e.Key, e => e.Value);
+        foreach (var (key, value) in ConfDocs.Defaults(BrokerSettings.OptionsTypes))
+        {
+            Assert.True(shipped.ContainsKey(key), $"etc/broker.conf does not mention {key}");
+            Assert.Equal(value, shipped[key]);
+        }
+        Assert.Equal(ConfDocs.Defaults(BrokerSettings.OptionsTypes).Count, shipped.Count);
+    }
+
+    [Fact]
+    public void Load_ShippedHome_BindsDefaults()
+    {
+        var settings = BrokerSettings.Load(RepositoryRoot(), etc: null, data: null, environment: new Dictionary<string, string>());
+        Assert.Equal(1024 * 1024, settings.Mqtt.MaxPacketSize);
+        Assert.False(settings.Access.AllowAnonymous);
+        Assert.Equal("0.0.0.0:1883", settings.Listener.Bind);
+    }
+
+    [Fact]
+    public void Load_BadValue_NamesFileLineAndKey()
+    {
+        using var temp = new TempConf();
+        var etc = Path.GetDirectoryName(temp.Write("# a comment", "mqtt.max_packet_size = lots"))!;
+        var ex = Assert.Throws<ConfigurationException>(() => BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string>()));
+        Assert.Equal(2, ex.Line);
+        Assert.Equal("mqtt.max_packet_size", ex.Key);
+        Assert.EndsWith("broker.conf", ex.File);
+    }
+
+    [Fact]
+    public void Load_EnvironmentOverride_WinsOverFile()
+    {
+        using var temp = new TempConf();
+        var etc = Path.GetDirectoryName(temp.Write("listener.tcp.external = 1883"))!;
+        var settings = BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string> { ["BROKER_LISTENER__TCP__EXTERNAL"] = "127.0.0.1:1884" });
+        Assert.Equal("127.0.0.1:1884", settings.Listener.Bind);
+    }
+
+    [Fact]
+    public void Load_UnparsableListenerAddress_IsAConfigurationError()
+    {
+        using var temp = new TempConf();
+        var etc = Path.GetDirectoryName(temp.Write("listener.tcp.external = localhost"))!;
+        var ex = Assert.Throws<ConfigurationException>(() => BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string>()));
+        Assert.Equal("listener.tcp.external", ex.Key);
+    }
+}
