@@ -18,7 +18,9 @@ def first_on_connect(client, userdata, flags, reason, properties):
 
 
 def first_on_disconnect(client, userdata, reason, properties=None):
-    seen["reason"] = reason.value if hasattr(reason, "value") else reason
+    # paho calls this once for the broker's DISCONNECT (a ReasonCodes object) and may call it again
+    # for the closed socket (MQTT_ERR_CONN_LOST, a plain int): keep every call, report the first.
+    seen.setdefault("all", []).append(reason.value if hasattr(reason, "value") else reason)
     first_disconnected.set()
 
 
@@ -37,7 +39,7 @@ second.connect(args["host"], args["port"], keepalive=30)
 second.loop_start()
 ok = second_connected.wait(10) and first_disconnected.wait(10)
 first.loop_stop()
-print(json.dumps({"event": "result", "disconnectReason": seen.get("reason"), "secondConnected": second_connected.is_set()}), flush=True)
+print(json.dumps({"event": "result", "disconnectReason": (seen.get("all") or [None])[0], "allDisconnectCalls": seen.get("all"), "secondConnected": second_connected.is_set()}), flush=True)
 second.disconnect()
 second.loop_stop()
 sys.exit(0 if ok else 1)

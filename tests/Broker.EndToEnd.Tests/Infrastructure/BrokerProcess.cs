@@ -17,7 +17,7 @@ public sealed class BrokerOptions
         ["node.name"] = "broker@127.0.0.1",
     };
 
-    /// <summary>Contents of etc/acl.conf (EMQX 4 Erlang-term syntax); none written when null.</summary>
+    /// <summary>Contents of etc/acl.conf (EMQX 4 Erlang-term syntax); an empty file when null.</summary>
     public string? AclConf { get; set; }
 
     /// <summary>
@@ -131,10 +131,8 @@ public sealed partial class BrokerProcess : IAsyncDisposable
             Assert.Fail($"{BrokerDll} not found: the test project must reference src/Broker.Server");
         }
 
-        if (options.AclConf is not null)
-        {
-            await File.WriteAllTextAsync(Path.Combine(etc, "acl.conf"), options.AclConf);
-        }
+        // No rules by default: acl_nomatch decides, as on a fresh install.
+        await File.WriteAllTextAsync(Path.Combine(etc, "acl.conf"), options.AclConf ?? "");
 
         foreach (var (user, password) in options.Users)
         {
