@@ -24,7 +24,7 @@ public sealed class AccessControlTests
         o.MosquittoAcl = MosquittoAcl;
     });
 
-    // [MQTT-3.9.3-2] 3.1.1 SUBACK return code 0x80 Failure; 5.0 reason code 0x87 Not authorized.
+    // 3.1.1 §3.9.3: SUBACK return code 0x80 Failure; 5.0 §3.9.3: reason code 0x87 Not authorized.
     [Theory]
     [InlineData(V311, 0x80)]
     [InlineData(V5, 0x87)]

@@ -8,7 +8,7 @@ public sealed class DeliveryTests
     private const int Count = 200;
 
     // [MQTT-4.3.1] QoS 0 at most once, [MQTT-4.3.2] QoS 1 at least once, [MQTT-4.3.3] QoS 2 exactly once;
-    // [MQTT-4.6.0-5] messages of one publisher arrive in the order sent (ordered topic, same QoS).
+    // [MQTT-4.6.0-5]/[MQTT-4.6.0-6] messages of one publisher arrive in the order sent (ordered topic).
     [Theory]
     [InlineData("mqttv311", 0)]
     [InlineData("mqttv311", 1)]
@@ -32,7 +32,7 @@ public sealed class DeliveryTests
         Assert.Equal(0, await sub.WaitForExitAsync(MosquittoClients.Timeout));
     }
 
-    // [MQTT-3.1.2-4] / [MQTT-4.4.0-1]: a persistent session keeps its subscriptions and queues QoS 1/2
+    // [MQTT-3.1.2-4] / [MQTT-3.1.2-5]: a persistent session keeps its subscriptions and stores QoS 1/2
     // messages published while the client is away; they are delivered when it reconnects.
     [Theory]
     [InlineData("mqttv311", 1)]

@@ -6,7 +6,7 @@ namespace Broker.EndToEnd.Tests;
 /// <summary>MQTT 5 features through MQTT.js and Eclipse Paho.</summary>
 public sealed class InteropTests
 {
-    // [MQTT-3.3.2-12] the receiver maps a topic alias to the topic it was set for; the broker announces
+    // 5.0 §3.3.2.3.4 Topic Alias: the receiver maps an alias to the topic it was last set for; the broker announces
     // a Topic Alias Maximum and accepts aliases, and a subscriber that allows aliases gets correct topics.
     [Fact]
     public async Task TopicAlias_BothWaysWithMqttJs_MessagesArriveWithTheirTopics()
@@ -23,7 +23,7 @@ public sealed class InteropTests
             result.GetProperty("received").EnumerateArray().Select(e => e.GetRawText()));
     }
 
-    // [MQTT-3.3.2-15..20]: payload format indicator, content type, response topic, correlation data and
+    // [MQTT-3.3.2-4], [MQTT-3.3.2-15..20]: payload format indicator, content type, response topic, correlation data and
     // user properties (in order, duplicates kept) reach the subscriber unchanged. MQTT.js publishes, Paho receives.
     [Fact]
     public async Task Publish_Mqtt5Properties_ForwardedUnchanged()

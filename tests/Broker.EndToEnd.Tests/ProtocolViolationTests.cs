@@ -51,7 +51,8 @@ public sealed class ProtocolViolationTests
         await AssertBystanderStillServedAsync(broker, bystander);
     }
 
-    // [MQTT-3.1.4-?] / EMQX mqtt.idle_timeout: a socket that never sends CONNECT is closed after the timeout.
+    // No numbered statement (3.1.1 §3.1 / 5.0 §3.1: the first packet is CONNECT, a server closes a connection
+    // that sends none "within a reasonable time"): mqtt.idle_timeout bounds that time.
     [Fact]
     public async Task Connect_NothingSentWithinIdleTimeout_ConnectionClosed()
     {
@@ -88,8 +89,9 @@ public sealed class ProtocolViolationTests
         Assert.Equal("timed out", will.Payload);
     }
 
-    // Maximum Packet Size (5.0 §3.2.2.3.6, [MQTT-3.2.2-15] is its other direction): a PUBLISH larger than
-    // mqtt.max_packet_size closes the connection, under 5.0 with DISCONNECT 0x95 Packet too large.
+    // 5.0 §3.2.2.3.6 Maximum Packet Size: CONNACK announces mqtt.max_packet_size; a client must not exceed it
+    // ([MQTT-3.2.2-15]), and a server receiving a larger packet closes the connection, under 5.0 after
+    // DISCONNECT 0x95 Packet too large.
     [Theory]
     [InlineData(V311)]
     [InlineData(V5)]
