@@ -104,6 +104,42 @@ public sealed class AccessControlTests
         await client.WaitForCloseAsync();
     }
 
+    // acl.conf who/placeholder rules, first match wins: {user, U} rules and %u in a topic.
+    [Theory]
+    [InlineData(V311, "alice", "users/alice/inbox", true)]
+    [InlineData(V311, "alice", "users/bob/inbox", false)]
+    [InlineData(V5, "bob", "users/bob/inbox", true)]
+    [InlineData(V5, "bob", "admin/console", false)]
+    [InlineData(V5, "alice", "admin/console", true)]
+    public async Task Subscribe_UserRulesAndPlaceholder_FirstMatchingRuleDecides(byte version, string user, string filter, bool allowed)
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o["allow_anonymous"] = "false";
+            o.Users.Add(("alice", "a-pass"));
+            o.Users.Add(("bob", "b-pass"));
+            o.AclConf = """
+                {allow, {user, "alice"}, subscribe, ["admin/#"]}.
+                {deny, all, subscribe, ["admin/#"]}.
+                {allow, all, pubsub, ["users/%u/#"]}.
+                {deny, all, pubsub, ["users/#"]}.
+                {allow, all}.
+                """;
+            o.MosquittoAcl = """
+                user alice
+                topic read admin/#
+                pattern readwrite users/%u/#
+                """;
+        });
+        await using var client = await RawMqttClient.ConnectMqttAsync(
+            broker, ConnectPacket($"acl-{user}", version, username: user, password: user == "alice" ? "a-pass" : "b-pass"));
+
+        await client.SendAsync(SubscribePacket(1, filter, 1, version));
+
+        var code = Assert.Single(SubackCodes(await client.ReceiveAsync(Suback), version));
+        Assert.Equal(allowed ? (byte)1 : version == V5 ? (byte)0x87 : (byte)0x80, code);
+    }
+
     private static Task<BrokerProcess> StartWithUsersAsync() => BrokerProcess.StartAsync(o =>
     {
         o["allow_anonymous"] = "false";
