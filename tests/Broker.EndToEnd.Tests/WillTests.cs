@@ -30,7 +30,7 @@ public sealed class WillTests
     [Fact]
     public async Task Will_RetainFlagSet_LaterSubscriberGetsItRetained()
     {
-        await using var broker = await BrokerProcess.StartAsync();
+        await using var broker = await BrokerProcess.StartAsync(o => o.LoadedPlugins.Add("retainer"));
         const string willTopic = "will/retained";
         await using var watcher = await MosquittoClients.SubscribeAsync(broker, "-q", "1", "-t", willTopic);
         await using var doomed = await MosquittoClients.SubscribeAsync(

@@ -28,6 +28,9 @@ public sealed class BrokerOptions
 
     public List<(string User, string Password)> Users { get; } = [];
 
+    /// <summary>Plugins to start at boot, written to data/loaded_plugins (none by default).</summary>
+    public List<string> LoadedPlugins { get; } = [];
+
     public string this[string key]
     {
         get => Settings[key];
@@ -125,7 +128,11 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     private static async Task<BrokerProcess> StartOursAsync(BrokerOptions options, string home)
     {
         var etc = Directory.CreateDirectory(Path.Combine(home, "etc")).FullName;
-        Directory.CreateDirectory(Path.Combine(home, "data"));
+        var data = Directory.CreateDirectory(Path.Combine(home, "data")).FullName;
+        if (options.LoadedPlugins.Count > 0)
+        {
+            await File.WriteAllLinesAsync(Path.Combine(data, "loaded_plugins"), options.LoadedPlugins);
+        }
         if (!File.Exists(BrokerDll))
         {
             Assert.Fail($"{BrokerDll} not found: the test project must reference src/Broker.Server");
