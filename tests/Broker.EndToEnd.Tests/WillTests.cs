@@ -56,7 +56,7 @@ public sealed class WillTests
         Assert.Equal(("last words", true), (retained.Payload, retained.Retain));
     }
 
-    // [MQTT-3.1.3-9] with a Will Delay Interval the will is published only once the delay has passed.
+    // 5.0 §3.1.3.2.2 Will Delay Interval: the will is published only once the delay has passed.
     [Fact]
     public async Task Will_DelayIntervalMqtt5_PublishedAfterTheDelay()
     {
