@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs the real clients the end-to-end tests drive, builds the
+# solution once in Release, runs every test project, and ends with the plain line
+# "N passed, N failed[, N skipped]" totalled over all projects from their TRX files.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+log() { printf '==> %s\n' "$*"; }
+
+# --- Debian packages: only the missing ones, and `apt-get update` only when something is missing. ---
+need_pkgs=()
+command -v mosquitto_sub >/dev/null 2>&1 && command -v mosquitto_pub >/dev/null 2>&1 || need_pkgs+=(mosquitto-clients)
+/usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || need_pkgs+=(python3-paho-mqtt)
+command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+if ((${#need_pkgs[@]})); then
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo_cmd=(sudo -n)
+    else
+      log "missing Debian packages ${need_pkgs[*]} and not root without sudo: the tests needing them will fail"
+    fi
+  fi
+  if [[ $(id -u) -eq 0 || ${#sudo_cmd[@]} -gt 0 ]]; then
+    log "installing ${need_pkgs[*]}"
+    # A failed install is not fatal here: the tests that need the tool fail and name the package.
+    { "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"; } \
+      || log "apt-get could not install ${need_pkgs[*]}: the tests needing them will fail"
+  fi
+fi
+
+# --- MQTT.js for the interop scripts, pinned by package-lock.json. ---
+if command -v npm >/dev/null 2>&1; then
+  log "npm ci (tests/interop)"
+  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error) \
+    || log "npm ci failed: the MQTT.js tests will fail"
+fi
+
+# --- Build once, then test without rebuilding. ---
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+log "dotnet build Broker.sln -c Release"
+dotnet build Broker.sln -c Release -nologo -v:minimal
+
+results="$root/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+log "dotnet test Broker.sln -c Release --no-build"
+test_rc=0
+# --blame-hang-timeout: a test stuck past 5 minutes ends its test host instead of CI's whole time budget.
+dotnet test Broker.sln -c Release --no-build --nologo \
+  --blame-hang-timeout 5m --blame-hang-dump-type none \
+  --results-directory "$results" --logger "trx" --logger "console;verbosity=normal" "$@" || test_rc=$?
+
+# --- Total the TRX counters of every project. ---
+passed=0 failed=0 skipped=0 files=0
+counter() { grep -o "<Counters [^>]*" "$1" | grep -o " $2=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+while IFS= read -r -d '' trx; do
+  files=$((files + 1))
+  passed=$((passed + $(counter "$trx" passed)))
+  failed=$((failed + $(counter "$trx" failed) + $(counter "$trx" error) + $(counter "$trx" timeout) + $(counter "$trx" aborted)))
+  skipped=$((skipped + $(counter "$trx" notExecuted)))
+done < <(find "$results" -name '*.trx' -print0)
+
+status=0
+if ((test_rc != 0 && failed == 0)); then
+  log "dotnet test exited with $test_rc without a failed test in the TRX files (test host crash or build problem?)"
+  status=1
+fi
+if ((failed > 0)); then status=1; fi
+if ((passed + failed == 0)); then
+  log "no test ran (${files} TRX files)"
+  status=1
+fi
+
+summary="${passed} passed, ${failed} failed"
+if ((skipped > 0)); then summary+=", ${skipped} skipped"; fi
+echo "$summary"
+exit "$status"

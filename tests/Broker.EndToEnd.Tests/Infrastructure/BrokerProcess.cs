@@ -1,0 +1,273 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Broker.EndToEnd.Tests.Infrastructure;
+
+/// <summary>What a test wants from the broker it starts. Keys are broker.conf keys (`mqtt.idle_timeout`).</summary>
+public sealed class BrokerOptions
+{
+    public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal)
+    {
+        ["listener.tcp.external"] = "127.0.0.1:0",
+        ["allow_anonymous"] = "true",
+        ["acl_nomatch"] = "allow",
+        ["node.name"] = "broker@127.0.0.1",
+    };
+
+    /// <summary>Contents of etc/acl.conf (EMQX 4 Erlang-term syntax); an empty file when null.</summary>
+    public string? AclConf { get; set; }
+
+    /// <summary>
+    /// The same rules in mosquitto's acl_file syntax, used only when developing the tests against
+    /// mosquitto (E2E_BROKER=mosquitto).
+    /// </summary>
+    public string? MosquittoAcl { get; set; }
+
+    public List<(string User, string Password)> Users { get; } = [];
+
+    /// <summary>Plugins to start at boot, written to data/loaded_plugins (none by default).</summary>
+    public List<string> LoadedPlugins { get; } = [];
+
+    public string this[string key]
+    {
+        get => Settings[key];
+        set => Settings[key] = value;
+    }
+}
+
+/// <summary>
+/// The real broker as a child process: `dotnet broker.dll --home &lt;temp&gt;` with BROKER_* environment
+/// overrides, ready once it prints its listener line. Stopped with SIGTERM; the home folder is removed.
+/// E2E_BROKER=mosquitto starts Debian's mosquitto instead, only to develop the tests against a known broker.
+/// </summary>
+public sealed partial class BrokerProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly ChildProcess _process;
+
+    private BrokerProcess(ChildProcess process, string home, string host, int port, string nodeName, bool isMosquitto)
+    {
+        _process = process;
+        HomeDirectory = home;
+        Host = host;
+        Port = port;
+        NodeName = nodeName;
+        IsMosquitto = isMosquitto;
+    }
+
+    public string Host { get; }
+
+    public int Port { get; }
+
+    public string NodeName { get; }
+
+    public string HomeDirectory { get; }
+
+    /// <summary>True when running against mosquitto for test development; CI never sets it.</summary>
+    public bool IsMosquitto { get; }
+
+    /// <summary>Everything the broker printed so far.</summary>
+    public string Transcript => _process.Transcript;
+
+    public static bool UseMosquitto =>
+        string.Equals(Environment.GetEnvironmentVariable("E2E_BROKER"), "mosquitto", StringComparison.OrdinalIgnoreCase);
+
+    public static string BrokerDll => Path.Combine(AppContext.BaseDirectory, "broker.dll");
+
+    public static async Task<BrokerProcess> StartAsync(Action<BrokerOptions>? configure = null)
+    {
+        var options = new BrokerOptions();
+        configure?.Invoke(options);
+        var home = Directory.CreateTempSubdirectory("broker-e2e-").FullName;
+        try
+        {
+            return UseMosquitto ? await StartMosquittoAsync(options, home) : await StartOursAsync(options, home);
+        }
+        catch
+        {
+            TryDeleteDirectory(home);
+            throw;
+        }
+    }
+
+    /// <summary>The BROKER_* variable overriding a broker.conf key: `.` becomes `__`, upper case.</summary>
+    public static string EnvironmentName(string key) =>
+        "BROKER_" + key.Replace(".", "__", StringComparison.Ordinal).ToUpperInvariant();
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Signal("TERM");
+                try
+                {
+                    await _process.WaitForExitAsync(StopTimeout);
+                }
+                catch (TimeoutException)
+                {
+                    // WaitForExitAsync killed it; the transcript below says it had to.
+                }
+            }
+
+            TestContext.Current.TestOutputHelper?.WriteLine("--- broker ---\n" + _process.Transcript);
+            await _process.DisposeAsync();
+        }
+        finally
+        {
+            TryDeleteDirectory(HomeDirectory);
+        }
+    }
+
+    private static async Task<BrokerProcess> StartOursAsync(BrokerOptions options, string home)
+    {
+        var etc = Directory.CreateDirectory(Path.Combine(home, "etc")).FullName;
+        var data = Directory.CreateDirectory(Path.Combine(home, "data")).FullName;
+        if (options.LoadedPlugins.Count > 0)
+        {
+            await File.WriteAllLinesAsync(Path.Combine(data, "loaded_plugins"), options.LoadedPlugins);
+        }
+        if (!File.Exists(BrokerDll))
+        {
+            Assert.Fail($"{BrokerDll} not found: the test project must reference src/Broker.Server");
+        }
+
+        // No rules by default: acl_nomatch decides, as on a fresh install.
+        await File.WriteAllTextAsync(Path.Combine(etc, "acl.conf"), options.AclConf ?? "");
+
+        foreach (var (user, password) in options.Users)
+        {
+            await RunToCompletionAsync(
+                "dotnet", [BrokerDll, "passwd", "-f", Path.Combine(etc, "passwd"), "add", user, "-p", password]);
+        }
+
+        var environment = options.Settings.ToDictionary(kv => EnvironmentName(kv.Key), kv => kv.Value);
+        var process = ChildProcess.Start("dotnet", [BrokerDll, "--home", home], environment, home);
+        try
+        {
+            var line = await process.WaitForLineAsync(
+                l => ListenerLine().IsMatch(l), StartTimeout, "`Listener tcp:external started on HOST:PORT`");
+            var match = ListenerLine().Match(line);
+            return new BrokerProcess(
+                process,
+                home,
+                match.Groups["host"].Value,
+                int.Parse(match.Groups["port"].Value, CultureInfo.InvariantCulture),
+                options["node.name"],
+                isMosquitto: false);
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<BrokerProcess> StartMosquittoAsync(BrokerOptions options, string home)
+    {
+        var mosquitto = File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : Tools.Require("mosquitto", "mosquitto");
+        var port = FreePort();
+        var conf = new StringBuilder()
+            .AppendLine("user root")
+            .AppendLine("persistence false")
+            .AppendLine("log_dest stderr") // unbuffered, unlike stdout into a pipe
+            .AppendLine("log_type all")
+            .AppendLine(CultureInfo.InvariantCulture, $"listener {port} 127.0.0.1")
+            .AppendLine(CultureInfo.InvariantCulture, $"allow_anonymous {options["allow_anonymous"]}");
+        if (options.Settings.TryGetValue("broker.sys_interval", out var sys))
+        {
+            conf.AppendLine(CultureInfo.InvariantCulture, $"sys_interval {sys.TrimEnd('s')}");
+        }
+
+        if (options.Settings.TryGetValue("mqtt.max_packet_size", out var maxPacket))
+        {
+            conf.AppendLine(CultureInfo.InvariantCulture, $"max_packet_size {ParseBytes(maxPacket)}");
+        }
+
+        if (options.Users.Count > 0)
+        {
+            var passwd = Path.Combine(home, "passwd");
+            await File.WriteAllTextAsync(passwd, "");
+            foreach (var (user, password) in options.Users)
+            {
+                await RunToCompletionAsync(Tools.Require("mosquitto_passwd", "mosquitto"), ["-b", passwd, user, password]);
+            }
+
+            conf.AppendLine(CultureInfo.InvariantCulture, $"password_file {passwd}");
+        }
+
+        if (options.MosquittoAcl is not null)
+        {
+            var acl = Path.Combine(home, "acl");
+            await File.WriteAllTextAsync(acl, options.MosquittoAcl);
+            conf.AppendLine(CultureInfo.InvariantCulture, $"acl_file {acl}");
+        }
+
+        var confPath = Path.Combine(home, "mosquitto.conf");
+        await File.WriteAllTextAsync(confPath, conf.ToString());
+        var process = ChildProcess.Start(mosquitto, ["-c", confPath], workingDirectory: home, stderrIsOutput: true);
+        try
+        {
+            await process.WaitForLineAsync(l => l.Contains(" running", StringComparison.Ordinal), StartTimeout, "mosquitto running");
+            return new BrokerProcess(process, home, "127.0.0.1", port, options["node.name"], isMosquitto: true);
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task RunToCompletionAsync(string fileName, string[] arguments)
+    {
+        await using var process = ChildProcess.Start(fileName, arguments);
+        var code = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        if (code != 0)
+        {
+            Assert.Fail($"exit code {code}\n{process.Transcript}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static long ParseBytes(string value)
+    {
+        var match = Regex.Match(value.Trim(), "^(?<n>[0-9]+)(?<unit>KB|MB|GB)?$", RegexOptions.IgnoreCase);
+        var n = long.Parse(match.Groups["n"].Value, CultureInfo.InvariantCulture);
+        return match.Groups["unit"].Value.ToUpperInvariant() switch
+        {
+            "KB" => n * 1024,
+            "MB" => n * 1024 * 1024,
+            "GB" => n * 1024 * 1024 * 1024,
+            _ => n,
+        };
+    }
+
+    private static void TryDeleteDirectory(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    [GeneratedRegex(@"Listener tcp:external started on (?<host>\S+):(?<port>\d+)")]
+    private static partial Regex ListenerLine();
+}
