@@ -74,6 +74,12 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     /// <summary>Everything the broker printed so far.</summary>
     public string Transcript => _process.Transcript;
 
+    /// <summary>Sends a POSIX signal (e.g. "TERM") to the broker process.</summary>
+    public void Signal(string signal) => _process.Signal(signal);
+
+    /// <summary>Waits for the broker to exit and returns its exit code (killing it after the timeout).</summary>
+    public Task<int> WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync(timeout);
+
     public static bool UseMosquitto =>
         string.Equals(Environment.GetEnvironmentVariable("E2E_BROKER"), "mosquitto", StringComparison.OrdinalIgnoreCase);
 
