@@ -179,6 +179,32 @@ public sealed class HookPointTests
     }
 
     [Fact]
+    public async Task ClientConnect_CallbackReplacesProperties_BrokerUsesThem()
+    {
+        await using var broker = new TestBroker();
+        var log = HookLog.Attach(broker.Engine);
+        broker.Engine.Hooks.Register(HookPoints.ClientConnect, c =>
+        {
+            // HookPoints.ClientConnect: the CONNECT properties are the accumulator.
+            c.ConnectProperties = new MqttProperties { SessionExpiryInterval = 60, ReceiveMaximum = 1 };
+            return Continue();
+        });
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t");
+        var pub = await broker.ConnectAsync("pub");
+
+        await pub.PublishAsync("t", "1", MqttQos.AtLeastOnce);
+        await pub.PublishAsync("t", "2", MqttQos.AtLeastOnce);
+
+        // Receive Maximum 1 from the callback: one message in flight.
+        Assert.Single(await sub.PingAsync());
+        // Session Expiry Interval 60 from the callback: the session outlives the connection.
+        await sub.AbortAsync();
+        Assert.True(broker.Engine.Sessions.TryGet("sub", out _));
+        Assert.DoesNotContain("session.terminated:sub:normal", log.Events);
+    }
+
+    [Fact]
     public async Task ClientConnack_CallbackAddsProperties_SentToClient()
     {
         await using var broker = new TestBroker();
