@@ -205,6 +205,9 @@ internal sealed class PipeMqttClient : IAsyncDisposable
         await WaitClosedAsync();
     }
 
+    /// <summary>Drops the connection without waiting for the server to notice.</summary>
+    public ValueTask DropAsync() => _toServer.Writer.CompleteAsync();
+
     /// <summary>Completes when the server has closed this connection and finished cleaning up after it.</summary>
     public async Task WaitClosedAsync(TimeSpan? timeout = null)
     {
