@@ -201,4 +201,21 @@ public sealed class ConnectTests
         Assert.Equal(MqttReasonCode.ServerUnavailable, connack.ReasonCode);
         await client.WaitClosedAsync();
     }
+
+    [Theory]
+    [InlineData(3, MqttProtocolVersion.V311)] // "MQTT" at 3.1's level: answered as 3.1.1 (return code 0x01)
+    [InlineData(6, MqttProtocolVersion.V500)] // a level above 5: answered as 5.0 (reason code 0x84)
+    public async Task Connect_UnsupportedProtocolLevel_ConnAckUnsupportedProtocolVersion(byte level, MqttProtocolVersion answeredAs)
+    {
+        await using var broker = new TestBroker();
+        var client = broker.NewClient(answeredAs);
+
+        // CONNECT "MQTT" at the given level, clean session, keep-alive 60, client id "a".
+        await client.SendRawAsync([0x10, 13, 0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', level, 0x02, 0, 60, 0, 1, (byte)'a']);
+
+        // [MQTT-3.1.2-2]: an unsupported protocol level -> CONNACK "unacceptable protocol version", then close.
+        var connack = await client.ReceiveAsync<MqttConnAckPacket>();
+        Assert.Equal(MqttReasonCode.UnsupportedProtocolVersion, connack.ReasonCode);
+        await client.WaitClosedAsync();
+    }
 }
