@@ -455,4 +455,26 @@ public sealed class HookPointTests
         Assert.Equal("sub", drop.Client!.ClientId);
         Assert.Equal("1"u8.ToArray(), drop.Message.Payload.ToArray()); // drop_oldest
     }
+
+    [Fact]
+    public async Task MessagePublish_FromPlugin_RunsWithoutClientAndRoutes()
+    {
+        await using var broker = new TestBroker();
+        MessagePublishContext? seen = null;
+        broker.Engine.Hooks.Register(HookPoints.MessagePublish, c =>
+        {
+            seen = c;
+            return Continue();
+        });
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("plugin/t");
+
+        var outcome = await broker.Engine.PublishAsync(new BrokerMessage { Topic = "plugin/t", Payload = "p"u8.ToArray(), Qos = MqttQos.AtLeastOnce }, null);
+
+        // HookContext.Client is null only for messages published by the broker or a plugin.
+        Assert.NotNull(seen);
+        Assert.Null(seen.Client);
+        Assert.Equal(1, outcome.Deliveries);
+        Assert.Equal("plugin/t", (await sub.ReceivePublishAsync()).Topic);
+    }
 }

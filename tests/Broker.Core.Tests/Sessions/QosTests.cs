@@ -283,4 +283,59 @@ public sealed class QosTests
         Assert.Equal(MqttReasonCode.NoMatchingSubscribers, ack!.ReasonCode);
         Assert.Equal(0, broker.Engine.Metrics.MessagesDropped); // not a loss
     }
+
+    [Fact]
+    public async Task Publish_Qos2ResentAfterReconnectBeforePubRel_RoutedOnce()
+    {
+        await using var broker = new TestBroker();
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
+        var pub = await broker.ConnectAsync("pub", cleanStart: false, sessionExpiry: 300);
+        var publish = new MqttPublishPacket { Topic = "t", Payload = "q2"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = 5 };
+        await pub.SendAsync(publish);
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        await pub.AbortAsync();
+
+        var again = await broker.ConnectAsync("pub", cleanStart: false, sessionExpiry: 300);
+        publish.Dup = true;
+        await again.SendAsync(publish);
+        Assert.Equal(MqttPacketType.PubRec, (await again.ReceiveAsync<MqttAckPacket>()).Type);
+        await again.AckAsync(MqttPacketType.PubRel, 5);
+        var pubcomp = await again.ReceiveAsync<MqttAckPacket>();
+
+        // 4.3.3 / [MQTT-4.3.3-10]: the packet id awaiting PUBREL is session state, so the re-sent PUBLISH is not
+        // routed again on the new connection; the PUBREL then completes it.
+        Assert.Equal(MqttReasonCode.Success, pubcomp.ReasonCode);
+        Assert.Equal("q2"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
+        await sub.AssertNothingReceivedAsync();
+    }
+
+    [Fact]
+    public async Task PubRel_AfterCleanStartDiscardedSession_PacketIdentifierNotFound()
+    {
+        await using var broker = new TestBroker();
+        var pub = await broker.ConnectAsync("pub", cleanStart: false, sessionExpiry: 300);
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = 5 });
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        await pub.AbortAsync();
+
+        var fresh = await broker.ConnectAsync("pub", cleanStart: true);
+        await fresh.AckAsync(MqttPacketType.PubRel, 5);
+
+        Assert.Equal(MqttReasonCode.PacketIdentifierNotFound, (await fresh.ReceiveAsync<MqttAckPacket>()).ReasonCode);
+    }
+
+    [Fact]
+    public async Task Publish_UpgradeQos_DeliveredAtSubscriptionQos()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.UpgradeQos = true);
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        await pub.PublishAsync("t", "x", MqttQos.AtMostOnce);
+
+        // session.upgrade_qos (EMQX): deliver at the granted QoS even when published lower.
+        Assert.Equal(MqttQos.AtLeastOnce, (await sub.ReceivePublishAsync()).Qos);
+    }
 }
