@@ -257,6 +257,61 @@ public sealed class HookPointTests
     }
 
     [Fact]
+    public async Task ClientSubscribe_CallbackRemovesEntry_SubAckCodesStayInPacketOrder()
+    {
+        await using var broker = new TestBroker();
+        broker.Engine.Hooks.Register(HookPoints.ClientSubscribe, c =>
+        {
+            for (var i = c.Subscriptions.Count - 1; i >= 0; i--)
+            {
+                if (c.Subscriptions[i].TopicFilter.StartsWith("forbidden", StringComparison.Ordinal))
+                    c.Subscriptions.RemoveAt(i);
+            }
+            return Continue();
+        });
+        var client = await broker.ConnectAsync("c1");
+
+        await client.SendAsync(new MqttSubscribePacket
+        {
+            PacketId = 3,
+            Subscriptions =
+            [
+                new MqttTopicSubscription("forbidden/a", MqttQos.AtLeastOnce),
+                new MqttTopicSubscription("ok", MqttQos.ExactlyOnce),
+                new MqttTopicSubscription("forbidden/b", MqttQos.AtMostOnce),
+                new MqttTopicSubscription("fine", MqttQos.AtMostOnce),
+            ],
+        });
+
+        // [MQTT-3.9.3-1]: the SUBACK's codes are in the order of the SUBSCRIBE's filters; HookPoints.ClientSubscribe:
+        // a removed entry is answered with Unspecified Error.
+        Assert.Equal(
+            [MqttReasonCode.UnspecifiedError, MqttReasonCode.GrantedQos2, MqttReasonCode.UnspecifiedError, MqttReasonCode.GrantedQos0],
+            (await client.ReceiveAsync<MqttSubAckPacket>()).ReasonCodes);
+        Assert.Equal(["fine", "ok"], client.Channel.Session!.Subscriptions.Keys.Order());
+    }
+
+    [Fact]
+    public async Task ClientUnsubscribe_CallbackRemovesEntry_UnsubAckCodesStayInPacketOrder()
+    {
+        await using var broker = new TestBroker();
+        broker.Engine.Hooks.Register(HookPoints.ClientUnsubscribe, c =>
+        {
+            c.TopicFilters.Remove("keep");
+            return Continue();
+        });
+        var client = await broker.ConnectAsync("c1");
+        await client.SubscribeAsync("keep");
+        await client.SubscribeAsync("drop");
+
+        await client.SendAsync(new MqttUnsubscribePacket { PacketId = 4, TopicFilters = ["keep", "drop"] });
+
+        // [MQTT-3.11.3-1]: the UNSUBACK's codes are in the order of the UNSUBSCRIBE's filters.
+        Assert.Equal([MqttReasonCode.NoSubscriptionExisted, MqttReasonCode.Success], (await client.ReceiveAsync<MqttUnsubAckPacket>()).ReasonCodes);
+        Assert.Equal(["keep"], client.Channel.Session!.Subscriptions.Keys);
+    }
+
+    [Fact]
     public async Task ClientUnsubscribe_CallbackRewritesFilters_RewrittenFilterRemoved()
     {
         await using var broker = new TestBroker();
