@@ -52,6 +52,21 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public async Task Disconnect_SessionExpiryAboveCap_Capped()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxExpiryInterval = TimeSpan.FromMinutes(1));
+        var log = HookLog.Attach(broker.Engine);
+        var client = await broker.ConnectAsync("c1", cleanStart: false, sessionExpiry: 30);
+
+        await client.DisconnectAsync(properties: new MqttProperties { SessionExpiryInterval = 86400 });
+
+        // session.max_expiry_interval bounds the lifetime whichever packet asks for it (3.14.2.2.2 lets DISCONNECT
+        // change it, not exceed what the server allows).
+        broker.Time.Advance(TimeSpan.FromMinutes(1));
+        await log.WaitForAsync("session.terminated:c1:expired");
+    }
+
+    [Fact]
     public async Task Connect_ServerKeepAlive_AnnouncedAndEnforced()
     {
         await using var broker = new TestBroker((mqtt, _, _, _) => mqtt.ServerKeepAlive = 20);
