@@ -67,6 +67,28 @@ internal sealed partial class ClientChannel
         if (serverKeepAlive)
             keepAlive = (ushort)mqtt.ServerKeepAlive;
 
+        var client = new ClientInfo
+        {
+            ClientId = clientId,
+            Username = connect.Username,
+            RemoteEndPoint = RemoteEndPoint,
+            ProtocolVersion = _version,
+            KeepAlive = keepAlive,
+            CleanStart = connect.CleanSession,
+            ConnectedAt = _engine.Now,
+            Listener = Listener,
+            UserProperties = properties?.UserProperties,
+        };
+        _client = client;
+
+        if (!_engine.Hooks.ClientConnect.IsEmpty)
+        {
+            // The CONNECT properties are this hook's accumulator: what the callbacks leave is what the broker uses.
+            var connectContext = new ClientConnectContext { Client = client, ConnectProperties = properties };
+            await _engine.Hooks.ClientConnect.RunAsync(connectContext).ConfigureAwait(false);
+            properties = connectContext.ConnectProperties;
+        }
+
         uint expiry;
         var expiryChanged = false;
         if (v5)
@@ -83,23 +105,6 @@ internal sealed partial class ClientChannel
         {
             expiry = connect.CleanSession ? 0 : (uint)Math.Min(_engine.SessionOptions.ExpiryInterval.TotalSeconds, uint.MaxValue - 1);
         }
-
-        var client = new ClientInfo
-        {
-            ClientId = clientId,
-            Username = connect.Username,
-            RemoteEndPoint = RemoteEndPoint,
-            ProtocolVersion = _version,
-            KeepAlive = keepAlive,
-            CleanStart = connect.CleanSession,
-            ConnectedAt = _engine.Now,
-            Listener = Listener,
-            UserProperties = properties?.UserProperties,
-        };
-        _client = client;
-
-        if (!_engine.Hooks.ClientConnect.IsEmpty)
-            await _engine.Hooks.ClientConnect.RunAsync(new ClientConnectContext { Client = client, ConnectProperties = properties }).ConfigureAwait(false);
 
         var auth = new ClientAuthenticateContext { Client = client, Password = connect.Password };
         await _engine.Hooks.ClientAuthenticate.RunAsync(auth).ConfigureAwait(false);

@@ -12,17 +12,21 @@ internal sealed partial class ClientChannel
         var mqtt = _engine.MqttOptions;
         var v5 = _version == MqttProtocolVersion.V500;
         var subscriptionId = packet.Properties?.SubscriptionIdentifier ?? 0;
-        var requests = new List<SubscriptionRequest>(packet.Subscriptions.Count);
+        var requests = new TrackedList<SubscriptionRequest>(packet.Subscriptions.Count);
         foreach (var s in packet.Subscriptions)
-            requests.Add(new SubscriptionRequest(s.TopicFilter, new SubscriptionOptions(s.Qos, s.NoLocal, s.RetainAsPublished, s.RetainHandling, subscriptionId)));
+            requests.AddFromPacket(new SubscriptionRequest(s.TopicFilter, new SubscriptionOptions(s.Qos, s.NoLocal, s.RetainAsPublished, s.RetainHandling, subscriptionId)));
 
         if (!_engine.Hooks.ClientSubscribe.IsEmpty)
             await _engine.Hooks.ClientSubscribe.RunAsync(new ClientSubscribeContext { Client = _client, Subscriptions = requests, UserProperties = packet.Properties?.UserProperties }).ConfigureAwait(false);
 
-        var codes = new List<MqttReasonCode>(packet.Subscriptions.Count);
+        // One code per filter of the SUBSCRIBE, in its order [MQTT-3.9.3-1]: a request a hook removed is refused,
+        // one a hook inserted is carried out but has no code of its own.
+        var codes = new MqttReasonCode[packet.Subscriptions.Count];
+        Array.Fill(codes, MqttReasonCode.UnspecifiedError);
         List<SessionSubscribedContext>? subscribed = null;
-        foreach (var request in requests)
+        for (var index = 0; index < requests.Count; index++)
         {
+            var request = requests[index];
             var filter = request.TopicFilter;
             var shared = MqttTopic.TryParseShared(filter, out var group, out var realFilter);
             MqttReasonCode code;
@@ -57,14 +61,11 @@ internal sealed partial class ClientChannel
             }
             if (code >= MqttReasonCode.UnspecifiedError)
                 LogSubscribeRefused(_logger, _client!.ClientId, filter, code);
-            codes.Add(code);
+            if (requests.OriginOf(index) is var origin and >= 0)
+                codes[origin] = code;
         }
-        // A hook that removed requests leaves those filters unanswered: refuse them so the SUBACK has one code
-        // per filter of the SUBSCRIBE [MQTT-3.9.3-1].
-        while (codes.Count < packet.Subscriptions.Count)
-            codes.Add(MqttReasonCode.UnspecifiedError);
 
-        Send(new MqttSubAckPacket { PacketId = packet.PacketId, ReasonCodes = codes });
+        Send(new MqttSubAckPacket { PacketId = packet.PacketId, ReasonCodes = [.. codes] });
 
         // After the SUBACK, so retained messages follow it on the wire.
         if (subscribed is not null)
@@ -84,28 +85,103 @@ internal sealed partial class ClientChannel
     private async ValueTask HandleUnsubscribeAsync(MqttUnsubscribePacket packet)
     {
         var session = _session!;
-        IList<string> filters = packet.TopicFilters;
+        var filters = new TrackedList<string>(packet.TopicFilters.Count);
+        foreach (var filter in packet.TopicFilters)
+            filters.AddFromPacket(filter);
         if (!_engine.Hooks.ClientUnsubscribe.IsEmpty)
+            await _engine.Hooks.ClientUnsubscribe.RunAsync(new ClientUnsubscribeContext { Client = _client, TopicFilters = filters }).ConfigureAwait(false);
+
+        // One code per filter of the UNSUBSCRIBE, in its order [MQTT-3.11.3-1]; a filter a hook removed is answered
+        // as not subscribed.
+        var codes = new MqttReasonCode[packet.TopicFilters.Count];
+        Array.Fill(codes, MqttReasonCode.NoSubscriptionExisted);
+        for (var index = 0; index < filters.Count; index++)
         {
-            var context = new ClientUnsubscribeContext { Client = _client, TopicFilters = new List<string>(filters) };
-            await _engine.Hooks.ClientUnsubscribe.RunAsync(context).ConfigureAwait(false);
-            filters = context.TopicFilters;
-        }
-        var codes = new List<MqttReasonCode>(packet.TopicFilters.Count);
-        foreach (var filter in filters)
-        {
+            var filter = filters[index];
             var removed = session.Subscriptions.Remove(filter);
             if (removed)
                 _engine.Router.Unsubscribe(session, filter);
-            codes.Add(removed ? MqttReasonCode.Success : MqttReasonCode.NoSubscriptionExisted);
+            if (filters.OriginOf(index) is var origin and >= 0)
+                codes[origin] = removed ? MqttReasonCode.Success : MqttReasonCode.NoSubscriptionExisted;
             if (removed && !_engine.Hooks.SessionUnsubscribed.IsEmpty)
             {
                 MqttTopic.TryParseShared(filter, out var group, out var realFilter);
                 await _engine.Hooks.SessionUnsubscribed.RunAsync(new SessionUnsubscribedContext { Client = _client, TopicFilter = realFilter, ShareGroup = group }).ConfigureAwait(false);
             }
         }
-        while (codes.Count < packet.TopicFilters.Count)
-            codes.Add(MqttReasonCode.NoSubscriptionExisted);
-        Send(new MqttUnsubAckPacket { PacketId = packet.PacketId, ReasonCodes = codes });
+        Send(new MqttUnsubAckPacket { PacketId = packet.PacketId, ReasonCodes = [.. codes] });
+    }
+
+    /// <summary>
+    /// The entries of one SUBSCRIBE/UNSUBSCRIBE as <c>client.subscribe</c> / <c>client.unsubscribe</c> callbacks see
+    /// (and may edit) them, remembering which entry of the packet each one came from, so the SUBACK/UNSUBACK codes
+    /// stay in packet order when a callback removes or inserts entries.
+    /// </summary>
+    private sealed class TrackedList<T>(int capacity) : IList<T>
+    {
+        private readonly List<T> _items = new(capacity);
+        private readonly List<int> _origins = new(capacity);
+
+        public int Count => _items.Count;
+
+        public bool IsReadOnly => false;
+
+        public T this[int index]
+        {
+            get => _items[index];
+            set => _items[index] = value; // a rewrite keeps its place in the packet
+        }
+
+        public void AddFromPacket(T item)
+        {
+            _origins.Add(_items.Count);
+            _items.Add(item);
+        }
+
+        /// <summary>The index in the SUBSCRIBE of the request at <paramref name="index"/>; -1 if a callback added it.</summary>
+        public int OriginOf(int index) => _origins[index];
+
+        public void Add(T item)
+        {
+            _items.Add(item);
+            _origins.Add(-1);
+        }
+
+        public void Insert(int index, T item)
+        {
+            _items.Insert(index, item);
+            _origins.Insert(index, -1);
+        }
+
+        public void RemoveAt(int index)
+        {
+            _items.RemoveAt(index);
+            _origins.RemoveAt(index);
+        }
+
+        public bool Remove(T item)
+        {
+            var index = _items.IndexOf(item);
+            if (index < 0)
+                return false;
+            RemoveAt(index);
+            return true;
+        }
+
+        public void Clear()
+        {
+            _items.Clear();
+            _origins.Clear();
+        }
+
+        public int IndexOf(T item) => _items.IndexOf(item);
+
+        public bool Contains(T item) => _items.Contains(item);
+
+        public void CopyTo(T[] array, int arrayIndex) => _items.CopyTo(array, arrayIndex);
+
+        public IEnumerator<T> GetEnumerator() => _items.GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -163,6 +163,10 @@ internal sealed partial class ClientChannel
             // A session that was to end with its connection cannot be given a lifetime now [MQTT-3.14.2-2].
             if (session.ExpiryInterval == 0 && expiry != 0)
                 throw new MqttProtocolException(MqttReasonCode.ProtocolError, "session expiry set on DISCONNECT after 0 at CONNECT");
+            // session.max_expiry_interval bounds it here as at CONNECT.
+            var max = _engine.SessionOptions.MaxExpiryInterval;
+            if (max > TimeSpan.Zero && expiry > max.TotalSeconds)
+                expiry = (uint)max.TotalSeconds;
             session.ExpiryInterval = expiry;
         }
         _clientDisconnected = true;

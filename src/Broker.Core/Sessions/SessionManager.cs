@@ -55,6 +55,9 @@ internal sealed partial class SessionManager
                 if (existing.Channel is { } old && !ReferenceEquals(old, channel))
                 {
                     await TakeOverAsync(old, existing).ConfigureAwait(false);
+                    // A session with expiry 0 ends when its connection closes (3.1.2.11.2), takeover or not.
+                    if (existing.ExpiryInterval == 0)
+                        await TerminateAsync(existing, "takenover", null).ConfigureAwait(false);
                 }
                 if (existing.IsTerminated)
                 {
@@ -117,20 +120,24 @@ internal sealed partial class SessionManager
         var delayed = will is not null && willDelay > 0 && session.ExpiryInterval > 0;
         if (!session.Detach(channel, delayed ? will : null))
             return;
+
+        // Timers are started before anything is awaited: a connection that binds the session from here on finds
+        // them and disposes them (Session.TryBind). Started after the will (whose message.publish hooks may take
+        // a while), they could outlive such a connection and end the session early. A session being taken over
+        // gets none: the connection taking it decides its fate next (ConnectAsync).
+        if (session.ExpiryInterval != 0 && !takenOver)
+        {
+            if (delayed)
+                session.WillTimer = StartTimer(TimeSpan.FromSeconds(Math.Min(willDelay, session.ExpiryInterval)), () => PublishPendingWillAsync(session));
+            if (session.ExpiryInterval != uint.MaxValue)
+                session.ExpiryTimer = StartTimer(TimeSpan.FromSeconds(session.ExpiryInterval), () => ExpireAsync(session));
+        }
+
         if (will is not null && !delayed)
             await PublishWillAsync(will, session.Client).ConfigureAwait(false);
 
-        if (session.ExpiryInterval == 0 && !takenOver)
-        {
-            if (session.TerminateIfOffline())
-                await TerminatedAsync(session, "normal").ConfigureAwait(false);
-            return;
-        }
-
-        if (delayed)
-            session.WillTimer = StartTimer(TimeSpan.FromSeconds(Math.Min(willDelay, session.ExpiryInterval)), () => PublishPendingWillAsync(session));
-        if (session.ExpiryInterval != uint.MaxValue)
-            session.ExpiryTimer = StartTimer(TimeSpan.FromSeconds(session.ExpiryInterval), () => ExpireAsync(session));
+        if (session.ExpiryInterval == 0 && !takenOver && session.TerminateIfOffline())
+            await TerminatedAsync(session, "normal").ConfigureAwait(false);
     }
 
     private async Task ExpireAsync(Session session)

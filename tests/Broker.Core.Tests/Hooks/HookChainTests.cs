@@ -1,0 +1,208 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.Hooks;
+using Broker.Core.Tests.TestTransport;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Broker.Core.Tests.Hooks;
+
+/// <summary>The hook chain on its own: ordering, Stop, removal, owners, failures and timeouts.</summary>
+public sealed class HookChainTests
+{
+    private readonly FakeTimeProvider _time = new();
+
+    private HookRegistry NewRegistry() => new(TimeSpan.FromSeconds(5), _time, NullLogger.Instance);
+
+    private static MessageDroppedContext Dropped() => new() { Message = new BrokerMessage { Topic = "t" }, Reason = "test" };
+
+    private static HookCallback<MessageDroppedContext> Record(List<string> calls, string name, HookResult result = HookResult.Continue) =>
+        _ =>
+        {
+            calls.Add(name);
+            return ValueTask.FromResult(result);
+        };
+
+    [Fact]
+    public async Task Register_Priorities_HigherFirstTiesInRegistrationOrder()
+    {
+        var registry = NewRegistry();
+        var calls = new List<string>();
+        registry.Register(HookPoints.MessageDropped, Record(calls, "default-1"));
+        registry.Register(HookPoints.MessageDropped, Record(calls, "observer"), HookPriorities.Observer);
+        registry.Register(HookPoints.MessageDropped, Record(calls, "rewrite"), HookPriorities.TopicRewrite);
+        registry.Register(HookPoints.MessageDropped, Record(calls, "default-2"));
+        registry.Register(HookPoints.MessageDropped, Record(calls, "auth"), HookPriorities.ExternalAuth);
+        registry.Register(HookPoints.MessageDropped, Record(calls, "default-3"));
+
+        var result = await registry.MessageDropped.RunAsync(Dropped());
+
+        // DESIGN §5: higher priority runs first; ties in registration order.
+        Assert.Equal(["rewrite", "auth", "default-1", "default-2", "default-3", "observer"], calls);
+        Assert.Equal(HookResult.Continue, result);
+    }
+
+    [Fact]
+    public async Task RunAsync_CallbackStops_LaterCallbacksSkipped()
+    {
+        var registry = NewRegistry();
+        var calls = new List<string>();
+        registry.Register(HookPoints.MessageDropped, Record(calls, "first"), 10);
+        registry.Register(HookPoints.MessageDropped, Record(calls, "stopper", HookResult.Stop), 5);
+        registry.Register(HookPoints.MessageDropped, Record(calls, "never"), 0);
+
+        var result = await registry.MessageDropped.RunAsync(Dropped());
+
+        Assert.Equal(["first", "stopper"], calls);
+        Assert.Equal(HookResult.Stop, result);
+    }
+
+    [Fact]
+    public async Task RunAsync_AsyncCallbacks_RunInOrderAndStopHonoured()
+    {
+        var registry = NewRegistry();
+        var calls = new List<string>();
+        registry.Register(HookPoints.MessageDropped, async _ =>
+        {
+            await Task.Yield();
+            calls.Add("async");
+            return HookResult.Continue;
+        }, 10);
+        registry.Register(HookPoints.MessageDropped, Record(calls, "sync-stop", HookResult.Stop), 5);
+        registry.Register(HookPoints.MessageDropped, Record(calls, "never"), 0);
+
+        var result = await registry.MessageDropped.RunAsync(Dropped());
+
+        Assert.Equal(["async", "sync-stop"], calls);
+        Assert.Equal(HookResult.Stop, result);
+    }
+
+    [Fact]
+    public async Task Dispose_Registration_RemovesOnlyThatCallback()
+    {
+        var registry = NewRegistry();
+        var calls = new List<string>();
+        var a = registry.Register(HookPoints.MessageDropped, Record(calls, "a"));
+        registry.Register(HookPoints.MessageDropped, Record(calls, "b"));
+
+        a.Dispose();
+        a.Dispose(); // idempotent
+        await registry.MessageDropped.RunAsync(Dropped());
+
+        Assert.Equal(["b"], calls);
+        Assert.Equal(1, registry.MessageDropped.Count);
+    }
+
+    [Fact]
+    public async Task Dispose_LastRegistration_ChainEmptyAgain()
+    {
+        var registry = NewRegistry();
+        Assert.True(registry.MessagePublish.IsEmpty);
+        var registration = registry.Register(HookPoints.MessagePublish, _ => ValueTask.FromResult(HookResult.Continue));
+        Assert.False(registry.MessagePublish.IsEmpty);
+
+        registration.Dispose();
+
+        // The hot path checks IsEmpty: no callback, no context allocation.
+        Assert.True(registry.MessagePublish.IsEmpty);
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task RemoveOwner_RemovesEveryCallbackOfThatOwnerOnEveryPoint()
+    {
+        var registry = NewRegistry();
+        var calls = new List<string>();
+        var plugin = registry.ForOwner("plugin_a");
+        plugin.Register(HookPoints.MessageDropped, Record(calls, "a-dropped"));
+        plugin.Register(HookPoints.SessionCreated, _ => ValueTask.FromResult(HookResult.Continue));
+        registry.Register(HookPoints.MessageDropped, Record(calls, "b-dropped"), 0, "plugin_b");
+        registry.Register(HookPoints.MessageDropped, Record(calls, "broker"));
+
+        registry.RemoveOwner("plugin_a");
+        await registry.MessageDropped.RunAsync(Dropped());
+
+        Assert.Equal(["b-dropped", "broker"], calls);
+        Assert.True(registry.SessionCreated.IsEmpty);
+    }
+
+    [Fact]
+    public async Task RunAsync_CallbackThrows_CountedAgainstOwnerAndChainStops()
+    {
+        var registry = NewRegistry();
+        var calls = new List<string>();
+        registry.Register(HookPoints.MessageDropped, _ => throw new InvalidOperationException("boom"), 10, "faulty");
+        registry.Register(HookPoints.MessageDropped, Record(calls, "later"), 0, "other");
+
+        var result = await registry.MessageDropped.RunAsync(Dropped());
+        await registry.MessageDropped.RunAsync(Dropped());
+
+        // HookChain.RunAsync: a failure is counted against its owner, and the chain stops there (for points
+        // without a failure action the overall result is Continue).
+        Assert.Equal(2, registry.Runner.FailuresOf("faulty"));
+        Assert.Equal(0, registry.Runner.FailuresOf("other"));
+        Assert.Empty(calls);
+        Assert.Equal(HookResult.Continue, result);
+    }
+
+    [Fact]
+    public async Task RunAsync_AsyncCallbackThrows_Counted()
+    {
+        var registry = NewRegistry();
+        registry.Register(HookPoints.MessageDropped, async _ =>
+        {
+            await Task.Yield();
+            throw new InvalidOperationException("late boom");
+        }, 0, "faulty");
+
+        await registry.MessageDropped.RunAsync(Dropped());
+
+        Assert.Equal(1, registry.Runner.FailuresOf("faulty"));
+    }
+
+    [Fact]
+    public async Task RunAsync_CallbackOverrunsTimeout_FailsWithFailureAction()
+    {
+        var registry = NewRegistry();
+        var never = new TaskCompletionSource<HookResult>();
+        registry.Register(HookPoints.ClientAuthorize, c =>
+        {
+            c.Result = AuthorizationResult.Allow; // set before hanging: the timeout must still deny
+            return new ValueTask<HookResult>(never.Task);
+        }, 0, "slow");
+        var context = new ClientAuthorizeContext { Client = new ClientInfo { ClientId = "c" }, Action = AuthorizationAction.Publish, Topic = "t" };
+
+        var pending = registry.ClientAuthorize.RunAsync(context).AsTask();
+        await _time.WaitForTimerAsync(TimeSpan.FromSeconds(5));
+        Assert.False(pending.IsCompleted);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        var result = await pending.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+
+        // plugins.hook_timeout: an overrun is a failure; client.authorize's failure action denies.
+        Assert.Equal(HookResult.Stop, result);
+        Assert.Equal(AuthorizationResult.Deny, context.Result);
+        Assert.Equal(1, registry.Runner.FailuresOf("slow"));
+    }
+
+    [Fact]
+    public void Registry_EveryHookPoint_HasAChain()
+    {
+        var registry = NewRegistry();
+        foreach (var point in HookPoints.All)
+        {
+            // Register through the untyped list: every declared point must be registrable.
+            var method = typeof(HookRegistry).GetMethods()
+                .Single(m => m.Name == nameof(HookRegistry.Register) && m.GetParameters().Length == 4)
+                .MakeGenericMethod(point.GetType().GetGenericArguments()[0]);
+            var callbackType = typeof(HookCallback<>).MakeGenericType(point.GetType().GetGenericArguments()[0]);
+            var noop = typeof(HookChainTests).GetMethod(nameof(Noop), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                .MakeGenericMethod(point.GetType().GetGenericArguments()[0]);
+            var callback = Delegate.CreateDelegate(callbackType, noop);
+            using var registration = (IDisposable)method.Invoke(registry, [point, callback, 0, "probe"])!;
+        }
+        Assert.Equal(19, HookPoints.All.Count);
+        Assert.Equal(HookPoints.All.Count, HookPoints.All.Select(p => p.Name).Distinct().Count());
+    }
+
+    private static ValueTask<HookResult> Noop<T>(T context) => ValueTask.FromResult(HookResult.Continue);
+}

@@ -1,0 +1,341 @@
+using Broker.Abstractions;
+using Broker.Core.Tests.TestTransport;
+using Broker.Protocol;
+using Xunit;
+
+namespace Broker.Core.Tests.Sessions;
+
+/// <summary>QoS 0/1/2 flows, the in-flight window, the bounded queue and the QoS 2 receive limit.</summary>
+public sealed class QosTests
+{
+    [Theory]
+    [InlineData(MqttQos.AtMostOnce)]
+    [InlineData(MqttQos.AtLeastOnce)]
+    [InlineData(MqttQos.ExactlyOnce)]
+    public async Task Publish_EachQos_DeliveredOnceAndAcknowledged(MqttQos qos)
+    {
+        await using var broker = new TestBroker();
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        var ack = await pub.PublishAsync("t", "hello", qos);
+
+        var received = await sub.ReceivePublishAsync();
+        Assert.Equal("t", received.Topic);
+        Assert.Equal("hello"u8.ToArray(), received.Payload.ToArray());
+        Assert.Equal(qos, received.Qos);
+        Assert.False(received.Dup);
+        if (qos == MqttQos.AtMostOnce)
+        {
+            Assert.Null(ack);
+            Assert.Equal(0, received.PacketId);
+        }
+        else
+        {
+            Assert.Equal(MqttReasonCode.Success, ack!.ReasonCode);
+            Assert.NotEqual(0, received.PacketId);
+        }
+        if (qos == MqttQos.AtLeastOnce)
+        {
+            await sub.AckAsync(MqttPacketType.PubAck, received.PacketId);
+        }
+        else if (qos == MqttQos.ExactlyOnce)
+        {
+            // 4.3.3: PUBREC -> PUBREL from the server -> PUBCOMP.
+            await sub.AckAsync(MqttPacketType.PubRec, received.PacketId);
+            var pubrel = await sub.ReceiveAsync<MqttAckPacket>();
+            Assert.Equal(MqttPacketType.PubRel, pubrel.Type);
+            Assert.Equal(received.PacketId, pubrel.PacketId);
+            await sub.AckAsync(MqttPacketType.PubComp, received.PacketId);
+        }
+        await sub.AssertNothingReceivedAsync();
+        Assert.Equal(0, sub.Channel.Session!.InflightCount);
+    }
+
+    [Theory]
+    [InlineData(MqttQos.AtMostOnce, MqttQos.ExactlyOnce, MqttQos.AtMostOnce)]
+    [InlineData(MqttQos.AtLeastOnce, MqttQos.ExactlyOnce, MqttQos.AtLeastOnce)]
+    [InlineData(MqttQos.ExactlyOnce, MqttQos.AtMostOnce, MqttQos.AtMostOnce)]
+    [InlineData(MqttQos.ExactlyOnce, MqttQos.AtLeastOnce, MqttQos.AtLeastOnce)]
+    [InlineData(MqttQos.AtLeastOnce, MqttQos.AtMostOnce, MqttQos.AtMostOnce)]
+    public async Task Publish_DeliveredQos_IsMinimumOfPublishedAndGranted(MqttQos published, MqttQos granted, MqttQos delivered)
+    {
+        await using var broker = new TestBroker();
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311);
+        await sub.SubscribeAsync("t", granted);
+        var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311);
+
+        await pub.PublishAsync("t", "x", published);
+
+        // [MQTT-3.8.4-6] (3.1.1) / 3.8.4 (5.0): delivered at min(published QoS, granted QoS).
+        var received = await sub.ReceivePublishAsync();
+        Assert.Equal(delivered, received.Qos);
+    }
+
+    [Fact]
+    public async Task Publish_Qos2ResentWithDupBeforePubRel_RoutedOncePubRecEachTime()
+    {
+        await using var broker = new TestBroker();
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        var publish = new MqttPublishPacket { Topic = "t", Payload = "once"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = 7 };
+        await pub.SendAsync(publish);
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        publish.Dup = true;
+        await pub.SendAsync(publish);
+        var again = await pub.ReceiveAsync<MqttAckPacket>();
+        Assert.Equal(MqttPacketType.PubRec, again.Type);
+        Assert.Equal(7, again.PacketId);
+
+        // [MQTT-4.3.3-10] (5.0) / [MQTT-4.3.3-2] (3.1.1): until PUBREL the receiver must not cause onward delivery again.
+        Assert.Equal("once"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
+        await sub.AssertNothingReceivedAsync();
+
+        await pub.AckAsync(MqttPacketType.PubRel, 7);
+        var pubcomp = await pub.ReceiveAsync<MqttAckPacket>();
+        Assert.Equal(MqttPacketType.PubComp, pubcomp.Type);
+        Assert.Equal(MqttReasonCode.Success, pubcomp.ReasonCode);
+
+        // After PUBCOMP the packet id is free again: the same id is a new message.
+        publish.Dup = false;
+        await pub.SendAsync(publish);
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        Assert.Equal("once"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
+    }
+
+    [Fact]
+    public async Task PubRel_UnknownPacketIdV5_PubCompPacketIdentifierNotFound()
+    {
+        await using var broker = new TestBroker();
+        var client = await broker.ConnectAsync("c1");
+
+        await client.AckAsync(MqttPacketType.PubRel, 99);
+
+        // 3.7.2.1: PUBCOMP reason 0x92 Packet Identifier not found.
+        var pubcomp = await client.ReceiveAsync<MqttAckPacket>();
+        Assert.Equal(MqttPacketType.PubComp, pubcomp.Type);
+        Assert.Equal(MqttReasonCode.PacketIdentifierNotFound, pubcomp.ReasonCode);
+    }
+
+    [Fact]
+    public async Task InflightWindow_SubscriberDoesNotAck_OnlyWindowSentUntilPubAck()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxInflight = 2);
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        for (var i = 1; i <= 3; i++)
+            await pub.PublishAsync("t", "m" + i, MqttQos.AtLeastOnce);
+
+        // session.max_inflight: at most 2 unacknowledged QoS 1 messages; the third waits in the queue.
+        var first = await sub.ReceivePublishAsync();
+        var second = await sub.ReceivePublishAsync();
+        Assert.Equal("m1"u8.ToArray(), first.Payload.ToArray());
+        Assert.Equal("m2"u8.ToArray(), second.Payload.ToArray());
+        await sub.AssertNothingReceivedAsync();
+        Assert.Equal(1, sub.Channel.Session!.QueueLength);
+
+        await sub.AckAsync(MqttPacketType.PubAck, first.PacketId);
+        var third = await sub.ReceivePublishAsync();
+        Assert.Equal("m3"u8.ToArray(), third.Payload.ToArray());
+    }
+
+    [Fact]
+    public async Task InflightWindow_ClientReceiveMaximum1_LowersWindow()
+    {
+        await using var broker = new TestBroker();
+        var sub = await broker.ConnectAsync("sub", configure: c => c.Properties = new MqttProperties { ReceiveMaximum = 1 });
+        await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        await pub.PublishAsync("t", "m1", MqttQos.ExactlyOnce);
+        await pub.PublishAsync("t", "m2", MqttQos.AtLeastOnce);
+
+        // [MQTT-3.3.4-7]: the server must not send more than Receive Maximum QoS 1/2 PUBLISH packets without ack.
+        var first = await sub.ReceivePublishAsync();
+        await sub.AssertNothingReceivedAsync();
+
+        // A QoS 2 message holds its slot until PUBCOMP (4.9), not PUBREC.
+        await sub.AckAsync(MqttPacketType.PubRec, first.PacketId);
+        Assert.Equal(MqttPacketType.PubRel, (await sub.ReceiveAsync<MqttAckPacket>()).Type);
+        await sub.AssertNothingReceivedAsync();
+        await sub.AckAsync(MqttPacketType.PubComp, first.PacketId);
+        Assert.Equal("m2"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
+    }
+
+    [Theory]
+    [InlineData(Configuration.QueueOverflowPolicy.DropOldest, "m3,m4,m5")]
+    [InlineData(Configuration.QueueOverflowPolicy.DropNewest, "m1,m2,m3")]
+    public async Task Queue_OfflineSessionOverflows_BoundedAndDropsCounted(Configuration.QueueOverflowPolicy policy, string expected)
+    {
+        await using var broker = new TestBroker((_, session, _, _) =>
+        {
+            session.MaxMqueueLength = 3;
+            session.MqueueOverflow = policy;
+        });
+        var log = HookLog.Attach(broker.Engine);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        await sub.AbortAsync();
+        var pub = await broker.ConnectAsync("pub");
+
+        for (var i = 1; i <= 5; i++)
+            await pub.PublishAsync("t", "m" + i, MqttQos.AtLeastOnce);
+
+        // session.max_mqueue_len bounds the queue; session.mqueue_overflow picks the victim; each drop is counted.
+        Assert.Equal(2, broker.Engine.Metrics.MessagesDropped);
+        Assert.Equal(2, broker.Engine.Metrics.MessagesQueueDropped);
+        Assert.Equal(2, log.Events.Count(e => e == "message.dropped:sub:t:queue_full"));
+
+        var resumed = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        var payloads = new List<string>();
+        for (var i = 0; i < 3; i++)
+            payloads.Add(System.Text.Encoding.UTF8.GetString((await resumed.ReceivePublishAsync()).Payload.Span));
+        Assert.Equal(expected, string.Join(",", payloads));
+        await resumed.AssertNothingReceivedAsync();
+    }
+
+    [Fact]
+    public async Task Qos0_OfflineWithStoreQos0Off_DroppedNotQueued()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MqueueStoreQos0 = false);
+        var log = HookLog.Attach(broker.Engine);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        await sub.AbortAsync();
+        var pub = await broker.ConnectAsync("pub");
+
+        await pub.PublishAsync("t", "q0", MqttQos.AtMostOnce);
+
+        Assert.Contains("message.dropped:sub:t:qos0_offline", log.Events);
+        var resumed = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await resumed.AssertNothingReceivedAsync();
+    }
+
+    [Fact]
+    public async Task AwaitingRel_MoreUnreleasedQos2ThanAnnounced_DisconnectReceiveMaximumExceeded()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxAwaitingRel = 2);
+        var pub = await broker.ConnectAsync("pub");
+        Assert.Equal((ushort)2, pub.ConnAck!.Properties!.ReceiveMaximum);
+
+        for (ushort id = 1; id <= 2; id++)
+        {
+            await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = id });
+            Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        }
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = 3 });
+
+        // [MQTT-3.3.4-9]: more unacknowledged QoS 2 PUBLISH than Receive Maximum -> DISCONNECT 0x93.
+        var disconnect = await pub.ReceiveAsync<MqttDisconnectPacket>();
+        Assert.Equal(MqttReasonCode.ReceiveMaximumExceeded, disconnect.ReasonCode);
+        await pub.WaitClosedAsync();
+    }
+
+    [Fact]
+    public async Task AwaitingRel_V311Exceeded_Closed()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxAwaitingRel = 1);
+        var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311);
+
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = 1 });
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = 2 });
+
+        await pub.WaitClosedAsync();
+        Assert.Empty(pub.Drain());
+    }
+
+    [Fact]
+    public async Task AwaitingRel_OldEntriesPastAwaitRelTimeout_Purged()
+    {
+        await using var broker = new TestBroker((_, session, _, _) =>
+        {
+            session.MaxAwaitingRel = 1;
+            session.AwaitRelTimeout = TimeSpan.FromSeconds(30);
+        });
+        var pub = await broker.ConnectAsync("pub", configure: c => c.KeepAlive = 0);
+
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = 1 });
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        broker.Time.Advance(TimeSpan.FromSeconds(30));
+
+        // session.await_rel_timeout: a packet id whose PUBREL never came is forgotten, freeing its slot.
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = 2 });
+        var pubrec = await pub.ReceiveAsync<MqttAckPacket>();
+        Assert.Equal(MqttPacketType.PubRec, pubrec.Type);
+        Assert.Equal(2, pubrec.PacketId);
+    }
+
+    [Fact]
+    public async Task Publish_NoSubscribers_V5PubAckNoMatchingSubscribers()
+    {
+        await using var broker = new TestBroker();
+        var pub = await broker.ConnectAsync("pub");
+
+        var ack = await pub.PublishAsync("nobody/listens", "x", MqttQos.AtLeastOnce);
+
+        // 3.4.2.1: 0x10 No matching subscribers.
+        Assert.Equal(MqttReasonCode.NoMatchingSubscribers, ack!.ReasonCode);
+        Assert.Equal(0, broker.Engine.Metrics.MessagesDropped); // not a loss
+    }
+
+    [Fact]
+    public async Task Publish_Qos2ResentAfterReconnectBeforePubRel_RoutedOnce()
+    {
+        await using var broker = new TestBroker();
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
+        var pub = await broker.ConnectAsync("pub", cleanStart: false, sessionExpiry: 300);
+        var publish = new MqttPublishPacket { Topic = "t", Payload = "q2"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = 5 };
+        await pub.SendAsync(publish);
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        await pub.AbortAsync();
+
+        var again = await broker.ConnectAsync("pub", cleanStart: false, sessionExpiry: 300);
+        publish.Dup = true;
+        await again.SendAsync(publish);
+        Assert.Equal(MqttPacketType.PubRec, (await again.ReceiveAsync<MqttAckPacket>()).Type);
+        await again.AckAsync(MqttPacketType.PubRel, 5);
+        var pubcomp = await again.ReceiveAsync<MqttAckPacket>();
+
+        // 4.3.3 / [MQTT-4.3.3-10]: the packet id awaiting PUBREL is session state, so the re-sent PUBLISH is not
+        // routed again on the new connection; the PUBREL then completes it.
+        Assert.Equal(MqttReasonCode.Success, pubcomp.ReasonCode);
+        Assert.Equal("q2"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
+        await sub.AssertNothingReceivedAsync();
+    }
+
+    [Fact]
+    public async Task PubRel_AfterCleanStartDiscardedSession_PacketIdentifierNotFound()
+    {
+        await using var broker = new TestBroker();
+        var pub = await broker.ConnectAsync("pub", cleanStart: false, sessionExpiry: 300);
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Qos = MqttQos.ExactlyOnce, PacketId = 5 });
+        Assert.Equal(MqttPacketType.PubRec, (await pub.ReceiveAsync<MqttAckPacket>()).Type);
+        await pub.AbortAsync();
+
+        var fresh = await broker.ConnectAsync("pub", cleanStart: true);
+        await fresh.AckAsync(MqttPacketType.PubRel, 5);
+
+        Assert.Equal(MqttReasonCode.PacketIdentifierNotFound, (await fresh.ReceiveAsync<MqttAckPacket>()).ReasonCode);
+    }
+
+    [Fact]
+    public async Task Publish_UpgradeQos_DeliveredAtSubscriptionQos()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.UpgradeQos = true);
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        await pub.PublishAsync("t", "x", MqttQos.AtMostOnce);
+
+        // session.upgrade_qos (EMQX): deliver at the granted QoS even when published lower.
+        Assert.Equal(MqttQos.AtLeastOnce, (await sub.ReceivePublishAsync()).Qos);
+    }
+}
