@@ -95,12 +95,16 @@ public sealed class ClientConnectedContext : HookContext
 public sealed class ClientDisconnectedContext : HookContext
 {
     /// <summary>
-    /// Why: Normal Disconnection for a client DISCONNECT, Session Taken Over, Keep Alive Timeout, Malformed Packet,
-    /// Server Shutting Down, Unspecified Error for a lost socket ...
+    /// Why: the reason code of the client's DISCONNECT (0x00, or 0x04 with will); else what the server sent or
+    /// would send: Session Taken Over, Keep Alive Timeout, Malformed Packet, Server Shutting Down ..., or
+    /// Unspecified Error for a lost socket.
     /// </summary>
     public MqttReasonCode ReasonCode { get; init; }
 
-    /// <summary>A short human reason, e.g. <c>normal</c>, <c>takenover</c>, <c>keepalive_timeout</c>, <c>closed</c>.</summary>
+    /// <summary>
+    /// A short reason: <c>normal</c> (client DISCONNECT), <c>takenover</c>, <c>keepalive_timeout</c>,
+    /// <c>idle_timeout</c>, <c>protocol_error</c>, <c>refused</c>, <c>shutdown</c>, <c>closed</c> (socket lost).
+    /// </summary>
     public string Reason { get; init; } = "";
 }
 
@@ -147,7 +151,11 @@ public sealed class SessionContext : HookContext
 /// <summary>Context of <see cref="HookPoints.SessionTerminated"/>.</summary>
 public sealed class SessionTerminatedContext : HookContext
 {
-    /// <summary>Why the session ended: <c>normal</c>, <c>expired</c>, <c>discarded</c>, <c>takenover</c>, <c>shutdown</c>.</summary>
+    /// <summary>
+    /// Why the session ended: <c>normal</c> (its connection closed and its expiry was 0), <c>expired</c>,
+    /// <c>discarded</c> (a clean-start connection replaced it), <c>takenover</c>. Sessions live in memory: a broker
+    /// shutdown ends them without this hook.
+    /// </summary>
     public string Reason { get; init; } = "";
 }
 
@@ -219,7 +227,7 @@ public sealed class MessageDroppedContext : HookContext
 
     /// <summary>
     /// Why: <c>no_subscribers</c>, <c>queue_full</c>, <c>expired</c>, <c>not_authorized</c>, <c>too_large</c>,
-    /// <c>qos0_offline</c>.
+    /// <c>qos0_offline</c>, <c>disconnected</c> (QoS 0 to a connection that was closing).
     /// </summary>
     public required string Reason { get; init; }
 }

@@ -21,8 +21,8 @@ internal sealed partial class ClientChannel
 
     /// <summary>
     /// Queues a PUBLISH of <paramref name="message"/> for the writer. QoS 0 is bounded by
-    /// <c>session.max_mqueue_len</c> (false when full: the caller counts the drop); QoS 1/2 is bounded by the
-    /// session's in-flight window.
+    /// <c>session.max_mqueue_len</c> (false when full: the caller counts the drop as queue_full); QoS 1/2 is
+    /// bounded by the session's in-flight window.
     /// </summary>
     public bool SendPublish(BrokerMessage message, MqttQos qos, ushort packetId, bool retain, bool dup, List<uint>? subscriptionIds)
     {
@@ -36,10 +36,14 @@ internal sealed partial class ClientChannel
         }
         if (_outbound.Writer.TryWrite(new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
             return true;
+        // Closing: an in-flight message stays in the session and is sent again on the next connection; a QoS 0
+        // one is lost with the connection, as it would be in the socket's buffer.
         if (qos == MqttQos.AtMostOnce)
+        {
             Interlocked.Decrement(ref _pendingQos0);
-        // Closing: an in-flight message stays in the session and is sent again on the next connection.
-        return qos != MqttQos.AtMostOnce;
+            _engine.OnDropped(message, "disconnected", false, _client);
+        }
+        return true;
     }
 
     public void SendAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode) =>

@@ -6,7 +6,8 @@ namespace Broker.Core.Sessions;
 
 internal sealed partial class ClientChannel
 {
-    private string?[]? _inboundAliases;
+    // Sparse: clients use a handful of aliases, and the announced maximum may be 65535.
+    private Dictionary<ushort, string>? _inboundAliases;
 
     private ValueTask HandlePublishAsync(MqttPublishPacket packet)
     {
@@ -14,9 +15,9 @@ internal sealed partial class ClientChannel
         var mqtt = _engine.MqttOptions;
         var topic = ResolveInboundAlias(packet);
         if ((byte)packet.Qos > mqtt.MaxQosAllowed)
-            throw new MqttProtocolException(MqttReasonCode.QosNotSupported, "QoS above mqtt.max_qos_allowed"); // [MQTT-3.2.2-11]
+            throw new MqttProtocolException(MqttReasonCode.QosNotSupported, "QoS above mqtt.max_qos_allowed"); // 3.2.2.3.4: DISCONNECT 0x9B
         if (packet.Retain && !mqtt.RetainAvailable)
-            throw new MqttProtocolException(MqttReasonCode.RetainNotSupported, "retain is not available"); // [MQTT-3.2.2-14]
+            throw new MqttProtocolException(MqttReasonCode.RetainNotSupported, "retain is not available"); // 3.2.2.3.5: DISCONNECT 0x9A
         if (mqtt.MaxTopicLevels > 0 && topic.AsSpan().Count('/') >= mqtt.MaxTopicLevels)
             throw new MqttProtocolException(MqttReasonCode.TopicNameInvalid, "more topic levels than mqtt.max_topic_levels");
 
@@ -29,7 +30,7 @@ internal sealed partial class ClientChannel
                     SendAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success);
                     return ValueTask.CompletedTask;
                 case AwaitRelResult.Full:
-                    // More unreleased QoS 2 messages than the Receive Maximum we announced [MQTT-3.3.4-9].
+                    // More unreleased QoS 2 messages than the Receive Maximum we announced: DISCONNECT 0x93 (3.2.2.3.3).
                     throw new MqttProtocolException(MqttReasonCode.ReceiveMaximumExceeded, "session.max_awaiting_rel exceeded");
             }
         }
@@ -112,14 +113,15 @@ internal sealed partial class ClientChannel
             return packet.Topic;
         if (packet.TopicAlias > _engine.MqttOptions.MaxTopicAlias)
             throw new MqttProtocolException(MqttReasonCode.TopicAliasInvalid, "topic alias above the announced maximum"); // [MQTT-3.3.2-9]
-        _inboundAliases ??= new string?[_engine.MqttOptions.MaxTopicAlias + 1];
+        _inboundAliases ??= [];
         if (packet.Topic.Length > 0)
         {
             _inboundAliases[packet.TopicAlias] = packet.Topic;
             return packet.Topic;
         }
-        return _inboundAliases[packet.TopicAlias]
-            ?? throw new MqttProtocolException(MqttReasonCode.ProtocolError, "unknown topic alias with an empty topic");
+        return _inboundAliases.TryGetValue(packet.TopicAlias, out var topic)
+            ? topic
+            : throw new MqttProtocolException(MqttReasonCode.ProtocolError, "unknown topic alias with an empty topic");
     }
 
     private void HandleAck(MqttAckPacket ack)

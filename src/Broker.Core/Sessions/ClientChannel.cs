@@ -37,7 +37,6 @@ internal sealed partial class ClientChannel
     private int _closeRequested;
     private MqttReasonCode _closeReason = MqttReasonCode.UnspecifiedError;
     private string _closeWhy = "closed";
-    private bool _clientDisconnected;
     private bool _sendWill = true;
     private int _takenOver;
     private BrokerMessage? _will;
@@ -169,10 +168,9 @@ internal sealed partial class ClientChannel
                 expiry = (uint)max.TotalSeconds;
             session.ExpiryInterval = expiry;
         }
-        _clientDisconnected = true;
         // The will is discarded on a normal DISCONNECT and kept for 0x04 [MQTT-3.14.4-3].
         _sendWill = packet.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
-        RequestClose(MqttReasonCode.NormalDisconnection, "normal", sendDisconnect: false);
+        RequestClose(packet.ReasonCode, "normal", sendDisconnect: false);
     }
 
     private void OnProtocolError(MqttProtocolException ex)
@@ -253,14 +251,16 @@ internal sealed partial class ClientChannel
             {
                 _engine.Metrics.Disconnected();
                 var takenOver = Volatile.Read(ref _takenOver) != 0;
-                var will = _sendWill ? _will : null;
+                // No will when another connection took the session: a new Network Connection for the client id
+                // was opened before any will delay could elapse [MQTT-3.1.2-8].
+                var will = _sendWill && !takenOver ? _will : null;
                 await _engine.Sessions.DisconnectedAsync(this, session, will, _willDelay, takenOver).ConfigureAwait(false);
                 if (!_engine.Hooks.ClientDisconnected.IsEmpty)
                 {
                     await _engine.Hooks.ClientDisconnected.RunAsync(new ClientDisconnectedContext
                     {
                         Client = _client,
-                        ReasonCode = _clientDisconnected ? MqttReasonCode.NormalDisconnection : _closeReason,
+                        ReasonCode = _closeReason,
                         Reason = _closeWhy,
                     }).ConfigureAwait(false);
                 }

@@ -44,6 +44,23 @@ public sealed class WillTests
     }
 
     [Theory]
+    [InlineData(MqttProtocolVersion.V311, false)]
+    [InlineData(MqttProtocolVersion.V500, false)]
+    [InlineData(MqttProtocolVersion.V500, true)]
+    public async Task Will_SessionTakenOver_NotPublished(MqttProtocolVersion version, bool cleanStart)
+    {
+        await using var broker = new TestBroker();
+        var watcher = await WatcherAsync(broker);
+        await broker.ConnectAsync("c1", version, configure: c => { WithWill(c); c.CleanSession = false; });
+
+        await broker.ConnectAsync("c1", version, configure: c => c.CleanSession = cleanStart);
+
+        // [MQTT-3.1.2-8]: a new Network Connection for the client id opened before any will delay elapsed
+        // cancels the will; the old connection's closing is not a failure of the client.
+        await watcher.AssertNothingReceivedAsync();
+    }
+
+    [Theory]
     [InlineData(MqttProtocolVersion.V311)]
     [InlineData(MqttProtocolVersion.V500)]
     public async Task Will_NormalDisconnect_NotPublished(MqttProtocolVersion version)
