@@ -73,8 +73,12 @@ public sealed class SessionOptions
     public int MaxInflight { get; set; } = 32;
 
     /// <remarks>Default 1000.</remarks>
-    [ConfKey("session.max_mqueue_len", "Messages queued per session while it is offline or its in-flight window is full, and QoS 0 messages waiting to be written to a slow connection; beyond it session.mqueue_overflow applies (QoS 0 to a connection: the new message is dropped) and the drop is counted in $SYS metrics/messages/dropped.", Min = "1", Max = "10000000")]
+    [ConfKey("session.max_mqueue_len", "Messages queued per session while it is offline or its in-flight window is full; beyond it session.mqueue_overflow applies and the drop is counted in $SYS metrics/messages/dropped.", Min = "1", Max = "10000000")]
     public int MaxMqueueLength { get; set; } = 1000;
+
+    /// <remarks>Default 10000.</remarks>
+    [ConfKey("session.max_qos0_backlog", "QoS 0 messages waiting to be written to one connection that cannot keep up (they bypass the session queue); beyond it new QoS 0 messages for that connection are dropped and counted.", Min = "1", Max = "10000000")]
+    public int MaxQos0Backlog { get; set; } = 10000;
 
     /// <remarks>Default drop_oldest.</remarks>
     [ConfKey("session.mqueue_overflow", "What a full queue drops: drop_oldest or drop_newest.")]

@@ -21,14 +21,14 @@ internal sealed partial class ClientChannel
 
     /// <summary>
     /// Queues a PUBLISH of <paramref name="message"/> for the writer. QoS 0 is bounded by
-    /// <c>session.max_mqueue_len</c> (false when full: the caller counts the drop as queue_full); QoS 1/2 is
+    /// <c>session.max_qos0_backlog</c> (false when full: the caller counts the drop as queue_full); QoS 1/2 is
     /// bounded by the session's in-flight window.
     /// </summary>
     public bool SendPublish(BrokerMessage message, MqttQos qos, ushort packetId, bool retain, bool dup, List<uint>? subscriptionIds)
     {
         if (qos == MqttQos.AtMostOnce)
         {
-            if (Interlocked.Increment(ref _pendingQos0) > _engine.SessionOptions.MaxMqueueLength)
+            if (Interlocked.Increment(ref _pendingQos0) > _engine.SessionOptions.MaxQos0Backlog)
             {
                 Interlocked.Decrement(ref _pendingQos0);
                 return false;

@@ -200,6 +200,31 @@ public sealed class QosTests
     }
 
     [Fact]
+    public async Task Qos0_ConnectionStopsReading_BacklogBoundedAndDropsCounted()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxQos0Backlog = 5);
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
+        var pub = await broker.ConnectAsync("pub");
+        sub.PauseReading();
+
+        const int sent = 200;
+        var payload = new string('x', 1024);
+        for (var i = 0; i < sent; i++)
+            await pub.PublishAsync("t", payload, MqttQos.AtMostOnce);
+        await pub.PingAsync(); // every PUBLISH has been routed
+
+        // The writer is stuck behind the full pipe: at most session.max_qos0_backlog wait for it, the rest are
+        // dropped and counted, so a slow consumer costs bounded memory.
+        var dropped = broker.Engine.Metrics.MessagesQueueDropped;
+        Assert.True(dropped >= sent / 2, $"only {dropped} of {sent} dropped");
+
+        sub.ResumeReading();
+        var received = (await sub.PingAsync()).Count(p => p is MqttPublishPacket);
+        Assert.Equal(sent, received + dropped); // nothing lost without being counted
+    }
+
+    [Fact]
     public async Task Qos0_OfflineWithStoreQos0Off_DroppedNotQueued()
     {
         await using var broker = new TestBroker((_, session, _, _) => session.MqueueStoreQos0 = false);

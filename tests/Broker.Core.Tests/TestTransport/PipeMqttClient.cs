@@ -24,7 +24,9 @@ internal sealed class PipeMqttClient : IAsyncDisposable
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Pipe _toServer = new(new PipeOptions(useSynchronizationContext: false));
-    private readonly Pipe _toClient = new(new PipeOptions(useSynchronizationContext: false));
+    // Small thresholds, so a client that stops reading backs the server's writer up quickly (slow consumers).
+    private readonly Pipe _toClient = new(new PipeOptions(pauseWriterThreshold: 4096, resumeWriterThreshold: 2048, useSynchronizationContext: false));
+    private volatile TaskCompletionSource _reading = CompletedGate();
     private readonly Channel<MqttPacket> _received = System.Threading.Channels.Channel.CreateUnbounded<MqttPacket>();
     private readonly Queue<MqttPacket> _pushedBack = new();
     private readonly Task _readLoop;
@@ -228,6 +230,18 @@ internal sealed class PipeMqttClient : IAsyncDisposable
         return list;
     }
 
+    /// <summary>Stops reading from the server (after the read in progress), as a slow consumer would.</summary>
+    public void PauseReading() => _reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void ResumeReading() => _reading.TrySetResult();
+
+    private static TaskCompletionSource CompletedGate()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        gate.SetResult();
+        return gate;
+    }
+
     private async Task ReadLoopAsync()
     {
         var input = _toClient.Reader;
@@ -235,6 +249,7 @@ internal sealed class PipeMqttClient : IAsyncDisposable
         {
             while (true)
             {
+                await _reading.Task;
                 var result = await input.ReadAsync();
                 var buffer = result.Buffer;
                 try
