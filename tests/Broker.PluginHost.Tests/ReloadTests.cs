@@ -66,6 +66,26 @@ public sealed class ReloadTests
     }
 
     [Fact]
+    public async Task ReloadAsync_RebuiltAssemblyAtTheSamePath_NewCodeRuns()
+    {
+        await using var home = new PluginTestHome();
+        var folder = home.Stage("TestPlugins.Hello", "hello");
+        var faulty = home.Stage("TestPlugins.Faulty", "faulty");
+        Assert.True((await home.Manager.LoadAsync("hello")).Succeeded);
+        Assert.Equal("hello", await PluginManagerTests.PublishAndCaptureAsync(home, "hello/x"));
+
+        // "Rebuild" in place: other code under the same file name, written over the loaded one (not locked).
+        File.Copy(Path.Combine(faulty, "TestPlugins.Faulty.dll"), Path.Combine(folder, "TestPlugins.Hello.dll"), overwrite: true);
+        File.Delete(Path.Combine(folder, "TestPlugins.Hello.pdb"));
+        var result = await home.Manager.ReloadAsync("hello");
+
+        Assert.True(result.Succeeded, result.Message);
+        Assert.Equal("x", await PluginManagerTests.PublishAndCaptureAsync(home, "hello/x"));
+        Assert.True(home.Engine.Hooks.ClientAuthenticate.IsEmpty, "the new code registers no authentication hook");
+        Assert.Equal(0, (await home.InfoAsync("hello")).LeakedInstances);
+    }
+
+    [Fact]
     public async Task ReloadAsync_NewInstanceFails_OldOneKeepsRunning()
     {
         await using var home = new PluginTestHome();
