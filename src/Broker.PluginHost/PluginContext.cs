@@ -41,11 +41,15 @@ internal sealed class PluginContext(
     }
 
     /// <summary>Disposes the plugin's timers; after this, creating one throws.</summary>
+    /// <remarks>
+    /// The stopping source is cancelled, not disposed: cancelling drops every registration on it (nothing of the
+    /// plugin stays reachable), and late plugin code reading <see cref="Stopping"/> gets a cancelled token, not an
+    /// ObjectDisposedException.
+    /// </remarks>
     public void Release()
     {
         SignalStopping();
         _time.DisposeAll();
-        _stopping.Dispose();
     }
 
     /// <summary>The broker's clock, remembering each timer a plugin makes so the host can dispose the ones it forgot.</summary>

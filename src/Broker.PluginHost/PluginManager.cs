@@ -119,12 +119,13 @@ internal sealed partial class PluginManager
             {
                 instance = await StartInstanceAsync(name).ConfigureAwait(false);
             }
-            catch (PluginException ex)
+            catch (Exception ex)
             {
-                entry.Reason = ex.Message;
+                var (error, message) = Describe(name, ex);
+                entry.Reason = message;
                 entry.State = PluginState.Failed;
-                LogLoadFailed(_logger, name, ex.Message);
-                return Result(ex.Error, ex.Message, name);
+                LogLoadFailed(_logger, name, message);
+                return Result(error, message, name);
             }
             entry.Current = instance;
             entry.Reason = "";
@@ -156,9 +157,11 @@ internal sealed partial class PluginManager
             var entry = GetEntry(name);
             if (entry.State != PluginState.Running || entry.Current is not { } instance)
             {
-                // A plugin that failed at boot is not loaded, but the operator may still want it off the boot list.
-                LoadedPlugins.Remove(name);
-                return Result(PluginError.NotLoaded, $"plugin {name} is not loaded", name);
+                // A plugin that failed at boot is not loaded, but the operator who unloads it wants it off the boot list.
+                var listed = LoadedPlugins.Contains(name);
+                if (listed)
+                    LoadedPlugins.Remove(name);
+                return Result(PluginError.NotLoaded, $"plugin {name} is not loaded{(listed ? " (removed from data/loaded_plugins)" : "")}", name);
             }
             entry.State = PluginState.Unloading;
             entry.Current = null;
@@ -206,10 +209,11 @@ internal sealed partial class PluginManager
             {
                 fresh = await StartInstanceAsync(name).ConfigureAwait(false);
             }
-            catch (PluginException ex)
+            catch (Exception ex)
             {
-                LogReloadFailed(_logger, name, ex.Message);
-                return Result(ex.Error, $"{ex.Message} (the running instance is kept)", name);
+                var (error, message) = Describe(name, ex);
+                LogReloadFailed(_logger, name, message);
+                return Result(error, $"{message} (the running instance is kept)", name);
             }
             entry.Current = fresh;
             var weak = await RetireAsync(entry, old, callStop: true).ConfigureAwait(false);
@@ -305,9 +309,10 @@ internal sealed partial class PluginManager
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Instance CreateInstance(PluginManifest manifest, string owner, IConfiguration configuration, string dataDirectory)
     {
-        var loadContext = new PluginLoadContext($"plugin:{owner}", manifest.EntryAssemblyPath);
+        PluginLoadContext? loadContext = null;
         try
         {
+            loadContext = new PluginLoadContext($"plugin:{owner}", manifest.EntryAssemblyPath);
             var assembly = loadContext.LoadFromBytes(manifest.EntryAssemblyPath);
             var types = Array.FindAll(assembly.GetExportedTypes(), t => t is { IsClass: true, IsAbstract: false } && typeof(IBrokerPlugin).IsAssignableFrom(t));
             if (types.Length != 1)
@@ -322,12 +327,12 @@ internal sealed partial class PluginManager
         }
         catch (PluginException)
         {
-            loadContext.Unload();
+            loadContext?.Unload();
             throw;
         }
         catch (Exception ex)
         {
-            loadContext.Unload();
+            loadContext?.Unload();
             var message = ex is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner.Message : ex.Message;
             throw new PluginException(PluginError.StartFailed, $"plugin {manifest.Name}: cannot load {manifest.EntryAssembly}: {message}");
         }
@@ -376,6 +381,14 @@ internal sealed partial class PluginManager
             await Task.Delay(TimeSpan.FromMilliseconds(20)).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// An operator's error for anything a load threw: ours carry their kind; anything else (an unreadable folder, a
+    /// corrupt deps.json or DLL) is a failed start, so no plugin can take the broker down by being broken.
+    /// </summary>
+    private static (PluginError Error, string Message) Describe(string name, Exception ex) => ex is PluginException plugin
+        ? (plugin.Error, plugin.Message)
+        : (PluginError.StartFailed, $"plugin {name} cannot be loaded: {ex.GetType().Name}: {ex.Message}");
 
     private string LeakReason() =>
         $"still in memory {_options.UnloadTimeout.TotalSeconds:0.###}s after unload: a static, event handler, thread or timer outside its context keeps its code alive";

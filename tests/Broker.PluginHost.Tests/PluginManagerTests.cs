@@ -159,6 +159,20 @@ public sealed class PluginManagerTests
     }
 
     [Fact]
+    public async Task LoadAsync_CorruptAssembly_FailedNotThrown()
+    {
+        await using var home = new PluginTestHome();
+        var folder = home.Stage("TestPlugins.Hello", "hello");
+        File.WriteAllText(Path.Combine(folder, "TestPlugins.Hello.dll"), "not a PE file");
+
+        var result = await home.Manager.LoadAsync("hello");
+
+        Assert.Equal(PluginError.StartFailed, result.Error);
+        Assert.Contains("plugin hello cannot be loaded", result.Message, StringComparison.Ordinal);
+        Assert.Equal(PluginState.Failed, (await home.InfoAsync("hello")).State);
+    }
+
+    [Fact]
     public async Task Operations_UnknownAlreadyLoadedNotLoaded_ClearErrors()
     {
         await using var home = new PluginTestHome();
