@@ -3,6 +3,8 @@ using Broker.Abstractions.Hooks;
 using Broker.Core;
 using Broker.Core.AccessControl;
 using Broker.Core.Sys;
+using Broker.PluginHost;
+using Broker.Server.Configuration;
 using Broker.Server.Listeners;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -16,7 +18,8 @@ namespace Broker.Server;
 
 /// <summary>
 /// Composition root: the core engine, built-in access control, $SYS, and a Kestrel server whose listeners hand
-/// connections to <see cref="MqttConnectionHandler"/>. Stops cleanly on SIGTERM/SIGINT: listeners close first,
+/// connections to <see cref="MqttConnectionHandler"/>, and the plugin host (plugins of data/loaded_plugins start
+/// before the listener opens and stop, in reverse order, after the last client has gone). Stops cleanly on SIGTERM/SIGINT: listeners close first,
 /// then every connection is sent DISCONNECT 0x8B (MQTT 5) and closed.
 /// </summary>
 internal static partial class BrokerHost
@@ -89,6 +92,11 @@ internal static partial class BrokerHost
             app.Lifetime.StopApplication();
         }
 
+        // Plugins start before the listener opens, so an auth plugin in loaded_plugins decides the first CONNECT.
+        var plugins = new PluginManager(engine, settings.Plugins, settings.PluginsDirectory, settings.DataDirectory,
+            name => PluginConfiguration.Load(settings.EtcDirectory, name));
+        await plugins.BootAsync().ConfigureAwait(false);
+
         await app.StartAsync().ConfigureAwait(false);
         sys.Start();
         LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
@@ -96,6 +104,8 @@ internal static partial class BrokerHost
 
         await app.WaitForShutdownAsync().ConfigureAwait(false);
         await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        // After the clients are gone (their disconnect hooks have run), in reverse start order.
+        await plugins.StopAllAsync().ConfigureAwait(false);
         LogStopped(logger);
         return 0;
     }

@@ -1,4 +1,5 @@
 using Broker.Core.Configuration;
+using Broker.PluginHost;
 using Broker.Server.Configuration;
 using Broker.Server.Listeners;
 using Microsoft.Extensions.Configuration;
@@ -16,7 +17,7 @@ internal sealed class BrokerSettings
     public static readonly Type[] OptionsTypes =
     [
         typeof(BrokerOptions), typeof(TcpListenerOptions), typeof(MqttOptions), typeof(SessionOptions),
-        typeof(AccessControlOptions), typeof(LogOptions),
+        typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions),
     ];
 
     public required string Home { get; init; }
@@ -28,8 +29,12 @@ internal sealed class BrokerSettings
     public SessionOptions Session { get; } = new();
     public AccessControlOptions Access { get; } = new();
     public LogOptions Log { get; } = new();
+    public PluginHostOptions Plugins { get; } = new();
 
     public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
+
+    /// <summary>plugins.directory: absolute as given, else relative to the broker home.</summary>
+    public string PluginsDirectory => Path.GetFullPath(Path.Combine(Home, Plugins.Directory));
 
     /// <summary>A file named in the configuration: absolute as given, else relative to the etc directory.</summary>
     public string ResolveEtcPath(string path) => Path.GetFullPath(Path.Combine(EtcDirectory, path));
@@ -52,7 +57,7 @@ internal sealed class BrokerSettings
 
         var errors = new List<ConfigurationError>();
         errors.AddRange(ConfBinder.CheckUnknownKeys(configuration, ConfBinder.KnownKeys(OptionsTypes)));
-        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log })
+        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);
         return settings;

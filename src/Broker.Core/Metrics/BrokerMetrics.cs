@@ -38,6 +38,18 @@ internal sealed class BrokerMetrics
         set => Volatile.Write(ref _messagesRetained, value);
     }
 
+    /// <summary>Gauges set by plugins (<c>IBrokerServices.SetGauge</c>) other than <see cref="Retained"/>, for the management API.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, long> Gauges { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sets a gauge by name: <c>retained.count</c> is <see cref="Retained"/>; any other goes to <see cref="Gauges"/>.</summary>
+    public void SetGauge(string name, long value)
+    {
+        if (name == "retained.count")
+            Retained = value;
+        else
+            Gauges[name] = value;
+    }
+
     public void BytesIn(long n) => Interlocked.Add(ref _bytesReceived, n);
     public void BytesOut(long n) => Interlocked.Add(ref _bytesSent, n);
     public void PacketIn() => Interlocked.Increment(ref _packetsReceived);

@@ -44,8 +44,13 @@ internal sealed partial class ClientChannel
             {
                 var granted = (MqttQos)Math.Min((byte)request.Options.Qos, (byte)mqtt.MaxQosAllowed);
                 var options = request.Options with { Qos = granted };
-                var isNew = _engine.Router.Subscribe(session, filter, options);
-                session.Subscriptions[filter] = options;
+                bool isNew;
+                // Plugins subscribe on behalf of a client from other threads (BrokerServices): one lock per session.
+                lock (session.Subscriptions)
+                {
+                    isNew = _engine.Router.Subscribe(session, filter, options);
+                    session.Subscriptions[filter] = options;
+                }
                 code = (MqttReasonCode)granted;
                 if (!_engine.Hooks.SessionSubscribed.IsEmpty)
                 {
@@ -98,9 +103,13 @@ internal sealed partial class ClientChannel
         for (var index = 0; index < filters.Count; index++)
         {
             var filter = filters[index];
-            var removed = session.Subscriptions.Remove(filter);
-            if (removed)
-                _engine.Router.Unsubscribe(session, filter);
+            bool removed;
+            lock (session.Subscriptions)
+            {
+                removed = session.Subscriptions.Remove(filter);
+                if (removed)
+                    _engine.Router.Unsubscribe(session, filter);
+            }
             if (filters.OriginOf(index) is var origin and >= 0)
                 codes[origin] = removed ? MqttReasonCode.Success : MqttReasonCode.NoSubscriptionExisted;
             if (removed && !_engine.Hooks.SessionUnsubscribed.IsEmpty)

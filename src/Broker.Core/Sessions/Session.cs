@@ -67,7 +67,10 @@ internal sealed class Session : ISubscriber
         }
     }
 
-    /// <summary>Filter (with any share prefix) to options. Changed only by the owning connection.</summary>
+    /// <summary>
+    /// Filter (with any share prefix) to options. Changed by the owning connection and by plugins subscribing on its
+    /// behalf: lock the dictionary itself around a change and the matching router call, and to read it.
+    /// </summary>
     public Dictionary<string, SubscriptionOptions> Subscriptions { get; } = new(StringComparer.Ordinal);
 
     public int InflightCount

@@ -1,0 +1,50 @@
+using Broker.Abstractions.Hooks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Abstractions.Plugins;
+
+/// <summary>
+/// What the host gives one plugin instance: its name, configuration, logging, scoped hook registry, clock, data
+/// directory and the broker's services. Every member is safe to use from any thread.
+/// </summary>
+/// <remarks>
+/// The context belongs to one instance: a reload makes a new one. Do not keep it, or anything obtained from it,
+/// in statics, and do not hand it to code that outlives the plugin.
+/// </remarks>
+public interface IPluginContext
+{
+    /// <summary>The plugin's name as operators type it (<c>plugin.json</c> <c>name</c>, e.g. <c>auth_redis</c>).</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// The plugin's configuration: <c>etc/plugins/&lt;name&gt;.conf</c> (<c>key.path = value</c> lines, keys read with
+    /// <c>:</c> separators, e.g. <c>Configuration["redis:server"]</c>) overridden by environment variables
+    /// <c>BROKER_PLUGINS__&lt;NAME&gt;__KEY__PATH</c>. Read afresh for every load and reload; empty when the file does not exist.
+    /// </summary>
+    IConfiguration Configuration { get; }
+
+    /// <summary>The broker's logger factory. Loggers are cheap to create; name categories after the plugin.</summary>
+    ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>
+    /// A hook registry scoped to this plugin: every callback registered through it is counted against the plugin
+    /// and removed when the plugin stops, whether or not the plugin disposed its registration.
+    /// </summary>
+    IHookRegistry Hooks { get; }
+
+    /// <summary>
+    /// The broker's clock. Use it for every timer and delay: timers created through it that are still alive when
+    /// the plugin stops are disposed by the host.
+    /// </summary>
+    TimeProvider TimeProvider { get; }
+
+    /// <summary>The plugin's private directory, <c>data/plugins/&lt;name&gt;/</c>; it exists when the plugin starts and survives reloads.</summary>
+    string DataDirectory { get; }
+
+    /// <summary>What the broker lets a plugin do: publish, subscribe clients, look up and kick clients.</summary>
+    IBrokerServices Broker { get; }
+
+    /// <summary>Cancelled when the host begins to stop this instance (unload, reload, shutdown), before <see cref="IBrokerPlugin.StopAsync"/>.</summary>
+    CancellationToken Stopping { get; }
+}

@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Broker.Server.Configuration;
+
+/// <summary>
+/// A plugin's configuration: <c>etc/plugins/&lt;name&gt;.conf</c> (optional) overridden by
+/// <c>BROKER_PLUGINS__&lt;NAME&gt;__*</c> environment variables (<c>BROKER_PLUGINS__AUTH_REDIS__REDIS__SERVER</c> sets
+/// <c>redis.server</c> of auth_redis). Read afresh for every load and reload.
+/// </summary>
+internal static class PluginConfiguration
+{
+    /// <summary>Builds the configuration; a syntax error throws <see cref="ConfigurationException"/> naming file and line.</summary>
+    public static IConfiguration Load(string etcDirectory, string name, IDictionary<string, string>? environment = null)
+    {
+        var builder = new ConfigurationBuilder().AddConfFile(FileOf(etcDirectory, name), optional: true);
+        var prefix = $"{ConfConfigurationExtensions.EnvironmentPrefix}PLUGINS__{name.ToUpperInvariant()}__";
+        if (environment is null)
+            builder.AddBrokerEnvironment(prefix);
+        else
+            builder.AddBrokerEnvironment(environment, prefix);
+        return builder.Build();
+    }
+
+    /// <summary>Where <paramref name="name"/>'s .conf lives.</summary>
+    public static string FileOf(string etcDirectory, string name) => Path.Combine(etcDirectory, "plugins", name + ".conf");
+}

@@ -1,0 +1,41 @@
+using Broker.Server.Configuration;
+
+namespace Broker.PluginHost.Tests;
+
+/// <summary>etc/plugins/&lt;name&gt;.conf, overridden by BROKER_PLUGINS__&lt;NAME&gt;__* variables.</summary>
+public sealed class PluginConfigurationTests
+{
+    [Fact]
+    public void Load_EnvironmentOverridesTheConfFile_OnlyForThatPlugin()
+    {
+        var etc = Directory.CreateTempSubdirectory("broker-etc-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(etc, "plugins"));
+            File.WriteAllText(Path.Combine(etc, "plugins", "auth_redis.conf"), "redis.server = 127.0.0.1:6379\nredis.pool_size = 8\n");
+            var environment = new Dictionary<string, string>
+            {
+                ["BROKER_PLUGINS__AUTH_REDIS__REDIS__SERVER"] = "10.0.0.1:6380",
+                ["BROKER_PLUGINS__OTHER__REDIS__POOL_SIZE"] = "99",
+                ["BROKER_MQTT__MAX_PACKET_SIZE"] = "2MB",
+            };
+
+            var configuration = PluginConfiguration.Load(etc, "auth_redis", environment);
+
+            Assert.Equal("10.0.0.1:6380", configuration["redis:server"]);
+            Assert.Equal("8", configuration["redis:pool_size"]);
+            Assert.Null(configuration["mqtt:max_packet_size"]);
+        }
+        finally
+        {
+            Directory.Delete(etc, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Load_NoConfFile_IsEmpty()
+    {
+        var configuration = PluginConfiguration.Load(Path.GetTempPath(), "no_such_plugin_conf", new Dictionary<string, string>());
+        Assert.Empty(configuration.GetChildren());
+    }
+}

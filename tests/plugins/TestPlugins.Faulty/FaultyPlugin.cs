@@ -1,0 +1,32 @@
+using Broker.Abstractions.Hooks;
+using Broker.Abstractions.Plugins;
+
+namespace TestPlugins.Faulty;
+
+/// <summary>
+/// Registers a message.publish hook, then misbehaves as <c>mode</c> says: <c>throw</c> in start, <c>hang</c> in start
+/// (ignoring cancellation), or <c>leak</c>: start normally but root itself in a static of the shared runtime
+/// (<see cref="AppContext.SetData"/> under <c>TestPlugins.Faulty.leak</c>), so unloading cannot collect it.
+/// </summary>
+public sealed class FaultyPlugin : IBrokerPlugin
+{
+    public const string LeakKey = "TestPlugins.Faulty.leak";
+
+    public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
+    {
+        context.Hooks.Register(HookPoints.MessagePublish, _ => ValueTask.FromResult(HookResult.Continue));
+        switch (context.Configuration["mode"])
+        {
+            case "throw":
+                throw new InvalidOperationException("boom: the backend is unreachable");
+            case "hang":
+                await new TaskCompletionSource().Task.ConfigureAwait(false);
+                break;
+            case "leak":
+                AppContext.SetData(LeakKey, this);
+                break;
+        }
+    }
+
+    public ValueTask StopAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+}
