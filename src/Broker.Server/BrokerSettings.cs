@@ -1,6 +1,7 @@
 using Broker.Core.Configuration;
 using Broker.Server.Configuration;
 using Broker.Server.Listeners;
+using Broker.Server.Management;
 using Microsoft.Extensions.Configuration;
 
 namespace Broker.Server;
@@ -16,7 +17,7 @@ internal sealed class BrokerSettings
     public static readonly Type[] OptionsTypes =
     [
         typeof(BrokerOptions), typeof(TcpListenerOptions), typeof(MqttOptions), typeof(SessionOptions),
-        typeof(AccessControlOptions), typeof(LogOptions),
+        typeof(AccessControlOptions), typeof(LogOptions), typeof(ManagementOptions),
     ];
 
     public required string Home { get; init; }
@@ -28,6 +29,7 @@ internal sealed class BrokerSettings
     public SessionOptions Session { get; } = new();
     public AccessControlOptions Access { get; } = new();
     public LogOptions Log { get; } = new();
+    public ManagementOptions Management { get; } = new();
 
     public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
 
@@ -52,7 +54,7 @@ internal sealed class BrokerSettings
 
         var errors = new List<ConfigurationError>();
         errors.AddRange(ConfBinder.CheckUnknownKeys(configuration, ConfBinder.KnownKeys(OptionsTypes)));
-        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log })
+        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Management })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);
         return settings;
