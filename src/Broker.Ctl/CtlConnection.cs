@@ -15,8 +15,10 @@ internal sealed record CtlConnection(Uri BaseUrl, string User, string? Secret)
     /// <summary>The URL as operators read it in messages (no trailing slash).</summary>
     public string Display => BaseUrl.GetLeftPart(UriPartial.Authority);
 
-    public static CtlConnection Resolve(string? home, string? url, string? user, string? secret, Func<string, string?> env)
+    public static CtlConnection Resolve(string? home, string? url, string? user, string? secret, Func<string, string?> environment)
     {
+        // An empty variable counts as unset, as in a shell's ${VAR:-default}.
+        string? env(string name) => environment(name) is { Length: > 0 } value ? value : null;
         home = Path.GetFullPath(home ?? env("BROKER_HOME") ?? Directory.GetCurrentDirectory());
         url ??= env("BROKER_CTL_URL");
         user ??= env("BROKER_CTL_USER");
