@@ -143,6 +143,21 @@ internal sealed partial class BrokerEngine
         _ => AccessOptions.AclNoMatch == AclNoMatch.Allow,
     };
 
+    /// <summary>
+    /// Kicks a client (management API, <c>ctl clients kick</c>): closes its connection (MQTT 5: DISCONNECT 0x98
+    /// Administrative Action) and discards its session, as EMQX's kick does. Completes once the connection has been
+    /// cleaned up. Returns false when no session has <paramref name="clientId"/>.
+    /// </summary>
+    public async Task<bool> KickAsync(string clientId)
+    {
+        if (!Sessions.TryGet(clientId, out var session))
+            return false;
+        if (session.Channel is { } channel)
+            await channel.CloseAsync(MqttReasonCode.AdministrativeAction, "kicked").ConfigureAwait(false);
+        await Sessions.DiscardAsync(session, "kicked").ConfigureAwait(false);
+        return true;
+    }
+
     /// <summary>From now on new CONNECTs are refused with Server Unavailable.</summary>
     public void BeginShutdown() => Volatile.Write(ref _shuttingDown, 1);
 

@@ -6,6 +6,7 @@ using Broker.Core.Sys;
 using Broker.PluginHost;
 using Broker.Server.Configuration;
 using Broker.Server.Listeners;
+using Broker.Server.Management;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -39,7 +40,7 @@ internal static partial class BrokerHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
 
-        ListenOptions? tcp = null;
+        ListenOptions? tcp = null, management = null;
         builder.WebHost.UseKestrelCore()
             .UseSockets(o => o.Backlog = settings.Listener.Backlog)
             .UseShutdownTimeout(ShutdownTimeout)
@@ -51,7 +52,9 @@ internal static partial class BrokerHost
                     lo.UseConnectionHandler<MqttConnectionHandler>();
                     tcp = lo;
                 });
+                ManagementApi.Listen(k, settings.Management, lo => management = lo);
             });
+        ManagementApi.AddServices(builder.Services);
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(settings.Listener);
@@ -80,6 +83,16 @@ internal static partial class BrokerHost
         if (settings.Access.AllowAnonymous)
             LogAnonymous(logger);
 
+        try
+        {
+            ManagementApi.Map(app, engine, settings.Management, settings.DataDirectory, logger);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"broker: the management API secret file cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
         using var sys = new SysPublisher(engine);
         app.Lifetime.ApplicationStopping.Register(engine.BeginShutdown);
 
@@ -100,6 +113,7 @@ internal static partial class BrokerHost
         await app.StartAsync().ConfigureAwait(false);
         sys.Start();
         LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
+        LogListener(logger, "management", management!.EndPoint.ToString() ?? "");
         LogListener(logger, "tcp:external", tcp!.EndPoint.ToString() ?? "");
 
         await app.WaitForShutdownAsync().ConfigureAwait(false);

@@ -2,6 +2,7 @@ using Broker.Core.Configuration;
 using Broker.PluginHost;
 using Broker.Server.Configuration;
 using Broker.Server.Listeners;
+using Broker.Server.Management;
 using Microsoft.Extensions.Configuration;
 
 namespace Broker.Server;
@@ -17,7 +18,7 @@ internal sealed class BrokerSettings
     public static readonly Type[] OptionsTypes =
     [
         typeof(BrokerOptions), typeof(TcpListenerOptions), typeof(MqttOptions), typeof(SessionOptions),
-        typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions),
+        typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions), typeof(ManagementOptions),
     ];
 
     public required string Home { get; init; }
@@ -30,6 +31,7 @@ internal sealed class BrokerSettings
     public AccessControlOptions Access { get; } = new();
     public LogOptions Log { get; } = new();
     public PluginHostOptions Plugins { get; } = new();
+    public ManagementOptions Management { get; } = new();
 
     public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
 
@@ -57,7 +59,7 @@ internal sealed class BrokerSettings
 
         var errors = new List<ConfigurationError>();
         errors.AddRange(ConfBinder.CheckUnknownKeys(configuration, ConfBinder.KnownKeys(OptionsTypes)));
-        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins })
+        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);
         return settings;

@@ -103,7 +103,8 @@ public sealed class ClientDisconnectedContext : HookContext
 
     /// <summary>
     /// A short reason: <c>normal</c> (client DISCONNECT), <c>takenover</c>, <c>keepalive_timeout</c>,
-    /// <c>idle_timeout</c>, <c>protocol_error</c>, <c>refused</c>, <c>shutdown</c>, <c>closed</c> (socket lost).
+    /// <c>idle_timeout</c>, <c>protocol_error</c>, <c>refused</c>, <c>shutdown</c>, <c>kicked</c> (management API),
+    /// <c>closed</c> (socket lost).
     /// </summary>
     public string Reason { get; init; } = "";
 }

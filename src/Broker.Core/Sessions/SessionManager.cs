@@ -146,6 +146,16 @@ internal sealed partial class SessionManager
             await TerminatedAsync(session, "expired").ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Ends an offline session now (a kick after its connection closed). Does nothing if a connection bound it
+    /// meanwhile or it has already ended.
+    /// </summary>
+    public async Task DiscardAsync(Session session, string reason)
+    {
+        if (session.TerminateIfOffline())
+            await TerminatedAsync(session, reason).ConfigureAwait(false);
+    }
+
     private async Task PublishPendingWillAsync(Session session)
     {
         if (session.TakePendingWill() is { } will)

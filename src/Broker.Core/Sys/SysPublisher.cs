@@ -27,6 +27,9 @@ internal sealed partial class SysPublisher : IDisposable
     public static string Version { get; } =
         typeof(SysPublisher).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
+    /// <summary>What <c>sysdescr</c> says (here and in the management API).</summary>
+    public const string Description = "Broker, an MQTT broker in the EMQ X tradition";
+
     public void Start()
     {
         var interval = _engine.BrokerOptions.SysInterval;
@@ -53,7 +56,7 @@ internal sealed partial class SysPublisher : IDisposable
         var now = engine.Now;
         var metrics = engine.Metrics;
         Publish("version", Version, now);
-        Publish("sysdescr", "Broker, an MQTT broker in the EMQ X tradition", now);
+        Publish("sysdescr", Description, now);
         Publish("uptime", FormatUptime(now - engine.StartedAt), now);
         Publish("datetime", now.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), now);
 

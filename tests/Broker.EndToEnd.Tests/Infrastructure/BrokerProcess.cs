@@ -12,6 +12,7 @@ public sealed class BrokerOptions
     public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal)
     {
         ["listener.tcp.external"] = "127.0.0.1:0",
+        ["management.listener"] = "127.0.0.1:0",
         ["allow_anonymous"] = "true",
         ["acl_nomatch"] = "allow",
         ["node.name"] = "broker@127.0.0.1",
@@ -50,9 +51,10 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     private readonly ChildProcess _process;
 
-    private BrokerProcess(ChildProcess process, string home, string host, int port, string nodeName, bool isMosquitto)
+    private BrokerProcess(ChildProcess process, string home, string host, int port, string nodeName, bool isMosquitto, int managementPort = 0)
     {
         _process = process;
+        ManagementPort = managementPort;
         HomeDirectory = home;
         Host = host;
         Port = port;
@@ -66,6 +68,24 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     public string NodeName { get; }
 
+    /// <summary>Port of the management HTTP API on <see cref="Host"/> (0 for mosquitto, which has none).</summary>
+    public int ManagementPort { get; }
+
+    /// <summary>Base address of the management API, e.g. http://127.0.0.1:40123/.</summary>
+    public Uri ManagementUrl => new($"http://{Host}:{ManagementPort.ToString(CultureInfo.InvariantCulture)}/");
+
+    /// <summary>The secret the broker generated into data/management.secret (no secret is configured by default).</summary>
+    public string ManagementSecret => File.ReadAllText(Path.Combine(HomeDirectory, "data", "management.secret")).Trim();
+
+    /// <summary>An HttpClient for the management API, logged in as admin with the generated secret.</summary>
+    public HttpClient CreateManagementClient()
+    {
+        var http = new HttpClient { BaseAddress = ManagementUrl, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:" + ManagementSecret)));
+        return http;
+    }
+
     public string HomeDirectory { get; }
 
     /// <summary>True when running against mosquitto for test development; CI never sets it.</summary>
@@ -73,6 +93,10 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     /// <summary>Everything the broker printed so far.</summary>
     public string Transcript => _process.Transcript;
+
+    /// <summary>Waits for a line of the broker's log (lines already printed count).</summary>
+    public Task<string> WaitForLogAsync(Func<string, bool> predicate, string what, TimeSpan? timeout = null) =>
+        _process.WaitForLineAsync(predicate, timeout ?? TimeSpan.FromSeconds(20), what);
 
     /// <summary>Sends a POSIX signal (e.g. "TERM") to the broker process.</summary>
     public void Signal(string signal) => _process.Signal(signal);
@@ -160,13 +184,16 @@ public sealed partial class BrokerProcess : IAsyncDisposable
             var line = await process.WaitForLineAsync(
                 l => ListenerLine().IsMatch(l), StartTimeout, "`Listener tcp:external started on HOST:PORT`");
             var match = ListenerLine().Match(line);
+            var management = ManagementLine().Match(await process.WaitForLineAsync(
+                l => ManagementLine().IsMatch(l), StartTimeout, "`Listener management started on HOST:PORT`"));
             return new BrokerProcess(
                 process,
                 home,
                 match.Groups["host"].Value,
                 int.Parse(match.Groups["port"].Value, CultureInfo.InvariantCulture),
                 options["node.name"],
-                isMosquitto: false);
+                isMosquitto: false,
+                int.Parse(management.Groups["port"].Value, CultureInfo.InvariantCulture));
         }
         catch
         {
@@ -276,4 +303,7 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     [GeneratedRegex(@"Listener tcp:external started on (?<host>\S+):(?<port>\d+)")]
     private static partial Regex ListenerLine();
+
+    [GeneratedRegex(@"Listener management started on (?<host>\S+):(?<port>\d+)")]
+    private static partial Regex ManagementLine();
 }

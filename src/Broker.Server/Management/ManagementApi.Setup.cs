@@ -1,0 +1,44 @@
+using Broker.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Server.Management;
+
+internal static partial class ManagementApi
+{
+    /// <summary>Adds the management listener to Kestrel (HTTP/1.1); <paramref name="bound"/> receives it for the log line.</summary>
+    public static void Listen(KestrelServerOptions kestrel, ManagementOptions options, Action<ListenOptions> bound) =>
+        kestrel.Listen(options.EndPoint, lo =>
+        {
+            lo.Protocols = HttpProtocols.Http1;
+            bound(lo);
+        });
+
+    /// <summary>
+    /// Resolves the credentials (generating data/management.secret when no secret is configured), says where the
+    /// secret is, and maps the endpoints. Throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
+    /// when the secret file cannot be read or written.
+    /// </summary>
+    public static ManagementCredentials Map(WebApplication app, BrokerEngine engine, ManagementOptions options, string dataDirectory, ILogger logger)
+    {
+        var credentials = ManagementCredentials.Resolve(options, dataDirectory);
+        if (credentials.SecretFile is null)
+            LogConfiguredSecret(logger, credentials.ApplicationId);
+        else if (credentials.Generated)
+            LogGeneratedSecret(logger, credentials.SecretFile, credentials.ApplicationId);
+        else
+            LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
+        Map(app, engine, credentials);
+        return credentials;
+    }
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Management API: application id {Id}, secret from management.default_application.secret")]
+    private static partial void LogConfiguredSecret(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Management API: no management.default_application.secret set; generated a random secret into {Path} (mode 0600) for application id {Id}; ctl reads it from there")]
+    private static partial void LogGeneratedSecret(ILogger logger, string path, string id);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Information, Message = "Management API: application id {Id}, secret from {Path}")]
+    private static partial void LogSecretFile(ILogger logger, string path, string id);
+}

@@ -1,0 +1,273 @@
+using System.Globalization;
+using Broker.Abstractions;
+using Broker.Core;
+using Broker.Core.Sessions;
+using Broker.Core.Sys;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Broker.Server.Management;
+
+/// <summary>
+/// The management HTTP API under <c>/api/v4</c>, in EMQX 4's shape: HTTP basic authentication with the
+/// application id and secret, JSON answers <c>{"code":0,"data":...}</c>, errors <c>{"code":n,"message":"..."}</c>
+/// with 400 (bad parameters or JSON), 401 (credentials) or 404 (unknown path, client, ...). <c>ctl</c> talks to
+/// nothing else. Serialisation is source-generated (<see cref="ManagementJsonContext"/>).
+/// </summary>
+/// <remarks>
+/// Single node: lists that EMQX answers per node hold one entry, this node. Further endpoint groups (plugins,
+/// routes, listeners, publish) are added as <c>Map*</c> methods on <see cref="RouteGroupBuilder"/> "api", which
+/// already carries the authentication.
+/// </remarks>
+internal static partial class ManagementApi
+{
+    /// <summary>EMQX 4's default and largest page size.</summary>
+    public const int MaxLimit = 10000;
+
+    public const string Prefix = "/api/v4";
+
+    /// <summary>Services the endpoints need on an empty <c>WebApplication</c> builder.</summary>
+    public static void AddServices(IServiceCollection services) => services.AddRoutingCore();
+
+    /// <summary>Maps every management endpoint; returns the authenticated <c>/api/v4</c> group for more.</summary>
+    public static RouteGroupBuilder Map(IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials)
+    {
+        // EMQX's unauthenticated health check, for load balancers and init scripts.
+        app.MapGet("/status", () => Results.Text(
+            $"Node {engine.BrokerOptions.NodeName} is started\nbroker is {(engine.IsShuttingDown ? "not_running" : "running")}\n",
+            statusCode: engine.IsShuttingDown ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK));
+
+        var api = app.MapGroup(Prefix);
+        api.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            if (credentials.IsAuthorized(http.Request.Headers.Authorization))
+                return await next(context).ConfigureAwait(false);
+            http.Response.Headers.WWWAuthenticate = "Basic realm=\"broker management\", charset=\"UTF-8\"";
+            return Error(StatusCodes.Status401Unauthorized, ApiCodes.BadCredentials, "wrong or missing application id/secret (HTTP basic authentication)");
+        });
+
+        api.MapGet("/brokers", () => Ok(new[] { BrokerInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseBrokerInfoArray));
+        api.MapGet("/brokers/{node}", (string node) => node == engine.BrokerOptions.NodeName
+            ? Ok(new[] { BrokerInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseBrokerInfoArray)
+            : Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no node named '{node}'"));
+        api.MapGet("/nodes", () => Ok(new[] { NodeInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseNodeInfoArray));
+        api.MapGet("/stats", () => Ok(new[] { new NodeStats { Node = engine.BrokerOptions.NodeName, Stats = StatsOf(engine) } },
+            ManagementJsonContext.Default.ApiResponseNodeStatsArray));
+        api.MapGet("/metrics", () => Ok(new[] { new NodeMetrics { Node = engine.BrokerOptions.NodeName, Metrics = MetricsOf(engine) } },
+            ManagementJsonContext.Default.ApiResponseNodeMetricsArray));
+
+        api.MapGet("/clients", (HttpRequest request) => ListClients(engine, request));
+        api.MapGet("/clients/{clientid}", (string clientid) => engine.Sessions.TryGet(clientid, out var session)
+            ? Ok(new[] { ClientViewOf(engine, session) }, ManagementJsonContext.Default.ApiResponseClientViewArray)
+            : ClientNotFound(clientid));
+        api.MapDelete("/clients/{clientid}", async (string clientid) => await engine.KickAsync(clientid).ConfigureAwait(false)
+            ? Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk)
+            : ClientNotFound(clientid));
+
+        api.MapGet("/subscriptions", (HttpRequest request) => ListSubscriptions(engine, request, request.Query["clientid"].ToString()));
+        api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid) => ListSubscriptions(engine, request, clientid));
+
+        // Anything else under /api/v4 is a JSON 404, not an empty one; it is authenticated like the rest.
+        api.MapFallback((HttpRequest request) => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}"));
+        return api;
+    }
+
+    private static IResult ListClients(BrokerEngine engine, HttpRequest request)
+    {
+        if (!TryPage(request, out var page, out var limit, out var error))
+            return error;
+        var clientId = request.Query["clientid"].ToString();
+        var username = request.Query["username"].ToString();
+        var matching = new List<Session>();
+        if (clientId.Length > 0)
+        {
+            if (engine.Sessions.TryGet(clientId, out var one) && (username.Length == 0 || one.Client?.Username == username))
+                matching.Add(one);
+        }
+        else
+        {
+            foreach (var session in engine.Sessions.All)
+            {
+                if (username.Length == 0 || session.Client?.Username == username)
+                    matching.Add(session);
+            }
+        }
+        matching.Sort(static (a, b) => string.CompareOrdinal(a.ClientId, b.ClientId));
+        var slice = Slice(matching, page, limit, out var meta);
+        var views = new ClientView[slice.Count];
+        for (var i = 0; i < views.Length; i++)
+            views[i] = ClientViewOf(engine, slice[i]);
+        return Ok(views, ManagementJsonContext.Default.ApiResponseClientViewArray, meta);
+    }
+
+    private static IResult ListSubscriptions(BrokerEngine engine, HttpRequest request, string clientId)
+    {
+        if (!TryPage(request, out var page, out var limit, out var error))
+            return error;
+        List<Core.Routing.SubscriptionSnapshot<Session>> all;
+        if (clientId.Length > 0)
+        {
+            // An unknown client simply has no subscriptions, as in EMQX.
+            all = engine.Sessions.TryGet(clientId, out var session) ? engine.Router.Snapshot(session) : [];
+        }
+        else
+        {
+            all = engine.Router.Snapshot();
+        }
+        all.Sort(static (a, b) =>
+        {
+            var byClient = string.CompareOrdinal(a.Subscriber.ClientId, b.Subscriber.ClientId);
+            return byClient != 0 ? byClient : string.CompareOrdinal(a.TopicFilter, b.TopicFilter);
+        });
+        var slice = Slice(all, page, limit, out var meta);
+        var node = engine.BrokerOptions.NodeName;
+        var views = new SubscriptionView[slice.Count];
+        for (var i = 0; i < views.Length; i++)
+        {
+            var s = slice[i];
+            views[i] = new SubscriptionView
+            {
+                Node = node,
+                Clientid = s.Subscriber.ClientId,
+                Topic = s.TopicFilter,
+                Qos = (int)s.Options.Qos,
+                Nl = s.Options.NoLocal,
+                Rap = s.Options.RetainAsPublished,
+                Rh = (int)s.Options.RetainHandling,
+            };
+        }
+        return Ok(views, ManagementJsonContext.Default.ApiResponseSubscriptionViewArray, meta);
+    }
+
+    /// <summary>Reads <c>_page</c> (from 1) and <c>_limit</c> (1 to <see cref="MaxLimit"/>); a bad one is a 400.</summary>
+    internal static bool TryPage(HttpRequest request, out int page, out int limit, out IResult error)
+    {
+        page = 1;
+        limit = MaxLimit;
+        error = Results.Empty;
+        var pageText = request.Query["_page"].ToString();
+        var limitText = request.Query["_limit"].ToString();
+        if (pageText.Length > 0 && (!int.TryParse(pageText, NumberStyles.None, CultureInfo.InvariantCulture, out page) || page < 1))
+        {
+            error = Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, $"_page must be a whole number from 1, not '{pageText}'");
+            return false;
+        }
+        if (limitText.Length > 0 && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > MaxLimit))
+        {
+            error = Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, $"_limit must be a whole number from 1 to {MaxLimit}, not '{limitText}'");
+            return false;
+        }
+        return true;
+    }
+
+    private static List<T> Slice<T>(List<T> all, int page, int limit, out PageMeta meta)
+    {
+        var start = (long)(page - 1) * limit;
+        var slice = start >= all.Count ? [] : all.GetRange((int)start, (int)Math.Min(limit, all.Count - start));
+        meta = new PageMeta { Page = page, Limit = limit, Count = all.Count, Hasnext = start + slice.Count < all.Count };
+        return slice;
+    }
+
+    private static BrokerInfo BrokerInfoOf(BrokerEngine engine)
+    {
+        var now = engine.Now;
+        return new BrokerInfo
+        {
+            Node = engine.BrokerOptions.NodeName,
+            Version = SysPublisher.Version,
+            Uptime = SysPublisher.FormatUptime(now - engine.StartedAt),
+            Datetime = FormatTime(now),
+            Sysdescr = SysPublisher.Description,
+            NodeStatus = engine.IsShuttingDown ? "Stopping" : "Running",
+        };
+    }
+
+    private static NodeInfo NodeInfoOf(BrokerEngine engine) => new()
+    {
+        Node = engine.BrokerOptions.NodeName,
+        Version = SysPublisher.Version,
+        Uptime = SysPublisher.FormatUptime(engine.Now - engine.StartedAt),
+        NodeStatus = engine.IsShuttingDown ? "Stopping" : "Running",
+        Connections = engine.Metrics.Connections,
+        ProcessId = Environment.ProcessId,
+        MemoryUsed = Environment.WorkingSet,
+    };
+
+    private static Dictionary<string, long> StatsOf(BrokerEngine engine)
+    {
+        var metrics = engine.Metrics;
+        return new Dictionary<string, long>(StringComparer.Ordinal)
+        {
+            ["connections.count"] = metrics.Connections,
+            ["connections.max"] = metrics.ConnectionsMax,
+            ["channels.count"] = engine.Channels.Count,
+            ["sessions.count"] = engine.Sessions.Count,
+            ["subscriptions.count"] = engine.Router.SubscriptionCount,
+            ["topics.count"] = engine.Router.RouteCount,
+            ["routes.count"] = engine.Router.RouteCount,
+            ["retained.count"] = metrics.Retained,
+        };
+    }
+
+    private static Dictionary<string, long> MetricsOf(BrokerEngine engine)
+    {
+        var metrics = engine.Metrics;
+        return new Dictionary<string, long>(StringComparer.Ordinal)
+        {
+            ["bytes.received"] = metrics.BytesReceived,
+            ["bytes.sent"] = metrics.BytesSent,
+            ["packets.received"] = metrics.PacketsReceived,
+            ["packets.sent"] = metrics.PacketsSent,
+            ["messages.received"] = metrics.MessagesReceived,
+            ["messages.sent"] = metrics.MessagesSent,
+            ["messages.dropped"] = metrics.MessagesDropped,
+            ["delivery.dropped.queue_full"] = metrics.MessagesQueueDropped,
+            ["messages.retained"] = metrics.Retained,
+        };
+    }
+
+    private static ClientView ClientViewOf(BrokerEngine engine, Session session)
+    {
+        var client = session.Client;
+        var channel = session.Channel;
+        var version = client?.ProtocolVersion ?? MqttProtocolVersion.Unknown;
+        var endPoint = client?.RemoteEndPoint;
+        return new ClientView
+        {
+            Node = engine.BrokerOptions.NodeName,
+            Clientid = session.ClientId,
+            Username = client?.Username,
+            ProtoName = version == MqttProtocolVersion.V310 ? "MQIsdp" : "MQTT",
+            ProtoVer = (int)version,
+            IpAddress = endPoint?.Address.ToString(),
+            Port = endPoint?.Port,
+            Connected = channel is not null,
+            ConnectedAt = client is null ? null : FormatTime(client.ConnectedAt),
+            Listener = client?.Listener ?? "",
+            CleanStart = client?.CleanStart ?? false,
+            Keepalive = client?.KeepAlive ?? 0,
+            ExpiryInterval = session.ExpiryInterval,
+            SubscriptionsCnt = session.Subscriptions.Count,
+            Inflight = session.InflightCount,
+            MaxInflight = engine.SessionOptions.MaxInflight,
+            MqueueLen = session.QueueLength,
+            MaxMqueue = engine.SessionOptions.MaxMqueueLength,
+        };
+    }
+
+    /// <summary>EMQX 4's timestamp format, UTC.</summary>
+    private static string FormatTime(DateTimeOffset time) =>
+        time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+
+    private static IResult ClientNotFound(string clientId) =>
+        Error(StatusCodes.Status404NotFound, ApiCodes.ClientNotFound, $"no client '{clientId}'");
+
+    private static IResult Ok<T>(T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<ApiResponse<T>> type, PageMeta? meta = null) =>
+        Results.Json(new ApiResponse<T> { Code = ApiCodes.Ok, Data = data, Meta = meta }, type);
+
+    internal static IResult Error(int status, int code, string message) =>
+        Results.Json(new ApiError { Code = code, Message = message }, ManagementJsonContext.Default.ApiError, statusCode: status);
+}

@@ -1,0 +1,191 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Broker.EndToEnd.Tests.Infrastructure;
+
+namespace Broker.EndToEnd.Tests;
+
+/// <summary>The real `ctl` executable against the real broker, as an operator runs it.</summary>
+public sealed class CtlTests
+{
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task Status_Running_PrintsNodeVersionUptimeAndExitsZero()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await CtlRunner.RunAsync(broker, "status");
+        Assert.True(result.ExitCode == 0, result.Transcript);
+        Assert.Matches(@"^Broker broker@127\.0\.0\.1 \d+\.\d+\.\d+ is running, uptime \d+ days, ", result.Stdout);
+    }
+
+    [Fact]
+    public async Task Status_AddressAndSecretFromBrokerHome_NoFlags()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        // The broker took its listener from the environment; ctl reads the home's broker.conf like an operator's.
+        await File.WriteAllTextAsync(
+            Path.Combine(broker.HomeDirectory, "etc", "broker.conf"),
+            $"# test\nmanagement.listener = 127.0.0.1:{CtlRunner.Port(broker.ManagementPort)}\n", TestContext.Current.CancellationToken);
+        var result = await CtlRunner.RunAsync(["status"], workingDirectory: broker.HomeDirectory);
+        Assert.True(result.ExitCode == 0, result.Transcript);
+        Assert.StartsWith("Broker broker@127.0.0.1", result.Stdout, StringComparison.Ordinal);
+
+        var viaEnv = await CtlRunner.RunAsync(["status"], new Dictionary<string, string> { ["BROKER_HOME"] = broker.HomeDirectory });
+        Assert.True(viaEnv.ExitCode == 0, viaEnv.Transcript);
+    }
+
+    [Fact]
+    public async Task Status_NotRunning_SaysSoOnStderrAndExitsOne()
+    {
+        var home = Directory.CreateTempSubdirectory("ctl-e2e-").FullName;
+        try
+        {
+            var port = FreePort();
+            Directory.CreateDirectory(Path.Combine(home, "etc"));
+            await File.WriteAllTextAsync(Path.Combine(home, "etc", "broker.conf"), $"management.listener = 127.0.0.1:{CtlRunner.Port(port)}\n", TestContext.Current.CancellationToken);
+            var result = await CtlRunner.RunAsync(["--home", home, "status"]);
+            Assert.True(result.ExitCode == 1, result.Transcript);
+            Assert.Equal($"broker is not running at http://127.0.0.1:{CtlRunner.Port(port)}", result.Stderr);
+            Assert.Equal("", result.Stdout);
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Status_AfterBrokerStopped_ExitsOne()
+    {
+        var broker = await BrokerProcess.StartAsync();
+        var url = broker.ManagementUrl.ToString();
+        await broker.DisposeAsync();
+        var result = await CtlRunner.RunAsync(["--url", url, "--secret", "x", "status"]);
+        Assert.True(result.ExitCode == 1, result.Transcript);
+        Assert.Contains("broker is not running at", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_WrongSecret_ExitsOneSayingSo()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await CtlRunner.RunAsync(broker, "--secret", "wrong-secret", "status");
+        Assert.True(result.ExitCode == 1, result.Transcript);
+        Assert.Contains("refused", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClientsListShowKick_MosquittoSub()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-i", "ctl-sub", "-u", "carol", "-t", "ctl/#", "-q", "2");
+
+        var list = await CtlRunner.RunAsync(broker, "clients", "list");
+        Assert.True(list.ExitCode == 0, list.Transcript);
+        var lines = list.Stdout.Split('\n');
+        Assert.StartsWith("CLIENT ID", lines[0], StringComparison.Ordinal);
+        Assert.Matches(@"^ctl-sub\s+carol\s+127\.0\.0\.1:\d+\s+v4\s+connected\s", lines[1]);
+        Assert.Equal("1 client", lines[^1]);
+
+        var show = await CtlRunner.RunAsync(broker, "clients", "show", "ctl-sub");
+        Assert.True(show.ExitCode == 0, show.Transcript);
+        Assert.Contains("username:", show.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^clientid:\s+ctl-sub$", show.Stdout);
+
+        var subs = await CtlRunner.RunAsync(broker, "subscriptions", "list", "ctl-sub");
+        Assert.True(subs.ExitCode == 0, subs.Transcript);
+        Assert.Matches(@"(?m)^ctl-sub\s+ctl/#\s+2\s", subs.Stdout);
+
+        var kick = await CtlRunner.RunAsync(broker, "clients", "kick", "ctl-sub");
+        Assert.True(kick.ExitCode == 0, kick.Transcript);
+        Assert.Equal("Kicked client ctl-sub", kick.Stdout);
+        await broker.WaitForLogAsync(l => l.Contains("Client ctl-sub disconnected: kicked", StringComparison.Ordinal), "ctl-sub kicked");
+    }
+
+    [Fact]
+    public async Task ClientsKick_Mqtt5Client_GetsDisconnect0x98()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("ctl-v5", MqttBytes.V5));
+        var kick = await CtlRunner.RunAsync(broker, "clients", "kick", "ctl-v5");
+        Assert.True(kick.ExitCode == 0, kick.Transcript);
+        var disconnect = Assert.Single(await client.WaitForCloseAsync(), p => p.Type == MqttBytes.Disconnect);
+        Assert.Equal(0x98, MqttBytes.ReasonCode(disconnect));
+
+        var again = await CtlRunner.RunAsync(broker, "clients", "show", "ctl-v5");
+        Assert.True(again.ExitCode == 1, again.Transcript);
+        Assert.Equal("no client 'ctl-v5'", again.Stderr);
+    }
+
+    [Fact]
+    public async Task Json_PrintsTheApiAnswer()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("ctl-json"));
+
+        var clients = await CtlRunner.RunAsync(broker, "clients", "list", "--json");
+        Assert.True(clients.ExitCode == 0, clients.Transcript);
+        var answer = JsonDocument.Parse(clients.Stdout).RootElement;
+        Assert.Equal(0, answer.GetProperty("code").GetInt32());
+        Assert.Equal("ctl-json", Assert.Single(answer.GetProperty("data").EnumerateArray()).GetProperty("clientid").GetString());
+
+        foreach (var (command, property) in new[] { ("stats", "stats"), ("metrics", "metrics") })
+        {
+            var result = await CtlRunner.RunAsync(broker, "--json", "broker", command);
+            Assert.True(result.ExitCode == 0, result.Transcript);
+            var node = JsonDocument.Parse(result.Stdout).RootElement.GetProperty("data")[0];
+            Assert.Equal(JsonValueKind.Object, node.GetProperty(property).ValueKind);
+        }
+
+        var status = await CtlRunner.RunAsync(broker, "status", "--json");
+        Assert.Equal("broker@127.0.0.1", JsonDocument.Parse(status.Stdout).RootElement.GetProperty("data")[0].GetProperty("node").GetString());
+    }
+
+    [Fact]
+    public async Task BrokerStatsAndMetrics_AreReadableTables()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var stats = await CtlRunner.RunAsync(broker, "broker", "stats");
+        Assert.True(stats.ExitCode == 0, stats.Transcript);
+        Assert.Matches(@"(?m)^connections\.count\s+: 0$", stats.Stdout);
+        var metrics = await CtlRunner.RunAsync(broker, "broker", "metrics");
+        Assert.Matches(@"(?m)^bytes\.received\s+: \d+$", metrics.Stdout);
+        var info = await CtlRunner.RunAsync(broker, "broker");
+        Assert.Matches(@"(?m)^node:\s+broker@127\.0\.0\.1$", info.Stdout);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("status")]
+    [InlineData("broker")]
+    [InlineData("broker stats")]
+    [InlineData("broker metrics")]
+    [InlineData("clients")]
+    [InlineData("clients list")]
+    [InlineData("clients show")]
+    [InlineData("clients kick")]
+    [InlineData("subscriptions")]
+    [InlineData("subscriptions list")]
+    public async Task Help_EveryCommand_DescribesItself(string command)
+    {
+        var result = await CtlRunner.RunAsync([.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"]);
+        Assert.True(result.ExitCode == 0, result.Transcript);
+        Assert.Contains("Usage:", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("--json", result.Stdout, StringComparison.Ordinal);
+        var description = result.Stdout.Split('\n').SkipWhile(l => !l.StartsWith("Description:", StringComparison.Ordinal)).Skip(1).FirstOrDefault();
+        Assert.False(string.IsNullOrWhiteSpace(description), result.Stdout);
+    }
+
+    [Fact]
+    public async Task UnknownCommand_ExitsTwo()
+    {
+        var result = await CtlRunner.RunAsync(["frobnicate"]);
+        Assert.Equal(2, result.ExitCode);
+    }
+}

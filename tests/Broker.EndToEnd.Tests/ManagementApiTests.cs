@@ -1,0 +1,132 @@
+using System.Net;
+using System.Text.Json;
+using Broker.EndToEnd.Tests.Infrastructure;
+
+namespace Broker.EndToEnd.Tests;
+
+/// <summary>The management HTTP API of the real broker process, with real MQTT clients connected.</summary>
+public sealed class ManagementApiTests
+{
+    private static async Task<JsonElement> GetJsonAsync(HttpClient http, string path, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        using var response = await http.GetAsync(path, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.StatusCode == expected, $"GET {path}: {(int)response.StatusCode} {text}");
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    private static JsonElement? FindClient(JsonElement answer, string clientId) =>
+        answer.GetProperty("data").EnumerateArray().Where(c => c.GetProperty("clientid").GetString() == clientId).Select(c => (JsonElement?)c).FirstOrDefault();
+
+    [Fact]
+    public async Task Start_NoSecretConfigured_GeneratesOneAndLogsWhereItIs()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var path = Path.Combine(broker.HomeDirectory, "data", "management.secret");
+        if (!OperatingSystem.IsWindows())
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.Contains(path, broker.Transcript, StringComparison.Ordinal);
+        Assert.DoesNotContain(broker.ManagementSecret, broker.Transcript, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Api_WithoutOrWithWrongCredentials_Is401()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        using var anonymous = new HttpClient { BaseAddress = broker.ManagementUrl };
+        using var none = await anonymous.GetAsync("api/v4/clients", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+        Assert.Contains("Basic", none.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+
+        anonymous.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String("admin:public"u8.ToArray()));
+        using var wrong = await anonymous.GetAsync("api/v4/clients", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+
+        using var http = broker.CreateManagementClient();
+        await GetJsonAsync(http, "api/v4/clients");
+    }
+
+    [Fact]
+    public async Task Clients_MosquittoSubConnected_IsListedFilteredAndShown()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-i", "mgmt-sub", "-u", "alice", "-t", "mgmt/#", "-t", "$share/g/jobs", "-q", "1");
+        using var http = broker.CreateManagementClient();
+
+        var all = await GetJsonAsync(http, "api/v4/clients");
+        Assert.Equal(0, all.GetProperty("code").GetInt32());
+        var client = FindClient(all, "mgmt-sub") ?? throw new Xunit.Sdk.XunitException($"mgmt-sub not listed: {all}");
+        Assert.Equal("alice", client.GetProperty("username").GetString());
+        Assert.True(client.GetProperty("connected").GetBoolean());
+        Assert.Equal("127.0.0.1", client.GetProperty("ip_address").GetString());
+        Assert.Equal("MQTT", client.GetProperty("proto_name").GetString());
+        Assert.Equal(4, client.GetProperty("proto_ver").GetInt32());
+        Assert.Equal(2, client.GetProperty("subscriptions_cnt").GetInt32());
+        Assert.Equal(1, all.GetProperty("meta").GetProperty("count").GetInt32());
+
+        Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?username=alice"), "mgmt-sub"));
+        Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?username=bob")).GetProperty("data").GetArrayLength());
+        Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?clientid=mgmt-sub"), "mgmt-sub"));
+        Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients/mgmt-sub"), "mgmt-sub"));
+        Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?_page=2&_limit=1")).GetProperty("data").GetArrayLength());
+
+        var subscriptions = await GetJsonAsync(http, "api/v4/subscriptions?clientid=mgmt-sub");
+        var topics = subscriptions.GetProperty("data").EnumerateArray().Select(s => (s.GetProperty("topic").GetString(), s.GetProperty("qos").GetInt32())).ToList();
+        Assert.Equal([("$share/g/jobs", 1), ("mgmt/#", 1)], topics);
+        Assert.Equal(2, (await GetJsonAsync(http, "api/v4/subscriptions")).GetProperty("meta").GetProperty("count").GetInt32());
+
+        var stats = (await GetJsonAsync(http, "api/v4/stats")).GetProperty("data")[0].GetProperty("stats");
+        Assert.Equal(1, stats.GetProperty("connections.count").GetInt64());
+        Assert.Equal(2, stats.GetProperty("subscriptions.count").GetInt64());
+    }
+
+    [Fact]
+    public async Task Clients_BadPaging_Is400()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        using var http = broker.CreateManagementClient();
+        var answer = await GetJsonAsync(http, "api/v4/clients?_limit=abc", HttpStatusCode.BadRequest);
+        Assert.Equal(108, answer.GetProperty("code").GetInt32());
+        Assert.Contains("_limit", answer.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    // 5.0 §3.14.2.1: 0x98 Administrative action.
+    [Fact]
+    public async Task Kick_Mqtt5Client_GetsDisconnect0x98AndIsGone()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("kick-v5", MqttBytes.V5, sessionExpiry: 3600));
+        using var http = broker.CreateManagementClient();
+
+        using var kick = await http.DeleteAsync("api/v4/clients/kick-v5", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, kick.StatusCode);
+        Assert.Equal("{\"code\":0}", await kick.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+
+        var packets = await client.WaitForCloseAsync();
+        Assert.Equal(0x98, MqttBytes.ReasonCode(Assert.Single(packets, p => p.Type == MqttBytes.Disconnect)));
+        // The session (expiry 1 h) is discarded too: the client is not listed as offline.
+        Assert.Null(FindClient(await GetJsonAsync(http, "api/v4/clients"), "kick-v5"));
+        await GetJsonAsync(http, "api/v4/clients/kick-v5", HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Kick_MosquittoSub_ClosesItsConnection()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-i", "kick-sub", "-t", "k/#");
+        using var http = broker.CreateManagementClient();
+
+        using var kick = await http.DeleteAsync("api/v4/clients/kick-sub", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, kick.StatusCode);
+        await broker.WaitForLogAsync(l => l.Contains("Client kick-sub disconnected: kicked", StringComparison.Ordinal), "kick-sub disconnected: kicked");
+    }
+
+    [Fact]
+    public async Task Kick_UnknownClient_Is404()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        using var http = broker.CreateManagementClient();
+        using var kick = await http.DeleteAsync("api/v4/clients/nobody", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.NotFound, kick.StatusCode);
+    }
+}
