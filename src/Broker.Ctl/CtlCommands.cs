@@ -58,6 +58,7 @@ internal static class CtlCommands
         root.Add(BrokerCommands.Build());
         root.Add(ClientsCommands.Build());
         root.Add(SubscriptionsCommands.Build());
+        root.Add(PluginsCommands.Build());
         return root;
     }
 

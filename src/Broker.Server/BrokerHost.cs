@@ -83,9 +83,11 @@ internal static partial class BrokerHost
         if (settings.Access.AllowAnonymous)
             LogAnonymous(logger);
 
+        var plugins = new PluginManager(engine, settings.Plugins, settings.PluginsDirectory, settings.DataDirectory,
+            name => PluginConfiguration.Load(settings.EtcDirectory, name));
         try
         {
-            ManagementApi.Map(app, engine, settings.Management, settings.DataDirectory, logger);
+            ManagementApi.Map(app, engine, plugins, settings.Management, settings.DataDirectory, logger);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -106,8 +108,6 @@ internal static partial class BrokerHost
         }
 
         // Plugins start before the listener opens, so an auth plugin in loaded_plugins decides the first CONNECT.
-        var plugins = new PluginManager(engine, settings.Plugins, settings.PluginsDirectory, settings.DataDirectory,
-            name => PluginConfiguration.Load(settings.EtcDirectory, name));
         await plugins.BootAsync().ConfigureAwait(false);
 
         await app.StartAsync().ConfigureAwait(false);

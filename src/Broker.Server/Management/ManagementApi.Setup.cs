@@ -1,3 +1,4 @@
+using Broker.PluginHost;
 using Broker.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -20,7 +21,7 @@ internal static partial class ManagementApi
     /// secret is, and maps the endpoints. Throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
     /// when the secret file cannot be read or written.
     /// </summary>
-    public static ManagementCredentials Map(WebApplication app, BrokerEngine engine, ManagementOptions options, string dataDirectory, ILogger logger)
+    public static ManagementCredentials Map(WebApplication app, BrokerEngine engine, PluginManager plugins, ManagementOptions options, string dataDirectory, ILogger logger)
     {
         var credentials = ManagementCredentials.Resolve(options, dataDirectory);
         if (credentials.SecretFile is null)
@@ -29,7 +30,7 @@ internal static partial class ManagementApi
             LogGeneratedSecret(logger, credentials.SecretFile, credentials.ApplicationId);
         else
             LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
-        Map(app, engine, credentials);
+        Map(app, engine, credentials, plugins);
         return credentials;
     }
 

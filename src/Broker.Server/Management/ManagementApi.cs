@@ -1,3 +1,4 @@
+using Broker.PluginHost;
 using System.Globalization;
 using Broker.Abstractions;
 using Broker.Core;
@@ -32,7 +33,7 @@ internal static partial class ManagementApi
     public static void AddServices(IServiceCollection services) => services.AddRoutingCore();
 
     /// <summary>Maps every management endpoint; returns the authenticated <c>/api/v4</c> group for more.</summary>
-    public static RouteGroupBuilder Map(IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials)
+    public static RouteGroupBuilder Map(IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null)
     {
         // EMQX's unauthenticated health check, for load balancers and init scripts.
         app.MapGet("/status", () => Results.Text(
@@ -69,6 +70,9 @@ internal static partial class ManagementApi
 
         api.MapGet("/subscriptions", (HttpRequest request) => ListSubscriptions(engine, request, request.Query["clientid"].ToString()));
         api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid) => ListSubscriptions(engine, request, clientid));
+
+        if (plugins is not null)
+            MapPlugins(api, plugins);
 
         // Anything else under /api/v4 is a JSON 404, not an empty one; it is authenticated like the rest.
         api.MapFallback((HttpRequest request) => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}"));

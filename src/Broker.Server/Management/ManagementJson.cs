@@ -114,7 +114,25 @@ internal sealed class SubscriptionView
     public int Rh { get; init; }
 }
 
+/// <summary>One plugin as <c>GET /api/v4/plugins</c> lists it (EMQX 4's fields, plus state, reason and leak counts).</summary>
+internal sealed class PluginView
+{
+    public required string Name { get; init; }
+    public required string Version { get; init; }
+    public required string Description { get; init; }
+    public bool Active { get; init; }
+    /// <summary>running, stopped, failed, unloading or leaking.</summary>
+    public required string State { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Reason { get; init; }
+    /// <summary>Listed in data/loaded_plugins: started at boot.</summary>
+    public bool Boot { get; init; }
+    public long HookFailures { get; init; }
+    public int LeakedInstances { get; init; }
+}
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(ApiResponse<PluginView[]>))]
 [JsonSerializable(typeof(ApiOk))]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(ApiResponse<BrokerInfo[]>))]
