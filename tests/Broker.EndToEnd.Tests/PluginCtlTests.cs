@@ -11,13 +11,6 @@ public sealed class PluginCtlTests
         typeof(PluginCtlTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "TestPluginsOutput").Value!,
         "TestPlugins.Hello");
 
-    private static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var file in Directory.GetFiles(from))
-            File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
-    }
-
     private static async Task<string> PublishAndReceiveAsync(BrokerProcess broker, string payload)
     {
         await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "hello/world", "-q", "1");
@@ -31,7 +24,7 @@ public sealed class PluginCtlTests
         await using var broker = await BrokerProcess.StartAsync();
         var output = HelloBuildOutput();
         Assert.True(File.Exists(Path.Combine(output, "plugin.json")), $"the Hello test plugin was not built to {output}");
-        CopyDirectory(output, Path.Combine(broker.HomeDirectory, "plugins", "hello"));
+        broker.CopyIntoHome(output, "plugins/hello");
         Directory.CreateDirectory(Path.Combine(broker.HomeDirectory, "etc", "plugins"));
         await File.WriteAllTextAsync(Path.Combine(broker.HomeDirectory, "etc", "plugins", "hello.conf"), "greeting = rewritten\n", TestContext.Current.CancellationToken);
 
@@ -71,7 +64,7 @@ public sealed class PluginCtlTests
         Assert.Equal(1, unknown.ExitCode);
         Assert.Contains("no_such_plugin", unknown.Stderr, StringComparison.Ordinal);
 
-        CopyDirectory(HelloBuildOutput(), Path.Combine(broker.HomeDirectory, "plugins", "hello"));
+        broker.CopyIntoHome(HelloBuildOutput(), "plugins/hello");
         Directory.CreateDirectory(Path.Combine(broker.HomeDirectory, "etc", "plugins"));
         await File.WriteAllTextAsync(Path.Combine(broker.HomeDirectory, "etc", "plugins", "hello.conf"), "# ok\nthis line has no equals sign\n", TestContext.Current.CancellationToken);
         var bad = await CtlRunner.RunAsync(broker, "plugins", "load", "hello");

@@ -32,6 +32,12 @@ public sealed class BrokerOptions
     /// <summary>Plugins to start at boot, written to data/loaded_plugins (none by default).</summary>
     public List<string> LoadedPlugins { get; } = [];
 
+    /// <summary>
+    /// Copied into the home before the broker starts: home-relative target (`plugins/acme_hello`,
+    /// `etc/plugins/acme_hello.conf`) to a source file, or a source folder copied with everything under it.
+    /// </summary>
+    public Dictionary<string, string> HomeContent { get; } = new(StringComparer.Ordinal);
+
     public string this[string key]
     {
         get => Settings[key];
@@ -163,6 +169,11 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         {
             await File.WriteAllLinesAsync(Path.Combine(data, "loaded_plugins"), options.LoadedPlugins);
         }
+        foreach (var (target, source) in options.HomeContent)
+        {
+            Copy(source, Path.Combine(home, target));
+        }
+
         if (!File.Exists(BrokerDll))
         {
             Assert.Fail($"{BrokerDll} not found: the test project must reference src/Broker.Server");
@@ -264,6 +275,29 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         if (code != 0)
         {
             Assert.Fail($"exit code {code}\n{process.Transcript}");
+        }
+    }
+
+    /// <summary>Copies a file or a folder into the running broker's home, e.g. a plugin into <c>plugins/name</c>.</summary>
+    public void CopyIntoHome(string source, string homeRelativeTarget) => Copy(source, Path.Combine(HomeDirectory, homeRelativeTarget));
+
+    private static void Copy(string source, string target)
+    {
+        if (File.Exists(source))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(source, target, overwrite: true);
+            return;
+        }
+
+        if (!Directory.Exists(source))
+        {
+            Assert.Fail($"{source}: nothing to copy into the broker home");
+        }
+
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            Copy(file, Path.Combine(target, Path.GetRelativePath(source, file)));
         }
     }
 

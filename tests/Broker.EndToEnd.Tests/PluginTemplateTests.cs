@@ -1,0 +1,90 @@
+using Broker.EndToEnd.Tests.Infrastructure;
+
+namespace Broker.EndToEnd.Tests;
+
+/// <summary>
+/// What a plugin author does with plugin-template/, end to end: install the template, generate a plugin, build and
+/// test it, copy its build output into the broker's plugins folder and watch it act on real MQTT traffic.
+/// </summary>
+public sealed class PluginTemplateTests
+{
+    private static readonly TimeSpan DotnetTimeout = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Template_GeneratedPluginBuiltAndInstalled_ActsOnRealMqttTraffic()
+    {
+        // Everything generated and built lives in a temp folder: nothing lands in the repository, and the private
+        // template hive leaves the machine's template list alone.
+        var work = Directory.CreateTempSubdirectory("broker-template-").FullName;
+        try
+        {
+            var hive = Path.Combine(work, "hive");
+            var project = Path.Combine(work, "Acme.Hello");
+            // The SDK the broker under test was built with, as a DLL: nothing of the repository is rebuilt.
+            var sdk = "-p:BrokerSdkPath=" + Path.Combine(AppContext.BaseDirectory, "Broker.Abstractions.dll");
+
+            await DotnetAsync(work, "`dotnet new install` failed: is the .NET SDK's template engine available?",
+                "new", "install", Path.Combine(Tools.RepoRoot, "plugin-template"), "--debug:custom-hive", hive);
+            await DotnetAsync(work, "`dotnet new broker-plugin` failed",
+                "new", "broker-plugin", "-n", "Acme.Hello", "-o", project, "--debug:custom-hive", hive);
+            // Offline-safe: the only packages (xunit.v3 & co.) are in the NuGet cache after the solution's restore.
+            // No build servers: a lingering MSBuild node or compiler server would hold this test's output pipes.
+            await DotnetAsync(project, "the generated plugin does not build", "build", sdk, "--disable-build-servers", "-nodeReuse:false");
+            var tests = await DotnetAsync(project, "the generated plugin's tests fail", "test", "--no-build", sdk);
+            Assert.Contains("Passed!", tests, StringComparison.Ordinal);
+
+            var output = Path.Combine(project, "src", "Acme.Hello", "bin", "Debug", "net10.0");
+            Assert.True(File.Exists(Path.Combine(output, "plugin.json")), $"{output} holds no plugin.json");
+            Assert.True(File.Exists(Path.Combine(output, "Acme.Hello.deps.json")), $"{output} holds no deps.json");
+            Assert.False(File.Exists(Path.Combine(output, "Broker.Abstractions.dll")), "the plugin must not ship its own copy of the SDK");
+
+            // The generated, commented .conf with one default changed, as an operator would.
+            var shippedConf = await File.ReadAllTextAsync(Path.Combine(output, "acme_hello.conf"), TestContext.Current.CancellationToken);
+            Assert.Contains("rewrite_prefix = \"\"", shippedConf, StringComparison.Ordinal);
+            var conf = Path.Combine(work, "acme_hello.conf");
+            await File.WriteAllTextAsync(conf, shippedConf.Replace("rewrite_prefix = \"\"", "rewrite_prefix = greetings/", StringComparison.Ordinal), TestContext.Current.CancellationToken);
+
+            // Installed as the guide says: copied into the plugins directory of a running broker, then `ctl plugins load`.
+            await using var broker = await BrokerProcess.StartAsync(o => o.HomeContent["etc/plugins/acme_hello.conf"] = conf);
+            broker.CopyIntoHome(output, "plugins/acme_hello");
+            var load = await CtlRunner.RunAsync(broker, "plugins", "load", "acme_hello");
+            Assert.True(load.ExitCode == 0, load.Transcript);
+            await broker.WaitForLogAsync(l => l.Contains("acme_hello started", StringComparison.Ordinal), "acme_hello started");
+
+            // Both prefixes: a message the plugin failed to rewrite would show up as hello/world.
+            await using var sub = await MosquittoClients.SubscribeAsync(
+                broker, "-V", "5", "-t", "greetings/#", "-t", "hello/#", "-F", ReceivedMessage.Format + @"\t%P");
+            await MosquittoClients.PublishAsync(broker, ["-V", "5", "-t", "hello/world", "-m", "hi", "-D", "publish", "user-property", "from", "pub"]);
+
+            var message = Assert.Single(await MosquittoClients.MessagesAsync(sub, 1));
+            Assert.Equal("greetings/world", message.Topic);
+            Assert.Equal("hi\tfrom:pub greeted-by:acme_hello", message.Payload); // payload, then %P: the publisher's property kept, the plugin's added
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task<string> DotnetAsync(string workingDirectory, string failure, params string[] arguments)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["DOTNET_NOLOGO"] = "1",
+            ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
+            ["DOTNET_CLI_UI_LANGUAGE"] = "en",
+        };
+        await using var process = ChildProcess.Start(Tools.Require("dotnet", "dotnet-sdk-10.0"), arguments, environment, workingDirectory);
+        var code = await process.WaitForExitAsync(DotnetTimeout);
+        TestContext.Current.TestOutputHelper?.WriteLine(process.Transcript);
+        Assert.True(code == 0, $"{failure} (exit code {code})\n{process.Transcript}");
+        return process.Transcript;
+    }
+}
