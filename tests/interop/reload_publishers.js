@@ -1,0 +1,60 @@
+// N MQTT 5 publishers send QoS 1 messages through hello/<i> (a topic the Hello plugin rewrites) as fast as
+// their acknowledgements allow, while a subscriber counts what arrives. Runs until a message on control/stop,
+// then reports: how many were acknowledged, received (unique), duplicated, arrived without the plugin's
+// rewrite, and how many clients were disconnected on the way.
+'use strict';
+const { args, emit, connect, once, fail } = require('./common');
+
+(async () => {
+  const publishers = args.publishers || 50;
+  const greeting = args.greeting;
+  let disconnects = 0;
+  const watch = (client) => {
+    client.on('close', () => { if (!stopping) disconnects++; });
+    client.on('error', (e) => emit('client_error', { message: String(e) }));
+  };
+  let stopping = false;
+
+  const seen = new Set();
+  let duplicates = 0;
+  let notRewritten = 0;
+  const sub = connect({ clientId: 'reload-sub', properties: { receiveMaximum: 65535 } });
+  await once(sub, 'connect');
+  watch(sub);
+  let stop;
+  const stopped = new Promise((resolve) => { stop = resolve; });
+  sub.on('message', (topic, payload, packet) => {
+    if (topic === 'control/stop') { stop(); return; }
+    const seq = packet.properties && packet.properties.userProperties && packet.properties.userProperties.seq;
+    const key = `${topic}#${seq}`;
+    if (seen.has(key)) duplicates++; else seen.add(key);
+    if (payload.toString() !== greeting) notRewritten++;
+  });
+  await sub.subscribeAsync({ 'hello/#': { qos: 1 }, 'control/stop': { qos: 1 } });
+
+  const clients = [];
+  for (let i = 0; i < publishers; i++) {
+    const c = connect({ clientId: `reload-pub-${i}` });
+    clients.push(c);
+  }
+  await Promise.all(clients.map((c) => once(c, 'connect')));
+  clients.forEach(watch);
+
+  let acknowledged = 0;
+  const loops = clients.map(async (c, i) => {
+    for (let seq = 0; !stopping; seq++) {
+      await c.publishAsync(`hello/${i}`, 'original', { qos: 1, properties: { userProperties: { seq: String(seq) } } });
+      acknowledged++;
+    }
+  });
+  emit('ready', {});
+
+  await stopped;
+  stopping = true;
+  await Promise.all(loops);
+  const deadline = Date.now() + 15000;
+  while (seen.size < acknowledged && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  emit('result', { acknowledged, received: seen.size, duplicates, notRewritten, disconnects });
+  clients.forEach((c) => c.end(true));
+  sub.end(true);
+})().catch(fail);
