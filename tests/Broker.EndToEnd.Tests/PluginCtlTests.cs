@@ -1,4 +1,3 @@
-using System.Reflection;
 using Broker.EndToEnd.Tests.Infrastructure;
 
 namespace Broker.EndToEnd.Tests;
@@ -6,10 +5,6 @@ namespace Broker.EndToEnd.Tests;
 /// <summary>`ctl plugins ...` against a running broker, with a real plugin copied in as an operator would.</summary>
 public sealed class PluginCtlTests
 {
-    private static string HelloBuildOutput() => string.Format(
-        System.Globalization.CultureInfo.InvariantCulture,
-        typeof(PluginCtlTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "TestPluginsOutput").Value!,
-        "TestPlugins.Hello");
 
     private static async Task<string> PublishAndReceiveAsync(BrokerProcess broker, string payload)
     {
@@ -22,9 +17,7 @@ public sealed class PluginCtlTests
     public async Task LoadReloadUnload_CopiedPlugin_ActsOnTrafficOnlyWhileLoaded()
     {
         await using var broker = await BrokerProcess.StartAsync();
-        var output = HelloBuildOutput();
-        Assert.True(File.Exists(Path.Combine(output, "plugin.json")), $"the Hello test plugin was not built to {output}");
-        broker.CopyIntoHome(output, "plugins/hello");
+        broker.CopyIntoHome(TestPlugins.OutputOf("TestPlugins.Hello"), "plugins/hello");
         Directory.CreateDirectory(Path.Combine(broker.HomeDirectory, "etc", "plugins"));
         await File.WriteAllTextAsync(Path.Combine(broker.HomeDirectory, "etc", "plugins", "hello.conf"), "greeting = rewritten\n", TestContext.Current.CancellationToken);
 
@@ -64,7 +57,7 @@ public sealed class PluginCtlTests
         Assert.Equal(1, unknown.ExitCode);
         Assert.Contains("no_such_plugin", unknown.Stderr, StringComparison.Ordinal);
 
-        broker.CopyIntoHome(HelloBuildOutput(), "plugins/hello");
+        broker.CopyIntoHome(TestPlugins.OutputOf("TestPlugins.Hello"), "plugins/hello");
         Directory.CreateDirectory(Path.Combine(broker.HomeDirectory, "etc", "plugins"));
         await File.WriteAllTextAsync(Path.Combine(broker.HomeDirectory, "etc", "plugins", "hello.conf"), "# ok\nthis line has no equals sign\n", TestContext.Current.CancellationToken);
         var bad = await CtlRunner.RunAsync(broker, "plugins", "load", "hello");

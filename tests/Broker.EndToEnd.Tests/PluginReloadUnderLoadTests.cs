@@ -1,4 +1,3 @@
-using System.Reflection;
 using Broker.EndToEnd.Tests.Infrastructure;
 
 namespace Broker.EndToEnd.Tests;
@@ -11,14 +10,9 @@ public sealed class PluginReloadUnderLoadTests
 {
     private const int Reloads = 20;
 
-    private static string HelloBuildOutput() => string.Format(
-        System.Globalization.CultureInfo.InvariantCulture,
-        typeof(PluginReloadUnderLoadTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "TestPluginsOutput").Value!,
-        "TestPlugins.Hello");
-
     private static Task<BrokerProcess> StartWithHelloAsync() => BrokerProcess.StartAsync(o =>
     {
-        o.HomeContent["plugins/hello"] = HelloBuildOutput();
+        o.HomeContent["plugins/hello"] = TestPlugins.OutputOf("TestPlugins.Hello");
         o.LoadedPlugins.Add("hello");
         // 50 publishers at full speed outrun one subscriber; the default 1000-message session queue would then
         // drop by session.mqueue_overflow whether or not a plugin is reloaded. This test is about reloads, so the

@@ -44,8 +44,6 @@ public sealed class MqttOptions
     /// <remarks>Default 0 (off).</remarks>
     [ConfKey("mqtt.server_keepalive", "When above 0, MQTT 5 clients are told to use this keep-alive (seconds) instead of their own (Server Keep Alive).", Min = "0", Max = "65535")]
     public int ServerKeepAlive { get; set; }
-
-    internal MqttQos MaxQos => (MqttQos)MaxQosAllowed;
 }
 
 /// <summary>What a full offline/pending queue drops.</summary>

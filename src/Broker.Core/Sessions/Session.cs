@@ -31,17 +31,14 @@ internal sealed class Session : ISubscriber
     private bool _ready;
     private BrokerMessage? _pendingWill;
 
-    public Session(BrokerEngine engine, string clientId, long generation)
+    public Session(BrokerEngine engine, string clientId)
     {
         _engine = engine;
         ClientId = clientId;
-        Generation = generation;
     }
 
     public string ClientId { get; }
 
-    /// <summary>Distinguishes this session from an earlier one with the same client id (for expiry timers).</summary>
-    public long Generation { get; }
 
     public bool IsConnected => Volatile.Read(ref _channel) is not null;
 

@@ -22,7 +22,6 @@ internal sealed partial class SessionManager
     private readonly SemaphoreSlim[] _connectLocks;
     private readonly BrokerEngine _engine;
     private readonly ILogger _logger;
-    private long _generation;
 
     public SessionManager(BrokerEngine engine)
     {
@@ -78,7 +77,7 @@ internal sealed partial class SessionManager
                 }
             }
 
-            var session = new Session(_engine, client.ClientId, Interlocked.Increment(ref _generation))
+            var session = new Session(_engine, client.ClientId)
             {
                 ExpiryInterval = expiryInterval,
                 Client = client,
