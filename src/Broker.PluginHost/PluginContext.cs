@@ -14,7 +14,8 @@ internal sealed class PluginContext(
     IHookRegistry hooks,
     TimeProvider timeProvider,
     string dataDirectory,
-    IBrokerServices broker) : IPluginContext
+    IBrokerServices broker,
+    Func<IConfiguration, object, IReadOnlyList<string>>? bindOptions) : IPluginContext
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly TrackingTimeProvider _time = new(timeProvider);
@@ -27,6 +28,17 @@ internal sealed class PluginContext(
     public string DataDirectory { get; } = dataDirectory;
     public IBrokerServices Broker { get; } = broker;
     public CancellationToken Stopping => _stopping.Token;
+
+    public T BindOptions<T>() where T : new()
+    {
+        if (bindOptions is null)
+            throw new NotSupportedException("this host does not bind plugin options");
+        var options = new T();
+        var errors = bindOptions(Configuration, options);
+        if (errors.Count > 0)
+            throw new PluginConfigurationException(string.Join(Environment.NewLine, errors));
+        return options;
+    }
 
     /// <summary>Signals <see cref="Stopping"/>; a callback the plugin registered on it that throws is its own problem.</summary>
     public void SignalStopping()

@@ -30,6 +30,7 @@ internal sealed partial class PluginManager
     private readonly PluginHostOptions _options;
     private readonly string _dataDirectory;
     private readonly Func<string, IConfiguration> _loadConfiguration;
+    private readonly Func<IConfiguration, object, IReadOnlyList<string>>? _bindOptions;
     private readonly BrokerServices _services;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -42,13 +43,19 @@ internal sealed partial class PluginManager
     /// <param name="pluginsDirectory">The resolved plugins directory.</param>
     /// <param name="dataDirectory">The broker's data directory (loaded_plugins, plugins/&lt;name&gt;/).</param>
     /// <param name="loadConfiguration">Reads a plugin's configuration by name; throws (with file:line:key) when it is bad.</param>
-    public PluginManager(BrokerEngine engine, PluginHostOptions options, string pluginsDirectory, string dataDirectory, Func<string, IConfiguration> loadConfiguration)
+    /// <param name="bindOptions">
+    /// Binds configuration to an options object by its [ConfKey] properties, returning one "file:line: key ..." line
+    /// per bad value; backs <see cref="IPluginContext.BindOptions{T}"/>.
+    /// </param>
+    public PluginManager(BrokerEngine engine, PluginHostOptions options, string pluginsDirectory, string dataDirectory,
+        Func<string, IConfiguration> loadConfiguration, Func<IConfiguration, object, IReadOnlyList<string>>? bindOptions = null)
     {
         _engine = engine;
         _options = options;
         PluginsDirectory = Path.GetFullPath(pluginsDirectory);
         _dataDirectory = Path.GetFullPath(dataDirectory);
         _loadConfiguration = loadConfiguration;
+        _bindOptions = bindOptions;
         _services = new BrokerServices(engine);
         _logger = engine.LoggerFactory.CreateLogger("Broker.PluginHost");
         LoadedPlugins = new LoadedPluginsFile(Path.Combine(_dataDirectory, "loaded_plugins"));
@@ -280,6 +287,7 @@ internal sealed partial class PluginManager
         var instance = CreateInstance(manifest, owner, configuration, dataDirectory);
 
         string? failure = null;
+        var error = PluginError.StartFailed;
         using (var cts = new CancellationTokenSource())
         {
             try
@@ -292,6 +300,11 @@ internal sealed partial class PluginManager
                 failure = $"plugin {name} did not start within {_options.StartTimeout.TotalSeconds:0.###}s";
                 await cts.CancelAsync().ConfigureAwait(false);
             }
+            catch (PluginConfigurationException ex)
+            {
+                failure = $"plugin {name}: configuration error:{Environment.NewLine}{ex.Message}";
+                error = PluginError.ConfigurationError;
+            }
             catch (Exception ex)
             {
                 failure = $"plugin {name} failed to start: {ex.GetType().Name}: {ex.Message}";
@@ -301,7 +314,7 @@ internal sealed partial class PluginManager
         {
             var entry = GetEntry(name);
             await RetireAsync(entry, instance, callStop: false).ConfigureAwait(false);
-            throw new PluginException(PluginError.StartFailed, failure);
+            throw new PluginException(error, failure);
         }
         return instance;
     }
@@ -322,7 +335,7 @@ internal sealed partial class PluginManager
             }
             var plugin = (IBrokerPlugin)Activator.CreateInstance(types[0])!;
             var context = new PluginContext(manifest.Name, configuration, _engine.LoggerFactory, _engine.Hooks.ForOwner(owner),
-                _engine.TimeProvider, dataDirectory, _services);
+                _engine.TimeProvider, dataDirectory, _services, _bindOptions);
             return new Instance(owner, manifest.Version, loadContext, plugin, context);
         }
         catch (PluginException)

@@ -84,7 +84,8 @@ internal static partial class BrokerHost
             LogAnonymous(logger);
 
         var plugins = new PluginManager(engine, settings.Plugins, settings.PluginsDirectory, settings.DataDirectory,
-            name => PluginConfiguration.Load(settings.EtcDirectory, name));
+            name => PluginConfiguration.Load(settings.EtcDirectory, name),
+            (configuration, options) => ConfBinder.TryBind(configuration, options).Select(e => e.ToString()).ToList());
         try
         {
             ManagementApi.Map(app, engine, plugins, settings.Management, settings.DataDirectory, logger);

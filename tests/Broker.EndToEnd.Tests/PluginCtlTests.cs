@@ -66,5 +66,12 @@ public sealed class PluginCtlTests
 
         var notLoaded = await CtlRunner.RunAsync(broker, "plugins", "unload", "hello");
         Assert.Equal(1, notLoaded.ExitCode);
+
+        // A well-formed line with a value the plugin's options reject: named by file, line and key too.
+        await File.WriteAllTextAsync(Path.Combine(broker.HomeDirectory, "etc", "plugins", "hello.conf"), "greeting = hi\ntick_interval = soon\n", TestContext.Current.CancellationToken);
+        var badValue = await CtlRunner.RunAsync(broker, "plugins", "load", "hello");
+        Assert.Equal(1, badValue.ExitCode);
+        Assert.Contains("hello.conf:2: tick_interval", badValue.Stderr, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^hello\s+1\.0\.0\s+failed\s", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
     }
 }

@@ -47,4 +47,20 @@ public interface IPluginContext
 
     /// <summary>Cancelled when the host begins to stop this instance (unload, reload, shutdown), before <see cref="IBrokerPlugin.StopAsync"/>.</summary>
     CancellationToken Stopping { get; }
+
+    /// <summary>
+    /// Binds <see cref="Configuration"/> to a new <typeparamref name="T"/> through its
+    /// <see cref="Configuration.ConfKeyAttribute"/> properties, with the broker's own rules: sizes (<c>64KB</c>),
+    /// durations (<c>15s</c>), snake_case enums, <c>Min</c>/<c>Max</c>, and <see cref="Configuration.IValidatableOptions"/>.
+    /// Call it from <see cref="IBrokerPlugin.StartAsync"/>. Every bad value throws one
+    /// <see cref="PluginConfigurationException"/> naming file, line and key; the host then reports the plugin
+    /// as failed with a configuration error (<c>ctl plugins load</c> prints it and exits 1). Since SDK 1.1.
+    /// </summary>
+    /// <typeparam name="T">The plugin's options class; its property initialisers are the defaults.</typeparam>
+    T BindOptions<T>() where T : new() =>
+        throw new NotSupportedException("this host does not bind plugin options");
 }
+
+/// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>
+/// <param name="message">The problems, one per line.</param>
+public sealed class PluginConfigurationException(string message) : Exception(message);

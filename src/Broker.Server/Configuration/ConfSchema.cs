@@ -61,7 +61,12 @@ internal static class ConfSchema
 {
     private static readonly ConcurrentDictionary<Type, IReadOnlyList<ConfKeyInfo>> Cache = new();
 
-    public static IReadOnlyList<ConfKeyInfo> For(Type optionsType) => Cache.GetOrAdd(optionsType, Build);
+    /// <remarks>
+    /// Types of collectible assemblies (plugins) are never cached: a static reference to one would keep its
+    /// plugin's load context alive after unload.
+    /// </remarks>
+    public static IReadOnlyList<ConfKeyInfo> For(Type optionsType) =>
+        optionsType.Assembly.IsCollectible ? Build(optionsType) : Cache.GetOrAdd(optionsType, Build);
 
     private static IReadOnlyList<ConfKeyInfo> Build(Type optionsType)
     {

@@ -1,4 +1,5 @@
 using System.Text;
+using Broker.Abstractions.Configuration;
 using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
 
@@ -16,8 +17,9 @@ public sealed class HelloPlugin : IBrokerPlugin
 
     public ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
-        var greeting = Encoding.UTF8.GetBytes(context.Configuration["greeting"] ?? "hello");
-        var denyUser = context.Configuration["deny_user"] ?? "intruder";
+        var options = context.BindOptions<HelloOptions>();
+        var greeting = Encoding.UTF8.GetBytes(options.Greeting);
+        var denyUser = options.DenyUser;
         context.Hooks.Register(HookPoints.MessagePublish, c =>
         {
             if (c.Message.Topic.StartsWith("hello/", StringComparison.Ordinal))
@@ -32,11 +34,24 @@ public sealed class HelloPlugin : IBrokerPlugin
             return ValueTask.FromResult(HookResult.Stop);
         }, HookPriorities.Default);
         _timer = context.TimeProvider.CreateTimer(_ => context.Broker.SetGauge("hello.ticks", Interlocked.Increment(ref _ticks)),
-            null, TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(10));
+            null, options.TickInterval, options.TickInterval);
         File.WriteAllText(Path.Combine(context.DataDirectory, "started"), "yes");
         return ValueTask.CompletedTask;
     }
 
     // Deliberately leaves the timer and the hooks to the host.
     public ValueTask StopAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+}
+
+/// <summary>hello.conf, bound with <see cref="IPluginContext.BindOptions{T}"/>.</summary>
+public sealed class HelloOptions
+{
+    [ConfKey("greeting", "Payload written over every message published to hello/#.")]
+    public string Greeting { get; set; } = "hello";
+
+    [ConfKey("deny_user", "A user name this plugin refuses at CONNECT.")]
+    public string DenyUser { get; set; } = "intruder";
+
+    [ConfKey("tick_interval", "How often the plugin's timer ticks.", Unit = ConfUnit.Duration, Min = "1ms")]
+    public TimeSpan TickInterval { get; set; } = TimeSpan.FromMilliseconds(10);
 }

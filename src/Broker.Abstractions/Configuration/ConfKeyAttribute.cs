@@ -1,4 +1,4 @@
-namespace Broker.Core.Configuration;
+namespace Broker.Abstractions.Configuration;
 
 /// <summary>
 /// Binds a settable property of an options class to one key of a .conf file

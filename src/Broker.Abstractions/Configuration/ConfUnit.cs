@@ -1,4 +1,4 @@
-namespace Broker.Core.Configuration;
+namespace Broker.Abstractions.Configuration;
 
 /// <summary>How a .conf value is written when the property type alone does not say.</summary>
 public enum ConfUnit

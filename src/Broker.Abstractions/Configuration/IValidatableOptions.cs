@@ -1,4 +1,4 @@
-namespace Broker.Core.Configuration;
+namespace Broker.Abstractions.Configuration;
 
 /// <summary>
 /// An options class with rules that span several keys (one limit below another, a file required when
