@@ -85,7 +85,7 @@ internal static partial class BrokerHost
 
         var plugins = new PluginManager(engine, settings.Plugins, settings.PluginsDirectory, settings.DataDirectory,
             name => PluginConfiguration.Load(settings.EtcDirectory, name),
-            (configuration, options) => ConfBinder.TryBind(configuration, options).Select(e => e.ToString()).ToList());
+            PluginConfiguration.BindOptions);
         try
         {
             ManagementApi.Map(app, engine, plugins, settings.Management, settings.DataDirectory, logger);

@@ -21,6 +21,19 @@ internal static class PluginConfiguration
         return builder.Build();
     }
 
+    /// <summary>
+    /// Binds a plugin's options by their [ConfKey] properties with the broker's rules; returns one
+    /// "file:line: key = value: problem" line per bad value (what <c>IPluginContext.BindOptions</c> reports).
+    /// </summary>
+    public static IReadOnlyList<string> BindOptions(IConfiguration configuration, object options)
+    {
+        var errors = ConfBinder.TryBind(configuration, options);
+        var lines = new string[errors.Count];
+        for (var i = 0; i < lines.Length; i++)
+            lines[i] = errors[i].ToString();
+        return lines;
+    }
+
     /// <summary>Where <paramref name="name"/>'s .conf lives.</summary>
     public static string FileOf(string etcDirectory, string name) => Path.Combine(etcDirectory, "plugins", name + ".conf");
 }
