@@ -6,7 +6,7 @@ namespace Broker.PluginHost;
 public sealed class PluginHostOptions
 {
     /// <remarks>Default <c>plugins</c> (relative to the broker home).</remarks>
-    [ConfKey("plugins.directory", "Directory holding one folder per plugin (plugin.json and its build output). A relative path is relative to the broker home.")]
+    [ConfKey("plugins.directory", "Directory holding one folder per plugin (plugin.json and its build output) for plugins you install. A relative path is relative to the broker home. The shipped plugins are bundled in the plugins folder next to the broker's binaries and are found there; a plugin of the same name here takes precedence.")]
     public string Directory { get; set; } = "plugins";
 
     /// <remarks>Default 15s.</remarks>

@@ -40,19 +40,22 @@ internal sealed partial class PluginManager
 
     /// <param name="engine">The broker core.</param>
     /// <param name="options">plugins.* options.</param>
-    /// <param name="pluginsDirectory">The resolved plugins directory.</param>
+    /// <param name="pluginsDirectories">
+    /// The resolved plugin directories in search order: <c>plugins.directory</c>, then the plugins bundled with the broker.
+    /// A plugin is found in the first that has <c>&lt;name&gt;/plugin.json</c>.
+    /// </param>
     /// <param name="dataDirectory">The broker's data directory (loaded_plugins, plugins/&lt;name&gt;/).</param>
     /// <param name="loadConfiguration">Reads a plugin's configuration by name; throws (with file:line:key) when it is bad.</param>
     /// <param name="bindOptions">
     /// Binds configuration to an options object by its [ConfKey] properties, returning one "file:line: key ..." line
     /// per bad value; backs <see cref="IPluginContext.BindOptions{T}"/>.
     /// </param>
-    public PluginManager(BrokerEngine engine, PluginHostOptions options, string pluginsDirectory, string dataDirectory,
+    public PluginManager(BrokerEngine engine, PluginHostOptions options, IReadOnlyList<string> pluginsDirectories, string dataDirectory,
         Func<string, IConfiguration> loadConfiguration, Func<IConfiguration, object, IReadOnlyList<string>>? bindOptions = null)
     {
         _engine = engine;
         _options = options;
-        PluginsDirectory = Path.GetFullPath(pluginsDirectory);
+        PluginsDirectories = [.. pluginsDirectories.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal)];
         _dataDirectory = Path.GetFullPath(dataDirectory);
         _loadConfiguration = loadConfiguration;
         _bindOptions = bindOptions;
@@ -61,7 +64,19 @@ internal sealed partial class PluginManager
         LoadedPlugins = new LoadedPluginsFile(Path.Combine(_dataDirectory, "loaded_plugins"));
     }
 
-    public string PluginsDirectory { get; }
+    public IReadOnlyList<string> PluginsDirectories { get; }
+
+    /// <summary>The folder of plugin <paramref name="name"/>: the first of <see cref="PluginsDirectories"/> that has it, else the first's.</summary>
+    private string PluginFolder(string name)
+    {
+        foreach (var directory in PluginsDirectories)
+        {
+            var folder = Path.Combine(directory, name);
+            if (File.Exists(Path.Combine(folder, PluginManifest.FileName)))
+                return folder;
+        }
+        return Path.Combine(PluginsDirectories[0], name);
+    }
 
     public LoadedPluginsFile LoadedPlugins { get; }
 
@@ -82,9 +97,9 @@ internal sealed partial class PluginManager
     public Task<IReadOnlyList<PluginInfo>> ListAsync()
     {
         var names = new SortedSet<string>(StringComparer.Ordinal);
-        if (Directory.Exists(PluginsDirectory))
+        foreach (var directory in PluginsDirectories.Where(Directory.Exists))
         {
-            foreach (var dir in Directory.EnumerateDirectories(PluginsDirectory))
+            foreach (var dir in Directory.EnumerateDirectories(directory))
             {
                 if (File.Exists(Path.Combine(dir, PluginManifest.FileName)))
                     names.Add(Path.GetFileName(dir));
@@ -102,7 +117,7 @@ internal sealed partial class PluginManager
     /// <summary>One plugin's listing entry; null when it is neither in the plugins directory nor loaded.</summary>
     public PluginInfo? Find(string name)
     {
-        var known = PluginManifest.IsValidName(name) && File.Exists(Path.Combine(PluginsDirectory, name, PluginManifest.FileName));
+        var known = PluginManifest.IsValidName(name) && File.Exists(Path.Combine(PluginFolder(name), PluginManifest.FileName));
         lock (_entries)
             known |= _entries.ContainsKey(name);
         return known ? Describe(name, LoadedPlugins.Contains(name)) : null;
@@ -270,7 +285,7 @@ internal sealed partial class PluginManager
 
     private async Task<Instance> StartInstanceAsync(string name)
     {
-        var manifest = PluginManifest.Load(Path.Combine(PluginsDirectory, name));
+        var manifest = PluginManifest.Load(PluginFolder(name));
         manifest.CheckSdk();
         IConfiguration configuration;
         try
@@ -410,14 +425,14 @@ internal sealed partial class PluginManager
     {
         if (!PluginManifest.IsValidName(name))
             return false;
-        if (Directory.Exists(Path.Combine(PluginsDirectory, name)))
+        if (PluginsDirectories.Any(d => Directory.Exists(Path.Combine(d, name))))
             return true;
         lock (_entries)
             return _entries.ContainsKey(name);
     }
 
     private PluginResult Unknown(string name) =>
-        new(PluginError.UnknownPlugin, $"unknown plugin {name}: no {Path.Combine(PluginsDirectory, name, PluginManifest.FileName)}", null);
+        new(PluginError.UnknownPlugin, $"unknown plugin {name}: no {name}/{PluginManifest.FileName} in {string.Join(" or ", PluginsDirectories)}", null);
 
     private PluginResult Result(PluginError error, string message, string name) => new(error, message, Find(name));
 
@@ -439,7 +454,7 @@ internal sealed partial class PluginManager
         string version = "", description = "", reason = "";
         try
         {
-            var manifest = PluginManifest.Load(Path.Combine(PluginsDirectory, name));
+            var manifest = PluginManifest.Load(PluginFolder(name));
             version = manifest.Version;
             description = manifest.Description;
         }

@@ -83,7 +83,7 @@ internal static partial class BrokerHost
         if (settings.Access.AllowAnonymous)
             LogAnonymous(logger);
 
-        var plugins = new PluginManager(engine, settings.Plugins, settings.PluginsDirectory, settings.DataDirectory,
+        var plugins = new PluginManager(engine, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
             name => PluginConfiguration.Load(settings.EtcDirectory, name),
             PluginConfiguration.BindOptions);
         try

@@ -38,6 +38,12 @@ internal sealed class BrokerSettings
     /// <summary>plugins.directory: absolute as given, else relative to the broker home.</summary>
     public string PluginsDirectory => Path.GetFullPath(Path.Combine(Home, Plugins.Directory));
 
+    /// <summary>The shipped plugins, which the build bundles next to the broker's own assembly.</summary>
+    public static string BundledPluginsDirectory => Path.Combine(AppContext.BaseDirectory, "plugins");
+
+    /// <summary>Where plugins are looked up by name: plugins.directory first (so an operator's copy wins), then the bundled ones.</summary>
+    public IReadOnlyList<string> PluginSearchPath => [PluginsDirectory, BundledPluginsDirectory];
+
     /// <summary>A file named in the configuration: absolute as given, else relative to the etc directory.</summary>
     public string ResolveEtcPath(string path) => Path.GetFullPath(Path.Combine(EtcDirectory, path));
 

@@ -38,7 +38,7 @@ internal sealed class PluginTestHome : IAsyncDisposable
 
     /// <summary>A second manager over the same home and engine, as after a restart.</summary>
     public PluginManager NewManager() =>
-        new(Engine, Options, PluginsDirectory, DataDirectory, name => PluginConfiguration.Load(EtcDirectory, name, new Dictionary<string, string>()),
+        new(Engine, Options, [PluginsDirectory], DataDirectory, name => PluginConfiguration.Load(EtcDirectory, name, new Dictionary<string, string>()),
             PluginConfiguration.BindOptions);
 
     /// <summary>Copies test plugin <paramref name="project"/> (e.g. <c>TestPlugins.Hello</c>) to plugins/<paramref name="name"/>/.</summary>

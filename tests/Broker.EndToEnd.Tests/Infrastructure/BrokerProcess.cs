@@ -38,6 +38,9 @@ public sealed class BrokerOptions
     /// </summary>
     public Dictionary<string, string> HomeContent { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Plugin name to the text of its etc/plugins/&lt;name&gt;.conf.</summary>
+    public Dictionary<string, string> PluginConf { get; } = new(StringComparer.Ordinal);
+
     public string this[string key]
     {
         get => Settings[key];
@@ -172,6 +175,11 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         foreach (var (target, source) in options.HomeContent)
         {
             Copy(source, Path.Combine(home, target));
+        }
+        foreach (var (name, text) in options.PluginConf)
+        {
+            Directory.CreateDirectory(Path.Combine(etc, "plugins"));
+            await File.WriteAllTextAsync(Path.Combine(etc, "plugins", name + ".conf"), text);
         }
 
         if (!File.Exists(BrokerDll))
