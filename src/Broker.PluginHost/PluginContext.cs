@@ -15,7 +15,7 @@ internal sealed class PluginContext(
     TimeProvider timeProvider,
     string dataDirectory,
     IBrokerServices broker,
-    Func<IConfiguration, object, IReadOnlyList<string>>? bindOptions) : IPluginContext
+    IPluginConfigurationSource configurationSource) : IPluginContext
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly TrackingTimeProvider _time = new(timeProvider);
@@ -31,14 +31,14 @@ internal sealed class PluginContext(
 
     public T BindOptions<T>() where T : new()
     {
-        if (bindOptions is null)
-            throw new NotSupportedException("this host does not bind plugin options");
         var options = new T();
-        var errors = bindOptions(Configuration, options);
+        var errors = configurationSource.Bind(Configuration, options);
         if (errors.Count > 0)
             throw new PluginConfigurationException(string.Join(Environment.NewLine, errors));
         return options;
     }
+
+    public string? OriginOf(string key) => configurationSource.OriginOf(Configuration, key);
 
     /// <summary>Signals <see cref="Stopping"/>; a callback the plugin registered on it that throws is its own problem.</summary>
     public void SignalStopping()

@@ -29,8 +29,7 @@ internal sealed partial class PluginManager
     private readonly BrokerEngine _engine;
     private readonly PluginHostOptions _options;
     private readonly string _dataDirectory;
-    private readonly Func<string, IConfiguration> _loadConfiguration;
-    private readonly Func<IConfiguration, object, IReadOnlyList<string>>? _bindOptions;
+    private readonly IPluginConfigurationSource _configuration;
     private readonly BrokerServices _services;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -45,20 +44,15 @@ internal sealed partial class PluginManager
     /// A plugin is found in the first that has <c>&lt;name&gt;/plugin.json</c>.
     /// </param>
     /// <param name="dataDirectory">The broker's data directory (loaded_plugins, plugins/&lt;name&gt;/).</param>
-    /// <param name="loadConfiguration">Reads a plugin's configuration by name; throws (with file:line:key) when it is bad.</param>
-    /// <param name="bindOptions">
-    /// Binds configuration to an options object by its [ConfKey] properties, returning one "file:line: key ..." line
-    /// per bad value; backs <see cref="IPluginContext.BindOptions{T}"/>.
-    /// </param>
+    /// <param name="configuration">Reads plugins' .conf files and binds their options.</param>
     public PluginManager(BrokerEngine engine, PluginHostOptions options, IReadOnlyList<string> pluginsDirectories, string dataDirectory,
-        Func<string, IConfiguration> loadConfiguration, Func<IConfiguration, object, IReadOnlyList<string>>? bindOptions = null)
+        IPluginConfigurationSource configuration)
     {
         _engine = engine;
         _options = options;
         PluginsDirectories = [.. pluginsDirectories.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal)];
         _dataDirectory = Path.GetFullPath(dataDirectory);
-        _loadConfiguration = loadConfiguration;
-        _bindOptions = bindOptions;
+        _configuration = configuration;
         _services = new BrokerServices(engine);
         _logger = engine.LoggerFactory.CreateLogger("Broker.PluginHost");
         LoadedPlugins = new LoadedPluginsFile(Path.Combine(_dataDirectory, "loaded_plugins"));
@@ -290,7 +284,7 @@ internal sealed partial class PluginManager
         IConfiguration configuration;
         try
         {
-            configuration = _loadConfiguration(name);
+            configuration = _configuration.Load(name);
         }
         catch (Exception ex)
         {
@@ -350,7 +344,7 @@ internal sealed partial class PluginManager
             }
             var plugin = (IBrokerPlugin)Activator.CreateInstance(types[0])!;
             var context = new PluginContext(manifest.Name, configuration, _engine.LoggerFactory, _engine.Hooks.ForOwner(owner),
-                _engine.TimeProvider, dataDirectory, _services, _bindOptions);
+                _engine.TimeProvider, dataDirectory, _services, _configuration);
             return new Instance(owner, manifest.Version, loadContext, plugin, context);
         }
         catch (PluginException)

@@ -84,8 +84,7 @@ internal static partial class BrokerHost
             LogAnonymous(logger);
 
         var plugins = new PluginManager(engine, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
-            name => PluginConfiguration.Load(settings.EtcDirectory, name),
-            PluginConfiguration.BindOptions);
+            PluginConfiguration.Source(settings.EtcDirectory));
         try
         {
             ManagementApi.Map(app, engine, plugins, settings.Management, settings.DataDirectory, logger);

@@ -38,4 +38,26 @@ public sealed class PluginConfigurationTests
         var configuration = PluginConfiguration.Load(Path.GetTempPath(), "no_such_plugin_conf", new Dictionary<string, string>());
         Assert.Empty(configuration.GetChildren());
     }
+
+    [Fact]
+    public void OriginOf_NamesTheFileLine_OrTheEnvironmentVariable()
+    {
+        var etc = Directory.CreateTempSubdirectory("broker-etc-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(etc, "plugins"));
+            var file = Path.Combine(etc, "plugins", "topic_rewrite.conf");
+            File.WriteAllText(file, "# rules\nrewrite.pub_rule.1 = a/# ^a/(.+)$ b/$1\n");
+            var source = PluginConfiguration.Source(etc, new Dictionary<string, string> { ["BROKER_PLUGINS__TOPIC_REWRITE__REWRITE__SUB_RULE__2"] = "x" });
+            var configuration = source.Load("topic_rewrite");
+
+            Assert.Equal($"{file}:2", source.OriginOf(configuration, "rewrite.pub_rule.1"));
+            Assert.Equal("environment variable BROKER_PLUGINS__TOPIC_REWRITE__REWRITE__SUB_RULE__2", source.OriginOf(configuration, "rewrite.sub_rule.2"));
+            Assert.Null(source.OriginOf(configuration, "rewrite.pub_rule.2"));
+        }
+        finally
+        {
+            Directory.Delete(etc, recursive: true);
+        }
+    }
 }

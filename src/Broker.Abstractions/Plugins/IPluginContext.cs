@@ -59,6 +59,16 @@ public interface IPluginContext
     /// <typeparam name="T">The plugin's options class; its property initialisers are the defaults.</typeparam>
     T BindOptions<T>() where T : new() =>
         throw new NotSupportedException("this host does not bind plugin options");
+
+    /// <summary>
+    /// Where a key of <see cref="Configuration"/> was set, for error messages about values a plugin checks itself
+    /// (numbered rules, say): <c>/opt/broker/etc/plugins/topic_rewrite.conf:7</c>, or the environment variable's
+    /// name; null when the key is not set. Throw <see cref="PluginConfigurationException"/> with
+    /// <c>$"{context.OriginOf(key)}: {key} = {value}: problem"</c> and the operator sees it as for any bad value.
+    /// Since SDK 1.2.
+    /// </summary>
+    /// <param name="key">The key as written in the .conf file, dotted (<c>rewrite.pub_rule.1</c>).</param>
+    string? OriginOf(string key) => null;
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>
