@@ -1,6 +1,6 @@
 // N MQTT 5 publishers send QoS 1 messages through hello/<i> (a topic the Hello plugin rewrites) as fast as
-// their acknowledgements allow, while a subscriber counts what arrives. Runs until a message on control/stop,
-// then reports: how many were acknowledged, received (unique), duplicated, arrived without the plugin's
+// their acknowledgements allow, while a subscriber counts what arrives. Runs until a message on control/stop
+// (or, with perPublisher, until each publisher has sent that many), then reports: how many were acknowledged, received (unique), duplicated, arrived without the plugin's
 // rewrite, and how many clients were disconnected on the way.
 'use strict';
 const { args, emit, connect, once, fail } = require('./common');
@@ -43,13 +43,15 @@ const { args, emit, connect, once, fail } = require('./common');
   await Promise.all(clients.map((c) => once(c, 'connect')));
   clients.forEach(watch);
 
+  const perPublisher = args.perPublisher || Infinity;
   const loops = clients.map(async (c, i) => {
-    for (let seq = 0; !stopping; seq++) {
+    for (let seq = 0; !stopping && seq < perPublisher; seq++) {
       await c.publishAsync(`hello/${i}`, 'original', { qos: 1, properties: { userProperties: { seq: String(seq) } } });
       acknowledged++;
     }
   });
   emit('ready', {});
+  if (perPublisher !== Infinity) Promise.all(loops).then(stop);
 
   await stopped;
   stopping = true;

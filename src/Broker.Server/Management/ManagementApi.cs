@@ -229,6 +229,7 @@ internal static partial class ManagementApi
             ["messages.sent"] = metrics.MessagesSent,
             ["messages.dropped"] = metrics.MessagesDropped,
             ["delivery.dropped.queue_full"] = metrics.MessagesQueueDropped,
+            ["messages.publisher_paused"] = metrics.PublisherPauses,
             ["messages.retained"] = metrics.Retained,
         };
     }
