@@ -14,6 +14,7 @@ public sealed class ShippedPluginTests
     public static readonly TheoryData<string, Type> Plugins = new()
     {
         { "presence", typeof(global::Broker.Plugins.Presence.PresenceOptions) },
+        { "topic_rewrite", typeof(global::Broker.Plugins.TopicRewrite.TopicRewriteOptions) },
     };
 
     [Fact]
