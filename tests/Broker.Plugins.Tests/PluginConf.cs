@@ -1,5 +1,6 @@
 using Broker.Abstractions.Plugins;
 using Broker.Configuration;
+using Microsoft.Extensions.Configuration;
 
 namespace Broker.Plugins.Tests;
 
@@ -10,6 +11,28 @@ public static class PluginConf
     /// <exception cref="PluginConfigurationException">A value is bad; one "file:line: key ..." line per problem.</exception>
     public static T Bind<T>(string name, params string[] lines) where T : new() =>
         PluginOptions.Parse<T>(string.Join('\n', lines), name + ".conf");
+
+    /// <summary>
+    /// Loads <paramref name="lines"/> as etc/plugins/<paramref name="name"/>.conf, for plugins that read numbered keys
+    /// themselves: the configuration and <c>IPluginContext.OriginOf</c> over it, as the host gives them
+    /// (<c>&lt;name&gt;.conf:&lt;line&gt;</c>).
+    /// </summary>
+    /// <exception cref="PluginConfigurationException">A line is malformed.</exception>
+    public static (IConfiguration Configuration, Func<string, string?> OriginOf) Load(string name, params string[] lines)
+    {
+        IConfiguration configuration;
+        try
+        {
+            configuration = new ConfigurationBuilder()
+                .Add(new ConfFileConfigurationSource(name + ".conf", optional: false, string.Join('\n', lines)))
+                .Build();
+        }
+        catch (ConfigurationException ex)
+        {
+            throw new PluginConfigurationException(ex.Message);
+        }
+        return (configuration, key => PluginConfiguration.OriginOf(configuration, key));
+    }
 
     /// <summary>The checkout's root (the folder holding Broker.sln).</summary>
     public static string RepositoryRoot()
