@@ -2,12 +2,15 @@ using Broker.PluginHost;
 using System.Globalization;
 using Broker.Abstractions;
 using Broker.Core;
+using Broker.Core.AccessControl;
 using Broker.Core.Sessions;
 using Broker.Core.Sys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Broker.Server.Management;
 
@@ -33,8 +36,11 @@ internal static partial class ManagementApi
     public static void AddServices(IServiceCollection services) => services.AddRoutingCore();
 
     /// <summary>Maps every management endpoint; returns the authenticated <c>/api/v4</c> group for more.</summary>
-    public static RouteGroupBuilder Map(IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null)
+    public static RouteGroupBuilder Map(
+        IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null, BuiltinAccessControl? accessControl = null)
     {
+        var logger = app.ServiceProvider.GetService<ILoggerFactory>()?.CreateLogger("Broker.Server.Management") ?? NullLogger.Instance;
+
         // EMQX's unauthenticated health check, for load balancers and init scripts.
         app.MapGet("/status", () => Results.Text(
             $"Node {engine.BrokerOptions.NodeName} is started\nbroker is {(engine.IsShuttingDown ? "not_running" : "running")}\n",
@@ -71,8 +77,13 @@ internal static partial class ManagementApi
         api.MapGet("/subscriptions", (HttpRequest request) => ListSubscriptions(engine, request, request.Query["clientid"].ToString()));
         api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid) => ListSubscriptions(engine, request, clientid));
 
+        MapRoutes(api, engine);
+        MapMqtt(api, engine, logger);
+        MapPrometheus(api, engine);
         if (plugins is not null)
             MapPlugins(api, plugins);
+        if (accessControl is not null)
+            MapAcl(api, accessControl, logger);
 
         // Anything else under /api/v4 is a JSON 404, not an empty one; it is authenticated like the rest.
         api.MapFallback((HttpRequest request) => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}"));
@@ -121,6 +132,8 @@ internal static partial class ManagementApi
         {
             all = engine.Router.Snapshot();
         }
+        if (!TryFilterSubscriptions(request, all, out error))
+            return error;
         all.Sort(static (a, b) =>
         {
             var byClient = string.CompareOrdinal(a.Subscriber.ClientId, b.Subscriber.ClientId);
@@ -144,6 +157,45 @@ internal static partial class ManagementApi
             };
         }
         return Ok(views, ManagementJsonContext.Default.ApiResponseSubscriptionViewArray, meta);
+    }
+
+    /// <summary>
+    /// EMQX 4's subscription filters: <c>topic</c> (the filter as subscribed, share prefix included), <c>qos</c>,
+    /// <c>share</c> (share group name; <c>$queue</c> for <c>$queue/</c>), <c>_match_topic</c> (filters that a message
+    /// to this topic name would match). A bad value is a 400 naming the parameter.
+    /// </summary>
+    private static bool TryFilterSubscriptions(HttpRequest request, List<Core.Routing.SubscriptionSnapshot<Session>> all, out IResult error)
+    {
+        error = Results.Empty;
+        var topic = request.Query["topic"].ToString();
+        var qosText = request.Query["qos"].ToString();
+        var share = request.Query["share"].ToString();
+        var match = request.Query["_match_topic"].ToString();
+        var qos = -1;
+        if (qosText.Length > 0 && (!int.TryParse(qosText, NumberStyles.None, CultureInfo.InvariantCulture, out qos) || qos > 2))
+        {
+            error = Error(StatusCodes.Status400BadRequest, ApiCodes.BadQos, $"qos must be 0, 1 or 2, not '{qosText}'");
+            return false;
+        }
+        if (match.Length > 0 && !Protocol.MqttTopic.IsValidTopicName(match))
+        {
+            error = Error(StatusCodes.Status400BadRequest, ApiCodes.BadTopic, $"_match_topic must be a topic name without wildcards, not '{match}'");
+            return false;
+        }
+        if (topic.Length == 0 && qos < 0 && share.Length == 0 && match.Length == 0)
+            return true;
+        all.RemoveAll(s =>
+        {
+            if (topic.Length > 0 && s.TopicFilter != topic)
+                return true;
+            if (qos >= 0 && (int)s.Options.Qos != qos)
+                return true;
+            var shared = Protocol.MqttTopic.TryParseShared(s.TopicFilter, out var group, out var filter);
+            if (share.Length > 0 && (!shared || (group ?? "$queue") != share))
+                return true;
+            return match.Length > 0 && !Protocol.MqttTopic.Matches(filter, match);
+        });
+        return true;
     }
 
     /// <summary>Reads <c>_page</c> (from 1) and <c>_limit</c> (1 to <see cref="MaxLimit"/>); a bad one is a 400.</summary>
