@@ -95,6 +95,24 @@ public sealed class ManagementMqttApiTests
         Assert.Equal(["site=north", "ü-key=ü-value"], user);
     }
 
+    // The API publishes through message.publish like a client's PUBLISH, so plugins (rewrite, retainer) act on it.
+    [Fact]
+    public async Task Publish_RunsMessagePublishHooks_PluginRewritesThePayload()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o.HomeContent["plugins/hello"] = TestPlugins.OutputOf("TestPlugins.Hello");
+            o.PluginConf["hello"] = "greeting = rewritten by a hook\n";
+            o.LoadedPlugins.Add("hello");
+        });
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-i", "api-hook", "-t", "hello/#", "-q", "1");
+        using var http = broker.CreateManagementClient();
+
+        await PostOkAsync(http, "api/v4/mqtt/publish", """{"topic":"hello/api","payload":"original","qos":1}""");
+
+        Assert.Equal("rewritten by a hook", Assert.Single(await MosquittoClients.MessagesAsync(sub, 1)).Payload);
+    }
+
     [Fact]
     public async Task PublishBatch_EveryGoodItemArrives_BadOneAnswersItsCode()
     {
