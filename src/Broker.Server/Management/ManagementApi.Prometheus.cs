@@ -13,12 +13,13 @@ internal static partial class ManagementApi
     public const string PrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 
     /// <summary>
-    /// <c>GET /prometheus</c>: every counter and gauge of <c>/stats</c> and <c>/metrics</c>, plus the gauges plugins set,
-    /// in Prometheus' text exposition format 0.0.4, behind the same basic authentication as the rest of the API
-    /// (Prometheus' <c>basic_auth</c> scrape setting).
+    /// <c>GET /api/v4/prometheus</c> (mapped on the API group) and <c>GET /metrics</c> (mapped on the root, where
+    /// Prometheus looks by default): every counter and gauge of <c>/stats</c> and <c>/metrics</c>, plus the gauges
+    /// plugins set, in Prometheus' text exposition format 0.0.4. Both need the API's basic authentication
+    /// (Prometheus' <c>basic_auth</c> scrape setting); the caller adds it to the root one.
     /// </summary>
-    private static void MapPrometheus(RouteGroupBuilder api, BrokerEngine engine) =>
-        api.MapGet("/prometheus", () => Results.Text(PrometheusText(engine), PrometheusContentType));
+    private static RouteHandlerBuilder MapPrometheus(IEndpointRouteBuilder routes, string path, BrokerEngine engine) =>
+        routes.MapGet(path, () => Results.Text(PrometheusText(engine), PrometheusContentType));
 
     /// <summary>
     /// The exposition: <c>broker_</c> and EMQX's metric name with dots as underscores; counters end in <c>_total</c>.

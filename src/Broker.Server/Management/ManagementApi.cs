@@ -46,15 +46,18 @@ internal static partial class ManagementApi
             $"Node {engine.BrokerOptions.NodeName} is started\nbroker is {(engine.IsShuttingDown ? "not_running" : "running")}\n",
             statusCode: engine.IsShuttingDown ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK));
 
-        var api = app.MapGroup(Prefix);
-        api.AddEndpointFilter(async (context, next) =>
+        Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> requireCredentials = async (context, next) =>
         {
             var http = context.HttpContext;
             if (credentials.IsAuthorized(http.Request.Headers.Authorization))
                 return await next(context).ConfigureAwait(false);
             http.Response.Headers.WWWAuthenticate = "Basic realm=\"broker management\", charset=\"UTF-8\"";
             return Error(StatusCodes.Status401Unauthorized, ApiCodes.BadCredentials, "wrong or missing application id/secret (HTTP basic authentication)");
-        });
+        };
+        var api = app.MapGroup(Prefix);
+        api.AddEndpointFilter(requireCredentials);
+        // Prometheus' default metrics_path, with the same credentials (basic_auth in the scrape config).
+        MapPrometheus(app, "/metrics", engine).AddEndpointFilter(requireCredentials);
 
         api.MapGet("/brokers", () => Ok(new[] { BrokerInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseBrokerInfoArray));
         api.MapGet("/brokers/{node}", (string node) => node == engine.BrokerOptions.NodeName
@@ -79,7 +82,7 @@ internal static partial class ManagementApi
 
         MapRoutes(api, engine);
         MapMqtt(api, engine, logger);
-        MapPrometheus(api, engine);
+        MapPrometheus(api, "/prometheus", engine);
         if (plugins is not null)
             MapPlugins(api, plugins);
         if (accessControl is not null)

@@ -333,9 +333,18 @@ public sealed class ManagementApiTests : IAsyncLifetime
         Assert.Contains("# TYPE broker_messages_received_total counter\n", text, StringComparison.Ordinal);
         Assert.Contains("# TYPE broker_connections_count gauge\n", text, StringComparison.Ordinal);
 
+        using var root = await _http.GetAsync("/metrics", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, root.StatusCode);
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", root.Content.Headers.ContentType?.ToString());
+        Assert.Equal(2, PrometheusExposition.Parse(await root.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))["broker_messages_received_total"]);
+
         using var anonymous = new HttpClient { BaseAddress = _http.BaseAddress };
-        using var refused = await anonymous.GetAsync("/api/v4/prometheus", TestContext.Current.CancellationToken);
-        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        foreach (var path in new[] { "/api/v4/prometheus", "/metrics" })
+        {
+            using var refused = await anonymous.GetAsync(path, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            Assert.StartsWith("Basic", refused.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        }
     }
 
     [Theory]
