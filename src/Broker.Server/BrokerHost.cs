@@ -88,7 +88,7 @@ internal static partial class BrokerHost
             new PluginConfigurationSource(settings.EtcDirectory));
         try
         {
-            ManagementApi.Map(app, engine, plugins, settings.Management, settings.DataDirectory, logger);
+            ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
