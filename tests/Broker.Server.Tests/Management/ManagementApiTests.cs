@@ -325,7 +325,7 @@ public sealed class ManagementApiTests : IAsyncLifetime
             "broker_connections_count", "broker_connections_max", "broker_sessions_count", "broker_subscriptions_count",
             "broker_topics_count", "broker_retained_count", "broker_bytes_received_total", "broker_bytes_sent_total",
             "broker_packets_received_total", "broker_packets_sent_total", "broker_messages_sent_total",
-            "broker_messages_dropped_total", "broker_delivery_dropped_queue_full_total",
+            "broker_messages_dropped_total", "broker_delivery_dropped_queue_full_total", "broker_messages_publisher_paused_total",
         })
         {
             Assert.True(samples.ContainsKey(name), name + " missing:\n" + text);
