@@ -14,6 +14,7 @@ public sealed class ShippedPluginTests
     public static readonly TheoryData<string, Type> Plugins = new()
     {
         { "presence", typeof(Presence.PresenceOptions) },
+        { "delayed_publish", typeof(Broker.Plugins.DelayedPublish.DelayedPublishOptions) },
     };
 
     [Fact]
