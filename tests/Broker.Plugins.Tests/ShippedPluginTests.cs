@@ -16,6 +16,7 @@ public sealed class ShippedPluginTests
         { "auto_subscribe", typeof(global::Broker.Plugins.AutoSubscribe.AutoSubscribeOptions) },
         { "presence", typeof(global::Broker.Plugins.Presence.PresenceOptions) },
         { "topic_rewrite", typeof(global::Broker.Plugins.TopicRewrite.TopicRewriteOptions) },
+        { "delayed_publish", typeof(global::Broker.Plugins.DelayedPublish.DelayedPublishOptions) },
     };
 
     [Fact]

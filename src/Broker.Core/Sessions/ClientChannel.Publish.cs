@@ -111,6 +111,10 @@ internal sealed partial class ClientChannel
             0 => MqttReasonCode.NoMatchingSubscribers,
             _ => MqttReasonCode.Success,
         };
+        // A PUBREC >= 0x80 (a message.publish callback refused the message) ends the exchange: no PUBREL follows, and
+        // the next PUBLISH with this packet id is a new message (5.0 §4.3.3). 3.1.1 writes no reason code; its PUBREL releases.
+        if (packet.Qos == MqttQos.ExactlyOnce && (byte)reason >= 0x80 && _version == MqttProtocolVersion.V500)
+            _session!.Release(packet.PacketId);
         SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, reason);
     }
 
