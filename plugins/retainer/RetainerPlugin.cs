@@ -35,7 +35,8 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
     private ITimer? _clearTimer;
     private long _lastFullLog;
     private long _lastTooLargeLog;
-    private int _refusedSinceLog;
+    private int _fullSinceLog;
+    private int _tooLargeSinceLog;
 
     private enum State
     {
@@ -160,10 +161,10 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
         switch (_store!.Apply(message))
         {
             case StoreOutcome.Full:
-                LogRateLimited(ref _lastFullLog, message, full: true);
+                LogRateLimited(ref _lastFullLog, ref _fullSinceLog, message, full: true);
                 break;
             case StoreOutcome.TooLarge:
-                LogRateLimited(ref _lastTooLargeLog, message, full: false);
+                LogRateLimited(ref _lastTooLargeLog, ref _tooLargeSinceLog, message, full: false);
                 break;
         }
     }
@@ -214,6 +215,12 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
 
     private void ClearExpired()
     {
+        lock (_stateLock)
+        {
+            // A handed-over instance's store is no longer the broker's: its count must not reach the gauge.
+            if (_state != State.Active)
+                return;
+        }
         if (_context is { } context && _store is { } store)
         {
             var removed = store.RemoveExpired(context.TimeProvider.GetUtcNow());
@@ -222,17 +229,17 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
         }
     }
 
-    /// <summary>At most one line a minute per kind, counting the messages refused in between.</summary>
-    private void LogRateLimited(ref long last, BrokerMessage message, bool full)
+    /// <summary>At most one line a minute per kind, counting the messages refused in between. Called under the state lock.</summary>
+    private void LogRateLimited(ref long last, ref int refusedSinceLog, BrokerMessage message, bool full)
     {
-        _refusedSinceLog++;
+        refusedSinceLog++;
         var time = _context?.TimeProvider ?? TimeProvider.System;
         var now = time.GetTimestamp();
         if (last != 0 && time.GetElapsedTime(last, now) < LogEvery)
             return;
         last = now;
-        var refused = _refusedSinceLog;
-        _refusedSinceLog = 0;
+        var refused = refusedSinceLog;
+        refusedSinceLog = 0;
         if (full)
             LogFull(_logger, message.Topic, _store!.Count, refused);
         else
