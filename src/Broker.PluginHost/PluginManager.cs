@@ -60,16 +60,37 @@ internal sealed partial class PluginManager
 
     public IReadOnlyList<string> PluginsDirectories { get; }
 
-    /// <summary>The folder of plugin <paramref name="name"/>: the first of <see cref="PluginsDirectories"/> that has it, else the first's.</summary>
+    /// <summary>
+    /// The folder of plugin <paramref name="name"/>: the first of <see cref="PluginsDirectories"/> whose plugin.json has
+    /// its entry assembly beside it, else the first that has a plugin.json (its load reports what is missing), else
+    /// the first's. A source checkout used as the home (scripts/start.sh) has plugins/&lt;name&gt;/plugin.json of every
+    /// shipped plugin without build output: the copy bundled with the broker must win over it.
+    /// </summary>
     private string PluginFolder(string name)
     {
+        string? declared = null;
         foreach (var directory in PluginsDirectories)
         {
             var folder = Path.Combine(directory, name);
-            if (File.Exists(Path.Combine(folder, PluginManifest.FileName)))
+            if (!File.Exists(Path.Combine(folder, PluginManifest.FileName)))
+                continue;
+            declared ??= folder;
+            if (HasEntryAssembly(folder))
                 return folder;
         }
-        return Path.Combine(PluginsDirectories[0], name);
+        return declared ?? Path.Combine(PluginsDirectories[0], name);
+    }
+
+    private static bool HasEntryAssembly(string folder)
+    {
+        try
+        {
+            return File.Exists(PluginManifest.Load(folder).EntryAssemblyPath);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return false; // a bad manifest is reported when the plugin is loaded
+        }
     }
 
     public LoadedPluginsFile LoadedPlugins { get; }

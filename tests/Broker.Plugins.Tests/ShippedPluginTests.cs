@@ -15,6 +15,7 @@ public sealed class ShippedPluginTests
     {
         { "auto_subscribe", typeof(global::Broker.Plugins.AutoSubscribe.AutoSubscribeOptions) },
         { "presence", typeof(global::Broker.Plugins.Presence.PresenceOptions) },
+        { "retainer", typeof(global::Broker.Plugins.Retainer.RetainerOptions) },
         { "topic_rewrite", typeof(global::Broker.Plugins.TopicRewrite.TopicRewriteOptions) },
         { "delayed_publish", typeof(global::Broker.Plugins.DelayedPublish.DelayedPublishOptions) },
     };

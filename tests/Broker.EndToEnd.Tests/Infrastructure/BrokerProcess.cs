@@ -59,6 +59,8 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
     private readonly ChildProcess _process;
+    private BrokerOptions? _options;
+    private bool _ownsHome = true;
 
     private BrokerProcess(ChildProcess process, string home, string host, int port, string nodeName, bool isMosquitto, int managementPort = 0)
     {
@@ -125,7 +127,9 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         var home = Directory.CreateTempSubdirectory("broker-e2e-").FullName;
         try
         {
-            return UseMosquitto ? await StartMosquittoAsync(options, home) : await StartOursAsync(options, home);
+            var broker = UseMosquitto ? await StartMosquittoAsync(options, home) : await StartOursAsync(options, home);
+            broker._options = options;
+            return broker;
         }
         catch
         {
@@ -137,6 +141,26 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     /// <summary>The BROKER_* variable overriding a broker.conf key: `.` becomes `__`, upper case.</summary>
     public static string EnvironmentName(string key) =>
         "BROKER_" + key.Replace(".", "__", StringComparison.Ordinal).ToUpperInvariant();
+
+    /// <summary>
+    /// Stops the broker with SIGTERM (a clean stop: plugins are stopped) and starts a new one on the same home and
+    /// options, on new ports. The home now belongs to the returned broker; dispose this one as well (cheap).
+    /// </summary>
+    public async Task<BrokerProcess> RestartAsync()
+    {
+        if (IsMosquitto || _options is null)
+        {
+            Assert.Fail("RestartAsync is only supported for this broker");
+        }
+
+        _process.Signal("TERM");
+        var code = await _process.WaitForExitAsync(StopTimeout);
+        Assert.True(code == 0, $"the broker exited with {code} on SIGTERM\n{_process.Transcript}");
+        _ownsHome = false;
+        var next = await StartOursAsync(_options, HomeDirectory);
+        next._options = _options;
+        return next;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -160,7 +184,10 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         }
         finally
         {
-            TryDeleteDirectory(HomeDirectory);
+            if (_ownsHome)
+            {
+                TryDeleteDirectory(HomeDirectory);
+            }
         }
     }
 

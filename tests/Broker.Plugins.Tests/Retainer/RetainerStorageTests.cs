@@ -1,0 +1,160 @@
+using Broker.Abstractions;
+using Broker.Plugins.Retainer;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Broker.Plugins.Tests.Retainer;
+
+public sealed class RetainerStorageTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("retainer-storage-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private static BrokerMessage Message(string topic, string payload = "x") => new()
+    {
+        Topic = topic,
+        Payload = System.Text.Encoding.UTF8.GetBytes(payload),
+        Qos = MqttQos.AtLeastOnce,
+        Retain = true,
+        Timestamp = T0,
+    };
+
+    private (RetainedStore Store, RetainerStorage Storage, int Restored) Open(RetainerStorageType type, string runId = "run-1")
+    {
+        var storage = new RetainerStorage(_dir.FullName, type, NullLogger.Instance, runId);
+        var store = new RetainedStore(new RetainerOptions(), storage.Enqueue);
+        return (store, storage, storage.Open(store, T0));
+    }
+
+    private static List<string> All(RetainedStore store) => [.. store.Snapshot().Select(m => $"{m.Topic}={System.Text.Encoding.UTF8.GetString(m.Payload.Span)}").Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public void Record_RoundTrips_EveryForwardedField()
+    {
+        var message = Message("a/b") with
+        {
+            Qos = MqttQos.ExactlyOnce,
+            MessageExpiryInterval = 42,
+            PublisherId = "pub",
+            IsSystem = true,
+            Properties = new MqttProperties
+            {
+                PayloadFormatIndicator = 1,
+                ContentType = "text/plain",
+                ResponseTopic = "reply/here",
+                CorrelationData = [1, 2, 3],
+                UserProperties = [new("k", "v"), new("k", "w")],
+            },
+        };
+        using var stream = new MemoryStream();
+        RetainedRecords.Write(stream, message.Topic, message);
+        RetainedRecords.Write(stream, "gone", null);
+        stream.Position = 0;
+        var records = RetainedRecords.ReadAll(stream, out var torn);
+        Assert.False(torn);
+        Assert.Equal(2, records.Count);
+        var read = records[0].Message!;
+        Assert.Equal(message.Payload.ToArray(), read.Payload.ToArray());
+        Assert.Equal((message.Topic, message.Qos, message.MessageExpiryInterval, message.PublisherId, message.IsSystem, message.Timestamp),
+            (read.Topic, read.Qos, read.MessageExpiryInterval, read.PublisherId, read.IsSystem, read.Timestamp));
+        Assert.Equal((byte)1, read.Properties!.PayloadFormatIndicator);
+        Assert.Equal("text/plain", read.Properties.ContentType);
+        Assert.Equal("reply/here", read.Properties.ResponseTopic);
+        Assert.Equal([1, 2, 3], read.Properties.CorrelationData);
+        Assert.Equal(message.Properties.UserProperties, read.Properties.UserProperties);
+        Assert.Equal(("gone", (BrokerMessage?)null), records[1]);
+    }
+
+    [Fact]
+    public void ReadAll_TornLastRecord_ReturnsTheWholeOnes()
+    {
+        using var stream = new MemoryStream();
+        RetainedRecords.Write(stream, "a", Message("a"));
+        RetainedRecords.Write(stream, "b", Message("b"));
+        var cut = new MemoryStream(stream.ToArray()[..^3]);
+        var records = RetainedRecords.ReadAll(cut, out var torn);
+        Assert.True(torn);
+        Assert.Equal("a", Assert.Single(records).Topic);
+    }
+
+    [Fact]
+    public async Task Disc_FlushedState_IsRestoredByTheNextInstance()
+    {
+        var (store, storage, restored) = Open(RetainerStorageType.Disc);
+        Assert.Equal(0, restored);
+        store.Apply(Message("a"));
+        store.Apply(Message("b"));
+        store.Apply(Message("a", "2"));
+        store.Apply(Message("b", ""));
+        await storage.FlushAsync();
+        await storage.DisposeAsync();
+
+        var (again, storage2, count) = Open(RetainerStorageType.Disc, "another-process");
+        Assert.Equal(1, count);
+        Assert.Equal(["a=2"], All(again));
+        await storage2.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Disc_WithoutFlush_LogIsReplayed()
+    {
+        // A broker that died: the log writer had written the records, but no snapshot was taken at stop.
+        var (store, storage, _) = Open(RetainerStorageType.Disc);
+        store.Apply(Message("a"));
+        store.Apply(Message("c/d"));
+        store.Apply(Message("a", ""));
+        await storage.DisposeAsync(); // drains the queue into the log, writes no snapshot
+
+        var (again, storage2, count) = Open(RetainerStorageType.Disc, "after-crash");
+        Assert.Equal(1, count);
+        Assert.Equal(["c/d=x"], All(again));
+        await storage2.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Disc_ManyChanges_CompactedWhileRunning_NothingLost()
+    {
+        var (store, storage, _) = Open(RetainerStorageType.Disc);
+        for (var i = 0; i < RetainerStorage.CompactAfterRecords * 3; i++)
+            store.Apply(Message($"t/{i % 50}", i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        await storage.DisposeAsync();
+        Assert.True(new FileInfo(Path.Combine(_dir.FullName, "retained.log")).Length < 10_000L * 40, "the log was compacted");
+
+        var (again, storage2, count) = Open(RetainerStorageType.Disc, "after-crash");
+        Assert.Equal(50, count);
+        Assert.Contains($"t/49={RetainerStorage.CompactAfterRecords * 3 - 1}", All(again));
+        await storage2.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Ram_SnapshotIsReadBySameProcessOnly()
+    {
+        var (store, storage, _) = Open(RetainerStorageType.Ram);
+        store.Apply(Message("a"));
+        await storage.FlushAsync();
+        await storage.DisposeAsync();
+        Assert.False(File.Exists(Path.Combine(_dir.FullName, "retained.log")));
+
+        var (reloaded, storage2, count) = Open(RetainerStorageType.Ram);
+        Assert.Equal(1, count);
+        Assert.Equal(["a=x"], All(reloaded));
+        await storage2.DisposeAsync();
+
+        var (restarted, storage3, none) = Open(RetainerStorageType.Ram, "run-2");
+        Assert.Equal(0, none);
+        Assert.Empty(All(restarted));
+        await storage3.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task RamToDisc_KeepsTheMessages()
+    {
+        var (store, storage, _) = Open(RetainerStorageType.Ram);
+        store.Apply(Message("a"));
+        await storage.FlushAsync();
+        var (_, disc, count) = Open(RetainerStorageType.Disc);
+        Assert.Equal(1, count);
+        await disc.DisposeAsync();
+    }
+}
