@@ -175,9 +175,15 @@ port_of() { if [[ $1 == ours ]]; then echo "$port_ours"; else echo "$port_mosqui
 run_bench() {
     local name="$1" broker="$2" round="$3"; shift 3
     start_broker "$broker" "$name-r$round"
-    local report
+    local report rc=0
+    echo "=== $name $broker round $round: bench $*" >> "$out/logs/bench.log"
     report=$(dotnet "$bench_dll" "$@" --host 127.0.0.1 --port "$(port_of "$broker")" --broker-pid "$broker_pid" \
-        --json --quiet --label "$broker" 2>>"$out/logs/bench.log") || { stop_broker; log "bench failed: $name $broker (see logs/bench.log)"; return 0; }
+        --json --label "$broker" 2>>"$out/logs/bench.log") || rc=$?
+    if [[ $rc != 0 || -z "$report" ]]; then
+        stop_broker
+        log "bench failed (exit $rc): $name $broker (see logs/bench.log)"
+        return 0
+    fi
     stop_broker
     printf '{"case":"%s","broker":"%s","round":%d,"report":%s}\n' "$name" "$broker" "$round" "$report" >> "$results"
     echo "$report"

@@ -194,9 +194,16 @@ internal static class BenchCommands
             HelpName = "TIME",
         },
             v => IsDuration(v) && Parse(v) > TimeSpan.Zero, "expected a positive duration such as 10s");
+        var pending = Validated(new Option<int>("--max-pending")
+            {
+                Description = "Connection attempts waiting for their CONNACK at once; the pacing waits while this many are open, so a broker slower than --conn-rate shows as a lower achieved rate instead of timeouts",
+                DefaultValueFactory = _ => 1000,
+                HelpName = "N",
+            },
+            v => v >= 1, "expected at least 1");
         var command = new Command("conn", "Open C idle connections at R per second and hold them for the duration; with --broker-pid, the broker's RSS per connection")
         {
-            Host, Port, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, BrokerPid, Json, Quiet, Label,
+            Host, Port, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, pending, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -205,6 +212,7 @@ internal static class BenchCommands
                 Connections = parse.GetValue(connections),
                 ConnectRate = parse.GetValue(rate),
                 ConnectTimeout = Seconds(parse, timeout),
+                MaxPendingConnects = parse.GetValue(pending),
             };
             return RunAsync(settings, ct => new ConnScenario(settings, Console.Error).RunAsync(ct), cancellationToken);
         });

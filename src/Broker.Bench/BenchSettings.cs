@@ -34,6 +34,9 @@ internal sealed record BenchSettings
     public int Connections { get; init; } = 1000;
     public double ConnectRate { get; init; } = 1000;
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>conn: connection attempts awaiting their CONNACK at once; pacing waits while this many are open.</summary>
+    public int MaxPendingConnects { get; init; } = 1000;
     public ushort KeepAlive { get; init; } = 60;
     public string? Username { get; init; }
     public string? Password { get; init; }

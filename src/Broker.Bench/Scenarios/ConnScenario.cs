@@ -38,6 +38,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         try
         {
             var attempts = new List<Task>(settings.Connections);
+            using var pending = new SemaphoreSlim(settings.MaxPendingConnects, settings.MaxPendingConnects);
             await using (var pacer = new Pacer())
             {
                 var nextLine = start + Stopwatch.Frequency;
@@ -47,7 +48,17 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
                     var now = Stopwatch.GetTimestamp();
                     var due = Math.Min(settings.Connections, (long)((now - start) / frequency * settings.ConnectRate) + 1);
                     for (; i < due; i++)
-                        attempts.Add(ConnectOneAsync($"bench-{runId}-c{i.ToString(CultureInfo.InvariantCulture)}", endpoint, cancellationToken));
+                    {
+                        if (!pending.Wait(0))
+                        {
+                            // The broker is behind: wait for an answer rather than pile up timeouts in its backlog,
+                            // then go round again (progress line, new due count).
+                            if (await pending.WaitAsync(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false))
+                                attempts.Add(ConnectOneAsync(ClientId(runId, i++), endpoint, pending, cancellationToken));
+                            break;
+                        }
+                        attempts.Add(ConnectOneAsync(ClientId(runId, i), endpoint, pending, cancellationToken));
+                    }
                     if (now >= nextLine)
                     {
                         var connected = Volatile.Read(ref _connected);
@@ -55,6 +66,8 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
                         lastConnected = connected;
                         nextLine += Stopwatch.Frequency;
                     }
+                    if (i < due)
+                        continue; // held back by --max-pending
                     if (i < settings.Connections)
                         await pacer.WaitUntilAsync(start + (long)(i / settings.ConnectRate * frequency)).ConfigureAwait(false);
                 }
@@ -84,9 +97,21 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         }
     }
 
-    private async Task ConnectOneAsync(string clientId, System.Net.EndPoint endpoint, CancellationToken cancellationToken)
+    private async Task ConnectOneAsync(string clientId, System.Net.EndPoint endpoint, SemaphoreSlim pending, CancellationToken cancellationToken)
     {
         await Task.Yield();
+        try
+        {
+            await ConnectOneAsync(clientId, endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            pending.Release();
+        }
+    }
+
+    private async Task ConnectOneAsync(string clientId, System.Net.EndPoint endpoint, CancellationToken cancellationToken)
+    {
         var connection = new BenchConnection(clientId, settings.Version, ReceiveBufferSize);
         try
         {
@@ -157,6 +182,8 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
             })
             .ConfigureAwait(false);
     }
+
+    private static string ClientId(string runId, int index) => $"bench-{runId}-c{index.ToString(CultureInfo.InvariantCulture)}";
 
     private static int CountFailed(List<BenchConnection> connections)
     {
