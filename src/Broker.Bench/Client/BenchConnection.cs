@@ -186,8 +186,11 @@ internal sealed class BenchConnection : IAsyncDisposable
                 granted++;
             if (granted == 0)
             {
+                // Window full: one wait (one allocation) per wake-up, then take every permit the acks have freed.
                 await inflight.WaitAsync(cancellationToken).ConfigureAwait(false);
                 granted = 1;
+                while (granted < count && inflight.Wait(0))
+                    granted++;
             }
         }
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
