@@ -293,7 +293,7 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
                 P999 = latency.Percentile(99.9),
                 Max = latency.Max,
             },
-            GeneratorCpuPercent = Round(PerSecond((long)((after.GeneratorCpuSeconds - before.GeneratorCpuSeconds) * 1e6), window) / 1e4, 1),
+            GeneratorCpuPercent = Round(window > 0 ? (after.GeneratorCpuSeconds - before.GeneratorCpuSeconds) / window * 100 : 0, 1),
         };
         foreach (var connection in _publishers.Concat(_subscribers))
         {
