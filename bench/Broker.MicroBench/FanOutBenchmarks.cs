@@ -47,7 +47,7 @@ public class FanOutBenchmarks
     }
 
     [Benchmark]
-    public int Route() => _engine.Route(_message);
+    public int Route() => _engine.Route(_message, out _);
 
     [GlobalCleanup]
     public void Cleanup()

@@ -11,5 +11,6 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 var explicitJob = args.Any(a => a is "--job" or "-j" || a.StartsWith("--job=", StringComparison.Ordinal));
 var config = DefaultConfig.Instance.AddDiagnoser(MemoryDiagnoser.Default);
 if (!explicitJob)
-    config = config.AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).AsDefault());
+    // In process, a benchmark (setup included: 1M router filters take a while) may run for up to 30 minutes.
+    config = config.AddJob(Job.ShortRun.WithToolchain(new InProcessEmitToolchain(TimeSpan.FromMinutes(30), logOutput: true)).AsDefault());
 BenchmarkSwitcher.FromAssembly(typeof(Broker.MicroBench.CodecBenchmarks).Assembly).Run(args, config);
