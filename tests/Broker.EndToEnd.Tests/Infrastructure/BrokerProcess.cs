@@ -99,6 +99,9 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     public string HomeDirectory { get; }
 
+    /// <summary>Process id of the broker (for bench --broker-pid, which reads its /proc entries).</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>True when running against mosquitto for test development; CI never sets it.</summary>
     public bool IsMosquitto { get; }
 

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Compares this broker with mosquitto on this machine, same run, same load generator (src/Broker.Bench).
+# See bench/README.md for what each case measures, the broker settings and why.
+#
+#   bench/compare.sh                 # full comparison, 3 rounds (< 20 min)
+#   bench/compare.sh --quick         # smoke-sized comparison, 1 round (< 3 min)
+#   bench/compare.sh --rounds 5 --out /tmp/cmp --cases fanin,p2p
+#
+# Prints a table of medians and ratios (ours / mosquitto) and writes it to OUT/summary.md, with every bench report
+# in OUT/results.jsonl and the brokers' logs in OUT/logs/.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+quick=0
+rounds=""
+out=""
+cases="fanin,search,p2p,conn"
+build=1
+port_ours=${PORT_OURS:-18830}
+port_mosquitto=${PORT_MOSQUITTO:-18831}
+
+usage() {
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    cat <<'EOF'
+Options:
+  --quick          1 round, short windows, small counts (< 3 min)
+  --rounds R       rounds per case, brokers alternating A B A B (default 3; 1 with --quick)
+  --cases LIST     comma-separated subset of: fanin, search, p2p, conn (default: all)
+  --out DIR        where results go (default: a new temp directory)
+  --no-build       use the existing Release builds
+Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831).
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --rounds) rounds="$2"; shift ;;
+        --cases) cases="$2"; shift ;;
+        --out) out="$2"; shift ;;
+        --no-build) build=0 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if [[ $quick == 1 ]]; then
+    rounds=${rounds:-1}
+    duration=3s; warmup=1s
+    fanin_qos=(1)
+    search_steps=(5000 20000 80000)
+    search_duration=2s
+    p2p_pairs=20
+    conn_count=2000; conn_rate=2000; conn_hold=2s
+else
+    rounds=${rounds:-3}
+    duration=8s; warmup=2s
+    fanin_qos=(0 1 2)
+    search_steps=(5000 10000 20000 40000 80000 160000)
+    search_duration=3s
+    p2p_pairs=100
+    conn_count=19000; conn_rate=5000; conn_hold=10s
+fi
+fanin_publishers=100
+fanin_rate=5000
+fanout_subscribers=100
+
+out=${out:-$(mktemp -d /tmp/broker-compare-XXXXXX)}
+mkdir -p "$out/logs"
+results="$out/results.jsonl"
+: > "$results"
+work=$(mktemp -d /tmp/broker-compare-run-XXXXXX)
+broker_pid=""
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+cleanup() {
+    stop_broker
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- prerequisites --------------------------------------------------------------------------------------------
+
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+if [[ ! -x /usr/sbin/mosquitto ]]; then
+    log "installing mosquitto (Debian package; only the binary is used, never the system service)"
+    as_root apt-get install -y mosquitto >&2 || { echo "compare.sh: mosquitto missing and cannot be installed" >&2; exit 1; }
+    # The package may start its service on 1883; it is not ours to stop, and we never use that port.
+fi
+for tool in python3; do
+    command -v "$tool" >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }
+done
+
+# Both brokers and the generator each need one descriptor per connection (conn holds $conn_count).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (( $(ulimit -n) < conn_count + 500 )); then
+    log "ulimit -n is $(ulimit -n): conn case lowered to $(( $(ulimit -n) - 1000 )) connections"
+    conn_count=$(( $(ulimit -n) - 1000 ))
+fi
+
+if [[ $build == 1 ]]; then
+    log "building broker and bench (Release)"
+    dotnet build "$root/src/Broker.Server" -c Release -nologo -v:quiet >&2
+    dotnet build "$root/src/Broker.Bench" -c Release -nologo -v:quiet >&2
+fi
+broker_dll="$root/src/Broker.Server/bin/Release/net10.0/broker.dll"
+bench_dll="$root/src/Broker.Bench/bin/Release/net10.0/bench.dll"
+
+# --- brokers --------------------------------------------------------------------------------------------------
+
+# Our broker: a fresh home with the checkout's etc/ and data/loaded_plugins (the default plugins), anonymous access
+# on, management API on a free loopback port. Everything else is broker.conf's default.
+start_ours() {
+    local home="$work/ours-$1"
+    rm -rf "$home"; mkdir -p "$home/data"
+    cp -r "$root/etc" "$home/"
+    cp "$root/data/loaded_plugins" "$home/data/"
+    BROKER_ALLOW_ANONYMOUS=true \
+    BROKER_LISTENER__TCP__EXTERNAL="127.0.0.1:$port_ours" \
+    BROKER_MANAGEMENT__LISTENER=127.0.0.1:0 \
+        dotnet "$broker_dll" --home "$home" > "$out/logs/ours-$1.log" 2>&1 &
+    broker_pid=$!
+    wait_for_log "$out/logs/ours-$1.log" "Listener tcp:external started" "our broker"
+}
+
+# mosquitto: a temp config; see bench/README.md for each setting.
+start_mosquitto() {
+    local dir="$work/mosquitto-$1"
+    mkdir -p "$dir"
+    {
+        echo "listener $port_mosquitto 127.0.0.1"
+        echo "allow_anonymous true"
+        echo "persistence false"
+        echo "max_inflight_messages 32"      # = our session.max_inflight
+        echo "max_queued_messages 1000"      # = our session.max_mqueue_len (mosquitto's default too)
+        echo "set_tcp_nodelay true"          # Kestrel's default; mosquitto's is Nagle on
+        echo "log_dest stderr"
+        [[ $(id -u) == 0 ]] && echo "user root"
+    } > "$dir/mosquitto.conf"
+    /usr/sbin/mosquitto -c "$dir/mosquitto.conf" > "$out/logs/mosquitto-$1.log" 2>&1 &
+    broker_pid=$!
+    wait_for_log "$out/logs/mosquitto-$1.log" " running" "mosquitto"
+}
+
+wait_for_log() {
+    local file="$1" text="$2" what="$3"
+    for _ in $(seq 600); do
+        grep -q "$text" "$file" 2>/dev/null && return 0
+        kill -0 "$broker_pid" 2>/dev/null || { echo "compare.sh: $what exited:" >&2; tail -20 "$file" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "compare.sh: $what did not start within 60 s" >&2; tail -20 "$file" >&2; exit 1
+}
+
+stop_broker() {
+    [[ -n "$broker_pid" ]] || return 0
+    kill -TERM "$broker_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+    broker_pid=""
+}
+
+# One broker at a time, restarted for every run, so no run inherits another's state or competes with an idle peer.
+start_broker() { if [[ $1 == ours ]]; then start_ours "$2"; else start_mosquitto "$2"; fi; }
+port_of() { if [[ $1 == ours ]]; then echo "$port_ours"; else echo "$port_mosquitto"; fi; }
+
+# run_bench CASE BROKER ROUND bench-args... : one bench run against a freshly started broker; appends
+# {"case","broker","round","report"} to results.jsonl and echoes the report.
+run_bench() {
+    local name="$1" broker="$2" round="$3"; shift 3
+    start_broker "$broker" "$name-r$round"
+    local report rc=0
+    echo "=== $name $broker round $round: bench $*" >> "$out/logs/bench.log"
+    report=$(dotnet "$bench_dll" "$@" --host 127.0.0.1 --port "$(port_of "$broker")" --broker-pid "$broker_pid" \
+        --json --label "$broker" 2>>"$out/logs/bench.log") || rc=$?
+    if [[ $rc != 0 || -z "$report" ]]; then
+        stop_broker
+        log "bench failed (exit $rc): $name $broker (see logs/bench.log)"
+        return 0
+    fi
+    stop_broker
+    printf '{"case":"%s","broker":"%s","round":%d,"report":%s}\n' "$name" "$broker" "$round" "$report" >> "$results"
+    echo "$report"
+}
+
+field() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get(sys.argv[2], 0))' "$1" "$2"; }
+
+# --- cases ----------------------------------------------------------------------------------------------------
+
+brokers=(ours mosquitto)
+has_case() { [[ ",$cases," == *",$1,"* ]]; }
+
+for round in $(seq "$rounds"); do
+    if has_case fanin; then
+        for qos in "${fanin_qos[@]}"; do
+            for broker in "${brokers[@]}"; do
+                log "round $round: fanin $fanin_publishers→1 at $fanin_rate msg/s QoS $qos, $broker"
+                run_bench "fanin-${fanin_rate}-q$qos" "$broker" "$round" fanin --publishers "$fanin_publishers" \
+                    --qos "$qos" --rate "$fanin_rate" --duration "$duration" --warmup "$warmup" >/dev/null
+            done
+        done
+    fi
+
+    if has_case search; then
+        # Highest no-loss rate: double the offered rate until a step loses messages or delivers < 90 % of what it
+        # should (a plateau); the last clean step is the result. QoS 0, so loss is the broker's own drop policy.
+        for scenario in fanin fanout; do
+            for broker in "${brokers[@]}"; do
+                best=0
+                for rate in "${search_steps[@]}"; do
+                    if [[ $scenario == fanin ]]; then
+                        args=(fanin --publishers "$fanin_publishers"); per_message=1
+                    else
+                        args=(fanout --subscribers "$fanout_subscribers"); per_message=$fanout_subscribers
+                        rate=$(( rate / fanout_subscribers > 0 ? rate / fanout_subscribers : 1 ))
+                    fi
+                    log "round $round: search $scenario at $(( rate * per_message )) deliveries/s ($rate msg/s published), $broker"
+                    report=$(run_bench "search-$scenario-step" "$broker" "$round" "${args[@]}" --qos 0 --rate "$rate" \
+                        --duration "$search_duration" --warmup 1s)
+                    [[ -n "$report" ]] || break
+                    lost=$(field "$report" lost)
+                    delivered=$(field "$report" receive_rate)
+                    if [[ $lost != 0 ]] || python3 -c "import sys; sys.exit(0 if float('$delivered') < 0.9 * $rate * $per_message else 1)"; then
+                        break
+                    fi
+                    best=$(( rate * per_message ))
+                done
+                printf '{"case":"search-%s","broker":"%s","round":%d,"report":{"max_clean_delivery_rate":%d}}\n' \
+                    "$scenario" "$broker" "$round" "$best" >> "$results"
+            done
+        done
+    fi
+
+    if has_case p2p; then
+        for broker in "${brokers[@]}"; do
+            log "round $round: p2p $p2p_pairs pairs QoS 1 as fast as possible, $broker"
+            run_bench "p2p-$p2p_pairs-q1-max" "$broker" "$round" p2p --pairs "$p2p_pairs" --qos 1 \
+                --duration "$duration" --warmup "$warmup" >/dev/null
+        done
+    fi
+
+    if has_case conn; then
+        for broker in "${brokers[@]}"; do
+            log "round $round: conn $conn_count idle connections at $conn_rate/s, $broker"
+            run_bench "conn-$conn_count" "$broker" "$round" conn --connections "$conn_count" --conn-rate "$conn_rate" \
+                --duration "$conn_hold" --keepalive 300 >/dev/null
+        done
+    fi
+done
+
+python3 "$root/bench/summarize.py" "$results" | tee "$out/summary.md"
+log "results: $out (results.jsonl, summary.md, logs/)"

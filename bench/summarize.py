@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Turns compare.sh's results.jsonl into a Markdown table: per case and metric, the median over rounds for each
+broker and the ratio ours / mosquitto. Usage: summarize.py results.jsonl"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+# case prefix -> [(label, path in the report, "lower" | "higher" is better)]
+METRICS = {
+    "fanin-": [
+        ("delivered msg/s", "receive_rate", "higher"),
+        ("latency p50 µs", "latency.p50", "lower"),
+        ("latency p99 µs", "latency.p99", "lower"),
+        ("broker CPU % of a core", "broker_cpu_percent", "lower"),
+        ("broker CPU µs per message", "broker_cpu_micros_per_message", "lower"),
+        ("broker RSS peak MB", "broker_rss_peak_kb", "lower"),
+        ("lost", "lost", "lower"),
+        ("generator CPU %", "generator_cpu_percent", "info"),
+    ],
+    "search-fanin": [("highest no-loss delivery rate msg/s", "max_clean_delivery_rate", "higher")],
+    "search-fanout": [("highest no-loss delivery rate msg/s", "max_clean_delivery_rate", "higher")],
+    "p2p-": [
+        ("delivered msg/s", "receive_rate", "higher"),
+        ("latency p50 µs", "latency.p50", "lower"),
+        ("latency p99 µs", "latency.p99", "lower"),
+        ("broker CPU % of a core", "broker_cpu_percent", "lower"),
+        ("broker CPU µs per message", "broker_cpu_micros_per_message", "lower"),
+        ("broker RSS peak MB", "broker_rss_peak_kb", "lower"),
+        ("lost", "lost", "lower"),
+        ("generator CPU %", "generator_cpu_percent", "info"),
+    ],
+    "conn-": [
+        ("connected", "connected", "higher"),
+        ("connect failures", "connect_failures", "lower"),
+        ("dropped while idle", "disconnected", "lower"),
+        ("connects/s achieved", "connect_rate", "higher"),
+        ("broker RSS per connection KB", "rss_per_connection_bytes", "lower"),
+        ("broker RSS with all connected MB", "broker_rss_end_kb", "lower"),
+        ("broker CPU % while idle", "broker_cpu_percent", "lower"),
+        ("generator CPU %", "generator_cpu_percent", "info"),
+    ],
+}
+
+
+def get(report, path):
+    value = report
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if path.endswith("_kb"):
+        return value / 1024.0
+    if path == "rss_per_connection_bytes":
+        return value / 1024.0
+    return value
+
+
+def metrics_for(case):
+    if case.endswith("-step"):
+        return None
+    for prefix, metrics in METRICS.items():
+        if case.startswith(prefix):
+            return metrics
+    return None
+
+
+def fmt(value):
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
+
+
+def main(path):
+    runs = defaultdict(lambda: defaultdict(list))  # case -> broker -> [report]
+    order = []
+    rounds = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            entry = json.loads(line)
+            if entry["case"] not in order:
+                order.append(entry["case"])
+            runs[entry["case"]][entry["broker"]].append(entry["report"])
+            rounds.add(entry["round"])
+
+    print(f"Medians over {len(rounds)} round(s); ratio = ours / mosquitto (see bench/README.md for what each case is).")
+    print()
+    print("| case | metric | better | ours | mosquitto | ours/mosquitto |")
+    print("|---|---|---|---:|---:|---:|")
+    for case in order:
+        metrics = metrics_for(case)
+        if metrics is None:
+            continue
+        for label, key, better in metrics:
+            medians = {}
+            for broker in ("ours", "mosquitto"):
+                values = [v for v in (get(r, key) for r in runs[case].get(broker, [])) if v is not None]
+                medians[broker] = statistics.median(values) if values else None
+            ours, theirs = medians["ours"], medians["mosquitto"]
+            ratio = f"{ours / theirs:.2f}" if ours is not None and theirs not in (None, 0) else "–"
+            print(f"| {case} | {label} | {better} | {fmt(ours)} | {fmt(theirs)} | {ratio} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    main(sys.argv[1])

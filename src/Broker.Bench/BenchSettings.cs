@@ -1,0 +1,61 @@
+using System.Net;
+using Broker.Protocol;
+
+namespace Broker.Bench;
+
+/// <summary>The four scenarios (<c>bench --help</c>).</summary>
+internal enum Scenario
+{
+    FanIn,
+    FanOut,
+    P2p,
+    Conn,
+}
+
+/// <summary>Everything one run needs, parsed from the command line.</summary>
+internal sealed record BenchSettings
+{
+    public required Scenario Scenario { get; init; }
+    public string Host { get; init; } = "127.0.0.1";
+    public int Port { get; init; } = 1883;
+    public MqttProtocolVersion Version { get; init; } = MqttProtocolVersion.V311;
+    public int Qos { get; init; }
+    public int Size { get; init; } = 64;
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Offered messages per second over all publishers; 0 = as fast as possible.</summary>
+    public double Rate { get; init; }
+
+    public int Inflight { get; init; } = 32;
+    public int Publishers { get; init; } = 1;
+    public int Subscribers { get; init; } = 1;
+    public int Connections { get; init; } = 1000;
+    public double ConnectRate { get; init; } = 1000;
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>conn: connection attempts awaiting their CONNACK at once; pacing waits while this many are open.</summary>
+    public int MaxPendingConnects { get; init; } = 1000;
+    public ushort KeepAlive { get; init; } = 60;
+    public string? Username { get; init; }
+    public string? Password { get; init; }
+    public int? BrokerPid { get; init; }
+    public bool Json { get; init; }
+    public bool Quiet { get; init; }
+
+    /// <summary>Label put in the report (e.g. the broker's name in compare.sh).</summary>
+    public string? Label { get; init; }
+
+    public string VersionText => Version == MqttProtocolVersion.V500 ? "5" : "3.1.1";
+
+    public async Task<EndPoint> ResolveAsync(CancellationToken cancellationToken)
+    {
+        if (IPAddress.TryParse(Host, out var address))
+            return new IPEndPoint(address, Port);
+        var addresses = await Dns.GetHostAddressesAsync(Host, System.Net.Sockets.AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+        if (addresses.Length == 0)
+            throw new Client.BenchException($"--host {Host}: no IPv4 address");
+        return new IPEndPoint(addresses[0], Port);
+    }
+}

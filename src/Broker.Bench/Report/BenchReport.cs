@@ -1,0 +1,104 @@
+using System.Text.Json.Serialization;
+
+namespace Broker.Bench.Report;
+
+/// <summary>
+/// One run's result: the JSON line of <c>--json</c> (snake_case, one object per line) and the source of the human
+/// summary. Fields that do not apply to a scenario are null and left out of the JSON.
+/// </summary>
+internal sealed class BenchReport
+{
+    public string Scenario { get; set; } = "";
+    public string? Label { get; set; }
+    public string Broker { get; set; } = "";
+    public string Version { get; set; } = "";
+    public int? Qos { get; set; }
+    public int? Size { get; set; }
+    public int? Publishers { get; set; }
+    public int? Subscribers { get; set; }
+
+    /// <summary>Offered msgs/s over all publishers; 0 = as fast as possible.</summary>
+    public double? Rate { get; set; }
+
+    public int? Inflight { get; set; }
+    public double WarmupSeconds { get; set; }
+
+    /// <summary>Length of the measured window (warm-up excluded), as it actually was.</summary>
+    public double WindowSeconds { get; set; }
+
+    /// <summary>PUBLISH packets written by all publishers over the whole run (warm-up included).</summary>
+    public long? Sent { get; set; }
+
+    /// <summary>Deliveries the subscribers should have got: sent times the subscribers of each message.</summary>
+    public long? Expected { get; set; }
+
+    /// <summary>First deliveries received (duplicates not counted).</summary>
+    public long? Received { get; set; }
+
+    /// <summary>Expected deliveries never received, counted after the drain.</summary>
+    public long? Lost { get; set; }
+
+    public long? Duplicates { get; set; }
+    public long? OutOfOrder { get; set; }
+
+    /// <summary>QoS 1/2 publishes the broker refused (MQTT 5 reason code 0x80 or more in PUBACK / PUBREC).</summary>
+    public long? Rejected { get; set; }
+
+    /// <summary>PUBLISH packets sent per second in the measured window.</summary>
+    public double? SendRate { get; set; }
+
+    /// <summary>Deliveries received per second in the measured window.</summary>
+    public double? ReceiveRate { get; set; }
+
+    public LatencyReport? Latency { get; set; }
+
+    // conn
+    public int? Connections { get; set; }
+    public double? ConnectRateOffered { get; set; }
+    public int? Connected { get; set; }
+    public int? ConnectFailures { get; set; }
+    public double? ConnectRate { get; set; }
+    public string? FirstConnectFailure { get; set; }
+    public double? RssPerConnectionBytes { get; set; }
+
+    /// <summary>Connections the broker closed during the run.</summary>
+    public int Disconnected { get; set; }
+
+    public string? FirstDisconnect { get; set; }
+
+    // --broker-pid
+    public int? BrokerPid { get; set; }
+    public double? BrokerCpuSeconds { get; set; }
+
+    /// <summary>Broker CPU time over the window as % of one core.</summary>
+    public double? BrokerCpuPercent { get; set; }
+
+    /// <summary>Broker CPU microseconds per delivery received in the window.</summary>
+    public double? BrokerCpuMicrosPerMessage { get; set; }
+
+    public long? BrokerRssStartKb { get; set; }
+    public long? BrokerRssEndKb { get; set; }
+    public long? BrokerRssPeakKb { get; set; }
+
+    /// <summary>This generator's CPU time over the window as % of one core.</summary>
+    public double GeneratorCpuPercent { get; set; }
+
+    public int ProcessorCount { get; set; } = Environment.ProcessorCount;
+}
+
+/// <summary>Latency from send to receive in microseconds, over first deliveries sent in the measured window.</summary>
+internal sealed class LatencyReport
+{
+    public long Count { get; set; }
+    public double Mean { get; set; }
+    public long P50 { get; set; }
+    public long P99 { get; set; }
+    public long P999 { get; set; }
+    public long Max { get; set; }
+}
+
+/// <summary>Source-generated JSON for the report line.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(BenchReport))]
+internal sealed partial class BenchJsonContext : JsonSerializerContext;

@@ -1,0 +1,48 @@
+using System.Globalization;
+using System.Text;
+
+namespace Broker.Bench.Report;
+
+/// <summary>The human summary of a run: a few aligned lines, the same facts as the JSON.</summary>
+internal static class Summary
+{
+    public static string Format(BenchReport r)
+    {
+        var s = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        s.Append(c, $"{r.Scenario} against {r.Broker} (MQTT {r.Version})");
+        if (r.Label is not null)
+            s.Append(c, $" [{r.Label}]");
+        s.AppendLine();
+        if (r.Scenario == "conn")
+        {
+            s.AppendLine(c, $"  connections  {r.Connected} of {r.Connections} connected, {r.ConnectFailures} failed, {r.Disconnected} dropped while held");
+            s.AppendLine(c, $"  connect rate {r.ConnectRate:0.0}/s achieved (offered {r.ConnectRateOffered:0.#}/s)");
+            if (r.FirstConnectFailure is not null)
+                s.AppendLine(c, $"  first failure: {r.FirstConnectFailure}");
+        }
+        else
+        {
+            var rate = r.Rate is > 0 ? $"{r.Rate:0.#} msg/s offered" : "as fast as possible";
+            s.AppendLine(c, $"  setup        {r.Publishers} publisher(s), {r.Subscribers} subscriber(s), QoS {r.Qos}, {r.Size} B payload, {rate}{(r.Inflight is { } w ? $", in-flight {w}" : "")}");
+            s.AppendLine(c, $"  window       {r.WindowSeconds:0.00}s after {r.WarmupSeconds:0.##}s warm-up");
+            s.AppendLine(c, $"  throughput   sent {r.SendRate:0.0} msg/s, received {r.ReceiveRate:0.0} msg/s");
+            s.AppendLine(c, $"  accounting   sent {r.Sent}, expected {r.Expected}, received {r.Received}, lost {r.Lost}, duplicates {r.Duplicates}, out of order {r.OutOfOrder}, rejected {r.Rejected}");
+            if (r.Latency is { } l)
+                s.AppendLine(c, $"  latency µs   p50 {l.P50}  p99 {l.P99}  p99.9 {l.P999}  max {l.Max}  mean {l.Mean:0.0}  (n={l.Count})");
+        }
+        if (r.Disconnected > 0 && r.FirstDisconnect is not null)
+            s.AppendLine(c, $"  disconnected {r.Disconnected}, first: {r.FirstDisconnect}");
+        if (r.BrokerPid is { } pid)
+        {
+            s.Append(c, $"  broker {pid,-6} CPU {r.BrokerCpuPercent:0.0}% of a core ({r.BrokerCpuSeconds:0.00}s)");
+            if (r.BrokerCpuMicrosPerMessage is { } perMessage)
+                s.Append(c, $", {perMessage:0.00} µs per delivered message");
+            s.AppendLine(c, $"; RSS {r.BrokerRssStartKb / 1024.0:0.0} → {r.BrokerRssEndKb / 1024.0:0.0} MB (peak {r.BrokerRssPeakKb / 1024.0:0.0} MB)");
+            if (r.RssPerConnectionBytes is { } perConnection)
+                s.AppendLine(c, $"  RSS per connection {perConnection / 1024.0:0.00} KB");
+        }
+        s.AppendLine(c, $"  generator    CPU {r.GeneratorCpuPercent:0.0}% of a core ({r.ProcessorCount} cores here; near {r.ProcessorCount * 100}% means the generator was the limit)");
+        return s.ToString();
+    }
+}

@@ -1,0 +1,45 @@
+namespace Broker.Bench.Tests;
+
+public sealed class BenchCommandsTests
+{
+    [Theory]
+    [InlineData("10s", 10.0)]
+    [InlineData("500ms", 0.5)]
+    [InlineData("2m", 120.0)]
+    [InlineData("1h", 3600.0)]
+    [InlineData("1.5", 1.5)]
+    [InlineData("0s", 0.0)]
+    public void TryParseDuration_Valid(string text, double seconds)
+    {
+        Assert.True(BenchCommands.TryParseDuration(text, out var value));
+        Assert.Equal(seconds, value.TotalSeconds, 6);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("ten")]
+    [InlineData("-1s")]
+    [InlineData("5x")]
+    public void TryParseDuration_Invalid(string text) => Assert.False(BenchCommands.TryParseDuration(text, out _));
+
+    [Theory]
+    [InlineData("fanin", "--qos", "3")]
+    [InlineData("p2p", "--pairs", "0")]
+    [InlineData("fanout", "--version", "6")]
+    [InlineData("fanin", "--duration", "0s")]
+    [InlineData("conn", "--conn-rate", "0")]
+    [InlineData("fanin", "--size", "10")]
+    public void Parse_BadValue_ErrorNamesTheOption(string command, string option, string value)
+    {
+        var result = BenchCommands.BuildRoot().Parse([command, option, value]);
+        var error = Assert.Single(result.Errors);
+        Assert.StartsWith($"{option} {value}:", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_Defaults_NoErrors()
+    {
+        foreach (var command in new[] { "fanin", "fanout", "p2p", "conn" })
+            Assert.Empty(BenchCommands.BuildRoot().Parse([command]).Errors);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Globalization;
+using Broker.EndToEnd.Tests.Infrastructure;
+
+namespace Broker.EndToEnd.Tests;
+
+/// <summary>
+/// The load generator's own accounting against the real broker: at a low fixed rate nothing may be lost or doubled,
+/// so every report must say sent == received, lost == 0, dup == 0. A correctness test of the tool (and of the
+/// broker's delivery), not a timed test: rates and latencies are not asserted.
+/// </summary>
+public sealed class BenchSmokeTests
+{
+    private static async Task<BenchResult> RunAsync(BrokerProcess broker, params string[] arguments)
+    {
+        var result = await BenchRunner.RunAsync(broker, [.. arguments, "--duration", "2s", "--warmup", "500ms", "--quiet"]);
+        Assert.True(result.ExitCode == 0, result.Transcript);
+        Assert.True(result.Report is not null, "no JSON report:\n" + result.Transcript);
+        return result;
+    }
+
+    private static void AssertNothingLostOrDoubled(BenchResult result, long expectedPerMessage)
+    {
+        var sent = result.Long("sent");
+        Assert.True(sent > 0, result.Transcript);
+        Assert.Equal(sent * expectedPerMessage, result.Long("expected"));
+        Assert.Equal(result.Long("expected"), result.Long("received"));
+        Assert.Equal(0, result.Long("lost"));
+        Assert.Equal(0, result.Long("duplicates"));
+        Assert.Equal(0, result.Long("out_of_order"));
+        Assert.Equal(0, result.Long("disconnected"));
+        Assert.True(result.Report!.Value.GetProperty("latency").GetProperty("count").GetInt64() > 0, result.Transcript);
+    }
+
+    [Theory]
+    [InlineData("3.1.1", "1")]
+    [InlineData("5", "2")]
+    public async Task P2p_LowFixedRate_EveryMessageReceivedOnce(string version, string qos)
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await RunAsync(broker, "p2p", "--pairs", "3", "--qos", qos, "--version", version, "--rate", "300");
+        AssertNothingLostOrDoubled(result, 1);
+        Assert.Equal(3, result.Long("publishers"));
+        Assert.Equal(3, result.Long("subscribers"));
+    }
+
+    [Fact]
+    public async Task FanIn_LowFixedRateQos0_EveryMessageReceivedOnceAndBrokerSampled()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await RunAsync(broker, "fanin", "--publishers", "4", "--qos", "0", "--rate", "400",
+            "--broker-pid", broker.ProcessId.ToString(CultureInfo.InvariantCulture));
+        AssertNothingLostOrDoubled(result, 1);
+        // /proc was read: a live .NET process has resident memory, and CPU per message was computed.
+        Assert.True(result.Long("broker_rss_end_kb") > 0, result.Transcript);
+        Assert.True(result.Report!.Value.TryGetProperty("broker_cpu_micros_per_message", out _), result.Transcript);
+    }
+
+    [Fact]
+    public async Task FanOut_LowFixedRateQos1_EverySubscriberGetsEveryMessage()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await RunAsync(broker, "fanout", "--subscribers", "3", "--qos", "1", "--rate", "200");
+        AssertNothingLostOrDoubled(result, 3);
+    }
+
+    [Fact]
+    public async Task Conn_FewConnections_AllConnectedNoneDropped()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await BenchRunner.RunAsync(broker, "conn", "--connections", "50", "--conn-rate", "200",
+            "--duration", "1s", "--quiet", "--broker-pid", broker.ProcessId.ToString(CultureInfo.InvariantCulture));
+        Assert.True(result.ExitCode == 0, result.Transcript);
+        Assert.Equal(50, result.Long("connected"));
+        Assert.Equal(0, result.Long("connect_failures"));
+        Assert.Equal(0, result.Long("disconnected"));
+        Assert.True(result.Long("broker_rss_end_kb") > 0, result.Transcript);
+    }
+
+    [Fact]
+    public async Task Bench_BadOption_ExitsTwoNamingTheOption()
+    {
+        var result = await BenchRunner.RunAsync("127.0.0.1", 1, "p2p", "--qos", "3");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--qos 3", result.Transcript, StringComparison.Ordinal);
+    }
+}
