@@ -54,6 +54,19 @@ internal sealed partial class ClientChannel
 
     public IPEndPoint? RemoteEndPoint { get; }
 
+    /// <summary>
+    /// Set by a TLS listener with <c>peer_cert_as_username</c>: the CONNECT's username is replaced by
+    /// <see cref="PeerCertUsername"/> (null without a client certificate, as EMQX does) before any hook or
+    /// authentication sees it, so a client cannot claim another certificate's name.
+    /// </summary>
+    public bool UsernameFromCertificate { get; init; }
+
+    /// <summary>The client certificate's name when <see cref="UsernameFromCertificate"/>.</summary>
+    public string? PeerCertUsername { get; init; }
+
+    /// <summary>The listener's per-connection inbound limits; null (no cost) when none is configured.</summary>
+    public InboundRateLimiter? InboundLimiter { get; init; }
+
     public string Listener { get; }
 
     /// <summary>The client, once its CONNECT has been accepted.</summary>
@@ -100,16 +113,26 @@ internal sealed partial class ClientChannel
     private async Task ReadLoopAsync()
     {
         var input = _transport.Input;
+        var limiter = InboundLimiter;
         while (Volatile.Read(ref _closeRequested) == 0)
         {
             var result = await input.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
             var start = buffer.Length;
+            var remaining = start;
             try
             {
                 while (Volatile.Read(ref _closeRequested) == 0
                     && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, out var packet))
                 {
+                    if (limiter is not null)
+                    {
+                        // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
+                        var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
+                        remaining = buffer.Length;
+                        if (wait > TimeSpan.Zero)
+                            await Task.Delay(wait, _engine.TimeProvider).ConfigureAwait(false);
+                    }
                     Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
                     _engine.Metrics.PacketIn();
                     var pending = HandleAsync(packet);
