@@ -21,7 +21,8 @@ internal static partial class ManagementApi
     /// secret is, and maps the endpoints. Throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
     /// when the secret file cannot be read or written.
     /// </summary>
-    public static ManagementCredentials Map(WebApplication app, BrokerEngine engine, PluginManager plugins, ManagementOptions options, string dataDirectory, ILogger logger)
+    public static ManagementCredentials Map(WebApplication app, BrokerEngine engine, PluginManager plugins, ManagementOptions options, string dataDirectory, ILogger logger,
+        Listeners.ListenerManager? listeners = null)
     {
         var credentials = ManagementCredentials.Resolve(options, dataDirectory);
         if (credentials.SecretFile is null)
@@ -30,7 +31,9 @@ internal static partial class ManagementApi
             LogGeneratedSecret(logger, credentials.SecretFile, credentials.ApplicationId);
         else
             LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
-        Map(app, engine, credentials, plugins);
+        var api = Map(app, engine, credentials, plugins);
+        if (listeners is not null)
+            MapListeners(api, listeners);
         return credentials;
     }
 
