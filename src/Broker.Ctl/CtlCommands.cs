@@ -59,6 +59,7 @@ internal static class CtlCommands
         root.Add(ClientsCommands.Build());
         root.Add(SubscriptionsCommands.Build());
         root.Add(PluginsCommands.Build());
+        root.Add(ListenersCommands.Build());
         return root;
     }
 
