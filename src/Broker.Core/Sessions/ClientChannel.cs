@@ -40,6 +40,7 @@ internal sealed partial class ClientChannel
     private bool _sendWill = true;
     private int _takenOver;
     private BrokerMessage? _will;
+    private TaskCompletionSource? _closeSignal; // only with an inbound limiter: ends a read pause when the channel closes
     private uint _willDelay;
 
     public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener)
@@ -114,6 +115,8 @@ internal sealed partial class ClientChannel
     {
         var input = _transport.Input;
         var limiter = InboundLimiter;
+        if (limiter is not null)
+            Volatile.Write(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         while (Volatile.Read(ref _closeRequested) == 0)
         {
             var result = await input.ReadAsync().ConfigureAwait(false);
@@ -130,8 +133,11 @@ internal sealed partial class ClientChannel
                         // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
                         var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
                         remaining = buffer.Length;
+                        // A close (kick, takeover, listener stop) ends the pause at once.
                         if (wait > TimeSpan.Zero)
-                            await Task.Delay(wait, _engine.TimeProvider).ConfigureAwait(false);
+                            await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _closeSignal!.Task).ConfigureAwait(false);
+                        if (Volatile.Read(ref _closeRequested) != 0)
+                            break;
                     }
                     Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
                     _engine.Metrics.PacketIn();
@@ -241,6 +247,7 @@ internal sealed partial class ClientChannel
         if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
             Send(new MqttDisconnectPacket { ReasonCode = reason });
         _outbound.Writer.TryComplete();
+        Volatile.Read(ref _closeSignal)?.TrySetResult();
         _transport.Input.CancelPendingRead();
     }
 

@@ -43,3 +43,48 @@ public sealed class InboundRateLimiterTests
         Assert.Equal(TimeSpan.FromSeconds(0.5), limiter.Charge(isPublish: true, 500));
     }
 }
+
+/// <summary>A channel with conn_messages_in: the excess is held (socket not read), then handled, never dropped.</summary>
+public sealed class InboundRateLimitChannelTests
+{
+    private static async Task<PipeMqttClient> ConnectLimitedAsync(TestBroker broker, string clientId)
+    {
+        var limiter = new InboundRateLimiter(new RateLimit(1, TimeSpan.FromSeconds(10)), null, broker.Time);
+        var client = broker.NewClient(limiter: limiter);
+        var connack = await client.ConnectAsync(new Broker.Protocol.MqttConnectPacket { ClientId = clientId, CleanSession = true });
+        Assert.Equal(Broker.Abstractions.MqttReasonCode.Success, connack.ReasonCode);
+        return client;
+    }
+
+    [Fact]
+    public async Task Publish_BeyondTheLimit_IsHeldUntilTokensReturn_ThenAcknowledged()
+    {
+        await using var broker = new TestBroker();
+        await using var client = await ConnectLimitedAsync(broker, "limited");
+        await client.PublishAsync("t", "first", Broker.Abstractions.MqttQos.AtLeastOnce);
+
+        var second = new Broker.Protocol.MqttPublishPacket { Topic = "t", Payload = "second"u8.ToArray(), Qos = Broker.Abstractions.MqttQos.AtLeastOnce, PacketId = client.NextPacketId() };
+        await client.SendAsync(second);
+        await broker.Time.WaitForTimerAsync(TimeSpan.FromSeconds(10));
+        // The read loop is paused on this packet (a PINGREQ would queue behind it), so nothing has come back.
+        Assert.Empty(client.Drain());
+
+        broker.Time.Advance(TimeSpan.FromSeconds(10));
+        var puback = await client.ReceiveAsync<Broker.Protocol.MqttAckPacket>();
+        Assert.Equal(second.PacketId, puback.PacketId);
+    }
+
+    [Fact]
+    public async Task Close_WhileReadingIsPaused_EndsThePauseAtOnce()
+    {
+        await using var broker = new TestBroker();
+        await using var client = await ConnectLimitedAsync(broker, "paused");
+        await client.PublishAsync("t", "first", Broker.Abstractions.MqttQos.AtLeastOnce);
+        await client.SendAsync(new Broker.Protocol.MqttPublishPacket { Topic = "t", Payload = "held"u8.ToArray(), Qos = Broker.Abstractions.MqttQos.AtLeastOnce, PacketId = client.NextPacketId() });
+        await broker.Time.WaitForTimerAsync(TimeSpan.FromSeconds(10));
+
+        // No clock advance: the close alone must end the pause.
+        await client.Channel.CloseAsync(Broker.Abstractions.MqttReasonCode.AdministrativeAction, "kicked").WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        await client.Server.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+    }
+}
