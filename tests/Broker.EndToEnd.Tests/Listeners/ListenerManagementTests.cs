@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Text.Json;
 using Broker.EndToEnd.Tests.Infrastructure;
 
@@ -64,6 +65,68 @@ public sealed class ListenerManagementTests
             Assert.Equal(HttpStatusCode.OK, restart.StatusCode);
         await using var back = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("after-restart"));
         Assert.True(Find(await ListAsync(http), "mqtt:tcp:external").GetProperty("running").GetBoolean());
+    }
+
+    private static async Task<ClientWebSocket> OpenWsAsync(BrokerProcess broker, int port)
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("mqtt");
+        await socket.ConnectAsync(new Uri($"ws://{broker.Host}:{port}/mqtt"), TestContext.Current.CancellationToken);
+        return socket;
+    }
+
+    private static async Task<RawPacket> ReceiveOneAsync(ClientWebSocket socket)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        var bytes = new List<byte>();
+        var buffer = new byte[1024];
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, timeout.Token);
+            Assert.Equal(WebSocketMessageType.Binary, result.MessageType);
+            bytes.AddRange(buffer.AsSpan(0, result.Count));
+            if (MqttBytes.TryParse(bytes, out var packet, out _))
+                return packet;
+        }
+    }
+
+    [Fact]
+    public async Task StopWsListener_WebSocketClientGetsDisconnect0x8BAndClose_OtherListenersKeepServing()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o["listener.ws.external"] = "127.0.0.1:0");
+        var port = await broker.ListenerPortAsync("ws:external");
+        using var socket = await OpenWsAsync(broker, port);
+        await socket.SendAsync(MqttBytes.ConnectPacket("ws-stopped", MqttBytes.V5), WebSocketMessageType.Binary, true, TestContext.Current.CancellationToken);
+        Assert.Equal(MqttBytes.Connack, (await ReceiveOneAsync(socket)).Type);
+        using var http = broker.CreateManagementClient();
+
+        using (var stop = await http.PutAsync("api/v4/listeners/mqtt:ws:external/stop", null, TestContext.Current.CancellationToken))
+            Assert.Equal(HttpStatusCode.OK, stop.StatusCode);
+
+        var disconnect = await ReceiveOneAsync(socket);
+        Assert.Equal(MqttBytes.Disconnect, disconnect.Type);
+        Assert.Equal(0x8B, MqttBytes.ReasonCode(disconnect));
+        await using var tcp = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("tcp-still-open"));
+    }
+
+    [Fact]
+    public async Task WsMaxConnections_HandshakeBeyondItIsRefused_AndCounted()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o["listener.ws.external"] = "127.0.0.1:0";
+            o["listener.ws.external.max_connections"] = "1";
+        });
+        var port = await broker.ListenerPortAsync("ws:external");
+        using var first = await OpenWsAsync(broker, port);
+
+        await Assert.ThrowsAsync<WebSocketException>(async () => { using var _ = await OpenWsAsync(broker, port); });
+
+        using var http = broker.CreateManagementClient();
+        var ws = Find(await ListAsync(http), "mqtt:ws:external");
+        Assert.Equal(1, ws.GetProperty("current_conns").GetInt32());
+        Assert.Equal(1, ws.GetProperty("shutdown_count").GetProperty("max_connections").GetInt64());
     }
 
     [Fact]
