@@ -25,18 +25,21 @@ public sealed class ListenerLimitTests
     }
 
     [Fact]
-    public async Task NoInboundLimit_SameLoad_IsNotSlowedDown()
+    public async Task ConnBytesIn_1KBPerSecond_ThreeAndAHalfKB_TakeAtLeastTwoSecondsAndAllArrive()
     {
-        await using var broker = await BrokerProcess.StartAsync();
-        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "free/t", "-q", "1");
-        var lines = Enumerable.Range(0, 30).Select(i => $"m{i}").ToArray();
+        await using var broker = await BrokerProcess.StartAsync(o => o["listener.tcp.external.rate_limit.conn_bytes_in"] = "1KB,1s");
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "bytes/t", "-q", "1");
+        // 30 PUBLISH packets of about 115 bytes each: 1 KB passes at once, the other ~2.4 KB at 1 KB per second.
+        var lines = Enumerable.Range(0, 30).Select(i => $"{i:D2}" + new string('x', 98)).ToArray();
 
         var clock = Stopwatch.StartNew();
-        await MosquittoClients.PublishAsync(broker, ["-t", "free/t", "-q", "1"], lines);
-        Assert.Equal(30, (await MosquittoClients.MessagesAsync(sub, 30)).Count);
+        await MosquittoClients.PublishAsync(broker, ["-t", "bytes/t", "-q", "1"], lines);
+        var messages = await MosquittoClients.MessagesAsync(sub, 30);
+        clock.Stop();
 
-        // The contrast that makes the limited test mean something (generous: machines are shared).
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1.8), $"30 unlimited messages took {clock.Elapsed}");
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.8), $"3.4 KB at 1 KB/s took only {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+        Assert.Equal(lines, messages.Select(m => m.Payload).ToArray());
     }
 
     [Fact]
