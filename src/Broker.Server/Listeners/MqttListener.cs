@@ -296,7 +296,7 @@ internal sealed partial class MqttListener
         }
     }
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
     private static partial void LogStarted(ILogger logger, string name, string endPoint);
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Listener {Name} stopped")]
