@@ -73,7 +73,7 @@ internal sealed partial class BrokerEngine
     public ValueTask<PublishOutcome> PublishAsync(BrokerMessage message, ClientInfo? publisher)
     {
         if (Hooks.MessagePublish.IsEmpty)
-            return ValueTask.FromResult(new PublishOutcome(Route(message), MqttReasonCode.Success));
+            return ValueTask.FromResult(new PublishOutcome(Route(message, out var behind), MqttReasonCode.Success, behind));
         return PublishWithHooksAsync(message, publisher);
     }
 
@@ -83,12 +83,18 @@ internal sealed partial class BrokerEngine
         await Hooks.MessagePublish.RunAsync(context).ConfigureAwait(false);
         if (!context.Route)
             return new PublishOutcome(-1, context.ReasonCode);
-        return new PublishOutcome(Route(context.Message), MqttReasonCode.Success);
+        return new PublishOutcome(Route(context.Message, out var behind), MqttReasonCode.Success, behind);
     }
 
     /// <summary>One trie match, then one delivery per matching session. Returns the number of deliveries.</summary>
-    public int Route(BrokerMessage message)
+    /// <param name="message">The message.</param>
+    /// <param name="behind">
+    /// A connected subscriber, other than the publisher, whose queue is now more than half full: the publisher's
+    /// connection waits for it before reading on (session.backpressure_timeout). Null when none is.
+    /// </param>
+    public int Route(BrokerMessage message, out Session? behind)
     {
+        behind = null;
         var matches = t_matches ??= new List<RouteMatch<Session>>(16);
         matches.Clear();
         Router.Match(message.Topic, message.PublisherId, matches);
@@ -100,7 +106,9 @@ internal sealed partial class BrokerEngine
             // Forwarded to an established subscription: RETAIN is cleared unless Retain As Published
             // [MQTT-3.3.1-12] (5.0), [MQTT-3.3.1-9] (3.1.1).
             var retain = message.Retain && match.RetainAsPublished;
-            match.Subscriber.Deliver(message, qos, retain, match.SubscriptionIdentifiers);
+            if (match.Subscriber.Deliver(message, qos, retain, match.SubscriptionIdentifiers) && behind is null
+                && !string.Equals(match.Subscriber.ClientId, message.PublisherId, StringComparison.Ordinal))
+                behind = match.Subscriber;
         }
         var count = matches.Count;
         matches.Clear();
@@ -189,4 +197,8 @@ internal sealed partial class BrokerEngine
 /// <summary>What became of a published message.</summary>
 /// <param name="Deliveries">How many sessions it was delivered to; -1 when a hook kept it from being routed.</param>
 /// <param name="ReasonCode">For the publisher's MQTT 5 acknowledgement when a hook stopped it.</param>
-internal readonly record struct PublishOutcome(int Deliveries, MqttReasonCode ReasonCode);
+/// <summary>What became of a published message.</summary>
+/// <param name="Deliveries">Sessions it was delivered to; -1 when a message.publish callback kept it from being routed.</param>
+/// <param name="ReasonCode">For -1: the reason code the publisher's PUBACK/PUBREC carries.</param>
+/// <param name="Behind">A connected subscriber that has fallen behind (see <see cref="BrokerEngine.Route"/>), or null.</param>
+internal readonly record struct PublishOutcome(int Deliveries, MqttReasonCode ReasonCode, Session? Behind = null);

@@ -58,6 +58,8 @@ internal static class CtlCommands
         root.Add(BrokerCommands.Build());
         root.Add(ClientsCommands.Build());
         root.Add(SubscriptionsCommands.Build());
+        root.Add(RoutesCommands.Build());
+        root.Add(AclCommands.Build());
         root.Add(PluginsCommands.Build());
         root.Add(ListenersCommands.Build());
         return root;

@@ -4,6 +4,7 @@ using Broker.Core;
 using Broker.Core.AccessControl;
 using Broker.Core.Sys;
 using Broker.PluginHost;
+using Broker.Configuration;
 using Broker.Server.Configuration;
 using Broker.Server.Listeners;
 using Broker.Server.Management;
@@ -85,10 +86,10 @@ internal static partial class BrokerHost
         }
 
         var plugins = new PluginManager(engine, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
-            PluginConfiguration.Source(settings.EtcDirectory));
+            new PluginConfigurationSource(settings.EtcDirectory));
         try
         {
-            ManagementApi.Map(app, engine, plugins, settings.Management, settings.DataDirectory, logger, listeners);
+            ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -1,6 +1,6 @@
 using Broker.Core.Configuration;
 using Broker.PluginHost;
-using Broker.Server.Configuration;
+using Broker.Configuration;
 using Broker.Server.Listeners;
 using Broker.Server.Management;
 using Microsoft.Extensions.Configuration;

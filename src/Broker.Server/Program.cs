@@ -1,6 +1,6 @@
 using Broker.Core.AccessControl;
 using Broker.Server;
-using Broker.Server.Configuration;
+using Broker.Configuration;
 
 // broker [--home DIR] [--etc DIR] [--data DIR]     start the broker
 // broker passwd [-f FILE] add|delete|list ...       manage the password file

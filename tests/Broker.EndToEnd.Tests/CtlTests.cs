@@ -172,6 +172,13 @@ public sealed class CtlTests
     [InlineData("clients kick")]
     [InlineData("subscriptions")]
     [InlineData("subscriptions list")]
+    [InlineData("subscriptions show")]
+    [InlineData("subscriptions add")]
+    [InlineData("subscriptions del")]
+    [InlineData("routes")]
+    [InlineData("routes list")]
+    [InlineData("acl")]
+    [InlineData("acl reload")]
     public async Task Help_EveryCommand_DescribesItself(string command)
     {
         var result = await CtlRunner.RunAsync([.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"]);
@@ -180,6 +187,95 @@ public sealed class CtlTests
         Assert.Contains("--json", result.Stdout, StringComparison.Ordinal);
         var description = result.Stdout.Split('\n').SkipWhile(l => !l.StartsWith("Description:", StringComparison.Ordinal)).Skip(1).FirstOrDefault();
         Assert.False(string.IsNullOrWhiteSpace(description), result.Stdout);
+    }
+
+    [Fact]
+    public async Task SubscriptionsAddShowDel_RoutesList_ActOnAMosquittoSub()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-i", "ctl-target", "-t", "marker", "-q", "1");
+
+        var add = await CtlRunner.RunAsync(broker, "subscriptions", "add", "ctl-target", "ctl/+/x", "--qos", "1");
+        Assert.True(add.ExitCode == 0, add.Transcript);
+        Assert.Equal("Subscribed ctl-target to ctl/+/x (QoS 1)", add.Stdout);
+
+        var show = await CtlRunner.RunAsync(broker, "subscriptions", "show", "ctl-target");
+        Assert.True(show.ExitCode == 0, show.Transcript);
+        Assert.Matches(@"(?m)^ctl-target\s+ctl/\+/x\s+1\s", show.Stdout);
+        Assert.Matches(@"(?m)^ctl-target\s+marker\s+1\s", show.Stdout);
+        Assert.EndsWith("2 subscriptions", show.Stdout, StringComparison.Ordinal);
+
+        var routes = await CtlRunner.RunAsync(broker, "routes", "list");
+        Assert.True(routes.ExitCode == 0, routes.Transcript);
+        Assert.StartsWith("TOPIC FILTER", routes.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^ctl/\+/x\s+broker@127\.0\.0\.1$", routes.Stdout);
+        var one = await CtlRunner.RunAsync(broker, "--json", "routes", "list", "--topic", "ctl/+/x");
+        Assert.Equal("ctl/+/x", Assert.Single(JsonDocument.Parse(one.Stdout).RootElement.GetProperty("data").EnumerateArray()).GetProperty("topic").GetString());
+
+        await MosquittoClients.PublishAsync(broker, ["-t", "ctl/a/x", "-m", "via ctl", "-q", "1"]);
+        Assert.Equal("ctl/a/x via ctl", (await MosquittoClients.MessagesAsync(sub, 1)).Select(m => $"{m.Topic} {m.Payload}").Single());
+
+        var del = await CtlRunner.RunAsync(broker, "subscriptions", "del", "ctl-target", "ctl/+/x");
+        Assert.True(del.ExitCode == 0, del.Transcript);
+        Assert.Equal("Unsubscribed ctl-target from ctl/+/x", del.Stdout);
+        var none = await CtlRunner.RunAsync(broker, "routes", "list", "--topic", "ctl/+/x");
+        Assert.True(none.ExitCode == 0, none.Transcript);
+        Assert.EndsWith("0 routes", none.Stdout, StringComparison.Ordinal);
+
+        var again = await CtlRunner.RunAsync(broker, "subscriptions", "del", "ctl-target", "ctl/+/x");
+        Assert.True(again.ExitCode == 1, again.Transcript);
+        Assert.Equal("client 'ctl-target' has no subscription to 'ctl/+/x'", again.Stderr);
+    }
+
+    [Fact]
+    public async Task Subscriptions_UnknownClientOrBadFilter_ExitOneSayingWhy()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-i", "ctl-known", "-t", "t");
+
+        var show = await CtlRunner.RunAsync(broker, "subscriptions", "show", "nobody");
+        Assert.True(show.ExitCode == 1, show.Transcript);
+        Assert.Equal("no client 'nobody'", show.Stderr);
+
+        var add = await CtlRunner.RunAsync(broker, "subscriptions", "add", "nobody", "a/b");
+        Assert.True(add.ExitCode == 1, add.Transcript);
+        Assert.Equal("no client 'nobody'", add.Stderr);
+
+        var bad = await CtlRunner.RunAsync(broker, "subscriptions", "add", "ctl-known", "a/#/b");
+        Assert.True(bad.ExitCode == 1, bad.Transcript);
+        Assert.Contains("'a/#/b' is not a valid topic filter", bad.Stderr, StringComparison.Ordinal);
+
+        var qos = await CtlRunner.RunAsync(broker, "subscriptions", "add", "ctl-known", "a", "--qos", "3");
+        Assert.True(qos.ExitCode == 2, qos.Transcript);
+    }
+
+    [Fact]
+    public async Task AclReload_GoodFileReportsCounts_BadFileExitsOneNamingTheLine()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o.AclConf = "{allow, all}.\n");
+        var acl = Path.Combine(broker.HomeDirectory, "etc", "acl.conf");
+
+        await File.WriteAllTextAsync(acl, "{deny, all, subscribe, [\"x\"]}.\n{allow, all}.\n", TestContext.Current.CancellationToken);
+        var good = await CtlRunner.RunAsync(broker, "acl", "reload");
+        Assert.True(good.ExitCode == 0, good.Transcript);
+        Assert.StartsWith("Reloaded 2 ACL rule(s) from ", good.Stdout, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(acl, "{allow, all}.\n{allow, nobody}.\n", TestContext.Current.CancellationToken);
+        var bad = await CtlRunner.RunAsync(broker, "acl", "reload");
+        Assert.True(bad.ExitCode == 1, bad.Transcript);
+        Assert.Contains("acl.conf:2:", bad.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NewCommands_BrokerNotRunning_ExitOne()
+    {
+        var url = $"http://127.0.0.1:{CtlRunner.Port(FreePort())}";
+        foreach (var command in new[] { "routes list", "acl reload", "subscriptions add c t", "subscriptions show c" })
+        {
+            var result = await CtlRunner.RunAsync(["--url", url, "--secret", "x", .. command.Split(' ')]);
+            Assert.True(result.ExitCode == 1, result.Transcript);
+            Assert.Equal($"broker is not running at {url}", result.Stderr);
+        }
     }
 
     [Fact]

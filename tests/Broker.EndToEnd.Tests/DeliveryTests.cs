@@ -72,4 +72,23 @@ public sealed class DeliveryTests
         var messages = await MosquittoClients.MessagesAsync(second, n);
         Assert.Equal(Enumerable.Range(0, n).Select(i => $"p{i}"), messages.Select(m => m.Payload));
     }
+
+    [Fact]
+    public async Task FanIn_50Qos1PublishersAtFullSpeed_SmallQueue_PublishersSlowedNothingLost()
+    {
+        // 50 MQTT.js publishers outrun one subscriber whose queue holds only 200 (the default is 1000): with
+        // session.backpressure_timeout the broker reads publishers no faster than the subscriber drains, so every
+        // acknowledged message arrives. Each publisher adds at most one message past the half-full mark before it
+        // waits, so a queue of at least twice the publishers never overflows.
+        await using var broker = await BrokerProcess.StartAsync(o => o["session.max_mqueue_len"] = "200");
+        await using var load = Interop.StartNode("reload_publishers.js", broker,
+            new { publishers = 50, perPublisher = 200, greeting = "original", timeoutSeconds = 120 });
+
+        var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
+
+        Assert.Equal(50 * 200, result.GetProperty("acknowledged").GetInt32());
+        Assert.Equal(50 * 200, result.GetProperty("received").GetInt32());
+        Assert.Equal(0, result.GetProperty("duplicates").GetInt32());
+        Assert.Equal(0, result.GetProperty("disconnects").GetInt32());
+    }
 }

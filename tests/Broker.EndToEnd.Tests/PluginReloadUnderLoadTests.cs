@@ -14,10 +14,6 @@ public sealed class PluginReloadUnderLoadTests
     {
         o.HomeContent["plugins/hello"] = TestPlugins.OutputOf("TestPlugins.Hello");
         o.LoadedPlugins.Add("hello");
-        // 50 publishers at full speed outrun one subscriber; the default 1000-message session queue would then
-        // drop by session.mqueue_overflow whether or not a plugin is reloaded. This test is about reloads, so the
-        // subscriber's queue holds the whole run.
-        o["session.max_mqueue_len"] = "10000000";
     });
 
     private static async Task ReloadManyTimesAsync(BrokerProcess broker)

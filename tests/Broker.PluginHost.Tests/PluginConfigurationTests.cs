@@ -1,3 +1,4 @@
+using Broker.Configuration;
 using Broker.Server.Configuration;
 
 namespace Broker.PluginHost.Tests;
@@ -48,7 +49,7 @@ public sealed class PluginConfigurationTests
             Directory.CreateDirectory(Path.Combine(etc, "plugins"));
             var file = Path.Combine(etc, "plugins", "topic_rewrite.conf");
             File.WriteAllText(file, "# rules\nrewrite.pub_rule.1 = a/# ^a/(.+)$ b/$1\n");
-            var source = PluginConfiguration.Source(etc, new Dictionary<string, string> { ["BROKER_PLUGINS__TOPIC_REWRITE__REWRITE__SUB_RULE__2"] = "x" });
+            var source = new PluginConfigurationSource(etc, new Dictionary<string, string> { ["BROKER_PLUGINS__TOPIC_REWRITE__REWRITE__SUB_RULE__2"] = "x" });
             var configuration = source.Load("topic_rewrite");
 
             Assert.Equal($"{file}:2", source.OriginOf(configuration, "rewrite.pub_rule.1"));

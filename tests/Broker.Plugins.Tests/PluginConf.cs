@@ -1,29 +1,37 @@
 using Broker.Abstractions.Plugins;
-using Broker.Server.Configuration;
+using Broker.Configuration;
+using Microsoft.Extensions.Configuration;
 
 namespace Broker.Plugins.Tests;
 
 /// <summary>Binds a plugin's options from .conf lines exactly as the host does for <c>IPluginContext.BindOptions</c>.</summary>
 public static class PluginConf
 {
-    /// <summary>Writes <paramref name="lines"/> to etc/plugins/<paramref name="name"/>.conf in a temporary folder and binds them.</summary>
+    /// <summary>Binds <paramref name="lines"/> as etc/plugins/<paramref name="name"/>.conf, through the authors' <see cref="PluginOptions"/>.</summary>
     /// <exception cref="PluginConfigurationException">A value is bad; one "file:line: key ..." line per problem.</exception>
-    public static T Bind<T>(string name, params string[] lines) where T : new()
+    public static T Bind<T>(string name, params string[] lines) where T : new() =>
+        PluginOptions.Parse<T>(string.Join('\n', lines), name + ".conf");
+
+    /// <summary>
+    /// Loads <paramref name="lines"/> as etc/plugins/<paramref name="name"/>.conf, for plugins that read numbered keys
+    /// themselves: the configuration and <c>IPluginContext.OriginOf</c> over it, as the host gives them
+    /// (<c>&lt;name&gt;.conf:&lt;line&gt;</c>).
+    /// </summary>
+    /// <exception cref="PluginConfigurationException">A line is malformed.</exception>
+    public static (IConfiguration Configuration, Func<string, string?> OriginOf) Load(string name, params string[] lines)
     {
-        var etc = Directory.CreateTempSubdirectory("plugin-conf-");
+        IConfiguration configuration;
         try
         {
-            Directory.CreateDirectory(Path.Combine(etc.FullName, "plugins"));
-            File.WriteAllLines(PluginConfiguration.FileOf(etc.FullName, name), lines);
-            var configuration = PluginConfiguration.Load(etc.FullName, name, new Dictionary<string, string>());
-            var options = new T();
-            var errors = PluginConfiguration.BindOptions(configuration, options);
-            return errors.Count == 0 ? options : throw new PluginConfigurationException(string.Join(Environment.NewLine, errors));
+            configuration = new ConfigurationBuilder()
+                .Add(new ConfFileConfigurationSource(name + ".conf", optional: false, string.Join('\n', lines)))
+                .Build();
         }
-        finally
+        catch (ConfigurationException ex)
         {
-            etc.Delete(recursive: true);
+            throw new PluginConfigurationException(ex.Message);
         }
+        return (configuration, key => PluginConfiguration.OriginOf(configuration, key));
     }
 
     /// <summary>The checkout's root (the folder holding Broker.sln).</summary>

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Broker.Abstractions.Plugins;
-using Broker.Server.Configuration;
+using Broker.Configuration;
 
 namespace Broker.Plugins.Tests;
 
@@ -13,7 +13,10 @@ public sealed class ShippedPluginTests
     /// <summary>Every shipped plugin and its options class. A plugin added under plugins/ must be added here.</summary>
     public static readonly TheoryData<string, Type> Plugins = new()
     {
-        { "presence", typeof(Presence.PresenceOptions) },
+        { "auto_subscribe", typeof(global::Broker.Plugins.AutoSubscribe.AutoSubscribeOptions) },
+        { "presence", typeof(global::Broker.Plugins.Presence.PresenceOptions) },
+        { "topic_rewrite", typeof(global::Broker.Plugins.TopicRewrite.TopicRewriteOptions) },
+        { "delayed_publish", typeof(global::Broker.Plugins.DelayedPublish.DelayedPublishOptions) },
     };
 
     [Fact]

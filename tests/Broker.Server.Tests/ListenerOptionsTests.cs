@@ -1,5 +1,5 @@
 using Xunit;
-using Broker.Server.Configuration;
+using Broker.Configuration;
 using Broker.Server.Listeners;
 using Broker.Server.Tests.Configuration;
 

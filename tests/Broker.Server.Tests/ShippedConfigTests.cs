@@ -1,5 +1,5 @@
 using Xunit;
-using Broker.Server.Configuration;
+using Broker.Configuration;
 using Broker.Server.Tests.Configuration;
 
 namespace Broker.Server.Tests;

@@ -1,13 +1,18 @@
 // N MQTT 5 publishers send QoS 1 messages through hello/<i> (a topic the Hello plugin rewrites) as fast as
-// their acknowledgements allow, while a subscriber counts what arrives. Runs until a message on control/stop,
-// then reports: how many were acknowledged, received (unique), duplicated, arrived without the plugin's
-// rewrite, and how many clients were disconnected on the way.
+// their acknowledgements allow, while a subscriber counts what arrives. Runs until a message on control/stop (or,
+// with perPublisher, until each publisher has sent that many), then reports: how many were acknowledged, received
+// (unique), duplicated, arrived without the plugin's rewrite, and how many clients were disconnected on the way.
+// Optional: publishPrefix (default hello) is where the publishers send; receivePrefix (default publishPrefix) is
+// where a topic-rewriting plugin moves them. With a receivePrefix, a message arriving under publishPrefix counts
+// as notRewritten; with a greeting, so does one whose payload is not the greeting.
 'use strict';
 const { args, emit, connect, once, fail } = require('./common');
 
 (async () => {
   const publishers = args.publishers || 50;
   const greeting = args.greeting;
+  const publishPrefix = args.publishPrefix || 'hello';
+  const receivePrefix = args.receivePrefix || publishPrefix;
   let disconnects = 0;
   const watch = (client) => {
     client.on('close', () => { if (!stopping) disconnects++; });
@@ -29,11 +34,14 @@ const { args, emit, connect, once, fail } = require('./common');
     if (topic === 'control/stop') { stop(); return; }
     const seq = packet.properties && packet.properties.userProperties && packet.properties.userProperties.seq;
     const key = `${topic}#${seq}`;
+    if (receivePrefix !== publishPrefix && topic.startsWith(`${publishPrefix}/`)) { notRewritten++; return; }
     if (seen.has(key)) duplicates++; else seen.add(key);
-    if (payload.toString() !== greeting) notRewritten++;
+    if (greeting !== undefined && payload.toString() !== greeting) notRewritten++;
     if (allReceived && seen.size >= acknowledged) allReceived();
   });
-  await sub.subscribeAsync({ 'hello/#': { qos: 1 }, 'control/stop': { qos: 1 } });
+  const filters = { [`${receivePrefix}/#`]: { qos: 1 }, 'control/stop': { qos: 1 } };
+  if (receivePrefix !== publishPrefix) filters[`${publishPrefix}/#`] = { qos: 1 };
+  await sub.subscribeAsync(filters);
 
   const clients = [];
   for (let i = 0; i < publishers; i++) {
@@ -43,13 +51,15 @@ const { args, emit, connect, once, fail } = require('./common');
   await Promise.all(clients.map((c) => once(c, 'connect')));
   clients.forEach(watch);
 
+  const perPublisher = args.perPublisher || Infinity;
   const loops = clients.map(async (c, i) => {
-    for (let seq = 0; !stopping; seq++) {
-      await c.publishAsync(`hello/${i}`, 'original', { qos: 1, properties: { userProperties: { seq: String(seq) } } });
+    for (let seq = 0; !stopping && seq < perPublisher; seq++) {
+      await c.publishAsync(`${publishPrefix}/${i}`, 'original', { qos: 1, properties: { userProperties: { seq: String(seq) } } });
       acknowledged++;
     }
   });
   emit('ready', {});
+  if (perPublisher !== Infinity) Promise.all(loops).then(stop);
 
   await stopped;
   stopping = true;

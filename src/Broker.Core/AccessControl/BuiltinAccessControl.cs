@@ -53,6 +53,18 @@ internal sealed partial class BuiltinAccessControl
         _state = LoadState();
     }
 
+    /// <summary>The acl.conf in use (empty = none).</summary>
+    public string AclFilePath => _aclFilePath;
+
+    /// <summary>The password file in use (empty = none).</summary>
+    public string PasswordFilePath => _passwordFilePath;
+
+    /// <summary>Rules loaded from acl.conf by the constructor or the last successful <see cref="Reload"/>.</summary>
+    public int RuleCount => Volatile.Read(ref _state).Acl.Count;
+
+    /// <summary>Users loaded from the password file by the constructor or the last successful <see cref="Reload"/>.</summary>
+    public int UserCount => Volatile.Read(ref _state).Passwords.Count;
+
     /// <summary>The <see cref="HookPoints.ClientAuthenticate"/> callback.</summary>
     public ValueTask<HookResult> AuthenticateAsync(ClientAuthenticateContext ctx)
     {

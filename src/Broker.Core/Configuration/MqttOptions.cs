@@ -74,6 +74,10 @@ public sealed class SessionOptions
     [ConfKey("session.max_mqueue_len", "Messages queued per session while it is offline or its in-flight window is full; beyond it session.mqueue_overflow applies and the drop is counted in $SYS metrics/messages/dropped.", Min = "1", Max = "10000000")]
     public int MaxMqueueLength { get; set; } = 1000;
 
+    /// <remarks>Default 1s; 0 turns publisher back-pressure off.</remarks>
+    [ConfKey("session.backpressure_timeout", "Longest a publisher waits, after a message, while a connected subscriber it was just delivered to has its queue (or QoS 0 backlog) more than half full: fast publishers are slowed to what subscribers drain instead of overflowing their queues. Offline sessions and the publisher's own never make it wait. Each publisher adds at most one message past the half-full mark before it waits, so a session.max_mqueue_len of at least twice the number of publishers feeding one subscriber loses nothing to overflow while the subscriber keeps reading. 0 = never wait (a full queue then drops per session.mqueue_overflow).", Unit = ConfUnit.Duration)]
+    public TimeSpan BackpressureTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <remarks>Default 10000.</remarks>
     [ConfKey("session.max_qos0_backlog", "QoS 0 messages waiting to be written to one connection that cannot keep up (they bypass the session queue); beyond it new QoS 0 messages for that connection are dropped and counted.", Min = "1", Max = "10000000")]
     public int MaxQos0Backlog { get; set; } = 10000;

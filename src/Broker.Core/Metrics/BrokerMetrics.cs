@@ -15,6 +15,7 @@ internal sealed class BrokerMetrics
     private long _messagesDropped;
     private long _messagesQueueDropped;
     private long _messagesRetained;
+    private long _publisherPauses;
     private int _connections;
     private int _connectionsMax;
 
@@ -28,6 +29,8 @@ internal sealed class BrokerMetrics
     public long MessagesDropped => Volatile.Read(ref _messagesDropped);
     /// <summary>Of <see cref="MessagesDropped"/>: those dropped because a session queue was full.</summary>
     public long MessagesQueueDropped => Volatile.Read(ref _messagesQueueDropped);
+    /// <summary>Times a publisher's connection paused reading because a subscriber had fallen behind (session.backpressure_timeout).</summary>
+    public long PublisherPauses => Volatile.Read(ref _publisherPauses);
     public int Connections => Volatile.Read(ref _connections);
     public int ConnectionsMax => Volatile.Read(ref _connectionsMax);
 
@@ -63,6 +66,8 @@ internal sealed class BrokerMetrics
         if (queueFull)
             Interlocked.Increment(ref _messagesQueueDropped);
     }
+
+    public void PublisherPaused() => Interlocked.Increment(ref _publisherPauses);
 
     public void Connected()
     {

@@ -36,4 +36,21 @@ internal sealed partial class Router<TSubscriber>
             return result;
         }
     }
+
+    /// <summary>
+    /// The routes: every distinct topic filter (share prefix removed, as <see cref="RouteCount"/> counts them) with at
+    /// least one subscription, sorted ordinally. Copied under the write lock, for operators' listings only.
+    /// </summary>
+    public List<string> RouteFilters()
+    {
+        lock (_writeLock)
+        {
+            var filters = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var subscription in _subscriptions.Values)
+                filters.Add(subscription.Route.Filter);
+            var result = new List<string>(filters);
+            result.Sort(StringComparer.Ordinal);
+            return result;
+        }
+    }
 }

@@ -18,6 +18,39 @@ internal sealed partial class ClientChannel
     ];
     private Dictionary<string, ushort>? _outboundAliases;
     private int _pendingQos0;
+    private TaskCompletionSource? _qos0Drained;
+
+    /// <summary>QoS 0 messages queued for the writer and not yet written.</summary>
+    public int Qos0Backlog => Volatile.Read(ref _pendingQos0);
+
+    /// <summary>
+    /// Completes once the QoS 0 backlog is at most a quarter of session.max_qos0_backlog, or the connection has
+    /// closed (for publisher back-pressure, <see cref="Session.WaitUntilCaughtUpAsync"/>).
+    /// </summary>
+    public Task WaitForQos0DrainAsync()
+    {
+        if (!IsQos0Behind())
+            return Task.CompletedTask;
+        var waiting = Volatile.Read(ref _qos0Drained);
+        if (waiting is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            waiting = Interlocked.CompareExchange(ref _qos0Drained, created, null) ?? created;
+        }
+        // The writer may have drained between the check and publishing the source: check again.
+        if (!IsQos0Behind() || Volatile.Read(ref _closeRequested) != 0)
+            SignalQos0Drained(force: true);
+        return waiting.Task;
+    }
+
+    private bool IsQos0Behind() => Volatile.Read(ref _pendingQos0) > _engine.SessionOptions.MaxQos0Backlog / 4;
+
+    private void SignalQos0Drained(bool force)
+    {
+        if (Volatile.Read(ref _qos0Drained) is { } waiting && (force || !IsQos0Behind())
+            && Interlocked.CompareExchange(ref _qos0Drained, null, waiting) == waiting)
+            waiting.TrySetResult();
+    }
 
     /// <summary>
     /// Queues a PUBLISH of <paramref name="message"/> for the writer. QoS 0 is bounded by
@@ -80,6 +113,7 @@ internal sealed partial class ClientChannel
                 if (output.CanGetUnflushedBytes)
                     bytes += output.UnflushedBytes;
                 var flush = await output.FlushAsync().ConfigureAwait(false);
+                SignalQos0Drained(force: false);
                 metrics.PacketsOut(packets);
                 metrics.MessagesOut(messages);
                 metrics.BytesOut(bytes);
@@ -95,6 +129,7 @@ internal sealed partial class ClientChannel
         finally
         {
             RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
+            SignalQos0Drained(force: true);
         }
     }
 

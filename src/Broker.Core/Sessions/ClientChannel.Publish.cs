@@ -48,7 +48,24 @@ internal sealed partial class ClientChannel
         if (!outcome.IsCompletedSuccessfully)
             return AcknowledgeAsync(packet, outcome);
         Acknowledge(packet, outcome.Result);
-        return ValueTask.CompletedTask;
+        return outcome.Result.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Back-pressure: the message is accepted and acknowledged, but this connection reads nothing more until the
+    /// subscriber that fell behind has caught up, or session.backpressure_timeout has passed. Publishers slow to
+    /// the pace subscribers drain instead of overflowing their queues.
+    /// </summary>
+    private async ValueTask WaitForSubscriberAsync(Session subscriber)
+    {
+        var timeout = _engine.SessionOptions.BackpressureTimeout;
+        if (timeout <= TimeSpan.Zero)
+            return;
+        var caughtUp = subscriber.WaitUntilCaughtUpAsync();
+        if (caughtUp.IsCompleted)
+            return;
+        _engine.Metrics.PublisherPaused();
+        await caughtUp.WaitAsync(timeout, _engine.TimeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     private async ValueTask PublishSlowAsync(MqttPublishPacket packet, string topic, ValueTask<bool> authorize)
@@ -58,11 +75,19 @@ internal sealed partial class ClientChannel
             Denied(packet, topic);
             return;
         }
-        Acknowledge(packet, await _engine.PublishAsync(ToMessage(packet, topic), _client).ConfigureAwait(false));
+        var outcome = await _engine.PublishAsync(ToMessage(packet, topic), _client).ConfigureAwait(false);
+        Acknowledge(packet, outcome);
+        if (outcome.Behind is { } behind)
+            await WaitForSubscriberAsync(behind).ConfigureAwait(false);
     }
 
-    private async ValueTask AcknowledgeAsync(MqttPublishPacket packet, ValueTask<PublishOutcome> outcome) =>
-        Acknowledge(packet, await outcome.ConfigureAwait(false));
+    private async ValueTask AcknowledgeAsync(MqttPublishPacket packet, ValueTask<PublishOutcome> pending)
+    {
+        var outcome = await pending.ConfigureAwait(false);
+        Acknowledge(packet, outcome);
+        if (outcome.Behind is { } behind)
+            await WaitForSubscriberAsync(behind).ConfigureAwait(false);
+    }
 
     private BrokerMessage ToMessage(MqttPublishPacket packet, string topic) => new()
     {
@@ -86,6 +111,10 @@ internal sealed partial class ClientChannel
             0 => MqttReasonCode.NoMatchingSubscribers,
             _ => MqttReasonCode.Success,
         };
+        // A PUBREC >= 0x80 (a message.publish callback refused the message) ends the exchange: no PUBREL follows, and
+        // the next PUBLISH with this packet id is a new message (5.0 §4.3.3). 3.1.1 writes no reason code; its PUBREL releases.
+        if (packet.Qos == MqttQos.ExactlyOnce && (byte)reason >= 0x80 && _version == MqttProtocolVersion.V500)
+            _session!.Release(packet.PacketId);
         SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, reason);
     }
 

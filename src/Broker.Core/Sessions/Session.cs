@@ -30,6 +30,7 @@ internal sealed class Session : ISubscriber
     private bool _terminated;
     private bool _ready;
     private BrokerMessage? _pendingWill;
+    private TaskCompletionSource? _caughtUp;
 
     public Session(BrokerEngine engine, string clientId)
     {
@@ -92,14 +93,19 @@ internal sealed class Session : ISubscriber
     /// Delivers a routed message: straight to the connection when there is room in the in-flight window,
     /// otherwise into the bounded queue. Called from any thread.
     /// </summary>
-    public void Deliver(BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds)
+    /// <returns>
+    /// True when this session is connected and has fallen behind: its queue, or its connection's QoS 0 backlog, is
+    /// more than half full. The publisher then waits for <see cref="WaitUntilCaughtUpAsync"/> (back-pressure).
+    /// </returns>
+    public bool Deliver(BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds)
     {
         var options = _engine.SessionOptions;
         Drop? drop = null;
+        bool behind;
         lock (_lock)
         {
             if (_terminated)
-                return;
+                return false;
             if (message.IsExpired(_engine.Now))
             {
                 drop = new Drop(message, "expired", false);
@@ -124,9 +130,41 @@ internal sealed class Session : ISubscriber
             {
                 drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds));
             }
+            behind = IsBehindLocked(options);
         }
         if (drop is { } d)
             _engine.OnDropped(d.Message, d.Reason, d.QueueFull, Client);
+        return behind;
+    }
+
+    /// <summary>
+    /// Completes once this session has caught up: its queue is at most a quarter full and its connection's QoS 0
+    /// backlog too, or it is no longer connected. Publishers wait on it, bounded by session.backpressure_timeout.
+    /// </summary>
+    public Task WaitUntilCaughtUpAsync()
+    {
+        lock (_lock)
+        {
+            if (_channel is not { } channel || !_ready || _terminated)
+                return Task.CompletedTask;
+            if (_queue.Count > _engine.SessionOptions.MaxMqueueLength / 4)
+                return (_caughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            return channel.WaitForQos0DrainAsync();
+        }
+    }
+
+    private bool IsBehindLocked(SessionOptions options) =>
+        _channel is { } channel && _ready
+        && (_queue.Count > options.MaxMqueueLength / 2 || channel.Qos0Backlog > options.MaxQos0Backlog / 2);
+
+    /// <summary>Wakes publishers waiting on <see cref="WaitUntilCaughtUpAsync"/> once the queue has drained, or the session has gone.</summary>
+    private void SignalCaughtUpLocked(bool force)
+    {
+        if (_caughtUp is { } waiting && (force || _queue.Count <= _engine.SessionOptions.MaxMqueueLength / 4))
+        {
+            _caughtUp = null;
+            waiting.TrySetResult();
+        }
     }
 
     /// <summary>
@@ -253,6 +291,7 @@ internal sealed class Session : ISubscriber
             _channel = null;
             _ready = false;
             _pendingWill = will;
+            SignalCaughtUpLocked(force: true);
             return true;
         }
     }
@@ -294,6 +333,7 @@ internal sealed class Session : ISubscriber
             _inflight.Clear();
             _queue.Clear();
             _awaitingRel.Clear();
+            SignalCaughtUpLocked(force: true);
         }
         ExpiryTimer?.Dispose();
         WillTimer?.Dispose();
@@ -384,7 +424,7 @@ internal sealed class Session : ISubscriber
         {
             var next = _queue.Peek();
             if (next.Qos != MqttQos.AtMostOnce && _inflight.Count >= _window)
-                return;
+                break;
             _queue.Dequeue();
             if (next.Message.IsExpired(now))
             {
@@ -401,6 +441,7 @@ internal sealed class Session : ISubscriber
                 SendInflightLocked(channel, next.Message, next.Qos, next.Retain, next.SubscriptionIds);
             }
         }
+        SignalCaughtUpLocked(force: false);
     }
 
     private void FireDrops(List<Drop>? drops)

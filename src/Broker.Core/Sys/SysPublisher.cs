@@ -74,6 +74,7 @@ internal sealed partial class SysPublisher : IDisposable
         Publish("metrics/messages/received", metrics.MessagesReceived, now);
         Publish("metrics/messages/sent", metrics.MessagesSent, now);
         Publish("metrics/messages/dropped", metrics.MessagesDropped, now);
+        Publish("metrics/messages/publisher_paused", metrics.PublisherPauses, now);
     }
 
     private void Publish(string suffix, long value, DateTimeOffset now) =>

@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Authentication;
 using Broker.Core.Configuration;
 using Broker.Core.Sessions;
-using Broker.Server.Configuration;
+using Broker.Configuration;
 
 namespace Broker.Server.Listeners;
 

@@ -1,5 +1,6 @@
 using Broker.PluginHost;
 using Broker.Core;
+using Broker.Core.AccessControl;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
@@ -21,7 +22,8 @@ internal static partial class ManagementApi
     /// secret is, and maps the endpoints. Throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
     /// when the secret file cannot be read or written.
     /// </summary>
-    public static ManagementCredentials Map(WebApplication app, BrokerEngine engine, PluginManager plugins, ManagementOptions options, string dataDirectory, ILogger logger,
+    public static ManagementCredentials Map(
+        WebApplication app, BrokerEngine engine, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger,
         Listeners.ListenerManager? listeners = null)
     {
         var credentials = ManagementCredentials.Resolve(options, dataDirectory);
@@ -31,7 +33,7 @@ internal static partial class ManagementApi
             LogGeneratedSecret(logger, credentials.SecretFile, credentials.ApplicationId);
         else
             LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
-        var api = Map(app, engine, credentials, plugins);
+        var api = Map(app, engine, credentials, plugins, accessControl);
         if (listeners is not null)
             MapListeners(api, listeners);
         return credentials;

@@ -2,12 +2,15 @@ using Broker.PluginHost;
 using System.Globalization;
 using Broker.Abstractions;
 using Broker.Core;
+using Broker.Core.AccessControl;
 using Broker.Core.Sessions;
 using Broker.Core.Sys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Broker.Server.Management;
 
@@ -33,22 +36,28 @@ internal static partial class ManagementApi
     public static void AddServices(IServiceCollection services) => services.AddRoutingCore();
 
     /// <summary>Maps every management endpoint; returns the authenticated <c>/api/v4</c> group for more.</summary>
-    public static RouteGroupBuilder Map(IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null)
+    public static RouteGroupBuilder Map(
+        IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null, BuiltinAccessControl? accessControl = null)
     {
+        var logger = app.ServiceProvider.GetService<ILoggerFactory>()?.CreateLogger("Broker.Server.Management") ?? NullLogger.Instance;
+
         // EMQX's unauthenticated health check, for load balancers and init scripts.
         app.MapGet("/status", () => Results.Text(
             $"Node {engine.BrokerOptions.NodeName} is started\nbroker is {(engine.IsShuttingDown ? "not_running" : "running")}\n",
             statusCode: engine.IsShuttingDown ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK));
 
-        var api = app.MapGroup(Prefix);
-        api.AddEndpointFilter(async (context, next) =>
+        Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> requireCredentials = async (context, next) =>
         {
             var http = context.HttpContext;
             if (credentials.IsAuthorized(http.Request.Headers.Authorization))
                 return await next(context).ConfigureAwait(false);
             http.Response.Headers.WWWAuthenticate = "Basic realm=\"broker management\", charset=\"UTF-8\"";
             return Error(StatusCodes.Status401Unauthorized, ApiCodes.BadCredentials, "wrong or missing application id/secret (HTTP basic authentication)");
-        });
+        };
+        var api = app.MapGroup(Prefix);
+        api.AddEndpointFilter(requireCredentials);
+        // Prometheus' default metrics_path, with the same credentials (basic_auth in the scrape config).
+        MapPrometheus(app, "/metrics", engine).AddEndpointFilter(requireCredentials);
 
         api.MapGet("/brokers", () => Ok(new[] { BrokerInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseBrokerInfoArray));
         api.MapGet("/brokers/{node}", (string node) => node == engine.BrokerOptions.NodeName
@@ -71,8 +80,13 @@ internal static partial class ManagementApi
         api.MapGet("/subscriptions", (HttpRequest request) => ListSubscriptions(engine, request, request.Query["clientid"].ToString()));
         api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid) => ListSubscriptions(engine, request, clientid));
 
+        MapRoutes(api, engine);
+        MapMqtt(api, engine, logger);
+        MapPrometheus(api, "/prometheus", engine);
         if (plugins is not null)
             MapPlugins(api, plugins);
+        if (accessControl is not null)
+            MapAcl(api, accessControl, logger);
 
         // Anything else under /api/v4 is a JSON 404, not an empty one; it is authenticated like the rest.
         api.MapFallback((HttpRequest request) => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}"));
@@ -121,6 +135,8 @@ internal static partial class ManagementApi
         {
             all = engine.Router.Snapshot();
         }
+        if (!TryFilterSubscriptions(request, all, out error))
+            return error;
         all.Sort(static (a, b) =>
         {
             var byClient = string.CompareOrdinal(a.Subscriber.ClientId, b.Subscriber.ClientId);
@@ -144,6 +160,45 @@ internal static partial class ManagementApi
             };
         }
         return Ok(views, ManagementJsonContext.Default.ApiResponseSubscriptionViewArray, meta);
+    }
+
+    /// <summary>
+    /// EMQX 4's subscription filters: <c>topic</c> (the filter as subscribed, share prefix included), <c>qos</c>,
+    /// <c>share</c> (share group name; <c>$queue</c> for <c>$queue/</c>), <c>_match_topic</c> (filters that a message
+    /// to this topic name would match). A bad value is a 400 naming the parameter.
+    /// </summary>
+    private static bool TryFilterSubscriptions(HttpRequest request, List<Core.Routing.SubscriptionSnapshot<Session>> all, out IResult error)
+    {
+        error = Results.Empty;
+        var topic = request.Query["topic"].ToString();
+        var qosText = request.Query["qos"].ToString();
+        var share = request.Query["share"].ToString();
+        var match = request.Query["_match_topic"].ToString();
+        var qos = -1;
+        if (qosText.Length > 0 && (!int.TryParse(qosText, NumberStyles.None, CultureInfo.InvariantCulture, out qos) || qos > 2))
+        {
+            error = Error(StatusCodes.Status400BadRequest, ApiCodes.BadQos, $"qos must be 0, 1 or 2, not '{qosText}'");
+            return false;
+        }
+        if (match.Length > 0 && !Protocol.MqttTopic.IsValidTopicName(match))
+        {
+            error = Error(StatusCodes.Status400BadRequest, ApiCodes.BadTopic, $"_match_topic must be a topic name without wildcards, not '{match}'");
+            return false;
+        }
+        if (topic.Length == 0 && qos < 0 && share.Length == 0 && match.Length == 0)
+            return true;
+        all.RemoveAll(s =>
+        {
+            if (topic.Length > 0 && s.TopicFilter != topic)
+                return true;
+            if (qos >= 0 && (int)s.Options.Qos != qos)
+                return true;
+            var shared = Protocol.MqttTopic.TryParseShared(s.TopicFilter, out var group, out var filter);
+            if (share.Length > 0 && (!shared || (group ?? "$queue") != share))
+                return true;
+            return match.Length > 0 && !Protocol.MqttTopic.Matches(filter, match);
+        });
+        return true;
     }
 
     /// <summary>Reads <c>_page</c> (from 1) and <c>_limit</c> (1 to <see cref="MaxLimit"/>); a bad one is a 400.</summary>
@@ -229,6 +284,7 @@ internal static partial class ManagementApi
             ["messages.sent"] = metrics.MessagesSent,
             ["messages.dropped"] = metrics.MessagesDropped,
             ["delivery.dropped.queue_full"] = metrics.MessagesQueueDropped,
+            ["messages.publisher_paused"] = metrics.PublisherPauses,
             ["messages.retained"] = metrics.Retained,
         };
     }

@@ -36,7 +36,12 @@ internal static class ApiCodes
     public const int MissingParameter = 107;
     public const int BadParameter = 108;
     public const int BadJson = 109;
+    /// <summary>EMQX: "client not online"; here: no session with that client id (connected or persistent).</summary>
     public const int ClientNotFound = 112;
+    /// <summary>A topic name or filter that is not valid where it is used (EMQX's bad_topic).</summary>
+    public const int BadTopic = 115;
+    /// <summary>A QoS outside 0..2 (EMQX's bad_qos).</summary>
+    public const int BadQos = 116;
     public const int NotFound = 404;
 }
 
@@ -131,6 +136,79 @@ internal sealed class PluginView
     public int LeakedInstances { get; init; }
 }
 
+/// <summary>One route: a topic filter (share prefix removed) with at least one subscriber on <see cref="Node"/>.</summary>
+internal sealed class RouteView
+{
+    public required string Topic { get; init; }
+    public required string Node { get; init; }
+}
+
+/// <summary>
+/// The body of <c>POST /mqtt/publish</c> (and one item of <c>publish_batch</c>), EMQX 4's fields: <c>topic</c> or
+/// <c>topics</c> ("a,b"), <c>clientid</c> (publisher), <c>payload</c>, <c>encoding</c> (plain|base64), <c>qos</c>,
+/// <c>retain</c>, <c>properties</c> (MQTT 5). Unknown top-level fields are ignored, as EMQX does.
+/// </summary>
+internal sealed class PublishRequest
+{
+    public string? Topic { get; init; }
+    public string? Topics { get; init; }
+    public string? Clientid { get; init; }
+    public string? Payload { get; init; }
+    public string? Encoding { get; init; }
+    public int? Qos { get; init; }
+    public bool? Retain { get; init; }
+    public PublishProperties? Properties { get; init; }
+}
+
+/// <summary>MQTT 5 properties of an API publish; an unknown one is a 400, as in EMQX.</summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+internal sealed class PublishProperties
+{
+    public Dictionary<string, string>? UserProperties { get; init; }
+    public long? MessageExpiryInterval { get; init; }
+    public int? PayloadFormatIndicator { get; init; }
+    public string? ContentType { get; init; }
+    public string? ResponseTopic { get; init; }
+    /// <summary>Sent as the UTF-8 bytes of the string.</summary>
+    public string? CorrelationData { get; init; }
+}
+
+/// <summary>The body of <c>POST /mqtt/subscribe</c> and <c>/mqtt/unsubscribe</c> (and one item of their batches).</summary>
+internal sealed class SubscribeRequest
+{
+    public string? Topic { get; init; }
+    public string? Topics { get; init; }
+    public string? Clientid { get; init; }
+    public int? Qos { get; init; }
+}
+
+/// <summary>
+/// What became of one publish, subscribe or unsubscribe: in a single call's <c>data</c> (code 0, with
+/// <see cref="Delivered"/> for a publish) and per item of a batch (code 0 or the error's code and message).
+/// </summary>
+internal sealed class MqttActionResult
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Clientid { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Topic { get; init; }
+    public int Code { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Message { get; init; }
+    /// <summary>Publish: how many sessions the message reached (0 when a hook such as delayed publish kept it).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Delivered { get; init; }
+}
+
+/// <summary>What <c>PUT /acl/reload</c> loaded.</summary>
+internal sealed class AclReloadView
+{
+    public required string AclFile { get; init; }
+    public int Rules { get; init; }
+    public required string PasswordFile { get; init; }
+    public int Users { get; init; }
+}
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ApiResponse<PluginView[]>))]
 [JsonSerializable(typeof(ApiOk))]
@@ -141,4 +219,11 @@ internal sealed class PluginView
 [JsonSerializable(typeof(ApiResponse<NodeMetrics[]>))]
 [JsonSerializable(typeof(ApiResponse<ClientView[]>))]
 [JsonSerializable(typeof(ApiResponse<SubscriptionView[]>))]
+[JsonSerializable(typeof(ApiResponse<RouteView[]>))]
+[JsonSerializable(typeof(ApiResponse<MqttActionResult[]>))]
+[JsonSerializable(typeof(ApiResponse<AclReloadView>))]
+[JsonSerializable(typeof(PublishRequest))]
+[JsonSerializable(typeof(PublishRequest[]))]
+[JsonSerializable(typeof(SubscribeRequest))]
+[JsonSerializable(typeof(SubscribeRequest[]))]
 internal sealed partial class ManagementJsonContext : JsonSerializerContext;

@@ -146,10 +146,13 @@ public sealed class BuiltinAccessControlTests : IDisposable
     public void Reload_ChangedFiles_TakeEffect()
     {
         var acl = Create();
-        WriteUsers(("bob", "builder"));
+        Assert.Equal((2, 1), (acl.RuleCount, acl.UserCount));
+        WriteUsers(("bob", "builder"), ("carol", "singer"));
         File.WriteAllText(AclPath, "{deny, all}.");
 
         acl.Reload();
+
+        Assert.Equal((1, 2), (acl.RuleCount, acl.UserCount));
 
         Assert.Equal(AuthenticationResult.Deny, Authenticate(acl, Connect("alice", "wonderland")).Context.Result);
         Assert.Equal(AuthenticationResult.Allow, Authenticate(acl, Connect("bob", "builder")).Context.Result);
@@ -166,6 +169,7 @@ public sealed class BuiltinAccessControlTests : IDisposable
         var e = Assert.Throws<AccessFileException>(acl.Reload);
 
         Assert.Equal(1, e.Line);
+        Assert.Equal(2, acl.RuleCount);
         Assert.Equal(AuthenticationResult.Allow, Authenticate(acl, Connect("alice", "wonderland")).Context.Result);
         Assert.Equal(AuthorizationResult.Allow, Authorize(acl, "bob", AuthorizationAction.Subscribe, "users/bob/#").Decision);
     }

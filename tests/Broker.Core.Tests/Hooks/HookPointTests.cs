@@ -399,6 +399,35 @@ public sealed class HookPointTests
     }
 
     [Fact]
+    public async Task MessagePublish_RefusedQos2_PacketIdIsFreeForTheNextMessage()
+    {
+        await using var broker = new TestBroker();
+        var refuse = true;
+        broker.Engine.Hooks.Register(HookPoints.MessagePublish, c =>
+        {
+            if (!Volatile.Read(ref refuse))
+                return ValueTask.FromResult(HookResult.Continue);
+            c.Route = false;
+            c.ReasonCode = MqttReasonCode.TopicNameInvalid;
+            return ValueTask.FromResult(HookResult.Stop);
+        }, HookPriorities.DelayedPublish);
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "refused"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = 7 });
+        var pubrec = await pub.ReceiveAsync<MqttAckPacket>();
+        Assert.Equal(MqttReasonCode.TopicNameInvalid, pubrec.ReasonCode);
+        Volatile.Write(ref refuse, false);
+
+        // 5.0 §4.3.3: after a PUBREC >= 0x80 no PUBREL comes, and a PUBLISH reusing the packet id is a new message,
+        // not a resend to be acknowledged without routing.
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "accepted"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = 7 });
+        Assert.Equal(MqttReasonCode.Success, (await pub.ReceiveAsync<MqttAckPacket>()).ReasonCode);
+        Assert.Equal("accepted"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
+    }
+
+    [Fact]
     public async Task MessagePublish_AsyncCallback_MessageStillRoutedAndAcked()
     {
         await using var broker = new TestBroker();

@@ -32,4 +32,27 @@ public sealed class RouterSnapshotTests
         router.Unsubscribe(a, "x/+");
         Assert.Single(router.Snapshot(a));
     }
+
+    [Fact]
+    public void RouteFilters_DistinctFiltersWithoutSharePrefix_GoneWithTheLastSubscriber()
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var a = new TestSubscriber("a");
+        var b = new TestSubscriber("b");
+        Assert.Empty(router.RouteFilters());
+        router.Subscribe(a, "x/+", new SubscriptionOptions(MqttQos.AtLeastOnce));
+        router.Subscribe(b, "x/+", new SubscriptionOptions(MqttQos.AtMostOnce));
+        router.Subscribe(a, "$share/g/jobs/#", new SubscriptionOptions(MqttQos.ExactlyOnce));
+        router.Subscribe(b, "$queue/jobs/#", new SubscriptionOptions(MqttQos.ExactlyOnce));
+        router.Subscribe(b, "plain", new SubscriptionOptions(MqttQos.AtMostOnce));
+
+        Assert.Equal(["jobs/#", "plain", "x/+"], router.RouteFilters());
+        Assert.Equal(router.RouteCount, router.RouteFilters().Count);
+
+        router.Unsubscribe(a, "x/+");
+        Assert.Contains("x/+", router.RouteFilters());
+        router.Unsubscribe(b, "x/+");
+        router.Unsubscribe(b, "plain");
+        Assert.Equal(["jobs/#"], router.RouteFilters());
+    }
 }

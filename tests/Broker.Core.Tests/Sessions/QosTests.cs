@@ -200,9 +200,13 @@ public sealed class QosTests
     }
 
     [Fact]
-    public async Task Qos0_ConnectionStopsReading_BacklogBoundedAndDropsCounted()
+    public async Task Qos0_ConnectionStopsReading_WithoutBackpressure_BacklogBoundedAndDropsCounted()
     {
-        await using var broker = new TestBroker((_, session, _, _) => session.MaxQos0Backlog = 5);
+        await using var broker = new TestBroker((_, session, _, _) =>
+        {
+            session.MaxQos0Backlog = 5;
+            session.BackpressureTimeout = TimeSpan.Zero;
+        });
         var sub = await broker.ConnectAsync("sub");
         await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
         var pub = await broker.ConnectAsync("pub");
@@ -362,5 +366,116 @@ public sealed class QosTests
 
         // session.upgrade_qos (EMQX): deliver at the granted QoS even when published lower.
         Assert.Equal(MqttQos.AtLeastOnce, (await sub.ReceivePublishAsync()).Qos);
+    }
+
+    private static MqttPublishPacket Publish(int i, MqttQos qos, ushort packetId, string? payload = null) => new()
+    {
+        Topic = "t",
+        Payload = System.Text.Encoding.UTF8.GetBytes(payload ?? "m" + i),
+        Qos = qos,
+        PacketId = packetId,
+    };
+
+    [Fact]
+    public async Task Qos1_SubscriberFallsBehind_PublisherPausesUntilItCatchesUp_NothingDropped()
+    {
+        // A queue of 8 behind a window of 2: without back-pressure, 40 messages sent at once would drop 30.
+        await using var broker = new TestBroker((_, session, _, _) =>
+        {
+            session.MaxMqueueLength = 8;
+            session.MaxInflight = 2;
+        });
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        for (var i = 1; i <= 40; i++)
+            await pub.SendAsync(Publish(i, MqttQos.AtLeastOnce, (ushort)i));
+
+        // 2 in flight, then the queue passes half of 8 with the 7th: that one is acknowledged, and the
+        // publisher's connection reads nothing more until the subscriber catches up.
+        for (var i = 1; i <= 7; i++)
+            Assert.Equal(i, (await pub.ReceiveAsync<MqttAckPacket>()).PacketId);
+        Assert.Equal(7, broker.Engine.Metrics.MessagesReceived);
+        Assert.Equal(1, broker.Engine.Metrics.PublisherPauses);
+
+        var received = new List<string>();
+        while (received.Count < 40)
+        {
+            var publish = await sub.ReceivePublishAsync();
+            received.Add(System.Text.Encoding.UTF8.GetString(publish.Payload.Span));
+            await sub.AckAsync(MqttPacketType.PubAck, publish.PacketId);
+        }
+        for (var i = 8; i <= 40; i++)
+            Assert.Equal(i, (await pub.ReceiveAsync<MqttAckPacket>()).PacketId);
+
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => "m" + i), received);
+        Assert.Equal(0, broker.Engine.Metrics.MessagesDropped);
+    }
+
+    [Fact]
+    public async Task Qos1_SubscriberNeverAcks_PublisherWaitsAtMostTheBackpressureTimeout()
+    {
+        await using var broker = new TestBroker((_, session, _, _) =>
+        {
+            session.MaxMqueueLength = 8;
+            session.MaxInflight = 2;
+            session.BackpressureTimeout = TimeSpan.FromSeconds(2);
+        });
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        var pub = await broker.ConnectAsync("pub");
+        for (var i = 1; i <= 10; i++)
+            await pub.SendAsync(Publish(i, MqttQos.AtLeastOnce, (ushort)i));
+        for (var i = 1; i <= 7; i++)
+            Assert.Equal(i, (await pub.ReceiveAsync<MqttAckPacket>()).PacketId);
+
+        // A stuck subscriber holds each publish back by the timeout, no longer.
+        for (var i = 8; i <= 10; i++)
+        {
+            broker.Time.Advance(TimeSpan.FromSeconds(2));
+            Assert.Equal(i, (await pub.ReceiveAsync<MqttAckPacket>()).PacketId);
+        }
+        Assert.Equal(0, broker.Engine.Metrics.MessagesDropped);
+    }
+
+    [Fact]
+    public async Task Qos1_OfflineSubscriber_NeverPausesThePublisher()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxMqueueLength = 4);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        await sub.AbortAsync();
+        var pub = await broker.ConnectAsync("pub");
+
+        for (var i = 1; i <= 10; i++)
+            await pub.PublishAsync("t", "m" + i, MqttQos.AtLeastOnce);
+
+        Assert.Equal(0, broker.Engine.Metrics.PublisherPauses);
+        Assert.Equal(6, broker.Engine.Metrics.MessagesQueueDropped);
+    }
+
+    [Fact]
+    public async Task Qos0_ConnectionStopsReading_PublisherPausesInsteadOfDropping()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxQos0Backlog = 8);
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
+        var pub = await broker.ConnectAsync("pub");
+        sub.PauseReading();
+
+        // 200 messages of 100 bytes fill the subscriber's 4 KB pipe (the writer stalls, the QoS 0 backlog grows)
+        // but not the publisher's 64 KB one, so every send completes while the broker holds the publisher back.
+        const int sent = 200;
+        var payload = new string('x', 100);
+        for (var i = 0; i < sent; i++)
+            await pub.SendAsync(Publish(i, MqttQos.AtMostOnce, 0, payload));
+        Assert.True(SpinWait.SpinUntil(() => broker.Engine.Metrics.PublisherPauses > 0, PipeMqttClient.DefaultTimeout),
+            "the publisher was never paused");
+
+        sub.ResumeReading();
+        for (var received = 0; received < sent; received++)
+            await sub.ReceivePublishAsync();
+        Assert.Equal(0, broker.Engine.Metrics.MessagesDropped);
     }
 }

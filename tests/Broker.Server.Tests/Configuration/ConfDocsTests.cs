@@ -1,4 +1,4 @@
-using Broker.Server.Configuration;
+using Broker.Configuration;
 using Xunit;
 
 namespace Broker.Server.Tests.Configuration;

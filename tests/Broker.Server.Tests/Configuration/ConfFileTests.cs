@@ -1,4 +1,4 @@
-using Broker.Server.Configuration;
+using Broker.Configuration;
 using Microsoft.Extensions.Configuration;
 using Xunit;
 

@@ -1,5 +1,5 @@
 using Broker.Core.Configuration;
-using Broker.Server.Configuration;
+using Broker.Configuration;
 using Microsoft.Extensions.Configuration;
 
 namespace Broker.Server.Tests.Configuration;

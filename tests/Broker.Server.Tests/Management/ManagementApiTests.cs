@@ -195,4 +195,174 @@ public sealed class ManagementApiTests : IAsyncLifetime
         var text = await anonymous.GetStringAsync("/status", TestContext.Current.CancellationToken);
         Assert.Contains("broker is running", text, StringComparison.Ordinal);
     }
+
+    private async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(string path, string json)
+    {
+        using var content = new StringContent(json, Encoding.UTF8, "application/json");
+        using var response = await _http.PostAsync(path, content, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        return (response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    [Theory]
+    [InlineData("{}", 107, "topic")]
+    [InlineData("{\"topic\":\"\"}", 107, "topic")]
+    [InlineData("{\"topic\":\"a/#\"}", 115, "wildcard")]
+    [InlineData("{\"topics\":\"a,b/+\"}", 115, "b/+")]
+    [InlineData("{\"topic\":\"a\",\"qos\":3}", 116, "qos")]
+    [InlineData("{\"topic\":\"a\",\"qos\":-1}", 116, "qos")]
+    [InlineData("{\"topic\":\"a\",\"qos\":\"1\"}", 109, "qos")]
+    [InlineData("{\"topic\":\"a\",\"payload\":\"%%%\",\"encoding\":\"base64\"}", 108, "base64")]
+    [InlineData("{\"topic\":\"a\",\"encoding\":\"hex\"}", 108, "encoding")]
+    [InlineData("{\"topic\":\"a\",\"retain\":\"yes\"}", 109, "retain")]
+    [InlineData("{\"topic\":\"a\",\"properties\":{\"message_expiry_interval\":-5}}", 108, "message_expiry_interval")]
+    [InlineData("{\"topic\":\"a\",\"properties\":{\"colour\":\"red\"}}", 109, "colour")]
+    [InlineData("{\"topic\":", 109, "JSON")]
+    [InlineData("[1]", 109, "JSON")]
+    public async Task Publish_BadRequest_Is400NamingTheField(string body, int code, string named)
+    {
+        var (status, answer) = await PostAsync("/api/v4/mqtt/publish", body);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(code, answer.GetProperty("code").GetInt32());
+        Assert.Contains(named, answer.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Publish_NoSubscribers_IsCodeZeroWithNothingDelivered()
+    {
+        var (status, answer) = await PostAsync("/api/v4/mqtt/publish", "{\"topics\":\"a/1,a/2\",\"payload\":\"aGk=\",\"encoding\":\"base64\",\"qos\":1}");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(0, answer.GetProperty("code").GetInt32());
+        Assert.Equal(
+            ["a/1 0", "a/2 0"],
+            answer.GetProperty("data").EnumerateArray().Select(r => $"{r.GetProperty("topic").GetString()} {r.GetProperty("delivered").GetInt32()}"));
+    }
+
+    [Fact]
+    public async Task PublishBatch_AnswersPerItem_BadItemsDoNotStopGoodOnes()
+    {
+        var (status, answer) = await PostAsync("/api/v4/mqtt/publish_batch", "[{\"topic\":\"ok\"},{\"topic\":\"bad/#\"},{\"qos\":1}]");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(0, answer.GetProperty("code").GetInt32());
+        var codes = answer.GetProperty("data").EnumerateArray().Select(r => r.GetProperty("code").GetInt32()).ToArray();
+        Assert.Equal([0, 115, 107], codes);
+        Assert.Contains("wildcard", answer.GetProperty("data")[1].GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        var (empty, emptyAnswer) = await PostAsync("/api/v4/mqtt/publish_batch", "[]");
+        Assert.Equal(HttpStatusCode.BadRequest, empty);
+        Assert.Equal(107, emptyAnswer.GetProperty("code").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("/api/v4/mqtt/subscribe", "{\"topic\":\"a\",\"clientid\":\"nobody\"}", HttpStatusCode.NotFound, 112, "nobody")]
+    [InlineData("/api/v4/mqtt/unsubscribe", "{\"topic\":\"a\",\"clientid\":\"nobody\"}", HttpStatusCode.NotFound, 112, "nobody")]
+    [InlineData("/api/v4/mqtt/subscribe", "{\"topic\":\"a\"}", HttpStatusCode.BadRequest, 107, "clientid")]
+    [InlineData("/api/v4/mqtt/subscribe", "{\"clientid\":\"c\"}", HttpStatusCode.BadRequest, 107, "topic")]
+    [InlineData("/api/v4/mqtt/subscribe", "{\"topic\":\"a/#/b\",\"clientid\":\"c\"}", HttpStatusCode.BadRequest, 115, "a/#/b")]
+    [InlineData("/api/v4/mqtt/subscribe", "{\"topic\":\"$share//a\",\"clientid\":\"c\"}", HttpStatusCode.BadRequest, 115, "$share//a")]
+    [InlineData("/api/v4/mqtt/unsubscribe", "{\"topic\":\"a+\",\"clientid\":\"c\"}", HttpStatusCode.BadRequest, 115, "a+")]
+    [InlineData("/api/v4/mqtt/subscribe", "not json", HttpStatusCode.BadRequest, 109, "JSON")]
+    public async Task SubscribeUnsubscribe_BadOrUnknown_NamesIt(string path, string body, HttpStatusCode expected, int code, string named)
+    {
+        var (status, answer) = await PostAsync(path, body);
+        Assert.Equal(expected, status);
+        Assert.Equal(code, answer.GetProperty("code").GetInt32());
+        Assert.Contains(named, answer.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SubscribeBatch_UnknownClients_AnswerPerItem()
+    {
+        var (status, answer) = await PostAsync("/api/v4/mqtt/subscribe_batch", "[{\"topic\":\"a\",\"clientid\":\"x\"},{\"topic\":\"#/a\",\"clientid\":\"y\"}]");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal([112, 115], answer.GetProperty("data").EnumerateArray().Select(r => r.GetProperty("code").GetInt32()));
+        Assert.Equal("x", answer.GetProperty("data")[0].GetProperty("clientid").GetString());
+    }
+
+    [Fact]
+    public async Task Routes_Empty_IsAPage_AndUnknownRouteIsEmpty()
+    {
+        var (status, body) = await GetAsync("/api/v4/routes?_limit=5");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(0, body.GetProperty("data").GetArrayLength());
+        Assert.Equal(5, body.GetProperty("meta").GetProperty("limit").GetInt32());
+        var (one, oneBody) = await GetAsync("/api/v4/routes/a%2Fb");
+        Assert.Equal(HttpStatusCode.OK, one);
+        Assert.Equal(0, oneBody.GetProperty("data").GetArrayLength());
+        var (bad, _) = await GetAsync("/api/v4/routes?_page=0");
+        Assert.Equal(HttpStatusCode.BadRequest, bad);
+    }
+
+    [Theory]
+    [InlineData("/api/v4/subscriptions?qos=3", 116, "qos")]
+    [InlineData("/api/v4/subscriptions?qos=x", 116, "qos")]
+    [InlineData("/api/v4/subscriptions?_match_topic=a/%23", 115, "_match_topic")]
+    public async Task Subscriptions_BadFilter_Is400NamingIt(string path, int code, string named)
+    {
+        var (status, body) = await GetAsync(path);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(code, body.GetProperty("code").GetInt32());
+        Assert.Contains(named, body.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Prometheus_EveryLineFollowsTheExpositionFormat_AndShowsEveryMetric()
+    {
+        _engine.Metrics.MessageIn();
+        _engine.Metrics.MessageIn();
+        _engine.Metrics.SetGauge("presence.online-now", 7);
+        _engine.Metrics.SetGauge("presence.online_now", 8); // same Prometheus name: exported once
+        using var response = await _http.GetAsync("/api/v4/prometheus", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType?.ToString());
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+
+        var samples = PrometheusExposition.Parse(text);
+        Assert.Equal(2, samples["broker_messages_received_total"]);
+        Assert.Equal(7, samples["broker_presence_online_now"]);
+        foreach (var name in new[]
+        {
+            "broker_connections_count", "broker_connections_max", "broker_sessions_count", "broker_subscriptions_count",
+            "broker_topics_count", "broker_retained_count", "broker_bytes_received_total", "broker_bytes_sent_total",
+            "broker_packets_received_total", "broker_packets_sent_total", "broker_messages_sent_total",
+            "broker_messages_dropped_total", "broker_delivery_dropped_queue_full_total", "broker_messages_publisher_paused_total",
+        })
+        {
+            Assert.True(samples.ContainsKey(name), name + " missing:\n" + text);
+        }
+        Assert.Contains("# TYPE broker_messages_received_total counter\n", text, StringComparison.Ordinal);
+        Assert.Contains("# TYPE broker_connections_count gauge\n", text, StringComparison.Ordinal);
+
+        using var root = await _http.GetAsync("/metrics", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, root.StatusCode);
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", root.Content.Headers.ContentType?.ToString());
+        Assert.Equal(2, PrometheusExposition.Parse(await root.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))["broker_messages_received_total"]);
+
+        using var anonymous = new HttpClient { BaseAddress = _http.BaseAddress };
+        foreach (var path in new[] { "/api/v4/prometheus", "/metrics" })
+        {
+            using var refused = await anonymous.GetAsync(path, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            Assert.StartsWith("Basic", refused.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("# TYPE a counter\na_total 1\n", true)]
+    [InlineData("# HELP a x\n# TYPE a gauge\na 1\n", true)]
+    [InlineData("a{b=\"c\"} 1.5e3 1700000000\n", true)]
+    [InlineData("9a 1\n", false)]
+    [InlineData("a 1\n# TYPE a gauge\n", false)]
+    [InlineData("# TYPE a gauge\n# TYPE a gauge\na 1\n", false)]
+    [InlineData("# TYPE a bogus\na 1\n", false)]
+    [InlineData("a one\n", false)]
+    [InlineData("a 1", false)]
+    [InlineData("a{b=c} 1\n", false)]
+    public void ExpositionChecker_ItselfRejectsWhatTheFormatForbids(string text, bool valid)
+    {
+        if (valid)
+            PrometheusExposition.Parse(text);
+        else
+            Assert.ThrowsAny<FormatException>(() => PrometheusExposition.Parse(text));
+    }
 }

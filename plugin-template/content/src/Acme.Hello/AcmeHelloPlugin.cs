@@ -17,8 +17,9 @@ public sealed partial class AcmeHelloPlugin : IBrokerPlugin
     public ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        // Invalid settings throw here: the plugin ends "failed" with the message and the broker serves on.
-        var options = AcmeHelloOptions.Load(context.Configuration);
+        // Invalid settings throw here, naming file, line and key: the plugin ends "failed" with that message (which
+        // `ctl plugins load` prints) and the broker serves on.
+        var options = context.BindOptions<AcmeHelloOptions>();
         _logger = context.LoggerFactory.CreateLogger(typeof(AcmeHelloPlugin).FullName!); // a string category: nothing typed by the plugin kept by the host
 
         // The registration belongs to the plugin's context: the host removes it when the plugin stops, so there is

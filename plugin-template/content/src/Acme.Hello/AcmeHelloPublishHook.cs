@@ -20,7 +20,7 @@ internal sealed class AcmeHelloPublishHook(AcmeHelloOptions options)
     private readonly string _matchPrefix = options.MatchPrefix;
     private readonly string _rewritePrefix = options.RewritePrefix;
     private readonly MqttUserProperty? _userProperty =
-        options.UserProperty.Name.Length > 0 ? new MqttUserProperty(options.UserProperty.Name, options.UserProperty.Value) : null;
+        options.UserPropertyName.Length > 0 ? new MqttUserProperty(options.UserPropertyName, options.UserPropertyValue) : null;
 
     /// <summary>The <see cref="HookPoints.MessagePublish"/> callback. Never stops the chain: other plugins see the result.</summary>
     /// <param name="context">The message about to be routed.</param>

@@ -1,6 +1,7 @@
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
+using Broker.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -32,7 +33,7 @@ public sealed class AcmeHelloPluginTests
     {
         var context = new FakePluginContext(("match_prefix", "#"));
 
-        await Assert.ThrowsAsync<InvalidOperationException>(
+        await Assert.ThrowsAsync<PluginConfigurationException>(
             async () => await new AcmeHelloPlugin().StartAsync(context, TestContext.Current.CancellationToken));
 
         Assert.Empty(context.Registry.Registrations);
@@ -59,6 +60,9 @@ public sealed class AcmeHelloPluginTests
         public IBrokerServices Broker => throw new NotSupportedException("not used by this plugin");
 
         public CancellationToken Stopping => CancellationToken.None;
+
+        // As the broker binds: the same binder, without the file and line an in-memory configuration cannot have.
+        public T BindOptions<T>() where T : new() => PluginOptions.Bind<T>(Configuration);
     }
 
     private sealed class RecordingHookRegistry : IHookRegistry

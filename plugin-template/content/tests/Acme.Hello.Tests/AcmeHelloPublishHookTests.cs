@@ -6,7 +6,7 @@ namespace Acme.Hello.Tests;
 public sealed class AcmeHelloPublishHookTests
 {
     private static AcmeHelloPublishHook Hook(string rewritePrefix = "", string propertyName = "greeted-by") =>
-        new(new AcmeHelloOptions { RewritePrefix = rewritePrefix, UserProperty = { Name = propertyName } });
+        new(new AcmeHelloOptions { RewritePrefix = rewritePrefix, UserPropertyName = propertyName });
 
     private static MessagePublishContext Publish(string topic, MqttProperties? properties = null) =>
         new() { Message = new BrokerMessage { Topic = topic, Payload = "hi"u8.ToArray(), Properties = properties } };

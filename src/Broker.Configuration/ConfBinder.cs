@@ -1,7 +1,6 @@
-using Broker.Core.Configuration;
 using Microsoft.Extensions.Configuration;
 
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>
 /// Fills options objects from configuration through their [ConfKey] properties, and checks that a

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>
 /// Renders the commented .conf for options types: each key's description as comments, then

@@ -1,4 +1,4 @@
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>
 /// The configuration cannot be used; start-up stops. Carries every problem found, not just the first,

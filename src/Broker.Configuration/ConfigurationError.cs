@@ -1,4 +1,4 @@
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>One problem found in the configuration, with enough context to find and fix it.</summary>
 public sealed class ConfigurationError

@@ -1,7 +1,6 @@
-using Broker.PluginHost;
 using Microsoft.Extensions.Configuration;
 
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>
 /// A plugin's configuration: <c>etc/plugins/&lt;name&gt;.conf</c> (optional) overridden by
@@ -10,12 +9,6 @@ namespace Broker.Server.Configuration;
 /// </summary>
 internal static class PluginConfiguration
 {
-    /// <summary>The plugin host's view of it, for plugins configured under <paramref name="etcDirectory"/>.</summary>
-    /// <param name="etcDirectory">The broker's etc directory.</param>
-    /// <param name="environment">The environment to read overrides from; null for the process's own.</param>
-    public static IPluginConfigurationSource Source(string etcDirectory, IDictionary<string, string>? environment = null) =>
-        new ConfSource(etcDirectory, environment);
-
     /// <summary>Builds the configuration; a syntax error throws <see cref="ConfigurationException"/> naming file and line.</summary>
     public static IConfiguration Load(string etcDirectory, string name, IDictionary<string, string>? environment = null)
     {
@@ -47,13 +40,4 @@ internal static class PluginConfiguration
 
     /// <summary>Where <paramref name="name"/>'s .conf lives.</summary>
     public static string FileOf(string etcDirectory, string name) => Path.Combine(etcDirectory, "plugins", name + ".conf");
-
-    private sealed class ConfSource(string etcDirectory, IDictionary<string, string>? environment) : IPluginConfigurationSource
-    {
-        public IConfiguration Load(string name) => PluginConfiguration.Load(etcDirectory, name, environment);
-
-        public IReadOnlyList<string> Bind(IConfiguration configuration, object options) => BindOptions(configuration, options);
-
-        public string? OriginOf(IConfiguration configuration, string key) => PluginConfiguration.OriginOf(configuration, key);
-    }
 }

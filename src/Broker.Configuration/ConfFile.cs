@@ -1,4 +1,4 @@
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>One <c>key = value</c> line of a .conf file.</summary>
 internal sealed record ConfEntry(string Key, string Value, int Line);

@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
-using Broker.Core.Configuration;
 
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>The shapes of value a [ConfKey] property can hold.</summary>
 internal enum ConfValueKind

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
-using Broker.Core.Configuration;
 
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>
 /// The value syntax of .conf files, both ways: parsing what operators write and formatting defaults back

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Configuration;
 
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>A configuration provider that can say where each of its values was set.</summary>
 internal interface IConfOriginProvider
@@ -9,11 +9,14 @@ internal interface IConfOriginProvider
     bool TryGetOrigin(string path, out ConfOrigin origin);
 }
 
-internal sealed class ConfFileConfigurationSource(string path, bool optional) : IConfigurationSource
+/// <summary>A .conf file, or (with <paramref name="text"/>) .conf text that error messages attribute to <paramref name="path"/>.</summary>
+internal sealed class ConfFileConfigurationSource(string path, bool optional, string? text = null) : IConfigurationSource
 {
     public string Path { get; } = path;
 
     public bool Optional { get; } = optional;
+
+    public string? Text { get; } = text;
 
     public IConfigurationProvider Build(IConfigurationBuilder builder) => new ConfFileConfigurationProvider(this);
 }
@@ -30,7 +33,7 @@ internal sealed class ConfFileConfigurationProvider(ConfFileConfigurationSource 
     {
         var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         _origins.Clear();
-        if (!System.IO.File.Exists(source.Path))
+        if (source.Text is null && !System.IO.File.Exists(source.Path))
         {
             if (!source.Optional)
             {
@@ -42,7 +45,7 @@ internal sealed class ConfFileConfigurationProvider(ConfFileConfigurationSource 
             return;
         }
 
-        File = ConfFile.Parse(source.Path);
+        File = source.Text is null ? ConfFile.Parse(source.Path) : ConfFile.ParseText(source.Path, source.Text);
         foreach (var entry in File.Entries)
         {
             var path = ConfKeys.ToPath(entry.Key);

@@ -1,4 +1,4 @@
-namespace Broker.Server.Configuration;
+namespace Broker.Configuration;
 
 /// <summary>Where a configuration value came from: a line of a .conf file or an environment variable.</summary>
 public sealed record ConfOrigin

@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Text;
+using Broker.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Broker.Server.Management;
+
+internal static partial class ManagementApi
+{
+    /// <summary>The content type of Prometheus' text exposition format 0.0.4.</summary>
+    public const string PrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    /// <summary>
+    /// <c>GET /api/v4/prometheus</c> (mapped on the API group) and <c>GET /metrics</c> (mapped on the root, where
+    /// Prometheus looks by default): every counter and gauge of <c>/stats</c> and <c>/metrics</c>, plus the gauges
+    /// plugins set, in Prometheus' text exposition format 0.0.4. Both need the API's basic authentication
+    /// (Prometheus' <c>basic_auth</c> scrape setting); the caller adds it to the root one.
+    /// </summary>
+    private static RouteHandlerBuilder MapPrometheus(IEndpointRouteBuilder routes, string path, BrokerEngine engine) =>
+        routes.MapGet(path, () => Results.Text(PrometheusText(engine), PrometheusContentType));
+
+    /// <summary>
+    /// The exposition: <c>broker_</c> and EMQX's metric name with dots as underscores; counters end in <c>_total</c>.
+    /// A plugin gauge <c>x.y</c> becomes <c>broker_x_y</c> (characters outside <c>[a-zA-Z0-9_]</c> become <c>_</c>);
+    /// one whose name a built-in metric or an earlier gauge already has is left out rather than exported twice.
+    /// </summary>
+    internal static string PrometheusText(BrokerEngine engine)
+    {
+        var metrics = engine.Metrics;
+        var text = new StringBuilder(4096);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+
+        void Write(string name, string type, string help, long value)
+        {
+            if (!names.Add(name))
+                return;
+            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
+                .Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n')
+                .Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        Write("broker_connections_count", "gauge", "Connections currently open.", metrics.Connections);
+        Write("broker_connections_max", "gauge", "Most connections open at once since start.", metrics.ConnectionsMax);
+        Write("broker_channels_count", "gauge", "Network connections, including those still in CONNECT.", engine.Channels.Count);
+        Write("broker_sessions_count", "gauge", "Sessions, connected or persistent.", engine.Sessions.Count);
+        Write("broker_subscriptions_count", "gauge", "Subscriptions, shared ones included.", engine.Router.SubscriptionCount);
+        Write("broker_topics_count", "gauge", "Distinct topic filters with at least one subscriber (routes).", engine.Router.RouteCount);
+        Write("broker_retained_count", "gauge", "Retained messages stored (set by the retainer plugin).", metrics.Retained);
+        Write("broker_uptime_seconds", "gauge", "Seconds since the broker started.", (long)(engine.Now - engine.StartedAt).TotalSeconds);
+        Write("broker_bytes_received_total", "counter", "Bytes received from MQTT clients.", metrics.BytesReceived);
+        Write("broker_bytes_sent_total", "counter", "Bytes sent to MQTT clients.", metrics.BytesSent);
+        Write("broker_packets_received_total", "counter", "MQTT packets received.", metrics.PacketsReceived);
+        Write("broker_packets_sent_total", "counter", "MQTT packets sent.", metrics.PacketsSent);
+        Write("broker_messages_received_total", "counter", "PUBLISH messages received from clients.", metrics.MessagesReceived);
+        Write("broker_messages_sent_total", "counter", "PUBLISH messages sent to clients.", metrics.MessagesSent);
+        Write("broker_messages_dropped_total", "counter", "Messages dropped, whatever the reason.", metrics.MessagesDropped);
+        Write("broker_delivery_dropped_queue_full_total", "counter", "Messages dropped because a session queue was full.", metrics.MessagesQueueDropped);
+        Write("broker_messages_publisher_paused_total", "counter", "Times a publisher was held back because a subscriber had fallen behind (session.backpressure_timeout).", metrics.PublisherPauses);
+
+        var gauges = new List<KeyValuePair<string, long>>(metrics.Gauges);
+        gauges.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        foreach (var (gauge, value) in gauges)
+            Write(PrometheusName(gauge), "gauge", "Gauge '" + EscapeHelp(gauge) + "' set by a plugin.", value);
+        return text.ToString();
+    }
+
+    private static string PrometheusName(string gauge)
+    {
+        var name = new StringBuilder("broker_", 7 + gauge.Length);
+        foreach (var c in gauge)
+            name.Append(char.IsAsciiLetterOrDigit(c) || c == '_' ? c : '_');
+        return name.ToString();
+    }
+
+    /// <summary>HELP text escapes backslash and line feed (exposition format 0.0.4).</summary>
+    private static string EscapeHelp(string text) =>
+        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+}

@@ -1,0 +1,110 @@
+using System.Text;
+using Broker.Abstractions;
+using Broker.Plugins.DelayedPublish;
+
+namespace Broker.Plugins.Tests.DelayedPublish;
+
+/// <summary>The file (and hand-over) format keeps every part of a message that is forwarded.</summary>
+public sealed class DelayedStoreTests
+{
+    private static readonly DateTimeOffset s_now = new(2026, 11, 22, 5, 0, 0, TimeSpan.Zero);
+
+    private static DelayedEntry Full() => new(s_now.AddSeconds(30), new BrokerMessage
+    {
+        Topic = "a/b",
+        Payload = new byte[] { 0, 1, 2, 0xff },
+        Qos = MqttQos.ExactlyOnce,
+        Retain = true,
+        MessageExpiryInterval = 60,
+        PublisherId = "pub-1",
+        Timestamp = s_now,
+        Properties = new MqttProperties
+        {
+            PayloadFormatIndicator = 1,
+            ContentType = "application/json",
+            ResponseTopic = "reply/to",
+            CorrelationData = [9, 8, 7],
+            UserProperties = [new("a", "1"), new("dup", "x"), new("dup", "y"), new("ü", "ñ")],
+        },
+    });
+
+    private static DelayedEntry Bare() => new(s_now.AddSeconds(1), new BrokerMessage { Topic = "t", Timestamp = s_now });
+
+    private static List<DelayedEntry> RoundTrip(IReadOnlyCollection<DelayedEntry> entries, out string process)
+    {
+        using var stream = new MemoryStream();
+        DelayedStore.Write(stream, entries);
+        stream.Position = 0;
+        return DelayedStore.Read(stream, out process);
+    }
+
+    [Fact]
+    public void RoundTrip_KeepsEveryForwardedField()
+    {
+        var read = RoundTrip([Full(), Bare()], out var process);
+
+        Assert.Equal(DelayedStore.CurrentProcess, process);
+        Assert.Equal(2, read.Count);
+        var (expected, actual) = (Full(), read[0]);
+        Assert.Equal(expected.Due, actual.Due);
+        var (e, a) = (expected.Message, actual.Message);
+        Assert.Equal(e.Topic, a.Topic);
+        Assert.Equal(e.Payload.ToArray(), a.Payload.ToArray());
+        Assert.Equal(e.Qos, a.Qos);
+        Assert.Equal(e.Retain, a.Retain);
+        Assert.Equal(e.MessageExpiryInterval, a.MessageExpiryInterval);
+        Assert.Equal(e.PublisherId, a.PublisherId);
+        Assert.Equal(e.Timestamp, a.Timestamp);
+        Assert.Equal(e.Properties!.PayloadFormatIndicator, a.Properties!.PayloadFormatIndicator);
+        Assert.Equal(e.Properties.ContentType, a.Properties.ContentType);
+        Assert.Equal(e.Properties.ResponseTopic, a.Properties.ResponseTopic);
+        Assert.Equal(e.Properties.CorrelationData, a.Properties.CorrelationData);
+        Assert.Equal(e.Properties.UserProperties, a.Properties.UserProperties);
+
+        var bare = read[1].Message;
+        Assert.Null(bare.Properties);
+        Assert.Null(bare.MessageExpiryInterval);
+        Assert.Null(bare.PublisherId);
+        Assert.True(bare.Payload.IsEmpty);
+    }
+
+    [Fact]
+    public void Empty_RoundTrips()
+    {
+        Assert.Empty(RoundTrip([], out _));
+    }
+
+    [Fact]
+    public void TruncatedOrForeignData_IsInvalid_NeverAPartialSet()
+    {
+        using var stream = new MemoryStream();
+        DelayedStore.Write(stream, [Full(), Full()]);
+        var bytes = stream.ToArray();
+
+        for (var length = 0; length < bytes.Length; length += 7)
+            Assert.Throws<InvalidDataException>(() => DelayedStore.Read(new MemoryStream(bytes[..length]), out _));
+        Assert.Throws<InvalidDataException>(() => DelayedStore.Read(new MemoryStream(Encoding.UTF8.GetBytes("hello world, not ours")), out _));
+    }
+
+    [Fact]
+    public void SaveAndLoad_File_ReplacesAtomically_AbsentIsEmpty()
+    {
+        var dir = Directory.CreateTempSubdirectory("delayed-store-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, DelayedStore.FileName);
+            Assert.Empty(DelayedStore.Load(path, out var none));
+            Assert.Null(none);
+
+            DelayedStore.Save(path, [Full()]);
+            DelayedStore.Save(path, [Bare(), Bare()]);
+
+            Assert.Equal(2, DelayedStore.Load(path, out _).Count);
+            Assert.False(File.Exists(path + ".tmp"));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
