@@ -19,8 +19,9 @@ using Microsoft.Extensions.Logging;
 namespace Broker.Server;
 
 /// <summary>
-/// Composition root: the core engine, built-in access control, $SYS, and a Kestrel server whose listeners hand
-/// connections to <see cref="MqttConnectionHandler"/>, and the plugin host (plugins of data/loaded_plugins start
+/// Composition root: the core engine, built-in access control, $SYS, the MQTT listeners (<see cref="ListenerManager"/>:
+/// one Kestrel server each, so each can be stopped and restarted alone), the management API on its own Kestrel
+/// server, and the plugin host (plugins of data/loaded_plugins start
 /// before the listener opens and stop, in reverse order, after the last client has gone). Stops cleanly on SIGTERM/SIGINT: listeners close first,
 /// then every connection is sent DISCONNECT 0x8B (MQTT 5) and closed.
 /// </summary>
@@ -41,24 +42,13 @@ internal static partial class BrokerHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
 
-        ListenOptions? tcp = null, management = null;
+        ListenOptions? management = null;
         builder.WebHost.UseKestrelCore()
-            .UseSockets(o => o.Backlog = settings.Listener.Backlog)
             .UseShutdownTimeout(ShutdownTimeout)
-            .ConfigureKestrel(k =>
-            {
-                k.Limits.MaxConcurrentConnections = null;
-                k.Listen(settings.Listener.EndPoint, lo =>
-                {
-                    lo.UseConnectionHandler<MqttConnectionHandler>();
-                    tcp = lo;
-                });
-                ManagementApi.Listen(k, settings.Management, lo => management = lo);
-            });
+            .ConfigureKestrel(k => ManagementApi.Listen(k, settings.Management, lo => management = lo));
         ManagementApi.AddServices(builder.Services);
 
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(settings.Listener);
         builder.Services.AddSingleton(sp => new BrokerEngine(settings.Mqtt, settings.Session, settings.Access, settings.Broker,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
 
@@ -84,11 +74,22 @@ internal static partial class BrokerHost
         if (settings.Access.AllowAnonymous)
             LogAnonymous(logger);
 
+        ListenerManager listeners;
+        try
+        {
+            listeners = ListenerManager.Create(settings, engine, app.Services.GetRequiredService<ILoggerFactory>());
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            await Console.Error.WriteLineAsync($"broker: a TLS listener's certificate files cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
         var plugins = new PluginManager(engine, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
             new PluginConfigurationSource(settings.EtcDirectory));
         try
         {
-            ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger);
+            ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -112,12 +113,25 @@ internal static partial class BrokerHost
         await plugins.BootAsync().ConfigureAwait(false);
 
         await app.StartAsync().ConfigureAwait(false);
+        LogListener(logger, "management", management!.EndPoint.ToString() ?? "");
+        try
+        {
+            await listeners.StartAllAsync().ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            await Console.Error.WriteLineAsync($"broker: a listener cannot be opened, not starting:\n{ex.Message}").ConfigureAwait(false);
+            await listeners.StopAllAsync().ConfigureAwait(false);
+            await app.StopAsync().ConfigureAwait(false);
+            await plugins.StopAllAsync().ConfigureAwait(false);
+            return 2;
+        }
         sys.Start();
         LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
-        LogListener(logger, "management", management!.EndPoint.ToString() ?? "");
-        LogListener(logger, "tcp:external", tcp!.EndPoint.ToString() ?? "");
 
         await app.WaitForShutdownAsync().ConfigureAwait(false);
+        // Listeners close first (their clients are sent DISCONNECT 0x8B), then whatever connection is left.
+        await listeners.StopAllAsync().ConfigureAwait(false);
         await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         // After the clients are gone (their disconnect hooks have run), in reverse start order.
         await plugins.StopAllAsync().ConfigureAwait(false);

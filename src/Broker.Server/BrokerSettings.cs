@@ -17,7 +17,7 @@ internal sealed class BrokerSettings
     /// <summary>Every options type bound from broker.conf; the shipped etc/broker.conf documents exactly these.</summary>
     public static readonly Type[] OptionsTypes =
     [
-        typeof(BrokerOptions), typeof(TcpListenerOptions), typeof(MqttOptions), typeof(SessionOptions),
+        typeof(BrokerOptions), typeof(TcpListenerOptions), typeof(SslListenerOptions), typeof(WsListenerOptions), typeof(WssListenerOptions), typeof(MqttOptions), typeof(SessionOptions),
         typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions), typeof(ManagementOptions),
     ];
 
@@ -26,6 +26,12 @@ internal sealed class BrokerSettings
     public required string DataDirectory { get; init; }
     public BrokerOptions Broker { get; } = new();
     public TcpListenerOptions Listener { get; } = new();
+    public SslListenerOptions SslListener { get; } = new();
+    public WsListenerOptions WsListener { get; } = new();
+    public WssListenerOptions WssListener { get; } = new();
+
+    /// <summary>Every MQTT listener's options, enabled or not, in start order.</summary>
+    public IReadOnlyList<MqttListenerOptions> MqttListeners => [Listener, SslListener, WsListener, WssListener];
     public MqttOptions Mqtt { get; } = new();
     public SessionOptions Session { get; } = new();
     public AccessControlOptions Access { get; } = new();
@@ -65,7 +71,7 @@ internal sealed class BrokerSettings
 
         var errors = new List<ConfigurationError>();
         errors.AddRange(ConfBinder.CheckUnknownKeys(configuration, ConfBinder.KnownKeys(OptionsTypes)));
-        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management })
+        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.SslListener, settings.WsListener, settings.WssListener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);
         return settings;

@@ -16,6 +16,8 @@ internal sealed partial class ClientChannel
         var mqtt = _engine.MqttOptions;
         var v5 = _version == MqttProtocolVersion.V500;
         var properties = connect.Properties;
+        if (UsernameFromCertificate)
+            connect.Username = PeerCertUsername;
 
         if (_engine.IsShuttingDown)
         {

@@ -40,6 +40,7 @@ internal sealed partial class ClientChannel
     private bool _sendWill = true;
     private int _takenOver;
     private BrokerMessage? _will;
+    private TaskCompletionSource? _closeSignal; // only with an inbound limiter: ends a read pause when the channel closes
     private uint _willDelay;
 
     public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener)
@@ -53,6 +54,19 @@ internal sealed partial class ClientChannel
     }
 
     public IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>
+    /// Set by a TLS listener with <c>peer_cert_as_username</c>: the CONNECT's username is replaced by
+    /// <see cref="PeerCertUsername"/> (null without a client certificate, as EMQX does) before any hook or
+    /// authentication sees it, so a client cannot claim another certificate's name.
+    /// </summary>
+    public bool UsernameFromCertificate { get; init; }
+
+    /// <summary>The client certificate's name when <see cref="UsernameFromCertificate"/>.</summary>
+    public string? PeerCertUsername { get; init; }
+
+    /// <summary>The listener's per-connection inbound limits; null (no cost) when none is configured.</summary>
+    public InboundRateLimiter? InboundLimiter { get; init; }
 
     public string Listener { get; }
 
@@ -100,16 +114,31 @@ internal sealed partial class ClientChannel
     private async Task ReadLoopAsync()
     {
         var input = _transport.Input;
+        var limiter = InboundLimiter;
+        if (limiter is not null)
+            Volatile.Write(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         while (Volatile.Read(ref _closeRequested) == 0)
         {
             var result = await input.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
             var start = buffer.Length;
+            var remaining = start;
             try
             {
                 while (Volatile.Read(ref _closeRequested) == 0
                     && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, out var packet))
                 {
+                    if (limiter is not null)
+                    {
+                        // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
+                        var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
+                        remaining = buffer.Length;
+                        // A close (kick, takeover, listener stop) ends the pause at once.
+                        if (wait > TimeSpan.Zero)
+                            await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _closeSignal!.Task).ConfigureAwait(false);
+                        if (Volatile.Read(ref _closeRequested) != 0)
+                            break;
+                    }
                     Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
                     _engine.Metrics.PacketIn();
                     var pending = HandleAsync(packet);
@@ -218,6 +247,7 @@ internal sealed partial class ClientChannel
         if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
             Send(new MqttDisconnectPacket { ReasonCode = reason });
         _outbound.Writer.TryComplete();
+        Volatile.Read(ref _closeSignal)?.TrySetResult();
         _transport.Input.CancelPendingRead();
     }
 

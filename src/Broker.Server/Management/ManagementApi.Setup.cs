@@ -23,7 +23,8 @@ internal static partial class ManagementApi
     /// when the secret file cannot be read or written.
     /// </summary>
     public static ManagementCredentials Map(
-        WebApplication app, BrokerEngine engine, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger)
+        WebApplication app, BrokerEngine engine, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger,
+        Listeners.ListenerManager? listeners = null)
     {
         var credentials = ManagementCredentials.Resolve(options, dataDirectory);
         if (credentials.SecretFile is null)
@@ -32,7 +33,9 @@ internal static partial class ManagementApi
             LogGeneratedSecret(logger, credentials.SecretFile, credentials.ApplicationId);
         else
             LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
-        Map(app, engine, credentials, plugins, accessControl);
+        var api = Map(app, engine, credentials, plugins, accessControl);
+        if (listeners is not null)
+            MapListeners(api, listeners);
         return credentials;
     }
 

@@ -32,10 +32,13 @@ internal sealed class PipeMqttClient : IAsyncDisposable
     private readonly Task _readLoop;
     private ushort _nextPacketId;
 
-    public PipeMqttClient(BrokerEngine engine, MqttProtocolVersion version, int port)
+    public PipeMqttClient(BrokerEngine engine, MqttProtocolVersion version, int port, InboundRateLimiter? limiter = null)
     {
         Version = version;
-        Channel = new ClientChannel(engine, new DuplexPipe(_toServer.Reader, _toClient.Writer), new IPEndPoint(IPAddress.Loopback, port), "test");
+        Channel = new ClientChannel(engine, new DuplexPipe(_toServer.Reader, _toClient.Writer), new IPEndPoint(IPAddress.Loopback, port), "test")
+        {
+            InboundLimiter = limiter,
+        };
         Server = Channel.RunAsync();
         _readLoop = Task.Run(ReadLoopAsync);
     }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Core.Configuration;
+using Broker.Core.Sessions;
 using Broker.Protocol;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -34,9 +35,9 @@ internal sealed class TestBroker : IAsyncDisposable
     public BrokerEngine Engine { get; }
 
     /// <summary>A new connection that has not sent anything yet.</summary>
-    public PipeMqttClient NewClient(MqttProtocolVersion version = MqttProtocolVersion.V500)
+    public PipeMqttClient NewClient(MqttProtocolVersion version = MqttProtocolVersion.V500, InboundRateLimiter? limiter = null)
     {
-        var client = new PipeMqttClient(Engine, version, Interlocked.Increment(ref _port));
+        var client = new PipeMqttClient(Engine, version, Interlocked.Increment(ref _port), limiter);
         _clients.Add(client);
         return client;
     }

@@ -12,6 +12,10 @@ public sealed class BrokerOptions
     public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal)
     {
         ["listener.tcp.external"] = "127.0.0.1:0",
+        // Off unless a test opens them (on 127.0.0.1:0): parallel brokers must not fight over 8883/8083/8084.
+        ["listener.ssl.external"] = "off",
+        ["listener.ws.external"] = "off",
+        ["listener.wss.external"] = "off",
         ["management.listener"] = "127.0.0.1:0",
         ["allow_anonymous"] = "true",
         ["acl_nomatch"] = "allow",
@@ -107,6 +111,13 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     /// <summary>Everything the broker printed so far.</summary>
     public string Transcript => _process.Transcript;
+
+    /// <summary>The port listener <paramref name="name"/> (<c>ssl:external</c>, <c>ws:external</c>...) first started on.</summary>
+    public async Task<int> ListenerPortAsync(string name)
+    {
+        var line = await WaitForLogAsync(l => l.Contains($"Listener {name} started on ", StringComparison.Ordinal), $"listener {name}");
+        return int.Parse(line[(line.LastIndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+    }
 
     /// <summary>Waits for a line of the broker's log (lines already printed count).</summary>
     public Task<string> WaitForLogAsync(Func<string, bool> predicate, string what, TimeSpan? timeout = null) =>

@@ -44,10 +44,21 @@ public sealed class RawMqttClient : IAsyncDisposable
     /// <summary>When the connection was seen closed (Stopwatch timestamp), or 0.</summary>
     public long ClosedAt { get; private set; }
 
-    public static async Task<RawMqttClient> ConnectAsync(BrokerProcess broker)
+    public static Task<RawMqttClient> ConnectAsync(BrokerProcess broker) => ConnectAsync(broker.Host, broker.Port);
+
+    /// <summary>Connects to another listener of the broker (or anything else speaking MQTT over TCP).</summary>
+    public static async Task<RawMqttClient> ConnectAsync(string host, int port)
     {
         var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(broker.Host, broker.Port, TestContext.Current.CancellationToken);
+        try
+        {
+            await tcp.ConnectAsync(host, port, TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
         return new RawMqttClient(tcp);
     }
 

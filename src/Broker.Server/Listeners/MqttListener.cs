@@ -1,0 +1,310 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.IO.Pipelines;
+using System.Security.Cryptography.X509Certificates;
+using Broker.Abstractions;
+using Broker.Core;
+using Broker.Core.Sessions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Broker.Server.Listeners;
+
+/// <summary>
+/// One MQTT listener (tcp, ssl, ws or wss): its own Kestrel server, so it can be stopped and restarted alone
+/// (<c>ctl listeners stop|restart</c>) while the others and the management API keep running. Every accepted
+/// connection (after TLS, after the WebSocket handshake) becomes a <see cref="ClientChannel"/> over an
+/// <see cref="IDuplexPipe"/>: there is one MQTT implementation whatever the transport.
+/// </summary>
+/// <remarks>
+/// Limits: <c>max_connections</c> closes a connection beyond it at once (a WebSocket handshake beyond it gets 503);
+/// <c>max_conn_rate</c> delays accepting (<see cref="RateLimitedListenerFactory"/>); the per-connection inbound
+/// limits give each channel an <see cref="InboundRateLimiter"/>.
+/// </remarks>
+internal sealed partial class MqttListener
+{
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly BrokerEngine _engine;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly ListenerTls? _tls;
+    private readonly IWebSocketListenerOptions? _webSocket;
+    private readonly RateLimit? _messagesIn;
+    private readonly RateLimit? _bytesIn;
+    private readonly ConcurrentDictionary<ClientChannel, byte> _channels = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private WebApplication? _app;
+    private IPEndPoint? _bound;
+    private int _connections;
+    private long _refusedMaxConnections;
+    private long _closedByStop;
+
+    public MqttListener(MqttListenerOptions options, BrokerEngine engine, ListenerTls? tls, ILoggerFactory loggerFactory)
+    {
+        Options = options;
+        _engine = engine;
+        _tls = tls;
+        _webSocket = options as IWebSocketListenerOptions;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
+        _messagesIn = options.MessagesInLimit;
+        _bytesIn = options.BytesInLimit;
+    }
+
+    public MqttListenerOptions Options { get; }
+
+    /// <summary>EMQX-style identifier, e.g. <c>mqtt:tcp:external</c>.</summary>
+    public string Identifier => Options.Identifier;
+
+    /// <summary>EMQX's protocol column: <c>mqtt:tcp</c>, <c>mqtt:ssl</c>, <c>mqtt:ws</c>, <c>mqtt:wss</c>.</summary>
+    public string Protocol => "mqtt:" + Options.Kind;
+
+    public bool IsRunning => Volatile.Read(ref _app) is not null;
+
+    /// <summary>The address it is (or was last) bound to; the configured one before the first start.</summary>
+    public IPEndPoint ListenOn => _bound ?? Options.EndPoint;
+
+    public int CurrentConnections => Volatile.Read(ref _connections);
+
+    /// <summary>Connections closed other than by their client, by cause (EMQX's shutdown_count).</summary>
+    public IReadOnlyDictionary<string, long> ShutdownCounts => new Dictionary<string, long>(StringComparer.Ordinal)
+    {
+        ["max_connections"] = Interlocked.Read(ref _refusedMaxConnections),
+        ["listener_stopped"] = Interlocked.Read(ref _closedByStop),
+    };
+
+    /// <summary>Opens the socket; false when it is already running. Throws when the address cannot be bound.</summary>
+    public async Task<bool> StartAsync()
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_app is not null)
+                return false;
+            // A restart of a listener configured on port 0 comes back on the port it had, so clients find it again.
+            var endPoint = _bound ?? Options.EndPoint;
+            var app = Build(endPoint, out var listenOptions);
+            try
+            {
+                await app.StartAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                await app.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+            _bound = (IPEndPoint)listenOptions().EndPoint;
+            Volatile.Write(ref _app, app);
+            LogStarted(_logger, Options.Name, _bound.ToString());
+            return true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Closes the socket, then every connection it accepted (MQTT 5 clients are sent DISCONNECT 0x8B); false when it
+    /// was not running.
+    /// </summary>
+    public async Task<bool> StopAsync()
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var app = _app;
+            if (app is null)
+                return false;
+            // Kestrel unbinds first and then waits (up to ShutdownTimeout) for the connections we close here.
+            var stopping = app.StopAsync();
+            var closing = new List<Task>();
+            foreach (var channel in _channels.Keys)
+            {
+                Interlocked.Increment(ref _closedByStop);
+                closing.Add(channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped"));
+            }
+            await Task.WhenAll(closing).ConfigureAwait(false);
+            await stopping.ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            Volatile.Write(ref _app, null);
+            LogStopped(_logger, Options.Name);
+            return true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private WebApplication Build(IPEndPoint endPoint, out Func<ListenOptions> listenOptions)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        // The broker's logging (console format, levels) for Kestrel's own warnings too.
+        builder.Services.AddSingleton(_loggerFactory);
+        ListenOptions? bound = null;
+        listenOptions = () => bound!;
+        var backlog = Options is TcpListenerOptions tcp ? tcp.Backlog : 1024;
+        builder.WebHost.UseKestrelCore()
+            .UseSockets(o => o.Backlog = backlog)
+            .UseShutdownTimeout(ShutdownTimeout)
+            .ConfigureKestrel(k =>
+            {
+                k.Limits.MaxConcurrentConnections = null;
+                k.AddServerHeader = false;
+                k.Listen(endPoint, lo =>
+                {
+                    if (_tls is not null)
+                        lo.UseHttps(_tls.CreateHttpsOptions());
+                    if (_webSocket is not null)
+                        lo.Protocols = HttpProtocols.Http1;
+                    else
+                        lo.Run(OnConnectionAsync);
+                    bound = lo;
+                });
+            });
+        if (Options.MaxConnRate > 0)
+        {
+            // Registered last, so Kestrel picks it over the plain socket transport.
+            var rate = Options.MaxConnRate;
+            builder.Services.AddSingleton<IConnectionListenerFactory>(sp => new RateLimitedListenerFactory(
+                new SocketTransportFactory(sp.GetRequiredService<IOptions<SocketTransportOptions>>(), _loggerFactory), rate, _engine.TimeProvider));
+        }
+
+        var app = builder.Build();
+        if (_webSocket is not null)
+        {
+            app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero }); // MQTT has its own keep-alive
+            app.Run(OnHttpRequestAsync);
+        }
+        return app;
+    }
+
+    /// <summary>A TCP or TLS connection (after the handshake and client certificate check).</summary>
+    private async Task OnConnectionAsync(ConnectionContext connection)
+    {
+        if (!TryEnter(connection.RemoteEndPoint))
+            return;
+        try
+        {
+            var certificate = connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
+            await RunChannelAsync(connection.Transport, connection.RemoteEndPoint as IPEndPoint, certificate).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _connections);
+        }
+    }
+
+    /// <summary>An HTTP request on a ws/wss listener: only the WebSocket upgrade on the MQTT path is served.</summary>
+    private async Task OnHttpRequestAsync(HttpContext context)
+    {
+        var options = _webSocket!;
+        if (!string.Equals(context.Request.Path.Value, options.Path, StringComparison.Ordinal))
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("MQTT over WebSocket only: send a WebSocket upgrade\n").ConfigureAwait(false);
+            return;
+        }
+        var subProtocol = SelectSubprotocol(context.WebSockets.WebSocketRequestedProtocols);
+        var remote = context.Connection.RemoteIpAddress is { } ip ? new IPEndPoint(ip, context.Connection.RemotePort) : null;
+        if (subProtocol is null && options.FailIfNoSubprotocol)
+        {
+            LogNoSubprotocol(_logger, Options.Name, remote?.ToString(), string.Join(",", context.WebSockets.WebSocketRequestedProtocols));
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("offer the WebSocket subprotocol mqtt (or mqttv3.1)\n").ConfigureAwait(false);
+            return;
+        }
+        if (!TryEnter(remote))
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
+        try
+        {
+            var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol }).ConfigureAwait(false);
+            var pipe = new WebSocketPipe(socket, _logger, remote?.ToString());
+            try
+            {
+                await RunChannelAsync(pipe, remote, context.Connection.ClientCertificate).ConfigureAwait(false);
+            }
+            finally
+            {
+                await pipe.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _connections);
+        }
+    }
+
+    /// <summary>
+    /// The server selects <c>mqtt</c> [MQTT-6.0.0-4] (MQTT 5) or, for MQTT 3.1 clients, <c>mqttv3.1</c>, whichever the
+    /// client offers first; null when it offers neither.
+    /// </summary>
+    internal static string? SelectSubprotocol(IList<string> offered)
+    {
+        foreach (var protocol in offered)
+        {
+            if (string.Equals(protocol, "mqtt", StringComparison.OrdinalIgnoreCase) || string.Equals(protocol, "mqttv3.1", StringComparison.OrdinalIgnoreCase))
+                return protocol;
+        }
+        return null;
+    }
+
+    private bool TryEnter(EndPoint? remote)
+    {
+        if (Interlocked.Increment(ref _connections) <= Options.MaxConnections)
+            return true;
+        Interlocked.Decrement(ref _connections);
+        Interlocked.Increment(ref _refusedMaxConnections);
+        LogTooMany(_logger, remote?.ToString(), Options.KeyPrefix, Options.MaxConnections);
+        return false;
+    }
+
+    private async Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate)
+    {
+        var channel = new ClientChannel(_engine, transport, remote, Options.Name)
+        {
+            UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
+            PeerCertUsername = _tls?.UsernameOf(certificate),
+            InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),
+        };
+        _channels.TryAdd(channel, 0);
+        try
+        {
+            await channel.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _channels.TryRemove(channel, out _);
+        }
+    }
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
+    private static partial void LogStarted(ILogger logger, string name, string endPoint);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Listener {Name} stopped")]
+    private static partial void LogStopped(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Connection from {Remote} refused: {Prefix}.max_connections ({Max}) reached")]
+    private static partial void LogTooMany(ILogger logger, string? remote, string prefix, int max);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "WebSocket handshake on {Name} from {Remote} refused: no mqtt subprotocol offered (offered: '{Offered}')")]
+    private static partial void LogNoSubprotocol(ILogger logger, string name, string? remote, string offered);
+}
