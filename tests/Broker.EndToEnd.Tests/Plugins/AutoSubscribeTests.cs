@@ -131,4 +131,24 @@ public sealed class AutoSubscribeTests
         await using var late = await MosquittoClients.SubscribeAsync(broker, "-i", "late", "-t", "unrelated", "-q", "0");
         Assert.Equal(["unrelated"], (await SubscriptionsOfAsync(broker, "late")).Select(s => s.Topic));
     }
+
+    [Fact]
+    public async Task Connect_WithRetainer_RetainedMessagesArriveAsForASubscribe()
+    {
+        // Issue 4.4: retained messages are delivered for an auto subscription as for a SUBSCRIBE (the retainer acts on
+        // session.subscribed, which Broker.Subscribe runs), with RETAIN set [MQTT-3.3.1-6].
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o.LoadedPlugins.Add("retainer");
+            o.LoadedPlugins.Add("auto_subscribe");
+            o.PluginConf["auto_subscribe"] = "subscription.1.topic = devices/%c/config\n";
+        });
+        await MosquittoClients.PublishAsync(broker, ["-t", "devices/dev7/config", "-q", "1", "-r", "-m", "interval=5"]);
+        await MosquittoClients.PublishAsync(broker, ["-t", "devices/dev8/config", "-q", "1", "-r", "-m", "not for dev7"]);
+
+        await using var dev7 = MosquittoClients.StartSub(broker, "-i", "dev7", "-t", "unrelated", "-q", "0");
+
+        var message = Assert.Single(await MosquittoClients.MessagesAsync(dev7, 1));
+        Assert.Equal(("devices/dev7/config", "interval=5", true, 1), (message.Topic, message.Payload, message.Retain, message.Qos));
+    }
 }
