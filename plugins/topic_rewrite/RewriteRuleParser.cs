@@ -1,3 +1,4 @@
+using Broker.Protocol;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
@@ -74,9 +75,9 @@ internal static class RewriteRuleParser
         if (parts.Length != 3)
             return $"expected three parts separated by spaces, <filter> <regex> <destination>, found {parts.Length}";
         var (filter, pattern, destination) = (parts[0], parts[1], parts[2]);
-        if (!Topics.IsValidTopicFilter(filter))
+        if (!MqttTopic.IsValidTopicFilter(filter))
             return $"filter '{filter}' is not a valid topic filter";
-        if (Topics.SharePrefixLength(filter) > 0)
+        if (MqttTopic.SharePrefixLength(filter) > 0)
             return $"filter '{filter}' has a $share/$queue prefix; rules match the filter after it";
 
         Regex regex;
@@ -94,9 +95,9 @@ internal static class RewriteRuleParser
         if (candidate.HighestGroup > groups)
             return $"destination '{destination}' uses ${candidate.HighestGroup} but the regex has {groups} capture group(s)";
         var shape = candidate.DestinationShape("x");
-        if (!Topics.IsValidTopicFilter(shape))
+        if (!MqttTopic.IsValidTopicFilter(shape))
             return $"destination '{destination}' is not a valid topic";
-        if (scope == RuleScope.Publish && !Topics.IsValidTopicName(shape))
+        if (scope == RuleScope.Publish && !MqttTopic.IsValidTopicName(shape))
             return $"destination '{destination}' has a wildcard; a pub_rule must produce a topic name";
         rule = candidate;
         return null;

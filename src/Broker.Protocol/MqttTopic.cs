@@ -43,6 +43,21 @@ public static class MqttTopic
     public static bool HasWildcard(ReadOnlySpan<char> filter) => filter.IndexOfAny('+', '#') >= 0;
 
     /// <summary>
+    /// The length of a well-formed <c>$share/{group}/</c> or <c>$queue/</c> prefix, so the filter after it can be
+    /// looked at without allocating; 0 for an ordinary filter or a broken share syntax (see <see cref="TryParseShared"/>).
+    /// </summary>
+    public static int SharePrefixLength(string topicFilter)
+    {
+        if (topicFilter.StartsWith(QueuePrefix, StringComparison.Ordinal))
+            return topicFilter.Length > QueuePrefix.Length ? QueuePrefix.Length : 0;
+        if (!topicFilter.StartsWith(SharePrefix, StringComparison.Ordinal))
+            return 0;
+        var rest = topicFilter.AsSpan(SharePrefix.Length);
+        var slash = rest.IndexOf('/');
+        return slash <= 0 || slash == rest.Length - 1 || HasWildcard(rest[..slash]) ? 0 : SharePrefix.Length + slash + 1;
+    }
+
+    /// <summary>
     /// Splits <c>$share/{group}/{filter}</c> and <c>$queue/{filter}</c>. Returns false for an ordinary filter
     /// (then <paramref name="group"/> is null and <paramref name="filter"/> is the input). Returns true with a null
     /// group when the share syntax is broken: an empty or wildcard group name, or no filter [MQTT-4.8.2-1], [MQTT-4.8.2-2].

@@ -1,3 +1,4 @@
+using Broker.Core.Tests.TestTransport;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Threading.Channels;

@@ -16,7 +16,7 @@ public sealed class TopicRewritePluginTests
         new TopicRewritePlugin().TryRewrite(rules.Publish, topic, 0, clientId, username, isFilter: false);
 
     private static string? Subscribe(RewriteRuleSet rules, string filter, string? clientId = "c1", string? username = "u1") =>
-        new TopicRewritePlugin().TryRewrite(rules.Subscribe, filter, Topics.SharePrefixLength(filter), clientId, username, isFilter: true);
+        new TopicRewritePlugin().TryRewrite(rules.Subscribe, filter, MqttTopic.SharePrefixLength(filter), clientId, username, isFilter: true);
 
     [Fact]
     public void TryRewrite_EmqxDocumentationExample()
@@ -117,30 +117,4 @@ public sealed class TopicRewritePluginTests
             plugin.TryRewrite(rules.Publish, "z/y/x", 0, "c1", "u1", isFilter: false);
         Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }
-
-    [Theory]
-    [InlineData("a/b", "a/b")]
-    [InlineData("a/+", "a/b")]
-    [InlineData("a/+", "a/b/c")]
-    [InlineData("a/#", "a")]
-    [InlineData("a/#", "a/b/c")]
-    [InlineData("#", "$SYS/x")]
-    [InlineData("+/x", "$SYS/x")]
-    [InlineData("$SYS/#", "$SYS/x")]
-    [InlineData("+/+", "/x")]
-    [InlineData("a/b", "a/b/")]
-    [InlineData("+", "")]
-    public void Topics_Matches_AgreesWithTheBroker(string filter, string topic) =>
-        Assert.Equal(MqttTopic.Matches(filter, topic), Topics.Matches(filter, topic));
-
-    [Theory]
-    [InlineData("a/#")]
-    [InlineData("#")]
-    [InlineData("a/#/b")]
-    [InlineData("a+")]
-    [InlineData("+/+")]
-    [InlineData("")]
-    [InlineData("a/b#")]
-    public void Topics_IsValidTopicFilter_AgreesWithTheBroker(string filter) =>
-        Assert.Equal(MqttTopic.IsValidTopicFilter(filter), Topics.IsValidTopicFilter(filter));
 }
