@@ -80,4 +80,37 @@ public sealed class PresenceTests
         using var json = JsonDocument.Parse(disconnected.Payload);
         Assert.Equal("kicked", json.RootElement.GetProperty("reason").GetString());
     }
+
+    [Fact]
+    public async Task Reload5Times_WhileClientsConnect_EveryConnectIsPublished_UnloadLeavesStopped()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o.LoadedPlugins.Add("presence"));
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "$SYS/brokers/+/clients/+/connected", "-q", "1");
+
+        const int clients = 20;
+        var reloads = Task.Run(async () =>
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", "presence");
+                Assert.True(reload.ExitCode == 0, $"reload {i + 1}: {reload.Transcript}");
+            }
+        }, TestContext.Current.CancellationToken);
+        for (var i = 0; i < clients; i++)
+            await MosquittoClients.PublishAsync(broker, ["-i", $"dev-{i}", "-t", "t", "-m", "x"]);
+        await reloads;
+
+        // Reload starts the new instance before removing the old one: a connect in that moment may be announced
+        // twice, never not at all.
+        // Connects are sequential, so the last client's message comes last.
+        await sub.WaitForLineAsync(l => l.Contains($"/clients/dev-{clients - 1}/connected", StringComparison.Ordinal),
+            MosquittoClients.Timeout, "the last client's connected message");
+        var seen = MosquittoClients.MessagesSoFar(sub).Select(m => m.Topic.Split('/')[4]).ToHashSet();
+        for (var i = 0; i < clients; i++)
+            Assert.Contains($"dev-{i}", seen);
+
+        var unload = await CtlRunner.RunAsync(broker, "plugins", "unload", "presence");
+        Assert.True(unload.ExitCode == 0, unload.Transcript);
+        Assert.Matches(@"(?m)^presence\s+1\.0\.0\s+stopped\s", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
+    }
 }
