@@ -51,7 +51,7 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         context.Hooks.Register(HookPoints.MessagePublish, OnPublish, HookPriorities.DelayedPublish);
 
         // Last, and not cancellable: once a predecessor has handed its messages over, this instance must run.
-        await broker.PublishAsync(new BrokerMessage { Topic = HandoffTopic, Payload = _nonce }, CancellationToken.None).ConfigureAwait(false);
+        await broker.PublishAsync(new BrokerMessage { Topic = HandoffTopic, Payload = _nonce, IsSystem = true }, CancellationToken.None).ConfigureAwait(false);
         var source = _inherited is null ? _file : "the previous instance";
         var restored = _inherited ?? LoadFile();
         _inherited = null;
@@ -89,7 +89,8 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         if (!message.Topic.StartsWith(DelayedTopic.Prefix, StringComparison.Ordinal))
             return ValueTask.FromResult(HookResult.Continue);
         var queue = _queue!;
-        if (hook.Client is null && message.PublisherId is null && message.Topic == HandoffTopic && message.Payload.Length >= NonceLength)
+        // Only a plugin's own system message: neither a client nor the management API can publish one.
+        if (hook.Client is null && message.IsSystem && message.PublisherId is null && message.Topic == HandoffTopic && message.Payload.Length >= NonceLength)
             return ValueTask.FromResult(OnHandoff(hook, queue));
         if (queue.IsSealed)
             return ValueTask.FromResult(HookResult.Continue); // stopping: a successor (later in the chain) takes it

@@ -117,7 +117,8 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
     private ValueTask<HookResult> OnPublish(MessagePublishContext hook)
     {
         var message = hook.Message;
-        if (hook.Client is null && message.Topic == HandoffTopic)
+        // Only a plugin's own system message: neither a client nor the management API can publish one.
+        if (hook.Client is null && message.IsSystem && message.Topic == HandoffTopic)
             return HandOverAsync(hook);
         if (!message.Retain)
             return ValueTask.FromResult(HookResult.Continue);

@@ -276,4 +276,21 @@ public sealed class RetainerTests
         Assert.True(unload.ExitCode == 0, unload.Transcript);
         Assert.Matches(@"(?m)^retainer\s+1\.0\.0\s+stopped\s", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
     }
+
+    [Fact]
+    public async Task HandoffTopic_PublishedThroughTheManagementApi_DoesNotDisturbTheRetainer()
+    {
+        // The reload hand-over message is a plugin's own system message; one an operator publishes by hand (no
+        // client, like the plugin's) must be an ordinary message, never a hand-over that idles the running retainer.
+        await using var broker = await StartAsync();
+        using var http = broker.CreateManagementClient();
+        using var body = new StringContent("""{"topic":"$retainer/handoff","payload":"forged"}""", System.Text.Encoding.UTF8, "application/json");
+        using var response = await http.PostAsync(new Uri("api/v4/mqtt/publish", UriKind.Relative), body, TestContext.Current.CancellationToken);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+
+        await RetainAsync(broker, "after/forgery", "still stored");
+
+        var retained = await RetainedOnSubscribeAsync(broker, "after/#", "after/marker", 1);
+        Assert.Equal("still stored", Assert.Single(retained).Payload);
+    }
 }
