@@ -255,10 +255,11 @@ internal static partial class ManagementApi
         MemoryUsed = Environment.WorkingSet,
     };
 
+    /// <summary>The node's gauges, then those plugins set (<c>IBrokerServices.SetGauge</c>, e.g. <c>delayed.count</c>).</summary>
     private static Dictionary<string, long> StatsOf(BrokerEngine engine)
     {
         var metrics = engine.Metrics;
-        return new Dictionary<string, long>(StringComparer.Ordinal)
+        var stats = new Dictionary<string, long>(StringComparer.Ordinal)
         {
             ["connections.count"] = metrics.Connections,
             ["connections.max"] = metrics.ConnectionsMax,
@@ -269,6 +270,9 @@ internal static partial class ManagementApi
             ["routes.count"] = engine.Router.RouteCount,
             ["retained.count"] = metrics.Retained,
         };
+        foreach (var (name, value) in metrics.Gauges)
+            stats.TryAdd(name, value);
+        return stats;
     }
 
     private static Dictionary<string, long> MetricsOf(BrokerEngine engine)

@@ -115,6 +115,15 @@ public sealed class ManagementApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stats_IncludeGaugesSetByPlugins()
+    {
+        _engine.Metrics.SetGauge("delayed.count", 3);
+        var (_, body) = await GetAsync("/api/v4/stats");
+        var stats = Assert.Single(body.GetProperty("data").EnumerateArray()).GetProperty("stats");
+        Assert.Equal(3, stats.GetProperty("delayed.count").GetInt64());
+    }
+
+    [Fact]
     public async Task Metrics_FollowBrokerMetrics()
     {
         _engine.Metrics.BytesIn(1234);
