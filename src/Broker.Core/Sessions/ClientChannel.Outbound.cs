@@ -67,7 +67,7 @@ internal sealed partial class ClientChannel
                 return false;
             }
         }
-        if (_outbound.Writer.TryWrite(new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
+        if (_outbound.TryWrite(new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
             return true;
         // Closing: an in-flight message stays in the session and is sent again on the next connection; a QoS 0
         // one is lost with the connection, as it would be in the socket's buffer.
@@ -80,15 +80,15 @@ internal sealed partial class ClientChannel
     }
 
     public void SendAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode) =>
-        _outbound.Writer.TryWrite(new Outbound(type, packetId, reasonCode));
+        _outbound.TryWrite(new Outbound(type, packetId, reasonCode));
 
-    private void Send(MqttPacket packet) => _outbound.Writer.TryWrite(new Outbound(packet));
+    private void Send(MqttPacket packet) => _outbound.TryWrite(new Outbound(packet));
 
     private async Task WriteLoopAsync()
     {
         await Task.Yield();
         var output = _transport.Output;
-        var reader = _outbound.Reader;
+        var reader = _outbound;
         var metrics = _engine.Metrics;
         try
         {

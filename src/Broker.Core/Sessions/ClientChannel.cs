@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using System.Net;
-using System.Threading.Channels;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Protocol;
@@ -21,8 +20,7 @@ internal sealed partial class ClientChannel
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
-    private readonly Channel<Outbound> _outbound =
-        Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+    private readonly OutboundQueue<Outbound> _outbound = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILogger _logger;
     private readonly int _maxPacketSize;
@@ -246,7 +244,7 @@ internal sealed partial class ClientChannel
         _closeWhy = why;
         if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
             Send(new MqttDisconnectPacket { ReasonCode = reason });
-        _outbound.Writer.TryComplete();
+        _outbound.Complete();
         Volatile.Read(ref _closeSignal)?.TrySetResult();
         _transport.Input.CancelPendingRead();
     }
