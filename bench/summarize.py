@@ -6,30 +6,24 @@ import statistics
 import sys
 from collections import defaultdict
 
+# What a traffic run (fan-in at a fixed rate, pairs as fast as possible) is read by.
+TRAFFIC = [
+    ("delivered msg/s", "receive_rate", "higher"),
+    ("latency p50 µs", "latency.p50", "lower"),
+    ("latency p99 µs", "latency.p99", "lower"),
+    ("broker CPU % of a core", "broker_cpu_percent", "lower"),
+    ("broker CPU µs per message", "broker_cpu_micros_per_message", "lower"),
+    ("broker RSS peak MB", "broker_rss_peak_kb", "lower"),
+    ("lost", "lost", "lower"),
+    ("generator CPU %", "generator_cpu_percent", "info"),
+]
+
 # case prefix -> [(label, path in the report, "lower" | "higher" is better)]
 METRICS = {
-    "fanin-": [
-        ("delivered msg/s", "receive_rate", "higher"),
-        ("latency p50 µs", "latency.p50", "lower"),
-        ("latency p99 µs", "latency.p99", "lower"),
-        ("broker CPU % of a core", "broker_cpu_percent", "lower"),
-        ("broker CPU µs per message", "broker_cpu_micros_per_message", "lower"),
-        ("broker RSS peak MB", "broker_rss_peak_kb", "lower"),
-        ("lost", "lost", "lower"),
-        ("generator CPU %", "generator_cpu_percent", "info"),
-    ],
+    "fanin-": TRAFFIC,
     "search-fanin": [("highest no-loss delivery rate msg/s", "max_clean_delivery_rate", "higher")],
     "search-fanout": [("highest no-loss delivery rate msg/s", "max_clean_delivery_rate", "higher")],
-    "p2p-": [
-        ("delivered msg/s", "receive_rate", "higher"),
-        ("latency p50 µs", "latency.p50", "lower"),
-        ("latency p99 µs", "latency.p99", "lower"),
-        ("broker CPU % of a core", "broker_cpu_percent", "lower"),
-        ("broker CPU µs per message", "broker_cpu_micros_per_message", "lower"),
-        ("broker RSS peak MB", "broker_rss_peak_kb", "lower"),
-        ("lost", "lost", "lower"),
-        ("generator CPU %", "generator_cpu_percent", "info"),
-    ],
+    "p2p-": TRAFFIC,
     "conn-": [
         ("connected", "connected", "higher"),
         ("connect failures", "connect_failures", "lower"),
