@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Broker.Abstractions;
 using Broker.Core;
@@ -19,10 +20,12 @@ using Microsoft.Extensions.Options;
 namespace Broker.Server.Listeners;
 
 /// <summary>
-/// One MQTT listener (tcp, ssl, ws or wss): its own Kestrel server, so it can be stopped and restarted alone
-/// (<c>ctl listeners stop|restart</c>) while the others and the management API keep running. Every accepted
-/// connection (after TLS, after the WebSocket handshake) becomes a <see cref="ClientChannel"/> over an
-/// <see cref="IDuplexPipe"/>: there is one MQTT implementation whatever the transport.
+/// One MQTT listener (tcp, ssl, ws or wss), started and stopped on its own (<c>ctl listeners stop|restart</c>) while
+/// the others and the management API keep running. Plain <c>tcp</c> is a <see cref="TcpAcceptor"/> over
+/// <see cref="SocketPipe"/>, the lean transport most clients use; ssl, ws and wss are each their own Kestrel server,
+/// which owns TLS and HTTP. Every accepted connection (after TLS, after the WebSocket handshake) becomes a
+/// <see cref="ClientChannel"/> over an <see cref="IDuplexPipe"/>: there is one MQTT implementation whatever the
+/// transport.
 /// </summary>
 /// <remarks>
 /// Limits: <c>max_connections</c> closes a connection beyond it at once (a WebSocket handshake beyond it gets 503);
@@ -43,6 +46,8 @@ internal sealed partial class MqttListener
     private readonly ConcurrentDictionary<ClientChannel, byte> _channels = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
     private WebApplication? _app;
+    private TcpAcceptor? _acceptor;
+    private TaskCompletionSource? _drained; // while a tcp listener stops: its last connection has been cleaned up
     private IPEndPoint? _bound;
     private int _connections;
     private long _refusedMaxConnections;
@@ -68,7 +73,7 @@ internal sealed partial class MqttListener
     /// <summary>EMQX's protocol column: <c>mqtt:tcp</c>, <c>mqtt:ssl</c>, <c>mqtt:ws</c>, <c>mqtt:wss</c>.</summary>
     public string Protocol => "mqtt:" + Options.Kind;
 
-    public bool IsRunning => Volatile.Read(ref _app) is not null;
+    public bool IsRunning => Volatile.Read(ref _app) is not null || Volatile.Read(ref _acceptor) is not null;
 
     /// <summary>The address it is (or was last) bound to; the configured one before the first start.</summary>
     public IPEndPoint ListenOn => _bound ?? Options.EndPoint;
@@ -88,10 +93,26 @@ internal sealed partial class MqttListener
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (_app is not null)
+            if (_app is not null || _acceptor is not null)
                 return false;
             // A restart of a listener configured on port 0 comes back on the port it had, so clients find it again.
             var endPoint = _bound ?? Options.EndPoint;
+            if (Options is TcpListenerOptions tcp)
+            {
+                TcpAcceptor acceptor;
+                try
+                {
+                    acceptor = TcpAcceptor.Start(endPoint, tcp.Backlog, tcp.MaxConnRate, OnSocket, _engine.TimeProvider, _logger, Options.Name);
+                }
+                catch (SocketException ex)
+                {
+                    throw new IOException($"Failed to bind to address {endPoint}: {ex.Message}", ex);
+                }
+                _bound = acceptor.EndPoint;
+                Volatile.Write(ref _acceptor, acceptor);
+                LogStarted(_logger, Options.Name, _bound.ToString());
+                return true;
+            }
             var app = Build(endPoint, out var listenOptions);
             try
             {
@@ -122,18 +143,17 @@ internal sealed partial class MqttListener
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (_acceptor is { } acceptor)
+            {
+                await StopTcpAsync(acceptor).ConfigureAwait(false);
+                return true;
+            }
             var app = _app;
             if (app is null)
                 return false;
             // Kestrel unbinds first and then waits (up to ShutdownTimeout) for the connections we close here.
             var stopping = app.StopAsync();
-            var closing = new List<Task>();
-            foreach (var channel in _channels.Keys)
-            {
-                Interlocked.Increment(ref _closedByStop);
-                closing.Add(channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped"));
-            }
-            await Task.WhenAll(closing).ConfigureAwait(false);
+            await CloseChannelsAsync().ConfigureAwait(false);
             await stopping.ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
             Volatile.Write(ref _app, null);
@@ -146,6 +166,40 @@ internal sealed partial class MqttListener
         }
     }
 
+    private async Task StopTcpAsync(TcpAcceptor acceptor)
+    {
+        // As Kestrel does for the others: unbind, close every connection, wait (up to ShutdownTimeout) for them to
+        // be cleaned up, so a final DISCONNECT is written before the process may exit.
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _drained, drained);
+        await acceptor.DisposeAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _connections) == 0)
+            drained.TrySetResult();
+        await CloseChannelsAsync().ConfigureAwait(false);
+        try
+        {
+            await drained.Task.WaitAsync(ShutdownTimeout, _engine.TimeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Connections whose peer stopped reading: each is aborted by its own close timeout.
+        }
+        Volatile.Write(ref _drained, null);
+        Volatile.Write(ref _acceptor, null);
+        LogStopped(_logger, Options.Name);
+    }
+
+    private Task CloseChannelsAsync()
+    {
+        var closing = new List<Task>();
+        foreach (var channel in _channels.Keys)
+        {
+            Interlocked.Increment(ref _closedByStop);
+            closing.Add(channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped"));
+        }
+        return Task.WhenAll(closing);
+    }
+
     private WebApplication Build(IPEndPoint endPoint, out Func<ListenOptions> listenOptions)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -153,9 +207,8 @@ internal sealed partial class MqttListener
         builder.Services.AddSingleton(_loggerFactory);
         ListenOptions? bound = null;
         listenOptions = () => bound!;
-        var backlog = Options is TcpListenerOptions tcp ? tcp.Backlog : 1024;
         builder.WebHost.UseKestrelCore()
-            .UseSockets(o => o.Backlog = backlog)
+            .UseSockets(o => o.Backlog = 1024)
             .UseShutdownTimeout(ShutdownTimeout)
             .ConfigureKestrel(k =>
             {
@@ -189,7 +242,37 @@ internal sealed partial class MqttListener
         return app;
     }
 
-    /// <summary>A TCP or TLS connection (after the handshake and client certificate check).</summary>
+    /// <summary>A plain TCP connection, on the thread pool (<see cref="TcpAcceptor"/>).</summary>
+    private void OnSocket(Socket socket) => _ = RunSocketAsync(socket);
+
+    private async Task RunSocketAsync(Socket socket)
+    {
+        var remote = SocketPipe.RemoteOf(socket);
+        if (!TryEnter(remote))
+        {
+            socket.Dispose();
+            return;
+        }
+        var pipe = new SocketPipe(socket);
+        try
+        {
+            await RunChannelAsync(pipe, remote, certificate: null).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogConnectionFailed(_logger, Options.Name, remote?.ToString(), ex);
+        }
+        finally
+        {
+            // The channel completes both sides of the pipe, which closes the socket; this covers a channel that threw.
+            await pipe.Input.CompleteAsync().ConfigureAwait(false);
+            await pipe.Output.CompleteAsync().ConfigureAwait(false);
+            if (Interlocked.Decrement(ref _connections) == 0)
+                Volatile.Read(ref _drained)?.TrySetResult();
+        }
+    }
+
+    /// <summary>A TLS connection (after the handshake and client certificate check).</summary>
     private async Task OnConnectionAsync(ConnectionContext connection)
     {
         if (!TryEnter(connection.RemoteEndPoint))
@@ -295,6 +378,9 @@ internal sealed partial class MqttListener
             _channels.TryRemove(channel, out _);
         }
     }
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "Connection on {Name} from {Remote} failed")]
+    private static partial void LogConnectionFailed(ILogger logger, string name, string? remote, Exception exception);
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
     private static partial void LogStarted(ILogger logger, string name, string endPoint);

@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Broker.Server.Listeners;
+using Xunit;
+
+namespace Broker.Server.Tests.Listeners;
+
+/// <summary>
+/// The plain TCP transport, on real loopback sockets: what the channel relies on from a pipe (framing across
+/// receives, examined-but-not-consumed bytes, close semantics), and that a stuck or vanished peer ends in a result,
+/// never a hang or an exception.
+/// </summary>
+public sealed class SocketPipeTests : IAsyncDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private readonly Socket _client;
+    private readonly SocketPipe _pipe;
+
+    public SocketPipeTests()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        _client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _client.Connect(listener.LocalEndPoint!);
+        _pipe = new SocketPipe(listener.Accept());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _pipe.Input.CompleteAsync();
+        await _pipe.Output.CompleteAsync();
+        _client.Dispose();
+    }
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Read_BytesArrivingOneAtATime_ExaminedButNotConsumed_AreKeptAndGrow()
+    {
+        var sent = new byte[] { 0x30, 0x05, 0, 1, (byte)'a', 1, 2 };
+        ReadResult result = default;
+        for (var i = 0; i < sent.Length; i++)
+        {
+            await _client.SendAsync(sent.AsMemory(i, 1), SocketFlags.None, Cancel);
+            // Like a framer waiting for a whole packet: examine everything, consume nothing. The next read then
+            // waits for a new byte and returns it after the kept ones.
+            result = await ReadAtLeastAsync(i + 1);
+            Assert.Equal(sent[..(i + 1)], result.Buffer.ToArray());
+            if (i < sent.Length - 1)
+                _pipe.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+        _pipe.Input.AdvanceTo(result.Buffer.End);
+    }
+
+    [Fact]
+    public async Task Read_PacketMuchLargerThanOneBuffer_ArrivesWhole()
+    {
+        var big = new byte[300_000];
+        Random.Shared.NextBytes(big);
+        var sending = _client.SendAsync(big, SocketFlags.None, Cancel).AsTask();
+        ReadResult result;
+        while (true)
+        {
+            result = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+            if (result.Buffer.Length >= big.Length)
+                break;
+            _pipe.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+        Assert.Equal(big, result.Buffer.ToArray());
+        _pipe.Input.AdvanceTo(result.Buffer.End);
+        await sending;
+    }
+
+    [Fact]
+    public async Task Read_PartlyConsumed_RestIsReturnedAtOnce()
+    {
+        await _client.SendAsync(new byte[] { 1, 2, 3, 4 }, SocketFlags.None, Cancel);
+        var result = await ReadAtLeastAsync(4);
+        _pipe.Input.AdvanceTo(result.Buffer.GetPosition(1));
+        var rest = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+        Assert.Equal(new byte[] { 2, 3, 4 }, rest.Buffer.ToArray());
+    }
+
+    [Fact]
+    public async Task Read_PeerCloses_Completes()
+    {
+        await _client.SendAsync(new byte[] { 7 }, SocketFlags.None, Cancel);
+        _client.Shutdown(SocketShutdown.Send);
+        var result = await ReadAtLeastAsync(1);
+        Assert.Equal(new byte[] { 7 }, result.Buffer.ToArray());
+        _pipe.Input.AdvanceTo(result.Buffer.End);
+        result = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+        Assert.True(result.IsCompleted);
+        Assert.True(result.Buffer.IsEmpty);
+    }
+
+    [Fact]
+    public async Task CancelPendingRead_WakesAPendingRead_AndWritesStillReachThePeer()
+    {
+        var pending = _pipe.Input.ReadAsync(Cancel).AsTask();
+        Assert.False(pending.IsCompleted);
+        _pipe.Input.CancelPendingRead();
+        var result = await pending.WaitAsync(Timeout, Cancel);
+        Assert.True(result.IsCanceled);
+
+        // What the channel does next: a final packet (DISCONNECT), then both sides complete.
+        _pipe.Output.Write(new byte[] { 0xE0, 0x00 });
+        var flush = await _pipe.Output.FlushAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+        Assert.False(flush.IsCompleted);
+        await _pipe.Input.CompleteAsync();
+        await _pipe.Output.CompleteAsync();
+
+        var received = await ReceiveAllAsync();
+        Assert.Equal(new byte[] { 0xE0, 0x00 }, received);
+    }
+
+    [Fact]
+    public async Task Write_BatchesUntilFlush_ThenSendsInOrder()
+    {
+        for (var i = 0; i < 1000; i++)
+            _pipe.Output.Write(BitConverter.GetBytes(i));
+        Assert.Equal(4000, _pipe.Output.UnflushedBytes);
+        await _pipe.Output.FlushAsync(Cancel);
+        Assert.Equal(0, _pipe.Output.UnflushedBytes);
+        await _pipe.Input.CompleteAsync();
+        await _pipe.Output.CompleteAsync();
+
+        var received = await ReceiveAllAsync();
+        Assert.Equal(4000, received.Length);
+        for (var i = 0; i < 1000; i++)
+            Assert.Equal(i, BitConverter.ToInt32(received, i * 4));
+    }
+
+    [Fact]
+    public async Task Flush_MoreThanTheKernelTakes_CompletesOnceThePeerHasReadIt()
+    {
+        var big = new byte[8 * 1024 * 1024];
+        Random.Shared.NextBytes(big);
+        _pipe.Output.Write(big);
+        var flush = _pipe.Output.FlushAsync(Cancel).AsTask();
+        // The peer has not read yet: 8 MB does not fit in loopback socket buffers.
+        Assert.False(flush.IsCompleted);
+        var received = new byte[big.Length];
+        var total = 0;
+        while (total < big.Length)
+            total += await _client.ReceiveAsync(received.AsMemory(total), SocketFlags.None, Cancel);
+        var result = await flush.WaitAsync(Timeout, Cancel);
+        Assert.False(result.IsCompleted);
+        Assert.Equal(big, received);
+    }
+
+    [Fact]
+    public async Task Flush_ToAPeerThatReset_EndsCompletedWithoutThrowing()
+    {
+        _client.LingerState = new LingerOption(true, 0); // close with RST
+        _client.Close();
+        FlushResult result = default;
+        // The first send may still be accepted by the kernel; the reset shows on a later one.
+        for (var i = 0; i < 100 && !result.IsCompleted; i++)
+        {
+            _pipe.Output.Write(new byte[1024]);
+            result = await _pipe.Output.FlushAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+        }
+        Assert.True(result.IsCompleted);
+    }
+
+    [Fact]
+    public async Task CancelPendingFlush_PeerNotReading_AbortsTheStuckFlush()
+    {
+        _pipe.Output.Write(new byte[16 * 1024 * 1024]);
+        var flush = _pipe.Output.FlushAsync(Cancel).AsTask();
+        Assert.False(flush.IsCompleted);
+        _pipe.Output.CancelPendingFlush();
+        var result = await flush.WaitAsync(Timeout, Cancel);
+        Assert.True(result.IsCompleted);
+    }
+
+    private async Task<ReadResult> ReadAtLeastAsync(int length)
+    {
+        while (true)
+        {
+            var result = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+            if (result.Buffer.Length >= length || result.IsCompleted)
+                return result;
+            _pipe.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    private async Task<byte[]> ReceiveAllAsync()
+    {
+        var all = new List<byte>();
+        var buffer = new byte[4096];
+        while (true)
+        {
+            var n = await _client.ReceiveAsync(buffer, SocketFlags.None, Cancel).AsTask().WaitAsync(Timeout, Cancel);
+            if (n == 0)
+                return [.. all];
+            all.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+    }
+}
