@@ -10,12 +10,10 @@ internal sealed partial class ClientChannel
     /// <summary>Flush mid-batch past this many unflushed bytes, so a long batch does not buffer without bound.</summary>
     private const int FlushThreshold = 64 * 1024;
 
-    // Reused by the writer loop only: encoding a delivery allocates nothing.
-    private readonly MqttPublishPacket _publish = new();
-    private readonly MqttAckPacket[] _acks =
-    [
-        new(MqttPacketType.PubAck), new(MqttPacketType.PubRec), new(MqttPacketType.PubRel), new(MqttPacketType.PubComp),
-    ];
+    // Reused by the writer loop only: encoding a delivery allocates nothing. Created on first use, so an idle
+    // connection does not carry them.
+    private MqttPublishPacket? _publish;
+    private MqttAckPacket[]? _acks;
     private Dictionary<string, ushort>? _outboundAliases;
     private int _pendingQos0;
     private TaskCompletionSource? _qos0Drained;
@@ -142,6 +140,7 @@ internal sealed partial class ClientChannel
                 MqttPacketWriter.Write(output, item.Packet!, _version);
                 return true;
             case OutboundKind.Ack:
+                _acks ??= [new(MqttPacketType.PubAck), new(MqttPacketType.PubRec), new(MqttPacketType.PubRel), new(MqttPacketType.PubComp)];
                 var ack = _acks[item.AckType - MqttPacketType.PubAck];
                 ack.PacketId = item.PacketId;
                 ack.ReasonCode = item.ReasonCode;
@@ -169,7 +168,7 @@ internal sealed partial class ClientChannel
                 return false;
             }
         }
-        var packet = _publish;
+        var packet = _publish ??= new MqttPublishPacket();
         packet.Topic = message.Topic;
         packet.Payload = message.Payload;
         packet.Qos = item.Qos;

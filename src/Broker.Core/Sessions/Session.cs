@@ -20,9 +20,10 @@ internal sealed class Session : ISubscriber
 {
     private readonly Lock _lock = new();
     private readonly BrokerEngine _engine;
-    private readonly Dictionary<ushort, InflightEntry> _inflight = [];
-    private readonly Queue<QueuedDelivery> _queue = new();
-    private readonly Dictionary<ushort, long> _awaitingRel = [];
+    // Created on first use: most sessions of a large fleet are idle, and an idle session carries none of them.
+    private Dictionary<ushort, InflightEntry>? _inflight;
+    private Queue<QueuedDelivery>? _queue;
+    private Dictionary<ushort, long>? _awaitingRel;
     private ClientChannel? _channel;
     private int _window;
     private ushort _lastPacketId;
@@ -76,7 +77,7 @@ internal sealed class Session : ISubscriber
         get
         {
             lock (_lock)
-                return _inflight.Count;
+                return InflightLocked;
         }
     }
 
@@ -85,7 +86,7 @@ internal sealed class Session : ISubscriber
         get
         {
             lock (_lock)
-                return _queue.Count;
+                return QueuedLocked;
         }
     }
 
@@ -122,7 +123,7 @@ internal sealed class Session : ISubscriber
                 if (!channel.SendPublish(message, qos, 0, retain, dup: false, subscriptionIds))
                     drop = new Drop(message, "queue_full", true);
             }
-            else if (_inflight.Count < _window && _queue.Count == 0)
+            else if (InflightLocked < _window && QueuedLocked == 0)
             {
                 SendInflightLocked(channel, message, qos, retain, subscriptionIds);
             }
@@ -147,7 +148,7 @@ internal sealed class Session : ISubscriber
         {
             if (_channel is not { } channel || !_ready || _terminated)
                 return Task.CompletedTask;
-            if (_queue.Count > _engine.SessionOptions.MaxMqueueLength / 4)
+            if (QueuedLocked > _engine.SessionOptions.MaxMqueueLength / 4)
                 return (_caughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             return channel.WaitForQos0DrainAsync();
         }
@@ -155,12 +156,16 @@ internal sealed class Session : ISubscriber
 
     private bool IsBehindLocked(SessionOptions options) =>
         _channel is { } channel && _ready
-        && (_queue.Count > options.MaxMqueueLength / 2 || channel.Qos0Backlog > options.MaxQos0Backlog / 2);
+        && (QueuedLocked > options.MaxMqueueLength / 2 || channel.Qos0Backlog > options.MaxQos0Backlog / 2);
+
+    private int InflightLocked => _inflight?.Count ?? 0;
+
+    private int QueuedLocked => _queue?.Count ?? 0;
 
     /// <summary>Wakes publishers waiting on <see cref="WaitUntilCaughtUpAsync"/> once the queue has drained, or the session has gone.</summary>
     private void SignalCaughtUpLocked(bool force)
     {
-        if (_caughtUp is { } waiting && (force || _queue.Count <= _engine.SessionOptions.MaxMqueueLength / 4))
+        if (_caughtUp is { } waiting && (force || QueuedLocked <= _engine.SessionOptions.MaxMqueueLength / 4))
         {
             _caughtUp = null;
             waiting.TrySetResult();
@@ -177,7 +182,7 @@ internal sealed class Session : ISubscriber
         List<Drop>? drops = null;
         lock (_lock)
         {
-            if (!_inflight.TryGetValue(packetId, out var entry))
+            if (_inflight is null || !_inflight.TryGetValue(packetId, out var entry))
                 return null;
             var expected = entry.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubComp;
             if (ackType != expected || (ackType == MqttPacketType.PubComp && !entry.Released))
@@ -198,7 +203,7 @@ internal sealed class Session : ISubscriber
         List<Drop>? drops = null;
         lock (_lock)
         {
-            if (!_inflight.TryGetValue(packetId, out var entry) || entry.Qos != MqttQos.ExactlyOnce)
+            if (_inflight is null || !_inflight.TryGetValue(packetId, out var entry) || entry.Qos != MqttQos.ExactlyOnce)
                 return false;
             if (failed)
             {
@@ -223,7 +228,7 @@ internal sealed class Session : ISubscriber
         List<Drop>? drops = null;
         lock (_lock)
         {
-            if (_inflight.Remove(packetId))
+            if (_inflight?.Remove(packetId) == true)
                 FillLocked(ref drops);
         }
         FireDrops(drops);
@@ -261,9 +266,9 @@ internal sealed class Session : ISubscriber
                 return;
             _ready = true;
             _window = window;
-            if (_inflight.Count > 0)
+            if (_inflight is { Count: > 0 } inflight)
             {
-                var entries = new List<KeyValuePair<ushort, InflightEntry>>(_inflight);
+                var entries = new List<KeyValuePair<ushort, InflightEntry>>(inflight);
                 entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
                 foreach (var (id, entry) in entries)
                 {
@@ -330,9 +335,9 @@ internal sealed class Session : ISubscriber
             _terminated = true;
             _channel = null;
             _ready = false;
-            _inflight.Clear();
-            _queue.Clear();
-            _awaitingRel.Clear();
+            _inflight = null;
+            _queue = null;
+            _awaitingRel = null;
             SignalCaughtUpLocked(force: true);
         }
         ExpiryTimer?.Dispose();
@@ -346,15 +351,16 @@ internal sealed class Session : ISubscriber
         var now = _engine.TimeProvider.GetTimestamp();
         lock (_lock)
         {
-            if (_awaitingRel.ContainsKey(packetId))
+            var awaiting = _awaitingRel ??= [];
+            if (awaiting.ContainsKey(packetId))
                 return AwaitRelResult.Duplicate;
-            if (_awaitingRel.Count >= _engine.SessionOptions.MaxAwaitingRel)
+            if (awaiting.Count >= _engine.SessionOptions.MaxAwaitingRel)
             {
-                PurgeAwaitingRelLocked(now);
-                if (_awaitingRel.Count >= _engine.SessionOptions.MaxAwaitingRel)
+                PurgeAwaitingRelLocked(awaiting, now);
+                if (awaiting.Count >= _engine.SessionOptions.MaxAwaitingRel)
                     return AwaitRelResult.Full;
             }
-            _awaitingRel.Add(packetId, now);
+            awaiting.Add(packetId, now);
             return AwaitRelResult.Added;
         }
     }
@@ -363,14 +369,14 @@ internal sealed class Session : ISubscriber
     public bool Release(ushort packetId)
     {
         lock (_lock)
-            return _awaitingRel.Remove(packetId);
+            return _awaitingRel?.Remove(packetId) == true;
     }
 
-    private void PurgeAwaitingRelLocked(long now)
+    private void PurgeAwaitingRelLocked(Dictionary<ushort, long> awaiting, long now)
     {
         var timeout = _engine.SessionOptions.AwaitRelTimeout;
         List<ushort>? expired = null;
-        foreach (var (id, since) in _awaitingRel)
+        foreach (var (id, since) in awaiting)
         {
             if (_engine.TimeProvider.GetElapsedTime(since, now) >= timeout)
                 (expired ??= []).Add(id);
@@ -378,14 +384,14 @@ internal sealed class Session : ISubscriber
         if (expired is not null)
         {
             foreach (var id in expired)
-                _awaitingRel.Remove(id);
+                awaiting.Remove(id);
         }
     }
 
     private void SendInflightLocked(ClientChannel channel, BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds)
     {
         var id = NextPacketIdLocked();
-        _inflight.Add(id, new InflightEntry(message, qos, retain, subscriptionIds, ++_sequence));
+        (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, ++_sequence));
         channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);
     }
 
@@ -396,22 +402,23 @@ internal sealed class Session : ISubscriber
         {
             _lastPacketId = _lastPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_lastPacketId + 1);
         }
-        while (_inflight.ContainsKey(_lastPacketId));
+        while (_inflight?.ContainsKey(_lastPacketId) == true);
         return _lastPacketId;
     }
 
     private Drop? EnqueueLocked(QueuedDelivery delivery)
     {
         var options = _engine.SessionOptions;
-        if (_queue.Count < options.MaxMqueueLength)
+        var queue = _queue ??= new Queue<QueuedDelivery>();
+        if (queue.Count < options.MaxMqueueLength)
         {
-            _queue.Enqueue(delivery);
+            queue.Enqueue(delivery);
             return null;
         }
         if (options.MqueueOverflow == QueueOverflowPolicy.DropNewest)
             return new Drop(delivery.Message, "queue_full", true);
-        var oldest = _queue.Dequeue();
-        _queue.Enqueue(delivery);
+        var oldest = queue.Dequeue();
+        queue.Enqueue(delivery);
         return new Drop(oldest.Message, "queue_full", true);
     }
 
@@ -420,12 +427,12 @@ internal sealed class Session : ISubscriber
         if (_channel is not { } channel || !_ready)
             return;
         var now = _engine.Now;
-        while (_queue.Count > 0)
+        while (_queue is { Count: > 0 } queue)
         {
-            var next = _queue.Peek();
-            if (next.Qos != MqttQos.AtMostOnce && _inflight.Count >= _window)
+            var next = queue.Peek();
+            if (next.Qos != MqttQos.AtMostOnce && InflightLocked >= _window)
                 break;
-            _queue.Dequeue();
+            queue.Dequeue();
             if (next.Message.IsExpired(now))
             {
                 (drops ??= []).Add(new Drop(next.Message, "expired", false));

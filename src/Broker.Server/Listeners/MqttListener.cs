@@ -253,10 +253,12 @@ internal sealed partial class MqttListener
             socket.Dispose();
             return;
         }
+        // One state machine per connection here rather than two (RunChannelAsync): an idle connection holds it.
         var pipe = new SocketPipe(socket);
+        var channel = CreateChannel(pipe, remote, certificate: null);
         try
         {
-            await RunChannelAsync(pipe, remote, certificate: null).ConfigureAwait(false);
+            await channel.RunAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -264,6 +266,7 @@ internal sealed partial class MqttListener
         }
         finally
         {
+            _channels.TryRemove(channel, out _);
             // The channel completes both sides of the pipe, which closes the socket; this covers a channel that threw.
             await pipe.Input.CompleteAsync().ConfigureAwait(false);
             await pipe.Output.CompleteAsync().ConfigureAwait(false);
@@ -360,7 +363,8 @@ internal sealed partial class MqttListener
         return false;
     }
 
-    private async Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate)
+    /// <summary>A channel for an accepted connection, registered for <see cref="StopAsync"/>; the caller unregisters it.</summary>
+    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate)
     {
         var channel = new ClientChannel(_engine, transport, remote, Options.Name)
         {
@@ -369,6 +373,12 @@ internal sealed partial class MqttListener
             InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),
         };
         _channels.TryAdd(channel, 0);
+        return channel;
+    }
+
+    private async Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate)
+    {
+        var channel = CreateChannel(transport, remote, certificate);
         try
         {
             await channel.RunAsync().ConfigureAwait(false);

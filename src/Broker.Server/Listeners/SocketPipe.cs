@@ -40,6 +40,9 @@ internal sealed class SocketPipe : IDuplexPipe
 
     public SocketPipe(Socket socket)
     {
+        // Synchronous calls return WouldBlock instead of waiting (asynchronous ones are unaffected): the writer sends
+        // directly and only falls back to an asynchronous send when the kernel's buffer is full.
+        socket.Blocking = false;
         _socket = socket;
         _reader = new Reader(this);
         _writer = new Writer(this);
@@ -234,27 +237,34 @@ internal sealed class SocketPipe : IDuplexPipe
         {
             if (_written == 0 || _failed)
                 return new ValueTask<FlushResult>(Done());
-            // Usually the kernel takes it all at once, and no state machine is needed.
+            // Usually the kernel takes it all at once: a plain non-blocking send, with no state machine, and no
+            // SocketAsyncEventArgs ever allocated for a connection that is never sent more than its buffer holds.
+            int sent;
+            SocketError error;
             try
             {
-                var sending = _socket.SendAsync(_buffer.AsMemory(0, _written), SocketFlags.None, cancellationToken);
-                if (sending.IsCompletedSuccessfully && sending.Result == _written)
-                    return new ValueTask<FlushResult>(Done());
-                return FinishSendAsync(sending);
+                sent = _socket.Send(_buffer!, 0, _written, SocketFlags.None, out error);
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            catch (ObjectDisposedException)
+            {
+                (sent, error) = (0, SocketError.OperationAborted);
+            }
+            if (error == SocketError.Success && sent == _written)
+                return new ValueTask<FlushResult>(Done());
+            if (error is not (SocketError.Success or SocketError.WouldBlock))
             {
                 _failed = true;
                 return new ValueTask<FlushResult>(Done());
             }
+            return SendRestAsync(sent);
         }
 
+        /// <summary>The kernel's buffer is full: wait until it takes the rest.</summary>
         [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-        private async ValueTask<FlushResult> FinishSendAsync(ValueTask<int> sending)
+        private async ValueTask<FlushResult> SendRestAsync(int sent)
         {
             try
             {
-                var sent = await sending.ConfigureAwait(false);
                 while (sent < _written)
                     sent += await _socket.SendAsync(_buffer.AsMemory(sent, _written - sent), SocketFlags.None).ConfigureAwait(false);
             }
