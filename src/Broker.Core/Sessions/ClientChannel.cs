@@ -85,9 +85,50 @@ internal sealed partial class ClientChannel
         _lastReceived = _engine.TimeProvider.GetTimestamp();
         _timer = _engine.TimeProvider.CreateTimer(static s => ((ClientChannel)s!).OnTimer(), this, _engine.MqttOptions.IdleTimeout, Timeout.InfiniteTimeSpan);
         var writer = WriteLoopAsync();
+        // The read loop, here rather than in a method of its own: an idle connection holds one state machine less.
         try
         {
-            await ReadLoopAsync().ConfigureAwait(false);
+            var input = _transport.Input;
+            var limiter = InboundLimiter;
+            if (limiter is not null)
+                Volatile.Write(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            while (Volatile.Read(ref _closeRequested) == 0)
+            {
+                var result = await input.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var start = buffer.Length;
+                var remaining = start;
+                try
+                {
+                    while (Volatile.Read(ref _closeRequested) == 0
+                        && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, out var packet))
+                    {
+                        if (limiter is not null)
+                        {
+                            // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
+                            var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
+                            remaining = buffer.Length;
+                            // A close (kick, takeover, listener stop) ends the pause at once.
+                            if (wait > TimeSpan.Zero)
+                                await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _closeSignal!.Task).ConfigureAwait(false);
+                            if (Volatile.Read(ref _closeRequested) != 0)
+                                break;
+                        }
+                        Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
+                        _engine.Metrics.PacketIn();
+                        var pending = HandleAsync(packet);
+                        if (!pending.IsCompletedSuccessfully)
+                            await pending.ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    _engine.Metrics.BytesIn(start - buffer.Length);
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
+                if (result.IsCompleted || result.IsCanceled)
+                    break;
+            }
         }
         catch (MqttProtocolException ex)
         {
@@ -106,51 +147,6 @@ internal sealed partial class ClientChannel
         finally
         {
             await CleanupAsync(writer).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ReadLoopAsync()
-    {
-        var input = _transport.Input;
-        var limiter = InboundLimiter;
-        if (limiter is not null)
-            Volatile.Write(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        while (Volatile.Read(ref _closeRequested) == 0)
-        {
-            var result = await input.ReadAsync().ConfigureAwait(false);
-            var buffer = result.Buffer;
-            var start = buffer.Length;
-            var remaining = start;
-            try
-            {
-                while (Volatile.Read(ref _closeRequested) == 0
-                    && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, out var packet))
-                {
-                    if (limiter is not null)
-                    {
-                        // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
-                        var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
-                        remaining = buffer.Length;
-                        // A close (kick, takeover, listener stop) ends the pause at once.
-                        if (wait > TimeSpan.Zero)
-                            await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _closeSignal!.Task).ConfigureAwait(false);
-                        if (Volatile.Read(ref _closeRequested) != 0)
-                            break;
-                    }
-                    Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
-                    _engine.Metrics.PacketIn();
-                    var pending = HandleAsync(packet);
-                    if (!pending.IsCompletedSuccessfully)
-                        await pending.ConfigureAwait(false);
-                }
-            }
-            finally
-            {
-                _engine.Metrics.BytesIn(start - buffer.Length);
-                input.AdvanceTo(buffer.Start, buffer.End);
-            }
-            if (result.IsCompleted || result.IsCanceled)
-                return;
         }
     }
 

@@ -5,14 +5,18 @@ namespace Broker.Core.Sessions;
 /// <summary>
 /// One connection's queue of packets for its writer loop: many writers (publishers' threads delivering, the read
 /// loop acknowledging), one reader. It is what <c>Channel.CreateUnbounded</c> would be, minus the 32-slot segment
-/// that channel allocates for every connection up front: an idle connection holds an empty queue, and the buffer
-/// grows only under load. Writers take a lock only long enough to enqueue; the reader is woken once per batch.
+/// that channel allocates for every connection up front. One item waits in a slot of its own; a queue is created
+/// only when a second item arrives before the writer has taken the first, so an idle connection (or one sent a
+/// message at a time) never has one. Writers take a lock only long enough to enqueue; the reader is woken once per
+/// batch.
 /// </summary>
 /// <typeparam name="T">The queued item.</typeparam>
 internal sealed class OutboundQueue<T> : IValueTaskSource<bool>
 {
     private readonly Lock _lock = new();
-    private readonly Queue<T> _items = new();
+    private T _single = default!;
+    private bool _hasSingle;       // _single is the oldest item; _items only holds items that came after it
+    private Queue<T>? _items;
     private ManualResetValueTaskSourceCore<bool> _reader = new() { RunContinuationsAsynchronously = true };
     private bool _readerWaiting;
     private bool _completed;
@@ -24,7 +28,15 @@ internal sealed class OutboundQueue<T> : IValueTaskSource<bool>
         {
             if (_completed)
                 return false;
-            _items.Enqueue(item);
+            if (!_hasSingle && (_items is null || _items.Count == 0))
+            {
+                _single = item;
+                _hasSingle = true;
+            }
+            else
+            {
+                (_items ??= new Queue<T>()).Enqueue(item);
+            }
             if (!_readerWaiting)
                 return true;
             _readerWaiting = false;
@@ -53,7 +65,19 @@ internal sealed class OutboundQueue<T> : IValueTaskSource<bool>
     public bool TryRead(out T item)
     {
         lock (_lock)
-            return _items.TryDequeue(out item!);
+        {
+            if (_hasSingle)
+            {
+                item = _single;
+                _single = default!;
+                _hasSingle = false;
+                return true;
+            }
+            if (_items is not null)
+                return _items.TryDequeue(out item!);
+            item = default!;
+            return false;
+        }
     }
 
     /// <summary>True once an item is queued; false when the queue is completed and empty. Reader only, one wait at a time.</summary>
@@ -61,7 +85,7 @@ internal sealed class OutboundQueue<T> : IValueTaskSource<bool>
     {
         lock (_lock)
         {
-            if (_items.Count > 0)
+            if (_hasSingle || _items is { Count: > 0 })
                 return new ValueTask<bool>(true);
             if (_completed)
                 return new ValueTask<bool>(false);
