@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns compare.sh's results.jsonl into a Markdown table: per case and metric, the median over rounds for each
-broker and the ratio ours / mosquitto. Usage: summarize.py results.jsonl"""
+broker and the ratio ours / mosquitto; for the idle case also each broker's throughput with / without idle
+subscriptions. Usage: summarize.py results.jsonl"""
 import json
 import statistics
 import sys
@@ -50,6 +51,53 @@ def get(report, path):
     return value
 
 
+# The idle case: fan-in as fast as possible, once without ("idle-fanin-0") and once with N idle subscriptions
+# ("idle-fanin-N") per broker and round. Rows: (label, path, better, which run: 0 = without, N = with).
+IDLE_PREFIX = "idle-fanin-"
+IDLE = [
+    ("delivered msg/s, no idle subscriptions", "receive_rate", "higher", "without"),
+    ("delivered msg/s, {n} idle subscriptions", "receive_rate", "higher", "with"),
+    ("delivered with / without idle subscriptions", "receive_rate", "higher", "ratio"),
+    ("broker CPU µs per message, no idle subscriptions", "broker_cpu_micros_per_message", "lower", "without"),
+    ("broker CPU µs per message, {n} idle subscriptions", "broker_cpu_micros_per_message", "lower", "with"),
+    ("broker CPU per message with / without idle subscriptions", "broker_cpu_micros_per_message", "lower", "ratio"),
+    ("broker RSS peak MB, no idle subscriptions", "broker_rss_peak_kb", "lower", "without"),
+    ("broker RSS peak MB, {n} idle subscriptions", "broker_rss_peak_kb", "lower", "with"),
+    ("seconds to subscribe the {n}", "idle_setup_seconds", "lower", "with"),
+    ("lost, {n} idle subscriptions", "lost", "lower", "with"),
+    ("generator CPU %, {n} idle subscriptions", "generator_cpu_percent", "info", "with"),
+]
+
+
+def idle_count(case):
+    suffix = case[len(IDLE_PREFIX):] if case.startswith(IDLE_PREFIX) else ""
+    return int(suffix) if suffix.isdigit() else None
+
+
+def idle_rows(by_round, n):
+    """by_round: idle-subscription count -> broker -> round -> report. Yields table rows for N = n against 0."""
+    for label, key, better, which in IDLE:
+        medians = {}
+        for broker in ("ours", "mosquitto"):
+            without = by_round.get(0, {}).get(broker, {})
+            with_ = by_round.get(n, {}).get(broker, {})
+            if which == "ratio":
+                # Per round, so each pair ran under the same conditions; then the median over rounds.
+                values = []
+                for rnd in sorted(set(without) & set(with_)):
+                    a, b = get(without[rnd], key), get(with_[rnd], key)
+                    if a and b is not None:
+                        values.append(b / a)
+            else:
+                reports = without if which == "without" else with_
+                values = [v for v in (get(r, key) for r in reports.values()) if v is not None]
+            medians[broker] = statistics.median(values) if values else None
+        ours, theirs = medians["ours"], medians["mosquitto"]
+        ratio = f"{ours / theirs:.2f}" if ours is not None and theirs not in (None, 0) else "–"
+        value = (lambda v: "–" if v is None else f"{v:.3f}") if which == "ratio" else fmt
+        yield f"| {IDLE_PREFIX}{n} | {label.format(n=n)} | {better} | {value(ours)} | {value(theirs)} | {ratio} |"
+
+
 def metrics_for(case):
     if case.endswith("-step"):
         return None
@@ -69,6 +117,7 @@ def fmt(value):
 
 def main(path):
     runs = defaultdict(lambda: defaultdict(list))  # case -> broker -> [report]
+    idle = defaultdict(lambda: defaultdict(dict))  # idle subscriptions -> broker -> round -> report
     order = []
     rounds = set()
     with open(path, encoding="utf-8") as f:
@@ -80,6 +129,8 @@ def main(path):
             if entry["case"] not in order:
                 order.append(entry["case"])
             runs[entry["case"]][entry["broker"]].append(entry["report"])
+            if idle_count(entry["case"]) is not None:
+                idle[idle_count(entry["case"])][entry["broker"]][entry["round"]] = entry["report"]
             rounds.add(entry["round"])
 
     print(f"Medians over {len(rounds)} round(s); ratio = ours / mosquitto (see bench/README.md for what each case is).")
@@ -87,6 +138,12 @@ def main(path):
     print("| case | metric | better | ours | mosquitto | ours/mosquitto |")
     print("|---|---|---|---:|---:|---:|")
     for case in order:
+        n = idle_count(case)
+        if n is not None:
+            if n > 0:
+                for row in idle_rows(idle, n):
+                    print(row)
+            continue
         metrics = metrics_for(case)
         if metrics is None:
             continue

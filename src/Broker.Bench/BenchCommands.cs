@@ -115,6 +115,22 @@ internal static class BenchCommands
         },
         v => v is >= 1 and <= 65_535, "expected 1 to 65535");
 
+    private static readonly Option<int> IdleSubscriptions = Validated(new Option<int>("--idle-subscriptions")
+        {
+            Description = "Before the traffic, subscribe (QoS 0) this many filters on unrelated topics (idle/<run>/...: 90 % exact, 9 % +, 1 % #) from extra connections that stay idle for the run; not counted in the traffic's numbers",
+            DefaultValueFactory = _ => 0,
+            HelpName = "N",
+        },
+        v => v >= 0, "expected 0 or more");
+
+    private static readonly Option<int> IdleConnections = Validated(new Option<int>("--idle-connections")
+        {
+            Description = "Connections sharing the --idle-subscriptions filters (at most one per filter); many filters per SUBSCRIBE",
+            DefaultValueFactory = _ => 100,
+            HelpName = "K",
+        },
+        v => v is >= 1 and <= 100_000, "expected 1 to 100000");
+
     private static readonly Option<int?> BrokerPid = new("--broker-pid")
     {
         Description = "Process id of the broker on this machine: report its CPU time (/proc/PID/stat) and RSS (/proc/PID/status) over the window",
@@ -160,25 +176,47 @@ internal static class BenchCommands
         var command = new Command(name, description)
         {
             Host, Port, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, Inflight, count,
-            BrokerPid, Json, Quiet, Label,
+            IdleSubscriptions, IdleConnections, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
         {
-            var n = parse.GetValue(count);
-            var settings = Common(parse, scenario) with
-            {
-                Qos = parse.GetValue(Qos),
-                Size = parse.GetValue(Size),
-                Warmup = Seconds(parse, Warmup),
-                DrainTimeout = Seconds(parse, Drain),
-                Rate = parse.GetValue(Rate),
-                Inflight = parse.GetValue(Inflight),
-                Publishers = scenario == Scenario.FanOut ? 1 : n,
-                Subscribers = scenario switch { Scenario.FanOut => n, Scenario.FanIn => 1, _ => n },
-            };
+            var settings = TrafficSettings(parse, scenario, count);
             return RunAsync(settings, ct => new TrafficScenario(settings, Console.Error).RunAsync(ct), cancellationToken);
         });
         return command;
+    }
+
+    /// <summary>The settings of a parsed fanin, fanout or p2p command line (<paramref name="count"/>: its N option).</summary>
+    internal static BenchSettings TrafficSettings(ParseResult parse, Scenario scenario, Option<int> count)
+    {
+        var n = parse.GetValue(count);
+        return Common(parse, scenario) with
+        {
+            Qos = parse.GetValue(Qos),
+            Size = parse.GetValue(Size),
+            Warmup = Seconds(parse, Warmup),
+            DrainTimeout = Seconds(parse, Drain),
+            Rate = parse.GetValue(Rate),
+            Inflight = parse.GetValue(Inflight),
+            Publishers = scenario == Scenario.FanOut ? 1 : n,
+            Subscribers = scenario switch { Scenario.FanOut => n, Scenario.FanIn => 1, _ => n },
+            IdleSubscriptions = parse.GetValue(IdleSubscriptions),
+            IdleConnections = parse.GetValue(IdleConnections),
+        };
+    }
+
+    /// <summary>Parses a fanin, fanout or p2p command line into its settings (for tests); null if it has errors.</summary>
+    internal static BenchSettings? ParseTraffic(params string[] arguments)
+    {
+        var root = BuildRoot();
+        var parse = root.Parse(arguments);
+        if (parse.Errors.Count > 0 || parse.CommandResult.Command is not { } command || command == root)
+            return null;
+        var scenario = command.Name switch { "fanin" => Scenario.FanIn, "fanout" => Scenario.FanOut, "p2p" => Scenario.P2p, _ => (Scenario?)null };
+        if (scenario is null)
+            return null;
+        var count = command.Options.OfType<Option<int>>().Single(o => o.Name is "--publishers" or "--subscribers" or "--pairs");
+        return TrafficSettings(parse, scenario.Value, count);
     }
 
     private static Command Conn()

@@ -31,6 +31,13 @@ internal sealed record BenchSettings
     public int Inflight { get; init; } = 32;
     public int Publishers { get; init; } = 1;
     public int Subscribers { get; init; } = 1;
+
+    /// <summary>Traffic scenarios: filters on unrelated topics held by extra, idle connections during the run.</summary>
+    public int IdleSubscriptions { get; init; }
+
+    /// <summary>How many connections share <see cref="IdleSubscriptions"/> (fewer if there are fewer filters).</summary>
+    public int IdleConnections { get; init; } = 100;
+
     public int Connections { get; init; } = 1000;
     public double ConnectRate { get; init; } = 1000;
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);

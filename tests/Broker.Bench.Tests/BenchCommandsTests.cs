@@ -29,6 +29,8 @@ public sealed class BenchCommandsTests
     [InlineData("fanin", "--duration", "0s")]
     [InlineData("conn", "--conn-rate", "0")]
     [InlineData("fanin", "--size", "10")]
+    [InlineData("fanin", "--idle-subscriptions", "-1")]
+    [InlineData("p2p", "--idle-connections", "0")]
     public void Parse_BadValue_ErrorNamesTheOption(string command, string option, string value)
     {
         var result = BenchCommands.BuildRoot().Parse([command, option, value]);
@@ -42,4 +44,31 @@ public sealed class BenchCommandsTests
         foreach (var command in new[] { "fanin", "fanout", "p2p", "conn" })
             Assert.Empty(BenchCommands.BuildRoot().Parse([command]).Errors);
     }
+
+    [Fact]
+    public void Parse_IdleOptions_Defaults()
+    {
+        var settings = BenchCommands.ParseTraffic("fanin");
+        Assert.NotNull(settings);
+        Assert.Equal(0, settings.IdleSubscriptions);
+        Assert.Equal(100, settings.IdleConnections);
+    }
+
+    [Theory]
+    [InlineData("fanin", "FanIn")]
+    [InlineData("fanout", "FanOut")]
+    [InlineData("p2p", "P2p")]
+    public void Parse_IdleOptions_EveryTrafficScenario(string command, string scenario)
+    {
+        var settings = BenchCommands.ParseTraffic(command, "--idle-subscriptions", "100000", "--idle-connections", "250", "--qos", "1");
+        Assert.NotNull(settings);
+        Assert.Equal(scenario, settings.Scenario.ToString());
+        Assert.Equal(100_000, settings.IdleSubscriptions);
+        Assert.Equal(250, settings.IdleConnections);
+        Assert.Equal(1, settings.Qos);
+    }
+
+    [Fact]
+    public void Parse_IdleOptions_NotOnConn() =>
+        Assert.NotEmpty(BenchCommands.BuildRoot().Parse(["conn", "--idle-subscriptions", "10"]).Errors);
 }

@@ -56,6 +56,22 @@ public sealed class BenchSmokeTests
     }
 
     [Fact]
+    public async Task FanIn_WithIdleSubscriptions_AllGrantedHeldAndNotCounted()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await RunAsync(broker, "fanin", "--publishers", "4", "--qos", "0", "--rate", "400",
+            "--idle-subscriptions", "2000", "--idle-connections", "7");
+        AssertNothingLostOrDoubled(result, 1);
+        Assert.Equal(2000, result.Long("idle_subscriptions"));
+        Assert.Equal(7, result.Long("idle_connections"));
+        Assert.Equal(0, result.Long("idle_disconnected"));
+        Assert.Equal(0, result.Long("idle_deliveries"));
+        // The idle connections are not traffic: still 4 publishers and 1 subscriber.
+        Assert.Equal(4, result.Long("publishers"));
+        Assert.Equal(1, result.Long("subscribers"));
+    }
+
+    [Fact]
     public async Task FanOut_LowFixedRateQos1_EverySubscriberGetsEveryMessage()
     {
         await using var broker = await BrokerProcess.StartAsync();

@@ -37,6 +37,7 @@ internal sealed class BenchConnection : IAsyncDisposable
     private TaskCompletionSource<MqttPacket>? _pendingReply;
     private volatile bool _closing;
     private volatile string? _failure;
+    private ushort _subscribeId;
 
     // Publisher state (ConfigurePublisher).
     private byte[] _topic = [];
@@ -71,6 +72,9 @@ internal sealed class BenchConnection : IAsyncDisposable
     }
 
     public string ClientId { get; }
+
+    /// <summary>Largest packet the broker accepts: its MQTT 5 Maximum Packet Size, else the protocol's limit.</summary>
+    public uint MaximumPacketSize { get; private set; } = 268_435_460;
 
     /// <summary>Why the connection ended before <see cref="DisconnectAsync"/>; null while it is fine.</summary>
     public string? Failure => _failure;
@@ -131,21 +135,42 @@ internal sealed class BenchConnection : IAsyncDisposable
             throw new BenchException($"CONNACK refused: {connAck.ReasonCode} (0x{(byte)connAck.ReasonCode:X2})");
         if (connAck.Properties?.ReceiveMaximum is { } receiveMaximum)
             _window = Math.Min(_window, receiveMaximum);
+        if (connAck.Properties?.MaximumPacketSize is { } maximumPacketSize)
+            MaximumPacketSize = maximumPacketSize;
     }
 
     /// <summary>Subscribes to one filter; throws <see cref="BenchException"/> unless the SUBACK grants it.</summary>
-    public async Task SubscribeAsync(string filter, MqttQos qos, TimeSpan timeout, CancellationToken cancellationToken)
+    public Task SubscribeAsync(string filter, MqttQos qos, TimeSpan timeout, CancellationToken cancellationToken) =>
+        SubscribeAsync([filter], qos, timeout, cancellationToken);
+
+    /// <summary>
+    /// Subscribes to <paramref name="filters"/> with one SUBSCRIBE and waits for its SUBACK; throws
+    /// <see cref="BenchException"/> unless it grants every filter at <paramref name="qos"/> or more. One SUBSCRIBE
+    /// (or CONNECT) at a time per connection.
+    /// </summary>
+    public async Task SubscribeAsync(IReadOnlyList<string> filters, MqttQos qos, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeoutSource.CancelAfter(timeout);
-        var subscribe = new MqttSubscribePacket { PacketId = 1, Subscriptions = [new MqttTopicSubscription(filter, qos)] };
+        _subscribeId = _subscribeId == ushort.MaxValue ? (ushort)1 : (ushort)(_subscribeId + 1);
+        var subscribe = new MqttSubscribePacket { PacketId = _subscribeId };
+        foreach (var filter in filters)
+            subscribe.Subscriptions.Add(new MqttTopicSubscription(filter, qos));
         var reply = await RequestAsync(subscribe, timeoutSource.Token, "SUBACK", timeout).ConfigureAwait(false);
-        if (reply is not MqttSubAckPacket subAck || subAck.ReasonCodes.Count != 1)
+        if (reply is not MqttSubAckPacket subAck)
             throw new BenchException($"expected SUBACK, got {reply.Type}");
-        if ((byte)subAck.ReasonCodes[0] >= 0x80)
-            throw new BenchException($"SUBSCRIBE {filter} refused: 0x{(byte)subAck.ReasonCodes[0]:X2}");
-        if ((byte)subAck.ReasonCodes[0] < (byte)qos)
-            throw new BenchException($"SUBSCRIBE {filter}: asked for QoS {(int)qos}, granted QoS {(byte)subAck.ReasonCodes[0]}");
+        if (subAck.PacketId != subscribe.PacketId || subAck.ReasonCodes.Count != filters.Count)
+        {
+            throw new BenchException($"SUBACK {subAck.PacketId} with {subAck.ReasonCodes.Count} code(s) for SUBSCRIBE {subscribe.PacketId} of {filters.Count} filter(s)");
+        }
+        for (var i = 0; i < filters.Count; i++)
+        {
+            var code = (byte)subAck.ReasonCodes[i];
+            if (code >= 0x80)
+                throw new BenchException($"SUBSCRIBE {filters[i]} refused: 0x{code:X2}");
+            if (code < (byte)qos)
+                throw new BenchException($"SUBSCRIBE {filters[i]}: asked for QoS {(int)qos}, granted QoS {code}");
+        }
     }
 
     /// <summary>Prepares this connection to publish <paramref name="payloadSize"/>-byte messages to one topic.</summary>

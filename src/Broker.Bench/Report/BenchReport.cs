@@ -52,6 +52,23 @@ internal sealed class BenchReport
 
     public LatencyReport? Latency { get; set; }
 
+    /// <summary>Traffic scenarios: filters held by the idle connections during the run (--idle-subscriptions).</summary>
+    public int? IdleSubscriptions { get; set; }
+
+    /// <summary>Connections holding them; not in publishers, subscribers, or any count above.</summary>
+    public int? IdleConnections { get; set; }
+
+    /// <summary>Seconds from the first idle connect to the last SUBACK, before the traffic started.</summary>
+    public double? IdleSetupSeconds { get; set; }
+
+    /// <summary>Idle connections that ended before the run did.</summary>
+    public int? IdleDisconnected { get; set; }
+
+    /// <summary>PUBLISH packets the idle connections got; their filters match nothing the run sends, so 0.</summary>
+    public long? IdleDeliveries { get; set; }
+
+    public string? FirstIdleDisconnect { get; set; }
+
     // conn
     public int? Connections { get; set; }
     public double? ConnectRateOffered { get; set; }

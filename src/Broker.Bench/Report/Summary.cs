@@ -30,6 +30,12 @@ internal static class Summary
             s.AppendLine(c, $"  accounting   sent {r.Sent}, expected {r.Expected}, received {r.Received}, lost {r.Lost}, duplicates {r.Duplicates}, out of order {r.OutOfOrder}, rejected {r.Rejected}");
             if (r.Latency is { } l)
                 s.AppendLine(c, $"  latency µs   p50 {l.P50}  p99 {l.P99}  p99.9 {l.P999}  max {l.Max}  mean {l.Mean:0.0}  (n={l.Count})");
+            if (r.IdleSubscriptions is > 0)
+            {
+                s.AppendLine(c, $"  idle         {r.IdleSubscriptions} subscriptions on {r.IdleConnections} connection(s) (set up in {r.IdleSetupSeconds:0.00}s, before the traffic), {r.IdleDisconnected} dropped, {r.IdleDeliveries} deliveries to them");
+                if (r.FirstIdleDisconnect is not null)
+                    s.AppendLine(c, $"  first idle connection dropped: {r.FirstIdleDisconnect}");
+            }
         }
         if (r.Disconnected > 0 && r.FirstDisconnect is not null)
             s.AppendLine(c, $"  disconnected {r.Disconnected}, first: {r.FirstDisconnect}");

@@ -39,9 +39,13 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
         var runId = RandomNumberGenerator.GetHexString(8, lowercase: true);
         var magic = (uint)RandomNumberGenerator.GetInt32(int.MaxValue) | 1u;
         var (publisherTopics, subscriberFilters) = Topology(runId);
+        await using var idle = new IdleSubscriptions(settings, runId, settings.Quiet ? null : progress);
 
         try
         {
+            // The idle subscriptions first: their setup is not part of anything measured.
+            await idle.SetUpAsync(endpoint, cancellationToken).ConfigureAwait(false);
+
             // Subscribers first, so the first message already has somewhere to go.
             var receiveBuffer = subscriberFilters.Count <= 100 ? 64 * 1024 : 16 * 1024;
             for (var i = 0; i < subscriberFilters.Count; i++)
@@ -63,7 +67,17 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
                 _publishers[i].ConfigurePublisher(publisherTopics[i], settings.Qos, settings.Size, settings.Inflight, magic, i);
             Progress($"connected {_subscribers.Count} subscriber(s) and {_publishers.Count} publisher(s) to {endpoint} in {setup.Elapsed.TotalSeconds:0.00}s; run {runId}");
 
-            return await MeasureAsync(sampler, cancellationToken).ConfigureAwait(false);
+            var report = await MeasureAsync(sampler, cancellationToken).ConfigureAwait(false);
+            report.IdleSubscriptions = settings.IdleSubscriptions;
+            if (idle.Connections > 0)
+            {
+                report.IdleConnections = idle.Connections;
+                report.IdleSetupSeconds = Round(idle.SetupSeconds, 2);
+                report.IdleDisconnected = idle.Disconnected;
+                report.IdleDeliveries = idle.Deliveries;
+                report.FirstIdleDisconnect = idle.FirstFailure;
+            }
+            return report;
         }
         finally
         {
