@@ -66,6 +66,7 @@ else
     conn_count=19000; conn_rate=5000; conn_hold=10s
     idle_subscriptions=100000
 fi
+conn_ifaddr=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9
 fanin_publishers=100
 fanin_rate=5000
 idle_rate=30000     # mosquitto's highest no-loss fan-in rate here is 40k; 100k idle subscriptions included, it holds 30k
@@ -251,8 +252,11 @@ for round in $(seq "$rounds"); do
     if has_case conn; then
         for broker in "${brokers[@]}"; do
             log "round $round: conn $conn_count idle connections at $conn_rate/s, $broker"
+            # From 8 loopback source addresses: from one, the kernel's search for a free ephemeral port (crowded by
+            # this case's earlier rounds in TIME_WAIT) cost the generator about 600 µs of system CPU per connect
+            # and held both brokers near 2k connects/s (bench/README.md).
             run_bench "conn-$conn_count" "$broker" "$round" conn --connections "$conn_count" --conn-rate "$conn_rate" \
-                --duration "$conn_hold" --keepalive 300 >/dev/null
+                --ifaddr "$conn_ifaddr" --duration "$conn_hold" --keepalive 300 >/dev/null
         done
     fi
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
 using Broker.Bench.Client;
 using Broker.Bench.Report;
@@ -38,6 +39,15 @@ internal static class BenchCommands
             HelpName = "3.1.1|5",
         },
         v => v is "3.1.1" or "4" or "5" or "5.0", "expected 3.1.1 or 5");
+
+    private static readonly Option<string?> IfAddr = Validated(new Option<string?>("--ifaddr")
+        {
+            Description = "Local IPv4 addresses to connect from, comma-separated, used in turn (emqtt_bench's option). "
+                + "Against a loopback broker, 127.0.0.2,127.0.0.3,... spread many connections over several source "
+                + "addresses, so the kernel's search for a free ephemeral port stays cheap [default: the kernel chooses]",
+            HelpName = "ADDR,...",
+        },
+        v => v is null || TryParseAddresses(v, out _), "expected IPv4 addresses separated by commas");
 
     private static readonly Option<string?> Username = new("--username")
     {
@@ -175,7 +185,7 @@ internal static class BenchCommands
             v => v >= 1, "expected at least 1");
         var command = new Command(name, description)
         {
-            Host, Port, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, Inflight, count,
+            Host, Port, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, Inflight, count,
             IdleSubscriptions, IdleConnections, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
@@ -241,7 +251,7 @@ internal static class BenchCommands
             v => v >= 1, "expected at least 1");
         var command = new Command("conn", "Open C idle connections at R per second and hold them for the duration; with --broker-pid, the broker's RSS per connection")
         {
-            Host, Port, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, pending, BrokerPid, Json, Quiet, Label,
+            Host, Port, IfAddr, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, pending, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -262,6 +272,7 @@ internal static class BenchCommands
         Scenario = scenario,
         Host = parse.GetValue(Host)!,
         Port = parse.GetValue(Port),
+        LocalAddresses = TryParseAddresses(parse.GetValue(IfAddr), out var local) ? local : [],
         Version = parse.GetValue(Version) is "5" or "5.0" ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311,
         Username = parse.GetValue(Username),
         Password = parse.GetValue(Password),
@@ -308,6 +319,22 @@ internal static class BenchCommands
                 result.AddError($"{option.Name} {value}: {expected}");
         });
         return option;
+    }
+
+    /// <summary>A comma-separated list of IPv4 addresses (empty or null: none).</summary>
+    internal static bool TryParseAddresses(string? text, out IReadOnlyList<IPAddress> addresses)
+    {
+        var list = new List<IPAddress>();
+        addresses = list;
+        if (string.IsNullOrWhiteSpace(text))
+            return true;
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!IPAddress.TryParse(part, out var address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                return false;
+            list.Add(address);
+        }
+        return true;
     }
 
     private static bool IsDuration(string? text) => TryParseDuration(text ?? "", out _);

@@ -18,6 +18,9 @@ internal sealed record BenchSettings
     public required Scenario Scenario { get; init; }
     public string Host { get; init; } = "127.0.0.1";
     public int Port { get; init; } = 1883;
+
+    /// <summary>--ifaddr: local addresses connections are bound to, in turn; empty = the kernel chooses.</summary>
+    public IReadOnlyList<IPAddress> LocalAddresses { get; init; } = [];
     public MqttProtocolVersion Version { get; init; } = MqttProtocolVersion.V311;
     public int Qos { get; init; }
     public int Size { get; init; } = 64;
@@ -53,6 +56,9 @@ internal sealed record BenchSettings
 
     /// <summary>Label put in the report (e.g. the broker's name in compare.sh).</summary>
     public string? Label { get; init; }
+
+    /// <summary>The local address for the <paramref name="index"/>-th connection of a run, or null.</summary>
+    public IPAddress? LocalAddress(int index) => LocalAddresses.Count == 0 ? null : LocalAddresses[index % LocalAddresses.Count];
 
     public string VersionText => Version == MqttProtocolVersion.V500 ? "5" : "3.1.1";
 

@@ -31,6 +31,8 @@ public sealed class BenchCommandsTests
     [InlineData("fanin", "--size", "10")]
     [InlineData("fanin", "--idle-subscriptions", "-1")]
     [InlineData("p2p", "--idle-connections", "0")]
+    [InlineData("conn", "--ifaddr", "127.0.0.300")]
+    [InlineData("fanin", "--ifaddr", "127.0.0.2;127.0.0.3")]
     public void Parse_BadValue_ErrorNamesTheOption(string command, string option, string value)
     {
         var result = BenchCommands.BuildRoot().Parse([command, option, value]);
@@ -66,6 +68,15 @@ public sealed class BenchCommandsTests
         Assert.Equal(100_000, settings.IdleSubscriptions);
         Assert.Equal(250, settings.IdleConnections);
         Assert.Equal(1, settings.Qos);
+    }
+
+    [Fact]
+    public void Parse_IfAddr_AddressesUsedInTurn_NoneByDefault()
+    {
+        var settings = BenchCommands.ParseTraffic("p2p", "--ifaddr", "127.0.0.2, 127.0.0.3");
+        Assert.NotNull(settings);
+        Assert.Equal(["127.0.0.2", "127.0.0.3", "127.0.0.2"], [.. Enumerable.Range(0, 3).Select(i => settings.LocalAddress(i)!.ToString())]);
+        Assert.Null(BenchCommands.ParseTraffic("p2p")!.LocalAddress(0));
     }
 
     [Fact]

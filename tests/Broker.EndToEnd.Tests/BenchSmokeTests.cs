@@ -93,6 +93,19 @@ public sealed class BenchSmokeTests
     }
 
     [Fact]
+    public async Task Conn_IfAddr_ConnectionsComeFromEachAddressInTurn()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var result = await BenchRunner.RunAsync(broker, "conn", "--connections", "4", "--conn-rate", "100",
+            "--ifaddr", "127.0.0.2,127.0.0.3", "--duration", "1s", "--quiet");
+        Assert.True(result.ExitCode == 0, result.Transcript);
+        Assert.Equal(4, result.Long("connected"));
+        // The broker's connect log names each client's address.
+        await broker.WaitForLogAsync(line => line.Contains("connected from 127.0.0.2:", StringComparison.Ordinal), "a client from 127.0.0.2");
+        await broker.WaitForLogAsync(line => line.Contains("connected from 127.0.0.3:", StringComparison.Ordinal), "a client from 127.0.0.3");
+    }
+
+    [Fact]
     public async Task Bench_BadOption_ExitsTwoNamingTheOption()
     {
         var result = await BenchRunner.RunAsync("127.0.0.1", 1, "p2p", "--qos", "3");

@@ -28,6 +28,7 @@ internal sealed class BenchConnection : IAsyncDisposable
     private readonly bool _v5;
     private readonly IDeliverySink? _sink;
     private readonly Socket _socket;
+    private readonly IPAddress? _localAddress;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly Lock _idLock = new();
     private byte[] _receiveBuffer;
@@ -59,9 +60,11 @@ internal sealed class BenchConnection : IAsyncDisposable
 
     /// <param name="bufferSize">Receive (and ack) buffer; grown when one packet needs more. Publishers get a 64 KB
     /// send buffer from <see cref="ConfigurePublisher"/>.</param>
-    public BenchConnection(string clientId, MqttProtocolVersion version, int bufferSize, IDeliverySink? sink = null)
+    /// <param name="localAddress">Address to connect from (--ifaddr); null lets the kernel choose.</param>
+    public BenchConnection(string clientId, MqttProtocolVersion version, int bufferSize, IDeliverySink? sink = null, IPAddress? localAddress = null)
     {
         ClientId = clientId;
+        _localAddress = localAddress;
         _version = version;
         _v5 = version == MqttProtocolVersion.V500;
         _sink = sink;
@@ -108,6 +111,8 @@ internal sealed class BenchConnection : IAsyncDisposable
         timeoutSource.CancelAfter(timeout);
         try
         {
+            if (_localAddress is not null)
+                _socket.Bind(new IPEndPoint(_localAddress, 0));
             await _socket.ConnectAsync(endpoint, timeoutSource.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -116,7 +121,9 @@ internal sealed class BenchConnection : IAsyncDisposable
         }
         catch (SocketException ex)
         {
-            throw new BenchException($"TCP connect to {endpoint}: {ex.SocketErrorCode}");
+            throw new BenchException(_localAddress is null
+                ? $"TCP connect to {endpoint}: {ex.SocketErrorCode}"
+                : $"TCP connect from {_localAddress} to {endpoint}: {ex.SocketErrorCode}");
         }
         _receiveLoop = ReceiveLoopAsync();
         var connect = new MqttConnectPacket

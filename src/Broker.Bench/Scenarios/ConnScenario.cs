@@ -54,10 +54,10 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
                             // The broker is behind: wait for an answer rather than pile up timeouts in its backlog,
                             // then go round again (progress line, new due count).
                             if (await pending.WaitAsync(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false))
-                                attempts.Add(ConnectOneAsync(ClientId(runId, i++), endpoint, pending, cancellationToken));
+                                attempts.Add(ConnectOneAsync(i, ClientId(runId, i++), endpoint, pending, cancellationToken));
                             break;
                         }
-                        attempts.Add(ConnectOneAsync(ClientId(runId, i), endpoint, pending, cancellationToken));
+                        attempts.Add(ConnectOneAsync(i, ClientId(runId, i), endpoint, pending, cancellationToken));
                     }
                     if (now >= nextLine)
                     {
@@ -97,12 +97,12 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         }
     }
 
-    private async Task ConnectOneAsync(string clientId, System.Net.EndPoint endpoint, SemaphoreSlim pending, CancellationToken cancellationToken)
+    private async Task ConnectOneAsync(int index, string clientId, System.Net.EndPoint endpoint, SemaphoreSlim pending, CancellationToken cancellationToken)
     {
         await Task.Yield();
         try
         {
-            await ConnectOneAsync(clientId, endpoint, cancellationToken).ConfigureAwait(false);
+            await ConnectOneAsync(index, clientId, endpoint, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -110,9 +110,9 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         }
     }
 
-    private async Task ConnectOneAsync(string clientId, System.Net.EndPoint endpoint, CancellationToken cancellationToken)
+    private async Task ConnectOneAsync(int index, string clientId, System.Net.EndPoint endpoint, CancellationToken cancellationToken)
     {
-        var connection = new BenchConnection(clientId, settings.Version, ReceiveBufferSize);
+        var connection = new BenchConnection(clientId, settings.Version, ReceiveBufferSize, localAddress: settings.LocalAddress(index));
         try
         {
             await connection.ConnectAsync(endpoint, settings.KeepAlive, settings.Username, settings.Password,
