@@ -1,0 +1,48 @@
+using Broker.EndToEnd.Tests.Infrastructure;
+
+namespace Broker.EndToEnd.Tests;
+
+/// <summary>What an operator deploying with <c>dotnet publish</c> gets: the broker with every shipped plugin beside it.</summary>
+public sealed class PublishTests
+{
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(4);
+
+    [Fact]
+    public async Task Publish_ForARuntimeIdentifier_BundlesEveryShippedPlugin()
+    {
+        // For a runtime identifier (the usual deployment publish) the plugins used to be asked for their files under
+        // a linux-x64 folder that is never built, and none was bundled. Everything is built under a temp artifacts
+        // path, so the repository's own bin/obj folders are left alone.
+        var work = Directory.CreateTempSubdirectory("broker-publish-").FullName;
+        try
+        {
+            var output = Path.Combine(work, "out");
+            var environment = new Dictionary<string, string>
+            {
+                ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+                ["DOTNET_NOLOGO"] = "1",
+                ["DOTNET_CLI_UI_LANGUAGE"] = "en",
+            };
+            await using var process = ChildProcess.Start(Tools.Require("dotnet", "dotnet-sdk-10.0"),
+                ["publish", Path.Combine(Tools.RepoRoot, "src", "Broker.Server"), "-c", "Release", "-r", "linux-x64", "--self-contained", "false",
+                    "--artifacts-path", Path.Combine(work, "artifacts"), "-o", output, "--disable-build-servers", "-nodeReuse:false"],
+                environment, work);
+            var code = await process.WaitForExitAsync(PublishTimeout);
+            Assert.True(code == 0, $"dotnet publish failed (exit code {code})\n{process.Transcript}");
+
+            var shipped = Directory.GetDirectories(Path.Combine(Tools.RepoRoot, "plugins")).Select(Path.GetFileName).Order().ToList();
+            Assert.Contains("retainer", shipped);
+            foreach (var name in shipped)
+            {
+                var folder = Path.Combine(output, "plugins", name!);
+                Assert.True(File.Exists(Path.Combine(folder, "plugin.json")), $"{name}: no plugin.json in {folder}");
+                Assert.NotEmpty(Directory.GetFiles(folder, "Broker.Plugins.*.dll"));
+            }
+            Assert.True(File.Exists(Path.Combine(output, "broker.dll")));
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+}
