@@ -72,19 +72,6 @@ public sealed class PluginTemplateTests
         }
     }
 
-    private static async Task<string> DotnetAsync(string workingDirectory, string failure, params string[] arguments)
-    {
-        var environment = new Dictionary<string, string>
-        {
-            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
-            ["DOTNET_NOLOGO"] = "1",
-            ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
-            ["DOTNET_CLI_UI_LANGUAGE"] = "en",
-        };
-        await using var process = ChildProcess.Start(Tools.Require("dotnet", "dotnet-sdk-10.0"), arguments, environment, workingDirectory);
-        var code = await process.WaitForExitAsync(DotnetTimeout);
-        TestContext.Current.TestOutputHelper?.WriteLine(process.Transcript);
-        Assert.True(code == 0, $"{failure} (exit code {code})\n{process.Transcript}");
-        return process.Transcript;
-    }
+    private static Task<string> DotnetAsync(string workingDirectory, string failure, params string[] arguments) =>
+        DotnetCli.RunAsync(workingDirectory, failure, DotnetTimeout, arguments);
 }

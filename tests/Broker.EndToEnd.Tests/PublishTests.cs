@@ -17,18 +17,9 @@ public sealed class PublishTests
         try
         {
             var output = Path.Combine(work, "out");
-            var environment = new Dictionary<string, string>
-            {
-                ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
-                ["DOTNET_NOLOGO"] = "1",
-                ["DOTNET_CLI_UI_LANGUAGE"] = "en",
-            };
-            await using var process = ChildProcess.Start(Tools.Require("dotnet", "dotnet-sdk-10.0"),
-                ["publish", Path.Combine(Tools.RepoRoot, "src", "Broker.Server"), "-c", "Release", "-r", "linux-x64", "--self-contained", "false",
-                    "--artifacts-path", Path.Combine(work, "artifacts"), "-o", output, "--disable-build-servers", "-nodeReuse:false"],
-                environment, work);
-            var code = await process.WaitForExitAsync(PublishTimeout);
-            Assert.True(code == 0, $"dotnet publish failed (exit code {code})\n{process.Transcript}");
+            await DotnetCli.RunAsync(work, "dotnet publish failed", PublishTimeout,
+                "publish", Path.Combine(Tools.RepoRoot, "src", "Broker.Server"), "-c", "Release", "-r", "linux-x64", "--self-contained", "false",
+                "--artifacts-path", Path.Combine(work, "artifacts"), "-o", output, "--disable-build-servers", "-nodeReuse:false");
 
             var shipped = Directory.GetDirectories(Path.Combine(Tools.RepoRoot, "plugins")).Select(Path.GetFileName).Order().ToList();
             Assert.Contains("retainer", shipped);
