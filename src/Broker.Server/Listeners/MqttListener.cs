@@ -256,6 +256,12 @@ internal sealed partial class MqttListener
         // One state machine per connection here rather than two (RunChannelAsync): an idle connection holds it.
         var pipe = new SocketPipe(socket);
         var channel = CreateChannel(pipe, remote, certificate: null);
+        // Accepted just as the listener stops, after StopTcpAsync listed the channels: close it like the others.
+        if (Volatile.Read(ref _drained) is not null)
+        {
+            Interlocked.Increment(ref _closedByStop);
+            _ = channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped");
+        }
         try
         {
             await channel.RunAsync().ConfigureAwait(false);
