@@ -9,8 +9,8 @@ namespace Broker.Server.Listeners;
 /// <summary>
 /// A plain TCP connection as the <see cref="IDuplexPipe"/> a <c>ClientChannel</c> speaks, without Kestrel's
 /// per-connection pair of pipes, schedulers and feature collection: measured on this machine, an idle connection
-/// costs Kestrel's socket transport about 5 KB of RSS and this about 2.7 KB (bench/README.md, "Memory per
-/// connection"). A received message goes to the channel's parser on the thread that completed the receive, and the
+/// costs Kestrel's socket transport about 5 KB of RSS and this about 2.7 KB (bench/README.md, "Where the memory
+/// goes"). A received message goes to the channel's parser on the thread that completed the receive, and the
 /// writer's flush goes straight into <c>send</c>.
 /// </summary>
 /// <remarks>
