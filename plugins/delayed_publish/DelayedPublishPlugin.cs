@@ -18,6 +18,10 @@ namespace Broker.Plugins.DelayedPublish;
 /// so it is never routed. Nothing goes through disk and no message is owned by two instances. Without a
 /// predecessor the nonce comes back alone, and the instance reads what the last one that was unloaded wrote to
 /// <c>data/plugins/delayed_publish/pending.bin</c>.</para>
+/// <para>A <c>$delayed/</c> message the sealed predecessor still meets is not passed on down the chain: a publish
+/// whose chain was taken before the successor registered has no successor in it, and the message would be routed to
+/// its literal topic and lost. The predecessor accepts it and forwards it to the successor in a hand-over message of
+/// its own (the successor's nonce, then the one entry), which the successor adds to its queue.</para>
 /// </remarks>
 public sealed partial class DelayedPublishPlugin : IBrokerPlugin
 {
@@ -32,8 +36,12 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private DelayedQueue? _queue;
     private string _file = "";
-    private List<DelayedEntry>? _inherited;
+    private volatile bool _takenOver;      // a predecessor handed its messages to this instance
+    private int _inheritedCount;
+    private int _inheritedOverdue;
     private volatile bool _handedOver;
+    private byte[]? _successor;           // the nonce of the instance this one handed over to
+    private readonly List<Task> _forwards = [];
 
     /// <inheritdoc />
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
@@ -52,14 +60,18 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
 
         // Last, and not cancellable: once a predecessor has handed its messages over, this instance must run.
         await broker.PublishAsync(new BrokerMessage { Topic = HandoffTopic, Payload = _nonce, IsSystem = true }, CancellationToken.None).ConfigureAwait(false);
-        var source = _inherited is null ? _file : "the previous instance";
-        var restored = _inherited ?? LoadFile();
-        _inherited = null;
-        var now = context.TimeProvider.GetUtcNow();
-        var overdue = restored.Count(e => e.Due <= now);
-        _queue.Restore(restored);
+        if (_takenOver)
+        {
+            LogStarted(_logger, _options.StorageType, Volatile.Read(ref _inheritedCount), "the previous instance", Volatile.Read(ref _inheritedOverdue));
+        }
+        else
+        {
+            var restored = LoadFile();
+            var now = context.TimeProvider.GetUtcNow();
+            _queue.Restore(restored);
+            LogStarted(_logger, _options.StorageType, restored.Count, _file, restored.Count(e => e.Due <= now));
+        }
         _queue.Start();
-        LogStarted(_logger, _options.StorageType, restored.Count, source, overdue);
     }
 
     /// <inheritdoc />
@@ -69,7 +81,13 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
             return;
         var pending = await queue.StopAsync().ConfigureAwait(false);
         if (_handedOver)
+        {
+            Task[] forwards;
+            lock (_forwards)
+                forwards = [.. _forwards];
+            await Task.WhenAll(forwards).ConfigureAwait(false);
             return; // the successor has them, and owns the gauge
+        }
         try
         {
             DelayedStore.Save(_file, pending);
@@ -92,8 +110,8 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         // Only a plugin's own system message: neither a client nor the management API can publish one.
         if (hook.Client is null && message.IsSystem && message.PublisherId is null && message.Topic == HandoffTopic && message.Payload.Length >= NonceLength)
             return ValueTask.FromResult(OnHandoff(hook, queue));
-        if (queue.IsSealed)
-            return ValueTask.FromResult(HookResult.Continue); // stopping: a successor (later in the chain) takes it
+        if (queue.IsSealed && _successor is null)
+            return ValueTask.FromResult(HookResult.Continue); // unloading, with no successor: no longer delayed
 
         var clientId = hook.Client?.ClientId;
         switch (DelayedTopic.Parse(message.Topic, _options.MaxDelaySeconds, out var delay, out var target))
@@ -107,13 +125,15 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         }
 
         var due = _context!.TimeProvider.GetUtcNow() + TimeSpan.FromSeconds(delay);
-        switch (queue.TrySchedule(message with { Topic = target }, due, _options.MaxDelayedMessages))
+        var entry = new DelayedEntry(due, message with { Topic = target });
+        switch (queue.TrySchedule(entry.Message, due, _options.MaxDelayedMessages))
         {
             case ScheduleResult.Full:
                 LogFull(_logger, clientId, message.Topic, _options.MaxDelayedMessages);
                 return Refuse(hook, MqttReasonCode.QuotaExceeded);
             case ScheduleResult.Sealed:
-                return ValueTask.FromResult(HookResult.Continue);
+                Forward([entry]); // handed over meanwhile: the successor keeps it
+                break;
         }
         hook.Route = false;
         hook.ReasonCode = MqttReasonCode.Success;
@@ -133,24 +153,33 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         var payload = hook.Message.Payload;
         if (payload.Span[..NonceLength].SequenceEqual(_nonce))
         {
+            // The predecessor's messages, at start; later, single messages it was still given (class remarks).
             if (payload.Length > NonceLength)
             {
+                _takenOver = true;
+                List<DelayedEntry> entries;
                 try
                 {
                     using var stream = new MemoryStream(payload[NonceLength..].ToArray(), writable: false);
-                    _inherited = DelayedStore.Read(stream, out _);
+                    entries = DelayedStore.Read(stream, out _);
                 }
                 catch (InvalidDataException ex)
                 {
                     LogHandoffUnreadable(_logger, ex);
-                    _inherited = [];
+                    entries = [];
                 }
+                var now = _context!.TimeProvider.GetUtcNow();
+                Interlocked.Add(ref _inheritedCount, entries.Count);
+                Interlocked.Add(ref _inheritedOverdue, entries.Count(e => e.Due <= now));
+                if (!queue.TryRestore(entries))
+                    Forward(entries); // this instance has been replaced meanwhile: on to its successor
             }
             hook.Route = false;
             return HookResult.Stop;
         }
         if (queue.IsSealed)
             return HookResult.Continue;
+        _successor = payload[..NonceLength].ToArray();
         var pending = queue.Seal();
         _handedOver = true;
         using (var stream = new MemoryStream())
@@ -161,6 +190,18 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         }
         LogHandedOver(_logger, pending.Count);
         return HookResult.Continue;
+    }
+
+    /// <summary>Publishes <paramref name="entries"/> to the successor in a hand-over message addressed to it.</summary>
+    private void Forward(List<DelayedEntry> entries)
+    {
+        using var stream = new MemoryStream();
+        stream.Write(_successor);
+        DelayedStore.Write(stream, entries);
+        var message = new BrokerMessage { Topic = HandoffTopic, Payload = stream.ToArray(), IsSystem = true };
+        var forwarding = _context!.Broker.PublishAsync(message, CancellationToken.None).AsTask();
+        lock (_forwards)
+            _forwards.Add(forwarding);
     }
 
     /// <summary>What the last unloaded instance left; in ram mode only if it was this broker process.</summary>

@@ -124,6 +124,20 @@ internal sealed partial class DelayedQueue
         }
     }
 
+    /// <summary>Like <see cref="Restore"/>, but false (and nothing queued) when the queue is already sealed.</summary>
+    public bool TryRestore(IEnumerable<DelayedEntry> entries)
+    {
+        lock (_lock)
+        {
+            if (_sealed)
+                return false;
+            foreach (var entry in entries)
+                EnqueueLocked(entry);
+            _countChanged(_queue.Count);
+            return true;
+        }
+    }
+
     /// <summary>
     /// Takes every pending message out, earliest first, and stops taking in or publishing any. Idempotent: a second
     /// call returns nothing.

@@ -115,6 +115,36 @@ public sealed class DelayedPublishPluginTests : IDisposable
     }
 
     [Fact]
+    public async Task Reload_PublishWhoseChainPredatesTheNewInstance_IsKeptByTheNewOne()
+    {
+        var (old, oldInstance) = await StartAsync();
+        // A client publish that took its chain (gate, old instance) before the new instance registered, and reaches
+        // the old instance only after the hand-over: passed on, it would be routed to "$delayed/1/late" and lost.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _broker.Register(new object(), async context =>
+        {
+            if (context.Message.Topic == "$delayed/1/late")
+                await gate.Task;
+            return HookResult.Continue;
+        }, int.MaxValue);
+        var late = _broker.ClientPublishAsync("$delayed/1/late", "late");
+        Assert.False(late.IsCompleted);
+
+        var (fresh, freshInstance) = await StartAsync();
+        gate.SetResult();
+        Assert.Equal((false, MqttReasonCode.Success), await late);
+        await StopAsync(old, oldInstance);
+        Assert.Equal(1, _broker.Gauge);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var routed = await NextRoutedAsync();
+        Assert.Equal(("late", "late"), (routed.Topic, Text(routed)));
+        Assert.All(_broker.PublishedBy, owner => Assert.Same(freshInstance, owner));
+        Assert.False(_broker.Routed.Reader.TryPeek(out _));
+        await StopAsync(fresh, freshInstance);
+    }
+
+    [Fact]
     public async Task Unload_SavesPending_NextLoadTakesThem_OverdueAtOnce()
     {
         var (first, firstInstance) = await StartAsync();
