@@ -114,14 +114,8 @@ internal sealed partial class DelayedQueue
     /// <summary>Queues messages handed over by a predecessor or read from disk, whatever the limit: accepted once, they are kept.</summary>
     public void Restore(IEnumerable<DelayedEntry> entries)
     {
-        lock (_lock)
-        {
-            if (_sealed)
-                throw new InvalidOperationException("the queue is sealed");
-            foreach (var entry in entries)
-                EnqueueLocked(entry);
-            _countChanged(_queue.Count);
-        }
+        if (!TryRestore(entries))
+            throw new InvalidOperationException("the queue is sealed");
     }
 
     /// <summary>Like <see cref="Restore"/>, but false (and nothing queued) when the queue is already sealed.</summary>

@@ -297,10 +297,7 @@ internal sealed class SocketPipe : IDuplexPipe
             if (_completed)
                 return;
             _completed = true;
-            _written = 0;
-            if (_buffer is not null)
-                ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
+            Done(); // unflushed bytes are dropped with the buffer
             owner.SideCompleted();
         }
     }

@@ -137,11 +137,11 @@ public sealed class SocketPipeTests : IAsyncDisposable
     [Fact]
     public async Task Flush_MoreThanTheKernelTakes_CompletesOnceThePeerHasReadIt()
     {
-        var big = new byte[8 * 1024 * 1024];
+        var big = new byte[64 * 1024 * 1024];
         Random.Shared.NextBytes(big);
         _pipe.Output.Write(big);
         var flush = _pipe.Output.FlushAsync(Cancel).AsTask();
-        // The peer has not read yet: 8 MB does not fit in loopback socket buffers.
+        // The peer has not read yet: 64 MB is more than both sides' socket buffers can hold (tcp_rmem and tcp_wmem maxima).
         Assert.False(flush.IsCompleted);
         var received = new byte[big.Length];
         var total = 0;
@@ -170,7 +170,7 @@ public sealed class SocketPipeTests : IAsyncDisposable
     [Fact]
     public async Task CancelPendingFlush_PeerNotReading_AbortsTheStuckFlush()
     {
-        _pipe.Output.Write(new byte[16 * 1024 * 1024]);
+        _pipe.Output.Write(new byte[64 * 1024 * 1024]);
         var flush = _pipe.Output.FlushAsync(Cancel).AsTask();
         Assert.False(flush.IsCompleted);
         _pipe.Output.CancelPendingFlush();
