@@ -36,12 +36,7 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
             return false;
         var granted = (MqttQos)Math.Min((byte)options.Qos, (byte)engine.MqttOptions.MaxQosAllowed);
         options = options with { Qos = granted };
-        bool isNew;
-        lock (session.Subscriptions)
-        {
-            isNew = engine.Router.Subscribe(session, topicFilter, options);
-            session.Subscriptions[topicFilter] = options;
-        }
+        var isNew = session.AddSubscription(topicFilter, options);
         if (!engine.Hooks.SessionSubscribed.IsEmpty)
         {
             var context = new SessionSubscribedContext(m => DeliverRetained(session, m, options))
@@ -69,12 +64,8 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
         ArgumentNullException.ThrowIfNull(topicFilter);
         if (!engine.Sessions.TryGet(clientId, out var session))
             return false;
-        lock (session.Subscriptions)
-        {
-            if (!session.Subscriptions.Remove(topicFilter))
-                return false;
-            engine.Router.Unsubscribe(session, topicFilter);
-        }
+        if (!session.RemoveSubscription(topicFilter))
+            return false;
         if (!engine.Hooks.SessionUnsubscribed.IsEmpty)
         {
             MqttTopic.TryParseShared(topicFilter, out var group, out var realFilter);
@@ -113,11 +104,8 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
 
     private static void AddSubscriptions(Session session, List<SubscriptionInfo> result)
     {
-        lock (session.Subscriptions)
-        {
-            foreach (var (filter, options) in session.Subscriptions)
-                result.Add(new SubscriptionInfo(session.ClientId, filter, options));
-        }
+        foreach (var (filter, options) in session.SubscriptionsSnapshot())
+            result.Add(new SubscriptionInfo(session.ClientId, filter, options));
     }
 
     public async Task<bool> KickAsync(string clientId)

@@ -44,13 +44,8 @@ internal sealed partial class ClientChannel
             {
                 var granted = (MqttQos)Math.Min((byte)request.Options.Qos, (byte)mqtt.MaxQosAllowed);
                 var options = request.Options with { Qos = granted };
-                bool isNew;
-                // Plugins subscribe on behalf of a client from other threads (BrokerServices): one lock per session.
-                lock (session.Subscriptions)
-                {
-                    isNew = _engine.Router.Subscribe(session, filter, options);
-                    session.Subscriptions[filter] = options;
-                }
+                // Plugins subscribe on behalf of a client from other threads (BrokerServices): the session serialises them.
+                var isNew = session.AddSubscription(filter, options);
                 code = (MqttReasonCode)granted;
                 if (!_engine.Hooks.SessionSubscribed.IsEmpty)
                 {
@@ -103,13 +98,7 @@ internal sealed partial class ClientChannel
         for (var index = 0; index < filters.Count; index++)
         {
             var filter = filters[index];
-            bool removed;
-            lock (session.Subscriptions)
-            {
-                removed = session.Subscriptions.Remove(filter);
-                if (removed)
-                    _engine.Router.Unsubscribe(session, filter);
-            }
+            var removed = session.RemoveSubscription(filter);
             if (filters.OriginOf(index) is var origin and >= 0)
                 codes[origin] = removed ? MqttReasonCode.Success : MqttReasonCode.NoSubscriptionExisted;
             if (removed && !_engine.Hooks.SessionUnsubscribed.IsEmpty)

@@ -13,14 +13,15 @@ namespace Broker.Core.Sessions;
 /// </summary>
 /// <remarks>
 /// Messages are delivered from publishers' threads while the owning connection acknowledges on its own, so all
-/// state is guarded by one lock per session. Nothing slow runs under it: sending is an enqueue on the
+/// state is guarded by one lock per session, the session object's own monitor (a lock object per session would be 40
+/// bytes more for every idle client). Nothing slow runs under it: sending is an enqueue on the
 /// connection's outbound queue, and hooks fire after the lock is released.
 /// </remarks>
 internal sealed class Session : ISubscriber
 {
-    private readonly Lock _lock = new();
     private readonly BrokerEngine _engine;
     // Created on first use: most sessions of a large fleet are idle, and an idle session carries none of them.
+    private Dictionary<string, SubscriptionOptions>? _subscriptions;
     private Dictionary<ushort, InflightEntry>? _inflight;
     private Queue<QueuedDelivery>? _queue;
     private Dictionary<ushort, long>? _awaitingRel;
@@ -61,22 +62,72 @@ internal sealed class Session : ISubscriber
     {
         get
         {
-            lock (_lock)
+            lock (this)
                 return _terminated;
         }
     }
 
     /// <summary>
-    /// Filter (with any share prefix) to options. Changed by the owning connection and by plugins subscribing on its
-    /// behalf: lock the dictionary itself around a change and the matching router call, and to read it.
+    /// Subscribes to <paramref name="topicFilter"/> (with any share prefix) in the router and records it; true when
+    /// the session had no subscription to that filter. The owning connection and plugins subscribing on its behalf
+    /// call this from different threads: the record and the route change together.
     /// </summary>
-    public Dictionary<string, SubscriptionOptions> Subscriptions { get; } = new(StringComparer.Ordinal);
+    public bool AddSubscription(string topicFilter, SubscriptionOptions options)
+    {
+        lock (this)
+        {
+            var isNew = _engine.Router.Subscribe(this, topicFilter, options);
+            (_subscriptions ??= new(StringComparer.Ordinal))[topicFilter] = options;
+            return isNew;
+        }
+    }
+
+    /// <summary>Removes the subscription to <paramref name="topicFilter"/> and its route; false when there was none.</summary>
+    public bool RemoveSubscription(string topicFilter)
+    {
+        lock (this)
+        {
+            if (_subscriptions is null || !_subscriptions.Remove(topicFilter))
+                return false;
+            _engine.Router.Unsubscribe(this, topicFilter);
+            return true;
+        }
+    }
+
+    /// <summary>Removes every subscription and its route (the session has ended).</summary>
+    public void RemoveAllSubscriptions()
+    {
+        lock (this)
+        {
+            if (_subscriptions is null)
+                return;
+            foreach (var filter in _subscriptions.Keys)
+                _engine.Router.Unsubscribe(this, filter);
+            _subscriptions = null;
+        }
+    }
+
+    /// <summary>The subscriptions (filter with any share prefix, options) at this moment.</summary>
+    public List<KeyValuePair<string, SubscriptionOptions>> SubscriptionsSnapshot()
+    {
+        lock (this)
+            return _subscriptions is null ? [] : [.. _subscriptions];
+    }
+
+    public int SubscriptionCount
+    {
+        get
+        {
+            lock (this)
+                return _subscriptions?.Count ?? 0;
+        }
+    }
 
     public int InflightCount
     {
         get
         {
-            lock (_lock)
+            lock (this)
                 return InflightLocked;
         }
     }
@@ -85,7 +136,7 @@ internal sealed class Session : ISubscriber
     {
         get
         {
-            lock (_lock)
+            lock (this)
                 return QueuedLocked;
         }
     }
@@ -103,7 +154,7 @@ internal sealed class Session : ISubscriber
         var options = _engine.SessionOptions;
         Drop? drop = null;
         bool behind;
-        lock (_lock)
+        lock (this)
         {
             if (_terminated)
                 return false;
@@ -144,7 +195,7 @@ internal sealed class Session : ISubscriber
     /// </summary>
     public Task WaitUntilCaughtUpAsync()
     {
-        lock (_lock)
+        lock (this)
         {
             if (_channel is not { } channel || !_ready || _terminated)
                 return Task.CompletedTask;
@@ -180,7 +231,7 @@ internal sealed class Session : ISubscriber
     {
         BrokerMessage? message;
         List<Drop>? drops = null;
-        lock (_lock)
+        lock (this)
         {
             if (_inflight is null || !_inflight.TryGetValue(packetId, out var entry))
                 return null;
@@ -201,7 +252,7 @@ internal sealed class Session : ISubscriber
     public bool Received(ushort packetId, bool failed)
     {
         List<Drop>? drops = null;
-        lock (_lock)
+        lock (this)
         {
             if (_inflight is null || !_inflight.TryGetValue(packetId, out var entry) || entry.Qos != MqttQos.ExactlyOnce)
                 return false;
@@ -226,7 +277,7 @@ internal sealed class Session : ISubscriber
     public void Discard(ushort packetId)
     {
         List<Drop>? drops = null;
-        lock (_lock)
+        lock (this)
         {
             if (_inflight?.Remove(packetId) == true)
                 FillLocked(ref drops);
@@ -240,7 +291,7 @@ internal sealed class Session : ISubscriber
     /// </summary>
     public bool TryBind(ClientChannel channel)
     {
-        lock (_lock)
+        lock (this)
         {
             if (_terminated)
                 return false;
@@ -260,7 +311,7 @@ internal sealed class Session : ISubscriber
     public void Resume(ClientChannel channel, int window)
     {
         List<Drop>? drops = null;
-        lock (_lock)
+        lock (this)
         {
             if (!ReferenceEquals(_channel, channel))
                 return;
@@ -289,7 +340,7 @@ internal sealed class Session : ISubscriber
     /// </summary>
     public bool Detach(ClientChannel channel, BrokerMessage? will)
     {
-        lock (_lock)
+        lock (this)
         {
             if (!ReferenceEquals(_channel, channel))
                 return false;
@@ -304,7 +355,7 @@ internal sealed class Session : ISubscriber
     /// <summary>Takes the pending will, if the session is still without a connection.</summary>
     public BrokerMessage? TakePendingWill()
     {
-        lock (_lock)
+        lock (this)
         {
             if (_channel is not null)
                 return null;
@@ -317,7 +368,7 @@ internal sealed class Session : ISubscriber
     /// <summary>Ends the session if no connection has bound it meanwhile (expiry). Returns whether it ended.</summary>
     public bool TerminateIfOffline()
     {
-        lock (_lock)
+        lock (this)
         {
             if (_channel is not null || _terminated)
                 return false;
@@ -328,7 +379,7 @@ internal sealed class Session : ISubscriber
     /// <summary>Ends the session: nothing more is delivered to it. Returns false if it had already ended.</summary>
     public bool Terminate()
     {
-        lock (_lock)
+        lock (this)
         {
             if (_terminated)
                 return false;
@@ -349,7 +400,7 @@ internal sealed class Session : ISubscriber
     public AwaitRelResult AddAwaitingRel(ushort packetId)
     {
         var now = _engine.TimeProvider.GetTimestamp();
-        lock (_lock)
+        lock (this)
         {
             var awaiting = _awaitingRel ??= [];
             if (awaiting.ContainsKey(packetId))
@@ -368,7 +419,7 @@ internal sealed class Session : ISubscriber
     /// <summary>PUBREL: forgets the packet id. False if it was not awaiting release.</summary>
     public bool Release(ushort packetId)
     {
-        lock (_lock)
+        lock (this)
             return _awaitingRel?.Remove(packetId) == true;
     }
 

@@ -174,12 +174,7 @@ internal sealed partial class SessionManager
     private async Task TerminatedAsync(Session session, string reason)
     {
         _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
-        lock (session.Subscriptions)
-        {
-            foreach (var filter in session.Subscriptions.Keys)
-                _engine.Router.Unsubscribe(session, filter);
-            session.Subscriptions.Clear();
-        }
+        session.RemoveAllSubscriptions();
         if (session.TakePendingWill() is { } will)
             await PublishWillAsync(will, session.Client).ConfigureAwait(false);
         await RunAsync(_engine.Hooks.SessionTerminated, new SessionTerminatedContext { Client = session.Client, Reason = reason }).ConfigureAwait(false);

@@ -314,7 +314,7 @@ internal static partial class ManagementApi
             CleanStart = client?.CleanStart ?? false,
             Keepalive = client?.KeepAlive ?? 0,
             ExpiryInterval = session.ExpiryInterval,
-            SubscriptionsCnt = session.Subscriptions.Count,
+            SubscriptionsCnt = session.SubscriptionCount,
             Inflight = session.InflightCount,
             MaxInflight = engine.SessionOptions.MaxInflight,
             MqueueLen = session.QueueLength,

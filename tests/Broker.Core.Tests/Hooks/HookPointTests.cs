@@ -288,7 +288,7 @@ public sealed class HookPointTests
         Assert.Equal(
             [MqttReasonCode.UnspecifiedError, MqttReasonCode.GrantedQos2, MqttReasonCode.UnspecifiedError, MqttReasonCode.GrantedQos0],
             (await client.ReceiveAsync<MqttSubAckPacket>()).ReasonCodes);
-        Assert.Equal(["fine", "ok"], client.Channel.Session!.Subscriptions.Keys.Order());
+        Assert.Equal(["fine", "ok"], client.Channel.Session!.SubscriptionsSnapshot().Select(s => s.Key).Order());
     }
 
     [Fact]
@@ -308,7 +308,7 @@ public sealed class HookPointTests
 
         // [MQTT-3.11.3-1]: the UNSUBACK's codes are in the order of the UNSUBSCRIBE's filters.
         Assert.Equal([MqttReasonCode.NoSubscriptionExisted, MqttReasonCode.Success], (await client.ReceiveAsync<MqttUnsubAckPacket>()).ReasonCodes);
-        Assert.Equal(["keep"], client.Channel.Session!.Subscriptions.Keys);
+        Assert.Equal(["keep"], client.Channel.Session!.SubscriptionsSnapshot().Select(s => s.Key));
     }
 
     [Fact]
@@ -326,7 +326,7 @@ public sealed class HookPointTests
         await client.SendAsync(new MqttUnsubscribePacket { PacketId = 2, TopicFilters = ["alias"] });
 
         Assert.Equal([MqttReasonCode.Success], (await client.ReceiveAsync<MqttUnsubAckPacket>()).ReasonCodes);
-        Assert.Empty(client.Channel.Session!.Subscriptions);
+        Assert.Empty(client.Channel.Session!.SubscriptionsSnapshot());
     }
 
     [Fact]

@@ -28,7 +28,7 @@ public sealed class SessionRaceTests
         Assert.False(second.ConnAck!.SessionPresent);
         Assert.Contains("session.terminated:c1:takenover", log.Events);
         Assert.DoesNotContain("session.terminated:c1:expired", log.Events);
-        Assert.Empty(second.Channel.Session!.Subscriptions);
+        Assert.Empty(second.Channel.Session!.SubscriptionsSnapshot());
     }
 
     [Fact]
