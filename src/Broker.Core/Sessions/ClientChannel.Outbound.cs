@@ -82,18 +82,23 @@ internal sealed partial class ClientChannel
 
     private void Send(MqttPacket packet) => _outbound.TryWrite(new Outbound(packet));
 
-    private async Task WriteLoopAsync()
+    void IThreadPoolWorkItem.Execute() => _ = DrainAsync();
+
+    /// <summary>
+    /// The writer, scheduled by <see cref="OutboundQueue{T}"/> when something is queued while it is not running:
+    /// encodes what is queued and flushes once per batch until the queue is empty, then ends. Never throws; when the
+    /// transport fails it abandons the queue and closes the connection.
+    /// </summary>
+    private async Task DrainAsync()
     {
-        await Task.Yield();
         var output = _transport.Output;
-        var reader = _outbound;
         var metrics = _engine.Metrics;
         try
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            do
             {
                 long packets = 0, messages = 0, bytes = 0;
-                while (reader.TryRead(out var item))
+                while (_outbound.TryRead(out var item))
                 {
                     if (!Write(output, in item))
                         continue;
@@ -105,7 +110,10 @@ internal sealed partial class ClientChannel
                         bytes += output.UnflushedBytes;
                         var partial = await output.FlushAsync().ConfigureAwait(false);
                         if (partial.IsCompleted || partial.IsCanceled)
+                        {
+                            StopWriting();
                             return;
+                        }
                     }
                 }
                 if (output.CanGetUnflushedBytes)
@@ -116,19 +124,28 @@ internal sealed partial class ClientChannel
                 metrics.MessagesOut(messages);
                 metrics.BytesOut(bytes);
                 if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    StopWriting();
                     return;
+                }
             }
+            while (!_outbound.TryEndDrain());
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException
-            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        catch (Exception ex)
         {
-            // The peer is gone; the read side notices too.
+            if (ex is not (IOException or OperationCanceledException or InvalidOperationException
+                or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException))
+                LogUnexpected(_logger, ex, _client?.ClientId);
+            // Otherwise the peer is gone; the read side notices too.
+            StopWriting();
         }
-        finally
-        {
-            RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
-            SignalQos0Drained(force: true);
-        }
+    }
+
+    private void StopWriting()
+    {
+        _outbound.Abandon();
+        RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
+        SignalQos0Drained(force: true);
     }
 
     /// <summary>Encodes one queued item. False when it was discarded instead (expired, too large for the client).</summary>

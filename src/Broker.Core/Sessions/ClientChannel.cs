@@ -16,12 +16,13 @@ namespace Broker.Core.Sessions;
 /// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
 /// through <see cref="SendPublish"/>, which only enqueues. <see cref="CloseAsync"/> may be called from anywhere.
 /// </remarks>
-internal sealed partial class ClientChannel
+internal sealed partial class ClientChannel : IThreadPoolWorkItem
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
-    private readonly OutboundQueue<Outbound> _outbound = new();
-    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly OutboundQueue<Outbound> _outbound;
+    private TaskCompletionSource? _closed; // created when first asked for: most connections are never awaited
+    private int _cleanedUp;
     private readonly ILogger _logger;
     private readonly int _maxPacketSize;
     private MqttProtocolVersion _version;
@@ -45,6 +46,7 @@ internal sealed partial class ClientChannel
     {
         _engine = engine;
         _transport = transport;
+        _outbound = new OutboundQueue<Outbound>(this);
         RemoteEndPoint = remoteEndPoint;
         Listener = listener;
         _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Channel");
@@ -68,6 +70,13 @@ internal sealed partial class ClientChannel
 
     public string Listener { get; }
 
+    /// <summary>
+    /// Called once the connection has ended and been cleaned up, its transport completed, whatever happened: lets a
+    /// listener count connections without awaiting <see cref="RunAsync"/> (an awaiting state machine per idle
+    /// connection costs memory).
+    /// </summary>
+    public Action<ClientChannel>? Ended { get; init; }
+
     /// <summary>The client, once its CONNECT has been accepted.</summary>
     public ClientInfo? Client => _client;
 
@@ -76,15 +85,29 @@ internal sealed partial class ClientChannel
     public MqttProtocolVersion ProtocolVersion => _version;
 
     /// <summary>Completes when the connection has been cleaned up (session detached, hooks run).</summary>
-    public Task Closed => _closed.Task;
+    public Task Closed
+    {
+        get
+        {
+            var closed = Volatile.Read(ref _closed);
+            if (closed is null)
+            {
+                var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                closed = Interlocked.CompareExchange(ref _closed, created, null) ?? created;
+                // Cleaned up before the source was published: CleanupAsync did not see it.
+                if (Volatile.Read(ref _cleanedUp) != 0)
+                    closed.TrySetResult();
+            }
+            return closed.Task;
+        }
+    }
 
-    /// <summary>Runs the connection until either side closes it.</summary>
+    /// <summary>Runs the connection until either side closes it. Never faults: what goes wrong is logged.</summary>
     public async Task RunAsync()
     {
         _engine.Register(this);
         _lastReceived = _engine.TimeProvider.GetTimestamp();
         _timer = _engine.TimeProvider.CreateTimer(static s => ((ClientChannel)s!).OnTimer(), this, _engine.MqttOptions.IdleTimeout, Timeout.InfiniteTimeSpan);
-        var writer = WriteLoopAsync();
         // The read loop, here rather than in a method of its own: an idle connection holds one state machine less.
         try
         {
@@ -146,7 +169,14 @@ internal sealed partial class ClientChannel
         }
         finally
         {
-            await CleanupAsync(writer).ConfigureAwait(false);
+            try
+            {
+                await CleanupAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogUnexpected(_logger, ex, _client?.ClientId);
+            }
         }
     }
 
@@ -222,7 +252,7 @@ internal sealed partial class ClientChannel
     public Task CloseAsync(MqttReasonCode reason, string why)
     {
         RequestClose(reason, why, sendDisconnect: true);
-        return _closed.Task;
+        return Closed;
     }
 
     /// <summary>Closed because another connection took the session [MQTT-3.1.4-3]; DISCONNECT 0x8E for MQTT 5.</summary>
@@ -265,7 +295,7 @@ internal sealed partial class ClientChannel
         _timer?.Change(_keepAliveLimit - elapsed, Timeout.InfiniteTimeSpan);
     }
 
-    private async Task CleanupAsync(Task writer)
+    private async Task CleanupAsync()
     {
         RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
         _timer?.Dispose();
@@ -298,20 +328,31 @@ internal sealed partial class ClientChannel
         finally
         {
             _engine.Unregister(this);
-            _closed.TrySetResult();
+            // A full fence, against Closed's publish-then-check.
+            Interlocked.Exchange(ref _cleanedUp, 1);
+            Volatile.Read(ref _closed)?.TrySetResult();
         }
 
-        // Give the writer a moment to flush a final DISCONNECT/CONNACK, then stop it whatever the peer does.
         try
         {
-            await writer.WaitAsync(TimeSpan.FromSeconds(2), _engine.TimeProvider).ConfigureAwait(false);
+            // Give the writer a moment to flush a final DISCONNECT/CONNACK, then stop it whatever the peer does.
+            var drained = _outbound.WhenDrainedAsync();
+            try
+            {
+                await drained.WaitAsync(TimeSpan.FromSeconds(2), _engine.TimeProvider).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                _transport.Output.CancelPendingFlush();
+                await drained.ConfigureAwait(false);
+            }
+            SignalQos0Drained(force: true);
         }
-        catch (TimeoutException)
+        finally
         {
-            _transport.Output.CancelPendingFlush();
-            await writer.ConfigureAwait(false);
+            await _transport.Input.CompleteAsync().ConfigureAwait(false);
+            await _transport.Output.CompleteAsync().ConfigureAwait(false);
+            Ended?.Invoke(this);
         }
-        await _transport.Input.CompleteAsync().ConfigureAwait(false);
-        await _transport.Output.CompleteAsync().ConfigureAwait(false);
     }
 }

@@ -1,34 +1,35 @@
-using System.Threading.Tasks.Sources;
-
 namespace Broker.Core.Sessions;
 
 /// <summary>
-/// One connection's queue of packets for its writer loop: many writers (publishers' threads delivering, the read
-/// loop acknowledging), one reader. It is what <c>Channel.CreateUnbounded</c> would be, minus the 32-slot segment
-/// that channel allocates for every connection up front. One item waits in a slot of its own; a queue is created
-/// only when a second item arrives before the writer has taken the first, so an idle connection (or one sent a
-/// message at a time) never has one. Writers take a lock only long enough to enqueue; the reader is woken once per
-/// batch.
+/// One connection's queue of packets for its writer: many writers (publishers' threads delivering, the read loop
+/// acknowledging), one drain at a time. There is no writer loop waiting on it: the first item written to an idle
+/// queue schedules its drainer on the thread pool, and the drainer ends when it finds the queue empty, so an idle
+/// connection holds neither a suspended loop nor a pending wait. One item waits in a slot of its own; a queue is
+/// created only when a second arrives before the drainer has taken the first. Writers take the lock (the queue's
+/// own monitor: no lock object per connection) only long enough to enqueue.
 /// </summary>
 /// <typeparam name="T">The queued item.</typeparam>
-internal sealed class OutboundQueue<T> : IValueTaskSource<bool>
+/// <param name="drainer">Scheduled when an item arrives while no drain is running; it reads with
+/// <see cref="TryRead"/> until <see cref="TryEndDrain"/> agrees that it may stop.</param>
+internal sealed class OutboundQueue<T>(IThreadPoolWorkItem drainer)
 {
-    private readonly Lock _lock = new();
     private T _single = default!;
     private bool _hasSingle;       // _single is the oldest item; _items only holds items that came after it
     private Queue<T>? _items;
-    private ManualResetValueTaskSourceCore<bool> _reader = new() { RunContinuationsAsynchronously = true };
-    private bool _readerWaiting;
+    private bool _draining;        // a drain is scheduled or running; true whenever an item waits (until Abandon)
     private bool _completed;
+    private TaskCompletionSource? _drained; // WhenDrainedAsync while a drain runs
 
-    /// <summary>Queues <paramref name="item"/>; false once <see cref="Complete"/> has been called.</summary>
+    private bool IsEmpty => !_hasSingle && (_items is null || _items.Count == 0);
+
+    /// <summary>Queues <paramref name="item"/>, scheduling the drainer if none runs; false once <see cref="Complete"/> has been called.</summary>
     public bool TryWrite(T item)
     {
-        lock (_lock)
+        lock (this)
         {
             if (_completed)
                 return false;
-            if (!_hasSingle && (_items is null || _items.Count == 0))
+            if (IsEmpty)
             {
                 _single = item;
                 _hasSingle = true;
@@ -37,34 +38,26 @@ internal sealed class OutboundQueue<T> : IValueTaskSource<bool>
             {
                 (_items ??= new Queue<T>()).Enqueue(item);
             }
-            if (!_readerWaiting)
+            if (_draining)
                 return true;
-            _readerWaiting = false;
+            _draining = true;
         }
-        _reader.SetResult(true);
+        // preferLocal: a delivery's writer runs on the publisher's worker after it, rather than waking another.
+        ThreadPool.UnsafeQueueUserWorkItem(drainer, preferLocal: true);
         return true;
     }
 
-    /// <summary>No more writes; the reader drains what is queued, then <see cref="WaitToReadAsync"/> answers false.</summary>
+    /// <summary>No more writes; a running drain still writes what is queued.</summary>
     public void Complete()
     {
-        lock (_lock)
-        {
-            if (_completed)
-                return;
+        lock (this)
             _completed = true;
-            if (!_readerWaiting)
-                return;
-            _readerWaiting = false;
-        }
-        // A waiting reader had found the queue empty, and no write has come since (it would have woken it).
-        _reader.SetResult(false);
     }
 
-    /// <summary>Takes the next item, if any. Reader only.</summary>
+    /// <summary>Takes the next item, if any. Drainer only.</summary>
     public bool TryRead(out T item)
     {
-        lock (_lock)
+        lock (this)
         {
             if (_hasSingle)
             {
@@ -80,25 +73,50 @@ internal sealed class OutboundQueue<T> : IValueTaskSource<bool>
         }
     }
 
-    /// <summary>True once an item is queued; false when the queue is completed and empty. Reader only, one wait at a time.</summary>
-    public ValueTask<bool> WaitToReadAsync()
+    /// <summary>
+    /// Drainer only, after it found nothing to read: true when the queue is still empty and the drain is over (the
+    /// next write schedules a new one); false when items arrived meanwhile and it must go on.
+    /// </summary>
+    public bool TryEndDrain()
     {
-        lock (_lock)
+        TaskCompletionSource? drained;
+        lock (this)
         {
-            if (_hasSingle || _items is { Count: > 0 })
-                return new ValueTask<bool>(true);
-            if (_completed)
-                return new ValueTask<bool>(false);
-            _reader.Reset();
-            _readerWaiting = true;
-            return new ValueTask<bool>(this, _reader.Version);
+            if (!IsEmpty)
+                return false;
+            _draining = false;
+            drained = _drained;
+            _drained = null;
         }
+        drained?.TrySetResult();
+        return true;
     }
 
-    bool IValueTaskSource<bool>.GetResult(short token) => _reader.GetResult(token);
+    /// <summary>Drainer only, when it cannot write any more (the connection is gone): no more writes, the rest is dropped, the drain is over.</summary>
+    public void Abandon()
+    {
+        TaskCompletionSource? drained;
+        lock (this)
+        {
+            _completed = true;
+            _single = default!;
+            _hasSingle = false;
+            _items = null;
+            _draining = false;
+            drained = _drained;
+            _drained = null;
+        }
+        drained?.TrySetResult();
+    }
 
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _reader.GetStatus(token);
-
-    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _reader.OnCompleted(continuation, state, token, flags);
+    /// <summary>After <see cref="Complete"/>: completes once no drain is running, that is, everything queued has been written (or abandoned).</summary>
+    public Task WhenDrainedAsync()
+    {
+        lock (this)
+        {
+            if (!_draining)
+                return Task.CompletedTask;
+            return (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
 }

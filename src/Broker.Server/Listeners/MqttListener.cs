@@ -43,7 +43,7 @@ internal sealed partial class MqttListener
     private readonly IWebSocketListenerOptions? _webSocket;
     private readonly RateLimit? _messagesIn;
     private readonly RateLimit? _bytesIn;
-    private readonly ConcurrentDictionary<ClientChannel, byte> _channels = new();
+    private readonly Action<ClientChannel> _tcpChannelEnded;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private WebApplication? _app;
     private TcpAcceptor? _acceptor;
@@ -63,6 +63,7 @@ internal sealed partial class MqttListener
         _logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
         _messagesIn = options.MessagesInLimit;
         _bytesIn = options.BytesInLimit;
+        _tcpChannelEnded = TcpChannelEnded;
     }
 
     public MqttListenerOptions Options { get; }
@@ -192,8 +193,11 @@ internal sealed partial class MqttListener
     private Task CloseChannelsAsync()
     {
         var closing = new List<Task>();
-        foreach (var channel in _channels.Keys)
+        // The engine's registry: a second one here would cost every connection a dictionary node.
+        foreach (var channel in _engine.Channels)
         {
+            if (channel.Listener != Options.Name)
+                continue;
             Interlocked.Increment(ref _closedByStop);
             closing.Add(channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped"));
         }
@@ -243,9 +247,7 @@ internal sealed partial class MqttListener
     }
 
     /// <summary>A plain TCP connection, on the thread pool (<see cref="TcpAcceptor"/>).</summary>
-    private void OnSocket(Socket socket) => _ = RunSocketAsync(socket);
-
-    private async Task RunSocketAsync(Socket socket)
+    private void OnSocket(Socket socket)
     {
         var remote = SocketPipe.RemoteOf(socket);
         if (!TryEnter(remote))
@@ -253,32 +255,22 @@ internal sealed partial class MqttListener
             socket.Dispose();
             return;
         }
-        // One state machine per connection here rather than two (RunChannelAsync): an idle connection holds it.
-        var pipe = new SocketPipe(socket);
-        var channel = CreateChannel(pipe, remote, certificate: null);
+        // Not awaited: an awaiting state machine here would be held by every idle connection. The channel completes
+        // the pipe (closing the socket) and then reports to TcpChannelEnded, whatever happened.
+        var channel = CreateChannel(new SocketPipe(socket), remote, certificate: null, _tcpChannelEnded);
+        _ = channel.RunAsync(); // registers it with the engine before its first wait
         // Accepted just as the listener stops, after StopTcpAsync listed the channels: close it like the others.
         if (Volatile.Read(ref _drained) is not null)
         {
             Interlocked.Increment(ref _closedByStop);
             _ = channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped");
         }
-        try
-        {
-            await channel.RunAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            LogConnectionFailed(_logger, Options.Name, remote?.ToString(), ex);
-        }
-        finally
-        {
-            _channels.TryRemove(channel, out _);
-            // The channel completes both sides of the pipe, which closes the socket; this covers a channel that threw.
-            await pipe.Input.CompleteAsync().ConfigureAwait(false);
-            await pipe.Output.CompleteAsync().ConfigureAwait(false);
-            if (Interlocked.Decrement(ref _connections) == 0)
-                Volatile.Read(ref _drained)?.TrySetResult();
-        }
+    }
+
+    private void TcpChannelEnded(ClientChannel channel)
+    {
+        if (Interlocked.Decrement(ref _connections) == 0)
+            Volatile.Read(ref _drained)?.TrySetResult();
     }
 
     /// <summary>A TLS connection (after the handshake and client certificate check).</summary>
@@ -370,33 +362,19 @@ internal sealed partial class MqttListener
     }
 
     /// <summary>A channel for an accepted connection, registered for <see cref="StopAsync"/>; the caller unregisters it.</summary>
-    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate)
+    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate, Action<ClientChannel>? ended = null)
     {
-        var channel = new ClientChannel(_engine, transport, remote, Options.Name)
+        return new ClientChannel(_engine, transport, remote, Options.Name)
         {
+            Ended = ended,
             UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
             PeerCertUsername = _tls?.UsernameOf(certificate),
             InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),
         };
-        _channels.TryAdd(channel, 0);
-        return channel;
     }
 
-    private async Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate)
-    {
-        var channel = CreateChannel(transport, remote, certificate);
-        try
-        {
-            await channel.RunAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            _channels.TryRemove(channel, out _);
-        }
-    }
-
-    [LoggerMessage(EventId = 204, Level = LogLevel.Error, Message = "Connection on {Name} from {Remote} failed")]
-    private static partial void LogConnectionFailed(ILogger logger, string name, string? remote, Exception exception);
+    private Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate) =>
+        CreateChannel(transport, remote, certificate).RunAsync();
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
     private static partial void LogStarted(ILogger logger, string name, string endPoint);

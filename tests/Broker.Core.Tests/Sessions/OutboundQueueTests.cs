@@ -5,26 +5,117 @@ namespace Broker.Core.Tests.Sessions;
 
 public sealed class OutboundQueueTests
 {
-    [Fact]
-    public async Task WaitToReadAsync_WakesOnWrite_AndDrainsBeforeReportingCompletion()
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A drainer that only records that it was run: the test reads the queue itself.</summary>
+    private sealed class RecordingDrainer : IThreadPoolWorkItem
     {
-        var queue = new OutboundQueue<int>();
-        var waiting = queue.WaitToReadAsync();
-        Assert.False(waiting.IsCompleted);
+        private int _runs;
+        private TaskCompletionSource _ran = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        public int Runs => Volatile.Read(ref _runs);
+
+        public Task NextRun => Volatile.Read(ref _ran).Task;
+
+        public void Execute()
+        {
+            Interlocked.Increment(ref _runs);
+            Interlocked.Exchange(ref _ran, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task FirstWrite_SchedulesTheDrainer_LaterOnesJoinItsDrain_AndAWriteAfterItEndsSchedulesAgain()
+    {
+        var drainer = new RecordingDrainer();
+        var queue = new OutboundQueue<int>(drainer);
+
+        var firstRun = drainer.NextRun;
         Assert.True(queue.TryWrite(1));
-        Assert.True(await waiting);
+        await firstRun.WaitAsync(Timeout, TestContext.Current.CancellationToken);
         Assert.True(queue.TryWrite(2));
-        queue.Complete();
-        Assert.False(queue.TryWrite(3));
 
-        // Written before Complete: still read, then the end.
-        Assert.True(await queue.WaitToReadAsync());
+        // Items arrived: the drain may not end yet.
         Assert.True(queue.TryRead(out var first));
         Assert.True(queue.TryRead(out var second));
         Assert.Equal((1, 2), (first, second));
         Assert.False(queue.TryRead(out _));
-        Assert.False(await queue.WaitToReadAsync());
+        var secondRun = drainer.NextRun;
+        Assert.True(queue.TryEndDrain());
+        Assert.Equal(1, drainer.Runs);
+
+        Assert.True(queue.TryWrite(3));
+        await secondRun.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        Assert.Equal(2, drainer.Runs);
+    }
+
+    [Fact]
+    public async Task TryEndDrain_WhenAnItemArrivedAfterTheLastRead_SaysGoOn()
+    {
+        var drainer = new RecordingDrainer();
+        var queue = new OutboundQueue<int>(drainer);
+        var run = drainer.NextRun;
+        queue.TryWrite(1);
+        await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        Assert.True(queue.TryRead(out _));
+
+        queue.TryWrite(2);
+
+        Assert.False(queue.TryEndDrain());
+        Assert.True(queue.TryRead(out var item));
+        Assert.Equal(2, item);
+        Assert.True(queue.TryEndDrain());
+    }
+
+    [Fact]
+    public async Task Complete_RefusesWrites_ButTheRunningDrainStillGetsWhatWasQueued_AndWhenDrainedWaitsForIt()
+    {
+        var drainer = new RecordingDrainer();
+        var queue = new OutboundQueue<int>(drainer);
+        var run = drainer.NextRun;
+        queue.TryWrite(1);
+        queue.TryWrite(2);
+        await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+
+        queue.Complete();
+
+        Assert.False(queue.TryWrite(3));
+        var drained = queue.WhenDrainedAsync();
+        Assert.False(drained.IsCompleted);
+        Assert.True(queue.TryRead(out var first));
+        Assert.True(queue.TryRead(out var second));
+        Assert.Equal((1, 2), (first, second));
+        Assert.False(queue.TryRead(out _));
+        Assert.True(queue.TryEndDrain());
+        await drained.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public void WhenDrainedAsync_WithNoDrainRunning_IsComplete()
+    {
+        var queue = new OutboundQueue<int>(new RecordingDrainer());
+        queue.Complete();
+
+        Assert.True(queue.WhenDrainedAsync().IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public async Task Abandon_DropsWhatIsQueued_RefusesWrites_AndEndsTheWait()
+    {
+        var drainer = new RecordingDrainer();
+        var queue = new OutboundQueue<int>(drainer);
+        var run = drainer.NextRun;
+        queue.TryWrite(1);
+        queue.TryWrite(2);
+        await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        queue.Complete();
+        var drained = queue.WhenDrainedAsync();
+
+        queue.Abandon();
+
+        await drained.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        Assert.False(queue.TryRead(out _));
+        Assert.False(queue.TryWrite(3));
     }
 
     [Fact]
@@ -32,7 +123,7 @@ public sealed class OutboundQueueTests
     {
         // The first item waits in a slot of its own and later ones in a queue behind it; whatever the interleaving
         // (slot and queue both holding items, the queue draining while the slot refills), order is kept.
-        var queue = new OutboundQueue<int>();
+        var queue = new OutboundQueue<int>(new RecordingDrainer());
         var read = new List<int>();
         var next = 0;
         var random = new Random(7);
@@ -53,44 +144,57 @@ public sealed class OutboundQueueTests
         Assert.Equal(Enumerable.Range(0, next), read);
     }
 
-    [Fact]
-    public async Task Complete_WhileTheReaderWaits_EndsTheWait()
+    /// <summary>Drains as ClientChannel does, checking that no two drains ever run at once.</summary>
+    private sealed class CheckingDrainer(int writers, int expected) : IThreadPoolWorkItem
     {
-        var queue = new OutboundQueue<int>();
-        var waiting = queue.WaitToReadAsync();
+        private readonly int[] _next = new int[writers];
+        private int _active;
+        private int _read;
 
-        queue.Complete();
+        public OutboundQueue<(int Writer, int Seq)> Queue { get; set; } = null!;
 
-        Assert.False(await waiting);
+        public TaskCompletionSource AllRead { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Execute()
+        {
+            try
+            {
+                do
+                {
+                    Assert.Equal(1, Interlocked.Increment(ref _active));
+                    while (Queue.TryRead(out var item))
+                    {
+                        Assert.Equal(_next[item.Writer]++, item.Seq);
+                        if (++_read == expected)
+                            AllRead.TrySetResult();
+                    }
+                    // Before TryEndDrain: once it says the drain is over, a new one may start at once.
+                    Interlocked.Decrement(ref _active);
+                }
+                while (!Queue.TryEndDrain());
+            }
+            catch (Exception ex)
+            {
+                AllRead.TrySetException(ex);
+            }
+        }
     }
 
     [Fact]
-    public async Task ManyWriters_OneReader_EveryItemReadOnceInEachWritersOrder()
+    public async Task ManyWriters_DrainsNeverOverlap_AndEveryItemIsReadOnceInEachWritersOrder()
     {
         const int writers = 8, perWriter = 20_000;
-        var queue = new OutboundQueue<(int Writer, int Seq)>();
-        var reader = Task.Run(async () =>
-        {
-            var next = new int[writers];
-            var count = 0;
-            while (await queue.WaitToReadAsync())
-            {
-                while (queue.TryRead(out var item))
-                {
-                    Assert.Equal(next[item.Writer]++, item.Seq);
-                    count++;
-                }
-            }
-            return count;
-        }, TestContext.Current.CancellationToken);
+        var drainer = new CheckingDrainer(writers, writers * perWriter);
+        var queue = new OutboundQueue<(int Writer, int Seq)>(drainer);
+        drainer.Queue = queue;
 
         await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(() =>
         {
             for (var i = 0; i < perWriter; i++)
                 Assert.True(queue.TryWrite((w, i)));
         }, TestContext.Current.CancellationToken)));
-        queue.Complete();
 
-        Assert.Equal(writers * perWriter, await reader.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        await drainer.AllRead.Task.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        Assert.False(queue.TryRead(out _));
     }
 }
