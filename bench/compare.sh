@@ -63,7 +63,7 @@ else
     search_steps=(5000 10000 20000 40000 80000 160000)
     search_duration=3s
     p2p_pairs=100
-    conn_count=19000; conn_rate=5000; conn_hold=10s
+    conn_count=19000; conn_rate=6000; conn_hold=10s  # offered above the 5k/s target, so reaching it shows
     idle_subscriptions=100000
 fi
 conn_ifaddr=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9
