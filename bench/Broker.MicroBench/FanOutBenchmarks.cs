@@ -15,7 +15,7 @@ namespace Broker.MicroBench;
 /// One QoS 0 message to 1000 subscribers of its topic through <see cref="BrokerEngine.Route"/>: one trie match and
 /// 1000 session enqueues. The subscribers are real <see cref="ClientChannel"/>s on in-memory pipes whose output is
 /// read and discarded on other threads, so the measured cost is the publisher's share (match + enqueue); encoding
-/// and writing happen on each session's writer loop. If the writers fall behind, sessions drop the oldest message
+/// and writing happen on each session's writer. If the writers fall behind, sessions drop the oldest message
 /// (max_mqueue_len), which costs the same enqueue.
 /// </summary>
 public class FanOutBenchmarks

@@ -10,7 +10,7 @@ internal sealed partial class ClientChannel
     /// <summary>Flush mid-batch past this many unflushed bytes, so a long batch does not buffer without bound.</summary>
     private const int FlushThreshold = 64 * 1024;
 
-    // Reused by the writer loop only: encoding a delivery allocates nothing. Created on first use, so an idle
+    // Reused by the writer only: encoding a delivery allocates nothing. Created on first use, so an idle
     // connection does not carry them.
     private MqttPublishPacket? _publish;
     private MqttAckPacket[]? _acks;

@@ -9,8 +9,9 @@ namespace Broker.Core.Sessions;
 
 /// <summary>
 /// One client connection (EMQX's channel): reads and frames packets from the transport, runs the protocol state
-/// machine, and owns the single writer loop that encodes everything this client is sent. Transport-agnostic: it
-/// speaks <see cref="IDuplexPipe"/>, so tests can drive it over an in-memory pipe.
+/// machine, and owns the writer that encodes everything this client is sent (<see cref="DrainAsync"/>, started when
+/// something is queued). Transport-agnostic: it speaks <see cref="IDuplexPipe"/>, so tests can drive it over an
+/// in-memory pipe.
 /// </summary>
 /// <remarks>
 /// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
