@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
@@ -17,6 +18,50 @@ public sealed class ListenerManagementTests
 
     private static JsonElement Find(JsonElement listeners, string identifier) =>
         listeners.EnumerateArray().Single(l => l.GetProperty("identifier").GetString() == identifier);
+
+    /// <summary>The tcp listener's current_conns once it reads <paramref name="expected"/>, or what it reads after 10 s.</summary>
+    private static async Task<int> CurrentConnsAsync(HttpClient http, int expected)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            // The broker counts a connection out just after its socket has closed: the client may see the close first.
+            var count = Find(await ListAsync(http), "mqtt:tcp:external").GetProperty("current_conns").GetInt32();
+            if (count == expected || clock.Elapsed > TimeSpan.FromSeconds(10))
+                return count;
+        }
+    }
+
+    [Fact]
+    public async Task MaxConnections_HoweverAConnectionEnds_ItsPlaceIsFreeForTheNext()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o["listener.tcp.external.max_connections"] = "1");
+        using var http = broker.CreateManagementClient();
+
+        // The client says DISCONNECT.
+        await using (var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("place-1")))
+        {
+            await client.SendAsync(MqttBytes.DisconnectPacket());
+            await client.WaitForCloseAsync();
+        }
+        Assert.Equal(0, await CurrentConnsAsync(http, 0));
+
+        // The client drops the socket.
+        await (await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("place-2"))).DisposeAsync();
+        Assert.Equal(0, await CurrentConnsAsync(http, 0));
+
+        // The broker closes it: a PUBLISH with QoS 3 is malformed [MQTT-3.3.1-4].
+        await using (var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("place-3")))
+        {
+            await client.SendAsync(new byte[] { 0x36, 0x00 });
+            await client.WaitForCloseAsync();
+        }
+        Assert.Equal(0, await CurrentConnsAsync(http, 0));
+
+        // Three connections have come and gone under a limit of one: the fourth is still accepted.
+        await using var last = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("place-4"));
+        Assert.Equal(1, await CurrentConnsAsync(http, 1));
+    }
 
     [Fact]
     public async Task GetListeners_ListsEveryEnabledListenerInEmqxShape()
