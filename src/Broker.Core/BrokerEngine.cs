@@ -42,8 +42,12 @@ internal sealed partial class BrokerEngine
         Hooks = new HookRegistry(broker.HookTimeout, timeProvider, loggerFactory.CreateLogger("Broker.Core.Hooks"));
         Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);
         Sessions = new SessionManager(this);
+        Deadlines = new DeadlineHeap(timeProvider);
         StartedAt = timeProvider.GetUtcNow();
     }
+
+    /// <summary>The connections' CONNECT and keep-alive deadlines, on one timer.</summary>
+    internal DeadlineHeap Deadlines { get; }
 
     public MqttOptions MqttOptions { get; }
     public SessionOptions SessionOptions { get; }

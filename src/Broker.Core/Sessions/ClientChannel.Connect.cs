@@ -176,7 +176,10 @@ internal sealed partial class ClientChannel
         _connected = true;
         _engine.Metrics.Connected();
         Send(new MqttConnAckPacket { SessionPresent = present, ReasonCode = MqttReasonCode.Success, Properties = connackProperties });
-        _timer?.Change(keepAlive == 0 ? Timeout.InfiniteTimeSpan : _keepAliveLimit, Timeout.InfiniteTimeSpan);
+        if (keepAlive == 0)
+            _engine.Deadlines.Cancel(this);
+        else
+            _engine.Deadlines.Schedule(this, _keepAliveLimit);
         session.Resume(this, _window);
         LogConnected(_logger, clientId, connect.Username, RemoteEndPoint?.ToString(), (byte)_version, present);
 

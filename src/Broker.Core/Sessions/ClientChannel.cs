@@ -17,7 +17,7 @@ namespace Broker.Core.Sessions;
 /// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
 /// through <see cref="SendPublish"/>, which only enqueues. <see cref="CloseAsync"/> may be called from anywhere.
 /// </remarks>
-internal sealed partial class ClientChannel : IThreadPoolWorkItem
+internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
@@ -31,7 +31,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem
     private Session? _session;
     private bool _superuser;
     private bool _connected;
-    private ITimer? _timer;
+    private int _deadlineSlot = -1;
     private long _lastReceived;
     private TimeSpan _keepAliveLimit;
     private int _closeRequested;
@@ -108,7 +108,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem
     {
         _engine.Register(this);
         _lastReceived = _engine.TimeProvider.GetTimestamp();
-        _timer = _engine.TimeProvider.CreateTimer(static s => ((ClientChannel)s!).OnTimer(), this, _engine.MqttOptions.IdleTimeout, Timeout.InfiniteTimeSpan);
+        _engine.Deadlines.Schedule(this, _engine.MqttOptions.IdleTimeout);
         // The read loop, here rather than in a method of its own: an idle connection holds one state machine less.
         try
         {
@@ -276,7 +276,14 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem
         _transport.Input.CancelPendingRead();
     }
 
-    private void OnTimer()
+    int IDeadlineOwner.DeadlineSlot
+    {
+        get => _deadlineSlot;
+        set => _deadlineSlot = value;
+    }
+
+    /// <summary>The CONNECT or keep-alive deadline (<see cref="DeadlineHeap"/>).</summary>
+    void IDeadlineOwner.OnDeadline()
     {
         if (Volatile.Read(ref _closeRequested) != 0)
             return;
@@ -293,13 +300,16 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem
             RequestClose(MqttReasonCode.KeepAliveTimeout, "keepalive_timeout", sendDisconnect: true);
             return;
         }
-        _timer?.Change(_keepAliveLimit - elapsed, Timeout.InfiniteTimeSpan);
+        _engine.Deadlines.Schedule(this, _keepAliveLimit - elapsed);
+        // Closed meanwhile, after CleanupAsync cancelled the deadline: take it out again.
+        if (Volatile.Read(ref _closeRequested) != 0)
+            _engine.Deadlines.Cancel(this);
     }
 
     private async Task CleanupAsync()
     {
         RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
-        _timer?.Dispose();
+        _engine.Deadlines.Cancel(this);
         try
         {
             if (_connected && _session is { } session)
