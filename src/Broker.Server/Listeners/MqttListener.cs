@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.IO.Pipelines;
 using System.Net.Sockets;
@@ -361,17 +360,18 @@ internal sealed partial class MqttListener
         return false;
     }
 
-    /// <summary>A channel for an accepted connection, registered for <see cref="StopAsync"/>; the caller unregisters it.</summary>
-    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate, Action<ClientChannel>? ended = null)
-    {
-        return new ClientChannel(_engine, transport, remote, Options.Name)
+    /// <summary>
+    /// A channel for an accepted connection. Running, it is in the engine's registry, where <see cref="StopAsync"/>
+    /// finds it by this listener's name.
+    /// </summary>
+    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate, Action<ClientChannel>? ended = null) =>
+        new(_engine, transport, remote, Options.Name)
         {
             Ended = ended,
             UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
             PeerCertUsername = _tls?.UsernameOf(certificate),
             InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),
         };
-    }
 
     private Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate) =>
         CreateChannel(transport, remote, certificate).RunAsync();
