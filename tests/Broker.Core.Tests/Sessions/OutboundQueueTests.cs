@@ -24,6 +24,18 @@ public sealed class OutboundQueueTests
         }
     }
 
+    /// <summary>A queue holding <paramref name="items"/> whose drainer has been run: the test then drains it itself.</summary>
+    private static async Task<OutboundQueue<int>> QueueBeingDrainedAsync(params int[] items)
+    {
+        var drainer = new RecordingDrainer();
+        var queue = new OutboundQueue<int>(drainer);
+        var run = drainer.NextRun;
+        foreach (var item in items)
+            Assert.True(queue.TryWrite(item));
+        await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        return queue;
+    }
+
     [Fact]
     public async Task FirstWrite_SchedulesTheDrainer_LaterOnesJoinItsDrain_AndAWriteAfterItEndsSchedulesAgain()
     {
@@ -52,11 +64,7 @@ public sealed class OutboundQueueTests
     [Fact]
     public async Task TryEndDrain_WhenAnItemArrivedAfterTheLastRead_SaysGoOn()
     {
-        var drainer = new RecordingDrainer();
-        var queue = new OutboundQueue<int>(drainer);
-        var run = drainer.NextRun;
-        queue.TryWrite(1);
-        await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        var queue = await QueueBeingDrainedAsync(1);
         Assert.True(queue.TryRead(out _));
 
         queue.TryWrite(2);
@@ -70,12 +78,7 @@ public sealed class OutboundQueueTests
     [Fact]
     public async Task Complete_RefusesWrites_ButTheRunningDrainStillGetsWhatWasQueued_AndWhenDrainedWaitsForIt()
     {
-        var drainer = new RecordingDrainer();
-        var queue = new OutboundQueue<int>(drainer);
-        var run = drainer.NextRun;
-        queue.TryWrite(1);
-        queue.TryWrite(2);
-        await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        var queue = await QueueBeingDrainedAsync(1, 2);
 
         queue.Complete();
 
@@ -102,12 +105,7 @@ public sealed class OutboundQueueTests
     [Fact]
     public async Task Abandon_DropsWhatIsQueued_RefusesWrites_AndEndsTheWait()
     {
-        var drainer = new RecordingDrainer();
-        var queue = new OutboundQueue<int>(drainer);
-        var run = drainer.NextRun;
-        queue.TryWrite(1);
-        queue.TryWrite(2);
-        await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        var queue = await QueueBeingDrainedAsync(1, 2);
         queue.Complete();
         var drained = queue.WhenDrainedAsync();
 
