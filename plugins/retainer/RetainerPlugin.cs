@@ -16,10 +16,15 @@ namespace Broker.Plugins.Retainer;
 /// serves. A subscription made while the new one loads is served once loading is done; one made before the
 /// hand-over began is served by the old one. No object crosses between the two instances: they live in different
 /// load contexts, and nothing of one may keep the other alive.</para>
+/// <para>A retained message the retired predecessor still meets is forwarded: a publish whose chain was taken before the
+/// successor registered has no successor in it, and the message would be delivered but never stored. The predecessor
+/// publishes it to the successor in a hand-over message of its own (the successor's nonce, then the record) and waits
+/// for it to be taken, so a later publish of the same client cannot overtake it.</para>
 /// </remarks>
 public sealed partial class RetainerPlugin : IBrokerPlugin
 {
     internal const string HandoffTopic = "$retainer/handoff";
+    private const int NonceLength = 16;
     private static readonly TimeSpan LogEvery = TimeSpan.FromMinutes(1);
 
     private readonly Lock _stateLock = new();
@@ -28,6 +33,7 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
     private State _state = State.Loading;
     private bool _handoffStarted;
     private byte[] _nonce = [];
+    private byte[]? _successor; // the nonce of the instance this one handed over to
     private IPluginContext? _context;
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private RetainedStore? _store;
@@ -122,6 +128,21 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
             return HandOverAsync(hook);
         if (!message.Retain)
             return ValueTask.FromResult(HookResult.Continue);
+        // Observed only: the message is routed as published (the core clears RETAIN for established subscriptions).
+        var keeping = KeepAsync(message);
+        return keeping.IsCompletedSuccessfully ? ValueTask.FromResult(HookResult.Continue) : ContinueAfterAsync(keeping);
+    }
+
+    private static async ValueTask<HookResult> ContinueAfterAsync(ValueTask keeping)
+    {
+        await keeping.ConfigureAwait(false);
+        return HookResult.Continue;
+    }
+
+    /// <summary>Stores a retained message, holds it back while loading, or, handed over, forwards it to the successor.</summary>
+    private ValueTask KeepAsync(BrokerMessage message)
+    {
+        byte[]? successor = null;
         lock (_stateLock)
         {
             switch (_state)
@@ -132,22 +153,52 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
                 case State.Active:
                     Store(message);
                     break;
+                default:
+                    successor = _successor;
+                    break;
             }
         }
-        // Observed only: the message is routed as published (the core clears RETAIN for established subscriptions).
-        return ValueTask.FromResult(HookResult.Continue);
+        if (successor is null || _context is not { } context)
+            return ValueTask.CompletedTask;
+        using var stream = new MemoryStream();
+        stream.Write(successor);
+        RetainedRecords.Write(stream, message.Topic, message);
+        var forward = new BrokerMessage { Topic = HandoffTopic, Payload = stream.ToArray(), IsSystem = true };
+        var publishing = context.Broker.PublishAsync(forward, CancellationToken.None);
+        return publishing.IsCompletedSuccessfully ? ValueTask.CompletedTask : new ValueTask(publishing.AsTask());
     }
 
-    /// <summary>A reloaded instance asks for the retained messages (see remarks); the message is never routed.</summary>
+    /// <summary>
+    /// A reloaded instance asks for the retained messages, or a predecessor forwards one (see remarks); the message is
+    /// never routed.
+    /// </summary>
     private async ValueTask<HookResult> HandOverAsync(MessagePublishContext hook)
     {
+        var payload = hook.Message.Payload;
+        if (payload.Length > NonceLength)
+        {
+            // A retained message a predecessor forwarded (class remarks); one for a later instance passes on.
+            if (!payload.Span[..NonceLength].SequenceEqual(_nonce))
+                return HookResult.Continue;
+            hook.Route = false;
+            using var stream = new MemoryStream(payload[NonceLength..].ToArray(), writable: false);
+            foreach (var (_, message) in RetainedRecords.ReadAll(stream, out _))
+            {
+                if (message is not null)
+                    await KeepAsync(message).ConfigureAwait(false);
+            }
+            return HookResult.Stop;
+        }
         hook.Route = false;
         bool handOver;
         lock (_stateLock)
         {
-            handOver = _state == State.Active && !hook.Message.Payload.Span.SequenceEqual(_nonce);
+            handOver = _state == State.Active && !payload.Span.SequenceEqual(_nonce);
             if (handOver)
+            {
                 _state = State.Retired;
+                _successor = payload.ToArray();
+            }
         }
         if (handOver && _storage is { } storage)
         {
