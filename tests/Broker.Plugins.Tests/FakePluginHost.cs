@@ -65,6 +65,24 @@ internal sealed class FakeHookBroker(TimeProvider time, string gauge) : IBrokerS
             _chain.RemoveAll(c => c.Owner == owner);
     }
 
+    /// <summary>Starts a new instance of <typeparamref name="TPlugin"/> with its own context, as a load or reload does.</summary>
+    public async Task<(TPlugin Plugin, FakePluginContext Context)> StartAsync<TPlugin>(string name, string dataDirectory, object options)
+        where TPlugin : IBrokerPlugin, new()
+    {
+        var context = new FakePluginContext(this, time, name, dataDirectory, options);
+        var plugin = new TPlugin();
+        await plugin.StartAsync(context, TestContext.Current.CancellationToken);
+        return (plugin, context);
+    }
+
+    /// <summary>Stops an instance and then removes its hooks, in the PluginManager's order.</summary>
+    public async Task StopAsync(IBrokerPlugin plugin, FakePluginContext context)
+    {
+        context.SignalStopping();
+        await plugin.StopAsync(TestContext.Current.CancellationToken);
+        RemoveOwner(context);
+    }
+
     public async Task<(bool Routed, MqttReasonCode Reason)> ClientPublishAsync(string topic, string payload, MqttQos qos = MqttQos.AtLeastOnce, bool retain = false)
     {
         var context = new MessagePublishContext

@@ -21,20 +21,10 @@ public sealed class DelayedPublishPluginTests : IDisposable
 
     public void Dispose() => _data.Delete(recursive: true);
 
-    private async Task<(DelayedPublishPlugin Plugin, FakePluginContext Instance)> StartAsync(DelayedPublishOptions? options = null)
-    {
-        var instance = new FakePluginContext(_broker, _time, "delayed_publish", _data.FullName, options ?? new DelayedPublishOptions());
-        var plugin = new DelayedPublishPlugin();
-        await plugin.StartAsync(instance, TestContext.Current.CancellationToken);
-        return (plugin, instance);
-    }
+    private Task<(DelayedPublishPlugin Plugin, FakePluginContext Context)> StartAsync(DelayedPublishOptions? options = null) =>
+        _broker.StartAsync<DelayedPublishPlugin>("delayed_publish", _data.FullName, options ?? new DelayedPublishOptions());
 
-    private async Task StopAsync(DelayedPublishPlugin plugin, FakePluginContext instance)
-    {
-        instance.SignalStopping();
-        await plugin.StopAsync(TestContext.Current.CancellationToken);
-        _broker.RemoveOwner(instance);
-    }
+    private Task StopAsync(DelayedPublishPlugin plugin, FakePluginContext instance) => _broker.StopAsync(plugin, instance);
 
     private async Task<BrokerMessage> NextRoutedAsync() =>
         await _broker.Routed.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask().WaitAsync(s_wait, TestContext.Current.CancellationToken);

@@ -15,20 +15,10 @@ public sealed class RetainerPluginTests : IDisposable
 
     public void Dispose() => _data.Delete(recursive: true);
 
-    private async Task<(RetainerPlugin Plugin, FakePluginContext Context)> StartAsync()
-    {
-        var context = new FakePluginContext(_broker, _time, "retainer", _data.FullName, new RetainerOptions());
-        var plugin = new RetainerPlugin();
-        await plugin.StartAsync(context, TestContext.Current.CancellationToken);
-        return (plugin, context);
-    }
+    private Task<(RetainerPlugin Plugin, FakePluginContext Context)> StartAsync() =>
+        _broker.StartAsync<RetainerPlugin>("retainer", _data.FullName, new RetainerOptions());
 
-    private async Task StopAsync(RetainerPlugin plugin, FakePluginContext context)
-    {
-        context.SignalStopping();
-        await plugin.StopAsync(TestContext.Current.CancellationToken);
-        _broker.RemoveOwner(context);
-    }
+    private Task StopAsync(RetainerPlugin plugin, FakePluginContext context) => _broker.StopAsync(plugin, context);
 
     private async Task<string[]> RetainedFor(string filter) =>
         [.. (await _broker.SubscribeAsync(filter)).Select(m => Encoding.UTF8.GetString(m.Payload.Span)).Order()];
