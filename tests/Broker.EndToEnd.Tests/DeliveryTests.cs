@@ -20,8 +20,24 @@ public sealed class DeliveryTests
     [InlineData("mqttv5", 2)]
     public async Task Publish_200MessagesAtQos_ArriveExactlyOnceInOrderPerPublisher(string version, int qos)
     {
-        const int publishers = 2;
         await using var broker = await BrokerProcess.StartAsync();
+        await TwoPublishersOneSubscriberAsync(broker, version, qos);
+    }
+
+    // The same through the other ways the plain TCP listener can run its connections: on .NET's socket engine and
+    // the thread pool (0), and on several epoll threads, with the subscriber and the publishers on different ones.
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    public async Task Publish_WithIoThreads_ArriveExactlyOnceInOrderPerPublisher(int ioThreads)
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o["listener.tcp.external.io_threads"] = ioThreads.ToString(CultureInfo.InvariantCulture));
+        await TwoPublishersOneSubscriberAsync(broker, "mqttv5", 1);
+    }
+
+    private static async Task TwoPublishersOneSubscriberAsync(BrokerProcess broker, string version, int qos)
+    {
+        const int publishers = 2;
         var topic = $"delivery/{version}/{qos}";
         var q = qos.ToString(CultureInfo.InvariantCulture);
         await using var sub = await MosquittoClients.SubscribeAsync(

@@ -3,7 +3,7 @@ namespace Broker.Core.Sessions;
 /// <summary>
 /// One connection's queue of packets for its writer: many writers (publishers' threads delivering, the read loop
 /// acknowledging), one drain at a time. There is no writer loop waiting on it: the first item written to an idle
-/// queue schedules its drainer on the thread pool, and the drainer ends when it finds the queue empty, so an idle
+/// queue schedules its drainer (<see cref="DeferredWork"/>), and the drainer ends when it finds the queue empty, so an idle
 /// connection holds neither a suspended loop nor a pending wait. One item waits in a slot of its own; a queue is
 /// created only when a second arrives before the drainer has taken the first. Writers take the lock (the queue's
 /// own monitor: no lock object per connection) only long enough to enqueue.
@@ -42,8 +42,8 @@ internal sealed class OutboundQueue<T>(IThreadPoolWorkItem drainer)
                 return true;
             _draining = true;
         }
-        // preferLocal: a delivery's writer runs on the publisher's worker after it, rather than waking another.
-        ThreadPool.UnsafeQueueUserWorkItem(drainer, preferLocal: true);
+        // After the publisher, on its thread, rather than waking another.
+        DeferredWork.Schedule(drainer);
         return true;
     }
 

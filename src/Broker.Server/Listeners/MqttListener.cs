@@ -49,6 +49,8 @@ internal sealed partial class MqttListener
     private TaskCompletionSource? _drained; // while a tcp listener stops: its last connection has been cleaned up
     private IPEndPoint? _bound;
     private int _connections;
+    private EpollLoop[] _loops = [];
+    private int _nextLoop; // which of _loops the next connection goes to
     private long _refusedMaxConnections;
     private long _closedByStop;
 
@@ -100,12 +102,14 @@ internal sealed partial class MqttListener
             if (Options is TcpListenerOptions tcp)
             {
                 TcpAcceptor acceptor;
+                _loops = EpollLoop.IsSupported ? EpollLoop.StartMany(tcp.IoThreads, Options.Name, _logger) : [];
                 try
                 {
                     acceptor = TcpAcceptor.Start(endPoint, tcp.Backlog, tcp.MaxConnRate, OnSocket, _engine.TimeProvider, _logger, Options.Name);
                 }
                 catch (SocketException ex)
                 {
+                    StopLoops();
                     throw new IOException($"Failed to bind to address {endPoint}: {ex.Message}", ex);
                 }
                 _bound = acceptor.EndPoint;
@@ -186,7 +190,16 @@ internal sealed partial class MqttListener
         }
         Volatile.Write(ref _drained, null);
         Volatile.Write(ref _acceptor, null);
+        // Every connection has been closed, which ends its pending read without its loop.
+        StopLoops();
         LogStopped(_logger, Options.Name);
+    }
+
+    private void StopLoops()
+    {
+        foreach (var loop in _loops)
+            loop.Dispose();
+        _loops = [];
     }
 
     private Task CloseChannelsAsync()
@@ -256,7 +269,9 @@ internal sealed partial class MqttListener
         }
         // Not awaited: an awaiting state machine here would be held by every idle connection. The channel completes
         // the pipe (closing the socket) and then reports to TcpChannelEnded, whatever happened.
-        var channel = CreateChannel(new SocketPipe(socket), remote, certificate: null, _tcpChannelEnded);
+        var loops = _loops;
+        var loop = loops.Length == 0 ? null : loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
+        var channel = CreateChannel(new SocketPipe(socket, loop), remote, certificate: null, _tcpChannelEnded);
         _ = channel.RunAsync(); // registers it with the engine before its first wait
         // Accepted just as the listener stops, after StopTcpAsync listed the channels: close it like the others.
         if (Volatile.Read(ref _drained) is not null)

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 
 namespace Broker.Server.Listeners;
 
@@ -10,14 +11,15 @@ namespace Broker.Server.Listeners;
 /// A plain TCP connection as the <see cref="IDuplexPipe"/> a <c>ClientChannel</c> speaks, without Kestrel's
 /// per-connection pair of pipes, schedulers and feature collection: measured on this machine, an idle connection
 /// costs Kestrel's socket transport about 5 KB of RSS and this about 2.7 KB (bench/README.md, "Where the memory
-/// goes"). A received message goes to the channel's parser on the thread that completed the receive, and the
-/// writer's flush goes straight into <c>send</c>.
+/// goes"). A received message goes to the channel's parser on the thread that completed the receive (the
+/// connection's <see cref="EpollLoop"/>, normally), and the writer's flush goes straight into <c>send</c>.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Buffers: an idle connection holds none. The reader waits for data with a zero-byte receive, then rents from
-/// <see cref="ArrayPool{T}.Shared"/> and returns the buffer as soon as everything in it has been consumed; a packet
-/// split across receives keeps its buffer, grown to fit. The writer rents one for the bytes of a batch and returns
+/// Buffers: an idle connection holds none. The reader waits for data without one (told by its
+/// <see cref="EpollLoop"/>, or with a zero-byte receive), then rents from <see cref="ArrayPool{T}.Shared"/> and
+/// returns the buffer as soon as everything in it has been consumed; a packet split across receives keeps its
+/// buffer, grown to fit. The writer rents one for the bytes of a batch and returns
 /// it when the flush has sent them. So memory follows traffic, not connection count.
 /// </para>
 /// <para>
@@ -38,13 +40,15 @@ internal sealed class SocketPipe : IDuplexPipe
     private readonly Writer _writer;
     private int _sidesCompleted;
 
-    public SocketPipe(Socket socket)
+    /// <param name="socket">An accepted connection; the pipe owns it.</param>
+    /// <param name="loop">The loop that tells when it is readable; null to wait with .NET's socket engine.</param>
+    public SocketPipe(Socket socket, EpollLoop? loop)
     {
         // Synchronous calls return WouldBlock instead of waiting (asynchronous ones are unaffected): the writer sends
         // directly and only falls back to an asynchronous send when the kernel's buffer is full.
         socket.Blocking = false;
         _socket = socket;
-        _reader = new Reader(this);
+        _reader = new Reader(this, loop);
         _writer = new Writer(this);
     }
 
@@ -78,9 +82,26 @@ internal sealed class SocketPipe : IDuplexPipe
         return grown;
     }
 
-    private sealed class Reader(SocketPipe owner) : PipeReader
+    /// <summary>
+    /// The receive side. Waiting for data takes no buffer: with an <see cref="EpollLoop"/>, the loop says when the
+    /// socket is readable and the read completes on the loop's thread; without one, a zero-byte receive on .NET's
+    /// socket engine waits. Data is received into a buffer rented for it and returned once everything in it has
+    /// been consumed; a packet split across receives keeps its buffer, grown to fit.
+    /// </summary>
+    private sealed class Reader : PipeReader, IReadinessTarget, IValueTaskSource<ReadResult>
     {
-        private readonly Socket _socket = owner._socket;
+        // With a loop: what is known about the socket since the last receive.
+        private const int Drained = 0;  // the last receive took everything: wait for the loop's next report
+        private const int Readable = 1; // reported (or the last receive filled the buffer): there may be data
+        private const int Waiting = 2;  // a read is pending; the loop completes it at the next report
+
+        private readonly SocketPipe _owner;
+        private readonly Socket _socket;
+        private readonly EpollLoop? _loop;
+        private readonly long _loopId;
+        private ManualResetValueTaskSourceCore<ReadResult> _pending; // the read a loop completes
+        private int _state = Readable; // the client may have sent CONNECT already
+        private volatile bool _peerClosed; // reported by the loop: a short receive leaves the end of the stream
         private byte[]? _buffer;
         private int _start; // unconsumed bytes are _buffer[_start.._end]
         private int _end;
@@ -88,6 +109,18 @@ internal sealed class SocketPipe : IDuplexPipe
         private bool _ended;       // end of stream, reset, or read cancelled
         private int _cancelled;
         private bool _completed;
+
+        public Reader(SocketPipe owner, EpollLoop? loop)
+        {
+            _owner = owner;
+            _socket = owner._socket;
+            if (loop is null)
+                return;
+            if (loop.TryRegister(_socket.Handle, this, out _loopId))
+                _loop = loop;
+            else
+                _ended = true; // the listener is stopping
+        }
 
         private ReadResult Current(bool cancelled) =>
             new(new ReadOnlySequence<byte>(_buffer ?? [], _start, _end - _start), cancelled, _ended);
@@ -105,48 +138,153 @@ internal sealed class SocketPipe : IDuplexPipe
             return false;
         }
 
-        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) =>
-            TryRead(out var result) ? new ValueTask<ReadResult>(result) : ReceiveAsync();
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            if (TryRead(out var result))
+                return new ValueTask<ReadResult>(result);
+            return _loop is null ? ReceiveAsync() : ReceiveOrWait(_loop);
+        }
 
+        /// <summary>
+        /// With a loop: receives if the socket may have data, else waits for the loop's report. On the loop's own
+        /// thread, a socket with more data waits its turn instead (<see cref="EpollLoop.Revisit"/>).
+        /// </summary>
+        private ValueTask<ReadResult> ReceiveOrWait(EpollLoop loop)
+        {
+            var onLoop = loop.IsCurrent;
+            while (true)
+            {
+                if (!onLoop && TryReceive(out var result))
+                    return new ValueTask<ReadResult>(result);
+                _pending.Reset();
+                var state = Volatile.Read(ref _state);
+                if (state == Drained && Interlocked.CompareExchange(ref _state, Waiting, Drained) == Drained)
+                    return new ValueTask<ReadResult>(this, _pending.Version);
+                if (state == Readable && onLoop && Interlocked.CompareExchange(ref _state, Waiting, Readable) == Readable)
+                {
+                    loop.Revisit(this);
+                    return new ValueTask<ReadResult>(this, _pending.Version);
+                }
+                // Reported meanwhile: receive (or, on the loop, revisit).
+            }
+        }
+
+        void IReadinessTarget.OnReadable(bool peerClosed)
+        {
+            if (peerClosed)
+                _peerClosed = true;
+            while (true)
+            {
+                var state = Volatile.Read(ref _state);
+                if (state == Waiting)
+                {
+                    if (Interlocked.CompareExchange(ref _state, Readable, Waiting) != Waiting)
+                        continue;
+                    if (TryReceive(out var result))
+                    {
+                        // The channel's read loop goes on here, on the loop's thread, until it waits again.
+                        _pending.SetResult(result);
+                        return;
+                    }
+                    // Nothing after all: wait again, unless reported meanwhile.
+                    if (Interlocked.CompareExchange(ref _state, Waiting, Drained) == Drained)
+                        return;
+                    continue;
+                }
+                // Not waiting (the channel is busy with what it read): its next read receives.
+                if (state == Readable || Interlocked.CompareExchange(ref _state, Readable, state) == state)
+                    return;
+            }
+        }
+
+        /// <summary>With a loop: one non-blocking receive, if there may be data; false when there was none.</summary>
+        private bool TryReceive(out ReadResult result)
+        {
+            result = default;
+            if (Interlocked.Exchange(ref _state, Drained) != Readable)
+                return false;
+            var space = PrepareBuffer();
+            int received;
+            SocketError error;
+            try
+            {
+                received = _socket.Receive(_buffer!, _end, space, SocketFlags.None, out error);
+            }
+            catch (ObjectDisposedException)
+            {
+                (received, error) = (0, SocketError.OperationAborted);
+            }
+            if (error == SocketError.WouldBlock)
+            {
+                ReturnBufferIfEmpty();
+                return false;
+            }
+            // Edge-triggered: a receive that filled the buffer may have left data, and one after the peer closed has left
+            // the end, which no new report will announce.
+            if (error == SocketError.Success && received > 0 && (received == space || _peerClosed))
+                Volatile.Write(ref _state, Readable);
+            result = Received(error == SocketError.Success ? received : 0);
+            return true;
+        }
+
+        /// <summary>Without a loop: waits with a zero-byte receive, then receives.</summary>
         [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         private async ValueTask<ReadResult> ReceiveAsync()
         {
+            int received;
             try
             {
                 if (_buffer is null)
-                {
-                    // Idle: wait until the socket is readable without holding a buffer.
                     await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
-                    _buffer = Grow(null, 0, MinimumBufferSize);
-                }
-                else if (_end == _buffer.Length)
-                {
-                    // A packet larger than what is left: move it to the front, or into a larger buffer.
-                    if (_start > 0)
-                    {
-                        _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
-                    }
-                    else
-                    {
-                        _buffer = Grow(_buffer, _end, _end + MinimumBufferSize);
-                    }
-                    _end -= _start;
-                    _start = 0;
-                }
-                var received = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None).ConfigureAwait(false);
-                if (received == 0)
-                    _ended = true;
-                _end += received;
-                _examinedAll = false;
+                var space = PrepareBuffer();
+                received = await _socket.ReceiveAsync(_buffer.AsMemory(_end, space), SocketFlags.None).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
-                // Reset by the peer, or aborted by this side: the end of the stream either way.
-                _ended = true;
+                received = 0; // reset by the peer, or aborted by this side: the end of the stream either way
             }
+            return Received(received);
+        }
+
+        /// <summary>Makes room after the unconsumed bytes and returns how much.</summary>
+        private int PrepareBuffer()
+        {
+            if (_buffer is null)
+            {
+                _buffer = Grow(null, 0, MinimumBufferSize);
+            }
+            else if (_end == _buffer.Length)
+            {
+                // A packet larger than what is left: move it to the front, or into a larger buffer.
+                if (_start > 0)
+                    _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
+                else
+                    _buffer = Grow(_buffer, _end, _end + MinimumBufferSize);
+                _end -= _start;
+                _start = 0;
+            }
+            return _buffer.Length - _end;
+        }
+
+        /// <summary>The result of a receive of <paramref name="received"/> bytes, 0 for the end of the stream.</summary>
+        private ReadResult Received(int received)
+        {
+            if (received == 0)
+                _ended = true;
+            _end += received;
+            _examinedAll = false;
             var cancelled = Interlocked.Exchange(ref _cancelled, 0) == 1;
             _ended |= cancelled;
             return Current(cancelled);
+        }
+
+        private void ReturnBufferIfEmpty()
+        {
+            if (_buffer is null || _end > _start)
+                return;
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+            _start = _end = 0;
         }
 
         public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
@@ -158,12 +296,7 @@ internal sealed class SocketPipe : IDuplexPipe
             // Positions of a sequence over one array are indexes into that array.
             _start = consumed.GetInteger();
             _examinedAll = examined.GetInteger() == _end;
-            if (_start == _end)
-            {
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = null;
-                _start = _end = 0;
-            }
+            ReturnBufferIfEmpty();
         }
 
         public override void CancelPendingRead()
@@ -172,24 +305,36 @@ internal sealed class SocketPipe : IDuplexPipe
                 return;
             try
             {
-                // Wakes a pending receive with the end of the stream; sending is not affected.
+                // Wakes a pending zero-byte receive with the end of the stream; sending is not affected.
                 _socket.Shutdown(SocketShutdown.Receive);
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
                 // Already closed.
             }
+            // A read waiting for the loop ends now, not at the loop's next report, which a closed socket never
+            // gets. Not on this thread: the caller may hold a lock the channel's read loop would take.
+            if (_loop is not null && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting)
+                ThreadPool.UnsafeQueueUserWorkItem(static reader => reader._pending.SetResult(reader.Received(0)), this, preferLocal: false);
         }
+
+        ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _pending.GetStatus(token);
+
+        void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _pending.OnCompleted(continuation, state, token, flags);
 
         public override void Complete(Exception? exception = null)
         {
             if (_completed)
                 return;
             _completed = true;
+            _loop?.Unregister(_loopId);
             if (_buffer is not null)
                 ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = null;
-            owner.SideCompleted();
+            _owner.SideCompleted();
         }
     }
 
@@ -287,8 +432,10 @@ internal sealed class SocketPipe : IDuplexPipe
 
         public override void CancelPendingFlush()
         {
-            // Only called when the peer has stopped reading during a close: abort, which ends a pending send.
+            // Only called when the peer has stopped reading during a close: abort, which ends a pending send (and a
+            // pending read: its loop is never told about a descriptor closed here).
             _failed = true;
+            owner._reader.CancelPendingRead();
             _socket.Dispose();
         }
 

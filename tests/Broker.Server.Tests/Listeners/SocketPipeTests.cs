@@ -3,39 +3,122 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Broker.Server.Listeners;
+using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
 namespace Broker.Server.Tests.Listeners;
+
+/// <summary>The plain TCP transport as the listener runs it: reads told by an <see cref="EpollLoop"/>.</summary>
+public sealed class SocketPipeOnLoopTests() : SocketPipeTests(loops: 1)
+{
+    [Fact]
+    public async Task Read_OnTheLoop_AConnectionWithMoreThanOneReceive_LetsTheLoopServeTheOthersInBetween()
+    {
+        const int Chunks = 12; // receives of SocketPipe.MinimumBufferSize
+        var busy = Connect(out var busyPipe);
+        // Both reads wait for the loop, so both complete on its thread, and the busy one's read loop goes on there.
+        var busyRead = busyPipe.Input.ReadAsync(Cancel);
+        var otherRead = _pipe.Input.ReadAsync(Cancel).AsTask();
+        Assert.False(busyRead.IsCompleted || otherRead.IsCompleted);
+        var busyReads = 0;
+        var readsBeforeTheOther = otherRead.ContinueWith(_ => Volatile.Read(ref busyReads), Cancel, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var consumer = ConsumeSlowlyAsync(busyRead, busyPipe.Input, () => Interlocked.Increment(ref busyReads));
+
+        await busy.SendAsync(new byte[Chunks * SocketPipe.MinimumBufferSize], SocketFlags.None, Cancel);
+        await _client.SendAsync(new byte[] { 42 }, SocketFlags.None, Cancel);
+
+        Assert.Equal(new byte[] { 42 }, (await otherRead.WaitAsync(Timeout, Cancel)).Buffer.ToArray());
+        _pipe.Input.AdvanceTo((await otherRead).Buffer.End);
+        // Served while the busy connection still had data waiting, not after it had read everything.
+        Assert.InRange(await readsBeforeTheOther, 1, Chunks - 1);
+        busy.Shutdown(SocketShutdown.Send);
+        await consumer.WaitAsync(Timeout, Cancel);
+        Assert.Equal(Chunks, busyReads);
+        await busyPipe.Input.CompleteAsync();
+        await busyPipe.Output.CompleteAsync();
+    }
+
+    /// <summary>Reads to the end, slowly: each read's work takes a millisecond, on the thread that completed it.</summary>
+    private static async Task ConsumeSlowlyAsync(ValueTask<ReadResult> read, PipeReader input, Action counted)
+    {
+        while (true)
+        {
+            var result = await read.ConfigureAwait(false);
+            if (!result.Buffer.IsEmpty)
+            {
+                counted();
+                Thread.Sleep(1); // work (not a wait for anything)
+            }
+            input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+                return;
+            read = input.ReadAsync();
+        }
+    }
+
+    [Fact]
+    public async Task CancelPendingFlush_EndsAReadWaitingForTheLoop()
+    {
+        // The flush aborts by closing the socket, which the loop is never told about.
+        var read = _pipe.Input.ReadAsync(Cancel).AsTask();
+        _pipe.Output.Write(new byte[64 * 1024 * 1024]);
+        var flush = _pipe.Output.FlushAsync(Cancel).AsTask();
+        _pipe.Output.CancelPendingFlush();
+        await flush.WaitAsync(Timeout, Cancel);
+        var result = await read.WaitAsync(Timeout, Cancel);
+        Assert.True(result.IsCompleted);
+    }
+}
+
+/// <summary>The plain TCP transport with <c>io_threads = 0</c> (and on systems without epoll): .NET's socket engine.</summary>
+public sealed class SocketPipeWithoutLoopTests() : SocketPipeTests(loops: 0);
 
 /// <summary>
 /// The plain TCP transport, on real loopback sockets: what the channel relies on from a pipe (framing across
 /// receives, examined-but-not-consumed bytes, close semantics), and that a stuck or vanished peer ends in a result,
 /// never a hang or an exception.
 /// </summary>
-public sealed class SocketPipeTests : IAsyncDisposable
+public abstract class SocketPipeTests : IAsyncDisposable
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-    private readonly Socket _client;
-    private readonly SocketPipe _pipe;
+    protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private readonly Socket _listener;
+    private readonly EpollLoop[] _loops;
+    private readonly List<Socket> _clients = [];
+    private protected readonly Socket _client;
+    private protected readonly SocketPipe _pipe;
 
-    public SocketPipeTests()
+    protected SocketPipeTests(int loops)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        _client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _client.Connect(listener.LocalEndPoint!);
-        _pipe = new SocketPipe(listener.Accept());
+        _loops = EpollLoop.StartMany(loops, "test", NullLogger.Instance);
+        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(8);
+        _client = Connect(out _pipe);
+    }
+
+    /// <summary>A client socket and the pipe of the broker's side of it.</summary>
+    private protected Socket Connect(out SocketPipe pipe)
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.Connect(_listener.LocalEndPoint!);
+        _clients.Add(client);
+        pipe = new SocketPipe(_listener.Accept(), _loops.Length == 0 ? null : _loops[0]);
+        return client;
     }
 
     public async ValueTask DisposeAsync()
     {
         await _pipe.Input.CompleteAsync();
         await _pipe.Output.CompleteAsync();
-        _client.Dispose();
+        foreach (var client in _clients)
+            client.Dispose();
+        _listener.Dispose();
+        foreach (var loop in _loops)
+            loop.Dispose();
+        GC.SuppressFinalize(this);
     }
 
-    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+    protected static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task Read_BytesArrivingOneAtATime_ExaminedButNotConsumed_AreKeptAndGrow()

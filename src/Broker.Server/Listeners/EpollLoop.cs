@@ -1,0 +1,226 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using Broker.Core.Sessions;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Server.Listeners;
+
+/// <summary>What an <see cref="EpollLoop"/> tells when its socket may have become readable.</summary>
+internal interface IReadinessTarget
+{
+    /// <summary>Called on the loop's thread; never throws.</summary>
+    /// <param name="peerClosed">The peer has shut down or reset the connection: after the data, the end.</param>
+    void OnReadable(bool peerClosed);
+}
+
+/// <summary>
+/// One thread waiting in <c>epoll_wait</c> (Linux) over the plain TCP connections assigned to it, as mosquitto's
+/// one thread does: what becomes readable is received, parsed and routed on this thread, and the writers of the
+/// subscribers it delivered to run on it after the batch (<see cref="DeferredWork"/>), so a message from an idle
+/// publisher costs one wake-up of one thread and no hand-over to the thread pool (bench/README.md, "Where the time
+/// goes"). A connection holds no receive buffer and no pending operation while it waits: only its registration.
+/// </summary>
+/// <remarks>
+/// Edge-triggered: a socket is reported when data arrives, and its reader receives once per report (it knows from a
+/// short receive that it has everything, unless the peer has closed: then the end is still to be read). A connection with more to read than one receive takes waits for the next
+/// turn of the loop (<see cref="Revisit"/>), so one fast sender cannot hold the thread from the others. Anything
+/// that waits (a hook going to a database, backpressure) continues on the thread pool as usual, and its next receive
+/// happens there.
+/// </remarks>
+internal sealed unsafe partial class EpollLoop : IDisposable
+{
+    private const int EpollCtlAdd = 1;
+    private const uint EpollIn = 0x001;
+    private const uint EpollErr = 0x008;
+    private const uint EpollHup = 0x010;
+    private const uint EpollRdHup = 0x2000;
+    private const uint EpollEdgeTriggered = 1u << 31;
+    private const int MaxEvents = 256;
+    private const long WakeId = 0;
+
+    // struct epoll_event is packed on x86-64 (12 bytes); elsewhere its 64-bit data is aligned (16 bytes).
+    private static readonly int s_eventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+    private static readonly int s_dataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    [ThreadStatic]
+    private static EpollLoop? t_current;
+
+    private readonly int _epoll;
+    private readonly int _wake; // an eventfd: written to stop the loop
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<long, IReadinessTarget> _targets = new();
+    private List<IReadinessTarget> _revisit = [];
+    private List<IReadinessTarget> _revisiting = [];
+    private long _lastId;
+    private volatile bool _stopping;
+    private bool _woken;
+
+    private EpollLoop(string name, ILogger logger)
+    {
+        _logger = logger;
+        _epoll = epoll_create1(CloExec);
+        if (_epoll < 0)
+            throw new IOException($"epoll_create1 failed (errno {Marshal.GetLastPInvokeError()})");
+        _wake = eventfd(0, CloExec | NonBlock);
+        if (_wake < 0 || !Add(_wake, WakeId))
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            Close();
+            throw new IOException($"eventfd failed (errno {errno})");
+        }
+        new Thread(Run) { IsBackground = true, Name = name }.Start();
+    }
+
+    private const int CloExec = 0x80000;
+    private const int NonBlock = 0x800;
+
+    /// <summary>Whether this system has epoll; elsewhere connections use .NET's socket engine.</summary>
+    public static bool IsSupported => OperatingSystem.IsLinux();
+
+    /// <summary>Whether the calling thread is this loop's.</summary>
+    public bool IsCurrent => t_current == this;
+
+    /// <summary>Starts <paramref name="count"/> loops, named after the listener.</summary>
+    public static EpollLoop[] StartMany(int count, string listener, ILogger logger)
+    {
+        var loops = new EpollLoop[count];
+        try
+        {
+            for (var i = 0; i < count; i++)
+                loops[i] = new EpollLoop($"{listener} io {i}", logger);
+        }
+        catch
+        {
+            foreach (var loop in loops)
+                loop?.Dispose();
+            throw;
+        }
+        return loops;
+    }
+
+    /// <summary>
+    /// Watches <paramref name="fd"/> for <paramref name="target"/> until the descriptor is closed (closing it is what
+    /// removes it) or <see cref="Unregister"/>; false if the loop has stopped.
+    /// </summary>
+    public bool TryRegister(nint fd, IReadinessTarget target, out long id)
+    {
+        id = Interlocked.Increment(ref _lastId);
+        _targets[id] = target;
+        if (!_stopping && Add((int)fd, id))
+            return true;
+        _targets.TryRemove(id, out _);
+        return false;
+    }
+
+    /// <summary>No more reports for <paramref name="id"/>, even one already taken from the kernel.</summary>
+    public void Unregister(long id) => _targets.TryRemove(id, out _);
+
+    /// <summary>
+    /// On this loop's thread: <paramref name="target"/>, which has more to receive, gets another
+    /// <see cref="IReadinessTarget.OnReadable"/> after the other sockets ready now.
+    /// </summary>
+    public void Revisit(IReadinessTarget target) => _revisit.Add(target);
+
+    private bool Add(int fd, long id)
+    {
+        var ev = stackalloc byte[16];
+        *(uint*)ev = EpollIn | EpollRdHup | EpollEdgeTriggered;
+        *(long*)(ev + s_dataOffset) = id;
+        return epoll_ctl(_epoll, EpollCtlAdd, fd, ev) == 0;
+    }
+
+    private void Run()
+    {
+        t_current = this;
+        DeferredWork.DeferOnCurrentThread();
+        var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * s_eventSize));
+        try
+        {
+            while (!_woken)
+            {
+                var ready = epoll_wait(_epoll, events, MaxEvents, _revisit.Count > 0 ? 0 : -1);
+                if (ready < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == 4 /* EINTR */)
+                        continue;
+                    LogWaitFailed(_logger, Thread.CurrentThread.Name, errno);
+                    return;
+                }
+                for (var i = 0; i < ready; i++)
+                {
+                    var ev = events + i * s_eventSize;
+                    var id = *(long*)(ev + s_dataOffset);
+                    if (id == WakeId)
+                        _woken = true; // only once Dispose has written to it may the descriptor be closed
+                    else if (_targets.TryGetValue(id, out var target))
+                        Serve(target, (*(uint*)ev & (EpollRdHup | EpollHup | EpollErr)) != 0);
+                }
+                (_revisiting, _revisit) = (_revisit, _revisiting);
+                foreach (var target in _revisiting)
+                    Serve(target, peerClosed: false);
+                _revisiting.Clear();
+                DeferredWork.RunDeferred();
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(events);
+            Close();
+        }
+    }
+
+    private void Serve(IReadinessTarget target, bool peerClosed)
+    {
+        try
+        {
+            target.OnReadable(peerClosed);
+        }
+        catch (Exception ex)
+        {
+            // A bug, not a connection's failure: the connection's own code logs and closes on those. Keep serving.
+            LogUnexpected(_logger, ex, Thread.CurrentThread.Name);
+        }
+    }
+
+    private void Close()
+    {
+        if (_wake >= 0)
+            _ = close(_wake);
+        _ = close(_epoll);
+    }
+
+    /// <summary>Stops the thread; connections still registered are no longer watched (the listener has closed them).</summary>
+    public void Dispose()
+    {
+        if (_stopping)
+            return;
+        _stopping = true;
+        long one = 1;
+        _ = write(_wake, &one, sizeof(long));
+    }
+
+    [LoggerMessage(EventId = 213, Level = LogLevel.Error, Message = "{Thread}: epoll_wait failed (errno {Errno}); its connections are no longer read")]
+    private static partial void LogWaitFailed(ILogger logger, string? thread, int errno);
+
+    [LoggerMessage(EventId = 214, Level = LogLevel.Error, Message = "{Thread}: unexpected error serving a connection")]
+    private static partial void LogUnexpected(ILogger logger, Exception exception, string? thread);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint write(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+}
