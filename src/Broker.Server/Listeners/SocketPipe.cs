@@ -158,10 +158,12 @@ internal sealed class SocketPipe : IDuplexPipe
                     return new ValueTask<ReadResult>(result);
                 _pending.Reset();
                 var state = Volatile.Read(ref _state);
-                if (state == Drained && Interlocked.CompareExchange(ref _state, Waiting, Drained) == Drained)
-                    return new ValueTask<ReadResult>(this, _pending.Version);
-                if (state == Readable && onLoop && Interlocked.CompareExchange(ref _state, Waiting, Readable) == Readable)
+                if (state == Drained && TryStartWaiting(Drained))
+                    return CancelledMeanwhile() ? new ValueTask<ReadResult>(Received(0)) : new ValueTask<ReadResult>(this, _pending.Version);
+                if (state == Readable && onLoop && TryStartWaiting(Readable))
                 {
+                    if (CancelledMeanwhile())
+                        return new ValueTask<ReadResult>(Received(0));
                     loop.Revisit(this);
                     return new ValueTask<ReadResult>(this, _pending.Version);
                 }
@@ -187,15 +189,28 @@ internal sealed class SocketPipe : IDuplexPipe
                         return;
                     }
                     // Nothing after all: wait again, unless reported meanwhile.
-                    if (Interlocked.CompareExchange(ref _state, Waiting, Drained) == Drained)
-                        return;
-                    continue;
+                    if (!TryStartWaiting(Drained))
+                        continue;
+                    if (CancelledMeanwhile())
+                        _pending.SetResult(Received(0));
+                    return;
                 }
                 // Not waiting (the channel is busy with what it read): its next read receives.
                 if (state == Readable || Interlocked.CompareExchange(ref _state, Readable, state) == state)
                     return;
             }
         }
+
+        private bool TryStartWaiting(int from) => Interlocked.CompareExchange(ref _state, Waiting, from) == from;
+
+        /// <summary>
+        /// Right after <see cref="TryStartWaiting"/>: whether a <see cref="CancelPendingRead"/> came while the read was
+        /// not yet waiting (so it did not end it), in which case the read is taken back and must end now. Its end
+        /// would otherwise depend on the loop's report of the shutdown, which never comes when the socket is being
+        /// closed (<see cref="Writer.CancelPendingFlush"/>).
+        /// </summary>
+        private bool CancelledMeanwhile() =>
+            Volatile.Read(ref _cancelled) == 1 && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting;
 
         /// <summary>With a loop: one non-blocking receive, if there may be data; false when there was none.</summary>
         private bool TryReceive(out ReadResult result)
