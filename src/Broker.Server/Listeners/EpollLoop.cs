@@ -22,10 +22,10 @@ internal interface IReadinessTarget
 /// </summary>
 /// <remarks>
 /// Edge-triggered: a socket is reported when data arrives, and its reader receives once per report (it knows from a
-/// short receive that it has everything, unless the peer has closed: then the end is still to be read). A connection with more to read than one receive takes waits for the next
-/// turn of the loop (<see cref="Revisit"/>), so one fast sender cannot hold the thread from the others. Anything
-/// that waits (a hook going to a database, backpressure) continues on the thread pool as usual, and its next receive
-/// happens there.
+/// short receive that it has everything, unless the peer has closed: then the end is still to be read). A
+/// connection with more to read than one receive takes waits for the next turn of the loop (<see cref="Revisit"/>),
+/// so one fast sender cannot hold the thread from the others. Anything that waits (a hook going to a database,
+/// backpressure) continues on the thread pool as usual, and its next receive happens there.
 /// </remarks>
 internal sealed unsafe partial class EpollLoop : IDisposable
 {
@@ -37,6 +37,8 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     private const uint EpollEdgeTriggered = 1u << 31;
     private const int MaxEvents = 256;
     private const long WakeId = 0;
+    private const int CloExec = 0x80000;
+    private const int NonBlock = 0x800;
 
     // struct epoll_event is packed on x86-64 (12 bytes); elsewhere its 64-bit data is aligned (16 bytes).
     private static readonly int s_eventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
@@ -49,7 +51,7 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     private readonly int _wake; // an eventfd: written to stop the loop
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<long, IReadinessTarget> _targets = new();
-    private List<IReadinessTarget> _revisit = [];
+    private List<IReadinessTarget> _revisit = [];    // the loop's thread only
     private List<IReadinessTarget> _revisiting = [];
     private long _lastId;
     private volatile bool _stopping;
@@ -70,9 +72,6 @@ internal sealed unsafe partial class EpollLoop : IDisposable
         }
         new Thread(Run) { IsBackground = true, Name = name }.Start();
     }
-
-    private const int CloExec = 0x80000;
-    private const int NonBlock = 0x800;
 
     /// <summary>Whether this system has epoll; elsewhere connections use .NET's socket engine.</summary>
     public static bool IsSupported => OperatingSystem.IsLinux();
@@ -166,7 +165,9 @@ internal sealed unsafe partial class EpollLoop : IDisposable
         finally
         {
             NativeMemory.Free(events);
-            Close();
+            // Only after Dispose has written to the eventfd: a descriptor closed before could be reused by then.
+            if (_woken)
+                Close();
         }
     }
 
