@@ -22,13 +22,18 @@ public sealed class SocketPipeOnLoopTests() : SocketPipeTests(loops: 1)
         Assert.False(busyRead.IsCompleted || otherRead.IsCompleted);
         var busyReads = 0;
         var readsBeforeTheOther = otherRead.ContinueWith(_ => Volatile.Read(ref busyReads), Cancel, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        var consumer = ConsumeSlowlyAsync(busyRead, busyPipe.Input, () => Interlocked.Increment(ref busyReads));
+        // The other connection's byte arrives while the busy one has read its first chunk and has 11 to go.
+        var consumer = ConsumeAsync(busyRead, busyPipe.Input, () =>
+        {
+            if (Interlocked.Increment(ref busyReads) == 1)
+                _client.Send([42]);
+        });
 
         await busy.SendAsync(new byte[Chunks * SocketPipe.MinimumBufferSize], SocketFlags.None, Cancel);
-        await _client.SendAsync(new byte[] { 42 }, SocketFlags.None, Cancel);
 
-        Assert.Equal(new byte[] { 42 }, (await otherRead.WaitAsync(Timeout, Cancel)).Buffer.ToArray());
-        _pipe.Input.AdvanceTo((await otherRead).Buffer.End);
+        var other = await otherRead.WaitAsync(Timeout, Cancel);
+        Assert.Equal(new byte[] { 42 }, other.Buffer.ToArray());
+        _pipe.Input.AdvanceTo(other.Buffer.End);
         // Served while the busy connection still had data waiting, not after it had read everything.
         Assert.InRange(await readsBeforeTheOther, 1, Chunks - 1);
         busy.Shutdown(SocketShutdown.Send);
@@ -38,17 +43,14 @@ public sealed class SocketPipeOnLoopTests() : SocketPipeTests(loops: 1)
         await busyPipe.Output.CompleteAsync();
     }
 
-    /// <summary>Reads to the end, slowly: each read's work takes a millisecond, on the thread that completed it.</summary>
-    private static async Task ConsumeSlowlyAsync(ValueTask<ReadResult> read, PipeReader input, Action counted)
+    /// <summary>Reads to the end, calling <paramref name="received"/> on the thread that completed each read.</summary>
+    private static async Task ConsumeAsync(ValueTask<ReadResult> read, PipeReader input, Action received)
     {
         while (true)
         {
             var result = await read.ConfigureAwait(false);
             if (!result.Buffer.IsEmpty)
-            {
-                counted();
-                Thread.Sleep(1); // work (not a wait for anything)
-            }
+                received();
             input.AdvanceTo(result.Buffer.End);
             if (result.IsCompleted)
                 return;
