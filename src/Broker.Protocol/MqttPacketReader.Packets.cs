@@ -136,7 +136,8 @@ public static partial class MqttPacketReader
         return packet;
     }
 
-    private static MqttPublishPacket ReadPublish(ref WireReader r, int flags, MqttProtocolVersion version)
+    private static MqttPublishPacket ReadPublish(ref WireReader r, int flags, MqttProtocolVersion version,
+        ref TopicMemo lastTopic, bool remember)
     {
         var qos = (flags >> 1) & 0x03;
         if (qos == 3)
@@ -145,12 +146,19 @@ public static partial class MqttPacketReader
         if (dup && qos == 0)
             CodecErrors.Malformed("DUP set on a QoS 0 PUBLISH [MQTT-3.3.1-2]");
         var topicBytes = r.ReadLengthPrefixed();
-        // '+' and '#' never occur inside a multi-byte UTF-8 sequence, so the raw bytes can be checked before decoding.
-        if (topicBytes.IndexOfAny((byte)'+', (byte)'#') >= 0)
-            CodecErrors.Malformed("PUBLISH topic contains a wildcard [MQTT-3.3.2-2]");
+        var topic = remember ? lastTopic.Lookup(topicBytes) : null;
+        if (topic is null)
+        {
+            // '+' and '#' never occur inside a multi-byte UTF-8 sequence, so the raw bytes can be checked before decoding.
+            if (topicBytes.IndexOfAny((byte)'+', (byte)'#') >= 0)
+                CodecErrors.Malformed("PUBLISH topic contains a wildcard [MQTT-3.3.2-2]");
+            topic = WireReader.DecodeString(topicBytes);
+            if (remember && topic.Length > 0)
+                lastTopic.Remember(topicBytes, topic);
+        }
         var packet = new MqttPublishPacket
         {
-            Topic = WireReader.DecodeString(topicBytes),
+            Topic = topic,
             Qos = (MqttQos)qos,
             Dup = dup,
             Retain = (flags & 0x01) != 0,

@@ -33,6 +33,28 @@ public static partial class MqttPacketReader
     public static bool TryRead(ref ReadOnlySequence<byte> buffer, MqttProtocolVersion version, int maxPacketSize,
         [NotNullWhen(true)] out MqttPacket? packet)
     {
+        var none = default(TopicMemo);
+        return TryRead(ref buffer, version, maxPacketSize, ref none, out packet, remember: false);
+    }
+
+    /// <summary>
+    /// <see cref="TryRead(ref ReadOnlySequence{byte}, MqttProtocolVersion, int, out MqttPacket?)"/> for a connection
+    /// that keeps the topic of its last PUBLISH in <paramref name="lastTopic"/>: a PUBLISH to the same topic again
+    /// gets the same string without checking and decoding the same bytes again.
+    /// </summary>
+    /// <param name="buffer">Received bytes.</param>
+    /// <param name="version">The connection's protocol version; <see cref="MqttProtocolVersion.Unknown"/> before CONNECT.</param>
+    /// <param name="maxPacketSize">Largest acceptable packet, fixed header included; 0 or less means no limit but the protocol's.</param>
+    /// <param name="lastTopic">The connection's memo of its last PUBLISH topic.</param>
+    /// <param name="packet">The decoded packet.</param>
+    /// <exception cref="MqttProtocolException">The input breaks a rule of the spec; the connection must be closed.</exception>
+    public static bool TryRead(ref ReadOnlySequence<byte> buffer, MqttProtocolVersion version, int maxPacketSize,
+        ref TopicMemo lastTopic, [NotNullWhen(true)] out MqttPacket? packet) =>
+        TryRead(ref buffer, version, maxPacketSize, ref lastTopic, out packet, remember: true);
+
+    private static bool TryRead(ref ReadOnlySequence<byte> buffer, MqttProtocolVersion version, int maxPacketSize,
+        ref TopicMemo lastTopic, [NotNullWhen(true)] out MqttPacket? packet, bool remember)
+    {
         packet = null;
         var first = buffer.FirstSpan;
         Span<byte> copy = stackalloc byte[5];
@@ -79,7 +101,7 @@ public static partial class MqttPacketReader
 
         if (first.Length >= total)
         {
-            packet = Decode(firstByte, first.Slice(headerLength, remainingLength), version);
+            packet = Decode(firstByte, first.Slice(headerLength, remainingLength), version, ref lastTopic, remember);
         }
         else
         {
@@ -88,7 +110,7 @@ public static partial class MqttPacketReader
             {
                 var body = rented.AsSpan(0, remainingLength);
                 buffer.Slice(headerLength, remainingLength).CopyTo(body);
-                packet = Decode(firstByte, body, version);
+                packet = Decode(firstByte, body, version, ref lastTopic, remember);
             }
             finally
             {
@@ -138,7 +160,8 @@ public static partial class MqttPacketReader
         }
     }
 
-    private static MqttPacket Decode(byte firstByte, ReadOnlySpan<byte> body, MqttProtocolVersion version)
+    private static MqttPacket Decode(byte firstByte, ReadOnlySpan<byte> body, MqttProtocolVersion version,
+        ref TopicMemo lastTopic, bool remember)
     {
         var reader = new WireReader(body);
         var flags = firstByte & 0x0F;
@@ -146,7 +169,7 @@ public static partial class MqttPacketReader
         {
             MqttPacketType.Connect => ReadConnect(ref reader),
             MqttPacketType.ConnAck => ReadConnAck(ref reader, version),
-            MqttPacketType.Publish => ReadPublish(ref reader, flags, version),
+            MqttPacketType.Publish => ReadPublish(ref reader, flags, version, ref lastTopic, remember),
             MqttPacketType.PubAck => ReadAck(ref reader, MqttPacketType.PubAck, version),
             MqttPacketType.PubRec => ReadAck(ref reader, MqttPacketType.PubRec, version),
             MqttPacketType.PubRel => ReadAck(ref reader, MqttPacketType.PubRel, version),

@@ -34,4 +34,7 @@ public sealed class ClientInfo
 
     /// <summary>The MQTT 5 CONNECT user properties, if any.</summary>
     public IReadOnlyList<MqttUserProperty>? UserProperties { get; init; }
+
+    /// <summary>The broker's own note for this connection: its built-in ACL's last decision. Not for plugins.</summary>
+    internal object? AccessMemo;
 }

@@ -91,11 +91,26 @@ internal sealed partial class BuiltinAccessControl
     {
         if (ctx.Client is not { } client)
             return ContinueTask;
-        var result = _state.Acl.Check(client, ctx.Action, ctx.Topic);
+        var result = Check(Volatile.Read(ref _state).Acl, client, ctx.Action, ctx.Topic);
         if (result == AuthorizationResult.Ignore)
             return ContinueTask;
         ctx.Result = result;
         return StopTask;
+    }
+
+    /// <summary>
+    /// The rules' decision, remembered on the client for the next call: a device mostly publishes to the same
+    /// topic again, and the decision depends only on the rules and on the client's user name, client id and
+    /// address, which a connection never changes. A reload brings new rules, which the memo does not match.
+    /// </summary>
+    private static AuthorizationResult Check(AclRules acl, ClientInfo client, AuthorizationAction action, string topic)
+    {
+        if (client.AccessMemo is AclMemo memo && ReferenceEquals(memo.Rules, acl) && memo.Action == action
+            && string.Equals(memo.Topic, topic, StringComparison.Ordinal))
+            return memo.Result;
+        var result = acl.Check(client, action, topic);
+        client.AccessMemo = new AclMemo(acl, action, topic, result);
+        return result;
     }
 
     /// <summary>
@@ -137,4 +152,6 @@ internal sealed partial class BuiltinAccessControl
     private static partial void LogAuthenticationDenied(ILogger logger, string clientId, string username);
 
     private sealed record State(PasswordFile Passwords, AclRules Acl);
+
+    private sealed record AclMemo(AclRules Rules, AuthorizationAction Action, string Topic, AuthorizationResult Result);
 }

@@ -33,6 +33,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private bool _connected;
     private int _deadlineSlot = -1;
     private long _lastReceived;
+    private TopicMemo _lastTopic; // the read loop's: the topic of the last PUBLISH, for the next to the same topic
     private TimeSpan _keepAliveLimit;
     private int _closeRequested;
     private MqttReasonCode _closeReason = MqttReasonCode.UnspecifiedError;
@@ -125,7 +126,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
                 try
                 {
                     while (Volatile.Read(ref _closeRequested) == 0
-                        && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, out var packet))
+                        && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, ref _lastTopic, out var packet))
                     {
                         if (limiter is not null)
                         {

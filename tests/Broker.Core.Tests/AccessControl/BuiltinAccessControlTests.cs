@@ -143,6 +143,45 @@ public sealed class BuiltinAccessControlTests : IDisposable
     }
 
     [Fact]
+    public void AuthorizeAsync_SameConnectionAgain_DecidesForEachTopicAndAction()
+    {
+        // The decision is remembered on the connection's ClientInfo; a different topic or action must not reuse it.
+        var acl = Create();
+        var alice = Clients.Make(username: "alice");
+        AuthorizationResult Decide(AuthorizationAction action, string topic)
+        {
+            var ctx = new ClientAuthorizeContext { Client = alice, Action = action, Topic = topic };
+            Completed(acl.AuthorizeAsync(ctx));
+            return ctx.Result;
+        }
+
+        Assert.Equal(AuthorizationResult.Deny, Decide(AuthorizationAction.Publish, "forbidden/x"));
+        Assert.Equal(AuthorizationResult.Deny, Decide(AuthorizationAction.Publish, "forbidden/x"));
+        Assert.Equal(AuthorizationResult.Ignore, Decide(AuthorizationAction.Subscribe, "forbidden/x"));
+        Assert.Equal(AuthorizationResult.Allow, Decide(AuthorizationAction.Publish, "users/alice/x"));
+        Assert.Equal(AuthorizationResult.Deny, Decide(AuthorizationAction.Publish, "forbidden/x"));
+        Assert.Equal(AuthorizationResult.Deny, Authorize(acl, "alice", AuthorizationAction.Publish, "forbidden/x").Decision);
+        Assert.Equal(AuthorizationResult.Ignore, Authorize(acl, "bob", AuthorizationAction.Publish, "forbidden/x").Decision);
+    }
+
+    [Fact]
+    public void Reload_AConnectionDecidedBefore_GetsTheNewRulesDecision()
+    {
+        var acl = Create();
+        var bob = Clients.Make(username: "bob");
+        var ctx = new ClientAuthorizeContext { Client = bob, Action = AuthorizationAction.Publish, Topic = "users/bob/x" };
+        Completed(acl.AuthorizeAsync(ctx));
+        Assert.Equal(AuthorizationResult.Allow, ctx.Result);
+        File.WriteAllText(AclPath, "{deny, all}.");
+
+        acl.Reload();
+
+        ctx = new ClientAuthorizeContext { Client = bob, Action = AuthorizationAction.Publish, Topic = "users/bob/x" };
+        Completed(acl.AuthorizeAsync(ctx));
+        Assert.Equal(AuthorizationResult.Deny, ctx.Result);
+    }
+
+    [Fact]
     public void Reload_ChangedFiles_TakeEffect()
     {
         var acl = Create();

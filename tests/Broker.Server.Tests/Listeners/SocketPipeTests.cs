@@ -238,6 +238,19 @@ public abstract class SocketPipeTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Read_PeerResets_CompletesWithoutThrowing()
+    {
+        var waiting = _pipe.Input.ReadAsync(Cancel).AsTask();
+        _client.LingerState = new LingerOption(true, 0); // close with RST: the receive fails with ECONNRESET
+        _client.Close();
+
+        var result = await waiting.WaitAsync(Timeout, Cancel);
+
+        Assert.True(result.IsCompleted);
+        Assert.True(result.Buffer.IsEmpty);
+    }
+
+    [Fact]
     public async Task Flush_ToAPeerThatReset_EndsCompletedWithoutThrowing()
     {
         _client.LingerState = new LingerOption(true, 0); // close with RST
