@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns compare.sh's results.jsonl into a Markdown table: per case and metric, the median over rounds for each
-broker and the ratio ours / mosquitto; for the idle case also each broker's throughput with / without idle
-subscriptions. Usage: summarize.py results.jsonl"""
+broker, the ratio ours / mosquitto of the medians, and that ratio in each round (ours and mosquitto ran back to back,
+so a round's ratio shows how far one run of the pair can land from the median on this machine); for the idle case
+also each broker's throughput with / without idle subscriptions. Usage: summarize.py results.jsonl"""
 import json
 import statistics
 import sys
@@ -95,7 +96,7 @@ def idle_rows(by_round, n):
         ours, theirs = medians["ours"], medians["mosquitto"]
         ratio = f"{ours / theirs:.2f}" if ours is not None and theirs not in (None, 0) else "–"
         value = (lambda v: "–" if v is None else f"{v:.3f}") if which == "ratio" else fmt
-        yield f"| {IDLE_PREFIX}{n} | {label.format(n=n)} | {better} | {value(ours)} | {value(theirs)} | {ratio} |"
+        yield f"| {IDLE_PREFIX}{n} | {label.format(n=n)} | {better} | {value(ours)} | {value(theirs)} | {ratio} | |"
 
 
 def metrics_for(case):
@@ -115,8 +116,18 @@ def fmt(value):
     return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
 
 
+def per_round(by_round, key):
+    """The ratio ours / mosquitto in each round both ran, in round order ("–" where it is undefined)."""
+    ours, theirs = by_round.get("ours", {}), by_round.get("mosquitto", {})
+    ratios = []
+    for rnd in sorted(set(ours) & set(theirs)):
+        a, b = get(ours[rnd], key), get(theirs[rnd], key)
+        ratios.append(f"{a / b:.2f}" if a is not None and b else "–")
+    return " ".join(ratios) if any(r != "–" for r in ratios) else ""
+
+
 def main(path):
-    runs = defaultdict(lambda: defaultdict(list))  # case -> broker -> [report]
+    runs = defaultdict(lambda: defaultdict(dict))  # case -> broker -> round -> report
     idle = defaultdict(lambda: defaultdict(dict))  # idle subscriptions -> broker -> round -> report
     order = []
     rounds = set()
@@ -128,15 +139,15 @@ def main(path):
             entry = json.loads(line)
             if entry["case"] not in order:
                 order.append(entry["case"])
-            runs[entry["case"]][entry["broker"]].append(entry["report"])
+            runs[entry["case"]][entry["broker"]][entry["round"]] = entry["report"]
             if idle_count(entry["case"]) is not None:
                 idle[idle_count(entry["case"])][entry["broker"]][entry["round"]] = entry["report"]
             rounds.add(entry["round"])
 
     print(f"Medians over {len(rounds)} round(s); ratio = ours / mosquitto (see bench/README.md for what each case is).")
     print()
-    print("| case | metric | better | ours | mosquitto | ours/mosquitto |")
-    print("|---|---|---|---:|---:|---:|")
+    print("| case | metric | better | ours | mosquitto | ours/mosquitto | per round |")
+    print("|---|---|---|---:|---:|---:|---|")
     for case in order:
         n = idle_count(case)
         if n is not None:
@@ -150,11 +161,11 @@ def main(path):
         for label, key, better in metrics:
             medians = {}
             for broker in ("ours", "mosquitto"):
-                values = [v for v in (get(r, key) for r in runs[case].get(broker, [])) if v is not None]
+                values = [v for v in (get(r, key) for r in runs[case].get(broker, {}).values()) if v is not None]
                 medians[broker] = statistics.median(values) if values else None
             ours, theirs = medians["ours"], medians["mosquitto"]
             ratio = f"{ours / theirs:.2f}" if ours is not None and theirs not in (None, 0) else "–"
-            print(f"| {case} | {label} | {better} | {fmt(ours)} | {fmt(theirs)} | {ratio} |")
+            print(f"| {case} | {label} | {better} | {fmt(ours)} | {fmt(theirs)} | {ratio} | {per_round(runs[case], key)} |")
 
 
 if __name__ == "__main__":
