@@ -77,7 +77,7 @@ internal sealed partial class BrokerEngine
     public ValueTask<PublishOutcome> PublishAsync(BrokerMessage message, ClientInfo? publisher)
     {
         if (Hooks.MessagePublish.IsEmpty)
-            return ValueTask.FromResult(new PublishOutcome(Route(message, out var behind), MqttReasonCode.Success, behind));
+            return ValueTask.FromResult(new PublishOutcome(Route(message, publisher, out var behind), MqttReasonCode.Success, behind));
         return PublishWithHooksAsync(message, publisher);
     }
 
@@ -87,21 +87,25 @@ internal sealed partial class BrokerEngine
         await Hooks.MessagePublish.RunAsync(context).ConfigureAwait(false);
         if (!context.Route)
             return new PublishOutcome(-1, context.ReasonCode);
-        return new PublishOutcome(Route(context.Message, out var behind), MqttReasonCode.Success, behind);
+        return new PublishOutcome(Route(context.Message, publisher, out var behind), MqttReasonCode.Success, behind);
     }
 
     /// <summary>One trie match, then one delivery per matching session. Returns the number of deliveries.</summary>
     /// <param name="message">The message.</param>
+    /// <param name="publisher">The publishing client, whose memo of its last topic's route is used and updated; null for none.</param>
     /// <param name="behind">
     /// A connected subscriber, other than the publisher, whose queue is now more than half full: the publisher's
     /// connection waits for it before reading on (session.backpressure_timeout). Null when none is.
     /// </param>
-    public int Route(BrokerMessage message, out Session? behind)
+    public int Route(BrokerMessage message, ClientInfo? publisher, out Session? behind)
     {
         behind = null;
         var matches = t_matches ??= new List<RouteMatch<Session>>(16);
         matches.Clear();
-        Router.Match(message.Topic, message.PublisherId, matches);
+        if (publisher is null)
+            Router.Match(message.Topic, message.PublisherId, matches);
+        else
+            Router.Match(message.Topic, message.PublisherId, matches, ref publisher.RouteMemo);
         var upgrade = SessionOptions.UpgradeQos;
         for (var i = 0; i < matches.Count; i++)
         {

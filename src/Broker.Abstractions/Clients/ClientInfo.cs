@@ -37,4 +37,7 @@ public sealed class ClientInfo
 
     /// <summary>The broker's own note for this connection: its built-in ACL's last decision. Not for plugins.</summary>
     internal object? AccessMemo;
+
+    /// <summary>The broker's own note for this connection: the exact-filter route of its last PUBLISH's topic. Not for plugins.</summary>
+    internal object? RouteMemo;
 }

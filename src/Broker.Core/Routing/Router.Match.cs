@@ -34,10 +34,26 @@ internal sealed partial class Router<TSubscriber>
     /// <param name="results">Receives the deliveries; entries already in it are left alone.</param>
     public void Match(string topic, string? publisherId, List<RouteMatch<TSubscriber>> results)
     {
+        _exact.TryGetValue(topic, out var exact);
+        Match(topic, exact, publisherId, results);
+    }
+
+    /// <summary>
+    /// <see cref="Match(string, string?, List{RouteMatch{TSubscriber}})"/> that remembers in <paramref name="memo"/>
+    /// (a publisher's own, e.g. on its <c>ClientInfo</c>) what the exact-filter dictionary held for the topic, so the
+    /// next publish to the same topic skips the lookup. With many exact filters that lookup is a few cache misses:
+    /// 100k idle exact subscriptions made it 5 % of a fan-in's samples.
+    /// </summary>
+    /// <param name="memo">Null or what an earlier call left; replaced (never changed in place) when it does not apply.</param>
+    public void Match(string topic, string? publisherId, List<RouteMatch<TSubscriber>> results, ref object? memo) =>
+        Match(topic, ExactRoute(topic, ref memo), publisherId, results);
+
+    private void Match(string topic, Route<TSubscriber>? exact, string? publisherId, List<RouteMatch<TSubscriber>> results)
+    {
         var scratch = _scratch ??= new MatchScratch<TSubscriber>();
         try
         {
-            if (_exact.TryGetValue(topic, out var exact))
+            if (exact is not null)
                 scratch.AddRoute(exact);
             _trie.Collect(topic, scratch);
             if (scratch.RouteCount == 0)
@@ -50,6 +66,25 @@ internal sealed partial class Router<TSubscriber>
             scratch.Reset();
         }
     }
+
+    /// <summary>
+    /// The exact filter's route for <paramref name="topic"/>, from <paramref name="memo"/> when it was taken at the
+    /// current version of the dictionary. The version changes after every add and removal, so a memo that matches it
+    /// saw the dictionary as it is now (read before the lookup: a change during the lookup leaves an old version in
+    /// the memo, which the next call refreshes). A route's subscribers change in place and are read through it.
+    /// </summary>
+    private Route<TSubscriber>? ExactRoute(string topic, ref object? memo)
+    {
+        var version = Volatile.Read(ref _exactVersion);
+        if (memo is ExactRouteMemo known && known.Version == version && string.Equals(known.Topic, topic, StringComparison.Ordinal))
+            return known.Route;
+        _exact.TryGetValue(topic, out var route);
+        memo = new ExactRouteMemo(topic, version, route);
+        return route;
+    }
+
+    /// <summary>Immutable: a client's memo may be read by another thread publishing on its behalf meanwhile.</summary>
+    private sealed record ExactRouteMemo(string Topic, long Version, Route<TSubscriber>? Route);
 
     private static void AppendOrdinary(MatchScratch<TSubscriber> scratch, string? publisherId, List<RouteMatch<TSubscriber>> results)
     {

@@ -27,6 +27,7 @@ internal sealed partial class Router<TSubscriber>
     private readonly Lock _randomLock = new();
     private readonly Lock _writeLock = new();
     private readonly ConcurrentDictionary<string, Route<TSubscriber>> _exact = new(StringComparer.Ordinal);
+    private long _exactVersion; // changes after every add to or removal from _exact (ExactRouteMemo)
     private readonly TopicTrie<TSubscriber> _trie = new();
     private readonly Dictionary<SubscriptionKey<TSubscriber>, Subscription<TSubscriber>> _subscriptions = [];
     private int _subscriptionCount;
@@ -121,7 +122,10 @@ internal sealed partial class Router<TSubscriber>
             if (route.IsEmpty)
             {
                 if (route.Owner is null)
+                {
                     _exact.TryRemove(new KeyValuePair<string, Route<TSubscriber>>(route.Filter, route));
+                    Volatile.Write(ref _exactVersion, _exactVersion + 1);
+                }
                 else
                     _trie.RemoveRoute(route);
                 Volatile.Write(ref _routeCount, _routeCount - 1);
@@ -156,6 +160,8 @@ internal sealed partial class Router<TSubscriber>
         {
             created = !_exact.TryGetValue(filter, out var existing);
             route = existing ?? (_exact[filter] = new Route<TSubscriber>(filter, owner: null, isMultiLevel: false));
+            if (created)
+                Volatile.Write(ref _exactVersion, _exactVersion + 1); // after the add: see ExactRouteMemo
         }
         if (created)
             Volatile.Write(ref _routeCount, _routeCount + 1);

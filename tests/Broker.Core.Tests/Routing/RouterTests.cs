@@ -221,4 +221,76 @@ public sealed class RouterTests
         Assert.Equal(0, allocated);
         Assert.Equal(41, results.Count);
     }
+
+    private static List<TestSubscriber> MatchWithMemo(Router<TestSubscriber> router, string topic, ref object? memo)
+    {
+        var results = new List<RouteMatch<TestSubscriber>>();
+        router.Match(topic, null, results, ref memo);
+        return [.. results.Select(r => r.Subscriber)];
+    }
+
+    [Fact]
+    public void Match_WithMemo_SameTopicAgain_ReusesTheMemoAndFindsWhatTheDictionaryHolds()
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var a = new TestSubscriber("a");
+        router.Subscribe(a, "dev/1/up", Qos0);
+        object? memo = null;
+
+        Assert.Equal([a], MatchWithMemo(router, "dev/1/up", ref memo));
+        var first = memo;
+        Assert.Equal([a], MatchWithMemo(router, "dev/1/up", ref memo));
+
+        Assert.NotNull(first);
+        Assert.Same(first, memo); // no second lookup, no new memo
+    }
+
+    [Fact]
+    public void Match_WithMemo_ATopicSubscribedAfterTheMemo_IsFound()
+    {
+        // Fails if adding an exact filter does not invalidate memos: the memo says "no exact route for this topic".
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var a = new TestSubscriber("a");
+        object? memo = null;
+        Assert.Empty(MatchWithMemo(router, "dev/1/up", ref memo));
+
+        router.Subscribe(a, "dev/1/up", Qos0);
+
+        Assert.Equal([a], MatchWithMemo(router, "dev/1/up", ref memo));
+    }
+
+    [Fact]
+    public void Match_WithMemo_ARouteRemovedAndCreatedAgain_FindsTheNewSubscriber()
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var a = new TestSubscriber("a");
+        var b = new TestSubscriber("b");
+        router.Subscribe(a, "dev/1/up", Qos0);
+        object? memo = null;
+        Assert.Equal([a], MatchWithMemo(router, "dev/1/up", ref memo));
+
+        router.Unsubscribe(a, "dev/1/up");
+        Assert.Empty(MatchWithMemo(router, "dev/1/up", ref memo));
+        router.Subscribe(b, "dev/1/up", Qos0); // a new route object in the dictionary
+
+        Assert.Equal([b], MatchWithMemo(router, "dev/1/up", ref memo));
+    }
+
+    [Fact]
+    public void Match_WithMemo_ASecondSubscriberOfAnExistingRoute_AndAnotherTopic_AreSeen()
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var a = new TestSubscriber("a");
+        var b = new TestSubscriber("b");
+        router.Subscribe(a, "dev/1/up", Qos0);
+        router.Subscribe(b, "dev/2/up", Qos0);
+        object? memo = null;
+        Assert.Equal([a], MatchWithMemo(router, "dev/1/up", ref memo));
+
+        router.Subscribe(b, "dev/1/up", Qos0); // the same route, changed in place
+
+        Assert.Equal([a, b], MatchWithMemo(router, "dev/1/up", ref memo).OrderBy(s => s.ClientId));
+        Assert.Equal([b], MatchWithMemo(router, "dev/2/up", ref memo));
+        Assert.Equal([a, b], MatchWithMemo(router, "dev/1/up", ref memo).OrderBy(s => s.ClientId));
+    }
 }
