@@ -273,7 +273,7 @@ for round in $(seq "$rounds"); do
             for broker in "${brokers[@]}"; do
                 log "round $round: idle: fanin $fanin_publishers→1 QoS 0 at $idle_rate msg/s with $idle idle subscriptions, $broker"
                 run_bench "idle-fanin-$idle" "$broker" "$round" fanin --publishers "$fanin_publishers" --qos 0 \
-                    --rate "$idle_rate" --idle-subscriptions "$idle" --duration "$duration" --warmup "$warmup" >/dev/null
+                    --rate "$idle_rate" --idle-subscriptions "$idle" --duration "$duration" --warmup "$rate_warmup" >/dev/null
             done
         done
     fi

@@ -52,8 +52,9 @@ def get(report, path):
     return value
 
 
-# The idle case: fan-in as fast as possible, once without ("idle-fanin-0") and once with N idle subscriptions
-# ("idle-fanin-N") per broker and round. Rows: (label, path, better, which run: 0 = without, N = with).
+# The idle case: fan-in at a fixed rate, once without ("idle-fanin-0") and once with N idle subscriptions
+# ("idle-fanin-N") per broker and round. Rows: (label, path, better, which run: 0 = without, N = with, "ratio" = with /
+# without per round, "relative" = that ratio divided by the same ratio of the generator's CPU per message).
 IDLE_PREFIX = "idle-fanin-"
 IDLE = [
     ("delivered msg/s, no idle subscriptions", "receive_rate", "higher", "without"),
@@ -62,6 +63,8 @@ IDLE = [
     ("broker CPU µs per message, no idle subscriptions", "broker_cpu_micros_per_message", "lower", "without"),
     ("broker CPU µs per message, {n} idle subscriptions", "broker_cpu_micros_per_message", "lower", "with"),
     ("broker CPU per message with / without idle subscriptions", "broker_cpu_micros_per_message", "lower", "ratio"),
+    ("the same, relative to the generator's (machine speed taken out)", "broker_cpu_micros_per_message", "lower",
+     "relative"),
     ("broker RSS peak MB, no idle subscriptions", "broker_rss_peak_kb", "lower", "without"),
     ("broker RSS peak MB, {n} idle subscriptions", "broker_rss_peak_kb", "lower", "with"),
     ("seconds to subscribe the {n}", "idle_setup_seconds", "lower", "with"),
@@ -78,25 +81,42 @@ def idle_count(case):
 def idle_rows(by_round, n):
     """by_round: idle-subscription count -> broker -> round -> report. Yields table rows for N = n against 0."""
     for label, key, better, which in IDLE:
-        medians = {}
+        medians, rounds = {}, ""
         for broker in ("ours", "mosquitto"):
             without = by_round.get(0, {}).get(broker, {})
             with_ = by_round.get(n, {}).get(broker, {})
-            if which == "ratio":
+            if which in ("ratio", "relative"):
                 # Per round, so each pair ran under the same conditions; then the median over rounds.
-                values = []
-                for rnd in sorted(set(without) & set(with_)):
-                    a, b = get(without[rnd], key), get(with_[rnd], key)
-                    if a and b is not None:
-                        values.append(b / a)
+                values = [r for r in (idle_ratio(without[rnd], with_[rnd], key, which == "relative")
+                                      for rnd in sorted(set(without) & set(with_))) if r is not None]
+                if broker == "ours":
+                    rounds = "ours: " + " ".join(f"{v:.2f}" for v in values)
             else:
                 reports = without if which == "without" else with_
                 values = [v for v in (get(r, key) for r in reports.values()) if v is not None]
             medians[broker] = statistics.median(values) if values else None
         ours, theirs = medians["ours"], medians["mosquitto"]
         ratio = f"{ours / theirs:.2f}" if ours is not None and theirs not in (None, 0) else "–"
-        value = (lambda v: "–" if v is None else f"{v:.3f}") if which == "ratio" else fmt
-        yield f"| {IDLE_PREFIX}{n} | {label.format(n=n)} | {better} | {value(ours)} | {value(theirs)} | {ratio} | |"
+        value = (lambda v: "–" if v is None else f"{v:.3f}") if which in ("ratio", "relative") else fmt
+        yield f"| {IDLE_PREFIX}{n} | {label.format(n=n)} | {better} | {value(ours)} | {value(theirs)} | {ratio} | {rounds} |"
+
+
+def idle_ratio(without, with_, key, relative):
+    """with / without for one round. Relative: divided by the generator's CPU per message with / without. The generator
+    offers the same messages at the same rate in both runs, so its own change is the machine's (a 2-vCPU VM whose speed
+    moves by ±15 % between runs), and both processes move with it."""
+    a, b = get(without, key), get(with_, key)
+    if not a or b is None:
+        return None
+    if not relative:
+        return b / a
+    ga, gb = generator_cpu_per_message(without), generator_cpu_per_message(with_)
+    return b / a / (gb / ga) if ga and gb else None
+
+
+def generator_cpu_per_message(report):
+    rate = report.get("receive_rate")
+    return report["generator_cpu_percent"] / rate if rate and report.get("generator_cpu_percent") else None
 
 
 def metrics_for(case):
