@@ -102,9 +102,9 @@ def idle_rows(by_round, n):
 
 
 def idle_ratio(without, with_, key, relative):
-    """with / without for one round. Relative: divided by the generator's CPU per message with / without. The generator
-    offers the same messages at the same rate in both runs, so its own change is the machine's (a 2-vCPU VM whose speed
-    moves by ±15 % between runs), and both processes move with it."""
+    """with / without for one round. Relative: divided by the generator's CPU per message with / without, which offers
+    the same messages at the same rate in both runs, so its change is mostly the machine's speed (bench/README.md, "The
+    idle case, read")."""
     a, b = get(without, key), get(with_, key)
     if not a or b is None:
         return None
