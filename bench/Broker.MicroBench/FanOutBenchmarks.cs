@@ -47,7 +47,7 @@ public class FanOutBenchmarks
     }
 
     [Benchmark]
-    public int Route() => _engine.Route(_message, publisher: null, out _);
+    public int Route() => _engine.RouteAsync(_message, publisher: null).Result.Deliveries;
 
     [GlobalCleanup]
     public void Cleanup()

@@ -40,6 +40,7 @@ internal sealed partial class BrokerEngine
         LoggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Broker.Core");
         Hooks = new HookRegistry(broker.HookTimeout, timeProvider, loggerFactory.CreateLogger("Broker.Core.Hooks"));
+        Hooks.ClientAuthorize.Changed = InvalidateAuthorization;
         Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);
         Sessions = new SessionManager(this);
         Deadlines = new DeadlineHeap(timeProvider);
@@ -77,7 +78,7 @@ internal sealed partial class BrokerEngine
     public ValueTask<PublishOutcome> PublishAsync(BrokerMessage message, ClientInfo? publisher)
     {
         if (Hooks.MessagePublish.IsEmpty)
-            return ValueTask.FromResult(new PublishOutcome(Route(message, publisher, out var behind), MqttReasonCode.Success, behind));
+            return RouteAsync(message, publisher);
         return PublishWithHooksAsync(message, publisher);
     }
 
@@ -87,42 +88,91 @@ internal sealed partial class BrokerEngine
         await Hooks.MessagePublish.RunAsync(context).ConfigureAwait(false);
         if (!context.Route)
             return new PublishOutcome(-1, context.ReasonCode);
-        return new PublishOutcome(Route(context.Message, publisher, out var behind), MqttReasonCode.Success, behind);
+        return await RouteAsync(context.Message, publisher).ConfigureAwait(false);
     }
 
-    /// <summary>One trie match, then one delivery per matching session. Returns the number of deliveries.</summary>
+    /// <summary>
+    /// One trie match, then one delivery per matching session. Completes synchronously unless a subscription granted
+    /// in part needs a <c>client.authorize</c> callback that does not (<see cref="AuthorizedRecipientAsync"/>).
+    /// </summary>
     /// <param name="message">The message.</param>
     /// <param name="publisher">The publishing client, whose memo of its last topic's route is used and updated; null for none.</param>
-    /// <param name="behind">
-    /// A connected subscriber, other than the publisher, whose queue is now more than half full: the publisher's
-    /// connection waits for it before reading on (session.backpressure_timeout). Null when none is.
-    /// </param>
-    public int Route(BrokerMessage message, ClientInfo? publisher, out Session? behind)
+    /// <returns>
+    /// The number of deliveries, and a connected subscriber other than the publisher whose queue is now more than
+    /// half full, if any: the publisher's connection waits for it before reading on (session.backpressure_timeout).
+    /// </returns>
+    public ValueTask<PublishOutcome> RouteAsync(BrokerMessage message, ClientInfo? publisher)
     {
-        behind = null;
         var matches = t_matches ??= new List<RouteMatch<Session>>(16);
         matches.Clear();
         if (publisher is null)
             Router.Match(message.Topic, message.PublisherId, matches);
         else
             Router.Match(message.Topic, message.PublisherId, matches, ref publisher.RouteMemo);
-        var upgrade = SessionOptions.UpgradeQos;
+        if (matches.Count == 0)
+        {
+            OnDropped(message, "no_subscribers", false, null);
+            return ValueTask.FromResult(new PublishOutcome(0, MqttReasonCode.Success));
+        }
+        var delivered = 0;
+        Session? behind = null;
         for (var i = 0; i < matches.Count; i++)
         {
             var match = matches[i];
-            var qos = upgrade ? match.Qos : (MqttQos)Math.Min((byte)message.Qos, (byte)match.Qos);
-            // Forwarded to an established subscription: RETAIN is cleared unless Retain As Published
-            // [MQTT-3.3.1-12] (5.0), [MQTT-3.3.1-9] (3.1.1).
-            var retain = message.Retain && match.RetainAsPublished;
-            if (match.Subscriber.Deliver(message, qos, retain, match.SubscriptionIdentifiers) && behind is null
-                && !string.Equals(match.Subscriber.ClientId, message.PublisherId, StringComparison.Ordinal))
-                behind = match.Subscriber;
+            if (match.CheckDelivery)
+            {
+                var recipient = AuthorizedRecipientAsync(match, message.Topic);
+                if (!recipient.IsCompletedSuccessfully)
+                {
+                    // The rest waits for this decision, in match order; the thread's list is reused by the next publish.
+                    var rest = matches.GetRange(i, matches.Count - i);
+                    matches.Clear();
+                    return RouteSlowAsync(message, recipient, rest, delivered, behind);
+                }
+                if (recipient.Result is not { } allowed)
+                {
+                    OnDeliveryDenied(message, match.Subscriber);
+                    continue;
+                }
+                match = allowed;
+            }
+            Deliver(message, match, ref behind);
+            delivered++;
         }
-        var count = matches.Count;
         matches.Clear();
-        if (count == 0)
-            OnDropped(message, "no_subscribers", false, null);
-        return count;
+        return ValueTask.FromResult(new PublishOutcome(delivered, MqttReasonCode.Success, behind));
+    }
+
+    private async ValueTask<PublishOutcome> RouteSlowAsync(
+        BrokerMessage message, ValueTask<RouteMatch<Session>?> pending, List<RouteMatch<Session>> rest, int delivered, Session? behind)
+    {
+        for (var i = 0; i < rest.Count; i++)
+        {
+            var recipient = i == 0 ? await pending.ConfigureAwait(false)
+                : rest[i].CheckDelivery ? await AuthorizedRecipientAsync(rest[i], message.Topic).ConfigureAwait(false)
+                : rest[i];
+            if (recipient is { } match)
+            {
+                Deliver(message, match, ref behind);
+                delivered++;
+            }
+            else
+            {
+                OnDeliveryDenied(message, rest[i].Subscriber);
+            }
+        }
+        return new PublishOutcome(delivered, MqttReasonCode.Success, behind);
+    }
+
+    private void Deliver(BrokerMessage message, in RouteMatch<Session> match, ref Session? behind)
+    {
+        var qos = SessionOptions.UpgradeQos ? match.Qos : (MqttQos)Math.Min((byte)message.Qos, (byte)match.Qos);
+        // Forwarded to an established subscription: RETAIN is cleared unless Retain As Published
+        // [MQTT-3.3.1-12] (5.0), [MQTT-3.3.1-9] (3.1.1).
+        var retain = message.Retain && match.RetainAsPublished;
+        if (match.Subscriber.Deliver(message, qos, retain, match.SubscriptionIdentifiers) && behind is null
+            && !string.Equals(match.Subscriber.ClientId, message.PublisherId, StringComparison.Ordinal))
+            behind = match.Subscriber;
     }
 
     public void OnDropped(BrokerMessage message, string reason, bool queueFull, ClientInfo? client)
@@ -133,31 +183,6 @@ internal sealed partial class BrokerEngine
         if (!Hooks.MessageDropped.IsEmpty)
             _ = Hooks.MessageDropped.RunAsync(new MessageDroppedContext { Client = client, Message = message, Reason = reason });
     }
-
-    /// <summary>Runs <c>client.authorize</c>; when every callback ignores, <c>acl_nomatch</c> decides.</summary>
-    public ValueTask<bool> AuthorizeAsync(ClientInfo client, bool isSuperuser, AuthorizationAction action, string topic)
-    {
-        if (isSuperuser)
-            return ValueTask.FromResult(true);
-        var context = new ClientAuthorizeContext { Client = client, Action = action, Topic = topic };
-        var pending = Hooks.ClientAuthorize.RunAsync(context);
-        if (pending.IsCompletedSuccessfully)
-            return ValueTask.FromResult(Decide(context.Result));
-        return AwaitAuthorizeAsync(pending, context);
-    }
-
-    private async ValueTask<bool> AwaitAuthorizeAsync(ValueTask<HookResult> pending, ClientAuthorizeContext context)
-    {
-        await pending.ConfigureAwait(false);
-        return Decide(context.Result);
-    }
-
-    private bool Decide(AuthorizationResult result) => result switch
-    {
-        AuthorizationResult.Allow => true,
-        AuthorizationResult.Deny => false,
-        _ => AccessOptions.AclNoMatch == AclNoMatch.Allow,
-    };
 
     /// <summary>
     /// Kicks a client (management API, <c>ctl clients kick</c>): closes its connection (MQTT 5: DISCONNECT 0x98
@@ -203,10 +228,7 @@ internal sealed partial class BrokerEngine
 }
 
 /// <summary>What became of a published message.</summary>
-/// <param name="Deliveries">How many sessions it was delivered to; -1 when a hook kept it from being routed.</param>
-/// <param name="ReasonCode">For the publisher's MQTT 5 acknowledgement when a hook stopped it.</param>
-/// <summary>What became of a published message.</summary>
 /// <param name="Deliveries">Sessions it was delivered to; -1 when a message.publish callback kept it from being routed.</param>
 /// <param name="ReasonCode">For -1: the reason code the publisher's PUBACK/PUBREC carries.</param>
-/// <param name="Behind">A connected subscriber that has fallen behind (see <see cref="BrokerEngine.Route"/>), or null.</param>
+/// <param name="Behind">A connected subscriber that has fallen behind (see <see cref="BrokerEngine.RouteAsync"/>), or null.</param>
 internal readonly record struct PublishOutcome(int Deliveries, MqttReasonCode ReasonCode, Session? Behind = null);

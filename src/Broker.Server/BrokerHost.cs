@@ -71,6 +71,7 @@ internal static partial class BrokerHost
         }
         engine.Hooks.Register(HookPoints.ClientAuthenticate, accessControl.AuthenticateAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
         engine.Hooks.Register(HookPoints.ClientAuthorize, accessControl.AuthorizeAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
+        accessControl.Reloaded += engine.InvalidateAuthorization;
         if (settings.Access.AllowAnonymous)
             LogAnonymous(logger);
 

@@ -72,13 +72,52 @@ public enum AuthorizationResult
 }
 
 /// <summary>Context of <see cref="HookPoints.ClientAuthorize"/>.</summary>
+/// <remarks>
+/// <para>
+/// The broker asks three questions through this one context. <b>Publish</b>: may the client publish to
+/// <see cref="Topic"/> (a topic name)? <b>Subscribe</b>: may the client subscribe to <see cref="Topic"/> (a topic
+/// filter, a set of topic names)? <b>Delivery</b> (<see cref="Action"/> is Subscribe and <see cref="IsDelivery"/> is
+/// true): may a message published to the topic name <see cref="Topic"/> be delivered to the client through a
+/// subscription that was granted with <see cref="CheckDeliveries"/>?
+/// </para>
+/// <para>
+/// For a subscription, decide for the whole filter when you can: <see cref="AuthorizationResult.Allow"/> when every
+/// topic it matches may be received (the broker then checks nothing per message), <see cref="AuthorizationResult.Deny"/>
+/// when none may (SUBACK 0x80 / 0x87). When only some may (a rule denies <c>secret/#</c>, the client subscribes to
+/// <c>#</c>), set <see cref="CheckDeliveries"/>: the subscription is granted unless the chain ends in Deny, and each
+/// message delivered through it is asked about again with <see cref="IsDelivery"/> set and its topic name in
+/// <see cref="Topic"/>; a denied message is not delivered to that subscriber (counted as
+/// <c>delivery.dropped.not_authorized</c>). A callback that treats a topic name as a filter without wildcards answers
+/// the delivery question correctly without looking at <see cref="IsDelivery"/>.
+/// </para>
+/// <para>
+/// The subscribe decision is kept with the subscription until the rules change: when a <c>client.authorize</c>
+/// callback is registered or removed, or the broker's acl.conf is reloaded, every subscription is checked per message
+/// until it has been authorized again, and a resumed session's subscriptions are authorized again for the new
+/// connection. A plugin whose own rules change at run time calls <c>IBrokerServices.InvalidateAuthorization</c>.
+/// </para>
+/// </remarks>
 public sealed class ClientAuthorizeContext : HookContext
 {
-    /// <summary>Publish or subscribe.</summary>
+    /// <summary>Publish or subscribe (also for a delivery: see <see cref="IsDelivery"/>).</summary>
     public AuthorizationAction Action { get; init; }
 
-    /// <summary>The topic name (publish) or topic filter (subscribe; without any <c>$share/group/</c> prefix).</summary>
+    /// <summary>
+    /// The topic name (publish, delivery) or topic filter (subscribe; without any <c>$share/group/</c> prefix).
+    /// </summary>
     public required string Topic { get; init; }
+
+    /// <summary>
+    /// True when the broker asks whether one message, published to the topic name <see cref="Topic"/>, may be
+    /// delivered to the client through a subscription granted with <see cref="CheckDeliveries"/>.
+    /// </summary>
+    public bool IsDelivery { get; init; }
+
+    /// <summary>
+    /// For a subscribe question: set by a callback whose decision does not hold for every topic the filter matches,
+    /// so each message delivered through the subscription must be checked (see the remarks). Ignored otherwise.
+    /// </summary>
+    public bool CheckDeliveries { get; set; }
 
     /// <summary>The decision so far.</summary>
     public AuthorizationResult Result { get; set; }

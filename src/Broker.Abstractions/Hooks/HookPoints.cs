@@ -25,7 +25,8 @@ public static class HookPoints
     public static readonly HookPoint<ClientAuthenticateContext> ClientAuthenticate = new("client.authenticate", failureDenies: true);
 
     /// <summary>
-    /// Decide whether the client may publish to / subscribe to a topic. Accumulator:
+    /// Decide whether the client may publish to a topic, subscribe to a filter, or receive a message through a
+    /// subscription whose filter was only partly allowed (<see cref="ClientAuthorizeContext"/>'s remarks). Accumulator:
     /// <see cref="ClientAuthorizeContext.Result"/>, starting at <see cref="AuthorizationResult.Ignore"/>; if every callback
     /// ignores, <c>acl_nomatch</c> decides. A callback that fails denies.
     /// </summary>

@@ -64,6 +64,16 @@ public interface IBrokerServices
     /// <param name="name">Dotted lower-case name, e.g. <c>retained.count</c>.</param>
     /// <param name="value">The current value.</param>
     void SetGauge(string name, long value);
+
+    /// <summary>
+    /// Tells the broker that this plugin's authorization rules changed (e.g. reloaded from a backend): every
+    /// subscription's decision is taken again, and messages are checked one by one until it has been
+    /// (<see cref="Hooks.ClientAuthorizeContext"/>). Registering or removing a <c>client.authorize</c> callback
+    /// does this by itself. (The default implementation, for test doubles, does nothing.)
+    /// </summary>
+    void InvalidateAuthorization()
+    {
+    }
 }
 
 /// <summary>One subscription of one session.</summary>

@@ -15,13 +15,15 @@ namespace Broker.Core.AccessControl;
 /// the literal T.
 /// </para>
 /// <para>
-/// For SUBSCRIBE the client asks for a filter, a set of topics, and the rule decides for the whole set. An allow
-/// rule matches only when its filter <em>covers</em> the requested one (rule <c>a/#</c> allows <c>a/+/b</c>; rule
-/// <c>a/+</c> does not allow <c>a/#</c>, which would also deliver <c>a/x/y</c>). A deny rule matches when its filter
-/// <em>overlaps</em> the requested one: with <c>{deny, all, subscribe, ["secret/#"]}</c> a subscription to
-/// <c>+/x</c> would deliver <c>secret/x</c>, and nothing re-checks messages on delivery, so it is denied. Either way
-/// a request is granted only if every topic it can receive is allowed. <c>{eq, F}</c> matches only the identical
-/// filter (EMQX's way of denying a subscription to exactly <c>#</c>).
+/// For SUBSCRIBE the client asks for a filter, a set of topics, and the rules may treat its topics differently:
+/// with <c>{deny, all, subscribe, ["secret/#"]}.</c> then <c>{allow, all}.</c>, a subscription to <c>#</c> may
+/// receive everything but <c>secret/...</c>. <see cref="CheckSubscription"/> walks the rules in order as every topic
+/// of the filter would: a rule whose filter <em>covers</em> the requested one decides all topics still undecided
+/// (rule <c>a/#</c> covers <c>a/+/b</c>; <c>{eq, F}</c> covers exactly the filter F), a rule that only
+/// <em>overlaps</em> it decides some of them (<c>secret/#</c> and <c>#</c>). If every topic ends up allowed the
+/// subscription is allowed outright, if every one denied it is refused, and otherwise it is allowed with
+/// <c>partial</c> set: each message delivered through it is checked with <see cref="Check"/> against its topic name,
+/// and the first rule that matches that name decides, exactly as for a publish.
 /// </para>
 /// <para>
 /// <c>%u</c> and <c>%c</c> in a topic are replaced by the client's user name and client id. Such a topic does not
@@ -48,10 +50,14 @@ internal sealed partial class AclRules
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static AclRules Load(string path) => Parse(File.ReadAllText(path), path);
 
-    /// <summary>The first matching rule's verdict, or <see cref="AuthorizationResult.Ignore"/> when none matches.</summary>
+    /// <summary>
+    /// The verdict of the first rule for <paramref name="action"/> that matches the topic name
+    /// <paramref name="topic"/>, or <see cref="AuthorizationResult.Ignore"/> when none does. For a publish, and for a
+    /// message about to be delivered through a subscription that <see cref="CheckSubscription"/> allowed partly.
+    /// </summary>
     /// <param name="client">The client.</param>
-    /// <param name="action">Publish or subscribe.</param>
-    /// <param name="topic">The topic name (publish) or the topic filter without a share prefix (subscribe).</param>
+    /// <param name="action">Publish, or Subscribe for a delivery.</param>
+    /// <param name="topic">A topic name.</param>
     public AuthorizationResult Check(ClientInfo client, AuthorizationAction action, string topic)
     {
         foreach (var rule in _rules)
@@ -63,31 +69,79 @@ internal sealed partial class AclRules
                 return verdict;
             foreach (var ruleTopic in rule.Topics)
             {
-                var filter = ruleTopic.Filter;
-                if (ruleTopic.HasPlaceholder)
+                switch (Resolve(ruleTopic, client, out var filter))
                 {
-                    switch (Substitute(filter, client, out filter))
-                    {
-                        case Substitution.Missing:
-                            continue;
-                        case Substitution.Unsafe:
-                            return AuthorizationResult.Deny;
-                    }
+                    case Substitution.Missing:
+                        continue;
+                    case Substitution.Unsafe:
+                        return AuthorizationResult.Deny;
                 }
-                if (TopicMatches(filter, ruleTopic.Exact, rule.Allow, action, topic))
+                if (ruleTopic.Exact ? string.Equals(filter, topic, StringComparison.Ordinal) : MqttTopic.Matches(filter, topic))
                     return verdict;
             }
         }
         return AuthorizationResult.Ignore;
     }
 
-    private static bool TopicMatches(string filter, bool exact, bool allow, AuthorizationAction action, string topic)
+    /// <summary>
+    /// The rules' decision for a SUBSCRIBE to <paramref name="filter"/> (see the type's remarks):
+    /// <see cref="AuthorizationResult.Allow"/> or <see cref="AuthorizationResult.Deny"/> when every topic of the filter
+    /// gets that verdict, <see cref="AuthorizationResult.Ignore"/> when no rule touches the filter. With
+    /// <paramref name="partial"/> set the rules treat its topics differently: Allow when some topic is allowed, Ignore
+    /// when the rules only deny some topics and leave the rest to the next source (or <c>acl_nomatch</c>).
+    /// </summary>
+    /// <param name="client">The client.</param>
+    /// <param name="filter">The topic filter, without a share prefix.</param>
+    /// <param name="partial">Set when each delivery must be checked with <see cref="Check"/>.</param>
+    public AuthorizationResult CheckSubscription(ClientInfo client, string filter, out bool partial)
     {
-        if (exact)
-            return string.Equals(filter, topic, StringComparison.Ordinal);
-        if (action == AuthorizationAction.Publish)
-            return MqttTopic.Matches(filter, topic);
-        return allow ? TopicFilterRelations.Covers(filter, topic) : TopicFilterRelations.Overlaps(filter, topic);
+        // Verdicts of the rules that decided some, not all, of the filter's topics so far.
+        bool someAllowed = false, someDenied = false;
+        foreach (var rule in _rules)
+        {
+            if ((rule.Actions & AuthorizationAction.Subscribe) == 0 || !rule.Who.Matches(client))
+                continue;
+            if (rule.Topics is null)
+                return Decided(rule.Allow, someAllowed, someDenied, out partial);
+            foreach (var ruleTopic in rule.Topics)
+            {
+                switch (Resolve(ruleTopic, client, out var ruleFilter))
+                {
+                    case Substitution.Missing:
+                        continue;
+                    case Substitution.Unsafe:
+                        // As in Check: every topic that reaches this rule is denied.
+                        return Decided(false, someAllowed, someDenied, out partial);
+                }
+                if (ruleTopic.Exact ? string.Equals(ruleFilter, filter, StringComparison.Ordinal) : TopicFilterRelations.Covers(ruleFilter, filter))
+                    return Decided(rule.Allow, someAllowed, someDenied, out partial);
+                if (!ruleTopic.Exact && TopicFilterRelations.Overlaps(ruleFilter, filter))
+                {
+                    someAllowed |= rule.Allow;
+                    someDenied |= !rule.Allow;
+                }
+            }
+        }
+        // No rule decided every topic: the rest falls to the next source. Allowed topics keep the subscription.
+        partial = someAllowed || someDenied;
+        return someAllowed ? AuthorizationResult.Allow : AuthorizationResult.Ignore;
+    }
+
+    /// <summary>A rule decided every topic still undecided; earlier rules decided some with their own verdicts.</summary>
+    private static AuthorizationResult Decided(bool allow, bool someAllowed, bool someDenied, out bool partial)
+    {
+        partial = allow ? someDenied : someAllowed;
+        return allow || someAllowed ? AuthorizationResult.Allow : AuthorizationResult.Deny;
+    }
+
+    private static Substitution Resolve(RuleTopic ruleTopic, ClientInfo client, out string filter)
+    {
+        if (!ruleTopic.HasPlaceholder)
+        {
+            filter = ruleTopic.Filter;
+            return Substitution.Done;
+        }
+        return Substitute(ruleTopic.Filter, client, out filter);
     }
 
     private static Substitution Substitute(string filter, ClientInfo client, out string result)

@@ -18,7 +18,9 @@ namespace Broker.Core.AccessControl;
 /// </para>
 /// <para>
 /// Authorize: the first matching acl.conf rule allows or denies and stops the chain; when none matches the result
-/// is ignored and the chain continues (the core then applies <c>acl_nomatch</c>).
+/// is ignored and the chain continues (the core then applies <c>acl_nomatch</c>). A subscription whose filter the
+/// rules allow only in part is allowed with <see cref="ClientAuthorizeContext.CheckDeliveries"/> set
+/// (<see cref="AclRules.CheckSubscription"/>).
 /// </para>
 /// <para>
 /// Both callbacks finish synchronously: authorization is a walk over an immutable rule array; authentication costs
@@ -91,7 +93,17 @@ internal sealed partial class BuiltinAccessControl
     {
         if (ctx.Client is not { } client)
             return ContinueTask;
-        var result = Check(Volatile.Read(ref _state).Acl, client, ctx.Action, ctx.Topic);
+        var acl = Volatile.Read(ref _state).Acl;
+        AuthorizationResult result;
+        if (ctx.Action == AuthorizationAction.Subscribe && !ctx.IsDelivery)
+        {
+            result = acl.CheckSubscription(client, ctx.Topic, out var partial);
+            ctx.CheckDeliveries |= partial;
+        }
+        else
+        {
+            result = Check(acl, client, ctx.Action, ctx.Topic);
+        }
         if (result == AuthorizationResult.Ignore)
             return ContinueTask;
         ctx.Result = result;
@@ -99,7 +111,7 @@ internal sealed partial class BuiltinAccessControl
     }
 
     /// <summary>
-    /// The rules' decision, remembered on the client for the next call: a device mostly publishes to the same
+    /// The rules' decision on a topic name, remembered on the client for the next call: a device mostly publishes to the same
     /// topic again, and the decision depends only on the rules and on the client's user name, client id and
     /// address, which a connection never changes. A reload brings new rules, which the memo does not match.
     /// </summary>
@@ -130,7 +142,11 @@ internal sealed partial class BuiltinAccessControl
             throw;
         }
         Volatile.Write(ref _state, state);
+        Reloaded?.Invoke();
     }
+
+    /// <summary>Raised after <see cref="Reload"/> swapped new rules in (the engine authorizes subscriptions again).</summary>
+    public event Action? Reloaded;
 
     private State LoadState()
     {

@@ -28,6 +28,9 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
 
     public bool IsEmpty => Volatile.Read(ref _entries).Length == 0;
 
+    /// <summary>Called after a callback is added or removed (the engine re-authorizes subscriptions then).</summary>
+    public Action? Changed { get; set; }
+
     public int Count => Volatile.Read(ref _entries).Length;
 
     public IDisposable Add(HookCallback<TContext> callback, int priority, string owner)
@@ -48,19 +51,25 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
             Array.Copy(current, i, next, i + 1, current.Length - i);
             Volatile.Write(ref _entries, next);
         }
+        Changed?.Invoke();
         return new Registration(this, entry);
     }
 
-    public void RemoveOwner(string owner)
-    {
-        lock (_writeLock)
-            Volatile.Write(ref _entries, Array.FindAll(_entries, e => e.Owner != owner));
-    }
+    public void RemoveOwner(string owner) => RemoveWhere(e => e.Owner != owner);
 
-    private void Remove(Entry entry)
+    private void Remove(Entry entry) => RemoveWhere(e => !ReferenceEquals(e, entry));
+
+    private void RemoveWhere(Predicate<Entry> keep)
     {
+        bool removed;
         lock (_writeLock)
-            Volatile.Write(ref _entries, Array.FindAll(_entries, e => !ReferenceEquals(e, entry)));
+        {
+            var kept = Array.FindAll(_entries, keep);
+            removed = kept.Length != _entries.Length;
+            Volatile.Write(ref _entries, kept);
+        }
+        if (removed)
+            Changed?.Invoke();
     }
 
     /// <summary>

@@ -14,6 +14,7 @@ internal sealed class BrokerMetrics
     private long _messagesSent;
     private long _messagesDropped;
     private long _messagesQueueDropped;
+    private long _deliveryNotAuthorized;
     private long _messagesRetained;
     private long _publisherPauses;
     private int _connections;
@@ -29,6 +30,8 @@ internal sealed class BrokerMetrics
     public long MessagesDropped => Volatile.Read(ref _messagesDropped);
     /// <summary>Of <see cref="MessagesDropped"/>: those dropped because a session queue was full.</summary>
     public long MessagesQueueDropped => Volatile.Read(ref _messagesQueueDropped);
+    /// <summary>Of <see cref="MessagesDropped"/>: messages the authorization rules kept from one subscriber of a subscription granted in part.</summary>
+    public long DeliveryNotAuthorized => Volatile.Read(ref _deliveryNotAuthorized);
     /// <summary>Times a publisher's connection paused reading because a subscriber had fallen behind (session.backpressure_timeout).</summary>
     public long PublisherPauses => Volatile.Read(ref _publisherPauses);
     public int Connections => Volatile.Read(ref _connections);
@@ -66,6 +69,8 @@ internal sealed class BrokerMetrics
         if (queueFull)
             Interlocked.Increment(ref _messagesQueueDropped);
     }
+
+    public void DeliveryDenied() => Interlocked.Increment(ref _deliveryNotAuthorized);
 
     public void PublisherPaused() => Interlocked.Increment(ref _publisherPauses);
 

@@ -39,7 +39,7 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
         var isNew = session.AddSubscription(topicFilter, options);
         if (!engine.Hooks.SessionSubscribed.IsEmpty)
         {
-            var context = new SessionSubscribedContext(m => DeliverRetained(session, m, options))
+            var context = new SessionSubscribedContext(m => session.DeliverRetained(m, options))
             {
                 Client = session.Client,
                 TopicFilter = realFilter,
@@ -52,11 +52,6 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
         return true;
     }
 
-    private static void DeliverRetained(Session session, BrokerMessage message, SubscriptionOptions options)
-    {
-        var qos = (MqttQos)Math.Min((byte)message.Qos, (byte)options.Qos);
-        session.Deliver(message, qos, retain: true, options.SubscriptionIdentifier == 0 ? null : [options.SubscriptionIdentifier]);
-    }
 
     public bool Unsubscribe(string clientId, string topicFilter)
     {
@@ -115,6 +110,8 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
         await channel.CloseAsync(MqttReasonCode.AdministrativeAction, "kicked").ConfigureAwait(false);
         return true;
     }
+
+    public void InvalidateAuthorization() => engine.InvalidateAuthorization();
 
     public void SetGauge(string name, long value)
     {

@@ -23,5 +23,15 @@ internal struct RouteMatch<TSubscriber>
     public List<uint>? SubscriptionIdentifiers;
 
     /// <summary>The share group this delivery was chosen from; null for an ordinary subscription.</summary>
-    public string? ShareGroup;
+    public ShareGroup<TSubscriber>? Group;
+
+    /// <summary>
+    /// True when the message must pass <c>client.authorize</c> for this subscriber before it is delivered: every
+    /// matching subscription was granted for part of its filter only, or was granted under rules that have changed
+    /// since (<see cref="DeliveryAuthorization"/>).
+    /// </summary>
+    public bool CheckDelivery;
+
+    /// <summary>The name of <see cref="Group"/>.</summary>
+    public readonly string? ShareGroup => Group?.Name;
 }

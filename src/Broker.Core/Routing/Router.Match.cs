@@ -58,8 +58,9 @@ internal sealed partial class Router<TSubscriber>
             _trie.Collect(topic, scratch);
             if (scratch.RouteCount == 0)
                 return;
-            AppendOrdinary(scratch, publisherId, results);
-            AppendShared(scratch, topic, publisherId, results);
+            var epoch = AuthorizationEpoch;
+            AppendOrdinary(scratch, publisherId, epoch, results);
+            AppendShared(scratch, topic, publisherId, epoch, results);
         }
         finally
         {
@@ -86,7 +87,7 @@ internal sealed partial class Router<TSubscriber>
     /// <summary>Immutable: a client's memo may be read by another thread publishing on its behalf meanwhile.</summary>
     private sealed record ExactRouteMemo(string Topic, long Version, Route<TSubscriber>? Route);
 
-    private static void AppendOrdinary(MatchScratch<TSubscriber> scratch, string? publisherId, List<RouteMatch<TSubscriber>> results)
+    private static void AppendOrdinary(MatchScratch<TSubscriber> scratch, string? publisherId, long epoch, List<RouteMatch<TSubscriber>> results)
     {
         var routes = scratch.Routes;
         var routeCount = scratch.RouteCount;
@@ -110,7 +111,7 @@ internal sealed partial class Router<TSubscriber>
             foreach (var subscription in routes[single].Subscribers.Items)
             {
                 if (subscription is not null && !IsLocalExcluded(subscription, publisherId))
-                    results.Add(NewMatch(subscription, group: null));
+                    results.Add(NewMatch(subscription, group: null, epoch));
             }
             return;
         }
@@ -129,17 +130,17 @@ internal sealed partial class Router<TSubscriber>
                 if (at < 0)
                 {
                     index?.Add(subscription.Subscriber, results.Count);
-                    results.Add(NewMatch(subscription, group: null));
+                    results.Add(NewMatch(subscription, group: null, epoch));
                 }
                 else
                 {
-                    Merge(ref CollectionsMarshal.AsSpan(results)[at], subscription.Options);
+                    Merge(ref CollectionsMarshal.AsSpan(results)[at], subscription, epoch);
                 }
             }
         }
     }
 
-    private void AppendShared(MatchScratch<TSubscriber> scratch, string topic, string? publisherId, List<RouteMatch<TSubscriber>> results)
+    private void AppendShared(MatchScratch<TSubscriber> scratch, string topic, string? publisherId, long epoch, List<RouteMatch<TSubscriber>> results)
     {
         var routes = scratch.Routes;
         var routeCount = scratch.RouteCount;
@@ -150,7 +151,7 @@ internal sealed partial class Router<TSubscriber>
                 var members = group.Members;
                 if (members.Length == 0)
                     continue;
-                results.Add(NewMatch(Choose(group, members, topic, publisherId), group.Name));
+                results.Add(NewMatch(Choose(group, members, topic, publisherId), group, epoch));
             }
         }
     }
@@ -274,7 +275,15 @@ internal sealed partial class Router<TSubscriber>
         return -1;
     }
 
-    private static RouteMatch<TSubscriber> NewMatch(Subscription<TSubscriber> subscription, string? group)
+    /// <summary>The delivery to <paramref name="member"/> of a share group, chosen outside <see cref="Match(string, string?, List{RouteMatch{TSubscriber}})"/> and already authorized.</summary>
+    public static RouteMatch<TSubscriber> MatchOf(Subscription<TSubscriber> member)
+    {
+        var match = NewMatch(member, member.Group, epoch: 0);
+        match.CheckDelivery = false;
+        return match;
+    }
+
+    private static RouteMatch<TSubscriber> NewMatch(Subscription<TSubscriber> subscription, ShareGroup<TSubscriber>? group, long epoch)
     {
         var options = subscription.Options;
         return new RouteMatch<TSubscriber>
@@ -283,12 +292,16 @@ internal sealed partial class Router<TSubscriber>
             Qos = options.Qos,
             RetainAsPublished = options.RetainAsPublished,
             SubscriptionIdentifiers = options.SubscriptionIdentifier != 0 ? [options.SubscriptionIdentifier] : null,
-            ShareGroup = group,
+            Group = group,
+            CheckDelivery = DeliveryAuthorization.IsNeeded(subscription.Authorization, epoch),
         };
     }
 
-    private static void Merge(ref RouteMatch<TSubscriber> match, SubscriptionOptions options)
+    private static void Merge(ref RouteMatch<TSubscriber> match, Subscription<TSubscriber> subscription, long epoch)
     {
+        // One subscription that may receive every topic of its filter is enough: the same rules allow this topic.
+        match.CheckDelivery &= DeliveryAuthorization.IsNeeded(subscription.Authorization, epoch);
+        var options = subscription.Options;
         if (options.Qos > match.Qos)
             match.Qos = options.Qos;
         match.RetainAsPublished |= options.RetainAsPublished;

@@ -32,6 +32,7 @@ internal sealed partial class Router<TSubscriber>
     private readonly Dictionary<SubscriptionKey<TSubscriber>, Subscription<TSubscriber>> _subscriptions = [];
     private int _subscriptionCount;
     private int _routeCount;
+    private long _authorizationEpoch;
 
     /// <param name="strategy">How share group members are chosen.</param>
     /// <param name="random">Source for the Random and Sticky strategies (tests pass a seeded one; used under a
@@ -40,6 +41,34 @@ internal sealed partial class Router<TSubscriber>
     {
         _strategy = strategy;
         _random = random;
+    }
+
+    /// <summary>
+    /// Moves when the authorization rules may have changed: every subscription decided before is then checked per
+    /// delivery until it is decided again (<see cref="DeliveryAuthorization"/>).
+    /// </summary>
+    public long AuthorizationEpoch => Volatile.Read(ref _authorizationEpoch);
+
+    /// <summary>Starts a new authorization epoch; returns it.</summary>
+    public long InvalidateAuthorization() => Interlocked.Increment(ref _authorizationEpoch);
+
+    /// <summary>
+    /// The subscriptions of <paramref name="subscriber"/> (every subscriber's, when null) that are not
+    /// <see cref="DeliveryAuthorization.Trusted"/>, to be authorized again. A snapshot taken under the write lock.
+    /// </summary>
+    public List<Subscription<TSubscriber>> AuthorizedSubscriptions(TSubscriber? subscriber = null)
+    {
+        var result = new List<Subscription<TSubscriber>>();
+        lock (_writeLock)
+        {
+            foreach (var subscription in _subscriptions.Values)
+            {
+                if (subscription.Authorization != DeliveryAuthorization.Trusted
+                    && (subscriber is null || ReferenceEquals(subscription.Subscriber, subscriber)))
+                    result.Add(subscription);
+            }
+        }
+        return result;
     }
 
     /// <summary>All subscriptions, shared ones included.</summary>
@@ -63,8 +92,15 @@ internal sealed partial class Router<TSubscriber>
     /// group. <paramref name="topicFilter"/> may carry a <c>$share/{group}/</c> or <c>$queue/</c> prefix and must be
     /// valid (the caller has checked it).
     /// </summary>
+    /// <param name="subscriber">The session.</param>
+    /// <param name="topicFilter">The filter, with any share prefix.</param>
+    /// <param name="options">The granted options.</param>
+    /// <param name="authorization">
+    /// How its deliveries are authorized (<see cref="DeliveryAuthorization"/>); <see cref="DeliveryAuthorization.Trusted"/>
+    /// for a subscription nobody authorized (a plugin's, the management API's).
+    /// </param>
     /// <returns>True when new; false when it replaced existing options.</returns>
-    public bool Subscribe(TSubscriber subscriber, string topicFilter, SubscriptionOptions options)
+    public bool Subscribe(TSubscriber subscriber, string topicFilter, SubscriptionOptions options, long authorization = DeliveryAuthorization.Trusted)
     {
         ArgumentNullException.ThrowIfNull(subscriber);
         var key = ParseKey(subscriber, topicFilter, out var group, out var filter);
@@ -72,7 +108,7 @@ internal sealed partial class Router<TSubscriber>
         {
             if (_subscriptions.TryGetValue(key, out var existing))
             {
-                var replacement = new Subscription<TSubscriber>(subscriber, options, existing.Route, existing.Group);
+                var replacement = new Subscription<TSubscriber>(subscriber, options, existing.Route, existing.Group, authorization);
                 if (existing.Group is null)
                     existing.Route.Subscribers.Replace(existing, replacement);
                 else
@@ -84,7 +120,7 @@ internal sealed partial class Router<TSubscriber>
 
             var route = GetOrCreateRoute(filter);
             var shareGroup = group is null ? null : route.GetOrAddGroup(group);
-            var subscription = new Subscription<TSubscriber>(subscriber, options, route, shareGroup);
+            var subscription = new Subscription<TSubscriber>(subscriber, options, route, shareGroup, authorization);
             if (shareGroup is null)
                 route.Subscribers.Add(subscription);
             else

@@ -12,13 +12,26 @@ internal sealed class Subscription<TSubscriber>
     where TSubscriber : class, ISubscriber
 {
     private bool _isRemoved;
+    private long _authorization;
 
-    public Subscription(TSubscriber subscriber, SubscriptionOptions options, Route<TSubscriber> route, ShareGroup<TSubscriber>? group)
+    public Subscription(
+        TSubscriber subscriber, SubscriptionOptions options, Route<TSubscriber> route, ShareGroup<TSubscriber>? group, long authorization)
     {
         Subscriber = subscriber;
         Options = options;
         Route = route;
         Group = group;
+        _authorization = authorization;
+    }
+
+    /// <summary>
+    /// How deliveries through this subscription are authorized, packed into one word so readers never see a torn
+    /// pair (<see cref="DeliveryAuthorization"/>). Written when the subscription is authorized again.
+    /// </summary>
+    public long Authorization
+    {
+        get => Volatile.Read(ref _authorization);
+        set => Volatile.Write(ref _authorization, value);
     }
 
     public TSubscriber Subscriber { get; }

@@ -150,7 +150,7 @@ internal sealed partial class ClientChannel
         _clientMaximumPacketSize = properties?.MaximumPacketSize ?? 0;
         _clientTopicAliasMaximum = properties?.TopicAliasMaximum ?? 0;
 
-        var (session, present) = await _engine.Sessions.ConnectAsync(this, client, connect.CleanSession, expiry).ConfigureAwait(false);
+        var (session, present) = await _engine.Sessions.ConnectAsync(this, client, _superuser, connect.CleanSession, expiry).ConfigureAwait(false);
         _session = session;
 
         MqttProperties? connackProperties = null;

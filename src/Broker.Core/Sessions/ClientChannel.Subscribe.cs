@@ -1,5 +1,6 @@
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
+using Broker.Core.Routing;
 using Broker.Protocol;
 
 namespace Broker.Core.Sessions;
@@ -38,18 +39,19 @@ internal sealed partial class ClientChannel
                 code = MqttReasonCode.WildcardSubscriptionsNotSupported;
             else if (mqtt.MaxTopicLevels > 0 && realFilter.AsSpan().Count('/') >= mqtt.MaxTopicLevels)
                 code = MqttReasonCode.TopicFilterInvalid;
-            else if (!await _engine.AuthorizeAsync(_client!, _superuser, AuthorizationAction.Subscribe, realFilter).ConfigureAwait(false))
+            else if (await _engine.AuthorizeSubscriptionAsync(_client!, _superuser, realFilter).ConfigureAwait(false) is not { } authorization)
                 code = MqttReasonCode.NotAuthorized;
             else
             {
                 var granted = (MqttQos)Math.Min((byte)request.Options.Qos, (byte)mqtt.MaxQosAllowed);
                 var options = request.Options with { Qos = granted };
                 // Plugins subscribe on behalf of a client from other threads (BrokerServices): the session serialises them.
-                var isNew = session.AddSubscription(filter, options);
+                var isNew = session.AddSubscription(filter, options, authorization);
                 code = (MqttReasonCode)granted;
                 if (!_engine.Hooks.SessionSubscribed.IsEmpty)
                 {
-                    (subscribed ??= []).Add(new SessionSubscribedContext(m => DeliverRetained(m, options))
+                    var checkEach = DeliveryAuthorization.IsNeeded(authorization, _engine.Router.AuthorizationEpoch);
+                    (subscribed ??= []).Add(new SessionSubscribedContext(m => DeliverRetained(m, options, checkEach))
                     {
                         Client = _client,
                         TopicFilter = realFilter,
@@ -75,12 +77,37 @@ internal sealed partial class ClientChannel
         }
     }
 
-    /// <summary>A retained message for a new subscription: sent with RETAIN set [MQTT-3.3.1-8] (3.1.1), [MQTT-3.3.1-9] (5.0).</summary>
-    private void DeliverRetained(BrokerMessage message, SubscriptionOptions options)
+    /// <summary>
+    /// A retained message for a new subscription (<see cref="Session.DeliverRetained"/>), after the same per-message
+    /// authorization as a routed message when the subscription was granted in part.
+    /// </summary>
+    private void DeliverRetained(BrokerMessage message, SubscriptionOptions options, bool checkEach)
     {
-        var qos = (MqttQos)Math.Min((byte)message.Qos, (byte)options.Qos);
-        _session?.Deliver(message, qos, retain: true, options.SubscriptionIdentifier == 0 ? null : [options.SubscriptionIdentifier]);
+        if (_session is not { } session)
+            return;
+        if (!checkEach)
+        {
+            session.DeliverRetained(message, options);
+            return;
+        }
+        var allowed = _engine.AuthorizeDeliveryAsync(session, message.Topic);
+        if (allowed.IsCompletedSuccessfully)
+            DeliverRetainedIf(allowed.Result, session, message, options);
+        else
+            _ = DeliverRetainedLaterAsync(allowed, session, message, options);
     }
+
+    private async Task DeliverRetainedLaterAsync(ValueTask<bool> allowed, Session session, BrokerMessage message, SubscriptionOptions options) =>
+        DeliverRetainedIf(await allowed.ConfigureAwait(false), session, message, options);
+
+    private void DeliverRetainedIf(bool allowed, Session session, BrokerMessage message, SubscriptionOptions options)
+    {
+        if (allowed)
+            session.DeliverRetained(message, options);
+        else
+            _engine.OnDeliveryDenied(message, session);
+    }
+
 
     private async ValueTask HandleUnsubscribeAsync(MqttUnsubscribePacket packet)
     {

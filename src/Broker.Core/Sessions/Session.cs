@@ -54,6 +54,9 @@ internal sealed class Session : ISubscriber
     /// <summary>The client as it last connected (for hooks fired while it is offline).</summary>
     public ClientInfo? Client { get; set; }
 
+    /// <summary>Whether <see cref="Client"/> authenticated as a superuser: its deliveries are never checked.</summary>
+    public bool IsSuperuser { get; set; }
+
     public ITimer? ExpiryTimer { get; set; }
 
     public ITimer? WillTimer { get; set; }
@@ -72,11 +75,14 @@ internal sealed class Session : ISubscriber
     /// the session had no subscription to that filter. The owning connection and plugins subscribing on its behalf
     /// call this from different threads: the record and the route change together.
     /// </summary>
-    public bool AddSubscription(string topicFilter, SubscriptionOptions options)
+    /// <param name="topicFilter">The filter, with any share prefix.</param>
+    /// <param name="options">The granted options.</param>
+    /// <param name="authorization">How deliveries through it are authorized (<see cref="DeliveryAuthorization"/>).</param>
+    public bool AddSubscription(string topicFilter, SubscriptionOptions options, long authorization = DeliveryAuthorization.Trusted)
     {
         lock (this)
         {
-            var isNew = _engine.Router.Subscribe(this, topicFilter, options);
+            var isNew = _engine.Router.Subscribe(this, topicFilter, options, authorization);
             (_subscriptions ??= new(StringComparer.Ordinal))[topicFilter] = options;
             return isNew;
         }
@@ -187,6 +193,13 @@ internal sealed class Session : ISubscriber
         if (drop is { } d)
             _engine.OnDropped(d.Message, d.Reason, d.QueueFull, Client);
         return behind;
+    }
+
+    /// <summary>A retained message for a new subscription: sent with RETAIN set [MQTT-3.3.1-8] (3.1.1), [MQTT-3.3.1-9] (5.0).</summary>
+    public void DeliverRetained(BrokerMessage message, SubscriptionOptions options)
+    {
+        var qos = (MqttQos)Math.Min((byte)message.Qos, (byte)options.Qos);
+        Deliver(message, qos, retain: true, options.SubscriptionIdentifier == 0 ? null : [options.SubscriptionIdentifier]);
     }
 
     /// <summary>

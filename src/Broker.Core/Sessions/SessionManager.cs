@@ -43,7 +43,8 @@ internal sealed partial class SessionManager
     /// Finds or creates the session for a connection that has been authenticated: takes over a connection with
     /// the same client id [MQTT-3.1.4-3], discards the old session on clean start, resumes it otherwise.
     /// </summary>
-    public async Task<(Session Session, bool Present)> ConnectAsync(ClientChannel channel, ClientInfo client, bool cleanStart, uint expiryInterval)
+    public async Task<(Session Session, bool Present)> ConnectAsync(
+        ClientChannel channel, ClientInfo client, bool isSuperuser, bool cleanStart, uint expiryInterval)
     {
         var gate = _connectLocks[(uint)client.ClientId.GetHashCode() % (uint)_connectLocks.Length];
         await gate.WaitAsync().ConfigureAwait(false);
@@ -72,6 +73,9 @@ internal sealed partial class SessionManager
                 {
                     existing.ExpiryInterval = expiryInterval;
                     existing.Client = client;
+                    existing.IsSuperuser = isSuperuser;
+                    // Its subscriptions were authorized for the previous connection (address, user name).
+                    _engine.ReauthorizeSubscriptions(existing);
                     await RunAsync(_engine.Hooks.SessionResumed, new SessionContext { Client = client }).ConfigureAwait(false);
                     return (existing, true);
                 }
@@ -81,6 +85,7 @@ internal sealed partial class SessionManager
             {
                 ExpiryInterval = expiryInterval,
                 Client = client,
+                IsSuperuser = isSuperuser,
             };
             session.TryBind(channel);
             _sessions[client.ClientId] = session;

@@ -74,6 +74,8 @@ internal sealed partial class SysPublisher : IDisposable
         Publish("metrics/messages/received", metrics.MessagesReceived, now);
         Publish("metrics/messages/sent", metrics.MessagesSent, now);
         Publish("metrics/messages/dropped", metrics.MessagesDropped, now);
+        Publish("metrics/delivery/dropped/queue_full", metrics.MessagesQueueDropped, now);
+        Publish("metrics/delivery/dropped/not_authorized", metrics.DeliveryNotAuthorized, now);
         Publish("metrics/messages/publisher_paused", metrics.PublisherPauses, now);
     }
 

@@ -288,6 +288,7 @@ internal static partial class ManagementApi
             ["messages.sent"] = metrics.MessagesSent,
             ["messages.dropped"] = metrics.MessagesDropped,
             ["delivery.dropped.queue_full"] = metrics.MessagesQueueDropped,
+            ["delivery.dropped.not_authorized"] = metrics.DeliveryNotAuthorized,
             ["messages.publisher_paused"] = metrics.PublisherPauses,
             ["messages.retained"] = metrics.Retained,
         };

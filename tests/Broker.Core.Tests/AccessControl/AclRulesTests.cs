@@ -1,6 +1,9 @@
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Core.AccessControl;
+using Broker.Protocol;
+using FsCheck;
+using FsCheck.Fluent;
 using Xunit;
 using static Broker.Abstractions.Hooks.AuthorizationAction;
 using static Broker.Abstractions.Hooks.AuthorizationResult;
@@ -13,6 +16,12 @@ public sealed class AclRulesTests
 
     private static AuthorizationResult Check(string rules, ClientInfo client, AuthorizationAction action, string topic) =>
         Rules(rules).Check(client, action, topic);
+
+    private static (AuthorizationResult Result, bool Partial) Subscription(string rules, ClientInfo client, string filter)
+    {
+        var result = Rules(rules).CheckSubscription(client, filter, out var partial);
+        return (result, partial);
+    }
 
     [Fact]
     public void Check_UserWho_MatchesOnlyThatUser()
@@ -117,9 +126,10 @@ public sealed class AclRulesTests
         var alice = Clients.Make(username: "alice");
 
         Assert.Equal(Allow, Check(acl, alice, Publish, "users/alice/x"));
-        Assert.Equal(Allow, Check(acl, alice, Subscribe, "users/alice/#"));
+        Assert.Equal((Allow, false), Subscription(acl, alice, "users/alice/#"));
         Assert.Equal(Ignore, Check(acl, alice, Publish, "users/bob/x"));
-        Assert.Equal(Ignore, Check(acl, alice, Subscribe, "users/+/x"));
+        Assert.Equal((Allow, true), Subscription(acl, alice, "users/+/x")); // users/alice/x only
+        Assert.Equal(Ignore, Check(acl, alice, Subscribe, "users/bob/x")); // a delivery through it
         Assert.Equal(Ignore, Check(acl, alice, Publish, "users/%u/x"));
     }
 
@@ -167,6 +177,7 @@ public sealed class AclRulesTests
         var topic = username is null ? "devices/x/y" : "users/x/y";
 
         Assert.Equal(Deny, Check(acl, client, Subscribe, topic));
+        Assert.Equal((Deny, false), Subscription(acl, client, topic));
     }
 
     [Fact]
@@ -175,10 +186,11 @@ public sealed class AclRulesTests
         const string acl = """{deny, all, subscribe, [{eq, "#"}, {eq, "a/+"}]}.""";
         var client = Clients.Make();
 
-        Assert.Equal(Deny, Check(acl, client, Subscribe, "#"));
-        Assert.Equal(Deny, Check(acl, client, Subscribe, "a/+"));
-        Assert.Equal(Ignore, Check(acl, client, Subscribe, "a/#"));
-        Assert.Equal(Ignore, Check(acl, client, Subscribe, "a/b"));
+        Assert.Equal((Deny, false), Subscription(acl, client, "#"));
+        Assert.Equal((Deny, false), Subscription(acl, client, "a/+"));
+        Assert.Equal((Ignore, false), Subscription(acl, client, "a/#"));
+        Assert.Equal((Ignore, false), Subscription(acl, client, "a/b"));
+        Assert.Equal(Ignore, Check(acl, client, Subscribe, "a/b")); // a delivery: no topic name is "a/+"
         Assert.Equal(Ignore, Check(acl, client, Publish, "a/b"));
     }
 
@@ -205,39 +217,104 @@ public sealed class AclRulesTests
     }
 
     [Theory]
-    [InlineData("a/#", "a/+/b", true)]
-    [InlineData("a/#", "a/#", true)]
-    [InlineData("a/#", "a", true)]
-    [InlineData("a/+", "a/b", true)]
-    [InlineData("a/+", "a/+", true)]
-    [InlineData("a/+", "a/#", false)]
-    [InlineData("a/+", "a/b/c", false)]
-    [InlineData("a/b", "a/+", false)]
-    [InlineData("#", "#", true)]
-    [InlineData("#", "$SYS/#", false)]
-    [InlineData("+/b", "a/b", true)]
-    public void Check_SubscribeAllowRule_MatchesOnlyCoveredFilters(string rule, string requested, bool allowed)
+    [InlineData("a/#", "a/+/b", "Allow", false)]
+    [InlineData("a/#", "a/#", "Allow", false)]
+    [InlineData("a/#", "a", "Allow", false)]
+    [InlineData("a/+", "a/b", "Allow", false)]
+    [InlineData("a/+", "a/+", "Allow", false)]
+    [InlineData("#", "#", "Allow", false)]
+    [InlineData("+/b", "a/b", "Allow", false)]
+    [InlineData("a/+", "a/#", "Allow", true)] // a/x allowed, a/x/y left to the next source
+    [InlineData("a/b", "a/+", "Allow", true)]
+    [InlineData("a/+", "a/b/c", "Ignore", false)]
+    [InlineData("#", "$SYS/#", "Ignore", false)] // [MQTT-4.7.2-1]: "#" matches no $ topic
+    public void CheckSubscription_AllowRule_CoversAllOrSomeTopics(string rule, string requested, string result, bool partial)
     {
         var acl = $$"""{allow, all, subscribe, ["{{rule}}"]}.""";
 
-        Assert.Equal(allowed ? Allow : Ignore, Check(acl, Clients.Make(), Subscribe, requested));
+        Assert.Equal((Enum.Parse<AuthorizationResult>(result), partial), Subscription(acl, Clients.Make(), requested));
     }
 
     [Theory]
-    [InlineData("secret/#", "secret/x", true)]
-    [InlineData("secret/#", "+/x", true)]
-    [InlineData("secret/#", "#", true)]
-    [InlineData("secret/#", "public/#", false)]
-    [InlineData("a/+", "a/#", true)]
-    [InlineData("a/b", "a/c", false)]
-    [InlineData("$SYS/#", "#", false)]
-    [InlineData("$SYS/#", "+/x", false)]
-    [InlineData("$SYS/#", "$SYS/+", true)]
-    public void Check_SubscribeDenyRule_MatchesOverlappingFilters(string rule, string requested, bool denied)
+    [InlineData("secret/#", "secret/x", "Deny", false)]
+    [InlineData("$SYS/#", "$SYS/+", "Deny", false)]
+    [InlineData("secret/#", "+/x", "Ignore", true)] // secret/x denied, the rest left to the next source
+    [InlineData("secret/#", "#", "Ignore", true)]
+    [InlineData("a/+", "a/#", "Ignore", true)]
+    [InlineData("secret/#", "public/#", "Ignore", false)]
+    [InlineData("a/b", "a/c", "Ignore", false)]
+    [InlineData("$SYS/#", "#", "Ignore", false)]
+    [InlineData("$SYS/#", "+/x", "Ignore", false)]
+    public void CheckSubscription_DenyRule_CoversAllOrSomeTopics(string rule, string requested, string result, bool partial)
     {
         var acl = $$"""{deny, all, subscribe, ["{{rule}}"]}.""";
 
-        Assert.Equal(denied ? Deny : Ignore, Check(acl, Clients.Make(), Subscribe, requested));
+        Assert.Equal((Enum.Parse<AuthorizationResult>(result), partial), Subscription(acl, Clients.Make(), requested));
+    }
+
+    [Theory]
+    [InlineData("+/+", "Allow", true)]
+    [InlineData("#", "Allow", true)]
+    [InlineData("test/+", "Allow", true)]
+    [InlineData("test/nosubscribe", "Deny", false)]
+    [InlineData("test/other", "Allow", false)]
+    [InlineData("other/#", "Allow", false)]
+    public void CheckSubscription_OneDeniedTopicThenAllowAll_GrantsWildcardsWithChecks(string requested, string result, bool partial)
+    {
+        // The issue's case: denying one topic must not refuse "#" (mosquitto 2 and EMQX grant it and withhold that topic).
+        const string acl = """
+            {deny, all, subscribe, ["test/nosubscribe"]}.
+            {allow, all}.
+            """;
+        var client = Clients.Make();
+
+        Assert.Equal((Enum.Parse<AuthorizationResult>(result), partial), Subscription(acl, client, requested));
+        Assert.Equal(Deny, Check(acl, client, Subscribe, "test/nosubscribe"));
+        Assert.Equal(Allow, Check(acl, client, Subscribe, "test/x"));
+    }
+
+    [Fact]
+    public void CheckSubscription_RulesInOrder_FirstCoveringRuleDecidesTheRest()
+    {
+        var client = Clients.Make();
+
+        Assert.Equal((Allow, true), Subscription("""{allow, all, subscribe, ["a/#"]}. {deny, all}.""", client, "#"));
+        Assert.Equal((Allow, false), Subscription("""{allow, all, subscribe, ["a/#"]}. {allow, all}.""", client, "#"));
+        Assert.Equal((Deny, false), Subscription("""{deny, all, subscribe, ["a/#"]}. {deny, all}.""", client, "#"));
+        Assert.Equal((Deny, false), Subscription("""{deny, all, subscribe, ["a/#"]}. {allow, all, subscribe, ["#"]}.""", client, "a/b"));
+        Assert.Equal((Ignore, false), Subscription("""{deny, all, publish, ["#"]}.""", client, "#"));
+    }
+
+    [Fact]
+    public void CheckSubscription_RandomRules_NeverGrantsUncheckedWhatATopicCheckWouldDeny()
+    {
+        // Soundness against the definition: a filter is the set of its topic names, and each name is judged by Check
+        // (first matching rule). Allow without checks => every name allowed; Deny => every name denied; Ignore without
+        // checks => no rule matches any name. Partial answers are always safe (each delivery is checked).
+        var client = Clients.Make();
+        var ruleGen =
+            from allow in Gen.Elements(true, false)
+            from filter in TopicFilterRelationsTests.FilterGen
+            select $$"""{{{(allow ? "allow" : "deny")}}, all, subscribe, ["{{filter}}"]}.""";
+        var rulesGen =
+            from count in Gen.Choose(1, 4)
+            from rules in ruleGen.ArrayOf(count)
+            from all in Gen.Elements("", "{allow, all}.", "{deny, all}.")
+            select string.Join('\n', [.. rules, all]);
+        Prop.ForAll(rulesGen.ToArbitrary(), TopicFilterRelationsTests.FilterGen.ToArbitrary(), (text, filter) =>
+            {
+                var rules = Rules(text);
+                var result = rules.CheckSubscription(client, filter, out var partial);
+                if (partial)
+                    return true;
+                foreach (var topic in TopicFilterRelationsTests.Universe)
+                {
+                    if (MqttTopic.Matches(filter, topic) && rules.Check(client, Subscribe, topic) != result)
+                        return false;
+                }
+                return true;
+            })
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(2000));
     }
 
     [Fact]

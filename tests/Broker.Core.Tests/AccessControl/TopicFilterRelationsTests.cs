@@ -16,9 +16,9 @@ public sealed class TopicFilterRelationsTests
 {
     private static readonly string[] LiteralLevels = ["a", "b", "", "$s"];
     private static readonly string[] TopicLevels = ["a", "b", "", "$s", "z"];
-    private static readonly string[] Universe = BuildUniverse(4);
+    internal static readonly string[] Universe = BuildUniverse(4);
 
-    private static readonly Gen<string> FilterGen =
+    internal static readonly Gen<string> FilterGen =
         from depth in Gen.Choose(1, 3)
         from levels in Gen.Elements([.. LiteralLevels, "+", "+"]).ArrayOf(depth)
         from hashTail in Gen.Elements(false, true)
