@@ -65,6 +65,98 @@ public sealed class AccessControlTests
         Assert.Equal(("forbidden/ok", "marker"), (first.Topic, first.Payload));
     }
 
+    // A deny rule for one topic must not refuse wildcard subscriptions that merely overlap it: as in mosquitto 2 and
+    // EMQX, "#" is granted and the denied topic is withheld from it, one message at a time (README "Access control").
+    private const string OneTopicDenied = """
+        {deny, all, subscribe, ["test/nosubscribe"]}.
+        {allow, all}.
+        """;
+
+    [Theory]
+    [InlineData("mqttv311")]
+    [InlineData("mqttv5")]
+    public async Task Subscribe_WildcardOverlappingDenyRule_GrantedAndDeniedTopicWithheld(string protocol)
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o.AclConf = OneTopicDenied;
+            o.MosquittoAcl = "topic deny test/nosubscribe\ntopic readwrite #\n";
+        });
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-V", protocol, "-q", "1", "-t", "#", "-t", "+/+", "-t", "test/+");
+
+        await MosquittoClients.PublishAsync(broker, ["-q", "1", "-t", "test/nosubscribe", "-m", "hidden"]);
+        await MosquittoClients.PublishAsync(broker, ["-q", "1", "-t", "test/ok", "-m", "visible"]);
+
+        // mosquitto_sub gets one copy per message whatever the number of matching subscriptions ([MQTT-3.3.4-2]),
+        // and the first message to arrive is the one published second.
+        var first = (await MosquittoClients.MessagesAsync(sub, 1))[0];
+        Assert.Equal(("test/ok", "visible"), (first.Topic, first.Payload));
+        if (!BrokerProcess.UseMosquitto)
+        {
+            var metrics = await CtlRunner.RunAsync(broker, "broker", "metrics");
+            Assert.Matches(@"(?m)^delivery\.dropped\.not_authorized\s+: 1$", metrics.Stdout);
+        }
+    }
+
+    [Fact]
+    public async Task Subscribe_WildcardOverlappingDenyRule_MqttJsSeesGrantedCodesAndOnlyAllowedMessages()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o.AclConf = OneTopicDenied);
+        await using var script = Interop.StartNode("acl_wildcard.js", broker, new
+        {
+            filters = new[] { "#", "+/+", "test/+", "test/nosubscribe" },
+            publish = new[] { "test/nosubscribe", "other/x", "test/ok" },
+        });
+
+        var result = await Interop.ResultAsync(script);
+
+        // SUBACK: QoS 1 granted for the three wildcards, 0x87 Not authorized for the denied topic itself (§3.9.3).
+        Assert.Equal(
+            """[{"topic":"#","qos":1},{"topic":"+/+","qos":1},{"topic":"test/+","qos":1},{"topic":"test/nosubscribe","qos":135}]""",
+            result.GetProperty("granted").GetRawText());
+        Assert.Equal(
+            """[{"topic":"other/x","payload":"to other/x"},{"topic":"test/ok","payload":"to test/ok"}]""",
+            result.GetProperty("received").GetRawText());
+    }
+
+    [Fact]
+    public async Task AclReload_DenyRuleAdded_ExistingWildcardSubscriptionStopsReceivingThatTopic()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o.AclConf = "{allow, all}.\n");
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-q", "1", "-t", "#");
+        await MosquittoClients.PublishAsync(broker, ["-q", "1", "-t", "test/nosubscribe", "-m", "before"]);
+        Assert.Equal("before", (await MosquittoClients.MessagesAsync(sub, 1))[0].Payload);
+
+        await File.WriteAllTextAsync(Path.Combine(broker.HomeDirectory, "etc", "acl.conf"), OneTopicDenied, TestContext.Current.CancellationToken);
+        var reload = await CtlRunner.RunAsync(broker, "acl", "reload");
+        Assert.Equal(0, reload.ExitCode);
+        await MosquittoClients.PublishAsync(broker, ["-q", "1", "-t", "test/nosubscribe", "-m", "after"]);
+        await MosquittoClients.PublishAsync(broker, ["-q", "1", "-t", "test/ok", "-m", "marker"]);
+
+        // The subscription made under the old rules follows the new ones from the reload on.
+        var messages = await MosquittoClients.MessagesAsync(sub, 2);
+        Assert.Equal([("test/nosubscribe", "before"), ("test/ok", "marker")], messages.Select(m => (m.Topic, m.Payload)));
+    }
+
+    [Fact]
+    public async Task Metrics_DeliveryDeniedByAcl_VisibleInSysAndPrometheus()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o.AclConf = OneTopicDenied;
+            o["broker.sys_interval"] = "1s";
+        });
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-q", "1", "-t", "#", "-t", "$SYS/brokers/+/metrics/delivery/#");
+        await MosquittoClients.PublishAsync(broker, ["-q", "1", "-t", "test/nosubscribe", "-m", "hidden"]);
+
+        var topic = $"$SYS/brokers/{broker.NodeName}/metrics/delivery/dropped/not_authorized";
+        await sub.WaitForLineAsync(l => ReceivedMessage.IsMessage(l) && ReceivedMessage.Parse(l) is { } m && m.Topic == topic && m.Payload == "1",
+            TimeSpan.FromSeconds(10), topic + " = 1");
+        using var http = broker.CreateManagementClient();
+        var prometheus = await http.GetStringAsync("api/v4/prometheus", TestContext.Current.CancellationToken);
+        Assert.Matches(@"(?m)^broker_delivery_dropped_not_authorized_total 1$", prometheus);
+    }
+
     // 3.1.1 §3.2.2.3 / 5.0 §3.2.2.2: right password accepted, wrong one refused with 0x04 / 0x86.
     [Theory]
     [InlineData(V311, "alice", "secret", 0x00)]
