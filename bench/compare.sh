@@ -5,6 +5,7 @@
 #   bench/compare.sh                 # full comparison, 3 rounds (< 25 min)
 #   bench/compare.sh --quick         # smoke-sized comparison, 1 round (< 3 min)
 #   bench/compare.sh --rounds 5 --out /tmp/cmp --cases fanin,p2p,idle
+#   bench/compare.sh --cases acl     # fan-in under an ACL that allows all, and one whose deny rule overlaps the filter
 #
 # Prints a table of medians and ratios (ours / mosquitto) and writes it to OUT/summary.md, with every bench report
 # in OUT/results.jsonl and the brokers' logs in OUT/logs/.
@@ -16,7 +17,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 quick=0
 rounds=""
 out=""
-cases="fanin,search,p2p,conn,idle"
+cases="fanin,search,p2p,conn,idle,acl"
 build=1
 port_ours=${PORT_OURS:-18830}
 port_mosquitto=${PORT_MOSQUITTO:-18831}
@@ -27,7 +28,7 @@ usage() {
 Options:
   --quick          1 round, short windows, small counts (< 3 min; idle case with 20000, not 100000, subscriptions)
   --rounds R       rounds per case, brokers alternating A B A B (default 3; 1 with --quick)
-  --cases LIST     comma-separated subset of: fanin, search, p2p, conn, idle (default: all)
+  --cases LIST     comma-separated subset of: fanin, search, p2p, conn, idle, acl (default: all)
   --out DIR        where results go (default: a new temp directory)
   --no-build       use the existing Release builds
 Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831).
@@ -120,6 +121,13 @@ bench_dll="$root/src/Broker.Bench/bin/Release/net10.0/bench.dll"
 
 # --- brokers --------------------------------------------------------------------------------------------------
 
+# The acl case's rules, the same for both brokers: "allow" allows everything; "deny" first denies one topic that the
+# fan-in subscriber's filter bench/<run>/fanin/+ overlaps but no publisher uses, so every message is delivered and each
+# delivery is checked against the rules (ours: a subscription granted in part; mosquitto checks every delivery).
+# Empty: the checkout's acl.conf for ours, no acl_file for mosquitto.
+acl_mode=""
+acl_deny_topic="bench/+/fanin/denied"
+
 # Our broker: a fresh home with the checkout's etc/ and data/loaded_plugins (the default plugins), anonymous access
 # on, management API on a free loopback port. Everything else is broker.conf's default.
 start_ours() {
@@ -127,6 +135,10 @@ start_ours() {
     rm -rf "$home"; mkdir -p "$home/data"
     cp -r "$root/etc" "$home/"
     cp "$root/data/loaded_plugins" "$home/data/"
+    case "$acl_mode" in
+        allow) printf '{allow, all}.\n' > "$home/etc/acl.conf" ;;
+        deny) printf '{deny, all, subscribe, ["%s"]}.\n{allow, all}.\n' "$acl_deny_topic" > "$home/etc/acl.conf" ;;
+    esac
     BROKER_ALLOW_ANONYMOUS=true \
     BROKER_LISTENER__TCP__EXTERNAL="127.0.0.1:$port_ours" \
     BROKER_MANAGEMENT__LISTENER=127.0.0.1:0 \
@@ -148,7 +160,12 @@ start_mosquitto() {
         echo "set_tcp_nodelay true"          # Kestrel's default; mosquitto's is Nagle on
         echo "log_dest stderr"
         [[ $(id -u) == 0 ]] && echo "user root"
+        if [[ -n "$acl_mode" ]]; then echo "acl_file $dir/acl"; fi
     } > "$dir/mosquitto.conf"
+    case "$acl_mode" in
+        allow) printf 'topic readwrite #\n' > "$dir/acl" ;;
+        deny) printf 'topic deny %s\ntopic readwrite #\n' "$acl_deny_topic" > "$dir/acl" ;;
+    esac
     /usr/sbin/mosquitto -c "$dir/mosquitto.conf" > "$out/logs/mosquitto-$1.log" 2>&1 &
     broker_pid=$!
     wait_for_log "$out/logs/mosquitto-$1.log" " running" "mosquitto"
@@ -276,6 +293,18 @@ for round in $(seq "$rounds"); do
                     --rate "$idle_rate" --idle-subscriptions "$idle" --duration "$duration" --warmup "$rate_warmup" >/dev/null
             done
         done
+    fi
+
+    if has_case acl; then
+        # Issue 16: a deny rule that overlaps the subscriber's wildcard must cost little, and allow-all nothing.
+        for acl_mode in allow deny; do
+            for broker in "${brokers[@]}"; do
+                log "round $round: acl $acl_mode: fanin $fanin_publishers→1 at $fanin_rate msg/s QoS 1, $broker"
+                run_bench "fanin-acl-$acl_mode-${fanin_rate}-q1" "$broker" "$round" fanin --publishers "$fanin_publishers" \
+                    --qos 1 --rate "$fanin_rate" --duration "$duration" --warmup "$rate_warmup" >/dev/null
+            done
+        done
+        acl_mode=""
     fi
 done
 
