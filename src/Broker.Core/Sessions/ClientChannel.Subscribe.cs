@@ -108,7 +108,6 @@ internal sealed partial class ClientChannel
             _engine.OnDeliveryDenied(message, session);
     }
 
-
     private async ValueTask HandleUnsubscribeAsync(MqttUnsubscribePacket packet)
     {
         var session = _session!;
