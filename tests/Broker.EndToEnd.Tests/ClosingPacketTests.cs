@@ -72,6 +72,26 @@ public sealed class ClosingPacketTests
         Assert.Equal(0, result.GetProperty("errors").GetArrayLength());
     }
 
+    // Over WebSocket the equivalent of the half-close is the close handshake (RFC 6455 7.1.2): the broker sends its
+    // Close frame after the DISCONNECT and drops the client's frames until the client's Close frame answers it.
+    // With mqtt.close_linger = 0 this test was seen to fail (MQTT.js reported a write error).
+    [Fact]
+    public async Task ReceiveMaximumExceeded_MqttJsOverWebSocketFlooding_GetsDisconnect0x93()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o["session.max_awaiting_rel"] = ReceiveMaximum.ToString();
+            o["listener.ws.external"] = "127.0.0.1:0";
+        });
+        var port = await broker.ListenerPortAsync("ws:external");
+        await using var script = Interop.StartNode("receive_maximum_flood.js", broker, new { url = $"ws://{broker.Host}:{port}/mqtt", extra = 200, payloadBytes = 1000 });
+
+        var result = await Interop.ResultAsync(script);
+
+        Assert.Equal(0x93, result.GetProperty("disconnectReason").GetInt32());
+        Assert.Equal(0, result.GetProperty("errors").GetArrayLength());
+    }
+
     // The linger is bounded: a client that never stops writing and never closes is cut off within mqtt.close_linger
     // (plus the time to decide), here 1 s.
     [Fact]

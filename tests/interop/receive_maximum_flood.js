@@ -2,12 +2,14 @@
 // DISCONNECT 0x93 (Receive Maximum exceeded). MQTT.js does not hold itself to the server's Receive Maximum, so it
 // floods: Receive Maximum + args.extra QoS 2 PUBLISHes in one write, as many again when the DISCONNECT arrives, and
 // more every millisecond until the connection closes. Reports the DISCONNECT reason code it read and the errors
-// (e.g. EPIPE, ECONNRESET) it met.
+// (e.g. EPIPE, ECONNRESET) it met. With args.url (ws://...), over WebSocket.
 'use strict';
 const { args, emit, connect, once, fail } = require('./common');
 
 (async () => {
-  const client = connect({ clientId: 'flood-js' });
+  const client = args.url
+    ? require('mqtt').connect(args.url, { clientId: 'flood-js', protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10000 })
+    : connect({ clientId: 'flood-js' });
   const connack = await once(client, 'connect');
   const receiveMaximum = connack.properties && connack.properties.receiveMaximum;
   const extra = args.extra || 20;

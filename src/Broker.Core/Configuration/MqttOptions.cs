@@ -15,11 +15,12 @@ public sealed class MqttOptions : IValidatableOptions
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <remarks>
-    /// Default 1s; 0 closes at once. Bounded by time and by 4MB dropped per connection; holds no thread. A lingering
+    /// Default 1s; 0 closes at once. Plain TCP (SocketPipe) and WebSocket (WebSocketPipe); not the ssl listener yet.
+    /// Bounded by time and by 4MB dropped per connection; holds no thread. A lingering
     /// connection still counts towards its listener's max_connections, and a broker that stops waits for it (at most
     /// the listener's shutdown timeout, 5s).
     /// </remarks>
-    [ConfKey("mqtt.close_linger", "When the broker closes a connection (DISCONNECT with a reason code, a refusing CONNACK, a kick, a takeover), it first lets the closing packet reach the client: it shuts down its sending side and reads and drops what the client still sends until the client closes, this time has passed or 4MB were dropped, and only then closes the socket. Closing at once would reset a client that is still writing, which then never reads why it was dropped. TLS: the TLS session is closed (close_notify) before the drain; WebSocket: the close handshake is awaited this long. 0 = close at once.", Unit = ConfUnit.Duration)]
+    [ConfKey("mqtt.close_linger", "When the broker closes a connection (DISCONNECT with a reason code, a refusing CONNACK, a kick, a takeover), it first lets the closing packet reach the client: it shuts down its sending side and reads and drops what the client still sends until the client closes, this time has passed or 4MB were dropped, and only then closes the socket. Closing at once would reset a client that is still writing, which then never reads why it was dropped. WebSocket: the broker's Close frame follows the closing packet and the client's frames are dropped until its Close frame answers, for at most this time. TLS (ssl listener): not yet, the socket is closed at once. 0 = close at once.", Unit = ConfUnit.Duration)]
     public TimeSpan CloseLinger { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <remarks>Default 65535.</remarks>

@@ -336,7 +336,7 @@ internal sealed partial class MqttListener
         try
         {
             var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol }).ConfigureAwait(false);
-            var pipe = new WebSocketPipe(socket, _logger, remote?.ToString());
+            var pipe = new WebSocketPipe(socket, _logger, remote?.ToString(), _engine.MqttOptions.CloseLinger);
             try
             {
                 await RunChannelAsync(pipe, remote, context.Connection.ClientCertificate).ConfigureAwait(false);

@@ -47,8 +47,8 @@ internal sealed partial class SocketPipe : IDuplexPipe
     /// <summary>Most bytes a closing connection receives and drops before it is closed even within its linger.</summary>
     internal const int LingerMaxBytes = 4 * 1024 * 1024;
 
-    // What lingering connections receive goes here and is never read, so all of them can share it.
-    private static readonly byte[] s_discard = new byte[MinimumBufferSize];
+    /// <summary>What lingering connections receive goes here and is never read, so all of them can share it.</summary>
+    internal static readonly byte[] DiscardBuffer = new byte[MinimumBufferSize];
 
     private readonly Socket _socket;
     private readonly Reader _reader;
@@ -111,7 +111,7 @@ internal sealed partial class SocketPipe : IDuplexPipe
             var dropped = 0;
             while (dropped < LingerMaxBytes)
             {
-                var received = await _socket.ReceiveAsync(s_discard, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                var received = await _socket.ReceiveAsync(DiscardBuffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 if (received == 0)
                     break;
                 dropped += received;
