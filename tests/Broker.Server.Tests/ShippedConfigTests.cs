@@ -75,4 +75,30 @@ public sealed class ShippedConfigTests
         var ex = Assert.Throws<ConfigurationException>(() => BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string>()));
         Assert.Equal("listener.tcp.external", ex.Key);
     }
+
+    [Fact]
+    public void BrokerConf_AfterItsHeader_IsWhatConfDefaultsPrints()
+    {
+        var text = File.ReadAllText(Path.Combine(RepositoryRoot(), "etc", "broker.conf"));
+        var expected = ConfDocs.Render(BrokerSettings.OptionsTypes);
+        Assert.True(text.EndsWith(expected, StringComparison.Ordinal), $"etc/broker.conf should end with `broker conf-defaults`' output:\n{expected}");
+    }
+
+    [Fact]
+    public void Load_MaxKeepAliveFromEnvironment_Bound()
+    {
+        using var temp = new TempConf();
+        var etc = Path.GetDirectoryName(temp.Write("# empty"))!;
+        var settings = BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string> { ["BROKER_MQTT__MAX_KEEPALIVE"] = "30" });
+        Assert.Equal(30, settings.Mqtt.MaxKeepAlive);
+    }
+
+    [Fact]
+    public void Load_ServerKeepAliveAboveMaxKeepAlive_IsAConfigurationError()
+    {
+        using var temp = new TempConf();
+        var etc = Path.GetDirectoryName(temp.Write("mqtt.max_keepalive = 30", "mqtt.server_keepalive = 60"))!;
+        var ex = Assert.Throws<ConfigurationException>(() => BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string>()));
+        Assert.Equal("mqtt.server_keepalive", ex.Key);
+    }
 }

@@ -1,9 +1,10 @@
 using Broker.Abstractions;
+using Broker.Abstractions.Configuration;
 
 namespace Broker.Core.Configuration;
 
 /// <summary>Protocol limits and capabilities announced to clients (<c>mqtt.*</c> in etc/broker.conf).</summary>
-public sealed class MqttOptions
+public sealed class MqttOptions : IValidatableOptions
 {
     /// <remarks>Default 1MB.</remarks>
     [ConfKey("mqtt.max_packet_size", "Largest MQTT packet accepted, fixed header included. A bigger packet closes the connection (MQTT 5: DISCONNECT 0x95). Announced to MQTT 5 clients as Maximum Packet Size.", Unit = ConfUnit.Bytes, Min = "16", Max = "268435460")]
@@ -12,6 +13,15 @@ public sealed class MqttOptions
     /// <remarks>Default 15s.</remarks>
     [ConfKey("mqtt.idle_timeout", "A connection that has not sent CONNECT within this time is closed.", Unit = ConfUnit.Duration)]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <remarks>
+    /// Default 1s; 0 closes at once. Plain TCP (SocketPipe) and WebSocket (WebSocketPipe); not the ssl listener yet.
+    /// Bounded by time and by 4MB dropped per connection; holds no thread. A lingering
+    /// connection still counts towards its listener's max_connections, and a broker that stops waits for it (at most
+    /// the listener's shutdown timeout, 5s).
+    /// </remarks>
+    [ConfKey("mqtt.close_linger", "When the broker closes a connection (DISCONNECT with a reason code, a refusing CONNACK, a kick, a takeover), it first lets the closing packet reach the client: it shuts down its sending side and reads and drops what the client still sends until the client closes, this time has passed or 4MB were dropped, and only then closes the socket. Closing at once would reset a client that is still writing, which then never reads why it was dropped. WebSocket: the broker's Close frame follows the closing packet and the client's frames are dropped until its Close frame answers, for at most this time. TLS (ssl listener): not yet, the socket is closed at once. 0 = close at once.", Unit = ConfUnit.Duration)]
+    public TimeSpan CloseLinger { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <remarks>Default 65535.</remarks>
     [ConfKey("mqtt.max_clientid_len", "Longest client id accepted (CONNACK 0x85 / 3.1.1 return code 2 beyond it).", Min = "23", Max = "65535")]
@@ -44,6 +54,21 @@ public sealed class MqttOptions
     /// <remarks>Default 0 (off).</remarks>
     [ConfKey("mqtt.server_keepalive", "When above 0, MQTT 5 clients are told to use this keep-alive (seconds) instead of their own (Server Keep Alive).", Min = "0", Max = "65535")]
     public int ServerKeepAlive { get; set; }
+
+    /// <remarks>
+    /// Default 0 (off). mosquitto 2's <c>max_keepalive</c> (mosquitto.conf(5)); the refusal of MQTT 3.x clients is
+    /// mosquitto 2.0.12's ("Fix max_keepalive not applying to MQTT v3.1.1 and v3.1 connections"): 2.0.11 applies it
+    /// to MQTT 5 clients only. <see cref="ServerKeepAlive"/>, when set, decides for MQTT 5 clients and must not exceed it.
+    /// </remarks>
+    [ConfKey("mqtt.max_keepalive", "When above 0, the longest keep-alive (seconds) a client may use, as mosquitto 2's max_keepalive: an MQTT 5 client that asks for 0 (none) or more is told this value as Server Keep Alive and held to it; an MQTT 3.1/3.1.1 client, which cannot be told, is refused with CONNACK return code 2 (identifier rejected), as mosquitto 2.0.12 and later do. For MQTT 5 clients mqtt.server_keepalive, when set, takes precedence and must not exceed this value.", Min = "0", Max = "65535")]
+    public int MaxKeepAlive { get; set; }
+
+    /// <inheritdoc/>
+    public IEnumerable<(string Key, string Error)> Validate()
+    {
+        if (MaxKeepAlive > 0 && ServerKeepAlive > MaxKeepAlive)
+            yield return ("mqtt.server_keepalive", $"{ServerKeepAlive} is above mqtt.max_keepalive ({MaxKeepAlive}): MQTT 5 clients would be told a keep-alive the broker does not allow");
+    }
 }
 
 /// <summary>What a full offline/pending queue drops.</summary>

@@ -64,10 +64,25 @@ internal sealed partial class ClientChannel
             }
         }
 
+        // mqtt.server_keepalive tells every MQTT 5 client its keep-alive (EMQX); otherwise mqtt.max_keepalive bounds
+        // it (mosquitto 2): MQTT 5 clients are told the maximum, MQTT 3.x clients cannot be and are refused.
         var keepAlive = connect.KeepAlive;
-        var serverKeepAlive = v5 && mqtt.ServerKeepAlive > 0 && mqtt.ServerKeepAlive != keepAlive;
-        if (serverKeepAlive)
+        if (v5 && mqtt.ServerKeepAlive > 0)
+        {
             keepAlive = (ushort)mqtt.ServerKeepAlive;
+        }
+        else if (mqtt.MaxKeepAlive > 0 && (keepAlive == 0 || keepAlive > mqtt.MaxKeepAlive))
+        {
+            if (!v5)
+            {
+                LogKeepAliveRefused(_logger, clientId, keepAlive, mqtt.MaxKeepAlive);
+                await RefuseAsync(MqttReasonCode.ClientIdentifierNotValid, null).ConfigureAwait(false);
+                return;
+            }
+            keepAlive = (ushort)mqtt.MaxKeepAlive;
+        }
+        // The server tells an MQTT 5 client only a value other than its own [MQTT-3.2.2-21], [MQTT-3.2.2-22].
+        var serverKeepAlive = keepAlive != connect.KeepAlive;
 
         var client = new ClientInfo
         {

@@ -26,6 +26,9 @@ internal sealed partial class ClientChannel
     [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "Client {ClientId} may not publish its will to {Topic}: the will is discarded")]
     private static partial void LogWillDenied(ILogger logger, string clientId, string topic);
 
+    [LoggerMessage(EventId = 18, Level = LogLevel.Information, Message = "Client {ClientId} refused: keep-alive {KeepAlive} s is 0 or above mqtt.max_keepalive ({MaxKeepAlive} s), and MQTT 3.x cannot be told another")]
+    private static partial void LogKeepAliveRefused(ILogger logger, string clientId, ushort keepAlive, int maxKeepAlive);
+
     [LoggerMessage(EventId = 17, Level = LogLevel.Error, Message = "Connection of {ClientId} failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, Exception ex, string? clientId);
 }

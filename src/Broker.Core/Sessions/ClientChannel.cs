@@ -72,13 +72,6 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
 
     public string Listener { get; }
 
-    /// <summary>
-    /// Called once the connection has ended and been cleaned up, its transport completed, whatever happened: lets a
-    /// listener count connections without awaiting <see cref="RunAsync"/> (an awaiting state machine per idle
-    /// connection costs memory).
-    /// </summary>
-    public Action<ClientChannel>? Ended { get; init; }
-
     /// <summary>The client, once its CONNECT has been accepted.</summary>
     public ClientInfo? Client => _client;
 
@@ -364,7 +357,6 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         {
             await _transport.Input.CompleteAsync().ConfigureAwait(false);
             await _transport.Output.CompleteAsync().ConfigureAwait(false);
-            Ended?.Invoke(this);
         }
     }
 }

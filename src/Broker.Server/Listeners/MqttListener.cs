@@ -42,7 +42,7 @@ internal sealed partial class MqttListener
     private readonly IWebSocketListenerOptions? _webSocket;
     private readonly RateLimit? _messagesIn;
     private readonly RateLimit? _bytesIn;
-    private readonly Action<ClientChannel> _tcpChannelEnded;
+    private readonly Action _tcpSocketClosed;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private WebApplication? _app;
     private TcpAcceptor? _acceptor;
@@ -64,7 +64,7 @@ internal sealed partial class MqttListener
         _logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
         _messagesIn = options.MessagesInLimit;
         _bytesIn = options.BytesInLimit;
-        _tcpChannelEnded = TcpChannelEnded;
+        _tcpSocketClosed = TcpSocketClosed;
     }
 
     public MqttListenerOptions Options { get; }
@@ -268,10 +268,11 @@ internal sealed partial class MqttListener
             return;
         }
         // Not awaited: an awaiting state machine here would be held by every idle connection. The channel completes
-        // the pipe (closing the socket) and then reports to TcpChannelEnded, whatever happened.
+        // the pipe whatever happened, which closes the socket (after mqtt.close_linger) and reports to TcpSocketClosed.
         var loops = _loops;
         var loop = loops.Length == 0 ? null : loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
-        var channel = CreateChannel(new SocketPipe(socket, loop), remote, certificate: null, _tcpChannelEnded);
+        var pipe = new SocketPipe(socket, loop, _engine.MqttOptions.CloseLinger, _engine.TimeProvider, _tcpSocketClosed);
+        var channel = CreateChannel(pipe, remote, certificate: null);
         _ = channel.RunAsync(); // registers it with the engine before its first wait
         // Accepted just as the listener stops, after StopTcpAsync listed the channels: close it like the others.
         if (Volatile.Read(ref _drained) is not null)
@@ -281,7 +282,7 @@ internal sealed partial class MqttListener
         }
     }
 
-    private void TcpChannelEnded(ClientChannel channel)
+    private void TcpSocketClosed()
     {
         if (Interlocked.Decrement(ref _connections) == 0)
             Volatile.Read(ref _drained)?.TrySetResult();
@@ -335,7 +336,7 @@ internal sealed partial class MqttListener
         try
         {
             var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol }).ConfigureAwait(false);
-            var pipe = new WebSocketPipe(socket, _logger, remote?.ToString());
+            var pipe = new WebSocketPipe(socket, _logger, remote?.ToString(), _engine.MqttOptions.CloseLinger);
             try
             {
                 await RunChannelAsync(pipe, remote, context.Connection.ClientCertificate).ConfigureAwait(false);
@@ -379,10 +380,9 @@ internal sealed partial class MqttListener
     /// A channel for an accepted connection. Running, it is in the engine's registry, where <see cref="StopAsync"/>
     /// finds it by this listener's name.
     /// </summary>
-    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate, Action<ClientChannel>? ended = null) =>
+    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate) =>
         new(_engine, transport, remote, Options.Name)
         {
-            Ended = ended,
             UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
             PeerCertUsername = _tls?.UsernameOf(certificate),
             InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),

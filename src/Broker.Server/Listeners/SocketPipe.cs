@@ -30,25 +30,48 @@ namespace Broker.Server.Listeners;
 /// the peer has stopped reading during a close). The socket is closed once both sides are completed; bytes already
 /// handed to the kernel are still delivered.
 /// </para>
+/// <para>
+/// Closing with a linger (<c>mqtt.close_linger</c>): once both sides are completed, the sending side is shut down
+/// (FIN after the last packet, typically a DISCONNECT or refusing CONNACK) and what the peer still sends is received
+/// into a shared scratch buffer and dropped, until the peer closes, the linger ends or <see cref="LingerMaxBytes"/>
+/// have been dropped; only then is the socket closed. Closing at once while the peer is still writing would make the
+/// kernel answer with a reset, and a client that meets the reset while writing never reads why it was dropped. The
+/// linger holds no thread and no buffer of its own: one pending receive on .NET's socket engine and a timer.
+/// </para>
 /// </remarks>
 internal sealed partial class SocketPipe : IDuplexPipe
 {
     /// <summary>The smallest buffer rented for a receive or a batch of writes.</summary>
     internal const int MinimumBufferSize = 4096;
 
+    /// <summary>Most bytes a closing connection receives and drops before it is closed even within its linger.</summary>
+    internal const int LingerMaxBytes = 4 * 1024 * 1024;
+
+    /// <summary>What lingering connections receive goes here and is never read, so all of them can share it.</summary>
+    internal static readonly byte[] DiscardBuffer = new byte[MinimumBufferSize];
+
     private readonly Socket _socket;
     private readonly Reader _reader;
     private readonly Writer _writer;
+    private readonly TimeSpan _linger;
+    private readonly TimeProvider _timeProvider;
+    private readonly Action? _closed;
     private int _sidesCompleted;
 
     /// <param name="socket">An accepted connection; the pipe owns it.</param>
     /// <param name="loop">The loop that tells when it is readable; null to wait with .NET's socket engine.</param>
-    public SocketPipe(Socket socket, EpollLoop? loop)
+    /// <param name="linger">How long to drain the peer's input after both sides are completed; zero closes at once.</param>
+    /// <param name="timeProvider">Times the linger; the system's by default.</param>
+    /// <param name="closed">Called once the socket has been closed, after the linger.</param>
+    public SocketPipe(Socket socket, EpollLoop? loop, TimeSpan linger = default, TimeProvider? timeProvider = null, Action? closed = null)
     {
         // Synchronous calls return WouldBlock instead of waiting (asynchronous ones are unaffected): the writer sends
         // directly and only falls back to an asynchronous send when the kernel's buffer is full.
         socket.Blocking = false;
         _socket = socket;
+        _linger = linger;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _closed = closed;
         _reader = new Reader(this, loop);
         _writer = new Writer(this);
     }
@@ -61,6 +84,11 @@ internal sealed partial class SocketPipe : IDuplexPipe
     {
         if (Interlocked.Increment(ref _sidesCompleted) != 2)
             return;
+        if (_linger > TimeSpan.Zero)
+        {
+            _ = LingerAsync();
+            return;
+        }
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
@@ -70,6 +98,31 @@ internal sealed partial class SocketPipe : IDuplexPipe
             // Already reset by the peer, or aborted.
         }
         _socket.Dispose();
+        _closed?.Invoke();
+    }
+
+    /// <summary>Half-closes, then drops what the peer sends until it closes, the linger ends or the byte cap is met.</summary>
+    private async Task LingerAsync()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+            using var timeout = new CancellationTokenSource(_linger, _timeProvider);
+            var dropped = 0;
+            while (dropped < LingerMaxBytes)
+            {
+                var received = await _socket.ReceiveAsync(DiscardBuffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (received == 0)
+                    break;
+                dropped += received;
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Reset by the peer, aborted (CancelPendingFlush), or the linger is over.
+        }
+        _socket.Dispose();
+        _closed?.Invoke();
     }
 
     /// <summary>
@@ -131,6 +184,7 @@ internal sealed partial class SocketPipe : IDuplexPipe
         private readonly Socket _socket;
         private readonly SafeSocketHandle _handle;
         private readonly EpollLoop? _loop;
+        private readonly CancellationTokenSource? _cancelWait; // without a loop: ends a pending zero-byte receive
         private readonly long _loopId;
         private ManualResetValueTaskSourceCore<ReadResult> _pending; // the read a loop completes
         private int _state = Readable; // the client may have sent CONNECT already
@@ -149,7 +203,10 @@ internal sealed partial class SocketPipe : IDuplexPipe
             _socket = owner._socket;
             _handle = _socket.SafeHandle;
             if (loop is null)
+            {
+                _cancelWait = new CancellationTokenSource();
                 return;
+            }
             if (loop.TryRegister(_socket.Handle, this, out _loopId))
                 _loop = loop;
             else
@@ -284,13 +341,13 @@ internal sealed partial class SocketPipe : IDuplexPipe
             try
             {
                 if (_buffer is null)
-                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _cancelWait!.Token).ConfigureAwait(false);
                 var space = PrepareBuffer();
                 received = await _socket.ReceiveAsync(_buffer.AsMemory(_end, space), SocketFlags.None).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
             {
-                received = 0; // reset by the peer, or aborted by this side: the end of the stream either way
+                received = 0; // reset by the peer, aborted by this side, or cancelled: the end of the stream either way
             }
             return Received(received);
         }
@@ -352,15 +409,9 @@ internal sealed partial class SocketPipe : IDuplexPipe
         {
             if (Interlocked.Exchange(ref _cancelled, 1) == 1)
                 return;
-            try
-            {
-                // Wakes a pending zero-byte receive with the end of the stream; sending is not affected.
-                _socket.Shutdown(SocketShutdown.Receive);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-            {
-                // Already closed.
-            }
+            // Wakes a pending zero-byte receive. Not by shutting down the receive side: a closing connection still
+            // drains its input (the linger), and after SHUT_RD a receive no longer waits for the peer.
+            _cancelWait?.Cancel();
             // A read waiting for the loop ends now, not at the loop's next report, which a closed socket never
             // gets. Not on this thread: the caller may hold a lock the channel's read loop would take.
             if (_loop is not null && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting)

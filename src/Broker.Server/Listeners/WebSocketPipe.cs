@@ -13,7 +13,10 @@ namespace Broker.Server.Listeners;
 /// </summary>
 /// <remarks>
 /// Back-pressure: the input pipe pauses the receive loop when the channel stops reading (e.g. an inbound rate limit),
-/// which stops reading the socket.
+/// which stops reading the socket. Closing (<see cref="DisposeAsync"/>): the last packets and our Close frame go out,
+/// then what the peer still sends is dropped until its Close frame answers ours, for at most the linger
+/// (<c>mqtt.close_linger</c>) and <see cref="SocketPipe.LingerMaxBytes"/>, so a client still writing reads the
+/// closing packet instead of meeting a reset.
 /// </remarks>
 internal sealed partial class WebSocketPipe : IDuplexPipe, IAsyncDisposable
 {
@@ -24,14 +27,16 @@ internal sealed partial class WebSocketPipe : IDuplexPipe, IAsyncDisposable
     private readonly string? _peer;
     private readonly Pipe _input = new(new PipeOptions(useSynchronizationContext: false));
     private readonly Pipe _output = new(new PipeOptions(useSynchronizationContext: false));
+    private readonly TimeSpan _linger;
     private readonly Task _receiving;
     private readonly Task _sending;
 
-    public WebSocketPipe(WebSocket socket, ILogger logger, string? peer)
+    public WebSocketPipe(WebSocket socket, ILogger logger, string? peer, TimeSpan linger)
     {
         _socket = socket;
         _logger = logger;
         _peer = peer;
+        _linger = linger;
         _receiving = ReceiveLoopAsync();
         _sending = SendLoopAsync();
     }
@@ -62,7 +67,10 @@ internal sealed partial class WebSocketPipe : IDuplexPipe, IAsyncDisposable
                 writer.Advance(result.Count);
                 var flush = await writer.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted)
+                {
+                    await DropUntilCloseAsync().ConfigureAwait(false);
                     break;
+                }
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
@@ -72,6 +80,19 @@ internal sealed partial class WebSocketPipe : IDuplexPipe, IAsyncDisposable
         finally
         {
             await writer.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The channel is done reading: drop what the peer sends until its Close frame (ended by DisposeAsync).</summary>
+    private async Task DropUntilCloseAsync()
+    {
+        var dropped = 0;
+        while (_linger > TimeSpan.Zero && dropped < SocketPipe.LingerMaxBytes)
+        {
+            var result = await _socket.ReceiveAsync(SocketPipe.DiscardBuffer.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+            if (result.MessageType == WebSocketMessageType.Close)
+                return;
+            dropped += result.Count;
         }
     }
 
@@ -126,7 +147,7 @@ internal sealed partial class WebSocketPipe : IDuplexPipe, IAsyncDisposable
         try
         {
             await _sending.WaitAsync(CloseTimeout).ConfigureAwait(false);
-            await _receiving.WaitAsync(CloseTimeout).ConfigureAwait(false);
+            await _receiving.WaitAsync(_linger).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

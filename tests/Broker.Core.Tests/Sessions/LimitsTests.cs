@@ -81,6 +81,92 @@ public sealed class LimitsTests
         Assert.Equal(MqttReasonCode.KeepAliveTimeout, (await client.ReceiveAsync<MqttDisconnectPacket>()).ReasonCode);
     }
 
+    // mosquitto.conf(5) max_keepalive: an MQTT 5 client asking for 0 or more than the maximum is sent the maximum as
+    // Server Keep Alive [MQTT-3.2.2-21] and the server enforces 1.5 times it.
+    [Theory]
+    [InlineData(0)]
+    [InlineData(31)]
+    [InlineData(600)]
+    public async Task Connect_V5KeepAliveZeroOrAboveMaxKeepAlive_ToldMaximumAndHeldToIt(int keepAlive)
+    {
+        await using var broker = new TestBroker((mqtt, _, _, _) => mqtt.MaxKeepAlive = 30);
+
+        var client = await broker.ConnectAsync("c1", configure: c => c.KeepAlive = (ushort)keepAlive);
+
+        Assert.Equal((ushort)30, client.ConnAck!.Properties!.ServerKeepAlive);
+        broker.Time.Advance(TimeSpan.FromSeconds(44));
+        Assert.False(client.IsClosed);
+        broker.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(MqttReasonCode.KeepAliveTimeout, (await client.ReceiveAsync<MqttDisconnectPacket>()).ReasonCode);
+    }
+
+    // [MQTT-3.2.2-22]: without Server Keep Alive in CONNACK the server uses the client's value, which max_keepalive
+    // leaves alone when it is at most the maximum.
+    [Theory]
+    [InlineData(30)]
+    [InlineData(10)]
+    public async Task Connect_V5KeepAliveAtOrBelowMaxKeepAlive_KeepsItsOwn(int keepAlive)
+    {
+        await using var broker = new TestBroker((mqtt, _, _, _) => mqtt.MaxKeepAlive = 30);
+
+        var client = await broker.ConnectAsync("c1", configure: c => c.KeepAlive = (ushort)keepAlive);
+
+        Assert.Null(client.ConnAck!.Properties!.ServerKeepAlive);
+        broker.Time.Advance(TimeSpan.FromSeconds(keepAlive * 1.5 - 1));
+        Assert.False(client.IsClosed);
+        broker.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(MqttReasonCode.KeepAliveTimeout, (await client.ReceiveAsync<MqttDisconnectPacket>()).ReasonCode);
+    }
+
+    // mosquitto 2.0.12 ChangeLog, "Fix max_keepalive not applying to MQTT v3.1.1 and v3.1 connections": such a client
+    // with a keep-alive of 0 or above max_keepalive gets CONNACK "identifier rejected" (0x02) and is disconnected.
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311, 0)]
+    [InlineData(MqttProtocolVersion.V311, 31)]
+    [InlineData(MqttProtocolVersion.V310, 600)]
+    public async Task Connect_V3KeepAliveZeroOrAboveMaxKeepAlive_RefusedIdentifierRejected(MqttProtocolVersion version, int keepAlive)
+    {
+        await using var broker = new TestBroker((mqtt, _, _, _) => mqtt.MaxKeepAlive = 30);
+        var client = broker.NewClient(version);
+
+        var connack = await client.ConnectAsync(new MqttConnectPacket { ClientId = "c1", KeepAlive = (ushort)keepAlive });
+
+        Assert.Equal(MqttReasonCode.ClientIdentifierNotValid, connack.ReasonCode);
+        await client.WaitClosedAsync();
+    }
+
+    [Fact]
+    public async Task Connect_V311KeepAliveAtMaxKeepAlive_Accepted()
+    {
+        await using var broker = new TestBroker((mqtt, _, _, _) => mqtt.MaxKeepAlive = 30);
+
+        await broker.ConnectAsync("c1", MqttProtocolVersion.V311, configure: c => c.KeepAlive = 30);
+    }
+
+    // mqtt.server_keepalive (EMQX) decides for MQTT 5 clients even below the ceiling; max_keepalive still refuses 3.x.
+    [Fact]
+    public async Task Connect_ServerKeepAliveAndMaxKeepAlive_ServerKeepAliveToldToV5()
+    {
+        await using var broker = new TestBroker((mqtt, _, _, _) =>
+        {
+            mqtt.ServerKeepAlive = 20;
+            mqtt.MaxKeepAlive = 30;
+        });
+
+        var v5 = await broker.ConnectAsync("c1", configure: c => c.KeepAlive = 10);
+        Assert.Equal((ushort)20, v5.ConnAck!.Properties!.ServerKeepAlive);
+        await broker.ConnectAsync("c2", MqttProtocolVersion.V311, configure: c => c.KeepAlive = 60, expect: MqttReasonCode.ClientIdentifierNotValid);
+    }
+
+    [Fact]
+    public void Validate_ServerKeepAliveAboveMaxKeepAlive_NamesServerKeepAlive()
+    {
+        var options = new Broker.Core.Configuration.MqttOptions { ServerKeepAlive = 60, MaxKeepAlive = 30 };
+
+        Assert.Equal("mqtt.server_keepalive", Assert.Single(options.Validate()).Key);
+        Assert.Empty(new Broker.Core.Configuration.MqttOptions { ServerKeepAlive = 30, MaxKeepAlive = 30 }.Validate());
+    }
+
     [Fact]
     public async Task Publish_QosAboveMaximum_DisconnectQosNotSupported()
     {
