@@ -60,18 +60,30 @@ public sealed class ClosingPacketTests
     // WebSocket the half-close is the close handshake (RFC 6455 7.1.2): the broker's Close frame follows the
     // DISCONNECT and the client's frames are dropped until its Close frame answers (with mqtt.close_linger = 0 this
     // was seen to fail: MQTT.js reported a write error).
+    // Over TLS there is no half-close short of ending the TLS session: the broker keeps reading and dropping what the
+    // client sends for the linger after the DISCONNECT, then closes (without it, 1 run in 4 here met a reset before
+    // the DISCONNECT was read).
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task ReceiveMaximumExceeded_MqttJsFlooding_GetsDisconnect0x93(bool webSocket)
+    [InlineData("tcp")]
+    [InlineData("ws")]
+    [InlineData("ssl")]
+    public async Task ReceiveMaximumExceeded_MqttJsFlooding_GetsDisconnect0x93(string listener)
     {
+        using var certs = TestCertificates.Create();
         await using var broker = await BrokerProcess.StartAsync(o =>
         {
             o["session.max_awaiting_rel"] = ReceiveMaximum.ToString();
-            o["listener.ws.external"] = webSocket ? "127.0.0.1:0" : "off";
+            o["listener.ws.external"] = listener == "ws" ? "127.0.0.1:0" : "off";
+            if (listener == "ssl")
+                certs.Configure(o, "ssl");
         });
-        var url = webSocket ? $"ws://{broker.Host}:{await broker.ListenerPortAsync("ws:external")}/mqtt" : null;
-        await using var script = Interop.StartNode("receive_maximum_flood.js", broker, new { url, extra = 200, payloadBytes = 1000 });
+        var url = listener switch
+        {
+            "ws" => $"ws://{broker.Host}:{await broker.ListenerPortAsync("ws:external")}/mqtt",
+            "ssl" => $"mqtts://{broker.Host}:{await broker.ListenerPortAsync("ssl:external")}",
+            _ => null,
+        };
+        await using var script = Interop.StartNode("receive_maximum_flood.js", broker, new { url, ca = certs.CaFile, extra = 200, payloadBytes = 1000 });
 
         var result = await Interop.ResultAsync(script);
 
@@ -79,7 +91,10 @@ public sealed class ClosingPacketTests
         Assert.True(result.GetProperty("disconnectReason").ValueKind == System.Text.Json.JsonValueKind.Number,
             $"MQTT.js saw no DISCONNECT; errors: {result.GetProperty("errors")}");
         Assert.Equal(0x93, result.GetProperty("disconnectReason").GetInt32());
-        Assert.Equal(0, result.GetProperty("errors").GetArrayLength());
+        // Over TLS the client, still flooding, learns of the close only when the linger ends, and a write after that
+        // may fail: what matters is that nothing failed before it had read the DISCONNECT.
+        var errors = listener == "ssl" ? result.GetProperty("errorsBeforeDisconnect").GetInt32() : result.GetProperty("errors").GetArrayLength();
+        Assert.True(errors == 0, $"MQTT.js errors: {result.GetProperty("errors")}");
     }
 
     // The linger is bounded: a client that never stops writing and never closes is cut off within mqtt.close_linger

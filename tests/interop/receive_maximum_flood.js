@@ -2,13 +2,16 @@
 // DISCONNECT 0x93 (Receive Maximum exceeded). MQTT.js does not hold itself to the server's Receive Maximum, so it
 // floods: Receive Maximum + args.extra QoS 2 PUBLISHes in one write, as many again when the DISCONNECT arrives, and
 // more every millisecond until the connection closes. Reports the DISCONNECT reason code it read and the errors
-// (e.g. EPIPE, ECONNRESET) it met. With args.url (ws://...), over WebSocket.
+// (e.g. EPIPE, ECONNRESET) it met. With args.url (ws://... or mqtts://... trusting args.ca), over WebSocket or TLS.
 'use strict';
 const { args, emit, connect, once, fail } = require('./common');
 
 (async () => {
   const client = args.url
-    ? require('mqtt').connect(args.url, { clientId: 'flood-js', protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10000 })
+    ? require('mqtt').connect(args.url, {
+      clientId: 'flood-js', protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10000,
+      ca: args.url.startsWith('mqtts:') ? require('fs').readFileSync(args.ca) : undefined,
+    })
     : connect({ clientId: 'flood-js' });
   const connack = await once(client, 'connect');
   const receiveMaximum = connack.properties && connack.properties.receiveMaximum;
@@ -16,7 +19,12 @@ const { args, emit, connect, once, fail } = require('./common');
   const payload = Buffer.alloc(args.payloadBytes || 100);
   let disconnectReason = null;
   const errors = [];
-  const record = (error) => { if (error) errors.push(error.code || error.message); };
+  let errorsBeforeDisconnect = 0;
+  const record = (error) => {
+    if (!error) return;
+    errors.push(error.code || error.message);
+    if (disconnectReason === null) errorsBeforeDisconnect++;
+  };
   const publish = (n) => {
     client.stream.cork(); // one write, before the broker can answer a single PUBREC
     for (let i = 0; i < n; i++) client.publish('flood/t', payload, { qos: 2 }, record);
@@ -30,6 +38,6 @@ const { args, emit, connect, once, fail } = require('./common');
   const more = setInterval(() => publish(10), 1);
   await closed;
   clearInterval(more);
-  emit('result', { receiveMaximum, disconnectReason, errors });
+  emit('result', { receiveMaximum, disconnectReason, errors, errorsBeforeDisconnect });
   client.end(true);
 })().catch(fail);

@@ -296,7 +296,9 @@ internal sealed partial class MqttListener
         try
         {
             var certificate = connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
-            await RunChannelAsync(connection.Transport, connection.RemoteEndPoint as IPEndPoint, certificate).ConfigureAwait(false);
+            var linger = new TlsLinger(connection.Transport);
+            await RunChannelAsync(linger.Pipe, connection.RemoteEndPoint as IPEndPoint, certificate).ConfigureAwait(false);
+            await linger.DrainAsync(_engine.MqttOptions.CloseLinger).ConfigureAwait(false);
         }
         finally
         {
