@@ -196,6 +196,48 @@ public sealed class ReasonCodeTests(ReasonCodeTests.SharedBroker shared) : IClas
         Assert.Equal(expected, ConnackCode(connack));
     }
 
+    // 4.3.3 / 3.7.2.1: a PUBREL for a Packet Identifier the broker does not hold is answered, not an error: 5.0
+    // PUBCOMP 0x92 (Packet Identifier not found), 3.1.1 a plain PUBCOMP; the connection stays.
+    [Theory]
+    [InlineData(V5, 0x92)]
+    [InlineData(V311, -1)]
+    public async Task PubRel_UnknownPacketId_PubCompAndConnectionKept(byte version, int expected)
+    {
+        await using var client = await RawMqttClient.ConnectMqttAsync(shared.Broker, ConnectPacket(ClientId(), version));
+
+        await client.SendAsync(P(0x62, U16(9)));
+
+        var pubcomp = await client.ReceiveAsync(Pubcomp);
+        Assert.Equal(9, PacketId(pubcomp));
+        if (expected < 0)
+            Assert.Equal(2, pubcomp.Body.Length);
+        else
+            Assert.Equal(expected, ReasonCode(pubcomp));
+        await client.SendAsync(B(0xC0, 0));
+        await client.ReceiveAsync(Pingresp);
+    }
+
+    // [MQTT-3.3.4-7] / 3.3.4: more unacknowledged QoS 2 PUBLISH packets than the Receive Maximum of CONNACK:
+    // DISCONNECT 0x93 (Receive Maximum exceeded).
+    [Fact]
+    public async Task Publish_MoreQos2ThanReceiveMaximum_Disconnect0x93()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o["session.max_awaiting_rel"] = "2");
+        await using var client = await RawMqttClient.ConnectAsync(broker);
+        await client.SendAsync(ConnectPacket(ClientId(), V5));
+        Assert.Equal(2, ConnackProperties(await client.ReceiveAsync(Connack))[0x21]);
+
+        for (ushort id = 1; id <= 2; id++)
+        {
+            await client.SendAsync(P(0x34, S("t"), U16(id), Props()));
+            await client.ReceiveAsync(Pubrec);
+        }
+        await client.SendAsync(P(0x34, S("t"), U16(3), Props()));
+
+        var before = await client.WaitForCloseAsync();
+        Assert.Equal(0x93, ReasonCode(Assert.Single(before, p => p.Type == Disconnect)));
+    }
+
     private static string ClientId() => "rc-" + Guid.NewGuid().ToString("N")[..12];
 
     private static byte[] Connect5(byte flags, byte[] properties, params byte[][] payloadAfterClientId) =>
