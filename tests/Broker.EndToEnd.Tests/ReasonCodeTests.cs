@@ -174,6 +174,7 @@ public sealed class ReasonCodeTests(ReasonCodeTests.SharedBroker shared) : IClas
         { "MQTT-3.1.2-3 reserved flag", P(0x10, S("MQTT"), B(4, 0x03), U16(60), S("c")), -1 },
         { "MQTT-3.1.2-14 Will QoS 3", P(0x10, S("MQTT"), B(4, 0x1E), U16(60), S("c"), S("w"), U16(0)), -1 },
         { "MQTT-3.1.2-22 password without user name", P(0x10, S("MQTT"), B(4, 0x42), U16(60), S("c"), U16(1), B(1)), -1 },
+        { "MQTT-3.1.2-1 protocol name MQTX (MAY close without CONNACK)", P(0x10, S("MQTX"), B(4, 0x02), U16(60), S("c")), -1 },
         { "MQTT-1.5.3-1 client id not well-formed UTF-8", P(0x10, S("MQTT"), B(4, 0x02), U16(60), U16(2), B(0xC3, 0x28)), -1 },
     };
 

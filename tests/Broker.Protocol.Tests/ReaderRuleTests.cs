@@ -115,6 +115,10 @@ public sealed class ReaderRuleTests
     public void TryRead_TopicWithNullCharacter_Malformed() =>
         Fails(MqttReasonCode.MalformedPacket, Packet(0x30, Bin(0x61, 0x00, 0x62)), V311);
 
+    [Fact] // 1.5.4: control characters and non-characters "MAY" be treated as malformed; the broker accepts them
+    public void TryRead_TopicWithControlCharacterOrNonCharacter_Accepted() =>
+        Assert.Equal("a\u0001\uFFFF", Reads<MqttPublishPacket>(Packet(0x30, Str("a\u0001\uFFFF")), V311).Topic);
+
     [Fact] // [MQTT-1.5.4-2]
     public void TryRead_ClientIdWithNullCharacter_Malformed() =>
         Fails(MqttReasonCode.MalformedPacket, Packet(0x10, Str("MQTT"), B(4, 2), U16(0), Bin(0x00)), Unknown);
