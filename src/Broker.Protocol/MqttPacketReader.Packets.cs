@@ -220,7 +220,7 @@ public static partial class MqttPacketReader
             }
             if ((options & 0xC0) != 0)
                 CodecErrors.Malformed("reserved bits of the Subscription Options are set [MQTT-3.8.3-5]");
-            // 5.0 3.8.3.1 names these two Protocol Errors, not Malformed Packets.
+            // 5.0 3.8.3.1 calls Maximum QoS 3 and Retain Handling 3 Protocol Errors, not Malformed Packets.
             if (qos == 3)
                 CodecErrors.ProtocolError("Maximum QoS 3 in the Subscription Options (3.8.3.1)");
             var noLocal = (options & 0x04) != 0;

@@ -12,7 +12,7 @@ internal sealed partial class ClientChannel
         var mqtt = _engine.MqttOptions;
         var v5 = _version == MqttProtocolVersion.V500;
         if (v5 && (!mqtt.WildcardSubscription || !mqtt.SharedSubscription))
-            RefuseUnannouncedFeatures(packet, mqtt);
+            RefuseUnavailableFeatures(packet, mqtt);
         var subscriptionId = packet.Properties?.SubscriptionIdentifier ?? 0;
         var requests = new TrackedList<SubscriptionRequest>(packet.Subscriptions.Count);
         foreach (var s in packet.Subscriptions)
@@ -83,7 +83,7 @@ internal sealed partial class ClientChannel
     /// 3.2.2.3.13), rather than a SUBACK code. Filters a <c>client.subscribe</c> callback adds are the broker's own
     /// doing and are answered per filter below, as are 3.1.1 clients, who were told nothing.
     /// </summary>
-    private static void RefuseUnannouncedFeatures(MqttSubscribePacket packet, Configuration.MqttOptions mqtt)
+    private static void RefuseUnavailableFeatures(MqttSubscribePacket packet, Configuration.MqttOptions mqtt)
     {
         foreach (var s in packet.Subscriptions)
         {

@@ -8,7 +8,7 @@ namespace Broker.Protocol.Codec;
 /// </summary>
 internal static class ReasonCodes
 {
-    public static bool IsDefined(MqttPacketType type, byte code) => type switch
+    private static bool IsDefined(MqttPacketType type, byte code) => type switch
     {
         // Table 3-1
         MqttPacketType.ConnAck => code is 0x00 or (>= 0x80 and <= 0x8A) or 0x8C or 0x90 or 0x95 or 0x97 or 0x99
