@@ -101,7 +101,6 @@ public static partial class MqttPacketReader
     private static MqttConnAckPacket ReadConnAck(ref WireReader r, MqttProtocolVersion version)
     {
         var flags = r.ReadByte();
-        var code = r.ReadByte();
         var packet = new MqttConnAckPacket();
         if (version == MqttProtocolVersion.V310)
         {
@@ -117,22 +116,21 @@ public static partial class MqttPacketReader
         }
         if (version == MqttProtocolVersion.V500)
         {
-            packet.ReasonCode = (MqttReasonCode)code;
+            packet.ReasonCode = ReasonCodes.Read(ref r, MqttPacketType.ConnAck);
             packet.Properties = PropertyCodec.Read(ref r, PropertyContext.ConnAck);
+            return packet;
         }
-        else
+        var code = r.ReadByte();
+        packet.ReasonCode = code switch
         {
-            packet.ReasonCode = code switch
-            {
-                0 => MqttReasonCode.Success,
-                1 => MqttReasonCode.UnsupportedProtocolVersion,
-                2 => MqttReasonCode.ClientIdentifierNotValid,
-                3 => MqttReasonCode.ServerUnavailable,
-                4 => MqttReasonCode.BadUserNameOrPassword,
-                5 => MqttReasonCode.NotAuthorized,
-                _ => throw new MqttProtocolException(MqttReasonCode.MalformedPacket, $"CONNACK return code {code} is reserved"),
-            };
-        }
+            0 => MqttReasonCode.Success,
+            1 => MqttReasonCode.UnsupportedProtocolVersion,
+            2 => MqttReasonCode.ClientIdentifierNotValid,
+            3 => MqttReasonCode.ServerUnavailable,
+            4 => MqttReasonCode.BadUserNameOrPassword,
+            5 => MqttReasonCode.NotAuthorized,
+            _ => throw new MqttProtocolException(MqttReasonCode.MalformedPacket, $"CONNACK return code {code} is reserved"),
+        };
         return packet;
     }
 
@@ -167,7 +165,7 @@ public static partial class MqttPacketReader
         {
             packet.PacketId = r.ReadUInt16();
             if (packet.PacketId == 0)
-                CodecErrors.ProtocolError("PUBLISH QoS > 0 with Packet Identifier 0 [MQTT-2.3.1-1]");
+                CodecErrors.ProtocolError("PUBLISH QoS > 0 with Packet Identifier 0 [MQTT-2.3.1-1] (5.0: [MQTT-2.2.1-3])");
         }
         if (version == MqttProtocolVersion.V500)
             packet.Properties = PropertyCodec.Read(ref r, PropertyContext.Publish, packet);
@@ -192,7 +190,7 @@ public static partial class MqttPacketReader
         // MQTT 5 (3.4.2.1): reason code and properties may be left off, meaning Success and none.
         if (version == MqttProtocolVersion.V500 && !r.End)
         {
-            packet.ReasonCode = (MqttReasonCode)r.ReadByte();
+            packet.ReasonCode = ReasonCodes.Read(ref r, type);
             if (!r.End)
                 packet.Properties = PropertyCodec.Read(ref r, PropertyContext.Ack);
         }
@@ -212,17 +210,19 @@ public static partial class MqttPacketReader
                 CodecErrors.Malformed($"invalid topic filter '{filter}' [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.7.3-1]");
             var options = r.ReadByte();
             var qos = options & 0x03;
-            if (qos == 3)
-                CodecErrors.Malformed("subscription QoS 3 [MQTT-3.8.3-4]");
             if (!v5)
             {
-                if ((options & 0xFC) != 0)
-                    CodecErrors.Malformed("reserved bits of the requested QoS byte are set [MQTT-3.8.3-4]");
+                // 3.1.1 [MQTT-3.8.3-4]: reserved bits set, or QoS not 0, 1 or 2, is malformed.
+                if ((options & 0xFC) != 0 || qos == 3)
+                    CodecErrors.Malformed("reserved bits of the requested QoS byte are set, or QoS 3 [MQTT-3.8.3-4]");
                 packet.Subscriptions.Add(new MqttTopicSubscription(filter, (MqttQos)qos));
                 continue;
             }
             if ((options & 0xC0) != 0)
                 CodecErrors.Malformed("reserved bits of the Subscription Options are set [MQTT-3.8.3-5]");
+            // 5.0 3.8.3.1 calls Maximum QoS 3 and Retain Handling 3 Protocol Errors, not Malformed Packets.
+            if (qos == 3)
+                CodecErrors.ProtocolError("Maximum QoS 3 in the Subscription Options (3.8.3.1)");
             var noLocal = (options & 0x04) != 0;
             var retainHandling = (options >> 4) & 0x03;
             if (retainHandling == 3)
@@ -245,8 +245,13 @@ public static partial class MqttPacketReader
             packet.Properties = PropertyCodec.Read(ref r, PropertyContext.SubAck);
         while (!r.End)
         {
+            if (v5)
+            {
+                packet.ReasonCodes.Add(ReasonCodes.Read(ref r, MqttPacketType.SubAck));
+                continue;
+            }
             var code = r.ReadByte();
-            if (!v5 && code > 2 && code != 0x80)
+            if (code > 2 && code != 0x80)
                 CodecErrors.Malformed($"SUBACK return code 0x{code:X2} is reserved [MQTT-3.9.3-2]");
             packet.ReasonCodes.Add((MqttReasonCode)code);
         }
@@ -277,7 +282,7 @@ public static partial class MqttPacketReader
             return packet;
         packet.Properties = PropertyCodec.Read(ref r, PropertyContext.UnsubAck);
         while (!r.End)
-            packet.ReasonCodes.Add((MqttReasonCode)r.ReadByte());
+            packet.ReasonCodes.Add(ReasonCodes.Read(ref r, MqttPacketType.UnsubAck));
         return packet;
     }
 
@@ -287,7 +292,7 @@ public static partial class MqttPacketReader
         // MQTT 5 (3.14.2.1): Remaining Length 0 means Normal Disconnection and no properties.
         if (version == MqttProtocolVersion.V500 && !r.End)
         {
-            packet.ReasonCode = (MqttReasonCode)r.ReadByte();
+            packet.ReasonCode = ReasonCodes.Read(ref r, MqttPacketType.Disconnect);
             if (!r.End)
                 packet.Properties = PropertyCodec.Read(ref r, PropertyContext.Disconnect);
         }
@@ -300,7 +305,7 @@ public static partial class MqttPacketReader
         // 3.15.2.1: Remaining Length 0 means Success and no properties.
         if (!r.End)
         {
-            packet.ReasonCode = (MqttReasonCode)r.ReadByte();
+            packet.ReasonCode = ReasonCodes.Read(ref r, MqttPacketType.Auth);
             if (!r.End)
                 packet.Properties = PropertyCodec.Read(ref r, PropertyContext.Auth);
         }
@@ -311,7 +316,7 @@ public static partial class MqttPacketReader
     {
         var id = r.ReadUInt16();
         if (id == 0)
-            CodecErrors.ProtocolError($"{type} with Packet Identifier 0 [MQTT-2.3.1-1]");
+            CodecErrors.ProtocolError($"{type} with Packet Identifier 0 [MQTT-2.3.1-1] (5.0: [MQTT-2.2.1-3])");
         return id;
     }
 }

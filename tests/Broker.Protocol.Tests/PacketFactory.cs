@@ -153,10 +153,13 @@ internal static class PacketFactory
         var packet = new MqttAckPacket(type) { PacketId = PacketId(rng) };
         if (version == MqttProtocolVersion.V500)
         {
+            // Only codes of the packet's own table (3.4.2.1 ff.): any other is refused.
             packet.ReasonCode = rng.Next(2) == 0
                 ? MqttReasonCode.Success
-                : Pick(rng, [MqttReasonCode.NoMatchingSubscribers, MqttReasonCode.UnspecifiedError,
-                    MqttReasonCode.PacketIdentifierNotFound, MqttReasonCode.QuotaExceeded]);
+                : type is MqttPacketType.PubAck or MqttPacketType.PubRec
+                    ? Pick(rng, [MqttReasonCode.NoMatchingSubscribers, MqttReasonCode.UnspecifiedError,
+                        MqttReasonCode.QuotaExceeded, MqttReasonCode.PayloadFormatInvalid])
+                    : MqttReasonCode.PacketIdentifierNotFound;
             packet.Properties = Properties(rng, Ctx.Ack);
         }
         return packet;

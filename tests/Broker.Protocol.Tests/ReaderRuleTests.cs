@@ -115,6 +115,10 @@ public sealed class ReaderRuleTests
     public void TryRead_TopicWithNullCharacter_Malformed() =>
         Fails(MqttReasonCode.MalformedPacket, Packet(0x30, Bin(0x61, 0x00, 0x62)), V311);
 
+    [Fact] // 1.5.4: control characters and non-characters "MAY" be treated as malformed; the broker accepts them
+    public void TryRead_TopicWithControlCharacterOrNonCharacter_Accepted() =>
+        Assert.Equal("a\u0001\uFFFF", Reads<MqttPublishPacket>(Packet(0x30, Str("a\u0001\uFFFF")), V311).Topic);
+
     [Fact] // [MQTT-1.5.4-2]
     public void TryRead_ClientIdWithNullCharacter_Malformed() =>
         Fails(MqttReasonCode.MalformedPacket, Packet(0x10, Str("MQTT"), B(4, 2), U16(0), Bin(0x00)), Unknown);
@@ -209,9 +213,26 @@ public sealed class ReaderRuleTests
     public void TryRead_ConnectWillPayloadFormatUtf8ButBinary_PayloadFormatInvalid() =>
         Fails(MqttReasonCode.PayloadFormatInvalid, Connect5(NoProps, 0x06, Props(B(0x01, 1)), Str("w"), Bin(0xFF, 0xFE)), Unknown);
 
-    [Fact] // Table 2-4: Topic Alias is not a CONNECT property
-    public void TryRead_ConnectWithPropertyNotAllowed_ProtocolError() =>
-        Fails(MqttReasonCode.ProtocolError, Connect5(Props(B(0x23, 0, 1))), Unknown);
+    [Fact] // 2.2.2.2 / Table 2-4: Topic Alias is not a CONNECT property, so the packet is malformed (CONNACK 0x81)
+    public void TryRead_ConnectWithPropertyNotValidForConnect_Malformed() =>
+        Fails(MqttReasonCode.MalformedPacket, Connect5(Props(B(0x23, 0, 1))), Unknown);
+
+    [Theory] // 2.2.2.2: server-to-client properties in a CONNECT are not valid for its packet type
+    [InlineData(new byte[] { 0x24, 1 })] // Maximum QoS
+    [InlineData(new byte[] { 0x25, 1 })] // Retain Available
+    [InlineData(new byte[] { 0x28, 1 })] // Wildcard Subscription Available
+    [InlineData(new byte[] { 0x13, 0, 9 })] // Server Keep Alive
+    public void TryRead_ConnectWithConnAckProperty_Malformed(byte[] property) =>
+        Fails(MqttReasonCode.MalformedPacket, Connect5(Props(property)), Unknown);
+
+    [Fact] // 2.2.2.2 / Table 2-4: Topic Alias is not a will property
+    public void TryRead_ConnectWillPropertyNotValidForWill_Malformed() =>
+        Fails(MqttReasonCode.MalformedPacket, Connect5(NoProps, 0x06, Props(B(0x23, 0, 1)), Str("w"), Bin(1)), Unknown);
+
+    [Fact] // 3.1.3.2.2: "It is a Protocol Error to include the Will Delay Interval more than once"
+    public void TryRead_ConnectDuplicateWillDelay_ProtocolError() =>
+        Fails(MqttReasonCode.ProtocolError,
+            Connect5(NoProps, 0x06, Props(B(0x18, 0, 0, 0, 1), B(0x18, 0, 0, 0, 1)), Str("w"), Bin(1)), Unknown);
 
     [Fact] // 3.1.2.11.3
     public void TryRead_ConnectReceiveMaximum0_ProtocolError() =>
@@ -334,9 +355,17 @@ public sealed class ReaderRuleTests
     public void TryRead_PublishSubscriptionIdentifier0_ProtocolError() =>
         Fails(MqttReasonCode.ProtocolError, Packet(0x30, Str("a"), Props(B(0x0B, 0))), V5);
 
-    [Fact] // Table 2-4: Reason String is not a PUBLISH property
-    public void TryRead_PublishReasonString_ProtocolError() =>
-        Fails(MqttReasonCode.ProtocolError, Packet(0x30, Str("a"), Props(B(0x1F), Str("x"))), V5);
+    [Fact] // 2.2.2.2 / Table 2-4: Reason String is not a PUBLISH property
+    public void TryRead_PublishReasonString_Malformed() =>
+        Fails(MqttReasonCode.MalformedPacket, Packet(0x30, Str("a"), Props(B(0x1F), Str("x"))), V5);
+
+    [Fact] // 3.3.2.3.2: "It is a Protocol Error to include the Payload Format Indicator more than once"
+    public void TryRead_PublishDuplicatePayloadFormatIndicator_ProtocolError() =>
+        Fails(MqttReasonCode.ProtocolError, Packet(0x30, Str("a"), Props(B(0x01, 0), B(0x01, 0))), V5);
+
+    [Fact] // 3.3.2.3.3 ff.: Message Expiry Interval likewise (a duplicate check per identifier, not per field)
+    public void TryRead_PublishDuplicateMessageExpiry_ProtocolError() =>
+        Fails(MqttReasonCode.ProtocolError, Packet(0x30, Str("a"), Props(B(0x02, 0, 0, 0, 1), B(0x02, 0, 0, 0, 1))), V5);
 
     [Fact]
     public void TryRead_PublishDuplicateTopicAlias_ProtocolError() =>
@@ -395,6 +424,63 @@ public sealed class ReaderRuleTests
     [Fact] // [MQTT-2.3.1-1]
     public void TryRead_PubAckPacketId0_ProtocolError() => Fails(MqttReasonCode.ProtocolError, [0x40, 2, 0, 0], V311);
 
+    // ---- reason codes each packet may carry (Tables 3-1, 3-4 ... 3-11): an undefined one parses as a byte, so it is
+    // data "not allowed by the protocol", a Protocol Error (1.2), not a Malformed Packet ----
+
+    [Theory] // [MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.6.2-1] [MQTT-3.7.2-1] [MQTT-3.14.2-1]
+    [InlineData(0x40, new byte[] { 0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99 })] // Table 3-4
+    [InlineData(0x50, new byte[] { 0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99 })] // Table 3-5
+    [InlineData(0x62, new byte[] { 0x00, 0x92 })] // Table 3-6
+    [InlineData(0x70, new byte[] { 0x00, 0x92 })] // Table 3-7
+    [InlineData(0xE0, new byte[] { 0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x90,
+        0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2 })] // Table 3-10
+    public void TryRead_ReasonCodeNotInItsTable_ProtocolError(byte firstByte, byte[] table)
+    {
+        for (var code = 0; code < 256; code++)
+        {
+            byte[] bytes = firstByte == 0xE0 ? [firstByte, 1, (byte)code] : [firstByte, 3, 0, 1, (byte)code];
+            if (!table.Contains((byte)code))
+            {
+                Fails(MqttReasonCode.ProtocolError, bytes, V5);
+                continue;
+            }
+            var read = TestBuffers.DecodeSingle(bytes, V5) switch
+            {
+                MqttAckPacket ack => ack.ReasonCode,
+                MqttDisconnectPacket disconnect => disconnect.ReasonCode,
+                var other => throw new InvalidOperationException(other.Type.ToString()),
+            };
+            Assert.Equal((MqttReasonCode)code, read);
+        }
+    }
+
+    [Theory] // [MQTT-3.15.2-1]: Table 3-11 has 0x00, 0x18, 0x19
+    [InlineData(0x01)]
+    [InlineData(0x80)]
+    [InlineData(0x87)]
+    public void TryRead_AuthUndefinedReasonCode_ProtocolError(byte code) =>
+        Fails(MqttReasonCode.ProtocolError, Packet(0xF0, B(code), Props(B(0x15), Str("m"))), V5);
+
+    [Fact] // [MQTT-3.2.2-8]: Table 3-1 (read by clients such as the bench)
+    public void TryRead_ConnAckUndefinedReasonCode_ProtocolError() =>
+        Fails(MqttReasonCode.ProtocolError, Packet(0x20, B(0, 0x8B), NoProps), V5);
+
+    [Fact] // [MQTT-3.9.3-2] (5.0): Table 3-8
+    public void TryRead_SubAckUndefinedReasonCode_ProtocolError() =>
+        Fails(MqttReasonCode.ProtocolError, Packet(0x90, U16(1), NoProps, B(0x03)), V5);
+
+    [Fact] // [MQTT-3.11.3-2]: Table 3-9
+    public void TryRead_UnsubAckUndefinedReasonCode_ProtocolError() =>
+        Fails(MqttReasonCode.ProtocolError, Packet(0xB0, U16(1), NoProps, B(0x01)), V5);
+
+    [Fact] // 2.2.2.2 / Table 2-4: PUBACK takes only Reason String and User Property
+    public void TryRead_PubAckWithPropertyNotValidForPubAck_Malformed() =>
+        Fails(MqttReasonCode.MalformedPacket, Packet(0x40, U16(1), B(0x00), Props(B(0x11, 0, 0, 0, 1))), V5);
+
+    [Fact] // 2.2.2.2 / Table 2-4: Session Expiry, Server Reference, Reason String and User Property only
+    public void TryRead_DisconnectWithPropertyNotValidForDisconnect_Malformed() =>
+        Fails(MqttReasonCode.MalformedPacket, Packet(0xE0, B(0x00), Props(B(0x21, 0, 1))), V5);
+
     [Fact]
     public void TryRead_DisconnectRemainingLength0Under5_Normal() =>
         Assert.Equal(MqttReasonCode.NormalDisconnection, Reads<MqttDisconnectPacket>([0xE0, 0], V5).ReasonCode);
@@ -434,12 +520,24 @@ public sealed class ReaderRuleTests
     public void TryRead_SubscribeReservedBitsUnder5_Malformed() =>
         Fails(MqttReasonCode.MalformedPacket, Packet(0x82, U16(1), NoProps, Str("a"), B(0x40)), V5);
 
-    [Fact] // [MQTT-3.8.3-4] (3.1.1) / 3.8.3.1
-    public void TryRead_SubscribeQos3_Malformed()
-    {
+    [Fact] // [MQTT-3.8.3-4] (3.1.1): "QoS is not 0, 1 or 2" is malformed
+    public void TryRead_SubscribeQos3Under311_Malformed() =>
         Fails(MqttReasonCode.MalformedPacket, Packet(0x82, U16(1), Str("a"), B(3)), V311);
-        Fails(MqttReasonCode.MalformedPacket, Packet(0x82, U16(1), NoProps, Str("a"), B(3)), V5);
-    }
+
+    [Fact] // 5.0 3.8.3.1: "It is a Protocol Error if the Maximum QoS field has the value 3"
+    public void TryRead_SubscribeQos3Under5_ProtocolError() =>
+        Fails(MqttReasonCode.ProtocolError, Packet(0x82, U16(1), NoProps, Str("a"), B(3)), V5);
+
+    [Fact] // [MQTT-3.8.3-5] decides before 3.8.3.1 when both apply: reserved bits make the packet malformed
+    public void TryRead_SubscribeReservedBitsAndQos3Under5_Malformed() =>
+        Fails(MqttReasonCode.MalformedPacket, Packet(0x82, U16(1), NoProps, Str("a"), B(0x83)), V5);
+
+    [Theory] // 2.2.2.2 / Table 2-4: SUBSCRIBE takes only Subscription Identifier and User Property
+    [InlineData(new byte[] { 0x1F, 0, 0 })] // Reason String
+    [InlineData(new byte[] { 0x11, 0, 0, 0, 1 })] // Session Expiry Interval
+    [InlineData(new byte[] { 0x23, 0, 1 })] // Topic Alias
+    public void TryRead_SubscribeWithPropertyNotValidForSubscribe_Malformed(byte[] property) =>
+        Fails(MqttReasonCode.MalformedPacket, Packet(0x82, U16(1), Props(property), Str("a"), B(0)), V5);
 
     [Fact] // 3.8.3.1
     public void TryRead_SubscribeRetainHandling3_ProtocolError() =>
@@ -485,6 +583,12 @@ public sealed class ReaderRuleTests
     [Fact] // [MQTT-2.3.1-1]
     public void TryRead_UnsubscribePacketId0_ProtocolError() =>
         Fails(MqttReasonCode.ProtocolError, Packet(0xA2, U16(0), Str("a")), V311);
+
+    [Theory] // 2.2.2.2 / Table 2-4: UNSUBSCRIBE takes only User Property
+    [InlineData(new byte[] { 0x0B, 1 })] // Subscription Identifier
+    [InlineData(new byte[] { 0x1F, 0, 0 })] // Reason String
+    public void TryRead_UnsubscribeWithPropertyNotValidForUnsubscribe_Malformed(byte[] property) =>
+        Fails(MqttReasonCode.MalformedPacket, Packet(0xA2, U16(1), Props(property), Str("a")), V5);
 
     [Fact]
     public void TryRead_UnsubscribeInvalidFilter_Malformed() =>

@@ -11,6 +11,10 @@ internal sealed partial class ClientChannel
 
     private ValueTask HandlePublishAsync(MqttPublishPacket packet)
     {
+        // Subscription Identifiers flow only from server to client: 3.3.4 calls one from a client a Protocol Error
+        // [MQTT-3.3.4-6]. The codec reads both directions, so the check is here.
+        if (packet.SubscriptionIdentifiers is not null)
+            throw new MqttProtocolException(MqttReasonCode.ProtocolError, "PUBLISH from a client with a Subscription Identifier [MQTT-3.3.4-6]");
         _engine.Metrics.MessageIn();
         var mqtt = _engine.MqttOptions;
         var topic = ResolveInboundAlias(packet);

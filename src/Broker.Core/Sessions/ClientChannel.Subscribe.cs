@@ -12,6 +12,8 @@ internal sealed partial class ClientChannel
         var session = _session!;
         var mqtt = _engine.MqttOptions;
         var v5 = _version == MqttProtocolVersion.V500;
+        if (v5 && (!mqtt.WildcardSubscription || !mqtt.SharedSubscription))
+            RefuseUnavailableFeatures(packet, mqtt);
         var subscriptionId = packet.Properties?.SubscriptionIdentifier ?? 0;
         var requests = new TrackedList<SubscriptionRequest>(packet.Subscriptions.Count);
         foreach (var s in packet.Subscriptions)
@@ -74,6 +76,26 @@ internal sealed partial class ClientChannel
         {
             foreach (var context in subscribed)
                 await _engine.Hooks.SessionSubscribed.RunAsync(context).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// An MQTT 5 client that was told in CONNACK that wildcard or shared subscriptions are not available commits a
+    /// Protocol Error by asking for one: "The Server uses DISCONNECT with Reason Code 0xA2 / 0x9E" (3.2.2.3.11,
+    /// 3.2.2.3.13), rather than a SUBACK code. Filters a <c>client.subscribe</c> callback adds are the broker's own
+    /// doing and are answered per filter below, as are 3.1.1 clients, who were told nothing.
+    /// </summary>
+    private static void RefuseUnavailableFeatures(MqttSubscribePacket packet, Configuration.MqttOptions mqtt)
+    {
+        foreach (var s in packet.Subscriptions)
+        {
+            var shared = MqttTopic.TryParseShared(s.TopicFilter, out _, out var realFilter);
+            if (shared && !mqtt.SharedSubscription)
+                throw new MqttProtocolException(MqttReasonCode.SharedSubscriptionsNotSupported,
+                    "shared subscription though CONNACK said Shared Subscription Available 0 (3.2.2.3.13)");
+            if (!mqtt.WildcardSubscription && MqttTopic.HasWildcard(realFilter))
+                throw new MqttProtocolException(MqttReasonCode.WildcardSubscriptionsNotSupported,
+                    "wildcard subscription though CONNACK said Wildcard Subscription Available 0 (3.2.2.3.11)");
         }
     }
 

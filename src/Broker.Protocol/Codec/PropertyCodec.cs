@@ -111,8 +111,9 @@ internal static class PropertyCodec
             if (id >= 64 || (Defined & (1UL << (int)id)) == 0)
                 CodecErrors.Malformed($"unknown property identifier 0x{id:X2}");
             var bit = 1UL << (int)id;
+            // 2.2.2.2: "an Identifier which is not valid for its packet type ... is a Malformed Packet".
             if ((allowed & bit) == 0)
-                CodecErrors.ProtocolError($"property 0x{id:X2} is not allowed in {context}");
+                CodecErrors.Malformed($"property 0x{id:X2} is not valid in {context} (2.2.2.2)");
             if ((seen & bit) != 0 && id != UserProperty && !(id == SubscriptionIdentifier && context == PropertyContext.Publish))
                 CodecErrors.ProtocolError($"property 0x{id:X2} included more than once");
             seen |= bit;

@@ -108,6 +108,23 @@ public sealed class DeliveryTests
     }
 
     [Fact]
+    public async Task Publish_FromClientWithSubscriptionIdentifier_DisconnectProtocolError()
+    {
+        await using var broker = new TestBroker();
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
+        var pub = await broker.ConnectAsync("pub");
+
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", SubscriptionIdentifiers = [7] });
+
+        // [MQTT-3.3.4-6]: a PUBLISH from a client carries no Subscription Identifier; 3.3.4: a Protocol Error.
+        var disconnect = await pub.ReceiveAsync<MqttDisconnectPacket>();
+        Assert.Equal(MqttReasonCode.ProtocolError, disconnect.ReasonCode);
+        await pub.WaitClosedAsync();
+        await sub.AssertNothingReceivedAsync();
+    }
+
+    [Fact]
     public async Task TopicAlias_OutboundWithClientMaximum2_AliasesAssignedThenTopicOmitted()
     {
         await using var broker = new TestBroker();

@@ -12,12 +12,7 @@ public sealed class SubscribeTests
     [Fact]
     public async Task Subscribe_V5MixedRequests_OneReasonCodePerFilter()
     {
-        await using var broker = new TestBroker((mqtt, _, _, _) =>
-        {
-            mqtt.MaxQosAllowed = 1;
-            mqtt.WildcardSubscription = false;
-            mqtt.SharedSubscription = false;
-        });
+        await using var broker = new TestBroker((mqtt, _, _, _) => mqtt.MaxQosAllowed = 1);
         var client = await broker.ConnectAsync("c1");
 
         await client.SendAsync(new MqttSubscribePacket
@@ -27,8 +22,8 @@ public sealed class SubscribeTests
             [
                 new MqttTopicSubscription("a", MqttQos.AtMostOnce),
                 new MqttTopicSubscription("b", MqttQos.ExactlyOnce),
-                new MqttTopicSubscription("c/+", MqttQos.AtLeastOnce),
                 new MqttTopicSubscription("$share/g/d", MqttQos.AtLeastOnce),
+                new MqttTopicSubscription("$share//d", MqttQos.AtLeastOnce),
             ],
         });
 
@@ -36,8 +31,32 @@ public sealed class SubscribeTests
         var suback = await client.ReceiveAsync<MqttSubAckPacket>();
         Assert.Equal(5, suback.PacketId);
         Assert.Equal(
-            [MqttReasonCode.GrantedQos0, MqttReasonCode.GrantedQos1, MqttReasonCode.WildcardSubscriptionsNotSupported, MqttReasonCode.SharedSubscriptionsNotSupported],
+            [MqttReasonCode.GrantedQos0, MqttReasonCode.GrantedQos1, MqttReasonCode.GrantedQos1, MqttReasonCode.TopicFilterInvalid],
             suback.ReasonCodes);
+    }
+
+    [Theory] // 3.2.2.3.11 / 3.2.2.3.13: announced unavailable in CONNACK, so asking is a Protocol Error with its own code
+    [InlineData("c/+", MqttReasonCode.WildcardSubscriptionsNotSupported)]
+    [InlineData("$share/g/d", MqttReasonCode.SharedSubscriptionsNotSupported)]
+    public async Task Subscribe_V5FeatureAnnouncedUnavailable_DisconnectWithItsCode(string filter, MqttReasonCode expected)
+    {
+        await using var broker = new TestBroker((mqtt, _, _, _) =>
+        {
+            mqtt.WildcardSubscription = false;
+            mqtt.SharedSubscription = false;
+        });
+        var client = await broker.ConnectAsync("c1");
+        Assert.Equal((byte)0, client.ConnAck!.Properties!.WildcardSubscriptionAvailable);
+        Assert.Equal((byte)0, client.ConnAck!.Properties!.SharedSubscriptionAvailable);
+
+        await client.SendAsync(new MqttSubscribePacket
+        {
+            PacketId = 5,
+            Subscriptions = [new MqttTopicSubscription("a", MqttQos.AtMostOnce), new MqttTopicSubscription(filter, MqttQos.AtMostOnce)],
+        });
+
+        Assert.Equal(expected, (await client.ReceiveAsync<MqttDisconnectPacket>()).ReasonCode);
+        await client.WaitClosedAsync();
     }
 
     [Fact]

@@ -43,6 +43,21 @@ public sealed class WillTests
         Assert.Equal(MqttQos.AtLeastOnce, will.Qos);
     }
 
+    [Fact]
+    public async Task Will_DisconnectRaisingExpiryFromZero_RefusedWith0x82AndWillPublished()
+    {
+        await using var broker = new TestBroker();
+        var watcher = await WatcherAsync(broker);
+        var client = await broker.ConnectAsync("c1", configure: c => WithWill(c));
+
+        await client.SendAsync(new MqttDisconnectPacket { Properties = new MqttProperties { SessionExpiryInterval = 60 } });
+
+        // 3.14.2.2.2: a non-zero Session Expiry Interval on DISCONNECT after 0 at CONNECT is a Protocol Error, and the
+        // Server "does not treat it as a valid DISCONNECT packet": DISCONNECT 0x82, and the will is not discarded.
+        Assert.Equal(MqttReasonCode.ProtocolError, (await client.ReceiveAsync<MqttDisconnectPacket>()).ReasonCode);
+        Assert.Equal("will/c1", (await watcher.ReceivePublishAsync()).Topic);
+    }
+
     [Theory]
     [InlineData(MqttProtocolVersion.V311, false)]
     [InlineData(MqttProtocolVersion.V500, false)]
