@@ -47,6 +47,10 @@ public sealed class MqttOptions : IValidatableOptions
     [ConfKey("mqtt.wildcard_subscription", "Whether topic filters with + and # are accepted (off: SUBACK 0xA2).")]
     public bool WildcardSubscription { get; set; } = true;
 
+    /// <remarks>Default 10000; 0 = unlimited (EMQX's default).</remarks>
+    [ConfKey("mqtt.max_subscriptions", "Most subscriptions one client may hold; a SUBSCRIBE for a new filter beyond it is refused with SUBACK 0x97 Quota exceeded (3.1.1: 0x80). Every subscription costs each matching message a delivery check, so one client with tens of thousands of overlapping filters would slow every publisher to it. 0 = unlimited.", Min = "0")]
+    public int MaxSubscriptions { get; set; } = 10000;
+
     /// <remarks>Default true.</remarks>
     [ConfKey("mqtt.shared_subscription", "Whether $share/<group>/<filter> and $queue/<filter> subscriptions are accepted (off: SUBACK 0x9E).")]
     public bool SharedSubscription { get; set; } = true;

@@ -41,6 +41,8 @@ internal sealed partial class ClientChannel
                 code = MqttReasonCode.WildcardSubscriptionsNotSupported;
             else if (mqtt.MaxTopicLevels > 0 && realFilter.AsSpan().Count('/') >= mqtt.MaxTopicLevels)
                 code = MqttReasonCode.TopicFilterInvalid;
+            else if (mqtt.MaxSubscriptions > 0 && !session.CanSubscribe(filter, mqtt.MaxSubscriptions))
+                code = MqttReasonCode.QuotaExceeded; // EMQX's max_subscriptions; 3.1.1 SUBACK 0x80
             else if (await _engine.AuthorizeSubscriptionAsync(_client!, _superuser, realFilter).ConfigureAwait(false) is not { } authorization)
                 code = MqttReasonCode.NotAuthorized;
             else

@@ -88,6 +88,16 @@ internal sealed class Session : ISubscriber
         }
     }
 
+    /// <summary>
+    /// Whether a SUBSCRIBE to <paramref name="topicFilter"/> stays within <paramref name="max"/> subscriptions: it
+    /// replaces an existing one, or there is room for one more.
+    /// </summary>
+    public bool CanSubscribe(string topicFilter, int max)
+    {
+        lock (this)
+            return _subscriptions is null || _subscriptions.Count < max || _subscriptions.ContainsKey(topicFilter);
+    }
+
     /// <summary>Removes the subscription to <paramref name="topicFilter"/> and its route; false when there was none.</summary>
     public bool RemoveSubscription(string topicFilter)
     {

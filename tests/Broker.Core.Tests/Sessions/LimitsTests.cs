@@ -8,6 +8,27 @@ namespace Broker.Core.Tests.Sessions;
 /// <summary>The mqtt.* limits and capabilities as a connected client meets them.</summary>
 public sealed class LimitsTests
 {
+    // mqtt.max_subscriptions (EMQX's max_subscriptions): a new filter beyond the cap gets SUBACK 0x97 Quota exceeded
+    // (5.0 §3.9.3) / 0x80 Failure (3.1.1 §3.9.3); replacing an existing subscription is not a new one, and an
+    // unsubscribe makes room.
+    [Theory]
+    [InlineData(MqttProtocolVersion.V500, MqttReasonCode.QuotaExceeded)]
+    [InlineData(MqttProtocolVersion.V311, MqttReasonCode.UnspecifiedError)] // written as 0x80
+    public async Task Subscribe_BeyondMaxSubscriptions_QuotaExceeded(MqttProtocolVersion version, MqttReasonCode refused)
+    {
+        await using var broker = new TestBroker((mqtt, _, _, _) => mqtt.MaxSubscriptions = 2);
+        var client = await broker.ConnectAsync("c1", version);
+
+        Assert.Equal([MqttReasonCode.GrantedQos1], (await client.SubscribeAsync("a/#")).ReasonCodes);
+        Assert.Equal([MqttReasonCode.GrantedQos1], (await client.SubscribeAsync("b/+")).ReasonCodes);
+        Assert.Equal([refused], (await client.SubscribeAsync("c")).ReasonCodes);
+        Assert.Equal([MqttReasonCode.GrantedQos0], (await client.SubscribeAsync("a/#", MqttQos.AtMostOnce)).ReasonCodes);
+        await client.SendAsync(new MqttUnsubscribePacket { PacketId = client.NextPacketId(), TopicFilters = ["b/+"] });
+        await client.ReceiveAsync<MqttUnsubAckPacket>();
+        Assert.Equal([MqttReasonCode.GrantedQos1], (await client.SubscribeAsync("c")).ReasonCodes);
+        Assert.Equal(2, broker.Engine.Router.SubscriptionCount);
+    }
+
     [Fact]
     public async Task Connect_ClientIdLongerThanMaximum_ClientIdentifierNotValid()
     {
