@@ -3,6 +3,7 @@ using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Core.Configuration;
 using Broker.Core.Hooks;
+using Broker.Core.Logging;
 using Broker.Core.Metrics;
 using Broker.Core.Routing;
 using Broker.Core.Sessions;
@@ -30,7 +31,8 @@ internal sealed partial class BrokerEngine
         AccessControlOptions access,
         BrokerOptions broker,
         TimeProvider timeProvider,
-        ILoggerFactory loggerFactory)
+        ILoggerFactory loggerFactory,
+        LogThrottle? logThrottle = null)
     {
         MqttOptions = mqtt;
         SessionOptions = session;
@@ -39,6 +41,7 @@ internal sealed partial class BrokerEngine
         TimeProvider = timeProvider;
         LoggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Broker.Core");
+        LogThrottle = logThrottle ?? new LogThrottle(TimeSpan.FromSeconds(10), 100, timeProvider, _logger);
         Hooks = new HookRegistry(broker.HookTimeout, timeProvider, loggerFactory.CreateLogger("Broker.Core.Hooks"));
         Hooks.ClientAuthorize.Changed = InvalidateAuthorization;
         Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);
@@ -57,6 +60,9 @@ internal sealed partial class BrokerEngine
     public TimeProvider TimeProvider { get; }
     public ILoggerFactory LoggerFactory { get; }
     public HookRegistry Hooks { get; }
+
+    /// <summary>Limits per-client and per-message log events; holds the traced clients and topics (<c>ctl trace</c>).</summary>
+    public LogThrottle LogThrottle { get; }
     public Router<Session> Router { get; }
     public SessionManager Sessions { get; }
     public BrokerMetrics Metrics { get; } = new();

@@ -60,6 +60,7 @@ internal static class CtlCommands
         root.Add(SubscriptionsCommands.Build());
         root.Add(RoutesCommands.Build());
         root.Add(AclCommands.Build());
+        root.Add(TraceCommands.Build());
         root.Add(PluginsCommands.Build());
         root.Add(ListenersCommands.Build());
         return root;

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Broker.Abstractions.Hooks;
 using Broker.Core;
 using Broker.Core.AccessControl;
+using Broker.Core.Logging;
 using Broker.Core.Sys;
 using Broker.PluginHost;
 using Broker.Configuration;
@@ -50,7 +51,9 @@ internal static partial class BrokerHost
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => new BrokerEngine(settings.Mqtt, settings.Session, settings.Access, settings.Broker,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(),
+            new LogThrottle(settings.Log.ThrottleWindow, settings.Log.ThrottleBurst, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core"))));
 
         await using var app = builder.Build();
         var engine = app.Services.GetRequiredService<BrokerEngine>();

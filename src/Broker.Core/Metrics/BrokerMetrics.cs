@@ -15,6 +15,8 @@ internal sealed class BrokerMetrics
     private long _messagesDropped;
     private long _messagesQueueDropped;
     private long _deliveryNotAuthorized;
+    private long _publishNotAuthorized;
+    private long _subscribeNotAuthorized;
     private long _messagesRetained;
     private long _publisherPauses;
     private int _connections;
@@ -32,6 +34,10 @@ internal sealed class BrokerMetrics
     public long MessagesQueueDropped => Volatile.Read(ref _messagesQueueDropped);
     /// <summary>Of <see cref="MessagesDropped"/>: messages the authorization rules kept from one subscriber of a subscription granted in part.</summary>
     public long DeliveryNotAuthorized => Volatile.Read(ref _deliveryNotAuthorized);
+    /// <summary>PUBLISHes the authorization rules refused (EMQX 4's <c>packets.publish.auth_error</c>).</summary>
+    public long PublishNotAuthorized => Volatile.Read(ref _publishNotAuthorized);
+    /// <summary>SUBSCRIBE filters the authorization rules refused (EMQX 4's <c>packets.subscribe.auth_error</c>).</summary>
+    public long SubscribeNotAuthorized => Volatile.Read(ref _subscribeNotAuthorized);
     /// <summary>Times a publisher's connection paused reading because a subscriber had fallen behind (session.backpressure_timeout).</summary>
     public long PublisherPauses => Volatile.Read(ref _publisherPauses);
     public int Connections => Volatile.Read(ref _connections);
@@ -71,6 +77,10 @@ internal sealed class BrokerMetrics
     }
 
     public void DeliveryDenied() => Interlocked.Increment(ref _deliveryNotAuthorized);
+
+    public void PublishDenied() => Interlocked.Increment(ref _publishNotAuthorized);
+
+    public void SubscribeDenied() => Interlocked.Increment(ref _subscribeNotAuthorized);
 
     public void PublisherPaused() => Interlocked.Increment(ref _publisherPauses);
 

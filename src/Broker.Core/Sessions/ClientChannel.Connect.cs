@@ -75,7 +75,8 @@ internal sealed partial class ClientChannel
         {
             if (!v5)
             {
-                LogKeepAliveRefused(_logger, clientId, keepAlive, mqtt.MaxKeepAlive);
+                if (ShouldLog(KeepAliveRefusedEvent, nameof(LogKeepAliveRefused), clientId))
+                    LogKeepAliveRefused(_logger, clientId, keepAlive, mqtt.MaxKeepAlive);
                 await RefuseAsync(MqttReasonCode.ClientIdentifierNotValid, null).ConfigureAwait(false);
                 return;
             }
@@ -129,7 +130,8 @@ internal sealed partial class ClientChannel
             || (auth.Result == AuthenticationResult.Ignore && _engine.AccessOptions.AllowAnonymous);
         if (!allowed)
         {
-            LogAuthFailed(_logger, clientId, connect.Username, RemoteEndPoint?.ToString());
+            if (ShouldLog(AuthFailedEvent, nameof(LogAuthFailed), clientId))
+                LogAuthFailed(_logger, clientId, connect.Username, RemoteEndPoint?.ToString());
             await RefuseAsync(auth.Result == AuthenticationResult.Deny ? auth.DenyReasonCode : MqttReasonCode.NotAuthorized, null).ConfigureAwait(false);
             return;
         }
@@ -155,7 +157,8 @@ internal sealed partial class ClientChannel
             }
             else
             {
-                LogWillDenied(_logger, clientId, connect.WillTopic);
+                if (ShouldLog(WillDeniedEvent, nameof(LogWillDenied), clientId, connect.WillTopic))
+                    LogWillDenied(_logger, clientId, connect.WillTopic);
             }
         }
 
@@ -196,7 +199,8 @@ internal sealed partial class ClientChannel
         else
             _engine.Deadlines.Schedule(this, _keepAliveLimit);
         session.Resume(this, _window);
-        LogConnected(_logger, clientId, connect.Username, RemoteEndPoint?.ToString(), (byte)_version, present);
+        if (ShouldLog(ConnectedEvent, nameof(LogConnected), clientId))
+            LogConnected(_logger, clientId, connect.Username, RemoteEndPoint?.ToString(), (byte)_version, present);
 
         if (!_engine.Hooks.ClientConnected.IsEmpty)
             await _engine.Hooks.ClientConnected.RunAsync(new ClientConnectedContext { Client = client, SessionPresent = present }).ConfigureAwait(false);

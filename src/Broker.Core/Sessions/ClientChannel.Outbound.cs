@@ -135,7 +135,8 @@ internal sealed partial class ClientChannel
         {
             if (ex is not (IOException or OperationCanceledException or InvalidOperationException
                 or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException))
-                LogUnexpected(_logger, ex, _client?.ClientId);
+                if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
+                    LogUnexpected(_logger, ex, _client?.ClientId);
             // Otherwise the peer is gone; the read side notices too.
             StopWriting();
         }

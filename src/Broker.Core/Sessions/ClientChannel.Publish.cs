@@ -128,7 +128,9 @@ internal sealed partial class ClientChannel
     /// </summary>
     private void Denied(MqttPublishPacket packet, string topic)
     {
-        LogPublishDenied(_logger, _client!.ClientId, topic);
+        _engine.Metrics.PublishDenied();
+        if (ShouldLog(PublishDeniedEvent, nameof(LogPublishDenied), _client!.ClientId, topic))
+            LogPublishDenied(_logger, _client.ClientId, topic);
         _engine.OnDropped(ToMessage(packet, topic), "not_authorized", false, _client);
         if (packet.Qos == MqttQos.AtMostOnce)
             return;

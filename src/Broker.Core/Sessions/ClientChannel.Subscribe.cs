@@ -66,7 +66,12 @@ internal sealed partial class ClientChannel
                 }
             }
             if (code >= MqttReasonCode.UnspecifiedError)
-                LogSubscribeRefused(_logger, _client!.ClientId, filter, code);
+            {
+                if (code == MqttReasonCode.NotAuthorized)
+                    _engine.Metrics.SubscribeDenied();
+                if (ShouldLog(SubscribeRefusedEvent, nameof(LogSubscribeRefused), _client!.ClientId, filter))
+                    LogSubscribeRefused(_logger, _client.ClientId, filter, code);
+            }
             if (requests.OriginOf(index) is var origin and >= 0)
                 codes[origin] = code;
         }

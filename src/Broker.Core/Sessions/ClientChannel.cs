@@ -159,7 +159,8 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         }
         catch (Exception ex)
         {
-            LogUnexpected(_logger, ex, _client?.ClientId);
+            if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
+                LogUnexpected(_logger, ex, _client?.ClientId);
             RequestClose(MqttReasonCode.UnspecifiedError, "error", sendDisconnect: true);
         }
         finally
@@ -170,7 +171,8 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
             }
             catch (Exception ex)
             {
-                LogUnexpected(_logger, ex, _client?.ClientId);
+                if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
+                    LogUnexpected(_logger, ex, _client?.ClientId);
             }
         }
     }
@@ -223,7 +225,8 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
 
     private void OnProtocolError(MqttProtocolException ex)
     {
-        LogProtocolError(_logger, _client?.ClientId ?? RemoteEndPoint?.ToString(), ex.ReasonCode, ex.Message);
+        if (ShouldLog(ProtocolErrorEvent, nameof(LogProtocolError), _client?.ClientId))
+            LogProtocolError(_logger, _client?.ClientId ?? RemoteEndPoint?.ToString(), ex.ReasonCode, ex.Message);
         if (!_connected)
         {
             // A CONNECT we cannot accept: answer in a version the client reads, where the spec gives a code.
@@ -323,12 +326,14 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
                         Reason = _closeWhy,
                     }).ConfigureAwait(false);
                 }
-                LogDisconnected(_logger, _client!.ClientId, _closeWhy);
+                if (ShouldLog(DisconnectedEvent, nameof(LogDisconnected), _client!.ClientId))
+                    LogDisconnected(_logger, _client.ClientId, _closeWhy);
             }
         }
         catch (Exception ex)
         {
-            LogUnexpected(_logger, ex, _client?.ClientId);
+            if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
+                LogUnexpected(_logger, ex, _client?.ClientId);
         }
         finally
         {

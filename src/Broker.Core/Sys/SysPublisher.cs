@@ -76,6 +76,8 @@ internal sealed partial class SysPublisher : IDisposable
         Publish("metrics/messages/dropped", metrics.MessagesDropped, now);
         Publish("metrics/delivery/dropped/queue_full", metrics.MessagesQueueDropped, now);
         Publish("metrics/delivery/dropped/not_authorized", metrics.DeliveryNotAuthorized, now);
+        Publish("metrics/packets/publish/auth_error", metrics.PublishNotAuthorized, now);
+        Publish("metrics/packets/subscribe/auth_error", metrics.SubscribeNotAuthorized, now);
         Publish("metrics/messages/publisher_paused", metrics.PublisherPauses, now);
     }
 

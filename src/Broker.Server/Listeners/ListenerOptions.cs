@@ -419,4 +419,12 @@ public sealed class LogOptions
     /// <remarks>Default info.</remarks>
     [ConfKey("log.level", "Least severe log level written to the console: trace, debug, information, warning, error, critical or none.")]
     public Microsoft.Extensions.Logging.LogLevel Level { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
+    /// <remarks>Default 10s.</remarks>
+    [ConfKey("log.throttle_window", "Per-client and per-message log events (connects, disconnects, denied publishes and subscribes, failed logins, protocol errors) are written at most log.throttle_burst times per event in this window; the rest are counted and one line at the end of the window says how many were suppressed. `ctl trace start client <id>` or `ctl trace start topic <filter>` writes every event of that client or topic. 0 = write every event.", Unit = ConfUnit.Duration)]
+    public TimeSpan ThrottleWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <remarks>Default 100.</remarks>
+    [ConfKey("log.throttle_burst", "Lines per event written in each log.throttle_window before further ones are only counted.", Min = "1")]
+    public int ThrottleBurst { get; set; } = 100;
 }

@@ -83,6 +83,7 @@ internal static partial class ManagementApi
         MapRoutes(api, engine);
         MapMqtt(api, engine, logger);
         MapPrometheus(api, "/prometheus", engine);
+        MapTrace(api, engine);
         if (plugins is not null)
             MapPlugins(api, plugins);
         if (accessControl is not null)
@@ -289,6 +290,8 @@ internal static partial class ManagementApi
             ["messages.dropped"] = metrics.MessagesDropped,
             ["delivery.dropped.queue_full"] = metrics.MessagesQueueDropped,
             ["delivery.dropped.not_authorized"] = metrics.DeliveryNotAuthorized,
+            ["packets.publish.auth_error"] = metrics.PublishNotAuthorized,
+            ["packets.subscribe.auth_error"] = metrics.SubscribeNotAuthorized,
             ["messages.publisher_paused"] = metrics.PublisherPauses,
             ["messages.retained"] = metrics.Retained,
         };

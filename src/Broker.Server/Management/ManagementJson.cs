@@ -209,6 +209,13 @@ internal sealed class AclReloadView
     public int Users { get; init; }
 }
 
+/// <summary>What <c>ctl trace</c> follows.</summary>
+internal sealed class TraceView
+{
+    public required string[] Clients { get; init; }
+    public required string[] Topics { get; init; }
+}
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ApiResponse<PluginView[]>))]
 [JsonSerializable(typeof(ApiOk))]
@@ -222,6 +229,7 @@ internal sealed class AclReloadView
 [JsonSerializable(typeof(ApiResponse<RouteView[]>))]
 [JsonSerializable(typeof(ApiResponse<MqttActionResult[]>))]
 [JsonSerializable(typeof(ApiResponse<AclReloadView>))]
+[JsonSerializable(typeof(ApiResponse<TraceView>))]
 [JsonSerializable(typeof(PublishRequest))]
 [JsonSerializable(typeof(PublishRequest[]))]
 [JsonSerializable(typeof(SubscribeRequest))]
