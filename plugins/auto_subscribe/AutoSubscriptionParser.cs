@@ -1,4 +1,3 @@
-using Broker.Protocol;
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 
@@ -66,14 +65,14 @@ internal static class AutoSubscriptionParser
             return null;
         }
         var shape = topic.Value.Replace("%c", "x", StringComparison.Ordinal).Replace("%u", "x", StringComparison.Ordinal);
-        if (!(MqttTopic.TryParseShared(shape, out var group, out var filter) ? group is not null && MqttTopic.IsValidTopicFilter(filter) : MqttTopic.IsValidTopicFilter(shape)))
+        if (!(Topics.TryParseShared(shape, out var group, out var filter) ? group is not null && Topics.IsValidFilter(filter) : Topics.IsValidFilter(shape)))
             errors.Add($"{originOf(topic.Key)}: {topic.Key} = {topic.Value}: not a valid topic filter");
 
         var qos = Number(entry, "qos", (int)DefaultQos, 2, originOf, errors);
         var noLocal = Flag(entry, "nl", originOf, errors);
         var retainAsPublished = Flag(entry, "rap", originOf, errors);
         var retainHandling = Number(entry, "rh", 0, 2, originOf, errors);
-        if (noLocal && MqttTopic.TryParseShared(topic.Value, out _, out _) && entry.Fields.TryGetValue("nl", out var nl))
+        if (noLocal && Topics.TryParseShared(topic.Value, out _, out _) && entry.Fields.TryGetValue("nl", out var nl))
             errors.Add($"{originOf(nl.Key)}: {nl.Key} = {nl.Value}: a shared subscription cannot be no-local [MQTT-3.8.3-4]");
         if (errors.Count > before)
             return null;

@@ -1,4 +1,3 @@
-using Broker.Protocol;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
@@ -75,9 +74,9 @@ internal static class RewriteRuleParser
         if (parts.Length != 3)
             return $"expected three parts separated by spaces, <filter> <regex> <destination>, found {parts.Length}";
         var (filter, pattern, destination) = (parts[0], parts[1], parts[2]);
-        if (!MqttTopic.IsValidTopicFilter(filter))
+        if (!Topics.IsValidFilter(filter))
             return $"filter '{filter}' is not a valid topic filter";
-        if (MqttTopic.SharePrefixLength(filter) > 0)
+        if (Topics.SharePrefixLength(filter) > 0)
             return $"filter '{filter}' has a $share/$queue prefix; rules match the filter after it";
 
         Regex regex;
@@ -95,9 +94,9 @@ internal static class RewriteRuleParser
         if (candidate.HighestGroup > groups)
             return $"destination '{destination}' uses ${candidate.HighestGroup} but the regex has {groups} capture group(s)";
         var shape = candidate.DestinationShape("x");
-        if (!MqttTopic.IsValidTopicFilter(shape))
+        if (!Topics.IsValidFilter(shape))
             return $"destination '{destination}' is not a valid topic";
-        if (scope == RuleScope.Publish && !MqttTopic.IsValidTopicName(shape))
+        if (scope == RuleScope.Publish && !Topics.IsValidName(shape))
             return $"destination '{destination}' has a wildcard; a pub_rule must produce a topic name";
         rule = candidate;
         return null;

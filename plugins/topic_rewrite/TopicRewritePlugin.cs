@@ -1,4 +1,3 @@
-using Broker.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Broker.Plugins.TopicRewrite;
@@ -80,7 +79,7 @@ public sealed partial class TopicRewritePlugin : IBrokerPlugin
 
     /// <summary>Rewrites the filter after any <c>$share/group/</c> or <c>$queue/</c> prefix, keeping the prefix.</summary>
     private string? TryRewriteFilter(string filter, ClientInfo? client) =>
-        TryRewrite(_rules.Subscribe, filter, MqttTopic.SharePrefixLength(filter), client?.ClientId, client?.Username, isFilter: true);
+        TryRewrite(_rules.Subscribe, filter, Topics.SharePrefixLength(filter), client?.ClientId, client?.Username, isFilter: true);
 
     /// <summary>
     /// The rewritten topic, or null to leave it alone. <paramref name="start"/> skips a share prefix. Allocates only
@@ -91,13 +90,13 @@ public sealed partial class TopicRewritePlugin : IBrokerPlugin
         var subject = topic.AsSpan(start);
         foreach (var rule in rules)
         {
-            if (!MqttTopic.Matches(rule.Filter, subject))
+            if (!Topics.Matches(rule.Filter, subject))
                 continue;
             var original = start == 0 ? topic : topic[start..];
             switch (rule.TryRewrite(original, clientId, username, out var rewritten))
             {
                 case RewriteStatus.Rewritten:
-                    if (isFilter ? !MqttTopic.IsValidTopicFilter(rewritten) : !MqttTopic.IsValidTopicName(rewritten))
+                    if (isFilter ? !Topics.IsValidFilter(rewritten) : !Topics.IsValidName(rewritten))
                     {
                         if (ShouldLogProblem(out var count))
                             LogInvalidResult(_logger, rule.Key, original, rewritten, count);
