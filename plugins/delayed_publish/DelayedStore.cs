@@ -8,11 +8,11 @@ namespace Broker.Plugins.DelayedPublish;
 /// payload one instance hands to its successor on reload.
 /// </summary>
 /// <remarks>
-/// Layout (little-endian, strings as <see cref="BinaryWriter"/> writes them): magic <c>DLYP</c>, format version 1,
+/// Layout (little-endian, strings as <see cref="BinaryWriter"/> writes them): magic <c>DLYP</c>, format version 2,
 /// the writing process (id and start time, so <c>storage_type = ram</c> can tell its own process's file from one left
-/// by an earlier run), the count, then per message: due time and timestamp as UTC ticks, topic, payload, QoS,
-/// retain, expiry interval, publisher id, system flag and the MQTT 5 properties a PUBLISH carries (payload format,
-/// content type, response topic, correlation data, user properties).
+/// by an earlier run), the count, then per message: its due time as UTC ticks and the message in the SDK's
+/// <see cref="BrokerMessageCodec"/> form. Version 1 (before SDK 1.4) carried the message in a form of this plugin's
+/// own; it is still read, so pending messages survive the upgrade, and the next save writes version 2.
 /// </remarks>
 internal static class DelayedStore
 {
@@ -20,18 +20,8 @@ internal static class DelayedStore
     public const string FileName = "pending.bin";
 
     private static readonly byte[] s_magic = "DLYP"u8.ToArray();
-    private const byte FormatVersion = 1;
-
-    [Flags]
-    private enum PropertyFlags : byte
-    {
-        None = 0,
-        PayloadFormat = 1,
-        ContentType = 2,
-        ResponseTopic = 4,
-        CorrelationData = 8,
-        UserProperties = 16,
-    }
+    private const byte FormatVersion = 2;
+    private const byte LegacyFormatVersion = 1;
 
     /// <summary>Identifies this broker process: its id and start time (ids are reused, the pair is not).</summary>
     public static string CurrentProcess { get; } = DescribeCurrentProcess();
@@ -47,18 +37,7 @@ internal static class DelayedStore
         foreach (var (due, message) in entries)
         {
             writer.Write(due.UtcTicks);
-            writer.Write(message.Timestamp.UtcTicks);
-            writer.Write(message.Topic);
-            writer.Write(message.Payload.Length);
-            writer.Write(message.Payload.Span);
-            writer.Write((byte)message.Qos);
-            writer.Write(message.Retain);
-            writer.Write(message.MessageExpiryInterval.HasValue);
-            writer.Write(message.MessageExpiryInterval.GetValueOrDefault());
-            writer.Write(message.PublisherId is not null);
-            writer.Write(message.PublisherId ?? "");
-            writer.Write(message.IsSystem);
-            WriteProperties(writer, message.Properties);
+            BrokerMessageCodec.Write(writer, message);
         }
     }
 
@@ -74,7 +53,7 @@ internal static class DelayedStore
             if (!reader.ReadBytes(s_magic.Length).AsSpan().SequenceEqual(s_magic))
                 throw new InvalidDataException("not a delayed_publish file (bad magic)");
             var version = reader.ReadByte();
-            if (version != FormatVersion)
+            if (version is not (FormatVersion or LegacyFormatVersion))
                 throw new InvalidDataException($"unknown delayed_publish format version {version}");
             process = reader.ReadString();
             var count = reader.ReadInt32();
@@ -84,6 +63,36 @@ internal static class DelayedStore
             for (var i = 0; i < count; i++)
             {
                 var due = new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero);
+                entries.Add(new DelayedEntry(due, version == FormatVersion ? BrokerMessageCodec.Read(reader) : Legacy.ReadMessage(reader, i)));
+            }
+            return entries;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new InvalidDataException("the data ends in the middle of a message");
+        }
+    }
+
+    /// <summary>A message of format version 1, read only to upgrade an old file.</summary>
+    private static class Legacy
+    {
+        [Flags]
+        private enum PropertyFlags : byte
+        {
+            None = 0,
+            PayloadFormat = 1,
+            ContentType = 2,
+            ResponseTopic = 4,
+            CorrelationData = 8,
+            UserProperties = 16,
+        }
+
+        /// <remarks>
+        /// Timestamp (UTC ticks), topic, payload (int32 length, bytes), QoS, retain, has-expiry and expiry, has-publisher
+        /// and publisher, system flag, then a byte of property flags and the properties present.
+        /// </remarks>
+        public static BrokerMessage ReadMessage(BinaryReader reader, int i)
+        {
                 var timestamp = new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero);
                 var topic = reader.ReadString();
                 var payloadLength = reader.ReadInt32();
@@ -100,7 +109,7 @@ internal static class DelayedStore
                 var properties = ReadProperties(reader);
                 if (qos > MqttQos.ExactlyOnce || topic.Length == 0)
                     throw new InvalidDataException($"bad message #{i}");
-                entries.Add(new DelayedEntry(due, new BrokerMessage
+                return new BrokerMessage
                 {
                     Topic = topic,
                     Payload = payload,
@@ -111,13 +120,39 @@ internal static class DelayedStore
                     Timestamp = timestamp,
                     IsSystem = isSystem,
                     Properties = properties,
-                }));
-            }
-            return entries;
+                };
         }
-        catch (EndOfStreamException)
+
+        private static MqttProperties? ReadProperties(BinaryReader reader)
         {
-            throw new InvalidDataException("the data ends in the middle of a message");
+            var flags = (PropertyFlags)reader.ReadByte();
+            if (flags == PropertyFlags.None)
+                return null;
+            var properties = new MqttProperties();
+            if (flags.HasFlag(PropertyFlags.PayloadFormat))
+                properties.PayloadFormatIndicator = reader.ReadByte();
+            if (flags.HasFlag(PropertyFlags.ContentType))
+                properties.ContentType = reader.ReadString();
+            if (flags.HasFlag(PropertyFlags.ResponseTopic))
+                properties.ResponseTopic = reader.ReadString();
+            if (flags.HasFlag(PropertyFlags.CorrelationData))
+            {
+                var length = reader.ReadInt32();
+                properties.CorrelationData = reader.ReadBytes(length);
+                if (properties.CorrelationData.Length != length)
+                    throw new EndOfStreamException();
+            }
+            if (flags.HasFlag(PropertyFlags.UserProperties))
+            {
+                var count = reader.ReadInt32();
+                if (count < 0)
+                    throw new InvalidDataException("negative user property count");
+                var users = new List<MqttUserProperty>(Math.Min(count, 1024));
+                for (var i = 0; i < count; i++)
+                    users.Add(new MqttUserProperty(reader.ReadString(), reader.ReadString()));
+                properties.UserProperties = users;
+            }
+            return properties;
         }
     }
 
@@ -142,76 +177,6 @@ internal static class DelayedStore
             return [];
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         return Read(file, out process);
-    }
-
-    private static void WriteProperties(BinaryWriter writer, MqttProperties? properties)
-    {
-        var flags = PropertyFlags.None;
-        if (properties?.PayloadFormatIndicator is not null)
-            flags |= PropertyFlags.PayloadFormat;
-        if (properties?.ContentType is not null)
-            flags |= PropertyFlags.ContentType;
-        if (properties?.ResponseTopic is not null)
-            flags |= PropertyFlags.ResponseTopic;
-        if (properties?.CorrelationData is not null)
-            flags |= PropertyFlags.CorrelationData;
-        if (properties?.UserProperties is not null)
-            flags |= PropertyFlags.UserProperties;
-        writer.Write((byte)flags);
-        if (properties is null)
-            return;
-        if (properties.PayloadFormatIndicator is { } format)
-            writer.Write(format);
-        if (properties.ContentType is { } contentType)
-            writer.Write(contentType);
-        if (properties.ResponseTopic is { } responseTopic)
-            writer.Write(responseTopic);
-        if (properties.CorrelationData is { } correlation)
-        {
-            writer.Write(correlation.Length);
-            writer.Write(correlation);
-        }
-        if (properties.UserProperties is { } users)
-        {
-            writer.Write(users.Count);
-            foreach (var (name, value) in users)
-            {
-                writer.Write(name);
-                writer.Write(value);
-            }
-        }
-    }
-
-    private static MqttProperties? ReadProperties(BinaryReader reader)
-    {
-        var flags = (PropertyFlags)reader.ReadByte();
-        if (flags == PropertyFlags.None)
-            return null;
-        var properties = new MqttProperties();
-        if (flags.HasFlag(PropertyFlags.PayloadFormat))
-            properties.PayloadFormatIndicator = reader.ReadByte();
-        if (flags.HasFlag(PropertyFlags.ContentType))
-            properties.ContentType = reader.ReadString();
-        if (flags.HasFlag(PropertyFlags.ResponseTopic))
-            properties.ResponseTopic = reader.ReadString();
-        if (flags.HasFlag(PropertyFlags.CorrelationData))
-        {
-            var length = reader.ReadInt32();
-            properties.CorrelationData = reader.ReadBytes(length);
-            if (properties.CorrelationData.Length != length)
-                throw new EndOfStreamException();
-        }
-        if (flags.HasFlag(PropertyFlags.UserProperties))
-        {
-            var count = reader.ReadInt32();
-            if (count < 0)
-                throw new InvalidDataException("negative user property count");
-            var users = new List<MqttUserProperty>(Math.Min(count, 1024));
-            for (var i = 0; i < count; i++)
-                users.Add(new MqttUserProperty(reader.ReadString(), reader.ReadString()));
-            properties.UserProperties = users;
-        }
-        return properties;
     }
 
     private static string DescribeCurrentProcess()

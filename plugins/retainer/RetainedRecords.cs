@@ -8,31 +8,28 @@ namespace Broker.Plugins.Retainer;
 /// to the last whole record.
 /// </summary>
 /// <remarks>
-/// Body of a set: <c>1</c>, topic, QoS, timestamp (UTC ticks), flags (1 = has expiry, 2 = has publisher,
-/// 4 = system, 8 = has properties), [expiry uint32], [publisher], payload (int32 length + bytes), [properties].
-/// A delete: <c>2</c>, topic. Strings are BinaryWriter strings (7-bit length, UTF-8). Only the properties a
-/// PUBLISH forwards are kept: payload format, content type, response topic, correlation data, user properties.
+/// Body of a set: <c>1</c>, then the message in the SDK's <see cref="BrokerMessageCodec"/> form (topic included). A
+/// delete: <c>2</c>, topic. Files of the first format (<c>RETSNAP1</c>/<c>RETLOG01</c>, before SDK 1.4), whose set
+/// body carried the message in a form of the retainer's own, are still read, so a broker upgraded over a
+/// <c>storage_type = disc</c> store keeps its retained messages; the start after the upgrade rewrites them in the
+/// current format (compaction) and nothing writes the old one.
 /// </remarks>
 internal static class RetainedRecords
 {
     /// <summary>First bytes of data/plugins/retainer/retained.snapshot, followed by the writer's run id.</summary>
-    public static ReadOnlySpan<byte> SnapshotMagic => "RETSNAP1"u8;
+    public static ReadOnlySpan<byte> SnapshotMagic => "RETSNAP2"u8;
 
     /// <summary>First bytes of data/plugins/retainer/retained.log.</summary>
-    public static ReadOnlySpan<byte> LogMagic => "RETLOG01"u8;
+    public static ReadOnlySpan<byte> LogMagic => "RETLOG02"u8;
+
+    /// <summary>The same files in the first format.</summary>
+    public static ReadOnlySpan<byte> LegacySnapshotMagic => "RETSNAP1"u8;
+
+    /// <summary>The same files in the first format.</summary>
+    public static ReadOnlySpan<byte> LegacyLogMagic => "RETLOG01"u8;
 
     private const byte SetRecord = 1;
     private const byte DeleteRecord = 2;
-
-    [Flags]
-    private enum Fields : byte
-    {
-        None = 0,
-        Expiry = 1,
-        Publisher = 2,
-        System = 4,
-        Properties = 8,
-    }
 
     /// <summary>Appends one record: a set when <paramref name="message"/> is not null, else a delete.</summary>
     public static void Write(Stream output, string topic, BrokerMessage? message)
@@ -49,22 +46,7 @@ internal static class RetainedRecords
             else
             {
                 w.Write(SetRecord);
-                w.Write(topic);
-                w.Write((byte)message.Qos);
-                w.Write(message.Timestamp.UtcTicks);
-                var fields = (message.MessageExpiryInterval is null ? Fields.None : Fields.Expiry)
-                    | (message.PublisherId is null ? Fields.None : Fields.Publisher)
-                    | (message.IsSystem ? Fields.System : Fields.None)
-                    | (message.Properties is null ? Fields.None : Fields.Properties);
-                w.Write((byte)fields);
-                if (message.MessageExpiryInterval is { } expiry)
-                    w.Write(expiry);
-                if (message.PublisherId is { } publisher)
-                    w.Write(publisher);
-                w.Write(message.Payload.Length);
-                w.Write(message.Payload.Span);
-                if (message.Properties is { } properties)
-                    WriteProperties(w, properties);
+                BrokerMessageCodec.Write(w, message);
             }
         }
         var buffer = body.GetBuffer();
@@ -78,7 +60,10 @@ internal static class RetainedRecords
     /// Reads records until the end of <paramref name="input"/>. Sets <paramref name="torn"/> when the file ends in
     /// the middle of a record (a crash while writing); the records before it are returned.
     /// </summary>
-    public static List<(string Topic, BrokerMessage? Message)> ReadAll(Stream input, out bool torn)
+    /// <param name="input">The stream, after the magic.</param>
+    /// <param name="legacy">The file is of the first format (its magic was a legacy one).</param>
+    /// <param name="torn">Set when the data ends in the middle of a record.</param>
+    public static List<(string Topic, BrokerMessage? Message)> ReadAll(Stream input, bool legacy, out bool torn)
     {
         var records = new List<(string, BrokerMessage?)>();
         torn = false;
@@ -102,9 +87,9 @@ internal static class RetainedRecords
             }
             try
             {
-                records.Add(ReadBody(body));
+                records.Add(legacy ? Legacy.ReadBody(body) : ReadBody(body));
             }
-            catch (EndOfStreamException)
+            catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException)
             {
                 torn = true;
                 return records;
@@ -112,98 +97,98 @@ internal static class RetainedRecords
         }
     }
 
-    /// <summary>Checks and skips <paramref name="magic"/>; false when the file does not start with it.</summary>
-    public static bool ReadMagic(Stream input, ReadOnlySpan<byte> magic)
+    /// <summary>
+    /// Checks and skips <paramref name="magic"/> or, from a file of the first format, <paramref name="legacyMagic"/>
+    /// (then <paramref name="legacy"/> is set); false when the file starts with neither.
+    /// </summary>
+    public static bool ReadMagic(Stream input, ReadOnlySpan<byte> magic, ReadOnlySpan<byte> legacyMagic, out bool legacy)
     {
         Span<byte> read = stackalloc byte[magic.Length];
-        return input.ReadAtLeast(read, magic.Length, throwOnEndOfStream: false) == magic.Length && read.SequenceEqual(magic);
+        var whole = input.ReadAtLeast(read, magic.Length, throwOnEndOfStream: false) == magic.Length;
+        legacy = whole && read.SequenceEqual(legacyMagic);
+        return whole && (legacy || read.SequenceEqual(magic));
     }
 
     private static (string, BrokerMessage?) ReadBody(byte[] body)
     {
         using var r = new BinaryReader(new MemoryStream(body), Encoding.UTF8);
         var kind = r.ReadByte();
-        var topic = r.ReadString();
         if (kind == DeleteRecord)
-            return (topic, null);
+            return (r.ReadString(), null);
         if (kind != SetRecord)
-            throw new EndOfStreamException($"unknown record kind {kind}");
-        var qos = (MqttQos)r.ReadByte();
-        var timestamp = new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero);
-        var fields = (Fields)r.ReadByte();
-        uint? expiry = fields.HasFlag(Fields.Expiry) ? r.ReadUInt32() : null;
-        var publisher = fields.HasFlag(Fields.Publisher) ? r.ReadString() : null;
-        var payloadLength = r.ReadInt32();
-        var payload = r.ReadBytes(payloadLength);
-        if (payload.Length != payloadLength)
-            throw new EndOfStreamException("payload cut short");
-        var properties = fields.HasFlag(Fields.Properties) ? ReadProperties(r) : null;
-        return (topic, new BrokerMessage
-        {
-            Topic = topic,
-            Payload = payload,
-            Qos = qos,
-            Retain = true,
-            Properties = properties,
-            MessageExpiryInterval = expiry,
-            PublisherId = publisher,
-            Timestamp = timestamp,
-            IsSystem = fields.HasFlag(Fields.System),
-        });
+            throw new InvalidDataException($"unknown record kind {kind}");
+        var message = BrokerMessageCodec.Read(r);
+        return (message.Topic, message.Retain ? message : message with { Retain = true });
     }
 
-    private static void WriteProperties(BinaryWriter w, MqttProperties p)
+    /// <summary>The set body of the first format (RETSNAP1/RETLOG01), read only to upgrade old files.</summary>
+    private static class Legacy
     {
-        WriteOptional(w, p.PayloadFormatIndicator, static (w, v) => w.Write(v));
-        WriteOptional(w, p.ContentType, static (w, v) => w.Write(v));
-        WriteOptional(w, p.ResponseTopic, static (w, v) => w.Write(v));
-        WriteOptional(w, p.CorrelationData, static (w, v) =>
+        [Flags]
+        private enum Fields : byte
         {
-            w.Write(v.Length);
-            w.Write(v);
-        });
-        var users = p.UserProperties;
-        w.Write(users?.Count ?? 0);
-        if (users is not null)
+            None = 0,
+            Expiry = 1,
+            Publisher = 2,
+            System = 4,
+            Properties = 8,
+        }
+
+        /// <remarks>
+        /// <c>1</c>, topic, QoS, timestamp (UTC ticks), flags, [expiry uint32], [publisher], payload (int32 length +
+        /// bytes), [properties: payload format, content type, response topic, correlation data each behind a bool,
+        /// then user properties (int32 count, name, value)]; a delete is <c>2</c>, topic.
+        /// </remarks>
+        public static (string, BrokerMessage?) ReadBody(byte[] body)
         {
-            foreach (var user in users)
+            using var r = new BinaryReader(new MemoryStream(body), Encoding.UTF8);
+            var kind = r.ReadByte();
+            var topic = r.ReadString();
+            if (kind == DeleteRecord)
+                return (topic, null);
+            if (kind != SetRecord)
+                throw new InvalidDataException($"unknown record kind {kind}");
+            var qos = (MqttQos)r.ReadByte();
+            var timestamp = new DateTimeOffset(r.ReadInt64(), TimeSpan.Zero);
+            var fields = (Fields)r.ReadByte();
+            uint? expiry = fields.HasFlag(Fields.Expiry) ? r.ReadUInt32() : null;
+            var publisher = fields.HasFlag(Fields.Publisher) ? r.ReadString() : null;
+            var payloadLength = r.ReadInt32();
+            var payload = r.ReadBytes(payloadLength);
+            if (payload.Length != payloadLength)
+                throw new EndOfStreamException("payload cut short");
+            var properties = fields.HasFlag(Fields.Properties) ? ReadProperties(r) : null;
+            return (topic, new BrokerMessage
             {
-                w.Write(user.Name);
-                w.Write(user.Value);
+                Topic = topic,
+                Payload = payload,
+                Qos = qos,
+                Retain = true,
+                Properties = properties,
+                MessageExpiryInterval = expiry,
+                PublisherId = publisher,
+                Timestamp = timestamp,
+                IsSystem = fields.HasFlag(Fields.System),
+            });
+        }
+
+        private static MqttProperties ReadProperties(BinaryReader r)
+        {
+            var p = new MqttProperties
+            {
+                PayloadFormatIndicator = r.ReadBoolean() ? r.ReadByte() : null,
+                ContentType = r.ReadBoolean() ? r.ReadString() : null,
+                ResponseTopic = r.ReadBoolean() ? r.ReadString() : null,
+                CorrelationData = r.ReadBoolean() ? r.ReadBytes(r.ReadInt32()) : null,
+            };
+            var count = r.ReadInt32();
+            if (count > 0)
+            {
+                p.UserProperties = new List<MqttUserProperty>(count);
+                for (var i = 0; i < count; i++)
+                    p.UserProperties.Add(new MqttUserProperty(r.ReadString(), r.ReadString()));
             }
+            return p;
         }
-    }
-
-    private static MqttProperties ReadProperties(BinaryReader r)
-    {
-        var p = new MqttProperties
-        {
-            PayloadFormatIndicator = r.ReadBoolean() ? r.ReadByte() : null,
-            ContentType = r.ReadBoolean() ? r.ReadString() : null,
-            ResponseTopic = r.ReadBoolean() ? r.ReadString() : null,
-            CorrelationData = r.ReadBoolean() ? r.ReadBytes(r.ReadInt32()) : null,
-        };
-        var count = r.ReadInt32();
-        if (count > 0)
-        {
-            p.UserProperties = new List<MqttUserProperty>(count);
-            for (var i = 0; i < count; i++)
-                p.UserProperties.Add(new MqttUserProperty(r.ReadString(), r.ReadString()));
-        }
-        return p;
-    }
-
-    private static void WriteOptional<T>(BinaryWriter w, T? value, Action<BinaryWriter, T> write) where T : class
-    {
-        w.Write(value is not null);
-        if (value is not null)
-            write(w, value);
-    }
-
-    private static void WriteOptional(BinaryWriter w, byte? value, Action<BinaryWriter, byte> write)
-    {
-        w.Write(value.HasValue);
-        if (value is { } v)
-            write(w, v);
     }
 }

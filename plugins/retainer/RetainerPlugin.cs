@@ -182,7 +182,7 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
                 return HookResult.Continue;
             hook.Route = false;
             using var stream = new MemoryStream(payload[NonceLength..].ToArray(), writable: false);
-            foreach (var (_, message) in RetainedRecords.ReadAll(stream, out _))
+            foreach (var (_, message) in RetainedRecords.ReadAll(stream, legacy: false, out _))
             {
                 if (message is not null)
                     await KeepAsync(message).ConfigureAwait(false);

@@ -62,7 +62,7 @@ internal sealed partial class RetainerStorage : IAsyncDisposable
         {
             using var input = new FileStream(_snapshotPath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
             string? writer = null;
-            if (RetainedRecords.ReadMagic(input, RetainedRecords.SnapshotMagic))
+            if (RetainedRecords.ReadMagic(input, RetainedRecords.SnapshotMagic, RetainedRecords.LegacySnapshotMagic, out var legacy))
             {
                 using var reader = new BinaryReader(input, System.Text.Encoding.UTF8, leaveOpen: true);
                 writer = reader.ReadString();
@@ -73,7 +73,7 @@ internal sealed partial class RetainerStorage : IAsyncDisposable
                 Log.RamSnapshotIgnored(_logger, _snapshotPath);
             else
             {
-                var records = RetainedRecords.ReadAll(input, out var torn);
+                var records = RetainedRecords.ReadAll(input, legacy, out var torn);
                 foreach (var (topic, message) in records)
                     store.Restore(topic, message, now);
                 if (torn)
@@ -84,11 +84,11 @@ internal sealed partial class RetainerStorage : IAsyncDisposable
         if (_disc && File.Exists(_logPath))
         {
             using var input = new FileStream(_logPath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
-            if (!RetainedRecords.ReadMagic(input, RetainedRecords.LogMagic))
+            if (!RetainedRecords.ReadMagic(input, RetainedRecords.LogMagic, RetainedRecords.LegacyLogMagic, out var legacy))
                 Log.Unreadable(_logger, _logPath);
             else
             {
-                var records = RetainedRecords.ReadAll(input, out var torn);
+                var records = RetainedRecords.ReadAll(input, legacy, out var torn);
                 foreach (var (topic, message) in records)
                     store.Restore(topic, message, now);
                 if (torn)

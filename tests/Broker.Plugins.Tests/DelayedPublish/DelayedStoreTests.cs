@@ -107,4 +107,50 @@ public sealed class DelayedStoreTests
             dir.Delete(recursive: true);
         }
     }
+
+    // Version 1 (before SDK 1.4) carried messages in a form of the plugin's own: a file left by it must still load.
+    [Fact]
+    public void Read_Version1File_StillRead()
+    {
+        using var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write("DLYP"u8);
+            w.Write((byte)1);
+            w.Write("1@2");
+            w.Write(1);
+            var (due, m) = Full();
+            w.Write(due.UtcTicks);
+            w.Write(m.Timestamp.UtcTicks);
+            w.Write(m.Topic);
+            w.Write(m.Payload.Length);
+            w.Write(m.Payload.Span);
+            w.Write((byte)m.Qos);
+            w.Write(m.Retain);
+            w.Write(true);
+            w.Write(m.MessageExpiryInterval!.Value);
+            w.Write(true);
+            w.Write(m.PublisherId!);
+            w.Write(m.IsSystem);
+            w.Write((byte)(1 | 2 | 4 | 8 | 16));
+            w.Write(m.Properties!.PayloadFormatIndicator!.Value);
+            w.Write(m.Properties.ContentType!);
+            w.Write(m.Properties.ResponseTopic!);
+            w.Write(m.Properties.CorrelationData!.Length);
+            w.Write(m.Properties.CorrelationData);
+            w.Write(m.Properties.UserProperties!.Count);
+            foreach (var (name, value) in m.Properties.UserProperties)
+            {
+                w.Write(name);
+                w.Write(value);
+            }
+        }
+        stream.Position = 0;
+
+        var read = Assert.Single(DelayedStore.Read(stream, out var process));
+
+        Assert.Equal("1@2", process);
+        Assert.Equal(Full().Due, read.Due);
+        Sdk.BrokerMessageCodecTests.AssertSame(Full().Message, read.Message);
+    }
 }

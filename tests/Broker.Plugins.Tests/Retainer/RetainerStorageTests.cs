@@ -51,7 +51,7 @@ public sealed class RetainerStorageTests : IDisposable
         RetainedRecords.Write(stream, message.Topic, message);
         RetainedRecords.Write(stream, "gone", null);
         stream.Position = 0;
-        var records = RetainedRecords.ReadAll(stream, out var torn);
+        var records = RetainedRecords.ReadAll(stream, legacy: false, out var torn);
         Assert.False(torn);
         Assert.Equal(2, records.Count);
         var read = records[0].Message!;
@@ -73,7 +73,7 @@ public sealed class RetainerStorageTests : IDisposable
         RetainedRecords.Write(stream, "a", Message("a"));
         RetainedRecords.Write(stream, "b", Message("b"));
         var cut = new MemoryStream(stream.ToArray()[..^3]);
-        var records = RetainedRecords.ReadAll(cut, out var torn);
+        var records = RetainedRecords.ReadAll(cut, legacy: false, out var torn);
         Assert.True(torn);
         Assert.Equal("a", Assert.Single(records).Topic);
     }
@@ -156,5 +156,65 @@ public sealed class RetainerStorageTests : IDisposable
         var (_, disc, count) = Open(RetainerStorageType.Disc);
         Assert.Equal(1, count);
         await disc.DisposeAsync();
+    }
+
+    // The first format (RETLOG01, before SDK 1.4) is still read, so an upgraded broker keeps a disc store.
+    [Fact]
+    public void ReadAll_FirstFormat_StillRead()
+    {
+        var m = Sdk.BrokerMessageCodecTests.Full();
+        using var stream = new MemoryStream();
+        stream.Write("RETLOG01"u8);
+        WriteRecord(stream, w =>
+        {
+            w.Write((byte)1);
+            w.Write(m.Topic);
+            w.Write((byte)m.Qos);
+            w.Write(m.Timestamp.UtcTicks);
+            w.Write((byte)(1 | 2 | 4 | 8));
+            w.Write(m.MessageExpiryInterval!.Value);
+            w.Write(m.PublisherId!);
+            w.Write(m.Payload.Length);
+            w.Write(m.Payload.Span);
+            w.Write(true);
+            w.Write(m.Properties!.PayloadFormatIndicator!.Value);
+            w.Write(true);
+            w.Write(m.Properties.ContentType!);
+            w.Write(true);
+            w.Write(m.Properties.ResponseTopic!);
+            w.Write(true);
+            w.Write(m.Properties.CorrelationData!.Length);
+            w.Write(m.Properties.CorrelationData);
+            w.Write(m.Properties.UserProperties!.Count);
+            foreach (var (name, value) in m.Properties.UserProperties)
+            {
+                w.Write(name);
+                w.Write(value);
+            }
+        });
+        WriteRecord(stream, w =>
+        {
+            w.Write((byte)2);
+            w.Write("gone");
+        });
+        stream.Position = 0;
+
+        Assert.True(RetainedRecords.ReadMagic(stream, RetainedRecords.LogMagic, RetainedRecords.LegacyLogMagic, out var legacy));
+        var records = RetainedRecords.ReadAll(stream, legacy, out var torn);
+
+        Assert.True(legacy);
+        Assert.False(torn);
+        Assert.Equal(2, records.Count);
+        Sdk.BrokerMessageCodecTests.AssertSame(m, records[0].Message!);
+        Assert.Equal(("gone", (BrokerMessage?)null), records[1]);
+    }
+
+    private static void WriteRecord(Stream stream, Action<BinaryWriter> body)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+            body(w);
+        stream.Write(BitConverter.GetBytes((int)buffer.Length));
+        stream.Write(buffer.ToArray());
     }
 }
