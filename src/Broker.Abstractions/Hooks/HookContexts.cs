@@ -3,8 +3,51 @@ namespace Broker.Abstractions.Hooks;
 /// <summary>Base of every hook context: the client the event concerns, if any.</summary>
 public abstract class HookContext
 {
+    private TimeSpan _callbackTimeout;
+    private TimeProvider? _clock;
+    private CancellationTokenSource? _callbackCancellation;
+
     /// <summary>The client; null only for messages published by the broker or a plugin.</summary>
     public ClientInfo? Client { get; init; }
+
+    /// <summary>
+    /// Fires when the running callback's timeout (its registration's <see cref="HookOptions.Timeout"/>, else
+    /// <c>plugins.hook_timeout</c>) has passed, counted from the first read of this property, or at once if the broker
+    /// has already given up on the callback. Pass it to every asynchronous call a callback makes (a database query, an
+    /// HTTP request), so work the broker no longer waits for stops. Reading it costs a timer only the first time in a
+    /// callback; a callback that finishes synchronously need not read it.
+    /// </summary>
+    public CancellationToken CancellationToken
+    {
+        get
+        {
+            if (_clock is null)
+                return CancellationToken.None;
+            _callbackCancellation ??= new CancellationTokenSource(_callbackTimeout, _clock);
+            return _callbackCancellation.Token;
+        }
+    }
+
+    /// <summary>The chain is about to run a callback with this timeout.</summary>
+    internal void BeginCallback(TimeSpan timeout, TimeProvider clock)
+    {
+        EndCallback();
+        _callbackTimeout = timeout;
+        _clock = clock;
+    }
+
+    /// <summary>The chain has given up on the running callback: its token fires now.</summary>
+    internal void AbandonCallback() => _callbackCancellation?.Cancel();
+
+    /// <summary>The running callback is over: its token's timer is released.</summary>
+    internal void EndCallback()
+    {
+        if (_callbackCancellation is { } cancellation)
+        {
+            _callbackCancellation = null;
+            cancellation.Dispose();
+        }
+    }
 }
 
 /// <summary>Context of <see cref="HookPoints.ClientConnect"/>.</summary>

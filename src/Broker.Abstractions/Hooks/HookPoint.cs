@@ -53,9 +53,62 @@ public sealed class HookPoint<TContext> : HookPoint where TContext : class
     }
 }
 
+/// <summary>What a callback that fails (throws, or overruns its timeout) means for the rest of the chain.</summary>
+public enum HookFailureAction
+{
+    /// <summary>
+    /// The hook point's rule: for <c>client.authenticate</c> and <c>client.authorize</c> the outcome is Deny; for every
+    /// other hook point the rest of the chain is skipped.
+    /// </summary>
+    Default = 0,
+
+    /// <summary>The outcome is Deny (for the access-control hook points) and the chain stops.</summary>
+    Deny = 1,
+
+    /// <summary>
+    /// As if the callback had ignored the event: the next callback (for access control, the next source, then
+    /// <c>allow_anonymous</c> / <c>acl_nomatch</c>) decides. For a backend an operator lets fail open
+    /// (e.g. <c>on_error = ignore</c>). What the callback wrote to the context before it failed stays.
+    /// </summary>
+    Ignore = 2,
+}
+
+/// <summary>How one registration runs (HiveMQ's timeout and fallback per extension call).</summary>
+public sealed class HookOptions
+{
+    /// <summary>Its place in the chain: higher runs first; see <see cref="HookPriorities"/>.</summary>
+    public int Priority { get; init; } = HookPriorities.Default;
+
+    /// <summary>
+    /// How long the broker waits for the callback when it does not finish synchronously; null =
+    /// <c>plugins.hook_timeout</c>. <see cref="HookContext.CancellationToken"/> fires at it.
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>What a throw or a timeout means; see <see cref="HookFailureAction"/>.</summary>
+    public HookFailureAction OnFailure { get; init; }
+}
+
 /// <summary>Registers hook callbacks. Plugins get one scoped to themselves from their plugin context.</summary>
 public interface IHookRegistry
 {
+    /// <summary>
+    /// <see cref="Register{TContext}(HookPoint{TContext}, HookCallback{TContext}, int)"/> with a timeout and failure
+    /// action of its own (SDK 1.4). The broker's registries honour every option; the default implementation, for test
+    /// doubles, passes only the priority on.
+    /// </summary>
+    /// <typeparam name="TContext">The hook point's context type.</typeparam>
+    /// <param name="point">One of <see cref="HookPoints"/>.</param>
+    /// <param name="callback">The callback.</param>
+    /// <param name="options">Priority, timeout, failure action.</param>
+    /// <returns>Disposing it removes the callback.</returns>
+    IDisposable Register<TContext>(HookPoint<TContext> point, HookCallback<TContext> callback, HookOptions options)
+        where TContext : class
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Register(point, callback, options.Priority);
+    }
+
     /// <summary>
     /// Adds <paramref name="callback"/> to <paramref name="point"/>'s chain. Higher <paramref name="priority"/>
     /// runs first; equal priorities run in registration order. Safe to call from any thread; the change is
@@ -66,6 +119,10 @@ public interface IHookRegistry
     /// <param name="callback">The callback.</param>
     /// <param name="priority">Its place in the chain; see <see cref="HookPriorities"/>.</param>
     /// <returns>Disposing it removes the callback. The host also removes every registration of a plugin that stops.</returns>
+    // RS0027 wants the overload with an optional parameter to have the most parameters; both have three, of other
+    // types, so callers cannot confuse them, and the SDK 1.0 signature must not change.
+#pragma warning disable RS0027
     IDisposable Register<TContext>(HookPoint<TContext> point, HookCallback<TContext> callback, int priority = HookPriorities.Default)
         where TContext : class;
+#pragma warning restore RS0027
 }

@@ -7,6 +7,10 @@ namespace Broker.Core.Hooks;
 /// The callbacks of one hook point. Registered callbacks live in an immutable array swapped on change, so
 /// <see cref="RunAsync"/> reads without a lock and costs one branch when nothing is registered.
 /// </summary>
+/// <remarks>
+/// Every context type derives from <see cref="HookContext"/> (the SDK's registration signature only says
+/// <c>class</c>); the chain tells it which callback runs, for <see cref="HookContext.CancellationToken"/>.
+/// </remarks>
 internal sealed class HookChain<TContext> : IHookChain where TContext : class
 {
     private readonly Lock _writeLock = new();
@@ -33,9 +37,16 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
 
     public int Count => Volatile.Read(ref _entries).Length;
 
-    public IDisposable Add(HookCallback<TContext> callback, int priority, string owner)
+    public IDisposable Add(HookCallback<TContext> callback, int priority, string owner) =>
+        Add(callback, new HookOptions { Priority = priority }, owner);
+
+    public IDisposable Add(HookCallback<TContext> callback, HookOptions options, string owner)
     {
-        var entry = new Entry(callback, priority, owner, Interlocked.Increment(ref _sequence));
+        if (options.Timeout is { } t && t <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), "a hook timeout must be positive");
+        var priority = options.Priority;
+        var entry = new Entry(callback, priority, owner, Interlocked.Increment(ref _sequence),
+            options.Timeout ?? _runner.Timeout, options.OnFailure);
         lock (_writeLock)
         {
             var current = _entries;
@@ -80,19 +91,26 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
     public ValueTask<HookResult> RunAsync(TContext context)
     {
         var entries = Volatile.Read(ref _entries);
+        var hooked = (HookContext)(object)context;
         for (var i = 0; i < entries.Length; i++)
         {
+            var entry = entries[i];
             ValueTask<HookResult> pending;
+            hooked.BeginCallback(entry.Timeout, _runner.TimeProvider);
             try
             {
-                pending = entries[i].Callback(context);
+                pending = entry.Callback(context);
             }
             catch (Exception ex)
             {
-                return ValueTask.FromResult(Fail(entries[i], context, ex));
+                hooked.EndCallback();
+                if (Fail(entry, context, ex) is { } end)
+                    return ValueTask.FromResult(end);
+                continue;
             }
             if (!pending.IsCompletedSuccessfully)
                 return RunSlowAsync(entries, i, pending, context);
+            hooked.EndCallback();
             if (pending.Result == HookResult.Stop)
                 return ValueTask.FromResult(HookResult.Stop);
         }
@@ -101,36 +119,57 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
 
     private async ValueTask<HookResult> RunSlowAsync(Entry[] entries, int index, ValueTask<HookResult> pending, TContext context)
     {
+        var hooked = (HookContext)(object)context;
         for (var i = index; i < entries.Length; i++)
         {
+            var entry = entries[i];
             try
             {
                 if (i != index)
-                    pending = entries[i].Callback(context);
+                {
+                    hooked.BeginCallback(entry.Timeout, _runner.TimeProvider);
+                    pending = entry.Callback(context);
+                }
                 var result = pending.IsCompletedSuccessfully
                     ? pending.Result
-                    : await pending.AsTask().WaitAsync(_runner.Timeout, _runner.TimeProvider).ConfigureAwait(false);
+                    : await pending.AsTask().WaitAsync(entry.Timeout, _runner.TimeProvider).ConfigureAwait(false);
+                hooked.EndCallback();
                 if (result == HookResult.Stop)
                     return HookResult.Stop;
             }
             catch (Exception ex)
             {
-                return Fail(entries[i], context, ex);
+                // A timed-out callback may still run: its token fires now, so its backend calls stop.
+                hooked.AbandonCallback();
+                hooked.EndCallback();
+                if (Fail(entry, context, ex) is { } end)
+                    return end;
             }
         }
         return HookResult.Continue;
     }
 
-    private HookResult Fail(Entry entry, TContext context, Exception ex)
+    /// <summary>Counts and logs the failure; the chain's result when the chain ends here, or null to go on.</summary>
+    private HookResult? Fail(Entry entry, TContext context, Exception ex)
     {
-        _runner.ReportFailure(Point, entry.Owner, ex);
-        if (_onFailure is null)
-            return HookResult.Continue;
-        _onFailure(context);
-        return HookResult.Stop;
+        _runner.ReportFailure(Point, entry.Owner, ex, entry.Timeout);
+        switch (entry.OnFailure)
+        {
+            case HookFailureAction.Ignore:
+                return null;
+            case HookFailureAction.Deny:
+                _onFailure?.Invoke(context);
+                return HookResult.Stop;
+            default:
+                if (_onFailure is null)
+                    return HookResult.Continue;
+                _onFailure(context);
+                return HookResult.Stop;
+        }
     }
 
-    private sealed record Entry(HookCallback<TContext> Callback, int Priority, string Owner, long Sequence);
+    private sealed record Entry(
+        HookCallback<TContext> Callback, int Priority, string Owner, long Sequence, TimeSpan Timeout, HookFailureAction OnFailure);
 
     private sealed class Registration(HookChain<TContext> chain, Entry entry) : IDisposable
     {
@@ -162,14 +201,14 @@ internal sealed partial class HookRunner(TimeSpan timeout, TimeProvider timeProv
 
     public long FailuresOf(string owner) => _failures.TryGetValue(owner, out var n) ? n : 0;
 
-    public void ReportFailure(HookPoint point, string owner, Exception ex)
+    public void ReportFailure(HookPoint point, string owner, Exception ex, TimeSpan timeout)
     {
         var count = _failures.AddOrUpdate(owner, 1, static (_, n) => n + 1);
         // Log the first failure and then every 100th, so a broken callback on a hot hook cannot flood the log.
         if (count == 1 || count % 100 == 0)
         {
             if (ex is TimeoutException)
-                LogHookTimeout(logger, point.Name, owner, Timeout, count);
+                LogHookTimeout(logger, point.Name, owner, timeout, count);
             else
                 LogHookFailed(logger, ex, point.Name, owner, count);
         }

@@ -64,10 +64,17 @@ internal sealed class HookRegistry : IHookRegistry
         where TContext : class => Register(point, callback, priority, BrokerOwner);
 
     public IDisposable Register<TContext>(HookPoint<TContext> point, HookCallback<TContext> callback, int priority, string owner)
+        where TContext : class => Register(point, callback, new HookOptions { Priority = priority }, owner);
+
+    public IDisposable Register<TContext>(HookPoint<TContext> point, HookCallback<TContext> callback, HookOptions options)
+        where TContext : class => Register(point, callback, options, BrokerOwner);
+
+    public IDisposable Register<TContext>(HookPoint<TContext> point, HookCallback<TContext> callback, HookOptions options, string owner)
         where TContext : class
     {
         ArgumentNullException.ThrowIfNull(callback);
-        return ((HookChain<TContext>)_chains[point]).Add(callback, priority, owner);
+        ArgumentNullException.ThrowIfNull(options);
+        return ((HookChain<TContext>)_chains[point]).Add(callback, options, owner);
     }
 
     /// <summary>Removes every callback <paramref name="owner"/> registered, on every hook point.</summary>
@@ -91,5 +98,8 @@ internal sealed class HookRegistry : IHookRegistry
     {
         public IDisposable Register<TContext>(HookPoint<TContext> point, HookCallback<TContext> callback, int priority = HookPriorities.Default)
             where TContext : class => inner.Register(point, callback, priority, owner);
+
+        public IDisposable Register<TContext>(HookPoint<TContext> point, HookCallback<TContext> callback, HookOptions options)
+            where TContext : class => inner.Register(point, callback, options, owner);
     }
 }

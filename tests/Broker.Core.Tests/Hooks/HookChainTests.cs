@@ -184,6 +184,76 @@ public sealed class HookChainTests
         Assert.Equal(1, registry.Runner.FailuresOf("slow"));
     }
 
+    private static ClientAuthorizeContext Authorize() =>
+        new() { Client = new ClientInfo { ClientId = "c" }, Action = AuthorizationAction.Publish, Topic = "t" };
+
+    // HookOptions (SDK 1.4): a registration's own timeout, after which its CancellationToken has fired, and its own
+    // failure action.
+    [Fact]
+    public async Task RunAsync_OwnTimeout_TokenFiresAndFailureActionApplies()
+    {
+        var registry = NewRegistry();
+        CancellationToken seen = default;
+        var never = new TaskCompletionSource<HookResult>();
+        registry.Register(HookPoints.ClientAuthorize, c =>
+        {
+            seen = c.CancellationToken;
+            return new ValueTask<HookResult>(never.Task);
+        }, new HookOptions { Timeout = TimeSpan.FromSeconds(1) }, "backend");
+        var context = Authorize();
+
+        var pending = registry.ClientAuthorize.RunAsync(context).AsTask();
+        Assert.False(seen.IsCancellationRequested);
+        await _time.WaitForTimerAsync(TimeSpan.FromSeconds(1));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var result = await pending.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+
+        // 1 s, not plugins.hook_timeout's 5 s; the callback's token tells its backend call to stop.
+        Assert.True(seen.IsCancellationRequested);
+        Assert.Equal((HookResult.Stop, AuthorizationResult.Deny), (result, context.Result));
+        Assert.Equal(1, registry.Runner.FailuresOf("backend"));
+    }
+
+    [Fact]
+    public async Task RunAsync_FailureActionIgnore_NextSourceDecides()
+    {
+        var registry = NewRegistry();
+        registry.Register(HookPoints.ClientAuthorize, _ => throw new InvalidOperationException("backend down"),
+            new HookOptions { Priority = 10, OnFailure = HookFailureAction.Ignore }, "fail-open");
+        registry.Register(HookPoints.ClientAuthorize, c =>
+        {
+            c.Result = AuthorizationResult.Allow;
+            return ValueTask.FromResult(HookResult.Stop);
+        }, 0, "next");
+        var context = Authorize();
+
+        var result = await registry.ClientAuthorize.RunAsync(context);
+
+        // Counted as a failure, but not a denial: the next callback decides.
+        Assert.Equal((HookResult.Stop, AuthorizationResult.Allow), (result, context.Result));
+        Assert.Equal(1, registry.Runner.FailuresOf("fail-open"));
+    }
+
+    [Fact]
+    public async Task RunAsync_SynchronousCallback_TokenNotCancelledAndReleasedAfterwards()
+    {
+        var registry = NewRegistry();
+        CancellationToken seen = default;
+        registry.Register(HookPoints.MessageDropped, c =>
+        {
+            seen = c.CancellationToken;
+            return ValueTask.FromResult(HookResult.Continue);
+        });
+
+        await registry.MessageDropped.RunAsync(Dropped());
+
+        // The timer behind it is gone with the callback: it never fires later.
+        Assert.False(seen.IsCancellationRequested);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.False(seen.IsCancellationRequested);
+        Assert.Equal(CancellationToken.None, Dropped().CancellationToken); // outside a chain
+    }
+
     [Fact]
     public void Registry_EveryHookPoint_HasAChain()
     {
@@ -192,7 +262,7 @@ public sealed class HookChainTests
         {
             // Register through the untyped list: every declared point must be registrable.
             var method = typeof(HookRegistry).GetMethods()
-                .Single(m => m.Name == nameof(HookRegistry.Register) && m.GetParameters().Length == 4)
+                .Single(m => m.Name == nameof(HookRegistry.Register) && m.GetParameters() is [_, _, { ParameterType.Name: "Int32" }, _])
                 .MakeGenericMethod(point.GetType().GetGenericArguments()[0]);
             var callbackType = typeof(HookCallback<>).MakeGenericType(point.GetType().GetGenericArguments()[0]);
             var noop = typeof(HookChainTests).GetMethod(nameof(Noop), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
