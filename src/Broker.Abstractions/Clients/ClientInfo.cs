@@ -35,6 +35,18 @@ public sealed class ClientInfo
     /// <summary>The MQTT 5 CONNECT user properties, if any.</summary>
     public IReadOnlyList<MqttUserProperty>? UserProperties { get; init; }
 
+    /// <summary>
+    /// The Common Name of the TLS client certificate (EMQX's <c>%C</c>), or null without one (plain TCP, no client
+    /// certificate asked for or given). SDK 1.4.
+    /// </summary>
+    public string? CertificateCommonName { get; init; }
+
+    /// <summary>
+    /// The subject distinguished name of the TLS client certificate (EMQX's <c>%d</c>), as .NET formats it
+    /// (<c>CN=device-42, O=Example</c>), or null without one. SDK 1.4.
+    /// </summary>
+    public string? CertificateSubject { get; init; }
+
     /// <summary>The broker's own note for this connection: its built-in ACL's last decision. Not for plugins.</summary>
     internal object? AccessMemo;
 

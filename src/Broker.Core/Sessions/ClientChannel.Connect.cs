@@ -90,6 +90,8 @@ internal sealed partial class ClientChannel
             ClientId = clientId,
             Username = connect.Username,
             RemoteEndPoint = RemoteEndPoint,
+            CertificateCommonName = PeerCertCommonName,
+            CertificateSubject = PeerCertSubject,
             ProtocolVersion = _version,
             KeepAlive = keepAlive,
             CleanStart = connect.CleanSession,

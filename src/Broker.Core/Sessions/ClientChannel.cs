@@ -67,6 +67,12 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     /// <summary>The client certificate's name when <see cref="UsernameFromCertificate"/>.</summary>
     public string? PeerCertUsername { get; init; }
 
+    /// <summary>The TLS client certificate's Common Name, if one was given (<see cref="ClientInfo.CertificateCommonName"/>).</summary>
+    public string? PeerCertCommonName { get; init; }
+
+    /// <summary>The TLS client certificate's subject DN, if one was given (<see cref="ClientInfo.CertificateSubject"/>).</summary>
+    public string? PeerCertSubject { get; init; }
+
     /// <summary>The listener's per-connection inbound limits; null (no cost) when none is configured.</summary>
     public InboundRateLimiter? InboundLimiter { get; init; }
 

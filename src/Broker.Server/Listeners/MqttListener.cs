@@ -387,6 +387,8 @@ internal sealed partial class MqttListener
         {
             UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
             PeerCertUsername = _tls?.UsernameOf(certificate),
+            PeerCertCommonName = certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false),
+            PeerCertSubject = certificate?.Subject,
             InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),
         };
 

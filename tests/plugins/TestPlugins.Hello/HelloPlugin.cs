@@ -8,7 +8,8 @@ namespace TestPlugins.Hello;
 /// <summary>
 /// Rewrites the payload of messages published to <c>hello/#</c> to <c>greeting</c> (from hello.conf), denies the
 /// user named by <c>deny_user</c> (default intruder), and ticks a timer made through the context's TimeProvider
-/// (left for the host to dispose, to prove it does).
+/// (left for the host to dispose, to prove it does). SDK 1.4: denies the TLS client certificate CN <c>deny_cert_cn</c>,
+/// and fails (throws) for the user <c>failing_user</c> with the failure action <c>on_failure</c>.
 /// </summary>
 public sealed class HelloPlugin : IBrokerPlugin
 {
@@ -33,6 +34,17 @@ public sealed class HelloPlugin : IBrokerPlugin
             c.Result = AuthenticationResult.Deny;
             return ValueTask.FromResult(HookResult.Stop);
         }, HookPriorities.Default);
+        context.Hooks.Register(HookPoints.ClientAuthenticate, c =>
+        {
+            if (options.DenyCertCn.Length > 0 && c.Client?.CertificateCommonName == options.DenyCertCn)
+            {
+                c.Result = AuthenticationResult.Deny;
+                return ValueTask.FromResult(HookResult.Stop);
+            }
+            if (c.Client?.Username == options.FailingUser)
+                throw new InvalidOperationException("backend unreachable");
+            return ValueTask.FromResult(HookResult.Continue);
+        }, new HookOptions { Priority = HookPriorities.ExternalAuth, Timeout = TimeSpan.FromSeconds(1), OnFailure = options.OnFailure });
         _timer = context.TimeProvider.CreateTimer(_ => context.Broker.SetGauge("hello.ticks", Interlocked.Increment(ref _ticks)),
             null, options.TickInterval, options.TickInterval);
         File.WriteAllText(Path.Combine(context.DataDirectory, "started"), "yes");
@@ -54,4 +66,13 @@ public sealed class HelloOptions
 
     [ConfKey("tick_interval", "How often the plugin's timer ticks.", Unit = ConfUnit.Duration, Min = "1ms")]
     public TimeSpan TickInterval { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    [ConfKey("deny_cert_cn", "A TLS client certificate Common Name this plugin refuses at CONNECT; empty = none.")]
+    public string DenyCertCn { get; set; } = "";
+
+    [ConfKey("failing_user", "A user name for which the authenticate callback throws (a backend that is down).")]
+    public string FailingUser { get; set; } = "unlucky";
+
+    [ConfKey("on_failure", "The failure action of that callback: default, deny or ignore.")]
+    public HookFailureAction OnFailure { get; set; } = HookFailureAction.Default;
 }
