@@ -61,6 +61,9 @@ internal sealed partial class BrokerEngine
     public ILoggerFactory LoggerFactory { get; }
     public HookRegistry Hooks { get; }
 
+    /// <summary>Plugins' per-connection data (<c>IPluginContext.ClientState</c>), dropped when a connection closes.</summary>
+    public Plugins.ClientStates ClientStates { get; } = new();
+
     /// <summary>Limits per-client and per-message log events; holds the traced clients and topics (<c>ctl trace</c>).</summary>
     public LogThrottle LogThrottle { get; }
     public Router<Session> Router { get; }

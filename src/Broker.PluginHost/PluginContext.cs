@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
+using Broker.Core.Plugins;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -15,8 +16,10 @@ internal sealed class PluginContext(
     TimeProvider timeProvider,
     string dataDirectory,
     IBrokerServices broker,
-    IPluginConfigurationSource configurationSource) : IPluginContext
+    IPluginConfigurationSource configurationSource,
+    ClientStates clientStates) : IPluginContext
 {
+    private IClientState? _clientState;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TrackingTimeProvider _time = new(timeProvider);
 
@@ -28,6 +31,22 @@ internal sealed class PluginContext(
     public string DataDirectory { get; } = dataDirectory;
     public IBrokerServices Broker { get; } = broker;
     public CancellationToken Stopping => _stopping.Token;
+
+    public IClientState ClientState
+    {
+        get
+        {
+            if (Volatile.Read(ref _clientState) is { } state)
+                return state;
+            var created = clientStates.Create();
+            if (Interlocked.CompareExchange(ref _clientState, created, null) is { } raced)
+            {
+                clientStates.Release(created);
+                return raced;
+            }
+            return created;
+        }
+    }
 
     public T BindOptions<T>() where T : new()
     {
@@ -62,6 +81,8 @@ internal sealed class PluginContext(
     {
         SignalStopping();
         _time.DisposeAll();
+        if (Volatile.Read(ref _clientState) is { } state)
+            clientStates.Release(state);
     }
 
     /// <summary>The broker's clock, remembering each timer a plugin makes so the host can dispose the ones it forgot.</summary>

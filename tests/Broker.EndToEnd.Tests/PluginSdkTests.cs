@@ -52,4 +52,25 @@ public sealed class PluginSdkTests
         Assert.NotEqual(0, code);
         Assert.Contains("refused", broker.Transcript, StringComparison.Ordinal);
     }
+
+    // IPluginContext.ClientState: what authenticate attached, authorize reads (MQTT 5 PUBACK 0x87 for a denied
+    // publish), and unloading the plugin drops it: the plugin's code is collected although the client stays connected.
+    [Fact]
+    public async Task ClientState_AttachedAtConnect_ReadAtAuthorizeAndDroppedOnUnload()
+    {
+        await using var broker = await StartWithHelloAsync("");
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("scoped", V5, username: "scoped-a", password: "x"));
+
+        await client.SendAsync(PublishPacket("scoped/scoped-a/t", "mine", 1, 1, V5));
+        Assert.Equal(0x10, ReasonCode(await client.ReceiveAsync(Puback))); // allowed; nobody subscribed
+        await client.SendAsync(PublishPacket("other/t", "not mine", 1, 2, V5));
+        Assert.Equal(0x87, ReasonCode(await client.ReceiveAsync(Puback)));
+
+        var unload = await CtlRunner.RunAsync(broker, "plugins", "unload", "hello");
+        Assert.Equal(0, unload.ExitCode);
+        var list = await CtlRunner.RunAsync(broker, "plugins", "list");
+        Assert.DoesNotContain("leaking", list.Stdout, StringComparison.Ordinal);
+        await client.SendAsync(PublishPacket("other/t", "now allowed", 1, 3, V5));
+        Assert.Equal(0x10, ReasonCode(await client.ReceiveAsync(Puback)));
+    }
 }

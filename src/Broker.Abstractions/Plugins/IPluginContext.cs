@@ -69,6 +69,12 @@ public interface IPluginContext
     /// </summary>
     /// <param name="key">The key as written in the .conf file, dotted (<c>rewrite.pub_rule.1</c>).</param>
     string? OriginOf(string key) => null;
+
+    /// <summary>
+    /// Data this plugin instance keeps with each connection, e.g. what authentication learned for authorization
+    /// (see <see cref="IClientState"/>). Since SDK 1.4; the default implementation, for test doubles, throws.
+    /// </summary>
+    IClientState ClientState => throw new NotSupportedException("this host keeps no per-connection plugin state");
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>

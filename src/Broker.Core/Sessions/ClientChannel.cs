@@ -343,6 +343,8 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         }
         finally
         {
+            if (_client is { } client)
+                _engine.ClientStates.Drop(client);
             _engine.Unregister(this);
             // A full fence, against Closed's publish-then-check.
             Interlocked.Exchange(ref _cleanedUp, 1);

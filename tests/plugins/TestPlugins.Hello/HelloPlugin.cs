@@ -9,7 +9,9 @@ namespace TestPlugins.Hello;
 /// Rewrites the payload of messages published to <c>hello/#</c> to <c>greeting</c> (from hello.conf), denies the
 /// user named by <c>deny_user</c> (default intruder), and ticks a timer made through the context's TimeProvider
 /// (left for the host to dispose, to prove it does). SDK 1.4: denies the TLS client certificate CN <c>deny_cert_cn</c>,
-/// and fails (throws) for the user <c>failing_user</c> with the failure action <c>on_failure</c>.
+/// and fails (throws) for the user <c>failing_user</c> with the failure action <c>on_failure</c>; a user named
+/// <c>scoped-*</c> may publish only under <c>scoped/&lt;user&gt;/</c>, a rule its authenticate callback attaches to the
+/// connection (<see cref="IPluginContext.ClientState"/>) and its authorize callback reads.
 /// </summary>
 public sealed class HelloPlugin : IBrokerPlugin
 {
@@ -43,16 +45,27 @@ public sealed class HelloPlugin : IBrokerPlugin
             }
             if (c.Client?.Username == options.FailingUser)
                 throw new InvalidOperationException("backend unreachable");
+            if (c.Client?.Username is { } user && user.StartsWith("scoped-", StringComparison.Ordinal))
+                context.ClientState.Set(c.Client, new Scope($"scoped/{user}/"));
             return ValueTask.FromResult(HookResult.Continue);
         }, new HookOptions { Priority = HookPriorities.ExternalAuth, Timeout = TimeSpan.FromSeconds(1), OnFailure = options.OnFailure });
+        context.Hooks.Register(HookPoints.ClientAuthorize, c =>
+        {
+            if (c.Action != AuthorizationAction.Publish || context.ClientState.Get<Scope>(c.Client!) is not { } scope)
+                return ValueTask.FromResult(HookResult.Continue);
+            c.Result = c.Topic.StartsWith(scope.Prefix, StringComparison.Ordinal) ? AuthorizationResult.Allow : AuthorizationResult.Deny;
+            return ValueTask.FromResult(HookResult.Stop);
+        }, HookPriorities.ExternalAuth);
         _timer = context.TimeProvider.CreateTimer(_ => context.Broker.SetGauge("hello.ticks", Interlocked.Increment(ref _ticks)),
             null, options.TickInterval, options.TickInterval);
         File.WriteAllText(Path.Combine(context.DataDirectory, "started"), "yes");
         return ValueTask.CompletedTask;
     }
 
-    // Deliberately leaves the timer and the hooks to the host.
+    // Deliberately leaves the timer, the hooks and the per-connection state to the host.
     public ValueTask StopAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    private sealed record Scope(string Prefix);
 }
 
 /// <summary>hello.conf, bound with <see cref="IPluginContext.BindOptions{T}"/>.</summary>
