@@ -1,5 +1,6 @@
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
+using Broker.Core.AccessControl;
 using Broker.Core.Configuration;
 using Broker.Core.Routing;
 using Broker.Core.Sessions;
@@ -19,17 +20,21 @@ namespace Broker.Core;
 internal sealed partial class BrokerEngine
 {
     private int _reauthorizing;
+    private readonly long _aclCacheTtl; // acl_cache_ttl in TimeProvider timestamp units
     private Task _reauthorization = Task.CompletedTask;
 
     /// <summary>The latest pass that authorizes every subscription again after the rules changed (for tests).</summary>
     internal Task Reauthorization => Volatile.Read(ref _reauthorization);
 
-    /// <summary>Runs <c>client.authorize</c> for a publish; when every callback ignores, <c>acl_nomatch</c> decides.</summary>
+    /// <summary>
+    /// Runs <c>client.authorize</c> for a publish (the connection's <see cref="AuthorizationCache"/> first); when every
+    /// callback ignores, <c>acl_nomatch</c> decides.
+    /// </summary>
     public ValueTask<bool> AuthorizeAsync(ClientInfo client, bool isSuperuser, AuthorizationAction action, string topic)
     {
         if (isSuperuser)
             return ValueTask.FromResult(true);
-        return RunAuthorizeAsync(new ClientAuthorizeContext { Client = client, Action = action, Topic = topic });
+        return AuthorizeCachedAsync(client, action, topic, delivery: false);
     }
 
     /// <summary>
@@ -63,28 +68,56 @@ internal sealed partial class BrokerEngine
     {
         if (subscriber.IsSuperuser || subscriber.Client is not { } client)
             return ValueTask.FromResult(true);
-        return RunAuthorizeAsync(new ClientAuthorizeContext
-        {
-            Client = client,
-            Action = AuthorizationAction.Subscribe,
-            Topic = topic,
-            IsDelivery = true,
-        });
+        return AuthorizeCachedAsync(client, AuthorizationAction.Subscribe, topic, delivery: true);
     }
 
-    private ValueTask<bool> RunAuthorizeAsync(ClientAuthorizeContext context)
+    private ValueTask<bool> AuthorizeCachedAsync(ClientInfo client, AuthorizationAction action, string topic, bool delivery)
     {
+        var cache = CacheOf(client);
+        long epoch = 0, now = 0;
+        if (cache is not null)
+        {
+            epoch = Router.AuthorizationEpoch;
+            now = TimeProvider.GetTimestamp();
+            if (cache.TryGet(delivery, topic, epoch, now, out var cached))
+                return ValueTask.FromResult(cached);
+        }
+        var context = new ClientAuthorizeContext { Client = client, Action = action, Topic = topic, IsDelivery = delivery };
         var pending = Hooks.ClientAuthorize.RunAsync(context);
         if (pending.IsCompletedSuccessfully)
-            return ValueTask.FromResult(Decide(context.Result));
-        return AwaitAuthorizeAsync(pending, context);
+            return ValueTask.FromResult(Remember(cache, context, epoch, now));
+        return AwaitAndRememberAsync(pending, cache, context, epoch, now);
     }
 
-    private async ValueTask<bool> AwaitAuthorizeAsync(ValueTask<HookResult> pending, ClientAuthorizeContext context)
+    private async ValueTask<bool> AwaitAndRememberAsync(
+        ValueTask<HookResult> pending, AuthorizationCache? cache, ClientAuthorizeContext context, long epoch, long now)
     {
         await pending.ConfigureAwait(false);
-        return Decide(context.Result);
+        return Remember(cache, context, epoch, now);
     }
+
+    /// <summary>The decision, kept in the cache unless a callback failed (a backend's hiccup must not stick).</summary>
+    private bool Remember(AuthorizationCache? cache, ClientAuthorizeContext context, long epoch, long now)
+    {
+        var allowed = Decide(context.Result);
+        if (cache is not null && !context.CallbackFailed)
+            cache.Add(context.IsDelivery, context.Topic, epoch, now + _aclCacheTtl, allowed);
+        return allowed;
+    }
+
+    /// <summary>The connection's cache, made on first use; null when <c>enable_acl_cache</c> is off.</summary>
+    private AuthorizationCache? CacheOf(ClientInfo client)
+    {
+        if (!AccessOptions.EnableAclCache)
+            return null;
+        if (Volatile.Read(ref client.AuthorizationCache) is AuthorizationCache cache)
+            return cache;
+        var created = new AuthorizationCache(AccessOptions.AclCacheMaxSize);
+        return Interlocked.CompareExchange(ref client.AuthorizationCache, created, null) as AuthorizationCache ?? created;
+    }
+
+    /// <summary>Empties one connection's cache (<c>DELETE /api/v4/clients/{clientid}/acl_cache</c>); false when it has none.</summary>
+    public static bool CleanAuthorizationCache(ClientInfo client) => Interlocked.Exchange(ref client.AuthorizationCache, null) is not null;
 
     private bool Decide(AuthorizationResult result) => result switch
     {

@@ -41,7 +41,9 @@ internal sealed partial class BrokerEngine
         TimeProvider = timeProvider;
         LoggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Broker.Core");
-        LogThrottle = logThrottle ?? new LogThrottle(TimeSpan.FromSeconds(10), 100, timeProvider, _logger);
+        _aclCacheTtl = (long)(access.AclCacheTtl.TotalSeconds * timeProvider.TimestampFrequency);
+        // Without one from the host (tests, micro-benchmarks): every event written, and no timer on their clock.
+        LogThrottle = logThrottle ?? new LogThrottle(TimeSpan.Zero, 1, timeProvider, _logger);
         Hooks = new HookRegistry(broker.HookTimeout, timeProvider, loggerFactory.CreateLogger("Broker.Core.Hooks"));
         Hooks.ClientAuthorize.Changed = InvalidateAuthorization;
         Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);

@@ -157,6 +157,23 @@ public sealed class AccessControlTests
         Assert.Matches(@"(?m)^broker_delivery_dropped_not_authorized_total 1$", prometheus);
     }
 
+    // ctl acl cache clean [clientid] (DELETE /api/v4/clients/{clientid}/acl_cache, /api/v4/acl_cache): one connection's
+    // cache or every one's; an unknown client is an error (exit 1). What cleaning does is in AuthorizationCacheTests.
+    [Fact]
+    public async Task AclCacheClean_OneClientOrAll_UnknownClientIsAnError()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o => o.AclConf = "{allow, all}.\n");
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("cached", V5));
+        await client.SendAsync(PublishPacket("cache/t", "1", 1, 1, V5));
+        Assert.Equal(0x10, ReasonCode(await client.ReceiveAsync(Puback)));
+
+        Assert.Equal(1, (await CtlRunner.RunAsync(broker, "acl", "cache", "clean", "nobody")).ExitCode);
+        var clean = await CtlRunner.RunAsync(broker, "acl", "cache", "clean", "cached");
+        Assert.Equal((0, "Cleaned the ACL cache of cached"), (clean.ExitCode, clean.Stdout.Trim()));
+        var all = await CtlRunner.RunAsync(broker, "acl", "cache", "clean");
+        Assert.Equal(0, all.ExitCode);
+    }
+
     // 3.1.1 §3.2.2.3 / 5.0 §3.2.2.2: right password accepted, wrong one refused with 0x04 / 0x86.
     [Theory]
     [InlineData(V311, "alice", "secret", 0x00)]

@@ -47,8 +47,8 @@ public sealed class ClientInfo
     /// </summary>
     public string? CertificateSubject { get; init; }
 
-    /// <summary>The broker's own note for this connection: its built-in ACL's last decision. Not for plugins.</summary>
-    internal object? AccessMemo;
+    /// <summary>The broker's own note for this connection: its recent authorization decisions. Not for plugins.</summary>
+    internal object? AuthorizationCache;
 
     /// <summary>The broker's own note for this connection: the exact-filter route of its last PUBLISH's topic. Not for plugins.</summary>
     internal object? RouteMemo;

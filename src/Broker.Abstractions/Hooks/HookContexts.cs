@@ -36,6 +36,9 @@ public abstract class HookContext
         _clock = clock;
     }
 
+    /// <summary>Set by the chain when a callback failed (threw or overran its timeout): such an outcome is not cached.</summary>
+    internal bool CallbackFailed { get; set; }
+
     /// <summary>The chain has given up on the running callback: its token fires now.</summary>
     internal void AbandonCallback() => _callbackCancellation?.Cancel();
 

@@ -102,27 +102,12 @@ internal sealed partial class BuiltinAccessControl
         }
         else
         {
-            result = Check(acl, client, ctx.Action, ctx.Topic);
+            result = acl.Check(client, ctx.Action, ctx.Topic);
         }
         if (result == AuthorizationResult.Ignore)
             return ContinueTask;
         ctx.Result = result;
         return StopTask;
-    }
-
-    /// <summary>
-    /// The rules' decision on a topic name, remembered on the client for the next call: a device mostly publishes to the same
-    /// topic again, and the decision depends only on the rules and on the client's user name, client id and
-    /// address, which a connection never changes. A reload brings new rules, which the memo does not match.
-    /// </summary>
-    private static AuthorizationResult Check(AclRules acl, ClientInfo client, AuthorizationAction action, string topic)
-    {
-        if (client.AccessMemo is AclMemo memo && ReferenceEquals(memo.Rules, acl) && memo.Action == action
-            && string.Equals(memo.Topic, topic, StringComparison.Ordinal))
-            return memo.Result;
-        var result = acl.Check(client, action, topic);
-        client.AccessMemo = new AclMemo(acl, action, topic, result);
-        return result;
     }
 
     /// <summary>
@@ -169,5 +154,4 @@ internal sealed partial class BuiltinAccessControl
 
     private sealed record State(PasswordFile Passwords, AclRules Acl);
 
-    private sealed record AclMemo(AclRules Rules, AuthorizationAction Action, string Topic, AuthorizationResult Result);
 }

@@ -152,6 +152,18 @@ public sealed class AccessControlOptions
     [ConfKey("acl_nomatch", "Decision for a publish/subscribe that no acl.conf rule and no plugin decides: allow or deny.")]
     public AclNoMatch AclNoMatch { get; set; } = AclNoMatch.Allow;
 
+    /// <remarks>Default true.</remarks>
+    [ConfKey("enable_acl_cache", "Keep each connection's recent publish and delivery authorization decisions (EMQX's ACL cache), so acl.conf and authorization plugins' backends are asked once per topic and acl_cache_ttl, not per message. Any change of the rules (acl reload, a plugin loaded or unloaded) empties every cache; `ctl acl cache clean` does so by hand.")]
+    public bool EnableAclCache { get; set; } = true;
+
+    /// <remarks>Default 32.</remarks>
+    [ConfKey("acl_cache_max_size", "Decisions kept per connection.", Min = "1", Max = "1024")]
+    public int AclCacheMaxSize { get; set; } = 32;
+
+    /// <remarks>Default 1m.</remarks>
+    [ConfKey("acl_cache_ttl", "How long a cached decision is used.", Unit = ConfUnit.Duration, Min = "1ms")]
+    public TimeSpan AclCacheTtl { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <remarks>Default acl.conf, in the etc directory.</remarks>
     [ConfKey("acl_file", "The access rules file (EMQX 4 acl.conf syntax); the broker does not start if it is missing. A relative path is relative to the etc directory.")]
     public string AclFile { get; set; } = "acl.conf";

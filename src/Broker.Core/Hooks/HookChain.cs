@@ -152,6 +152,7 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
     /// <summary>Counts and logs the failure; the chain's result when the chain ends here, or null to go on.</summary>
     private HookResult? Fail(Entry entry, TContext context, Exception ex)
     {
+        ((HookContext)(object)context).CallbackFailed = true;
         _runner.ReportFailure(Point, entry.Owner, ex, entry.Timeout);
         switch (entry.OnFailure)
         {

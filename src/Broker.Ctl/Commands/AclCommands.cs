@@ -8,7 +8,23 @@ internal static class AclCommands
     public static Command Build() => new("acl", "Manage the built-in access control (etc/acl.conf and the password file)")
     {
         Reload(),
+        new Command("cache", "The connections' authorization caches (enable_acl_cache)") { CacheClean() },
     };
+
+    private static Command CacheClean()
+    {
+        var id = new Argument<string?>("clientid") { Description = "Only this client's cache; without it, every connection's", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("clean", "Forget cached authorization decisions, e.g. after changing an authorization backend's rules") { id };
+        CtlCommands.SetAction(command, async (ctl, parse, ct) =>
+        {
+            var clientId = parse.GetValue(id);
+            var path = clientId is null ? "api/v4/acl_cache" : $"api/v4/clients/{Uri.EscapeDataString(clientId)}/acl_cache";
+            using var answer = await ctl.Client.DeleteAsync(path, ct).ConfigureAwait(false);
+            if (!ctl.PrintedJson(answer))
+                ctl.Out.WriteLine(clientId is null ? "Cleaned every connection's ACL cache" : $"Cleaned the ACL cache of {clientId}");
+        });
+        return command;
+    }
 
     private static Command Reload()
     {

@@ -1,3 +1,4 @@
+using Broker.Core;
 using Broker.Core.AccessControl;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -14,6 +15,30 @@ internal static partial class ManagementApi
     /// leaves the previous rules and users in force and answers 400 with its <c>file:line: problem</c>.
     /// </summary>
     private static void MapAcl(RouteGroupBuilder api, BuiltinAccessControl accessControl, ILogger logger) =>
+        MapAclReload(api, accessControl, logger);
+
+    /// <summary>
+    /// The connections' authorization caches (<c>enable_acl_cache</c>): <c>DELETE /clients/{clientid}/acl_cache</c>
+    /// empties one (EMQX 4), <c>DELETE /acl_cache</c> every one (the rules are taken as changed: subscriptions are
+    /// authorized again too).
+    /// </summary>
+    private static void MapAclCache(RouteGroupBuilder api, BrokerEngine engine)
+    {
+        api.MapDelete("/clients/{clientid}/acl_cache", (string clientid) =>
+        {
+            if (!engine.Sessions.TryGet(clientid, out var session) || session.Client is not { } client)
+                return ClientNotFound(clientid);
+            BrokerEngine.CleanAuthorizationCache(client);
+            return Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk);
+        });
+        api.MapDelete("/acl_cache", () =>
+        {
+            engine.InvalidateAuthorization();
+            return Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk);
+        });
+    }
+
+    private static void MapAclReload(RouteGroupBuilder api, BuiltinAccessControl accessControl, ILogger logger) =>
         api.MapMethods("/acl/reload", [HttpMethods.Put, HttpMethods.Post], () =>
         {
             try

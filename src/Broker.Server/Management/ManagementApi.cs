@@ -84,6 +84,7 @@ internal static partial class ManagementApi
         MapMqtt(api, engine, logger);
         MapPrometheus(api, "/prometheus", engine);
         MapTrace(api, engine);
+        MapAclCache(api, engine);
         if (plugins is not null)
             MapPlugins(api, plugins);
         if (accessControl is not null)

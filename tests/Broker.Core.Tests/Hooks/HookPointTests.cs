@@ -70,8 +70,9 @@ public sealed class HookPointTests
                 await a.ReceiveAsync<MqttUnsubAckPacket>();
             }));
 
+        // b published to t before: its connection's ACL cache (enable_acl_cache) answers, client.authorize is not run.
         Assert.Equal(
-            ["client.authorize:b:Publish:t", "message.publish:b:t:0:False", "message.dropped::t:no_subscribers"],
+            ["message.publish:b:t:0:False", "message.dropped::t:no_subscribers"],
             await StepAsync(log, async () => await b.PublishAsync("t")));
 
         Assert.Equal(
