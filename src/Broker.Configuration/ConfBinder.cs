@@ -111,6 +111,33 @@ internal static class ConfBinder
         return errors;
     }
 
+    /// <summary>
+    /// Every <c>BROKER_*</c> environment variable that sets no known key, as a warning naming it and the closest known
+    /// key: a misspelt variable in a container's environment would otherwise change nothing and say nothing. Keys
+    /// <paramref name="ownedElsewhere"/> claims (plugins' keys, read when the plugin loads) are left alone.
+    /// </summary>
+    public static IReadOnlyList<string> UnknownEnvironmentVariables(
+        IConfigurationRoot configuration, IEnumerable<string> knownKeys, Func<string, bool> ownedElsewhere)
+    {
+        var known = knownKeys as IReadOnlyCollection<string> ?? knownKeys.ToArray();
+        var set = new HashSet<string>(known, StringComparer.OrdinalIgnoreCase);
+        var warnings = new List<string>();
+        foreach (var provider in configuration.Providers)
+        {
+            if (provider is not BrokerEnvironmentConfigurationProvider environment)
+                continue;
+            foreach (var (key, variable) in environment.Variables)
+            {
+                if (set.Contains(key) || ownedElsewhere(key))
+                    continue;
+                var suggestion = Suggest(key, known);
+                var closest = suggestion is null ? "" : $"; did you mean {ConfKeys.ToVariable(suggestion)} ({suggestion})?";
+                warnings.Add($"environment variable {variable} sets no known key ({key}){closest}");
+            }
+        }
+        return warnings;
+    }
+
     /// <summary>Every key of <paramref name="file"/> that is not in <paramref name="knownKeys"/>, with a suggestion when one known key is close.</summary>
     public static IReadOnlyList<ConfigurationError> CheckUnknownKeys(ConfFile file, IEnumerable<string> knownKeys)
     {

@@ -99,6 +99,19 @@ internal sealed class BrokerEnvironmentConfigurationProvider(BrokerEnvironmentCo
 
     public bool TryGetOrigin(string path, out ConfOrigin origin) => _origins.TryGetValue(path, out origin!);
 
+    /// <summary>Each variable that set a key: the dotted key and the variable's name.</summary>
+    public IEnumerable<(string Key, string Variable)> Variables
+    {
+        get
+        {
+            foreach (var (name, _) in (IEnumerable<KeyValuePair<string, string>>?)source.Variables ?? ReadEnvironment())
+            {
+                if (TryGetKey(name, source.Prefix, out var key))
+                    yield return (key, name);
+            }
+        }
+    }
+
     /// <summary>The dotted key a variable sets; false for other variables and names that make no valid key.</summary>
     internal static bool TryGetKey(string variable, string prefix, out string key)
     {
@@ -161,6 +174,10 @@ internal static class ConfKeys
 {
     /// <summary><c>mqtt.max_packet_size</c> to the configuration path <c>mqtt:max_packet_size</c>.</summary>
     public static string ToPath(string key) => key.Replace('.', ConfigurationPath.KeyDelimiter[0]);
+
+    /// <summary>The environment variable that sets <paramref name="key"/>: <c>mqtt.max_packet_size</c> is <c>BROKER_MQTT__MAX_PACKET_SIZE</c>.</summary>
+    public static string ToVariable(string key) =>
+        ConfConfigurationExtensions.EnvironmentPrefix + key.ToUpperInvariant().Replace(".", "__", StringComparison.Ordinal);
 
     /// <summary>
     /// Where <paramref name="path"/>'s current value came from: the last provider that has it decides, as in

@@ -42,6 +42,9 @@ internal static partial class BrokerHost
         // Kestrel's own chatter (connection ids, "now listening" for HTTP) is not useful for an MQTT listener.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        // A listener that cannot start is reported by the broker in one line naming the key (exit 2); the generic host
+        // would add its "Hosting failed to start" with a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
 
         ListenOptions? management = null;
         builder.WebHost.UseKestrelCore()
@@ -77,6 +80,8 @@ internal static partial class BrokerHost
         accessControl.Reloaded += engine.InvalidateAuthorization;
         if (settings.Access.AllowAnonymous)
             LogAnonymous(logger);
+        foreach (var warning in settings.Warnings)
+            LogConfigurationWarning(logger, warning);
 
         ListenerManager listeners;
         try
@@ -116,7 +121,17 @@ internal static partial class BrokerHost
         // Plugins start before the listener opens, so an auth plugin in loaded_plugins decides the first CONNECT.
         await plugins.BootAsync().ConfigureAwait(false);
 
-        await app.StartAsync().ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync().ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            await Console.Error.WriteLineAsync(
+                $"broker: not starting: management.listener = {settings.Management.Bind}: cannot listen: {ListenError.Reason(ex)}").ConfigureAwait(false);
+            await plugins.StopAllAsync().ConfigureAwait(false);
+            return 2;
+        }
         LogListener(logger, "management", management!.EndPoint.ToString() ?? "");
         try
         {
@@ -124,7 +139,7 @@ internal static partial class BrokerHost
         }
         catch (IOException ex)
         {
-            await Console.Error.WriteLineAsync($"broker: a listener cannot be opened, not starting:\n{ex.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"broker: not starting: {ex.Message}").ConfigureAwait(false);
             await listeners.StopAllAsync().ConfigureAwait(false);
             await app.StopAsync().ConfigureAwait(false);
             await plugins.StopAllAsync().ConfigureAwait(false);
@@ -157,4 +172,7 @@ internal static partial class BrokerHost
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "allow_anonymous is on: clients no authentication source recognises are admitted")]
     private static partial void LogAnonymous(ILogger logger);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Configuration: {Warning}")]
+    private static partial void LogConfigurationWarning(ILogger logger, string warning);
 }

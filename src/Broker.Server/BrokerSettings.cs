@@ -41,6 +41,9 @@ internal sealed class BrokerSettings
 
     public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
 
+    /// <summary>What start-up should warn about (unknown BROKER_* variables); logged once the logger exists.</summary>
+    public List<string> Warnings { get; } = [];
+
     /// <summary>plugins.directory: absolute as given, else relative to the broker home.</summary>
     public string PluginsDirectory => Path.GetFullPath(Path.Combine(Home, Plugins.Directory));
 
@@ -70,7 +73,11 @@ internal sealed class BrokerSettings
         var configuration = builder.Build();
 
         var errors = new List<ConfigurationError>();
-        errors.AddRange(ConfBinder.CheckUnknownKeys(configuration, ConfBinder.KnownKeys(OptionsTypes)));
+        var known = ConfBinder.KnownKeys(OptionsTypes);
+        errors.AddRange(ConfBinder.CheckUnknownKeys(configuration, known));
+        // BROKER_HOME is the home itself; BROKER_PLUGINS__<NAME>__<KEY> belongs to that plugin's .conf.
+        settings.Warnings.AddRange(ConfBinder.UnknownEnvironmentVariables(configuration, known,
+            key => key == "home" || (key.StartsWith("plugins.", StringComparison.Ordinal) && key.AsSpan().Count('.') >= 2)));
         foreach (var options in new object[] { settings.Broker, settings.Listener, settings.SslListener, settings.WsListener, settings.WssListener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);

@@ -110,7 +110,7 @@ internal sealed partial class MqttListener
                 catch (SocketException ex)
                 {
                     StopLoops();
-                    throw new IOException($"Failed to bind to address {endPoint}: {ex.Message}", ex);
+                    throw CannotListen(endPoint, ex);
                 }
                 _bound = acceptor.EndPoint;
                 Volatile.Write(ref _acceptor, acceptor);
@@ -121,6 +121,11 @@ internal sealed partial class MqttListener
             try
             {
                 await app.StartAsync().ConfigureAwait(false);
+            }
+            catch (IOException ex)
+            {
+                await app.DisposeAsync().ConfigureAwait(false);
+                throw CannotListen(endPoint, ex);
             }
             catch
             {
@@ -391,6 +396,10 @@ internal sealed partial class MqttListener
             PeerCertSubject = certificate?.Subject,
             InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),
         };
+
+    /// <summary>One line for operators: the key, the address and why (<c>listener.ssl.external = 0.0.0.0:8883: Address already in use</c>).</summary>
+    private IOException CannotListen(IPEndPoint endPoint, Exception ex) =>
+        new($"{Options.KeyPrefix} = {endPoint}: cannot listen: {ListenError.Reason(ex)}", ex);
 
     private Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate) =>
         CreateChannel(transport, remote, certificate).RunAsync();
