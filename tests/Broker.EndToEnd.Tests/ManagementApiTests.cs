@@ -129,4 +129,43 @@ public sealed class ManagementApiTests
         using var kick = await http.DeleteAsync("api/v4/clients/nobody", TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.NotFound, kick.StatusCode);
     }
+
+    // Issue 17 item 7: repeated failed sign-ins are slowed (429 with Retry-After after 5 in a minute, per address) and
+    // logged, while the right credentials from another address still work.
+    [Fact]
+    public async Task SignIn_RepeatedFailures_AddressRefusedAndLogged_OtherAddressesUnaffected()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        using var attacker = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{broker.ManagementPort}/") };
+        attacker.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String("admin:guess"u8.ToArray()));
+
+        var codes = new List<int>();
+        for (var i = 0; i < 8; i++)
+        {
+            using var answer = await attacker.GetAsync("api/v4/brokers", TestContext.Current.CancellationToken);
+            codes.Add((int)answer.StatusCode);
+            if (i == 7)
+                Assert.True(answer.Headers.RetryAfter?.Delta > TimeSpan.Zero, "no Retry-After");
+        }
+
+        Assert.Equal([401, 401, 401, 401, 401, 429, 429, 429], codes);
+        await broker.WaitForLogAsync(l => l.Contains("5 failed sign-ins from 127.0.0.1", StringComparison.Ordinal), "the log line");
+        // The operator, from another address (127.0.0.2 as source), signs in with the right secret.
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.2"), 0));
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var operatorClient = new HttpClient(handler) { BaseAddress = new Uri($"http://127.0.0.1:{broker.ManagementPort}/") };
+        operatorClient.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("admin:" + broker.ManagementSecret)));
+        using var ok = await operatorClient.GetAsync("api/v4/brokers", TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.OK, ok.StatusCode);
+    }
 }

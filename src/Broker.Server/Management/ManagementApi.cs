@@ -46,11 +46,19 @@ internal static partial class ManagementApi
             $"Node {engine.BrokerOptions.NodeName} is started\nbroker is {(engine.IsShuttingDown ? "not_running" : "running")}\n",
             statusCode: engine.IsShuttingDown ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK));
 
+        var throttle = new SignInThrottle(engine.TimeProvider, logger);
         Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> requireCredentials = async (context, next) =>
         {
             var http = context.HttpContext;
+            var address = http.Connection.RemoteIpAddress;
+            if (throttle.Blocked(address) is var wait && wait > TimeSpan.Zero)
+            {
+                http.Response.Headers.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return Error(StatusCodes.Status429TooManyRequests, ApiCodes.BadCredentials, "too many failed sign-ins from this address: try again later");
+            }
             if (credentials.IsAuthorized(http.Request.Headers.Authorization))
                 return await next(context).ConfigureAwait(false);
+            throttle.Failed(address);
             http.Response.Headers.WWWAuthenticate = "Basic realm=\"broker management\", charset=\"UTF-8\"";
             return Error(StatusCodes.Status401Unauthorized, ApiCodes.BadCredentials, "wrong or missing application id/secret (HTTP basic authentication)");
         };
