@@ -186,6 +186,14 @@ internal sealed partial class BrokerEngine
             behind = match.Subscriber;
     }
 
+    /// <summary>A subscriber was just found slow (<c>session.slow_subscriber_timeout</c>): counted and logged.</summary>
+    public void OnSlowSubscriber(Session session)
+    {
+        Metrics.SlowSubscriber();
+        if (LogThrottle.ShouldLog(4, nameof(LogSlowSubscriber), session.ClientId))
+            LogSlowSubscriber(_logger, session.ClientId, SessionOptions.SlowSubscriberTimeout.TotalSeconds, SessionOptions.SlowSubscriberPolicy);
+    }
+
     public void OnDropped(BrokerMessage message, string reason, bool queueFull, ClientInfo? client)
     {
         // A message nobody subscribed to is not a loss; it is only reported to hooks.
@@ -233,6 +241,9 @@ internal sealed partial class BrokerEngine
         }
         Sessions.Shutdown();
     }
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Client {ClientId} is a slow subscriber: its queue has been more than half full for {Seconds} s; publishers no longer wait for it (session.slow_subscriber_policy = {Policy})")]
+    private static partial void LogSlowSubscriber(ILogger logger, string clientId, double seconds, SlowSubscriberPolicy policy);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "{Count} connections did not close in time at shutdown")]
     private static partial void LogShutdownTimeout(ILogger logger, int count);

@@ -107,6 +107,14 @@ public sealed class SessionOptions
     [ConfKey("session.backpressure_timeout", "Longest a publisher waits, after a message, while a connected subscriber it was just delivered to has its queue (or QoS 0 backlog) more than half full: fast publishers are slowed to what subscribers drain instead of overflowing their queues. Offline sessions and the publisher's own never make it wait. Each publisher adds at most one message past the half-full mark before it waits, so a session.max_mqueue_len of at least twice the number of publishers feeding one subscriber loses nothing to overflow while the subscriber keeps reading. 0 = never wait (a full queue then drops per session.mqueue_overflow).", Unit = ConfUnit.Duration)]
     public TimeSpan BackpressureTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <remarks>Default 2s.</remarks>
+    [ConfKey("session.slow_subscriber_timeout", "A connected subscriber whose queue (or QoS 0 backlog) has stayed more than half full for this long is a slow subscriber: no publisher waits for it any more (session.backpressure_timeout), and session.slow_subscriber_policy applies until it has caught up. One subscriber that stops reading then cannot slow the publishers it shares with others.", Unit = ConfUnit.Duration, Min = "1ms")]
+    public TimeSpan SlowSubscriberTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <remarks>Default drop.</remarks>
+    [ConfKey("session.slow_subscriber_policy", "What happens to a slow subscriber: drop (its queue overflows per session.mqueue_overflow, counted per client as mqueue_dropped) or disconnect (MQTT 5: DISCONNECT 0x97 Quota exceeded).")]
+    public SlowSubscriberPolicy SlowSubscriberPolicy { get; set; } = SlowSubscriberPolicy.Drop;
+
     /// <remarks>Default 10000.</remarks>
     [ConfKey("session.max_qos0_backlog", "QoS 0 messages waiting to be written to one connection that cannot keep up (they bypass the session queue); beyond it new QoS 0 messages for that connection are dropped and counted.", Min = "1", Max = "10000000")]
     public int MaxQos0Backlog { get; set; } = 10000;
@@ -171,6 +179,15 @@ public sealed class AccessControlOptions
     /// <remarks>Default passwd, in the etc directory.</remarks>
     [ConfKey("password_file", "The password file (salted PBKDF2-SHA512 hashes; manage it with `broker passwd`); a missing file has no users. A relative path is relative to the etc directory.")]
     public string PasswordFile { get; set; } = "passwd";
+}
+
+/// <summary>What becomes of a slow subscriber (<c>session.slow_subscriber_policy</c>).</summary>
+public enum SlowSubscriberPolicy
+{
+    /// <summary>Publishers stop waiting for it; what its queue cannot hold is dropped and counted.</summary>
+    Drop,
+    /// <summary>Its connection is closed (MQTT 5: DISCONNECT 0x97 Quota exceeded); a persistent session keeps its queue.</summary>
+    Disconnect,
 }
 
 /// <summary>Node-wide settings (<c>node.*</c>, <c>broker.*</c>, <c>plugins.*</c>).</summary>

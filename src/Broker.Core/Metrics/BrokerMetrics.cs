@@ -16,6 +16,7 @@ internal sealed class BrokerMetrics
     private long _messagesQueueDropped;
     private long _deliveryNotAuthorized;
     private long _publishNotAuthorized;
+    private long _slowSubscribers;
     private long _subscribeNotAuthorized;
     private long _messagesRetained;
     private long _publisherPauses;
@@ -34,6 +35,8 @@ internal sealed class BrokerMetrics
     public long MessagesQueueDropped => Volatile.Read(ref _messagesQueueDropped);
     /// <summary>Of <see cref="MessagesDropped"/>: messages the authorization rules kept from one subscriber of a subscription granted in part.</summary>
     public long DeliveryNotAuthorized => Volatile.Read(ref _deliveryNotAuthorized);
+    /// <summary>Times a connected subscriber was found slow (<c>session.slow_subscriber_timeout</c>).</summary>
+    public long SlowSubscribers => Volatile.Read(ref _slowSubscribers);
     /// <summary>PUBLISHes the authorization rules refused (EMQX 4's <c>packets.publish.auth_error</c>).</summary>
     public long PublishNotAuthorized => Volatile.Read(ref _publishNotAuthorized);
     /// <summary>SUBSCRIBE filters the authorization rules refused (EMQX 4's <c>packets.subscribe.auth_error</c>).</summary>
@@ -77,6 +80,8 @@ internal sealed class BrokerMetrics
     }
 
     public void DeliveryDenied() => Interlocked.Increment(ref _deliveryNotAuthorized);
+
+    public void SlowSubscriber() => Interlocked.Increment(ref _slowSubscribers);
 
     public void PublishDenied() => Interlocked.Increment(ref _publishNotAuthorized);
 

@@ -33,6 +33,9 @@ internal sealed class Session : ISubscriber
     private bool _ready;
     private BrokerMessage? _pendingWill;
     private TaskCompletionSource? _caughtUp;
+    private long _behindSince; // TimeProvider timestamp since when the queue has been more than half full; 0 = it is not
+    private bool _slow;
+    private long _dropped;
 
     public Session(BrokerEngine engine, string clientId)
     {
@@ -148,6 +151,19 @@ internal sealed class Session : ISubscriber
         }
     }
 
+    /// <summary>Messages this session dropped (queue full, QoS 0 backlog full): EMQX's <c>mqueue_dropped</c>.</summary>
+    public long DroppedCount => Volatile.Read(ref _dropped);
+
+    /// <summary>Whether this session is a slow subscriber now (<c>session.slow_subscriber_timeout</c>).</summary>
+    public bool IsSlow
+    {
+        get
+        {
+            lock (this)
+                return _slow;
+        }
+    }
+
     public int QueueLength
     {
         get
@@ -169,7 +185,7 @@ internal sealed class Session : ISubscriber
     {
         var options = _engine.SessionOptions;
         Drop? drop = null;
-        bool behind;
+        bool behind, becameSlow;
         lock (this)
         {
             if (_terminated)
@@ -199,10 +215,53 @@ internal sealed class Session : ISubscriber
                 drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds));
             }
             behind = IsBehindLocked(options);
+            if (drop is { QueueFull: true })
+                _dropped++;
+            if (behind)
+            {
+                becameSlow = BecomesSlowLocked(options);
+                behind = !_slow;
+            }
+            else
+            {
+                // Less than half full: an ordinary subscriber (again).
+                becameSlow = false;
+                _behindSince = 0;
+                _slow = false;
+            }
         }
         if (drop is { } d)
             _engine.OnDropped(d.Message, d.Reason, d.QueueFull, Client);
+        if (becameSlow)
+            OnSlow(options);
         return behind;
+    }
+
+    /// <summary>
+    /// Tracks how long the queue has been more than half full; true when it has been for
+    /// <c>session.slow_subscriber_timeout</c> just now. From then on no publisher waits for this session, and those
+    /// waiting are released, until a delivery finds it less than half full again.
+    /// </summary>
+    private bool BecomesSlowLocked(SessionOptions options)
+    {
+        var now = _engine.TimeProvider.GetTimestamp();
+        if (_behindSince == 0)
+        {
+            _behindSince = now;
+            return false;
+        }
+        if (_slow || _engine.TimeProvider.GetElapsedTime(_behindSince, now) < options.SlowSubscriberTimeout)
+            return false;
+        _slow = true;
+        SignalCaughtUpLocked(force: true);
+        return true;
+    }
+
+    private void OnSlow(SessionOptions options)
+    {
+        _engine.OnSlowSubscriber(this);
+        if (options.SlowSubscriberPolicy == SlowSubscriberPolicy.Disconnect && Channel is { } channel)
+            _ = channel.CloseAsync(MqttReasonCode.QuotaExceeded, "slow_subscriber");
     }
 
     /// <summary>A retained message for a new subscription: sent with RETAIN set [MQTT-3.3.1-8] (3.1.1), [MQTT-3.3.1-9] (5.0).</summary>
@@ -220,7 +279,7 @@ internal sealed class Session : ISubscriber
     {
         lock (this)
         {
-            if (_channel is not { } channel || !_ready || _terminated)
+            if (_channel is not { } channel || !_ready || _terminated || _slow)
                 return Task.CompletedTask;
             if (QueuedLocked > _engine.SessionOptions.MaxMqueueLength / 4)
                 return (_caughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;

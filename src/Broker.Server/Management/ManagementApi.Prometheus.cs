@@ -57,6 +57,7 @@ internal static partial class ManagementApi
         Write("broker_messages_sent_total", "counter", "PUBLISH messages sent to clients.", metrics.MessagesSent);
         Write("broker_messages_dropped_total", "counter", "Messages dropped, whatever the reason.", metrics.MessagesDropped);
         Write("broker_delivery_dropped_queue_full_total", "counter", "Messages dropped because a session queue was full.", metrics.MessagesQueueDropped);
+        Write("broker_delivery_slow_subscribers_total", "counter", "Times a connected subscriber was found slow (session.slow_subscriber_timeout).", metrics.SlowSubscribers);
         Write("broker_packets_publish_auth_error_total", "counter", "PUBLISHes refused by the authorization rules.", metrics.PublishNotAuthorized);
         Write("broker_packets_subscribe_auth_error_total", "counter", "SUBSCRIBE filters refused by the authorization rules.", metrics.SubscribeNotAuthorized);
         Write("broker_delivery_dropped_not_authorized_total", "counter", "Messages kept from a subscriber by the authorization rules (subscriptions granted in part).", metrics.DeliveryNotAuthorized);

@@ -300,6 +300,7 @@ internal static partial class ManagementApi
             ["delivery.dropped.queue_full"] = metrics.MessagesQueueDropped,
             ["delivery.dropped.not_authorized"] = metrics.DeliveryNotAuthorized,
             ["packets.publish.auth_error"] = metrics.PublishNotAuthorized,
+            ["delivery.slow_subscribers"] = metrics.SlowSubscribers,
             ["packets.subscribe.auth_error"] = metrics.SubscribeNotAuthorized,
             ["messages.publisher_paused"] = metrics.PublisherPauses,
             ["messages.retained"] = metrics.Retained,
@@ -331,6 +332,8 @@ internal static partial class ManagementApi
             Inflight = session.InflightCount,
             MaxInflight = engine.SessionOptions.MaxInflight,
             MqueueLen = session.QueueLength,
+            MqueueDropped = session.DroppedCount,
+            SlowSubscriber = session.IsSlow,
             MaxMqueue = engine.SessionOptions.MaxMqueueLength,
         };
     }

@@ -105,6 +105,8 @@ internal sealed class ClientView
     public int Inflight { get; init; }
     public int MaxInflight { get; init; }
     public int MqueueLen { get; init; }
+    public long MqueueDropped { get; init; }
+    public bool SlowSubscriber { get; init; }
     public int MaxMqueue { get; init; }
 }
 
