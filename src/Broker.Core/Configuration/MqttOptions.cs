@@ -103,6 +103,10 @@ public sealed class SessionOptions
     [ConfKey("session.max_mqueue_len", "Messages queued per session while it is offline or its in-flight window is full; beyond it session.mqueue_overflow applies and the drop is counted in $SYS metrics/messages/dropped.", Min = "1", Max = "10000000")]
     public int MaxMqueueLength { get; set; } = 1000;
 
+    /// <remarks>Default 16MB; 0 = no limit in bytes.</remarks>
+    [ConfKey("session.max_mqueue_bytes", "Bytes (payload and topic) queued per session, besides session.max_mqueue_len: whichever is reached first applies session.mqueue_overflow, so a subscriber that stops reading cannot pin hundreds of MB of large messages. A single message larger than this is dropped (counted). 0 = no limit in bytes.", Unit = ConfUnit.Bytes, Min = "0")]
+    public long MaxMqueueBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <remarks>Default 1s; 0 turns publisher back-pressure off.</remarks>
     [ConfKey("session.backpressure_timeout", "Longest a publisher waits, after a message, while a connected subscriber it was just delivered to has its queue (or QoS 0 backlog) more than half full: fast publishers are slowed to what subscribers drain instead of overflowing their queues. Offline sessions and the publisher's own never make it wait. Each publisher adds at most one message past the half-full mark before it waits, so a session.max_mqueue_len of at least twice the number of publishers feeding one subscriber loses nothing to overflow while the subscriber keeps reading. 0 = never wait (a full queue then drops per session.mqueue_overflow).", Unit = ConfUnit.Duration)]
     public TimeSpan BackpressureTimeout { get; set; } = TimeSpan.FromSeconds(1);

@@ -36,6 +36,7 @@ internal sealed class Session : ISubscriber
     private long _behindSince; // TimeProvider timestamp since when the queue has been more than half full; 0 = it is not
     private bool _slow;
     private long _dropped;
+    private long _queuedBytes;
 
     public Session(BrokerEngine engine, string clientId)
     {
@@ -185,6 +186,7 @@ internal sealed class Session : ISubscriber
     {
         var options = _engine.SessionOptions;
         Drop? drop = null;
+        List<Drop>? more = null; // further drops of one enqueue (drop_oldest making room in bytes)
         bool behind, becameSlow;
         lock (this)
         {
@@ -199,7 +201,7 @@ internal sealed class Session : ISubscriber
                 if (qos == MqttQos.AtMostOnce && !options.MqueueStoreQos0)
                     drop = new Drop(message, "qos0_offline", false);
                 else
-                    drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds));
+                    drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds), ref more);
             }
             else if (qos == MqttQos.AtMostOnce)
             {
@@ -212,11 +214,11 @@ internal sealed class Session : ISubscriber
             }
             else
             {
-                drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds));
+                drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds), ref more);
             }
             behind = IsBehindLocked(options);
             if (drop is { QueueFull: true })
-                _dropped++;
+                _dropped += 1 + (more?.Count ?? 0);
             if (behind)
             {
                 becameSlow = BecomesSlowLocked(options);
@@ -232,6 +234,11 @@ internal sealed class Session : ISubscriber
         }
         if (drop is { } d)
             _engine.OnDropped(d.Message, d.Reason, d.QueueFull, Client);
+        if (more is not null)
+        {
+            foreach (var extra in more)
+                _engine.OnDropped(extra.Message, extra.Reason, extra.QueueFull, Client);
+        }
         if (becameSlow)
             OnSlow(options);
         return behind;
@@ -470,6 +477,7 @@ internal sealed class Session : ISubscriber
             _ready = false;
             _inflight = null;
             _queue = null;
+            _queuedBytes = 0;
             _awaitingRel = null;
             SignalCaughtUpLocked(force: true);
         }
@@ -539,21 +547,43 @@ internal sealed class Session : ISubscriber
         return _lastPacketId;
     }
 
-    private Drop? EnqueueLocked(QueuedDelivery delivery)
+    /// <summary>
+    /// Queues <paramref name="delivery"/> within session.max_mqueue_len and session.max_mqueue_bytes; when either is
+    /// reached, session.mqueue_overflow decides what is dropped. Making room for one large message may drop several
+    /// small ones: the first is returned, the others added to <paramref name="more"/>.
+    /// </summary>
+    private Drop? EnqueueLocked(QueuedDelivery delivery, ref List<Drop>? more)
     {
         var options = _engine.SessionOptions;
         var queue = _queue ??= new Queue<QueuedDelivery>();
-        if (queue.Count < options.MaxMqueueLength)
+        var size = SizeOf(delivery.Message);
+        var maxBytes = options.MaxMqueueBytes > 0 ? options.MaxMqueueBytes : long.MaxValue;
+        if (queue.Count < options.MaxMqueueLength && _queuedBytes + size <= maxBytes)
         {
             queue.Enqueue(delivery);
+            _queuedBytes += size;
             return null;
         }
-        if (options.MqueueOverflow == QueueOverflowPolicy.DropNewest)
+        if (options.MqueueOverflow == QueueOverflowPolicy.DropNewest || size > maxBytes)
             return new Drop(delivery.Message, "queue_full", true);
-        var oldest = queue.Dequeue();
+        Drop? first = null;
+        while (queue.Count > 0 && (queue.Count >= options.MaxMqueueLength || _queuedBytes + size > maxBytes))
+        {
+            var oldest = queue.Dequeue();
+            _queuedBytes -= SizeOf(oldest.Message);
+            var drop = new Drop(oldest.Message, "queue_full", true);
+            if (first is null)
+                first = drop;
+            else
+                (more ??= []).Add(drop);
+        }
         queue.Enqueue(delivery);
-        return new Drop(oldest.Message, "queue_full", true);
+        _queuedBytes += size;
+        return first;
     }
+
+    /// <summary>What a queued message counts against session.max_mqueue_bytes: its payload and topic.</summary>
+    private static long SizeOf(BrokerMessage message) => message.Payload.Length + message.Topic.Length;
 
     private void FillLocked(ref List<Drop>? drops)
     {
@@ -566,6 +596,7 @@ internal sealed class Session : ISubscriber
             if (next.Qos != MqttQos.AtMostOnce && InflightLocked >= _window)
                 break;
             queue.Dequeue();
+            _queuedBytes -= SizeOf(next.Message);
             if (next.Message.IsExpired(now))
             {
                 (drops ??= []).Add(new Drop(next.Message, "expired", false));

@@ -199,6 +199,37 @@ public sealed class QosTests
         await resumed.AssertNothingReceivedAsync();
     }
 
+    // session.max_mqueue_bytes (issue 17 item 2): the queue is bounded in bytes as well as in messages; drop_oldest
+    // drops as many old messages as a new one needs, a message larger than the limit is dropped itself, each counted.
+    [Fact]
+    public async Task Queue_OfflineSessionOverBytes_OldestDroppedToMakeRoom_TooLargeDropped()
+    {
+        await using var broker = new TestBroker((_, session, _, _) => session.MaxMqueueBytes = 1000);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        await sub.AbortAsync();
+        var pub = await broker.ConnectAsync("pub");
+
+        // 299 bytes of payload + 1 of topic = 300 each: three fit in 1000 bytes.
+        for (var i = 1; i <= 4; i++)
+            await pub.PublishAsync("t", i + new string('.', 298), MqttQos.AtLeastOnce);
+        await pub.PublishAsync("t", "2" + new string('.', 598), MqttQos.AtLeastOnce); // 600: drops the two oldest left
+        await pub.PublishAsync("t", new string('x', 1000), MqttQos.AtLeastOnce);     // 1001: larger than the limit
+
+        Assert.Equal(4, broker.Engine.Metrics.MessagesQueueDropped);
+        Assert.Equal(4, broker.Engine.Sessions.TryGet("sub", out var session) ? session.DroppedCount : -1);
+        var resumed = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        var lengths = new List<int>();
+        for (var i = 0; i < 2; i++)
+        {
+            var message = await resumed.ReceivePublishAsync();
+            lengths.Add(message.Payload.Length);
+            await resumed.AckAsync(MqttPacketType.PubAck, message.PacketId);
+        }
+        Assert.Equal([299, 599], lengths);
+        await resumed.AssertNothingReceivedAsync();
+    }
+
     [Fact]
     public async Task Qos0_ConnectionStopsReading_WithoutBackpressure_BacklogBoundedAndDropsCounted()
     {
