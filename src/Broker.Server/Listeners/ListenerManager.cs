@@ -32,6 +32,7 @@ internal sealed partial class ListenerManager
         var logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
         var nodeHost = settings.Broker.NodeName is { } node && node.Contains('@', StringComparison.Ordinal) ? node[(node.IndexOf('@', StringComparison.Ordinal) + 1)..] : "localhost";
         var listeners = new List<MqttListener>();
+        var budget = ConnectionBudget.FromFileDescriptorLimit(logger);
         foreach (var options in settings.MqttListeners)
         {
             if (!options.Enabled)
@@ -43,7 +44,7 @@ internal sealed partial class ListenerManager
                 if (tls.GeneratedInto is { } folder)
                     LogDevelopmentCertificate(logger, options.Name, tls.Created ? "generated" : "reused", folder, tlsOptions.KeyPrefix);
             }
-            listeners.Add(new MqttListener(options, engine, tls, loggerFactory));
+            listeners.Add(new MqttListener(options, engine, tls, loggerFactory, budget));
         }
         return new ListenerManager(listeners, settings.Broker.NodeName, logger);
     }

@@ -44,6 +44,7 @@ internal sealed partial class MqttListener
     private readonly RateLimit? _bytesIn;
     private readonly Action _tcpSocketClosed;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ConnectionBudget? _budget; // shared by every listener: the process's descriptors
     private WebApplication? _app;
     private TcpAcceptor? _acceptor;
     private TaskCompletionSource? _drained; // while a tcp listener stops: its last connection has been cleaned up
@@ -54,8 +55,9 @@ internal sealed partial class MqttListener
     private long _refusedMaxConnections;
     private long _closedByStop;
 
-    public MqttListener(MqttListenerOptions options, BrokerEngine engine, ListenerTls? tls, ILoggerFactory loggerFactory)
+    public MqttListener(MqttListenerOptions options, BrokerEngine engine, ListenerTls? tls, ILoggerFactory loggerFactory, ConnectionBudget? budget = null)
     {
+        _budget = budget;
         Options = options;
         _engine = engine;
         _tls = tls;
@@ -289,6 +291,7 @@ internal sealed partial class MqttListener
 
     private void TcpSocketClosed()
     {
+        _budget?.Return();
         if (Interlocked.Decrement(ref _connections) == 0)
             Volatile.Read(ref _drained)?.TrySetResult();
     }
@@ -307,7 +310,7 @@ internal sealed partial class MqttListener
         }
         finally
         {
-            Interlocked.Decrement(ref _connections);
+            Leave();
         }
     }
 
@@ -355,7 +358,7 @@ internal sealed partial class MqttListener
         }
         finally
         {
-            Interlocked.Decrement(ref _connections);
+            Leave();
         }
     }
 
@@ -376,11 +379,27 @@ internal sealed partial class MqttListener
     private bool TryEnter(EndPoint? remote)
     {
         if (Interlocked.Increment(ref _connections) <= Options.MaxConnections)
-            return true;
+        {
+            if (_budget is null || _budget.TryTake())
+                return true;
+            Interlocked.Decrement(ref _connections);
+            Interlocked.Increment(ref _refusedMaxConnections);
+            if (_engine.LogThrottle.ShouldLog(211, nameof(LogNoDescriptors), null))
+                LogNoDescriptors(_logger, remote?.ToString(), _budget.Max);
+            return false;
+        }
         Interlocked.Decrement(ref _connections);
         Interlocked.Increment(ref _refusedMaxConnections);
-        LogTooMany(_logger, remote?.ToString(), Options.KeyPrefix, Options.MaxConnections);
+        if (_engine.LogThrottle.ShouldLog(200, nameof(LogTooMany), null))
+            LogTooMany(_logger, remote?.ToString(), Options.KeyPrefix, Options.MaxConnections);
         return false;
+    }
+
+    /// <summary>A connection counted by <see cref="TryEnter"/> is gone.</summary>
+    private void Leave()
+    {
+        _budget?.Return();
+        Interlocked.Decrement(ref _connections);
     }
 
     /// <summary>
@@ -409,6 +428,9 @@ internal sealed partial class MqttListener
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Listener {Name} stopped")]
     private static partial void LogStopped(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "Connection from {Remote} refused: every listener together holds {Max} connections, what the file descriptor limit allows (ulimit -n)")]
+    private static partial void LogNoDescriptors(ILogger logger, string? remote, long max);
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Connection from {Remote} refused: {Prefix}.max_connections ({Max}) reached")]
     private static partial void LogTooMany(ILogger logger, string? remote, string prefix, int max);
