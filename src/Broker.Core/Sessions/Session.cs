@@ -254,7 +254,7 @@ internal sealed class Session : ISubscriber
         var now = _engine.TimeProvider.GetTimestamp();
         if (_behindSince == 0)
         {
-            _behindSince = now;
+            _behindSince = Math.Max(now, 1); // 0 means "not behind"; a test clock may start at 0
             return false;
         }
         if (_slow || _engine.TimeProvider.GetElapsedTime(_behindSince, now) < options.SlowSubscriberTimeout)
