@@ -21,6 +21,10 @@ public sealed class FileDescriptorLimitTests
                 ["BROKER_ALLOW_ANONYMOUS"] = "true",
                 ["BROKER_LISTENER__TCP__EXTERNAL"] = "127.0.0.1:0",
                 ["BROKER_MANAGEMENT__LISTENER"] = "127.0.0.1:0",
+                // Not on their default ports, which another test's broker may hold.
+                ["BROKER_LISTENER__SSL__EXTERNAL"] = "off",
+                ["BROKER_LISTENER__WS__EXTERNAL"] = "off",
+                ["BROKER_LISTENER__WSS__EXTERNAL"] = "off",
             };
             await using var broker = ChildProcess.Start("bash", ["-c", $"ulimit -n 400 && exec dotnet '{BrokerProcess.BrokerDll}' --home '{home}'"],
                 environment: environment, workingDirectory: home);

@@ -67,8 +67,13 @@ public sealed class LifecycleTests
         {
             Directory.CreateDirectory(Path.Combine(home, "etc"));
             await File.WriteAllTextAsync(Path.Combine(home, "etc", "acl.conf"), "{allow, all}.\n", TestContext.Current.CancellationToken);
+            // Only the listener under test on a taken port: the others on free ports or off, never on their defaults
+            // (8883, 8083, 8084), which another test's broker may hold.
             environment.TryAdd("BROKER_LISTENER__TCP__EXTERNAL", "127.0.0.1:0");
             environment.TryAdd("BROKER_MANAGEMENT__LISTENER", "127.0.0.1:0");
+            environment.TryAdd("BROKER_LISTENER__SSL__EXTERNAL", "off");
+            environment.TryAdd("BROKER_LISTENER__WS__EXTERNAL", "off");
+            environment.TryAdd("BROKER_LISTENER__WSS__EXTERNAL", "off");
             await using var process = ChildProcess.Start("dotnet", [BrokerProcess.BrokerDll, "--home", home], workingDirectory: home, environment: environment);
             var exitCode = await process.WaitForExitAsync(TimeSpan.FromSeconds(30));
             return (exitCode, process.Transcript);
