@@ -51,8 +51,16 @@ internal sealed partial class ConnectionBudget
     private static bool TryRaiseLimit(out long before, out long limit)
     {
         before = limit = 0;
-        if (getrlimit(RlimitNofile, out var current) != 0)
-            return false;
+        RLimit current;
+        try
+        {
+            if (getrlimit(RlimitNofile, out current) != 0)
+                return false;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false; // no budget rather than no broker
+        }
         before = (long)current.Current;
         if (current.Current < current.Max)
         {
