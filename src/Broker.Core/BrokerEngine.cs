@@ -49,8 +49,16 @@ internal sealed partial class BrokerEngine
         Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);
         Sessions = new SessionManager(this);
         Deadlines = new DeadlineHeap(timeProvider);
+        Alarms = new Alarms.AlarmRegistry(timeProvider);
+        Overload = new Overload.OverloadProtection(this);
         StartedAt = timeProvider.GetUtcNow();
     }
+
+    /// <summary>The node's alarms (management API <c>/alarms</c>, <c>ctl alarms list</c>, $SYS).</summary>
+    public Alarms.AlarmRegistry Alarms { get; }
+
+    /// <summary>The broker-wide memory watermark (<c>overload_protection.*</c>); started by the host.</summary>
+    public Overload.OverloadProtection Overload { get; }
 
     /// <summary>The connections' CONNECT and keep-alive deadlines, on one timer.</summary>
     internal DeadlineHeap Deadlines { get; }

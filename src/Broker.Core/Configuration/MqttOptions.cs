@@ -123,6 +123,10 @@ public sealed class SessionOptions
     [ConfKey("session.max_qos0_backlog", "QoS 0 messages waiting to be written to one connection that cannot keep up (they bypass the session queue); beyond it new QoS 0 messages for that connection are dropped and counted.", Min = "1", Max = "10000000")]
     public int MaxQos0Backlog { get; set; } = 10000;
 
+    /// <remarks>Default 16MB; 0 = no limit in bytes.</remarks>
+    [ConfKey("session.max_qos0_backlog_bytes", "Bytes (payload and topic) of QoS 0 messages waiting to be written to one connection, besides session.max_qos0_backlog: whichever is reached first drops new QoS 0 messages for that connection (counted), so a subscriber that stops reading cannot pin hundreds of MB of large QoS 0 messages. 0 = no limit in bytes.", Unit = ConfUnit.Bytes, Min = "0")]
+    public long MaxQos0BacklogBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <remarks>Default drop_oldest.</remarks>
     [ConfKey("session.mqueue_overflow", "What a full queue drops: drop_oldest or drop_newest.")]
     public QueueOverflowPolicy MqueueOverflow { get; set; } = QueueOverflowPolicy.DropOldest;
@@ -194,8 +198,8 @@ public enum SlowSubscriberPolicy
     Disconnect,
 }
 
-/// <summary>Node-wide settings (<c>node.*</c>, <c>broker.*</c>, <c>plugins.*</c>).</summary>
-public sealed class BrokerOptions
+/// <summary>Node-wide settings (<c>node.*</c>, <c>broker.*</c>, <c>plugins.*</c>, <c>overload_protection.*</c>).</summary>
+public sealed class BrokerOptions : IValidatableOptions
 {
     /// <remarks>Default broker@127.0.0.1.</remarks>
     [ConfKey("node.name", "This node's name, as it appears in $SYS topics.")]
@@ -212,6 +216,25 @@ public sealed class BrokerOptions
     /// <remarks>Default 5s.</remarks>
     [ConfKey("plugins.hook_timeout", "A hook callback that has not completed in this time is treated as failed (authentication/authorization: deny).", Unit = ConfUnit.Duration)]
     public TimeSpan HookTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <remarks>Default 1GB; 0 = no broker-wide watermark.</remarks>
+    [ConfKey("overload_protection.high_watermark", "Bytes (payload and topic) the whole broker may hold for its clients (session queues and QoS 0 backlogs, each bounded by session.max_mqueue_bytes and session.max_qos0_backlog_bytes) before it is overloaded: it then refuses new connections (MQTT 5: CONNACK 0x89 Server busy; MQTT 3.x: closed), slows the publishers feeding its largest queues, and raises the alarm high_memory_usage (management API /alarms, ctl alarms list, $SYS/brokers/<node>/alarms/activate). 0 = no broker-wide limit.", Unit = ConfUnit.Bytes, Min = "0")]
+    public long OverloadHighWatermark { get; set; } = 1024L * 1024 * 1024;
+
+    /// <remarks>Default 768MB.</remarks>
+    [ConfKey("overload_protection.low_watermark", "Once overloaded, the broker is so until what it holds for clients falls to this many bytes; then the alarm is cleared ($SYS/brokers/<node>/alarms/deactivate) and connections are accepted again. At most overload_protection.high_watermark.", Unit = ConfUnit.Bytes, Min = "0")]
+    public long OverloadLowWatermark { get; set; } = 768L * 1024 * 1024;
+
+    /// <remarks>Default 1s.</remarks>
+    [ConfKey("overload_protection.check_interval", "How often the broker adds up what it holds for clients against the watermarks (a walk over the sessions, nothing per message).", Unit = ConfUnit.Duration, Min = "10ms")]
+    public TimeSpan OverloadCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <inheritdoc/>
+    public IEnumerable<(string Key, string Error)> Validate()
+    {
+        if (OverloadHighWatermark > 0 && OverloadLowWatermark > OverloadHighWatermark)
+            yield return ("overload_protection.low_watermark", $"must be at most overload_protection.high_watermark ({OverloadHighWatermark} bytes)");
+    }
 }
 
 /// <summary>Shared subscription dispatch strategies (public mirror of the router's).</summary>

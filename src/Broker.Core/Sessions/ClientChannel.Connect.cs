@@ -24,6 +24,16 @@ internal sealed partial class ClientChannel
             await RefuseAsync(MqttReasonCode.ServerUnavailable, null).ConfigureAwait(false);
             return;
         }
+        if (_engine.Overload.IsActive)
+        {
+            // Above overload_protection.high_watermark, before any authentication work. MQTT 3.x has no "busy" code: closed.
+            _engine.Overload.Refused(connect.ClientId);
+            if (v5)
+                await RefuseAsync(MqttReasonCode.ServerBusy, null).ConfigureAwait(false);
+            else
+                RequestClose(MqttReasonCode.ServerBusy, "overloaded", sendDisconnect: false);
+            return;
+        }
 
         var clientId = connect.ClientId;
         var assigned = false;

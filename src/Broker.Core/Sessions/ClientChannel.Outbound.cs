@@ -16,13 +16,18 @@ internal sealed partial class ClientChannel
     private MqttAckPacket[]? _acks;
     private Dictionary<string, ushort>? _outboundAliases;
     private int _pendingQos0;
+    private long _pendingQos0Bytes;
     private TaskCompletionSource? _qos0Drained;
 
     /// <summary>QoS 0 messages queued for the writer and not yet written.</summary>
     public int Qos0Backlog => Volatile.Read(ref _pendingQos0);
 
+    /// <summary>What <see cref="Qos0Backlog"/> holds in bytes (payload and topic), against session.max_qos0_backlog_bytes.</summary>
+    public long Qos0BacklogBytes => Volatile.Read(ref _pendingQos0Bytes);
+
     /// <summary>
-    /// Completes once the QoS 0 backlog is at most a quarter of session.max_qos0_backlog, or the connection has
+    /// Completes once the QoS 0 backlog is at most a quarter of session.max_qos0_backlog (and of
+    /// session.max_qos0_backlog_bytes), or the connection has
     /// closed (for publisher back-pressure, <see cref="Session.WaitUntilCaughtUpAsync"/>).
     /// </summary>
     public Task WaitForQos0DrainAsync()
@@ -41,7 +46,15 @@ internal sealed partial class ClientChannel
         return waiting.Task;
     }
 
-    private bool IsQos0Behind() => Volatile.Read(ref _pendingQos0) > _engine.SessionOptions.MaxQos0Backlog / 4;
+    private bool IsQos0Behind() => IsQos0Over(4);
+
+    /// <summary>Whether the QoS 0 backlog is above 1/<paramref name="fraction"/> of its limit in messages or in bytes.</summary>
+    public bool IsQos0Over(int fraction)
+    {
+        var options = _engine.SessionOptions;
+        return Volatile.Read(ref _pendingQos0) > options.MaxQos0Backlog / fraction
+            || (options.MaxQos0BacklogBytes > 0 && Volatile.Read(ref _pendingQos0Bytes) > options.MaxQos0BacklogBytes / fraction);
+    }
 
     private void SignalQos0Drained(bool force)
     {
@@ -52,16 +65,21 @@ internal sealed partial class ClientChannel
 
     /// <summary>
     /// Queues a PUBLISH of <paramref name="message"/> for the writer. QoS 0 is bounded by
-    /// <c>session.max_qos0_backlog</c> (false when full: the caller counts the drop as queue_full); QoS 1/2 is
-    /// bounded by the session's in-flight window.
+    /// <c>session.max_qos0_backlog</c> and <c>session.max_qos0_backlog_bytes</c> (false when full: the caller counts the
+    /// drop as queue_full); QoS 1/2 is bounded by the session's in-flight window.
     /// </summary>
     public bool SendPublish(BrokerMessage message, MqttQos qos, ushort packetId, bool retain, bool dup, List<uint>? subscriptionIds)
     {
         if (qos == MqttQos.AtMostOnce)
         {
-            if (Interlocked.Increment(ref _pendingQos0) > _engine.SessionOptions.MaxQos0Backlog)
+            // Two counters of this connection only (no shared cache line): the publish path stays as cheap as it was.
+            var options = _engine.SessionOptions;
+            var size = Session.SizeOf(message);
+            var bytes = Interlocked.Add(ref _pendingQos0Bytes, size);
+            if (Interlocked.Increment(ref _pendingQos0) > options.MaxQos0Backlog
+                || (options.MaxQos0BacklogBytes > 0 && bytes > options.MaxQos0BacklogBytes))
             {
-                Interlocked.Decrement(ref _pendingQos0);
+                ReleaseQos0(size);
                 return false;
             }
         }
@@ -71,10 +89,16 @@ internal sealed partial class ClientChannel
         // one is lost with the connection, as it would be in the socket's buffer.
         if (qos == MqttQos.AtMostOnce)
         {
-            Interlocked.Decrement(ref _pendingQos0);
+            ReleaseQos0(Session.SizeOf(message));
             _engine.OnDropped(message, "disconnected", false, _client);
         }
         return true;
+    }
+
+    private void ReleaseQos0(long size)
+    {
+        Interlocked.Decrement(ref _pendingQos0);
+        Interlocked.Add(ref _pendingQos0Bytes, -size);
     }
 
     public void SendAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode) =>
@@ -173,7 +197,7 @@ internal sealed partial class ClientChannel
     {
         var message = item.Message!;
         if (item.Qos == MqttQos.AtMostOnce)
-            Interlocked.Decrement(ref _pendingQos0);
+            ReleaseQos0(Session.SizeOf(message));
         var v5 = _version == MqttProtocolVersion.V500;
         uint? expiry = null;
         if (message.MessageExpiryInterval is not null)

@@ -58,7 +58,8 @@ internal sealed partial class ClientChannel
     /// <summary>
     /// Back-pressure: the message is accepted and acknowledged, but this connection reads nothing more until the
     /// subscriber that fell behind has caught up, or session.backpressure_timeout has passed. Publishers slow to
-    /// the pace subscribers drain instead of overflowing their queues.
+    /// the pace subscribers drain instead of overflowing their queues. The wait ends at once when the subscriber is
+    /// declared slow (session.slow_subscriber_timeout): if that moment comes first, this publisher declares it.
     /// </summary>
     private async ValueTask WaitForSubscriberAsync(Session subscriber)
     {
@@ -69,7 +70,11 @@ internal sealed partial class ClientChannel
         if (caughtUp.IsCompleted)
             return;
         _engine.Metrics.PublisherPaused();
-        await caughtUp.WaitAsync(timeout, _engine.TimeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        var untilSlow = subscriber.TimeUntilSlow();
+        var slowFirst = untilSlow < timeout;
+        await caughtUp.WaitAsync(slowFirst ? untilSlow!.Value : timeout, _engine.TimeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (slowFirst && !caughtUp.IsCompleted)
+            subscriber.CheckSlow(); // releases every publisher waiting for it
     }
 
     private async ValueTask PublishSlowAsync(MqttPublishPacket packet, string topic, ValueTask<bool> authorize)

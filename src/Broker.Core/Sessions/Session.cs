@@ -165,6 +165,16 @@ internal sealed class Session : ISubscriber
         }
     }
 
+    /// <summary>
+    /// Bytes (payload and topic) this session holds for its client: its queue and its connection's QoS 0 backlog.
+    /// Read without the lock by <see cref="Overload.OverloadProtection"/> once per check, never per message.
+    /// </summary>
+    public long HeldBytes => QueuedBytes + (Channel?.Qos0BacklogBytes ?? 0);
+
+    /// <summary>Bytes (payload and topic) in the queue, against session.max_mqueue_bytes.</summary>
+    public long QueuedBytes => Volatile.Read(ref _queuedBytes);
+
+
     public int QueueLength
     {
         get
@@ -187,7 +197,7 @@ internal sealed class Session : ISubscriber
         var options = _engine.SessionOptions;
         Drop? drop = null;
         List<Drop>? more = null; // further drops of one enqueue (drop_oldest making room in bytes)
-        bool behind, becameSlow;
+        bool behind, becameSlow, paused;
         lock (this)
         {
             if (_terminated)
@@ -231,6 +241,7 @@ internal sealed class Session : ISubscriber
                 _behindSince = 0;
                 _slow = false;
             }
+            paused = !_slow && PausedByOverloadLocked();
         }
         if (drop is { } d)
             _engine.OnDropped(d.Message, d.Reason, d.QueueFull, Client);
@@ -241,7 +252,49 @@ internal sealed class Session : ISubscriber
         }
         if (becameSlow)
             OnSlow(options);
-        return behind;
+        return behind || paused;
+    }
+
+    /// <summary>
+    /// Above the broker's high watermark, publishers feeding one of the largest queues wait for it
+    /// (<see cref="Overload.OverloadProtection"/>); never for a slow subscriber, which drops or is disconnected instead.
+    /// </summary>
+    private bool PausedByOverloadLocked() =>
+        _engine.Overload.IsActive && _channel is not null && _ready
+        && Volatile.Read(ref _queuedBytes) + _channel.Qos0BacklogBytes >= _engine.Overload.PauseAbove;
+
+    /// <summary>
+    /// How long until this session, behind as it is, becomes a slow subscriber; null when it is not behind (or is slow
+    /// already). A publisher waiting for it waits no longer, then calls <see cref="CheckSlow"/>: the subscriber is
+    /// declared slow on time even when nobody else delivers to it.
+    /// </summary>
+    public TimeSpan? TimeUntilSlow()
+    {
+        lock (this)
+        {
+            if (_behindSince == 0 || _slow)
+                return null;
+            var left = _engine.SessionOptions.SlowSubscriberTimeout - _engine.TimeProvider.GetElapsedTime(_behindSince);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+    }
+
+    /// <summary>Declares this session slow if it has been behind for session.slow_subscriber_timeout (see <see cref="TimeUntilSlow"/>).</summary>
+    public void CheckSlow()
+    {
+        var options = _engine.SessionOptions;
+        bool becameSlow;
+        lock (this)
+            becameSlow = IsBehindLocked(options) && BecomesSlowLocked(options);
+        if (becameSlow)
+            OnSlow(options);
+    }
+
+    /// <summary>Releases publishers waiting for this session (the overload has cleared).</summary>
+    public void ReleaseWaiters()
+    {
+        lock (this)
+            SignalCaughtUpLocked(force: true);
     }
 
     /// <summary>
@@ -288,15 +341,19 @@ internal sealed class Session : ISubscriber
         {
             if (_channel is not { } channel || !_ready || _terminated || _slow)
                 return Task.CompletedTask;
-            if (QueuedLocked > _engine.SessionOptions.MaxMqueueLength / 4)
+            if (IsQueueOverLocked(_engine.SessionOptions, 4) || PausedByOverloadLocked())
                 return (_caughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             return channel.WaitForQos0DrainAsync();
         }
     }
 
     private bool IsBehindLocked(SessionOptions options) =>
-        _channel is { } channel && _ready
-        && (QueuedLocked > options.MaxMqueueLength / 2 || channel.Qos0Backlog > options.MaxQos0Backlog / 2);
+        _channel is { } channel && _ready && (IsQueueOverLocked(options, 2) || channel.IsQos0Over(2));
+
+    /// <summary>Whether the queue is above 1/<paramref name="fraction"/> of its limit in messages or in bytes.</summary>
+    private bool IsQueueOverLocked(SessionOptions options, int fraction) =>
+        QueuedLocked > options.MaxMqueueLength / fraction
+        || (options.MaxMqueueBytes > 0 && _queuedBytes > options.MaxMqueueBytes / fraction);
 
     private int InflightLocked => _inflight?.Count ?? 0;
 
@@ -305,7 +362,7 @@ internal sealed class Session : ISubscriber
     /// <summary>Wakes publishers waiting on <see cref="WaitUntilCaughtUpAsync"/> once the queue has drained, or the session has gone.</summary>
     private void SignalCaughtUpLocked(bool force)
     {
-        if (_caughtUp is { } waiting && (force || QueuedLocked <= _engine.SessionOptions.MaxMqueueLength / 4))
+        if (_caughtUp is { } waiting && (force || !IsQueueOverLocked(_engine.SessionOptions, 4)))
         {
             _caughtUp = null;
             waiting.TrySetResult();
@@ -583,7 +640,7 @@ internal sealed class Session : ISubscriber
     }
 
     /// <summary>What a queued message counts against session.max_mqueue_bytes: its payload and topic.</summary>
-    private static long SizeOf(BrokerMessage message) => message.Payload.Length + message.Topic.Length;
+    internal static long SizeOf(BrokerMessage message) => message.Payload.Length + message.Topic.Length;
 
     private void FillLocked(ref List<Drop>? drops)
     {

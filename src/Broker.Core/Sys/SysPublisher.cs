@@ -22,6 +22,7 @@ internal sealed partial class SysPublisher : IDisposable
         _engine = engine;
         _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Sys");
         _prefix = "$SYS/brokers/" + engine.BrokerOptions.NodeName + "/";
+        engine.Alarms.Changed += PublishAlarm;
     }
 
     public static string Version { get; } =
@@ -79,6 +80,47 @@ internal sealed partial class SysPublisher : IDisposable
         Publish("metrics/packets/publish/auth_error", metrics.PublishNotAuthorized, now);
         Publish("metrics/packets/subscribe/auth_error", metrics.SubscribeNotAuthorized, now);
         Publish("metrics/messages/publisher_paused", metrics.PublisherPauses, now);
+        Publish("metrics/delivery/slow_subscribers", metrics.SlowSubscribers, now);
+        Publish("stats/overload/held_bytes", engine.Overload.HeldBytes, now);
+        Publish("metrics/client/connect/refused_overload", engine.Overload.RefusedConnections, now);
+    }
+
+    /// <summary>
+    /// <c>$SYS/brokers/{node}/alarms/activate|deactivate</c> as an alarm is raised or cleared, whatever
+    /// broker.sys_interval says (an event, not a periodic value; not retained), with EMQX 4's JSON payload.
+    /// </summary>
+    private void PublishAlarm(Alarms.Alarm alarm, bool activated)
+    {
+        try
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+            using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+            {
+                json.WriteStartObject();
+                json.WriteString("name", alarm.Name);
+                json.WriteString("message", alarm.Message);
+                json.WriteStartObject("details");
+                foreach (var (key, value) in alarm.Details)
+                    json.WriteNumber(key, value);
+                json.WriteEndObject();
+                json.WriteNumber("activate_at", alarm.ActivatedAt.ToUnixTimeMilliseconds() * 1000);
+                if (alarm.DeactivatedAt is { } deactivated)
+                    json.WriteNumber("deactivate_at", deactivated.ToUnixTimeMilliseconds() * 1000);
+                json.WriteEndObject();
+            }
+            _ = _engine.PublishAsync(new BrokerMessage
+            {
+                Topic = _prefix + (activated ? "alarms/activate" : "alarms/deactivate"),
+                Payload = buffer.WrittenMemory,
+                Qos = MqttQos.AtMostOnce,
+                Timestamp = _engine.Now,
+                IsSystem = true,
+            }, publisher: null);
+        }
+        catch (Exception ex)
+        {
+            LogFailed(_logger, ex);
+        }
     }
 
     private void Publish(string suffix, long value, DateTimeOffset now) =>
@@ -102,7 +144,11 @@ internal sealed partial class SysPublisher : IDisposable
     internal static string FormatUptime(TimeSpan uptime) => string.Create(CultureInfo.InvariantCulture,
         $"{uptime.Days} days, {uptime.Hours} hours, {uptime.Minutes} minutes, {uptime.Seconds} seconds");
 
-    public void Dispose() => _timer?.Dispose();
+    public void Dispose()
+    {
+        _engine.Alarms.Changed -= PublishAlarm;
+        _timer?.Dispose();
+    }
 
     [LoggerMessage(EventId = 30, Level = LogLevel.Error, Message = "Publishing $SYS topics failed")]
     private static partial void LogFailed(ILogger logger, Exception ex);

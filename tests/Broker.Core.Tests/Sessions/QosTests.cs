@@ -259,6 +259,39 @@ public sealed class QosTests
         Assert.Equal(sent, received + dropped); // nothing lost without being counted
     }
 
+    // session.max_qos0_backlog_bytes (issue 17 item 2): large QoS 0 messages for a connection that stopped reading are
+    // bounded in bytes long before session.max_qos0_backlog's count.
+    [Fact]
+    public async Task Qos0_ConnectionStopsReading_LargeMessages_BacklogBoundedInBytes()
+    {
+        await using var broker = new TestBroker((_, session, _, _) =>
+        {
+            session.MaxQos0BacklogBytes = 10 * 1024;
+            session.BackpressureTimeout = TimeSpan.Zero;
+        });
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtMostOnce);
+        var pub = await broker.ConnectAsync("pub");
+        sub.PauseReading();
+
+        const int sent = 200;
+        var payload = new string('x', 1024);
+        for (var i = 0; i < sent; i++)
+            await pub.PublishAsync("t", payload, MqttQos.AtMostOnce);
+
+        Assert.True(broker.Engine.Sessions.TryGet("sub", out var session));
+        var held = session.HeldBytes;
+        Assert.InRange(held, 1, 10 * 1024);
+        var dropped = broker.Engine.Metrics.MessagesQueueDropped;
+        Assert.True(dropped >= sent - 20, $"only {dropped} of {sent} dropped");
+        Assert.Equal(dropped, session.DroppedCount);
+
+        sub.ResumeReading();
+        var received = (await sub.PingAsync()).Count(p => p is MqttPublishPacket);
+        Assert.Equal(sent, received + dropped); // nothing lost without being counted
+        Assert.Equal(0, session.HeldBytes);
+    }
+
     [Fact]
     public async Task Qos0_OfflineWithStoreQos0Off_DroppedNotQueued()
     {
@@ -468,6 +501,38 @@ public sealed class QosTests
             Assert.Equal(i, (await pub.ReceiveAsync<MqttAckPacket>()).PacketId);
         }
         Assert.Equal(0, broker.Engine.Metrics.MessagesDropped);
+    }
+
+    // Issue 17 item 1: a publisher waiting for a subscriber that stays behind ends its wait the moment the subscriber
+    // becomes slow (session.slow_subscriber_timeout), not after session.backpressure_timeout, even when nothing else
+    // is delivered to it meanwhile; from then on nobody waits for it.
+    [Fact]
+    public async Task Qos1_SubscriberNeverAcks_WaitEndsWhenItBecomesSlow_NotAtTheBackpressureTimeout()
+    {
+        await using var broker = new TestBroker((_, session, _, _) =>
+        {
+            session.MaxMqueueLength = 8;
+            session.MaxInflight = 2;
+            session.BackpressureTimeout = TimeSpan.FromSeconds(30);
+            session.SlowSubscriberTimeout = TimeSpan.FromSeconds(2);
+        });
+        var sub = await broker.ConnectAsync("sub");
+        await sub.SubscribeAsync("t", MqttQos.AtLeastOnce);
+        var pub = await broker.ConnectAsync("pub");
+        for (var i = 1; i <= 10; i++)
+            await pub.SendAsync(Publish(i, MqttQos.AtLeastOnce, (ushort)i));
+        for (var i = 1; i <= 7; i++)
+            Assert.Equal(i, (await pub.ReceiveAsync<MqttAckPacket>()).PacketId);
+        Assert.True(broker.Engine.Sessions.TryGet("sub", out var session));
+        Assert.False(session.IsSlow);
+
+        broker.Time.Advance(TimeSpan.FromSeconds(2));
+
+        for (var i = 8; i <= 10; i++)
+            Assert.Equal(i, (await pub.ReceiveAsync<MqttAckPacket>()).PacketId);
+        Assert.True(session.IsSlow);
+        Assert.Equal(1, broker.Engine.Metrics.SlowSubscribers);
+        Assert.Equal(1, broker.Engine.Metrics.PublisherPauses);
     }
 
     [Fact]
