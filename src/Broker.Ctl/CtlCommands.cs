@@ -61,6 +61,7 @@ internal static class CtlCommands
         root.Add(RoutesCommands.Build());
         root.Add(AclCommands.Build());
         root.Add(TraceCommands.Build());
+        root.Add(AlarmsCommands.Build());
         root.Add(PluginsCommands.Build());
         root.Add(ListenersCommands.Build());
         return root;

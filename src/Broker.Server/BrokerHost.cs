@@ -146,9 +146,11 @@ internal static partial class BrokerHost
             return 2;
         }
         sys.Start();
+        engine.Overload.Start();
         LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
 
         await app.WaitForShutdownAsync().ConfigureAwait(false);
+        engine.Overload.Dispose();
         // Listeners close first (their clients are sent DISCONNECT 0x8B), then whatever connection is left.
         await listeners.StopAllAsync().ConfigureAwait(false);
         await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);

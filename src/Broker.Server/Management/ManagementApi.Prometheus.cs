@@ -62,6 +62,10 @@ internal static partial class ManagementApi
         Write("broker_packets_subscribe_auth_error_total", "counter", "SUBSCRIBE filters refused by the authorization rules.", metrics.SubscribeNotAuthorized);
         Write("broker_delivery_dropped_not_authorized_total", "counter", "Messages kept from a subscriber by the authorization rules (subscriptions granted in part).", metrics.DeliveryNotAuthorized);
         Write("broker_messages_publisher_paused_total", "counter", "Times a publisher was held back because a subscriber had fallen behind (session.backpressure_timeout).", metrics.PublisherPauses);
+        Write("broker_overload_held_bytes", "gauge", "Bytes held for clients in session queues and QoS 0 backlogs at the last check (overload_protection.high_watermark).", engine.Overload.HeldBytes);
+        Write("broker_overload_active", "gauge", "1 while the broker is overloaded (alarm high_memory_usage), else 0.", engine.Overload.IsActive ? 1 : 0);
+        Write("broker_client_connect_refused_overload_total", "counter", "Connections refused because the broker was overloaded.", engine.Overload.RefusedConnections);
+        Write("broker_alarms_active", "gauge", "Alarms active now (management API /alarms/activated).", engine.Alarms.Active().Count);
 
         var gauges = new List<KeyValuePair<string, long>>(metrics.Gauges);
         gauges.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));

@@ -92,6 +92,7 @@ internal static partial class ManagementApi
         MapMqtt(api, engine, logger);
         MapPrometheus(api, "/prometheus", engine);
         MapTrace(api, engine);
+        MapAlarms(api, engine);
         MapAclCache(api, engine);
         if (plugins is not null)
             MapPlugins(api, plugins);
@@ -279,6 +280,8 @@ internal static partial class ManagementApi
             ["topics.count"] = engine.Router.RouteCount,
             ["routes.count"] = engine.Router.RouteCount,
             ["retained.count"] = metrics.Retained,
+            ["overload.held_bytes"] = engine.Overload.HeldBytes,
+            ["overload.active"] = engine.Overload.IsActive ? 1 : 0,
         };
         foreach (var (name, value) in metrics.Gauges)
             stats.TryAdd(name, value);
@@ -304,6 +307,7 @@ internal static partial class ManagementApi
             ["packets.subscribe.auth_error"] = metrics.SubscribeNotAuthorized,
             ["messages.publisher_paused"] = metrics.PublisherPauses,
             ["messages.retained"] = metrics.Retained,
+            ["client.connect.refused_overload"] = engine.Overload.RefusedConnections,
         };
     }
 
@@ -335,6 +339,9 @@ internal static partial class ManagementApi
             MqueueDropped = session.DroppedCount,
             SlowSubscriber = session.IsSlow,
             MaxMqueue = engine.SessionOptions.MaxMqueueLength,
+            MqueueBytes = session.QueuedBytes,
+            MaxMqueueBytes = engine.SessionOptions.MaxMqueueBytes,
+            Qos0BacklogBytes = channel?.Qos0BacklogBytes ?? 0,
         };
     }
 

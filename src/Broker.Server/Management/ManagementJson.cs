@@ -108,6 +108,31 @@ internal sealed class ClientView
     public long MqueueDropped { get; init; }
     public bool SlowSubscriber { get; init; }
     public int MaxMqueue { get; init; }
+    /// <summary>Bytes (payload and topic) in the queue, against session.max_mqueue_bytes.</summary>
+    public long MqueueBytes { get; init; }
+    public long MaxMqueueBytes { get; init; }
+    /// <summary>Bytes of QoS 0 messages waiting for the connection's writer, against session.max_qos0_backlog_bytes.</summary>
+    public long Qos0BacklogBytes { get; init; }
+}
+
+/// <summary>One node's alarms (EMQX 4's <c>/api/v4/alarms</c>).</summary>
+internal sealed class NodeAlarms
+{
+    public required string Node { get; init; }
+    public required AlarmView[] Alarms { get; init; }
+}
+
+internal sealed class AlarmView
+{
+    public required string Name { get; init; }
+    public required string Message { get; init; }
+    public required IReadOnlyDictionary<string, long> Details { get; init; }
+    public bool Activated { get; init; }
+    /// <summary>Microseconds since the Unix epoch, as EMQX 4 writes them.</summary>
+    public long ActivateAt { get; init; }
+    public long? DeactivateAt { get; init; }
+    /// <summary>Seconds it has been (or was) active.</summary>
+    public long Duration { get; init; }
 }
 
 internal sealed class SubscriptionView
@@ -232,6 +257,7 @@ internal sealed class TraceView
 [JsonSerializable(typeof(ApiResponse<MqttActionResult[]>))]
 [JsonSerializable(typeof(ApiResponse<AclReloadView>))]
 [JsonSerializable(typeof(ApiResponse<TraceView>))]
+[JsonSerializable(typeof(ApiResponse<NodeAlarms[]>))]
 [JsonSerializable(typeof(PublishRequest))]
 [JsonSerializable(typeof(PublishRequest[]))]
 [JsonSerializable(typeof(SubscribeRequest))]
