@@ -11,7 +11,8 @@ namespace Broker.Core.Overload;
 /// <list type="bullet">
 /// <item>new connections are refused (<see cref="IsActive"/>, read by the CONNECT handler: MQTT 5 CONNACK 0x89
 /// Server busy, MQTT 3.x closed);</item>
-/// <item>publishers feeding one of the <see cref="LargestQueues"/> largest queues wait for it before their connection
+/// <item>publishers feeding one of the <see cref="LargestQueues"/> largest queues (each holding at least
+/// 1/<see cref="LargestShare"/> of the total, so a healthy subscriber's passing message never counts) wait for it before their connection
 /// reads on (<see cref="PauseAbove"/>, bounded per message by <c>session.backpressure_timeout</c>; never for a slow
 /// subscriber, which drops or is disconnected instead);</item>
 /// <item>the alarm <see cref="AlarmName"/> is active (management API, <c>ctl alarms list</c>, $SYS).</item>
@@ -22,6 +23,7 @@ internal sealed partial class OverloadProtection : IDisposable
 {
     public const string AlarmName = "high_memory_usage";
     public const int LargestQueues = 10;
+    public const int LargestShare = 4 * LargestQueues;
 
     private readonly BrokerEngine _engine;
     private readonly ILogger _logger;
@@ -87,7 +89,7 @@ internal sealed partial class OverloadProtection : IDisposable
 
         if (!_active && total >= options.OverloadHighWatermark)
         {
-            Volatile.Write(ref _pauseAbove, Math.Max(largest.Peek(), 1));
+            Volatile.Write(ref _pauseAbove, PauseThreshold(largest, total));
             _active = true;
             var heap = GC.GetGCMemoryInfo().HeapSizeBytes;
             LogOverloaded(_logger, total, options.OverloadHighWatermark, heap);
@@ -112,9 +114,12 @@ internal sealed partial class OverloadProtection : IDisposable
         }
         else if (_active && largest.Count > 0)
         {
-            Volatile.Write(ref _pauseAbove, Math.Max(largest.Peek(), 1));
+            Volatile.Write(ref _pauseAbove, PauseThreshold(largest, total));
         }
     }
+
+    private static long PauseThreshold(PriorityQueue<long, long> largest, long total) =>
+        Math.Max(Math.Max(largest.Peek(), total / LargestShare), 1);
 
     public void Dispose() => _timer?.Dispose();
 
