@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Net.Sockets;
 using System.Text.Json;
 using Broker.EndToEnd.Tests.Infrastructure;
-using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
 namespace Broker.EndToEnd.Tests;
 
@@ -13,16 +11,6 @@ namespace Broker.EndToEnd.Tests;
 public sealed class OverloadTests
 {
     private const int LargeMessage = 64 * 1024;
-
-    /// <summary>Connects (MQTT 3.1.1, clean session), subscribes to <paramref name="filter"/> at QoS 1 and never reads again.</summary>
-    private static async Task<Socket> StoppedSubscriberAsync(BrokerProcess broker, string clientId, string filter)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-        await socket.ConnectAsync(broker.Host, broker.Port);
-        await socket.SendAsync(ConnectPacket(clientId, V311));
-        await socket.SendAsync(SubscribePacket(1, filter, 1));
-        return socket;
-    }
 
     /// <summary>
     /// mosquitto_pub -l sending <paramref name="count"/> messages of 64 KB; the lines are written from another task, so
@@ -65,16 +53,6 @@ public sealed class OverloadTests
             l => ReceivedMessage.IsMessage(l) && ReceivedMessage.Parse(l).Topic.EndsWith("/alarms/" + change, StringComparison.Ordinal),
             Interop.Timeout, "$SYS alarms/" + change));
 
-    private static void AssertHealthy(BenchResult pair)
-    {
-        Assert.True(pair.ExitCode == 0 && pair.Report is not null, pair.Transcript);
-        Assert.Equal(0, pair.Long("lost"));
-        var rate = pair.Report!.Value.GetProperty("receive_rate").GetDouble();
-        var p99 = pair.Report.Value.GetProperty("latency").GetProperty("p99").GetDouble();
-        Assert.True(rate >= 190, $"the pair fell to {rate.ToString("0", CultureInfo.InvariantCulture)} msg/s");
-        Assert.True(p99 < 50_000, $"the pair's p99 is {p99.ToString("0", CultureInfo.InvariantCulture)} µs");
-    }
-
     // 2,000 messages of 64 KB (125 MB) for a subscriber that never reads: what the broker holds for it stays within
     // 4 MB per limit (before, its QoS 0 backlog held up to 10,000 messages, 640 MB), the rest is dropped and counted,
     // and a QoS 1 pair beside it at 200 msg/s keeps its rate and latency.
@@ -89,11 +67,10 @@ public sealed class OverloadTests
             o["session.max_qos0_backlog_bytes"] = "4MB";
             o["session.slow_subscriber_timeout"] = "1s";
         });
-        using var stopped = await StoppedSubscriberAsync(broker, "stopped", "large/#");
+        using var stopped = await StoppedSubscriber.ConnectAsync(broker, "stopped", "large/#");
         await broker.WaitForLogAsync(l => l.Contains("Client stopped (user", StringComparison.Ordinal), "the stopped subscriber");
 
-        var pairRun = BenchRunner.RunAsync(broker, "p2p", "--pairs", "1", "--qos", "1", "--rate", "200",
-            "--duration", "6s", "--warmup", "1s", "--quiet");
+        var pairRun = HealthyPair.RunAsync(broker, "6s");
         var (pub, writing) = LargeMessagesPub(broker, "large/x", qos, 2000);
         await using (pub)
         {
@@ -101,7 +78,7 @@ public sealed class OverloadTests
             Assert.True(code == 0, $"mosquitto_pub exited with {code}\n{pub.Transcript}");
             await writing;
         }
-        AssertHealthy(await pairRun);
+        HealthyPair.AssertUnaffected(await pairRun);
 
         var client = await ShowClientAsync(broker, "stopped");
         Assert.True(client.GetProperty("connected").GetBoolean());
@@ -125,12 +102,11 @@ public sealed class OverloadTests
             o["session.max_qos0_backlog_bytes"] = "32MB";
         });
         await using var alarms = await MosquittoClients.SubscribeAsync(broker, "-t", "$SYS/brokers/+/alarms/#");
-        var stopped = await StoppedSubscriberAsync(broker, "stopped", "large/#");
+        using var stopped = await StoppedSubscriber.ConnectAsync(broker, "stopped", "large/#");
         await broker.WaitForLogAsync(l => l.Contains("Client stopped (user", StringComparison.Ordinal), "the stopped subscriber");
 
         // The healthy pair connects first, then the flood starts; the pair runs through the overload and after it.
-        var pairRun = BenchRunner.RunAsync(broker, "p2p", "--pairs", "1", "--qos", "1", "--rate", "200",
-            "--duration", "8s", "--warmup", "1s", "--quiet");
+        var pairRun = HealthyPair.RunAsync(broker, "8s");
         await broker.WaitForLogAsync(l => l.Contains("-pub-0 (user", StringComparison.Ordinal), "the pair's publisher");
         var (pub, _) = LargeMessagesPub(broker, "large/x", 1, 1000);
         await using var flood = pub;
@@ -163,6 +139,6 @@ public sealed class OverloadTests
         var metrics = JsonDocument.Parse(await http.GetStringAsync("api/v4/metrics", TestContext.Current.CancellationToken)).RootElement.GetProperty("data")[0].GetProperty("metrics");
         Assert.True(metrics.GetProperty("client.connect.refused_overload").GetInt64() >= 2);
 
-        AssertHealthy(await pairRun);
+        HealthyPair.AssertUnaffected(await pairRun);
     }
 }

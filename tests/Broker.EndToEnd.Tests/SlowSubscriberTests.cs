@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Net.Sockets;
 using Broker.EndToEnd.Tests.Infrastructure;
 using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
@@ -11,16 +9,6 @@ namespace Broker.EndToEnd.Tests;
 /// </summary>
 public sealed class SlowSubscriberTests
 {
-    /// <summary>Connects, subscribes to <paramref name="filter"/> at QoS 1 and then never reads its socket again.</summary>
-    private static async Task<Socket> StoppedSubscriberAsync(BrokerProcess broker, string clientId, string filter)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-        await socket.ConnectAsync(broker.Host, broker.Port);
-        await socket.SendAsync(ConnectPacket(clientId, V311));
-        await socket.SendAsync(SubscribePacket(1, filter, 1));
-        return socket;
-    }
-
     [Theory]
     [InlineData("drop")]
     [InlineData("disconnect")]
@@ -31,7 +19,7 @@ public sealed class SlowSubscriberTests
             o["session.slow_subscriber_timeout"] = "1s";
             o["session.slow_subscriber_policy"] = policy;
         });
-        using var stopped = await StoppedSubscriberAsync(broker, "stopped", "+/#");
+        using var stopped = await StoppedSubscriber.ConnectAsync(broker, "stopped", "+/#");
 
         // 16 KB QoS 1 messages until the stopped subscriber's socket and queue are full and it is found slow.
         await using var flood = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("flood", V311));
@@ -42,15 +30,7 @@ public sealed class SlowSubscriberTests
         await slow;
 
         // The healthy pair: 1 publisher -> 1 subscriber, QoS 1, 200 msg/s for 5 s; its topics match "+/#" as well.
-        var result = await BenchRunner.RunAsync(broker, "p2p", "--pairs", "1", "--qos", "1", "--rate", "200",
-            "--duration", "5s", "--warmup", "1s", "--quiet");
-
-        Assert.True(result.ExitCode == 0 && result.Report is not null, result.Transcript);
-        Assert.Equal(0, result.Long("lost"));
-        var rate = result.Report!.Value.GetProperty("receive_rate").GetDouble();
-        var p99 = result.Report.Value.GetProperty("latency").GetProperty("p99").GetDouble();
-        Assert.True(rate >= 190, $"the pair fell to {rate.ToString("0", CultureInfo.InvariantCulture)} msg/s");
-        Assert.True(p99 < 50_000, $"the pair's p99 is {p99.ToString("0", CultureInfo.InvariantCulture)} µs");
+        HealthyPair.AssertUnaffected(await HealthyPair.RunAsync(broker, "5s"));
 
         if (policy == "drop")
         {

@@ -7,6 +7,9 @@ namespace Broker.Core.Alarms;
 internal sealed record Alarm(string Name, string Message, IReadOnlyDictionary<string, long> Details, DateTimeOffset ActivatedAt)
 {
     public DateTimeOffset? DeactivatedAt { get; init; }
+
+    /// <summary>EMQX 4 writes alarm times as microseconds since the Unix epoch.</summary>
+    public static long Microseconds(DateTimeOffset time) => (time.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / 10;
 }
 
 /// <summary>

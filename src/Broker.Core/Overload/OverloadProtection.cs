@@ -11,10 +11,10 @@ namespace Broker.Core.Overload;
 /// <list type="bullet">
 /// <item>new connections are refused (<see cref="IsActive"/>, read by the CONNECT handler: MQTT 5 CONNACK 0x89
 /// Server busy, MQTT 3.x closed);</item>
-/// <item>publishers feeding one of the <see cref="LargestQueues"/> largest queues (each holding at least
-/// 1/<see cref="LargestShare"/> of the total, so a healthy subscriber's passing message never counts) wait for it before their connection
-/// reads on (<see cref="PauseAbove"/>, bounded per message by <c>session.backpressure_timeout</c>; never for a slow
-/// subscriber, which drops or is disconnected instead);</item>
+/// <item>publishers feeding one of the <see cref="LargestQueues"/> largest queues of connected subscribers (each
+/// holding at least 1/<see cref="LargestShare"/> of the total, so a healthy subscriber's passing message never counts)
+/// wait for it before their connection reads on (<see cref="PauseAbove"/>, bounded per message by
+/// <c>session.backpressure_timeout</c>; never for a slow subscriber, which drops or is disconnected instead);</item>
 /// <item>the alarm <see cref="AlarmName"/> is active (management API, <c>ctl alarms list</c>, $SYS).</item>
 /// </list>
 /// Nothing here runs per message: a delivery reads one flag, and the measurement walks the sessions once per check.
@@ -32,6 +32,7 @@ internal sealed partial class OverloadProtection : IDisposable
     private long _pauseAbove = long.MaxValue;
     private long _heldBytes;
     private long _refused;
+    private int _checking;
 
     public OverloadProtection(BrokerEngine engine)
     {
@@ -55,7 +56,26 @@ internal sealed partial class OverloadProtection : IDisposable
     {
         var options = _engine.BrokerOptions;
         if (options.OverloadHighWatermark > 0)
-            _timer = _engine.TimeProvider.CreateTimer(static s => ((OverloadProtection)s!).Check(), this, options.OverloadCheckInterval, options.OverloadCheckInterval);
+            _timer = _engine.TimeProvider.CreateTimer(static s => ((OverloadProtection)s!).Tick(), this, options.OverloadCheckInterval, options.OverloadCheckInterval);
+    }
+
+    private void Tick()
+    {
+        // A check slower than the interval is not run twice at once; a failure is logged, never thrown on a timer thread.
+        if (Interlocked.Exchange(ref _checking, 1) != 0)
+            return;
+        try
+        {
+            Check();
+        }
+        catch (Exception ex)
+        {
+            LogCheckFailed(_logger, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _checking, 0);
+        }
     }
 
     /// <summary>A CONNECT refused while overloaded: counted, and logged as the throttle allows.</summary>
@@ -128,6 +148,9 @@ internal sealed partial class OverloadProtection : IDisposable
 
     [LoggerMessage(EventId = 71, Level = LogLevel.Information, Message = "Client {ClientId} refused: the broker is overloaded (overload_protection.high_watermark)")]
     private static partial void LogRefused(ILogger logger, string clientId);
+
+    [LoggerMessage(EventId = 73, Level = LogLevel.Error, Message = "The overload check failed")]
+    private static partial void LogCheckFailed(ILogger logger, Exception ex);
 
     [LoggerMessage(EventId = 72, Level = LogLevel.Warning, Message = "No longer overloaded: {HeldBytes} bytes held for clients, at or below overload_protection.low_watermark ({LowWatermark}); {Refused} connections were refused so far")]
     private static partial void LogRecovered(ILogger logger, long heldBytes, long lowWatermark, long refused);

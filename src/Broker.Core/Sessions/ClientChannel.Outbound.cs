@@ -72,7 +72,7 @@ internal sealed partial class ClientChannel
     {
         if (qos == MqttQos.AtMostOnce)
         {
-            // Two counters of this connection only (no shared cache line): the publish path stays as cheap as it was.
+            // Both counters are this connection's own (no cache line shared between publishers): one more atomic add.
             var options = _engine.SessionOptions;
             var size = Session.SizeOf(message);
             var bytes = Interlocked.Add(ref _pendingQos0Bytes, size);

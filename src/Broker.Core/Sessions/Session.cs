@@ -174,7 +174,6 @@ internal sealed class Session : ISubscriber
     /// <summary>Bytes (payload and topic) in the queue, against session.max_mqueue_bytes.</summary>
     public long QueuedBytes => Volatile.Read(ref _queuedBytes);
 
-
     public int QueueLength
     {
         get
@@ -256,12 +255,13 @@ internal sealed class Session : ISubscriber
     }
 
     /// <summary>
-    /// Above the broker's high watermark, publishers feeding one of the largest queues wait for it
-    /// (<see cref="Overload.OverloadProtection"/>); never for a slow subscriber, which drops or is disconnected instead.
+    /// Above the broker's high watermark, publishers feeding one of the largest queues of connected subscribers wait
+    /// for it (<see cref="Overload.OverloadProtection"/>); the callers leave out slow subscribers, which drop or are
+    /// disconnected instead. Off overload this is one flag read per delivery.
     /// </summary>
     private bool PausedByOverloadLocked() =>
         _engine.Overload.IsActive && _channel is not null && _ready
-        && Volatile.Read(ref _queuedBytes) + _channel.Qos0BacklogBytes >= _engine.Overload.PauseAbove;
+        && _queuedBytes + _channel.Qos0BacklogBytes >= _engine.Overload.PauseAbove;
 
     /// <summary>
     /// How long until this session, behind as it is, becomes a slow subscriber; null when it is not behind (or is slow

@@ -103,9 +103,9 @@ internal sealed partial class SysPublisher : IDisposable
                 foreach (var (key, value) in alarm.Details)
                     json.WriteNumber(key, value);
                 json.WriteEndObject();
-                json.WriteNumber("activate_at", alarm.ActivatedAt.ToUnixTimeMilliseconds() * 1000);
+                json.WriteNumber("activate_at", Alarms.Alarm.Microseconds(alarm.ActivatedAt));
                 if (alarm.DeactivatedAt is { } deactivated)
-                    json.WriteNumber("deactivate_at", deactivated.ToUnixTimeMilliseconds() * 1000);
+                    json.WriteNumber("deactivate_at", Alarms.Alarm.Microseconds(deactivated));
                 json.WriteEndObject();
             }
             _ = _engine.PublishAsync(new BrokerMessage

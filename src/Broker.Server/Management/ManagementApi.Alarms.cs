@@ -32,8 +32,8 @@ internal static partial class ManagementApi
                 Message = alarm.Message,
                 Details = alarm.Details,
                 Activated = alarm.DeactivatedAt is null,
-                ActivateAt = alarm.ActivatedAt.ToUnixTimeMilliseconds() * 1000,
-                DeactivateAt = alarm.DeactivatedAt?.ToUnixTimeMilliseconds() * 1000,
+                ActivateAt = Alarm.Microseconds(alarm.ActivatedAt),
+                DeactivateAt = alarm.DeactivatedAt is { } cleared ? Alarm.Microseconds(cleared) : null,
                 Duration = (long)((alarm.DeactivatedAt ?? now) - alarm.ActivatedAt).TotalSeconds,
             };
         }
