@@ -23,8 +23,7 @@ public sealed partial class AutoSubscribePlugin : IBrokerPlugin
     /// <inheritdoc />
     public ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
-        context.BindOptions<AutoSubscribeOptions>();
-        _subscriptions = AutoSubscriptionParser.Parse(context.Configuration, key => context.OriginOf(key));
+        _subscriptions = AutoSubscription.From(context.BindOptions<AutoSubscribeOptions>());
         _broker = context.Broker;
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins.AutoSubscribe");
         if (_subscriptions.Count > 0)

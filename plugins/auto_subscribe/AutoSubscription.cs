@@ -32,6 +32,11 @@ internal sealed class AutoSubscription(string key, int number, string topic, Sub
 
     private bool HasPlaceholders { get; } = topic.Contains("%c", StringComparison.Ordinal) || topic.Contains("%u", StringComparison.Ordinal);
 
+    /// <summary>The configured subscriptions in ascending N (the binder has checked each: a valid filter, QoS 0-2...).</summary>
+    public static IReadOnlyList<AutoSubscription> From(AutoSubscribeOptions options) =>
+        [.. options.Subscriptions.Select(entry => new AutoSubscription($"subscription.{entry.Key}.topic", entry.Key, entry.Value.Topic!.Trim(),
+            new SubscriptionOptions((MqttQos)entry.Value.Qos, entry.Value.NoLocal, entry.Value.RetainAsPublished, (MqttRetainHandling)entry.Value.RetainHandling)))];
+
     /// <summary>The filter for one client. <c>%</c> followed by anything but <c>c</c> or <c>u</c> stays as written.</summary>
     public ExpandStatus TryExpand(string clientId, string? username, out string filter)
     {

@@ -27,8 +27,7 @@ public sealed partial class TopicRewritePlugin : IBrokerPlugin
     /// <inheritdoc />
     public ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
-        var options = context.BindOptions<TopicRewriteOptions>();
-        _rules = RewriteRuleParser.Parse(context.Configuration, key => context.OriginOf(key), options.RegexTimeout);
+        _rules = RewriteRuleSet.Build(context.BindOptions<TopicRewriteOptions>());
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins.TopicRewrite");
         if (_rules.Publish.Length > 0)
             context.Hooks.Register(HookPoints.MessagePublish, OnPublish, HookPriorities.TopicRewrite);

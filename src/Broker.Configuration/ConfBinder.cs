@@ -31,49 +31,130 @@ internal static class ConfBinder
     public static IReadOnlyList<ConfigurationError> TryBind(IConfiguration configuration, object options)
     {
         var errors = new List<ConfigurationError>();
+        TryBind(configuration, options, "", errors);
+        return errors;
+    }
+
+    /// <summary>Binds the keys <paramref name="prefix"/> + each [ConfKey] (an entry of a [ConfList] has prefix <c>list.N.</c>).</summary>
+    private static void TryBind(IConfiguration configuration, object options, string prefix, List<ConfigurationError> errors)
+    {
+        var before = errors.Count;
         var schema = ConfSchema.For(options.GetType());
         foreach (var info in schema)
         {
-            var text = configuration[info.Path];
-            if (text is null)
-            {
-                continue;
-            }
-
-            var origin = ConfKeys.FindOrigin(configuration, info.Path);
-            if (!ConfValues.TryParse(info, text, out var value, out var problem))
-            {
-                errors.Add(new ConfigurationError(origin, info.Key, text, problem));
-                continue;
-            }
-
-            if (value is IComparable comparable)
-            {
-                if (info.Min is not null && comparable.CompareTo(info.Min) < 0)
-                {
-                    errors.Add(new ConfigurationError(origin, info.Key, text, $"must be at least {info.MinText}"));
-                    continue;
-                }
-
-                if (info.Max is not null && comparable.CompareTo(info.Max) > 0)
-                {
-                    errors.Add(new ConfigurationError(origin, info.Key, text, $"must be at most {info.MaxText}"));
-                    continue;
-                }
-            }
-
-            info.Property.SetValue(options, value);
+            var key = prefix + info.Key;
+            if (TryParse(configuration, info, key, out var value, errors))
+                info.Property.SetValue(options, value);
         }
 
-        if (errors.Count == 0 && options is IValidatableOptions validatable)
+        foreach (var list in ConfSchema.ListsFor(options.GetType()))
+            BindList(configuration, options, list, prefix + list.Key, errors);
+
+        if (errors.Count == before && options is IValidatableOptions validatable)
         {
             foreach (var (key, error) in validatable.Validate())
             {
-                errors.Add(DescribeRuleError(configuration, options, schema, key, error));
+                errors.Add(DescribeRuleError(configuration, options, schema, prefix, key, error));
             }
         }
+    }
 
-        return errors;
+    /// <summary>
+    /// Parses and range-checks <paramref name="key"/>'s value as <paramref name="info"/> says; false (and no error)
+    /// when it is not set, false with an error when it is bad.
+    /// </summary>
+    private static bool TryParse(IConfiguration configuration, ConfKeyInfo info, string key, out object? value, List<ConfigurationError> errors)
+    {
+        value = null;
+        var path = ConfKeys.ToPath(key);
+        var text = configuration[path];
+        if (text is null)
+            return false;
+        var origin = ConfKeys.FindOrigin(configuration, path);
+        if (!ConfValues.TryParse(info, text, out value, out var problem))
+        {
+            errors.Add(new ConfigurationError(origin, key, text, problem));
+            return false;
+        }
+        if (value is IComparable comparable)
+        {
+            if (info.Min is not null && comparable.CompareTo(info.Min) < 0)
+            {
+                errors.Add(new ConfigurationError(origin, key, text, $"must be at least {info.MinText}"));
+                return false;
+            }
+            if (info.Max is not null && comparable.CompareTo(info.Max) > 0)
+            {
+                errors.Add(new ConfigurationError(origin, key, text, $"must be at most {info.MaxText}"));
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Fills a [ConfList] property from the entries <c><paramref name="key"/>.N</c> present (it keeps its default when
+    /// none is): each N a whole number from 1, each entry a plain value or an options object bound field by field.
+    /// </summary>
+    private static void BindList(IConfiguration configuration, object options, ConfListInfo list, string key, List<ConfigurationError> errors)
+    {
+        var entries = configuration.GetSection(ConfKeys.ToPath(key)).GetChildren().ToList();
+        if (entries.Count == 0)
+            return;
+        var result = (System.Collections.IDictionary)Activator.CreateInstance(list.Property.PropertyType)!;
+        foreach (var entry in entries)
+        {
+            var entryKey = $"{key}.{entry.Key}";
+            if (!int.TryParse(entry.Key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1)
+            {
+                var (leafKey, leafText) = FirstLeaf(entry, entryKey);
+                errors.Add(new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText,
+                    $"{key}.N: N must be a whole number from 1"));
+                continue;
+            }
+            if (list.Value is { } value)
+            {
+                if (entry.Value is null)
+                {
+                    var (leafKey, leafText) = FirstLeaf(entry, entryKey);
+                    errors.Add(new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText,
+                        $"unknown key; entries are {key}.N = value"));
+                }
+                else if (TryParse(configuration, value, entryKey, out var parsed, errors))
+                {
+                    result[n] = parsed;
+                }
+                continue;
+            }
+
+            var before = errors.Count;
+            foreach (var field in entry.GetChildren())
+            {
+                if (!list.Fields.Any(f => string.Equals(f.Key, field.Key, StringComparison.OrdinalIgnoreCase)))
+                {
+                    var (leafKey, leafText) = FirstLeaf(field, $"{entryKey}.{field.Key}");
+                    var suggestion = Suggest(field.Key, list.Fields.Select(f => f.Key));
+                    var fields = string.Join(", ", list.Fields.Select(f => f.Key));
+                    errors.Add(new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText,
+                        suggestion is null ? $"unknown key; the fields of {key}.N are {fields}" : $"unknown key; did you mean {entryKey}.{suggestion}?"));
+                }
+            }
+            var element = Activator.CreateInstance(list.ElementType)!;
+            TryBind(configuration, element, entryKey + ".", errors);
+            if (errors.Count == before)
+                result[n] = element;
+        }
+        list.Property.SetValue(options, result);
+    }
+
+    /// <summary>The first value at or under <paramref name="section"/>, for naming where a bad entry was written.</summary>
+    private static (string Key, string? Text) FirstLeaf(IConfigurationSection section, string key)
+    {
+        if (section.Value is not null)
+            return (key, section.Value);
+        foreach (var child in section.GetChildren())
+            return FirstLeaf(child, $"{key}.{child.Key}");
+        return (key, null);
     }
 
     /// <summary>Every key the given options types bind.</summary>
@@ -85,6 +166,11 @@ internal static class ConfBinder
             foreach (var info in ConfSchema.For(type))
             {
                 keys.Add(info.Key);
+            }
+
+            foreach (var list in ConfSchema.ListsFor(type))
+            {
+                keys.UnionWith(list.KeyPatterns);
             }
         }
 
@@ -145,7 +231,7 @@ internal static class ConfBinder
         var errors = new List<ConfigurationError>();
         foreach (var entry in file.Entries)
         {
-            if (known.Contains(entry.Key))
+            if (known.Contains(entry.Key) || known.Contains(NumbersAsN(entry.Key)))
             {
                 continue;
             }
@@ -157,6 +243,10 @@ internal static class ConfBinder
 
         return errors;
     }
+
+    /// <summary><c>subscription.3.topic</c> as the pattern a [ConfList] binds, <c>subscription.N.topic</c>.</summary>
+    private static string NumbersAsN(string key) =>
+        string.Join('.', key.Split('.').Select(level => level.Length > 0 && level.All(char.IsAsciiDigit) ? "N" : level));
 
     /// <summary>
     /// The known key closest to <paramref name="key"/> by edit distance, if it is close enough to be a typo
@@ -217,8 +307,9 @@ internal static class ConfBinder
     }
 
     private static ConfigurationError DescribeRuleError(
-        IConfiguration configuration, object options, IReadOnlyList<ConfKeyInfo> schema, string key, string error)
+        IConfiguration configuration, object options, IReadOnlyList<ConfKeyInfo> schema, string prefix, string relativeKey, string error)
     {
+        var key = prefix + relativeKey;
         var path = ConfKeys.ToPath(key);
         var text = configuration[path];
         if (text is not null)
@@ -226,8 +317,14 @@ internal static class ConfBinder
             return new ConfigurationError(ConfKeys.FindOrigin(configuration, path), key, text, error);
         }
 
+        // A field an entry of a [ConfList] lacks: named where the entry was written, by its first line.
+        if (prefix.Length > 0 && FirstLeaf(configuration.GetSection(ConfKeys.ToPath(prefix.TrimEnd('.'))), prefix.TrimEnd('.')) is (var leafKey, { } leafText))
+        {
+            return new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText, $"{key} {error}");
+        }
+
         // The key kept its default: show the default so the operator sees what to change.
-        var info = schema.FirstOrDefault(i => string.Equals(i.Key, key, StringComparison.OrdinalIgnoreCase));
+        var info = schema.FirstOrDefault(i => string.Equals(i.Key, relativeKey, StringComparison.OrdinalIgnoreCase));
         var value = info is null ? null : ConfValues.Format(info, info.Property.GetValue(options)) ?? "";
         return new ConfigurationError(null, key, value, error);
     }

@@ -43,9 +43,67 @@ internal static class ConfDocs
                     text.Append(info.Key).Append(" = ").Append(Quote(value)).Append('\n');
                 }
             }
+
+            foreach (var list in ConfSchema.ListsFor(type))
+            {
+                if (text.Length > 0)
+                {
+                    text.Append('\n');
+                }
+
+                RenderList(text, list);
+            }
         }
 
         return text.ToString();
+    }
+
+    /// <summary>
+    /// A [ConfList]: its description, then each field's (<c>key.N.field: ...</c>) with its range and default; the
+    /// file's own header shows examples.
+    /// </summary>
+    private static void RenderList(StringBuilder text, ConfListInfo list)
+    {
+        foreach (var line in list.Description.Split('\n'))
+        {
+            text.Append("# ").Append(line.TrimEnd()).Append('\n');
+        }
+
+        if (list.Value is { } plain)
+        {
+            // One value per entry: say how entries are numbered, and show one (commented out: none is set by default).
+            text.Append("#\n# Entries ").Append(list.Key).Append(".N, N a whole number from 1, apply in ascending N.\n");
+            if (plain.Example is not null)
+            {
+                text.Append("# ").Append(list.Key).Append(".1 = ").Append(plain.Example).Append('\n');
+            }
+
+            return;
+        }
+
+        var defaults = Activator.CreateInstance(list.ElementType)!;
+        text.Append("#\n");
+        foreach (var field in list.Fields)
+        {
+            var details = new StringBuilder();
+            AppendDetails(details, field);
+            var value = DefaultText(field, defaults);
+            text.Append("#   ").Append(list.Key).Append(".N.").Append(field.Key).Append(": ").Append(field.Description);
+            if (value is not null)
+            {
+                text.Append(" Default: ").Append(value.Length == 0 ? "\"\"" : value).Append('.');
+            }
+
+            foreach (var detail in details.ToString().Split('\n'))
+            {
+                if (detail.StartsWith("# ", StringComparison.Ordinal))
+                {
+                    text.Append(' ').Append(detail[2..]);
+                }
+            }
+
+            text.Append('\n');
+        }
     }
 
     /// <summary>The default of each key in .conf syntax; null where the default is "not set".</summary>

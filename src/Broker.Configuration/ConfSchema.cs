@@ -51,6 +51,17 @@ internal sealed record ConfKeyInfo
 }
 
 /// <summary>
+/// One [ConfList] property: entries <c>Key.N</c> of <see cref="ElementType"/>, each either one plain value
+/// (<see cref="Value"/>, keys <c>Key.N</c>) or an options object (<see cref="Fields"/>, keys <c>Key.N.field</c>).
+/// </summary>
+internal sealed record ConfListInfo(string Key, string Description, PropertyInfo Property, Type ElementType,
+    ConfKeyInfo? Value, IReadOnlyList<ConfKeyInfo> Fields)
+{
+    /// <summary>The keys it binds as patterns, N standing for the number: <c>subscription.N.topic</c>, or <c>rewrite.rule.N</c>.</summary>
+    public IEnumerable<string> KeyPatterns => Value is not null ? [Key + ".N"] : Fields.Select(f => $"{Key}.N.{f.Key}");
+}
+
+/// <summary>
 /// Reads the [ConfKey] properties of an options type. A misdeclared property (a unit that does not fit
 /// its type, a bound that does not parse, an unsupported type) is a programming error and throws
 /// <see cref="InvalidOperationException"/> the first time the type is used, so a test that renders the
@@ -103,8 +114,15 @@ internal static class ConfSchema
             throw new InvalidOperationException($"{Where()}: the property needs a public setter.");
         }
 
-        var underlying = Nullable.GetUnderlyingType(property.PropertyType);
-        var valueType = underlying ?? property.PropertyType;
+        return DescribeValue(Where, property.PropertyType, property, attribute.Key, attribute.Description, attribute.Unit,
+            attribute.Min, attribute.Max, attribute.Example);
+    }
+
+    private static ConfKeyInfo DescribeValue(Func<string> Where, Type type, PropertyInfo property, string key, string description,
+        ConfUnit unit, string? min, string? max, string? example)
+    {
+        var underlying = Nullable.GetUnderlyingType(type);
+        var valueType = underlying ?? type;
         var kind = valueType switch
         {
             _ when valueType == typeof(string) => ConfValueKind.String,
@@ -116,10 +134,9 @@ internal static class ConfSchema
             _ when valueType == typeof(double) => ConfValueKind.Double,
             _ when valueType == typeof(TimeSpan) => ConfValueKind.Duration,
             _ when valueType.IsEnum => ConfValueKind.Enum,
-            _ => throw new InvalidOperationException($"{Where()}: type {property.PropertyType.Name} is not supported."),
+            _ => throw new InvalidOperationException($"{Where()}: type {type.Name} is not supported."),
         };
 
-        var unit = attribute.Unit;
         var unitFits = unit switch
         {
             ConfUnit.None => true,
@@ -139,23 +156,61 @@ internal static class ConfSchema
 
         var info = new ConfKeyInfo
         {
-            Key = attribute.Key,
-            Description = attribute.Description,
+            Key = key,
+            Description = description,
             Property = property,
             Kind = kind,
             Unit = unit,
             ValueType = valueType,
             IsNullable = underlying is not null || kind == ConfValueKind.String,
-            Example = attribute.Example,
+            Example = example,
         };
 
         return info with
         {
-            MinText = attribute.Min,
-            Min = ParseBound(info, attribute.Min, Where),
-            MaxText = attribute.Max,
-            Max = ParseBound(info, attribute.Max, Where),
+            MinText = min,
+            Min = ParseBound(info, min, Where),
+            MaxText = max,
+            Max = ParseBound(info, max, Where),
         };
+    }
+
+    /// <summary>The [ConfList] properties of an options type, in declaration order.</summary>
+    public static IReadOnlyList<ConfListInfo> ListsFor(Type optionsType) =>
+        optionsType.Assembly.IsCollectible ? BuildLists(optionsType) : ListCache.GetOrAdd(optionsType, BuildLists);
+
+    private static readonly ConcurrentDictionary<Type, IReadOnlyList<ConfListInfo>> ListCache = new();
+
+    private static IReadOnlyList<ConfListInfo> BuildLists(Type optionsType)
+    {
+        var lists = new List<ConfListInfo>();
+        foreach (var property in optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance).OrderBy(p => p.MetadataToken))
+        {
+            if (property.GetCustomAttribute<ConfListAttribute>(inherit: true) is not { } attribute)
+                continue;
+            string Where() => $"{optionsType.Name}.{property.Name} [ConfList(\"{attribute.Key}\")]";
+            if (!ConfFile.IsValidKey(attribute.Key))
+                throw new InvalidOperationException($"{Where()}: invalid key.");
+            var type = property.PropertyType;
+            if (!type.IsGenericType || type.GetGenericTypeDefinition() != typeof(SortedDictionary<,>) || type.GetGenericArguments()[0] != typeof(int))
+                throw new InvalidOperationException($"{Where()}: the property must be a SortedDictionary<int, T>.");
+            if (!property.CanWrite || property.SetMethod?.IsPublic != true)
+                throw new InvalidOperationException($"{Where()}: the property needs a public setter.");
+            var elementType = type.GetGenericArguments()[1];
+            var fields = For(elementType);
+            ConfKeyInfo? value = null;
+            if (fields.Count == 0)
+            {
+                // A plain value per entry: described like a key of that type, without bounds.
+                value = DescribeValue(Where, elementType, property, attribute.Key + ".N", attribute.Description, ConfUnit.None, null, null, attribute.Example);
+            }
+            else if (elementType.GetConstructor(Type.EmptyTypes) is null)
+            {
+                throw new InvalidOperationException($"{Where()}: {elementType.Name} needs a public parameterless constructor.");
+            }
+            lists.Add(new ConfListInfo(attribute.Key, attribute.Description, property, elementType, value, fields));
+        }
+        return lists;
     }
 
     private static IComparable? ParseBound(ConfKeyInfo info, string? text, Func<string> where)

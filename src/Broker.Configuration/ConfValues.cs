@@ -122,13 +122,13 @@ internal static partial class ConfValues
         problem = "";
         value = text.ToLowerInvariant() switch
         {
-            "true" or "on" => true,
-            "false" or "off" => false,
+            "true" or "on" or "1" => true,
+            "false" or "off" or "0" => false,
             _ => null,
         };
         if (value is null)
         {
-            problem = "expected true, false, on or off";
+            problem = "expected true, false, on, off, 1 or 0";
             return false;
         }
 

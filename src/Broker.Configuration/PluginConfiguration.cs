@@ -25,9 +25,16 @@ internal static class PluginConfiguration
     /// Binds a plugin's options by their [ConfKey] properties with the broker's rules; returns one
     /// "file:line: key = value: problem" line per bad value (what <c>IPluginContext.BindOptions</c> reports).
     /// </summary>
+    /// <remarks>
+    /// A key of the plugin's .conf file that the options class does not bind (a typo, a key of another version) is
+    /// reported as for broker.conf, with the closest known key; environment variables are not checked.
+    /// </remarks>
     public static IReadOnlyList<string> BindOptions(IConfiguration configuration, object options)
     {
-        var errors = ConfBinder.TryBind(configuration, options);
+        var errors = new List<ConfigurationError>();
+        if (configuration is IConfigurationRoot root)
+            errors.AddRange(ConfBinder.CheckUnknownKeys(root, ConfBinder.KnownKeys(options.GetType())));
+        errors.AddRange(ConfBinder.TryBind(configuration, options));
         var lines = new string[errors.Count];
         for (var i = 0; i < lines.Length; i++)
             lines[i] = errors[i].ToString();

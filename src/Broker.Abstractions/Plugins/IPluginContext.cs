@@ -51,7 +51,9 @@ public interface IPluginContext
     /// <summary>
     /// Binds <see cref="Configuration"/> to a new <typeparamref name="T"/> through its
     /// <see cref="Configuration.ConfKeyAttribute"/> properties, with the broker's own rules: sizes (<c>64KB</c>),
-    /// durations (<c>15s</c>), snake_case enums, <c>Min</c>/<c>Max</c>, and <see cref="Configuration.IValidatableOptions"/>.
+    /// durations (<c>15s</c>), snake_case enums, <c>Min</c>/<c>Max</c>, and <see cref="Configuration.IValidatableOptions"/>;
+    /// numbered entries through <see cref="Configuration.ConfListAttribute"/> (SDK 1.5). Since SDK 1.5 a key of the
+    /// plugin's .conf file that <typeparamref name="T"/> does not bind is reported as unknown, as in broker.conf.
     /// Call it from <see cref="IBrokerPlugin.StartAsync"/>. Every bad value throws one
     /// <see cref="PluginConfigurationException"/> naming file, line and key; the host then reports the plugin
     /// as failed with a configuration error (<c>ctl plugins load</c> prints it and exits 1). Since SDK 1.1.

@@ -101,9 +101,9 @@ public sealed class AutoSubscribeTests
         var load = await CtlRunner.RunAsync(broker, "plugins", "load", "auto_subscribe");
 
         Assert.Equal(1, load.ExitCode);
-        Assert.Contains("auto_subscribe.conf:2: subscription.1.qos = 3: expected 0 to 2", load.Stderr, StringComparison.Ordinal);
-        Assert.Contains("auto_subscribe.conf:3: subscription.2.topic = a/#/b: not a valid topic filter", load.Stderr, StringComparison.Ordinal);
-        Assert.Contains("auto_subscribe.conf:5: subscription.3.rh = 5: expected 0 to 2", load.Stderr, StringComparison.Ordinal);
+        Assert.Contains("auto_subscribe.conf:2: subscription.1.qos = \"3\": must be at most 2", load.Stderr, StringComparison.Ordinal);
+        Assert.Contains("auto_subscribe.conf:3: subscription.2.topic = \"a/#/b\": not a valid topic filter", load.Stderr, StringComparison.Ordinal);
+        Assert.Contains("auto_subscribe.conf:5: subscription.3.rh = \"5\": must be at most 2", load.Stderr, StringComparison.Ordinal);
         Assert.Matches(@"(?m)^auto_subscribe\s+1\.0\.0\s+failed\s", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
     }
 

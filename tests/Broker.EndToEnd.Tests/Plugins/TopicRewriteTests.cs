@@ -102,9 +102,9 @@ public sealed class TopicRewriteTests
         var load = await CtlRunner.RunAsync(broker, "plugins", "load", "topic_rewrite");
 
         Assert.Equal(1, load.ExitCode);
-        Assert.Contains("topic_rewrite.conf:3: rewrite.rule.2 = c/# ^c/(.+)$: expected three parts", load.Stderr, StringComparison.Ordinal);
-        Assert.Contains("topic_rewrite.conf:4: rewrite.pub_rule.3 = d/# ^d/(.+$ e/$1: regex '^d/(.+$' is invalid", load.Stderr, StringComparison.Ordinal);
-        Assert.Contains("topic_rewrite.conf:5: rewrite.sub_rule.4 = f/#/g ^f$ h: filter 'f/#/g' is not a valid topic filter", load.Stderr, StringComparison.Ordinal);
+        Assert.Contains("topic_rewrite.conf:3: rewrite.rule.2 = \"c/# ^c/(.+)$\": expected three parts", load.Stderr, StringComparison.Ordinal);
+        Assert.Contains("topic_rewrite.conf:4: rewrite.pub_rule.3 = \"d/# ^d/(.+$ e/$1\": regex '^d/(.+$' is invalid", load.Stderr, StringComparison.Ordinal);
+        Assert.Contains("topic_rewrite.conf:5: rewrite.sub_rule.4 = \"f/#/g ^f$ h\": filter 'f/#/g' is not a valid topic filter", load.Stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("rewrite.rule.1", load.Stderr, StringComparison.Ordinal);
         Assert.Matches(@"(?m)^topic_rewrite\s+1\.0\.0\s+failed\s", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
     }

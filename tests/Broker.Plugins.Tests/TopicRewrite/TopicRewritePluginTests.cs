@@ -6,11 +6,8 @@ namespace Broker.Plugins.Tests.TopicRewrite;
 /// <summary>Matching and rewriting, without a broker: what the hooks do to one topic.</summary>
 public sealed class TopicRewritePluginTests
 {
-    private static RewriteRuleSet Rules(params string[] lines)
-    {
-        var (configuration, originOf) = PluginConf.Load("topic_rewrite", lines);
-        return RewriteRuleParser.Parse(configuration, originOf, TimeSpan.FromMilliseconds(100));
-    }
+    private static RewriteRuleSet Rules(params string[] lines) =>
+        RewriteRuleSet.Build(PluginConf.Bind<TopicRewriteOptions>("topic_rewrite", lines));
 
     private static string? Publish(RewriteRuleSet rules, string topic, string? clientId = "c1", string? username = "u1") =>
         new TopicRewritePlugin().TryRewrite(rules.Publish, topic, 0, clientId, username, isFilter: false);
@@ -100,8 +97,7 @@ public sealed class TopicRewritePluginTests
     [Fact]
     public void TryRewrite_CatastrophicRegex_TimesOut_LeavesTopic()
     {
-        var (configuration, originOf) = PluginConf.Load("topic_rewrite", "rewrite.rule.1 = evil/# ^evil/(a+)+$ x/$1");
-        var rules = RewriteRuleParser.Parse(configuration, originOf, TimeSpan.FromMilliseconds(10));
+        var rules = Rules("rewrite.regex_timeout = 10ms", "rewrite.rule.1 = evil/# ^evil/(a+)+$ x/$1");
         var topic = "evil/" + new string('a', 40) + "!";
         Assert.Null(Publish(rules, topic));
     }

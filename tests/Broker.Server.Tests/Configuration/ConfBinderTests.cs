@@ -146,7 +146,7 @@ public sealed class ConfBinderTests : IDisposable
     [InlineData("mqtt.keepalive", "abc", "expected a duration such as 500ms, 15s, 2m, 1h or 1d")]
     [InlineData("mqtt.keepalive", "15 sec", "expected a duration such as 500ms, 15s, 2m, 1h or 1d")]
     [InlineData("mqtt.keepalive", "", "expected a duration such as 500ms, 15s, 2m, 1h or 1d")]
-    [InlineData("mqtt.retain_available", "yes", "expected true, false, on or off")]
+    [InlineData("mqtt.retain_available", "yes", "expected true, false, on, off, 1 or 0")]
     [InlineData("mqtt.max_clientid_len", "12x", "expected a whole number")]
     [InlineData("listener.tcp.external.max_connections", "99999999999", "expected a whole number from -2147483648 to 2147483647")]
     [InlineData("listener.tcp.external.backlog_port", "70000", "expected a whole number from 0 to 65535")]

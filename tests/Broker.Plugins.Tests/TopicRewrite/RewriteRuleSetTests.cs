@@ -3,16 +3,14 @@ using Broker.Plugins.TopicRewrite;
 
 namespace Broker.Plugins.Tests.TopicRewrite;
 
-/// <summary>Reading rewrite.rule.N / pub_rule.N / sub_rule.N from topic_rewrite.conf.</summary>
-public sealed class RewriteRuleParserTests
+/// <summary>
+/// Reading rewrite.rule.N / pub_rule.N / sub_rule.N from topic_rewrite.conf: numbered entries bound by the SDK's
+/// [ConfList], each rule compiled and checked by <see cref="TopicRewriteOptions.Validate"/>.
+/// </summary>
+public sealed class RewriteRuleSetTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMilliseconds(100);
-
-    private static RewriteRuleSet Parse(params string[] lines)
-    {
-        var (configuration, originOf) = PluginConf.Load("topic_rewrite", lines);
-        return RewriteRuleParser.Parse(configuration, originOf, Timeout);
-    }
+    private static RewriteRuleSet Parse(params string[] lines) =>
+        RewriteRuleSet.Build(PluginConf.Bind<TopicRewriteOptions>("topic_rewrite", lines));
 
     private static string ParseError(params string[] lines) =>
         Assert.Throws<PluginConfigurationException>(() => Parse(lines)).Message;
@@ -49,7 +47,7 @@ public sealed class RewriteRuleParserTests
     }
 
     [Theory]
-    [InlineData("rewrite.rule.1 = a/# ^a/(.+)$", "rewrite.rule.1 = a/# ^a/(.+)$: expected three parts")]
+    [InlineData("rewrite.rule.1 = a/# ^a/(.+)$", "rewrite.rule.1 = \"a/# ^a/(.+)$\": expected three parts")]
     [InlineData("rewrite.rule.1 = a/# ^a/(.+)$ b/$1 extra", "found 4")]
     [InlineData("rewrite.rule.1 = a/#/b ^a$ b", "filter 'a/#/b' is not a valid topic filter")]
     [InlineData("rewrite.rule.1 = a/b+ ^a$ b", "filter 'a/b+' is not a valid topic filter")]
@@ -66,7 +64,7 @@ public sealed class RewriteRuleParserTests
     {
         var message = ParseError("# topic_rewrite.conf", line);
         var key = line[..line.IndexOf(' ', StringComparison.Ordinal)];
-        Assert.Contains($"topic_rewrite.conf:2: {key} = ", message, StringComparison.Ordinal);
+        Assert.Contains($"topic_rewrite.conf:2: {key}", message, StringComparison.Ordinal);
         Assert.Contains(problem, message, StringComparison.Ordinal);
     }
 

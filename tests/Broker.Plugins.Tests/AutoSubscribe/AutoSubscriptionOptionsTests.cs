@@ -5,14 +5,14 @@ using Broker.Plugins.AutoSubscribe;
 
 namespace Broker.Plugins.Tests.AutoSubscribe;
 
-/// <summary>Reading subscription.N.topic / .qos / .nl / .rap / .rh from auto_subscribe.conf.</summary>
-public sealed class AutoSubscriptionParserTests
+/// <summary>
+/// Reading subscription.N.topic / .qos / .nl / .rap / .rh from auto_subscribe.conf: numbered entries bound by the SDK's
+/// [ConfList], with the broker's messages (file, line, key).
+/// </summary>
+public sealed class AutoSubscriptionOptionsTests
 {
-    private static IReadOnlyList<AutoSubscription> Parse(params string[] lines)
-    {
-        var (configuration, originOf) = PluginConf.Load("auto_subscribe", lines);
-        return AutoSubscriptionParser.Parse(configuration, originOf);
-    }
+    private static IReadOnlyList<AutoSubscription> Parse(params string[] lines) =>
+        AutoSubscription.From(PluginConf.Bind<AutoSubscribeOptions>("auto_subscribe", lines));
 
     private static string ParseError(params string[] lines) =>
         Assert.Throws<PluginConfigurationException>(() => Parse(lines)).Message;
@@ -45,19 +45,21 @@ public sealed class AutoSubscriptionParserTests
     }
 
     [Theory]
-    [InlineData("subscription.1.qos = 3", "subscription.1.qos = 3: expected 0 to 2")]
-    [InlineData("subscription.1.qos = one", "subscription.1.qos = one: expected 0 to 2")]
-    [InlineData("subscription.1.rh = 5", "subscription.1.rh = 5: expected 0 to 2")]
-    [InlineData("subscription.1.nl = 2", "subscription.1.nl = 2: expected 0 or 1")]
-    [InlineData("subscription.1.rap = yes", "subscription.1.rap = yes: expected 0 or 1")]
-    [InlineData("subscription.1.color = red", "unknown key")]
+    [InlineData("subscription.1.qos = 3", "subscription.1.qos = \"3\": must be at most 2")]
+    [InlineData("subscription.1.qos = one", "subscription.1.qos = \"one\": expected")]
+    [InlineData("subscription.1.rh = 5", "subscription.1.rh = \"5\": must be at most 2")]
+    [InlineData("subscription.1.nl = 2", "subscription.1.nl = \"2\": expected true, false, on, off, 1 or 0")]
+    [InlineData("subscription.1.rap = yes", "subscription.1.rap = \"yes\": expected true, false, on, off, 1 or 0")]
+    [InlineData("subscription.1.color = red", "unknown key; the fields of subscription.N are topic, qos, nl, rap, rh")]
+    [InlineData("subscription.1.qso = 1", "unknown key; did you mean subscription.1.qos?")]
     [InlineData("subscription.x.qos = 1", "N must be a whole number from 1")]
+    [InlineData("subscription.0.topic = a", "N must be a whole number from 1")]
     [InlineData("topic.1 = a", "unknown key")]
     public void Parse_BadValue_NamesFileLineKeyAndProblem(string line, string problem)
     {
         var message = ParseError("subscription.1.topic = a/b", line);
         var key = line[..line.IndexOf(' ', StringComparison.Ordinal)];
-        Assert.Contains($"auto_subscribe.conf:2: {key} = ", message, StringComparison.Ordinal);
+        Assert.Contains($"auto_subscribe.conf:2: {key}", message, StringComparison.Ordinal);
         Assert.Contains(problem, message, StringComparison.Ordinal);
     }
 
@@ -71,14 +73,14 @@ public sealed class AutoSubscriptionParserTests
     public void Parse_BadTopic_IsAnError(string topic)
     {
         var message = ParseError("# auto_subscribe.conf", $"subscription.1.topic = {topic}");
-        Assert.Contains($"auto_subscribe.conf:2: subscription.1.topic = {topic}: not a valid topic filter", message, StringComparison.Ordinal);
+        Assert.Contains($"auto_subscribe.conf:2: subscription.1.topic = \"{topic}\": not a valid topic filter", message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Parse_OptionsWithoutTopic_IsAnError()
     {
         var message = ParseError("subscription.1.topic = a", "subscription.2.qos = 1");
-        Assert.Contains("auto_subscribe.conf:2: subscription.2.qos = 1: subscription.2.topic is not set", message, StringComparison.Ordinal);
+        Assert.Contains("auto_subscribe.conf:2: subscription.2.qos = \"1\": subscription.2.topic is not set", message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -86,7 +88,7 @@ public sealed class AutoSubscriptionParserTests
     {
         // It is a Protocol Error to set No Local on a shared subscription [MQTT-3.8.3-4].
         var message = ParseError("subscription.1.topic = $share/g/a", "subscription.1.nl = 1");
-        Assert.Contains("auto_subscribe.conf:2: subscription.1.nl = 1: a shared subscription cannot be no-local", message, StringComparison.Ordinal);
+        Assert.Contains("auto_subscribe.conf:2: subscription.1.nl = \"1\": a shared subscription cannot be no-local", message, StringComparison.Ordinal);
         Assert.Single(Parse("subscription.1.topic = $share/g/a", "subscription.1.nl = 0"));
     }
 
@@ -150,7 +152,7 @@ public sealed class AutoSubscribePluginTests
         public string DataDirectory => Path.GetTempPath();
         public IBrokerServices Broker { get; } = new FakeBroker();
         public CancellationToken Stopping => CancellationToken.None;
-        public T BindOptions<T>() where T : new() => new();
+        public T BindOptions<T>() where T : new() => global::Broker.Configuration.PluginOptions.Bind<T>(configuration);
         public string? OriginOf(string key) => originOf(key);
     }
 
