@@ -7,8 +7,10 @@ namespace Broker.PluginHost;
 /// The collectible load context of one plugin instance. Only Broker.Abstractions and the
 /// Microsoft.Extensions.*.Abstractions assemblies (plus Microsoft.Extensions.Primitives, whose types their
 /// signatures use) come from the host, so plugin and host agree on the SDK's types; every other assembly the plugin
-/// carries is loaded here, so two plugins can use different versions of one dependency. Framework assemblies the
-/// plugin does not carry come from the host.
+/// carries is loaded here, so two plugins can use different versions of one dependency. Framework assemblies (.NET,
+/// ASP.NET Core) the plugin does not carry come from the host. Any other assembly of the broker's own (Broker.Core,
+/// Broker.Protocol...) is never handed to a plugin that does not carry it: the load fails naming the assembly, rather
+/// than the plugin silently binding to host internals that change without notice.
 /// </summary>
 /// <remarks>
 /// Assemblies are read into memory and loaded from the bytes, never from the file: the plugin's folder stays
@@ -38,11 +40,35 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
         return LoadFromStream(assembly, pdb);
     }
 
+    /// <summary>The broker's own assemblies (those beside the host executable) that plugins do not share.</summary>
+    private static readonly HashSet<string> HostPrivate = HostPrivateAssemblies();
+
+    private static HashSet<string> HostPrivateAssemblies()
+    {
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var file in Directory.EnumerateFiles(AppContext.BaseDirectory, "*.dll"))
+        {
+            var name = Path.GetFileNameWithoutExtension(file);
+            if (!IsShared(new AssemblyName(name)))
+                names.Add(name);
+        }
+        return names;
+    }
+
     protected override Assembly? Load(AssemblyName assemblyName)
     {
         if (IsShared(assemblyName))
             return null;
-        return _resolver.ResolveAssemblyToPath(assemblyName) is { } path ? LoadFromBytes(path) : null;
+        if (_resolver.ResolveAssemblyToPath(assemblyName) is { } path && File.Exists(path))
+            return LoadFromBytes(path);
+        if (assemblyName.Name is { } name && HostPrivate.Contains(name))
+        {
+            throw new FileLoadException(
+                $"the plugin uses {name}, which the broker does not share with plugins (they get Broker.Abstractions, " +
+                "Microsoft.Extensions.*.Abstractions, Microsoft.Extensions.Primitives and the .NET and ASP.NET Core frameworks): " +
+                "ship it in the plugin's folder or use the SDK instead", name);
+        }
+        return null;
     }
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName) =>

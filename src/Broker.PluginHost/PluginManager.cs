@@ -335,6 +335,11 @@ internal sealed partial class PluginManager
                 failure = $"plugin {name}: configuration error:{Environment.NewLine}{ex.Message}";
                 error = PluginError.ConfigurationError;
             }
+            catch (FileLoadException ex) when (ex.InnerException is FileLoadException refused)
+            {
+                // PluginLoadContext refused a host assembly: the runtime wraps its reason.
+                failure = $"plugin {name} failed to start: {refused.Message}";
+            }
             catch (Exception ex)
             {
                 failure = $"plugin {name} failed to start: {ex.GetType().Name}: {ex.Message}";

@@ -99,6 +99,21 @@ public sealed class PluginManagerTests
     }
 
     [Fact]
+    public async Task LoadAsync_PluginUsesAHostAssemblyItDoesNotShip_FailedNamingIt()
+    {
+        // The host's Broker.Core is not handed to a plugin: no silent binding to internals (issue 18 item 5).
+        await using var home = new PluginTestHome();
+        home.Stage("TestPlugins.Faulty", "internal");
+        home.WriteConf("internal", "mode = host_internal\n");
+
+        var result = await home.Manager.LoadAsync("internal");
+
+        Assert.Equal(PluginError.StartFailed, result.Error);
+        Assert.Contains("the plugin uses Broker.Core, which the broker does not share with plugins", result.Message, StringComparison.Ordinal);
+        Assert.Equal(PluginState.Failed, (await home.InfoAsync("internal")).State);
+    }
+
+    [Fact]
     public async Task LoadAsync_StartHangs_FailedAfterTheStartTimeout()
     {
         await using var home = new PluginTestHome(o => o.StartTimeout = TimeSpan.FromMilliseconds(300));

@@ -5,8 +5,9 @@ namespace TestPlugins.Faulty;
 
 /// <summary>
 /// Registers a message.publish hook, then misbehaves as <c>mode</c> says: <c>throw</c> in start, <c>hang</c> in start
-/// (ignoring cancellation), or <c>leak</c>: start normally but root itself in a static of the shared runtime
-/// (<see cref="AppContext.SetData"/> under <c>TestPlugins.Faulty.leak</c>), so unloading cannot collect it.
+/// (ignoring cancellation), <c>leak</c>: start normally but root itself in a static of the shared runtime
+/// (<see cref="AppContext.SetData"/> under <c>TestPlugins.Faulty.leak</c>), so unloading cannot collect it, or
+/// <c>host_internal</c>: use a type of Broker.Core, which it was compiled against but does not ship.
 /// </summary>
 public sealed class FaultyPlugin : IBrokerPlugin
 {
@@ -25,8 +26,15 @@ public sealed class FaultyPlugin : IBrokerPlugin
             case "leak":
                 AppContext.SetData(LeakKey, this);
                 break;
+            case "host_internal":
+                UseHostInternals();
+                break;
         }
     }
+
+    // Its own method: the JIT loads Broker.Core when it compiles this, inside the start's try.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void UseHostInternals() => _ = new Broker.Core.Configuration.MqttOptions();
 
     public ValueTask StopAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }
