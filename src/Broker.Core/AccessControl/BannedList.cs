@@ -103,14 +103,19 @@ internal sealed partial class BannedList
         var bans = _bans;
         if (bans.Count == 0)
             return null;
-        if (bans.TryGetValue((BanKind.ClientId, clientId), out var ban)
-            || (username is not null && bans.TryGetValue((BanKind.Username, username), out ban))
-            || (address is not null && bans.TryGetValue((BanKind.Address, Normalize(address)), out ban)))
-        {
-            if (ban.Until > _time.GetUtcNow())
-                return ban;
-            Purge(ban);
-        }
+        return InForce(bans, BanKind.ClientId, clientId)
+            ?? (username is null ? null : InForce(bans, BanKind.Username, username))
+            ?? (address is null ? null : InForce(bans, BanKind.Address, Normalize(address)));
+    }
+
+    /// <summary>The ban of <paramref name="who"/> as <paramref name="kind"/> if it has not expired; an expired one is purged.</summary>
+    private Ban? InForce(Dictionary<(BanKind, string), Ban> bans, BanKind kind, string who)
+    {
+        if (!bans.TryGetValue((kind, who), out var ban))
+            return null;
+        if (ban.Until > _time.GetUtcNow())
+            return ban;
+        Purge(ban);
         return null;
     }
 

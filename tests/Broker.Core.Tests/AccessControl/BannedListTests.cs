@@ -105,6 +105,18 @@ public sealed class BannedListTests : IDisposable
     }
 
     [Fact]
+    public void Find_ExpiredClientIdBan_StillFindsTheUsernameBan()
+    {
+        var list = new BannedList(_time, null);
+        list.Add(Ban(BanKind.ClientId, "c1", TimeSpan.FromSeconds(10)));
+        list.Add(Ban(BanKind.Username, "mallory", TimeSpan.FromHours(1)));
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(BanKind.Username, list.Find("c1", "mallory", null)?.As);
+    }
+
+    [Fact]
     public void Constructor_SavedFile_LoadsTheBansInForceAndDropsExpiredOnes()
     {
         var path = _dir.File("banned");
