@@ -44,6 +44,8 @@ public sealed class CommandTreeTests
     [InlineData("banned add --as clientid")]
     [InlineData("banned add --as clientid --who c1 --duration soon")]
     [InlineData("banned add --as clientid --who c1 --duration 0s")]
+    [InlineData("banned add --as clientid --who c1 --duration 99999999999d")]
+    [InlineData("banned add --as clientid --who c1 --duration 5x")]
     [InlineData("banned add --as clientid --who c1 --until yesterday")]
     [InlineData("banned add --as clientid --who c1 --duration 5m --until 2030-01-01T00:00:00Z")]
     [InlineData("banned del --who c1")]

@@ -157,19 +157,12 @@ internal sealed partial class BannedList
     /// <summary>Drops an expired ban a lookup met, unless it was replaced meanwhile; the file keeps it until the next change or load.</summary>
     private void Purge(Ban expired)
     {
-        lock (_write)
-        {
-            var key = (expired.As, expired.Who);
-            if (!_bans.TryGetValue(key, out var current) || !ReferenceEquals(current, expired))
-                return;
-            var bans = new Dictionary<(BanKind, string), Ban>(_bans);
-            bans.Remove(key);
-            _bans = bans;
-        }
+        var key = (expired.As, expired.Who);
+        Change(bans => bans.TryGetValue(key, out var current) && ReferenceEquals(current, expired) && bans.Remove(key), persist: false);
     }
 
     /// <summary>Copies the bans, applies <paramref name="change"/>, publishes the copy and persists it; returns what the change returned.</summary>
-    private bool Change(Func<Dictionary<(BanKind, string), Ban>, bool> change)
+    private bool Change(Func<Dictionary<(BanKind, string), Ban>, bool> change, bool persist = true)
     {
         lock (_write)
         {
@@ -177,7 +170,7 @@ internal sealed partial class BannedList
             if (!change(bans))
                 return false;
             _bans = bans;
-            if (_path is not null)
+            if (persist && _path is not null)
                 Save(_path, bans.Values);
             return true;
         }

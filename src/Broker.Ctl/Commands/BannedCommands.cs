@@ -131,38 +131,36 @@ internal static class BannedCommands
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    /// <summary>"90s", "10m", "2h", "7d", "1h30m"; a bare number is seconds. Positive only.</summary>
+    /// <summary>"90s", "10m", "2h", "7d", "1h30m"; a bare number is seconds. Positive, under a hundred years.</summary>
     internal static bool TryParseDuration(string text, out TimeSpan duration)
     {
+        const long MaxSeconds = 100L * 365 * 24 * 3600;
         duration = TimeSpan.Zero;
-        var number = 0L;
+        long seconds = 0, number = 0;
         var digits = false;
         foreach (var c in text)
         {
             if (char.IsAsciiDigit(c))
             {
-                if (number > int.MaxValue)
-                    return false;
                 number = number * 10 + (c - '0');
                 digits = true;
+                if (number > MaxSeconds)
+                    return false;
                 continue;
             }
-            var unit = c switch
-            {
-                's' => TimeSpan.FromSeconds(1),
-                'm' => TimeSpan.FromMinutes(1),
-                'h' => TimeSpan.FromHours(1),
-                'd' => TimeSpan.FromDays(1),
-                _ => TimeSpan.Zero,
-            };
-            if (unit == TimeSpan.Zero || !digits)
+            long unit = c switch { 's' => 1, 'm' => 60, 'h' => 3600, 'd' => 86400, _ => 0 };
+            if (unit == 0 || !digits)
                 return false;
-            duration += unit * number;
+            seconds += number * unit;
             (number, digits) = (0, false);
+            if (seconds > MaxSeconds)
+                return false;
         }
-        if (digits)
-            duration += TimeSpan.FromSeconds(number);
-        return duration > TimeSpan.Zero && duration < TimeSpan.FromDays(365 * 100);
+        seconds += number;
+        if (seconds is <= 0 or > MaxSeconds)
+            return false;
+        duration = TimeSpan.FromSeconds(seconds);
+        return true;
     }
 
     private static bool TryParseTime(string text, out DateTimeOffset time) =>

@@ -66,16 +66,20 @@ internal static partial class ManagementApi
             problem = "'who' is required";
         else if (kind == BanKind.Address && !IPAddress.TryParse(request.Who, out _))
             problem = $"'who' must be an IP address for a peerhost ban, not '{request.Who}'";
-        else if (request.At is < 0 or > MaxUnixSeconds || request.Until is < 0 or > MaxUnixSeconds)
-            problem = "'at' and 'until' must be Unix times in seconds";
         if (problem is not null)
             return null;
 
-        var at = request.At is { } seconds ? DateTimeOffset.FromUnixTimeSeconds(seconds) : now;
-        var until = request.Until is { } end ? DateTimeOffset.FromUnixTimeSeconds(end) : at + DefaultBanDuration;
+        var atSeconds = request.At ?? now.ToUnixTimeSeconds();
+        var untilSeconds = request.Until ?? atSeconds + (long)DefaultBanDuration.TotalSeconds;
+        if (atSeconds is < 0 or > MaxUnixSeconds || untilSeconds is < 0 or > MaxUnixSeconds)
+        {
+            problem = "'at' and 'until' must be Unix times in seconds";
+            return null;
+        }
+        var (at, until) = (DateTimeOffset.FromUnixTimeSeconds(atSeconds), DateTimeOffset.FromUnixTimeSeconds(untilSeconds));
         if (until <= now || until <= at)
         {
-            problem = $"'until' ({until.ToUnixTimeSeconds()}) must be later than now and than 'at'";
+            problem = $"'until' ({untilSeconds}) must be later than now and than 'at'";
             return null;
         }
         return new Ban(kind, BannedList.Normalize(kind, request.Who!), request.Reason ?? "", request.By ?? "management api", at, until);

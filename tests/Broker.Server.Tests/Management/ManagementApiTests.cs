@@ -277,6 +277,7 @@ public sealed class ManagementApiTests : IAsyncLifetime
     [InlineData("{\"who\":\"not-an-address\",\"as\":\"peerhost\"}", 108, "IP address")]
     [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"until\":1000}", 108, "'until'")]
     [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"until\":-1}", 108, "Unix")]
+    [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"at\":253402300799}", 108, "Unix")]
     [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"until\":\"soon\"}", 109, "JSON")]
     public async Task Banned_BadRequest_Is400NamingTheField(string body, int code, string named)
     {
