@@ -32,7 +32,8 @@ internal sealed partial class BrokerEngine
         BrokerOptions broker,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
-        LogThrottle? logThrottle = null)
+        LogThrottle? logThrottle = null,
+        string? bannedPath = null)
     {
         MqttOptions = mqtt;
         SessionOptions = session;
@@ -50,12 +51,19 @@ internal sealed partial class BrokerEngine
         Sessions = new SessionManager(this);
         Deadlines = new DeadlineHeap(timeProvider);
         Alarms = new Alarms.AlarmRegistry(timeProvider);
+        Banned = new AccessControl.BannedList(timeProvider, bannedPath, loggerFactory.CreateLogger("Broker.Core.AccessControl"));
         Overload = new Overload.OverloadProtection(this);
         StartedAt = timeProvider.GetUtcNow();
     }
 
     /// <summary>The node's alarms (management API <c>/alarms</c>, <c>ctl alarms list</c>, $SYS).</summary>
     public Alarms.AlarmRegistry Alarms { get; }
+
+    /// <summary>
+    /// Clients refused at CONNECT (<c>ctl banned</c>, management API <c>/banned</c>, the login-failure tracker); kept in
+    /// the file the host passed as <c>bannedPath</c> (<c>&lt;data dir&gt;/banned</c>), in memory only without one.
+    /// </summary>
+    public AccessControl.BannedList Banned { get; }
 
     /// <summary>The broker-wide memory watermark (<c>overload_protection.*</c>); started by the host.</summary>
     public Overload.OverloadProtection Overload { get; }
@@ -224,6 +232,35 @@ internal sealed partial class BrokerEngine
             await channel.CloseAsync(MqttReasonCode.AdministrativeAction, "kicked").ConfigureAwait(false);
         await Sessions.DiscardAsync(session, "kicked").ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// Adds <paramref name="ban"/> and closes every connection it matches now; their sessions stay and follow their
+    /// expiry, as after any disconnect. Returns how many connections were closed.
+    /// </summary>
+    /// <remarks>
+    /// MQTT 5 clients are sent DISCONNECT 0x98 Administrative action, as for a kick: 0x8A Banned is a CONNACK code
+    /// only, not one a DISCONNECT may carry (MQTT 5 section 3.14.2.1); they learn of the ban at their next CONNECT.
+    /// </remarks>
+    public async Task<int> BanAsync(AccessControl.Ban ban)
+    {
+        ban = ban with { Who = AccessControl.BannedList.Normalize(ban.As, ban.Who) };
+        Banned.Add(ban);
+        var closing = new List<Task>();
+        foreach (var channel in _channels.Keys)
+        {
+            if (channel.Client is { } client && Matches(ban, client))
+                closing.Add(channel.CloseAsync(MqttReasonCode.AdministrativeAction, "banned"));
+        }
+        await Task.WhenAll(closing).ConfigureAwait(false);
+        return closing.Count;
+
+        static bool Matches(AccessControl.Ban ban, ClientInfo client) => ban.As switch
+        {
+            AccessControl.BanKind.ClientId => client.ClientId == ban.Who,
+            AccessControl.BanKind.Username => client.Username == ban.Who,
+            _ => client.RemoteEndPoint is { } remote && AccessControl.BannedList.Normalize(remote.Address) == ban.Who,
+        };
     }
 
     /// <summary>From now on new CONNECTs are refused with Server Unavailable.</summary>

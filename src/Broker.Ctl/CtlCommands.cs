@@ -62,6 +62,7 @@ internal static class CtlCommands
         root.Add(AclCommands.Build());
         root.Add(TraceCommands.Build());
         root.Add(AlarmsCommands.Build());
+        root.Add(BannedCommands.Build());
         root.Add(PluginsCommands.Build());
         root.Add(ListenersCommands.Build());
         return root;

@@ -56,7 +56,8 @@ internal static partial class BrokerHost
         builder.Services.AddSingleton(sp => new BrokerEngine(settings.Mqtt, settings.Session, settings.Access, settings.Broker,
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(),
             new LogThrottle(settings.Log.ThrottleWindow, settings.Log.ThrottleBurst, sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core"))));
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core")),
+            bannedPath: Path.Combine(settings.DataDirectory, "banned")));
 
         await using var app = builder.Build();
         var engine = app.Services.GetRequiredService<BrokerEngine>();

@@ -22,6 +22,11 @@ public sealed class CommandTreeTests
     [InlineData("routes list --topic a/# --json")]
     [InlineData("routes list --page 2 --limit 10")]
     [InlineData("acl reload")]
+    [InlineData("banned list")]
+    [InlineData("banned add --as clientid --who c1")]
+    [InlineData("banned add --as username --who mallory --reason flooding --duration 1h30m")]
+    [InlineData("banned add --as peerhost --who 10.0.0.7 --until 2030-01-01T00:00:00Z")]
+    [InlineData("banned del --as clientid --who c1")]
     public void Parse_GoodUsage_HasNoErrors(string line) =>
         Assert.Empty(Parse(line).Errors);
 
@@ -34,12 +39,39 @@ public sealed class CommandTreeTests
     [InlineData("routes list --limit x")]
     [InlineData("acl reload now")]
     [InlineData("routes frobnicate")]
+    [InlineData("banned add --who c1")]
+    [InlineData("banned add --as hostname --who c1")]
+    [InlineData("banned add --as clientid")]
+    [InlineData("banned add --as clientid --who c1 --duration soon")]
+    [InlineData("banned add --as clientid --who c1 --duration 0s")]
+    [InlineData("banned add --as clientid --who c1 --duration 99999999999d")]
+    [InlineData("banned add --as clientid --who c1 --duration 5x")]
+    [InlineData("banned add --as clientid --who c1 --until yesterday")]
+    [InlineData("banned add --as clientid --who c1 --duration 5m --until 2030-01-01T00:00:00Z")]
+    [InlineData("banned del --who c1")]
     public void Parse_BadUsage_IsAnError(string line) =>
         Assert.NotEmpty(Parse(line).Errors);
 
     [Fact]
     public void Parse_QosOutOfRange_SaysWhichValuesAreAllowed() =>
         Assert.Contains(Parse("subscriptions add c1 a --qos 3").Errors, e => e.Message.Contains("0, 1 or 2", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData("90", 90)]
+    [InlineData("90s", 90)]
+    [InlineData("10m", 600)]
+    [InlineData("1h30m", 5400)]
+    [InlineData("7d", 604800)]
+    public void BannedDuration_Parses(string text, int seconds)
+    {
+        Assert.True(BannedCommands.TryParseDuration(text, out var duration));
+        Assert.Equal(TimeSpan.FromSeconds(seconds), duration);
+    }
+
+    [Fact]
+    public void BanBody_IsTheApiJson() =>
+        Assert.Equal("""{"who":"c1","as":"clientid","reason":"r","by":"ctl","until":1800000000}""",
+            BannedCommands.BanBody("clientid", "c1", "r", DateTimeOffset.FromUnixTimeSeconds(1_800_000_000)));
 
     [Fact]
     public void EveryCommand_HasADescription()

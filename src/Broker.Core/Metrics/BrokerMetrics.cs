@@ -20,6 +20,7 @@ internal sealed class BrokerMetrics
     private long _subscribeNotAuthorized;
     private long _messagesRetained;
     private long _publisherPauses;
+    private long _refusedBanned;
     private int _connections;
     private int _connectionsMax;
 
@@ -43,6 +44,8 @@ internal sealed class BrokerMetrics
     public long SubscribeNotAuthorized => Volatile.Read(ref _subscribeNotAuthorized);
     /// <summary>Times a publisher's connection paused reading because a subscriber had fallen behind (session.backpressure_timeout).</summary>
     public long PublisherPauses => Volatile.Read(ref _publisherPauses);
+    /// <summary>CONNECTs refused because the client id, user name or address is banned (EMQX's <c>client.connect</c> refusals by <c>emqx_banned</c>).</summary>
+    public long RefusedBanned => Volatile.Read(ref _refusedBanned);
     public int Connections => Volatile.Read(ref _connections);
     public int ConnectionsMax => Volatile.Read(ref _connectionsMax);
 
@@ -88,6 +91,8 @@ internal sealed class BrokerMetrics
     public void SubscribeDenied() => Interlocked.Increment(ref _subscribeNotAuthorized);
 
     public void PublisherPaused() => Interlocked.Increment(ref _publisherPauses);
+
+    public void ConnectBanned() => Interlocked.Increment(ref _refusedBanned);
 
     public void Connected()
     {

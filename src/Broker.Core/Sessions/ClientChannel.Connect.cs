@@ -1,5 +1,6 @@
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
+using Broker.Core.AccessControl;
 using Broker.Protocol;
 
 namespace Broker.Core.Sessions;
@@ -52,6 +53,16 @@ internal sealed partial class ClientChannel
         if (clientId.Length > mqtt.MaxClientIdLength)
         {
             await RefuseAsync(MqttReasonCode.ClientIdentifierNotValid, null).ConfigureAwait(false);
+            return;
+        }
+        if (_engine.Banned.Find(clientId, connect.Username, RemoteEndPoint?.Address) is { } ban)
+        {
+            // Before the connect hook and authentication: a banned client costs no password hashing. MQTT 5 CONNACK
+            // 0x8A Banned (section 3.2.2.2); MQTT 3.x return code 5 Not authorized.
+            _engine.Metrics.ConnectBanned();
+            if (ShouldLog(BannedEvent, nameof(LogBanned), clientId))
+                LogBanned(_logger, clientId, connect.Username, RemoteEndPoint?.ToString(), BannedList.KindName(ban.As), ban.Who, ban.Until);
+            await RefuseAsync(MqttReasonCode.Banned, null).ConfigureAwait(false);
             return;
         }
         if (properties?.AuthenticationMethod is not null)
@@ -233,7 +244,7 @@ internal sealed partial class ClientChannel
     {
         MqttReasonCode.UnsupportedProtocolVersion or MqttReasonCode.ClientIdentifierNotValid
             or MqttReasonCode.BadUserNameOrPassword or MqttReasonCode.NotAuthorized or MqttReasonCode.ServerUnavailable => reason,
-        MqttReasonCode.BadAuthenticationMethod => MqttReasonCode.NotAuthorized,
+        MqttReasonCode.BadAuthenticationMethod or MqttReasonCode.Banned => MqttReasonCode.NotAuthorized,
         _ => MqttReasonCode.ServerUnavailable,
     };
 

@@ -16,6 +16,7 @@ internal sealed partial class ClientChannel
     private const int WillDeniedEvent = 16;
     private const int UnexpectedEvent = 17;
     private const int KeepAliveRefusedEvent = 18;
+    private const int BannedEvent = 19;
 
     /// <summary>Whether the throttle lets this event about <paramref name="clientId"/> (and <paramref name="topic"/>) be written.</summary>
     private bool ShouldLog(int eventId, string name, string? clientId, string? topic = null) =>
@@ -44,6 +45,9 @@ internal sealed partial class ClientChannel
 
     [LoggerMessage(EventId = KeepAliveRefusedEvent, Level = LogLevel.Information, Message = "Client {ClientId} refused: keep-alive {KeepAlive} s is 0 or above mqtt.max_keepalive ({MaxKeepAlive} s), and MQTT 3.x cannot be told another")]
     private static partial void LogKeepAliveRefused(ILogger logger, string clientId, ushort keepAlive, int maxKeepAlive);
+
+    [LoggerMessage(EventId = BannedEvent, Level = LogLevel.Warning, Message = "Client {ClientId} (user {Username}) from {Remote} refused: banned as {As} {Who} until {Until:u}")]
+    private static partial void LogBanned(ILogger logger, string clientId, string? username, string? remote, string @as, string who, DateTimeOffset until);
 
     [LoggerMessage(EventId = UnexpectedEvent, Level = LogLevel.Error, Message = "Connection of {ClientId} failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, Exception ex, string? clientId);

@@ -83,6 +83,7 @@ internal sealed partial class SysPublisher : IDisposable
         Publish("metrics/delivery/slow_subscribers", metrics.SlowSubscribers, now);
         Publish("stats/overload/held_bytes", engine.Overload.HeldBytes, now);
         Publish("metrics/client/connect/refused_overload", engine.Overload.RefusedConnections, now);
+        Publish("metrics/client/connect/refused_banned", metrics.RefusedBanned, now);
     }
 
     /// <summary>

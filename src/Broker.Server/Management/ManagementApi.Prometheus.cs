@@ -65,6 +65,7 @@ internal static partial class ManagementApi
         Write("broker_overload_held_bytes", "gauge", "Bytes held for clients in session queues and QoS 0 backlogs at the last check (overload_protection.high_watermark).", engine.Overload.HeldBytes);
         Write("broker_overload_active", "gauge", "1 while the broker is overloaded (alarm high_memory_usage), else 0.", engine.Overload.IsActive ? 1 : 0);
         Write("broker_client_connect_refused_overload_total", "counter", "Connections refused because the broker was overloaded.", engine.Overload.RefusedConnections);
+        Write("broker_client_connect_refused_banned_total", "counter", "Connections refused because the client id, user name or address is banned.", metrics.RefusedBanned);
         Write("broker_alarms_active", "gauge", "Alarms active now (management API /alarms/activated).", engine.Alarms.Active().Count);
 
         var gauges = new List<KeyValuePair<string, long>>(metrics.Gauges);

@@ -93,6 +93,7 @@ internal static partial class ManagementApi
         MapPrometheus(api, "/prometheus", engine);
         MapTrace(api, engine);
         MapAlarms(api, engine);
+        MapBanned(api, engine);
         MapAclCache(api, engine);
         if (plugins is not null)
             MapPlugins(api, plugins);
@@ -308,6 +309,7 @@ internal static partial class ManagementApi
             ["messages.publisher_paused"] = metrics.PublisherPauses,
             ["messages.retained"] = metrics.Retained,
             ["client.connect.refused_overload"] = engine.Overload.RefusedConnections,
+            ["client.connect.refused_banned"] = metrics.RefusedBanned,
         };
     }
 

@@ -135,6 +135,28 @@ internal sealed class AlarmView
     public long Duration { get; init; }
 }
 
+/// <summary>One ban (EMQX 4's <c>/api/v4/banned</c>): <c>as</c> is clientid, username or peerhost; times in Unix seconds.</summary>
+internal sealed class BanView
+{
+    public required string Who { get; init; }
+    public required string As { get; init; }
+    public required string Reason { get; init; }
+    public required string By { get; init; }
+    public long At { get; init; }
+    public long Until { get; init; }
+}
+
+/// <summary>The body of <c>POST /banned</c>: <c>at</c> defaults to now, <c>until</c> to five minutes after <c>at</c>.</summary>
+internal sealed class BanRequest
+{
+    public string? Who { get; init; }
+    public string? As { get; init; }
+    public string? Reason { get; init; }
+    public string? By { get; init; }
+    public long? At { get; init; }
+    public long? Until { get; init; }
+}
+
 internal sealed class SubscriptionView
 {
     public required string Node { get; init; }
@@ -258,6 +280,9 @@ internal sealed class TraceView
 [JsonSerializable(typeof(ApiResponse<AclReloadView>))]
 [JsonSerializable(typeof(ApiResponse<TraceView>))]
 [JsonSerializable(typeof(ApiResponse<NodeAlarms[]>))]
+[JsonSerializable(typeof(ApiResponse<BanView[]>))]
+[JsonSerializable(typeof(ApiResponse<BanView>))]
+[JsonSerializable(typeof(BanRequest))]
 [JsonSerializable(typeof(PublishRequest))]
 [JsonSerializable(typeof(PublishRequest[]))]
 [JsonSerializable(typeof(SubscribeRequest))]

@@ -237,6 +237,58 @@ public sealed class ManagementApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Banned_AddListDelete_EmqxShapeInUnixSeconds()
+    {
+        var until = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
+        var (status, answer) = await PostAsync("/api/v4/banned",
+            $"{{\"who\":\"::ffff:192.0.2.9\",\"as\":\"peerhost\",\"reason\":\"scanner\",\"by\":\"ops\",\"until\":{until}}}");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var ban = answer.GetProperty("data");
+        Assert.Equal("192.0.2.9", ban.GetProperty("who").GetString());
+        Assert.Equal("peerhost", ban.GetProperty("as").GetString());
+        Assert.Equal(until, ban.GetProperty("until").GetInt64());
+        Assert.NotNull(_engine.Banned.Find("x", null, IPAddress.Parse("192.0.2.9")));
+
+        // Without at/until: from now, for EMQX's five minutes; by defaults to the API.
+        (status, answer) = await PostAsync("/api/v4/banned", "{\"who\":\"c1\",\"as\":\"clientid\"}");
+        Assert.Equal(HttpStatusCode.OK, status);
+        ban = answer.GetProperty("data");
+        Assert.Equal(300, ban.GetProperty("until").GetInt64() - ban.GetProperty("at").GetInt64());
+        Assert.Equal("management api", ban.GetProperty("by").GetString());
+
+        var (listed, list) = await GetAsync("/api/v4/banned?_page=1&_limit=1");
+        Assert.Equal(HttpStatusCode.OK, listed);
+        Assert.Equal(2, list.GetProperty("meta").GetProperty("count").GetInt32());
+        Assert.Equal("c1", Assert.Single(list.GetProperty("data").EnumerateArray()).GetProperty("who").GetString());
+
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync("/api/v4/banned/clientid/c1", method: HttpMethod.Delete)).Status);
+        var (again, missing) = await GetAsync("/api/v4/banned/clientid/c1", method: HttpMethod.Delete);
+        Assert.Equal(HttpStatusCode.NotFound, again);
+        Assert.Contains("c1", missing.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync("/api/v4/banned/peerhost/192.0.2.9", method: HttpMethod.Delete)).Status);
+        Assert.Empty((await GetAsync("/api/v4/banned")).Body.GetProperty("data").EnumerateArray());
+    }
+
+    [Theory]
+    [InlineData("{\"who\":\"x\",\"as\":\"hostname\"}", 108, "'as'")]
+    [InlineData("{\"who\":\"x\"}", 108, "'as'")]
+    [InlineData("{\"who\":\"\",\"as\":\"clientid\"}", 108, "'who'")]
+    [InlineData("{\"as\":\"username\"}", 108, "'who'")]
+    [InlineData("{\"who\":\"not-an-address\",\"as\":\"peerhost\"}", 108, "IP address")]
+    [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"until\":1000}", 108, "'until'")]
+    [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"until\":-1}", 108, "Unix")]
+    [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"at\":253402300799}", 108, "Unix")]
+    [InlineData("{\"who\":\"x\",\"as\":\"clientid\",\"until\":\"soon\"}", 109, "JSON")]
+    public async Task Banned_BadRequest_Is400NamingTheField(string body, int code, string named)
+    {
+        var (status, answer) = await PostAsync("/api/v4/banned", body);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(code, answer.GetProperty("code").GetInt32());
+        Assert.Contains(named, answer.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, _engine.Banned.Count);
+    }
+
+    [Fact]
     public async Task Publish_NoSubscribers_IsCodeZeroWithNothingDelivered()
     {
         var (status, answer) = await PostAsync("/api/v4/mqtt/publish", "{\"topics\":\"a/1,a/2\",\"payload\":\"aGk=\",\"encoding\":\"base64\",\"qos\":1}");
@@ -335,6 +387,7 @@ public sealed class ManagementApiTests : IAsyncLifetime
             "broker_topics_count", "broker_retained_count", "broker_bytes_received_total", "broker_bytes_sent_total",
             "broker_packets_received_total", "broker_packets_sent_total", "broker_messages_sent_total",
             "broker_messages_dropped_total", "broker_delivery_dropped_queue_full_total", "broker_messages_publisher_paused_total",
+            "broker_client_connect_refused_banned_total",
         })
         {
             Assert.True(samples.ContainsKey(name), name + " missing:\n" + text);
