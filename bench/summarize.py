@@ -36,6 +36,13 @@ METRICS = {
         ("broker CPU % while idle", "broker_cpu_percent", "lower"),
         ("generator CPU %", "generator_cpu_percent", "info"),
     ],
+    # A fleet's first logins against a password file (one hash per CONNECT): the rate is what matters.
+    "connauth-": [
+        ("connected", "connected", "higher"),
+        ("connect failures", "connect_failures", "lower"),
+        ("connects/s achieved", "connect_rate", "higher"),
+        ("generator CPU %", "generator_cpu_percent", "info"),
+    ],
 }
 
 

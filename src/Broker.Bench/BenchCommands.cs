@@ -51,13 +51,13 @@ internal static class BenchCommands
 
     private static readonly Option<string?> Username = new("--username")
     {
-        Description = "User name sent in CONNECT [default: none, anonymous]",
+        Description = "User name sent in CONNECT; in conn, {n} is replaced by the connection's number (a fleet of users) [default: none, anonymous]",
         HelpName = "NAME",
     };
 
     private static readonly Option<string?> Password = new("--password")
     {
-        Description = "Password sent in CONNECT (visible in ps; for test brokers)",
+        Description = "Password sent in CONNECT, {n} as in --username (visible in ps; for test brokers)",
         HelpName = "PASSWORD",
     };
 

@@ -50,6 +50,16 @@ internal sealed record BenchSettings
     public ushort KeepAlive { get; init; } = 60;
     public string? Username { get; init; }
     public string? Password { get; init; }
+
+    /// <summary>
+    /// conn: the user name and password of the <paramref name="index"/>-th connection, <c>{n}</c> replaced by its
+    /// number, so one run can be a fleet of distinct users (a reconnect storm against a password file).
+    /// </summary>
+    public (string? Username, string? Password) CredentialsFor(int index)
+    {
+        var n = index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return (Username?.Replace("{n}", n, StringComparison.Ordinal), Password?.Replace("{n}", n, StringComparison.Ordinal));
+    }
     public int? BrokerPid { get; init; }
     public bool Json { get; init; }
     public bool Quiet { get; init; }

@@ -53,6 +53,8 @@ internal sealed partial class BrokerEngine
         Alarms = new Alarms.AlarmRegistry(timeProvider);
         Banned = new AccessControl.BannedList(timeProvider, bannedPath, loggerFactory.CreateLogger("Broker.Core.AccessControl"));
         Overload = new Overload.OverloadProtection(this);
+        LoginFailures = new AccessControl.LoginFailures(this);
+        _passwordHasher = new Lazy<AccessControl.PasswordHasher>(() => new AccessControl.PasswordHasher(access.PasswordHashConcurrency));
         StartedAt = timeProvider.GetUtcNow();
     }
 
@@ -64,6 +66,21 @@ internal sealed partial class BrokerEngine
     /// the file the host passed as <c>bannedPath</c> (<c>&lt;data dir&gt;/banned</c>), in memory only without one.
     /// </summary>
     public AccessControl.BannedList Banned { get; }
+
+    /// <summary>Failed logins per address and user name (<c>login_failure.*</c>): held logins and bans.</summary>
+    public AccessControl.LoginFailures LoginFailures { get; }
+
+    /// <summary>
+    /// The threads where password hashes are computed (<c>password_hash_concurrency</c>), for the built-in password
+    /// file and whatever else checks hashed passwords: a flood of wrong passwords costs at most those cores.
+    /// </summary>
+    /// <remarks>Started on first use: an engine that never checks a password (tests, benchmarks) has no such threads.</remarks>
+    public AccessControl.PasswordHasher PasswordHasher => _passwordHasher.Value;
+
+    /// <summary>Whether <see cref="PasswordHasher"/> has been started (for metrics that must not start it).</summary>
+    public bool HasPasswordHasher => _passwordHasher.IsValueCreated;
+
+    private readonly Lazy<AccessControl.PasswordHasher> _passwordHasher;
 
     /// <summary>The broker-wide memory watermark (<c>overload_protection.*</c>); started by the host.</summary>
     public Overload.OverloadProtection Overload { get; }

@@ -69,14 +69,20 @@ internal static partial class BrokerHost
             accessControl = new BuiltinAccessControl(
                 settings.ResolveEtcPath(settings.Access.PasswordFile),
                 settings.ResolveEtcPath(settings.Access.AclFile),
-                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core.AccessControl"));
+                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core.AccessControl"),
+                engine.PasswordHasher, iterations: settings.Access.PasswordHashIterations);
         }
         catch (Exception ex) when (ex is FileNotFoundException or AccessFileException or IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"broker: access control files cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
             return 2;
         }
-        engine.Hooks.Register(HookPoints.ClientAuthenticate, accessControl.AuthenticateAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
+        using var hasherLifetime = engine.PasswordHasher;
+        // A password check waits its turn for a hashing thread (password_hash_concurrency): in a reconnect storm that
+        // may be longer than plugins.hook_timeout, so it is bounded by mqtt.idle_timeout instead, after which the
+        // connection is closed anyway (and its queued hash skipped).
+        engine.Hooks.Register(HookPoints.ClientAuthenticate, accessControl.AuthenticateAsync,
+            new HookOptions { Priority = HookPriorities.BuiltinAccessControl, Timeout = settings.Mqtt.IdleTimeout }, "builtin_access");
         engine.Hooks.Register(HookPoints.ClientAuthorize, accessControl.AuthorizeAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
         accessControl.Reloaded += engine.InvalidateAuthorization;
         if (settings.Access.AllowAnonymous)

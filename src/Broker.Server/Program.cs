@@ -32,8 +32,20 @@ home ??= Directory.GetCurrentDirectory();
 
 if (rest is ["passwd", ..])
 {
-    var defaultFile = Path.Combine(Path.GetFullPath(etc ?? Path.Combine(home, "etc")), "passwd");
-    return PasswdCommand.Run([.. rest.Skip(1)], Console.In, Console.Out, Console.Error, defaultFile);
+    // The file and iteration count broker.conf names (password_file, password_hash_iterations).
+    BrokerSettings passwdSettings;
+    try
+    {
+        passwdSettings = BrokerSettings.Load(home, etc, data);
+    }
+    catch (ConfigurationException ex)
+    {
+        Console.Error.WriteLine("broker passwd: configuration error:");
+        Console.Error.WriteLine(ex.Message);
+        return 2;
+    }
+    return PasswdCommand.Run([.. rest.Skip(1)], Console.In, Console.Out, Console.Error,
+        passwdSettings.ResolveEtcPath(passwdSettings.Access.PasswordFile), passwdSettings.Access.PasswordHashIterations);
 }
 if (rest is ["conf-defaults"])
 {

@@ -115,7 +115,8 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         var connection = new BenchConnection(clientId, settings.Version, ReceiveBufferSize, localAddress: settings.LocalAddress(index));
         try
         {
-            await connection.ConnectAsync(endpoint, settings.KeepAlive, settings.Username, settings.Password,
+            var (username, password) = settings.CredentialsFor(index);
+            await connection.ConnectAsync(endpoint, settings.KeepAlive, username, password,
                 settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
             _open.Enqueue(connection);
             Interlocked.Increment(ref _connected);

@@ -23,9 +23,10 @@ namespace Broker.Core.AccessControl;
 /// (<see cref="AclRules.CheckSubscription"/>).
 /// </para>
 /// <para>
-/// Both callbacks finish synchronously: authorization is a walk over an immutable rule array; authentication costs
-/// one PBKDF2 only when <see cref="PasswordFile"/>'s verification cache misses. The files are read at construction
-/// and by <see cref="Reload"/>, which swaps both in at once.
+/// Authorization finishes synchronously (a walk over an immutable rule array), and so does authentication when
+/// <see cref="PasswordFile"/>'s verification caches answer; otherwise the PBKDF2 waits its turn on the
+/// <see cref="PasswordHasher"/>'s threads, never on the connection's. The files are read at construction and by
+/// <see cref="Reload"/>, which swaps both in at once.
 /// </para>
 /// </remarks>
 internal sealed partial class BuiltinAccessControl
@@ -37,21 +38,28 @@ internal sealed partial class BuiltinAccessControl
     private readonly string _aclFilePath;
     private readonly ILogger _logger;
     private readonly TimeProvider? _timeProvider;
+    private readonly PasswordHasher _hasher;
+    private readonly int _iterations;
     private State _state;
 
     /// <summary>Loads both files.</summary>
     /// <param name="passwordFilePath">The password file; empty = none. A missing file is an empty user list.</param>
     /// <param name="aclFilePath">acl.conf; empty = no rules. A missing file is an error.</param>
     /// <param name="logger">Where reloads and denials are logged.</param>
+    /// <param name="hasher">Where password hashes are computed (the engine's <see cref="BrokerEngine.PasswordHasher"/>).</param>
     /// <param name="timeProvider">Clock of the password verification cache (tests pass a fake one).</param>
+    /// <param name="iterations">PBKDF2 iterations of passwords set from now on (<c>password_hash_iterations</c>).</param>
     /// <exception cref="AccessFileException">A file has an error; the message names file and line.</exception>
     /// <exception cref="FileNotFoundException">acl.conf is configured but missing.</exception>
-    public BuiltinAccessControl(string passwordFilePath, string aclFilePath, ILogger logger, TimeProvider? timeProvider = null)
+    public BuiltinAccessControl(string passwordFilePath, string aclFilePath, ILogger logger, PasswordHasher hasher,
+        TimeProvider? timeProvider = null, int iterations = PasswordFile.DefaultIterations)
     {
         _passwordFilePath = passwordFilePath;
         _aclFilePath = aclFilePath;
         _logger = logger;
         _timeProvider = timeProvider;
+        _iterations = iterations;
+        _hasher = hasher;
         _state = LoadState();
     }
 
@@ -74,8 +82,23 @@ internal sealed partial class BuiltinAccessControl
         var passwords = _state.Passwords;
         if (username is null || passwords.Count == 0)
             return ContinueTask;
-        var password = ctx.Password is { } given ? given.Span : default;
-        if (passwords.Verify(username, password))
+        var verifying = passwords.VerifyAsync(username, ctx.Password ?? ReadOnlyMemory<byte>.Empty, _hasher, ctx.CancellationToken);
+        if (!verifying.IsCompletedSuccessfully)
+            return AuthenticateSlowAsync(ctx, verifying);
+        Decide(ctx, verifying.Result);
+        return StopTask;
+    }
+
+    private static async ValueTask<HookResult> AuthenticateSlowAsync(ClientAuthenticateContext ctx, ValueTask<bool> verifying)
+    {
+        Decide(ctx, await verifying.ConfigureAwait(false));
+        return HookResult.Stop;
+    }
+
+    /// <summary>Allowed, or denied with Bad User Name or Password (the connection logs the refusal, throttled).</summary>
+    private static void Decide(ClientAuthenticateContext ctx, bool verified)
+    {
+        if (verified)
         {
             ctx.Result = AuthenticationResult.Allow;
         }
@@ -83,9 +106,7 @@ internal sealed partial class BuiltinAccessControl
         {
             ctx.Result = AuthenticationResult.Deny;
             ctx.DenyReasonCode = MqttReasonCode.BadUserNameOrPassword;
-            LogAuthenticationDenied(_logger, ctx.Client!.ClientId, username);
         }
-        return StopTask;
     }
 
     /// <summary>The <see cref="HookPoints.ClientAuthorize"/> callback.</summary>
@@ -136,8 +157,8 @@ internal sealed partial class BuiltinAccessControl
     private State LoadState()
     {
         var passwords = _passwordFilePath.Length == 0
-            ? new PasswordFile(timeProvider: _timeProvider)
-            : PasswordFile.Load(_passwordFilePath, timeProvider: _timeProvider);
+            ? new PasswordFile(_iterations, _timeProvider)
+            : PasswordFile.Load(_passwordFilePath, _iterations, _timeProvider);
         var acl = _aclFilePath.Length == 0 ? AclRules.Empty : AclRules.Load(_aclFilePath);
         LogLoaded(_logger, passwords.Count, _passwordFilePath, acl.Count, _aclFilePath);
         return new State(passwords, acl);
@@ -148,9 +169,6 @@ internal sealed partial class BuiltinAccessControl
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Access control reload failed, keeping the previous files: {Error}")]
     private static partial void LogReloadFailed(ILogger logger, string error);
-
-    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Authentication failed for client '{ClientId}' user '{Username}'")]
-    private static partial void LogAuthenticationDenied(ILogger logger, string clientId, string username);
 
     private sealed record State(PasswordFile Passwords, AclRules Acl);
 

@@ -16,6 +16,9 @@ internal static class PasswdCommand
           -p, --password PASSWORD  the password; without it one line is read from standard input,
                                    e.g. `echo secret | broker passwd add alice`. Prefer stdin: a
                                    password on the command line is visible to other local users.
+
+        The default file and the PBKDF2 iterations of new hashes come from broker.conf
+        (password_file, password_hash_iterations).
         """;
 
     /// <summary>Runs the command; returns the process exit code (0 success, 1 failure, 2 usage error).</summary>
@@ -24,7 +27,7 @@ internal static class PasswdCommand
     /// <param name="stdout">Normal output.</param>
     /// <param name="stderr">Errors.</param>
     /// <param name="defaultFile">The password file when <c>-f</c> is absent (the broker passes its configured one).</param>
-    /// <param name="iterations">PBKDF2 iterations for new hashes (tests pass a small number).</param>
+    /// <param name="iterations">PBKDF2 iterations for new hashes (<c>password_hash_iterations</c>; tests pass a small number).</param>
     public static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, string defaultFile,
         int iterations = PasswordFile.DefaultIterations)
     {

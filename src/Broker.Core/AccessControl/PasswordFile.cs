@@ -12,28 +12,34 @@ namespace Broker.Core.AccessControl;
 /// <remarks>
 /// <para>
 /// A hash reads <c>$pbkdf2-sha512$&lt;iterations&gt;$&lt;base64 salt&gt;$&lt;base64 hash&gt;</c>: PBKDF2 with
-/// HMAC-SHA-512, a 16-byte random salt and <see cref="DefaultIterations"/> iterations (OWASP's 2023 figure for
-/// PBKDF2-HMAC-SHA512). Each line carries its own iteration count, so raising the default later does not break
-/// existing entries; they are re-hashed when their password is next set.
+/// HMAC-SHA-512, a 16-byte random salt and the iterations the operator chose (<c>password_hash_iterations</c>,
+/// default <see cref="DefaultIterations"/>). Each line carries its own iteration count, so changing the setting does
+/// not break existing entries; they are re-hashed when their password is next set.
 /// </para>
 /// <para>
-/// Verification compares in constant time, and a user that is not in the file still costs one hash computation
-/// (with the file's highest iteration count), so response time does not tell an attacker which names exist.
+/// Verification compares in constant time. A user that is not in the file is answered in the time a hash with the
+/// file's highest iteration count takes (<see cref="PasswordHasher.SimulateAsync"/>), so response time does not tell an
+/// attacker which names exist, without spending that hash.
 /// </para>
 /// <para>
-/// A verification costs ~100 ms of CPU at 210,000 iterations. When a fleet of devices reconnects at once (a
-/// broker restart, a network blip) that would pin every core for minutes, so a successful verification is
+/// When a fleet of devices reconnects at once the hashes would pin the cores, so a successful verification is
 /// remembered: per user, the SHA-256 of the password that worked, for <see cref="CacheLifetime"/>, at most
-/// <see cref="CacheCapacity"/> users. A repeat of the same password then costs one SHA-256. Only successes are
-/// cached, so guessing stays as expensive as ever. An entry dies with the hash it was checked against: setting or
-/// removing the user, or loading the file again, invalidates it. The cache lives in memory only.
+/// <see cref="CacheCapacity"/> users. A repeat of the same password then costs one SHA-256. A failed one is remembered
+/// the same way (user name and SHA-256 of the password), so a device retrying a wrong password, or an attacker
+/// repeating a guess, costs one hash per lifetime; a new guess always costs a full hash. An entry dies with the hash it
+/// was checked against: setting or removing the user, or loading the file again, invalidates it. The caches live in
+/// memory only.
 /// </para>
-/// <para>Thread-safe: <see cref="Verify"/> runs on connection threads while the operator may change the file.</para>
+/// <para>Thread-safe: <see cref="VerifyAsync"/> runs for many connections at once while the operator may change the file.</para>
 /// </remarks>
 internal sealed class PasswordFile
 {
-    /// <summary>PBKDF2 iterations for newly set passwords.</summary>
-    public const int DefaultIterations = 210_000;
+    /// <summary>
+    /// PBKDF2 iterations for newly set passwords (<c>password_hash_iterations</c>): the most that still lets a fleet's
+    /// first logins after a restart reach 2,000/s with one hashing thread on the two-core reference machine (1,000:
+    /// 2,300/s; 2,000: 1,300/s; bench/README.md, case connauth). mosquitto_passwd's default is 101.
+    /// </summary>
+    public const int DefaultIterations = 1_000;
 
     /// <summary>How long a successful verification is remembered.</summary>
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromMinutes(5);
@@ -50,9 +56,10 @@ internal sealed class PasswordFile
     private readonly List<FileLine> _lines = [];
     private readonly Dictionary<string, PasswordHash> _users = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CacheEntry> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, FailureEntry> _failures = new(StringComparer.Ordinal);
     private readonly int _iterations;
     private readonly TimeProvider _time;
-    private PasswordHash _dummy;
+    private int _unknownUserIterations;
     private long _hashComputations;
 
     /// <summary>An empty user list.</summary>
@@ -63,7 +70,7 @@ internal sealed class PasswordFile
         ArgumentOutOfRangeException.ThrowIfLessThan(iterations, 1);
         _iterations = iterations;
         _time = timeProvider ?? TimeProvider.System;
-        _dummy = NewDummy(iterations);
+        _unknownUserIterations = iterations;
     }
 
     /// <summary>The users in file order.</summary>
@@ -138,7 +145,7 @@ internal sealed class PasswordFile
             maxIterations = Math.Max(maxIterations, hash.Iterations);
         }
         if (maxIterations > 0)
-            file._dummy = NewDummy(maxIterations);
+            file._unknownUserIterations = maxIterations;
         return file;
     }
 
@@ -150,21 +157,25 @@ internal sealed class PasswordFile
     }
 
     /// <summary>
-    /// Whether <paramref name="password"/> is <paramref name="user"/>'s password. False for a user not in the file,
-    /// after the same amount of work.
+    /// Whether <paramref name="password"/> is <paramref name="user"/>'s password. A user not in the file is answered
+    /// false in the time a hash would take, without computing one; a password that failed for that user (or that
+    /// unknown name) within <see cref="CacheLifetime"/> is answered false at once, known user or not, so a device
+    /// retrying a wrong password costs one hash per lifetime. Every other answer costs one PBKDF2 on
+    /// <paramref name="hasher"/>'s threads, in its turn.
     /// </summary>
-    public bool Verify(string user, ReadOnlySpan<byte> password)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired before the hash's turn.</exception>
+    public async ValueTask<bool> VerifyAsync(string user, ReadOnlyMemory<byte> password, PasswordHasher hasher, CancellationToken cancellationToken)
     {
         PasswordHash? stored;
-        PasswordHash dummy;
+        int unknownCost;
         lock (_lock)
         {
             _users.TryGetValue(user, out stored);
-            dummy = _dummy;
+            unknownCost = _unknownUserIterations;
         }
 
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(password, digest);
+        var digest = new byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(password.Span, digest);
         var now = _time.GetUtcNow();
         if (stored is not null
             && _cache.TryGetValue(user, out var cached)
@@ -174,15 +185,26 @@ internal sealed class PasswordFile
         {
             return true;
         }
+        var failureKey = FailureKey(user, digest);
+        if (_failures.TryGetValue(failureKey, out var failed) && ReferenceEquals(failed.Hash, stored) && failed.ExpiresAt > now)
+            return false;
 
-        var target = stored ?? dummy;
-        Span<byte> computed = stackalloc byte[MaxHashSize];
-        computed = computed[..target.Hash.Length];
-        Rfc2898DeriveBytes.Pbkdf2(password, target.Salt, computed, target.Iterations, HashAlgorithmName.SHA512);
-        Interlocked.Increment(ref _hashComputations);
-        var ok = CryptographicOperations.FixedTimeEquals(computed, target.Hash) && stored is not null;
+        bool ok;
+        if (stored is null)
+        {
+            await hasher.SimulateAsync(unknownCost, cancellationToken).ConfigureAwait(false);
+            ok = false;
+        }
+        else
+        {
+            var computed = await hasher.HashAsync(password, stored.Salt, stored.Iterations, stored.Hash.Length, cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _hashComputations);
+            ok = CryptographicOperations.FixedTimeEquals(computed, stored.Hash);
+        }
         if (ok)
             Remember(user, stored!, digest, now);
+        else
+            RememberFailure(failureKey, stored, now);
         return ok;
     }
 
@@ -203,8 +225,7 @@ internal sealed class PasswordFile
             else
                 _lines.Add(line);
             _users[user] = hash;
-            if (hash.Iterations > _dummy.Iterations)
-                _dummy = NewDummy(hash.Iterations);
+            _unknownUserIterations = Math.Max(_unknownUserIterations, hash.Iterations);
             _cache.TryRemove(user, out _);
         }
     }
@@ -282,9 +303,6 @@ internal sealed class PasswordFile
         return new PasswordHash(iterations, salt, hash);
     }
 
-    private static PasswordHash NewDummy(int iterations) =>
-        new(iterations, RandomNumberGenerator.GetBytes(SaltSize), new byte[HashSize]);
-
     private static bool TryParseHash(string text, out PasswordHash hash, out string problem)
     {
         hash = null!;
@@ -351,6 +369,23 @@ internal sealed class PasswordFile
         }
     }
 
+    private static string FailureKey(string user, byte[] digest) => string.Concat(user, "\n", Convert.ToBase64String(digest));
+
+    private void RememberFailure(string key, PasswordHash? hash, DateTimeOffset now)
+    {
+        if (_failures.Count >= CacheCapacity)
+        {
+            foreach (var entry in _failures)
+            {
+                if (entry.Value.ExpiresAt <= now)
+                    _failures.TryRemove(entry.Key, out _);
+            }
+            if (_failures.Count >= CacheCapacity)
+                _failures.Clear();
+        }
+        _failures[key] = new FailureEntry(hash, now + CacheLifetime);
+    }
+
     private sealed class PasswordHash(int iterations, byte[] salt, byte[] hash)
     {
         public int Iterations { get; } = iterations;
@@ -362,4 +397,7 @@ internal sealed class PasswordFile
     private sealed record FileLine(string? User, string Text);
 
     private sealed record CacheEntry(PasswordHash Hash, byte[] PasswordDigest, DateTimeOffset ExpiresAt);
+
+    /// <summary>A password that failed for a user (or an unknown name: <paramref name="Hash"/> null), while the user's hash is still <paramref name="Hash"/>.</summary>
+    private sealed record FailureEntry(PasswordHash? Hash, DateTimeOffset ExpiresAt);
 }

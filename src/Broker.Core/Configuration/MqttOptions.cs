@@ -187,6 +187,34 @@ public sealed class AccessControlOptions
     /// <remarks>Default passwd, in the etc directory.</remarks>
     [ConfKey("password_file", "The password file (salted PBKDF2-SHA512 hashes; manage it with `broker passwd`); a missing file has no users. A relative path is relative to the etc directory.")]
     public string PasswordFile { get; set; } = "passwd";
+
+    /// <remarks>Default <see cref="AccessControl.PasswordFile.DefaultIterations"/>, chosen by measurement (bench/README.md).</remarks>
+    [ConfKey("password_hash_iterations", "PBKDF2-SHA512 iterations of passwords set from now on (`broker passwd add`); each line of the password file keeps its own count, so changing this re-hashes nobody until their password is next set. Each first login of a user after a start (and each new wrong password) costs one hash: the default keeps a reconnect storm of a whole fleet above 2,000 logins/s on two cores (bench/README.md); raise it if your devices reconnect slowly and your password file could leak.", Min = "1", Max = "10000000")]
+    public int PasswordHashIterations { get; set; } = AccessControl.PasswordFile.DefaultIterations;
+
+    /// <remarks>Default 0 (half the cores).</remarks>
+    [ConfKey("password_hash_concurrency", "Threads computing password hashes, apart from the connections' threads; logins wait their turn beyond it, so a flood of wrong passwords costs at most this many cores. 0 = half the cores (at least 1).", Min = "0", Max = "1024")]
+    public int PasswordHashConcurrency { get; set; }
+
+    /// <remarks>Default 1m.</remarks>
+    [ConfKey("login_failure.window", "Failed logins (wrong password, unknown user, refused by an authentication plugin) are counted per peer address and per user name over this window.", Unit = ConfUnit.Duration, Min = "1s")]
+    public TimeSpan LoginFailureWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <remarks>Default 5.</remarks>
+    [ConfKey("login_failure.delay_after", "After this many failed logins within login_failure.window from one address or for one user name, each further login from it is held before it is checked: 100 ms, doubling with each failure, up to login_failure.max_delay. 0 = never held.", Min = "0")]
+    public int LoginFailureDelayAfter { get; set; } = 5;
+
+    /// <remarks>Default 5s.</remarks>
+    [ConfKey("login_failure.max_delay", "Longest a login is held by login_failure.delay_after (keep it below mqtt.idle_timeout).", Unit = ConfUnit.Duration, Min = "1ms")]
+    public TimeSpan LoginFailureMaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <remarks>Default 30.</remarks>
+    [ConfKey("login_failure.ban_after", "After this many failed logins within login_failure.window, the address (or the user name) is put on the banned list for login_failure.ban_time: its connections are refused (MQTT 5: CONNACK 0x8A Banned; 3.1.1: return code 5) before any password is checked. Remove a ban early with `ctl banned del`. A ban by user name also locks out its rightful owner for that time. 0 = never banned.", Min = "0")]
+    public int LoginFailureBanAfter { get; set; } = 30;
+
+    /// <remarks>Default 5m.</remarks>
+    [ConfKey("login_failure.ban_time", "How long login_failure.ban_after bans an address or a user name.", Unit = ConfUnit.Duration, Min = "1s")]
+    public TimeSpan LoginFailureBanTime { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>What becomes of a slow subscriber (<c>session.slow_subscriber_policy</c>).</summary>

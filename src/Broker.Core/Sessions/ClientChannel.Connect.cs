@@ -11,6 +11,20 @@ internal sealed partial class ClientChannel
     private ushort _clientTopicAliasMaximum;
     private uint _clientMaximumPacketSize;
 
+    /// <summary>Waits <paramref name="delay"/>; false when the connection was closed meanwhile.</summary>
+    private async ValueTask<bool> WaitUnlessClosedAsync(TimeSpan delay)
+    {
+        var closing = Volatile.Read(ref _closeSignal);
+        if (closing is null)
+        {
+            Interlocked.CompareExchange(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+            closing = Volatile.Read(ref _closeSignal)!;
+        }
+        if (Volatile.Read(ref _closeRequested) == 0)
+            await Task.WhenAny(Task.Delay(delay, _engine.TimeProvider), closing.Task).ConfigureAwait(false);
+        return Volatile.Read(ref _closeRequested) == 0;
+    }
+
     private async ValueTask HandleConnectAsync(MqttConnectPacket connect)
     {
         _version = connect.ProtocolVersion;
@@ -147,12 +161,27 @@ internal sealed partial class ClientChannel
             expiry = connect.CleanSession ? 0 : (uint)Math.Min(_engine.SessionOptions.ExpiryInterval.TotalSeconds, uint.MaxValue - 1);
         }
 
+        // Earlier failed logins from this address or for this user name hold this one (login_failure.delay_after):
+        // a guesser waits instead of making the broker hash. A close (kick, idle timeout, shutdown) ends the wait.
+        var address = RemoteEndPoint?.Address;
+        var loginFailures = _engine.LoginFailures;
+        var hold = loginFailures.DelayFor(address, connect.Username);
+        if (hold > TimeSpan.Zero && !await WaitUnlessClosedAsync(hold).ConfigureAwait(false))
+            return;
+
         var auth = new ClientAuthenticateContext { Client = client, Password = connect.Password };
         await _engine.Hooks.ClientAuthenticate.RunAsync(auth).ConfigureAwait(false);
         var allowed = auth.Result == AuthenticationResult.Allow
             || (auth.Result == AuthenticationResult.Ignore && _engine.AccessOptions.AllowAnonymous);
-        if (!allowed)
+        if (allowed)
         {
+            loginFailures.Succeeded(connect.Username);
+        }
+        else
+        {
+            // A hook that failed or timed out is the broker's trouble, not a wrong password: not counted.
+            if (!auth.CallbackFailed)
+                loginFailures.Failed(address, connect.Username);
             if (ShouldLog(AuthFailedEvent, nameof(LogAuthFailed), clientId))
                 LogAuthFailed(_logger, clientId, connect.Username, RemoteEndPoint?.ToString());
             await RefuseAsync(auth.Result == AuthenticationResult.Deny ? auth.DenyReasonCode : MqttReasonCode.NotAuthorized, null).ConfigureAwait(false);

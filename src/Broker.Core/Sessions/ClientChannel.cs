@@ -41,7 +41,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private bool _sendWill = true;
     private int _takenOver;
     private BrokerMessage? _will;
-    private TaskCompletionSource? _closeSignal; // only with an inbound limiter: ends a read pause when the channel closes
+    private TaskCompletionSource? _closeSignal; // made by a pause (inbound limiter, held login): ends it when the channel closes
     private uint _willDelay;
 
     public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener)

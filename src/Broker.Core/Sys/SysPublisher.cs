@@ -84,6 +84,8 @@ internal sealed partial class SysPublisher : IDisposable
         Publish("stats/overload/held_bytes", engine.Overload.HeldBytes, now);
         Publish("metrics/client/connect/refused_overload", engine.Overload.RefusedConnections, now);
         Publish("metrics/client/connect/refused_banned", metrics.RefusedBanned, now);
+        Publish("metrics/packets/connack/auth_error", engine.LoginFailures.Failures, now);
+        Publish("metrics/client/login/banned", engine.LoginFailures.Bans, now);
     }
 
     /// <summary>

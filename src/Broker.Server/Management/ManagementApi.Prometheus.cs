@@ -67,6 +67,14 @@ internal static partial class ManagementApi
         Write("broker_client_connect_refused_overload_total", "counter", "Connections refused because the broker was overloaded.", engine.Overload.RefusedConnections);
         Write("broker_client_connect_refused_banned_total", "counter", "Connections refused because the client id, user name or address is banned.", metrics.RefusedBanned);
         Write("broker_alarms_active", "gauge", "Alarms active now (management API /alarms/activated).", engine.Alarms.Active().Count);
+        Write("broker_packets_connack_auth_error_total", "counter", "Logins refused by an authentication source (wrong password, unknown user, a plugin's deny, anonymous when not allowed).", engine.LoginFailures.Failures);
+        Write("broker_client_login_delayed_total", "counter", "Logins held because of earlier failures from the same address or for the same user name (login_failure.delay_after).", engine.LoginFailures.Delayed);
+        Write("broker_client_login_banned_total", "counter", "Addresses and user names banned for failed logins (login_failure.ban_after).", engine.LoginFailures.Bans);
+        var hasher = engine.HasPasswordHasher ? engine.PasswordHasher : null;
+        Write("broker_auth_hash_computed_total", "counter", "Password hashes computed (password_hash_concurrency threads).", hasher?.Computations ?? 0);
+        Write("broker_auth_hash_simulated_total", "counter", "Logins of unknown user names answered in a hash's time without computing one.", hasher?.Simulations ?? 0);
+        Write("broker_auth_hash_skipped_total", "counter", "Password hashes skipped because the login had given up before its turn.", hasher?.Skipped ?? 0);
+        Write("broker_auth_hash_queued", "gauge", "Password hashes waiting for a hashing thread.", hasher?.Queued ?? 0);
 
         var gauges = new List<KeyValuePair<string, long>>(metrics.Gauges);
         gauges.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));

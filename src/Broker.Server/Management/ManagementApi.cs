@@ -292,6 +292,7 @@ internal static partial class ManagementApi
     private static Dictionary<string, long> MetricsOf(BrokerEngine engine)
     {
         var metrics = engine.Metrics;
+        var hasher = engine.HasPasswordHasher ? engine.PasswordHasher : null;
         return new Dictionary<string, long>(StringComparer.Ordinal)
         {
             ["bytes.received"] = metrics.BytesReceived,
@@ -310,6 +311,13 @@ internal static partial class ManagementApi
             ["messages.retained"] = metrics.Retained,
             ["client.connect.refused_overload"] = engine.Overload.RefusedConnections,
             ["client.connect.refused_banned"] = metrics.RefusedBanned,
+            ["packets.connack.auth_error"] = engine.LoginFailures.Failures,
+            ["client.login.delayed"] = engine.LoginFailures.Delayed,
+            ["client.login.banned"] = engine.LoginFailures.Bans,
+            ["auth.hash.computed"] = hasher?.Computations ?? 0,
+            ["auth.hash.simulated"] = hasher?.Simulations ?? 0,
+            ["auth.hash.skipped"] = hasher?.Skipped ?? 0,
+            ["auth.hash.queued"] = hasher?.Queued ?? 0,
         };
     }
 

@@ -34,7 +34,7 @@ public sealed class BuiltinAccessControlTests : IDisposable
         file.Save(PasswdPath);
     }
 
-    private BuiltinAccessControl Create() => new(PasswdPath, AclPath, NullLogger.Instance);
+    private BuiltinAccessControl Create() => new(PasswdPath, AclPath, NullLogger.Instance, PasswordFileTestExtensions.Hasher);
 
     private static ClientAuthenticateContext Connect(string? username, string? password) => new()
     {
@@ -42,9 +42,10 @@ public sealed class BuiltinAccessControlTests : IDisposable
         Password = password is null ? null : Encoding.UTF8.GetBytes(password),
     };
 
+    /// <summary>Authentication may wait for a hashing thread (never on the caller's).</summary>
     private static (HookResult Result, ClientAuthenticateContext Context) Authenticate(BuiltinAccessControl acl, ClientAuthenticateContext ctx)
     {
-        return (Completed(acl.AuthenticateAsync(ctx)), ctx);
+        return (acl.AuthenticateAsync(ctx).AsTask().GetAwaiter().GetResult(), ctx);
     }
 
     private static (HookResult Result, AuthorizationResult Decision) Authorize(BuiltinAccessControl acl, string? username,
@@ -54,7 +55,7 @@ public sealed class BuiltinAccessControlTests : IDisposable
         return (Completed(acl.AuthorizeAsync(ctx)), ctx.Result);
     }
 
-    /// <summary>The callbacks must finish synchronously (no state machine on the hot path).</summary>
+    /// <summary>Authorization must finish synchronously (no state machine on the hot path).</summary>
     private static HookResult Completed(ValueTask<HookResult> task)
     {
         Assert.True(task.IsCompletedSuccessfully);
@@ -216,7 +217,7 @@ public sealed class BuiltinAccessControlTests : IDisposable
     [Fact]
     public void Constructor_EmptyPaths_MeanNoUsersAndNoRules()
     {
-        var acl = new BuiltinAccessControl("", "", NullLogger.Instance);
+        var acl = new BuiltinAccessControl("", "", NullLogger.Instance, PasswordFileTestExtensions.Hasher);
 
         Assert.Equal(HookResult.Continue, Authenticate(acl, Connect("alice", "x")).Result);
         Assert.Equal(HookResult.Continue, Authorize(acl, "alice", AuthorizationAction.Publish, "t").Result);

@@ -6,7 +6,7 @@ namespace Broker.Core.Tests.AccessControl;
 
 public sealed class PasswordFileTests : IDisposable
 {
-    // Low so the suite stays fast; the format and code path are the same as at 210,000.
+    // The format and code path are the same at any count.
     private const int Iterations = 1000;
 
     private readonly TempDirectory _dir = new();
@@ -36,13 +36,21 @@ public sealed class PasswordFileTests : IDisposable
     }
 
     [Fact]
-    public void Verify_UnknownUser_ReturnsFalseAfterOneHashComputation()
+    public async Task Verify_UnknownUser_AnsweredInAHashsTimeWithoutComputingOne()
     {
-        var file = new PasswordFile(Iterations);
+        using var hasher = new PasswordHasher(concurrency: 1);
+        var file = new PasswordFile(100_000);
         file.Set("alice", "s3cret");
+        var simulated = hasher.Simulations;
 
-        Assert.False(file.Verify("mallory", Utf8("s3cret")));
-        Assert.Equal(1, file.HashComputations);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        Assert.False(await file.VerifyAsync("mallory", Utf8("s3cret"), hasher, CancellationToken.None));
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+
+        Assert.Equal(0, file.HashComputations);
+        Assert.Equal(simulated + 1, hasher.Simulations);
+        // No sooner than the hash a known user costs (as this machine measures it), so timing tells no names.
+        Assert.True(elapsed >= hasher.EstimateHashTime(100_000) * 0.9, $"{elapsed} < {hasher.EstimateHashTime(100_000)}");
     }
 
     [Fact]
@@ -66,15 +74,15 @@ public sealed class PasswordFileTests : IDisposable
     }
 
     [Fact]
-    public void Set_DefaultIterations_Writes210000AndVerifies()
+    public void Set_DefaultIterations_WritesPasswordHashIterationsDefaultAndVerifies()
     {
-        // The one test that pays for the real cost (~100 ms per hash on a small box).
         var file = new PasswordFile();
         file.Set("alice", "a");
         var path = _dir.File("passwd");
         file.Save(path);
 
-        Assert.Contains(":$pbkdf2-sha512$210000$", File.ReadAllText(path));
+        Assert.Contains($":$pbkdf2-sha512${PasswordFile.DefaultIterations}$", File.ReadAllText(path));
+        Assert.Equal(PasswordFile.DefaultIterations, new Configuration.AccessControlOptions().PasswordHashIterations);
         Assert.True(file.Verify("alice", Utf8("a")));
         Assert.Equal(1, file.HashComputations);
     }
@@ -224,7 +232,7 @@ public sealed class PasswordFileTests : IDisposable
     }
 
     [Fact]
-    public void Verify_WrongPasswordAfterCachedSuccess_StillComputesAndFails()
+    public void Verify_WrongPasswordAfterCachedSuccess_ComputesOnceThenRemembersTheFailure()
     {
         var file = new PasswordFile(Iterations);
         file.Set("alice", "a");
@@ -232,7 +240,40 @@ public sealed class PasswordFileTests : IDisposable
 
         Assert.False(file.Verify("alice", Utf8("b")));
         Assert.False(file.Verify("alice", Utf8("b")));
+        Assert.Equal(2, file.HashComputations);
+        // A new guess is a new hash.
+        Assert.False(file.Verify("alice", Utf8("c")));
         Assert.Equal(3, file.HashComputations);
+    }
+
+    [Fact]
+    public void Verify_RememberedFailure_ForgottenWhenThePasswordIsSetOrTheUserAdded()
+    {
+        var file = new PasswordFile(Iterations);
+        file.Set("alice", "a");
+        Assert.False(file.Verify("alice", Utf8("b")));
+        Assert.False(file.Verify("bob", Utf8("b")));
+
+        file.Set("alice", "b");
+        file.Set("bob", "b");
+
+        Assert.True(file.Verify("alice", Utf8("b")));
+        Assert.True(file.Verify("bob", Utf8("b")));
+    }
+
+    [Fact]
+    public void Verify_RememberedFailure_ExpiresWithTheCache()
+    {
+        var time = new ManualTimeProvider();
+        var file = new PasswordFile(Iterations, time);
+        file.Set("alice", "a");
+        Assert.False(file.Verify("alice", Utf8("b")));
+        Assert.False(file.Verify("alice", Utf8("b")));
+        Assert.Equal(1, file.HashComputations);
+
+        time.Advance(PasswordFile.CacheLifetime);
+        Assert.False(file.Verify("alice", Utf8("b")));
+        Assert.Equal(2, file.HashComputations);
     }
 
     [Fact]

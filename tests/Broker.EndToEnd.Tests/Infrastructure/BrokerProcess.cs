@@ -231,13 +231,14 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         // No rules by default: acl_nomatch decides, as on a fresh install.
         await File.WriteAllTextAsync(Path.Combine(etc, "acl.conf"), options.AclConf ?? "");
 
+        // With the broker's own settings, so password_hash_iterations applies as it would for an operator.
+        var environment = options.Settings.ToDictionary(kv => EnvironmentName(kv.Key), kv => kv.Value);
         foreach (var (user, password) in options.Users)
         {
             await RunToCompletionAsync(
-                "dotnet", [BrokerDll, "passwd", "-f", Path.Combine(etc, "passwd"), "add", user, "-p", password]);
+                "dotnet", [BrokerDll, "--home", home, "passwd", "add", user, "-p", password], environment);
         }
 
-        var environment = options.Settings.ToDictionary(kv => EnvironmentName(kv.Key), kv => kv.Value);
         var process = ChildProcess.Start("dotnet", [BrokerDll, "--home", home], environment, home);
         try
         {
@@ -317,9 +318,9 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         }
     }
 
-    private static async Task RunToCompletionAsync(string fileName, string[] arguments)
+    private static async Task RunToCompletionAsync(string fileName, string[] arguments, Dictionary<string, string>? environment = null)
     {
-        await using var process = ChildProcess.Start(fileName, arguments);
+        await using var process = ChildProcess.Start(fileName, arguments, environment);
         var code = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
         if (code != 0)
         {

@@ -9,9 +9,15 @@ namespace Broker.EndToEnd.Tests.Infrastructure;
 public static class HealthyPair
 {
     /// <summary>Runs the pair for <paramref name="duration"/> after a second of warm-up; its clients connect at once.</summary>
-    public static Task<BenchResult> RunAsync(BrokerProcess broker, string duration) =>
-        BenchRunner.RunAsync(broker, "p2p", "--pairs", "1", "--qos", "1", "--rate", "200",
-            "--duration", duration, "--warmup", "1s", "--quiet");
+    /// <param name="broker">The broker under test.</param>
+    /// <param name="duration">How long the pair is measured.</param>
+    /// <param name="credentials">A user name and password both clients log in with (anonymous when null).</param>
+    public static Task<BenchResult> RunAsync(BrokerProcess broker, string duration, (string User, string Password)? credentials = null) =>
+        credentials is { } c
+            ? BenchRunner.RunAsync(broker, "p2p", "--pairs", "1", "--qos", "1", "--rate", "200",
+                "--duration", duration, "--warmup", "1s", "--quiet", "--username", c.User, "--password", c.Password)
+            : BenchRunner.RunAsync(broker, "p2p", "--pairs", "1", "--qos", "1", "--rate", "200",
+                "--duration", duration, "--warmup", "1s", "--quiet");
 
     /// <summary>Nothing lost, at least 190 msg/s received, p99 under 50 ms.</summary>
     public static void AssertUnaffected(BenchResult pair)
