@@ -33,17 +33,8 @@ home ??= Directory.GetCurrentDirectory();
 if (rest is ["passwd", ..])
 {
     // The file and iteration count broker.conf names (password_file, password_hash_iterations).
-    BrokerSettings passwdSettings;
-    try
-    {
-        passwdSettings = BrokerSettings.Load(home, etc, data);
-    }
-    catch (ConfigurationException ex)
-    {
-        Console.Error.WriteLine("broker passwd: configuration error:");
-        Console.Error.WriteLine(ex.Message);
+    if (LoadSettings("broker passwd: configuration error:") is not { } passwdSettings)
         return 2;
-    }
     return PasswdCommand.Run([.. rest.Skip(1)], Console.In, Console.Out, Console.Error,
         passwdSettings.ResolveEtcPath(passwdSettings.Access.PasswordFile), passwdSettings.Access.PasswordHashIterations);
 }
@@ -58,18 +49,24 @@ if (rest.Count > 0)
     return 2;
 }
 
-BrokerSettings settings;
-try
-{
-    settings = BrokerSettings.Load(home, etc, data);
-}
-catch (ConfigurationException ex)
-{
-    Console.Error.WriteLine("broker: configuration error, not starting:");
-    Console.Error.WriteLine(ex.Message);
+if (LoadSettings("broker: configuration error, not starting:") is not { } settings)
     return 2;
-}
 return await BrokerHost.RunAsync(settings);
+
+// broker.conf and BROKER_* as the broker reads them; null after printing every problem under the heading.
+BrokerSettings? LoadSettings(string heading)
+{
+    try
+    {
+        return BrokerSettings.Load(home, etc, data);
+    }
+    catch (ConfigurationException ex)
+    {
+        Console.Error.WriteLine(heading);
+        Console.Error.WriteLine(ex.Message);
+        return null;
+    }
+}
 
 internal static partial class Program
 {

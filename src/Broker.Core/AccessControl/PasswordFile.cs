@@ -348,19 +348,26 @@ internal sealed class PasswordFile
         return true;
     }
 
+    /// <summary>
+    /// Before adding to a full cache: drops its expired entries and, if it is still full of live ones, starts over
+    /// rather than track recency (the cost is one extra hash per user).
+    /// </summary>
+    private static void MakeRoom<T>(ConcurrentDictionary<string, T> cache, Func<T, DateTimeOffset> expiresAt, DateTimeOffset now)
+    {
+        if (cache.Count < CacheCapacity)
+            return;
+        foreach (var entry in cache)
+        {
+            if (expiresAt(entry.Value) <= now)
+                cache.TryRemove(entry.Key, out _);
+        }
+        if (cache.Count >= CacheCapacity)
+            cache.Clear();
+    }
+
     private void Remember(string user, PasswordHash hash, ReadOnlySpan<byte> digest, DateTimeOffset now)
     {
-        if (_cache.Count >= CacheCapacity)
-        {
-            foreach (var entry in _cache)
-            {
-                if (entry.Value.ExpiresAt <= now)
-                    _cache.TryRemove(entry.Key, out _);
-            }
-            // Still full of live entries: start over rather than track recency; the cost is one extra hash per user.
-            if (_cache.Count >= CacheCapacity)
-                _cache.Clear();
-        }
+        MakeRoom(_cache, static e => e.ExpiresAt, now);
         lock (_lock)
         {
             // Set or Remove may have run while the hash was computed: cache only what is still current.
@@ -373,16 +380,7 @@ internal sealed class PasswordFile
 
     private void RememberFailure(string key, PasswordHash? hash, DateTimeOffset now)
     {
-        if (_failures.Count >= CacheCapacity)
-        {
-            foreach (var entry in _failures)
-            {
-                if (entry.Value.ExpiresAt <= now)
-                    _failures.TryRemove(entry.Key, out _);
-            }
-            if (_failures.Count >= CacheCapacity)
-                _failures.Clear();
-        }
+        MakeRoom(_failures, static e => e.ExpiresAt, now);
         _failures[key] = new FailureEntry(hash, now + CacheLifetime);
     }
 
