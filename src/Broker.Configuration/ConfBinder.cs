@@ -42,13 +42,15 @@ internal static class ConfBinder
         var schema = ConfSchema.For(options.GetType());
         foreach (var info in schema)
         {
-            var key = prefix + info.Key;
-            if (TryParse(configuration, info, key, out var value, errors))
+            if (TryParse(configuration, info, KeyOf(prefix, info.Key), out var value, errors))
                 info.Property.SetValue(options, value);
         }
 
         foreach (var list in ConfSchema.ListsFor(options.GetType()))
             BindList(configuration, options, list, prefix + list.Key, errors);
+
+        foreach (var map in ConfSchema.MapsFor(options.GetType()))
+            BindMap(configuration, options, map, errors);
 
         if (errors.Count == before && options is IValidatableOptions validatable)
         {
@@ -128,17 +130,7 @@ internal static class ConfBinder
             }
 
             var before = errors.Count;
-            foreach (var field in entry.GetChildren())
-            {
-                if (!list.Fields.Any(f => string.Equals(f.Key, field.Key, StringComparison.OrdinalIgnoreCase)))
-                {
-                    var (leafKey, leafText) = FirstLeaf(field, $"{entryKey}.{field.Key}");
-                    var suggestion = Suggest(field.Key, list.Fields.Select(f => f.Key));
-                    var fields = string.Join(", ", list.Fields.Select(f => f.Key));
-                    errors.Add(new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText,
-                        suggestion is null ? $"unknown key; the fields of {key}.N are {fields}" : $"unknown key; did you mean {entryKey}.{suggestion}?"));
-                }
-            }
+            CheckFields(configuration, entry, entryKey, $"{key}.N", list.Fields, errors);
             var element = Activator.CreateInstance(list.ElementType)!;
             TryBind(configuration, element, entryKey + ".", errors);
             if (errors.Count == before)
@@ -146,6 +138,66 @@ internal static class ConfBinder
         }
         list.Property.SetValue(options, result);
     }
+
+    /// <summary>
+    /// Fills a [ConfMap] property: each name under <c>map.Key</c> binds over the default entry of that name, or a new
+    /// entry with the element class's defaults.
+    /// </summary>
+    private static void BindMap(IConfiguration configuration, object options, ConfMapInfo map, List<ConfigurationError> errors)
+    {
+        var entries = (System.Collections.IDictionary)map.Property.GetValue(options)!;
+        foreach (var entry in configuration.GetSection(ConfKeys.ToPath(map.Key)).GetChildren())
+        {
+            var name = entry.Key.ToLowerInvariant();
+            var entryKey = $"{map.Key}.{name}";
+            if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+            {
+                var (leafKey, leafText) = FirstLeaf(entry, entryKey);
+                errors.Add(new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText,
+                    $"{map.Key}.<name>: a name is letters, digits and '_'"));
+                continue;
+            }
+            CheckFields(configuration, entry, entryKey, $"{map.Key}.<name>", map.Fields.Where(f => f.Key.Length > 0).ToList(), errors);
+            var element = entries.Contains(name) ? entries[name]! : Activator.CreateInstance(map.ElementType)!;
+            TryBind(configuration, element, entryKey + ".", errors);
+            entries[name] = element;
+        }
+    }
+
+    /// <summary>Every value under an entry must be one of its <paramref name="fields"/> (dotted, relative to the entry).</summary>
+    private static void CheckFields(IConfiguration configuration, IConfigurationSection entry, string entryKey, string pattern,
+        IReadOnlyList<ConfKeyInfo> fields, List<ConfigurationError> errors)
+    {
+        foreach (var child in entry.GetChildren())
+        {
+            foreach (var (leafKey, leafText) in Leaves(child, $"{entryKey}.{child.Key}"))
+            {
+                var field = leafKey[(entryKey.Length + 1)..];
+                if (fields.Any(f => string.Equals(f.Key, field, StringComparison.OrdinalIgnoreCase)))
+                    continue;
+                var suggestion = Suggest(field, fields.Select(f => f.Key));
+                errors.Add(new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText,
+                    suggestion is null
+                        ? $"unknown key; the fields of {pattern} are {string.Join(", ", fields.Select(f => f.Key))}"
+                        : $"unknown key; did you mean {entryKey}.{suggestion}?"));
+            }
+        }
+    }
+
+    /// <summary>Every value at or under <paramref name="section"/> with its dotted key.</summary>
+    private static IEnumerable<(string Key, string? Text)> Leaves(IConfigurationSection section, string key)
+    {
+        if (section.Value is not null)
+            yield return (key, section.Value);
+        foreach (var child in section.GetChildren())
+        {
+            foreach (var leaf in Leaves(child, $"{key}.{child.Key}"))
+                yield return leaf;
+        }
+    }
+
+    /// <summary><paramref name="prefix"/> (<c>list.N.</c>, <c>map.name.</c>, or empty) + a relative key; the empty key is the entry itself.</summary>
+    private static string KeyOf(string prefix, string relativeKey) => relativeKey.Length == 0 ? prefix.TrimEnd('.') : prefix + relativeKey;
 
     /// <summary>The first value at or under <paramref name="section"/>, for naming where a bad entry was written.</summary>
     private static (string Key, string? Text) FirstLeaf(IConfigurationSection section, string key)
@@ -171,6 +223,11 @@ internal static class ConfBinder
             foreach (var list in ConfSchema.ListsFor(type))
             {
                 keys.UnionWith(list.KeyPatterns);
+            }
+
+            foreach (var map in ConfSchema.MapsFor(type))
+            {
+                keys.UnionWith(map.KeyPatterns);
             }
         }
 
@@ -214,7 +271,7 @@ internal static class ConfBinder
                 continue;
             foreach (var (key, variable) in environment.Variables)
             {
-                if (set.Contains(key) || ownedElsewhere(key))
+                if (IsKnown(set, key) || ownedElsewhere(key))
                     continue;
                 var suggestion = Suggest(key, known);
                 var closest = suggestion is null ? "" : $"; did you mean {ConfKeys.ToVariable(suggestion)} ({suggestion})?";
@@ -231,7 +288,7 @@ internal static class ConfBinder
         var errors = new List<ConfigurationError>();
         foreach (var entry in file.Entries)
         {
-            if (known.Contains(entry.Key) || known.Contains(NumbersAsN(entry.Key)))
+            if (IsKnown(known, entry.Key))
             {
                 continue;
             }
@@ -244,9 +301,37 @@ internal static class ConfBinder
         return errors;
     }
 
-    /// <summary><c>subscription.3.topic</c> as the pattern a [ConfList] binds, <c>subscription.N.topic</c>.</summary>
-    private static string NumbersAsN(string key) =>
-        string.Join('.', key.Split('.').Select(level => level.Length > 0 && level.All(char.IsAsciiDigit) ? "N" : level));
+    /// <summary>
+    /// Whether <paramref name="key"/> is one of <paramref name="known"/>: a key as written, or a pattern a [ConfList]
+    /// (<c>subscription.N.topic</c>: N a number) or a [ConfMap] (<c>listener.tcp.*.backlog</c>: * a name) binds.
+    /// </summary>
+    private static bool IsKnown(IReadOnlySet<string> known, string key)
+    {
+        if (known.Contains(key))
+            return true;
+        var levels = key.Split('.');
+        foreach (var pattern in known)
+        {
+            if (!pattern.Contains(".N", StringComparison.Ordinal) && !pattern.Contains(".*", StringComparison.Ordinal))
+                continue;
+            var parts = pattern.Split('.');
+            if (parts.Length != levels.Length)
+                continue;
+            var match = true;
+            for (var i = 0; i < parts.Length && match; i++)
+            {
+                match = parts[i] switch
+                {
+                    "N" => levels[i].Length > 0 && levels[i].All(char.IsAsciiDigit),
+                    "*" => levels[i].Length > 0,
+                    _ => string.Equals(parts[i], levels[i], StringComparison.OrdinalIgnoreCase),
+                };
+            }
+            if (match)
+                return true;
+        }
+        return false;
+    }
 
     /// <summary>
     /// The known key closest to <paramref name="key"/> by edit distance, if it is close enough to be a typo
@@ -309,7 +394,7 @@ internal static class ConfBinder
     private static ConfigurationError DescribeRuleError(
         IConfiguration configuration, object options, IReadOnlyList<ConfKeyInfo> schema, string prefix, string relativeKey, string error)
     {
-        var key = prefix + relativeKey;
+        var key = KeyOf(prefix, relativeKey);
         var path = ConfKeys.ToPath(key);
         var text = configuration[path];
         if (text is not null)
@@ -318,7 +403,8 @@ internal static class ConfBinder
         }
 
         // A field an entry of a [ConfList] lacks: named where the entry was written, by its first line.
-        if (prefix.Length > 0 && FirstLeaf(configuration.GetSection(ConfKeys.ToPath(prefix.TrimEnd('.'))), prefix.TrimEnd('.')) is (var leafKey, { } leafText))
+        if (prefix.TrimEnd('.').Split('.')[^1].All(char.IsAsciiDigit) && prefix.Length > 0
+            && FirstLeaf(configuration.GetSection(ConfKeys.ToPath(prefix.TrimEnd('.'))), prefix.TrimEnd('.')) is (var leafKey, { } leafText))
         {
             return new ConfigurationError(ConfKeys.FindOrigin(configuration, ConfKeys.ToPath(leafKey)), leafKey, leafText, $"{key} {error}");
         }

@@ -22,25 +22,28 @@ internal static class ConfDocs
                 ?? throw new InvalidOperationException($"{type.Name} needs a public parameterless constructor.");
             foreach (var info in ConfSchema.For(type))
             {
+                RenderKey(text, info.Key, info, defaults);
+            }
+
+            foreach (var map in ConfSchema.MapsFor(type))
+            {
+                // The map's description once, then each default entry's keys as plain keys.
                 if (text.Length > 0)
                 {
                     text.Append('\n');
                 }
 
-                foreach (var line in info.Description.Split('\n'))
+                foreach (var line in map.Description.Split('\n'))
                 {
-                    text.Append("# ").Append(line.TrimEnd()).Append('\n');
+                    text.Append("## ").Append(line.TrimEnd()).Append('\n');
                 }
 
-                AppendDetails(text, info);
-                var value = DefaultText(info, defaults);
-                if (value is null)
+                foreach (System.Collections.DictionaryEntry entry in (System.Collections.IDictionary)map.Property.GetValue(defaults)!)
                 {
-                    text.Append("# ").Append(info.Key).Append(" = ").Append(info.Example is null ? "" : Quote(info.Example)).Append('\n');
-                }
-                else
-                {
-                    text.Append(info.Key).Append(" = ").Append(Quote(value)).Append('\n');
+                    foreach (var field in map.Fields)
+                    {
+                        RenderKey(text, map.KeyOf((string)entry.Key, field), field, entry.Value!);
+                    }
                 }
             }
 
@@ -56,6 +59,31 @@ internal static class ConfDocs
         }
 
         return text.ToString();
+    }
+
+    /// <summary>One key: its description as comments, its details, and <c>key = default</c> (commented out when the default is "not set").</summary>
+    private static void RenderKey(StringBuilder text, string key, ConfKeyInfo info, object defaults)
+    {
+        if (text.Length > 0)
+        {
+            text.Append('\n');
+        }
+
+        foreach (var line in info.Description.Split('\n'))
+        {
+            text.Append("# ").Append(line.TrimEnd()).Append('\n');
+        }
+
+        AppendDetails(text, info);
+        var value = DefaultText(info, defaults);
+        if (value is null)
+        {
+            text.Append("# ").Append(key).Append(" = ").Append(info.Example is null ? "" : Quote(info.Example)).Append('\n');
+        }
+        else
+        {
+            text.Append(key).Append(" = ").Append(Quote(value)).Append('\n');
+        }
     }
 
     /// <summary>
@@ -116,6 +144,17 @@ internal static class ConfDocs
             foreach (var info in ConfSchema.For(type))
             {
                 result[info.Key] = DefaultText(info, defaults);
+            }
+
+            foreach (var map in ConfSchema.MapsFor(type))
+            {
+                foreach (System.Collections.DictionaryEntry entry in (System.Collections.IDictionary)map.Property.GetValue(defaults)!)
+                {
+                    foreach (var field in map.Fields)
+                    {
+                        result[map.KeyOf((string)entry.Key, field)] = DefaultText(field, entry.Value!);
+                    }
+                }
             }
         }
 

@@ -62,6 +62,19 @@ internal sealed record ConfListInfo(string Key, string Description, PropertyInfo
 }
 
 /// <summary>
+/// One [ConfMap] property: named entries <c>Key.&lt;name&gt;</c> of <see cref="ElementType"/>, whose <see cref="Fields"/>
+/// are relative to the entry (the empty key being the entry's own value).
+/// </summary>
+internal sealed record ConfMapInfo(string Key, string Description, PropertyInfo Property, Type ElementType, IReadOnlyList<ConfKeyInfo> Fields)
+{
+    /// <summary>The keys it binds as patterns, * standing for a name: <c>listener.tcp.*</c>, <c>listener.tcp.*.backlog</c>.</summary>
+    public IEnumerable<string> KeyPatterns => Fields.Select(f => f.Key.Length == 0 ? Key + ".*" : $"{Key}.*.{f.Key}");
+
+    /// <summary>The full key of <paramref name="field"/> of the entry <paramref name="name"/>.</summary>
+    public string KeyOf(string name, ConfKeyInfo field) => field.Key.Length == 0 ? $"{Key}.{name}" : $"{Key}.{name}.{field.Key}";
+}
+
+/// <summary>
 /// Reads the [ConfKey] properties of an options type. A misdeclared property (a unit that does not fit
 /// its type, a bound that does not parse, an unsupported type) is a programming error and throws
 /// <see cref="InvalidOperationException"/> the first time the type is used, so a test that renders the
@@ -97,14 +110,16 @@ internal static class ConfSchema
             }
         }
 
-        return keys;
+        // An entry's own value (the empty key) comes first, as it reads first in the .conf.
+        return [.. keys.OrderBy(k => k.Key.Length == 0 ? 0 : 1)];
     }
 
     private static ConfKeyInfo Describe(Type optionsType, PropertyInfo property, ConfKeyAttribute attribute)
     {
         string Where() => $"{optionsType.Name}.{property.Name} [ConfKey(\"{attribute.Key}\")]";
 
-        if (!ConfFile.IsValidKey(attribute.Key))
+        // The empty key is an entry's own value ([ConfMap]: listener.tcp.<name> = address).
+        if (attribute.Key.Length != 0 && !ConfFile.IsValidKey(attribute.Key))
         {
             throw new InvalidOperationException($"{Where()}: invalid key.");
         }
@@ -173,6 +188,25 @@ internal static class ConfSchema
             MaxText = max,
             Max = ParseBound(info, max, Where),
         };
+    }
+
+    /// <summary>The [ConfMap] properties of an options type, in declaration order.</summary>
+    public static IReadOnlyList<ConfMapInfo> MapsFor(Type optionsType)
+    {
+        var maps = new List<ConfMapInfo>();
+        foreach (var property in optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance).OrderBy(p => p.MetadataToken))
+        {
+            if (property.GetCustomAttribute<ConfMapAttribute>(inherit: true) is not { } attribute)
+                continue;
+            var type = property.PropertyType;
+            if (!type.IsGenericType || type.GetGenericTypeDefinition() != typeof(Dictionary<,>) || type.GetGenericArguments()[0] != typeof(string))
+                throw new InvalidOperationException($"{optionsType.Name}.{property.Name} [ConfMap(\"{attribute.Key}\")]: the property must be a Dictionary<string, T>.");
+            var elementType = type.GetGenericArguments()[1];
+            if (elementType.GetConstructor(Type.EmptyTypes) is null)
+                throw new InvalidOperationException($"{optionsType.Name}.{property.Name}: {elementType.Name} needs a public parameterless constructor.");
+            maps.Add(new ConfMapInfo(attribute.Key, attribute.Description, property, elementType, For(elementType)));
+        }
+        return maps;
     }
 
     /// <summary>The [ConfList] properties of an options type, in declaration order.</summary>

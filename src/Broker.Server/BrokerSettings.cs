@@ -17,7 +17,7 @@ internal sealed class BrokerSettings
     /// <summary>Every options type bound from broker.conf; the shipped etc/broker.conf documents exactly these.</summary>
     public static readonly Type[] OptionsTypes =
     [
-        typeof(BrokerOptions), typeof(TcpListenerOptions), typeof(SslListenerOptions), typeof(WsListenerOptions), typeof(WssListenerOptions), typeof(MqttOptions), typeof(SessionOptions),
+        typeof(BrokerOptions), typeof(ListenersOptions), typeof(MqttOptions), typeof(SessionOptions),
         typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions), typeof(ManagementOptions),
     ];
 
@@ -25,13 +25,11 @@ internal sealed class BrokerSettings
     public required string EtcDirectory { get; init; }
     public required string DataDirectory { get; init; }
     public BrokerOptions Broker { get; } = new();
-    public TcpListenerOptions Listener { get; } = new();
-    public SslListenerOptions SslListener { get; } = new();
-    public WsListenerOptions WsListener { get; } = new();
-    public WssListenerOptions WssListener { get; } = new();
+    /// <summary>Every MQTT listener by kind and name (<c>listener.&lt;kind&gt;.&lt;name&gt;*</c>).</summary>
+    public ListenersOptions Listeners { get; } = new();
 
-    /// <summary>Every MQTT listener's options, enabled or not, in start order.</summary>
-    public IReadOnlyList<MqttListenerOptions> MqttListeners => [Listener, SslListener, WsListener, WssListener];
+    /// <summary>Every MQTT listener's options, enabled or not, in start order, each knowing its name.</summary>
+    public IReadOnlyList<MqttListenerOptions> MqttListeners => Listeners.Named();
     public MqttOptions Mqtt { get; } = new();
     public SessionOptions Session { get; } = new();
     public AccessControlOptions Access { get; } = new();
@@ -78,7 +76,7 @@ internal sealed class BrokerSettings
         // BROKER_HOME is the home itself; BROKER_PLUGINS__<NAME>__<KEY> belongs to that plugin's .conf.
         settings.Warnings.AddRange(ConfBinder.UnknownEnvironmentVariables(configuration, known,
             key => key == "home" || (key.StartsWith("plugins.", StringComparison.Ordinal) && key.AsSpan().Count('.') >= 2)));
-        foreach (var options in new object[] { settings.Broker, settings.Listener, settings.SslListener, settings.WsListener, settings.WssListener, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management })
+        foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);
         return settings;

@@ -44,7 +44,7 @@ public sealed class ShippedConfigTests
         var settings = BrokerSettings.Load(RepositoryRoot(), etc: null, data: null, environment: new Dictionary<string, string>());
         Assert.Equal(1024 * 1024, settings.Mqtt.MaxPacketSize);
         Assert.False(settings.Access.AllowAnonymous);
-        Assert.Equal("0.0.0.0:1883", settings.Listener.Bind);
+        Assert.Equal("0.0.0.0:1883", settings.Listeners.Tcp["external"].Bind);
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed class ShippedConfigTests
         using var temp = new TempConf();
         var etc = Path.GetDirectoryName(temp.Write("listener.tcp.external = 1883"))!;
         var settings = BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string> { ["BROKER_LISTENER__TCP__EXTERNAL"] = "127.0.0.1:1884" });
-        Assert.Equal("127.0.0.1:1884", settings.Listener.Bind);
+        Assert.Equal("127.0.0.1:1884", settings.Listeners.Tcp["external"].Bind);
     }
 
     [Fact]

@@ -40,7 +40,7 @@ internal static class ListenersCommands
 
     private static Command Action(string verb, string description, string done)
     {
-        var id = new Argument<string>("id") { Description = "The listener's identifier as `listeners list` shows it: mqtt:tcp:external, mqtt:ssl:external, mqtt:ws:external or mqtt:wss:external" };
+        var id = new Argument<string>("id") { Description = "The listener's identifier as `listeners list` shows it: mqtt:<kind>:<name>, e.g. mqtt:tcp:external, mqtt:ssl:external, mqtt:tcp:internal" };
         var command = new Command(verb, description) { id };
         CtlCommands.SetAction(command, async (ctl, parse, ct) =>
         {

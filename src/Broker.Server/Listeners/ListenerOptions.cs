@@ -7,8 +7,9 @@ using Broker.Configuration;
 namespace Broker.Server.Listeners;
 
 /// <summary>
-/// What every MQTT listener (<c>listener.{tcp,ssl,ws,wss}.external*</c>) is configured with. Each kind is its own
-/// options class so every key carries its own [ConfKey]; the logic shared by all of them lives here.
+/// What every MQTT listener (<c>listener.{tcp,ssl,ws,wss}.&lt;name&gt;*</c>) is configured with: one entry of
+/// <see cref="ListenersOptions"/>, its keys relative to <c>listener.&lt;kind&gt;.&lt;name&gt;</c> (the empty key is the
+/// address itself). Each kind is its own class for its own keys and defaults; what they share lives here.
 /// </summary>
 public abstract class MqttListenerOptions : IValidatableOptions
 {
@@ -24,29 +25,36 @@ public abstract class MqttListenerOptions : IValidatableOptions
     /// <summary>The kind as in keys and identifiers: tcp, ssl, ws or wss.</summary>
     internal abstract string Kind { get; }
 
+    /// <summary>The listener's name in its keys (<c>external</c>, <c>internal</c>...), set by <see cref="ListenersOptions.Named"/>.</summary>
+    internal string ListenerName { get; set; } = ListenersOptions.DefaultName;
+
     /// <summary>The key prefix, e.g. <c>listener.ssl.external</c>.</summary>
-    internal string KeyPrefix => "listener." + Kind + ".external";
+    internal string KeyPrefix => $"listener.{Kind}.{ListenerName}";
 
     /// <summary>EMQX-style identifier, e.g. <c>mqtt:ssl:external</c>.</summary>
-    internal string Identifier => "mqtt:" + Kind + ":external";
+    internal string Identifier => $"mqtt:{Kind}:{ListenerName}";
 
     /// <summary>Name in log lines, e.g. <c>ssl:external</c>.</summary>
-    internal string Name => Kind + ":external";
+    internal string Name => $"{Kind}:{ListenerName}";
 
-    /// <summary>Address and port, or <see cref="Off"/>.</summary>
+    /// <summary>Address and port, or <see cref="Off"/> (the entry's own value: <c>listener.tcp.external = ...</c>).</summary>
     public abstract string Bind { get; set; }
 
-    /// <summary>Most connections open at once.</summary>
-    public abstract int MaxConnections { get; set; }
+    /// <remarks>Default 102400.</remarks>
+    [ConfKey("max_connections", MaxConnectionsDoc, Min = "1", Max = "10000000")]
+    public int MaxConnections { get; set; } = 102400;
 
-    /// <summary>New connections per second; 0 for no limit.</summary>
-    public abstract int MaxConnRate { get; set; }
+    /// <remarks>Default 0 (no limit).</remarks>
+    [ConfKey("max_conn_rate", MaxConnRateDoc, Min = "0", Max = "1000000")]
+    public int MaxConnRate { get; set; }
 
-    /// <summary>PUBLISH packets per period per connection, <c>count,period</c>; empty for none.</summary>
-    public abstract string ConnMessagesIn { get; set; }
+    /// <remarks>Default empty (no limit).</remarks>
+    [ConfKey("rate_limit.conn_messages_in", MessagesInDoc, Example = "100,1s")]
+    public string ConnMessagesIn { get; set; } = "";
 
-    /// <summary>Bytes per period per connection, <c>size,period</c>; empty for none.</summary>
-    public abstract string ConnBytesIn { get; set; }
+    /// <remarks>Default empty (no limit).</remarks>
+    [ConfKey("rate_limit.conn_bytes_in", BytesInDoc, Example = "100KB,1s")]
+    public string ConnBytesIn { get; set; } = "";
 
     internal bool Enabled => !IsOff(Bind);
 
@@ -60,11 +68,11 @@ public abstract class MqttListenerOptions : IValidatableOptions
     public virtual IEnumerable<(string Key, string Error)> Validate()
     {
         if (Enabled && !TryParseEndPoint(Bind, out _))
-            yield return (KeyPrefix, $"'{Bind}' is not a port, ip:port or [ipv6]:port (or off)");
+            yield return ("", $"'{Bind}' is not a port, ip:port or [ipv6]:port (or off)");
         if (!TryParseRate(ConnMessagesIn, sizes: false, out _, out var problem))
-            yield return (KeyPrefix + ".rate_limit.conn_messages_in", problem);
+            yield return ("rate_limit.conn_messages_in", problem);
         if (!TryParseRate(ConnBytesIn, sizes: true, out _, out problem))
-            yield return (KeyPrefix + ".rate_limit.conn_bytes_in", problem);
+            yield return ("rate_limit.conn_bytes_in", problem);
     }
 
     internal static bool IsOff(string value) =>
@@ -112,7 +120,7 @@ public abstract class MqttListenerOptions : IValidatableOptions
     }
 }
 
-/// <summary>The TLS settings shared by the MQTT/TLS and MQTT/WSS listeners (EMQX 4 <c>listener.ssl.external.*</c>).</summary>
+/// <summary>The TLS settings shared by the MQTT/TLS and MQTT/WSS listeners (EMQX 4 <c>listener.ssl.&lt;name&gt;.*</c>).</summary>
 public abstract class TlsListenerOptions : MqttListenerOptions
 {
     internal const string CertFileDoc = "Server certificate chain (PEM), relative to etc/. Empty: a self-signed development certificate is generated into data/certs/ at first start and reused (a warning says so); do not use it in production.";
@@ -123,26 +131,33 @@ public abstract class TlsListenerOptions : MqttListenerOptions
     internal const string TlsVersionsDoc = "TLS versions offered, comma-separated: tlsv1.3, tlsv1.2 (older versions are not supported).";
     internal const string PeerCertAsUsernameDoc = "none, or cn: the client certificate's Common Name replaces the CONNECT username before authentication and ACLs (%u) see it.";
 
-    /// <summary>Server certificate (PEM); empty for the generated development certificate.</summary>
-    public abstract string CertFile { get; set; }
+    /// <remarks>Default empty (development certificate).</remarks>
+    [ConfKey("certfile", CertFileDoc, Example = "certs/cert.pem")]
+    public string CertFile { get; set; } = "";
 
-    /// <summary>Private key (PEM).</summary>
-    public abstract string KeyFile { get; set; }
+    /// <remarks>Default empty.</remarks>
+    [ConfKey("keyfile", KeyFileDoc, Example = "certs/key.pem")]
+    public string KeyFile { get; set; } = "";
 
-    /// <summary>CA bundle for client certificates (PEM).</summary>
-    public abstract string CaCertFile { get; set; }
+    /// <remarks>Default empty.</remarks>
+    [ConfKey("cacertfile", CaCertFileDoc, Example = "certs/cacert.pem")]
+    public string CaCertFile { get; set; } = "";
 
-    /// <summary>Whether a client certificate is asked for.</summary>
-    public abstract PeerVerification Verify { get; set; }
+    /// <remarks>Default verify_none.</remarks>
+    [ConfKey("verify", VerifyDoc)]
+    public PeerVerification Verify { get; set; } = PeerVerification.VerifyNone;
 
-    /// <summary>With verify_peer, whether a client certificate is required.</summary>
-    public abstract bool FailIfNoPeerCert { get; set; }
+    /// <remarks>Default false.</remarks>
+    [ConfKey("fail_if_no_peer_cert", FailIfNoPeerCertDoc)]
+    public bool FailIfNoPeerCert { get; set; }
 
-    /// <summary>Comma-separated TLS versions.</summary>
-    public abstract string TlsVersions { get; set; }
+    /// <remarks>Default tlsv1.3,tlsv1.2.</remarks>
+    [ConfKey("tls_versions", TlsVersionsDoc)]
+    public string TlsVersions { get; set; } = "tlsv1.3,tlsv1.2";
 
-    /// <summary>Where the username comes from.</summary>
-    public abstract PeerCertUsername PeerCertAsUsername { get; set; }
+    /// <remarks>Default none.</remarks>
+    [ConfKey("peer_cert_as_username", PeerCertAsUsernameDoc)]
+    public PeerCertUsername PeerCertAsUsername { get; set; } = PeerCertUsername.None;
 
     internal SslProtocols Protocols => TryParseVersions(TlsVersions, out var protocols) ? protocols : SslProtocols.None;
 
@@ -152,11 +167,11 @@ public abstract class TlsListenerOptions : MqttListenerOptions
         foreach (var error in base.Validate())
             yield return error;
         if (!TryParseVersions(TlsVersions, out _))
-            yield return (KeyPrefix + ".tls_versions", $"'{TlsVersions}' is not a list of tlsv1.3 and tlsv1.2");
+            yield return ("tls_versions", $"'{TlsVersions}' is not a list of tlsv1.3 and tlsv1.2");
         if (CertFile.Trim().Length == 0 != (KeyFile.Trim().Length == 0))
-            yield return (KeyPrefix + ".keyfile", "certfile and keyfile are set together (or both left empty for the development certificate)");
+            yield return ("keyfile", "certfile and keyfile are set together (or both left empty for the development certificate)");
         if (Verify == PeerVerification.VerifyPeer && CaCertFile.Trim().Length == 0)
-            yield return (KeyPrefix + ".cacertfile", "verify = verify_peer needs cacertfile: the CA client certificates must chain to");
+            yield return ("cacertfile", "verify = verify_peer needs cacertfile: the CA client certificates must chain to");
     }
 
     private static bool TryParseVersions(string text, out SslProtocols protocols)
@@ -208,95 +223,35 @@ internal interface IWebSocketListenerOptions
     bool FailIfNoSubprotocol { get; }
 }
 
-/// <summary>The MQTT/TCP listener (<c>listener.tcp.external*</c>).</summary>
+/// <summary>An MQTT/TCP listener (<c>listener.tcp.&lt;name&gt;*</c>).</summary>
 public sealed class TcpListenerOptions : MqttListenerOptions
 {
     internal override string Kind => "tcp";
 
     /// <remarks>Default 0.0.0.0:1883.</remarks>
-    [ConfKey("listener.tcp.external", "Address and port of the MQTT/TCP" + BindDoc)]
+    [ConfKey("", "Address and port of the MQTT/TCP" + BindDoc)]
     public override string Bind { get; set; } = "0.0.0.0:1883";
 
-    /// <remarks>Default 102400.</remarks>
-    [ConfKey("listener.tcp.external.max_connections", MaxConnectionsDoc, Min = "1", Max = "10000000")]
-    public override int MaxConnections { get; set; } = 102400;
-
-    /// <remarks>Default 0 (no limit).</remarks>
-    [ConfKey("listener.tcp.external.max_conn_rate", MaxConnRateDoc, Min = "0", Max = "1000000")]
-    public override int MaxConnRate { get; set; }
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.tcp.external.rate_limit.conn_messages_in", MessagesInDoc, Example = "100,1s")]
-    public override string ConnMessagesIn { get; set; } = "";
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.tcp.external.rate_limit.conn_bytes_in", BytesInDoc, Example = "100KB,1s")]
-    public override string ConnBytesIn { get; set; } = "";
-
     /// <remarks>Default 1024.</remarks>
-    [ConfKey("listener.tcp.external.backlog", "Length of the TCP accept queue.", Min = "1", Max = "65535")]
+    [ConfKey("backlog", "Length of the TCP accept queue.", Min = "1", Max = "65535")]
     public int Backlog { get; set; } = 1024;
 
     /// <remarks>Default 1.</remarks>
-    [ConfKey("listener.tcp.external.io_threads", "Threads that wait for this listener's connections to send something (epoll, Linux) and then read, route and deliver it on that same thread, as mosquitto's one thread does: a message costs one thread wake-up. Connections are dealt to them in turn. Plugins' hooks run on them too, so a hook must never block (await instead). 0: .NET's socket engine and the thread pool instead (always so on systems without epoll). More threads raise the ceiling on a machine with more cores; one spends the least CPU per message at low rates.", Min = "0", Max = "256")]
+    [ConfKey("io_threads", "Threads that wait for this listener's connections to send something (epoll, Linux) and then read, route and deliver it on that same thread, as mosquitto's one thread does: a message costs one thread wake-up. Connections are dealt to them in turn. Plugins' hooks run on them too, so a hook must never block (await instead). 0: .NET's socket engine and the thread pool instead (always so on systems without epoll). More threads raise the ceiling on a machine with more cores; one spends the least CPU per message at low rates.", Min = "0", Max = "256")]
     public int IoThreads { get; set; } = 1;
 }
 
-/// <summary>The MQTT/TLS listener (<c>listener.ssl.external*</c>).</summary>
+/// <summary>An MQTT/TLS listener (<c>listener.ssl.&lt;name&gt;*</c>).</summary>
 public sealed class SslListenerOptions : TlsListenerOptions
 {
     internal override string Kind => "ssl";
 
     /// <remarks>Default 0.0.0.0:8883.</remarks>
-    [ConfKey("listener.ssl.external", "Address and port of the MQTT/TLS" + BindDoc)]
+    [ConfKey("", "Address and port of the MQTT/TLS" + BindDoc)]
     public override string Bind { get; set; } = "0.0.0.0:8883";
-
-    /// <remarks>Default 102400.</remarks>
-    [ConfKey("listener.ssl.external.max_connections", MaxConnectionsDoc, Min = "1", Max = "10000000")]
-    public override int MaxConnections { get; set; } = 102400;
-
-    /// <remarks>Default 0 (no limit).</remarks>
-    [ConfKey("listener.ssl.external.max_conn_rate", MaxConnRateDoc, Min = "0", Max = "1000000")]
-    public override int MaxConnRate { get; set; }
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.ssl.external.rate_limit.conn_messages_in", MessagesInDoc, Example = "100,1s")]
-    public override string ConnMessagesIn { get; set; } = "";
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.ssl.external.rate_limit.conn_bytes_in", BytesInDoc, Example = "100KB,1s")]
-    public override string ConnBytesIn { get; set; } = "";
-
-    /// <remarks>Default empty (development certificate).</remarks>
-    [ConfKey("listener.ssl.external.certfile", CertFileDoc, Example = "certs/cert.pem")]
-    public override string CertFile { get; set; } = "";
-
-    /// <remarks>Default empty.</remarks>
-    [ConfKey("listener.ssl.external.keyfile", KeyFileDoc, Example = "certs/key.pem")]
-    public override string KeyFile { get; set; } = "";
-
-    /// <remarks>Default empty.</remarks>
-    [ConfKey("listener.ssl.external.cacertfile", CaCertFileDoc, Example = "certs/cacert.pem")]
-    public override string CaCertFile { get; set; } = "";
-
-    /// <remarks>Default verify_none.</remarks>
-    [ConfKey("listener.ssl.external.verify", VerifyDoc)]
-    public override PeerVerification Verify { get; set; } = PeerVerification.VerifyNone;
-
-    /// <remarks>Default false.</remarks>
-    [ConfKey("listener.ssl.external.fail_if_no_peer_cert", FailIfNoPeerCertDoc)]
-    public override bool FailIfNoPeerCert { get; set; }
-
-    /// <remarks>Default tlsv1.3,tlsv1.2.</remarks>
-    [ConfKey("listener.ssl.external.tls_versions", TlsVersionsDoc)]
-    public override string TlsVersions { get; set; } = "tlsv1.3,tlsv1.2";
-
-    /// <remarks>Default none.</remarks>
-    [ConfKey("listener.ssl.external.peer_cert_as_username", PeerCertAsUsernameDoc)]
-    public override PeerCertUsername PeerCertAsUsername { get; set; } = PeerCertUsername.None;
 }
 
-/// <summary>The MQTT/WebSocket listener (<c>listener.ws.external*</c>).</summary>
+/// <summary>An MQTT/WebSocket listener (<c>listener.ws.&lt;name&gt;*</c>).</summary>
 public sealed class WsListenerOptions : MqttListenerOptions, IWebSocketListenerOptions
 {
     internal const string PathDoc = "HTTP path of the WebSocket endpoint (EMQX 4: mqtt_path); other paths answer 404.";
@@ -305,32 +260,16 @@ public sealed class WsListenerOptions : MqttListenerOptions, IWebSocketListenerO
     internal override string Kind => "ws";
 
     /// <remarks>Default 0.0.0.0:8083.</remarks>
-    [ConfKey("listener.ws.external", "Address and port of the MQTT/WebSocket" + BindDoc)]
+    [ConfKey("", "Address and port of the MQTT/WebSocket" + BindDoc)]
     public override string Bind { get; set; } = "0.0.0.0:8083";
 
     /// <remarks>Default /mqtt.</remarks>
-    [ConfKey("listener.ws.external.mqtt_path", PathDoc)]
+    [ConfKey("mqtt_path", PathDoc)]
     public string Path { get; set; } = "/mqtt";
 
     /// <remarks>Default true.</remarks>
-    [ConfKey("listener.ws.external.fail_if_no_subprotocol", SubprotocolDoc)]
+    [ConfKey("fail_if_no_subprotocol", SubprotocolDoc)]
     public bool FailIfNoSubprotocol { get; set; } = true;
-
-    /// <remarks>Default 102400.</remarks>
-    [ConfKey("listener.ws.external.max_connections", MaxConnectionsDoc, Min = "1", Max = "10000000")]
-    public override int MaxConnections { get; set; } = 102400;
-
-    /// <remarks>Default 0 (no limit).</remarks>
-    [ConfKey("listener.ws.external.max_conn_rate", MaxConnRateDoc, Min = "0", Max = "1000000")]
-    public override int MaxConnRate { get; set; }
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.ws.external.rate_limit.conn_messages_in", MessagesInDoc, Example = "100,1s")]
-    public override string ConnMessagesIn { get; set; } = "";
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.ws.external.rate_limit.conn_bytes_in", BytesInDoc, Example = "100KB,1s")]
-    public override string ConnBytesIn { get; set; } = "";
 
     /// <inheritdoc/>
     public override IEnumerable<(string Key, string Error)> Validate()
@@ -338,70 +277,26 @@ public sealed class WsListenerOptions : MqttListenerOptions, IWebSocketListenerO
         foreach (var error in base.Validate())
             yield return error;
         if (!Path.StartsWith('/'))
-            yield return ("listener.ws.external.mqtt_path", $"'{Path}' must start with /");
+            yield return ("mqtt_path", $"'{Path}' must start with /");
     }
 }
 
-/// <summary>The MQTT/WebSocket-over-TLS listener (<c>listener.wss.external*</c>): the ws keys plus the ssl keys.</summary>
+/// <summary>An MQTT/WebSocket-over-TLS listener (<c>listener.wss.&lt;name&gt;*</c>): the ws keys plus the ssl keys.</summary>
 public sealed class WssListenerOptions : TlsListenerOptions, IWebSocketListenerOptions
 {
     internal override string Kind => "wss";
 
     /// <remarks>Default 0.0.0.0:8084.</remarks>
-    [ConfKey("listener.wss.external", "Address and port of the MQTT/WebSocket-over-TLS" + BindDoc)]
+    [ConfKey("", "Address and port of the MQTT/WebSocket-over-TLS" + BindDoc)]
     public override string Bind { get; set; } = "0.0.0.0:8084";
 
     /// <remarks>Default /mqtt.</remarks>
-    [ConfKey("listener.wss.external.mqtt_path", WsListenerOptions.PathDoc)]
+    [ConfKey("mqtt_path", WsListenerOptions.PathDoc)]
     public string Path { get; set; } = "/mqtt";
 
     /// <remarks>Default true.</remarks>
-    [ConfKey("listener.wss.external.fail_if_no_subprotocol", WsListenerOptions.SubprotocolDoc)]
+    [ConfKey("fail_if_no_subprotocol", WsListenerOptions.SubprotocolDoc)]
     public bool FailIfNoSubprotocol { get; set; } = true;
-
-    /// <remarks>Default 102400.</remarks>
-    [ConfKey("listener.wss.external.max_connections", MaxConnectionsDoc, Min = "1", Max = "10000000")]
-    public override int MaxConnections { get; set; } = 102400;
-
-    /// <remarks>Default 0 (no limit).</remarks>
-    [ConfKey("listener.wss.external.max_conn_rate", MaxConnRateDoc, Min = "0", Max = "1000000")]
-    public override int MaxConnRate { get; set; }
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.wss.external.rate_limit.conn_messages_in", MessagesInDoc, Example = "100,1s")]
-    public override string ConnMessagesIn { get; set; } = "";
-
-    /// <remarks>Default empty (no limit).</remarks>
-    [ConfKey("listener.wss.external.rate_limit.conn_bytes_in", BytesInDoc, Example = "100KB,1s")]
-    public override string ConnBytesIn { get; set; } = "";
-
-    /// <remarks>Default empty (development certificate).</remarks>
-    [ConfKey("listener.wss.external.certfile", CertFileDoc, Example = "certs/cert.pem")]
-    public override string CertFile { get; set; } = "";
-
-    /// <remarks>Default empty.</remarks>
-    [ConfKey("listener.wss.external.keyfile", KeyFileDoc, Example = "certs/key.pem")]
-    public override string KeyFile { get; set; } = "";
-
-    /// <remarks>Default empty.</remarks>
-    [ConfKey("listener.wss.external.cacertfile", CaCertFileDoc, Example = "certs/cacert.pem")]
-    public override string CaCertFile { get; set; } = "";
-
-    /// <remarks>Default verify_none.</remarks>
-    [ConfKey("listener.wss.external.verify", VerifyDoc)]
-    public override PeerVerification Verify { get; set; } = PeerVerification.VerifyNone;
-
-    /// <remarks>Default false.</remarks>
-    [ConfKey("listener.wss.external.fail_if_no_peer_cert", FailIfNoPeerCertDoc)]
-    public override bool FailIfNoPeerCert { get; set; }
-
-    /// <remarks>Default tlsv1.3,tlsv1.2.</remarks>
-    [ConfKey("listener.wss.external.tls_versions", TlsVersionsDoc)]
-    public override string TlsVersions { get; set; } = "tlsv1.3,tlsv1.2";
-
-    /// <remarks>Default none.</remarks>
-    [ConfKey("listener.wss.external.peer_cert_as_username", PeerCertAsUsernameDoc)]
-    public override PeerCertUsername PeerCertAsUsername { get; set; } = PeerCertUsername.None;
 
     /// <inheritdoc/>
     public override IEnumerable<(string Key, string Error)> Validate()
@@ -409,7 +304,49 @@ public sealed class WssListenerOptions : TlsListenerOptions, IWebSocketListenerO
         foreach (var error in base.Validate())
             yield return error;
         if (!Path.StartsWith('/'))
-            yield return ("listener.wss.external.mqtt_path", $"'{Path}' must start with /");
+            yield return ("mqtt_path", $"'{Path}' must start with /");
+    }
+}
+
+/// <summary>
+/// Every MQTT listener, by kind and name: EMQX 4's <c>listener.tcp.external</c> and any more an operator names
+/// (<c>listener.tcp.internal = 127.0.0.1:11883</c>, <c>listener.tcp.internal.max_connections = 1000</c>), each with the
+/// keys of its kind. Each kind starts with one listener named <c>external</c>; set it to <c>off</c> to drop it.
+/// </summary>
+public sealed class ListenersOptions
+{
+    internal const string DefaultName = "external";
+
+    /// <remarks>Default: external on 0.0.0.0:1883.</remarks>
+    [ConfMap("listener.tcp", "MQTT/TCP listeners." + "\n  More listeners of this kind: the same keys under another name (letters, digits, _), e.g. `listener.tcp.internal = 127.0.0.1:11883`\n  and `listener.tcp.internal.max_connections = 1000`; each is started, limited, listed (`ctl listeners`) and stopped on its own.")]
+    public Dictionary<string, TcpListenerOptions> Tcp { get; set; } = new() { [DefaultName] = new() };
+
+    /// <remarks>Default: external on 0.0.0.0:8883.</remarks>
+    [ConfMap("listener.ssl", "MQTT/TLS listeners; more under other names as for listener.tcp.")]
+    public Dictionary<string, SslListenerOptions> Ssl { get; set; } = new() { [DefaultName] = new() };
+
+    /// <remarks>Default: external on 0.0.0.0:8083.</remarks>
+    [ConfMap("listener.ws", "MQTT/WebSocket listeners; more under other names as for listener.tcp.")]
+    public Dictionary<string, WsListenerOptions> Ws { get; set; } = new() { [DefaultName] = new() };
+
+    /// <remarks>Default: external on 0.0.0.0:8084.</remarks>
+    [ConfMap("listener.wss", "MQTT/WebSocket-over-TLS listeners; more under other names as for listener.tcp.")]
+    public Dictionary<string, WssListenerOptions> Wss { get; set; } = new() { [DefaultName] = new() };
+
+    /// <summary>Every listener, enabled or not, in start order (tcp, ssl, ws, wss; each kind's in the order configured), its name set.</summary>
+    internal IReadOnlyList<MqttListenerOptions> Named()
+    {
+        var all = new List<MqttListenerOptions>();
+        foreach (var kind in new System.Collections.IDictionary[] { Tcp, Ssl, Ws, Wss })
+        {
+            foreach (System.Collections.DictionaryEntry entry in kind)
+            {
+                var options = (MqttListenerOptions)entry.Value!;
+                options.ListenerName = (string)entry.Key;
+                all.Add(options);
+            }
+        }
+        return all;
     }
 }
 
