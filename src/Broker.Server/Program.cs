@@ -1,5 +1,6 @@
 using Broker.Core.AccessControl;
 using Broker.Server;
+using Broker.Server.Commands;
 using Broker.Configuration;
 
 // broker [--home DIR] [--etc DIR] [--data DIR]     start the broker

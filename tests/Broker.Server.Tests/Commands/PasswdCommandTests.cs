@@ -1,26 +1,30 @@
 using System.Text;
 using Broker.Core.AccessControl;
+using Broker.Server.Commands;
+using Broker.Server.Tests.Configuration;
 using Xunit;
 
-namespace Broker.Core.Tests.AccessControl;
+namespace Broker.Server.Tests.Commands;
 
 public sealed class PasswdCommandTests : IDisposable
 {
     private const int Iterations = 1000;
 
-    private readonly TempDirectory _dir = new();
+    private readonly TempConf _dir = new();
     private readonly StringWriter _stdout = new();
     private readonly StringWriter _stderr = new();
 
+    private static readonly PasswordHasher Hasher = new(concurrency: 1);
+
     public void Dispose() => _dir.Dispose();
 
-    private string DefaultFile => _dir.File("passwd");
+    private string DefaultFile => _dir.PathOf("passwd");
 
     private int Run(string stdin, params string[] args) =>
         PasswdCommand.Run(args, new StringReader(stdin), _stdout, _stderr, DefaultFile, Iterations);
 
     private static bool Verify(string path, string user, string password) =>
-        PasswordFile.Load(path, Iterations).Verify(user, Encoding.UTF8.GetBytes(password));
+        PasswordFile.Load(path, Iterations).VerifyAsync(user, Encoding.UTF8.GetBytes(password), Hasher, CancellationToken.None).AsTask().GetAwaiter().GetResult();
 
     [Fact]
     public void Run_AddWithPasswordOnStdin_AddsUser()
@@ -91,7 +95,7 @@ public sealed class PasswdCommandTests : IDisposable
     [Fact]
     public void Run_DashF_UsesThatFile()
     {
-        var other = _dir.File("other");
+        var other = _dir.PathOf("other");
 
         Assert.Equal(0, Run("x\n", "-f", other, "add", "alice"));
         Assert.True(Verify(other, "alice", "x"));

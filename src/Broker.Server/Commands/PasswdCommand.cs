@@ -1,4 +1,6 @@
-namespace Broker.Core.AccessControl;
+using Broker.Core.AccessControl;
+
+namespace Broker.Server.Commands;
 
 /// <summary>
 /// <c>broker passwd</c>: the operator's tool for the password file, in the spirit of <c>mosquitto_passwd</c>.
