@@ -99,6 +99,9 @@ internal sealed partial class BrokerEngine
     /// <summary>Plugins' per-connection data (<c>IPluginContext.ClientState</c>), dropped when a connection closes.</summary>
     public Plugins.ClientStates ClientStates { get; } = new();
 
+    /// <summary>Plugins' <see cref="System.Diagnostics.Metrics"/> instruments, for the exporters (one meter per plugin instance).</summary>
+    public Metrics.PluginMetrics PluginMetrics { get; } = new();
+
     /// <summary>Limits per-client and per-message log events; holds the traced clients and topics (<c>ctl trace</c>).</summary>
     public LogThrottle LogThrottle { get; }
     public Router<Session> Router { get; }

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
+using System.Diagnostics.Metrics;
+using Broker.Core.Metrics;
 using Broker.Core.Plugins;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -17,9 +19,11 @@ internal sealed class PluginContext(
     string dataDirectory,
     IBrokerServices broker,
     IPluginConfigurationSource configurationSource,
-    ClientStates clientStates) : IPluginContext
+    ClientStates clientStates,
+    PluginMetrics metrics) : IPluginContext
 {
     private IClientState? _clientState;
+    private Meter? _meter;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TrackingTimeProvider _time = new(timeProvider);
 
@@ -31,6 +35,22 @@ internal sealed class PluginContext(
     public string DataDirectory { get; } = dataDirectory;
     public IBrokerServices Broker { get; } = broker;
     public CancellationToken Stopping => _stopping.Token;
+
+    public Meter Meter
+    {
+        get
+        {
+            if (Volatile.Read(ref _meter) is { } meter)
+                return meter;
+            var created = metrics.CreateMeter(Name);
+            if (Interlocked.CompareExchange(ref _meter, created, null) is { } raced)
+            {
+                created.Dispose();
+                return raced;
+            }
+            return created;
+        }
+    }
 
     public IClientState ClientState
     {
@@ -71,7 +91,7 @@ internal sealed class PluginContext(
         }
     }
 
-    /// <summary>Disposes the plugin's timers; after this, creating one throws.</summary>
+    /// <summary>Disposes the plugin's timers (after this, creating one throws) and its meter.</summary>
     /// <remarks>
     /// The stopping source is cancelled, not disposed: cancelling drops every registration on it (nothing of the
     /// plugin stays reachable), and late plugin code reading <see cref="Stopping"/> gets a cancelled token, not an
@@ -81,6 +101,8 @@ internal sealed class PluginContext(
     {
         SignalStopping();
         _time.DisposeAll();
+        // The plugin's instruments leave every export with it.
+        Volatile.Read(ref _meter)?.Dispose();
         if (Volatile.Read(ref _clientState) is { } state)
             clientStates.Release(state);
     }

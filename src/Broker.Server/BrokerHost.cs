@@ -78,6 +78,8 @@ internal static partial class BrokerHost
             return 2;
         }
         using var hasherLifetime = engine.PasswordHasher;
+        using var brokerMeter = engine.Metrics.CreateMeter();
+        using var pluginMetrics = engine.PluginMetrics;
         // A password check waits its turn for a hashing thread (password_hash_concurrency): in a reconnect storm that
         // may be longer than plugins.hook_timeout, so it is bounded by mqtt.idle_timeout instead, after which the
         // connection is closed anyway (and its queued hash skipped).

@@ -3,7 +3,7 @@ using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
 namespace Broker.EndToEnd.Tests;
 
-/// <summary>SDK 1.4 through the real plugin host: the test plugin TestPlugins.Hello loaded by a real broker.</summary>
+/// <summary>SDK 1.4 and 1.5 through the real plugin host: the test plugin TestPlugins.Hello loaded by a real broker.</summary>
 public sealed class PluginSdkTests
 {
     private static Task<BrokerProcess> StartWithHelloAsync(string conf, Action<BrokerOptions>? more = null) =>
@@ -14,6 +14,37 @@ public sealed class PluginSdkTests
             o.LoadedPlugins.Add("hello");
             more?.Invoke(o);
         });
+
+    /// <summary>The metrics object of `ctl --json broker metrics`.</summary>
+    private static async Task<System.Text.Json.JsonElement> MetricsAsync(BrokerProcess broker)
+    {
+        var metrics = await CtlRunner.RunAsync(broker, "--json", "broker", "metrics");
+        Assert.True(metrics.ExitCode == 0, metrics.Transcript);
+        return System.Text.Json.JsonDocument.Parse(metrics.Stdout).RootElement.GetProperty("data")[0].GetProperty("metrics").Clone();
+    }
+
+    // IPluginContext.Meter (SDK 1.5): a plugin's System.Diagnostics.Metrics instruments in ctl broker metrics, the API
+    // and Prometheus, summed over their tags, and gone once the plugin is unloaded.
+    [Fact]
+    public async Task Meter_PluginCounterAndHistogram_ExportedUntilThePluginIsUnloaded()
+    {
+        await using var broker = await StartWithHelloAsync("greeting = hi\n");
+        await MosquittoClients.PublishAsync(broker, ["-t", "hello/a", "-q", "1", "-m", "abc"]);
+        await MosquittoClients.PublishAsync(broker, ["-t", "hello/b", "-q", "1", "-m", "abcde"]);
+
+        var metrics = await MetricsAsync(broker);
+        Assert.Equal(2, metrics.GetProperty("hello.greeted").GetInt64());
+        Assert.Equal(2, metrics.GetProperty("hello.payload_bytes.count").GetInt64());
+        Assert.Equal(8, metrics.GetProperty("hello.payload_bytes.sum").GetInt64());
+        using var http = broker.CreateManagementClient();
+        var prometheus = await http.GetStringAsync("api/v4/prometheus", TestContext.Current.CancellationToken);
+        Assert.Contains("# TYPE broker_plugin_hello_greeted_total counter\nbroker_plugin_hello_greeted_total 2\n", prometheus, StringComparison.Ordinal);
+        Assert.Contains("broker_plugin_hello_payload_bytes_count 2\n", prometheus, StringComparison.Ordinal);
+
+        var unload = await CtlRunner.RunAsync(broker, "plugins", "unload", "hello");
+        Assert.True(unload.ExitCode == 0, unload.Transcript);
+        Assert.False((await MetricsAsync(broker)).TryGetProperty("hello.greeted", out _));
+    }
 
     // HookOptions.OnFailure: a callback that fails (here: throws) denies by default; with Ignore the next source
     // decides (here allow_anonymous, on in the test broker), as an auth backend an operator lets fail open.

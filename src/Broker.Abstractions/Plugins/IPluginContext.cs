@@ -77,6 +77,16 @@ public interface IPluginContext
     /// (see <see cref="IClientState"/>). Since SDK 1.4; the default implementation, for test doubles, throws.
     /// </summary>
     IClientState ClientState => throw new NotSupportedException("this host keeps no per-connection plugin state");
+
+    /// <summary>
+    /// This plugin instance's <see cref="System.Diagnostics.Metrics.Meter"/>: create counters, gauges and histograms on
+    /// it (<c>context.Meter.CreateCounter&lt;long&gt;("queries")</c>) and the broker exports them as
+    /// <c>&lt;plugin&gt;.&lt;instrument&gt;</c> in the management API's <c>/metrics</c>, <c>ctl broker metrics</c>,
+    /// Prometheus (<c>broker_plugin_&lt;plugin&gt;_&lt;instrument&gt;</c>) and <c>$SYS/.../metrics/plugins/...</c>. Tags are
+    /// summed into their instrument. The host disposes the meter when the plugin stops, so its instruments leave the
+    /// exports with it. Since SDK 1.5; the default implementation, for test doubles, throws.
+    /// </summary>
+    System.Diagnostics.Metrics.Meter Meter => throw new NotSupportedException("this host exports no plugin metrics");
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>

@@ -104,4 +104,23 @@ internal sealed class BrokerMetrics
     }
 
     public void Disconnected() => Interlocked.Decrement(ref _connections);
+
+    /// <summary>
+    /// The counters and gauges above as <see cref="System.Diagnostics.Metrics"/> observable instruments on a meter named
+    /// <c>Broker</c>, for in-process tools (<c>dotnet-counters monitor -n broker --counters Broker</c>, OpenTelemetry);
+    /// read only when a listener asks, nothing on the hot path. The host makes it once and disposes it at shutdown.
+    /// </summary>
+    public System.Diagnostics.Metrics.Meter CreateMeter()
+    {
+        var meter = new System.Diagnostics.Metrics.Meter("Broker");
+        meter.CreateObservableCounter("broker.bytes.received", () => BytesReceived, "By", "Bytes received from MQTT clients.");
+        meter.CreateObservableCounter("broker.bytes.sent", () => BytesSent, "By", "Bytes sent to MQTT clients.");
+        meter.CreateObservableCounter("broker.packets.received", () => PacketsReceived, "{packet}", "MQTT packets received.");
+        meter.CreateObservableCounter("broker.packets.sent", () => PacketsSent, "{packet}", "MQTT packets sent.");
+        meter.CreateObservableCounter("broker.messages.received", () => MessagesReceived, "{message}", "PUBLISH messages received from clients.");
+        meter.CreateObservableCounter("broker.messages.sent", () => MessagesSent, "{message}", "PUBLISH messages sent to clients.");
+        meter.CreateObservableCounter("broker.messages.dropped", () => MessagesDropped, "{message}", "Messages dropped, whatever the reason.");
+        meter.CreateObservableUpDownCounter("broker.connections.count", () => Connections, "{connection}", "Connections open now.");
+        return meter;
+    }
 }

@@ -86,6 +86,20 @@ internal sealed partial class SysPublisher : IDisposable
         Publish("metrics/client/connect/refused_banned", metrics.RefusedBanned, now);
         Publish("metrics/packets/connack/auth_error", engine.LoginFailures.Failures, now);
         Publish("metrics/client/login/banned", engine.LoginFailures.Bans, now);
+        // Plugins' instruments: metrics/plugins/<plugin>/<instrument>, a histogram as .../count and .../sum.
+        foreach (var metric in engine.PluginMetrics.Snapshot())
+        {
+            var topic = "metrics/plugins/" + metric.Name.Replace('.', '/');
+            if (metric.Kind == Metrics.PluginMetricKind.Histogram)
+            {
+                Publish(topic + "/count", metric.Count, now);
+                Publish(topic + "/sum", (long)Math.Round(metric.Value), now);
+            }
+            else
+            {
+                Publish(topic, (long)Math.Round(metric.Value), now);
+            }
+        }
     }
 
     /// <summary>

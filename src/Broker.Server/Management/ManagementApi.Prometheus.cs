@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Broker.Core;
+using Broker.Core.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -80,7 +81,41 @@ internal static partial class ManagementApi
         gauges.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
         foreach (var (gauge, value) in gauges)
             Write(PrometheusName(gauge), "gauge", "Gauge '" + EscapeHelp(gauge) + "' set by a plugin.", value);
+
+        // Plugins' System.Diagnostics.Metrics instruments: broker_plugin_<plugin>_<instrument>[_total].
+        foreach (var metric in engine.PluginMetrics.Snapshot())
+        {
+            var name = PrometheusName("plugin_" + metric.Name);
+            var help = EscapeHelp(metric.Description ?? $"{metric.Name}, from a plugin.");
+            switch (metric.Kind)
+            {
+                case PluginMetricKind.Counter:
+                    WriteDouble(name + "_total", "counter", help, metric.Value);
+                    break;
+                case PluginMetricKind.Gauge:
+                    WriteDouble(name, "gauge", help, metric.Value);
+                    break;
+                default:
+                    // A histogram as a summary without quantiles: how many values, and their sum.
+                    if (!names.Add(name))
+                        break;
+                    text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
+                        .Append("# TYPE ").Append(name).Append(" summary\n")
+                        .Append(name).Append("_sum ").Append(metric.Value.ToString("R", CultureInfo.InvariantCulture)).Append('\n')
+                        .Append(name).Append("_count ").Append(metric.Count.ToString(CultureInfo.InvariantCulture)).Append('\n');
+                    break;
+            }
+        }
         return text.ToString();
+
+        void WriteDouble(string name, string type, string help, double value)
+        {
+            if (!names.Add(name))
+                return;
+            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
+                .Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n')
+                .Append(name).Append(' ').Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        }
     }
 
     private static string PrometheusName(string gauge)

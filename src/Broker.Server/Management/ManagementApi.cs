@@ -293,7 +293,7 @@ internal static partial class ManagementApi
     {
         var metrics = engine.Metrics;
         var hasher = engine.HasPasswordHasher ? engine.PasswordHasher : null;
-        return new Dictionary<string, long>(StringComparer.Ordinal)
+        var result = new Dictionary<string, long>(StringComparer.Ordinal)
         {
             ["bytes.received"] = metrics.BytesReceived,
             ["bytes.sent"] = metrics.BytesSent,
@@ -319,6 +319,20 @@ internal static partial class ManagementApi
             ["auth.hash.skipped"] = hasher?.Skipped ?? 0,
             ["auth.hash.queued"] = hasher?.Queued ?? 0,
         };
+        // Plugins' instruments under <plugin>.<instrument> (a histogram as .count and .sum), whole numbers as the rest.
+        foreach (var metric in engine.PluginMetrics.Snapshot())
+        {
+            if (metric.Kind == Broker.Core.Metrics.PluginMetricKind.Histogram)
+            {
+                result.TryAdd(metric.Name + ".count", metric.Count);
+                result.TryAdd(metric.Name + ".sum", (long)Math.Round(metric.Value));
+            }
+            else
+            {
+                result.TryAdd(metric.Name, (long)Math.Round(metric.Value));
+            }
+        }
+        return result;
     }
 
     private static ClientView ClientViewOf(BrokerEngine engine, Session session)

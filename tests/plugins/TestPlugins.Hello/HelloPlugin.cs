@@ -11,7 +11,9 @@ namespace TestPlugins.Hello;
 /// (left for the host to dispose, to prove it does). SDK 1.4: denies the TLS client certificate CN <c>deny_cert_cn</c>,
 /// and fails (throws) for the user <c>failing_user</c> with the failure action <c>on_failure</c>; a user named
 /// <c>scoped-*</c> may publish only under <c>scoped/&lt;user&gt;/</c>, a rule its authenticate callback attaches to the
-/// connection (<see cref="IPluginContext.ClientState"/>) and its authorize callback reads.
+/// connection (<see cref="IPluginContext.ClientState"/>) and its authorize callback reads. SDK 1.5: counts the messages
+/// it greets (counter <c>greeted</c>, tagged by topic) and their payload sizes (histogram <c>payload_bytes</c>) on its
+/// <see cref="IPluginContext.Meter"/>.
 /// </summary>
 public sealed class HelloPlugin : IBrokerPlugin
 {
@@ -23,10 +25,16 @@ public sealed class HelloPlugin : IBrokerPlugin
         var options = context.BindOptions<HelloOptions>();
         var greeting = Encoding.UTF8.GetBytes(options.Greeting);
         var denyUser = options.DenyUser;
+        var greeted = context.Meter.CreateCounter<long>("greeted", "{message}", "Messages to hello/# whose payload was replaced.");
+        var payloadBytes = context.Meter.CreateHistogram<int>("payload_bytes", "By", "Payload sizes of the messages greeted.");
         context.Hooks.Register(HookPoints.MessagePublish, c =>
         {
             if (c.Message.Topic.StartsWith("hello/", StringComparison.Ordinal))
+            {
+                payloadBytes.Record(c.Message.Payload.Length);
+                greeted.Add(1, new KeyValuePair<string, object?>("topic", c.Message.Topic));
                 c.Message = c.Message with { Payload = greeting };
+            }
             return ValueTask.FromResult(HookResult.Continue);
         });
         context.Hooks.Register(HookPoints.ClientAuthenticate, c =>
