@@ -3,7 +3,7 @@ using Broker.Core.Configuration;
 namespace Broker.PluginHost;
 
 /// <summary>Where plugins live and how long the host waits for them (<c>plugins.*</c> in broker.conf).</summary>
-public sealed class PluginHostOptions
+internal sealed class PluginHostOptions
 {
     /// <remarks>Default <c>plugins</c> (relative to the broker home).</remarks>
     [ConfKey("plugins.directory", "Directory holding one folder per plugin (plugin.json and its build output) for plugins you install. A relative path is relative to the broker home. The shipped plugins are bundled in the plugins folder next to the broker's binaries and are found there; a plugin of the same name here takes precedence.")]

@@ -11,7 +11,7 @@ namespace Broker.Server.Listeners;
 /// <see cref="ListenersOptions"/>, its keys relative to <c>listener.&lt;kind&gt;.&lt;name&gt;</c> (the empty key is the
 /// address itself). Each kind is its own class for its own keys and defaults; what they share lives here.
 /// </summary>
-public abstract class MqttListenerOptions : IValidatableOptions
+internal abstract class MqttListenerOptions : IValidatableOptions
 {
     /// <summary>Written in place of an address to disable a listener.</summary>
     public const string Off = "off";
@@ -121,7 +121,7 @@ public abstract class MqttListenerOptions : IValidatableOptions
 }
 
 /// <summary>The TLS settings shared by the MQTT/TLS and MQTT/WSS listeners (EMQX 4 <c>listener.ssl.&lt;name&gt;.*</c>).</summary>
-public abstract class TlsListenerOptions : MqttListenerOptions
+internal abstract class TlsListenerOptions : MqttListenerOptions
 {
     internal const string CertFileDoc = "Server certificate chain (PEM), relative to etc/. Empty: a self-signed development certificate is generated into data/certs/ at first start and reused (a warning says so); do not use it in production.";
     internal const string KeyFileDoc = "Private key of certfile (PEM, unencrypted), relative to etc/. Empty together with certfile for the development certificate.";
@@ -196,7 +196,7 @@ public abstract class TlsListenerOptions : MqttListenerOptions
 }
 
 /// <summary><c>verify</c> of a TLS listener.</summary>
-public enum PeerVerification
+internal enum PeerVerification
 {
     /// <summary>No client certificate is asked for.</summary>
     VerifyNone,
@@ -206,7 +206,7 @@ public enum PeerVerification
 }
 
 /// <summary><c>peer_cert_as_username</c> of a TLS listener.</summary>
-public enum PeerCertUsername
+internal enum PeerCertUsername
 {
     /// <summary>The CONNECT username is used.</summary>
     None,
@@ -224,7 +224,7 @@ internal interface IWebSocketListenerOptions
 }
 
 /// <summary>An MQTT/TCP listener (<c>listener.tcp.&lt;name&gt;*</c>).</summary>
-public sealed class TcpListenerOptions : MqttListenerOptions
+internal sealed class TcpListenerOptions : MqttListenerOptions
 {
     internal override string Kind => "tcp";
 
@@ -242,7 +242,7 @@ public sealed class TcpListenerOptions : MqttListenerOptions
 }
 
 /// <summary>An MQTT/TLS listener (<c>listener.ssl.&lt;name&gt;*</c>).</summary>
-public sealed class SslListenerOptions : TlsListenerOptions
+internal sealed class SslListenerOptions : TlsListenerOptions
 {
     internal override string Kind => "ssl";
 
@@ -252,7 +252,7 @@ public sealed class SslListenerOptions : TlsListenerOptions
 }
 
 /// <summary>An MQTT/WebSocket listener (<c>listener.ws.&lt;name&gt;*</c>).</summary>
-public sealed class WsListenerOptions : MqttListenerOptions, IWebSocketListenerOptions
+internal sealed class WsListenerOptions : MqttListenerOptions, IWebSocketListenerOptions
 {
     internal const string PathDoc = "HTTP path of the WebSocket endpoint (EMQX 4: mqtt_path); other paths answer 404.";
     internal const string SubprotocolDoc = "true: refuse (HTTP 400) a WebSocket handshake that offers neither the `mqtt` nor the `mqttv3.1` subprotocol, as MQTT 5 6.0 asks clients to offer `mqtt`. false: accept it without a subprotocol.";
@@ -282,7 +282,7 @@ public sealed class WsListenerOptions : MqttListenerOptions, IWebSocketListenerO
 }
 
 /// <summary>An MQTT/WebSocket-over-TLS listener (<c>listener.wss.&lt;name&gt;*</c>): the ws keys plus the ssl keys.</summary>
-public sealed class WssListenerOptions : TlsListenerOptions, IWebSocketListenerOptions
+internal sealed class WssListenerOptions : TlsListenerOptions, IWebSocketListenerOptions
 {
     internal override string Kind => "wss";
 
@@ -313,7 +313,7 @@ public sealed class WssListenerOptions : TlsListenerOptions, IWebSocketListenerO
 /// (<c>listener.tcp.internal = 127.0.0.1:11883</c>, <c>listener.tcp.internal.max_connections = 1000</c>), each with the
 /// keys of its kind. Each kind starts with one listener named <c>external</c>; set it to <c>off</c> to drop it.
 /// </summary>
-public sealed class ListenersOptions
+internal sealed class ListenersOptions
 {
     internal const string DefaultName = "external";
 
@@ -351,7 +351,7 @@ public sealed class ListenersOptions
 }
 
 /// <summary>Logging (<c>log.*</c>).</summary>
-public sealed class LogOptions
+internal sealed class LogOptions
 {
     /// <remarks>Default info.</remarks>
     [ConfKey("log.level", "Least severe log level written to the console: trace, debug, information, warning, error, critical or none.")]

@@ -5,7 +5,7 @@ using Broker.Server.Listeners;
 namespace Broker.Server.Management;
 
 /// <summary>The management HTTP API (<c>management.*</c>), named as in EMQX 4's emqx_management.</summary>
-public sealed class ManagementOptions : IValidatableOptions
+internal sealed class ManagementOptions : IValidatableOptions
 {
     /// <remarks>Default 127.0.0.1:8081 (loopback only).</remarks>
     [ConfKey("management.listener", "Address and port of the management HTTP API (/api/v4/...), which `ctl` talks to: `port`, `ip:port` or `[ipv6]:port`. Loopback by default; anyone who can reach it with the credentials below can kick clients. Port 0 picks a free port (the log says which).")]

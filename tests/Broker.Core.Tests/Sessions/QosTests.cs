@@ -168,10 +168,11 @@ public sealed class QosTests
     }
 
     [Theory]
-    [InlineData(Configuration.QueueOverflowPolicy.DropOldest, "m3,m4,m5")]
-    [InlineData(Configuration.QueueOverflowPolicy.DropNewest, "m1,m2,m3")]
-    public async Task Queue_OfflineSessionOverflows_BoundedAndDropsCounted(Configuration.QueueOverflowPolicy policy, string expected)
+    [InlineData(nameof(Configuration.QueueOverflowPolicy.DropOldest), "m3,m4,m5")]
+    [InlineData(nameof(Configuration.QueueOverflowPolicy.DropNewest), "m1,m2,m3")]
+    public async Task Queue_OfflineSessionOverflows_BoundedAndDropsCounted(string overflow, string expected)
     {
+        var policy = Enum.Parse<Configuration.QueueOverflowPolicy>(overflow);
         await using var broker = new TestBroker((_, session, _, _) =>
         {
             session.MaxMqueueLength = 3;

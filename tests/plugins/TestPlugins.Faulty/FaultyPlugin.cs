@@ -7,7 +7,7 @@ namespace TestPlugins.Faulty;
 /// Registers a message.publish hook, then misbehaves as <c>mode</c> says: <c>throw</c> in start, <c>hang</c> in start
 /// (ignoring cancellation), <c>leak</c>: start normally but root itself in a static of the shared runtime
 /// (<see cref="AppContext.SetData"/> under <c>TestPlugins.Faulty.leak</c>), so unloading cannot collect it, or
-/// <c>host_internal</c>: use a type of Broker.Core, which it was compiled against but does not ship.
+/// <c>host_internal</c>: use a type of Broker.Core, which it does not ship.
 /// </summary>
 public sealed class FaultyPlugin : IBrokerPlugin
 {
@@ -32,9 +32,9 @@ public sealed class FaultyPlugin : IBrokerPlugin
         }
     }
 
-    // Its own method: the JIT loads Broker.Core when it compiles this, inside the start's try.
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static void UseHostInternals() => _ = new Broker.Core.Configuration.MqttOptions();
+    // As a plugin compiled against Broker.Core would: the runtime asks the plugin's load context for the assembly.
+    private static void UseHostInternals() =>
+        _ = Type.GetType("Broker.Core.BrokerEngine, Broker.Core", throwOnError: true);
 
     public ValueTask StopAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }
