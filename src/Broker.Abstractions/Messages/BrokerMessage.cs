@@ -34,6 +34,38 @@ public sealed record BrokerMessage
     /// <summary>Client id of the publisher; null for messages made by the broker or a plugin.</summary>
     public string? PublisherId { get; init; }
 
+    /// <summary>The user name the publisher logged in with; null for none, and for messages made by the broker or a plugin. Since SDK 1.5.</summary>
+    public string? PublisherUsername { get; init; }
+
+    /// <summary>The publisher's IP address (EMQX's <c>peerhost</c>); null for messages made by the broker or a plugin. Since SDK 1.5.</summary>
+    public string? PublisherAddress { get; init; }
+
+    /// <summary>
+    /// <c>node.name</c> of the broker that accepted the message (for bridges and the cluster: where it came from);
+    /// null for a message no broker has published yet (a plugin's, before <see cref="Plugins.IBrokerServices.PublishAsync"/>
+    /// sets it). Since SDK 1.5.
+    /// </summary>
+    public string? OriginNode { get; init; }
+
+    /// <summary>
+    /// A unique, time-ordered id (32 hex digits: a version 7 GUID, as EMQX's hex message ids), made the first time it is
+    /// read, so messages nobody asks about cost nothing; copies made with <c>with</c> after that keep it, and
+    /// <see cref="BrokerMessageCodec"/> keeps it on disk. Set it only to carry an id over (a bridge, a store). Since SDK 1.5.
+    /// </summary>
+    public string Id
+    {
+        get
+        {
+            if (Volatile.Read(ref _id) is { } id)
+                return id;
+            Interlocked.CompareExchange(ref _id, Guid.CreateVersion7(Timestamp == default ? DateTimeOffset.UtcNow : Timestamp).ToString("N"), null);
+            return _id!;
+        }
+        init => _id = value;
+    }
+
+    private string? _id;
+
     /// <summary>When the broker accepted the message.</summary>
     public DateTimeOffset Timestamp { get; init; }
 

@@ -14,6 +14,10 @@ namespace Broker.Abstractions;
 /// length, bytes), user properties (int32 count, then name and value of each, in order).
 /// </para>
 /// <para>
+/// Version 2 (SDK 1.5) adds the message's metadata after the publisher id, each present as its flag says (16 id, 32
+/// publisher user name, 64 publisher address, 128 origin node): id, user name, address, node, as strings.
+/// </para>
+/// <para>
 /// Only the properties that travel with a PUBLISH to its subscribers are kept; the others (topic alias, subscription
 /// identifiers, ...) belong to one connection. A later version may add fields; <see cref="Read"/> reads every version
 /// up to <see cref="Version"/> and refuses a newer one with <see cref="InvalidDataException"/>, so a file written by a
@@ -23,7 +27,7 @@ namespace Broker.Abstractions;
 public static class BrokerMessageCodec
 {
     /// <summary>The version <see cref="Write"/> writes.</summary>
-    public const byte Version = 1;
+    public const byte Version = 2;
 
     [Flags]
     private enum Fields : byte
@@ -33,6 +37,10 @@ public static class BrokerMessageCodec
         Expiry = 2,
         Publisher = 4,
         System = 8,
+        Id = 16,
+        Username = 32,
+        Address = 64,
+        Node = 128,
     }
 
     [Flags]
@@ -60,12 +68,23 @@ public static class BrokerMessageCodec
         var fields = (message.Retain ? Fields.Retain : Fields.None)
             | (message.MessageExpiryInterval is null ? Fields.None : Fields.Expiry)
             | (message.PublisherId is null ? Fields.None : Fields.Publisher)
-            | (message.IsSystem ? Fields.System : Fields.None);
+            | (message.IsSystem ? Fields.System : Fields.None)
+            | Fields.Id
+            | (message.PublisherUsername is null ? Fields.None : Fields.Username)
+            | (message.PublisherAddress is null ? Fields.None : Fields.Address)
+            | (message.OriginNode is null ? Fields.None : Fields.Node);
         writer.Write((byte)fields);
         if (message.MessageExpiryInterval is { } expiry)
             writer.Write(expiry);
         if (message.PublisherId is { } publisher)
             writer.Write(publisher);
+        writer.Write(message.Id);
+        if (message.PublisherUsername is { } username)
+            writer.Write(username);
+        if (message.PublisherAddress is { } address)
+            writer.Write(address);
+        if (message.OriginNode is { } node)
+            writer.Write(node);
         writer.Write(message.Payload.Length);
         writer.Write(message.Payload.Span);
         WriteProperties(writer, message.Properties);
@@ -91,6 +110,13 @@ public static class BrokerMessageCodec
                 throw new InvalidDataException("not a message: empty topic, QoS above 2 or impossible timestamp");
             uint? expiry = fields.HasFlag(Fields.Expiry) ? reader.ReadUInt32() : null;
             var publisher = fields.HasFlag(Fields.Publisher) ? reader.ReadString() : null;
+            // Version 1 has none of the metadata flags.
+            if (version == 1 && (fields & (Fields.Id | Fields.Username | Fields.Address | Fields.Node)) != 0)
+                throw new InvalidDataException("not a message: version 1 with version 2 fields");
+            var id = fields.HasFlag(Fields.Id) ? reader.ReadString() : null;
+            var username = fields.HasFlag(Fields.Username) ? reader.ReadString() : null;
+            var address = fields.HasFlag(Fields.Address) ? reader.ReadString() : null;
+            var node = fields.HasFlag(Fields.Node) ? reader.ReadString() : null;
             var payload = ReadBytes(reader);
             return new BrokerMessage
             {
@@ -103,6 +129,10 @@ public static class BrokerMessageCodec
                 Timestamp = new DateTimeOffset(timestamp, TimeSpan.Zero),
                 IsSystem = fields.HasFlag(Fields.System),
                 Properties = ReadProperties(reader),
+                PublisherUsername = username,
+                PublisherAddress = address,
+                OriginNode = node,
+                Id = id!, // version 1 has none: null leaves it to be made when first read
             };
         }
         catch (EndOfStreamException)

@@ -19,8 +19,14 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
         ArgumentNullException.ThrowIfNull(message);
         if (!MqttTopic.IsValidTopicName(message.Topic))
             throw new ArgumentException($"'{message.Topic}' is not a valid topic name", nameof(message));
-        if (message.Timestamp == default)
-            message = message with { Timestamp = engine.Now };
+        if (message.Timestamp == default || message.OriginNode is null)
+        {
+            message = message with
+            {
+                Timestamp = message.Timestamp == default ? engine.Now : message.Timestamp,
+                OriginNode = message.OriginNode ?? engine.BrokerOptions.NodeName,
+            };
+        }
         var outcome = await engine.PublishAsync(message, publisher: null).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
         return outcome.Deliveries;
     }

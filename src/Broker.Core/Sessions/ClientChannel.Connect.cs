@@ -10,6 +10,7 @@ internal sealed partial class ClientChannel
     private int _window;
     private ushort _clientTopicAliasMaximum;
     private uint _clientMaximumPacketSize;
+    private string? _peerHost; // the peer's IP address as messages carry it (BrokerMessage.PublisherAddress), made once at CONNECT
 
     /// <summary>Waits <paramref name="delay"/>; false when the connection was closed meanwhile.</summary>
     private async ValueTask<bool> WaitUnlessClosedAsync(TimeSpan delay)
@@ -164,6 +165,7 @@ internal sealed partial class ClientChannel
         // Earlier failed logins from this address or for this user name hold this one (login_failure.delay_after):
         // a guesser waits instead of making the broker hash. A close (kick, idle timeout, shutdown) ends the wait.
         var address = RemoteEndPoint?.Address;
+        _peerHost = address is null ? null : AccessControl.BannedList.Normalize(address);
         var loginFailures = _engine.LoginFailures;
         var hold = loginFailures.DelayFor(address, connect.Username);
         if (hold > TimeSpan.Zero && !await WaitUnlessClosedAsync(hold).ConfigureAwait(false))
@@ -203,6 +205,9 @@ internal sealed partial class ClientChannel
                     Properties = willProperties is null ? null : WithoutWillOnlyProperties(willProperties),
                     MessageExpiryInterval = willProperties?.MessageExpiryInterval,
                     PublisherId = clientId,
+                    PublisherUsername = client.Username,
+                    PublisherAddress = _peerHost,
+                    OriginNode = _engine.BrokerOptions.NodeName,
                     Timestamp = client.ConnectedAt,
                 };
                 _willDelay = willProperties?.WillDelayInterval ?? 0;

@@ -107,6 +107,9 @@ internal sealed partial class ClientChannel
         Properties = packet.Properties,
         MessageExpiryInterval = packet.MessageExpiryInterval,
         PublisherId = _client!.ClientId,
+        PublisherUsername = _client.Username,
+        PublisherAddress = _peerHost,
+        OriginNode = _engine.BrokerOptions.NodeName,
         Timestamp = _engine.Now,
     };
 

@@ -131,6 +131,7 @@ internal sealed partial class SysPublisher : IDisposable
                 Payload = buffer.WrittenMemory,
                 Qos = MqttQos.AtMostOnce,
                 Timestamp = _engine.Now,
+                OriginNode = _engine.BrokerOptions.NodeName,
                 IsSystem = true,
             }, publisher: null);
         }
@@ -152,6 +153,7 @@ internal sealed partial class SysPublisher : IDisposable
             Qos = MqttQos.AtMostOnce,
             Retain = true,
             Timestamp = now,
+            OriginNode = _engine.BrokerOptions.NodeName,
             IsSystem = true,
         };
         _ = _engine.PublishAsync(message, publisher: null);

@@ -248,6 +248,7 @@ internal static partial class ManagementApi
             MessageExpiryInterval = expiry,
             PublisherId = string.IsNullOrEmpty(request.Clientid) ? null : request.Clientid,
             Timestamp = engine.Now,
+            OriginNode = engine.BrokerOptions.NodeName,
         };
         invalid = default;
         return true;

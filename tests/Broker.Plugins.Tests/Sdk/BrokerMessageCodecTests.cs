@@ -16,6 +16,9 @@ public sealed class BrokerMessageCodecTests
         Retain = true,
         MessageExpiryInterval = 60,
         PublisherId = "pub-1",
+        PublisherUsername = "alice",
+        PublisherAddress = "192.0.2.7",
+        OriginNode = "broker@10.0.0.1",
         Timestamp = s_now,
         IsSystem = true,
         Properties = new MqttProperties
@@ -42,10 +45,13 @@ public sealed class BrokerMessageCodecTests
         return BrokerMessageCodec.Read(reader);
     }
 
-    internal static void AssertSame(BrokerMessage e, BrokerMessage a)
+    /// <summary>The forwarded fields equal; with <paramref name="metadata"/> (version 2 and later) the id and publisher metadata too.</summary>
+    internal static void AssertSame(BrokerMessage e, BrokerMessage a, bool metadata = false)
     {
         Assert.Equal((e.Topic, e.Qos, e.Retain, e.MessageExpiryInterval, e.PublisherId, e.Timestamp, e.IsSystem),
             (a.Topic, a.Qos, a.Retain, a.MessageExpiryInterval, a.PublisherId, a.Timestamp, a.IsSystem));
+        if (metadata)
+            Assert.Equal((e.Id, e.PublisherUsername, e.PublisherAddress, e.OriginNode), (a.Id, a.PublisherUsername, a.PublisherAddress, a.OriginNode));
         Assert.Equal(e.Payload.ToArray(), a.Payload.ToArray());
         Assert.Equal(e.Properties?.PayloadFormatIndicator, a.Properties?.PayloadFormatIndicator);
         Assert.Equal(e.Properties?.ContentType, a.Properties?.ContentType);
@@ -57,25 +63,54 @@ public sealed class BrokerMessageCodecTests
     [Fact]
     public void Read_WhatWriteWrote_EveryForwardedFieldKept()
     {
-        AssertSame(Full(), Read(Bytes(Full())));
+        var full = Full();
+        AssertSame(full, Read(Bytes(full)), metadata: true);
         var bare = new BrokerMessage { Topic = "t", Timestamp = s_now };
-        AssertSame(bare, Read(Bytes(bare)));
+        AssertSame(bare, Read(Bytes(bare)), metadata: true);
         Assert.Null(Read(Bytes(bare)).Properties);
     }
 
     [Fact]
-    public void Write_Version1_BytesAsDocumented()
+    public void Write_Version2_BytesAsDocumented()
     {
-        var bytes = Bytes(new BrokerMessage { Topic = "t", Payload = "p"u8.ToArray(), Qos = MqttQos.AtLeastOnce, Retain = true, Timestamp = s_now });
+        var message = new BrokerMessage { Topic = "t", Payload = "p"u8.ToArray(), Qos = MqttQos.AtLeastOnce, Retain = true, Timestamp = s_now, OriginNode = "n" };
+        var bytes = Bytes(message);
 
-        // version 1, topic "t", timestamp ticks, QoS 1, flags retain, payload length 1 and "p", no properties.
-        byte[] expected = [1, 1, (byte)'t', .. BitConverter.GetBytes(s_now.UtcTicks), 1, 1, 1, 0, 0, 0, (byte)'p', 0];
+        // version 2, topic "t", timestamp ticks, QoS 1, flags retain|id|node, id (32 hex digits), node "n",
+        // payload length 1 and "p", no properties.
+        byte[] expected = [2, 1, (byte)'t', .. BitConverter.GetBytes(s_now.UtcTicks), 1, 1 | 16 | 128,
+            32, .. Encoding.ASCII.GetBytes(message.Id), 1, (byte)'n', 1, 0, 0, 0, (byte)'p', 0];
         Assert.Equal(expected, bytes);
+        Assert.Matches("^[0-9a-f]{32}$", message.Id);
+    }
+
+    [Fact]
+    public void Read_Version1_StillRead_GetsAFreshId()
+    {
+        // What SDK 1.4 wrote: version 1, topic "t", timestamp, QoS 1, flags retain|publisher, publisher "c", payload "p".
+        byte[] version1 = [1, 1, (byte)'t', .. BitConverter.GetBytes(s_now.UtcTicks), 1, 1 | 4, 1, (byte)'c', 1, 0, 0, 0, (byte)'p', 0];
+
+        var message = Read(version1);
+
+        Assert.Equal(("t", "c", true, (string?)null, (string?)null), (message.Topic, message.PublisherId, message.Retain, message.PublisherUsername, message.OriginNode));
+        Assert.Equal("p"u8.ToArray(), message.Payload.ToArray());
+        Assert.Matches("^[0-9a-f]{32}$", message.Id);
+    }
+
+    [Fact]
+    public void Id_MadeOnceOnFirstRead_KeptByCopies_UniquePerMessage()
+    {
+        var message = new BrokerMessage { Topic = "t", Timestamp = s_now };
+        var id = message.Id;
+
+        Assert.Equal(id, message.Id);
+        Assert.Equal(id, (message with { Topic = "u" }).Id);
+        Assert.NotEqual(id, new BrokerMessage { Topic = "t", Timestamp = s_now }.Id);
     }
 
     [Theory]
     [InlineData(0)]
-    [InlineData(2)]
+    [InlineData(3)]
     [InlineData(255)]
     public void Read_UnknownVersion_RefusedNotMisread(byte version)
     {
