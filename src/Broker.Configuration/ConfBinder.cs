@@ -200,14 +200,8 @@ internal static class ConfBinder
     private static string KeyOf(string prefix, string relativeKey) => relativeKey.Length == 0 ? prefix.TrimEnd('.') : prefix + relativeKey;
 
     /// <summary>The first value at or under <paramref name="section"/>, for naming where a bad entry was written.</summary>
-    private static (string Key, string? Text) FirstLeaf(IConfigurationSection section, string key)
-    {
-        if (section.Value is not null)
-            return (key, section.Value);
-        foreach (var child in section.GetChildren())
-            return FirstLeaf(child, $"{key}.{child.Key}");
-        return (key, null);
-    }
+    private static (string Key, string? Text) FirstLeaf(IConfigurationSection section, string key) =>
+        Leaves(section, key).DefaultIfEmpty((key, null)).First();
 
     /// <summary>Every key the given options types bind.</summary>
     public static IReadOnlySet<string> KnownKeys(params Type[] optionsTypes)

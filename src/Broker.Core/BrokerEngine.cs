@@ -48,6 +48,7 @@ internal sealed partial class BrokerEngine
         Hooks = new HookRegistry(broker.HookTimeout, timeProvider, loggerFactory.CreateLogger("Broker.Core.Hooks"));
         Hooks.ClientAuthorize.Changed = InvalidateAuthorization;
         Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);
+        InternalSubscriptions = new InternalSubscriptions(LogThrottle, loggerFactory.CreateLogger("Broker.Core.Routing"));
         Sessions = new SessionManager(this);
         Deadlines = new DeadlineHeap(timeProvider);
         Alarms = new Alarms.AlarmRegistry(timeProvider);
@@ -98,6 +99,9 @@ internal sealed partial class BrokerEngine
 
     /// <summary>Plugins' per-connection data (<c>IPluginContext.ClientState</c>), dropped when a connection closes.</summary>
     public Plugins.ClientStates ClientStates { get; } = new();
+
+    /// <summary>Plugins' subscriptions without a session (<c>IPluginContext.SubscribeInternal</c>), matched after the sessions'.</summary>
+    public InternalSubscriptions InternalSubscriptions { get; }
 
     /// <summary>Plugins' <see cref="System.Diagnostics.Metrics"/> instruments, for the exporters (one meter per plugin instance).</summary>
     public Metrics.PluginMetrics PluginMetrics { get; } = new();
@@ -150,6 +154,8 @@ internal sealed partial class BrokerEngine
     /// </returns>
     public ValueTask<PublishOutcome> RouteAsync(BrokerMessage message, ClientInfo? publisher)
     {
+        // Plugins' internal subscriptions first: they only queue, and without any this is one read.
+        var delivered = InternalSubscriptions.Count == 0 ? 0 : InternalSubscriptions.Deliver(message);
         var matches = t_matches ??= new List<RouteMatch<Session>>(16);
         matches.Clear();
         if (publisher is null)
@@ -158,10 +164,10 @@ internal sealed partial class BrokerEngine
             Router.Match(message.Topic, message.PublisherId, matches, ref publisher.RouteMemo);
         if (matches.Count == 0)
         {
-            OnDropped(message, "no_subscribers", false, null);
-            return ValueTask.FromResult(new PublishOutcome(0, MqttReasonCode.Success));
+            if (delivered == 0)
+                OnDropped(message, "no_subscribers", false, null);
+            return ValueTask.FromResult(new PublishOutcome(delivered, MqttReasonCode.Success));
         }
-        var delivered = 0;
         Session? behind = null;
         for (var i = 0; i < matches.Count; i++)
         {

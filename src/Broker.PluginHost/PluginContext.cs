@@ -3,7 +3,9 @@ using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
 using System.Diagnostics.Metrics;
 using Broker.Core.Metrics;
+using Broker.Abstractions;
 using Broker.Core.Plugins;
+using Broker.Core.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -20,8 +22,10 @@ internal sealed class PluginContext(
     IBrokerServices broker,
     IPluginConfigurationSource configurationSource,
     ClientStates clientStates,
-    PluginMetrics metrics) : IPluginContext
+    PluginMetrics metrics,
+    InternalSubscriptions subscriptions) : IPluginContext
 {
+    private readonly List<IInternalSubscription> _subscriptions = [];
     private IClientState? _clientState;
     private Meter? _meter;
     private readonly CancellationTokenSource _stopping = new();
@@ -50,6 +54,14 @@ internal sealed class PluginContext(
             }
             return created;
         }
+    }
+
+    public IInternalSubscription SubscribeInternal(string topicFilter, Func<BrokerMessage, CancellationToken, ValueTask> handler, int capacity = 10_000)
+    {
+        var subscription = subscriptions.Add(Name, topicFilter, handler, capacity);
+        lock (_subscriptions)
+            _subscriptions.Add(subscription);
+        return subscription;
     }
 
     public IClientState ClientState
@@ -101,8 +113,14 @@ internal sealed class PluginContext(
     {
         SignalStopping();
         _time.DisposeAll();
-        // The plugin's instruments leave every export with it.
+        // The plugin's instruments leave every export with it, and its subscriptions the router.
         Volatile.Read(ref _meter)?.Dispose();
+        lock (_subscriptions)
+        {
+            foreach (var subscription in _subscriptions)
+                subscription.Dispose();
+            _subscriptions.Clear();
+        }
         if (Volatile.Read(ref _clientState) is { } state)
             clientStates.Release(state);
     }

@@ -46,6 +46,27 @@ public sealed class PluginSdkTests
         Assert.False((await MetricsAsync(broker)).TryGetProperty("hello.greeted", out _));
     }
 
+    // IPluginContext.SubscribeInternal (SDK 1.5): the plugin receives what mosquitto_pub publishes, with its metadata
+    // (client id, user name, address, node, id), without a client session; unloading the plugin ends it.
+    [Fact]
+    public async Task SubscribeInternal_PluginReceivesMatchesWithMetadata_UntilUnloaded()
+    {
+        await using var broker = await StartWithHelloAsync("mirror_from = sensors/#\n", o => o.Users.Add(("alice", "alice-password")));
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "mirror/#", "-q", "1", "-i", "mirror-watch");
+
+        await MosquittoClients.PublishAsync(broker, ["-t", "sensors/a", "-q", "1", "-m", "21.5", "-i", "thermo-1", "-u", "alice", "-P", "alice-password"]);
+
+        var mirrored = (await MosquittoClients.MessagesAsync(sub, 1))[0];
+        Assert.Equal(("mirror/sensors/a", "thermo-1|alice|127.0.0.1|broker@127.0.0.1|32"), (mirrored.Topic, mirrored.Payload));
+
+        var unload = await CtlRunner.RunAsync(broker, "plugins", "unload", "hello");
+        Assert.True(unload.ExitCode == 0, unload.Transcript);
+        await MosquittoClients.PublishAsync(broker, ["-t", "sensors/b", "-q", "1", "-m", "22"]);
+        await MosquittoClients.PublishAsync(broker, ["-t", "mirror/end", "-q", "1", "-m", "end"]);
+        // Nothing mirrored sensors/b: the next message the watcher gets is the end marker.
+        Assert.Equal("mirror/end", (await MosquittoClients.MessagesAsync(sub, 2))[1].Topic);
+    }
+
     // HookOptions.OnFailure: a callback that fails (here: throws) denies by default; with Ignore the next source
     // decides (here allow_anonymous, on in the test broker), as an auth backend an operator lets fail open.
     [Theory]

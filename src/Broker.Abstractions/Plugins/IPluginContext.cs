@@ -87,6 +87,22 @@ public interface IPluginContext
     /// exports with it. Since SDK 1.5; the default implementation, for test doubles, throws.
     /// </summary>
     System.Diagnostics.Metrics.Meter Meter => throw new NotSupportedException("this host exports no plugin metrics");
+
+    /// <summary>
+    /// Receives every message published to a topic matching <paramref name="topicFilter"/>, without a client session
+    /// (bridges, web hooks, topic metrics): after <c>message.publish</c>, as subscribers get it, retained or not. The
+    /// broker never waits for the handler: messages queue (at most <paramref name="capacity"/>) for one task that calls
+    /// it in order; when the queue is full new messages are dropped for this subscription and counted. A handler that
+    /// throws is logged and counted, and gets the next message. Filters follow MQTT (a leading wildcard does not match
+    /// <c>$SYS/...</c>; subscribe to <c>$SYS/#</c> for those); <c>$share/</c> is refused. The token fires when the
+    /// subscription is disposed or the plugin stops. Since SDK 1.5; the default implementation, for test doubles, throws.
+    /// </summary>
+    /// <param name="topicFilter">A topic filter.</param>
+    /// <param name="handler">Called with each message, one at a time.</param>
+    /// <param name="capacity">Messages that may wait for the handler.</param>
+    /// <exception cref="ArgumentException">Not a valid filter, or a shared one.</exception>
+    IInternalSubscription SubscribeInternal(string topicFilter, Func<BrokerMessage, CancellationToken, ValueTask> handler, int capacity = 10_000) =>
+        throw new NotSupportedException("this host has no internal subscriptions");
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>

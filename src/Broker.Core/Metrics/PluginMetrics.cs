@@ -29,7 +29,7 @@ internal enum PluginMetricKind
 /// never see each other's; disposing it when the plugin stops removes its instruments from every export.
 /// </summary>
 /// <remarks>
-/// A recording costs the plugin one interlocked add on a value kept here per instrument (the measurement callbacks
+/// A recording costs the plugin a short lock around one value kept here per instrument (the measurement callbacks
 /// below); observable instruments are read only when an exporter asks (<see cref="Snapshot"/>). Nothing is kept per
 /// tag: tags are summed into their instrument, so a plugin cannot grow the exports without bound.
 /// </remarks>

@@ -1,4 +1,5 @@
 using System.Text;
+using Broker.Abstractions;
 using Broker.Abstractions.Configuration;
 using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
@@ -13,7 +14,7 @@ namespace TestPlugins.Hello;
 /// <c>scoped-*</c> may publish only under <c>scoped/&lt;user&gt;/</c>, a rule its authenticate callback attaches to the
 /// connection (<see cref="IPluginContext.ClientState"/>) and its authorize callback reads. SDK 1.5: counts the messages
 /// it greets (counter <c>greeted</c>, tagged by topic) and their payload sizes (histogram <c>payload_bytes</c>) on its
-/// <see cref="IPluginContext.Meter"/>.
+/// <see cref="IPluginContext.Meter"/>, and with <c>mirror_from</c> republishes what its internal subscription receives.
 /// </summary>
 public sealed class HelloPlugin : IBrokerPlugin
 {
@@ -64,6 +65,16 @@ public sealed class HelloPlugin : IBrokerPlugin
             c.Result = c.Topic.StartsWith(scope.Prefix, StringComparison.Ordinal) ? AuthorizationResult.Allow : AuthorizationResult.Deny;
             return ValueTask.FromResult(HookResult.Stop);
         }, HookPriorities.ExternalAuth);
+        if (options.MirrorFrom.Length > 0)
+        {
+            // Left for the host to dispose, as the hooks: republishes each match to mirror/<topic> with the metadata.
+            context.SubscribeInternal(options.MirrorFrom, async (m, ct) => await context.Broker.PublishAsync(new BrokerMessage
+            {
+                Topic = "mirror/" + m.Topic,
+                Payload = Encoding.UTF8.GetBytes($"{m.PublisherId}|{m.PublisherUsername}|{m.PublisherAddress}|{m.OriginNode}|{m.Id.Length}"),
+                Qos = MqttQos.AtLeastOnce,
+            }, ct));
+        }
         _timer = context.TimeProvider.CreateTimer(_ => context.Broker.SetGauge("hello.ticks", Interlocked.Increment(ref _ticks)),
             null, options.TickInterval, options.TickInterval);
         File.WriteAllText(Path.Combine(context.DataDirectory, "started"), "yes");
@@ -96,4 +107,7 @@ public sealed class HelloOptions
 
     [ConfKey("on_failure", "The failure action of that callback: default, deny or ignore.")]
     public HookFailureAction OnFailure { get; set; } = HookFailureAction.Default;
+
+    [ConfKey("mirror_from", "A topic filter subscribed internally (SDK 1.5): each match is republished to mirror/<topic> with its metadata; empty = none.")]
+    public string MirrorFrom { get; set; } = "";
 }
