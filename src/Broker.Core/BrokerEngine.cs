@@ -5,6 +5,7 @@ using Broker.Core.Configuration;
 using Broker.Core.Hooks;
 using Broker.Core.Logging;
 using Broker.Core.Metrics;
+using Broker.Core.Plugins;
 using Broker.Core.Routing;
 using Broker.Core.Sessions;
 using Microsoft.Extensions.Logging;
@@ -99,6 +100,9 @@ internal sealed partial class BrokerEngine
 
     /// <summary>Plugins' per-connection data (<c>IPluginContext.ClientState</c>), dropped when a connection closes.</summary>
     public Plugins.ClientStates ClientStates { get; } = new();
+
+    /// <summary>Plugins' HTTP endpoints (<c>IPluginContext.Http</c>), served by the management API.</summary>
+    public PluginEndpoints PluginEndpoints { get; } = new();
 
     /// <summary>Plugins' subscriptions without a session (<c>IPluginContext.SubscribeInternal</c>), matched after the sessions'.</summary>
     public InternalSubscriptions InternalSubscriptions { get; }

@@ -23,8 +23,10 @@ internal sealed class PluginContext(
     IPluginConfigurationSource configurationSource,
     ClientStates clientStates,
     PluginMetrics metrics,
-    InternalSubscriptions subscriptions) : IPluginContext
+    InternalSubscriptions subscriptions,
+    PluginEndpoints endpoints) : IPluginContext
 {
+    private PluginEndpoints.Scope? _http;
     private readonly List<IInternalSubscription> _subscriptions = [];
     private IClientState? _clientState;
     private Meter? _meter;
@@ -53,6 +55,17 @@ internal sealed class PluginContext(
                 return raced;
             }
             return created;
+        }
+    }
+
+    public IPluginHttp Http
+    {
+        get
+        {
+            if (Volatile.Read(ref _http) is { } http)
+                return http;
+            var created = endpoints.For(Name);
+            return Interlocked.CompareExchange(ref _http, created, null) ?? created;
         }
     }
 
@@ -113,8 +126,9 @@ internal sealed class PluginContext(
     {
         SignalStopping();
         _time.DisposeAll();
-        // The plugin's instruments leave every export with it, and its subscriptions the router.
+        // The plugin's instruments leave every export with it, its endpoints the API and its subscriptions the router.
         Volatile.Read(ref _meter)?.Dispose();
+        Volatile.Read(ref _http)?.Dispose();
         lock (_subscriptions)
         {
             foreach (var subscription in _subscriptions)

@@ -370,7 +370,7 @@ internal sealed partial class PluginManager
             }
             var plugin = (IBrokerPlugin)Activator.CreateInstance(types[0])!;
             var context = new PluginContext(manifest.Name, configuration, _engine.LoggerFactory, _engine.Hooks.ForOwner(owner),
-                _engine.TimeProvider, dataDirectory, _services, _configuration, _engine.ClientStates, _engine.PluginMetrics, _engine.InternalSubscriptions);
+                _engine.TimeProvider, dataDirectory, _services, _configuration, _engine.ClientStates, _engine.PluginMetrics, _engine.InternalSubscriptions, _engine.PluginEndpoints);
             return new Instance(owner, manifest.Version, loadContext, plugin, context);
         }
         catch (PluginException)

@@ -67,6 +67,41 @@ public sealed class PluginSdkTests
         Assert.Equal("mirror/end", (await MosquittoClients.MessagesAsync(sub, 2))[1].Topic);
     }
 
+    // IPluginContext.Http (SDK 1.5): a plugin's endpoints under /api/v4/plugins/<name>/api/ with the management API's
+    // credentials, listed with the plugin, a failing one answered 500 while the API serves on, gone once unloaded.
+    [Fact]
+    public async Task Http_PluginEndpoints_AuthenticatedListedIsolatedAndRemovedWithThePlugin()
+    {
+        await using var broker = await StartWithHelloAsync("greeting = bonjour\n");
+        using var http = broker.CreateManagementClient();
+        var ct = TestContext.Current.CancellationToken;
+
+        var greeting = await http.GetAsync("api/v4/plugins/hello/api/greeting", ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, greeting.StatusCode);
+        var json = System.Text.Json.JsonDocument.Parse(await greeting.Content.ReadAsStringAsync(ct)).RootElement;
+        Assert.Equal("bonjour", json.GetProperty("greeting").GetString());
+        var echo = await http.PostAsync("api/v4/plugins/hello/api/echo/hi?n=3", new StringContent("body!"), ct);
+        Assert.Equal((System.Net.HttpStatusCode.Created, "hi 3 body!"), (echo.StatusCode, await echo.Content.ReadAsStringAsync(ct)));
+
+        using (var anonymous = new HttpClient { BaseAddress = broker.ManagementUrl })
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync("api/v4/plugins/hello/api/greeting", ct)).StatusCode);
+        var boom = await http.GetAsync("api/v4/plugins/hello/api/boom", ct);
+        Assert.Equal(System.Net.HttpStatusCode.InternalServerError, boom.StatusCode);
+        Assert.Contains("backend is down", System.Text.Json.JsonDocument.Parse(await boom.Content.ReadAsStringAsync(ct)).RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync("api/v4/plugins/hello/api/nothing", ct)).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("api/v4/stats", ct)).StatusCode);
+
+        var list = await http.GetStringAsync("api/v4/plugins/hello", ct);
+        Assert.Contains("GET /api/v4/plugins/hello/api/greeting", list, StringComparison.Ordinal);
+
+        var unload = await CtlRunner.RunAsync(broker, "plugins", "unload", "hello");
+        Assert.True(unload.ExitCode == 0, unload.Transcript);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync("api/v4/plugins/hello/api/greeting", ct)).StatusCode);
+        var load = await CtlRunner.RunAsync(broker, "plugins", "load", "hello");
+        Assert.True(load.ExitCode == 0, load.Transcript);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("api/v4/plugins/hello/api/greeting", ct)).StatusCode);
+    }
+
     // HookOptions.OnFailure: a callback that fails (here: throws) denies by default; with Ignore the next source
     // decides (here allow_anonymous, on in the test broker), as an auth backend an operator lets fail open.
     [Theory]

@@ -103,6 +103,13 @@ public interface IPluginContext
     /// <exception cref="ArgumentException">Not a valid filter, or a shared one.</exception>
     IInternalSubscription SubscribeInternal(string topicFilter, Func<BrokerMessage, CancellationToken, ValueTask> handler, int capacity = 10_000) =>
         throw new NotSupportedException("this host has no internal subscriptions");
+
+    /// <summary>
+    /// HTTP endpoints this plugin adds to the management API, under <c>/api/v4/plugins/&lt;name&gt;/api/</c> with its
+    /// authentication; removed when the plugin stops; listed with the plugin (<c>GET /api/v4/plugins</c>). Since SDK 1.5;
+    /// the default implementation, for test doubles, throws.
+    /// </summary>
+    IPluginHttp Http => throw new NotSupportedException("this host serves no plugin endpoints");
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>

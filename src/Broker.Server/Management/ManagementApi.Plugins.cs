@@ -1,4 +1,8 @@
+using Broker.Abstractions.Plugins;
+using Broker.Core;
+using Broker.Core.Plugins;
 using Broker.PluginHost;
+using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -13,14 +17,15 @@ internal static partial class ManagementApi
     /// unknown plugin, 409 for one already loaded / not loaded, 400 for a plugin that cannot be loaded as it is
     /// (manifest, SDK version, configuration with file:line:key), 500 when its start failed.
     /// </summary>
-    private static void MapPlugins(RouteGroupBuilder api, PluginManager plugins)
+    private static void MapPlugins(RouteGroupBuilder api, PluginManager plugins, BrokerEngine engine, ILogger logger)
     {
+        var endpoints = engine.PluginEndpoints;
         api.MapGet("/plugins", async () =>
         {
             var list = await plugins.ListAsync().ConfigureAwait(false);
             var views = new PluginView[list.Count];
             for (var i = 0; i < views.Length; i++)
-                views[i] = PluginViewOf(list[i]);
+                views[i] = PluginViewOf(list[i], endpoints);
             return Ok(views, ManagementJsonContext.Default.ApiResponsePluginViewArray);
         });
         api.MapGet("/plugins/{name}", async (string name) =>
@@ -28,19 +33,64 @@ internal static partial class ManagementApi
             foreach (var plugin in await plugins.ListAsync().ConfigureAwait(false))
             {
                 if (plugin.Name == name)
-                    return Ok(new[] { PluginViewOf(plugin) }, ManagementJsonContext.Default.ApiResponsePluginViewArray);
+                    return Ok(new[] { PluginViewOf(plugin, endpoints) }, ManagementJsonContext.Default.ApiResponsePluginViewArray);
             }
             return Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no plugin named '{name}'");
         });
-        api.MapPut("/plugins/{name}/load", async (string name) => ResultOf(await plugins.LoadAsync(name).ConfigureAwait(false)));
-        api.MapPut("/plugins/{name}/unload", async (string name) => ResultOf(await plugins.UnloadAsync(name).ConfigureAwait(false)));
-        api.MapPut("/plugins/{name}/reload", async (string name) => ResultOf(await plugins.ReloadAsync(name).ConfigureAwait(false)));
+        // Plugins' own endpoints (IPluginContext.Http), with this API's authentication; none once the plugin stopped.
+        api.Map("/plugins/{name}/api/{**path}", (HttpContext http, string name, string? path) => ServePluginAsync(http, endpoints, name, path ?? "", logger));
+        api.MapPut("/plugins/{name}/load", async (string name) => ResultOf(await plugins.LoadAsync(name).ConfigureAwait(false), endpoints));
+        api.MapPut("/plugins/{name}/unload", async (string name) => ResultOf(await plugins.UnloadAsync(name).ConfigureAwait(false), endpoints));
+        api.MapPut("/plugins/{name}/reload", async (string name) => ResultOf(await plugins.ReloadAsync(name).ConfigureAwait(false), endpoints));
     }
 
-    private static IResult ResultOf(PluginResult result) => result.Error switch
+    /// <summary>Largest request body a plugin endpoint is handed.</summary>
+    private const int PluginBodyLimit = 1024 * 1024;
+
+    /// <summary>One request to a plugin's endpoint: matched, read (body at most 1 MB), answered; a failing handler is 500.</summary>
+    private static async Task<IResult> ServePluginAsync(HttpContext http, PluginEndpoints endpoints, string name, string path, ILogger logger)
+    {
+        var method = http.Request.Method;
+        if (!endpoints.TryMatch(name, method, path, out var handler, out var values))
+            return Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"plugin '{name}' has no endpoint {method} {path}");
+        if (http.Request.ContentLength > PluginBodyLimit)
+            return Error(StatusCodes.Status413PayloadTooLarge, ApiCodes.BadParameter, $"the body is over {PluginBodyLimit} bytes");
+        using var body = new MemoryStream();
+        await http.Request.Body.CopyToAsync(body, http.RequestAborted).ConfigureAwait(false);
+        if (body.Length > PluginBodyLimit)
+            return Error(StatusCodes.Status413PayloadTooLarge, ApiCodes.BadParameter, $"the body is over {PluginBodyLimit} bytes");
+        var query = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in http.Request.Query)
+            query[key] = value.ToString();
+        var request = new PluginHttpRequest
+        {
+            Method = method,
+            Path = path,
+            RouteValues = values,
+            Query = query,
+            ContentType = http.Request.ContentType,
+            Body = body.ToArray(),
+        };
+        try
+        {
+            var response = await handler!(request, http.RequestAborted).ConfigureAwait(false);
+            http.Response.StatusCode = response.StatusCode;
+            return Results.Bytes(response.Body.ToArray(), response.ContentType);
+        }
+        catch (Exception ex) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            LogPluginEndpointFailed(logger, ex, name, method, path);
+            return Error(StatusCodes.Status500InternalServerError, ApiCodes.UnknownError, $"plugin '{name}' failed to answer {method} {path}: {ex.Message}");
+        }
+    }
+
+    [LoggerMessage(EventId = 45, Level = LogLevel.Error, Message = "Plugin {Plugin}'s endpoint {Method} {Path} failed")]
+    private static partial void LogPluginEndpointFailed(ILogger logger, Exception ex, string plugin, string method, string path);
+
+    private static IResult ResultOf(PluginResult result, PluginEndpoints endpoints) => result.Error switch
     {
         PluginError.None => result.Plugin is { } plugin
-            ? Ok(new[] { PluginViewOf(plugin) }, ManagementJsonContext.Default.ApiResponsePluginViewArray)
+            ? Ok(new[] { PluginViewOf(plugin, endpoints) }, ManagementJsonContext.Default.ApiResponsePluginViewArray)
             : Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk),
         PluginError.UnknownPlugin => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, result.Message),
         PluginError.AlreadyLoaded or PluginError.NotLoaded => Error(StatusCodes.Status409Conflict, ApiCodes.BadParameter, result.Message),
@@ -48,8 +98,9 @@ internal static partial class ManagementApi
         _ => Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, result.Message),
     };
 
-    private static PluginView PluginViewOf(PluginInfo plugin) => new()
+    private static PluginView PluginViewOf(PluginInfo plugin, PluginEndpoints endpoints) => new()
     {
+        Endpoints = endpoints.Describe(plugin.Name) is { Count: > 0 } mapped ? [.. mapped.Select(e => $"{e[..e.IndexOf(' ')]} /api/v4/plugins/{plugin.Name}/api/{e[(e.IndexOf(' ') + 1)..]}")] : null,
         Name = plugin.Name,
         Version = plugin.Version,
         Description = plugin.Description,

@@ -96,7 +96,7 @@ internal static partial class ManagementApi
         MapBanned(api, engine);
         MapAclCache(api, engine);
         if (plugins is not null)
-            MapPlugins(api, plugins);
+            MapPlugins(api, plugins, engine, logger);
         if (accessControl is not null)
             MapAcl(api, accessControl, logger);
 

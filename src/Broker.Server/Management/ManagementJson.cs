@@ -183,6 +183,9 @@ internal sealed class PluginView
     public bool Boot { get; init; }
     public long HookFailures { get; init; }
     public int LeakedInstances { get; init; }
+    /// <summary>The plugin's own endpoints (IPluginContext.Http), <c>METHOD /api/v4/plugins/&lt;name&gt;/api/...</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string[]? Endpoints { get; init; }
 }
 
 /// <summary>One route: a topic filter (share prefix removed) with at least one subscriber on <see cref="Node"/>.</summary>

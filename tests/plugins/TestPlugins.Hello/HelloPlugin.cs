@@ -14,7 +14,8 @@ namespace TestPlugins.Hello;
 /// <c>scoped-*</c> may publish only under <c>scoped/&lt;user&gt;/</c>, a rule its authenticate callback attaches to the
 /// connection (<see cref="IPluginContext.ClientState"/>) and its authorize callback reads. SDK 1.5: counts the messages
 /// it greets (counter <c>greeted</c>, tagged by topic) and their payload sizes (histogram <c>payload_bytes</c>) on its
-/// <see cref="IPluginContext.Meter"/>, and with <c>mirror_from</c> republishes what its internal subscription receives.
+/// <see cref="IPluginContext.Meter"/>, with <c>mirror_from</c> republishes what its internal subscription receives, and
+/// answers GET <c>greeting</c>, POST <c>echo/{word}</c> and GET <c>boom</c> (which throws) on <see cref="IPluginContext.Http"/>.
 /// </summary>
 public sealed class HelloPlugin : IBrokerPlugin
 {
@@ -75,6 +76,12 @@ public sealed class HelloPlugin : IBrokerPlugin
                 Qos = MqttQos.AtLeastOnce,
             }, ct));
         }
+        // Endpoints under /api/v4/plugins/<name>/api/ (left for the host to remove, as the hooks).
+        context.Http.Map("GET", "greeting", (_, _) => ValueTask.FromResult(PluginHttpResponse.Json(
+            $"{{\"greeting\":\"{options.Greeting}\",\"clients\":{context.Broker.ListClients().Count}}}")));
+        context.Http.Map("POST", "echo/{word}", (request, _) => ValueTask.FromResult(PluginHttpResponse.Text(
+            $"{request.RouteValues["word"]} {request.Query.GetValueOrDefault("n", "-")} {request.BodyText}", 201)));
+        context.Http.Map("GET", "boom", (_, _) => throw new InvalidOperationException("the endpoint's backend is down"));
         _timer = context.TimeProvider.CreateTimer(_ => context.Broker.SetGauge("hello.ticks", Interlocked.Increment(ref _ticks)),
             null, options.TickInterval, options.TickInterval);
         File.WriteAllText(Path.Combine(context.DataDirectory, "started"), "yes");

@@ -1,0 +1,64 @@
+using Broker.Abstractions.Plugins;
+using Broker.Core.Plugins;
+using Xunit;
+
+namespace Broker.Core.Tests.Plugins;
+
+/// <summary>Plugins' HTTP endpoints (SDK 1.5): patterns, values, and their end with the registration or the plugin.</summary>
+public sealed class PluginEndpointsTests
+{
+    private static ValueTask<PluginHttpResponse> Answer(string text) => ValueTask.FromResult(PluginHttpResponse.Text(text));
+
+    [Theory]
+    [InlineData("GET", "users", "list", "")]
+    [InlineData("get", "users/alice", "one", "name=alice")]
+    [InlineData("GET", "files/a/b/c.txt", "rest", "path=a/b/c.txt")]
+    [InlineData("DELETE", "users/alice", "delete", "name=alice")]
+    public async Task TryMatch_PatternsLiteralParametersAndRest(string method, string path, string expected, string values)
+    {
+        var endpoints = new PluginEndpoints();
+        using var scope = endpoints.For("auth");
+        scope.Map("GET", "users", (_, _) => Answer("list"));
+        scope.Map("GET", "users/{name}", (_, _) => Answer("one"));
+        scope.Map("DELETE", "/users/{name}/", (_, _) => Answer("delete"));
+        scope.Map("GET", "files/{**path}", (_, _) => Answer("rest"));
+
+        Assert.True(endpoints.TryMatch("auth", method, path, out var handler, out var matched));
+        Assert.Equal(expected, System.Text.Encoding.UTF8.GetString((await handler!(null!, TestContext.Current.CancellationToken)).Body.Span));
+        Assert.Equal(values, string.Join(",", matched.Select(kv => $"{kv.Key}={kv.Value}")));
+    }
+
+    [Fact]
+    public void TryMatch_OtherPluginMethodOrLength_NoMatch()
+    {
+        var endpoints = new PluginEndpoints();
+        using var scope = endpoints.For("auth");
+        scope.Map("GET", "users/{name}", (_, _) => Answer("one"));
+
+        Assert.False(endpoints.TryMatch("other", "GET", "users/alice", out _, out _));
+        Assert.False(endpoints.TryMatch("auth", "POST", "users/alice", out _, out _));
+        Assert.False(endpoints.TryMatch("auth", "GET", "users/alice/extra", out _, out _));
+        Assert.False(endpoints.TryMatch("auth", "GET", "users", out _, out _));
+    }
+
+    [Fact]
+    public void Map_Twice_Refused_BadPatternsRefused_DisposeEndsOneOrAll()
+    {
+        var endpoints = new PluginEndpoints();
+        var scope = endpoints.For("auth");
+        var one = scope.Map("GET", "a", (_, _) => Answer("a"));
+        scope.Map("GET", "b", (_, _) => Answer("b"));
+
+        Assert.Throws<ArgumentException>(() => scope.Map("GET", "a", (_, _) => Answer("again")));
+        Assert.Throws<ArgumentException>(() => scope.Map("GET", "x{y}", (_, _) => Answer("?")));
+        Assert.Throws<ArgumentException>(() => scope.Map("GET", "{**rest}/more", (_, _) => Answer("?")));
+        Assert.Equal(["GET a", "GET b"], endpoints.Describe("auth"));
+
+        one.Dispose();
+        Assert.Equal(["GET b"], endpoints.Describe("auth"));
+        scope.Dispose();
+        Assert.Empty(endpoints.Describe("auth"));
+        Assert.False(endpoints.TryMatch("auth", "GET", "b", out _, out _));
+        Assert.Throws<ObjectDisposedException>(() => scope.Map("GET", "c", (_, _) => Answer("c")));
+    }
+}
