@@ -24,7 +24,8 @@ internal sealed class PluginContext(
     ClientStates clientStates,
     PluginMetrics metrics,
     InternalSubscriptions subscriptions,
-    PluginEndpoints endpoints) : IPluginContext
+    PluginEndpoints endpoints,
+    IBrokerReadModel? readModel) : IPluginContext
 {
     private PluginEndpoints.Scope? _http;
     private readonly List<IInternalSubscription> _subscriptions = [];
@@ -57,6 +58,8 @@ internal sealed class PluginContext(
             return created;
         }
     }
+
+    public IBrokerReadModel ReadModel => readModel ?? throw new NotSupportedException("this host has no read model for plugins");
 
     public IPluginHttp Http
     {

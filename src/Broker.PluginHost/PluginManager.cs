@@ -109,6 +109,9 @@ internal sealed partial class PluginManager
     }
 
     /// <summary>Every plugin in the plugins directory and every one loaded, by name.</summary>
+    /// <summary>What plugins read of the node (<c>IPluginContext.ReadModel</c>); set by the host before any plugin starts.</summary>
+    public Abstractions.Plugins.IBrokerReadModel? ReadModel { get; set; }
+
     public Task<IReadOnlyList<PluginInfo>> ListAsync()
     {
         var names = new SortedSet<string>(StringComparer.Ordinal);
@@ -370,7 +373,7 @@ internal sealed partial class PluginManager
             }
             var plugin = (IBrokerPlugin)Activator.CreateInstance(types[0])!;
             var context = new PluginContext(manifest.Name, configuration, _engine.LoggerFactory, _engine.Hooks.ForOwner(owner),
-                _engine.TimeProvider, dataDirectory, _services, _configuration, _engine.ClientStates, _engine.PluginMetrics, _engine.InternalSubscriptions, _engine.PluginEndpoints);
+                _engine.TimeProvider, dataDirectory, _services, _configuration, _engine.ClientStates, _engine.PluginMetrics, _engine.InternalSubscriptions, _engine.PluginEndpoints, ReadModel);
             return new Instance(owner, manifest.Version, loadContext, plugin, context);
         }
         catch (PluginException)

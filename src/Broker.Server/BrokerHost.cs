@@ -105,6 +105,7 @@ internal static partial class BrokerHost
 
         var plugins = new PluginManager(engine, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
             new PluginConfigurationSource(settings.EtcDirectory));
+        plugins.ReadModel = new BrokerReadModel(engine, listeners, plugins);
         try
         {
             ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners);

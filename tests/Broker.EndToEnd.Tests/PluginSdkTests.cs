@@ -67,7 +67,7 @@ public sealed class PluginSdkTests
         Assert.Equal("mirror/end", (await MosquittoClients.MessagesAsync(sub, 2))[1].Topic);
     }
 
-    // IPluginContext.Http (SDK 1.5): a plugin's endpoints under /api/v4/plugins/<name>/api/ with the management API's
+    // IPluginContext.Http and ReadModel (SDK 1.5): a plugin's endpoints under /api/v4/plugins/<name>/api/ with the management API's
     // credentials, listed with the plugin, a failing one answered 500 while the API serves on, gone once unloaded.
     [Fact]
     public async Task Http_PluginEndpoints_AuthenticatedListedIsolatedAndRemovedWithThePlugin()
@@ -76,10 +76,20 @@ public sealed class PluginSdkTests
         using var http = broker.CreateManagementClient();
         var ct = TestContext.Current.CancellationToken;
 
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "dash/#", "-i", "dash-watch");
+        await MosquittoClients.PublishAsync(broker, ["-t", "dash/x", "-q", "1", "-m", "m"]);
         var greeting = await http.GetAsync("api/v4/plugins/hello/api/greeting", ct);
         Assert.Equal(System.Net.HttpStatusCode.OK, greeting.StatusCode);
         var json = System.Text.Json.JsonDocument.Parse(await greeting.Content.ReadAsStringAsync(ct)).RootElement;
         Assert.Equal("bonjour", json.GetProperty("greeting").GetString());
+        // The read model (SDK 1.5) agrees with the API: one connection (the subscriber), the published message, the
+        // listener, the route, and the plugin itself running.
+        var stats = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("api/v4/stats", ct)).RootElement.GetProperty("data")[0].GetProperty("stats");
+        Assert.Equal(stats.GetProperty("connections.count").GetInt64(), json.GetProperty("connections").GetInt64());
+        Assert.True(json.GetProperty("received").GetInt64() >= 1);
+        Assert.Contains("mqtt:tcp:external", json.GetProperty("listeners").GetString(), StringComparison.Ordinal);
+        Assert.Contains("dash/#", json.GetProperty("routes").GetString(), StringComparison.Ordinal);
+        Assert.Contains("hello:running", json.GetProperty("plugins").GetString(), StringComparison.Ordinal);
         var echo = await http.PostAsync("api/v4/plugins/hello/api/echo/hi?n=3", new StringContent("body!"), ct);
         Assert.Equal((System.Net.HttpStatusCode.Created, "hi 3 body!"), (echo.StatusCode, await echo.Content.ReadAsStringAsync(ct)));
 

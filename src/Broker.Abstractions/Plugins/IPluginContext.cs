@@ -110,6 +110,12 @@ public interface IPluginContext
     /// the default implementation, for test doubles, throws.
     /// </summary>
     IPluginHttp Http => throw new NotSupportedException("this host serves no plugin endpoints");
+
+    /// <summary>
+    /// What the management API shows about this node (stats, metrics, listeners, routes, plugins), read now. Since SDK
+    /// 1.5; the default implementation, for test doubles, throws.
+    /// </summary>
+    IBrokerReadModel ReadModel => throw new NotSupportedException("this host has no read model for plugins");
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>

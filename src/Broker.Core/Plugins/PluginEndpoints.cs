@@ -6,7 +6,9 @@ namespace Broker.Core.Plugins;
 /// <summary>
 /// The HTTP endpoints plugins have mapped (<see cref="IPluginContext.Http"/>), by plugin name; the management API
 /// serves them under <c>/api/v4/plugins/&lt;name&gt;/api/</c> through <see cref="TryMatch"/>. Registrations end when
-/// disposed; the host disposes a stopping plugin's (<see cref="For"/> hands each plugin instance its own scope).
+/// disposed; the host disposes a stopping plugin's (<see cref="For"/> hands each plugin instance its own scope). A
+/// reload starts the new instance before the old one stops, so both may map the same endpoint for a moment: the
+/// newer answers.
 /// </summary>
 internal sealed class PluginEndpoints
 {
@@ -17,7 +19,7 @@ internal sealed class PluginEndpoints
 
     /// <summary>The endpoints of <paramref name="plugin"/> as <c>METHOD pattern</c>, for the plugin list.</summary>
     public IReadOnlyList<string> Describe(string plugin) =>
-        _byPlugin.TryGetValue(plugin, out var endpoints) ? [.. endpoints.Items.Select(e => $"{e.Method} {e.Pattern}")] : [];
+        _byPlugin.TryGetValue(plugin, out var endpoints) ? [.. endpoints.Items.Select(e => $"{e.Method} {e.Pattern}").Distinct()] : [];
 
     /// <summary>The endpoint of <paramref name="plugin"/> for <paramref name="method"/> and <paramref name="path"/>, with its route values.</summary>
     public bool TryMatch(string plugin, string method, string path,
@@ -28,8 +30,9 @@ internal sealed class PluginEndpoints
         if (!_byPlugin.TryGetValue(plugin, out var endpoints))
             return false;
         var segments = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
-        foreach (var endpoint in endpoints.Items)
+        for (var i = endpoints.Items.Length - 1; i >= 0; i--) // the newest first
         {
+            var endpoint = endpoints.Items[i];
             if (string.Equals(endpoint.Method, method, StringComparison.OrdinalIgnoreCase) && endpoint.Matches(segments, values))
             {
                 handler = endpoint.Handler;
@@ -43,7 +46,7 @@ internal sealed class PluginEndpoints
     private void Add(string plugin, Endpoint endpoint) =>
         _byPlugin.AddOrUpdate(plugin, _ => new ImmutableEndpoints([endpoint]), (_, current) =>
         {
-            if (current.Items.Any(e => e.Method == endpoint.Method && e.Pattern == endpoint.Pattern))
+            if (current.Items.Any(e => ReferenceEquals(e.Scope, endpoint.Scope) && e.Method == endpoint.Method && e.Pattern == endpoint.Pattern))
                 throw new ArgumentException($"{endpoint.Method} {endpoint.Pattern} is mapped already");
             return new ImmutableEndpoints([.. current.Items, endpoint]);
         });
@@ -67,8 +70,9 @@ internal sealed class PluginEndpoints
     {
         private readonly string[] _segments;
 
-        public Endpoint(string method, string pattern, Func<PluginHttpRequest, CancellationToken, ValueTask<PluginHttpResponse>> handler)
+        public Endpoint(Scope scope, string method, string pattern, Func<PluginHttpRequest, CancellationToken, ValueTask<PluginHttpResponse>> handler)
         {
+            Scope = scope;
             ArgumentException.ThrowIfNullOrWhiteSpace(method);
             ArgumentNullException.ThrowIfNull(pattern);
             ArgumentNullException.ThrowIfNull(handler);
@@ -86,6 +90,9 @@ internal sealed class PluginEndpoints
                     throw new ArgumentException($"pattern '{pattern}': {{**name}} must be the last segment", nameof(pattern));
             }
         }
+
+        /// <summary>The plugin instance that mapped it.</summary>
+        public Scope Scope { get; }
 
         public string Method { get; }
 
@@ -122,7 +129,7 @@ internal sealed class PluginEndpoints
 
         public IDisposable Map(string method, string pattern, Func<PluginHttpRequest, CancellationToken, ValueTask<PluginHttpResponse>> handler)
         {
-            var endpoint = new Endpoint(method, pattern, handler);
+            var endpoint = new Endpoint(this, method, pattern, handler);
             lock (_mapped)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);

@@ -32,7 +32,7 @@ internal static partial class ManagementApi
     }
 
     /// <summary>Every routed filter, clients' and plugins' internal subscriptions', once each, sorted.</summary>
-    private static List<string> AllRouteFilters(BrokerEngine engine)
+    internal static List<string> AllRouteFilters(BrokerEngine engine)
     {
         var filters = engine.Router.RouteFilters();
         if (engine.InternalSubscriptions.Count == 0)

@@ -268,7 +268,7 @@ internal static partial class ManagementApi
     };
 
     /// <summary>The node's gauges, then those plugins set (<c>IBrokerServices.SetGauge</c>, e.g. <c>delayed.count</c>).</summary>
-    private static Dictionary<string, long> StatsOf(BrokerEngine engine)
+    internal static Dictionary<string, long> StatsOf(BrokerEngine engine)
     {
         var metrics = engine.Metrics;
         var stats = new Dictionary<string, long>(StringComparer.Ordinal)
@@ -289,7 +289,7 @@ internal static partial class ManagementApi
         return stats;
     }
 
-    private static Dictionary<string, long> MetricsOf(BrokerEngine engine)
+    internal static Dictionary<string, long> MetricsOf(BrokerEngine engine)
     {
         var metrics = engine.Metrics;
         var hasher = engine.HasPasswordHasher ? engine.PasswordHasher : null;

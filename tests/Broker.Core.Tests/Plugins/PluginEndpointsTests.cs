@@ -61,4 +61,23 @@ public sealed class PluginEndpointsTests
         Assert.False(endpoints.TryMatch("auth", "GET", "b", out _, out _));
         Assert.Throws<ObjectDisposedException>(() => scope.Map("GET", "c", (_, _) => Answer("c")));
     }
+
+    [Fact]
+    public async Task Map_SameEndpointFromANewInstance_TheNewerAnswers_UntilItGoes()
+    {
+        // A reload starts the new instance before the old one stops.
+        var endpoints = new PluginEndpoints();
+        var old = endpoints.For("auth");
+        old.Map("GET", "status", (_, _) => Answer("old"));
+        var fresh = endpoints.For("auth");
+        fresh.Map("GET", "status", (_, _) => Answer("new"));
+
+        Assert.True(endpoints.TryMatch("auth", "GET", "status", out var handler, out _));
+        Assert.Equal("new", System.Text.Encoding.UTF8.GetString((await handler!(null!, TestContext.Current.CancellationToken)).Body.Span));
+        Assert.Equal(["GET status"], endpoints.Describe("auth"));
+        old.Dispose();
+        Assert.True(endpoints.TryMatch("auth", "GET", "status", out _, out _));
+        fresh.Dispose();
+        Assert.False(endpoints.TryMatch("auth", "GET", "status", out _, out _));
+    }
 }

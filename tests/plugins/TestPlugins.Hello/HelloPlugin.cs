@@ -77,8 +77,15 @@ public sealed class HelloPlugin : IBrokerPlugin
             }, ct));
         }
         // Endpoints under /api/v4/plugins/<name>/api/ (left for the host to remove, as the hooks).
-        context.Http.Map("GET", "greeting", (_, _) => ValueTask.FromResult(PluginHttpResponse.Json(
-            $"{{\"greeting\":\"{options.Greeting}\",\"clients\":{context.Broker.ListClients().Count}}}")));
+        // The greeting with what the read model (SDK 1.5) says of the node.
+        context.Http.Map("GET", "greeting", (_, _) =>
+        {
+            var model = context.ReadModel;
+            return ValueTask.FromResult(PluginHttpResponse.Json(
+                $"{{\"greeting\":\"{options.Greeting}\",\"connections\":{model.Stats()["connections.count"]}," +
+                $"\"received\":{model.Metrics()["messages.received"]},\"listeners\":\"{string.Join(' ', model.Listeners().Select(l => l.Identifier))}\"," +
+                $"\"routes\":\"{string.Join(' ', model.Routes())}\",\"plugins\":\"{string.Join(' ', model.Plugins().Select(p => p.Name + ":" + p.State))}\"}}"));
+        });
         context.Http.Map("POST", "echo/{word}", (request, _) => ValueTask.FromResult(PluginHttpResponse.Text(
             $"{request.RouteValues["word"]} {request.Query.GetValueOrDefault("n", "-")} {request.BodyText}", 201)));
         context.Http.Map("GET", "boom", (_, _) => throw new InvalidOperationException("the endpoint's backend is down"));
