@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
-using System.Diagnostics.Metrics;
 using Broker.Core.Metrics;
-using Broker.Abstractions;
 using Broker.Core.Plugins;
 using Broker.Core.Routing;
 using Microsoft.Extensions.Configuration;
@@ -31,6 +31,7 @@ internal sealed class PluginContext(
     private readonly List<IInternalSubscription> _subscriptions = [];
     private IClientState? _clientState;
     private Meter? _meter;
+    private volatile bool _released; // what the plugin asks for after its stop would outlive it: refused
     private readonly CancellationTokenSource _stopping = new();
     private readonly TrackingTimeProvider _time = new(timeProvider);
 
@@ -49,6 +50,7 @@ internal sealed class PluginContext(
         {
             if (Volatile.Read(ref _meter) is { } meter)
                 return meter;
+            ObjectDisposedException.ThrowIf(_released, this);
             var created = metrics.CreateMeter(Name);
             if (Interlocked.CompareExchange(ref _meter, created, null) is { } raced)
             {
@@ -67,6 +69,7 @@ internal sealed class PluginContext(
         {
             if (Volatile.Read(ref _http) is { } http)
                 return http;
+            ObjectDisposedException.ThrowIf(_released, this);
             var created = endpoints.For(Name);
             return Interlocked.CompareExchange(ref _http, created, null) ?? created;
         }
@@ -74,10 +77,13 @@ internal sealed class PluginContext(
 
     public IInternalSubscription SubscribeInternal(string topicFilter, Func<BrokerMessage, CancellationToken, ValueTask> handler, int capacity = 10_000)
     {
-        var subscription = subscriptions.Add(Name, topicFilter, handler, capacity);
         lock (_subscriptions)
+        {
+            ObjectDisposedException.ThrowIf(_released, this);
+            var subscription = subscriptions.Add(Name, topicFilter, handler, capacity);
             _subscriptions.Add(subscription);
-        return subscription;
+            return subscription;
+        }
     }
 
     public IClientState ClientState
@@ -119,7 +125,10 @@ internal sealed class PluginContext(
         }
     }
 
-    /// <summary>Disposes the plugin's timers (after this, creating one throws) and its meter.</summary>
+    /// <summary>
+    /// Takes back what the plugin holds of the host: its timers (after this, creating one throws), meter, HTTP endpoints
+    /// and internal subscriptions (asking for new ones throws too), and per-connection state.
+    /// </summary>
     /// <remarks>
     /// The stopping source is cancelled, not disposed: cancelling drops every registration on it (nothing of the
     /// plugin stays reachable), and late plugin code reading <see cref="Stopping"/> gets a cancelled token, not an
@@ -127,6 +136,7 @@ internal sealed class PluginContext(
     /// </remarks>
     public void Release()
     {
+        _released = true;
         SignalStopping();
         _time.DisposeAll();
         // The plugin's instruments leave every export with it, its endpoints the API and its subscriptions the router.
