@@ -162,10 +162,11 @@ internal sealed partial class ClientChannel
             expiry = connect.CleanSession ? 0 : (uint)Math.Min(_engine.SessionOptions.ExpiryInterval.TotalSeconds, uint.MaxValue - 1);
         }
 
+        var address = RemoteEndPoint?.Address;
+        _peerHost = address is null ? null : BannedList.Normalize(address);
+
         // Earlier failed logins from this address or for this user name hold this one (login_failure.delay_after):
         // a guesser waits instead of making the broker hash. A close (kick, idle timeout, shutdown) ends the wait.
-        var address = RemoteEndPoint?.Address;
-        _peerHost = address is null ? null : AccessControl.BannedList.Normalize(address);
         var loginFailures = _engine.LoginFailures;
         var hold = loginFailures.DelayFor(address, connect.Username);
         if (hold > TimeSpan.Zero && !await WaitUnlessClosedAsync(hold).ConfigureAwait(false))
