@@ -123,36 +123,39 @@ internal static class DelayedStore
                 };
         }
 
-        private static MqttProperties? ReadProperties(BinaryReader reader)
+        private static MessageProperties? ReadProperties(BinaryReader reader)
         {
             var flags = (PropertyFlags)reader.ReadByte();
             if (flags == PropertyFlags.None)
                 return null;
-            var properties = new MqttProperties();
-            if (flags.HasFlag(PropertyFlags.PayloadFormat))
-                properties.PayloadFormatIndicator = reader.ReadByte();
-            if (flags.HasFlag(PropertyFlags.ContentType))
-                properties.ContentType = reader.ReadString();
-            if (flags.HasFlag(PropertyFlags.ResponseTopic))
-                properties.ResponseTopic = reader.ReadString();
+            byte? format = flags.HasFlag(PropertyFlags.PayloadFormat) ? reader.ReadByte() : null;
+            var contentType = flags.HasFlag(PropertyFlags.ContentType) ? reader.ReadString() : null;
+            var responseTopic = flags.HasFlag(PropertyFlags.ResponseTopic) ? reader.ReadString() : null;
+            byte[]? correlation = null;
             if (flags.HasFlag(PropertyFlags.CorrelationData))
             {
                 var length = reader.ReadInt32();
-                properties.CorrelationData = reader.ReadBytes(length);
-                if (properties.CorrelationData.Length != length)
+                correlation = reader.ReadBytes(length);
+                if (correlation.Length != length)
                     throw new EndOfStreamException();
             }
+            var users = new List<MqttUserProperty>();
             if (flags.HasFlag(PropertyFlags.UserProperties))
             {
                 var count = reader.ReadInt32();
                 if (count < 0)
                     throw new InvalidDataException("negative user property count");
-                var users = new List<MqttUserProperty>(Math.Min(count, 1024));
                 for (var i = 0; i < count; i++)
                     users.Add(new MqttUserProperty(reader.ReadString(), reader.ReadString()));
-                properties.UserProperties = users;
             }
-            return properties;
+            return new MessageProperties
+            {
+                PayloadFormatIndicator = format,
+                ContentType = contentType,
+                ResponseTopic = responseTopic,
+                CorrelationData = correlation,
+                UserProperties = [.. users],
+            };
         }
     }
 

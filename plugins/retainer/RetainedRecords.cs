@@ -172,23 +172,24 @@ internal static class RetainedRecords
             });
         }
 
-        private static MqttProperties ReadProperties(BinaryReader r)
+        private static MessageProperties ReadProperties(BinaryReader r)
         {
-            var p = new MqttProperties
-            {
-                PayloadFormatIndicator = r.ReadBoolean() ? r.ReadByte() : null,
-                ContentType = r.ReadBoolean() ? r.ReadString() : null,
-                ResponseTopic = r.ReadBoolean() ? r.ReadString() : null,
-                CorrelationData = r.ReadBoolean() ? r.ReadBytes(r.ReadInt32()) : null,
-            };
+            byte? format = r.ReadBoolean() ? r.ReadByte() : null;
+            var contentType = r.ReadBoolean() ? r.ReadString() : null;
+            var responseTopic = r.ReadBoolean() ? r.ReadString() : null;
+            ReadOnlyMemory<byte>? correlation = r.ReadBoolean() ? r.ReadBytes(r.ReadInt32()) : null;
             var count = r.ReadInt32();
-            if (count > 0)
+            var users = new MqttUserProperty[Math.Max(count, 0)];
+            for (var i = 0; i < users.Length; i++)
+                users[i] = new MqttUserProperty(r.ReadString(), r.ReadString());
+            return new MessageProperties
             {
-                p.UserProperties = new List<MqttUserProperty>(count);
-                for (var i = 0; i < count; i++)
-                    p.UserProperties.Add(new MqttUserProperty(r.ReadString(), r.ReadString()));
-            }
-            return p;
+                PayloadFormatIndicator = format,
+                ContentType = contentType,
+                ResponseTopic = responseTopic,
+                CorrelationData = correlation,
+                UserProperties = [.. users],
+            };
         }
     }
 }

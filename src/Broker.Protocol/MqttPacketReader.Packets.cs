@@ -168,7 +168,7 @@ public static partial class MqttPacketReader
                 CodecErrors.ProtocolError("PUBLISH QoS > 0 with Packet Identifier 0 [MQTT-2.3.1-1] (5.0: [MQTT-2.2.1-3])");
         }
         if (version == MqttProtocolVersion.V500)
-            packet.Properties = PropertyCodec.Read(ref r, PropertyContext.Publish, packet);
+            PropertyCodec.ReadPublish(ref r, packet);
         if (packet.Topic.Length == 0)
         {
             if (version != MqttProtocolVersion.V500)

@@ -191,7 +191,7 @@ public static class MqttPacketWriter
 
     private static int PublishPropertiesSize(MqttPublishPacket publish)
     {
-        var size = PropertyCodec.Size(publish.Properties, PropertyContext.Publish);
+        var size = PropertyCodec.Size(publish.Properties);
         if (publish.TopicAlias != 0)
             size += 3;
         if (publish.MessageExpiryInterval is not null)
@@ -362,7 +362,7 @@ public static class MqttPacketWriter
                 w.WriteVariableByteInteger(ids[i]);
             }
         }
-        PropertyCodec.Write(ref w, publish.Properties, PropertyContext.Publish);
+        PropertyCodec.Write(ref w, publish.Properties);
     }
 
     /// <summary>MQTT 3.1.1 CONNACK return codes (3.2.2.3); MQTT 5 refusals map onto the closest of them.</summary>

@@ -129,8 +129,9 @@ public sealed class PluginManagerTests
     }
 
     [Theory]
-    [InlineData("2.0", "different major")]
-    [InlineData("1.9", "newer than this broker")]
+    [InlineData("3.0", "different major")]
+    [InlineData("2.9", "newer than this broker")]
+    [InlineData("1.5", "rebuild the plugin against SDK 2")]
     [InlineData("0.9", "different major")]
     public async Task LoadAsync_IncompatibleSdkVersion_Refused(string sdk, string expected)
     {
@@ -164,7 +165,7 @@ public sealed class PluginManagerTests
     {
         await using var home = new PluginTestHome();
         home.Stage("TestPlugins.Hello", "hello");
-        home.WriteManifest("hello", """{ "name": "hello", "version": "1.0.0", "sdkVersion": "1.0" }""");
+        home.WriteManifest("hello", """{ "name": "hello", "version": "1.0.0", "sdkVersion": "2.0" }""");
 
         var result = await home.Manager.LoadAsync("hello");
 

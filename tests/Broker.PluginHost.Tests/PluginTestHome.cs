@@ -42,7 +42,7 @@ internal sealed class PluginTestHome : IAsyncDisposable
         new(Engine, Options, [PluginsDirectory], DataDirectory, new PluginConfigurationSource(EtcDirectory, new Dictionary<string, string>()));
 
     /// <summary>Copies test plugin <paramref name="project"/> (e.g. <c>TestPlugins.Hello</c>) to plugins/<paramref name="name"/>/.</summary>
-    public string Stage(string project, string name, string? sdkVersion = "1.0", string version = "1.0.0")
+    public string Stage(string project, string name, string? sdkVersion = "2.0", string version = "1.0.0")
     {
         var source = string.Format(System.Globalization.CultureInfo.InvariantCulture, OutputPattern, project);
         Assert.True(File.Exists(Path.Combine(source, project + ".dll")), $"{project} is not built at {source}");

@@ -129,7 +129,7 @@ internal static class PacketFactory
         };
         if (v5)
         {
-            packet.Properties = Properties(rng, Ctx.Publish);
+            packet.Properties = ToMessageProperties(Properties(rng, Ctx.Publish));
             if (rng.Next(3) == 0)
             {
                 packet.TopicAlias = (ushort)rng.Next(1, 65536);
@@ -252,6 +252,25 @@ internal static class PacketFactory
             p.UserProperties = ListOf(rng, 1, 4, r => new MqttUserProperty(r.Next(4) == 0 ? "" : Text(r), Text(r)));
         return p;
     }
+
+    /// <summary>The ones a PUBLISH carries to its subscribers, as <see cref="MqttPublishPacket.Properties"/> holds them.</summary>
+    public static MessageProperties? ToMessageProperties(MqttProperties? p) => p is null ? null : new MessageProperties
+    {
+        PayloadFormatIndicator = p.PayloadFormatIndicator,
+        ContentType = p.ContentType,
+        ResponseTopic = p.ResponseTopic,
+        CorrelationData = p.CorrelationData,
+        UserProperties = p.UserProperties is { } users ? [.. users] : [],
+    };
+
+    public static string Describe(MessageProperties? p) => Describe(p is null ? null : new MqttProperties
+    {
+        PayloadFormatIndicator = p.PayloadFormatIndicator,
+        ContentType = p.ContentType,
+        ResponseTopic = p.ResponseTopic,
+        CorrelationData = p.CorrelationData?.ToArray(),
+        UserProperties = [.. p.UserProperties],
+    });
 
     public static string TopicName(Random rng)
     {

@@ -345,8 +345,6 @@ public sealed class ReaderRuleTests
         Assert.Equal([5u, 128u], publish.SubscriptionIdentifiers);
         Assert.Equal(3, publish.TopicAlias);
         Assert.NotNull(publish.Properties);
-        Assert.Null(publish.Properties.MessageExpiryInterval);
-        Assert.Null(publish.Properties.SubscriptionIdentifier);
         Assert.Equal((byte)1, publish.Properties.PayloadFormatIndicator);
         Assert.Equal([new MqttUserProperty("k", "v")], publish.Properties.UserProperties);
     }

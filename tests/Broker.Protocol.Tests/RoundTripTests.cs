@@ -100,7 +100,7 @@ public sealed class RoundTripTests
             new Random(8).NextBytes(payload);
             packet.Payload = payload;
             if (packet.Properties is not null)
-                packet.Properties.PayloadFormatIndicator = null;
+                packet.Properties = packet.Properties with { PayloadFormatIndicator = null };
             var stingy = new StingyBufferWriter();
             MqttPacketWriter.Write(stingy, packet, version);
             var contiguous = TestBuffers.Encode(packet, version);

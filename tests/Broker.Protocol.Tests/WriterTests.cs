@@ -97,7 +97,7 @@ public sealed class WriterTests
         Assert.Equal([0xD0, 0], TestBuffers.Encode(MqttPingRespPacket.Instance, V5));
     }
 
-    [Fact] // PUBLISH per-delivery properties come from the packet; a stray copy in Properties is not written twice
+    [Fact] // PUBLISH per-delivery properties come from the packet's own members, the message's from Properties
     public void Write_PublishUnder5_PerDeliveryPropertiesFromPacketFields()
     {
         var packet = new MqttPublishPacket
@@ -106,7 +106,7 @@ public sealed class WriterTests
             TopicAlias = 2,
             MessageExpiryInterval = 10,
             SubscriptionIdentifiers = [1, 300],
-            Properties = new() { MessageExpiryInterval = 99, SubscriptionIdentifier = 5, ContentType = "c" },
+            Properties = new() { ContentType = "c" },
             Payload = new byte[] { 0xAA },
         };
         byte[] expected =

@@ -20,10 +20,10 @@ public sealed record BrokerMessage
     public bool Retain { get; init; }
 
     /// <summary>
-    /// MQTT 5 properties forwarded unchanged (payload format, content type, response topic, correlation data,
-    /// user properties). Null when there are none. Shared: never mutate.
+    /// The MQTT 5 properties forwarded unchanged (payload format, content type, response topic, correlation data,
+    /// user properties); null when there are none. Immutable like the message (since SDK 2.0).
     /// </summary>
-    public MqttProperties? Properties { get; init; }
+    public MessageProperties? Properties { get; init; }
 
     /// <summary>
     /// MQTT 5 Message Expiry Interval in seconds as published; null = never expires. The broker forwards the

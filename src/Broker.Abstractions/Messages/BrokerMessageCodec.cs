@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Broker.Abstractions;
 
 /// <summary>
@@ -150,7 +152,7 @@ public static class BrokerMessageCodec
         return bytes.Length == length ? bytes : throw new EndOfStreamException();
     }
 
-    private static void WriteProperties(BinaryWriter writer, MqttProperties? properties)
+    private static void WriteProperties(BinaryWriter writer, MessageProperties? properties)
     {
         var fields = PropertyFields.None;
         if (properties?.PayloadFormatIndicator is not null)
@@ -161,7 +163,7 @@ public static class BrokerMessageCodec
             fields |= PropertyFields.ResponseTopic;
         if (properties?.CorrelationData is not null)
             fields |= PropertyFields.CorrelationData;
-        if (properties?.UserProperties is not null)
+        if (properties is { UserProperties.IsEmpty: false })
             fields |= PropertyFields.UserProperties;
         writer.Write((byte)fields);
         if (properties is null)
@@ -175,12 +177,12 @@ public static class BrokerMessageCodec
         if (properties.CorrelationData is { } correlation)
         {
             writer.Write(correlation.Length);
-            writer.Write(correlation);
+            writer.Write(correlation.Span);
         }
-        if (properties.UserProperties is { } users)
+        if (fields.HasFlag(PropertyFields.UserProperties))
         {
-            writer.Write(users.Count);
-            foreach (var (name, value) in users)
+            writer.Write(properties.UserProperties.Length);
+            foreach (var (name, value) in properties.UserProperties)
             {
                 writer.Write(name);
                 writer.Write(value);
@@ -188,30 +190,33 @@ public static class BrokerMessageCodec
         }
     }
 
-    private static MqttProperties? ReadProperties(BinaryReader reader)
+    private static MessageProperties? ReadProperties(BinaryReader reader)
     {
         var fields = (PropertyFields)reader.ReadByte();
         if (fields == PropertyFields.None)
             return null;
-        var properties = new MqttProperties();
-        if (fields.HasFlag(PropertyFields.PayloadFormat))
-            properties.PayloadFormatIndicator = reader.ReadByte();
-        if (fields.HasFlag(PropertyFields.ContentType))
-            properties.ContentType = reader.ReadString();
-        if (fields.HasFlag(PropertyFields.ResponseTopic))
-            properties.ResponseTopic = reader.ReadString();
-        if (fields.HasFlag(PropertyFields.CorrelationData))
-            properties.CorrelationData = ReadBytes(reader);
+        var users = ImmutableArray<MqttUserProperty>.Empty;
+        byte? format = fields.HasFlag(PropertyFields.PayloadFormat) ? reader.ReadByte() : null;
+        var contentType = fields.HasFlag(PropertyFields.ContentType) ? reader.ReadString() : null;
+        var responseTopic = fields.HasFlag(PropertyFields.ResponseTopic) ? reader.ReadString() : null;
+        ReadOnlyMemory<byte>? correlation = fields.HasFlag(PropertyFields.CorrelationData) ? ReadBytes(reader) : null;
         if (fields.HasFlag(PropertyFields.UserProperties))
         {
             var count = reader.ReadInt32();
             if (count < 0)
                 throw new InvalidDataException("negative user property count");
-            var users = new List<MqttUserProperty>(Math.Min(count, 1024));
+            var builder = ImmutableArray.CreateBuilder<MqttUserProperty>(Math.Min(count, 1024));
             for (var i = 0; i < count; i++)
-                users.Add(new MqttUserProperty(reader.ReadString(), reader.ReadString()));
-            properties.UserProperties = users;
+                builder.Add(new MqttUserProperty(reader.ReadString(), reader.ReadString()));
+            users = builder.DrainToImmutable();
         }
-        return properties;
+        return new MessageProperties
+        {
+            PayloadFormatIndicator = format,
+            ContentType = contentType,
+            ResponseTopic = responseTopic,
+            CorrelationData = correlation,
+            UserProperties = users,
+        };
     }
 }

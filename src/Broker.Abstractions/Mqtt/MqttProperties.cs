@@ -11,9 +11,8 @@ public readonly record struct MqttUserProperty(string Name, string Value);
 /// one too.
 /// </summary>
 /// <remarks>
-/// For PUBLISH, Topic Alias, Subscription Identifiers and Message Expiry Interval are per-delivery values and
-/// live on the PUBLISH packet itself, never here, so one instance of these properties can be shared
-/// by every copy of a message the broker forwards. Instances handed to the router must not be mutated.
+/// Plugins meet it as the CONNECT properties of <c>client.connect</c> and the CONNACK properties of
+/// <c>client.connack</c>. A message's properties are the immutable <see cref="MessageProperties"/> (since SDK 2.0).
 /// </remarks>
 public sealed class MqttProperties
 {

@@ -12,7 +12,7 @@ namespace Broker.Abstractions.Plugins;
 public static class SdkVersion
 {
     /// <summary>The SDK version of this build of the broker.</summary>
-    public static Version Current { get; } = new(1, 5);
+    public static Version Current { get; } = new(2, 0);
 
     /// <summary>
     /// Whether a plugin built against <paramref name="builtAgainst"/> can run on <see cref="Current"/>: same major,
@@ -24,7 +24,10 @@ public static class SdkVersion
     {
         ArgumentNullException.ThrowIfNull(builtAgainst);
         var current = Current;
-        if (builtAgainst.Major != current.Major)
+        if (builtAgainst.Major == 1 && current.Major == 2)
+            reason = $"built against SDK {builtAgainst.Major}.{Math.Max(builtAgainst.Minor, 0)}, this broker has SDK {current}: a different major version is incompatible; "
+                + "rebuild the plugin against SDK 2 (message properties are the immutable MessageProperties; see \"From SDK 1 to SDK 2\" in plugin-template/README.md) and set sdkVersion to 2.0";
+        else if (builtAgainst.Major != current.Major)
             reason = $"built against SDK {builtAgainst.Major}.{Math.Max(builtAgainst.Minor, 0)}, this broker has SDK {current}: a different major version is incompatible";
         else if (builtAgainst.Minor > current.Minor)
             reason = $"built against SDK {builtAgainst.Major}.{builtAgainst.Minor}, newer than this broker's SDK {current}: upgrade the broker";

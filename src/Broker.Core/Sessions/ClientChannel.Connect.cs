@@ -293,18 +293,18 @@ internal sealed partial class ClientChannel
     }
 
     /// <summary>The will's properties as its PUBLISH carries them: without Will Delay Interval and Message Expiry.</summary>
-    private static MqttProperties? WithoutWillOnlyProperties(MqttProperties will)
+    private static MessageProperties? WithoutWillOnlyProperties(MqttProperties will)
     {
         if (will.PayloadFormatIndicator is null && will.ContentType is null && will.ResponseTopic is null
             && will.CorrelationData is null && will.UserProperties is null)
             return null;
-        return new MqttProperties
+        return new MessageProperties
         {
             PayloadFormatIndicator = will.PayloadFormatIndicator,
             ContentType = will.ContentType,
             ResponseTopic = will.ResponseTopic,
             CorrelationData = will.CorrelationData,
-            UserProperties = will.UserProperties,
+            UserProperties = will.UserProperties is { } users ? [.. users] : [],
         };
     }
 }

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Broker.Protocol.Codec;
 
 /// <summary>Where a property block sits; decides which property identifiers are allowed (MQTT 5.0, 2.2.2.2).</summary>
@@ -88,12 +90,17 @@ internal static class PropertyCodec
 
     public static bool IsAllowed(PropertyContext context, byte id) => (Allowed[(int)context] & (1UL << id)) != 0;
 
+    /// <summary>Reads Property Length and the properties of a packet other than PUBLISH; null when there are none.</summary>
+    public static MqttProperties? Read(ref WireReader reader, PropertyContext context) => Read(ref reader, context, null);
+
     /// <summary>
-    /// Reads Property Length and the properties. For PUBLISH (<paramref name="publish"/> not null) Topic Alias,
-    /// Message Expiry Interval and Subscription Identifiers go to the packet, everything else to the returned
-    /// instance, which is null when no such property was present.
+    /// Reads Property Length and the properties of a PUBLISH: Topic Alias, Message Expiry Interval and Subscription
+    /// Identifiers go to the packet's own members, the ones that travel with the message to its
+    /// <see cref="MqttPublishPacket.Properties"/> (null when none was present).
     /// </summary>
-    public static MqttProperties? Read(ref WireReader reader, PropertyContext context, MqttPublishPacket? publish = null)
+    public static void ReadPublish(ref WireReader reader, MqttPublishPacket publish) => Read(ref reader, PropertyContext.Publish, publish);
+
+    private static MqttProperties? Read(ref WireReader reader, PropertyContext context, MqttPublishPacket? publish)
     {
         var length = reader.ReadVariableByteInteger();
         if (length > (uint)reader.Remaining)
@@ -105,6 +112,11 @@ internal static class PropertyCodec
         ulong seen = 0;
         MqttProperties? p = null;
         List<uint>? subscriptionIds = null;
+        // A PUBLISH's message properties, made into one immutable MessageProperties at the end.
+        byte? payloadFormat = null;
+        string? contentType = null, responseTopic = null;
+        byte[]? correlationData = null;
+        ImmutableArray<MqttUserProperty>.Builder? users = null;
         while (!r.End)
         {
             var id = r.ReadVariableByteInteger();
@@ -120,7 +132,7 @@ internal static class PropertyCodec
             switch (id)
             {
                 case PayloadFormatIndicator:
-                    (p ??= new()).PayloadFormatIndicator = ReadFlag(ref r, "Payload Format Indicator");
+                    payloadFormat = ReadFlag(ref r, "Payload Format Indicator");
                     break;
                 case MessageExpiryInterval:
                     if (publish is not null)
@@ -129,17 +141,16 @@ internal static class PropertyCodec
                         (p ??= new()).MessageExpiryInterval = r.ReadUInt32();
                     break;
                 case ContentType:
-                    (p ??= new()).ContentType = r.ReadString();
+                    contentType = r.ReadString();
                     break;
                 case ResponseTopic:
-                    var responseTopic = r.ReadString();
+                    responseTopic = r.ReadString();
                     // [MQTT-3.3.2-14]: the Response Topic is a Topic Name, so no wildcards.
                     if (!MqttTopic.IsValidTopicName(responseTopic))
                         CodecErrors.ProtocolError("Response Topic is not a valid topic name [MQTT-3.3.2-14]");
-                    (p ??= new()).ResponseTopic = responseTopic;
                     break;
                 case CorrelationData:
-                    (p ??= new()).CorrelationData = r.ReadBinary();
+                    correlationData = r.ReadBinary();
                     break;
                 case SubscriptionIdentifier:
                     var subscriptionId = r.ReadVariableByteInteger();
@@ -207,7 +218,7 @@ internal static class PropertyCodec
                 case UserProperty:
                     var name = r.ReadString();
                     var value = r.ReadString();
-                    ((p ??= new()).UserProperties ??= []).Add(new MqttUserProperty(name, value));
+                    (users ??= ImmutableArray.CreateBuilder<MqttUserProperty>()).Add(new MqttUserProperty(name, value));
                     break;
                 case MaximumPacketSize:
                     var maximumPacketSize = r.ReadUInt32();
@@ -226,8 +237,32 @@ internal static class PropertyCodec
                     break;
             }
         }
-        if (publish is not null && subscriptionIds is not null)
-            publish.SubscriptionIdentifiers = subscriptionIds;
+        if (publish is not null)
+        {
+            if (subscriptionIds is not null)
+                publish.SubscriptionIdentifiers = subscriptionIds;
+            if (payloadFormat is not null || contentType is not null || responseTopic is not null || correlationData is not null || users is not null)
+            {
+                publish.Properties = new MessageProperties
+                {
+                    PayloadFormatIndicator = payloadFormat,
+                    ContentType = contentType,
+                    ResponseTopic = responseTopic,
+                    CorrelationData = correlationData,
+                    UserProperties = users?.DrainToImmutable() ?? [],
+                };
+            }
+            return null;
+        }
+        if (payloadFormat is not null || contentType is not null || responseTopic is not null || correlationData is not null || users is not null)
+        {
+            p ??= new();
+            p.PayloadFormatIndicator = payloadFormat;
+            p.ContentType = contentType;
+            p.ResponseTopic = responseTopic;
+            p.CorrelationData = correlationData;
+            p.UserProperties = users is null ? null : [.. users];
+        }
         // 3.1.2.11.10 / 3.2.2.3.18 / 3.15.2.2.3: Authentication Data only makes sense with a method.
         if (p is not null && p.AuthenticationData is not null && p.AuthenticationMethod is null)
             CodecErrors.ProtocolError("Authentication Data without Authentication Method");
@@ -242,17 +277,19 @@ internal static class PropertyCodec
         return value;
     }
 
-    /// <summary>Bytes of the properties (without Property Length). Properties not allowed in the context are skipped.</summary>
+    /// <summary>
+    /// Bytes of the properties of a packet other than PUBLISH (without Property Length). Properties not allowed in the
+    /// context are skipped.
+    /// </summary>
     public static int Size(MqttProperties? p, PropertyContext context)
     {
         if (p is null)
             return 0;
         var allowed = Allowed[(int)context];
-        var publish = context == PropertyContext.Publish;
         var size = 0;
         if (p.PayloadFormatIndicator is not null && Has(allowed, PayloadFormatIndicator))
             size += 2;
-        if (p.MessageExpiryInterval is not null && !publish && Has(allowed, MessageExpiryInterval))
+        if (p.MessageExpiryInterval is not null && Has(allowed, MessageExpiryInterval))
             size += 5;
         if (p.ContentType is not null && Has(allowed, ContentType))
             size += 1 + WireWriter.StringSize(p.ContentType);
@@ -260,7 +297,7 @@ internal static class PropertyCodec
             size += 1 + WireWriter.StringSize(p.ResponseTopic);
         if (p.CorrelationData is not null && Has(allowed, CorrelationData))
             size += 1 + WireWriter.BinarySize(p.CorrelationData.Length);
-        if (p.SubscriptionIdentifier is { } subscriptionId && !publish && Has(allowed, SubscriptionIdentifier))
+        if (p.SubscriptionIdentifier is { } subscriptionId && Has(allowed, SubscriptionIdentifier))
             size += 1 + WireWriter.VariableByteIntegerSize(subscriptionId);
         if (p.SessionExpiryInterval is not null && Has(allowed, SessionExpiryInterval))
             size += 5;
@@ -308,16 +345,15 @@ internal static class PropertyCodec
         return size;
     }
 
-    /// <summary>Writes the properties (without Property Length) in identifier order; mirrors <see cref="Size"/>.</summary>
+    /// <summary>Writes the properties (without Property Length) in identifier order; mirrors <see cref="Size(MqttProperties?, PropertyContext)"/>.</summary>
     public static void Write(ref WireWriter w, MqttProperties? p, PropertyContext context)
     {
         if (p is null)
             return;
         var allowed = Allowed[(int)context];
-        var publish = context == PropertyContext.Publish;
         if (p.PayloadFormatIndicator is { } pfi && Has(allowed, PayloadFormatIndicator))
             WriteByteProperty(ref w, PayloadFormatIndicator, pfi);
-        if (p.MessageExpiryInterval is { } mei && !publish && Has(allowed, MessageExpiryInterval))
+        if (p.MessageExpiryInterval is { } mei && Has(allowed, MessageExpiryInterval))
             WriteUInt32Property(ref w, MessageExpiryInterval, mei);
         if (p.ContentType is { } contentType && Has(allowed, ContentType))
             WriteStringProperty(ref w, ContentType, contentType);
@@ -328,7 +364,7 @@ internal static class PropertyCodec
             w.WriteByte(CorrelationData);
             w.WriteBinary(correlationData);
         }
-        if (p.SubscriptionIdentifier is { } subscriptionId && !publish && Has(allowed, SubscriptionIdentifier))
+        if (p.SubscriptionIdentifier is { } subscriptionId && Has(allowed, SubscriptionIdentifier))
         {
             w.WriteByte(SubscriptionIdentifier);
             w.WriteVariableByteInteger(subscriptionId);
@@ -383,6 +419,49 @@ internal static class PropertyCodec
             WriteByteProperty(ref w, SubscriptionIdentifiersAvailable, sia);
         if (p.SharedSubscriptionAvailable is { } ssa && Has(allowed, SharedSubscriptionAvailable))
             WriteByteProperty(ref w, SharedSubscriptionAvailable, ssa);
+    }
+
+    /// <summary>Bytes of a PUBLISH's message properties (without Property Length).</summary>
+    public static int Size(MessageProperties? p)
+    {
+        if (p is null)
+            return 0;
+        var size = 0;
+        if (p.PayloadFormatIndicator is not null)
+            size += 2;
+        if (p.ContentType is not null)
+            size += 1 + WireWriter.StringSize(p.ContentType);
+        if (p.ResponseTopic is not null)
+            size += 1 + WireWriter.StringSize(p.ResponseTopic);
+        if (p.CorrelationData is { } correlationData)
+            size += 1 + WireWriter.BinarySize(correlationData.Length);
+        foreach (var up in p.UserProperties)
+            size += 1 + WireWriter.StringSize(up.Name) + WireWriter.StringSize(up.Value);
+        return size;
+    }
+
+    /// <summary>Writes a PUBLISH's message properties (without Property Length) in identifier order; mirrors <see cref="Size(MessageProperties?)"/>.</summary>
+    public static void Write(ref WireWriter w, MessageProperties? p)
+    {
+        if (p is null)
+            return;
+        if (p.PayloadFormatIndicator is { } pfi)
+            WriteByteProperty(ref w, PayloadFormatIndicator, pfi);
+        if (p.ContentType is { } contentType)
+            WriteStringProperty(ref w, ContentType, contentType);
+        if (p.ResponseTopic is { } responseTopic)
+            WriteStringProperty(ref w, ResponseTopic, responseTopic);
+        if (p.CorrelationData is { } correlationData)
+        {
+            w.WriteByte(CorrelationData);
+            w.WriteBinary(correlationData.Span);
+        }
+        foreach (var up in p.UserProperties)
+        {
+            w.WriteByte(UserProperty);
+            w.WriteString(up.Name);
+            w.WriteString(up.Value);
+        }
     }
 
     private static bool Has(ulong allowed, byte id) => (allowed & (1UL << id)) != 0;

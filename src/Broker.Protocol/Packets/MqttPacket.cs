@@ -54,7 +54,7 @@ public sealed class MqttPublishPacket : MqttPacket
     /// <summary>Property 0x0B, possibly several (one per matching subscription).</summary>
     public IReadOnlyList<uint>? SubscriptionIdentifiers { get; set; }
     /// <summary>Every other property (payload format, content type, response topic, correlation data, user properties).</summary>
-    public MqttProperties? Properties { get; set; }
+    public MessageProperties? Properties { get; set; }
 }
 
 /// <summary>PUBACK, PUBREC, PUBREL or PUBCOMP.</summary>

@@ -195,7 +195,7 @@ internal static partial class ManagementApi
                 return false;
         }
 
-        MqttProperties? properties = null;
+        MessageProperties? properties = null;
         uint? expiry = null;
         if (request.Properties is { } p)
         {
@@ -218,24 +218,15 @@ internal static partial class ManagementApi
                 invalid = BadRequest(ApiCodes.BadTopic, $"properties.response_topic '{responseTopic}' is not a valid topic name", topic: topicText);
                 return false;
             }
-            List<MqttUserProperty>? user = null;
-            if (p.UserProperties is { Count: > 0 } pairs)
+            var candidate = new MessageProperties
             {
-                user = new List<MqttUserProperty>(pairs.Count);
-                foreach (var (name, value) in pairs)
-                    user.Add(new MqttUserProperty(name, value));
-            }
-            if (user is not null || p.PayloadFormatIndicator is not null || p.ContentType is not null || p.ResponseTopic is not null || p.CorrelationData is not null)
-            {
-                properties = new MqttProperties
-                {
-                    UserProperties = user,
-                    PayloadFormatIndicator = (byte?)p.PayloadFormatIndicator,
-                    ContentType = p.ContentType,
-                    ResponseTopic = p.ResponseTopic,
-                    CorrelationData = p.CorrelationData is null ? null : Encoding.UTF8.GetBytes(p.CorrelationData),
-                };
-            }
+                UserProperties = p.UserProperties is { } pairs ? [.. pairs.Select(pair => new MqttUserProperty(pair.Key, pair.Value))] : [],
+                PayloadFormatIndicator = (byte?)p.PayloadFormatIndicator,
+                ContentType = p.ContentType,
+                ResponseTopic = p.ResponseTopic,
+                CorrelationData = p.CorrelationData is null ? null : Encoding.UTF8.GetBytes(p.CorrelationData),
+            };
+            properties = candidate.IsEmpty ? null : candidate;
         }
 
         message = new BrokerMessage

@@ -54,7 +54,7 @@ public sealed class FramesTests
             Payload = payload,
             SubscriptionIdentifiers = [5, 300],
             MessageExpiryInterval = 60,
-            Properties = new MqttProperties { UserProperties = [new MqttUserProperty("k", "v")] },
+            Properties = new MessageProperties { UserProperties = [new MqttUserProperty("k", "v")] },
         };
         var writer = new ArrayBufferWriter<byte>();
         MqttPacketWriter.Write(writer, packet, version);

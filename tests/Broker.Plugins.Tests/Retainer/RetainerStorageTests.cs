@@ -38,12 +38,12 @@ public sealed class RetainerStorageTests : IDisposable
             MessageExpiryInterval = 42,
             PublisherId = "pub",
             IsSystem = true,
-            Properties = new MqttProperties
+            Properties = new MessageProperties
             {
                 PayloadFormatIndicator = 1,
                 ContentType = "text/plain",
                 ResponseTopic = "reply/here",
-                CorrelationData = [1, 2, 3],
+                CorrelationData = new byte[] { 1, 2, 3 },
                 UserProperties = [new("k", "v"), new("k", "w")],
             },
         };
@@ -61,7 +61,7 @@ public sealed class RetainerStorageTests : IDisposable
         Assert.Equal((byte)1, read.Properties!.PayloadFormatIndicator);
         Assert.Equal("text/plain", read.Properties.ContentType);
         Assert.Equal("reply/here", read.Properties.ResponseTopic);
-        Assert.Equal([1, 2, 3], read.Properties.CorrelationData);
+        Assert.Equal([1, 2, 3], read.Properties.CorrelationData!.Value.ToArray());
         Assert.Equal(message.Properties.UserProperties, read.Properties.UserProperties);
         Assert.Equal(("gone", (BrokerMessage?)null), records[1]);
     }
@@ -183,9 +183,9 @@ public sealed class RetainerStorageTests : IDisposable
             w.Write(true);
             w.Write(m.Properties.ResponseTopic!);
             w.Write(true);
-            w.Write(m.Properties.CorrelationData!.Length);
-            w.Write(m.Properties.CorrelationData);
-            w.Write(m.Properties.UserProperties!.Count);
+            w.Write(m.Properties.CorrelationData!.Value.Length);
+            w.Write(m.Properties.CorrelationData.Value.Span);
+            w.Write(m.Properties.UserProperties.Length);
             foreach (var (name, value) in m.Properties.UserProperties)
             {
                 w.Write(name);

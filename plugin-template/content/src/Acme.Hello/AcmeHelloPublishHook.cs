@@ -9,9 +9,9 @@ namespace Acme.Hello;
 /// property added.
 /// </summary>
 /// <remarks>
-/// Runs on connection threads, concurrently: it keeps no mutable state. Messages are immutable and shared, so a
-/// change is a copy (<c>with</c>) written back to the context, and the properties are copied before they are
-/// changed. Messages that do not match cost one prefix comparison and no allocation.
+/// Runs on connection threads, concurrently: it keeps no mutable state. Messages and their properties are immutable
+/// and shared, so a change is a copy (<c>with</c>) written back to the context. Messages that do not match cost one
+/// prefix comparison and no allocation.
 /// </remarks>
 internal sealed class AcmeHelloPublishHook(AcmeHelloOptions options)
 {
@@ -37,22 +37,12 @@ internal sealed class AcmeHelloPublishHook(AcmeHelloOptions options)
         return ContinueResult;
     }
 
-    private MqttProperties? WithUserProperty(MqttProperties? properties)
+    private MessageProperties? WithUserProperty(MessageProperties? properties)
     {
         if (_userProperty is not { } added)
             return properties;
-        var copy = properties is null ? new MqttProperties() : Copy(properties);
-        copy.UserProperties = properties?.UserProperties is { } existing ? [.. existing, added] : [added];
-        return copy;
+        return properties is null
+            ? new MessageProperties { UserProperties = [added] }
+            : properties with { UserProperties = properties.UserProperties.Add(added) };
     }
-
-    // The PUBLISH-relevant properties (the others never appear on a message).
-    private static MqttProperties Copy(MqttProperties source) => new()
-    {
-        PayloadFormatIndicator = source.PayloadFormatIndicator,
-        ContentType = source.ContentType,
-        ResponseTopic = source.ResponseTopic,
-        CorrelationData = source.CorrelationData,
-        UserProperties = source.UserProperties,
-    };
 }

@@ -8,7 +8,7 @@ public sealed class AcmeHelloPublishHookTests
     private static AcmeHelloPublishHook Hook(string rewritePrefix = "", string propertyName = "greeted-by") =>
         new(new AcmeHelloOptions { RewritePrefix = rewritePrefix, UserPropertyName = propertyName });
 
-    private static MessagePublishContext Publish(string topic, MqttProperties? properties = null) =>
+    private static MessagePublishContext Publish(string topic, MessageProperties? properties = null) =>
         new() { Message = new BrokerMessage { Topic = topic, Payload = "hi"u8.ToArray(), Properties = properties } };
 
     [Fact]
@@ -20,7 +20,7 @@ public sealed class AcmeHelloPublishHookTests
 
         Assert.Equal(HookResult.Continue, result);
         Assert.Equal("greetings/world", context.Message.Topic);
-        Assert.Equal([new MqttUserProperty("greeted-by", "acme_hello")], context.Message.Properties?.UserProperties);
+        Assert.Equal([new MqttUserProperty("greeted-by", "acme_hello")], context.Message.Properties!.UserProperties);
         Assert.True(context.Route);
     }
 
@@ -43,13 +43,13 @@ public sealed class AcmeHelloPublishHookTests
         await Hook().OnPublishAsync(context);
 
         Assert.Equal("hello/world", context.Message.Topic);
-        Assert.NotNull(context.Message.Properties?.UserProperties);
+        Assert.NotNull(context.Message.Properties);
     }
 
     [Fact]
     public async Task OnPublishAsync_ExistingProperties_AppendsWithoutChangingTheShared()
     {
-        var shared = new MqttProperties { ContentType = "text/plain", UserProperties = [new("a", "1")] };
+        var shared = new MessageProperties { ContentType = "text/plain", UserProperties = [new("a", "1")] };
         var context = Publish("hello/world", shared);
 
         await Hook().OnPublishAsync(context);
