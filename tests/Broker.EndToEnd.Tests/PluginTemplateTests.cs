@@ -30,10 +30,11 @@ public sealed class PluginTemplateTests
             // Offline-safe: the only packages (xunit.v3 & co.) are in the NuGet cache after the solution's restore.
             // No build servers: a lingering MSBuild node or compiler server would hold this test's output pipes.
             await DotnetAsync(project, "the generated plugin does not build", "build", sdk, "--disable-build-servers", "-nodeReuse:false");
-            var tests = await DotnetAsync(project, "the generated plugin's tests fail", "test", "--no-build", sdk);
+            var tests = await DotnetAsync(project, "the generated plugin's tests fail",
+                "test", Path.Combine("tests", "Acme.Hello.Tests"), sdk, "--disable-build-servers", "-nodeReuse:false");
             Assert.Contains("Passed!", tests, StringComparison.Ordinal);
 
-            var output = Path.Combine(project, "src", "Acme.Hello", "bin", "Debug", "net10.0");
+            var output = Path.Combine(project, "bin", "Debug", "net10.0");
             Assert.True(File.Exists(Path.Combine(output, "plugin.json")), $"{output} holds no plugin.json");
             Assert.True(File.Exists(Path.Combine(output, "Acme.Hello.deps.json")), $"{output} holds no deps.json");
             Assert.False(File.Exists(Path.Combine(output, "Broker.Abstractions.dll")), "the plugin must not ship its own copy of the SDK");
@@ -59,6 +60,66 @@ public sealed class PluginTemplateTests
             var message = Assert.Single(await MosquittoClients.MessagesAsync(sub, 1));
             Assert.Equal("greetings/world", message.Topic);
             Assert.Equal("hi\tfrom:pub greeted-by:acme_hello", message.Payload); // payload, then %P: the publisher's property kept, the plugin's added
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(work, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Template_GeneratedUnderPlugins_BundledByTheBrokersBuildLikeAShippedPlugin()
+    {
+        // A copy of the repository's tracked files, so the generated plugin and the build's output stay out of it.
+        var work = Directory.CreateTempSubdirectory("broker-bundle-").FullName;
+        try
+        {
+            var hive = Path.Combine(work, "hive");
+            var checkout = Path.Combine(work, "broker");
+            await using (var git = ChildProcess.Start(Tools.Require("git", "git"), ["-C", Tools.RepoRoot, "-c", "core.quotepath=off", "ls-files"]))
+            {
+                Assert.Equal(0, await git.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                foreach (var file in git.StdoutLines)
+                {
+                    var source = Path.Combine(Tools.RepoRoot, file);
+                    if (!File.Exists(source))
+                        continue; // deleted in the working tree, not yet committed
+                    var target = Path.Combine(checkout, file);
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                    File.Copy(source, target);
+                }
+            }
+
+            await DotnetAsync(work, "`dotnet new install` failed: is the .NET SDK's template engine available?",
+                "new", "install", Path.Combine(checkout, "plugin-template"), "--debug:custom-hive", hive);
+            // As the guide says: generated under plugins/, with no SDK path (the default is the checkout's own).
+            await DotnetAsync(checkout, "`dotnet new broker-plugin` failed",
+                "new", "broker-plugin", "-n", "Acme.Hello", "-o", Path.Combine("plugins", "acme_hello"), "--debug:custom-hive", hive);
+            // The broker's own build, nothing else: it must find the new plugin, build it and bundle it.
+            await DotnetCli.RunAsync(checkout, "the broker does not build with a generated plugin under plugins/", TimeSpan.FromMinutes(6),
+                "build", Path.Combine("src", "Broker.Server"), "-c", "Release", "--disable-build-servers", "-nodeReuse:false");
+
+            var bundled = Path.Combine(checkout, "src", "Broker.Server", "bin", "Release", "net10.0", "plugins");
+            foreach (var file in new[] { "plugin.json", "Acme.Hello.dll", "Acme.Hello.deps.json", "acme_hello.conf" })
+                Assert.True(File.Exists(Path.Combine(bundled, "acme_hello", file)), $"{file} not bundled into {bundled}/acme_hello");
+            Assert.False(File.Exists(Path.Combine(bundled, "acme_hello", "Broker.Abstractions.dll")), "the plugin must not ship its own copy of the SDK");
+            Assert.False(Directory.Exists(Path.Combine(bundled, "acme_hello", "tests")), "the plugin's tests are not part of the plugin");
+            Assert.True(File.Exists(Path.Combine(bundled, "retainer", "plugin.json")), "the shipped plugins are bundled beside it");
+
+            // The bundled folder is a plugin the broker loads, as it loads the shipped ones from the same place.
+            await using var broker = await BrokerProcess.StartAsync(o => o.Settings["plugins.directory"] = bundled);
+            var load = await CtlRunner.RunAsync(broker, "plugins", "load", "acme_hello");
+            Assert.True(load.ExitCode == 0, load.Transcript);
+            await using var sub = await MosquittoClients.SubscribeAsync(broker, "-V", "5", "-t", "hello/#", "-F", ReceivedMessage.Format + @"\t%P");
+            await MosquittoClients.PublishAsync(broker, ["-V", "5", "-t", "hello/world", "-m", "hi"]);
+            var message = Assert.Single(await MosquittoClients.MessagesAsync(sub, 1));
+            Assert.Equal(("hello/world", "hi\tgreeted-by:acme_hello"), (message.Topic, message.Payload));
         }
         finally
         {
