@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Broker.Abstractions.Plugins;
 using Broker.Core;
+using Broker.Core.Hooks;
 using Broker.Core.Plugins;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -411,7 +412,7 @@ internal sealed partial class PluginManager
             }
         }
         _engine.Hooks.RemoveOwner(instance.Owner);
-        entry.PastFailures += _engine.Hooks.Runner.FailuresOf(instance.Owner);
+        entry.PastHooks += _engine.Hooks.Runner.Forget(instance.Owner);
         return instance.Unload();
     }
 
@@ -486,7 +487,7 @@ internal sealed partial class PluginManager
             reason = ex.Message;
         }
         if (entry is null)
-            return new PluginInfo(name, version, description, PluginState.Stopped, reason, atBoot, 0, 0);
+            return new PluginInfo(name, version, description, PluginState.Stopped, reason, atBoot, default, 0);
 
         var leaked = entry.CountLeaks();
         var state = entry.State;
@@ -494,10 +495,10 @@ internal sealed partial class PluginManager
             state = PluginState.Stopped;
         if (entry.Current is { } current)
             version = current.Version;
-        var failures = entry.PastFailures + (entry.Current is { } running ? _engine.Hooks.Runner.FailuresOf(running.Owner) : 0);
+        var hooks = entry.PastHooks + (entry.Current is { } running ? _engine.Hooks.Runner.TotalsOf(running.Owner) : default);
         if (state is PluginState.Failed or PluginState.Leaking)
             reason = entry.Reason;
-        return new PluginInfo(name, version, description, state, reason, atBoot, failures, leaked);
+        return new PluginInfo(name, version, description, state, reason, atBoot, hooks, leaked);
     }
 
     private sealed class Entry(string name)
@@ -506,7 +507,8 @@ internal sealed partial class PluginManager
         public volatile Instance? Current;
         public volatile string Reason = "";
         public PluginState State { get; set; } = PluginState.Stopped;
-        public long PastFailures { get; set; }
+        /// <summary>What the hook callbacks of its stopped instances cost.</summary>
+        public HookTotals PastHooks { get; set; }
         public List<WeakReference> Leaks { get; } = [];
 
         public int CountLeaks()

@@ -1,3 +1,5 @@
+using Broker.Core.Hooks;
+
 namespace Broker.PluginHost;
 
 /// <summary>Where a plugin is in its life.</summary>
@@ -35,9 +37,13 @@ internal enum PluginError
 /// <param name="State">Its state.</param>
 /// <param name="Reason">Why it failed, leaks, or cannot be loaded; empty otherwise.</param>
 /// <param name="StartsAtBoot">Listed in data/loaded_plugins.</param>
-/// <param name="HookFailures">Hook callbacks of this plugin that threw or timed out, over every instance since the broker started.</param>
+/// <param name="Hooks">
+/// What this plugin's hook callbacks cost over every instance since the broker started: calls made on the calling
+/// (connection I/O) thread and the time spent there, calls handed to the thread pool (blocking ones), and the ones that
+/// threw or timed out.
+/// </param>
 /// <param name="LeakedInstances">Earlier instances (unloaded or replaced by a reload) still in memory.</param>
-internal sealed record PluginInfo(string Name, string Version, string Description, PluginState State, string Reason, bool StartsAtBoot, long HookFailures, int LeakedInstances);
+internal sealed record PluginInfo(string Name, string Version, string Description, PluginState State, string Reason, bool StartsAtBoot, HookTotals Hooks, int LeakedInstances);
 
 /// <summary>The outcome of a load, unload or reload: <see cref="Error"/> None, or what went wrong in <see cref="Message"/>.</summary>
 internal sealed record PluginResult(PluginError Error, string Message, PluginInfo? Plugin)

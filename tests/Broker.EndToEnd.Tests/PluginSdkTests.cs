@@ -3,7 +3,7 @@ using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
 namespace Broker.EndToEnd.Tests;
 
-/// <summary>SDK 1.4 and 1.5 through the real plugin host: the test plugin TestPlugins.Hello loaded by a real broker.</summary>
+/// <summary>SDK 1.4, 1.5 and 2.0 through the real plugin host: the test plugin TestPlugins.Hello loaded by a real broker.</summary>
 public sealed class PluginSdkTests
 {
     private static Task<BrokerProcess> StartWithHelloAsync(string conf, Action<BrokerOptions>? more = null) =>
@@ -147,7 +147,8 @@ public sealed class PluginSdkTests
         var code = await refused.WaitForExitAsync(MosquittoClients.Timeout);
 
         Assert.NotEqual(0, code);
-        Assert.Contains("refused", broker.Transcript, StringComparison.Ordinal);
+        // The client may exit before the broker's log line about it is written.
+        await broker.WaitForLogAsync(l => l.Contains("refused", StringComparison.Ordinal), "the refused CONNECT logged");
     }
 
     // IPluginContext.ClientState: what authenticate attached, authorize reads (MQTT 5 PUBACK 0x87 for a denied
@@ -169,5 +170,32 @@ public sealed class PluginSdkTests
         Assert.DoesNotContain("leaking", list.Stdout, StringComparison.Ordinal);
         await client.SendAsync(PublishPacket("other/t", "now allowed", 1, 3, V5));
         Assert.Equal(0x10, ReasonCode(await client.ReceiveAsync(Puback)));
+    }
+
+    // SDK 2.0, HookOptions.Blocking: a plugin's synchronous backend call never holds a connection I/O thread. With one
+    // I/O thread, a client connected beside the one being authenticated is served while the authentication blocks
+    // (without the flag, its PUBACK would wait the whole hold); the plugin listing shows the calls.
+    [Fact]
+    public async Task BlockingHook_OffTheIoThread_OtherClientsOfThatThreadServedMeanwhile()
+    {
+        await using var broker = await StartWithHelloAsync("blocking_user = slow\nblocking_hold = 3s\n",
+            o => o["listener.tcp.external.io_threads"] = "1");
+        await using var other = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("other", V5));
+        await using var slow = await RawMqttClient.ConnectAsync(broker);
+
+        await slow.SendAsync(ConnectPacket("slow", V5, username: "slow", password: "x"));
+        var connack = slow.ReceiveAsync(Connack, TimeSpan.FromSeconds(20));
+        await other.SendAsync(PublishPacket("t", "meanwhile", 1, 1, V5));
+        await other.ReceiveAsync(Puback);
+
+        Assert.False(connack.IsCompleted, "the blocking authentication should still be running when the other client's PUBACK arrives");
+        Assert.Equal(0x00, (await connack).Body[1]); // CONNACK reason code: allowed by the blocking callback
+        var plugins = await CtlRunner.RunAsync(broker, "--json", "plugins", "list");
+        Assert.True(plugins.ExitCode == 0, plugins.Transcript);
+        var hello = System.Text.Json.JsonDocument.Parse(plugins.Stdout).RootElement.GetProperty("data").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "hello");
+        Assert.True(hello.GetProperty("hook_offloaded_calls").GetInt64() >= 1, plugins.Stdout);
+        Assert.True(hello.GetProperty("hook_calls").GetInt64() >= 2, plugins.Stdout); // its other callbacks, on the I/O thread
+        Assert.Matches(@"(?m)^hello\s+1\.0\.0\s+running\s+yes\s+\d+\s+[\d.]+ms\s+0\s", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
     }
 }

@@ -279,7 +279,7 @@ public sealed class PluginManagerTests
         await home.Engine.PublishAsync(new BrokerMessage { Topic = "a/b" }, null);
         await home.Engine.PublishAsync(new BrokerMessage { Topic = "a/b" }, null);
 
-        Assert.Equal(2, (await home.InfoAsync("hello")).HookFailures);
+        Assert.Equal(2, (await home.InfoAsync("hello")).Hooks.Failures);
     }
 
     /// <summary>Publishes "x" to <paramref name="topic"/> through the engine and returns the payload that reached routing.</summary>

@@ -87,6 +87,15 @@ public sealed class HookOptions
 
     /// <summary>What a throw or a timeout means; see <see cref="HookFailureAction"/>.</summary>
     public HookFailureAction OnFailure { get; init; }
+
+    /// <summary>
+    /// The callback may block its thread (a synchronous database driver or file access, a long lock): the broker then
+    /// never calls it on a connection's I/O thread, where it would stall every connection of that thread, but on the
+    /// thread pool, and waits for it as for an asynchronous callback (<see cref="Timeout"/> applies). Costs a thread
+    /// hop per call: leave it false for callbacks that only compute or await asynchronous I/O. The time callbacks
+    /// spend on I/O threads is shown per plugin (<c>ctl plugins list</c>, <c>/api/v4/plugins</c>). Since SDK 2.0.
+    /// </summary>
+    public bool Blocking { get; init; }
 }
 
 /// <summary>Registers hook callbacks. Plugins get one scoped to themselves from their plugin context.</summary>

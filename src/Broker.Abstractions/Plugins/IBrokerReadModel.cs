@@ -37,4 +37,7 @@ public sealed record ListenerSummary(string Identifier, string Protocol, string 
 /// <param name="Version">Its version.</param>
 /// <param name="State">running, stopped, failed, unloading or leaking.</param>
 /// <param name="StartsAtBoot">Whether it is started at boot (data/loaded_plugins).</param>
-public sealed record PluginSummary(string Name, string Version, string State, bool StartsAtBoot);
+/// <param name="HookCalls">Calls of its hook callbacks on connection (I/O) threads since the broker started (SDK 2.0).</param>
+/// <param name="HookTime">The time those calls took on those threads (SDK 2.0).</param>
+/// <param name="HookFailures">Its callbacks that threw or timed out (SDK 2.0).</param>
+public sealed record PluginSummary(string Name, string Version, string State, bool StartsAtBoot, long HookCalls, TimeSpan HookTime, long HookFailures);

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using Broker.Abstractions.Hooks;
 using Microsoft.Extensions.Logging;
 
@@ -9,7 +11,9 @@ namespace Broker.Core.Hooks;
 /// </summary>
 /// <remarks>
 /// Every context type derives from <see cref="HookContext"/> (the SDK's registration signature only says
-/// <c>class</c>); the chain tells it which callback runs, for <see cref="HookContext.CancellationToken"/>.
+/// <c>class</c>); the chain tells it which callback runs, for <see cref="HookContext.CancellationToken"/>. Each call is
+/// timed on the calling thread (a connection's I/O thread, mostly) and counted against its owner
+/// (<see cref="HookStats"/>); a <see cref="HookOptions.Blocking"/> callback is called on the thread pool instead.
 /// </remarks>
 internal sealed class HookChain<TContext> : IHookChain where TContext : class
 {
@@ -46,7 +50,7 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
             throw new ArgumentOutOfRangeException(nameof(options), "a hook timeout must be positive");
         var priority = options.Priority;
         var entry = new Entry(callback, priority, owner, Interlocked.Increment(ref _sequence),
-            options.Timeout ?? _runner.Timeout, options.OnFailure);
+            options.Timeout ?? _runner.Timeout, options.OnFailure, options.Blocking, _runner.StatsOf(owner));
         lock (_writeLock)
         {
             var current = _entries;
@@ -99,7 +103,7 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
             hooked.BeginCallback(entry.Timeout, _runner.TimeProvider);
             try
             {
-                pending = entry.Callback(context);
+                pending = Invoke(entry, context);
             }
             catch (Exception ex)
             {
@@ -128,7 +132,7 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
                 if (i != index)
                 {
                     hooked.BeginCallback(entry.Timeout, _runner.TimeProvider);
-                    pending = entry.Callback(context);
+                    pending = Invoke(entry, context);
                 }
                 var result = pending.IsCompletedSuccessfully
                     ? pending.Result
@@ -149,11 +153,33 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
         return HookResult.Continue;
     }
 
+    /// <summary>
+    /// Calls one callback: on this thread, timed, or, for a blocking one, on the thread pool (what it does there is
+    /// not this thread's time). Throws what the callback throws synchronously.
+    /// </summary>
+    private static ValueTask<HookResult> Invoke(Entry entry, TContext context)
+    {
+        if (entry.Blocking)
+        {
+            entry.Stats.Offloaded();
+            return new ValueTask<HookResult>(Task.Run(() => entry.Callback(context).AsTask()));
+        }
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            return entry.Callback(context);
+        }
+        finally
+        {
+            entry.Stats.Ran(Stopwatch.GetTimestamp() - start);
+        }
+    }
+
     /// <summary>Counts and logs the failure; the chain's result when the chain ends here, or null to go on.</summary>
     private HookResult? Fail(Entry entry, TContext context, Exception ex)
     {
         ((HookContext)(object)context).CallbackFailed = true;
-        _runner.ReportFailure(Point, entry.Owner, ex, entry.Timeout);
+        _runner.ReportFailure(Point, entry.Stats, ex, entry.Timeout);
         switch (entry.OnFailure)
         {
             case HookFailureAction.Ignore:
@@ -170,7 +196,8 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
     }
 
     private sealed record Entry(
-        HookCallback<TContext> Callback, int Priority, string Owner, long Sequence, TimeSpan Timeout, HookFailureAction OnFailure);
+        HookCallback<TContext> Callback, int Priority, string Owner, long Sequence, TimeSpan Timeout, HookFailureAction OnFailure,
+        bool Blocking, HookStats Stats);
 
     private sealed class Registration(HookChain<TContext> chain, Entry entry) : IDisposable
     {
@@ -191,30 +218,81 @@ internal interface IHookChain
     void RemoveOwner(string owner);
 }
 
-/// <summary>What every chain shares: the timeout, the clock, and failure accounting per owner.</summary>
+/// <summary>
+/// What the callbacks of one owner (a plugin instance, or the broker) have cost: calls made on the calling thread and
+/// the time they took there (stopwatch ticks), calls handed to the thread pool (<see cref="HookOptions.Blocking"/>),
+/// and failures.
+/// </summary>
+internal sealed class HookStats(string owner)
+{
+    private long _calls;
+    private long _ticks;
+    private long _offloaded;
+    private long _failures;
+
+    public string Owner { get; } = owner;
+
+    public long Calls => Volatile.Read(ref _calls);
+
+    public TimeSpan Time => Stopwatch.GetElapsedTime(0, Volatile.Read(ref _ticks));
+
+    public long OffloadedCalls => Volatile.Read(ref _offloaded);
+
+    public long Failures => Volatile.Read(ref _failures);
+
+    public HookTotals Totals => new(Calls, Time, OffloadedCalls, Failures);
+
+    public void Ran(long ticks)
+    {
+        Interlocked.Increment(ref _calls);
+        Interlocked.Add(ref _ticks, ticks);
+    }
+
+    public void Offloaded() => Interlocked.Increment(ref _offloaded);
+
+    public long Failed() => Interlocked.Increment(ref _failures);
+}
+
+/// <summary>A snapshot of <see cref="HookStats"/>, summed over a plugin's instances.</summary>
+internal readonly record struct HookTotals(long Calls, TimeSpan Time, long OffloadedCalls, long Failures)
+{
+    public static HookTotals operator +(HookTotals a, HookTotals b) =>
+        new(a.Calls + b.Calls, a.Time + b.Time, a.OffloadedCalls + b.OffloadedCalls, a.Failures + b.Failures);
+}
+
+/// <summary>What every chain shares: the timeout, the clock, and the accounting per owner.</summary>
 internal sealed partial class HookRunner(TimeSpan timeout, TimeProvider timeProvider, ILogger logger)
 {
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _failures = new();
+    private readonly ConcurrentDictionary<string, HookStats> _stats = new(StringComparer.Ordinal);
 
     public TimeSpan Timeout { get; } = timeout;
 
     public TimeProvider TimeProvider { get; } = timeProvider;
 
-    public long FailuresOf(string owner) => _failures.TryGetValue(owner, out var n) ? n : 0;
+    /// <summary>The accounting of <paramref name="owner"/>'s callbacks, made on its first registration.</summary>
+    public HookStats StatsOf(string owner) => _stats.GetOrAdd(owner, static o => new HookStats(o));
 
-    public void ReportFailure(HookPoint point, string owner, Exception ex, TimeSpan timeout)
+    /// <summary>What <paramref name="owner"/>'s callbacks cost so far; zero when it never registered one.</summary>
+    public HookTotals TotalsOf(string owner) => _stats.TryGetValue(owner, out var stats) ? stats.Totals : default;
+
+    /// <summary>
+    /// Forgets <paramref name="owner"/> once it can register no more (a stopped plugin instance) and returns its
+    /// totals; a callback still running adds to an instance nobody reads.
+    /// </summary>
+    public HookTotals Forget(string owner) => _stats.TryRemove(owner, out var stats) ? stats.Totals : default;
+
+    public void ReportFailure(HookPoint point, HookStats owner, Exception ex, TimeSpan timeout)
     {
-        var count = _failures.AddOrUpdate(owner, 1, static (_, n) => n + 1);
+        var count = owner.Failed();
         // Log the first failure and then every 100th, so a broken callback on a hot hook cannot flood the log.
         if (count == 1 || count % 100 == 0)
         {
             if (ex is TimeoutException)
-                LogHookTimeout(logger, point.Name, owner, timeout, count);
+                LogHookTimeout(logger, point.Name, owner.Owner, timeout, count);
             else
-                LogHookFailed(logger, ex, point.Name, owner, count);
+                LogHookFailed(logger, ex, point.Name, owner.Owner, count);
         }
     }
-
     [LoggerMessage(EventId = 100, Level = LogLevel.Error, Message = "Hook {HookPoint} callback of {Owner} threw (failure #{Count})")]
     private static partial void LogHookFailed(ILogger logger, Exception ex, string hookPoint, string owner, long count);
 

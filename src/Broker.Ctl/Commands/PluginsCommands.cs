@@ -11,6 +11,8 @@ internal static class PluginsCommands
         TextTable.Field("VERSION", "version"),
         TextTable.Field("STATE", "state"),
         new("BOOT", row => TextTable.Text(row, "boot") == "true" ? "yes" : "no"),
+        TextTable.Field("HOOK CALLS", "hook_calls"),
+        new("HOOK TIME", row => row.TryGetProperty("hook_time_ms", out var ms) ? $"{ms.GetDouble().ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}ms" : ""),
         TextTable.Field("HOOK FAILURES", "hook_failures"),
         TextTable.Field("DESCRIPTION", "description"),
         TextTable.Field("REASON", "reason"),
@@ -26,7 +28,7 @@ internal static class PluginsCommands
 
     private static Command List()
     {
-        var command = new Command("list", "List every plugin of the plugins directory: name, version, state (running, stopped, failed, unloading, leaking), whether it starts at boot, hook failures, and why it failed");
+        var command = new Command("list", "List every plugin of the plugins directory: name, version, state (running, stopped, failed, unloading, leaking), whether it starts at boot, its hook calls on connection threads and the time they took there, hook failures, and why it failed");
         CtlCommands.SetAction(command, async (ctl, parse, ct) =>
         {
             using var answer = await ctl.Client.GetAsync("api/v4/plugins", ct).ConfigureAwait(false);

@@ -24,5 +24,5 @@ internal sealed class BrokerReadModel(BrokerEngine engine, ListenerManager liste
 
     // ListAsync never waits (it reads the plugin table under a short lock), so a plugin may call this from its start.
     public IReadOnlyList<PluginSummary> Plugins() =>
-        [.. plugins.ListAsync().GetAwaiter().GetResult().Select(static p => new PluginSummary(p.Name, p.Version, p.State.ToString().ToLowerInvariant(), p.StartsAtBoot))];
+        [.. plugins.ListAsync().GetAwaiter().GetResult().Select(static p => new PluginSummary(p.Name, p.Version, p.State.ToString().ToLowerInvariant(), p.StartsAtBoot, p.Hooks.Calls, p.Hooks.Time, p.Hooks.Failures))];
 }

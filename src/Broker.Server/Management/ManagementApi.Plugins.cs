@@ -108,7 +108,10 @@ internal static partial class ManagementApi
         State = plugin.State.ToString().ToLowerInvariant(),
         Reason = plugin.Reason.Length == 0 ? null : plugin.Reason,
         Boot = plugin.StartsAtBoot,
-        HookFailures = plugin.HookFailures,
+        HookFailures = plugin.Hooks.Failures,
+        HookCalls = plugin.Hooks.Calls,
+        HookTimeMs = Math.Round(plugin.Hooks.Time.TotalMilliseconds, 3),
+        HookOffloadedCalls = plugin.Hooks.OffloadedCalls,
         LeakedInstances = plugin.LeakedInstances,
     };
 }

@@ -182,6 +182,11 @@ internal sealed class PluginView
     /// <summary>Listed in data/loaded_plugins: started at boot.</summary>
     public bool Boot { get; init; }
     public long HookFailures { get; init; }
+    /// <summary>Hook callbacks of the plugin called on connection (I/O) threads, and the milliseconds they took there.</summary>
+    public long HookCalls { get; init; }
+    public double HookTimeMs { get; init; }
+    /// <summary>Calls of its blocking hook callbacks (HookOptions.Blocking), made on the thread pool instead.</summary>
+    public long HookOffloadedCalls { get; init; }
     public int LeakedInstances { get; init; }
     /// <summary>The plugin's own endpoints (IPluginContext.Http), <c>METHOD /api/v4/plugins/&lt;name&gt;/api/...</c>.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

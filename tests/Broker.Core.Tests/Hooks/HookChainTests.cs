@@ -139,8 +139,8 @@ public sealed class HookChainTests
 
         // HookChain.RunAsync: a failure is counted against its owner, and the chain stops there (for points
         // without a failure action the overall result is Continue).
-        Assert.Equal(2, registry.Runner.FailuresOf("faulty"));
-        Assert.Equal(0, registry.Runner.FailuresOf("other"));
+        Assert.Equal(2, registry.Runner.TotalsOf("faulty").Failures);
+        Assert.Equal(0, registry.Runner.TotalsOf("other").Failures);
         Assert.Empty(calls);
         Assert.Equal(HookResult.Continue, result);
     }
@@ -157,7 +157,7 @@ public sealed class HookChainTests
 
         await registry.MessageDropped.RunAsync(Dropped());
 
-        Assert.Equal(1, registry.Runner.FailuresOf("faulty"));
+        Assert.Equal(1, registry.Runner.TotalsOf("faulty").Failures);
     }
 
     [Fact]
@@ -181,7 +181,7 @@ public sealed class HookChainTests
         // plugins.hook_timeout: an overrun is a failure; client.authorize's failure action denies.
         Assert.Equal(HookResult.Stop, result);
         Assert.Equal(AuthorizationResult.Deny, context.Result);
-        Assert.Equal(1, registry.Runner.FailuresOf("slow"));
+        Assert.Equal(1, registry.Runner.TotalsOf("slow").Failures);
     }
 
     private static ClientAuthorizeContext Authorize() =>
@@ -211,7 +211,7 @@ public sealed class HookChainTests
         // 1 s, not plugins.hook_timeout's 5 s; the callback's token tells its backend call to stop.
         Assert.True(seen.IsCancellationRequested);
         Assert.Equal((HookResult.Stop, AuthorizationResult.Deny), (result, context.Result));
-        Assert.Equal(1, registry.Runner.FailuresOf("backend"));
+        Assert.Equal(1, registry.Runner.TotalsOf("backend").Failures);
     }
 
     [Fact]
@@ -231,7 +231,7 @@ public sealed class HookChainTests
 
         // Counted as a failure, but not a denial: the next callback decides.
         Assert.Equal((HookResult.Stop, AuthorizationResult.Allow), (result, context.Result));
-        Assert.Equal(1, registry.Runner.FailuresOf("fail-open"));
+        Assert.Equal(1, registry.Runner.TotalsOf("fail-open").Failures);
     }
 
     [Fact]
@@ -252,6 +252,58 @@ public sealed class HookChainTests
         _time.Advance(TimeSpan.FromSeconds(10));
         Assert.False(seen.IsCancellationRequested);
         Assert.Equal(CancellationToken.None, Dropped().CancellationToken); // outside a chain
+    }
+
+    [Fact]
+    public async Task RunAsync_BlockingCallback_RunsOffTheCallingThreadWhichIsFreeWhileItBlocks()
+    {
+        var registry = NewRegistry();
+        using var release = new ManualResetEventSlim();
+        var calls = new List<string>();
+        registry.Register(HookPoints.MessageDropped, _ =>
+        {
+            release.Wait(TimeSpan.FromSeconds(30)); // a synchronous backend call
+            calls.Add("blocking");
+            return ValueTask.FromResult(HookResult.Continue);
+        }, new HookOptions { Blocking = true }, "slow");
+        registry.Register(HookPoints.MessageDropped, Record(calls, "after"), new HookOptions { Priority = HookPriorities.Observer }, "fast");
+
+        var running = registry.MessageDropped.RunAsync(Dropped());
+
+        // The caller (a connection's I/O thread) got its thread back while the callback still blocks: called on this
+        // thread, the callback would have held it until its wait timed out, and the chain would be complete here.
+        Assert.False(running.IsCompleted);
+        release.Set();
+        Assert.Equal(HookResult.Continue, await running);
+        Assert.Equal(["blocking", "after"], calls);
+        Assert.Equal((0L, 1L), (registry.Runner.TotalsOf("slow").Calls, registry.Runner.TotalsOf("slow").OffloadedCalls));
+        Assert.Equal((1L, 0L), (registry.Runner.TotalsOf("fast").Calls, registry.Runner.TotalsOf("fast").OffloadedCalls));
+    }
+
+    [Fact]
+    public async Task RunAsync_TimeOnTheCallingThread_CountedAgainstTheOwner()
+    {
+        var registry = NewRegistry();
+        registry.Register(HookPoints.MessageDropped, _ =>
+        {
+            // Work done synchronously, on the caller's thread: what the owner costs every connection of that thread.
+            var until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 50;
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until)
+            {
+            }
+            return ValueTask.FromResult(HookResult.Continue);
+        }, HookPriorities.Default, "busy");
+        registry.Register(HookPoints.MessageDropped, Noop, HookPriorities.Observer, "idle");
+
+        await registry.MessageDropped.RunAsync(Dropped());
+        await registry.MessageDropped.RunAsync(Dropped());
+
+        var busy = registry.Runner.TotalsOf("busy");
+        var idle = registry.Runner.TotalsOf("idle");
+        Assert.Equal((2L, 2L), (busy.Calls, idle.Calls));
+        Assert.InRange(busy.Time, TimeSpan.FromMilliseconds(40), TimeSpan.FromSeconds(30));
+        Assert.True(idle.Time < busy.Time / 4, $"idle {idle.Time}, busy {busy.Time}");
+        Assert.Equal(default, registry.Runner.TotalsOf("never-registered"));
     }
 
     [Fact]

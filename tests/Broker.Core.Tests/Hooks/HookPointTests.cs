@@ -459,7 +459,7 @@ public sealed class HookPointTests
         await pub.PublishAsync("t", "2", MqttQos.AtLeastOnce);
 
         // DESIGN §5: a throwing callback is logged and counted against its plugin; the broker keeps serving.
-        Assert.Equal(2, broker.Engine.Hooks.Runner.FailuresOf("bad_plugin"));
+        Assert.Equal(2, broker.Engine.Hooks.Runner.TotalsOf("bad_plugin").Failures);
         Assert.Equal("1"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
         Assert.Equal("2"u8.ToArray(), (await sub.ReceivePublishAsync()).Payload.ToArray());
         await pub.AssertNothingReceivedAsync();
@@ -492,7 +492,7 @@ public sealed class HookPointTests
         await client.AssertNothingReceivedAsync();
 
         // client.connect, session.created and client.connected fail once per connection.
-        Assert.Equal(3 * 2 + 4, broker.Engine.Hooks.Runner.FailuresOf("bad"));
+        Assert.Equal(3 * 2 + 4, broker.Engine.Hooks.Runner.TotalsOf("bad").Failures);
     }
 
     [Fact]

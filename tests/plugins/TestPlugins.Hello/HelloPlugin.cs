@@ -59,6 +59,15 @@ public sealed class HelloPlugin : IBrokerPlugin
                 context.ClientState.Set(c.Client, new Scope($"scoped/{user}/"));
             return ValueTask.FromResult(HookResult.Continue);
         }, new HookOptions { Priority = HookPriorities.ExternalAuth, Timeout = TimeSpan.FromSeconds(1), OnFailure = options.OnFailure });
+        // A synchronous backend (SDK 2.0's HookOptions.Blocking): holds its thread for blocking_hold, then allows.
+        context.Hooks.Register(HookPoints.ClientAuthenticate, c =>
+        {
+            if (options.BlockingUser.Length == 0 || c.Client?.Username != options.BlockingUser)
+                return ValueTask.FromResult(HookResult.Continue);
+            Thread.Sleep(options.BlockingHold);
+            c.Result = AuthenticationResult.Allow;
+            return ValueTask.FromResult(HookResult.Stop);
+        }, new HookOptions { Priority = HookPriorities.ExternalAuth, Timeout = options.BlockingHold + TimeSpan.FromSeconds(10), Blocking = true });
         context.Hooks.Register(HookPoints.ClientAuthorize, c =>
         {
             if (c.Action != AuthorizationAction.Publish || context.ClientState.Get<Scope>(c.Client!) is not { } scope)
@@ -121,6 +130,12 @@ public sealed class HelloOptions
 
     [ConfKey("on_failure", "The failure action of that callback: default, deny or ignore.")]
     public HookFailureAction OnFailure { get; set; } = HookFailureAction.Default;
+
+    [ConfKey("blocking_user", "A user name whose authentication blocks its thread for blocking_hold (a synchronous backend), registered as a blocking callback; empty = none.")]
+    public string BlockingUser { get; set; } = "";
+
+    [ConfKey("blocking_hold", "How long that authentication blocks.", Unit = ConfUnit.Duration, Min = "1ms")]
+    public TimeSpan BlockingHold { get; set; } = TimeSpan.FromSeconds(3);
 
     [ConfKey("mirror_from", "A topic filter subscribed internally (SDK 1.5): each match is republished to mirror/<topic> with its metadata; empty = none.")]
     public string MirrorFrom { get; set; } = "";
