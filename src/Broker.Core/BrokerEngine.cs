@@ -57,6 +57,7 @@ internal sealed partial class BrokerEngine
         Overload = new Overload.OverloadProtection(this);
         LoginFailures = new AccessControl.LoginFailures(this);
         _passwordHasher = new Lazy<AccessControl.PasswordHasher>(() => new AccessControl.PasswordHasher(access.PasswordHashConcurrency));
+        PluginSupport = new Hosting.PluginSupport(this);
         StartedAt = timeProvider.GetUtcNow();
     }
 
@@ -97,6 +98,9 @@ internal sealed partial class BrokerEngine
     public TimeProvider TimeProvider { get; }
     public ILoggerFactory LoggerFactory { get; }
     public HookRegistry Hooks { get; }
+
+    /// <summary>The plugin host's port: all it may use of the core.</summary>
+    public Hosting.PluginSupport PluginSupport { get; }
 
     /// <summary>Plugins' per-connection data (<c>IPluginContext.ClientState</c>), dropped when a connection closes.</summary>
     public Plugins.ClientStates ClientStates { get; } = new();

@@ -3,104 +3,46 @@ using System.Diagnostics.Metrics;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Abstractions.Plugins;
-using Broker.Core.Metrics;
-using Broker.Core.Plugins;
-using Broker.Core.Routing;
+using Broker.Core.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace Broker.PluginHost;
 
-/// <summary>What one plugin instance is given; <see cref="Release"/> takes back what it can still hold of the host.</summary>
+/// <summary>
+/// What one plugin instance is given: its share of the core (<see cref="PluginResources"/>) and the host's own parts
+/// (configuration, a clock that tracks its timers, the stopping signal); <see cref="Release"/> takes back what it can
+/// still hold of the host.
+/// </summary>
 internal sealed class PluginContext(
     string name,
     IConfiguration configuration,
     ILoggerFactory loggerFactory,
-    IHookRegistry hooks,
+    PluginResources core,
     TimeProvider timeProvider,
     string dataDirectory,
     IBrokerServices broker,
     IPluginConfigurationSource configurationSource,
-    ClientStates clientStates,
-    PluginMetrics metrics,
-    InternalSubscriptions subscriptions,
-    PluginEndpoints endpoints,
     IBrokerReadModel? readModel) : IPluginContext
 {
-    private PluginEndpoints.Scope? _http;
-    private readonly List<IInternalSubscription> _subscriptions = [];
-    private IClientState? _clientState;
-    private Meter? _meter;
-    private volatile bool _released; // what the plugin asks for after its stop would outlive it: refused
     private readonly CancellationTokenSource _stopping = new();
     private readonly TrackingTimeProvider _time = new(timeProvider);
 
     public string Name { get; } = name;
     public IConfiguration Configuration { get; } = configuration;
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
-    public IHookRegistry Hooks { get; } = hooks;
+    public IHookRegistry Hooks => core.Hooks;
     public TimeProvider TimeProvider => _time;
     public string DataDirectory { get; } = dataDirectory;
     public IBrokerServices Broker { get; } = broker;
     public CancellationToken Stopping => _stopping.Token;
-
-    public Meter Meter
-    {
-        get
-        {
-            if (Volatile.Read(ref _meter) is { } meter)
-                return meter;
-            ObjectDisposedException.ThrowIf(_released, this);
-            var created = metrics.CreateMeter(Name);
-            if (Interlocked.CompareExchange(ref _meter, created, null) is { } raced)
-            {
-                created.Dispose();
-                return raced;
-            }
-            return created;
-        }
-    }
-
+    public Meter Meter => core.Meter;
     public IBrokerReadModel ReadModel => readModel ?? throw new NotSupportedException("this host has no read model for plugins");
+    public IPluginHttp Http => core.Http;
+    public IClientState ClientState => core.ClientState;
 
-    public IPluginHttp Http
-    {
-        get
-        {
-            if (Volatile.Read(ref _http) is { } http)
-                return http;
-            ObjectDisposedException.ThrowIf(_released, this);
-            var created = endpoints.For(Name);
-            return Interlocked.CompareExchange(ref _http, created, null) ?? created;
-        }
-    }
-
-    public IInternalSubscription SubscribeInternal(string topicFilter, Func<BrokerMessage, CancellationToken, ValueTask> handler, int capacity = 10_000)
-    {
-        lock (_subscriptions)
-        {
-            ObjectDisposedException.ThrowIf(_released, this);
-            var subscription = subscriptions.Add(Name, topicFilter, handler, capacity);
-            _subscriptions.Add(subscription);
-            return subscription;
-        }
-    }
-
-    public IClientState ClientState
-    {
-        get
-        {
-            if (Volatile.Read(ref _clientState) is { } state)
-                return state;
-            var created = clientStates.Create();
-            if (Interlocked.CompareExchange(ref _clientState, created, null) is { } raced)
-            {
-                clientStates.Release(created);
-                return raced;
-            }
-            return created;
-        }
-    }
+    public IInternalSubscription SubscribeInternal(string topicFilter, Func<BrokerMessage, CancellationToken, ValueTask> handler, int capacity = 10_000) =>
+        core.SubscribeInternal(topicFilter, handler, capacity);
 
     public T BindOptions<T>() where T : new()
     {
@@ -136,20 +78,9 @@ internal sealed class PluginContext(
     /// </remarks>
     public void Release()
     {
-        _released = true;
         SignalStopping();
         _time.DisposeAll();
-        // The plugin's instruments leave every export with it, its endpoints the API and its subscriptions the router.
-        Volatile.Read(ref _meter)?.Dispose();
-        Volatile.Read(ref _http)?.Dispose();
-        lock (_subscriptions)
-        {
-            foreach (var subscription in _subscriptions)
-                subscription.Dispose();
-            _subscriptions.Clear();
-        }
-        if (Volatile.Read(ref _clientState) is { } state)
-            clientStates.Release(state);
+        core.Release();
     }
 
     /// <summary>The broker's clock, remembering each timer a plugin makes so the host can dispose the ones it forgot.</summary>

@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Broker.Abstractions.Plugins;
-using Broker.Core;
 using Broker.Core.Hooks;
-using Broker.Core.Plugins;
+using Broker.Core.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -18,7 +17,7 @@ namespace Broker.PluginHost;
 /// <para>The life of one instance: a new collectible <see cref="PluginLoadContext"/> → entry type created →
 /// <see cref="IBrokerPlugin.StartAsync"/> (bounded by <c>plugins.start_timeout</c>) → running → <see cref="IPluginContext.Stopping"/>
 /// cancelled → <see cref="IBrokerPlugin.StopAsync"/> (bounded by <c>plugins.stop_timeout</c>) → its hooks removed
-/// (<see cref="Core.Hooks.HookRegistry.RemoveOwner"/>), its timers disposed → context unloaded → the host polls the
+/// (<see cref="PluginResources.RemoveHooks"/>), its timers disposed → context unloaded → the host polls the
 /// GC until the context is collected or <c>plugins.unload_timeout</c> passes (then: leaking). Every instance has
 /// its own hook owner (<c>name#generation</c>), so a reload can run the new instance's hooks beside the old ones
 /// before removing exactly the old ones: no moment with an empty chain.</para>
@@ -27,18 +26,17 @@ namespace Broker.PluginHost;
 /// </remarks>
 internal sealed partial class PluginManager
 {
-    private readonly BrokerEngine _engine;
+    private readonly PluginSupport _core;
     private readonly PluginHostOptions _options;
     private readonly string _dataDirectory;
     private readonly IPluginConfigurationSource _configuration;
-    private readonly BrokerServices _services;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly List<string> _startOrder = [];
     private long _generation;
 
-    /// <param name="engine">The broker core.</param>
+    /// <param name="core">The core's port for the plugin host.</param>
     /// <param name="options">plugins.* options.</param>
     /// <param name="pluginsDirectories">
     /// The resolved plugin directories in search order: <c>plugins.directory</c>, then the plugins bundled with the broker.
@@ -46,16 +44,15 @@ internal sealed partial class PluginManager
     /// </param>
     /// <param name="dataDirectory">The broker's data directory (loaded_plugins, plugins/&lt;name&gt;/).</param>
     /// <param name="configuration">Reads plugins' .conf files and binds their options.</param>
-    public PluginManager(BrokerEngine engine, PluginHostOptions options, IReadOnlyList<string> pluginsDirectories, string dataDirectory,
+    public PluginManager(PluginSupport core, PluginHostOptions options, IReadOnlyList<string> pluginsDirectories, string dataDirectory,
         IPluginConfigurationSource configuration)
     {
-        _engine = engine;
+        _core = core;
         _options = options;
         PluginsDirectories = [.. pluginsDirectories.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal)];
         _dataDirectory = Path.GetFullPath(dataDirectory);
         _configuration = configuration;
-        _services = new BrokerServices(engine);
-        _logger = engine.LoggerFactory.CreateLogger("Broker.PluginHost");
+        _logger = core.LoggerFactory.CreateLogger("Broker.PluginHost");
         LoadedPlugins = new LoadedPluginsFile(Path.Combine(_dataDirectory, "loaded_plugins"));
     }
 
@@ -327,7 +324,7 @@ internal sealed partial class PluginManager
             try
             {
                 // On the thread pool, so a plugin that blocks in StartAsync cannot block the caller past the timeout.
-                await Task.Run(() => instance.StartAsync(cts.Token)).WaitAsync(_options.StartTimeout, _engine.TimeProvider).ConfigureAwait(false);
+                await Task.Run(() => instance.StartAsync(cts.Token)).WaitAsync(_options.StartTimeout, _core.TimeProvider).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -373,9 +370,10 @@ internal sealed partial class PluginManager
                     $"plugin {manifest.Name}: {manifest.EntryAssembly} must have exactly one public class implementing {nameof(IBrokerPlugin)}, found {types.Length}");
             }
             var plugin = (IBrokerPlugin)Activator.CreateInstance(types[0])!;
-            var context = new PluginContext(manifest.Name, configuration, _engine.LoggerFactory, _engine.Hooks.ForOwner(owner),
-                _engine.TimeProvider, dataDirectory, _services, _configuration, _engine.ClientStates, _engine.PluginMetrics, _engine.InternalSubscriptions, _engine.PluginEndpoints, ReadModel);
-            return new Instance(owner, manifest.Version, loadContext, plugin, context);
+            var resources = _core.Open(manifest.Name, owner);
+            var context = new PluginContext(manifest.Name, configuration, _core.LoggerFactory, resources,
+                _core.TimeProvider, dataDirectory, _core.Services, _configuration, ReadModel);
+            return new Instance(resources, manifest.Version, loadContext, plugin, context);
         }
         catch (PluginException)
         {
@@ -399,7 +397,7 @@ internal sealed partial class PluginManager
             using var cts = new CancellationTokenSource();
             try
             {
-                await Task.Run(() => instance.StopAsync(cts.Token)).WaitAsync(_options.StopTimeout, _engine.TimeProvider).ConfigureAwait(false);
+                await Task.Run(() => instance.StopAsync(cts.Token)).WaitAsync(_options.StopTimeout, _core.TimeProvider).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -411,8 +409,7 @@ internal sealed partial class PluginManager
                 LogStopFailed(_logger, entry.Name, $"{ex.GetType().Name}: {ex.Message}");
             }
         }
-        _engine.Hooks.RemoveOwner(instance.Owner);
-        entry.PastHooks += _engine.Hooks.Runner.Forget(instance.Owner);
+        entry.PastHooks += instance.Resources.RemoveHooks();
         return instance.Unload();
     }
 
@@ -495,7 +492,7 @@ internal sealed partial class PluginManager
             state = PluginState.Stopped;
         if (entry.Current is { } current)
             version = current.Version;
-        var hooks = entry.PastHooks + (entry.Current is { } running ? _engine.Hooks.Runner.TotalsOf(running.Owner) : default);
+        var hooks = entry.PastHooks + (entry.Current is { } running ? running.Resources.HookTotals : default);
         if (state is PluginState.Failed or PluginState.Leaking)
             reason = entry.Reason;
         return new PluginInfo(name, version, description, state, reason, atBoot, hooks, leaked);
@@ -522,13 +519,16 @@ internal sealed partial class PluginManager
     }
 
     /// <summary>One started (or starting) plugin instance; <see cref="Unload"/> drops every reference to it.</summary>
-    private sealed class Instance(string owner, string version, PluginLoadContext loadContext, IBrokerPlugin plugin, PluginContext context)
+    private sealed class Instance(PluginResources resources, string version, PluginLoadContext loadContext, IBrokerPlugin plugin, PluginContext context)
     {
         private PluginLoadContext? _loadContext = loadContext;
         private IBrokerPlugin? _plugin = plugin;
         private PluginContext? _context = context;
 
-        public string Owner { get; } = owner;
+        /// <summary>Its share of the core; its hooks are registered under <see cref="PluginResources.Owner"/>.</summary>
+        public PluginResources Resources { get; } = resources;
+
+        public string Owner => Resources.Owner;
         public string Version { get; } = version;
 
         public Task StartAsync(CancellationToken ct) => _plugin!.StartAsync(_context!, ct).AsTask();

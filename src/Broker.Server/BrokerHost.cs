@@ -103,7 +103,7 @@ internal static partial class BrokerHost
             return 2;
         }
 
-        var plugins = new PluginManager(engine, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
+        var plugins = new PluginManager(engine.PluginSupport, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
             new PluginConfigurationSource(settings.EtcDirectory));
         plugins.ReadModel = new BrokerReadModel(engine, listeners, plugins);
         try

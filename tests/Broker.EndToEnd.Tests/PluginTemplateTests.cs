@@ -76,13 +76,13 @@ public sealed class PluginTemplateTests
     [Fact]
     public async Task Template_GeneratedUnderPlugins_BundledByTheBrokersBuildLikeAShippedPlugin()
     {
-        // A copy of the repository's tracked files, so the generated plugin and the build's output stay out of it.
+        // A copy of the repository's files (tracked, and new ones not ignored), so the generated plugin and the build's output stay out of it.
         var work = Directory.CreateTempSubdirectory("broker-bundle-").FullName;
         try
         {
             var hive = Path.Combine(work, "hive");
             var checkout = Path.Combine(work, "broker");
-            await using (var git = ChildProcess.Start(Tools.Require("git", "git"), ["-C", Tools.RepoRoot, "-c", "core.quotepath=off", "ls-files"]))
+            await using (var git = ChildProcess.Start(Tools.Require("git", "git"), ["-C", Tools.RepoRoot, "-c", "core.quotepath=off", "ls-files", "--cached", "--others", "--exclude-standard"]))
             {
                 Assert.Equal(0, await git.WaitForExitAsync(TimeSpan.FromSeconds(30)));
                 foreach (var file in git.StdoutLines)

@@ -39,7 +39,7 @@ internal sealed class PluginTestHome : IAsyncDisposable
 
     /// <summary>A second manager over the same home and engine, as after a restart.</summary>
     public PluginManager NewManager() =>
-        new(Engine, Options, [PluginsDirectory], DataDirectory, new PluginConfigurationSource(EtcDirectory, new Dictionary<string, string>()));
+        new(Engine.PluginSupport, Options, [PluginsDirectory], DataDirectory, new PluginConfigurationSource(EtcDirectory, new Dictionary<string, string>()));
 
     /// <summary>Copies test plugin <paramref name="project"/> (e.g. <c>TestPlugins.Hello</c>) to plugins/<paramref name="name"/>/.</summary>
     public string Stage(string project, string name, string? sdkVersion = "2.0", string version = "1.0.0")

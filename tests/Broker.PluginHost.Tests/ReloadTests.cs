@@ -40,7 +40,7 @@ public sealed class ReloadTests
 
         Assert.True(calls > 0);
         Assert.Equal(0, admitted);
-        Assert.Equal(2, home.Engine.Hooks.ClientAuthenticate.Count); // the new instance's two callbacks, none of the old's
+        Assert.Equal(3, home.Engine.Hooks.ClientAuthenticate.Count); // the new instance's three callbacks, none of the old's
         var info = await home.InfoAsync("hello");
         Assert.Equal(PluginState.Running, info.State);
         Assert.Equal(0, info.LeakedInstances);

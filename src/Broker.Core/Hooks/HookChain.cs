@@ -164,6 +164,12 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
             entry.Stats.Offloaded();
             return new ValueTask<HookResult>(Task.Run(() => entry.Callback(context).AsTask()));
         }
+        // One call in SampleEvery is timed and counted for SampleEvery: the clock reads and shared counters of every call
+        // cost 5 % of the p2p case (bench/README.md). The countdown is the entry's own, so callbacks that alternate are
+        // each sampled; its unsynchronised decrement may skip or repeat a sample under contention, nothing else.
+        if (--entry.Countdown > 0)
+            return entry.Callback(context);
+        entry.Countdown = SampleEvery;
         var start = Stopwatch.GetTimestamp();
         try
         {
@@ -171,9 +177,12 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
         }
         finally
         {
-            entry.Stats.Ran(Stopwatch.GetTimestamp() - start);
+            entry.Stats.Ran(SampleEvery, (Stopwatch.GetTimestamp() - start) * SampleEvery);
         }
     }
+
+    /// <summary>One call in this many is timed (the first of each entry is), and stands for this many.</summary>
+    internal const int SampleEvery = 16;
 
     /// <summary>Counts and logs the failure; the chain's result when the chain ends here, or null to go on.</summary>
     private HookResult? Fail(Entry entry, TContext context, Exception ex)
@@ -197,7 +206,11 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
 
     private sealed record Entry(
         HookCallback<TContext> Callback, int Priority, string Owner, long Sequence, TimeSpan Timeout, HookFailureAction OnFailure,
-        bool Blocking, HookStats Stats);
+        bool Blocking, HookStats Stats)
+    {
+        /// <summary>Calls left until the next timed one (see <see cref="Invoke"/>).</summary>
+        public int Countdown = 1;
+    }
 
     private sealed class Registration(HookChain<TContext> chain, Entry entry) : IDisposable
     {
@@ -220,8 +233,8 @@ internal interface IHookChain
 
 /// <summary>
 /// What the callbacks of one owner (a plugin instance, or the broker) have cost: calls made on the calling thread and
-/// the time they took there (stopwatch ticks), calls handed to the thread pool (<see cref="HookOptions.Blocking"/>),
-/// and failures.
+/// the time they took there (stopwatch ticks), both estimated from one call in 16 of each callback, calls handed to
+/// the thread pool (<see cref="HookOptions.Blocking"/>), and failures.
 /// </summary>
 internal sealed class HookStats(string owner)
 {
@@ -242,9 +255,10 @@ internal sealed class HookStats(string owner)
 
     public HookTotals Totals => new(Calls, Time, OffloadedCalls, Failures);
 
-    public void Ran(long ticks)
+    /// <summary>A timed call standing for <paramref name="calls"/> calls that took <paramref name="ticks"/> together.</summary>
+    public void Ran(int calls, long ticks)
     {
-        Interlocked.Increment(ref _calls);
+        Interlocked.Add(ref _calls, calls);
         Interlocked.Add(ref _ticks, ticks);
     }
 
@@ -253,9 +267,14 @@ internal sealed class HookStats(string owner)
     public long Failed() => Interlocked.Increment(ref _failures);
 }
 
-/// <summary>A snapshot of <see cref="HookStats"/>, summed over a plugin's instances.</summary>
-internal readonly record struct HookTotals(long Calls, TimeSpan Time, long OffloadedCalls, long Failures)
+/// <summary>What hook callbacks cost (of one owner, or summed over a plugin's instances).</summary>
+/// <param name="Calls">Calls made on the calling thread (a connection's I/O thread, mostly).</param>
+/// <param name="Time">The time those calls took on that thread.</param>
+/// <param name="OffloadedCalls">Calls of blocking callbacks, made on the thread pool instead.</param>
+/// <param name="Failures">Calls that threw or timed out.</param>
+public readonly record struct HookTotals(long Calls, TimeSpan Time, long OffloadedCalls, long Failures)
 {
+    /// <summary>The sum of two totals.</summary>
     public static HookTotals operator +(HookTotals a, HookTotals b) =>
         new(a.Calls + b.Calls, a.Time + b.Time, a.OffloadedCalls + b.OffloadedCalls, a.Failures + b.Failures);
 }
