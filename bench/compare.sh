@@ -19,6 +19,7 @@ quick=0
 rounds=""
 out=""
 cases="fanin,search,p2p,conn,idle,acl,connauth"
+pacing=uncoordinated
 auth_iterations=""
 build=1
 port_ours=${PORT_OURS:-18830}
@@ -35,6 +36,8 @@ Options:
                    password_hash_iterations from `broker conf-defaults`)
   --out DIR        where results go (default: a new temp directory)
   --no-build       use the existing Release builds
+  --pacing MODE    fixed-rate cases: uncoordinated (default: each publisher alone at its own scheduled times) or
+                   ticked (every due publisher woken by one 1 ms tick); bench/README.md shows both
 Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831).
 EOF
 }
@@ -47,11 +50,14 @@ while [[ $# -gt 0 ]]; do
         --auth-iterations) auth_iterations="$2"; shift ;;
         --out) out="$2"; shift ;;
         --no-build) build=0 ;;
+        --pacing) pacing="$2"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
+
+[[ $pacing == uncoordinated || $pacing == ticked ]] || { echo "compare.sh: --pacing must be uncoordinated or ticked, not $pacing" >&2; exit 2; }
 
 if [[ $quick == 1 ]]; then
     rounds=${rounds:-1}
@@ -224,7 +230,9 @@ run_bench() {
     start_broker "$broker" "$name-r$round"
     local report rc=0
     echo "=== $name $broker round $round: bench $*" >> "$out/logs/bench.log"
-    report=$(dotnet "$bench_dll" "$@" --host 127.0.0.1 --port "$(port_of "$broker")" --broker-pid "$broker_pid" \
+    local paced=()
+    [[ " $* " == *" --rate "* ]] && paced=(--pacing "$pacing")
+    report=$(dotnet "$bench_dll" "$@" "${paced[@]}" --host 127.0.0.1 --port "$(port_of "$broker")" --broker-pid "$broker_pid" \
         --json --label "$broker" 2>>"$out/logs/bench.log") || rc=$?
     if [[ $rc != 0 || -z "$report" ]]; then
         stop_broker

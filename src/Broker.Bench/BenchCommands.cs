@@ -117,6 +117,14 @@ internal static class BenchCommands
         },
         v => v >= 0 && double.IsFinite(v), "expected 0 (as fast as possible) or a positive rate");
 
+    private static readonly Option<string> PacingOption = Validated(new Option<string>("--pacing")
+        {
+            Description = "With --rate: uncoordinated (each publisher sends every message alone at its own scheduled time, on its own phase, as devices on their own clocks do) or ticked (one 1 ms tick wakes every due publisher and they send in turn)",
+            DefaultValueFactory = _ => "uncoordinated",
+            HelpName = "uncoordinated|ticked",
+        },
+        v => v is "uncoordinated" or "ticked", "expected uncoordinated or ticked");
+
     private static readonly Option<int> Inflight = Validated(new Option<int>("--inflight")
         {
             Description = "QoS 1/2: unacknowledged messages allowed per publisher (capped by an MQTT 5 broker's Receive Maximum)",
@@ -185,7 +193,7 @@ internal static class BenchCommands
             v => v >= 1, "expected at least 1");
         var command = new Command(name, description)
         {
-            Host, Port, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, Inflight, count,
+            Host, Port, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, PacingOption, Inflight, count,
             IdleSubscriptions, IdleConnections, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
@@ -207,6 +215,7 @@ internal static class BenchCommands
             Warmup = Seconds(parse, Warmup),
             DrainTimeout = Seconds(parse, Drain),
             Rate = parse.GetValue(Rate),
+            Pacing = parse.GetValue(PacingOption) == "ticked" ? Pacing.Ticked : Pacing.Uncoordinated,
             Inflight = parse.GetValue(Inflight),
             Publishers = scenario == Scenario.FanOut ? 1 : n,
             Subscribers = scenario switch { Scenario.FanOut => n, Scenario.FanIn => 1, _ => n },

@@ -32,6 +32,9 @@ internal sealed record BenchSettings
     public double Rate { get; init; }
 
     public int Inflight { get; init; } = 32;
+
+    /// <summary>How a fixed rate is paced (<see cref="Measure.UncoordinatedPacer"/> or the ticked <see cref="Measure.Pacer"/>).</summary>
+    public Pacing Pacing { get; init; } = Pacing.Uncoordinated;
     public int Publishers { get; init; } = 1;
     public int Subscribers { get; init; } = 1;
 
@@ -81,4 +84,14 @@ internal sealed record BenchSettings
             throw new Client.BenchException($"--host {Host}: no IPv4 address");
         return new IPEndPoint(addresses[0], Port);
     }
+}
+
+/// <summary>How fixed-rate publishers are paced.</summary>
+internal enum Pacing
+{
+    /// <summary>Each publisher alone, at its own scheduled times (devices on their own clocks).</summary>
+    Uncoordinated,
+
+    /// <summary>Every publisher due in a 1 ms tick, woken together and sent in turn.</summary>
+    Ticked,
 }

@@ -33,6 +33,7 @@ public sealed class BenchCommandsTests
     [InlineData("p2p", "--idle-connections", "0")]
     [InlineData("conn", "--ifaddr", "127.0.0.300")]
     [InlineData("fanin", "--ifaddr", "127.0.0.2;127.0.0.3")]
+    [InlineData("fanin", "--pacing", "coordinated")]
     public void Parse_BadValue_ErrorNamesTheOption(string command, string option, string value)
     {
         var result = BenchCommands.BuildRoot().Parse([command, option, value]);
@@ -82,4 +83,11 @@ public sealed class BenchCommandsTests
     [Fact]
     public void Parse_IdleOptions_NotOnConn() =>
         Assert.NotEmpty(BenchCommands.BuildRoot().Parse(["conn", "--idle-subscriptions", "10"]).Errors);
+
+    [Fact]
+    public void ParseTraffic_Pacing_UncoordinatedByDefaultTickedOnRequest()
+    {
+        Assert.Equal(Pacing.Uncoordinated, BenchCommands.ParseTraffic("fanin", "--rate", "5000")!.Pacing);
+        Assert.Equal(Pacing.Ticked, BenchCommands.ParseTraffic("fanin", "--rate", "5000", "--pacing", "ticked")!.Pacing);
+    }
 }

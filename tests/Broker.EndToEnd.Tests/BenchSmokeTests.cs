@@ -55,6 +55,31 @@ public sealed class BenchSmokeTests
         Assert.True(result.Report!.Value.TryGetProperty("broker_cpu_micros_per_message", out _), result.Transcript);
     }
 
+    // The default, uncoordinated pacing: each message is sent alone at its scheduled time, and how late each left is
+    // reported for every message sent. The ticked pacer stays available and reports no lateness.
+    [Theory]
+    [InlineData("uncoordinated")]
+    [InlineData("ticked")]
+    public async Task FanIn_EitherPacing_EveryMessageReceivedOnceAndPacingReported(string pacing)
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        string[] arguments = pacing == "ticked"
+            ? ["fanin", "--publishers", "5", "--qos", "1", "--rate", "500", "--pacing", "ticked"]
+            : ["fanin", "--publishers", "5", "--qos", "1", "--rate", "500"];
+        var result = await RunAsync(broker, arguments);
+        AssertNothingLostOrDoubled(result, 1);
+        var report = result.Report!.Value;
+        Assert.Equal(pacing, report.GetProperty("pacing").GetString());
+        if (pacing == "ticked")
+        {
+            Assert.False(report.TryGetProperty("send_lateness", out _), result.Transcript);
+            return;
+        }
+        var lateness = report.GetProperty("send_lateness");
+        Assert.Equal(result.Long("sent"), lateness.GetProperty("count").GetInt64());
+        Assert.True(lateness.GetProperty("p50").GetInt64() <= lateness.GetProperty("max").GetInt64(), result.Transcript);
+    }
+
     [Fact]
     public async Task FanIn_WithIdleSubscriptions_AllGrantedHeldAndNotCounted()
     {

@@ -21,6 +21,13 @@ internal sealed class BenchReport
     public double? Rate { get; set; }
 
     public int? Inflight { get; set; }
+
+    /// <summary>With a fixed rate: uncoordinated or ticked.</summary>
+    public string? Pacing { get; set; }
+
+    /// <summary>Uncoordinated pacing: how late messages left the generator against their schedule, in microseconds.</summary>
+    public LatencyReport? SendLateness { get; set; }
+
     public double WarmupSeconds { get; set; }
 
     /// <summary>Length of the measured window (warm-up excluded), as it actually was.</summary>
@@ -103,9 +110,22 @@ internal sealed class BenchReport
     public int ProcessorCount { get; set; } = Environment.ProcessorCount;
 }
 
-/// <summary>Latency from send to receive in microseconds, over first deliveries sent in the measured window.</summary>
+/// <summary>
+/// Microsecond percentiles: latency from send to receive over first deliveries sent in the measured window, or how late
+/// sends left against their schedule.
+/// </summary>
 internal sealed class LatencyReport
 {
+    public static LatencyReport Of(Measure.LatencyHistogram histogram) => new()
+    {
+        Count = histogram.Count,
+        Mean = Math.Round(histogram.Mean, 1),
+        P50 = histogram.Percentile(50),
+        P99 = histogram.Percentile(99),
+        P999 = histogram.Percentile(99.9),
+        Max = histogram.Max,
+    };
+
     public long Count { get; set; }
     public double Mean { get; set; }
     public long P50 { get; set; }

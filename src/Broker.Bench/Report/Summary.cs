@@ -23,13 +23,15 @@ internal static class Summary
         }
         else
         {
-            var rate = r.Rate is > 0 ? $"{r.Rate:0.#} msg/s offered" : "as fast as possible";
+            var rate = r.Rate is > 0 ? $"{r.Rate:0.#} msg/s offered ({r.Pacing} pacing)" : "as fast as possible";
             s.AppendLine(c, $"  setup        {r.Publishers} publisher(s), {r.Subscribers} subscriber(s), QoS {r.Qos}, {r.Size} B payload, {rate}{(r.Inflight is { } w ? $", in-flight {w}" : "")}");
             s.AppendLine(c, $"  window       {r.WindowSeconds:0.00}s after {r.WarmupSeconds:0.##}s warm-up");
             s.AppendLine(c, $"  throughput   sent {r.SendRate:0.0} msg/s, received {r.ReceiveRate:0.0} msg/s");
             s.AppendLine(c, $"  accounting   sent {r.Sent}, expected {r.Expected}, received {r.Received}, lost {r.Lost}, duplicates {r.Duplicates}, out of order {r.OutOfOrder}, rejected {r.Rejected}");
             if (r.Latency is { } l)
                 s.AppendLine(c, $"  latency µs   p50 {l.P50}  p99 {l.P99}  p99.9 {l.P999}  max {l.Max}  mean {l.Mean:0.0}  (n={l.Count})");
+            if (r.SendLateness is { } late)
+                s.AppendLine(c, $"  send late µs p50 {late.P50}  p99 {late.P99}  p99.9 {late.P999}  max {late.Max}  (against each message's scheduled time, n={late.Count})");
             if (r.IdleSubscriptions is > 0)
             {
                 s.AppendLine(c, $"  idle         {r.IdleSubscriptions} subscriptions on {r.IdleConnections} connection(s) (set up in {r.IdleSetupSeconds:0.00}s, before the traffic), {r.IdleDisconnected} dropped, {r.IdleDeliveries} deliveries to them");

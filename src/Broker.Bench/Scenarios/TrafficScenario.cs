@@ -30,6 +30,7 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
 
     /// <summary>(subscriber, publisher) pairs: every message of the publisher must reach the subscriber.</summary>
     private readonly List<(int Subscriber, int Publisher)> _expectations = [];
+    private UncoordinatedPacer? _uncoordinated; // the fixed-rate sender, uncoordinated pacing
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
@@ -134,9 +135,18 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
         using var stopSending = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stopSending.CancelAfter(RunClock.Until(windowEnd) + settings.DrainTimeout);
         await using var pacer = new Pacer();
-        var publishing = new Task[_publishers.Count];
-        for (var i = 0; i < _publishers.Count; i++)
-            publishing[i] = PublishLoopAsync(_publishers[i], i, start, windowEnd, pacer, stopSending.Token);
+        Task[] publishing;
+        if (settings.Rate > 0 && settings.Pacing == Pacing.Uncoordinated)
+        {
+            _uncoordinated = new UncoordinatedPacer(_publishers, settings.Rate, start, windowEnd, seed: 1883, stopSending.Token);
+            publishing = [_uncoordinated.RunAsync()];
+        }
+        else
+        {
+            publishing = new Task[_publishers.Count];
+            for (var i = 0; i < _publishers.Count; i++)
+                publishing[i] = PublishLoopAsync(_publishers[i], i, start, windowEnd, pacer, stopSending.Token);
+        }
         using var pinger = new Pinger(_publishers.Concat(_subscribers).ToList(), settings.KeepAlive);
 
         var before = default(ProcessSample);
@@ -182,8 +192,8 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
     }
 
     /// <summary>
-    /// Fixed rate: message k of publisher i of P is due at start + (k + i/P) / (rate/P) seconds, so publishers are
-    /// spread evenly over each interval. As fast as possible: full batches back to back, bounded by the socket and,
+    /// Ticked pacing (<see cref="Pacer"/>) at a fixed rate, or as fast as possible. Fixed rate: message k of publisher i
+    /// of P is due at start + (k + i/P) / (rate/P) seconds, so publishers are spread evenly over each interval. As fast as possible: full batches back to back, bounded by the socket and,
     /// for QoS 1/2, the in-flight window.
     /// </summary>
     private async Task PublishLoopAsync(BenchConnection connection, int index, long start, long end, Pacer pacer,
@@ -286,6 +296,8 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
             Publishers = _publishers.Count,
             Subscribers = _subscribers.Count,
             Rate = settings.Rate,
+            Pacing = settings.Rate > 0 ? settings.Pacing.ToString().ToLowerInvariant() : null,
+            SendLateness = _uncoordinated is { } paced ? LatencyReport.Of(paced.Lateness) : null,
             Inflight = settings.Qos > 0 ? settings.Inflight : null,
             WarmupSeconds = settings.Warmup.TotalSeconds,
             WindowSeconds = Round(window, 3),
@@ -298,15 +310,7 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
             Rejected = rejected,
             SendRate = Round(PerSecond(sentInWindow, window), 1),
             ReceiveRate = Round(PerSecond(receivedInWindow, window), 1),
-            Latency = new LatencyReport
-            {
-                Count = latency.Count,
-                Mean = Round(latency.Mean, 1),
-                P50 = latency.Percentile(50),
-                P99 = latency.Percentile(99),
-                P999 = latency.Percentile(99.9),
-                Max = latency.Max,
-            },
+            Latency = LatencyReport.Of(latency),
             GeneratorCpuPercent = Round(window > 0 ? (after.GeneratorCpuSeconds - before.GeneratorCpuSeconds) / window * 100 : 0, 1),
         };
         foreach (var connection in _publishers.Concat(_subscribers))
