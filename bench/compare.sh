@@ -18,12 +18,15 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 quick=0
 rounds=""
 out=""
-cases="fanin,search,p2p,conn,idle,acl,connauth"
+cases="fanin,search,p2p,conn,idle,acl,connauth,fanout,large,idleclients"
 pacing=uncoordinated
 auth_iterations=""
 build=1
 port_ours=${PORT_OURS:-18830}
 port_mosquitto=${PORT_MOSQUITTO:-18831}
+port_mqttnet=${PORT_MQTTNET:-18832}
+port_aedes=${PORT_AEDES:-18833}
+peers=""
 
 usage() {
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
@@ -31,14 +34,18 @@ usage() {
 Options:
   --quick          1 round, short windows, small counts (< 3 min; idle case with 20000, not 100000, subscriptions)
   --rounds R       rounds per case, brokers alternating A B A B (default 3; 1 with --quick)
-  --cases LIST     comma-separated subset of: fanin, search, p2p, conn, idle, acl, connauth (default: all)
+  --cases LIST     comma-separated subset of: fanin, search, p2p, conn, idle, acl, connauth, fanout, large,
+                   idleclients (default: all)
   --auth-iterations LIST  connauth: PBKDF2 iteration counts to hash the fleet's passwords with (default: ours,
                    password_hash_iterations from `broker conf-defaults`)
   --out DIR        where results go (default: a new temp directory)
   --no-build       use the existing Release builds
+  --peers LIST     also measure these peers (comma-separated): mqttnet (MQTTnet.Server 5.2.0.1603, the C# peer,
+                   bench/peers/mqttnet), aedes (npm aedes 1.2.0, bench/peers/aedes; MQTT 3.1.1 only); mosquitto
+                   stays the reference of every ratio
   --pacing MODE    fixed-rate cases: uncoordinated (default: each publisher alone at its own scheduled times) or
                    ticked (every due publisher woken by one 1 ms tick); bench/README.md shows both
-Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831).
+Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831), PORT_MQTTNET (18832), PORT_AEDES (18833).
 EOF
 }
 
@@ -51,12 +58,16 @@ while [[ $# -gt 0 ]]; do
         --out) out="$2"; shift ;;
         --no-build) build=0 ;;
         --pacing) pacing="$2"; shift ;;
+        --peers) peers="$2"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
 
+for peer in ${peers//,/ }; do
+    [[ $peer == mqttnet || $peer == aedes ]] || { echo "compare.sh: unknown peer $peer (mqttnet, aedes)" >&2; exit 2; }
+done
 [[ $pacing == uncoordinated || $pacing == ticked ]] || { echo "compare.sh: --pacing must be uncoordinated or ticked, not $pacing" >&2; exit 2; }
 
 if [[ $quick == 1 ]]; then
@@ -69,6 +80,7 @@ if [[ $quick == 1 ]]; then
     conn_count=2000; conn_rate=2000; conn_hold=2s
     auth_count=2000
     idle_subscriptions=20000
+    fanout_wide=(1000); idle_clients=(0 1000); large_pairs=2
 else
     rounds=${rounds:-3}
     duration=8s; warmup=2s
@@ -82,12 +94,15 @@ else
     conn_count=17000; conn_rate=6000; conn_hold=10s  # offered above the 5k/s target, so reaching it shows
     auth_count=10000    # distinct users, each hashed once: a fleet's first logins after a restart
     idle_subscriptions=100000
+    fanout_wide=(1000 10000); idle_clients=(0 1000 10000); large_pairs=10
 fi
 conn_ifaddr=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9
 fanin_publishers=100
 fanin_rate=5000
 idle_rate=30000     # mosquitto's highest no-loss fan-in rate here is 40k; 100k idle subscriptions included, it holds 30k
 fanout_subscribers=100
+fanout_deliveries=50000  # per second in the fanout case, whatever the number of subscribers
+large_size=262144        # the large case's payload: 256 KB
 
 out=${out:-$(mktemp -d /tmp/broker-compare-XXXXXX)}
 mkdir -p "$out/logs"
@@ -132,6 +147,16 @@ if [[ $build == 1 ]]; then
     dotnet build "$root/src/Broker.Bench" -c Release -nologo -v:quiet >&2
 fi
 broker_dll="$root/src/Broker.Server/bin/Release/net10.0/broker.dll"
+mqttnet_dll="$root/bench/peers/mqttnet/bin/Release/net10.0/mqttnet-peer.dll"
+if [[ ",$peers," == *",mqttnet,"* ]] && [[ $build == 1 || ! -f $mqttnet_dll ]]; then
+    log "building the MQTTnet peer (Release)"
+    dotnet build "$root/bench/peers/mqttnet" -c Release -nologo -v:quiet >&2
+fi
+if [[ ",$peers," == *",aedes,"* && ! -d $root/bench/peers/aedes/node_modules/aedes ]]; then
+    command -v npm >/dev/null || { echo "compare.sh: the aedes peer needs npm (Debian: nodejs npm)" >&2; exit 1; }
+    log "installing the aedes peer (npm)"
+    (cd "$root/bench/peers/aedes" && npm install --no-audit --no-fund --loglevel=error) >&2
+fi
 bench_dll="$root/src/Broker.Bench/bin/Release/net10.0/bench.dll"
 if [[ -z "$auth_iterations" ]]; then
     auth_iterations=$(dotnet "$broker_dll" conf-defaults | sed -n 's/^password_hash_iterations = //p')
@@ -200,6 +225,19 @@ start_mosquitto() {
     wait_for_log "$out/logs/mosquitto-$1.log" " running" "mosquitto"
 }
 
+# The peers, with what an application embedding them would set; see bench/peers/.
+start_mqttnet() {
+    dotnet "$mqttnet_dll" --port "$port_mqttnet" > "$out/logs/mqttnet-$1.log" 2>&1 &
+    broker_pid=$!
+    wait_for_log "$out/logs/mqttnet-$1.log" "MQTTnet server running" "the MQTTnet peer"
+}
+
+start_aedes() {
+    node "$root/bench/peers/aedes/server.js" "$port_aedes" > "$out/logs/aedes-$1.log" 2>&1 &
+    broker_pid=$!
+    wait_for_log "$out/logs/aedes-$1.log" "aedes running" "the aedes peer"
+}
+
 wait_for_log() {
     local file="$1" text="$2" what="$3"
     for _ in $(seq 600); do
@@ -220,8 +258,8 @@ stop_broker() {
 }
 
 # One broker at a time, restarted for every run, so no run inherits another's state or competes with an idle peer.
-start_broker() { if [[ $1 == ours ]]; then start_ours "$2"; else start_mosquitto "$2"; fi; }
-port_of() { if [[ $1 == ours ]]; then echo "$port_ours"; else echo "$port_mosquitto"; fi; }
+start_broker() { "start_$1" "$2"; }
+port_of() { local port="port_$1"; echo "${!port}"; }
 
 # run_bench CASE BROKER ROUND bench-args... : one bench run against a freshly started broker; appends
 # {"case","broker","round","report"} to results.jsonl and echoes the report.
@@ -248,7 +286,7 @@ field() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r.get(sy
 
 # --- cases ----------------------------------------------------------------------------------------------------
 
-brokers=(ours mosquitto)
+brokers=(ours mosquitto ${peers//,/ })
 has_case() { [[ ",$cases," == *",$1,"* ]]; }
 
 for round in $(seq "$rounds"); do
@@ -329,7 +367,7 @@ for round in $(seq "$rounds"); do
     if has_case acl; then
         # Issue 16: a deny rule that overlaps the subscriber's wildcard must cost little, and allow-all nothing.
         for acl_mode in allow deny; do
-            for broker in "${brokers[@]}"; do
+            for broker in ours mosquitto; do  # the peers are not given these rules
                 log "round $round: acl $acl_mode: fanin $fanin_publishers→1 at $fanin_rate msg/s QoS 1, $broker"
                 run_bench "fanin-acl-$acl_mode-${fanin_rate}-q1" "$broker" "$round" fanin --publishers "$fanin_publishers" \
                     --qos 1 --rate "$fanin_rate" --duration "$duration" --warmup "$rate_warmup" >/dev/null
@@ -338,13 +376,48 @@ for round in $(seq "$rounds"); do
         acl_mode=""
     fi
 
+    if has_case fanout; then
+        # Issue 19: one publisher to 1,000 and 10,000 subscribers of its topic, QoS 0, the same deliveries per second.
+        for subscribers in "${fanout_wide[@]}"; do
+            rate=$(( fanout_deliveries / subscribers > 0 ? fanout_deliveries / subscribers : 1 ))
+            for broker in "${brokers[@]}"; do
+                log "round $round: fanout 1→$subscribers at $rate msg/s ($(( rate * subscribers )) deliveries/s) QoS 0, $broker"
+                run_bench "fanout-$subscribers" "$broker" "$round" fanout --subscribers "$subscribers" --qos 0 \
+                    --rate "$rate" --duration "$duration" --warmup "$rate_warmup" >/dev/null
+            done
+        done
+    fi
+
+    if has_case large; then
+        # Issue 19: 256 KB payloads, QoS 1 pairs as fast as possible.
+        for broker in "${brokers[@]}"; do
+            log "round $round: large: p2p $large_pairs pairs of ${large_size}-byte messages QoS 1 as fast as possible, $broker"
+            run_bench "large-$large_pairs-q1-max" "$broker" "$round" p2p --pairs "$large_pairs" --qos 1 --size "$large_size" \
+                --inflight 8 --duration "$duration" --warmup "$warmup" >/dev/null
+        done
+    fi
+
+    if has_case idleclients; then
+        # Issue 19: one QoS 1 pair as fast as possible beside 0 / 1,000 / 10,000 idle clients, each connected and
+        # subscribed to a topic nobody publishes to (MQTTnet's cost grows with every connected client).
+        for idle in "${idle_clients[@]}"; do
+            idle_args=()
+            (( idle > 0 )) && idle_args=(--idle-subscriptions "$idle" --idle-connections "$idle")
+            for broker in "${brokers[@]}"; do
+                log "round $round: idleclients: p2p 1 pair QoS 1 as fast as possible beside $idle idle clients, $broker"
+                run_bench "idleclients-$idle" "$broker" "$round" p2p --pairs 1 --qos 1 "${idle_args[@]}" \
+                    --duration "$duration" --warmup "$warmup" >/dev/null
+            done
+        done
+    fi
+
     if has_case connauth; then
         # Issue 17 item 4: a fleet's reconnect storm after a restart (no login remembered yet) against a password file
         # of $auth_count users, each connection a distinct user: every CONNECT costs one PBKDF2-SHA512 hash.
         for iterations in ${auth_iterations//,/ }; do
             auth_ours="$work/passwd-ours-$iterations"; auth_mosquitto="$work/passwd-mosquitto-$iterations"
             [[ -f "$auth_ours" ]] || python3 "$root/bench/make_passwd.py" "$auth_count" "$iterations" "$auth_ours" "$auth_mosquitto"
-            for broker in "${brokers[@]}"; do
+            for broker in ours mosquitto; do  # the peers are not given password files
                 log "round $round: connauth $auth_count users' first logins at $conn_rate/s, $iterations iterations, $broker"
                 run_bench "connauth-$auth_count-i$iterations" "$broker" "$round" conn --connections "$auth_count" \
                     --conn-rate "$conn_rate" --ifaddr "$conn_ifaddr" --duration "$conn_hold" --keepalive 300 \

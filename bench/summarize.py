@@ -2,7 +2,8 @@
 """Turns compare.sh's results.jsonl into a Markdown table: per case and metric, the median over rounds for each
 broker, the ratio ours / mosquitto of the medians, and that ratio in each round (ours and mosquitto ran back to back,
 so a round's ratio shows how far one run of the pair can land from the median on this machine); for the idle case
-also each broker's throughput with / without idle subscriptions. Usage: summarize.py results.jsonl"""
+also each broker's throughput with / without idle subscriptions. Peers measured beside them (compare.sh --peers) get a
+column each with their ratio to mosquitto. Usage: summarize.py results.jsonl"""
 import json
 import statistics
 import sys
@@ -26,6 +27,9 @@ METRICS = {
     "search-fanin": [("highest no-loss delivery rate msg/s", "max_clean_delivery_rate", "higher")],
     "search-fanout": [("highest no-loss delivery rate msg/s", "max_clean_delivery_rate", "higher")],
     "p2p-": TRAFFIC,
+    "fanout-": TRAFFIC,
+    "large-": TRAFFIC,
+    "idleclients-": TRAFFIC,
     "conn-": [
         ("connected", "connected", "higher"),
         ("connect failures", "connect_failures", "lower"),
@@ -157,6 +161,7 @@ def main(path):
     runs = defaultdict(lambda: defaultdict(dict))  # case -> broker -> round -> report
     idle = defaultdict(lambda: defaultdict(dict))  # idle subscriptions -> broker -> round -> report
     order = []
+    brokers = []
     rounds = set()
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -167,14 +172,18 @@ def main(path):
             if entry["case"] not in order:
                 order.append(entry["case"])
             runs[entry["case"]][entry["broker"]][entry["round"]] = entry["report"]
+            if entry["broker"] not in brokers:
+                brokers.append(entry["broker"])
             if idle_count(entry["case"]) is not None:
                 idle[idle_count(entry["case"])][entry["broker"]][entry["round"]] = entry["report"]
             rounds.add(entry["round"])
 
+    peers = [b for b in brokers if b not in ("ours", "mosquitto")]
     print(f"Medians over {len(rounds)} round(s); ratio = ours / mosquitto (see bench/README.md for what each case is).")
     print()
-    print("| case | metric | better | ours | mosquitto | ours/mosquitto | per round |")
-    print("|---|---|---|---:|---:|---:|---|")
+    print("| case | metric | better | ours | mosquitto | ours/mosquitto | per round |"
+          + "".join(f" {p} | {p}/mosquitto |" for p in peers))
+    print("|---|---|---|---:|---:|---:|---|" + "---:|---:|" * len(peers))
     for case in order:
         n = idle_count(case)
         if n is not None:
@@ -187,12 +196,16 @@ def main(path):
             continue
         for label, key, better in metrics:
             medians = {}
-            for broker in ("ours", "mosquitto"):
+            for broker in ("ours", "mosquitto", *peers):
                 values = [v for v in (get(r, key) for r in runs[case].get(broker, {}).values()) if v is not None]
                 medians[broker] = statistics.median(values) if values else None
             ours, theirs = medians["ours"], medians["mosquitto"]
             ratio = f"{ours / theirs:.2f}" if ours is not None and theirs not in (None, 0) else "–"
-            print(f"| {case} | {label} | {better} | {fmt(ours)} | {fmt(theirs)} | {ratio} | {per_round(runs[case], key)} |")
+            extra = ""
+            for peer in peers:
+                value = medians[peer]
+                extra += f" {fmt(value)} | {value / theirs:.2f} |" if value is not None and theirs else " – | – |"
+            print(f"| {case} | {label} | {better} | {fmt(ours)} | {fmt(theirs)} | {ratio} | {per_round(runs[case], key)} |{extra}")
 
 
 if __name__ == "__main__":
