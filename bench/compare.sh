@@ -155,7 +155,7 @@ fi
 if [[ ",$peers," == *",aedes,"* && ! -d $root/bench/peers/aedes/node_modules/aedes ]]; then
     command -v npm >/dev/null || { echo "compare.sh: the aedes peer needs npm (Debian: nodejs npm)" >&2; exit 1; }
     log "installing the aedes peer (npm)"
-    (cd "$root/bench/peers/aedes" && npm install --no-audit --no-fund --loglevel=error) >&2
+    (cd "$root/bench/peers/aedes" && npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
 bench_dll="$root/src/Broker.Bench/bin/Release/net10.0/bench.dll"
 if [[ -z "$auth_iterations" ]]; then
