@@ -26,6 +26,8 @@ port_ours=${PORT_OURS:-18830}
 port_mosquitto=${PORT_MOSQUITTO:-18831}
 port_mqttnet=${PORT_MQTTNET:-18832}
 port_aedes=${PORT_AEDES:-18833}
+port_rabbitmq=${PORT_RABBITMQ:-18834}   # and the next three: AMQP, Erlang distribution, its own epmd
+after_stop=""                           # what stop_broker runs after the broker has gone
 peers=""
 
 usage() {
@@ -41,11 +43,13 @@ Options:
   --out DIR        where results go (default: a new temp directory)
   --no-build       use the existing Release builds
   --peers LIST     also measure these peers (comma-separated): mqttnet (MQTTnet.Server 5.2.0.1603, the C# peer,
-                   bench/peers/mqttnet), aedes (npm aedes 1.2.0, bench/peers/aedes; MQTT 3.1.1 only); mosquitto
-                   stays the reference of every ratio
+                   bench/peers/mqttnet), aedes (npm aedes 1.2.0, bench/peers/aedes; MQTT 3.1.1 only), rabbitmq
+                   (Debian rabbitmq-server 3.10.8 with rabbitmq_mqtt; 3.1.1 only, QoS 2 refused); mosquitto stays
+                   the reference of every ratio
   --pacing MODE    fixed-rate cases: uncoordinated (default: each publisher alone at its own scheduled times) or
                    ticked (every due publisher woken by one 1 ms tick); bench/README.md shows both
-Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831), PORT_MQTTNET (18832), PORT_AEDES (18833).
+Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831), PORT_MQTTNET (18832), PORT_AEDES (18833),
+             PORT_RABBITMQ (18834, and the three after it).
 EOF
 }
 
@@ -66,7 +70,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 for peer in ${peers//,/ }; do
-    [[ $peer == mqttnet || $peer == aedes ]] || { echo "compare.sh: unknown peer $peer (mqttnet, aedes)" >&2; exit 2; }
+    [[ $peer == mqttnet || $peer == aedes || $peer == rabbitmq ]] \
+        || { echo "compare.sh: unknown peer $peer (mqttnet, aedes, rabbitmq)" >&2; exit 2; }
 done
 [[ $pacing == uncoordinated || $pacing == ticked ]] || { echo "compare.sh: --pacing must be uncoordinated or ticked, not $pacing" >&2; exit 2; }
 
@@ -151,6 +156,11 @@ mqttnet_dll="$root/bench/peers/mqttnet/bin/Release/net10.0/mqttnet-peer.dll"
 if [[ ",$peers," == *",mqttnet,"* ]] && [[ $build == 1 || ! -f $mqttnet_dll ]]; then
     log "building the MQTTnet peer (Release)"
     dotnet build "$root/bench/peers/mqttnet" -c Release -nologo -v:quiet >&2
+fi
+if [[ ",$peers," == *",rabbitmq,"* && ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+    log "installing rabbitmq-server (Debian package; only its scripts are used, never the system service)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rabbitmq-server >&2 \
+        || { echo "compare.sh: rabbitmq-server missing and cannot be installed" >&2; exit 1; }
 fi
 if [[ ",$peers," == *",aedes,"* && ! -d $root/bench/peers/aedes/node_modules/aedes ]]; then
     command -v npm >/dev/null || { echo "compare.sh: the aedes peer needs npm (Debian: nodejs npm)" >&2; exit 1; }
@@ -238,6 +248,26 @@ start_aedes() {
     wait_for_log "$out/logs/aedes-$1.log" "aedes running" "the aedes peer"
 }
 
+# RabbitMQ: a private node (own name, data, ports and epmd) with only rabbitmq_mqtt, anonymous MQTT as guest on
+# loopback. The script's child, beam.smp, is the process measured; the node's epmd is stopped after it.
+start_rabbitmq() {
+    local dir="$work/rabbitmq-$1"
+    rm -rf "$dir"; mkdir -p "$dir"
+    printf 'listeners.tcp.default = 127.0.0.1:%d\nmqtt.listeners.tcp.default = 127.0.0.1:%d\nmqtt.allow_anonymous = true\n' \
+        $(( port_rabbitmq + 1 )) "$port_rabbitmq" > "$dir/rabbitmq.conf"
+    echo '[rabbitmq_mqtt].' > "$dir/enabled_plugins"
+    local epmd_port=$(( port_rabbitmq + 3 ))
+    HOME="$dir" RABBITMQ_NODENAME=bench@localhost RABBITMQ_DIST_PORT=$(( port_rabbitmq + 2 )) ERL_EPMD_PORT=$epmd_port \
+    RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_LOGS=- \
+    RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+        /usr/lib/rabbitmq/bin/rabbitmq-server > "$out/logs/rabbitmq-$1.log" 2>&1 &
+    broker_pid=$!
+    after_stop="env ERL_EPMD_PORT=$epmd_port epmd -kill"
+    wait_for_log "$out/logs/rabbitmq-$1.log" "started MQTT TCP listener" "the rabbitmq peer"
+    local beam
+    beam=$(pgrep -P "$broker_pid" beam.smp) && broker_pid=$beam
+}
+
 wait_for_log() {
     local file="$1" text="$2" what="$3"
     for _ in $(seq 600); do
@@ -255,6 +285,7 @@ stop_broker() {
     kill -KILL "$broker_pid" 2>/dev/null || true
     wait "$broker_pid" 2>/dev/null || true
     broker_pid=""
+    if [[ -n "$after_stop" ]]; then $after_stop >/dev/null 2>&1 || true; after_stop=""; fi
 }
 
 # One broker at a time, restarted for every run, so no run inherits another's state or competes with an idle peer.
