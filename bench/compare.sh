@@ -18,7 +18,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 quick=0
 rounds=""
 out=""
-cases="fanin,search,p2p,conn,idle,acl,connauth,fanout,large,idleclients"
+cases="fanin,search,p2p,conn,idle,acl,connauth,fanout,large,idleclients,tls,ws"
 pacing=uncoordinated
 auth_iterations=""
 build=1
@@ -28,6 +28,10 @@ port_mqttnet=${PORT_MQTTNET:-18832}
 port_aedes=${PORT_AEDES:-18833}
 port_rabbitmq=${PORT_RABBITMQ:-18834}   # and the next three: AMQP, Erlang distribution, its own epmd
 after_stop=""                           # what stop_broker runs after the broker has gone
+# The tls and ws cases: each broker's TLS and WebSocket listeners, on ports of their own.
+port_ours_tls=${PORT_OURS_TLS:-18840}; port_ours_ws=${PORT_OURS_WS:-18841}
+port_mosquitto_tls=${PORT_MOSQUITTO_TLS:-18842}; port_mosquitto_ws=${PORT_MOSQUITTO_WS:-18843}
+transport=tcp                           # what the current case runs over
 peers=""
 
 usage() {
@@ -37,7 +41,7 @@ Options:
   --quick          1 round, short windows, small counts (< 3 min; idle case with 20000, not 100000, subscriptions)
   --rounds R       rounds per case, brokers alternating A B A B (default 3; 1 with --quick)
   --cases LIST     comma-separated subset of: fanin, search, p2p, conn, idle, acl, connauth, fanout, large,
-                   idleclients (default: all)
+                   idleclients, tls, ws (default: all)
   --auth-iterations LIST  connauth: PBKDF2 iteration counts to hash the fleet's passwords with (default: ours,
                    password_hash_iterations from `broker conf-defaults`)
   --out DIR        where results go (default: a new temp directory)
@@ -49,7 +53,8 @@ Options:
   --pacing MODE    fixed-rate cases: uncoordinated (default: each publisher alone at its own scheduled times) or
                    ticked (every due publisher woken by one 1 ms tick); bench/README.md shows both
 Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831), PORT_MQTTNET (18832), PORT_AEDES (18833),
-             PORT_RABBITMQ (18834, and the three after it).
+             PORT_RABBITMQ (18834, and the three after it), PORT_OURS_TLS/_WS (18840/1),
+             PORT_MOSQUITTO_TLS/_WS (18842/3).
 EOF
 }
 
@@ -85,7 +90,7 @@ if [[ $quick == 1 ]]; then
     conn_count=2000; conn_rate=2000; conn_hold=2s
     auth_count=2000
     idle_subscriptions=20000
-    fanout_wide=(1000); idle_clients=(0 1000); large_pairs=2
+    fanout_wide=(1000); idle_clients=(0 1000); large_pairs=2; tls_count=500; tls_rate=500
 else
     rounds=${rounds:-3}
     duration=8s; warmup=2s
@@ -99,7 +104,7 @@ else
     conn_count=17000; conn_rate=6000; conn_hold=10s  # offered above the 5k/s target, so reaching it shows
     auth_count=10000    # distinct users, each hashed once: a fleet's first logins after a restart
     idle_subscriptions=100000
-    fanout_wide=(1000 10000); idle_clients=(0 1000 10000); large_pairs=10
+    fanout_wide=(1000 10000); idle_clients=(0 1000 10000); large_pairs=10; tls_count=5000; tls_rate=3000
 fi
 conn_ifaddr=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9
 fanin_publishers=100
@@ -172,6 +177,13 @@ if [[ -z "$auth_iterations" ]]; then
     auth_iterations=$(dotnet "$broker_dll" conf-defaults | sed -n 's/^password_hash_iterations = //p')
 fi
 
+# Both brokers' TLS listeners: one self-signed ECDSA P-256 certificate for localhost (bench does not check it).
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$work/tls/server.key" -out "$work/tls/server.crt" 2>/dev/null \
+    || { echo "compare.sh: openssl could not make the TLS certificate" >&2; exit 1; }
+chmod 644 "$work/tls/server.key"
+
 # --- brokers --------------------------------------------------------------------------------------------------
 
 # The acl case's rules, the same for both brokers: "allow" allows everything; "deny" first denies one topic that the
@@ -198,6 +210,9 @@ start_ours() {
     esac
     local anonymous=true
     if [[ -n "$auth_ours" ]]; then cp "$auth_ours" "$home/etc/passwd"; anonymous=false; fi
+    BROKER_LISTENER__SSL__EXTERNAL="127.0.0.1:$port_ours_tls" \
+    BROKER_LISTENER__SSL__EXTERNAL__CERTFILE="$work/tls/server.crt" BROKER_LISTENER__SSL__EXTERNAL__KEYFILE="$work/tls/server.key" \
+    BROKER_LISTENER__WS__EXTERNAL="127.0.0.1:$port_ours_ws" BROKER_LISTENER__WSS__EXTERNAL=off \
     BROKER_ALLOW_ANONYMOUS=$anonymous \
     BROKER_LISTENER__TCP__EXTERNAL="127.0.0.1:$port_ours" \
     BROKER_MANAGEMENT__LISTENER=127.0.0.1:0 \
@@ -225,6 +240,12 @@ start_mosquitto() {
         echo "log_dest stderr"
         [[ $(id -u) == 0 ]] && echo "user root"
         if [[ -n "$acl_mode" ]]; then echo "acl_file $dir/acl"; fi
+        # The tls and ws cases' listeners (the settings above are global: per_listener_settings is false).
+        echo "listener $port_mosquitto_tls 127.0.0.1"
+        echo "certfile $work/tls/server.crt"
+        echo "keyfile $work/tls/server.key"
+        echo "listener $port_mosquitto_ws 127.0.0.1"
+        echo "protocol websockets"
     } > "$dir/mosquitto.conf"
     case "$acl_mode" in
         allow) printf 'topic readwrite #\n' > "$dir/acl" ;;
@@ -290,7 +311,7 @@ stop_broker() {
 
 # One broker at a time, restarted for every run, so no run inherits another's state or competes with an idle peer.
 start_broker() { "start_$1" "$2"; }
-port_of() { local port="port_$1"; echo "${!port}"; }
+port_of() { local port="port_$1"; [[ $transport == tcp ]] || port="port_$1_$transport"; echo "${!port}"; }
 
 # run_bench CASE BROKER ROUND bench-args... : one bench run against a freshly started broker; appends
 # {"case","broker","round","report"} to results.jsonl and echoes the report.
@@ -299,9 +320,10 @@ run_bench() {
     start_broker "$broker" "$name-r$round"
     local report rc=0
     echo "=== $name $broker round $round: bench $*" >> "$out/logs/bench.log"
-    local paced=()
-    [[ " $* " == *" --rate "* ]] && paced=(--pacing "$pacing")
-    report=$(dotnet "$bench_dll" "$@" "${paced[@]}" --host 127.0.0.1 --port "$(port_of "$broker")" --broker-pid "$broker_pid" \
+    local extra=()
+    [[ " $* " == *" --rate "* ]] && extra=(--pacing "$pacing")
+    [[ $transport != tcp ]] && extra+=(--transport "$transport")
+    report=$(dotnet "$bench_dll" "$@" "${extra[@]}" --host 127.0.0.1 --port "$(port_of "$broker")" --broker-pid "$broker_pid" \
         --json --label "$broker" 2>>"$out/logs/bench.log") || rc=$?
     if [[ $rc != 0 || -z "$report" ]]; then
         stop_broker
@@ -440,6 +462,34 @@ for round in $(seq "$rounds"); do
                     --duration "$duration" --warmup "$warmup" >/dev/null
             done
         done
+    fi
+
+    if has_case tls; then
+        # Issue 19: MQTT over TLS. Fan-in QoS 1 at the fixed rate, and connects per second with a full handshake each
+        # (no session resumption), from ours and mosquitto only (the peers get no TLS listener).
+        transport=tls
+        for broker in ours mosquitto; do
+            log "round $round: tls: fanin $fanin_publishers→1 at $fanin_rate msg/s QoS 1 over TLS, $broker"
+            run_bench "fanin-tls-${fanin_rate}-q1" "$broker" "$round" fanin --publishers "$fanin_publishers" \
+                --qos 1 --rate "$fanin_rate" --duration "$duration" --warmup "$rate_warmup" >/dev/null
+        done
+        for broker in ours mosquitto; do
+            log "round $round: tls: conn $tls_count connections at $tls_rate/s, a full TLS handshake each, $broker"
+            run_bench "conntls-$tls_count" "$broker" "$round" conn --connections "$tls_count" --conn-rate "$tls_rate" \
+                --ifaddr "$conn_ifaddr" --duration "$conn_hold" --keepalive 300 >/dev/null
+        done
+        transport=tcp
+    fi
+
+    if has_case ws; then
+        # Issue 19: MQTT over WebSocket (path /mqtt; mosquitto serves any path), fan-in QoS 1 at the fixed rate.
+        transport=ws
+        for broker in ours mosquitto; do
+            log "round $round: ws: fanin $fanin_publishers→1 at $fanin_rate msg/s QoS 1 over WebSocket, $broker"
+            run_bench "fanin-ws-${fanin_rate}-q1" "$broker" "$round" fanin --publishers "$fanin_publishers" \
+                --qos 1 --rate "$fanin_rate" --duration "$duration" --warmup "$rate_warmup" >/dev/null
+        done
+        transport=tcp
     fi
 
     if has_case connauth; then

@@ -41,6 +41,14 @@ METRICS = {
         ("generator CPU %", "generator_cpu_percent", "info"),
     ],
     # A fleet's first logins against a password file (one hash per CONNECT): the rate is what matters.
+    # Connections with a full TLS handshake each: the rate, and what they cost.
+    "conntls-": [
+        ("connected", "connected", "higher"),
+        ("connect failures", "connect_failures", "lower"),
+        ("connects/s achieved", "connect_rate", "higher"),
+        ("broker RSS per connection KB", "rss_per_connection_bytes", "lower"),
+        ("generator CPU %", "generator_cpu_percent", "info"),
+    ],
     "connauth-": [
         ("connected", "connected", "higher"),
         ("connect failures", "connect_failures", "lower"),

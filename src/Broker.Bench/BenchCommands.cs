@@ -32,6 +32,21 @@ internal static class BenchCommands
         },
         v => v is > 0 and < 65536, "expected a port, 1 to 65535");
 
+    private static readonly Option<string> TransportOption = Validated(new Option<string>("--transport")
+        {
+            Description = "What MQTT runs over: tcp, tls (server certificate not checked), ws or wss (WebSocket upgrade on --ws-path, subprotocol mqtt); every handshake is a full one",
+            DefaultValueFactory = _ => "tcp",
+            HelpName = "tcp|tls|ws|wss",
+        },
+        v => v is "tcp" or "tls" or "ws" or "wss", "expected tcp, tls, ws or wss");
+
+    private static readonly Option<string> WsPath = new("--ws-path")
+    {
+        Description = "The WebSocket path (ws, wss)",
+        DefaultValueFactory = _ => "/mqtt",
+        HelpName = "PATH",
+    };
+
     private static readonly Option<string> Version = Validated(new Option<string>("--version")
         {
             Description = "MQTT protocol version: 3.1.1 or 5",
@@ -193,7 +208,7 @@ internal static class BenchCommands
             v => v >= 1, "expected at least 1");
         var command = new Command(name, description)
         {
-            Host, Port, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, PacingOption, Inflight, count,
+            Host, Port, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, PacingOption, Inflight, count,
             IdleSubscriptions, IdleConnections, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
@@ -260,7 +275,7 @@ internal static class BenchCommands
             v => v >= 1, "expected at least 1");
         var command = new Command("conn", "Open C idle connections at R per second and hold them for the duration; with --broker-pid, the broker's RSS per connection")
         {
-            Host, Port, IfAddr, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, pending, BrokerPid, Json, Quiet, Label,
+            Host, Port, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, pending, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -281,6 +296,14 @@ internal static class BenchCommands
         Scenario = scenario,
         Host = parse.GetValue(Host)!,
         Port = parse.GetValue(Port),
+        Transport = parse.GetValue(TransportOption) switch
+        {
+            "tls" => Client.TransportKind.Tls,
+            "ws" => Client.TransportKind.Ws,
+            "wss" => Client.TransportKind.Wss,
+            _ => Client.TransportKind.Tcp,
+        },
+        WsPath = parse.GetValue(WsPath)!,
         LocalAddresses = TryParseAddresses(parse.GetValue(IfAddr), out var local) ? local : [],
         Version = parse.GetValue(Version) is "5" or "5.0" ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311,
         Username = parse.GetValue(Username),

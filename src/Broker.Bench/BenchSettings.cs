@@ -19,6 +19,15 @@ internal sealed record BenchSettings
     public string Host { get; init; } = "127.0.0.1";
     public int Port { get; init; } = 1883;
 
+    /// <summary>tcp, tls, ws or wss (--transport); WebSockets upgrade on <see cref="WsPath"/>.</summary>
+    public Client.TransportKind Transport { get; init; } = Client.TransportKind.Tcp;
+
+    public string WsPath { get; init; } = "/mqtt";
+
+    /// <summary>What each connection is given to reach the broker.</summary>
+    public Client.BenchTransport TransportFor() =>
+        Transport == Client.TransportKind.Tcp ? Client.BenchTransport.Tcp : new(Transport, Host, WsPath);
+
     /// <summary>--ifaddr: local addresses connections are bound to, in turn; empty = the kernel chooses.</summary>
     public IReadOnlyList<IPAddress> LocalAddresses { get; init; } = [];
     public MqttProtocolVersion Version { get; init; } = MqttProtocolVersion.V311;

@@ -34,6 +34,7 @@ public sealed class BenchCommandsTests
     [InlineData("conn", "--ifaddr", "127.0.0.300")]
     [InlineData("fanin", "--ifaddr", "127.0.0.2;127.0.0.3")]
     [InlineData("fanin", "--pacing", "coordinated")]
+    [InlineData("conn", "--transport", "quic")]
     public void Parse_BadValue_ErrorNamesTheOption(string command, string option, string value)
     {
         var result = BenchCommands.BuildRoot().Parse([command, option, value]);
@@ -89,5 +90,13 @@ public sealed class BenchCommandsTests
     {
         Assert.Equal(Pacing.Uncoordinated, BenchCommands.ParseTraffic("fanin", "--rate", "5000")!.Pacing);
         Assert.Equal(Pacing.Ticked, BenchCommands.ParseTraffic("fanin", "--rate", "5000", "--pacing", "ticked")!.Pacing);
+    }
+
+    [Fact]
+    public void ParseTraffic_Transport_TcpByDefaultEachKindOnRequest()
+    {
+        Assert.Equal(Broker.Bench.Client.TransportKind.Tcp, BenchCommands.ParseTraffic("fanin")!.Transport);
+        var wss = BenchCommands.ParseTraffic("fanin", "--transport", "wss", "--ws-path", "/ws", "--host", "broker.example")!;
+        Assert.Equal(new Broker.Bench.Client.BenchTransport(Broker.Bench.Client.TransportKind.Wss, "broker.example", "/ws"), wss.TransportFor());
     }
 }

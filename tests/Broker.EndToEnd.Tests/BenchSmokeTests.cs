@@ -80,6 +80,29 @@ public sealed class BenchSmokeTests
         Assert.True(lateness.GetProperty("p50").GetInt64() <= lateness.GetProperty("max").GetInt64(), result.Transcript);
     }
 
+    // --transport: the generator over TLS, WebSocket and WebSocket over TLS, against the broker's ssl, ws and wss
+    // listeners (issue 19's TLS and WebSocket cases).
+    [Theory]
+    [InlineData("tls", "ssl")]
+    [InlineData("ws", "ws")]
+    [InlineData("wss", "wss")]
+    public async Task FanIn_OverEachTransport_EveryMessageReceivedOnce(string transport, string listener)
+    {
+        using var certs = TestCertificates.Create();
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            if (listener == "ws")
+                o["listener.ws.external"] = "127.0.0.1:0";
+            else
+                certs.Configure(o, listener);
+        });
+        var port = await broker.ListenerPortAsync($"{listener}:external");
+        var result = await BenchRunner.RunAsync(broker.Host, port, ["fanin", "--publishers", "3", "--qos", "1", "--rate", "300",
+            "--transport", transport, "--duration", "2s", "--warmup", "500ms", "--quiet"]);
+        Assert.True(result.ExitCode == 0, result.Transcript);
+        AssertNothingLostOrDoubled(result, 1);
+    }
+
     [Fact]
     public async Task FanIn_WithIdleSubscriptions_AllGrantedHeldAndNotCounted()
     {

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Security.Authentication;
 using Broker.Protocol;
 
 namespace Broker.Bench.Client;
@@ -28,6 +30,8 @@ internal sealed class BenchConnection : IAsyncDisposable
     private readonly bool _v5;
     private readonly IDeliverySink? _sink;
     private readonly Socket _socket;
+    private Stream? _stream;        // TLS or the WebSocket's stream; null: MQTT on the socket itself
+    private WebSocket? _webSocket;
     private readonly IPAddress? _localAddress;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly Lock _idLock = new();
@@ -75,6 +79,9 @@ internal sealed class BenchConnection : IAsyncDisposable
     }
 
     public string ClientId { get; }
+
+    /// <summary>TCP (the default), TLS, WebSocket or WebSocket over TLS (--transport).</summary>
+    public BenchTransport Transport { get; init; } = BenchTransport.Tcp;
 
     /// <summary>Largest packet the broker accepts: its MQTT 5 Maximum Packet Size, else the protocol's limit.</summary>
     public uint MaximumPacketSize { get; private set; } = 268_435_460;
@@ -124,6 +131,18 @@ internal sealed class BenchConnection : IAsyncDisposable
             throw new BenchException(_localAddress is null
                 ? $"TCP connect to {endpoint}: {ex.SocketErrorCode}"
                 : $"TCP connect from {_localAddress} to {endpoint}: {ex.SocketErrorCode}");
+        }
+        try
+        {
+            (_stream, _webSocket) = await Transport.OpenAsync(_socket, timeoutSource.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new BenchException($"{Transport.Kind} handshake with {endpoint} timed out after {timeout.TotalSeconds:0.#}s");
+        }
+        catch (Exception ex) when (ex is IOException or AuthenticationException or WebSocketException)
+        {
+            throw new BenchException($"{Transport.Kind} handshake with {endpoint}: {ex.Message}");
         }
         _receiveLoop = ReceiveLoopAsync();
         var connect = new MqttConnectPacket
@@ -229,11 +248,11 @@ internal sealed class BenchConnection : IAsyncDisposable
         try
         {
             var length = EncodePublishes(granted);
-            await _socket.SendAsync(_sendBuffer.AsMemory(0, length), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await SendRawAsync(_sendBuffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             Interlocked.Add(ref _sent, granted);
             return granted;
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (IsConnectionError(ex))
         {
             Fail("send failed: " + ex.Message);
             return 0;
@@ -336,6 +355,7 @@ internal sealed class BenchConnection : IAsyncDisposable
     {
         _closing = true;
         _socket.Dispose();
+        _stream?.Dispose();
         await _receiveLoop.ConfigureAwait(false);
         _writeLock.Dispose();
         _inflight?.Dispose();
@@ -363,9 +383,9 @@ internal sealed class BenchConnection : IAsyncDisposable
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await _socket.SendAsync(bytes, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await SendRawAsync(bytes, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (IsConnectionError(ex))
         {
             Fail("send failed: " + ex.Message);
             throw new BenchException(_failure!);
@@ -374,6 +394,32 @@ internal sealed class BenchConnection : IAsyncDisposable
         {
             _writeLock.Release();
         }
+    }
+
+    private static bool IsConnectionError(Exception ex) =>
+        ex is SocketException or ObjectDisposedException or IOException or WebSocketException;
+
+    private async ValueTask SendRawAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        if (_webSocket is { } webSocket)
+            await webSocket.SendAsync(bytes, WebSocketMessageType.Binary, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+        else if (_stream is { } stream)
+            await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        else
+            await _socket.SendAsync(bytes, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Bytes of the MQTT stream, whatever the WebSocket framing; 0 at its end.</summary>
+    private async ValueTask<int> ReceiveRawAsync(Memory<byte> buffer)
+    {
+        if (_webSocket is { } webSocket)
+        {
+            var result = await webSocket.ReceiveAsync(buffer, CancellationToken.None).ConfigureAwait(false);
+            return result.MessageType == WebSocketMessageType.Close ? 0 : result.Count;
+        }
+        if (_stream is { } stream)
+            return await stream.ReadAsync(buffer).ConfigureAwait(false);
+        return await _socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
     }
 
     private void Fail(string reason)
@@ -391,7 +437,7 @@ internal sealed class BenchConnection : IAsyncDisposable
         {
             while (true)
             {
-                var read = await _socket.ReceiveAsync(_receiveBuffer.AsMemory(filled), SocketFlags.None).ConfigureAwait(false);
+                var read = await ReceiveRawAsync(_receiveBuffer.AsMemory(filled)).ConfigureAwait(false);
                 if (read == 0)
                 {
                     Fail("connection closed by the broker");
@@ -414,7 +460,7 @@ internal sealed class BenchConnection : IAsyncDisposable
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (IsConnectionError(ex))
         {
             Fail("connection lost: " + ex.Message);
         }
@@ -430,7 +476,7 @@ internal sealed class BenchConnection : IAsyncDisposable
         await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {
-            await _socket.SendAsync(_ackBuffer.AsMemory(0, length), SocketFlags.None).ConfigureAwait(false);
+            await SendRawAsync(_ackBuffer.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {

@@ -112,7 +112,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
 
     private async Task ConnectOneAsync(int index, string clientId, System.Net.EndPoint endpoint, CancellationToken cancellationToken)
     {
-        var connection = new BenchConnection(clientId, settings.Version, ReceiveBufferSize, localAddress: settings.LocalAddress(index));
+        var connection = new BenchConnection(clientId, settings.Version, ReceiveBufferSize, localAddress: settings.LocalAddress(index)) { Transport = settings.TransportFor() };
         try
         {
             var (username, password) = settings.CredentialsFor(index);

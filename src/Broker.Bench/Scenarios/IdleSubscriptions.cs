@@ -117,7 +117,7 @@ internal sealed class IdleSubscriptions(BenchSettings settings, string runId, Te
             return;
         var clock = Stopwatch.StartNew();
         for (var c = 0; c < connections; c++)
-            _connections.Add(new BenchConnection($"bench-{runId}-idle-{c}", settings.Version, 4 * 1024, _sink, settings.LocalAddress(c)));
+            _connections.Add(new BenchConnection($"bench-{runId}-idle-{c}", settings.Version, 4 * 1024, _sink, settings.LocalAddress(c)) { Transport = settings.TransportFor() });
         await Parallel.ForAsync(0, connections, Options(cancellationToken), async (c, ct) =>
             {
                 var connection = _connections[c];

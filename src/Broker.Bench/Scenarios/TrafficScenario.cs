@@ -53,10 +53,10 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
             {
                 var recorder = new DeliveryRecorder(magic, _clock);
                 _recorders.Add(recorder);
-                _subscribers.Add(new BenchConnection($"bench-{runId}-sub-{i}", settings.Version, receiveBuffer, recorder, settings.LocalAddress(i)));
+                _subscribers.Add(new BenchConnection($"bench-{runId}-sub-{i}", settings.Version, receiveBuffer, recorder, settings.LocalAddress(i)) { Transport = settings.TransportFor() });
             }
             for (var i = 0; i < publisherTopics.Count; i++)
-                _publishers.Add(new BenchConnection($"bench-{runId}-pub-{i}", settings.Version, 4 * 1024, localAddress: settings.LocalAddress(subscriberFilters.Count + i)));
+                _publishers.Add(new BenchConnection($"bench-{runId}-pub-{i}", settings.Version, 4 * 1024, localAddress: settings.LocalAddress(subscriberFilters.Count + i)) { Transport = settings.TransportFor() });
 
             var setup = Stopwatch.StartNew();
             await ConnectAllAsync(_subscribers, endpoint, cancellationToken).ConfigureAwait(false);
