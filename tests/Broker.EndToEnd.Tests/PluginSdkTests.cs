@@ -36,6 +36,7 @@ public sealed class PluginSdkTests
         Assert.Equal(2, metrics.GetProperty("hello.greeted").GetInt64());
         Assert.Equal(2, metrics.GetProperty("hello.payload_bytes.count").GetInt64());
         Assert.Equal(8, metrics.GetProperty("hello.payload_bytes.sum").GetInt64());
+        Assert.True(metrics.GetProperty("hello.ticks").GetInt64() >= 0); // an observable gauge, read when exported
         using var http = broker.CreateManagementClient();
         var prometheus = await http.GetStringAsync("api/v4/prometheus", TestContext.Current.CancellationToken);
         Assert.Contains("# TYPE broker_plugin_hello_greeted_total counter\nbroker_plugin_hello_greeted_total 2\n", prometheus, StringComparison.Ordinal);

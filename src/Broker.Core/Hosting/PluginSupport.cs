@@ -80,6 +80,7 @@ public sealed class PluginResources
         {
             if (Volatile.Read(ref _clientState) is { } state)
                 return state;
+            ObjectDisposedException.ThrowIf(_released, this);
             var created = _engine.ClientStates.Create();
             if (Interlocked.CompareExchange(ref _clientState, created, null) is { } raced)
             {
@@ -147,18 +148,22 @@ public sealed class PluginResources
     /// Takes back the meter (its instruments leave every export), the endpoints (they leave the API), the internal
     /// subscriptions (they leave the router) and the per-connection state; asking for new ones throws from now on.
     /// </summary>
+    /// <remarks>
+    /// The references go too: a meter's observable instruments and the endpoints' handlers are the plugin's code, and
+    /// this object may outlive the unload (the host's bookkeeping), which must not keep the plugin's load context.
+    /// </remarks>
     public void Release()
     {
         _released = true;
-        Volatile.Read(ref _meter)?.Dispose();
-        Volatile.Read(ref _http)?.Dispose();
+        Interlocked.Exchange(ref _meter, null)?.Dispose();
+        Interlocked.Exchange(ref _http, null)?.Dispose();
         lock (_subscriptions)
         {
             foreach (var subscription in _subscriptions)
                 subscription.Dispose();
             _subscriptions.Clear();
         }
-        if (Volatile.Read(ref _clientState) is { } state)
+        if (Interlocked.Exchange(ref _clientState, null) is { } state)
             _engine.ClientStates.Release(state);
     }
 }

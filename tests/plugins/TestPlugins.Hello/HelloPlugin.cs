@@ -29,6 +29,8 @@ public sealed class HelloPlugin : IBrokerPlugin
         var denyUser = options.DenyUser;
         var greeted = context.Meter.CreateCounter<long>("greeted", "{message}", "Messages to hello/# whose payload was replaced.");
         var payloadBytes = context.Meter.CreateHistogram<int>("payload_bytes", "By", "Payload sizes of the messages greeted.");
+        // An observable instrument holds the plugin's own code (this callback): the host must let go of it at unload.
+        context.Meter.CreateObservableGauge("ticks", () => Interlocked.Read(ref _ticks), "{tick}", "Timer ticks so far.");
         context.Hooks.Register(HookPoints.MessagePublish, c =>
         {
             if (c.Message.Topic.StartsWith("hello/", StringComparison.Ordinal))
