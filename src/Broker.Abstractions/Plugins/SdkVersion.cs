@@ -12,7 +12,7 @@ namespace Broker.Abstractions.Plugins;
 public static class SdkVersion
 {
     /// <summary>The SDK version of this build of the broker.</summary>
-    public static Version Current { get; } = new(2, 0);
+    public static Version Current { get; } = new(2, 1);
 
     /// <summary>
     /// Whether a plugin built against <paramref name="builtAgainst"/> can run on <see cref="Current"/>: same major,

@@ -113,9 +113,9 @@ internal sealed partial class AclRules
                         // As in Check: every topic that reaches this rule is denied.
                         return Decided(false, someAllowed, someDenied, out partial);
                 }
-                if (ruleTopic.Exact ? string.Equals(ruleFilter, filter, StringComparison.Ordinal) : TopicFilterRelations.Covers(ruleFilter, filter))
+                if (ruleTopic.Exact ? string.Equals(ruleFilter, filter, StringComparison.Ordinal) : Topics.Covers(ruleFilter, filter))
                     return Decided(rule.Allow, someAllowed, someDenied, out partial);
-                if (!ruleTopic.Exact && TopicFilterRelations.Overlaps(ruleFilter, filter))
+                if (!ruleTopic.Exact && Topics.Overlaps(ruleFilter, filter))
                 {
                     someAllowed |= rule.Allow;
                     someDenied |= !rule.Allow;

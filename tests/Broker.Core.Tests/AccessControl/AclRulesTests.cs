@@ -294,20 +294,20 @@ public sealed class AclRulesTests
         var client = Clients.Make();
         var ruleGen =
             from allow in Gen.Elements(true, false)
-            from filter in TopicFilterRelationsTests.FilterGen
+            from filter in TopicsRelationsTests.FilterGen
             select $$"""{{{(allow ? "allow" : "deny")}}, all, subscribe, ["{{filter}}"]}.""";
         var rulesGen =
             from count in Gen.Choose(1, 4)
             from rules in ruleGen.ArrayOf(count)
             from all in Gen.Elements("", "{allow, all}.", "{deny, all}.")
             select string.Join('\n', [.. rules, all]);
-        Prop.ForAll(rulesGen.ToArbitrary(), TopicFilterRelationsTests.FilterGen.ToArbitrary(), (text, filter) =>
+        Prop.ForAll(rulesGen.ToArbitrary(), TopicsRelationsTests.FilterGen.ToArbitrary(), (text, filter) =>
             {
                 var rules = Rules(text);
                 var result = rules.CheckSubscription(client, filter, out var partial);
                 if (partial)
                     return true;
-                foreach (var topic in TopicFilterRelationsTests.Universe)
+                foreach (var topic in TopicsRelationsTests.Universe)
                 {
                     if (MqttTopic.Matches(filter, topic) && rules.Check(client, Subscribe, topic) != result)
                         return false;

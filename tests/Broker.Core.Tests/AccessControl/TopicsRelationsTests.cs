@@ -12,7 +12,7 @@ namespace Broker.Core.Tests.AccessControl;
 /// reference enumerates every topic up to one level deeper than any filter over those levels plus a fresh one
 /// ("z"), which is enough to witness any difference.
 /// </summary>
-public sealed class TopicFilterRelationsTests
+public sealed class TopicsRelationsTests
 {
     private static readonly string[] LiteralLevels = ["a", "b", "", "$s"];
     private static readonly string[] TopicLevels = ["a", "b", "", "$s", "z"];
@@ -73,7 +73,7 @@ public sealed class TopicFilterRelationsTests
         // The safety direction the ACL relies on: an allow rule never grants a topic its filter does not match.
         Prop.ForAll(FilterGen.ToArbitrary(), FilterGen.ToArbitrary(), Gen.Elements(Universe).ToArbitrary(),
                 (outer, inner, topic) =>
-                    !TopicFilterRelations.Covers(outer, inner) || !MqttTopic.Matches(inner, topic) || MqttTopic.Matches(outer, topic))
+                    !Broker.Abstractions.Topics.Covers(outer, inner) || !MqttTopic.Matches(inner, topic) || MqttTopic.Matches(outer, topic))
             .Check(Runs);
     }
 
@@ -81,7 +81,7 @@ public sealed class TopicFilterRelationsTests
     public void Covers_RandomFilters_AgreesWithSetInclusion()
     {
         Prop.ForAll(FilterGen.ToArbitrary(), FilterGen.ToArbitrary(),
-                (outer, inner) => TopicFilterRelations.Covers(outer, inner) == CoversByDefinition(outer, inner))
+                (outer, inner) => Broker.Abstractions.Topics.Covers(outer, inner) == CoversByDefinition(outer, inner))
             .Check(Runs);
     }
 
@@ -89,8 +89,8 @@ public sealed class TopicFilterRelationsTests
     public void Overlaps_RandomFilters_AgreesWithSetIntersection()
     {
         Prop.ForAll(FilterGen.ToArbitrary(), FilterGen.ToArbitrary(),
-                (a, b) => TopicFilterRelations.Overlaps(a, b) == OverlapsByDefinition(a, b)
-                    && TopicFilterRelations.Overlaps(a, b) == TopicFilterRelations.Overlaps(b, a))
+                (a, b) => Broker.Abstractions.Topics.Overlaps(a, b) == OverlapsByDefinition(a, b)
+                    && Broker.Abstractions.Topics.Overlaps(a, b) == Broker.Abstractions.Topics.Overlaps(b, a))
             .Check(Runs);
     }
 
@@ -99,7 +99,7 @@ public sealed class TopicFilterRelationsTests
     {
         // Covered filters are non-empty sets, so a deny rule catches at least what the brief's "covers" would.
         Prop.ForAll(FilterGen.ToArbitrary(), FilterGen.ToArbitrary(),
-                (outer, inner) => !TopicFilterRelations.Covers(outer, inner) || TopicFilterRelations.Overlaps(outer, inner))
+                (outer, inner) => !Broker.Abstractions.Topics.Covers(outer, inner) || Broker.Abstractions.Topics.Overlaps(outer, inner))
             .Check(Runs);
     }
 
@@ -119,7 +119,7 @@ public sealed class TopicFilterRelationsTests
     [InlineData("+/+/#", "/#", true)] // the parent of "/#" is "", not a valid topic
     public void Covers_Examples(string outer, string inner, bool expected)
     {
-        Assert.Equal(expected, TopicFilterRelations.Covers(outer, inner));
+        Assert.Equal(expected, Broker.Abstractions.Topics.Covers(outer, inner));
     }
 
     [Theory]
@@ -135,6 +135,6 @@ public sealed class TopicFilterRelationsTests
     [InlineData("+", "+/#", true)]
     public void Overlaps_Examples(string a, string b, bool expected)
     {
-        Assert.Equal(expected, TopicFilterRelations.Overlaps(a, b));
+        Assert.Equal(expected, Broker.Abstractions.Topics.Overlaps(a, b));
     }
 }
