@@ -15,6 +15,14 @@ command -v mosquitto_sub >/dev/null 2>&1 && command -v mosquitto_pub >/dev/null 
 /usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || need_pkgs+=(python3-paho-mqtt)
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+# Backends of the auth plugins' tests (tests/Broker.EndToEnd.Tests/AuthPlugins start private instances on free ports)
+# and the independent tools their password hashes are checked with.
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+command -v mariadbd >/dev/null 2>&1 || need_pkgs+=(mariadb-server)
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || need_pkgs+=(postgresql-15)
+command -v psql >/dev/null 2>&1 || need_pkgs+=(postgresql-client)
+command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if ((${#need_pkgs[@]})); then
   sudo_cmd=()
   if [[ $(id -u) -ne 0 ]]; then

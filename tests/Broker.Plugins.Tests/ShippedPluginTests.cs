@@ -18,6 +18,9 @@ public sealed class ShippedPluginTests
         { "retainer", typeof(global::Broker.Plugins.Retainer.RetainerOptions) },
         { "topic_rewrite", typeof(global::Broker.Plugins.TopicRewrite.TopicRewriteOptions) },
         { "delayed_publish", typeof(global::Broker.Plugins.DelayedPublish.DelayedPublishOptions) },
+        { "auth_redis", typeof(global::Broker.Plugins.AuthRedis.AuthRedisOptions) },
+        { "auth_mysql", typeof(global::Broker.Plugins.AuthMysql.AuthMysqlOptions) },
+        { "auth_pgsql", typeof(global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions) },
     };
 
     [Fact]

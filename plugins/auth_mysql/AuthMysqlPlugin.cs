@@ -1,0 +1,52 @@
+using Broker.Plugins.Auth;
+using MySqlConnector;
+
+namespace Broker.Plugins.AuthMysql;
+
+/// <summary>
+/// EMQX 4's <c>emqx_auth_mysql</c> on MySQL or MariaDB through MySqlConnector: clients authenticated by the
+/// <c>mqtt_user</c> table, superusers and ACL rows from <c>mqtt_user</c> / <c>mqtt_acl</c>, with EMQX's default queries,
+/// so an existing EMQX database works unchanged. Hooks and failure policy: <see cref="AuthService"/>.
+/// </summary>
+public sealed class AuthMysqlPlugin : IBrokerPlugin
+{
+    private AuthService? _service;
+
+    /// <inheritdoc />
+    public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
+    {
+        var options = context.BindOptions<AuthMysqlOptions>();
+        var (host, port) = HostPort.Parse(options.Server, 3306, "auth.mysql.server");
+        var builder = new MySqlConnectionStringBuilder
+        {
+            Server = host,
+            Port = (uint)port,
+            UserID = options.Username,
+            Password = options.Password,
+            Database = options.Database,
+            MaximumPoolSize = (uint)options.Pool,
+            MinimumPoolSize = 0,
+            ConnectionTimeout = (uint)Math.Max(1, Math.Ceiling(options.QueryTimeout.TotalSeconds)),
+            CharacterSet = "utf8mb4",
+            SslMode = MySqlSslMode.None,
+        };
+        if (options.SslEnable)
+        {
+            builder.SslMode = options.SslVerify ? MySqlSslMode.VerifyFull : MySqlSslMode.Required;
+            builder.SslCa = options.SslCaCertFile;
+            builder.SslCert = options.SslCertFile;
+            builder.SslKey = options.SslKeyFile;
+        }
+        var source = new MySqlDataSource(builder.ConnectionString);
+        _service = new AuthService(context, new SqlAuthBackend("MySQL", source, options.AuthQuery, options.SuperQuery, options.AclQuery),
+            new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.QueryTimeout, options.OnError, options.CacheOnOutage));
+        await _service.StartAsync().ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    {
+        if (_service is not null)
+            await _service.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,57 @@
+using Broker.Plugins.Auth;
+using Npgsql;
+
+namespace Broker.Plugins.AuthPgsql;
+
+/// <summary>
+/// EMQX 4's <c>emqx_auth_pgsql</c> on PostgreSQL through Npgsql: clients authenticated by the <c>mqtt_user</c> table,
+/// superusers and ACL rows from <c>mqtt_user</c> / <c>mqtt_acl</c>, with EMQX's default queries, so an existing EMQX
+/// database works unchanged. Hooks and failure policy: <see cref="AuthService"/>.
+/// </summary>
+public sealed class AuthPgsqlPlugin : IBrokerPlugin
+{
+    private AuthService? _service;
+
+    /// <inheritdoc />
+    public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
+    {
+        var options = context.BindOptions<AuthPgsqlOptions>();
+        var (host, port) = HostPort.Parse(options.Server, 5432, "auth.pgsql.server");
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = host,
+            Port = port,
+            Username = options.Username,
+            Password = options.Password.Length > 0 ? options.Password : null,
+            Database = options.Database,
+            MaxPoolSize = options.Pool,
+            MinPoolSize = 0,
+            Timeout = (int)Math.Clamp(Math.Ceiling(options.QueryTimeout.TotalSeconds), 1, 1024),
+            ClientEncoding = options.Encoding,
+            ApplicationName = "broker-auth_pgsql",
+            SslMode = SslMode.Disable,
+        };
+        if (options.SslEnable)
+        {
+            builder.SslMode = options.SslVerify ? SslMode.VerifyFull : SslMode.Require;
+            if (options.SslCaCertFile.Length > 0)
+                builder.RootCertificate = options.SslCaCertFile;
+            if (options.SslCertFile.Length > 0)
+            {
+                builder.SslCertificate = options.SslCertFile;
+                builder.SslKey = options.SslKeyFile;
+            }
+        }
+        var source = NpgsqlDataSource.Create(builder);
+        _service = new AuthService(context, new SqlAuthBackend("PostgreSQL", source, options.AuthQuery, options.SuperQuery, options.AclQuery),
+            new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.QueryTimeout, options.OnError, options.CacheOnOutage));
+        await _service.StartAsync().ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    {
+        if (_service is not null)
+            await _service.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Broker.Plugins.Auth;
+
+/// <summary>
+/// EMQX 4's <c>ssl.*</c> keys of a backend connection, loaded: the CA that signs the server's certificate
+/// (<c>cacertfile</c>; empty = the system's roots), this client's certificate and key (<c>certfile</c>, <c>keyfile</c>;
+/// PEM; both or neither), and whether the server's certificate is checked at all (<c>verify</c>).
+/// </summary>
+public sealed class TlsSettings
+{
+    private TlsSettings(X509Certificate2? ca, X509Certificate2? client, bool verify)
+    {
+        CertificateAuthority = ca;
+        ClientCertificate = client;
+        Verify = verify;
+    }
+
+    /// <summary>The CA certificate, or null for the system's roots.</summary>
+    public X509Certificate2? CertificateAuthority { get; }
+
+    /// <summary>The client certificate with its key, or null.</summary>
+    public X509Certificate2? ClientCertificate { get; }
+
+    /// <summary>Whether the server's certificate must be valid.</summary>
+    public bool Verify { get; }
+
+    /// <summary>Loads the files.</summary>
+    /// <exception cref="PluginConfigurationException">A file is missing or not PEM; the message names the key.</exception>
+    public static TlsSettings Load(string prefix, string caFile, string certFile, string keyFile, bool verify)
+    {
+        try
+        {
+            var ca = caFile.Length > 0 ? X509Certificate2.CreateFromPemFile(caFile) : null;
+            if (certFile.Length > 0 != keyFile.Length > 0)
+                throw new PluginConfigurationException($"{prefix}.ssl.certfile and {prefix}.ssl.keyfile go together: set both or neither");
+            var client = certFile.Length > 0 ? X509Certificate2.CreateFromPemFile(certFile, keyFile) : null;
+            return new TlsSettings(ca, client, verify);
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+        {
+            throw new PluginConfigurationException($"{prefix}.ssl: {ex.Message}");
+        }
+    }
+
+    /// <summary>The server certificate check: with <see cref="CertificateAuthority"/> the chain must end at it.</summary>
+    public bool ValidateServer(object? sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (!Verify)
+            return true;
+        if (CertificateAuthority is null)
+            return errors == SslPolicyErrors.None;
+        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+            return false;
+        using var custom = new X509Chain();
+        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        custom.ChainPolicy.CustomTrustStore.Add(CertificateAuthority);
+        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return custom.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+    }
+}

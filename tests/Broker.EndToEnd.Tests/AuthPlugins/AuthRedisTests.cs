@@ -1,0 +1,46 @@
+using Broker.EndToEnd.Tests.Infrastructure;
+
+namespace Broker.EndToEnd.Tests.AuthPlugins;
+
+/// <summary>auth_redis (issue 20) against a private redis-server, with EMQX 4's keys.</summary>
+public sealed class AuthRedisTests : AuthBackendTests<RedisServer>
+{
+    protected override Task<RedisServer> StartServerAsync() => RedisServer.StartAsync();
+
+    protected override Task<RedisServer> NotStartedServerAsync() => Task.FromResult(RedisServer.NotStarted());
+
+    protected override string DefaultStored(string password) => password; // EMQX 4's auth.redis.password_hash = plain
+
+    // query_timeout: a Redis busy in DEBUG SLEEP answers nothing; the CONNECT is refused (Server Unavailable) once the
+    // timeout has passed, well before Redis wakes up.
+    [Fact]
+    public async Task QueryTimeout_SlowRedis_RefusedAtTheTimeout()
+    {
+        await using var server = await RedisServer.StartAsync();
+        await server.AddUserAsync("alice", "secret");
+        await using var broker = await StartBrokerAsync(server, "auth.redis.query_timeout = 1s\n");
+        await WaitUntilAsync(broker, "alice", "secret", "accepted");
+
+        var sleep = server.CliAsync("DEBUG", "SLEEP", "6");
+        var started = TimeProvider.System.GetTimestamp();
+        Assert.Equal("broker unavailable", await Backends.ConnectAsync(broker, "alice", "secret"));
+        Assert.InRange(TimeProvider.System.GetElapsedTime(started), TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4.5));
+        await sleep;
+        await WaitUntilAsync(broker, "alice", "secret", "accepted");
+    }
+
+    // The ACL hash's values: 1 subscribe, 2 publish, 3 both; anything else grants nothing.
+    [Fact]
+    public async Task AclHash_AccessValues()
+    {
+        await using var server = await RedisServer.StartAsync();
+        await server.AddUserAsync("alice", "secret");
+        await server.AllowAsync("alice", "s/#", 1);
+        await server.AllowAsync("alice", "p/#", 2);
+        await server.AllowAsync("alice", "b/%u/#", 3);
+        await server.AllowAsync("alice", "x/#", 7);
+        await using var broker = await StartBrokerAsync(server);
+
+        Assert.Equal([0x01, 0x80, 0x01, 0x80, 0x80], await SubackAsync(broker, "alice", "secret", "s/1", "p/1", "b/alice/1", "b/bob/1", "x/1"));
+    }
+}

@@ -1,0 +1,82 @@
+using System.Globalization;
+using Broker.EndToEnd.Tests.Infrastructure;
+
+namespace Broker.EndToEnd.Tests.AuthPlugins;
+
+/// <summary>
+/// A private Debian <c>redis-server</c> for one test: a free port on 127.0.0.1, a temporary directory, nothing saved.
+/// It can be killed and started again on the same port, as a Redis that goes away and comes back. <c>DEBUG</c> is
+/// enabled, for <c>DEBUG SLEEP</c> (a slow server).
+/// </summary>
+public sealed class RedisServer : IAuthBackendServer
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("broker-redis-").FullName;
+    private ChildProcess? _process;
+
+    private RedisServer(int port) => Port = port;
+
+    public int Port { get; }
+
+    public string Address => "127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Starts one, or fails naming the Debian package.</summary>
+    public static async Task<RedisServer> StartAsync()
+    {
+        var server = new RedisServer(Backends.FreePort());
+        await server.StartProcessAsync();
+        return server;
+    }
+
+    /// <summary>A port where no Redis listens (for "down at start"); <see cref="StartProcessAsync"/> brings it up.</summary>
+    public static RedisServer NotStarted() => new(Backends.FreePort());
+
+    public async Task StartProcessAsync()
+    {
+        var executable = Tools.Require("redis-server", "redis-server");
+        _process = ChildProcess.Start(executable,
+        [
+            "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", _directory, "--enable-debug-command", "yes", "--protected-mode", "no",
+        ]);
+        await _process.WaitForLineAsync(l => l.Contains("Ready to accept connections", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "redis-server ready");
+    }
+
+    /// <summary>Kills it (SIGKILL): connections drop, nothing is said goodbye.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is null)
+            return;
+        _process.Kill();
+        await _process.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        await _process.DisposeAsync();
+        _process = null;
+    }
+
+    public string Plugin => "auth_redis";
+
+    public string Conf => $"auth.redis.server = {Address}\n";
+
+    public string SaltConf => "auth.redis.auth_cmd = HMGET mqtt_user:%u password salt\n";
+
+    public Task AddUserAsync(string user, string stored, string? salt = null, bool superuser = false) =>
+        CliAsync(["HSET", "mqtt_user:" + user, "password", stored, "is_superuser", superuser ? "1" : "0", .. salt is null ? Array.Empty<string>() : ["salt", salt]]);
+
+    public Task AllowAsync(string user, string topic, int access) =>
+        CliAsync("HSET", "mqtt_acl:" + user, topic, access.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Runs <c>redis-cli</c> with <paramref name="arguments"/> (one argument each, no shell) and returns its output.</summary>
+    public Task<string> CliAsync(params string[] arguments) =>
+        Backends.RunAsync(Tools.Require("redis-cli", "redis-tools"), ["-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), .. arguments]);
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
