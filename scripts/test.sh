@@ -46,6 +46,15 @@ if command -v npm >/dev/null 2>&1; then
   log "npm ci (tests/interop)"
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error) \
     || log "npm ci failed: the MQTT.js tests will fail"
+  # The MongoDB test double of auth_mongo's tests (../shared/DESIGN.md §9): six pinned packages, then CongoDB itself
+  # unpacked from the smartmongo tarball, whose own install fails on a missing transitive version.
+  log "npm ci (tests/mongo-test-server) and @push.rocks/smartmongo@2.2.0"
+  (cd tests/mongo-test-server && npm ci --no-audit --no-fund --loglevel=error \
+    && tarball="$(npm pack --silent @push.rocks/smartmongo@2.2.0)" \
+    && mkdir -p node_modules/@push.rocks/smartmongo \
+    && tar xzf "$tarball" -C node_modules/@push.rocks/smartmongo --strip-components=1 \
+    && rm -f "$tarball") \
+    || log "the MongoDB test server could not be installed: the auth_mongo tests will fail"
 fi
 
 # --- Build once, then test without rebuilding. ---

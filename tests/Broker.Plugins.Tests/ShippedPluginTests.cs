@@ -21,6 +21,7 @@ public sealed class ShippedPluginTests
         { "auth_redis", typeof(global::Broker.Plugins.AuthRedis.AuthRedisOptions) },
         { "auth_mysql", typeof(global::Broker.Plugins.AuthMysql.AuthMysqlOptions) },
         { "auth_pgsql", typeof(global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions) },
+        { "auth_mongo", typeof(global::Broker.Plugins.AuthMongo.AuthMongoOptions) },
     };
 
     [Fact]

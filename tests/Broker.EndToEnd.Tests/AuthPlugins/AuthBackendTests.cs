@@ -99,7 +99,7 @@ public abstract class AuthBackendTests<TServer>
         for (var i = 0; i < formats.Length; i++)
         {
             var (spec, user, _, _) = formats[i];
-            await File.WriteAllTextAsync(confPath, server.Conf + server.SaltConf + $"auth.{PluginKey(server)}.password_hash = {spec}\n", TestContext.Current.CancellationToken);
+            await File.WriteAllTextAsync(confPath, server.Conf + server.SaltConf + $"{PasswordHashKey(server)} = {spec}\n", TestContext.Current.CancellationToken);
             var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", server.Plugin);
             Assert.True(reload.ExitCode == 0, reload.Transcript);
 
@@ -207,6 +207,10 @@ public abstract class AuthBackendTests<TServer>
     }
 
     protected static string PluginKey(IAuthBackendServer server) => server.Plugin[5..];
+
+    /// <summary>EMQX 4 keeps Mongo's hash setting under auth_query.</summary>
+    private static string PasswordHashKey(IAuthBackendServer server) =>
+        server.Plugin == "auth_mongo" ? "auth.mongo.auth_query.password_hash" : $"auth.{PluginKey(server)}.password_hash";
 
     /// <summary>Connects until the outcome is <paramref name="expected"/> (a reconnect takes the driver a moment).</summary>
     protected static async Task WaitUntilAsync(BrokerProcess broker, string user, string password, string expected)

@@ -11,21 +11,21 @@ public sealed class AuthRedisTests : AuthBackendTests<RedisServer>
 
     protected override string DefaultStored(string password) => password; // EMQX 4's auth.redis.password_hash = plain
 
-    // query_timeout: a Redis busy in DEBUG SLEEP answers nothing; the CONNECT is refused (Server Unavailable) once the
-    // timeout has passed, well before Redis wakes up.
+    // query_timeout: a Redis that accepts but does not answer (frozen with SIGSTOP, deterministic where a DEBUG SLEEP
+    // races the CONNECT) is given up on at the timeout: Server Unavailable, well before it thaws; answered again after.
     [Fact]
-    public async Task QueryTimeout_SlowRedis_RefusedAtTheTimeout()
+    public async Task QueryTimeout_HungRedis_RefusedAtTheTimeout()
     {
         await using var server = await RedisServer.StartAsync();
         await server.AddUserAsync("alice", "secret");
         await using var broker = await StartBrokerAsync(server, "auth.redis.query_timeout = 1s\n");
         await WaitUntilAsync(broker, "alice", "secret", "accepted");
 
-        var sleep = server.CliAsync("DEBUG", "SLEEP", "6");
+        server.Freeze(true);
         var started = TimeProvider.System.GetTimestamp();
         Assert.Equal("broker unavailable", await Backends.ConnectAsync(broker, "alice", "secret"));
         Assert.InRange(TimeProvider.System.GetElapsedTime(started), TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4.5));
-        await sleep;
+        server.Freeze(false);
         await WaitUntilAsync(broker, "alice", "secret", "accepted");
     }
 

@@ -5,8 +5,8 @@ namespace Broker.EndToEnd.Tests.AuthPlugins;
 
 /// <summary>
 /// A private Debian <c>redis-server</c> for one test: a free port on 127.0.0.1, a temporary directory, nothing saved.
-/// It can be killed and started again on the same port, as a Redis that goes away and comes back. <c>DEBUG</c> is
-/// enabled, for <c>DEBUG SLEEP</c> (a slow server).
+/// It can be killed and started again on the same port, as a Redis that goes away and comes back, or frozen
+/// (SIGSTOP), as one that accepts but never answers.
 /// </summary>
 public sealed class RedisServer : IAuthBackendServer
 {
@@ -36,7 +36,7 @@ public sealed class RedisServer : IAuthBackendServer
         _process = ChildProcess.Start(executable,
         [
             "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", _directory, "--enable-debug-command", "yes", "--protected-mode", "no",
+            "--dir", _directory, "--protected-mode", "no",
         ]);
         await _process.WaitForLineAsync(l => l.Contains("Ready to accept connections", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "redis-server ready");
     }
@@ -63,6 +63,9 @@ public sealed class RedisServer : IAuthBackendServer
 
     public Task AllowAsync(string user, string topic, int access) =>
         CliAsync("HSET", "mqtt_acl:" + user, topic, access.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, answers stop: a hung server.</summary>
+    public void Freeze(bool frozen) => _process!.Signal(frozen ? "STOP" : "CONT");
 
     /// <summary>Runs <c>redis-cli</c> with <paramref name="arguments"/> (one argument each, no shell) and returns its output.</summary>
     public Task<string> CliAsync(params string[] arguments) =>
