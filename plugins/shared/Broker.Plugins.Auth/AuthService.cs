@@ -40,9 +40,13 @@ public sealed partial class AuthService : IAsyncDisposable
     private readonly AuthSettings _settings;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<(string? User, string Client), CachedLookup> _outageCache = new();
+    private readonly List<IDisposable> _registrations = [];
     private int _down;
+    private int _inFlight;
+    private volatile TaskCompletionSource? _drained;
     private int _consecutiveTimeouts;
     private long _lastErrorLog = long.MinValue;
+    private TimeSpan _hookTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Prepares the hooks of <paramref name="backend"/>; <see cref="Register"/> adds them.</summary>
     public AuthService(IPluginContext context, IAuthBackend backend, AuthSettings settings)
@@ -85,10 +89,11 @@ public sealed partial class AuthService : IAsyncDisposable
             Timeout = 3 * _settings.QueryTimeout + TimeSpan.FromSeconds(1),
             OnFailure = _settings.OnError == OnError.Ignore ? HookFailureAction.Ignore : HookFailureAction.Deny,
         };
+        _hookTimeout = options.Timeout.Value;
         if (_backend.HasAuthQuery)
-            _context.Hooks.Register(HookPoints.ClientAuthenticate, AuthenticateAsync, options);
+            _registrations.Add(_context.Hooks.Register(HookPoints.ClientAuthenticate, AuthenticateAsync, options));
         if (_backend.HasAclQuery || _backend.HasSuperQuery)
-            _context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, options);
+            _registrations.Add(_context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, options));
         LogStarted(_logger, _context.Name, _backend.HasAuthQuery, _backend.HasSuperQuery, _backend.HasAclQuery, _settings.PasswordHash.Spec, _settings.OnError);
     }
 
@@ -97,6 +102,19 @@ public sealed partial class AuthService : IAsyncDisposable
     {
         if (ctx.Client is not { } client)
             return HookResult.Continue;
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            return await AuthenticateCoreAsync(ctx, client).ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private async ValueTask<HookResult> AuthenticateCoreAsync(ClientAuthenticateContext ctx, ClientInfo client)
+    {
         var token = ctx.CancellationToken;
         CachedLookup lookup;
         try
@@ -138,6 +156,19 @@ public sealed partial class AuthService : IAsyncDisposable
     }
 
     private async ValueTask<HookResult> LoadAndJudgeAsync(ClientAuthorizeContext ctx, ClientInfo client)
+    {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            return await LoadAndJudgeCoreAsync(ctx, client).ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private async ValueTask<HookResult> LoadAndJudgeCoreAsync(ClientAuthorizeContext ctx, ClientInfo client)
     {
         ConnectionAccess access;
         try
@@ -240,7 +271,9 @@ public sealed partial class AuthService : IAsyncDisposable
         if (IsDown)
             throw new BackendFailure(unreachable: true);
         using var timeout = new CancellationTokenSource(_settings.QueryTimeout, _context.TimeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, hookToken, _context.Stopping);
+        // Not linked to the plugin's Stopping: during a reload this instance answers until its hooks are gone, and
+        // DisposeAsync waits for the queries it already started.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, hookToken);
         try
         {
             // WaitAsync: a driver that does not honour the token (StackExchange.Redis) is still not waited for.
@@ -322,8 +355,35 @@ public sealed partial class AuthService : IAsyncDisposable
         }
     }
 
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => _backend.DisposeAsync();
+    private void Exit()
+    {
+        if (Interlocked.Decrement(ref _inFlight) == 0)
+            _drained?.TrySetResult();
+    }
+
+    /// <summary>
+    /// Removes the hooks (the broker calls this instance no more), waits for the callbacks already running (at most the
+    /// hook timeout), then closes the backend. During a reload the new instance has been answering since it started,
+    /// so no CONNECT in flight is failed by the old one going away.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var registration in _registrations)
+            registration.Dispose();
+        _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Volatile.Read(ref _inFlight) > 0)
+        {
+            try
+            {
+                await _drained.Task.WaitAsync(_hookTimeout, _context.TimeProvider).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // the broker has given up on those callbacks by now
+            }
+        }
+        await _backend.DisposeAsync().ConfigureAwait(false);
+    }
 
     /// <summary>What a connection may do, loaded at CONNECT (or at its first check) and kept with it.</summary>
     private sealed record ConnectionAccess(bool IsSuperuser, AclRuleSet? Acl);

@@ -105,7 +105,11 @@ public sealed class SqlAuthBackend : IAuthBackend
         exception is DbException { IsTransient: true } || exception.InnerException is SocketException or IOException || exception is SocketException;
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _source.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _source.DisposeAsync().ConfigureAwait(false);
+        DriverStatics.Release(_source.GetType().Assembly);
+    }
 
     private DbCommand Command(SqlTemplate template, ClientInfo client)
     {

@@ -1,0 +1,57 @@
+// Load for an auth plugin being reloaded (issue 20 item 7): `steady` clients connected with the right password stay
+// connected throughout; `churn` clients connect with the right password, disconnect and connect again, continuously;
+// one loop connects with a wrong password, continuously. Until a message on control/stop, then reports every count:
+// a right password refused, a wrong one admitted or a steady client dropped is a failure of the broker.
+'use strict';
+const { args, emit, connect, once, fail } = require('./common');
+
+function attempt(options) {
+  return new Promise((resolve) => {
+    const c = connect(options);
+    c.once('connect', () => { c.end(true); resolve('admitted'); });
+    c.once('error', (e) => { c.end(true); resolve('refused:' + (e && e.code)); });
+    c.once('close', () => resolve('refused:closed'));
+  });
+}
+
+(async () => {
+  const right = { username: args.username, password: args.password };
+  const control = connect({ clientId: 'reload-control', ...right });
+  await once(control, 'connect');
+  let stopping = false;
+  control.on('message', () => { stopping = true; });
+  await control.subscribeAsync('control/stop', { qos: 1 });
+
+  let steadyDropped = 0;
+  const steady = [];
+  for (let i = 0; i < args.steady; i++) {
+    const c = connect({ clientId: `steady-${i}`, ...right });
+    await once(c, 'connect');
+    c.on('close', () => { if (!stopping) steadyDropped++; });
+    steady.push(c);
+  }
+
+  const counts = { rightAttempts: 0, rightRefused: 0, wrongAttempts: 0, wrongAdmitted: 0, refusals: {} };
+  const churn = async (n) => {
+    for (let round = 0; !stopping; round++) {
+      counts.rightAttempts++;
+      const outcome = await attempt({ clientId: `churn-${n}`, ...right });
+      if (outcome !== 'admitted') {
+        counts.rightRefused++;
+        counts.refusals[outcome] = (counts.refusals[outcome] || 0) + 1;
+      }
+    }
+  };
+  const wrong = async () => {
+    for (let round = 0; !stopping; round++) {
+      counts.wrongAttempts++;
+      if ((await attempt({ clientId: `wrong-${round}`, username: args.username, password: args.password + '-wrong' })) === 'admitted')
+        counts.wrongAdmitted++;
+    }
+  };
+  emit('ready', {});
+  await Promise.all([...Array.from({ length: args.churn }, (_, n) => churn(n)), wrong()]);
+  steady.forEach((c) => c.end(true));
+  emit('result', { ...counts, steadyDropped });
+  control.end(true);
+})().catch(fail);
