@@ -30,6 +30,8 @@ public sealed class AuthPgsqlPlugin : IBrokerPlugin
             ClientEncoding = options.Encoding,
             ApplicationName = "broker-auth_pgsql",
             SslMode = SslMode.Disable,
+            // The three queries run for every CONNECT: prepared once per connection instead of parsed each time.
+            MaxAutoPrepare = 8,
         };
         if (options.SslEnable)
         {

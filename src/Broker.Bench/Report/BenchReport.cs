@@ -82,6 +82,10 @@ internal sealed class BenchReport
     public int? Connected { get; set; }
     public int? ConnectFailures { get; set; }
     public double? ConnectRate { get; set; }
+
+    /// <summary>From the start of the TCP connect to the CONNACK, per successful connection (authentication included).</summary>
+    public LatencyReport? ConnackLatency { get; set; }
+
     public string? FirstConnectFailure { get; set; }
     public double? RssPerConnectionBytes { get; set; }
 

@@ -18,6 +18,8 @@ internal static class Summary
         {
             s.AppendLine(c, $"  connections  {r.Connected} of {r.Connections} connected, {r.ConnectFailures} failed, {r.Disconnected} dropped while held");
             s.AppendLine(c, $"  connect rate {r.ConnectRate:0.0}/s achieved (offered {r.ConnectRateOffered:0.#}/s)");
+            if (r.ConnackLatency is { } cl)
+                s.AppendLine(c, $"  CONNACK µs   p50 {cl.P50}  p99 {cl.P99}  p99.9 {cl.P999}  max {cl.Max}  (TCP connect to CONNACK, n={cl.Count})");
             if (r.FirstConnectFailure is not null)
                 s.AppendLine(c, $"  first failure: {r.FirstConnectFailure}");
         }

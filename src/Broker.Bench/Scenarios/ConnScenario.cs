@@ -25,6 +25,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
     private int _failed;
     private string? _firstFailure;
     private long _lastConnectedAt;
+    private readonly Measure.LatencyHistogram _connackLatency = new();
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
@@ -116,8 +117,12 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         try
         {
             var (username, password) = settings.CredentialsFor(index);
+            var started = Stopwatch.GetTimestamp();
             await connection.ConnectAsync(endpoint, settings.KeepAlive, username, password,
                 settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+            lock (_connackLatency)
+                _connackLatency.Record(micros);
             _open.Enqueue(connection);
             Interlocked.Increment(ref _connected);
             InterlockedMax(ref _lastConnectedAt, Stopwatch.GetTimestamp());
@@ -147,6 +152,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
             ConnectFailures = _failed,
             FirstConnectFailure = _firstFailure,
             ConnectRate = TrafficScenario.Round(TrafficScenario.PerSecond(_connected, connectSeconds), 1),
+            ConnackLatency = _connackLatency.Count > 0 ? LatencyReport.Of(_connackLatency) : null,
             GeneratorCpuPercent = TrafficScenario.Round(window > 0 ? (after.GeneratorCpuSeconds - before.GeneratorCpuSeconds) / window * 100 : 0, 1),
         };
         foreach (var connection in open)
