@@ -84,7 +84,7 @@ internal sealed class AuthMongoOptions : IValidatableOptions
     [ConfKey("auth.mongo.cache_on_outage", "While MongoDB is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    [ConfKey("auth.mongo.ssl.enable", "Connect to MongoDB over TLS.")]
+    [ConfKey("auth.mongo.ssl", "Connect to MongoDB over TLS (on/off); the ssl.* keys below apply when on.")]
     public bool SslEnable { get; set; }
 
     [ConfKey("auth.mongo.ssl.cacertfile", "PEM file of the CA that signed the server's certificate; empty = the system's trusted roots.")]

@@ -1,4 +1,5 @@
 using Broker.Plugins.Auth;
+using Microsoft.Extensions.Logging;
 
 namespace Broker.Plugins.AuthMongo;
 
@@ -18,6 +19,11 @@ public sealed class AuthMongoPlugin : IBrokerPlugin
         var tls = options.SslEnable
             ? TlsSettings.Load("auth.mongo", options.SslCaCertFile, options.SslCertFile, options.SslKeyFile, options.SslVerify)
             : null;
+        if (tls is not null)
+        {
+            var logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
+            tls.Refused = reason => logger.LogWarning("{Plugin}: {Reason}", context.Name, reason);
+        }
         _service = new AuthService(context, new MongoAuthBackend(options, tls),
             new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.QueryTimeout, options.OnError, options.CacheOnOutage));
         await _service.StartAsync().ConfigureAwait(false);

@@ -41,7 +41,7 @@ internal sealed class AuthMysqlOptions : IValidatableOptions
     [ConfKey("auth.mysql.cache_on_outage", "While MySQL is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    [ConfKey("auth.mysql.ssl.enable", "Connect to MySQL over TLS.")]
+    [ConfKey("auth.mysql.ssl", "Connect to MySQL over TLS (on/off); the ssl.* keys below apply when on.")]
     public bool SslEnable { get; set; }
 
     [ConfKey("auth.mysql.ssl.cacertfile", "PEM file of the CA that signed the server's certificate; empty = the system's trusted roots.")]

@@ -44,7 +44,7 @@ internal sealed class AuthPgsqlOptions : IValidatableOptions
     [ConfKey("auth.pgsql.cache_on_outage", "While PostgreSQL is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    [ConfKey("auth.pgsql.ssl.enable", "Connect to PostgreSQL over TLS.")]
+    [ConfKey("auth.pgsql.ssl", "Connect to PostgreSQL over TLS (on/off); the ssl.* keys below apply when on.")]
     public bool SslEnable { get; set; }
 
     [ConfKey("auth.pgsql.ssl.cacertfile", "PEM file of the CA that signed the server's certificate; empty = the system's trusted roots.")]

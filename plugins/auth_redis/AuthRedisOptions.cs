@@ -55,7 +55,7 @@ internal sealed class AuthRedisOptions : IValidatableOptions
     [ConfKey("auth.redis.cache_on_outage", "While Redis is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    [ConfKey("auth.redis.ssl.enable", "Connect to Redis over TLS.")]
+    [ConfKey("auth.redis.ssl", "Connect to Redis over TLS (on/off); the ssl.* keys below apply when on.")]
     public bool SslEnable { get; set; }
 
     [ConfKey("auth.redis.ssl.cacertfile", "PEM file of the CA that signed Redis's certificate; empty = the system's trusted roots.")]

@@ -1,4 +1,5 @@
 using Broker.Plugins.Auth;
+using Microsoft.Extensions.Logging;
 
 namespace Broker.Plugins.AuthRedis;
 
@@ -18,6 +19,11 @@ public sealed class AuthRedisPlugin : IBrokerPlugin
         var tls = options.SslEnable
             ? TlsSettings.Load("auth.redis", options.SslCaCertFile, options.SslCertFile, options.SslKeyFile, options.SslVerify)
             : null;
+        if (tls is not null)
+        {
+            var logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
+            tls.Refused = reason => logger.LogWarning("{Plugin}: {Reason}", context.Name, reason);
+        }
         var backend = await RedisAuthBackend.ConnectAsync(options, tls).ConfigureAwait(false);
         _service = new AuthService(context, backend,
             new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.QueryTimeout, options.OnError, options.CacheOnOutage));

@@ -32,7 +32,7 @@ public sealed class TlsSettings
     {
         try
         {
-            var ca = caFile.Length > 0 ? X509Certificate2.CreateFromPemFile(caFile) : null;
+            var ca = caFile.Length > 0 ? X509CertificateLoader.LoadCertificateFromFile(caFile) : null;
             if (certFile.Length > 0 != keyFile.Length > 0)
                 throw new PluginConfigurationException($"{prefix}.ssl.certfile and {prefix}.ssl.keyfile go together: set both or neither");
             var client = certFile.Length > 0 ? X509Certificate2.CreateFromPemFile(certFile, keyFile) : null;
@@ -44,19 +44,35 @@ public sealed class TlsSettings
         }
     }
 
+    /// <summary>Called with the reason each time the server's certificate is refused (drivers only say "no connection").</summary>
+    public Action<string>? Refused { get; set; }
+
     /// <summary>The server certificate check: with <see cref="CertificateAuthority"/> the chain must end at it.</summary>
     public bool ValidateServer(object? sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         if (!Verify)
             return true;
+        string? refusal;
         if (CertificateAuthority is null)
-            return errors == SslPolicyErrors.None;
-        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
-            return false;
-        using var custom = new X509Chain();
-        custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        custom.ChainPolicy.CustomTrustStore.Add(CertificateAuthority);
-        custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return custom.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+        {
+            refusal = errors == SslPolicyErrors.None ? null : errors.ToString();
+        }
+        else if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+        {
+            refusal = errors.ToString();
+        }
+        else
+        {
+            using var custom = new X509Chain();
+            custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            custom.ChainPolicy.CustomTrustStore.Add(CertificateAuthority);
+            custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            refusal = custom.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()))
+                ? null
+                : $"not signed by the CA of ssl.cacertfile ({CertificateAuthority.Subject})";
+        }
+        if (refusal is not null)
+            Refused?.Invoke($"the server's certificate{(certificate is null ? "" : $" {certificate.Subject}")} was refused: {refusal}");
+        return refusal is null;
     }
 }

@@ -29,6 +29,28 @@ public sealed class AuthRedisTests : AuthBackendTests<RedisServer>
         await WaitUntilAsync(broker, "alice", "secret", "accepted");
     }
 
+    // auth.redis.ssl.*: Redis on TLS only, asking for a client certificate. With the CA that signed Redis's
+    // certificate and a client certificate, logins work; with another CA the plugin refuses Redis's certificate and
+    // never talks to it: Server Unavailable, and the log says why.
+    [Fact]
+    public async Task Tls_VerifiedServerAndClientCertificate_OtherCaRefused()
+    {
+        using var certificates = TestCertificates.Create();
+        await using var server = await RedisServer.StartAsync(certificates);
+        await server.AddUserAsync("alice", "secret");
+        await using (var broker = await StartBrokerAsync(server))
+        {
+            Assert.Equal("accepted", await Backends.ConnectAsync(broker, "alice", "secret"));
+            Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "alice", "wrong"));
+        }
+
+        await using var distrustful = await StartBrokerAsync(server,
+            configure: o => o.PluginConf["auth_redis"] = server.Conf.Replace(certificates.CaFile, certificates.OtherCaFile, StringComparison.Ordinal));
+        Assert.Equal("broker unavailable", await Backends.ConnectAsync(distrustful, "alice", "secret"));
+        await distrustful.WaitForLogAsync(l => l.Contains("certificate CN=localhost was refused: not signed by the CA of ssl.cacertfile", StringComparison.Ordinal),
+            "the TLS refusal logged with its reason");
+    }
+
     // The ACL hash's values: 1 subscribe, 2 publish, 3 both; anything else grants nothing.
     [Fact]
     public async Task AclHash_AccessValues()

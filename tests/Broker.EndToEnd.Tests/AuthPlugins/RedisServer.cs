@@ -13,16 +13,23 @@ public sealed class RedisServer : IAuthBackendServer
     private readonly string _directory = Directory.CreateTempSubdirectory("broker-redis-").FullName;
     private ChildProcess? _process;
 
-    private RedisServer(int port) => Port = port;
+    private readonly TestCertificates? _tls;
+
+    private RedisServer(int port, TestCertificates? tls = null)
+    {
+        Port = port;
+        _tls = tls;
+    }
 
     public int Port { get; }
 
     public string Address => "127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Starts one, or fails naming the Debian package.</summary>
-    public static async Task<RedisServer> StartAsync()
+    /// <summary>Starts one, or fails naming the Debian package. With <paramref name="tls"/>: TLS only, client certificates required.</summary>
+    public static async Task<RedisServer> StartAsync(TestCertificates? tls = null)
     {
-        var server = new RedisServer(Backends.FreePort());
+        var server = new RedisServer(Backends.FreePort(), tls);
         await server.StartProcessAsync();
         return server;
     }
@@ -33,10 +40,13 @@ public sealed class RedisServer : IAuthBackendServer
     public async Task StartProcessAsync()
     {
         var executable = Tools.Require("redis-server", "redis-server");
+        string[] listen = _tls is null
+            ? ["--port", Port.ToString(CultureInfo.InvariantCulture)]
+            : ["--port", "0", "--tls-port", Port.ToString(CultureInfo.InvariantCulture), "--tls-cert-file", _tls.ServerCertFile,
+               "--tls-key-file", _tls.ServerKeyFile, "--tls-ca-cert-file", _tls.CaFile, "--tls-auth-clients", "yes"];
         _process = ChildProcess.Start(executable,
         [
-            "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", _directory, "--protected-mode", "no",
+            .. listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", _directory, "--protected-mode", "no",
         ]);
         await _process.WaitForLineAsync(l => l.Contains("Ready to accept connections", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "redis-server ready");
     }
@@ -54,7 +64,9 @@ public sealed class RedisServer : IAuthBackendServer
 
     public string Plugin => "auth_redis";
 
-    public string Conf => $"auth.redis.server = {Address}\n";
+    public string Conf => $"auth.redis.server = {Address}\n" + (_tls is null ? "" :
+        $"auth.redis.ssl = on\nauth.redis.ssl.cacertfile = {_tls.CaFile}\nauth.redis.ssl.certfile = {_tls.ClientCertFile}\n"
+        + $"auth.redis.ssl.keyfile = {_tls.ClientKeyFile}\nauth.redis.ssl.server_name_indication = localhost\n");
 
     public string SaltConf => "auth.redis.auth_cmd = HMGET mqtt_user:%u password salt\n";
 
@@ -69,7 +81,9 @@ public sealed class RedisServer : IAuthBackendServer
 
     /// <summary>Runs <c>redis-cli</c> with <paramref name="arguments"/> (one argument each, no shell) and returns its output.</summary>
     public Task<string> CliAsync(params string[] arguments) =>
-        Backends.RunAsync(Tools.Require("redis-cli", "redis-tools"), ["-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture), .. arguments]);
+        Backends.RunAsync(Tools.Require("redis-cli", "redis-tools"), ["-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture),
+            .. _tls is null ? Array.Empty<string>() : ["--tls", "--cacert", _tls.CaFile, "--cert", _tls.ClientCertFile, "--key", _tls.ClientKeyFile],
+            .. arguments]);
 
     public async ValueTask DisposeAsync()
     {

@@ -16,6 +16,21 @@ public sealed class AuthOptionsTests
         Assert.Equal(["username=%u", "username=$all", "clientid=%c"], options.AclSelectors);
     }
 
+    // EMQX 4.4's TLS keys: `ssl = on` beside the `ssl.*` keys it turns on.
+    [Fact]
+    public void Redis_SslOnWithItsKeys_AsEmqxWritesThem()
+    {
+        var options = PluginConf.Bind<global::Broker.Plugins.AuthRedis.AuthRedisOptions>("auth_redis",
+            "auth.redis.ssl = on",
+            "auth.redis.ssl.cacertfile = /etc/ca.pem",
+            "auth.redis.ssl.verify = true",
+            "auth.redis.ssl.server_name_indication = myredis");
+
+        Assert.True(options.SslEnable);
+        Assert.Equal("/etc/ca.pem", options.SslCaCertFile);
+        Assert.Equal("myredis", options.SslServerName);
+    }
+
     [Theory]
     [InlineData("auth_redis", "auth.redis.password_hash = sha1", "auth_redis.conf:1", "auth.redis.password_hash")]
     [InlineData("auth_mysql", "auth.mysql.auth_query = select password from mqtt_user where username = '%u", "auth_mysql.conf:1", "unclosed")]
