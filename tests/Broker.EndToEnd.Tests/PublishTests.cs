@@ -21,8 +21,12 @@ public sealed class PublishTests
                 "publish", Path.Combine(Tools.RepoRoot, "src", "Broker.Server"), "-c", "Release", "-r", "linux-x64", "--self-contained", "false",
                 "--artifacts-path", Path.Combine(work, "artifacts"), "-o", output, "--disable-build-servers", "-nodeReuse:false");
 
-            var shipped = Directory.GetDirectories(Path.Combine(Tools.RepoRoot, "plugins")).Select(Path.GetFileName).Order().ToList();
+            // A plugin is a folder with its project (plugins/shared holds the auth plugins' library, not a plugin).
+            var shipped = Directory.GetDirectories(Path.Combine(Tools.RepoRoot, "plugins"))
+                .Where(d => Directory.EnumerateFiles(d, "*.csproj").Any()).Select(Path.GetFileName).Order().ToList();
+            Assert.False(Directory.Exists(Path.Combine(output, "plugins", "shared")), "plugins/shared is not a plugin");
             Assert.Contains("retainer", shipped);
+            Assert.Contains("auth_redis", shipped);
             foreach (var name in shipped)
             {
                 var folder = Path.Combine(output, "plugins", name!);
