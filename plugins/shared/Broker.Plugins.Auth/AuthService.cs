@@ -48,7 +48,7 @@ public sealed partial class AuthService : IAsyncDisposable
     private long _lastErrorLog = long.MinValue;
     private TimeSpan _hookTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>Prepares the hooks of <paramref name="backend"/>; <see cref="Register"/> adds them.</summary>
+    /// <summary>Prepares the hooks of <paramref name="backend"/>; <see cref="StartAsync"/> adds them.</summary>
     public AuthService(IPluginContext context, IAuthBackend backend, AuthSettings settings)
     {
         _context = context;
@@ -58,7 +58,7 @@ public sealed partial class AuthService : IAsyncDisposable
     }
 
     /// <summary>Whether the backend is currently marked unreachable.</summary>
-    public bool IsDown => Volatile.Read(ref _down) != 0;
+    private bool IsDown => Volatile.Read(ref _down) != 0;
 
     /// <summary>
     /// A ping before the hooks go in, so the first client does not pay for the driver's first connection inside its

@@ -242,6 +242,24 @@ public abstract class AuthBackendTests<TServer>
         Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// query_timeout against a server that accepts but does not answer (<paramref name="freeze"/>: SIGSTOP / SIGCONT):
+    /// Server Unavailable once the timeout has passed, well before the server thaws; answered again after.
+    /// </summary>
+    protected static async Task HungServer_RefusedAtTheTimeoutAsync(TServer server, Action<bool> freeze)
+    {
+        await server.AddUserAsync("alice", "secret");
+        await using var broker = await StartBrokerAsync(server, $"auth.{PluginKey(server)}.query_timeout = 1s\n{PasswordHashKey(server)} = plain\n");
+        await WaitUntilAsync(broker, "alice", "secret", "accepted");
+
+        freeze(true);
+        var started = TimeProvider.System.GetTimestamp();
+        Assert.Equal("broker unavailable", await Backends.ConnectAsync(broker, "alice", "secret"));
+        Assert.InRange(TimeProvider.System.GetElapsedTime(started), TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4.5));
+        freeze(false);
+        await WaitUntilAsync(broker, "alice", "secret", "accepted");
+    }
+
     protected static string PluginKey(IAuthBackendServer server) => server.Plugin[5..];
 
     /// <summary>EMQX 4 keeps Mongo's hash setting under auth_query.</summary>
