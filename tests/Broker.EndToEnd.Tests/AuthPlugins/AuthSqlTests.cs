@@ -2,8 +2,48 @@ using Broker.EndToEnd.Tests.Infrastructure;
 
 namespace Broker.EndToEnd.Tests.AuthPlugins;
 
+/// <summary>What both SQL plugins must show beyond the common tests: EMQX's ACL rows.</summary>
+public abstract class AuthSqlTests<TServer> : AuthBackendTests<TServer>
+    where TServer : IAuthBackendServer, ISqlServer
+{
+    // SQL rows in EMQX's shape: deny rows, $all, clientid and ipaddr rows, eq topics, placeholders; first matching row
+    // in the query's order decides (order by id here).
+    [Fact]
+    public async Task AclRows_AllowDenyWhoAndOrder()
+    {
+        await using var server = await StartServerAsync();
+        await server.AddUserAsync("alice", Sha256Hex("secret"));
+        await server.AddUserAsync("root", Sha256Hex("r-pass"), superuser: true);
+        await server.SqlAsync("""
+            insert into mqtt_acl (allow, ipaddr, username, clientid, access, topic) values
+              (0, NULL, 'alice', NULL, 1, 'secret/#'),
+              (1, NULL, '$all', NULL, 1, 'public/#'),
+              (1, NULL, NULL, 'dev-9', 3, 'devices/%c/#'),
+              (1, '127.0.0.1', NULL, NULL, 1, 'local/#'),
+              (1, '10.0.0.0/8', NULL, NULL, 1, 'remote/#'),
+              (1, NULL, 'alice', NULL, 1, 'eq exact/#'),
+              (1, NULL, 'alice', NULL, 1, '#');
+            """);
+        await using var broker = await StartBrokerAsync(server, $"auth.{PluginKey(server)}.acl_query = select allow, ipaddr, username, clientid, access, topic from mqtt_acl where ipaddr = '%a' or username = '%u' or username = '$all' or clientid = '%c' or ipaddr like '%/%' order by id\n");
+
+        // "#" is allowed but partly denied (secret/#): granted, with secret/... deliveries withheld.
+        Assert.Equal([0x80, 0x01, 0x01, 0x01, 0x01], await SubackAsync(broker, "alice", "secret", "secret/x", "public/x", "local/x", "exact/#", "#"));
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-u", "alice", "-P", "secret", "-t", "#", "-q", "1", "-V", "mqttv311");
+        foreach (var (topic, payload) in new[] { ("secret/x", "hidden"), ("public/x", "shown") })
+            await MosquittoClients.PublishAsync(broker, ["-u", "root", "-P", "r-pass", "-t", topic, "-m", payload, "-q", "1", "-V", "mqttv311"]);
+        var message = Assert.Single(await MosquittoClients.MessagesAsync(sub, 1));
+        Assert.Equal(("public/x", "shown"), (message.Topic, message.Payload));
+    }
+}
+
+/// <summary>A test SQL server: runs SQL in its <c>mqtt</c> database.</summary>
+public interface ISqlServer
+{
+    Task<string> SqlAsync(string sql);
+}
+
 /// <summary>auth_pgsql (issue 20) against a private PostgreSQL 15 with EMQX 4's tables.</summary>
-public sealed class AuthPgsqlTests : AuthBackendTests<PostgresServer>
+public sealed class AuthPgsqlTests : AuthSqlTests<PostgresServer>
 {
     protected override Task<PostgresServer> StartServerAsync() => PostgresServer.StartAsync();
 
@@ -31,39 +71,10 @@ public sealed class AuthPgsqlTests : AuthBackendTests<PostgresServer>
         Assert.InRange(TimeProvider.System.GetElapsedTime(started), TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(6));
         await SqlWaits.UntilAsync(() => server.SqlAsync("select count(*) from pg_stat_activity where query like '%pg_sleep(8)%' and state = 'active' and pid <> pg_backend_pid()"), "0");
     }
-
-    // SQL rows in EMQX's shape: deny rows, $all, clientid and ipaddr rows, eq topics, placeholders; first matching row
-    // in the query's order decides (order by id here).
-    [Fact]
-    public async Task AclRows_AllowDenyWhoAndOrder()
-    {
-        await using var server = await PostgresServer.StartAsync();
-        await server.AddUserAsync("alice", Sha256Hex("secret"));
-        await server.AddUserAsync("root", Sha256Hex("r-pass"), superuser: true);
-        await server.SqlAsync("""
-            insert into mqtt_acl (allow, ipaddr, username, clientid, access, topic) values
-              (0, NULL, 'alice', NULL, 1, 'secret/#'),
-              (1, NULL, '$all', NULL, 1, 'public/#'),
-              (1, NULL, NULL, 'dev-9', 3, 'devices/%c/#'),
-              (1, '127.0.0.1', NULL, NULL, 1, 'local/#'),
-              (1, '10.0.0.0/8', NULL, NULL, 1, 'remote/#'),
-              (1, NULL, 'alice', NULL, 1, 'eq exact/#'),
-              (1, NULL, 'alice', NULL, 1, '#');
-            """);
-        await using var broker = await StartBrokerAsync(server, "auth.pgsql.acl_query = select allow, ipaddr, username, clientid, access, topic from mqtt_acl where ipaddr = '%a' or username = '%u' or username = '$all' or clientid = '%c' or ipaddr like '%/%' order by id\n");
-
-        // "#" is allowed but partly denied (secret/#): granted, with secret/... deliveries withheld.
-        Assert.Equal([0x80, 0x01, 0x01, 0x01, 0x01], await SubackAsync(broker, "alice", "secret", "secret/x", "public/x", "local/x", "exact/#", "#"));
-        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-u", "alice", "-P", "secret", "-t", "#", "-q", "1", "-V", "mqttv311");
-        foreach (var (topic, payload) in new[] { ("secret/x", "hidden"), ("public/x", "shown") })
-            await MosquittoClients.PublishAsync(broker, ["-u", "root", "-P", "r-pass", "-t", topic, "-m", payload, "-q", "1", "-V", "mqttv311"]);
-        var message = Assert.Single(await MosquittoClients.MessagesAsync(sub, 1));
-        Assert.Equal(("public/x", "shown"), (message.Topic, message.Payload));
-    }
 }
 
 /// <summary>auth_mysql (issue 20) against a private MariaDB with EMQX 4's tables.</summary>
-public sealed class AuthMysqlTests : AuthBackendTests<MariaDbServer>
+public sealed class AuthMysqlTests : AuthSqlTests<MariaDbServer>
 {
     protected override Task<MariaDbServer> StartServerAsync() => MariaDbServer.StartAsync();
 

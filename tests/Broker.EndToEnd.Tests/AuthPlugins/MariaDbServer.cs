@@ -8,7 +8,7 @@ namespace Broker.EndToEnd.Tests.AuthPlugins;
 /// <c>mysql</c> user, <c>mariadbd</c> on a free port on 127.0.0.1, a database <c>mqtt</c> and a TCP user
 /// <c>mqtt</c>/<c>mqtt-pw</c> (root logs in over the socket only). Killed with SIGKILL and started again on the same port.
 /// </summary>
-public sealed class MariaDbServer : IAuthBackendServer
+public sealed class MariaDbServer : IAuthBackendServer, ISqlServer
 {
     public const string User = "mqtt";
     public const string UserPassword = "mqtt-pw";

@@ -8,7 +8,7 @@ namespace Broker.EndToEnd.Tests.AuthPlugins;
 /// <c>postgres</c> user, listening on a free port on 127.0.0.1, with a database <c>mqtt</c>. Stopped with
 /// <c>pg_ctl stop -m immediate</c> (as a crash) and started again on the same port.
 /// </summary>
-public sealed class PostgresServer : IAuthBackendServer
+public sealed class PostgresServer : IAuthBackendServer, ISqlServer
 {
     private const string Bin = "/usr/lib/postgresql/15/bin";
     private readonly string _directory;
