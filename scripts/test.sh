@@ -23,6 +23,7 @@ command -v mariadbd >/dev/null 2>&1 || need_pkgs+=(mariadb-server)
 command -v psql >/dev/null 2>&1 || need_pkgs+=(postgresql-client)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+/usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need_pkgs+=(python3-jwt python3-cryptography)
 if ((${#need_pkgs[@]})); then
   sudo_cmd=()
   if [[ $(id -u) -ne 0 ]]; then

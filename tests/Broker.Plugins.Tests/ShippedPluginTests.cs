@@ -22,6 +22,7 @@ public sealed class ShippedPluginTests
         { "auth_mysql", typeof(global::Broker.Plugins.AuthMysql.AuthMysqlOptions) },
         { "auth_pgsql", typeof(global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions) },
         { "auth_mongo", typeof(global::Broker.Plugins.AuthMongo.AuthMongoOptions) },
+        { "auth_jwt", typeof(global::Broker.Plugins.AuthJwt.AuthJwtOptions) },
     };
 
     [Fact]

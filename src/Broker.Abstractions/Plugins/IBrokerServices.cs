@@ -74,6 +74,17 @@ public interface IBrokerServices
     void InvalidateAuthorization()
     {
     }
+
+    /// <summary>
+    /// Forgets the publish and subscribe decisions the broker cached for one connection (<c>acl_cache_*</c>), so its next
+    /// PUBLISH and SUBSCRIBE ask <c>client.authorize</c> again: for a plugin whose answer for that client changes at a
+    /// known moment, e.g. when its token expires. Subscriptions already granted keep their decision. Since SDK 2.1; the
+    /// default implementation, for test doubles, does nothing.
+    /// </summary>
+    /// <param name="client">The connection's client (<see cref="Hooks.HookContext.Client"/>).</param>
+    void InvalidateAuthorization(ClientInfo client)
+    {
+    }
 }
 
 /// <summary>One subscription of one session.</summary>

@@ -119,6 +119,12 @@ internal sealed class BrokerServices(BrokerEngine engine) : IBrokerServices
 
     public void InvalidateAuthorization() => engine.InvalidateAuthorization();
 
+    public void InvalidateAuthorization(ClientInfo client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        BrokerEngine.CleanAuthorizationCache(client);
+    }
+
     public void SetGauge(string name, long value)
     {
         ArgumentNullException.ThrowIfNull(name);
