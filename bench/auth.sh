@@ -10,6 +10,7 @@
 #   connauth-passwd   10,000 first logins (dev<n>/pw<n>) against etc/passwd (PBKDF2-SHA512, password_hash_iterations)
 #   connauth-redis    the same users in Redis (HMGET mqtt_user:%u password, password_hash = sha256), auth_redis
 #   connauth-pgsql    the same users in PostgreSQL (EMQX's mqtt_user table, sha256), auth_pgsql
+#   connauth-jwt      the same connects, each with an HS256 token (PyJWT) as its password, auth_jwt
 #   fanin-aclconf     fan-in at a fixed rate, every client dev0, allowed by an acl.conf rule (acl_nomatch = deny)
 #   fanin-redisacl    the same, allowed by an ACL row in Redis (HGETALL mqtt_acl:%u, loaded at CONNECT, then cached)
 # Writes OUT/results.jsonl (every bench report), OUT/summary.md (medians), OUT/logs/.
@@ -49,7 +50,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 broker_dll="$root/src/Broker.Server/bin/Release/net10.0/broker.dll"
 bench_dll="$root/src/Broker.Bench/bin/Release/net10.0/bench.dll"
 pg_bin=/usr/lib/postgresql/15/bin
-for tool in redis-server redis-cli psql python3; do
+for tool in redis-server redis-cli psql python3 /usr/bin/python3; do
     command -v "$tool" >/dev/null || { echo "auth.sh: $tool is missing (scripts/test.sh installs the backends)" >&2; exit 1; }
 done
 [[ -x $pg_bin/initdb ]] || { echo "auth.sh: $pg_bin/initdb is missing: apt-get install postgresql-15" >&2; exit 1; }
@@ -103,6 +104,8 @@ for n in range(int(sys.argv[1])):
     out.write(resp("HSET", f"mqtt_user:dev{n}", "password", hashlib.sha256(f"pw{n}".encode()).hexdigest()))
 out.write(resp("HSET", "mqtt_acl:dev0", "bench/#", "3"))
 EOF
+jwt_secret="bench-secret-$RANDOM-$RANDOM-$RANDOM"
+jwt_token=$(/usr/bin/python3 "$root/tests/interop/jwt_mint.py" token HS256 "$jwt_secret" '{"exp":"+86400"}')
 iterations=$(dotnet "$broker_dll" conf-defaults | sed -n 's/^password_hash_iterations = //p')
 python3 "$root/bench/make_passwd.py" "$users" "$iterations" "$work/passwd" /dev/null
 
@@ -120,6 +123,8 @@ start_broker() {
                printf 'auth.redis.server = 127.0.0.1:%s\nauth.redis.password_hash = sha256\n' "$redis_port" > "$home/etc/plugins/auth_redis.conf" ;;
         pgsql) echo auth_pgsql >> "$home/data/loaded_plugins"
                printf 'auth.pgsql.server = 127.0.0.1:%s\nauth.pgsql.username = postgres\n' "$pg_port" > "$home/etc/plugins/auth_pgsql.conf" ;;
+        jwt) echo auth_jwt >> "$home/data/loaded_plugins"
+             printf 'auth.jwt.secret = %s\n' "$jwt_secret" > "$home/etc/plugins/auth_jwt.conf" ;;
     esac
     [[ $acl == aclconf ]] && printf '{allow, {user, "dev0"}, pubsub, ["bench/#"]}.\n' > "$home/etc/acl.conf"
     BROKER_LISTENER__TCP__EXTERNAL="127.0.0.1:$port" BROKER_LISTENER__SSL__EXTERNAL=off BROKER_LISTENER__WS__EXTERNAL=off \
@@ -146,10 +151,11 @@ run() {
 }
 
 for round in $(seq "$rounds"); do
-    for source in passwd redis pgsql; do
+    for source in passwd redis pgsql jwt; do
         log "round $round: connauth-$source, $users first logins offered at $conn_rate/s"
+        password='pw{n}'; [[ $source == jwt ]] && password="$jwt_token"
         run "connauth-$source" "$round" "$source" none conn --connections "$users" --conn-rate "$conn_rate" \
-            --username 'dev{n}' --password 'pw{n}' --duration 2s --max-pending 1000
+            --username 'dev{n}' --password "$password" --duration 2s --max-pending 1000
     done
     for acl in aclconf redisacl; do
         source=passwd; [[ $acl == redisacl ]] && source=redis
@@ -172,7 +178,7 @@ def med(case, f):
 print(f"rounds: {max(len(v) for v in runs.values())}, medians\n")
 print("| logins against | connected | failures | connects/s | CONNACK p50 µs | CONNACK p99 µs |")
 print("|---|---|---|---|---|---|")
-for source in ("passwd", "redis", "pgsql"):
+for source in ("passwd", "redis", "pgsql", "jwt"):
     c = "connauth-" + source
     if runs[c]:
         print(f"| {source} | {med(c, lambda r: r['connected']):.0f} | {med(c, lambda r: r['connect_failures']):.0f} "

@@ -31,6 +31,8 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private Placeholders[] _claimValues = [];
     private string[] _claimNames = [];
+    private readonly List<IDisposable> _registrations = [];
+    private int _inFlight;
 
     /// <inheritdoc />
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
@@ -51,15 +53,23 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
             _ = RefreshJwksAsync(fetched);
         }
         var options = new HookOptions { Priority = HookPriorities.ExternalAuth };
-        context.Hooks.Register(HookPoints.ClientAuthenticate, Authenticate, options);
-        context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, options);
-        context.Hooks.Register(HookPoints.ClientDisconnected, Disconnected, new HookOptions { Priority = HookPriorities.Observer });
+        _registrations.Add(context.Hooks.Register(HookPoints.ClientAuthenticate, Authenticate, options));
+        _registrations.Add(context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, options));
+        _registrations.Add(context.Hooks.Register(HookPoints.ClientDisconnected, Disconnected, new HookOptions { Priority = HookPriorities.Observer }));
         LogStarted(_logger, _options.Secret.Length > 0, _options.PublicKey.Length > 0, _options.Jwks.Length > 0, _options.From);
     }
 
     /// <inheritdoc />
     public ValueTask StopAsync(CancellationToken cancellationToken)
     {
+        // During a reload the new instance already answers: leave the chain first and let a CONNECT this instance is
+        // checking finish (a few microseconds; the callbacks never wait), so none fails on state being released.
+        foreach (var registration in _registrations)
+            registration.Dispose();
+        var spin = new SpinWait();
+        var deadline = _context.TimeProvider.GetTimestamp();
+        while (Volatile.Read(ref _inFlight) > 0 && _context.TimeProvider.GetElapsedTime(deadline) < TimeSpan.FromSeconds(1))
+            spin.SpinOnce();
         _http?.Dispose();
         _keys?.Dispose();
         return ValueTask.CompletedTask;
@@ -69,11 +79,24 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
     {
         if (ctx.Client is not { } client)
             return ValueTask.FromResult(HookResult.Continue);
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            return ValueTask.FromResult(Authenticate(ctx, client));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private HookResult Authenticate(ClientAuthenticateContext ctx, ClientInfo client)
+    {
         var token = _options.From == TokenSource.Password
             ? ctx.Password is { Length: > 0 } password ? Encoding.UTF8.GetString(password.Span) : null
             : client.Username;
         if (string.IsNullOrEmpty(token) || !TryParse(token, out var jwt, out var payload))
-            return ValueTask.FromResult(HookResult.Continue); // no token here: the next source decides
+            return HookResult.Continue; // no token here: the next source decides
         using (payload)
         {
             var now = _context.TimeProvider.GetUtcNow().ToUnixTimeSeconds();
@@ -82,7 +105,7 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
             {
                 ctx.Result = AuthenticationResult.Deny;
                 ctx.DenyReasonCode = MqttReasonCode.BadUserNameOrPassword;
-                return ValueTask.FromResult(HookResult.Stop);
+                return HookResult.Stop;
             }
             var acl = payload.RootElement.TryGetProperty(_options.AclClaimName, out var aclClaim) && aclClaim.ValueKind == JsonValueKind.Object
                 ? AclOf(aclClaim)
@@ -97,7 +120,7 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
             _context.ClientState.Set(client, new TokenAccess(expires, acl, expiry));
         }
         ctx.Result = AuthenticationResult.Allow;
-        return ValueTask.FromResult(HookResult.Stop);
+        return HookResult.Stop;
     }
 
     private ValueTask<HookResult> Authorize(ClientAuthorizeContext ctx)

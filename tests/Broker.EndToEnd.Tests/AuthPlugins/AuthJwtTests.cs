@@ -113,4 +113,38 @@ public sealed class AuthJwtTests
         }
         Assert.Equal(0x80, await SubscribeAsync("chat/alice"));
     }
+
+    // Reload 20 times under the same load as the other auth plugins (auth_reload_load.js): the token's holders are
+    // never refused, a token signed with another secret never admitted, nothing dropped, no instance leaking.
+    [Fact]
+    public async Task Reload20Times_UnderConnectLoad_NoWrongAdmittedNoRightRefusedNothingDropped()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o["allow_anonymous"] = "false";
+            o["login_failure.delay_after"] = "0";
+            o["login_failure.ban_after"] = "0";
+            o.LoadedPlugins.Add("auth_jwt");
+            o.PluginConf["auth_jwt"] = $"auth.jwt.secret = {Secret}\n";
+        });
+        // The script's wrong password is the right one with "-wrong" appended: a token whose signature no longer verifies.
+        var token = await MintAsync("HS256", Secret, """{"exp":"+600"}""");
+        await using var load = Interop.StartNode("auth_reload_load.js", broker,
+            new { username = "alice", password = token, churn = 200, steady = 20, timeoutSeconds = 300 });
+        await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
+
+        for (var i = 0; i < 20; i++)
+        {
+            var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", "auth_jwt");
+            Assert.True(reload.ExitCode == 0, $"reload {i + 1}: {reload.Transcript}");
+        }
+        await MosquittoClients.PublishAsync(broker, ["-u", "alice", "-P", token, "-t", "control/stop", "-q", "1", "-m", "stop"]);
+
+        var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
+        Assert.True(result.GetProperty("rightAttempts").GetInt32() > 200, result.ToString());
+        Assert.True(result.GetProperty("rightRefused").GetInt32() == 0, result.ToString());
+        Assert.Equal(0, result.GetProperty("wrongAdmitted").GetInt32());
+        Assert.Equal(0, result.GetProperty("steadyDropped").GetInt32());
+        Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
+    }
 }
