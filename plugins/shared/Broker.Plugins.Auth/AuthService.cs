@@ -62,8 +62,8 @@ public sealed partial class AuthService : IAsyncDisposable
 
     /// <summary>
     /// A ping before the hooks go in, so the first client does not pay for the driver's first connection inside its
-    /// query_timeout. A backend that cannot be reached is marked down now, logged
-    /// once, and probed until it comes; the plugin starts either way.
+    /// query_timeout. A backend that cannot be reached is marked down now, logged once, and probed until it comes; the
+    /// plugin starts either way.
     /// </summary>
     public async Task StartAsync()
     {
