@@ -23,6 +23,7 @@ public sealed class ShippedPluginTests
         { "auth_pgsql", typeof(global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions) },
         { "auth_mongo", typeof(global::Broker.Plugins.AuthMongo.AuthMongoOptions) },
         { "auth_jwt", typeof(global::Broker.Plugins.AuthJwt.AuthJwtOptions) },
+        { "auth_http", typeof(global::Broker.Plugins.AuthHttp.AuthHttpOptions) },
     };
 
     [Fact]

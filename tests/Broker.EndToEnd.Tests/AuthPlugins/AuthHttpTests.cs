@@ -1,0 +1,139 @@
+using System.Globalization;
+using Broker.EndToEnd.Tests.Infrastructure;
+using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
+
+namespace Broker.EndToEnd.Tests.AuthPlugins;
+
+/// <summary>
+/// auth_http (issue 21 item 2) against an auth service on Python's http.server (tests/interop/http_auth_server.py):
+/// EMQX 4's outcomes, superuser, ACL by request and by the auth answer, form/JSON/GET, injection, outage, timeout,
+/// and that the service never sees a password in what it logs (it prints every request without it).
+/// </summary>
+public sealed class AuthHttpTests
+{
+    private sealed class Service : IAsyncDisposable
+    {
+        private readonly ChildProcess _process;
+
+        private Service(ChildProcess process, int port)
+        {
+            _process = process;
+            Port = port;
+        }
+
+        public int Port { get; }
+
+        public string Url => "http://127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
+
+        public IReadOnlyList<string> Requests => _process.StdoutLines.Where(l => l.StartsWith("POST ", StringComparison.Ordinal) || l.StartsWith("GET ", StringComparison.Ordinal)).ToList();
+
+        public static async Task<Service> StartAsync(int? port = null)
+        {
+            var p = port ?? Backends.FreePort();
+            var process = ChildProcess.Start(Tools.Python, [Path.Combine(Tools.InteropDirectory, "http_auth_server.py"), p.ToString(CultureInfo.InvariantCulture)]);
+            await process.WaitForLineAsync(l => l == "auth service ready", TimeSpan.FromSeconds(20), "the auth service ready");
+            return new Service(process, p);
+        }
+
+        public ValueTask DisposeAsync() => _process.DisposeAsync();
+    }
+
+    private static string Conf(string url, string extra = "") =>
+        $"auth.http.auth_req.url = {url}/mqtt/auth\nauth.http.super_req.url = {url}/mqtt/superuser\nauth.http.acl_req.url = {url}/mqtt/acl\n" + extra;
+
+    private static Task<BrokerProcess> StartAsync(string conf) => BrokerProcess.StartAsync(o =>
+    {
+        o["allow_anonymous"] = "false";
+        o["acl_nomatch"] = "deny";
+        o.Users.Add(("ignored", "i-pass"));
+        o.Users.Add(("carol", "c-pass"));
+        o.LoadedPlugins.Add("auth_http");
+        o.PluginConf["auth_http"] = conf;
+    });
+
+    // 200 = allowed, 200 "ignore" = the next source (the password file), anything else = Bad User Name or Password.
+    [Theory]
+    [InlineData("")]
+    [InlineData("auth.http.auth_req.headers.content_type = application/json\n")]
+    [InlineData("auth.http.auth_req.method = get\n")]
+    public async Task Outcomes_FormJsonOrGet_AndNoPasswordReachesTheServicesLog(string variant)
+    {
+        await using var service = await Service.StartAsync();
+        await using var broker = await StartAsync(Conf(service.Url, variant));
+
+        Assert.Equal("accepted", await Backends.ConnectAsync(broker, "alice", "secret"));
+        Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "alice", "wrong"));
+        Assert.Equal("accepted", await Backends.ConnectAsync(broker, "ignored", "i-pass")); // "ignore": the password file decides
+        Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "ignored", "wrong"));
+        Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "carol", "c-pass")); // 401 denies: no fall-through
+        Assert.Contains(service.Requests, r => r.Contains("\"username\": \"alice\"", StringComparison.Ordinal) && r.Contains("\"clientid\"", StringComparison.Ordinal));
+    }
+
+    // Superuser by super_req and by the auth answer's is_superuser; ACL by acl_req (per check) and by the auth answer's acl.
+    // 3.1.1 §3.9.3: a refused filter is SUBACK 0x80.
+    [Fact]
+    public async Task Superuser_AndAcl_ByRequestAndByTheAuthAnswer()
+    {
+        await using var service = await Service.StartAsync();
+        await using var broker = await StartAsync(Conf(service.Url));
+
+        async Task<byte[]> SubackAsync(string user, string password, params string[] filters)
+        {
+            await using var client = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("sub-" + user, V311, username: user, password: password));
+            var codes = new List<byte>();
+            ushort id = 1;
+            foreach (var filter in filters)
+            {
+                await client.SendAsync(SubscribePacket(id++, filter, 1, V311));
+                codes.Add(Assert.Single(SubackCodes(await client.ReceiveAsync(Suback), V311)));
+            }
+            return [.. codes];
+        }
+
+        Assert.Equal([0x01, 0x80], await SubackAsync("alice", "secret", "allowed/x", "other/x"));
+        Assert.Equal([0x01, 0x01], await SubackAsync("root", "r-pass", "allowed/x", "other/x"));
+        Assert.Equal([0x01, 0x01], await SubackAsync("boss", "b-pass", "allowed/x", "other/x"));
+        Assert.Equal([0x01, 0x80, 0x80], await SubackAsync("scoped", "s-pass", "down/x", "up/scoped", "allowed/x"));
+        Assert.Contains(service.Requests, r => r.StartsWith("POST /mqtt/acl", StringComparison.Ordinal) && r.Contains("\"access\": \"1\"", StringComparison.Ordinal));
+    }
+
+    // Values are encoded for where they go: a user name carrying "&password=secret" is one user name.
+    [Fact]
+    public async Task Injection_UserNameIsOneValue()
+    {
+        await using var service = await Service.StartAsync();
+        await using var broker = await StartAsync(Conf(service.Url));
+
+        Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "alice&password=secret", "x"));
+        Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "alice\",\"password\":\"secret", "x"));
+    }
+
+    // Fail closed: no service (down at start), then a service that takes longer than timeout: Server Unavailable;
+    // on_error = ignore lets the password file decide. The service coming up needs no restart.
+    [Fact]
+    public async Task Outage_Timeout_AndOnErrorIgnore()
+    {
+        var port = Backends.FreePort();
+        var url = "http://127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture);
+        await using (var broker = await StartAsync(Conf(url, "auth.http.timeout = 1s\n")))
+        {
+            Assert.Equal("broker unavailable", await Backends.ConnectAsync(broker, "alice", "secret"));
+            await using var service = await Service.StartAsync(port);
+            Assert.Equal("accepted", await Backends.ConnectAsync(broker, "alice", "secret"));
+        }
+
+        await using var slow = await Service.StartAsync();
+        await using (var broker = await StartAsync($"auth.http.auth_req.url = {slow.Url}/mqtt/slow\nauth.http.super_req.url = \"\"\nauth.http.acl_req.url = \"\"\nauth.http.timeout = 1s\n"))
+        {
+            var started = TimeProvider.System.GetTimestamp();
+            Assert.Equal("broker unavailable", await Backends.ConnectAsync(broker, "alice", "secret"));
+            Assert.InRange(TimeProvider.System.GetElapsedTime(started), TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4));
+            await broker.WaitForLogAsync(l => l.Contains("no answer within 1000 ms", StringComparison.Ordinal), "the timeout logged");
+        }
+
+        var nowhere = "http://127.0.0.1:" + Backends.FreePort().ToString(CultureInfo.InvariantCulture);
+        await using var ignoring = await StartAsync(Conf(nowhere, "auth.http.on_error = ignore\n"));
+        await ignoring.WaitForLogAsync(l => l.Contains("Plugin auth_http started at boot", StringComparison.Ordinal), "auth_http running");
+        Assert.Equal("accepted", await Backends.ConnectAsync(ignoring, "carol", "c-pass"));
+    }
+}
