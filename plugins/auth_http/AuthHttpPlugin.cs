@@ -29,8 +29,8 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
     private HttpRequestTemplate? _acl;
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private readonly List<IDisposable> _registrations = [];
-    private int _inFlight;
-    private long _lastFailureLog = long.MinValue;
+    private readonly InFlight _inFlight = new();
+    private LogInterval _failureLog = null!;
 
     /// <inheritdoc />
     public ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
@@ -38,6 +38,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
         _context = context;
         _options = context.BindOptions<AuthHttpOptions>();
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
+        _failureLog = new LogInterval(context.TimeProvider, TimeSpan.FromSeconds(10));
         _http = new HttpClient(new SocketsHttpHandler
         {
             MaxConnectionsPerServer = _options.PoolSize,
@@ -68,9 +69,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
         // As the other auth plugins: leave the chain, let the requests in flight finish, then close the pool.
         foreach (var registration in _registrations)
             registration.Dispose();
-        var started = _context.TimeProvider.GetTimestamp();
-        while (Volatile.Read(ref _inFlight) > 0 && _context.TimeProvider.GetElapsedTime(started) < _options.Timeout)
-            await Task.Delay(TimeSpan.FromMilliseconds(10), _context.TimeProvider, cancellationToken).ConfigureAwait(false);
+        await _inFlight.DrainAsync(_options.Timeout, _context.TimeProvider).ConfigureAwait(false);
         _http?.Dispose();
     }
 
@@ -78,8 +77,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
     {
         if (ctx.Client is not { } client)
             return HookResult.Continue;
-        Interlocked.Increment(ref _inFlight);
-        try
+        using (_inFlight.Enter())
         {
             var password = ctx.Password is { } p ? Encoding.UTF8.GetString(p.Span) : "";
             var (status, body) = await SendAsync(_auth!, c => c == 'P' ? password : HttpRequestTemplate.ClientValue(c, client), ctx.CancellationToken).ConfigureAwait(false);
@@ -100,10 +98,6 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
             ctx.Result = AuthenticationResult.Allow;
             return HookResult.Stop;
         }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
-        }
     }
 
     private async ValueTask<HookResult> AuthorizeAsync(ClientAuthorizeContext ctx)
@@ -115,23 +109,12 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
             return Decide(ctx, AuthorizationResult.Allow);
         if (grant?.Acl is { } acl)
         {
-            AuthorizationResult result;
-            if (ctx.Action == AuthorizationAction.Subscribe && !ctx.IsDelivery)
-            {
-                result = acl.CheckSubscription(client, ctx.Topic, out var partial);
-                ctx.CheckDeliveries |= partial;
-            }
-            else
-            {
-                result = acl.Check(client, ctx.Action == AuthorizationAction.Publish ? AclAccess.Publish : AclAccess.Subscribe, ctx.Topic);
-            }
             // An answer with an acl is all the connection may do.
-            return Decide(ctx, result == AuthorizationResult.Allow ? AuthorizationResult.Allow : AuthorizationResult.Deny);
+            return Decide(ctx, acl.Judge(ctx, client) == AuthorizationResult.Allow ? AuthorizationResult.Allow : AuthorizationResult.Deny);
         }
         if (_acl is null)
             return HookResult.Continue;
-        Interlocked.Increment(ref _inFlight);
-        try
+        using (_inFlight.Enter())
         {
             var access = ctx.Action == AuthorizationAction.Publish ? "2" : "1";
             var (status, body) = await SendAsync(_acl, c => c switch
@@ -146,10 +129,6 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
             if (status != HttpStatusCode.OK)
                 return Decide(ctx, AuthorizationResult.Deny);
             return IsIgnore(body) ? HookResult.Continue : Decide(ctx, AuthorizationResult.Allow);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
         }
     }
 
@@ -177,10 +156,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
             {
-                var now = _context.TimeProvider.GetTimestamp();
-                var last = Interlocked.Read(ref _lastFailureLog);
-                if ((last == long.MinValue || _context.TimeProvider.GetElapsedTime(last, now) >= TimeSpan.FromSeconds(10))
-                    && Interlocked.CompareExchange(ref _lastFailureLog, now, last) == last)
+                if (_failureLog.Allow())
                     LogRequestFailed(_logger, request.RequestUri?.GetLeftPart(UriPartial.Path) ?? "", timeout.IsCancellationRequested ? $"no answer within {_options.Timeout.TotalMilliseconds:0} ms" : ex.Message);
                 return (null, "");
             }
@@ -199,18 +175,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
             using var json = JsonDocument.Parse(body);
             var root = json.RootElement;
             var superuser = root.TryGetProperty("is_superuser", out var s) && (s.ValueKind == JsonValueKind.True || (s.ValueKind == JsonValueKind.Number && s.GetDouble() != 0));
-            AclRuleSet? acl = null;
-            if (root.TryGetProperty("acl", out var claim) && claim.ValueKind == JsonValueKind.Object)
-            {
-                var rules = new List<AclRule>();
-                foreach (var (field, access) in new[] { ("pub", AclAccess.Publish), ("sub", AclAccess.Subscribe), ("all", AclAccess.PubSub) })
-                {
-                    if (claim.TryGetProperty(field, out var topics) && topics.ValueKind == JsonValueKind.Array)
-                        rules.AddRange(topics.EnumerateArray().Where(t => t.ValueKind == JsonValueKind.String && t.GetString()!.Length > 0)
-                            .Select(t => new AclRule { Allow = true, Access = access, Topic = t.GetString()! }));
-                }
-                acl = new AclRuleSet(rules);
-            }
+            var acl = root.TryGetProperty("acl", out var claim) && claim.ValueKind == JsonValueKind.Object ? AclRuleSet.FromJson(claim) : null;
             return (superuser, acl);
         }
         catch (JsonException)

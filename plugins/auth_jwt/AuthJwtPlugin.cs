@@ -32,7 +32,7 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
     private Placeholders[] _claimValues = [];
     private string[] _claimNames = [];
     private readonly List<IDisposable> _registrations = [];
-    private int _inFlight;
+    private readonly InFlight _inFlight = new();
 
     /// <inheritdoc />
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
@@ -60,34 +60,23 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
     }
 
     /// <inheritdoc />
-    public ValueTask StopAsync(CancellationToken cancellationToken)
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
     {
         // During a reload the new instance already answers: leave the chain first and let a CONNECT this instance is
-        // checking finish (a few microseconds; the callbacks never wait), so none fails on state being released.
+        // checking finish, so none fails on state being released.
         foreach (var registration in _registrations)
             registration.Dispose();
-        var spin = new SpinWait();
-        var deadline = _context.TimeProvider.GetTimestamp();
-        while (Volatile.Read(ref _inFlight) > 0 && _context.TimeProvider.GetElapsedTime(deadline) < TimeSpan.FromSeconds(1))
-            spin.SpinOnce();
+        await _inFlight.DrainAsync(TimeSpan.FromSeconds(1), _context.TimeProvider).ConfigureAwait(false);
         _http?.Dispose();
         _keys?.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     private ValueTask<HookResult> Authenticate(ClientAuthenticateContext ctx)
     {
         if (ctx.Client is not { } client)
             return ValueTask.FromResult(HookResult.Continue);
-        Interlocked.Increment(ref _inFlight);
-        try
-        {
+        using (_inFlight.Enter())
             return ValueTask.FromResult(Authenticate(ctx, client));
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
-        }
     }
 
     private HookResult Authenticate(ClientAuthenticateContext ctx, ClientInfo client)
@@ -108,7 +97,7 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
                 return HookResult.Stop;
             }
             var acl = payload.RootElement.TryGetProperty(_options.AclClaimName, out var aclClaim) && aclClaim.ValueKind == JsonValueKind.Object
-                ? AclOf(aclClaim)
+                ? AclRuleSet.FromJson(aclClaim)
                 : null;
             ITimer? expiry = null;
             if (expires is { } exp)
@@ -134,18 +123,8 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
         }
         if (access.Acl is not { } acl)
             return ValueTask.FromResult(HookResult.Continue);
-        AuthorizationResult result;
-        if (ctx.Action == AuthorizationAction.Subscribe && !ctx.IsDelivery)
-        {
-            result = acl.CheckSubscription(client, ctx.Topic, out var partial);
-            ctx.CheckDeliveries |= partial;
-        }
-        else
-        {
-            result = acl.Check(client, ctx.Action == AuthorizationAction.Publish ? AclAccess.Publish : AclAccess.Subscribe, ctx.Topic);
-        }
         // A token with an ACL claim may do what it lists and nothing else.
-        ctx.Result = result == AuthorizationResult.Allow ? AuthorizationResult.Allow : AuthorizationResult.Deny;
+        ctx.Result = acl.Judge(ctx, client) == AuthorizationResult.Allow ? AuthorizationResult.Allow : AuthorizationResult.Deny;
         return ValueTask.FromResult(HookResult.Stop);
     }
 
@@ -205,22 +184,6 @@ public sealed partial class AuthJwtPlugin : IBrokerPlugin
                 return false;
         }
         return true;
-    }
-
-    private static AclRuleSet AclOf(JsonElement claim)
-    {
-        var rules = new List<AclRule>();
-        foreach (var (field, access) in new[] { ("pub", AclAccess.Publish), ("sub", AclAccess.Subscribe), ("all", AclAccess.PubSub) })
-        {
-            if (!claim.TryGetProperty(field, out var topics) || topics.ValueKind != JsonValueKind.Array)
-                continue;
-            foreach (var topic in topics.EnumerateArray())
-            {
-                if (topic.ValueKind == JsonValueKind.String && topic.GetString() is { Length: > 0 } filter)
-                    rules.Add(new AclRule { Allow = true, Access = access, Topic = filter });
-            }
-        }
-        return new AclRuleSet(rules);
     }
 
     private async Task<bool> FetchJwksAsync(CancellationToken cancellationToken)

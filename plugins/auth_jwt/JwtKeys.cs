@@ -46,11 +46,15 @@ internal sealed class JwtKeys : IDisposable
                 return (AsymmetricAlgorithm?)certificate.GetRSAPublicKey() ?? certificate.GetECDsaPublicKey()
                     ?? throw new CryptographicException("the certificate has neither an RSA nor an EC key");
             }
-            if (pem.Contains("EC PUBLIC KEY", StringComparison.Ordinal) || IsEcKey(pem))
+            var ec = ECDsa.Create();
+            try
             {
-                var ec = ECDsa.Create();
                 ec.ImportFromPem(pem);
                 return ec;
+            }
+            catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+            {
+                ec.Dispose(); // not an EC key: RSA, or an error that names the file
             }
             var rsa = RSA.Create();
             rsa.ImportFromPem(pem);
@@ -59,20 +63,6 @@ internal sealed class JwtKeys : IDisposable
         catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
             throw new PluginConfigurationException($"auth.jwt.pubkey = {file}: not a PEM RSA or EC public key: {ex.Message}");
-        }
-    }
-
-    private static bool IsEcKey(string pem)
-    {
-        try
-        {
-            using var probe = ECDsa.Create();
-            probe.ImportFromPem(pem);
-            return true;
-        }
-        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
-        {
-            return false;
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace Broker.Plugins.Auth;
 
 /// <summary>
@@ -21,11 +23,46 @@ public sealed class AclRuleSet
     /// <summary>The rows, in the order the backend returned them.</summary>
     public AclRuleSet(IEnumerable<AclRule> rules) => _rules = [.. rules];
 
+    /// <summary>
+    /// The allow rules of an EMQX-style ACL object, <c>{"pub": [...], "sub": [...], "all": [...]}</c> (a JWT's acl
+    /// claim, an HTTP auth answer): each string a topic filter, <c>%u</c> and <c>%c</c> allowed.
+    /// </summary>
+    public static AclRuleSet FromJson(JsonElement acl)
+    {
+        var rules = new List<AclRule>();
+        foreach (var (field, access) in new[] { ("pub", AclAccess.Publish), ("sub", AclAccess.Subscribe), ("all", AclAccess.PubSub) })
+        {
+            if (!acl.TryGetProperty(field, out var topics) || topics.ValueKind != JsonValueKind.Array)
+                continue;
+            foreach (var topic in topics.EnumerateArray())
+            {
+                if (topic.ValueKind == JsonValueKind.String && topic.GetString() is { Length: > 0 } filter)
+                    rules.Add(new AclRule { Allow = true, Access = access, Topic = filter });
+            }
+        }
+        return new AclRuleSet(rules);
+    }
+
     /// <summary>No rows: every check has no opinion.</summary>
     public static AclRuleSet Empty { get; } = new([]);
 
     /// <summary>How many rows.</summary>
     public int Count => _rules.Length;
+
+    /// <summary>
+    /// The verdict for the question <paramref name="ctx"/> asks (publish, subscribe or delivery; see
+    /// <c>ClientAuthorizeContext</c>), setting its <c>CheckDeliveries</c> for a filter the rows allow only in part.
+    /// </summary>
+    public AuthorizationResult Judge(ClientAuthorizeContext ctx, ClientInfo client)
+    {
+        if (ctx.Action == AuthorizationAction.Subscribe && !ctx.IsDelivery)
+        {
+            var result = CheckSubscription(client, ctx.Topic, out var partial);
+            ctx.CheckDeliveries |= partial;
+            return result;
+        }
+        return Check(client, ctx.Action == AuthorizationAction.Publish ? AclAccess.Publish : AclAccess.Subscribe, ctx.Topic);
+    }
 
     /// <summary>The verdict for a PUBLISH to (or a delivery from) the topic name <paramref name="topic"/>.</summary>
     public AuthorizationResult Check(ClientInfo client, AclAccess action, string topic)

@@ -41,11 +41,10 @@ public sealed partial class AuthService : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<(string? User, string Client), CachedLookup> _outageCache = new();
     private readonly List<IDisposable> _registrations = [];
+    private readonly InFlight _inFlight = new();
+    private readonly LogInterval _failureLog;
     private int _down;
-    private int _inFlight;
-    private volatile TaskCompletionSource? _drained;
     private int _consecutiveTimeouts;
-    private long _lastErrorLog = long.MinValue;
     private TimeSpan _hookTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Prepares the hooks of <paramref name="backend"/>; <see cref="StartAsync"/> adds them.</summary>
@@ -55,6 +54,7 @@ public sealed partial class AuthService : IAsyncDisposable
         _backend = backend;
         _settings = settings;
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
+        _failureLog = new LogInterval(context.TimeProvider, TimeSpan.FromSeconds(10));
     }
 
     /// <summary>Whether the backend is currently marked unreachable.</summary>
@@ -102,15 +102,8 @@ public sealed partial class AuthService : IAsyncDisposable
     {
         if (ctx.Client is not { } client)
             return HookResult.Continue;
-        Interlocked.Increment(ref _inFlight);
-        try
-        {
+        using (_inFlight.Enter())
             return await AuthenticateCoreAsync(ctx, client).ConfigureAwait(false);
-        }
-        finally
-        {
-            Exit();
-        }
     }
 
     private async ValueTask<HookResult> AuthenticateCoreAsync(ClientAuthenticateContext ctx, ClientInfo client)
@@ -157,15 +150,8 @@ public sealed partial class AuthService : IAsyncDisposable
 
     private async ValueTask<HookResult> LoadAndJudgeAsync(ClientAuthorizeContext ctx, ClientInfo client)
     {
-        Interlocked.Increment(ref _inFlight);
-        try
-        {
+        using (_inFlight.Enter())
             return await LoadAndJudgeCoreAsync(ctx, client).ConfigureAwait(false);
-        }
-        finally
-        {
-            Exit();
-        }
     }
 
     private async ValueTask<HookResult> LoadAndJudgeCoreAsync(ClientAuthorizeContext ctx, ClientInfo client)
@@ -197,16 +183,7 @@ public sealed partial class AuthService : IAsyncDisposable
         }
         if (access.Acl is not { } acl)
             return HookResult.Continue;
-        AuthorizationResult result;
-        if (ctx.Action == AuthorizationAction.Subscribe && !ctx.IsDelivery)
-        {
-            result = acl.CheckSubscription(client, ctx.Topic, out var partial);
-            ctx.CheckDeliveries |= partial;
-        }
-        else
-        {
-            result = acl.Check(client, ctx.Action == AuthorizationAction.Publish ? AclAccess.Publish : AclAccess.Subscribe, ctx.Topic);
-        }
+        var result = acl.Judge(ctx, client);
         if (result == AuthorizationResult.Ignore)
             return HookResult.Continue;
         ctx.Result = result;
@@ -288,7 +265,7 @@ public sealed partial class AuthService : IAsyncDisposable
         }
         catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
         {
-            if (ShouldLog())
+            if (_failureLog.Allow())
                 LogQueryTimeout(_logger, _context.Name, _settings.QueryTimeout);
             if (Interlocked.Increment(ref _consecutiveTimeouts) >= 3)
                 MarkDown($"{_consecutiveTimeouts} queries in a row took longer than query_timeout ({_settings.QueryTimeout.TotalMilliseconds:0} ms)");
@@ -296,20 +273,10 @@ public sealed partial class AuthService : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not BackendFailure)
         {
-            if (ShouldLog())
+            if (_failureLog.Allow())
                 LogQueryFailed(_logger, ex, _context.Name, _backend.Name);
             throw new BackendFailure(unreachable: false, ex);
         }
-    }
-
-    /// <summary>Failed and slow queries are logged at most every 10 seconds, so a broken query cannot flood the log.</summary>
-    private bool ShouldLog()
-    {
-        var now = _context.TimeProvider.GetTimestamp();
-        var last = Interlocked.Read(ref _lastErrorLog);
-        if (last != long.MinValue && _context.TimeProvider.GetElapsedTime(last, now) < TimeSpan.FromSeconds(10))
-            return false;
-        return Interlocked.CompareExchange(ref _lastErrorLog, now, last) == last;
     }
 
     /// <summary>The gist of a driver's message: drivers append pages of diagnostics after the first clause.</summary>
@@ -355,12 +322,6 @@ public sealed partial class AuthService : IAsyncDisposable
         }
     }
 
-    private void Exit()
-    {
-        if (Interlocked.Decrement(ref _inFlight) == 0)
-            _drained?.TrySetResult();
-    }
-
     /// <summary>
     /// Removes the hooks (the broker calls this instance no more), waits for the callbacks already running (at most the
     /// hook timeout), then closes the backend. During a reload the new instance has been answering since it started,
@@ -370,18 +331,7 @@ public sealed partial class AuthService : IAsyncDisposable
     {
         foreach (var registration in _registrations)
             registration.Dispose();
-        _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (Volatile.Read(ref _inFlight) > 0)
-        {
-            try
-            {
-                await _drained.Task.WaitAsync(_hookTimeout, _context.TimeProvider).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // the broker has given up on those callbacks by now
-            }
-        }
+        await _inFlight.DrainAsync(_hookTimeout, _context.TimeProvider).ConfigureAwait(false);
         await _backend.DisposeAsync().ConfigureAwait(false);
     }
 
