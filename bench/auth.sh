@@ -5,12 +5,15 @@
 #
 #   bench/auth.sh                        # 3 rounds, 10,000 users (about 6 min)
 #   bench/auth.sh --rounds 1 --users 2000 --out /tmp/auth
+#   bench/auth.sh --cases "connauth-http connauth-jwt"   # only these cases
 #
 # Cases, each round:
 #   connauth-passwd   10,000 first logins (dev<n>/pw<n>) against etc/passwd (PBKDF2-SHA512, password_hash_iterations)
 #   connauth-redis    the same users in Redis (HMGET mqtt_user:%u password, password_hash = sha256), auth_redis
 #   connauth-pgsql    the same users in PostgreSQL (EMQX's mqtt_user table, sha256), auth_pgsql
 #   connauth-jwt      the same connects, each with an HS256 token (PyJWT) as its password, auth_jwt
+#   connauth-http     the same users asked of an HTTP service (tests/AuthHttpService, ASP.NET Core on Kestrel):
+#                     auth_req then super_req per login, EMQX 4's defaults (form POST, keep-alive pool of 32), auth_http
 #   fanin-aclconf     fan-in at a fixed rate, every client dev0, allowed by an acl.conf rule (acl_nomatch = deny)
 #   fanin-redisacl    the same, allowed by an ACL row in Redis (HGETALL mqtt_acl:%u, loaded at CONNECT, then cached)
 # Writes OUT/results.jsonl (every bench report), OUT/summary.md (medians), OUT/logs/.
@@ -27,6 +30,8 @@ build=1
 port=${PORT_OURS:-18830}
 redis_port=${PORT_REDIS:-18850}
 pg_port=${PORT_PG:-18851}
+http_port=${PORT_HTTP:-18852}
+cases=""
 
 while (($#)); do
     case "$1" in
@@ -34,7 +39,8 @@ while (($#)); do
         --users) users="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --cases) cases="$2"; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "auth.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -49,6 +55,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 broker_dll="$root/src/Broker.Server/bin/Release/net10.0/broker.dll"
 bench_dll="$root/src/Broker.Bench/bin/Release/net10.0/bench.dll"
+http_dll="$root/tests/AuthHttpService/bin/Release/net10.0/auth-http-service.dll"
 pg_bin=/usr/lib/postgresql/15/bin
 for tool in redis-server redis-cli psql python3 /usr/bin/python3; do
     command -v "$tool" >/dev/null || { echo "auth.sh: $tool is missing (scripts/test.sh installs the backends)" >&2; exit 1; }
@@ -59,6 +66,7 @@ if ((build)); then
     log "dotnet build (Release)"
     dotnet build "$root/src/Broker.Server" -c Release -nologo -v:q >/dev/null
     dotnet build "$root/src/Broker.Bench" -c Release -nologo -v:q >/dev/null
+    dotnet build "$root/tests/AuthHttpService" -c Release -nologo -v:q >/dev/null
 fi
 
 broker_pid=""
@@ -69,8 +77,10 @@ stop_broker() {
     broker_pid=""
 }
 
+http_pid=""
 cleanup() {
     stop_broker
+    [[ -z "$http_pid" ]] || { kill -TERM "$http_pid" 2>/dev/null; wait "$http_pid" 2>/dev/null || true; }
     redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
     runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
     cp "$work/pg/postgres.log" "$out/logs/" 2>/dev/null || true
@@ -104,6 +114,10 @@ for n in range(int(sys.argv[1])):
     out.write(resp("HSET", f"mqtt_user:dev{n}", "password", hashlib.sha256(f"pw{n}".encode()).hexdigest()))
 out.write(resp("HSET", "mqtt_acl:dev0", "bench/#", "3"))
 EOF
+dotnet "$http_dll" --port "$http_port" > "$out/logs/auth-http-service.log" 2>&1 &
+http_pid=$!
+for _ in $(seq 300); do grep -q "auth service ready" "$out/logs/auth-http-service.log" && break; sleep 0.1; done
+grep -q "auth service ready" "$out/logs/auth-http-service.log" || { echo "auth.sh: the HTTP auth service did not start" >&2; exit 1; }
 jwt_secret="bench-secret-$RANDOM-$RANDOM-$RANDOM"
 jwt_token=$(/usr/bin/python3 "$root/tests/interop/jwt_mint.py" token HS256 "$jwt_secret" '{"exp":"+86400"}')
 iterations=$(dotnet "$broker_dll" conf-defaults | sed -n 's/^password_hash_iterations = //p')
@@ -125,6 +139,9 @@ start_broker() {
                printf 'auth.pgsql.server = 127.0.0.1:%s\nauth.pgsql.username = postgres\n' "$pg_port" > "$home/etc/plugins/auth_pgsql.conf" ;;
         jwt) echo auth_jwt >> "$home/data/loaded_plugins"
              printf 'auth.jwt.secret = %s\n' "$jwt_secret" > "$home/etc/plugins/auth_jwt.conf" ;;
+        http) echo auth_http >> "$home/data/loaded_plugins"
+              printf 'auth.http.auth_req.url = http://127.0.0.1:%s/mqtt/auth\nauth.http.super_req.url = http://127.0.0.1:%s/mqtt/superuser\nauth.http.acl_req.url = ""\n' \
+                  "$http_port" "$http_port" > "$home/etc/plugins/auth_http.conf" ;;
     esac
     [[ $acl == aclconf ]] && printf '{allow, {user, "dev0"}, pubsub, ["bench/#"]}.\n' > "$home/etc/acl.conf"
     BROKER_LISTENER__TCP__EXTERNAL="127.0.0.1:$port" BROKER_LISTENER__SSL__EXTERNAL=off BROKER_LISTENER__WS__EXTERNAL=off \
@@ -140,6 +157,8 @@ start_broker() {
     echo "auth.sh: the broker did not start within 60 s" >&2; exit 1
 }
 
+wanted() { [[ -z "$cases" || " $cases " == *" $1 "* ]]; }
+
 run() {
     local case="$1" round="$2" source="$3" acl="$4"; shift 4
     start_broker "$case-r$round" "$source" "$acl"
@@ -151,13 +170,15 @@ run() {
 }
 
 for round in $(seq "$rounds"); do
-    for source in passwd redis pgsql jwt; do
+    for source in passwd redis pgsql jwt http; do
+        wanted "connauth-$source" || continue
         log "round $round: connauth-$source, $users first logins offered at $conn_rate/s"
         password='pw{n}'; [[ $source == jwt ]] && password="$jwt_token"
         run "connauth-$source" "$round" "$source" none conn --connections "$users" --conn-rate "$conn_rate" \
             --username 'dev{n}' --password "$password" --duration 2s --max-pending 1000
     done
     for acl in aclconf redisacl; do
+        wanted "fanin-$acl" || continue
         source=passwd; [[ $acl == redisacl ]] && source=redis
         log "round $round: fanin-$acl, 10 publishers at $fanin_rate msg/s"
         run "fanin-$acl" "$round" "$source" "${acl/redisacl/redis}" fanin --publishers 10 --rate "$fanin_rate" \
@@ -178,14 +199,15 @@ def med(case, f):
 print(f"rounds: {max(len(v) for v in runs.values())}, medians\n")
 print("| logins against | connected | failures | connects/s | CONNACK p50 µs | CONNACK p99 µs |")
 print("|---|---|---|---|---|---|")
-for source in ("passwd", "redis", "pgsql", "jwt"):
+for source in ("passwd", "redis", "pgsql", "jwt", "http"):
     c = "connauth-" + source
     if runs[c]:
         print(f"| {source} | {med(c, lambda r: r['connected']):.0f} | {med(c, lambda r: r['connect_failures']):.0f} "
               f"| {med(c, lambda r: r['connect_rate']):.0f} | {med(c, lambda r: (r.get('connack_latency') or {}).get('p50')):.0f} "
               f"| {med(c, lambda r: (r.get('connack_latency') or {}).get('p99')):.0f} |")
-print("\n| fan-in allowed by | delivered msg/s | broker CPU µs/msg | latency p99 µs |")
-print("|---|---|---|---|")
+if runs["fanin-aclconf"] or runs["fanin-redisacl"]:
+    print("\n| fan-in allowed by | delivered msg/s | broker CPU µs/msg | latency p99 µs |")
+    print("|---|---|---|---|")
 cpu = {}
 for acl in ("aclconf", "redisacl"):
     c = "fanin-" + acl

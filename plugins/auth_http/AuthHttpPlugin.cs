@@ -39,16 +39,23 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
         _options = context.BindOptions<AuthHttpOptions>();
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
         _failureLog = new LogInterval(context.TimeProvider, TimeSpan.FromSeconds(10));
-        _http = new HttpClient(new SocketsHttpHandler
+        var tls = TlsSettings.Load("auth.http", _options.SslCaFile, _options.SslCertFile, _options.SslKeyFile, _options.SslVerify);
+        tls.Refused = reason => LogTlsRefused(_logger, reason);
+        var handler = new SocketsHttpHandler
         {
             MaxConnectionsPerServer = _options.PoolSize,
             ConnectTimeout = _options.ConnectTimeout,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
-        })
-        { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
-        _auth = _options.AuthUrl.Length > 0 ? new HttpRequestTemplate(_options.AuthUrl, _options.AuthMethod, _options.AuthHeaders, _options.AuthParams) : null;
-        _super = _options.SuperUrl.Length > 0 ? new HttpRequestTemplate(_options.SuperUrl, _options.SuperMethod, _options.SuperHeaders, _options.SuperParams) : null;
-        _acl = _options.AclUrl.Length > 0 ? new HttpRequestTemplate(_options.AclUrl, _options.AclMethod, _options.AclHeaders, _options.AclParams) : null;
+            UseProxy = false,
+        };
+        handler.SslOptions.RemoteCertificateValidationCallback = tls.ValidateServer;
+        if (tls.ClientCertificate is { } certificate)
+            handler.SslOptions.ClientCertificates = [certificate];
+        _http = new HttpClient(handler) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
+        var host = _options.SslServerName.Length > 0 ? _options.SslServerName : null;
+        _auth = _options.AuthUrl.Length > 0 ? new HttpRequestTemplate(_options.AuthUrl, _options.AuthMethod, _options.AuthHeaders, _options.AuthParams, host) : null;
+        _super = _options.SuperUrl.Length > 0 ? new HttpRequestTemplate(_options.SuperUrl, _options.SuperMethod, _options.SuperHeaders, _options.SuperParams, host) : null;
+        _acl = _options.AclUrl.Length > 0 ? new HttpRequestTemplate(_options.AclUrl, _options.AclMethod, _options.AclHeaders, _options.AclParams, host) : null;
         var hook = new HookOptions
         {
             Priority = HookPriorities.ExternalAuth,
@@ -208,4 +215,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "auth_http: a request to {Url} failed ({Reason}); clients are judged by on_error (logged at most every 10 s)")]
     private static partial void LogRequestFailed(ILogger logger, string url, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "auth_http: {Reason}")]
+    private static partial void LogTlsRefused(ILogger logger, string reason);
 }

@@ -16,10 +16,13 @@ internal sealed class HttpRequestTemplate
     private readonly (string Name, string Value)[] _headers;
     private readonly (string Name, string Template)[] _params;
     private readonly bool _json;
+    private readonly string? _host;
 
-    public HttpRequestTemplate(string url, HttpMethodOption method, Dictionary<string, HeaderValue> headers, string parameters)
+    /// <summary>The request as configured; <paramref name="host"/> (null = the URL's) is the Host header, which is also the name sent in TLS SNI and checked in the certificate.</summary>
+    public HttpRequestTemplate(string url, HttpMethodOption method, Dictionary<string, HeaderValue> headers, string parameters, string? host = null)
     {
         _url = new Uri(url);
+        _host = host;
         _method = method;
         _headers = [.. headers.Select(h => (h.Key.Replace('_', '-'), h.Value.Value))];
         _json = _headers.Any(h => string.Equals(h.Name, "content-type", StringComparison.OrdinalIgnoreCase)
@@ -48,6 +51,7 @@ internal sealed class HttpRequestTemplate
                     : new FormUrlEncodedContent(values.Select(v => new KeyValuePair<string, string>(v.Name, v.Item2))),
             };
         }
+        request.Headers.Host = _host;
         foreach (var (name, headerValue) in _headers)
         {
             if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase))

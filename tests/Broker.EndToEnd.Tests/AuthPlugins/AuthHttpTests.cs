@@ -7,7 +7,8 @@ namespace Broker.EndToEnd.Tests.AuthPlugins;
 /// <summary>
 /// auth_http (issue 21 item 2) against an auth service on Python's http.server (tests/interop/http_auth_server.py):
 /// EMQX 4's outcomes, superuser, ACL by request and by the auth answer, form/JSON/GET, injection, outage, timeout,
-/// and that the service never sees a password in what it logs (it prints every request without it).
+/// and that the service never sees a password in what it logs (it prints every request without it); against an
+/// ASP.NET Core service (tests/AuthHttpService): HTTPS with ssl.*, and reloads under load.
 /// </summary>
 public sealed class AuthHttpTests
 {
@@ -25,13 +26,25 @@ public sealed class AuthHttpTests
 
         public string Url => "http://127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
 
+        public string HttpsUrl => "https://127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
+
         public IReadOnlyList<string> Requests => _process.StdoutLines.Where(l => l.StartsWith("POST ", StringComparison.Ordinal) || l.StartsWith("GET ", StringComparison.Ordinal)).ToList();
 
+        /// <summary>The service on Python's http.server.</summary>
         public static async Task<Service> StartAsync(int? port = null)
         {
             var p = port ?? Backends.FreePort();
             var process = ChildProcess.Start(Tools.Python, [Path.Combine(Tools.InteropDirectory, "http_auth_server.py"), p.ToString(CultureInfo.InvariantCulture)]);
             await process.WaitForLineAsync(l => l == "auth service ready", TimeSpan.FromSeconds(20), "the auth service ready");
+            return new Service(process, p);
+        }
+
+        /// <summary>The ASP.NET Core service (tests/AuthHttpService): alice/secret, root is a superuser, acl allows allowed/; HTTPS with <c>--cert</c>.</summary>
+        public static async Task<Service> StartKestrelAsync(params string[] arguments)
+        {
+            var p = Backends.FreePort();
+            var process = ChildProcess.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "auth-http-service.dll"), "--port", p.ToString(CultureInfo.InvariantCulture), .. arguments]);
+            await process.WaitForLineAsync(l => l == "auth service ready", TimeSpan.FromSeconds(30), "the ASP.NET Core auth service ready");
             return new Service(process, p);
         }
 
@@ -135,5 +148,65 @@ public sealed class AuthHttpTests
         await using var ignoring = await StartAsync(Conf(nowhere, "auth.http.on_error = ignore\n"));
         await ignoring.WaitForLogAsync(l => l.Contains("Plugin auth_http started at boot", StringComparison.Ordinal), "auth_http running");
         Assert.Equal("accepted", await Backends.ConnectAsync(ignoring, "carol", "c-pass"));
+    }
+
+    // ssl.*: the service's certificate checked against ssl.cacertfile and the name in ssl.server_name_indication (the
+    // certificate names localhost and 127.0.0.1), this broker's client certificate (ssl.certfile/keyfile) presented to a
+    // service that requires one. A refused certificate fails closed (Server Unavailable) and the log says why.
+    [Fact]
+    public async Task Https_ServerCheckedByCaAndName_ClientCertificatePresented()
+    {
+        using var certs = TestCertificates.Create();
+        await using var service = await Service.StartKestrelAsync("--cert", certs.ServerCertFile, "--key", certs.ServerKeyFile, "--client-ca", certs.CaFile);
+        var client = $"auth.http.ssl.certfile = {certs.ClientCertFile}\nauth.http.ssl.keyfile = {certs.ClientKeyFile}\n";
+
+        async Task<string> ConnectWithAsync(string ssl, bool logsRefusal = false)
+        {
+            await using var broker = await StartAsync(Conf(service.HttpsUrl, ssl));
+            var outcome = await Backends.ConnectAsync(broker, "alice", "secret");
+            if (logsRefusal)
+                await broker.WaitForLogAsync(l => l.Contains("the server's certificate CN=localhost was refused", StringComparison.Ordinal), "the refused certificate logged");
+            return outcome;
+        }
+
+        Assert.Equal("accepted", await ConnectWithAsync($"auth.http.ssl.cacertfile = {certs.CaFile}\n" + client));
+        Assert.Equal("accepted", await ConnectWithAsync($"auth.http.ssl.cacertfile = {certs.CaFile}\nauth.http.ssl.server_name_indication = localhost\n" + client));
+        Assert.Equal("broker unavailable", await ConnectWithAsync($"auth.http.ssl.cacertfile = {certs.CaFile}\nauth.http.ssl.server_name_indication = elsewhere.example\n" + client, logsRefusal: true));
+        Assert.Equal("broker unavailable", await ConnectWithAsync($"auth.http.ssl.cacertfile = {certs.OtherCaFile}\n" + client, logsRefusal: true));
+        Assert.Equal("accepted", await ConnectWithAsync($"auth.http.ssl.cacertfile = {certs.OtherCaFile}\nauth.http.ssl.verify = false\n" + client));
+        Assert.Equal("broker unavailable", await ConnectWithAsync($"auth.http.ssl.cacertfile = {certs.CaFile}\n")); // no client certificate
+    }
+
+    // Reload 20 times under the same load as the other auth plugins (auth_reload_load.js), against the ASP.NET Core
+    // service: the right password never refused, the wrong one never admitted, nothing dropped, no instance leaking.
+    [Fact]
+    public async Task Reload20Times_UnderConnectLoad_NoWrongAdmittedNoRightRefusedNothingDropped()
+    {
+        await using var service = await Service.StartKestrelAsync();
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o["allow_anonymous"] = "false";
+            o["login_failure.delay_after"] = "0";
+            o["login_failure.ban_after"] = "0";
+            o.LoadedPlugins.Add("auth_http");
+            o.PluginConf["auth_http"] = Conf(service.Url).Replace($"{service.Url}/mqtt/acl", "\"\"", StringComparison.Ordinal); // control/stop is not under allowed/
+        });
+        await using var load = Interop.StartNode("auth_reload_load.js", broker,
+            new { username = "alice", password = "secret", churn = 200, steady = 20, timeoutSeconds = 300 });
+        await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
+
+        for (var i = 0; i < 20; i++)
+        {
+            var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", "auth_http");
+            Assert.True(reload.ExitCode == 0, $"reload {i + 1}: {reload.Transcript}");
+        }
+        await MosquittoClients.PublishAsync(broker, ["-u", "alice", "-P", "secret", "-t", "control/stop", "-q", "1", "-m", "stop"]);
+
+        var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
+        Assert.True(result.GetProperty("rightAttempts").GetInt32() > 200, result.ToString());
+        Assert.True(result.GetProperty("rightRefused").GetInt32() == 0, result.ToString());
+        Assert.Equal(0, result.GetProperty("wrongAdmitted").GetInt32());
+        Assert.Equal(0, result.GetProperty("steadyDropped").GetInt32());
+        Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
     }
 }
