@@ -23,7 +23,8 @@ internal sealed class PluginContext(
     string dataDirectory,
     IBrokerServices broker,
     IPluginConfigurationSource configurationSource,
-    IBrokerReadModel? readModel) : IPluginContext
+    IBrokerReadModel? readModel,
+    Func<HttpClient>? managementClientFactory = null) : IPluginContext
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly TrackingTimeProvider _time = new(timeProvider);
@@ -39,6 +40,9 @@ internal sealed class PluginContext(
     public Meter Meter => core.Meter;
     public IBrokerReadModel ReadModel => readModel ?? throw new NotSupportedException("this host has no read model for plugins");
     public IPluginHttp Http => core.Http;
+
+    public HttpClient CreateManagementClient() =>
+        managementClientFactory?.Invoke() ?? throw new NotSupportedException("this host has no management API for plugins");
     public IClientState ClientState => core.ClientState;
 
     public IInternalSubscription SubscribeInternal(string topicFilter, Func<BrokerMessage, CancellationToken, ValueTask> handler, int capacity = 10_000) =>

@@ -110,6 +110,9 @@ internal sealed partial class PluginManager
     /// <summary>What plugins read of the node (<c>IPluginContext.ReadModel</c>); set by the host before any plugin starts.</summary>
     public Abstractions.Plugins.IBrokerReadModel? ReadModel { get; set; }
 
+    /// <summary>Makes the clients of <c>IPluginContext.CreateManagementClient</c>; set by the host when it serves the management API.</summary>
+    public Func<HttpClient>? ManagementClientFactory { get; set; }
+
     public Task<IReadOnlyList<PluginInfo>> ListAsync()
     {
         var names = new SortedSet<string>(StringComparer.Ordinal);
@@ -372,7 +375,7 @@ internal sealed partial class PluginManager
             var plugin = (IBrokerPlugin)Activator.CreateInstance(types[0])!;
             var resources = _core.Open(manifest.Name, owner);
             var context = new PluginContext(manifest.Name, configuration, _core.LoggerFactory, resources,
-                _core.TimeProvider, dataDirectory, _core.Services, _configuration, ReadModel);
+                _core.TimeProvider, dataDirectory, _core.Services, _configuration, ReadModel, ManagementClientFactory);
             return new Instance(resources, manifest.Version, loadContext, plugin, context);
         }
         catch (PluginException)

@@ -108,7 +108,8 @@ internal static partial class BrokerHost
         plugins.ReadModel = new BrokerReadModel(engine, listeners, plugins);
         try
         {
-            ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners);
+            var credentials = ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners);
+            plugins.ManagementClientFactory = () => ManagementApi.CreateClient(management!, credentials);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

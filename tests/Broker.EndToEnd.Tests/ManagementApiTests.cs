@@ -67,6 +67,10 @@ public sealed class ManagementApiTests
         Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?username=alice"), "mgmt-sub"));
         Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?username=bob")).GetProperty("data").GetArrayLength());
         Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?clientid=mgmt-sub"), "mgmt-sub"));
+        // EMQX 4's fuzzy search (the dashboard's search box): a part of the client id or user name, any case.
+        Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?_like_clientid=GMT-S"), "mgmt-sub"));
+        Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?_like_username=lic"), "mgmt-sub"));
+        Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?_like_clientid=nobody")).GetProperty("data").GetArrayLength());
         Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients/mgmt-sub"), "mgmt-sub"));
         Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?_page=2&_limit=1")).GetProperty("data").GetArrayLength());
 

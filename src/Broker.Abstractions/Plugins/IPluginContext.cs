@@ -116,6 +116,16 @@ public interface IPluginContext
     /// 1.5; the default implementation, for test doubles, throws.
     /// </summary>
     IBrokerReadModel ReadModel => throw new NotSupportedException("this host has no read model for plugins");
+
+    /// <summary>
+    /// A new client of the broker's own management API (<c>/api/v4</c>, EMQX 4's shapes; what <c>ctl</c> uses), for a
+    /// plugin that offers the API to its own users (a dashboard): its <see cref="HttpClient.BaseAddress"/> is the API's
+    /// listener (<c>http://127.0.0.1:8081/</c>) and every request carries a credential the broker made for this process,
+    /// held in memory only, so the plugin needs no application secret. The plugin owns the client: dispose it when the
+    /// plugin stops. Call it once the broker has started (from a request, not from <see cref="IBrokerPlugin.StartAsync"/>
+    /// at boot, when the API is not listening yet). Since SDK 2.1; the default implementation, for test doubles, throws.
+    /// </summary>
+    HttpClient CreateManagementClient() => throw new NotSupportedException("this host has no management API for plugins");
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>

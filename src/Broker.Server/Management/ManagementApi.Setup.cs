@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Headers;
 using Broker.PluginHost;
 using Broker.Core;
 using Broker.Core.AccessControl;
@@ -37,6 +39,23 @@ internal static partial class ManagementApi
         if (listeners is not null)
             MapListeners(api, listeners);
         return credentials;
+    }
+
+    /// <summary>A client of the API as it listens now, with the plugins' credential (<see cref="ManagementCredentials.InternalAuthorization"/>).</summary>
+    /// <exception cref="InvalidOperationException">The API is not listening yet.</exception>
+    public static HttpClient CreateClient(ListenOptions listener, ManagementCredentials credentials)
+    {
+        if (listener.IPEndPoint is not { Port: > 0 } endPoint)
+            throw new InvalidOperationException("the management API is not listening yet");
+        var address = endPoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
+            : endPoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
+            : endPoint.Address;
+        var client = new HttpClient(new SocketsHttpHandler { UseProxy = false })
+        {
+            BaseAddress = new Uri($"http://{new IPEndPoint(address, endPoint.Port)}/"),
+        };
+        client.DefaultRequestHeaders.Authorization = AuthenticationHeaderValue.Parse(credentials.InternalAuthorization);
+        return client;
     }
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Management API: application id {Id}, secret from management.default_application.secret")]

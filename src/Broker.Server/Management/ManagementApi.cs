@@ -111,20 +111,28 @@ internal static partial class ManagementApi
             return error;
         var clientId = request.Query["clientid"].ToString();
         var username = request.Query["username"].ToString();
+        // EMQX 4's fuzzy search: a substring of the client id / user name (the dashboard's search box).
+        var likeClientId = request.Query["_like_clientid"].ToString();
+        var likeUsername = request.Query["_like_username"].ToString();
         var matching = new List<Session>();
         if (clientId.Length > 0)
         {
-            if (engine.Sessions.TryGet(clientId, out var one) && (username.Length == 0 || one.Client?.Username == username))
+            if (engine.Sessions.TryGet(clientId, out var one) && Matches(one))
                 matching.Add(one);
         }
         else
         {
             foreach (var session in engine.Sessions.All)
             {
-                if (username.Length == 0 || session.Client?.Username == username)
+                if (Matches(session))
                     matching.Add(session);
             }
         }
+
+        bool Matches(Session session) =>
+            (username.Length == 0 || session.Client?.Username == username)
+            && (likeClientId.Length == 0 || session.ClientId.Contains(likeClientId, StringComparison.OrdinalIgnoreCase))
+            && (likeUsername.Length == 0 || (session.Client?.Username?.Contains(likeUsername, StringComparison.OrdinalIgnoreCase) ?? false));
         matching.Sort(static (a, b) => string.CompareOrdinal(a.ClientId, b.ClientId));
         var slice = Slice(matching, page, limit, out var meta);
         var views = new ClientView[slice.Count];

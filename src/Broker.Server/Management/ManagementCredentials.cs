@@ -15,13 +15,23 @@ internal sealed class ManagementCredentials
     public const string SecretFileName = "management.secret";
 
     private readonly byte[] _expected;
+    private readonly byte[] _internal;
 
     public ManagementCredentials(string applicationId, string secret, string? secretFile)
     {
         ApplicationId = applicationId;
         SecretFile = secretFile;
         _expected = SHA256.HashData(Encoding.UTF8.GetBytes(applicationId + ":" + secret));
+        var plugins = Encoding.UTF8.GetBytes("$plugins:" + Convert.ToHexString(RandomNumberGenerator.GetBytes(32)));
+        _internal = SHA256.HashData(plugins);
+        InternalAuthorization = "Basic " + Convert.ToBase64String(plugins);
     }
+
+    /// <summary>
+    /// The <c>Authorization</c> value of the clients plugins get (<c>IPluginContext.CreateManagementClient</c>): made
+    /// for this process, held in memory only, gone with it.
+    /// </summary>
+    public string InternalAuthorization { get; }
 
     public string ApplicationId { get; }
 
@@ -74,6 +84,7 @@ internal sealed class ManagementCredentials
             return false;
         }
         // Hashing first makes the comparison independent of the length of the secret as well.
-        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(given), _expected);
+        var hash = SHA256.HashData(given);
+        return CryptographicOperations.FixedTimeEquals(hash, _expected) | CryptographicOperations.FixedTimeEquals(hash, _internal);
     }
 }

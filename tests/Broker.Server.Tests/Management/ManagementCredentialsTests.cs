@@ -82,6 +82,17 @@ public sealed class ManagementCredentialsTests : IDisposable
         Assert.True(credentials.IsAuthorized(Basic("admin", "s3cret-enough")));
     }
 
+    // The plugins' credential (IPluginContext.CreateManagementClient): accepted, made anew for every process.
+    [Fact]
+    public void InternalAuthorization_IsAccepted_AndDiffersPerInstance()
+    {
+        var credentials = new ManagementCredentials("admin", "s3cret-enough", null);
+        Assert.True(credentials.IsAuthorized(credentials.InternalAuthorization));
+        var other = new ManagementCredentials("admin", "s3cret-enough", null);
+        Assert.NotEqual(credentials.InternalAuthorization, other.InternalAuthorization);
+        Assert.False(credentials.IsAuthorized(other.InternalAuthorization));
+    }
+
     [Theory]
     [InlineData("management.listener", "localhost:8081")]
     [InlineData("management.default_application.id", "")]
