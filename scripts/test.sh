@@ -24,6 +24,8 @@ command -v psql >/dev/null 2>&1 || need_pkgs+=(postgresql-client)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need_pkgs+=(python3-jwt python3-cryptography)
+# The browser of the dashboard's tests (Playwright drives it through ExecutablePath; it downloads no browser of its own).
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 if ((${#need_pkgs[@]})); then
   sudo_cmd=()
   if [[ $(id -u) -ne 0 ]]; then

@@ -65,6 +65,7 @@ internal static class CtlCommands
         root.Add(BannedCommands.Build());
         root.Add(PluginsCommands.Build());
         root.Add(ListenersCommands.Build());
+        root.Add(AdminsCommands.Build());
         return root;
     }
 

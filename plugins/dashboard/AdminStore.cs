@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Broker.Plugins.Dashboard;
+
+/// <summary>One dashboard user as stored: the password only as a PBKDF2-SHA512 hash in etc/passwd's format.</summary>
+internal sealed class Admin
+{
+    [JsonPropertyName("username")]
+    public required string Username { get; init; }
+
+    [JsonPropertyName("password_hash")]
+    public required string PasswordHash { get; set; }
+
+    [JsonPropertyName("description")]
+    public string Description { get; set; } = "";
+
+    /// <summary>Set on the default user: its password came from a .conf file, so it must be changed before anything else.</summary>
+    [JsonPropertyName("must_change_password")]
+    public bool MustChangePassword { get; set; }
+}
+
+/// <summary>
+/// The dashboard's users (EMQX 4's <c>mqtt_admin</c>), in <c>data/plugins/dashboard/admins.json</c> (mode 0600),
+/// rewritten whole on each change (write to a temporary file, then rename over: never half a file). The first start
+/// creates the default user from <c>dashboard.default_user.*</c>, marked to change its password at first sign-in.
+/// </summary>
+/// <remarks>
+/// A JSON file rather than a database: a handful of users, changed by hand now and then, read once per start.
+/// Hashes are <c>$pbkdf2-sha512$&lt;iterations&gt;$&lt;salt&gt;$&lt;hash&gt;</c> as in etc/passwd, compared in constant time.
+/// </remarks>
+internal sealed class AdminStore
+{
+    private const int SaltSize = 16;
+    private const int HashSize = 64;
+
+    private readonly string _path;
+    private readonly int _iterations;
+    private readonly Lock _lock = new();
+    private readonly List<Admin> _admins;
+    private readonly string _unknownUserHash;
+
+    private AdminStore(string path, int iterations, List<Admin> admins)
+    {
+        _path = path;
+        _iterations = iterations;
+        _admins = admins;
+        _unknownUserHash = Hash(Convert.ToHexString(RandomNumberGenerator.GetBytes(16)));
+    }
+
+    /// <summary>Reads the file, or creates it with the default user.</summary>
+    /// <exception cref="PluginConfigurationException">The file exists but is not a list of users.</exception>
+    public static AdminStore Open(string directory, DashboardOptions options)
+    {
+        var path = Path.Combine(directory, "admins.json");
+        if (!File.Exists(path))
+        {
+            var store = new AdminStore(path, options.HashIterations, []);
+            store._admins.Add(new Admin
+            {
+                Username = options.DefaultLogin,
+                PasswordHash = store.Hash(options.DefaultPassword),
+                Description = "the default user",
+                MustChangePassword = true,
+            });
+            store.Save();
+            return store;
+        }
+        try
+        {
+            var admins = JsonSerializer.Deserialize(File.ReadAllText(path), DashboardJson.Default.ListAdmin) ?? throw new JsonException("null");
+            return new AdminStore(path, options.HashIterations, admins);
+        }
+        catch (JsonException ex)
+        {
+            throw new PluginConfigurationException($"{path}: not a list of dashboard users ({ex.Message}); fix or delete it (deleting recreates the default user)");
+        }
+    }
+
+    public AdminView[] List()
+    {
+        lock (_lock)
+            return [.. _admins.Select(a => new AdminView { Username = a.Username, Description = a.Description, MustChangePassword = a.MustChangePassword })];
+    }
+
+    /// <summary>The user if the password is theirs; an unknown user costs the same hashing, so timing tells nothing.</summary>
+    public Admin? Verify(string username, string password)
+    {
+        Admin? admin;
+        lock (_lock)
+            admin = _admins.Find(a => a.Username == username);
+        var ok = VerifyHash(admin?.PasswordHash ?? _unknownUserHash, password);
+        return ok && admin is not null ? admin : null;
+    }
+
+    /// <summary>Adds a user; false when the name is taken.</summary>
+    public bool Add(string username, string password, string description)
+    {
+        var hash = Hash(password);
+        lock (_lock)
+        {
+            if (_admins.Exists(a => a.Username == username))
+                return false;
+            _admins.Add(new Admin { Username = username, PasswordHash = hash, Description = description });
+            Save();
+            return true;
+        }
+    }
+
+    /// <summary>Sets a user's password (and clears the must-change mark); false for an unknown user.</summary>
+    public bool SetPassword(string username, string password)
+    {
+        var hash = Hash(password);
+        lock (_lock)
+        {
+            var admin = _admins.Find(a => a.Username == username);
+            if (admin is null)
+                return false;
+            admin.PasswordHash = hash;
+            admin.MustChangePassword = false;
+            Save();
+            return true;
+        }
+    }
+
+    /// <summary>Removes a user; refuses to remove the last one (nobody could sign in).</summary>
+    public DeleteResult Delete(string username)
+    {
+        lock (_lock)
+        {
+            var index = _admins.FindIndex(a => a.Username == username);
+            if (index < 0)
+                return DeleteResult.NotFound;
+            if (_admins.Count == 1)
+                return DeleteResult.LastUser;
+            _admins.RemoveAt(index);
+            Save();
+            return DeleteResult.Deleted;
+        }
+    }
+
+    public bool MustChangePassword(string username)
+    {
+        lock (_lock)
+            return _admins.Find(a => a.Username == username)?.MustChangePassword ?? false;
+    }
+
+    public bool Exists(string username)
+    {
+        lock (_lock)
+            return _admins.Exists(a => a.Username == username);
+    }
+
+    private string Hash(string password)
+    {
+        var salt = RandomNumberGenerator.GetBytes(SaltSize);
+        var hash = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, _iterations, HashAlgorithmName.SHA512, HashSize);
+        return string.Create(CultureInfo.InvariantCulture, $"$pbkdf2-sha512${_iterations}${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}");
+    }
+
+    private static bool VerifyHash(string stored, string password)
+    {
+        var parts = stored.Split('$');
+        if (parts.Length != 5 || parts[1] != "pbkdf2-sha512" || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var iterations))
+            return false;
+        var expected = Convert.FromBase64String(parts[4]);
+        var actual = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), Convert.FromBase64String(parts[3]), iterations, HashAlgorithmName.SHA512, expected.Length);
+        return CryptographicOperations.FixedTimeEquals(actual, expected);
+    }
+
+    private void Save()
+    {
+        var temporary = _path + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using (var stream = new FileStream(temporary, options))
+        {
+            JsonSerializer.Serialize(stream, _admins, DashboardJson.Default.ListAdmin);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, _path, overwrite: true);
+    }
+}
+
+internal enum DeleteResult
+{
+    Deleted,
+    NotFound,
+    LastUser,
+}

@@ -1,0 +1,105 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Plugins.Dashboard;
+
+/// <summary>
+/// EMQX 4's <c>emqx_dashboard</c>: the web console on 18083. Its own Kestrel server (HTTP and/or HTTPS) serves the
+/// pages (compiled into this assembly), the dashboard's sign-in and users, and the management API (<c>/api/v4</c>) to
+/// signed-in users, forwarded through <see cref="IPluginContext.CreateManagementClient"/>. Dashboard users are its own
+/// (<see cref="AdminStore"/>), not the management API's application; <c>ctl admins</c> manages them through endpoints
+/// this plugin adds to the management API.
+/// </summary>
+/// <remarks>
+/// Unloading stops the server and closes its connections; nothing of the plugin stays referenced by the host, so its
+/// load context is collected like any plugin's. The server is built on an empty host (no appsettings, no environment)
+/// with the broker's logging.
+/// </remarks>
+public sealed partial class DashboardPlugin : IBrokerPlugin
+{
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(2);
+
+    private IPluginContext _context = null!;
+    private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    private DashboardServer? _server;
+    private WebApplication? _app;
+
+    /// <inheritdoc />
+    public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
+    {
+        _context = context;
+        _logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
+        var options = context.BindOptions<DashboardOptions>();
+        X509Certificate2? certificate = null;
+        if (options.HttpsEndPoint is not null)
+        {
+            try
+            {
+                certificate = X509Certificate2.CreateFromPemFile(options.CertFile, options.KeyFile);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                throw new PluginConfigurationException($"{context.OriginOf("dashboard.listener.https.certfile")}: dashboard.listener.https.certfile/keyfile: {ex.Message}");
+            }
+        }
+        var admins = AdminStore.Open(context.DataDirectory, options);
+        _server = new DashboardServer(context, options, admins, Assets.Load(typeof(DashboardPlugin).Assembly), _logger);
+        _server.MapManagementEndpoints();
+
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Services.AddSingleton(context.LoggerFactory);
+        var bound = new List<(ListenOptions Options, string Scheme)>();
+        builder.WebHost.UseKestrelCore()
+            .UseShutdownTimeout(ShutdownTimeout)
+            .ConfigureKestrel(k =>
+            {
+                k.AddServerHeader = false;
+                if (options.HttpEndPoint is { } http)
+                    k.Listen(http, lo => bound.Add((lo, "http")));
+                if (options.HttpsEndPoint is { } https)
+                {
+                    k.Listen(https, lo =>
+                    {
+                        lo.UseHttps(certificate!);
+                        bound.Add((lo, "https"));
+                    });
+                }
+            });
+        var app = builder.Build();
+        app.Run(_server.HandleAsync);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            _server.Dispose();
+            throw new InvalidOperationException($"dashboard: cannot listen on {options.Http}/{options.Https}: {ex.Message}", ex);
+        }
+        _app = app;
+        foreach (var (listener, scheme) in bound)
+            LogListening(_logger, scheme, listener.IPEndPoint!.ToString());
+    }
+
+    /// <inheritdoc />
+    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is { } app)
+        {
+            await app.StopAsync(cancellationToken).ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+        _server?.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Dashboard listening on {Scheme}://{EndPoint}")]
+    private static partial void LogListening(ILogger logger, string scheme, string endPoint);
+}

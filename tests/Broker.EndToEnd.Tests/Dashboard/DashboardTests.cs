@@ -1,0 +1,218 @@
+using System.Net.Sockets;
+using Broker.EndToEnd.Tests.Infrastructure;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace Broker.EndToEnd.Tests.Dashboard;
+
+/// <summary>
+/// The dashboard plugin (issue 22) in a real browser (Debian's chromium through Playwright) against a real broker:
+/// the default password changed before anything else, the overview following a real publisher, a mosquitto_sub client
+/// found and kicked, plugins unloaded and loaded from the page with ctl agreeing, sign-in failures refused and
+/// rate-limited, and the plugin's own unload stopping its listener with its load context collected.
+/// </summary>
+public sealed class DashboardTests
+{
+    [Fact]
+    public async Task DefaultPassword_MustBeChangedFirst_ThenTheOverviewFollowsARealPublisher()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync();
+        await using var _ = broker;
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+
+        await page.GotoAsync(url);
+        await page.Locator("#signin-username").FillAsync("admin");
+        await page.Locator("#signin-password").FillAsync("public");
+        await page.Locator("#signin-submit").ClickAsync();
+        await Expect(page.Locator("#change-form")).ToBeVisibleAsync();
+        await Expect(page.Locator("#app")).ToBeHiddenAsync();
+        // Signed in, but nothing else answers until the password is changed, whatever the page does.
+        Assert.Equal(403, await page.EvaluateAsync<int>("fetch('/api/v4/stats').then(r => r.status)"));
+
+        await page.Locator("#change-old").FillAsync("public");
+        await page.Locator("#change-new").FillAsync("short");
+        await page.Locator("#change-again").FillAsync("short");
+        await page.Locator("#change-submit").ClickAsync();
+        await Expect(page.Locator("#change-error")).ToContainTextAsync("at least 8 characters");
+        await page.Locator("#change-new").FillAsync("dashboard-pass-1");
+        await page.Locator("#change-again").FillAsync("dashboard-pass-1");
+        await page.Locator("#change-submit").ClickAsync();
+        await Expect(page.Locator("#app")).ToBeVisibleAsync();
+
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-i", "overview-sub", "-t", "overview/#");
+        await Expect(page.Locator("[data-stat=connections]")).ToHaveTextAsync("1");
+        var before = await page.Locator("[data-stat=messages-received]").TextContentAsync();
+        await MosquittoClients.PublishAsync(broker, ["-t", "overview/t"], Enumerable.Range(0, 50).Select(i => $"m{i}"));
+        await Expect(page.Locator("[data-stat=messages-received]")).Not.ToHaveTextAsync(before!);
+        await Expect(page.Locator("[data-stat=subscriptions]")).ToHaveTextAsync("1");
+        await DashboardBrowser.ScreenshotAsync(page, "overview");
+
+        // The default password is gone; the new one works in a fresh browser.
+        await page.Locator("#signout").ClickAsync();
+        await Expect(page.Locator("#signin-form")).ToBeVisibleAsync();
+        var again = await browser.NewPageAsync();
+        await again.GotoAsync(url);
+        await again.Locator("#signin-username").FillAsync("admin");
+        await again.Locator("#signin-password").FillAsync("public");
+        await again.Locator("#signin-submit").ClickAsync();
+        await Expect(again.Locator("#signin-error")).ToContainTextAsync("wrong user name or password");
+        await DashboardBrowser.SignInAsync(again, url, password: "dashboard-pass-1");
+    }
+
+    [Fact]
+    public async Task Clients_FindAMosquittoSubscriber_SeeItsSubscription_AndKickIt()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync();
+        await using var _ = broker;
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await DashboardBrowser.SignInAsync(page, url);
+        await using var other = await MosquittoClients.SubscribeAsync(broker, "-i", "someone-else", "-t", "x/#");
+        // mosquitto_sub runs with -d: it prints what it receives: the broker's DISCONNECT (MQTT 5: 0x98 Administrative action) when kicked.
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-V", "mqttv5", "-i", "dash-sub-1", "-t", "dash/#", "-q", "1");
+
+        await page.GotoAsync(url + "/#/subscriptions");
+        await page.Locator("#subscription-search").FillAsync("dash-sub-1");
+        await Expect(page.Locator("main table")).ToContainTextAsync("dash/#");
+        await page.GotoAsync(url + "/#/topics");
+        await Expect(page.Locator("main table")).ToContainTextAsync("dash/#");
+
+        await page.GotoAsync(url + "/#/clients");
+        await page.Locator("#client-search").FillAsync("dash-sub");
+        await Expect(page.Locator("tr[data-clientid]")).ToHaveCountAsync(1);
+        await page.Locator("tr[data-clientid='dash-sub-1']").ClickAsync();
+        await Expect(page.Locator("#client-details")).ToContainTextAsync("MQTT");
+        await DashboardBrowser.ScreenshotAsync(page, "clients");
+        await page.Locator("#kick").ClickAsync();
+        await Expect(page.Locator("#toast")).ToContainTextAsync("dash-sub-1 kicked");
+
+        await sub.WaitForLineAsync(l => l.Contains("Received DISCONNECT (152)", StringComparison.Ordinal), MosquittoClients.Timeout, "mosquitto_sub told it was kicked");
+        await Expect(page.Locator("tr[data-clientid='dash-sub-1']")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task Plugins_UnloadedAndLoadedFromThePage_CtlAgrees()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(o => o.LoadedPlugins.Add("retainer"));
+        await using var _ = broker;
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await DashboardBrowser.SignInAsync(page, url);
+
+        await page.GotoAsync(url + "/#/plugins");
+        var retainer = page.Locator("tr[data-plugin='retainer']");
+        await Expect(retainer).ToContainTextAsync("running");
+        await DashboardBrowser.ScreenshotAsync(page, "plugins");
+        await retainer.Locator("button[data-action='unload']").ClickAsync();
+        await Expect(page.Locator("#toast")).ToContainTextAsync("retainer: unloaded");
+        await Expect(retainer.Locator("button[data-action='load']")).ToBeVisibleAsync();
+        Assert.Matches(@"(?m)^retainer\s+\S+\s+stopped", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
+
+        await retainer.Locator("button[data-action='load']").ClickAsync();
+        await Expect(retainer).ToContainTextAsync("running");
+        Assert.Matches(@"(?m)^retainer\s+\S+\s+running", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
+
+        await page.GotoAsync(url + "/#/listeners");
+        await Expect(page.Locator("tr[data-listener='mqtt:tcp:external']")).ToContainTextAsync("running");
+        await DashboardBrowser.ScreenshotAsync(page, "listeners");
+    }
+
+    [Fact]
+    public async Task WrongPassword_Refused_ThenSignInsFromThatAddressRateLimited()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(conf: "dashboard.sign_in.max_failures = 3\n");
+        await using var _ = broker;
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(url);
+
+        async Task TryAsync(string password)
+        {
+            await page.Locator("#signin-username").FillAsync("admin");
+            await page.Locator("#signin-password").FillAsync(password);
+            await page.Locator("#signin-submit").ClickAsync();
+        }
+        for (var i = 0; i < 3; i++)
+        {
+            await page.Locator("#signin-error").EvaluateAsync("e => e.textContent = ''");
+            await TryAsync("wrong-" + i);
+            await Expect(page.Locator("#signin-error")).ToHaveTextAsync("wrong user name or password");
+        }
+        // The right password, but from an address that failed too often.
+        await TryAsync("public");
+        await Expect(page.Locator("#signin-error")).ToContainTextAsync("too many failed sign-ins");
+        await Expect(page.Locator("#change-form")).ToBeHiddenAsync();
+        await broker.WaitForLogAsync(l => l.Contains("sign-ins from 127.0.0.1 refused", StringComparison.Ordinal), "the throttling logged");
+    }
+
+    [Fact]
+    public async Task Unload_StopsTheListener_AndTheLoadContextIsCollected_LoadServesAgain()
+    {
+        // A fixed port: the same URL after the load.
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: AuthPlugins.Backends.FreePort());
+        await using var _ = broker;
+        await using (var browser = await DashboardBrowser.LaunchAsync())
+        {
+            var page = await browser.NewPageAsync();
+            await DashboardBrowser.SignInAsync(page, url); // keeps a connection open across the unload
+            var unload = await CtlRunner.RunAsync(broker, "plugins", "unload", "dashboard");
+            Assert.True(unload.ExitCode == 0, unload.Transcript);
+            await broker.WaitForLogAsync(l => l.Contains("Plugin dashboard unloaded", StringComparison.Ordinal), "the dashboard's code collected");
+            Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
+        }
+        var port = new Uri(url).Port;
+        using (var probe = new TcpClient())
+            await Assert.ThrowsAnyAsync<SocketException>(() => probe.ConnectAsync("127.0.0.1", port, TestContext.Current.CancellationToken).AsTask());
+
+        var load = await CtlRunner.RunAsync(broker, "plugins", "load", "dashboard");
+        Assert.True(load.ExitCode == 0, load.Transcript);
+        await using var again = await DashboardBrowser.LaunchAsync();
+        var newPage = await again.NewPageAsync();
+        // Users survive: the password set before the unload is the one asked for.
+        await DashboardBrowser.SignInAsync(newPage, url, password: "dashboard-pass-1");
+    }
+
+    // ctl admins (EMQX 4's emqx_ctl admins) and the Users page manage the same users; a password set by ctl signs the
+    // user's browsers out; without the plugin, ctl says to load it.
+    [Fact]
+    public async Task Users_ManagedWithCtlAndOnThePage()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync();
+        await using var _ = broker;
+        var list = await CtlRunner.RunAsync(broker, "admins", "list");
+        Assert.True(list.ExitCode == 0, list.Transcript);
+        Assert.Matches(@"(?m)^admin\s+the default user\s+yes$", list.Stdout);
+        var add = await CtlRunner.RunAsync(broker, "admins", "add", "ops", "ops-pass-123", "on call");
+        Assert.True(add.ExitCode == 0, add.Transcript);
+        Assert.Equal(1, (await CtlRunner.RunAsync(broker, "admins", "add", "ops", "another-pass")).ExitCode);
+        Assert.Equal(1, (await CtlRunner.RunAsync(broker, "admins", "add", "shorty", "short")).ExitCode);
+
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await DashboardBrowser.SignInAsync(page, url, "ops", "ops-pass-123"); // not the default user: no forced change
+        await page.GotoAsync(url + "/#/users");
+        await page.Locator("#user-name").FillAsync("viewer");
+        await page.Locator("#user-password").FillAsync("viewer-pass-1");
+        await page.Locator("#user-description").FillAsync("added on the page");
+        await page.Locator("#user-add").ClickAsync();
+        await Expect(page.Locator("tr[data-user='viewer']")).ToContainTextAsync("added on the page");
+        await DashboardBrowser.ScreenshotAsync(page, "users");
+        Assert.Matches(@"(?m)^viewer\s+added on the page\s+no$", (await CtlRunner.RunAsync(broker, "admins", "list")).Stdout);
+
+        var passwd = await CtlRunner.RunAsync(broker, "admins", "passwd", "ops", "ops-pass-456");
+        Assert.True(passwd.ExitCode == 0, passwd.Transcript);
+        await page.GotoAsync(url + "/#/plugins"); // the next request of the signed-out browser
+        await Expect(page.Locator("#signin-form")).ToBeVisibleAsync();
+        await DashboardBrowser.SignInAsync(page, url, "ops", "ops-pass-456");
+
+        var del = await CtlRunner.RunAsync(broker, "admins", "del", "viewer");
+        Assert.True(del.ExitCode == 0, del.Transcript);
+        Assert.DoesNotContain("viewer", (await CtlRunner.RunAsync(broker, "admins", "list")).Stdout, StringComparison.Ordinal);
+
+        Assert.Equal(0, (await CtlRunner.RunAsync(broker, "plugins", "unload", "dashboard")).ExitCode);
+        var without = await CtlRunner.RunAsync(broker, "admins", "list");
+        Assert.Equal(1, without.ExitCode);
+        Assert.Contains("the dashboard plugin is not loaded: ctl plugins load dashboard", without.Stderr, StringComparison.Ordinal);
+    }
+}
