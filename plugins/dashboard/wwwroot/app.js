@@ -367,6 +367,88 @@ pages.users = (main) => {
   load();
 };
 
+// WebSocket client: MQTT.js in the page, to the broker's ws/wss listener; subscribe, publish, see what arrives.
+let mqttLibrary = null;
+function loadMqtt() {
+  mqttLibrary ??= new Promise((resolve, reject) => {
+    const script = h('script', { src: '/vendor/mqtt.min.js' });
+    script.addEventListener('load', () => resolve(window.mqtt));
+    script.addEventListener('error', () => { mqttLibrary = null; reject(new Error('MQTT.js is not part of this build (npm was missing when the dashboard was built)')); });
+    document.head.append(script);
+  });
+  return mqttLibrary;
+}
+
+let wsClient = null;
+pages.websocket = (main) => {
+  const url = h('input', { id: 'ws-url', 'aria-label': 'WebSocket URL', size: 40 });
+  const clientId = h('input', { id: 'ws-clientid', 'aria-label': 'client id', value: 'dashboard-' + Math.random().toString(16).slice(2, 10) });
+  const username = h('input', { id: 'ws-username', placeholder: 'user name', 'aria-label': 'user name', autocomplete: 'off' });
+  const password = h('input', { id: 'ws-password', type: 'password', placeholder: 'password', 'aria-label': 'MQTT password', autocomplete: 'off' });
+  const connect = h('button', { id: 'ws-connect' }, 'Connect');
+  const disconnect = h('button', { id: 'ws-disconnect', class: 'secondary' }, 'Disconnect');
+  const state = h('span', { id: 'ws-state', class: 'muted' }, 'not connected');
+  const subTopic = h('input', { id: 'ws-sub-topic', placeholder: 'topic filter', 'aria-label': 'topic filter' });
+  const subQos = h('select', { id: 'ws-sub-qos', 'aria-label': 'subscribe QoS' }, [0, 1, 2].map((q) => h('option', { value: q }, `QoS ${q}`)));
+  const subscribe = h('button', { id: 'ws-subscribe' }, 'Subscribe');
+  const pubTopic = h('input', { id: 'ws-pub-topic', placeholder: 'topic', 'aria-label': 'publish topic' });
+  const payload = h('input', { id: 'ws-payload', placeholder: 'payload', 'aria-label': 'payload', size: 30 });
+  const pubQos = h('select', { id: 'ws-pub-qos', 'aria-label': 'publish QoS' }, [0, 1, 2].map((q) => h('option', { value: q }, `QoS ${q}`)));
+  const retain = h('input', { id: 'ws-retain', type: 'checkbox', 'aria-label': 'retain' });
+  const publish = h('button', { id: 'ws-publish' }, 'Publish');
+  const messages = h('tbody', { id: 'ws-messages' });
+  main.append(h('h1', {}, 'WebSocket client'),
+    h('div', { class: 'card' }, h('h2', {}, 'Connection'), h('div', { class: 'toolbar' }, url, clientId, username, password, connect, disconnect, state)),
+    h('div', { class: 'card' }, h('h2', {}, 'Subscribe'), h('div', { class: 'toolbar' }, subTopic, subQos, subscribe)),
+    h('div', { class: 'card' }, h('h2', {}, 'Publish'), h('div', { class: 'toolbar' }, pubTopic, payload, pubQos, h('label', {}, retain, ' retain'), publish)),
+    h('h2', {}, 'Messages received'),
+    h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ['Time', 'Topic', 'QoS', 'Retained', 'Payload'].map((c) => h('th', {}, c)))), messages)));
+
+  // The broker's first WebSocket listener, as the page reaches it.
+  api('GET', '/api/v4/listeners').then((answer) => {
+    const listeners = answer.data.flatMap((n) => n.listeners).filter((l) => l.running && (l.protocol === 'mqtt:ws' || l.protocol === 'mqtt:wss'));
+    const listener = listeners.find((l) => l.protocol === (location.protocol === 'https:' ? 'mqtt:wss' : 'mqtt:ws')) || listeners[0];
+    if (listener && !url.value) {
+      const port = listener.listen_on.split(':').pop();
+      url.value = `${listener.protocol === 'mqtt:wss' ? 'wss' : 'ws'}://${location.hostname}:${port}/mqtt`;
+    }
+  }).catch(() => {});
+
+  const showState = () => {
+    state.textContent = wsClient?.connected ? `connected as ${wsClient.options.clientId}` : 'not connected';
+    state.className = wsClient?.connected ? 'state-running' : 'muted';
+  };
+  const need = () => { if (!wsClient?.connected) throw new Error('connect first'); };
+  connect.addEventListener('click', () => act(connect, async () => {
+    const mqtt = await loadMqtt();
+    wsClient?.end(true);
+    const client = mqtt.connect(url.value, { clientId: clientId.value, username: username.value || undefined, password: password.value || undefined, reconnectPeriod: 0, connectTimeout: 10000 });
+    wsClient = client;
+    client.on('message', (topic, message, packet) => {
+      messages.prepend(h('tr', {}, h('td', {}, new Date().toLocaleTimeString()), h('td', {}, topic), h('td', {}, packet.qos), h('td', {}, packet.retain ? 'yes' : 'no'), h('td', {}, message.toString())));
+      while (messages.children.length > 200) messages.lastChild.remove();
+    });
+    client.on('close', showState);
+    await new Promise((resolve, reject) => {
+      client.once('connect', resolve);
+      client.once('error', (e) => { client.end(true); reject(e); });
+      client.once('close', () => reject(new Error('the connection closed')));
+    });
+    showState();
+  }, 'connected'));
+  disconnect.addEventListener('click', () => act(disconnect, async () => { need(); await wsClient.endAsync(); showState(); }, 'disconnected'));
+  subscribe.addEventListener('click', () => act(subscribe, async () => {
+    need();
+    const granted = await wsClient.subscribeAsync(subTopic.value, { qos: Number(subQos.value) });
+    if (granted[0] && granted[0].qos >= 128) throw new Error(`the broker refused ${subTopic.value}`);
+  }, `subscribed to ${subTopic.value}`));
+  publish.addEventListener('click', () => act(publish, async () => {
+    need();
+    await wsClient.publishAsync(pubTopic.value, payload.value, { qos: Number(pubQos.value), retain: retain.checked });
+  }, `published to ${pubTopic.value}`));
+  showState();
+};
+
 // ---- start ----------------------------------------------------------------------------------------------------------
 (async () => {
   try {

@@ -215,4 +215,35 @@ public sealed class DashboardTests
         Assert.Equal(1, without.ExitCode);
         Assert.Contains("the dashboard plugin is not loaded: ctl plugins load dashboard", without.Stderr, StringComparison.Ordinal);
     }
+
+    // The WebSocket client page: MQTT.js in the browser to the broker's ws listener, both ways with mosquitto clients.
+    [Fact]
+    public async Task WebSocketPage_PublishesToMosquittoSub_AndShowsWhatMosquittoPubSends()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(o => o["listener.ws.external"] = "127.0.0.1:0");
+        await using var _ = broker;
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "ws/page", "-q", "1");
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await DashboardBrowser.SignInAsync(page, url);
+
+        await page.GotoAsync(url + "/#/websocket");
+        var wsPort = await broker.ListenerPortAsync("ws:external");
+        await Expect(page.Locator("#ws-url")).ToHaveValueAsync($"ws://127.0.0.1:{wsPort}/mqtt");
+        await page.Locator("#ws-connect").ClickAsync();
+        await Expect(page.Locator("#ws-state")).ToContainTextAsync("connected as dashboard-");
+        await page.Locator("#ws-sub-topic").FillAsync("ws/in");
+        await page.Locator("#ws-subscribe").ClickAsync();
+        await Expect(page.Locator("#toast")).ToContainTextAsync("subscribed to ws/in");
+
+        await MosquittoClients.PublishAsync(broker, ["-t", "ws/in", "-m", "to the page", "-q", "1"]);
+        await Expect(page.Locator("#ws-messages")).ToContainTextAsync("to the page");
+
+        await page.Locator("#ws-pub-topic").FillAsync("ws/page");
+        await page.Locator("#ws-payload").FillAsync("from the page");
+        await page.Locator("#ws-publish").ClickAsync();
+        var received = Assert.Single(await MosquittoClients.MessagesAsync(sub, 1));
+        Assert.Equal("from the page", received.Payload);
+        await DashboardBrowser.ScreenshotAsync(page, "websocket");
+    }
 }
