@@ -65,6 +65,8 @@ internal static class CtlCommands
         root.Add(BannedCommands.Build());
         root.Add(PluginsCommands.Build());
         root.Add(ListenersCommands.Build());
+        root.Add(AuthBuiltinCommands.Users(clientIds: false));
+        root.Add(AuthBuiltinCommands.Users(clientIds: true));
         return root;
     }
 
