@@ -251,7 +251,12 @@ internal sealed class AuthBuiltinApi(BuiltinStore store, AuthBuiltinOptions opti
             for (var i = 0; i < items.Length; i++)
             {
                 if (!Rule.TryParse(items[i], out var rule, out var problem))
-                    return Error(400, problem.Contains("missing", StringComparison.Ordinal) ? MissingField : BadValue, (root.ValueKind == JsonValueKind.Array ? $"[{i}]: " : "") + problem);
+                {
+                    var code = problem.EndsWith(" is missing", StringComparison.Ordinal) ? MissingField
+                        : problem.EndsWith(" must be a string", StringComparison.Ordinal) || problem.StartsWith("a rule is a JSON object", StringComparison.Ordinal) ? BadJson
+                        : BadValue;
+                    return Error(400, code, (root.ValueKind == JsonValueKind.Array ? $"[{i}]: " : "") + problem);
+                }
                 rules.Add(rule);
             }
             store.Change(data =>

@@ -101,6 +101,7 @@ public sealed class AuthBuiltinTests
         await AssertErrorAsync(HttpMethod.Post, "api/v4/auth_clientid", """{"password":"p"}""", HttpStatusCode.BadRequest, 107, "\"clientid\" is missing");
         await AssertErrorAsync(HttpMethod.Post, "api/v4/auth_username", """{"username":"alice","password":"p","is_superuser":"yes"}""", HttpStatusCode.BadRequest, 109, "\"is_superuser\" must be true or false");
         await AssertErrorAsync(HttpMethod.Post, "api/v4/acl", """{"username":"alice","topic":"a/#","action":"pub"}""", HttpStatusCode.BadRequest, 107, "\"access\" is missing");
+        await AssertErrorAsync(HttpMethod.Post, "api/v4/acl", """{"username":5,"topic":"a","action":"pub","access":"allow"}""", HttpStatusCode.BadRequest, 109, "\"username\" must be a string");
         await AssertErrorAsync(HttpMethod.Post, "api/v4/acl", """[{"topic":"a","action":"pub","access":"allow"},{"topic":"a/#/b","action":"pub","access":"allow"}]""", HttpStatusCode.BadRequest, 108, "[1]: \"topic\" 'a/#/b' is not a valid topic filter");
         await AssertErrorAsync(HttpMethod.Get, "api/v4/auth_username/nobody", null, HttpStatusCode.NotFound, 404, "no user name 'nobody'");
         await AssertErrorAsync(HttpMethod.Put, "api/v4/auth_clientid/nobody", """{"password":"p"}""", HttpStatusCode.NotFound, 404, "no client id 'nobody'");
