@@ -26,7 +26,7 @@ namespace Broker.Plugins.AuthBuiltin;
 public sealed partial class AuthBuiltinPlugin : IBrokerPlugin
 {
     /// <summary>The file under the plugin's data directory.</summary>
-    public const string FileName = "auth_builtin.json";
+    private const string FileName = "auth_builtin.json";
 
     private IPluginContext _context = null!;
     private BuiltinStore _store = null!;
