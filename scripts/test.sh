@@ -22,6 +22,7 @@ command -v mariadbd >/dev/null 2>&1 || need_pkgs+=(mariadb-server)
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need_pkgs+=(postgresql-15)
 command -v psql >/dev/null 2>&1 || need_pkgs+=(postgresql-client)
 command -v htpasswd >/dev/null 2>&1 || need_pkgs+=(apache2-utils)
+command -v mosquitto_passwd >/dev/null 2>&1 || need_pkgs+=(mosquitto)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need_pkgs+=(python3-jwt python3-cryptography)
 # The browser of the dashboard's tests (Playwright drives it through ExecutablePath; it downloads no browser of its own).

@@ -66,6 +66,8 @@ internal static class CtlCommands
         root.Add(PluginsCommands.Build());
         root.Add(ListenersCommands.Build());
         root.Add(AdminsCommands.Build());
+        root.Add(AuthBuiltinCommands.Users(clientIds: false));
+        root.Add(AuthBuiltinCommands.Users(clientIds: true));
         return root;
     }
 

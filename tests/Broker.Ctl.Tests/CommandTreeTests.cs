@@ -27,6 +27,20 @@ public sealed class CommandTreeTests
     [InlineData("banned add --as username --who mallory --reason flooding --duration 1h30m")]
     [InlineData("banned add --as peerhost --who 10.0.0.7 --until 2030-01-01T00:00:00Z")]
     [InlineData("banned del --as clientid --who c1")]
+    [InlineData("users add alice --password s --superuser")]
+    [InlineData("users add alice")]
+    [InlineData("users update alice --superuser false")]
+    [InlineData("users del alice")]
+    [InlineData("users list --json")]
+    [InlineData("users show alice")]
+    [InlineData("users import /etc/mosquitto/passwd --format mosquitto")]
+    [InlineData("clientids add dev-1 -p s")]
+    [InlineData("acl rules add --username alice a/%u/# pub allow")]
+    [InlineData("acl rules add --all # pubsub deny")]
+    [InlineData("acl rules del --clientid c1 a/b")]
+    [InlineData("acl rules del --all")]
+    [InlineData("acl rules list")]
+    [InlineData("acl rules list --username alice")]
     public void Parse_GoodUsage_HasNoErrors(string line) =>
         Assert.Empty(Parse(line).Errors);
 
@@ -49,6 +63,16 @@ public sealed class CommandTreeTests
     [InlineData("banned add --as clientid --who c1 --until yesterday")]
     [InlineData("banned add --as clientid --who c1 --duration 5m --until 2030-01-01T00:00:00Z")]
     [InlineData("banned del --who c1")]
+    [InlineData("users add")]
+    [InlineData("users update alice --superuser maybe")]
+    [InlineData("users import f --format htpasswd")]
+    [InlineData("clientids import f")]
+    [InlineData("acl rules add a pub allow")]
+    [InlineData("acl rules add --username u --all a pub allow")]
+    [InlineData("acl rules add --username u a publish allow")]
+    [InlineData("acl rules add --username u a pub yes")]
+    [InlineData("acl rules del a")]
+    [InlineData("acl rules list --username u --clientid c")]
     public void Parse_BadUsage_IsAnError(string line) =>
         Assert.NotEmpty(Parse(line).Errors);
 

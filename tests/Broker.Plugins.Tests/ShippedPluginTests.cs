@@ -25,6 +25,7 @@ public sealed class ShippedPluginTests
         { "auth_jwt", typeof(global::Broker.Plugins.AuthJwt.AuthJwtOptions) },
         { "auth_http", typeof(global::Broker.Plugins.AuthHttp.AuthHttpOptions) },
         { "dashboard", typeof(global::Broker.Plugins.Dashboard.DashboardOptions) },
+        { "auth_builtin", typeof(global::Broker.Plugins.AuthBuiltin.AuthBuiltinOptions) },
     };
 
     [Fact]

@@ -20,6 +20,25 @@ public interface IPluginHttp
     /// <param name="handler">Called for each matching request.</param>
     /// <exception cref="ArgumentException">The pattern is malformed, or this plugin already maps it for that method.</exception>
     IDisposable Map(string method, string pattern, Func<PluginHttpRequest, CancellationToken, ValueTask<PluginHttpResponse>> handler);
+
+    /// <summary>
+    /// As <see cref="Map"/>, but served at the API's root, <c>/api/v4/&lt;pattern&gt;</c>, for plugins that implement an
+    /// API whose paths are fixed elsewhere (EMQX 4's <c>/api/v4/auth_username</c>, <c>/api/v4/acl</c>). Same patterns,
+    /// same authentication; <see cref="PluginHttpRequest.Path"/> is the path below <c>/api/v4/</c>. A pattern that could
+    /// match a path the management API itself serves, or one another plugin maps at the root for the same method, is
+    /// refused, so a plugin can neither shadow the API nor take another plugin's paths; the management API's own
+    /// endpoints always win. The registration ends when disposed or when the plugin stops; the paths then answer 404.
+    /// Since SDK 2.1; the default implementation, for test doubles, throws.
+    /// </summary>
+    /// <param name="method">GET, POST, PUT, DELETE...</param>
+    /// <param name="pattern">The path below <c>/api/v4/</c>, e.g. <c>auth_username/{username}</c>.</param>
+    /// <param name="handler">Called for each matching request.</param>
+    /// <exception cref="ArgumentException">
+    /// The pattern is malformed, overlaps a path of the management API or another plugin's root endpoint, or this plugin
+    /// already maps it for that method.
+    /// </exception>
+    IDisposable MapRoot(string method, string pattern, Func<PluginHttpRequest, CancellationToken, ValueTask<PluginHttpResponse>> handler) =>
+        throw new NotSupportedException("this host serves no plugin endpoints at the API root");
 }
 
 /// <summary>One request to a plugin's endpoint. Since SDK 1.5.</summary>
@@ -28,7 +47,7 @@ public sealed class PluginHttpRequest
     /// <summary>The HTTP method, upper case.</summary>
     public required string Method { get; init; }
 
-    /// <summary>The path below the plugin's prefix, decoded (<c>users/alice</c>).</summary>
+    /// <summary>The path below the plugin's prefix (below <c>/api/v4/</c> for <see cref="IPluginHttp.MapRoot"/>), decoded (<c>users/alice</c>).</summary>
     public required string Path { get; init; }
 
     /// <summary>The pattern's <c>{name}</c> segments.</summary>

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -47,14 +46,9 @@ internal sealed class PasswordFile
     /// <summary>How many users' successful verifications are remembered at most.</summary>
     public const int CacheCapacity = 10_000;
 
-    private const string Scheme = "pbkdf2-sha512";
-    private const int SaltSize = 16;
-    private const int HashSize = 64;
-    private const int MaxHashSize = 64;
-
     private readonly Lock _lock = new();
     private readonly List<FileLine> _lines = [];
-    private readonly Dictionary<string, PasswordHash> _users = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PasswordFileHash> _users = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CacheEntry> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, FailureEntry> _failures = new(StringComparer.Ordinal);
     private readonly int _iterations;
@@ -135,7 +129,7 @@ internal sealed class PasswordFile
             var user = trimmed[..colon];
             if (ValidateUserName(user) is { } problem)
                 throw new AccessFileException(path, i + 1, problem);
-            if (!TryParseHash(trimmed[(colon + 1)..], out var hash, out problem))
+            if (!PasswordFileHash.TryParse(trimmed[(colon + 1)..], out var hash, out problem))
                 throw new AccessFileException(path, i + 1, $"bad hash for user '{user}': {problem}");
             if (firstLine.TryGetValue(user, out var first))
                 throw new AccessFileException(path, i + 1, $"user '{user}' is already defined on line {first}");
@@ -166,7 +160,7 @@ internal sealed class PasswordFile
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired before the hash's turn.</exception>
     public async ValueTask<bool> VerifyAsync(string user, ReadOnlyMemory<byte> password, PasswordHasher hasher, CancellationToken cancellationToken)
     {
-        PasswordHash? stored;
+        PasswordFileHash? stored;
         int unknownCost;
         lock (_lock)
         {
@@ -215,7 +209,7 @@ internal sealed class PasswordFile
         if (ValidateUserName(user) is { } problem)
             throw new ArgumentException(problem, nameof(user));
         ArgumentNullException.ThrowIfNull(password);
-        var hash = HashPassword(password, _iterations);
+        var hash = PasswordFileHash.Create(password, _iterations);
         var line = new FileLine(user, $"{user}:{hash.Encoded}");
         lock (_lock)
         {
@@ -296,58 +290,6 @@ internal sealed class PasswordFile
         return null;
     }
 
-    private static PasswordHash HashPassword(string password, int iterations)
-    {
-        var salt = RandomNumberGenerator.GetBytes(SaltSize);
-        var hash = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA512, HashSize);
-        return new PasswordHash(iterations, salt, hash);
-    }
-
-    private static bool TryParseHash(string text, out PasswordHash hash, out string problem)
-    {
-        hash = null!;
-        var parts = text.Split('$');
-        if (parts.Length != 5 || parts[0].Length != 0)
-        {
-            problem = "expected $pbkdf2-sha512$<iterations>$<base64 salt>$<base64 hash>";
-            return false;
-        }
-        if (parts[1] != Scheme)
-        {
-            problem = $"unknown scheme '{parts[1]}' (expected {Scheme})";
-            return false;
-        }
-        if (!int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var iterations) || iterations < 1)
-        {
-            problem = $"iterations '{parts[2]}' is not a positive integer";
-            return false;
-        }
-        byte[] salt, derived;
-        try
-        {
-            salt = Convert.FromBase64String(parts[3]);
-            derived = Convert.FromBase64String(parts[4]);
-        }
-        catch (FormatException)
-        {
-            problem = "salt or hash is not valid base64";
-            return false;
-        }
-        if (salt.Length == 0)
-        {
-            problem = "the salt is empty";
-            return false;
-        }
-        if (derived.Length is < 16 or > MaxHashSize)
-        {
-            problem = $"the hash is {derived.Length} bytes (expected 16 to {MaxHashSize})";
-            return false;
-        }
-        hash = new PasswordHash(iterations, salt, derived);
-        problem = "";
-        return true;
-    }
-
     /// <summary>
     /// Before adding to a full cache: drops its expired entries and, if it is still full of live ones, starts over
     /// rather than track recency (the cost is one extra hash per user).
@@ -365,7 +307,7 @@ internal sealed class PasswordFile
             cache.Clear();
     }
 
-    private void Remember(string user, PasswordHash hash, ReadOnlySpan<byte> digest, DateTimeOffset now)
+    private void Remember(string user, PasswordFileHash hash, ReadOnlySpan<byte> digest, DateTimeOffset now)
     {
         MakeRoom(_cache, static e => e.ExpiresAt, now);
         lock (_lock)
@@ -378,24 +320,16 @@ internal sealed class PasswordFile
 
     private static string FailureKey(string user, byte[] digest) => string.Concat(user, "\n", Convert.ToBase64String(digest));
 
-    private void RememberFailure(string key, PasswordHash? hash, DateTimeOffset now)
+    private void RememberFailure(string key, PasswordFileHash? hash, DateTimeOffset now)
     {
         MakeRoom(_failures, static e => e.ExpiresAt, now);
         _failures[key] = new FailureEntry(hash, now + CacheLifetime);
     }
 
-    private sealed class PasswordHash(int iterations, byte[] salt, byte[] hash)
-    {
-        public int Iterations { get; } = iterations;
-        public byte[] Salt { get; } = salt;
-        public byte[] Hash { get; } = hash;
-        public string Encoded => $"${Scheme}${Iterations.ToString(CultureInfo.InvariantCulture)}${Convert.ToBase64String(Salt)}${Convert.ToBase64String(Hash)}";
-    }
-
     private sealed record FileLine(string? User, string Text);
 
-    private sealed record CacheEntry(PasswordHash Hash, byte[] PasswordDigest, DateTimeOffset ExpiresAt);
+    private sealed record CacheEntry(PasswordFileHash Hash, byte[] PasswordDigest, DateTimeOffset ExpiresAt);
 
     /// <summary>A password that failed for a user (or an unknown name: <paramref name="Hash"/> null), while the user's hash is still <paramref name="Hash"/>.</summary>
-    private sealed record FailureEntry(PasswordHash? Hash, DateTimeOffset ExpiresAt);
+    private sealed record FailureEntry(PasswordFileHash? Hash, DateTimeOffset ExpiresAt);
 }

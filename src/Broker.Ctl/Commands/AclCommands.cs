@@ -2,13 +2,14 @@ using System.CommandLine;
 
 namespace Broker.Ctl;
 
-/// <summary><c>ctl acl reload</c> (EMQX's <c>emqx_ctl acl reload</c>).</summary>
+/// <summary><c>ctl acl reload</c> (EMQX's <c>emqx_ctl acl reload</c>), <c>ctl acl cache clean</c>, and auth_builtin's <c>ctl acl rules</c>.</summary>
 internal static class AclCommands
 {
     public static Command Build() => new("acl", "Manage the built-in access control (etc/acl.conf and the password file)")
     {
         Reload(),
         new Command("cache", "The connections' authorization caches (enable_acl_cache)") { CacheClean() },
+        AuthBuiltinCommands.Rules(),
     };
 
     private static Command CacheClean()

@@ -5,6 +5,8 @@ using Broker.PluginHost;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.AspNetCore.Routing;
 
 namespace Broker.Server.Management;
@@ -48,11 +50,59 @@ internal static partial class ManagementApi
     private const int PluginBodyLimit = 1024 * 1024;
 
     /// <summary>One request to a plugin's endpoint: matched, read (body at most 1 MB), answered; a failing handler is 500.</summary>
-    private static async Task<IResult> ServePluginAsync(HttpContext http, PluginEndpoints endpoints, string name, string path, ILogger logger)
+    private static Task<IResult> ServePluginAsync(HttpContext http, PluginEndpoints endpoints, string name, string path, ILogger logger)
     {
         var method = http.Request.Method;
         if (!endpoints.TryMatch(name, method, path, out var handler, out var values))
-            return Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"plugin '{name}' has no endpoint {method} {path}");
+            return Task.FromResult(Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"plugin '{name}' has no endpoint {method} {path}"));
+        return InvokePluginAsync(http, name, path, handler!, values, logger);
+    }
+
+    /// <summary>
+    /// A request under <c>/api/v4/</c> that none of the API's own endpoints serves: a plugin's root endpoint
+    /// (<see cref="IPluginHttp.MapRoot"/>), or null. The path is split and decoded from the raw request target, so an
+    /// encoded <c>/</c> (<c>%2F</c>, as in a topic) stays inside its segment.
+    /// </summary>
+    private static Task<IResult>? ServeRootPluginAsync(HttpContext http, PluginEndpoints endpoints, ILogger logger)
+    {
+        var raw = http.Features.Get<IHttpRequestFeature>()?.RawTarget is { } target && target.StartsWith(Prefix + "/", StringComparison.Ordinal)
+            ? target
+            : http.Request.Path.Value ?? "";
+        var query = raw.IndexOf('?', StringComparison.Ordinal);
+        var below = (query < 0 ? raw : raw[..query])[Math.Min(raw.Length, Prefix.Length)..];
+        var segments = below.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < segments.Length; i++)
+            segments[i] = Uri.UnescapeDataString(segments[i]);
+        if (!endpoints.TryMatchRoot(http.Request.Method, segments, out var plugin, out var handler, out var values))
+            return null;
+        return InvokePluginAsync(http, plugin, string.Join('/', segments), handler!, values, logger);
+    }
+
+    /// <summary>The patterns below <c>/api/v4/</c> this API serves (every mapped route but the fallback), which plugins may not take.</summary>
+    private static IEnumerable<string> OwnPatterns(IEndpointRouteBuilder app)
+    {
+        foreach (var source in app.DataSources)
+        {
+            foreach (var endpoint in source.Endpoints)
+            {
+                if (endpoint is not RouteEndpoint route || route.Order == int.MaxValue) // the fallback
+                    continue;
+                var segments = route.RoutePattern.PathSegments.Select(segment => string.Concat(segment.Parts.Select(part => part switch
+                {
+                    RoutePatternLiteralPart literal => literal.Content,
+                    RoutePatternParameterPart parameter => parameter.IsCatchAll ? $"{{**{parameter.Name}}}" : $"{{{parameter.Name}}}",
+                    _ => "{x}",
+                }))).ToArray();
+                if (segments.Length > 2 && segments[0] == "api" && segments[1] == "v4")
+                    yield return string.Join('/', segments[2..]);
+            }
+        }
+    }
+
+    private static async Task<IResult> InvokePluginAsync(HttpContext http, string name, string path,
+        Func<PluginHttpRequest, CancellationToken, ValueTask<PluginHttpResponse>> handler, Dictionary<string, string> values, ILogger logger)
+    {
+        var method = http.Request.Method;
         if (http.Request.ContentLength > PluginBodyLimit)
             return Error(StatusCodes.Status413PayloadTooLarge, ApiCodes.BadParameter, $"the body is over {PluginBodyLimit} bytes");
         using var body = new MemoryStream();
@@ -73,7 +123,7 @@ internal static partial class ManagementApi
         };
         try
         {
-            var response = await handler!(request, http.RequestAborted).ConfigureAwait(false);
+            var response = await handler(request, http.RequestAborted).ConfigureAwait(false);
             http.Response.StatusCode = response.StatusCode;
             return Results.Bytes(response.Body.ToArray(), response.ContentType);
         }
@@ -98,9 +148,16 @@ internal static partial class ManagementApi
         _ => Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, result.Message),
     };
 
+    /// <summary>A plugin's endpoints as <c>METHOD /api/v4/...</c>: those under its prefix, then those at the root.</summary>
+    private static string[] EndpointsOf(string plugin, PluginEndpoints endpoints) =>
+    [
+        .. endpoints.Describe(plugin).Select(e => $"{e[..e.IndexOf(' ')]} {Prefix}/plugins/{plugin}/api/{e[(e.IndexOf(' ') + 1)..]}"),
+        .. endpoints.DescribeRoot(plugin).Select(e => $"{e[..e.IndexOf(' ')]} {Prefix}/{e[(e.IndexOf(' ') + 1)..]}"),
+    ];
+
     private static PluginView PluginViewOf(PluginInfo plugin, PluginEndpoints endpoints) => new()
     {
-        Endpoints = endpoints.Describe(plugin.Name) is { Count: > 0 } mapped ? [.. mapped.Select(e => $"{e[..e.IndexOf(' ')]} /api/v4/plugins/{plugin.Name}/api/{e[(e.IndexOf(' ') + 1)..]}")] : null,
+        Endpoints = EndpointsOf(plugin.Name, endpoints) is { Length: > 0 } mapped ? mapped : null,
         Name = plugin.Name,
         Version = plugin.Version,
         Description = plugin.Description,

@@ -100,8 +100,12 @@ internal static partial class ManagementApi
         if (accessControl is not null)
             MapAcl(api, accessControl, logger);
 
-        // Anything else under /api/v4 is a JSON 404, not an empty one; it is authenticated like the rest.
-        api.MapFallback((HttpRequest request) => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}"));
+        // Anything else under /api/v4 is a plugin's root endpoint (IPluginHttp.MapRoot), or a JSON 404, not an empty one;
+        // either is authenticated like the rest.
+        api.MapFallback((HttpContext http, HttpRequest request) => ServeRootPluginAsync(http, engine.PluginEndpoints, logger)
+            ?? Task.FromResult(Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}")));
+        // Read when a plugin first maps a root endpoint, by which time the caller has mapped whatever it adds to the group.
+        engine.PluginEndpoints.ReserveRoot(() => OwnPatterns(app));
         return api;
     }
 

@@ -80,4 +80,50 @@ public sealed class PluginEndpointsTests
         fresh.Dispose();
         Assert.False(endpoints.TryMatch("auth", "GET", "status", out _, out _));
     }
+
+    // IPluginHttp.MapRoot (SDK 2.1): endpoints at /api/v4/<pattern>, never over the API's own paths or another plugin's.
+    [Fact]
+    public async Task MapRoot_MatchesDecodedSegments_RefusesTheApisAndOtherPluginsPaths_EndsWithTheScope()
+    {
+        var endpoints = new PluginEndpoints();
+        endpoints.ReserveRoot(() => ["clients/{clientid}", "acl/reload", "routes/{**topic}", "plugins/{name}/api/{**path}"]);
+        var scope = endpoints.For("auth_builtin");
+        scope.MapRoot("GET", "auth_username/{username}", (_, _) => Answer("user"));
+        scope.MapRoot("DELETE", "acl/username/{username}/topic/{**topic}", (_, _) => Answer("rule"));
+        scope.MapRoot("GET", "acl", (_, _) => Answer("rules"));
+
+        Assert.True(endpoints.TryMatchRoot("DELETE", ["acl", "username", "alice", "topic", "a/b", "c"], out var plugin, out var handler, out var values));
+        Assert.Equal("auth_builtin", plugin);
+        Assert.Equal("rule", System.Text.Encoding.UTF8.GetString((await handler!(null!, TestContext.Current.CancellationToken)).Body.Span));
+        Assert.Equal("a/b/c", values["topic"]);
+        Assert.False(endpoints.TryMatchRoot("POST", ["acl"], out _, out _, out _));
+        Assert.False(endpoints.TryMatch("auth_builtin", "GET", "acl", out _, out _)); // not under the plugin's prefix
+        Assert.Equal(["GET auth_username/{username}", "DELETE acl/username/{username}/topic/{**topic}", "GET acl"], endpoints.DescribeRoot("auth_builtin"));
+
+        // The API's paths, whatever the method: a literal, a parameter or a rest segment that would reach one.
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("POST", "acl/reload", (_, _) => Answer("?")));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "clients/{id}", (_, _) => Answer("?")));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "{kind}/{name}", (_, _) => Answer("?")));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "routes", (_, _) => Answer("?")));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "{**everything}", (_, _) => Answer("?")));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "acl", (_, _) => Answer("again")));
+        // Another plugin: not the same method and path; another method or path is fine.
+        var other = endpoints.For("auth_other");
+        var ex = Assert.Throws<ArgumentException>(() => other.MapRoot("GET", "auth_username/{name}", (_, _) => Answer("?")));
+        Assert.Contains("auth_builtin", ex.Message, StringComparison.Ordinal);
+        using (other.MapRoot("PUT", "auth_username/{name}", (_, _) => Answer("put")))
+            Assert.True(endpoints.TryMatchRoot("PUT", ["auth_username", "x"], out _, out _, out _));
+        Assert.False(endpoints.TryMatchRoot("PUT", ["auth_username", "x"], out _, out _, out _));
+
+        // A reload: the new instance maps the same paths, and answers.
+        var fresh = endpoints.For("auth_builtin");
+        fresh.MapRoot("GET", "acl", (_, _) => Answer("new rules"));
+        Assert.True(endpoints.TryMatchRoot("GET", ["acl"], out _, out handler, out _));
+        Assert.Equal("new rules", System.Text.Encoding.UTF8.GetString((await handler!(null!, TestContext.Current.CancellationToken)).Body.Span));
+        scope.Dispose();
+        fresh.Dispose();
+        Assert.False(endpoints.TryMatchRoot("GET", ["acl"], out _, out _, out _));
+        Assert.False(endpoints.TryMatchRoot("GET", ["auth_username", "alice"], out _, out _, out _));
+        Assert.Empty(endpoints.DescribeRoot("auth_builtin"));
+    }
 }

@@ -79,6 +79,32 @@ public sealed class ManagementApiTests : IAsyncLifetime
         Assert.Equal(103, body.GetProperty("code").GetInt32());
     }
 
+    // IPluginHttp.MapRoot (SDK 2.1) through the real routing: served at /api/v4/<pattern> with the API's credentials,
+    // an encoded '/' kept inside its segment, the API's own paths refused (read from the routes mapped), 404 once gone.
+    [Fact]
+    public async Task RootPluginEndpoints_ServedAuthenticated_NeverOverTheApi_GoneWithTheScope()
+    {
+        var scope = _engine.PluginEndpoints.For("auth_builtin");
+        scope.MapRoot("GET", "auth_username/{username}/rules/{**topic}", (request, _) => ValueTask.FromResult(
+            Broker.Abstractions.Plugins.PluginHttpResponse.Json($$$"""{"code":0,"data":{"u":"{{{request.RouteValues["username"]}}}","t":"{{{request.RouteValues["topic"]}}}"}}""")));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "clients/{id}", (_, _) => default));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("POST", "banned/{kind}/{who}", (_, _) => default));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "stats", (_, _) => default));
+        Assert.Throws<ArgumentException>(() => scope.MapRoot("GET", "routes/a/b", (_, _) => default));
+
+        var (status, body) = await GetAsync("/api/v4/auth_username/al%2Fice/rules/a%2Fb/c");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("al/ice", body.GetProperty("data").GetProperty("u").GetString());
+        Assert.Equal("a/b/c", body.GetProperty("data").GetProperty("t").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await GetAsync("/api/v4/auth_username/alice/rules/a", Basic("admin", "wrong"))).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync("/api/v4/auth_username/alice/rules/a", method: HttpMethod.Delete)).Status);
+
+        scope.Dispose();
+        (status, body) = await GetAsync("/api/v4/auth_username/alice/rules/a");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal(404, body.GetProperty("code").GetInt32());
+    }
+
     [Fact]
     public async Task Brokers_WrongSecret_Is401()
     {
