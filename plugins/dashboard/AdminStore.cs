@@ -1,7 +1,6 @@
-using System.Globalization;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
+using Broker.Core.AccessControl;
 using System.Text.Json.Serialization;
 
 namespace Broker.Plugins.Dashboard;
@@ -34,9 +33,6 @@ internal sealed class Admin
 /// </remarks>
 internal sealed class AdminStore
 {
-    private const int SaltSize = 16;
-    private const int HashSize = 64;
-
     private readonly string _path;
     private readonly int _iterations;
     private readonly Lock _lock = new();
@@ -154,22 +150,10 @@ internal sealed class AdminStore
             return _admins.Exists(a => a.Username == username);
     }
 
-    private string Hash(string password)
-    {
-        var salt = RandomNumberGenerator.GetBytes(SaltSize);
-        var hash = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, _iterations, HashAlgorithmName.SHA512, HashSize);
-        return string.Create(CultureInfo.InvariantCulture, $"$pbkdf2-sha512${_iterations}${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}");
-    }
+    private string Hash(string password) => PasswordFileHash.Create(password, _iterations).Encoded;
 
-    private static bool VerifyHash(string stored, string password)
-    {
-        var parts = stored.Split('$');
-        if (parts.Length != 5 || parts[1] != "pbkdf2-sha512" || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var iterations))
-            return false;
-        var expected = Convert.FromBase64String(parts[4]);
-        var actual = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), Convert.FromBase64String(parts[3]), iterations, HashAlgorithmName.SHA512, expected.Length);
-        return CryptographicOperations.FixedTimeEquals(actual, expected);
-    }
+    private static bool VerifyHash(string stored, string password) =>
+        PasswordFileHash.TryParse(stored, out var hash, out _) && hash.Matches(password);
 
     private void Save()
     {

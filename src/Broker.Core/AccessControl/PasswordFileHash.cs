@@ -9,9 +9,9 @@ namespace Broker.Core.AccessControl;
 /// PBKDF2 with HMAC-SHA-512 and a 16-byte random salt.
 /// </summary>
 /// <remarks>
-/// The one definition of the format: <c>PasswordFile</c> reads and writes it, and plugins/auth_builtin compiles
-/// this same file (a plugin cannot reference Broker.Core), so a user moved between etc/passwd and the plugin's
-/// database keeps their password.
+/// The one definition of the format: <c>PasswordFile</c> reads and writes it, and plugins/auth_builtin and
+/// plugins/dashboard compile this same file (a plugin cannot reference Broker.Core), so a user moved between
+/// etc/passwd and the plugin's database keeps their password.
 /// </remarks>
 internal sealed class PasswordFileHash
 {
@@ -45,6 +45,10 @@ internal sealed class PasswordFileHash
         var salt = RandomNumberGenerator.GetBytes(SaltSize);
         return new PasswordFileHash(iterations, salt, Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA512, HashSize));
     }
+
+    /// <summary>Whether <paramref name="password"/> is the one hashed; compared in constant time.</summary>
+    public bool Matches(string password) => CryptographicOperations.FixedTimeEquals(
+        Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), Salt, Iterations, HashAlgorithmName.SHA512, Hash.Length), Hash);
 
     /// <summary>Reads a hash in the file's format; <paramref name="problem"/> says what is wrong with one that is not.</summary>
     public static bool TryParse(string text, out PasswordFileHash hash, out string problem)
