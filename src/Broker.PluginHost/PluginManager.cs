@@ -113,6 +113,33 @@ internal sealed partial class PluginManager
     /// <summary>Makes the clients of <c>IPluginContext.CreateManagementClient</c>; set by the host when it serves the management API.</summary>
     public Func<HttpClient>? ManagementClientFactory { get; set; }
 
+    /// <summary>
+    /// A plugin's configuration as its .conf file and the environment hold it now (what its next load or reload reads):
+    /// each key (dotted), value and where it was set. Values of keys that name a password, secret or token are masked.
+    /// </summary>
+    /// <exception cref="Exception">The file cannot be read; the message names file and line.</exception>
+    public IReadOnlyList<(string Key, string Value, string? Origin)> ReadConfiguration(string name)
+    {
+        var configuration = _configuration.Load(name);
+        var entries = new List<(string Key, string Value, string? Origin)>();
+        foreach (var (path, value) in configuration.AsEnumerable())
+        {
+            if (value is null)
+                continue;
+            var key = path.Replace(':', '.');
+            entries.Add((key, IsSecret(key) && value.Length > 0 ? "******" : value, _configuration.OriginOf(configuration, key)));
+        }
+        entries.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        return entries;
+
+        static bool IsSecret(string key)
+        {
+            var last = key[(key.LastIndexOf('.') + 1)..];
+            return last.Contains("password", StringComparison.OrdinalIgnoreCase) || last.Contains("secret", StringComparison.OrdinalIgnoreCase)
+                || last.Contains("token", StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
     public Task<IReadOnlyList<PluginInfo>> ListAsync()
     {
         var names = new SortedSet<string>(StringComparer.Ordinal);

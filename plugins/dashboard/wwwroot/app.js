@@ -295,7 +295,17 @@ pages.topics = (main) => {
 // Plugins: state, boot flag, hook failures; load, unload, reload.
 pages.plugins = (main) => {
   const list = h('div', {});
-  main.append(h('h1', {}, 'Plugins'), list);
+  const config = h('div', {});
+  main.append(h('h1', {}, 'Plugins'), list, config);
+  const showConfig = async (name) => {
+    try {
+      const rows = (await api('GET', `/api/v4/plugins/${encodeURIComponent(name)}/config`)).data;
+      config.replaceChildren(h('div', { class: 'card', id: 'plugin-config' },
+        h('h2', {}, `${name}: configuration`),
+        h('p', { class: 'muted' }, 'As its .conf file and the environment hold it now (what its next load or reload reads); passwords and secrets masked.'),
+        table(['Key', 'Value', 'Set at'], rows.map((e) => [e.key, e.value, e.origin ?? '']))));
+    } catch (e) { config.replaceChildren(h('p', { class: 'error' }, `${name}: ${e.message}`)); }
+  };
   const load = async () => {
     let rows;
     try { rows = (await api('GET', '/api/v4/plugins')).data; } catch (e) { list.replaceChildren(h('p', { class: 'error' }, e.message)); return; }
@@ -310,7 +320,8 @@ pages.plugins = (main) => {
         p.boot ? 'yes' : 'no', number(p.hook_failures),
         h('span', { class: 'actions' }, p.active
           ? [button(p, 'reload', 'Reload', 'secondary'), button(p, 'unload', 'Unload', 'danger')]
-          : [button(p, 'load', 'Load')])]),
+          : [button(p, 'load', 'Load')],
+          h('button', { class: 'link', 'data-action': 'config', onclick: () => showConfig(p.name) }, 'Configuration'))]),
       (i) => ({ 'data-plugin': rows[i].name })));
   };
   every(5000, load);

@@ -39,6 +39,23 @@ internal static partial class ManagementApi
             }
             return Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no plugin named '{name}'");
         });
+        // The plugin's .conf as it is now, with where each key was set; secrets masked (the dashboard's Plugins page).
+        api.MapGet("/plugins/{name}/config", async (string name) =>
+        {
+            if (!(await plugins.ListAsync().ConfigureAwait(false)).Any(p => p.Name == name))
+                return Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no plugin named '{name}'");
+            IReadOnlyList<(string Key, string Value, string? Origin)> entries;
+            try
+            {
+                entries = plugins.ReadConfiguration(name);
+            }
+            catch (Exception ex) when (ex is Broker.Configuration.ConfigurationException or IOException or UnauthorizedAccessException)
+            {
+                return Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, ex.Message);
+            }
+            return Ok([.. entries.Select(e => new PluginConfigEntry { Key = e.Key, Value = e.Value, Origin = e.Origin })],
+                ManagementJsonContext.Default.ApiResponsePluginConfigEntryArray);
+        });
         // Plugins' own endpoints (IPluginContext.Http), with this API's authentication; none once the plugin stopped.
         api.Map("/plugins/{name}/api/{**path}", (HttpContext http, string name, string? path) => ServePluginAsync(http, endpoints, name, path ?? "", logger));
         api.MapPut("/plugins/{name}/load", async (string name) => ResultOf(await plugins.LoadAsync(name).ConfigureAwait(false), endpoints));

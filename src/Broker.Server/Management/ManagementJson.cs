@@ -168,6 +168,16 @@ internal sealed class SubscriptionView
     public int Rh { get; init; }
 }
 
+/// <summary>One key of a plugin's configuration (<c>GET /api/v4/plugins/{name}/config</c>).</summary>
+internal sealed class PluginConfigEntry
+{
+    public required string Key { get; init; }
+    public required string Value { get; init; }
+
+    /// <summary><c>file:line</c>, or the environment variable that set it.</summary>
+    public string? Origin { get; init; }
+}
+
 /// <summary>One plugin as <c>GET /api/v4/plugins</c> lists it (EMQX 4's fields, plus state, reason and leak counts).</summary>
 internal sealed class PluginView
 {
@@ -275,6 +285,7 @@ internal sealed class TraceView
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ApiResponse<PluginView[]>))]
+[JsonSerializable(typeof(ApiResponse<PluginConfigEntry[]>))]
 [JsonSerializable(typeof(ApiOk))]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(ApiResponse<BrokerInfo[]>))]

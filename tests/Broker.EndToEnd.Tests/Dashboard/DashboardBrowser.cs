@@ -52,7 +52,8 @@ public sealed partial class DashboardBrowser : IAsyncDisposable
         var broker = await BrokerProcess.StartAsync(o =>
         {
             o.LoadedPlugins.Add("dashboard");
-            o.PluginConf["dashboard"] = $"dashboard.listener.http = 127.0.0.1:{port}\ndashboard.password_hash_iterations = 1000\n" + conf;
+            o.PluginConf["dashboard"] = $"dashboard.listener.http = 127.0.0.1:{port}\ndashboard.password_hash_iterations = 1000\n" +
+                "dashboard.default_user.password = public\n" + conf;
             configure?.Invoke(o);
         });
         var line = await broker.WaitForLogAsync(l => l.Contains("Dashboard listening on http://", StringComparison.Ordinal), "the dashboard listening");

@@ -113,6 +113,13 @@ public sealed class DashboardTests
         await Expect(retainer).ToContainTextAsync("running");
         Assert.Matches(@"(?m)^retainer\s+\S+\s+running", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
 
+        // Its configuration with file and line; a password masked.
+        await page.Locator("tr[data-plugin='dashboard'] button[data-action='config']").ClickAsync();
+        var config = page.Locator("#plugin-config");
+        await Expect(config).ToContainTextAsync("dashboard.listener.http");
+        await Expect(config).ToContainTextAsync("dashboard.conf:1");
+        await Expect(config.Locator("tr", new() { HasText = "dashboard.default_user.password" })).ToContainTextAsync("******");
+
         await page.GotoAsync(url + "/#/listeners");
         await Expect(page.Locator("tr[data-listener='mqtt:tcp:external']")).ToContainTextAsync("running");
         await DashboardBrowser.ScreenshotAsync(page, "listeners");
