@@ -111,9 +111,9 @@ internal static partial class BrokerHost
             var credentials = ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners);
             plugins.ManagementClientFactory = () => ManagementApi.CreateClient(management!, credentials);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            await Console.Error.WriteLineAsync($"broker: the management API secret file cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"broker: the management API's secret or applications file cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
             return 2;
         }
 

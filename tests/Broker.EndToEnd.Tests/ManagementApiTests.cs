@@ -29,6 +29,56 @@ public sealed class ManagementApiTests
         Assert.DoesNotContain(broker.ManagementSecret, broker.Transcript, StringComparison.Ordinal);
     }
 
+    // EMQX 4's /api/v4/apps: another application's id and secret work while it is enabled and not expired, are
+    // refused once disabled, expired or deleted, survive a restart, and only its hash is on disk.
+    [Fact]
+    public async Task Apps_CreatedUsedDisabledExpiredDeleted_AndKeptAcrossARestart()
+    {
+        var broker = await BrokerProcess.StartAsync();
+        await using var first = broker;
+        using var admin = broker.CreateManagementClient();
+        async Task<HttpStatusCode> SendAsync(HttpMethod method, string path, string? json = null)
+        {
+            using var request = new HttpRequestMessage(method, path) { Content = json is null ? null : new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
+            using var response = await admin.SendAsync(request, TestContext.Current.CancellationToken);
+            return response.StatusCode;
+        }
+        using var created = await admin.PostAsync("api/v4/apps", new StringContent("""{"app_id":"grafana","name":"Grafana","desc":"dashboards"}""",
+            System.Text.Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+        var answer = JsonDocument.Parse(await created.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
+        Assert.True(created.IsSuccessStatusCode, answer.ToString());
+        var secret = answer.GetProperty("data").GetProperty("secret").GetString()!;
+        Assert.True(secret.Length >= 40);
+        Assert.Equal(HttpStatusCode.Conflict, await SendAsync(HttpMethod.Post, "api/v4/apps", """{"app_id":"grafana"}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, await SendAsync(HttpMethod.Delete, "api/v4/apps/admin")); // the default one
+
+        async Task<HttpStatusCode> AsGrafanaAsync(BrokerProcess b)
+        {
+            using var http = new HttpClient { BaseAddress = b.ManagementUrl };
+            http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("grafana:" + secret)));
+            using var response = await http.GetAsync("api/v4/stats", TestContext.Current.CancellationToken);
+            return response.StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.OK, await AsGrafanaAsync(broker));
+        var apps = await GetJsonAsync(admin, "api/v4/apps");
+        Assert.Equal(["admin", "grafana"], apps.GetProperty("data").EnumerateArray().Select(a => a.GetProperty("app_id").GetString()));
+        var stored = await File.ReadAllTextAsync(Path.Combine(broker.HomeDirectory, "data", "management_apps.json"), TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(secret, stored, StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(HttpMethod.Put, "api/v4/apps/grafana", """{"status":false}"""));
+        Assert.Equal(HttpStatusCode.Unauthorized, await AsGrafanaAsync(broker));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(HttpMethod.Put, "api/v4/apps/grafana", """{"status":true,"expired":1000}""")); // 1970
+        Assert.Equal(HttpStatusCode.Unauthorized, await AsGrafanaAsync(broker));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(HttpMethod.Put, "api/v4/apps/grafana", """{"expired":0}"""));
+
+        await using var restarted = await broker.RestartAsync();
+        Assert.Equal(HttpStatusCode.OK, await AsGrafanaAsync(restarted));
+        using var admin2 = restarted.CreateManagementClient();
+        using var deleted = await admin2.DeleteAsync("api/v4/apps/grafana", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await AsGrafanaAsync(restarted));
+    }
+
     [Fact]
     public async Task Api_WithoutOrWithWrongCredentials_Is401()
     {

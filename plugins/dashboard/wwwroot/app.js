@@ -378,6 +378,44 @@ pages.users = (main) => {
   load();
 };
 
+// Applications: the management API's credentials (EMQX 4's /api/v4/apps); a new one's secret is shown once.
+pages.applications = (main) => {
+  const list = h('div', {});
+  const appId = h('input', { id: 'app-id', placeholder: 'app id', 'aria-label': 'app id', autocomplete: 'off' });
+  const name = h('input', { id: 'app-name', placeholder: 'name', 'aria-label': 'name' });
+  const desc = h('input', { id: 'app-desc', placeholder: 'description', 'aria-label': 'description' });
+  const add = h('button', { id: 'app-add' }, 'Create application');
+  const secret = h('div', {});
+  main.append(h('h1', {}, 'Applications'),
+    h('p', { class: 'muted' }, 'Id and secret pairs for the management API (HTTP basic authentication on /api/v4), for scripts and monitoring. ctl uses the default one.'),
+    h('div', { class: 'toolbar' }, appId, name, desc, add), secret, list);
+  add.addEventListener('click', async () => {
+    let created;
+    if (await act(add, async () => { created = (await api('POST', '/api/v4/apps', { app_id: appId.value, name: name.value || appId.value, desc: desc.value })).data; }, `application ${appId.value} created`)) {
+      secret.replaceChildren(h('div', { class: 'card', id: 'app-secret' }, h('h2', {}, `Secret of ${created.app_id}`),
+        h('p', {}, 'Copy it now: it is not shown again.'), h('code', { id: 'app-secret-value' }, created.secret)));
+      appId.value = name.value = desc.value = '';
+      load();
+    }
+  });
+  const load = async () => {
+    let rows;
+    try { rows = (await api('GET', '/api/v4/apps')).data; } catch (e) { list.replaceChildren(h('p', { class: 'error' }, e.message)); return; }
+    list.replaceChildren(table(['App id', 'Name', 'Description', 'Enabled', 'Expires', ''], rows.map((a) => {
+      const actions = h('span', { class: 'actions' });
+      if (!a.builtin) {
+        const toggle = h('button', { class: 'secondary', 'data-action': 'toggle' }, a.status ? 'Disable' : 'Enable');
+        toggle.addEventListener('click', async () => { await act(toggle, () => api('PUT', `/api/v4/apps/${encodeURIComponent(a.app_id)}`, { status: !a.status }), `${a.app_id} ${a.status ? 'disabled' : 'enabled'}`); load(); });
+        const remove = h('button', { class: 'danger', 'data-action': 'delete' }, 'Delete');
+        remove.addEventListener('click', async () => { await act(remove, () => api('DELETE', `/api/v4/apps/${encodeURIComponent(a.app_id)}`), `${a.app_id} deleted`); load(); });
+        actions.append(toggle, remove);
+      }
+      return [a.app_id, a.name, a.desc, a.status ? 'yes' : 'no', a.expired ? new Date(a.expired * 1000).toISOString() : 'never', actions];
+    }), (i) => ({ 'data-app': rows[i].app_id })));
+  };
+  load();
+};
+
 // WebSocket client: MQTT.js in the page, to the broker's ws/wss listener; subscribe, publish, see what arrives.
 let mqttLibrary = null;
 function loadMqtt() {

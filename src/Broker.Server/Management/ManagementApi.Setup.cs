@@ -20,9 +20,10 @@ internal static partial class ManagementApi
         });
 
     /// <summary>
-    /// Resolves the credentials (generating data/management.secret when no secret is configured), says where the
-    /// secret is, and maps the endpoints. Throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
-    /// when the secret file cannot be read or written.
+    /// Resolves the credentials (generating data/management.secret when no secret is configured) and the other
+    /// applications (data/management_apps.json), says where the secret is, and maps the endpoints. Throws
+    /// <see cref="IOException"/>, <see cref="UnauthorizedAccessException"/> or (for a broken applications file)
+    /// <see cref="InvalidDataException"/> when a file cannot be used.
     /// </summary>
     public static ManagementCredentials Map(
         WebApplication app, BrokerEngine engine, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger,
@@ -35,7 +36,10 @@ internal static partial class ManagementApi
             LogGeneratedSecret(logger, credentials.SecretFile, credentials.ApplicationId);
         else
             LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
+        credentials.Apps = ManagementApps.Open(dataDirectory);
+        credentials.Clock = engine.TimeProvider;
         var api = Map(app, engine, credentials, plugins, accessControl);
+        MapApps(api, credentials, credentials.Apps);
         if (listeners is not null)
             MapListeners(api, listeners);
         return credentials;

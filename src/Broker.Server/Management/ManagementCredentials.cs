@@ -85,6 +85,16 @@ internal sealed class ManagementCredentials
         }
         // Hashing first makes the comparison independent of the length of the secret as well.
         var hash = SHA256.HashData(given);
-        return CryptographicOperations.FixedTimeEquals(hash, _expected) | CryptographicOperations.FixedTimeEquals(hash, _internal);
+        if (CryptographicOperations.FixedTimeEquals(hash, _expected) | CryptographicOperations.FixedTimeEquals(hash, _internal))
+            return true;
+        var colon = Array.IndexOf(given, (byte)':');
+        return Apps is not null && colon > 0
+            && Apps.IsAuthorized(Encoding.UTF8.GetString(given, 0, colon), given.AsSpan(colon + 1), Clock.GetUtcNow());
     }
+
+    /// <summary>The other applications (<c>/api/v4/apps</c>), when the API has them.</summary>
+    public ManagementApps? Apps { get; set; }
+
+    /// <summary>The clock their expiry is read against.</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
 }

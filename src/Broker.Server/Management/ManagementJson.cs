@@ -168,6 +168,37 @@ internal sealed class SubscriptionView
     public int Rh { get; init; }
 }
 
+/// <summary>An application as <c>GET /api/v4/apps</c> lists it (EMQX 4's fields; the default one is <c>builtin</c>).</summary>
+internal sealed class AppView
+{
+    public required string AppId { get; init; }
+    public required string Name { get; init; }
+    public required string Desc { get; init; }
+    public bool Status { get; init; }
+    public long? Expired { get; init; }
+    public bool Builtin { get; init; }
+}
+
+/// <summary>The body of <c>POST /api/v4/apps</c> and <c>PUT /api/v4/apps/{id}</c>.</summary>
+internal sealed class AppRequest
+{
+    public string? AppId { get; init; }
+    public string? Name { get; init; }
+    public string? Secret { get; init; }
+    public string? Desc { get; init; }
+    public bool? Status { get; init; }
+
+    /// <summary>Unix seconds; 0 (or null on PUT with "expired": null) = never.</summary>
+    public long? Expired { get; init; }
+}
+
+/// <summary>What <c>POST /api/v4/apps</c> answers: the secret, shown this once.</summary>
+internal sealed class AppSecret
+{
+    public required string AppId { get; init; }
+    public required string Secret { get; init; }
+}
+
 /// <summary>One key of a plugin's configuration (<c>GET /api/v4/plugins/{name}/config</c>).</summary>
 internal sealed class PluginConfigEntry
 {
@@ -286,6 +317,11 @@ internal sealed class TraceView
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ApiResponse<PluginView[]>))]
 [JsonSerializable(typeof(ApiResponse<PluginConfigEntry[]>))]
+[JsonSerializable(typeof(ApiResponse<AppView[]>))]
+[JsonSerializable(typeof(ApiResponse<AppView>))]
+[JsonSerializable(typeof(ApiResponse<AppSecret>))]
+[JsonSerializable(typeof(AppRequest))]
+[JsonSerializable(typeof(List<StoredApp>))]
 [JsonSerializable(typeof(ApiOk))]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(ApiResponse<BrokerInfo[]>))]

@@ -207,6 +207,20 @@ public sealed class DashboardTests
         await DashboardBrowser.ScreenshotAsync(page, "users");
         Assert.Matches(@"(?m)^viewer\s+added on the page\s+no$", (await CtlRunner.RunAsync(broker, "admins", "list")).Stdout);
 
+        // An application for the management API made on the Applications page: its secret works with the API at once.
+        await page.GotoAsync(url + "/#/applications");
+        await page.Locator("#app-id").FillAsync("monitoring");
+        await page.Locator("#app-add").ClickAsync();
+        var secret = await page.Locator("#app-secret-value").TextContentAsync();
+        await Expect(page.Locator("tr[data-app='monitoring']")).ToContainTextAsync("yes");
+        using (var api = new HttpClient { BaseAddress = broker.ManagementUrl })
+        {
+            api.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("monitoring:" + secret)));
+            using var stats = await api.GetAsync("api/v4/stats", TestContext.Current.CancellationToken);
+            Assert.Equal(System.Net.HttpStatusCode.OK, stats.StatusCode);
+        }
+        await DashboardBrowser.ScreenshotAsync(page, "applications");
+
         var passwd = await CtlRunner.RunAsync(broker, "admins", "passwd", "ops", "ops-pass-456");
         Assert.True(passwd.ExitCode == 0, passwd.Transcript);
         await page.GotoAsync(url + "/#/plugins"); // the next request of the signed-out browser
