@@ -267,4 +267,45 @@ public sealed class DashboardTests
         Assert.Equal("from the page", received.Payload);
         await DashboardBrowser.ScreenshotAsync(page, "websocket");
     }
+
+    // dashboard.listener.https with the test PKI: the session cookie is Secure there (and HttpOnly, SameSite=Strict);
+    // on a phone-sized screen the pages fit the width; the first page is far under 300 KB on the wire.
+    [Fact]
+    public async Task Https_SecureCookie_PhoneSizedScreen_AndASmallFirstPage()
+    {
+        using var certs = TestCertificates.Create();
+        var (broker, _) = await DashboardBrowser.StartBrokerAsync(conf:
+            $"dashboard.listener.https = 127.0.0.1:0\ndashboard.listener.https.certfile = {certs.ServerCertFile}\ndashboard.listener.https.keyfile = {certs.ServerKeyFile}\n");
+        await using var _ = broker;
+        var line = await broker.WaitForLogAsync(l => l.Contains("Dashboard listening on https://", StringComparison.Ordinal), "the HTTPS listener");
+        var url = line[line.IndexOf("https://", StringComparison.Ordinal)..].Trim();
+
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            IgnoreHTTPSErrors = true, // the test CA is not chromium's
+            ViewportSize = new ViewportSize { Width = 390, Height = 844 },
+            IsMobile = true,
+        });
+        var page = await context.NewPageAsync();
+        await DashboardBrowser.SignInAsync(page, url);
+        var cookie = Assert.Single(await context.CookiesAsync(), c => c.Name == "broker_dashboard");
+        Assert.True(cookie.Secure && cookie.HttpOnly && cookie.SameSite == SameSiteAttribute.Strict, $"{cookie.Secure} {cookie.HttpOnly} {cookie.SameSite}");
+
+        foreach (var name in new[] { "overview", "clients", "plugins", "websocket" })
+        {
+            await page.GotoAsync($"{url}/#/{name}");
+            await Expect(page.Locator("main h1")).ToBeVisibleAsync();
+            Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth + 1"), $"{name} is wider than the screen");
+        }
+        await DashboardBrowser.ScreenshotAsync(page, "phone");
+
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(url) };
+        http.DefaultRequestHeaders.AcceptEncoding.ParseAdd("gzip");
+        long transferred = 0;
+        foreach (var asset in new[] { "/", "/app.css", "/app.js" })
+            transferred += (await http.GetByteArrayAsync(asset, TestContext.Current.CancellationToken)).Length;
+        Assert.InRange(transferred, 1, 300 * 1024);
+    }
 }
