@@ -239,7 +239,7 @@ pages.clients = (main) => {
       (i) => ({ class: 'clickable', 'data-clientid': rows[i].clientid, onclick: () => { selected = rows[i].clientid; showDetails(); } })));
     pager.replaceChildren(
       h('button', { class: 'secondary', disabled: page === 1, onclick: () => { page--; load(); } }, 'Previous'),
-      h('span', { class: 'muted' }, `page ${page}, ${number(answer.meta?.count)} clients`),
+      h('span', { class: 'muted' }, `page ${page}, ${number(answer.meta?.count)} client${answer.meta?.count === 1 ? '' : 's'}`),
       h('button', { class: 'secondary', disabled: !answer.meta?.hasnext, onclick: () => { page++; load(); } }, 'Next'));
   };
   const showDetails = async () => {
