@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Builder;
@@ -30,6 +31,7 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private DashboardServer? _server;
     private WebApplication? _app;
+    private readonly List<IPEndPoint> _held = [];
 
     /// <inheritdoc />
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
@@ -49,6 +51,11 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
                 throw new PluginConfigurationException($"{context.OriginOf("dashboard.listener.https.certfile")}: dashboard.listener.https.certfile/keyfile: {ex.Message}");
             }
         }
+        foreach (var endPoint in new[] { options.HttpEndPoint, options.HttpsEndPoint })
+        {
+            if (endPoint is not null && await TakenByAnotherProcessAsync(endPoint, cancellationToken).ConfigureAwait(false))
+                throw new InvalidOperationException($"dashboard: {endPoint} is already in use by another program");
+        }
         var admins = AdminStore.Open(context.DataDirectory, options);
         _server = new DashboardServer(context, options, admins, Assets.Load(typeof(DashboardPlugin).Assembly), _logger);
         _server.MapManagementEndpoints();
@@ -57,6 +64,7 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
         builder.Services.AddSingleton(context.LoggerFactory);
         var bound = new List<(ListenOptions Options, string Scheme)>();
         builder.WebHost.UseKestrelCore()
+            .UseSockets(o => o.CreateBoundListenSocket = BindShared)
             .UseShutdownTimeout(ShutdownTimeout)
             .ConfigureKestrel(k =>
             {
@@ -86,7 +94,11 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
         }
         _app = app;
         foreach (var (listener, scheme) in bound)
+        {
+            _held.Add(listener.IPEndPoint!);
+            Hold(listener.IPEndPoint!, +1);
             LogListening(_logger, scheme, listener.IPEndPoint!.ToString());
+        }
     }
 
     /// <inheritdoc />
@@ -97,8 +109,72 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
             await app.StopAsync(cancellationToken).ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
         }
+        foreach (var endPoint in _held)
+            Hold(endPoint, -1);
         _server?.Dispose();
     }
+
+    /// <summary>
+    /// The listening socket, with SO_REUSEPORT: a reload starts the new instance before it stops the old one (no moment
+    /// without a dashboard), so both bind the same port for that moment and the kernel deals new connections between them.
+    /// </summary>
+    private static Socket BindShared(EndPoint endPoint)
+    {
+        var ip = (IPEndPoint)endPoint;
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (ip.Address.Equals(IPAddress.IPv6Any))
+            socket.DualMode = true;
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        if (OperatingSystem.IsLinux())
+            socket.SetRawSocketOption(SolSocket, SoReusePort, BitConverter.GetBytes(1));
+        try
+        {
+            socket.Bind(ip);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return socket;
+    }
+
+    /// <summary>
+    /// SO_REUSEPORT would also let a second broker of the same user share the port without a word: so before binding,
+    /// a port no dashboard of this process holds (<see cref="Hold"/>) must not answer a connection.
+    /// </summary>
+    private static async Task<bool> TakenByAnotherProcessAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        if (endPoint.Port == 0 || (AppContext.GetData(HoldKey(endPoint)) as int? ?? 0) > 0)
+            return false;
+        var probe = endPoint.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, endPoint.Port)
+            : endPoint.Address.Equals(IPAddress.IPv6Any) ? new IPEndPoint(IPAddress.IPv6Loopback, endPoint.Port)
+            : endPoint;
+        using var socket = new Socket(probe.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(1));
+        try
+        {
+            await socket.ConnectAsync(probe, timeout.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// How many dashboard instances of this process listen on a port, kept process-wide (an instance's statics die with
+    /// it). No lock: the plugin host starts and stops instances one at a time.
+    /// </summary>
+    private static void Hold(IPEndPoint endPoint, int delta) =>
+        AppContext.SetData(HoldKey(endPoint), (AppContext.GetData(HoldKey(endPoint)) as int? ?? 0) + delta);
+
+    private static string HoldKey(IPEndPoint endPoint) => "Broker.Plugins.Dashboard.Listening:" + endPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private const int SolSocket = 1;
+    private const int SoReusePort = 15;
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Dashboard listening on {Scheme}://{EndPoint}")]
     private static partial void LogListening(ILogger logger, string scheme, string endPoint);

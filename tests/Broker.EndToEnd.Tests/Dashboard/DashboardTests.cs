@@ -308,4 +308,50 @@ public sealed class DashboardTests
             transferred += (await http.GetByteArrayAsync(asset, TestContext.Current.CancellationToken)).Length;
         Assert.InRange(transferred, 1, 300 * 1024);
     }
+
+    // A reload serves the assets of the plugin's DLL as it is then: a copy whose index.html says something else (patched
+    // in place, same length) put in the home's plugins/ is what the reloaded dashboard serves, sessions aside.
+    [Fact]
+    public async Task Reload_ServesTheAssetsOfTheNewDll()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: AuthPlugins.Backends.FreePort());
+        await using var _ = broker;
+        await using var browser = await DashboardBrowser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(url);
+        Assert.Equal("Broker dashboard", await page.TitleAsync());
+
+        var shipped = Path.Combine(AppContext.BaseDirectory, "plugins", "dashboard");
+        broker.CopyIntoHome(shipped, "plugins/dashboard");
+        var dll = Path.Combine(broker.HomeDirectory, "plugins", "dashboard", "Broker.Plugins.Dashboard.dll");
+        var bytes = await File.ReadAllBytesAsync(dll, TestContext.Current.CancellationToken);
+        var from = System.Text.Encoding.UTF8.GetBytes("<title>Broker dashboard</title>");
+        var to = System.Text.Encoding.UTF8.GetBytes("<title>Broker DASHBOARD</title>");
+        var at = bytes.AsSpan().IndexOf(from);
+        Assert.True(at >= 0, "index.html's title is in the DLL's resources");
+        to.CopyTo(bytes, at);
+        await File.WriteAllBytesAsync(dll, bytes, TestContext.Current.CancellationToken);
+
+        var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", "dashboard");
+        Assert.True(reload.ExitCode == 0, reload.Transcript);
+        await page.ReloadAsync();
+        Assert.Equal("Broker DASHBOARD", await page.TitleAsync());
+    }
+
+    // A port another program listens on: the dashboard fails to start saying so, and the broker serves on.
+    [Fact]
+    public async Task PortOfAnotherProgram_DashboardFailsSayingSo_BrokerServesOn()
+    {
+        using var other = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        other.Start();
+        var port = ((System.Net.IPEndPoint)other.LocalEndpoint).Port;
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o.LoadedPlugins.Add("dashboard");
+            o.PluginConf["dashboard"] = $"dashboard.listener.http = 127.0.0.1:{port}\n";
+        });
+        await broker.WaitForLogAsync(l => l.Contains($"127.0.0.1:{port} is already in use by another program", StringComparison.Ordinal), "the refusal");
+        Assert.Matches(@"(?m)^dashboard\s+\S+\s+failed", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
+        await MosquittoClients.PublishAsync(broker, ["-t", "still/serving", "-m", "x"]);
+    }
 }
