@@ -48,6 +48,36 @@ internal sealed class ManagementClient : IDisposable
     /// <summary>A path segment (client id, plugin name) escaped for the URL.</summary>
     public static string Segment(string value) => Uri.EscapeDataString(value);
 
+    /// <summary>A JSON object for a request body, written by <paramref name="write"/>.</summary>
+    public static string JsonObject(Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            write(json);
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>
+    /// A call to endpoints a plugin adds to the API: when the API does not know the path (the plugin is not loaded), the
+    /// error says to load <paramref name="plugin"/>.
+    /// </summary>
+    public static async Task<JsonDocument> OfPluginAsync(string plugin, Func<Task<JsonDocument>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (CtlException ex) when (ex.Message.StartsWith("no endpoint ", StringComparison.Ordinal)
+            || ex.Message.StartsWith($"plugin '{plugin}' has no endpoint", StringComparison.Ordinal))
+        {
+            throw new CtlException($"the {plugin} plugin is not loaded: ctl plugins load {plugin}");
+        }
+    }
+
     /// <summary>Sends one request; returns the whole answer (<c>code</c>, <c>data</c>, <c>meta</c>) when code is 0.</summary>
     public async Task<JsonDocument> SendAsync(HttpMethod method, string path, string? body, CancellationToken cancellationToken)
     {

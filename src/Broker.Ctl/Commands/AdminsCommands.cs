@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using System.Text.Json;
 
 namespace Broker.Ctl;
@@ -90,29 +89,12 @@ internal static class AdminsCommands
         return command;
     }
 
-    /// <summary>The request; an API without the dashboard's endpoints means the plugin is not loaded, and says so.</summary>
-    private static async Task<JsonDocument> SendAsync(CtlContext ctl, HttpMethod method, string path, string? body, CancellationToken ct)
-    {
-        try
-        {
-            return await ctl.Client.SendAsync(method, path, body, ct).ConfigureAwait(false);
-        }
-        catch (CtlException ex) when (ex.Message.StartsWith("plugin 'dashboard' has no endpoint", StringComparison.Ordinal))
-        {
-            throw new CtlException("the dashboard plugin is not loaded: ctl plugins load dashboard");
-        }
-    }
+    private static Task<JsonDocument> SendAsync(CtlContext ctl, HttpMethod method, string path, string? body, CancellationToken ct) =>
+        ManagementClient.OfPluginAsync("dashboard", () => ctl.Client.SendAsync(method, path, body, ct));
 
-    private static string Body(params (string Name, string Value)[] fields)
+    private static string Body(params (string Name, string Value)[] fields) => ManagementClient.JsonObject(json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            foreach (var (name, value) in fields)
-                json.WriteString(name, value);
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+        foreach (var (name, value) in fields)
+            json.WriteString(name, value);
+    });
 }

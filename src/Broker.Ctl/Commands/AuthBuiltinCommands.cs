@@ -12,7 +12,6 @@ namespace Broker.Ctl;
 /// </summary>
 internal static class AuthBuiltinCommands
 {
-    private const string NotLoaded = "the auth_builtin plugin is not loaded, so there are no built-in users or rules to manage: ctl plugins load auth_builtin";
 
     private static readonly TextTable.Column[] RuleColumns =
     [
@@ -269,17 +268,7 @@ internal static class AuthBuiltinCommands
     }
 
     /// <summary>One API call; a path the API does not know means the plugin is not loaded.</summary>
-    private static async Task<JsonDocument> CallAsync(Func<Task<JsonDocument>> call)
-    {
-        try
-        {
-            return await call().ConfigureAwait(false);
-        }
-        catch (CtlException ex) when (ex.Message.StartsWith("no endpoint ", StringComparison.Ordinal))
-        {
-            throw new CtlException(NotLoaded);
-        }
-    }
+    private static Task<JsonDocument> CallAsync(Func<Task<JsonDocument>> call) => ManagementClient.OfPluginAsync("auth_builtin", call);
 
     private static string ReadPassword() =>
         Console.In.ReadLine() is { Length: > 0 } line ? line : throw new CtlException("no password: give --password or write it to stdin (echo secret | ctl users add alice)");
@@ -292,15 +281,5 @@ internal static class AuthBuiltinCommands
         return document.RootElement.Clone();
     }
 
-    private static string Json(Action<Utf8JsonWriter> write)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            write(json);
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+    private static string Json(Action<Utf8JsonWriter> write) => ManagementClient.JsonObject(write);
 }

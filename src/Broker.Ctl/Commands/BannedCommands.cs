@@ -115,21 +115,14 @@ internal static class BannedCommands
     }
 
     /// <summary>The JSON body of <c>POST /banned</c>; <c>by</c> is <c>ctl</c> and <c>at</c> is left to the broker (now).</summary>
-    internal static string BanBody(string kind, string who, string? reason, DateTimeOffset until)
+    internal static string BanBody(string kind, string who, string? reason, DateTimeOffset until) => ManagementClient.JsonObject(json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("who", who);
-            json.WriteString("as", kind);
-            json.WriteString("reason", reason ?? "");
-            json.WriteString("by", "ctl");
-            json.WriteNumber("until", until.ToUnixTimeSeconds());
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+        json.WriteString("who", who);
+        json.WriteString("as", kind);
+        json.WriteString("reason", reason ?? "");
+        json.WriteString("by", "ctl");
+        json.WriteNumber("until", until.ToUnixTimeSeconds());
+    });
 
     /// <summary>"90s", "10m", "2h", "7d", "1h30m"; a bare number is seconds. Positive, under a hundred years.</summary>
     internal static bool TryParseDuration(string text, out TimeSpan duration)

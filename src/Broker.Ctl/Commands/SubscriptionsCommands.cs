@@ -120,18 +120,11 @@ internal static class SubscriptionsCommands
     }
 
     /// <summary>The JSON body of <c>/mqtt/subscribe</c> (with QoS) and <c>/mqtt/unsubscribe</c> (without).</summary>
-    internal static string SubscribeBody(string clientId, string topic, int? qos)
+    internal static string SubscribeBody(string clientId, string topic, int? qos) => ManagementClient.JsonObject(json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("clientid", clientId);
-            json.WriteString("topic", topic);
-            if (qos is { } level)
-                json.WriteNumber("qos", level);
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+        json.WriteString("clientid", clientId);
+        json.WriteString("topic", topic);
+        if (qos is { } level)
+            json.WriteNumber("qos", level);
+    });
 }
