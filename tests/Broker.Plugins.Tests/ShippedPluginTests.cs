@@ -24,6 +24,7 @@ public sealed class ShippedPluginTests
         { "auth_mongo", typeof(global::Broker.Plugins.AuthMongo.AuthMongoOptions) },
         { "auth_jwt", typeof(global::Broker.Plugins.AuthJwt.AuthJwtOptions) },
         { "auth_http", typeof(global::Broker.Plugins.AuthHttp.AuthHttpOptions) },
+        { "auth_ldap", typeof(global::Broker.Plugins.AuthLdap.AuthLdapOptions) },
     };
 
     [Fact]
