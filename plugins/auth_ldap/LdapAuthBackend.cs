@@ -173,10 +173,9 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
                 {
                     session = _idle.TryTake(out var idle) ? idle : Open();
                     var result = call(session);
+                    _idle.Add(session);
                     if (_disposed)
-                        session.Dispose();
-                    else
-                        _idle.Add(session);
+                        CloseIdle(); // the pool closed while this call ran
                     return result;
                 }
                 catch
@@ -205,6 +204,11 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
         public void Dispose()
         {
             _disposed = true;
+            CloseIdle();
+        }
+
+        private void CloseIdle()
+        {
             while (_idle.TryTake(out var session))
                 session.Dispose();
         }

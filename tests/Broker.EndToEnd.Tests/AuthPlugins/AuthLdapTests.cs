@@ -53,8 +53,8 @@ public sealed class AuthLdapTests
     {
         await using var server = await SlapdServer.StartAsync();
         await server.AddUserAsync("root", "r-pass", superuser: true);
-        await server.AddEntryAsync("alice", "a-pass",
-            "mqttSubscriptionTopic: cmd/alice", "mqttPublishTopic: up/alice/#", "mqttPubSubTopic: sensors/%u/#");
+        await server.AddEntryAsync("alice", "a-pass", "mqttPublishTopic: up/alice/#", "mqttPubSubTopic: sensors/%u/#");
+        await server.AllowAsync("alice", "cmd/alice", 1); // ldapmodify: add mqttSubscriptionTopic
         await using (var broker = await StartBrokerAsync(server))
         {
             Assert.Equal([0x01, 0x80, 0x01, 0x80, 0x80], await SubackAsync(broker, "alice", "a-pass", "cmd/alice", "up/alice/x", "sensors/alice/t", "sensors/bob/t", "admin/#"));
@@ -89,6 +89,31 @@ public sealed class AuthLdapTests
         Assert.Equal("accepted", await Backends.ConnectAsync(broker, "alice", "secret"));
         Assert.Equal("accepted", await Backends.ConnectAsync(broker, @"a*b(c)d\5c", "odd-pass"));
         Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, @"a*b(c)d\5c", "secret"));
+    }
+
+    // Two entries for one user name (in two branches under device_dn): neither is chosen. A failure, logged, judged by
+    // on_error (deny: Server Unavailable), never "the first one found".
+    [Fact]
+    public async Task AmbiguousUserName_TwoEntries_RefusedAsAFailure()
+    {
+        await using var server = await SlapdServer.StartAsync();
+        await server.AddEntryAsync("alice", "secret");
+        await server.AddAsync($"""
+            dn: ou=more,{SlapdServer.DevicesDn}
+            objectClass: organizationalUnit
+            ou: more
+
+            dn: uid=alice,ou=more,{SlapdServer.DevicesDn}
+            objectClass: mqttDevice
+            objectClass: mqttSecurity
+            objectClass: mqttUser
+            uid: alice
+            userPassword: secret
+            """);
+        await using var broker = await StartBrokerAsync(server);
+
+        Assert.Equal("broker unavailable", await Backends.ConnectAsync(broker, "alice", "secret"));
+        await broker.WaitForLogAsync(l => l.Contains("the user name is ambiguous", StringComparison.Ordinal), "the ambiguity logged");
     }
 
     // EMQX 4's auth.ldap.filters.N (terms joined left to right by op) and custom_base_dn with ${username_attr},
