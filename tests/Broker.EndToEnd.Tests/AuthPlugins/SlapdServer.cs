@@ -47,14 +47,27 @@ public sealed class SlapdServer : IAuthBackendServer
 
     /// <summary>
     /// Starts one with an empty <c>ou=devices</c>, or fails naming the Debian package. With <paramref name="tls"/>: the
-    /// server certificate (CN and SAN localhost) on both ports.
+    /// server certificate (CN localhost; SAN localhost and 127.0.0.1) on both ports.
     /// </summary>
     public static async Task<SlapdServer> StartAsync(TestCertificates? tls = null)
     {
         var server = new SlapdServer(tls);
-        await server.ConfigureAsync();
-        await server.StartProcessAsync();
-        await server.AddAsync($"""
+        try
+        {
+            await server.ConfigureAsync();
+            await server.StartProcessAsync();
+            await server.AddBaseAsync();
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync(); // a slapd left running would outlive the test
+            throw;
+        }
+    }
+
+    private Task AddBaseAsync() =>
+        AddAsync($"""
             dn: {Suffix}
             objectClass: dcObject
             objectClass: organization
@@ -65,8 +78,6 @@ public sealed class SlapdServer : IAuthBackendServer
             objectClass: organizationalUnit
             ou: devices
             """);
-        return server;
-    }
 
     private async Task ConfigureAsync()
     {
@@ -125,7 +136,7 @@ public sealed class SlapdServer : IAuthBackendServer
         await Backends.RunAsync(slapadd, ["-n0", "-F", Path.Combine(_directory, "slapd.d"), "-l", config]);
     }
 
-    /// <summary>Starts slapd (again, on the same ports and database) and waits for "slapd starting".</summary>
+    /// <summary>Starts slapd (again, on the same ports and database) and waits until it accepts connections.</summary>
     public async Task StartProcessAsync()
     {
         var urls = $"ldap://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/"
@@ -133,6 +144,21 @@ public sealed class SlapdServer : IAuthBackendServer
         // -d none: in the foreground, logging only what is always logged (start, stop, errors) to stderr.
         _process = ChildProcess.Start(Sbin("slapd"), ["-h", urls, "-F", Path.Combine(_directory, "slapd.d"), "-d", "none"], stderrIsOutput: true);
         await _process.WaitForLineAsync(l => l.Contains("slapd starting", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "slapd starting");
+        // slapd says "starting" before its daemon thread calls listen(): until then a connection is refused.
+        var started = TimeProvider.System.GetTimestamp();
+        while (true)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, Port, TestContext.Current.CancellationToken);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException) when (TimeProvider.System.GetElapsedTime(started) < TimeSpan.FromSeconds(20) && !_process.HasExited)
+            {
+                await Task.Delay(50, TestContext.Current.CancellationToken); // polling for the listener, not ordering by sleep
+            }
+        }
     }
 
     /// <summary>Kills it (SIGKILL): connections drop, nothing is said goodbye; the mdb database survives.</summary>
