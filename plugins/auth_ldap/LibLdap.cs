@@ -17,7 +17,6 @@ internal static unsafe class LibLdap
     public const int NoSuchObject = 0x20;
     public const int InvalidCredentials = 0x31;
     public const int ServerDown = -1;
-    public const int Timeout = -5;
     public const int ConnectError = -11;
 
     public const int ScopeBase = 0;
