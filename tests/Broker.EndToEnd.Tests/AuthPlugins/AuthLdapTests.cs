@@ -208,6 +208,26 @@ public sealed class AuthLdapTests
         Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "alice", "secret"));
     }
 
+    // cache_on_outage: while slapd is down a user seen before is still checked against its cached userPassword (right
+    // in, wrong out). With bind_as_user the check is a bind, which needs the server: Server Unavailable, never "the
+    // cache says yes".
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CacheOnOutage_StoredPasswordStillChecked_BindNeedsTheServer(bool bindAsUser)
+    {
+        await using var server = await SlapdServer.StartAsync();
+        await server.AddEntryAsync("alice", await SlapdServer.SlappasswdAsync("{SSHA}", "secret"));
+        await using var broker = await StartBrokerAsync(server, $"auth.ldap.cache_on_outage = 5m\nauth.ldap.bind_as_user = {(bindAsUser ? "on" : "off")}\n");
+        Assert.Equal("accepted", await Backends.ConnectAsync(broker, "alice", "secret", clientId: "c1"));
+
+        await server.KillAsync();
+
+        Assert.Equal(bindAsUser ? "broker unavailable" : "accepted", await Backends.ConnectAsync(broker, "alice", "secret", clientId: "c1"));
+        Assert.Equal(bindAsUser ? "broker unavailable" : "bad user name or password", await Backends.ConnectAsync(broker, "alice", "wrong", clientId: "c1"));
+        Assert.Equal("broker unavailable", await Backends.ConnectAsync(broker, "bob", "secret", clientId: "c2"));
+    }
+
     // timeout against a slapd that accepts but does not answer (SIGSTOP): Server Unavailable once the timeout has
     // passed, well before it thaws; answered again after.
     [Fact]
