@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The auth plugins under load (issue 20): a fleet's logins and fan-in under an ACL, our broker only, against private
-# redis-server and PostgreSQL 15 instances this script starts and stops. Same machine, same run, same generator
+# redis-server, PostgreSQL 15 and slapd instances this script starts and stops. Same machine, same run, same generator
 # (src/Broker.Bench), so the numbers are ratios between the sources, not absolute times.
 #
 #   bench/auth.sh                        # 3 rounds, 10,000 users (about 6 min)
@@ -14,6 +14,7 @@
 #   connauth-jwt      the same connects, each with an HS256 token (PyJWT) as its password, auth_jwt
 #   connauth-http     the same users asked of an HTTP service (tests/AuthHttpService, ASP.NET Core on Kestrel):
 #                     auth_req then super_req per login, EMQX 4's defaults (form POST, keep-alive pool of 32), auth_http
+#   connauth-ldap     the same users as mqttUser entries in slapd (userPassword {SSHA}), auth_ldap
 #   fanin-aclconf     fan-in at a fixed rate, every client dev0, allowed by an acl.conf rule (acl_nomatch = deny)
 #   fanin-redisacl    the same, allowed by an ACL row in Redis (HGETALL mqtt_acl:%u, loaded at CONNECT, then cached)
 # Writes OUT/results.jsonl (every bench report), OUT/summary.md (medians), OUT/logs/.
@@ -32,6 +33,7 @@ redis_port=${PORT_REDIS:-18850}
 pg_port=${PORT_PG:-18851}
 http_port=${PORT_HTTP:-18852}
 cases=""
+ldap_port=${PORT_LDAP:-18853}
 
 while (($#)); do
     case "$1" in
@@ -57,7 +59,7 @@ broker_dll="$root/src/Broker.Server/bin/Release/net10.0/broker.dll"
 bench_dll="$root/src/Broker.Bench/bin/Release/net10.0/bench.dll"
 http_dll="$root/tests/AuthHttpService/bin/Release/net10.0/auth-http-service.dll"
 pg_bin=/usr/lib/postgresql/15/bin
-for tool in redis-server redis-cli psql python3 /usr/bin/python3; do
+for tool in redis-server redis-cli psql python3 /usr/bin/python3 /usr/sbin/slapd /usr/sbin/slapadd ldapadd; do
     command -v "$tool" >/dev/null || { echo "auth.sh: $tool is missing (scripts/test.sh installs the backends)" >&2; exit 1; }
 done
 [[ -x $pg_bin/initdb ]] || { echo "auth.sh: $pg_bin/initdb is missing: apt-get install postgresql-15" >&2; exit 1; }
@@ -70,6 +72,8 @@ if ((build)); then
 fi
 
 broker_pid=""
+slapd_pid=""
+http_pid=""
 stop_broker() {
     [[ -n "$broker_pid" ]] || return 0
     kill -TERM "$broker_pid" 2>/dev/null || true
@@ -77,14 +81,14 @@ stop_broker() {
     broker_pid=""
 }
 
-http_pid=""
 cleanup() {
     stop_broker
     [[ -z "$http_pid" ]] || { kill -TERM "$http_pid" 2>/dev/null; wait "$http_pid" 2>/dev/null || true; }
     redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
     runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
     cp "$work/pg/postgres.log" "$out/logs/" 2>/dev/null || true
-    rm -rf "$work/pg" "$work/redis" "$work/home-"*
+    [[ -z "$slapd_pid" ]] || { kill "$slapd_pid" 2>/dev/null; wait "$slapd_pid" 2>/dev/null; } || true
+    rm -rf "$work/pg" "$work/redis" "$work/ldap" "$work/home-"*
 }
 trap cleanup EXIT
 
@@ -118,13 +122,35 @@ dotnet "$http_dll" --port "$http_port" > "$out/logs/auth-http-service.log" 2>&1 
 http_pid=$!
 for _ in $(seq 300); do grep -q "auth service ready" "$out/logs/auth-http-service.log" && break; sleep 0.1; done
 grep -q "auth service ready" "$out/logs/auth-http-service.log" || { echo "auth.sh: the HTTP auth service did not start" >&2; exit 1; }
+# slapd with a private cn=config (as tests/Broker.EndToEnd.Tests/AuthPlugins/SlapdServer.cs does): EMQX's schema, an mdb
+# database indexed on uid, ou=devices with one entry per user, {SSHA} with a salt per user as slappasswd writes it.
+mkdir -p "$work/ldap/slapd.d" "$work/ldap/data"
+printf '%s\n' 'dn: cn=config' 'objectClass: olcGlobal' 'cn: config' '' \
+    'dn: cn=module{0},cn=config' 'objectClass: olcModuleList' 'cn: module{0}' 'olcModulePath: /usr/lib/ldap' \
+    'olcModuleLoad: back_mdb' '' 'dn: cn=schema,cn=config' 'objectClass: olcSchemaConfig' 'cn: schema' '' \
+    'include: file:///etc/ldap/schema/core.ldif' 'include: file:///etc/ldap/schema/cosine.ldif' \
+    "include: file://$root/plugins/auth_ldap/schema/emqx.schema.ldif" '' \
+    'dn: olcDatabase={-1}frontend,cn=config' 'objectClass: olcDatabaseConfig' 'objectClass: olcFrontendConfig' \
+    'olcDatabase: {-1}frontend' '' 'dn: olcDatabase={1}mdb,cn=config' 'objectClass: olcDatabaseConfig' \
+    'objectClass: olcMdbConfig' 'olcDatabase: {1}mdb' "olcDbDirectory: $work/ldap/data" 'olcSuffix: dc=example,dc=org' \
+    'olcRootDN: cn=admin,dc=example,dc=org' 'olcRootPW: bench-admin' 'olcDbIndex: uid eq' > "$work/ldap/config.ldif"
+/usr/sbin/slapadd -n0 -F "$work/ldap/slapd.d" -l "$work/ldap/config.ldif"
+/usr/sbin/slapd -h "ldap://127.0.0.1:$ldap_port/" -F "$work/ldap/slapd.d" -d none > "$out/logs/slapd.log" 2>&1 &
+slapd_pid=$!
+# slapd logs "starting" before it listens: wait until it answers.
+for _ in $(seq 100); do
+    ldapsearch -x -H "ldap://127.0.0.1:$ldap_port" -b '' -s base >/dev/null 2>&1 && break
+    sleep 0.1
+done
+python3 "$root/bench/make_ldap_users.py" "$users" \
+    | ldapadd -x -H "ldap://127.0.0.1:$ldap_port" -D cn=admin,dc=example,dc=org -w bench-admin >/dev/null
 jwt_secret="bench-secret-$RANDOM-$RANDOM-$RANDOM"
 jwt_token=$(/usr/bin/python3 "$root/tests/interop/jwt_mint.py" token HS256 "$jwt_secret" '{"exp":"+86400"}')
 iterations=$(dotnet "$broker_dll" conf-defaults | sed -n 's/^password_hash_iterations = //p')
 python3 "$root/bench/make_passwd.py" "$users" "$iterations" "$work/passwd" /dev/null
 
 # --- our broker, in a fresh home per run ------------------------------------------------------------------------
-# $1 run name, $2 source: passwd | redis | pgsql, $3 acl: none | aclconf | redis
+# $1 run name, $2 source: passwd | redis | pgsql | jwt | ldap, $3 acl: none | aclconf | redis
 start_broker() {
     local name="$1" source="$2" acl="$3" home="$work/home-$1"
     rm -rf "$home"; mkdir -p "$home/data"
@@ -142,6 +168,9 @@ start_broker() {
         http) echo auth_http >> "$home/data/loaded_plugins"
               printf 'auth.http.auth_req.url = http://127.0.0.1:%s/mqtt/auth\nauth.http.super_req.url = http://127.0.0.1:%s/mqtt/superuser\nauth.http.acl_req.url = ""\n' \
                   "$http_port" "$http_port" > "$home/etc/plugins/auth_http.conf" ;;
+        ldap) echo auth_ldap >> "$home/data/loaded_plugins"
+              printf 'auth.ldap.%s\n' "servers = 127.0.0.1" "port = $ldap_port" "bind_dn = cn=admin,dc=example,dc=org" \
+                  "bind_password = bench-admin" "device_dn = ou=devices,dc=example,dc=org" > "$home/etc/plugins/auth_ldap.conf" ;;
     esac
     [[ $acl == aclconf ]] && printf '{allow, {user, "dev0"}, pubsub, ["bench/#"]}.\n' > "$home/etc/acl.conf"
     BROKER_LISTENER__TCP__EXTERNAL="127.0.0.1:$port" BROKER_LISTENER__SSL__EXTERNAL=off BROKER_LISTENER__WS__EXTERNAL=off \
@@ -170,7 +199,7 @@ run() {
 }
 
 for round in $(seq "$rounds"); do
-    for source in passwd redis pgsql jwt http; do
+    for source in passwd redis pgsql jwt ldap http; do
         wanted "connauth-$source" || continue
         log "round $round: connauth-$source, $users first logins offered at $conn_rate/s"
         password='pw{n}'; [[ $source == jwt ]] && password="$jwt_token"
@@ -199,7 +228,7 @@ def med(case, f):
 print(f"rounds: {max(len(v) for v in runs.values())}, medians\n")
 print("| logins against | connected | failures | connects/s | CONNACK p50 µs | CONNACK p99 µs |")
 print("|---|---|---|---|---|---|")
-for source in ("passwd", "redis", "pgsql", "jwt", "http"):
+for source in ("passwd", "redis", "pgsql", "jwt", "ldap", "http"):
     c = "connauth-" + source
     if runs[c]:
         print(f"| {source} | {med(c, lambda r: r['connected']):.0f} | {med(c, lambda r: r['connect_failures']):.0f} "

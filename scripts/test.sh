@@ -27,6 +27,9 @@ command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need_pkgs+=(python3-jwt python3-cryptography)
 # The browser of the dashboard's tests (Playwright drives it through ExecutablePath; it downloads no browser of its own).
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+# auth_ldap's tests: slapd (its own private cn=config per test, never /etc/ldap/slapd.d) and ldapadd/ldapmodify.
+command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || need_pkgs+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || need_pkgs+=(ldap-utils)
 if ((${#need_pkgs[@]})); then
   sudo_cmd=()
   if [[ $(id -u) -ne 0 ]]; then
@@ -38,6 +41,15 @@ if ((${#need_pkgs[@]})); then
   fi
   if [[ $(id -u) -eq 0 || ${#sudo_cmd[@]} -gt 0 ]]; then
     log "installing ${need_pkgs[*]}"
+    if [[ " ${need_pkgs[*]} " == *" slapd "* ]]; then
+      # slapd asks questions on install (../shared/DESIGN.md §9): answer them first. The tests do not use this
+      # configuration; they build their own.
+      printf '%s\n' 'slapd slapd/no_configuration boolean false' 'slapd slapd/domain string example.org' \
+        'slapd shared/organization string Example' 'slapd slapd/password1 password admin' \
+        'slapd slapd/password2 password admin' 'slapd slapd/purge_database boolean true' \
+        'slapd slapd/move_old_database boolean true' | "${sudo_cmd[@]}" debconf-set-selections \
+        || log "debconf-set-selections failed: slapd may not install non-interactively"
+    fi
     # A failed install is not fatal here: the tests that need the tool fail and name the package.
     { "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
       && "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"; } \

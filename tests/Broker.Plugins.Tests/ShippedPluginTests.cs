@@ -26,6 +26,7 @@ public sealed class ShippedPluginTests
         { "auth_http", typeof(global::Broker.Plugins.AuthHttp.AuthHttpOptions) },
         { "dashboard", typeof(global::Broker.Plugins.Dashboard.DashboardOptions) },
         { "auth_builtin", typeof(global::Broker.Plugins.AuthBuiltin.AuthBuiltinOptions) },
+        { "auth_ldap", typeof(global::Broker.Plugins.AuthLdap.AuthLdapOptions) },
     };
 
     [Fact]

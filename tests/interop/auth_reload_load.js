@@ -1,6 +1,7 @@
 // Load for an auth plugin being reloaded (issue 20 item 7): `steady` clients connected with the right password stay
 // connected throughout; `churn` clients connect with the right password, disconnect and connect again, continuously;
-// one loop connects with a wrong password, continuously. Until a message on control/stop, then reports every count:
+// one loop connects with a wrong password, continuously (saying "wrong-enough" at its wrongEnough-th attempt). Until
+// a message on control/stop, then reports every count:
 // a right password refused, a wrong one admitted or a steady client dropped is a failure of the broker.
 'use strict';
 const { args, emit, connect, once, fail } = require('./common');
@@ -45,6 +46,8 @@ function attempt(options) {
   const wrong = async () => {
     for (let round = 0; !stopping; round++) {
       counts.wrongAttempts++;
+      if (counts.wrongAttempts === args.wrongEnough)
+        emit('wrong-enough', { wrongAttempts: counts.wrongAttempts });
       if ((await attempt({ clientId: `wrong-${round}`, username: args.username, password: args.password + '-wrong' })) === 'admitted')
         counts.wrongAdmitted++;
     }

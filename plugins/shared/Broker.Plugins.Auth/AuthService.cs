@@ -94,7 +94,8 @@ public sealed partial class AuthService : IAsyncDisposable
             _registrations.Add(_context.Hooks.Register(HookPoints.ClientAuthenticate, AuthenticateAsync, options));
         if (_backend.HasAclQuery || _backend.HasSuperQuery)
             _registrations.Add(_context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, options));
-        LogStarted(_logger, _context.Name, _backend.HasAuthQuery, _backend.HasSuperQuery, _backend.HasAclQuery, _settings.PasswordHash.Spec, _settings.OnError);
+        LogStarted(_logger, _context.Name, _backend.HasAuthQuery, _backend.HasSuperQuery, _backend.HasAclQuery,
+            _backend is IPasswordChecker ? "checked by " + _backend.Name : _settings.PasswordHash.Spec, _settings.OnError);
     }
 
     /// <summary>The <c>client.authenticate</c> callback.</summary>
@@ -115,22 +116,24 @@ public sealed partial class AuthService : IAsyncDisposable
             var credentials = await QueryAsync(_backend.FindCredentialsAsync, client, token).ConfigureAwait(false);
             if (credentials is null)
                 return HookResult.Continue;
-            if (!await VerifyAsync(ctx.Password, credentials).ConfigureAwait(false))
+            if (!await VerifyAsync(client, ctx.Password, credentials, token).ConfigureAwait(false))
                 return Refuse(ctx, MqttReasonCode.BadUserNameOrPassword);
             lookup = await LoadAccessAsync(client, credentials, token).ConfigureAwait(false);
         }
         catch (BackendFailure failure)
         {
-            if (failure.Unreachable && FromOutageCache(client) is { } cached)
+            if (!failure.Unreachable || FromOutageCache(client) is not { } cached)
+                return OnBackendFailure(ctx);
+            try
             {
-                if (!await VerifyAsync(ctx.Password, cached.Credentials).ConfigureAwait(false))
+                if (!await VerifyAsync(client, ctx.Password, cached.Credentials, token).ConfigureAwait(false))
                     return Refuse(ctx, MqttReasonCode.BadUserNameOrPassword);
-                lookup = cached;
             }
-            else
+            catch (BackendFailure)
             {
-                return _settings.OnError == OnError.Ignore ? HookResult.Continue : Refuse(ctx, MqttReasonCode.ServerUnavailable);
+                return OnBackendFailure(ctx); // a check that needs the server (an LDAP bind) cannot stand in for it
             }
+            lookup = cached;
         }
         _context.ClientState.Set(client, lookup.Access);
         ctx.IsSuperuser |= lookup.Access.IsSuperuser;
@@ -225,15 +228,20 @@ public sealed partial class AuthService : IAsyncDisposable
 
     private static (string?, string) Key(ClientInfo client) => (client.Username, client.ClientId);
 
-    private async ValueTask<bool> VerifyAsync(ReadOnlyMemory<byte>? password, StoredCredentials credentials)
+    private async ValueTask<bool> VerifyAsync(ClientInfo client, ReadOnlyMemory<byte>? password, StoredCredentials credentials, CancellationToken token)
     {
         var hash = _settings.PasswordHash;
         var bytes = password ?? ReadOnlyMemory<byte>.Empty;
+        if (_backend is IPasswordChecker checker)
+            return await QueryAsync((c, t) => checker.CheckPasswordAsync(c, bytes, credentials, t), client, token, evenWhenDown: true).ConfigureAwait(false);
         // bcrypt and pbkdf2 cost milliseconds on purpose: never on the connection's I/O thread.
         return hash.IsSlow
             ? await Task.Run(() => hash.Verify(bytes.Span, credentials.Password, credentials.Salt)).ConfigureAwait(false)
             : hash.Verify(bytes.Span, credentials.Password, credentials.Salt);
     }
+
+    private HookResult OnBackendFailure(ClientAuthenticateContext ctx) =>
+        _settings.OnError == OnError.Ignore ? HookResult.Continue : Refuse(ctx, MqttReasonCode.ServerUnavailable);
 
     private static HookResult Refuse(ClientAuthenticateContext ctx, MqttReasonCode reason)
     {
@@ -242,10 +250,13 @@ public sealed partial class AuthService : IAsyncDisposable
         return HookResult.Stop;
     }
 
-    /// <summary>Runs one query with the timeout, the down-marking and the logging.</summary>
-    private async Task<T> QueryAsync<T>(Func<ClientInfo, CancellationToken, Task<T>> query, ClientInfo client, CancellationToken hookToken)
+    /// <summary>
+    /// Runs one query with the timeout, the down-marking and the logging. <paramref name="evenWhenDown"/>: for a
+    /// password check, which may need no server at all (it fails by itself when it does and the server is away).
+    /// </summary>
+    private async Task<T> QueryAsync<T>(Func<ClientInfo, CancellationToken, Task<T>> query, ClientInfo client, CancellationToken hookToken, bool evenWhenDown = false)
     {
-        if (IsDown)
+        if (IsDown && !evenWhenDown)
             throw new BackendFailure(unreachable: true);
         using var timeout = new CancellationTokenSource(_settings.QueryTimeout, _context.TimeProvider);
         // Not linked to the plugin's Stopping: during a reload this instance answers until its hooks are gone, and

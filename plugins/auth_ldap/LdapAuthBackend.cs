@@ -1,0 +1,216 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Broker.Plugins.Auth;
+
+namespace Broker.Plugins.AuthLdap;
+
+/// <summary>
+/// Finds a client's entry with one search (bound as <c>bind_dn</c>) and reads from it the password, <c>isEnabled</c>,
+/// <c>isSuperuser</c> and the <c>mqtt*Topic</c> ACL; checks the password against the stored value or, with
+/// <c>bind_as_user</c>, by binding as the entry. Both kinds of connection are pooled (at most <c>pool</c> each), opened
+/// on demand; a connection that failed is closed, never reused.
+/// </summary>
+/// <remarks>
+/// libldap's synchronous calls block, so each runs on the thread pool with the pool's size as the bound on threads
+/// waiting for the server; each has <c>timeout</c> as its own limit besides the query's cancellation.
+/// </remarks>
+internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
+{
+    private const string IsEnabled = "isEnabled";
+    private const string IsSuperuser = "isSuperuser";
+    private const string PublishTopic = "mqttPublishTopic";
+    private const string SubscriptionTopic = "mqttSubscriptionTopic";
+    private const string PubSubTopic = "mqttPubSubTopic";
+
+    private readonly AuthLdapOptions _options;
+    private readonly LdapFilter _filter;
+    private readonly string[] _attributes;
+    private readonly ConnectionPool _searchers;
+    private readonly ConnectionPool _binders;
+    // What the CONNECT's search found, for the superuser and ACL lookups that follow it on the same client.
+    private readonly ConditionalWeakTable<ClientInfo, Entry> _found = [];
+
+    public LdapAuthBackend(AuthLdapOptions options)
+    {
+        _options = options;
+        _filter = new LdapFilter(options);
+        _attributes = [options.PasswordAttribute, IsEnabled, IsSuperuser, PublishTopic, SubscriptionTopic, PubSubTopic];
+        _searchers = new ConnectionPool(options, bindAsService: true);
+        _binders = new ConnectionPool(options, bindAsService: false);
+    }
+
+    public string Name => "LDAP";
+
+    public bool HasAuthQuery => true;
+
+    public bool HasSuperQuery => true;
+
+    public bool HasAclQuery => true;
+
+    /// <summary>The search, for the start-up log.</summary>
+    public string Search => _filter.ToString();
+
+    public async Task<StoredCredentials?> FindCredentialsAsync(ClientInfo client, CancellationToken cancellationToken)
+    {
+        if (await SearchAsync(client, cancellationToken).ConfigureAwait(false) is not { } entry)
+            return null;
+        _found.AddOrUpdate(client, entry);
+        // The DN rides in the salt, which RFC 2307 values do not need. A disabled entry (EMQX 4: isEnabled FALSE)
+        // has neither password nor DN, so no password matches it.
+        return entry.Enabled ? new StoredCredentials(entry.Password, entry.Dn) : new StoredCredentials(null, null);
+    }
+
+    public async Task<bool> CheckPasswordAsync(ClientInfo client, ReadOnlyMemory<byte> password, StoredCredentials credentials, CancellationToken cancellationToken)
+    {
+        if (_options.BindAsUser)
+        {
+            // An empty password would be an unauthenticated bind (RFC 4513 §5.1.2), which some servers let succeed.
+            if (password.IsEmpty || credentials.Salt is not { } dn)
+                return false;
+            var text = Encoding.UTF8.GetString(password.Span);
+            return await _binders.RunAsync(session => session.Bind(dn, text) == LibLdap.Success, cancellationToken).ConfigureAwait(false);
+        }
+        if (credentials.Password is not { } stored)
+            return false;
+        return Rfc2307Password.IsSlow(stored)
+            ? await Task.Run(() => Rfc2307Password.Verify(password.Span, stored), cancellationToken).ConfigureAwait(false)
+            : Rfc2307Password.Verify(password.Span, stored);
+    }
+
+    public async Task<bool> IsSuperuserAsync(ClientInfo client, CancellationToken cancellationToken)
+    {
+        var entry = _found.TryGetValue(client, out var found) ? found : await SearchAsync(client, cancellationToken).ConfigureAwait(false);
+        return entry?.Superuser == true;
+    }
+
+    public async Task<IReadOnlyList<AclRule>> LoadAclAsync(ClientInfo client, CancellationToken cancellationToken)
+    {
+        Entry? entry;
+        if (_found.TryGetValue(client, out var found))
+        {
+            entry = found;
+            _found.Remove(client);
+        }
+        else
+        {
+            entry = await SearchAsync(client, cancellationToken).ConfigureAwait(false);
+        }
+        return entry?.Acl ?? [];
+    }
+
+    public Task PingAsync(CancellationToken cancellationToken) =>
+        // The root DSE: any server answers it, bound or not.
+        _searchers.RunAsync(session => session.Search("", LibLdap.ScopeBase, "(objectClass=*)", ["1.1"], _options.Timeout, 1), cancellationToken);
+
+    public bool IsUnreachable(Exception exception) => exception is LdapError { Unreachable: true };
+
+    public ValueTask DisposeAsync()
+    {
+        _searchers.Dispose();
+        _binders.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task<Entry?> SearchAsync(ClientInfo client, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(client.Username))
+            return null; // no user name, nothing to look for: the next source decides
+        var baseDn = _filter.BaseDn(client.Username);
+        var filter = _filter.For(client.Username);
+        var found = await _searchers.RunAsync(session => session.Search(baseDn, LibLdap.ScopeSubtree, filter, _attributes, _options.Timeout, 2), cancellationToken).ConfigureAwait(false);
+        return found switch
+        {
+            [] => null,
+            [var entry] => Read(entry),
+            _ => throw new InvalidOperationException($"more than one entry matches the search {_filter}: the user name is ambiguous"),
+        };
+    }
+
+    private Entry Read(LdapEntry result)
+    {
+        var password = First(result, _options.PasswordAttribute);
+        var enabled = First(result, IsEnabled) is not { } flag || !flag.Equals("FALSE", StringComparison.OrdinalIgnoreCase);
+        var superuser = First(result, IsSuperuser) is { } super && super.Equals("TRUE", StringComparison.OrdinalIgnoreCase);
+        var acl = new List<AclRule>();
+        foreach (var (attribute, access) in new[] { (PublishTopic, AclAccess.Publish), (SubscriptionTopic, AclAccess.Subscribe), (PubSubTopic, AclAccess.PubSub) })
+        {
+            foreach (var topic in Values(result, attribute))
+            {
+                if (topic.Length > 0)
+                    acl.Add(new AclRule { Allow = true, Access = access, Topic = topic });
+            }
+        }
+        return new Entry(result.Dn, password, enabled, superuser, acl);
+    }
+
+    private static string? First(LdapEntry entry, string attribute) => Values(entry, attribute).FirstOrDefault();
+
+    // UTF-8: what slappasswd and ldapadd write, and LDAP's string syntax.
+    private static IEnumerable<string> Values(LdapEntry entry, string attribute) =>
+        entry.Attributes.TryGetValue(attribute, out var values) ? values.Select(v => Encoding.UTF8.GetString(v)) : [];
+
+    /// <summary>What the search found.</summary>
+    private sealed record Entry(string Dn, string? Password, bool Enabled, bool Superuser, IReadOnlyList<AclRule> Acl);
+
+    /// <summary>Up to <c>pool</c> sessions of one kind, each used by one call at a time.</summary>
+    private sealed class ConnectionPool(AuthLdapOptions options, bool bindAsService) : IDisposable
+    {
+        private readonly ConcurrentBag<LdapSession> _idle = [];
+        private readonly SemaphoreSlim _slots = new(options.Pool, options.Pool);
+        private volatile bool _disposed;
+
+        /// <summary>Runs <paramref name="call"/> on an idle (or new) session on the thread pool.</summary>
+        public async Task<T> RunAsync<T>(Func<LdapSession, T> call, CancellationToken cancellationToken)
+        {
+            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Once on the thread pool the call runs to its end (libldap cannot be interrupted; its own timeout ends
+            // it); the caller stops waiting at the query's timeout. A session whose call failed is closed.
+            return await Task.Run(() =>
+            {
+                LdapSession? session = null;
+                try
+                {
+                    session = _idle.TryTake(out var idle) ? idle : Open();
+                    var result = call(session);
+                    _idle.Add(session);
+                    if (_disposed)
+                        CloseIdle(); // the pool closed while this call ran
+                    return result;
+                }
+                catch
+                {
+                    session?.Dispose();
+                    throw;
+                }
+                finally
+                {
+                    _slots.Release();
+                }
+            }, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        private LdapSession Open()
+        {
+            var session = LdapSession.Open(options);
+            if (bindAsService && session.Bind(options.BindDn, options.BindPassword) != LibLdap.Success)
+            {
+                session.Dispose();
+                throw new LdapError(LibLdap.InvalidCredentials, "bind as auth.ldap.bind_dn");
+            }
+            return session;
+        }
+
+        public void Dispose()
+        {
+            _disposed = true;
+            CloseIdle();
+        }
+
+        private void CloseIdle()
+        {
+            while (_idle.TryTake(out var session))
+                session.Dispose();
+        }
+    }
+}
