@@ -78,7 +78,7 @@ internal sealed class AuthHttpOptions : IValidatableOptions
     [ConfKey("auth.http.ssl.verify", "Check the service's certificate (chain and host name). Turn off only for testing.")]
     public bool SslVerify { get; set; } = true;
 
-    [ConfKey("auth.http.ssl.server_name_indication", "The host name sent in TLS SNI (and as the Host header) and checked in the certificate; empty = the host of the URL.")]
+    [ConfKey("auth.http.ssl.server_name_indication", "For https:// URLs: the host name sent in TLS SNI (and in the Host header) and checked in the certificate; empty (or EMQX's disable) = the host of the URL.")]
     public string SslServerName { get; set; } = "";
 
     [ConfKey("auth.http.on_error", "What an unreachable service, a timeout or a transport error means: deny (CONNACK Server Unavailable, publish/subscribe refused) or ignore (the next source decides). An HTTP status other than 200 is an answer, not an error: it denies.")]

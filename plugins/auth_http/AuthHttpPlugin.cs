@@ -40,7 +40,11 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
         _failureLog = new LogInterval(context.TimeProvider, TimeSpan.FromSeconds(10));
         var tls = TlsSettings.Load("auth.http", _options.SslCaFile, _options.SslCertFile, _options.SslKeyFile, _options.SslVerify);
-        tls.Refused = reason => LogTlsRefused(_logger, reason);
+        tls.Refused = reason =>
+        {
+            if (_failureLog.Allow())
+                LogTlsRefused(_logger, reason);
+        };
         var handler = new SocketsHttpHandler
         {
             MaxConnectionsPerServer = _options.PoolSize,
@@ -52,7 +56,8 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
         if (tls.ClientCertificate is { } certificate)
             handler.SslOptions.ClientCertificates = [certificate];
         _http = new HttpClient(handler) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
-        var host = _options.SslServerName.Length > 0 ? _options.SslServerName : null;
+        // EMQX's "disable" cannot be honoured (SocketsHttpHandler always sends SNI): it means "the URL's host", as empty does.
+        var host = _options.SslServerName is { Length: > 0 } name && name != "disable" ? name : null;
         _auth = _options.AuthUrl.Length > 0 ? new HttpRequestTemplate(_options.AuthUrl, _options.AuthMethod, _options.AuthHeaders, _options.AuthParams, host) : null;
         _super = _options.SuperUrl.Length > 0 ? new HttpRequestTemplate(_options.SuperUrl, _options.SuperMethod, _options.SuperHeaders, _options.SuperParams, host) : null;
         _acl = _options.AclUrl.Length > 0 ? new HttpRequestTemplate(_options.AclUrl, _options.AclMethod, _options.AclHeaders, _options.AclParams, host) : null;
@@ -216,6 +221,6 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
     [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "auth_http: a request to {Url} failed ({Reason}); clients are judged by on_error (logged at most every 10 s)")]
     private static partial void LogRequestFailed(ILogger logger, string url, string reason);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "auth_http: {Reason}")]
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "auth_http: {Reason} (logged at most every 10 s)")]
     private static partial void LogTlsRefused(ILogger logger, string reason);
 }

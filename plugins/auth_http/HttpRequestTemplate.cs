@@ -51,7 +51,9 @@ internal sealed class HttpRequestTemplate
                     : new FormUrlEncodedContent(values.Select(v => new KeyValuePair<string, string>(v.Name, v.Item2))),
             };
         }
-        request.Headers.Host = _host;
+        // Only for https (where it names the server for SNI and the certificate), and with the URL's port when it has one.
+        if (_host is not null && _url.Scheme == Uri.UriSchemeHttps)
+            request.Headers.Host = _url.IsDefaultPort ? _host : $"{_host}:{_url.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
         foreach (var (name, headerValue) in _headers)
         {
             if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase))

@@ -36,7 +36,7 @@ internal sealed class AdminStore
     private readonly string _path;
     private readonly int _iterations;
     private readonly Lock _lock = new();
-    private readonly List<Admin> _admins;
+    private List<Admin> _admins; // replaced whole, after the new list is on disk
     private readonly string _unknownUserHash;
 
     private AdminStore(string path, int iterations, List<Admin> admins)
@@ -62,7 +62,7 @@ internal sealed class AdminStore
                 Description = "the default user",
                 MustChangePassword = true,
             });
-            store.Save();
+            store.Save(store._admins);
             return store;
         }
         try
@@ -96,45 +96,64 @@ internal sealed class AdminStore
     public bool Add(string username, string password, string description)
     {
         var hash = Hash(password);
-        lock (_lock)
+        return Change(admins =>
         {
-            if (_admins.Exists(a => a.Username == username))
+            if (admins.Exists(a => a.Username == username))
                 return false;
-            _admins.Add(new Admin { Username = username, PasswordHash = hash, Description = description });
-            Save();
+            admins.Add(new Admin { Username = username, PasswordHash = hash, Description = description });
             return true;
-        }
+        });
     }
 
     /// <summary>Sets a user's password (and clears the must-change mark); false for an unknown user.</summary>
     public bool SetPassword(string username, string password)
     {
         var hash = Hash(password);
-        lock (_lock)
+        return Change(admins =>
         {
-            var admin = _admins.Find(a => a.Username == username);
-            if (admin is null)
+            var index = admins.FindIndex(a => a.Username == username);
+            if (index < 0)
                 return false;
-            admin.PasswordHash = hash;
-            admin.MustChangePassword = false;
-            Save();
+            admins[index] = new Admin { Username = username, PasswordHash = hash, Description = admins[index].Description };
             return true;
-        }
+        });
     }
 
     /// <summary>Removes a user; refuses to remove the last one (nobody could sign in).</summary>
     public DeleteResult Delete(string username)
     {
+        var result = DeleteResult.NotFound;
+        Change(admins =>
+        {
+            var index = admins.FindIndex(a => a.Username == username);
+            if (index < 0)
+                return false;
+            if (admins.Count == 1)
+            {
+                result = DeleteResult.LastUser;
+                return false;
+            }
+            admins.RemoveAt(index);
+            result = DeleteResult.Deleted;
+            return true;
+        });
+        return result;
+    }
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to a copy of the users; when it says it changed something, writes the copy and
+    /// only then uses it: a write that fails (disk full) changes nothing, in memory or on disk.
+    /// </summary>
+    private bool Change(Func<List<Admin>, bool> change)
+    {
         lock (_lock)
         {
-            var index = _admins.FindIndex(a => a.Username == username);
-            if (index < 0)
-                return DeleteResult.NotFound;
-            if (_admins.Count == 1)
-                return DeleteResult.LastUser;
-            _admins.RemoveAt(index);
-            Save();
-            return DeleteResult.Deleted;
+            var copy = new List<Admin>(_admins);
+            if (!change(copy))
+                return false;
+            Save(copy);
+            _admins = copy;
+            return true;
         }
     }
 
@@ -155,7 +174,7 @@ internal sealed class AdminStore
     private static bool VerifyHash(string stored, string password) =>
         PasswordFileHash.TryParse(stored, out var hash, out _) && hash.Matches(password);
 
-    private void Save()
+    private void Save(List<Admin> admins)
     {
         var temporary = _path + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
@@ -163,7 +182,7 @@ internal sealed class AdminStore
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         using (var stream = new FileStream(temporary, options))
         {
-            JsonSerializer.Serialize(stream, _admins, DashboardJson.Default.ListAdmin);
+            JsonSerializer.Serialize(stream, admins, DashboardJson.Default.ListAdmin);
             stream.Flush(flushToDisk: true);
         }
         File.Move(temporary, _path, overwrite: true);

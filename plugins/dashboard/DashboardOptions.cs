@@ -27,7 +27,10 @@ internal sealed class DashboardOptions : IValidatableOptions
     [ConfKey("dashboard.session_timeout", "A signed-in browser that does nothing for this long signs in again.", Unit = ConfUnit.Duration, Min = "1m")]
     public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
-    [ConfKey("dashboard.sign_in.max_failures", "Failed sign-ins one address may make per sign_in.window; more are refused (429) until the window passes.", Min = "1")]
+    [ConfKey("dashboard.hosts", "Host names (comma-separated) browsers may use to reach the dashboard, besides IP addresses and localhost; a request naming another host is refused (421), so no web page can point a name of its own at it (DNS rebinding).")]
+    public string Hosts { get; set; } = "";
+
+    [ConfKey("dashboard.sign_in.max_failures", "Sign-ins one address may try per sign_in.window (counted before the password is checked, so parallel guesses count too); more are refused (429) until the window passes.", Min = "1")]
     public int MaxFailures { get; set; } = 5;
 
     [ConfKey("dashboard.sign_in.window", "The window of sign_in.max_failures.", Unit = ConfUnit.Duration, Min = "1s")]
@@ -35,6 +38,8 @@ internal sealed class DashboardOptions : IValidatableOptions
 
     [ConfKey("dashboard.password_hash_iterations", "PBKDF2-SHA512 iterations of the dashboard users' password hashes (as password_hash_iterations of etc/passwd).", Min = "1000")]
     public int HashIterations { get; set; } = 100_000;
+
+    public string[] AllowedHosts => Hosts.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     public IPEndPoint? HttpEndPoint => ParseEndPoint(Http);
 

@@ -31,6 +31,7 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private DashboardServer? _server;
     private WebApplication? _app;
+    private X509Certificate2? _certificate;
     private readonly List<IPEndPoint> _held = [];
 
     /// <inheritdoc />
@@ -86,12 +87,18 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException ex)
+        catch (Exception ex)
         {
+            // Whatever failed, nothing of this instance may keep running (its rate limiter's timer would keep its load
+            // context alive).
             await app.DisposeAsync().ConfigureAwait(false);
             _server.Dispose();
-            throw new InvalidOperationException($"dashboard: cannot listen on {options.Http}/{options.Https}: {ex.Message}", ex);
+            certificate?.Dispose();
+            if (ex is IOException)
+                throw new InvalidOperationException($"dashboard: cannot listen on {options.Http}/{options.Https}: {ex.Message}", ex);
+            throw;
         }
+        _certificate = certificate;
         _app = app;
         foreach (var (listener, scheme) in bound)
         {
@@ -112,6 +119,7 @@ public sealed partial class DashboardPlugin : IBrokerPlugin
         foreach (var endPoint in _held)
             Hold(endPoint, -1);
         _server?.Dispose();
+        _certificate?.Dispose();
     }
 
     /// <summary>

@@ -43,7 +43,9 @@ internal sealed partial class DashboardServer : IDisposable
     private readonly Dictionary<string, Asset> _assets;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
-    private readonly PartitionedRateLimiter<IPAddress> _failures;
+    private readonly PartitionedRateLimiter<IPAddress> _attempts;
+    // PBKDF2 is the costly part of a sign-in or password change: at most two at a time, whatever arrives in parallel.
+    private readonly SemaphoreSlim _hashing = new(2);
     private readonly List<IDisposable> _registrations = [];
     private readonly Lock _clientLock = new();
     private HttpClient? _management;
@@ -55,7 +57,7 @@ internal sealed partial class DashboardServer : IDisposable
         _admins = admins;
         _assets = assets;
         _logger = logger;
-        _failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.GetFixedWindowLimiter(address, _ => new FixedWindowRateLimiterOptions
+        _attempts = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.GetFixedWindowLimiter(address, _ => new FixedWindowRateLimiterOptions
         {
             PermitLimit = options.MaxFailures,
             Window = options.FailureWindow,
@@ -88,6 +90,16 @@ internal sealed partial class DashboardServer : IDisposable
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
         var path = http.Request.Path.Value ?? "/";
         var method = http.Request.Method;
+        if (RefusedHost(http.Request.Host.Host) is { } misdirected)
+        {
+            await WriteAsync(http, misdirected).ConfigureAwait(false);
+            return;
+        }
+        if (method is not ("GET" or "HEAD") && CrossSite(http.Request) is { } crossSite)
+        {
+            await WriteAsync(http, crossSite).ConfigureAwait(false);
+            return;
+        }
         try
         {
             if (method == "GET" && (path == "/" || _assets.ContainsKey(path)))
@@ -122,7 +134,7 @@ internal sealed partial class DashboardServer : IDisposable
                     await WriteAsync(http, Reply.Ok).ConfigureAwait(false);
                     return;
                 case "/auth/password" when method == "POST":
-                    await WriteAsync(http, ChangeOwnPassword(session, await ReadBodyAsync(http).ConfigureAwait(false))).ConfigureAwait(false);
+                    await WriteAsync(http, await ChangeOwnPasswordAsync(session, await ReadBodyAsync(http).ConfigureAwait(false), http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
                     return;
             }
             if (_admins.MustChangePassword(session.Username))
@@ -132,7 +144,7 @@ internal sealed partial class DashboardServer : IDisposable
             }
             if (path == "/admins" || path.StartsWith("/admins/", StringComparison.Ordinal))
             {
-                var name = path.Length > "/admins/".Length ? Uri.UnescapeDataString(path["/admins/".Length..]) : null;
+                var name = path.Length > "/admins/".Length ? path["/admins/".Length..] : null; // decoded once, by Kestrel
                 var reply = (method, name) switch
                 {
                     ("GET", null) => AdminsList(),
@@ -159,6 +171,11 @@ internal sealed partial class DashboardServer : IDisposable
         {
             LogForwardFailed(_logger, path, ex.Message);
             await WriteAsync(http, Reply.Error(502, "the management API did not answer: " + ex.Message)).ConfigureAwait(false);
+        }
+        catch (TaskCanceledException) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            LogForwardFailed(_logger, path, "no answer in time");
+            await WriteAsync(http, Reply.Error(504, "the management API did not answer in time")).ConfigureAwait(false);
         }
     }
 
@@ -187,23 +204,24 @@ internal sealed partial class DashboardServer : IDisposable
 
     private async Task<Reply> SignInAsync(HttpContext http)
     {
+        if (!IsJson(http.Request))
+            return Reply.Error(415, "send the user name and password as application/json");
         var address = http.Connection.RemoteIpAddress ?? IPAddress.None;
-        using (var probe = _failures.AttemptAcquire(address, 0))
+        // The attempt is counted before the password is checked, so parallel guesses cannot slip between check and count.
+        using var attempt = _attempts.AttemptAcquire(address, 1);
+        if (!attempt.IsAcquired)
         {
-            if (!probe.IsAcquired)
-            {
-                var wait = probe.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : _options.FailureWindow;
-                http.Response.Headers.RetryAfter = Math.Max(1, Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                LogThrottled(_logger, address.ToString());
-                return Reply.Error(429, "too many failed sign-ins from this address: try again later");
-            }
+            var wait = attempt.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : _options.FailureWindow;
+            http.Response.Headers.RetryAfter = Math.Max(1, Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            LogThrottled(_logger, address.ToString());
+            return Reply.Error(429, "too many sign-ins from this address: try again later");
         }
         var input = Parse(await ReadBodyAsync(http).ConfigureAwait(false), DashboardJson.Default.SignIn);
-        var admin = _admins.Verify(input.Username ?? "", input.Password ?? "");
+        var admin = await VerifyAsync(input.Username ?? "", input.Password ?? "", http.RequestAborted).ConfigureAwait(false);
         if (admin is null)
         {
-            _failures.AttemptAcquire(address, 1).Dispose();
-            LogSignInFailed(_logger, input.Username ?? "", address.ToString());
+            // The name only when it is a user's: a password typed into the name field stays out of the log.
+            LogSignInFailed(_logger, _admins.Exists(input.Username ?? "") ? input.Username! : "(not a user)", address.ToString());
             return Reply.Error(401, "wrong user name or password");
         }
         PruneSessions();
@@ -214,6 +232,46 @@ internal sealed partial class DashboardServer : IDisposable
         LogSignedIn(_logger, admin.Username, address.ToString());
         return Reply.Of(ViewOf(session), DashboardJson.Default.AnswerSessionView);
     }
+
+    private async Task<Admin?> VerifyAsync(string username, string password, CancellationToken cancellationToken)
+    {
+        await _hashing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return _admins.Verify(username, password);
+        }
+        finally
+        {
+            _hashing.Release();
+        }
+    }
+
+    /// <summary>
+    /// A Host header that is neither an IP address, localhost, nor one of <c>dashboard.hosts</c> is refused (421): a web
+    /// page the operator visits cannot point a name of its own at this listener (DNS rebinding) and read the answers.
+    /// </summary>
+    private Reply? RefusedHost(string host)
+    {
+        if (host.Length == 0 || host == "localhost" || IPAddress.TryParse(host.Trim('[', ']'), out _)
+            || _options.AllowedHosts.Contains(host, StringComparer.OrdinalIgnoreCase))
+            return null;
+        return Reply.Error(421, $"this dashboard does not answer to the name '{host}': add it to dashboard.hosts");
+    }
+
+    /// <summary>A state change sent by another site (its Origin or Sec-Fetch-Site says so) is refused (403).</summary>
+    private static Reply? CrossSite(HttpRequest request)
+    {
+        var site = request.Headers["Sec-Fetch-Site"].ToString();
+        if (site.Length > 0 && site is not ("same-origin" or "none"))
+            return Reply.Error(403, "a request from another site");
+        var origin = request.Headers.Origin.ToString();
+        if (origin.Length > 0 && (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || !string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase)))
+            return Reply.Error(403, "a request from another origin");
+        return null;
+    }
+
+    private static bool IsJson(HttpRequest request) =>
+        request.ContentType is { } type && type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase);
 
     private Session? CurrentSession(HttpContext http)
     {
@@ -250,10 +308,10 @@ internal sealed partial class DashboardServer : IDisposable
         CsrfToken = session.Csrf,
     };
 
-    private Reply ChangeOwnPassword(Session session, string body)
+    private async Task<Reply> ChangeOwnPasswordAsync(Session session, string body, CancellationToken cancellationToken)
     {
         var input = Parse(body, DashboardJson.Default.PasswordChange);
-        if (_admins.Verify(session.Username, input.OldPassword ?? "") is null)
+        if (await VerifyAsync(session.Username, input.OldPassword ?? "", cancellationToken).ConfigureAwait(false) is null)
             return Reply.Error(400, "the current password is wrong");
         if (CheckNewPassword(input.NewPassword, input.OldPassword) is { } problem)
             return Reply.Error(400, problem);
@@ -328,11 +386,12 @@ internal sealed partial class DashboardServer : IDisposable
     private async Task ForwardAsync(HttpContext http)
     {
         var client = ManagementClient();
-        var target = http.Request.Path.Value!.TrimStart('/') + http.Request.QueryString.Value;
+        // The target as the browser sent it: decoding it (as Path does) would turn %23 in a topic into a fragment.
+        var target = (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? http.Request.Path.Value!).TrimStart('/');
         using var request = new HttpRequestMessage(new HttpMethod(http.Request.Method), target);
         if (http.Request.ContentLength > 0 || http.Request.Headers.TransferEncoding.Count > 0)
         {
-            request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(await ReadBodyAsync(http).ConfigureAwait(false)));
+            request.Content = new ByteArrayContent(await ReadBodyBytesAsync(http).ConfigureAwait(false));
             if (http.Request.ContentType is { } type)
                 request.Content.Headers.TryAddWithoutValidation("Content-Type", type);
         }
@@ -350,13 +409,23 @@ internal sealed partial class DashboardServer : IDisposable
             return _management ??= _context.CreateManagementClient();
     }
 
-    private static async Task<string> ReadBodyAsync(HttpContext http)
+    private static async Task<string> ReadBodyAsync(HttpContext http) => Encoding.UTF8.GetString(await ReadBodyBytesAsync(http).ConfigureAwait(false));
+
+    /// <summary>The request body, at most <see cref="BodyLimit"/> bytes (400 beyond).</summary>
+    private static async Task<byte[]> ReadBodyBytesAsync(HttpContext http)
     {
         if (http.Request.ContentLength > BodyLimit)
             throw new BadRequestException($"the body is over {BodyLimit} bytes");
-        using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
-        var body = await reader.ReadToEndAsync(http.RequestAborted).ConfigureAwait(false);
-        return body.Length > BodyLimit ? throw new BadRequestException($"the body is over {BodyLimit} bytes") : body;
+        using var body = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await http.Request.Body.ReadAsync(buffer, http.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            if (body.Length + read > BodyLimit)
+                throw new BadRequestException($"the body is over {BodyLimit} bytes");
+            body.Write(buffer, 0, read);
+        }
+        return body.ToArray();
     }
 
     private static T Parse<T>(string body, JsonTypeInfo<T> type) where T : class
@@ -385,7 +454,8 @@ internal sealed partial class DashboardServer : IDisposable
     {
         foreach (var registration in _registrations)
             registration.Dispose();
-        _failures.Dispose();
+        _attempts.Dispose();
+        _hashing.Dispose();
         lock (_clientLock)
             _management?.Dispose();
         _sessions.Clear();
@@ -415,10 +485,10 @@ internal sealed partial class DashboardServer : IDisposable
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Dashboard: {User} signed in from {Address}")]
     private static partial void LogSignedIn(ILogger logger, string user, string address);
 
-    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Dashboard: failed sign-in as '{User}' from {Address}")]
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Dashboard: failed sign-in as {User} from {Address}")]
     private static partial void LogSignInFailed(ILogger logger, string user, string address);
 
-    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Dashboard: sign-ins from {Address} refused for a while: too many failures")]
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "Dashboard: sign-ins from {Address} refused for a while: too many attempts")]
     private static partial void LogThrottled(ILogger logger, string address);
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "Dashboard: password of {User} changed")]

@@ -115,7 +115,8 @@ internal sealed partial class PluginManager
 
     /// <summary>
     /// A plugin's configuration as its .conf file and the environment hold it now (what its next load or reload reads):
-    /// each key (dotted), value and where it was set. Values of keys that name a password, secret or token are masked.
+    /// each key (dotted), value and where it was set. Masked: values of keys ending in password, passwd, secret or token,
+    /// every header of a request (<c>.headers.</c>: authorization tokens), and the user:password part of a URL.
     /// </summary>
     /// <exception cref="Exception">The file cannot be read; the message names file and line.</exception>
     public IReadOnlyList<(string Key, string Value, string? Origin)> ReadConfiguration(string name)
@@ -127,18 +128,27 @@ internal sealed partial class PluginManager
             if (value is null)
                 continue;
             var key = path.Replace(':', '.');
-            entries.Add((key, IsSecret(key) && value.Length > 0 ? "******" : value, _configuration.OriginOf(configuration, key)));
+            entries.Add((key, Mask(key, value), _configuration.OriginOf(configuration, key)));
         }
         entries.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
         return entries;
-
-        static bool IsSecret(string key)
-        {
-            var last = key[(key.LastIndexOf('.') + 1)..];
-            return last.Contains("password", StringComparison.OrdinalIgnoreCase) || last.Contains("secret", StringComparison.OrdinalIgnoreCase)
-                || last.Contains("token", StringComparison.OrdinalIgnoreCase);
-        }
     }
+
+    internal static string Mask(string key, string value)
+    {
+        if (value.Length == 0)
+            return value;
+        var last = key[(key.LastIndexOf('.') + 1)..];
+        if (SecretKeyPattern().IsMatch(last) || key.Contains(".headers.", StringComparison.Ordinal))
+            return "******";
+        return UrlUserInfoPattern().Replace(value, "${scheme}******@");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("(password|passwd|secret|token)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex SecretKeyPattern();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<scheme>[a-z][a-z0-9+.\-]*://)[^/@\s]+@", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex UrlUserInfoPattern();
 
     public Task<IReadOnlyList<PluginInfo>> ListAsync()
     {

@@ -51,6 +51,9 @@ public sealed class ManagementApiTests
         Assert.True(secret.Length >= 40);
         Assert.Equal(HttpStatusCode.Conflict, await SendAsync(HttpMethod.Post, "api/v4/apps", """{"app_id":"grafana"}"""));
         Assert.Equal(HttpStatusCode.BadRequest, await SendAsync(HttpMethod.Delete, "api/v4/apps/admin")); // the default one
+        // A secret of one's own must be as long as a made one (it is kept as a plain SHA-256).
+        Assert.Equal(HttpStatusCode.BadRequest, await SendAsync(HttpMethod.Post, "api/v4/apps", """{"app_id":"mine","secret":"short-and-guessable"}"""));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(HttpMethod.Post, "api/v4/apps", """{"app_id":"mine","secret":"0123456789abcdef0123456789abcdef"}"""));
 
         async Task<HttpStatusCode> AsGrafanaAsync(BrokerProcess b)
         {
@@ -61,7 +64,7 @@ public sealed class ManagementApiTests
         }
         Assert.Equal(HttpStatusCode.OK, await AsGrafanaAsync(broker));
         var apps = await GetJsonAsync(admin, "api/v4/apps");
-        Assert.Equal(["admin", "grafana"], apps.GetProperty("data").EnumerateArray().Select(a => a.GetProperty("app_id").GetString()));
+        Assert.Equal(["admin", "grafana", "mine"], apps.GetProperty("data").EnumerateArray().Select(a => a.GetProperty("app_id").GetString()));
         var stored = await File.ReadAllTextAsync(Path.Combine(broker.HomeDirectory, "data", "management_apps.json"), TestContext.Current.CancellationToken);
         Assert.DoesNotContain(secret, stored, StringComparison.Ordinal);
 
@@ -117,8 +120,9 @@ public sealed class ManagementApiTests
         Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?username=alice"), "mgmt-sub"));
         Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?username=bob")).GetProperty("data").GetArrayLength());
         Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?clientid=mgmt-sub"), "mgmt-sub"));
-        // EMQX 4's fuzzy search (the dashboard's search box): a part of the client id or user name, any case.
-        Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?_like_clientid=GMT-S"), "mgmt-sub"));
+        // EMQX 4's fuzzy search (the dashboard's search box): a part of the client id or user name, case-sensitive.
+        Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?_like_clientid=gmt-s"), "mgmt-sub"));
+        Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?_like_clientid=GMT-S")).GetProperty("data").GetArrayLength());
         Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients?_like_username=lic"), "mgmt-sub"));
         Assert.Equal(0, (await GetJsonAsync(http, "api/v4/clients?_like_clientid=nobody")).GetProperty("data").GetArrayLength());
         Assert.NotNull(FindClient(await GetJsonAsync(http, "api/v4/clients/mgmt-sub"), "mgmt-sub"));

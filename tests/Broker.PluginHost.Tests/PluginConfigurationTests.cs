@@ -62,3 +62,23 @@ public sealed class PluginConfigurationTests
         }
     }
 }
+
+/// <summary>What <c>GET /api/v4/plugins/{name}/config</c> (the dashboard's Plugins page) shows of secrets.</summary>
+public sealed class ConfigurationMaskTests
+{
+    [Theory]
+    [InlineData("auth.redis.password", "s3cret", "******")]
+    [InlineData("auth.ldap.bind_password", "s3cret", "******")]
+    [InlineData("auth.jwt.secret", "s3cret", "******")]
+    [InlineData("bridge.token", "abc", "******")]
+    [InlineData("auth.http.auth_req.headers.authorization", "Bearer abc", "******")]
+    [InlineData("auth.http.auth_req.url", "https://svc:pw@auth.example/mqtt/auth", "https://******@auth.example/mqtt/auth")]
+    [InlineData("auth.mongo.server", "mongodb://u:p@db:27017", "mongodb://******@db:27017")]
+    [InlineData("auth.mysql.password_hash", "sha256", "sha256")]
+    [InlineData("dashboard.password_hash_iterations", "100000", "100000")]
+    [InlineData("auth.mongo.auth_query.password_field", "password", "password")]
+    [InlineData("auth.http.auth_req.url", "http://127.0.0.1/mqtt/auth", "http://127.0.0.1/mqtt/auth")]
+    [InlineData("auth.redis.password", "", "")]
+    public void Secrets_AreMasked_OtherValuesShown(string key, string value, string shown) =>
+        Assert.Equal(shown, PluginManager.Mask(key, value));
+}

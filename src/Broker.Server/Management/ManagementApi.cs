@@ -102,7 +102,9 @@ internal static partial class ManagementApi
 
         // Anything else under /api/v4 is a plugin's root endpoint (IPluginHttp.MapRoot), or a JSON 404, not an empty one;
         // either is authenticated like the rest.
-        api.MapFallback((HttpContext http, HttpRequest request) => ServeRootPluginAsync(http, engine.PluginEndpoints, logger)
+        // "{**path}", not MapFallback's default "{*path:nonfile}": a last segment with a dot (a user name alice.smith) is a
+        // path like any other here, not a file name.
+        api.MapFallback("{**path}", (HttpContext http, HttpRequest request) => ServeRootPluginAsync(http, engine.PluginEndpoints, logger)
             ?? Task.FromResult(Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}")));
         // Read when a plugin first maps a root endpoint, by which time the caller has mapped whatever it adds to the group.
         engine.PluginEndpoints.ReserveRoot(() => OwnPatterns(app));
@@ -135,8 +137,8 @@ internal static partial class ManagementApi
 
         bool Matches(Session session) =>
             (username.Length == 0 || session.Client?.Username == username)
-            && (likeClientId.Length == 0 || session.ClientId.Contains(likeClientId, StringComparison.OrdinalIgnoreCase))
-            && (likeUsername.Length == 0 || (session.Client?.Username?.Contains(likeUsername, StringComparison.OrdinalIgnoreCase) ?? false));
+            && (likeClientId.Length == 0 || session.ClientId.Contains(likeClientId, StringComparison.Ordinal))
+            && (likeUsername.Length == 0 || (session.Client?.Username?.Contains(likeUsername, StringComparison.Ordinal) ?? false));
         matching.Sort(static (a, b) => string.CompareOrdinal(a.ClientId, b.ClientId));
         var slice = Slice(matching, page, limit, out var meta);
         var views = new ClientView[slice.Count];

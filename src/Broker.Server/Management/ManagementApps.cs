@@ -21,12 +21,16 @@ internal sealed class StoredApp
 /// <summary>
 /// The management API's applications beside the default one (EMQX 4's <c>/api/v4/apps</c>): more id/secret pairs, each
 /// enabled or not and optionally expiring, in <c>data/management_apps.json</c> (mode 0600, rewritten whole through a
-/// temporary file). Secrets are made here (32 random bytes) unless the caller gives one, shown once, and kept only as
-/// SHA-256: they are random keys, not passwords people choose, so a slow hash would add nothing but cost per request.
+/// temporary file). Secrets are made here (32 random bytes) unless the caller gives one at least as long, shown once,
+/// and kept only as SHA-256: they are random keys, not passwords people choose, so a slow hash would add nothing but
+/// cost per request.
 /// </summary>
 internal sealed class ManagementApps
 {
     public const string FileName = "management_apps.json";
+
+    /// <summary>The shortest secret a caller may choose; made ones are 43 characters (32 random bytes).</summary>
+    public const int MinSecretLength = 32;
 
     private readonly string _path;
     private readonly Lock _lock = new();
@@ -47,11 +51,14 @@ internal sealed class ManagementApps
             return new ManagementApps(path, []);
         try
         {
-            return new ManagementApps(path, JsonSerializer.Deserialize(File.ReadAllText(path), ManagementJsonContext.Default.ListStoredApp) ?? []);
+            var apps = JsonSerializer.Deserialize(File.ReadAllText(path), ManagementJsonContext.Default.ListStoredApp) ?? [];
+            if (apps.Find(a => a.SecretSha256.Length != 64 || !a.SecretSha256.All(char.IsAsciiHexDigit)) is { } bad)
+                throw new JsonException($"application '{bad.AppId}' has no valid secret_sha256");
+            return new ManagementApps(path, apps);
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"{path}: not a list of management applications ({ex.Message})", ex);
+            throw new InvalidDataException($"{path}: not a list of management applications ({ex.Message}); fix or delete it (deleting removes every application but the default one)", ex);
         }
     }
 
@@ -81,12 +88,14 @@ internal sealed class ManagementApps
     /// <summary>Adds an application; returns its secret, or null with <paramref name="problem"/>.</summary>
     public string? Add(string appId, string name, string? secret, string desc, bool status, long? expired, out string? problem)
     {
-        secret ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        if (secret.Length < 8)
+        // A secret of the caller's must be as long as a made one: it is kept as a plain SHA-256, which suits random keys
+        // and would not protect a short, guessable one.
+        if (secret is { Length: < MinSecretLength })
         {
-            problem = "secret must be at least 8 characters (or leave it out to have one made)";
+            problem = $"secret must be at least {MinSecretLength} characters (or leave it out to have a random one made)";
             return null;
         }
+        secret ??= Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         lock (_lock)
         {
             if (_apps.Exists(a => a.AppId == appId))

@@ -188,7 +188,7 @@ internal sealed class AppRequest
     public string? Desc { get; init; }
     public bool? Status { get; init; }
 
-    /// <summary>Unix seconds; 0 (or null on PUT with "expired": null) = never.</summary>
+    /// <summary>Unix seconds after which the application is refused; 0 = never (on PUT: clears it); absent or null = unchanged.</summary>
     public long? Expired { get; init; }
 }
 

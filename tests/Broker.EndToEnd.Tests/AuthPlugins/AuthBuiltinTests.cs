@@ -104,6 +104,9 @@ public sealed class AuthBuiltinTests
         await AssertErrorAsync(HttpMethod.Post, "api/v4/acl", """{"username":5,"topic":"a","action":"pub","access":"allow"}""", HttpStatusCode.BadRequest, 109, "\"username\" must be a string");
         await AssertErrorAsync(HttpMethod.Post, "api/v4/acl", """[{"topic":"a","action":"pub","access":"allow"},{"topic":"a/#/b","action":"pub","access":"allow"}]""", HttpStatusCode.BadRequest, 108, "[1]: \"topic\" 'a/#/b' is not a valid topic filter");
         await AssertErrorAsync(HttpMethod.Get, "api/v4/auth_username/nobody", null, HttpStatusCode.NotFound, 404, "no user name 'nobody'");
+        // A dot in the last segment is part of the name, not a file extension.
+        await AssertErrorAsync(HttpMethod.Get, "api/v4/auth_username/alice.smith", null, HttpStatusCode.NotFound, 404, "no user name 'alice.smith'");
+        await AssertErrorAsync(HttpMethod.Delete, "api/v4/acl/username/nobody/topic/a%2Fb.c", null, HttpStatusCode.NotFound, 404, "no rule for username 'nobody' on topic 'a/b.c'");
         await AssertErrorAsync(HttpMethod.Put, "api/v4/auth_clientid/nobody", """{"password":"p"}""", HttpStatusCode.NotFound, 404, "no client id 'nobody'");
         await AssertErrorAsync(HttpMethod.Delete, "api/v4/acl/username/nobody/topic/a", null, HttpStatusCode.NotFound, 404, "no rule for username 'nobody' on topic 'a'");
         await AssertErrorAsync(HttpMethod.Get, "api/v4/auth_username?_limit=0", null, HttpStatusCode.BadRequest, 108, "_limit");

@@ -77,6 +77,10 @@ public sealed class DashboardTests
         await Expect(page.Locator("main table")).ToContainTextAsync("dash/#");
         await page.GotoAsync(url + "/#/topics");
         await Expect(page.Locator("main table")).ToContainTextAsync("dash/#");
+        // A search for one filter: its '#' reaches the API as part of the path, not as a fragment.
+        await page.Locator("#topic-search").FillAsync("dash/#");
+        await Expect(page.Locator("main table tbody tr")).ToHaveCountAsync(1);
+        await Expect(page.Locator("main table tbody")).ToContainTextAsync("dash/#");
 
         await page.GotoAsync(url + "/#/clients");
         await page.Locator("#client-search").FillAsync("dash-sub");
@@ -148,7 +152,7 @@ public sealed class DashboardTests
         }
         // The right password, but from an address that failed too often.
         await TryAsync("public");
-        await Expect(page.Locator("#signin-error")).ToContainTextAsync("too many failed sign-ins");
+        await Expect(page.Locator("#signin-error")).ToContainTextAsync("too many sign-ins");
         await Expect(page.Locator("#change-form")).ToBeHiddenAsync();
         await broker.WaitForLogAsync(l => l.Contains("sign-ins from 127.0.0.1 refused", StringComparison.Ordinal), "the throttling logged");
     }
@@ -353,5 +357,40 @@ public sealed class DashboardTests
         await broker.WaitForLogAsync(l => l.Contains($"127.0.0.1:{port} is already in use by another program", StringComparison.Ordinal), "the refusal");
         Assert.Matches(@"(?m)^dashboard\s+\S+\s+failed", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
         await MosquittoClients.PublishAsync(broker, ["-t", "still/serving", "-m", "x"]);
+    }
+
+    // Refused before anything else: a Host that is not an IP address, localhost or in dashboard.hosts (DNS rebinding),
+    // a sign-in that is not JSON (a cross-site form could send it), a state change from another origin; and parallel
+    // guesses are counted before they are checked: 20 at once with max_failures = 3 get three answers, seventeen 429s.
+    [Fact]
+    public async Task WrongHost_CrossSiteAndNonJsonRequests_AndParallelGuesses_AreRefused()
+    {
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(conf: "dashboard.hosts = console.example\ndashboard.sign_in.max_failures = 3\n");
+        await using var _ = broker;
+        using var http = new HttpClient { BaseAddress = new Uri(url) };
+        var port = new Uri(url).Port;
+        async Task<int> StatusAsync(HttpMethod method, string path, string? host = null, string? origin = null, string? json = null, string contentType = "application/json")
+        {
+            using var request = new HttpRequestMessage(method, path);
+            if (host is not null)
+                request.Headers.Host = $"{host}:{port}";
+            if (origin is not null)
+                request.Headers.Add("Origin", origin);
+            if (json is not null)
+                request.Content = new StringContent(json, System.Text.Encoding.UTF8, contentType);
+            using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
+            return (int)response.StatusCode;
+        }
+
+        Assert.Equal(421, await StatusAsync(HttpMethod.Get, "/", host: "rebound.example"));
+        Assert.Equal(200, await StatusAsync(HttpMethod.Get, "/", host: "console.example"));
+        Assert.Equal(200, await StatusAsync(HttpMethod.Get, "/", host: "localhost"));
+        const string Guess = """{"username":"admin","password":"nope"}""";
+        Assert.Equal(415, await StatusAsync(HttpMethod.Post, "/auth/login", json: Guess, contentType: "text/plain"));
+        Assert.Equal(403, await StatusAsync(HttpMethod.Post, "/auth/login", origin: "http://evil.example", json: Guess));
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => StatusAsync(HttpMethod.Post, "/auth/login", json: Guess)));
+        Assert.Equal(3, answers.Count(a => a == 401));
+        Assert.Equal(17, answers.Count(a => a == 429));
     }
 }

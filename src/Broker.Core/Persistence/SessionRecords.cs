@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Text;
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+
+namespace Broker.Core.Persistence;
+
+/// <summary>What one persistent session keeps besides its messages.</summary>
+internal sealed record SessionRecord(
+    uint ExpiryInterval,
+    long DisconnectedAtUnixMs,
+    string? Username,
+    bool IsSuperuser,
+    IReadOnlyList<KeyValuePair<string, SubscriptionOptions>> Subscriptions,
+    BrokerMessage? Will,
+    long WillAtUnixMs);
+
+/// <summary>Where a stored outgoing message is: waiting in the queue, sent (with its packet id), or PUBREC received.</summary>
+internal enum StoredMessageState : byte
+{
+    Queued = 0,
+    InFlight = 1,
+    Released = 2,
+}
+
+/// <summary>One outgoing QoS 1/2 message of a persistent session.</summary>
+internal sealed record MessageRecord(StoredMessageState State, ushort PacketId, MqttQos Qos, bool Retain, IReadOnlyList<uint>? SubscriptionIds, BrokerMessage Message);
+
+/// <summary>
+/// The store's keys and values for sessions. Keys: <c>s/&lt;client id&gt;</c> the session, <c>m/&lt;client
+/// id&gt;/&lt;sequence, 16 hex digits&gt;</c> its messages in delivery order, <c>r/&lt;client id&gt;/&lt;packet id, 4 hex
+/// digits&gt;</c> incoming QoS 2 packet ids awaiting PUBREL. Values start with a format version byte; a value of a newer
+/// version is refused (<see cref="InvalidDataException"/>) rather than misread.
+/// </summary>
+internal static class SessionRecords
+{
+    public const byte Version = 1;
+
+    public static string SessionKey(string clientId) => "s/" + clientId;
+
+    public static string MessageKey(string clientId, long sequence) => string.Create(CultureInfo.InvariantCulture, $"m/{clientId}/{sequence:x16}");
+
+    public static string AwaitingRelKey(string clientId, ushort packetId) => string.Create(CultureInfo.InvariantCulture, $"r/{clientId}/{packetId:x4}");
+
+    /// <summary>The kind (<c>s</c>, <c>m</c>, <c>r</c>), client id and number of a key; false for a key that is none of them.</summary>
+    public static bool TryParseKey(string key, out char kind, out string clientId, out long number)
+    {
+        kind = key.Length > 2 && key[1] == '/' ? key[0] : '\0';
+        clientId = "";
+        number = 0;
+        var digits = kind switch { 's' => 0, 'm' => 16, 'r' => 4, _ => -1 };
+        if (digits < 0 || (digits > 0 && (key.Length < 3 + digits + 1 || key[^(digits + 1)] != '/')))
+            return false;
+        clientId = digits == 0 ? key[2..] : key[2..^(digits + 1)];
+        return digits == 0 || long.TryParse(key.AsSpan(key.Length - digits), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out number);
+    }
+
+    public static byte[] Write(SessionRecord record) => Encode(writer =>
+    {
+        writer.Write(record.ExpiryInterval);
+        writer.Write(record.DisconnectedAtUnixMs);
+        WriteNullable(writer, record.Username);
+        writer.Write(record.IsSuperuser);
+        writer.Write(record.Subscriptions.Count);
+        foreach (var (filter, options) in record.Subscriptions)
+        {
+            writer.Write(filter);
+            writer.Write((byte)options.Qos);
+            writer.Write(options.NoLocal);
+            writer.Write(options.RetainAsPublished);
+            writer.Write((byte)options.RetainHandling);
+            writer.Write(options.SubscriptionIdentifier);
+        }
+        writer.Write(record.Will is not null);
+        if (record.Will is { } will)
+        {
+            BrokerMessageCodec.Write(writer, will);
+            writer.Write(record.WillAtUnixMs);
+        }
+    });
+
+    public static SessionRecord ReadSession(byte[] value) => Decode(value, reader =>
+    {
+        var expiry = reader.ReadUInt32();
+        var disconnectedAt = reader.ReadInt64();
+        var username = ReadNullable(reader);
+        var superuser = reader.ReadBoolean();
+        var count = reader.ReadInt32();
+        var subscriptions = new List<KeyValuePair<string, SubscriptionOptions>>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var filter = reader.ReadString();
+            subscriptions.Add(new(filter, new SubscriptionOptions((MqttQos)reader.ReadByte(), reader.ReadBoolean(), reader.ReadBoolean(),
+                (MqttRetainHandling)reader.ReadByte(), reader.ReadUInt32())));
+        }
+        BrokerMessage? will = null;
+        long willAt = 0;
+        if (reader.ReadBoolean())
+        {
+            will = BrokerMessageCodec.Read(reader);
+            willAt = reader.ReadInt64();
+        }
+        return new SessionRecord(expiry, disconnectedAt, username, superuser, subscriptions, will, willAt);
+    });
+
+    public static byte[] Write(MessageRecord record) => Encode(writer =>
+    {
+        writer.Write((byte)record.State);
+        writer.Write(record.PacketId);
+        writer.Write((byte)record.Qos);
+        writer.Write(record.Retain);
+        writer.Write(record.SubscriptionIds?.Count ?? 0);
+        if (record.SubscriptionIds is { } ids)
+        {
+            foreach (var id in ids)
+                writer.Write(id);
+        }
+        BrokerMessageCodec.Write(writer, record.Message);
+    });
+
+    public static MessageRecord ReadMessage(byte[] value) => Decode(value, reader =>
+    {
+        var state = (StoredMessageState)reader.ReadByte();
+        var packetId = reader.ReadUInt16();
+        var qos = (MqttQos)reader.ReadByte();
+        var retain = reader.ReadBoolean();
+        var count = reader.ReadInt32();
+        List<uint>? ids = count == 0 ? null : new List<uint>(count);
+        for (var i = 0; i < count; i++)
+            ids!.Add(reader.ReadUInt32());
+        return new MessageRecord(state, packetId, qos, retain, ids, BrokerMessageCodec.Read(reader));
+    });
+
+    private static byte[] Encode(Action<BinaryWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(Version);
+            write(writer);
+        }
+        return buffer.ToArray();
+    }
+
+    private static T Decode<T>(byte[] value, Func<BinaryReader, T> read)
+    {
+        using var reader = new BinaryReader(new MemoryStream(value), Encoding.UTF8);
+        var version = reader.ReadByte();
+        if (version > Version)
+            throw new InvalidDataException($"a session record of format version {version}, newer than this broker's {Version}: written by a newer broker");
+        try
+        {
+            return read(reader);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new InvalidDataException("a session record ends early (corrupt)", ex);
+        }
+    }
+
+    private static void WriteNullable(BinaryWriter writer, string? value)
+    {
+        writer.Write(value is not null);
+        if (value is not null)
+            writer.Write(value);
+    }
+
+    private static string? ReadNullable(BinaryReader reader) => reader.ReadBoolean() ? reader.ReadString() : null;
+}
