@@ -118,6 +118,27 @@ internal sealed partial class BrokerEngine
     public LogThrottle LogThrottle { get; }
     public Router<Session> Router { get; }
     public SessionManager Sessions { get; }
+
+    /// <summary>Where persistent sessions' changes go (<see cref="Persistence.PersistenceJournal"/>); null when persistence is off.</summary>
+    public Persistence.PersistenceJournal? Journal { get; private set; }
+
+    /// <summary>Whether a QoS 1/2 PUBLISH is acknowledged only once the journal has it on disk (<c>persistence.sync = sync</c>).</summary>
+    public bool SyncPersistence { get; private set; }
+
+    /// <summary>
+    /// Turns persistence on over <paramref name="store"/>: restores the sessions it holds (offline, their expiry counted
+    /// from when they went offline, or from now for those connected at a crash) and journals changes from here on. Call
+    /// once, after the plugins have started and before any listener opens.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The store holds records this broker cannot read (newer or corrupt).</exception>
+    public int EnablePersistence(Persistence.IPersistentStore store, Configuration.PersistenceOptions options)
+    {
+        var records = store.ReadAll().ToList();
+        // The journal first: a restored session whose expiry passed while the broker was down ends at once, in it.
+        Journal = new Persistence.PersistenceJournal(store, options.Interval, LoggerFactory.CreateLogger("Broker.Core.Persistence"));
+        SyncPersistence = options.Sync == Configuration.PersistenceSync.Sync;
+        return Sessions.Restore(records);
+    }
     public BrokerMetrics Metrics { get; } = new();
     public DateTimeOffset StartedAt { get; }
     public DateTimeOffset Now => TimeProvider.GetUtcNow();

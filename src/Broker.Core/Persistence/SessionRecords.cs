@@ -12,6 +12,7 @@ internal sealed record SessionRecord(
     string? Username,
     bool IsSuperuser,
     IReadOnlyList<KeyValuePair<string, SubscriptionOptions>> Subscriptions,
+    IReadOnlyList<string> Trusted,
     BrokerMessage? Will,
     long WillAtUnixMs);
 
@@ -71,6 +72,9 @@ internal static class SessionRecords
             writer.Write((byte)options.RetainHandling);
             writer.Write(options.SubscriptionIdentifier);
         }
+        writer.Write(record.Trusted.Count);
+        foreach (var filter in record.Trusted)
+            writer.Write(filter);
         writer.Write(record.Will is not null);
         if (record.Will is { } will)
         {
@@ -93,6 +97,9 @@ internal static class SessionRecords
             subscriptions.Add(new(filter, new SubscriptionOptions((MqttQos)reader.ReadByte(), reader.ReadBoolean(), reader.ReadBoolean(),
                 (MqttRetainHandling)reader.ReadByte(), reader.ReadUInt32())));
         }
+        var trusted = new string[reader.ReadInt32()];
+        for (var i = 0; i < trusted.Length; i++)
+            trusted[i] = reader.ReadString();
         BrokerMessage? will = null;
         long willAt = 0;
         if (reader.ReadBoolean())
@@ -100,7 +107,7 @@ internal static class SessionRecords
             will = BrokerMessageCodec.Read(reader);
             willAt = reader.ReadInt64();
         }
-        return new SessionRecord(expiry, disconnectedAt, username, superuser, subscriptions, will, willAt);
+        return new SessionRecord(expiry, disconnectedAt, username, superuser, subscriptions, trusted, will, willAt);
     });
 
     public static byte[] Write(MessageRecord record) => Encode(writer =>

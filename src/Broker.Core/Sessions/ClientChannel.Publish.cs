@@ -49,7 +49,7 @@ internal sealed partial class ClientChannel
         }
         var message = ToMessage(packet, topic);
         var outcome = _engine.PublishAsync(message, _client);
-        if (!outcome.IsCompletedSuccessfully)
+        if (!outcome.IsCompletedSuccessfully || (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce))
             return AcknowledgeAsync(packet, outcome);
         Acknowledge(packet, outcome.Result);
         return outcome.Result.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
@@ -84,18 +84,42 @@ internal sealed partial class ClientChannel
             Denied(packet, topic);
             return;
         }
-        var outcome = await _engine.PublishAsync(ToMessage(packet, topic), _client).ConfigureAwait(false);
-        Acknowledge(packet, outcome);
-        if (outcome.Behind is { } behind)
-            await WaitForSubscriberAsync(behind).ConfigureAwait(false);
+        await AcknowledgeAsync(packet, _engine.PublishAsync(ToMessage(packet, topic), _client)).ConfigureAwait(false);
     }
 
     private async ValueTask AcknowledgeAsync(MqttPublishPacket packet, ValueTask<PublishOutcome> pending)
     {
         var outcome = await pending.ConfigureAwait(false);
+        if (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce && !await DurableAsync(packet).ConfigureAwait(false))
+            return;
         Acknowledge(packet, outcome);
         if (outcome.Behind is { } behind)
             await WaitForSubscriberAsync(behind).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>persistence.sync = sync</c>: waits until what this PUBLISH left in persistent sessions (and its QoS 2 state) is
+    /// on disk, sharing the write with every publisher waiting meanwhile. When the store cannot write (disk full) the
+    /// message is not acknowledged: MQTT 5 publishers get 0x97 Quota exceeded (and a QoS 2 exchange ends there); 3.1.1
+    /// has no way to refuse, so no PUBACK/PUBREC is sent and the client sends it again after reconnecting.
+    /// </summary>
+    private async ValueTask<bool> DurableAsync(MqttPublishPacket packet)
+    {
+        try
+        {
+            await _engine.Journal!.CommitAsync().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            if (_version == MqttProtocolVersion.V500)
+            {
+                if (packet.Qos == MqttQos.ExactlyOnce)
+                    _session!.Release(packet.PacketId);
+                SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.QuotaExceeded);
+            }
+            return false;
+        }
     }
 
     private BrokerMessage ToMessage(MqttPublishPacket packet, string topic) => new()

@@ -1,6 +1,7 @@
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Core.Configuration;
+using Broker.Core.Persistence;
 using Broker.Core.Routing;
 using Broker.Protocol;
 
@@ -17,7 +18,7 @@ namespace Broker.Core.Sessions;
 /// bytes more for every idle client). Nothing slow runs under it: sending is an enqueue on the
 /// connection's outbound queue, and hooks fire after the lock is released.
 /// </remarks>
-internal sealed class Session : ISubscriber
+internal sealed partial class Session : ISubscriber
 {
     private readonly BrokerEngine _engine;
     // Created on first use: most sessions of a large fleet are idle, and an idle session carries none of them.
@@ -37,6 +38,8 @@ internal sealed class Session : ISubscriber
     private bool _slow;
     private long _dropped;
     private long _queuedBytes;
+    private bool _persisted;            // its state is in the persistence journal (persistence on, expiry > 0)
+    private HashSet<string>? _trusted;  // filters subscribed on the client's behalf (never authorized); kept for the store
 
     public Session(BrokerEngine engine, string clientId)
     {
@@ -88,6 +91,12 @@ internal sealed class Session : ISubscriber
         {
             var isNew = _engine.Router.Subscribe(this, topicFilter, options, authorization);
             (_subscriptions ??= new(StringComparer.Ordinal))[topicFilter] = options;
+            if (authorization == DeliveryAuthorization.Trusted)
+                (_trusted ??= new(StringComparer.Ordinal)).Add(topicFilter);
+            else
+                _trusted?.Remove(topicFilter);
+            if (_persisted)
+                PutSessionLocked(disconnectedAtUnixMs: 0);
             return isNew;
         }
     }
@@ -109,7 +118,10 @@ internal sealed class Session : ISubscriber
         {
             if (_subscriptions is null || !_subscriptions.Remove(topicFilter))
                 return false;
+            _trusted?.Remove(topicFilter);
             _engine.Router.Unsubscribe(this, topicFilter);
+            if (_persisted)
+                PutSessionLocked(disconnectedAtUnixMs: 0);
             return true;
         }
     }
@@ -210,7 +222,7 @@ internal sealed class Session : ISubscriber
                 if (qos == MqttQos.AtMostOnce && !options.MqueueStoreQos0)
                     drop = new Drop(message, "qos0_offline", false);
                 else
-                    drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds), ref more);
+                    drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds, ++_sequence), ref more);
             }
             else if (qos == MqttQos.AtMostOnce)
             {
@@ -219,11 +231,11 @@ internal sealed class Session : ISubscriber
             }
             else if (InflightLocked < _window && QueuedLocked == 0)
             {
-                SendInflightLocked(channel, message, qos, retain, subscriptionIds);
+                SendInflightLocked(channel, message, qos, retain, subscriptionIds, ++_sequence, isNew: true);
             }
             else
             {
-                drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds), ref more);
+                drop = EnqueueLocked(new QueuedDelivery(message, qos, retain, subscriptionIds, ++_sequence), ref more);
             }
             behind = IsBehindLocked(options);
             if (drop is { QueueFull: true })
@@ -385,6 +397,7 @@ internal sealed class Session : ISubscriber
             if (ackType != expected || (ackType == MqttPacketType.PubComp && !entry.Released))
                 return null;
             _inflight.Remove(packetId);
+            DeleteMessageLocked(entry.Sequence);
             message = entry.Message;
             FillLocked(ref drops);
         }
@@ -405,11 +418,13 @@ internal sealed class Session : ISubscriber
             if (failed)
             {
                 _inflight.Remove(packetId);
+                DeleteMessageLocked(entry.Sequence);
                 FillLocked(ref drops);
             }
             else
             {
                 entry.Released = true;
+                PutMessageLocked(entry.Sequence, StoredMessageState.Released, packetId, entry.Message, entry.Qos, entry.Retain, entry.SubscriptionIds, isNew: false);
             }
         }
         FireDrops(drops);
@@ -425,8 +440,11 @@ internal sealed class Session : ISubscriber
         List<Drop>? drops = null;
         lock (this)
         {
-            if (_inflight?.Remove(packetId) == true)
+            if (_inflight is not null && _inflight.Remove(packetId, out var entry))
+            {
+                DeleteMessageLocked(entry.Sequence);
                 FillLocked(ref drops);
+            }
         }
         FireDrops(drops);
     }
@@ -493,6 +511,8 @@ internal sealed class Session : ISubscriber
             _channel = null;
             _ready = false;
             _pendingWill = will;
+            if (_persisted)
+                PutSessionLocked(_engine.Now.ToUnixTimeMilliseconds());
             SignalCaughtUpLocked(force: true);
             return true;
         }
@@ -530,6 +550,8 @@ internal sealed class Session : ISubscriber
             if (_terminated)
                 return false;
             _terminated = true;
+            if (_persisted)
+                DeleteAllLocked();
             _channel = null;
             _ready = false;
             _inflight = null;
@@ -559,6 +581,8 @@ internal sealed class Session : ISubscriber
                     return AwaitRelResult.Full;
             }
             awaiting.Add(packetId, now);
+            if (_persisted)
+                _engine.Journal!.Put(SessionRecords.AwaitingRelKey(ClientId, packetId), [], isNew: true);
             return AwaitRelResult.Added;
         }
     }
@@ -567,7 +591,13 @@ internal sealed class Session : ISubscriber
     public bool Release(ushort packetId)
     {
         lock (this)
-            return _awaitingRel?.Remove(packetId) == true;
+        {
+            if (_awaitingRel?.Remove(packetId) != true)
+                return false;
+            if (_persisted)
+                _engine.Journal!.Delete(SessionRecords.AwaitingRelKey(ClientId, packetId));
+            return true;
+        }
     }
 
     private void PurgeAwaitingRelLocked(Dictionary<ushort, long> awaiting, long now)
@@ -582,14 +612,19 @@ internal sealed class Session : ISubscriber
         if (expired is not null)
         {
             foreach (var id in expired)
+            {
                 awaiting.Remove(id);
+                if (_persisted)
+                    _engine.Journal!.Delete(SessionRecords.AwaitingRelKey(ClientId, id));
+            }
         }
     }
 
-    private void SendInflightLocked(ClientChannel channel, BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds)
+    private void SendInflightLocked(ClientChannel channel, BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds, long sequence, bool isNew)
     {
         var id = NextPacketIdLocked();
-        (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, ++_sequence));
+        (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, sequence));
+        PutMessageLocked(sequence, StoredMessageState.InFlight, id, message, qos, retain, subscriptionIds, isNew);
         channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);
     }
 
@@ -619,6 +654,7 @@ internal sealed class Session : ISubscriber
         {
             queue.Enqueue(delivery);
             _queuedBytes += size;
+            PutQueuedLocked(delivery);
             return null;
         }
         if (options.MqueueOverflow == QueueOverflowPolicy.DropNewest || size > maxBytes)
@@ -628,6 +664,7 @@ internal sealed class Session : ISubscriber
         {
             var oldest = queue.Dequeue();
             _queuedBytes -= SizeOf(oldest.Message);
+            DeleteMessageLocked(oldest.Sequence, oldest.Qos);
             var drop = new Drop(oldest.Message, "queue_full", true);
             if (first is null)
                 first = drop;
@@ -636,6 +673,7 @@ internal sealed class Session : ISubscriber
         }
         queue.Enqueue(delivery);
         _queuedBytes += size;
+        PutQueuedLocked(delivery);
         return first;
     }
 
@@ -656,6 +694,7 @@ internal sealed class Session : ISubscriber
             _queuedBytes -= SizeOf(next.Message);
             if (next.Message.IsExpired(now))
             {
+                DeleteMessageLocked(next.Sequence, next.Qos);
                 (drops ??= []).Add(new Drop(next.Message, "expired", false));
                 continue;
             }
@@ -666,7 +705,7 @@ internal sealed class Session : ISubscriber
             }
             else
             {
-                SendInflightLocked(channel, next.Message, next.Qos, next.Retain, next.SubscriptionIds);
+                SendInflightLocked(channel, next.Message, next.Qos, next.Retain, next.SubscriptionIds, next.Sequence, isNew: false);
             }
         }
         SignalCaughtUpLocked(force: false);
@@ -691,7 +730,7 @@ internal sealed class Session : ISubscriber
         public bool Released { get; set; }
     }
 
-    private readonly record struct QueuedDelivery(BrokerMessage Message, MqttQos Qos, bool Retain, List<uint>? SubscriptionIds);
+    private readonly record struct QueuedDelivery(BrokerMessage Message, MqttQos Qos, bool Retain, List<uint>? SubscriptionIds, long Sequence);
 
     private readonly record struct Drop(BrokerMessage Message, string Reason, bool QueueFull);
 }

@@ -83,6 +83,7 @@ internal sealed partial class SessionManager
                     existing.IsSuperuser = isSuperuser;
                     // Its subscriptions were authorized for the previous connection (address, user name).
                     _engine.ReauthorizeSubscriptions(existing);
+                    existing.SyncPersistence();
                     await RunAsync(_engine.Hooks.SessionResumed, new SessionContext { Client = client }).ConfigureAwait(false);
                     return (existing, true);
                 }
@@ -96,6 +97,7 @@ internal sealed partial class SessionManager
             };
             session.TryBind(channel);
             _sessions[client.ClientId] = session;
+            session.SyncPersistence();
             await RunAsync(_engine.Hooks.SessionCreated, new SessionContext { Client = client }).ConfigureAwait(false);
             return (session, false);
         }
@@ -129,6 +131,7 @@ internal sealed partial class SessionManager
     public async Task DisconnectedAsync(ClientChannel channel, Session session, BrokerMessage? will, uint willDelay, bool takenOver)
     {
         var delayed = will is not null && willDelay > 0 && session.ExpiryInterval > 0;
+        session.WillDelay = delayed ? TimeSpan.FromSeconds(Math.Min(willDelay, session.ExpiryInterval)) : TimeSpan.Zero;
         if (!session.Detach(channel, delayed ? will : null))
             return;
 
@@ -210,7 +213,54 @@ internal sealed partial class SessionManager
     private static ValueTask<HookResult> RunAsync<T>(Hooks.HookChain<T> chain, T context) where T : class =>
         chain.IsEmpty ? ValueTask.FromResult(HookResult.Continue) : chain.RunAsync(context);
 
-    /// <summary>Stops every timer; sessions stay as they are (they are in memory only).</summary>
+    /// <summary>
+    /// The sessions a store kept (<see cref="BrokerEngine.EnablePersistence"/>), offline, with their expiry and will
+    /// timers running from when they went offline (from now for those that were connected: the broker did not stop
+    /// cleanly). Returns how many; records of a session the store no longer has are left out.
+    /// </summary>
+    public int Restore(IEnumerable<KeyValuePair<string, byte[]>> records)
+    {
+        var sessions = new Dictionary<string, Persistence.SessionRecord>(StringComparer.Ordinal);
+        var messages = new Dictionary<string, List<KeyValuePair<long, Persistence.MessageRecord>>>(StringComparer.Ordinal);
+        var awaitingRel = new Dictionary<string, List<ushort>>(StringComparer.Ordinal);
+        foreach (var (key, value) in records)
+        {
+            if (!Persistence.SessionRecords.TryParseKey(key, out var kind, out var clientId, out var number))
+                throw new InvalidDataException($"the store holds a key this broker does not know: '{key}'");
+            switch (kind)
+            {
+                case 's':
+                    sessions[clientId] = Persistence.SessionRecords.ReadSession(value);
+                    break;
+                case 'm':
+                    (messages.TryGetValue(clientId, out var list) ? list : messages[clientId] = []).Add(new(number, Persistence.SessionRecords.ReadMessage(value)));
+                    break;
+                default:
+                    (awaitingRel.TryGetValue(clientId, out var ids) ? ids : awaitingRel[clientId] = []).Add((ushort)number);
+                    break;
+            }
+        }
+        var now = _engine.Now.ToUnixTimeMilliseconds();
+        foreach (var (clientId, record) in sessions)
+        {
+            var stored = messages.TryGetValue(clientId, out var list) ? list : [];
+            stored.Sort(static (a, b) => a.Key.CompareTo(b.Key));
+            var session = Session.Restore(_engine, clientId, record, stored, awaitingRel.TryGetValue(clientId, out var ids) ? ids : []);
+            _sessions[clientId] = session;
+            _engine.ReauthorizeSubscriptions(session);
+            var offlineSince = record.DisconnectedAtUnixMs > 0 ? record.DisconnectedAtUnixMs : now;
+            if (record.Will is not null)
+                session.WillTimer = StartTimer(TimeSpan.FromMilliseconds(Math.Max(0, record.WillAtUnixMs - now)), () => PublishPendingWillAsync(session));
+            if (session.ExpiryInterval != uint.MaxValue)
+            {
+                var left = TimeSpan.FromSeconds(session.ExpiryInterval) - TimeSpan.FromMilliseconds(now - offlineSince);
+                session.ExpiryTimer = StartTimer(left > TimeSpan.Zero ? left : TimeSpan.Zero, () => ExpireAsync(session));
+            }
+        }
+        return sessions.Count;
+    }
+
+    /// <summary>Stops every timer; sessions stay as they are (persistent ones are in the journal, written on stop).</summary>
     public void Shutdown()
     {
         foreach (var session in _sessions.Values)

@@ -1,0 +1,138 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.Persistence;
+using Broker.Core.Routing;
+
+namespace Broker.Core.Sessions;
+
+/// <summary>
+/// A persistent session's state in the journal (<see cref="PersistenceJournal"/>), when persistence is on and the session
+/// outlives its connection (expiry &gt; 0): its record (expiry, subscriptions, will, when it went offline), its outgoing
+/// QoS 1/2 messages (queued, in flight with their packet ids, released), and incoming QoS 2 packet ids awaiting PUBREL.
+/// Every change is written under the session's lock as it happens, so the journal's order is the session's; QoS 0 and
+/// sessions that end with their connection are never written.
+/// </summary>
+internal sealed partial class Session
+{
+    /// <summary>
+    /// After a connection created or resumed this session: writes it when it is persistent now, forgets it when it no
+    /// longer is (a resume with expiry 0).
+    /// </summary>
+    public void SyncPersistence()
+    {
+        if (_engine.Journal is null)
+            return;
+        lock (this)
+        {
+            if (_terminated)
+                return;
+            if (ExpiryInterval == 0)
+            {
+                if (_persisted)
+                    DeleteAllLocked();
+                return;
+            }
+            var first = !_persisted;
+            _persisted = true;
+            PutSessionLocked(disconnectedAtUnixMs: 0);
+            if (!first)
+                return;
+            foreach (var (id, entry) in _inflight ?? [])
+                PutMessageLocked(entry.Sequence, entry.Released ? StoredMessageState.Released : StoredMessageState.InFlight, id, entry.Message, entry.Qos, entry.Retain, entry.SubscriptionIds, isNew: true);
+            foreach (var queued in _queue ?? [])
+                PutQueuedLocked(queued);
+            foreach (var id in _awaitingRel?.Keys ?? Enumerable.Empty<ushort>())
+                _engine.Journal.Put(SessionRecords.AwaitingRelKey(ClientId, id), [], isNew: true);
+        }
+    }
+
+    /// <param name="disconnectedAtUnixMs">When its connection went; 0 while it has one.</param>
+    private void PutSessionLocked(long disconnectedAtUnixMs)
+    {
+        var subscriptions = _subscriptions is null ? [] : _subscriptions.ToList();
+        var will = _pendingWill;
+        var record = new SessionRecord(ExpiryInterval, disconnectedAtUnixMs, Client?.Username, IsSuperuser, subscriptions,
+            [.. _trusted ?? []], will, will is null ? 0 : disconnectedAtUnixMs + (long)WillDelay.TotalMilliseconds);
+        _engine.Journal!.Put(SessionRecords.SessionKey(ClientId), SessionRecords.Write(record), isNew: false);
+    }
+
+    /// <summary>The delay of the pending will (set by the session manager with it).</summary>
+    public TimeSpan WillDelay { get; set; }
+
+    private void PutQueuedLocked(QueuedDelivery delivery) =>
+        PutMessageLocked(delivery.Sequence, StoredMessageState.Queued, 0, delivery.Message, delivery.Qos, delivery.Retain, delivery.SubscriptionIds, isNew: true);
+
+    private void PutMessageLocked(long sequence, StoredMessageState state, ushort packetId, BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds, bool isNew)
+    {
+        if (!_persisted || qos == MqttQos.AtMostOnce)
+            return;
+        _engine.Journal!.Put(SessionRecords.MessageKey(ClientId, sequence),
+            SessionRecords.Write(new MessageRecord(state, packetId, qos, retain, subscriptionIds, message)), isNew);
+    }
+
+    private void DeleteMessageLocked(long sequence, MqttQos qos = MqttQos.AtLeastOnce)
+    {
+        if (_persisted && qos != MqttQos.AtMostOnce)
+            _engine.Journal!.Delete(SessionRecords.MessageKey(ClientId, sequence));
+    }
+
+    /// <summary>Removes everything of this session from the journal; it is no longer persisted.</summary>
+    private void DeleteAllLocked()
+    {
+        var journal = _engine.Journal!;
+        journal.Delete(SessionRecords.SessionKey(ClientId));
+        foreach (var entry in _inflight?.Values ?? Enumerable.Empty<InflightEntry>())
+            DeleteMessageLocked(entry.Sequence, entry.Qos);
+        foreach (var queued in _queue ?? [])
+            DeleteMessageLocked(queued.Sequence, queued.Qos);
+        foreach (var id in _awaitingRel?.Keys ?? Enumerable.Empty<ushort>())
+            journal.Delete(SessionRecords.AwaitingRelKey(ClientId, id));
+        _persisted = false;
+    }
+
+    /// <summary>
+    /// A session as the store kept it, offline: its subscriptions routed again (those the client made are checked per
+    /// delivery until re-authorized), its messages in order (in flight ones keep their packet ids, sent again with DUP
+    /// when the client returns [MQTT-4.4.0-1]), its incoming QoS 2 packet ids.
+    /// </summary>
+    public static Session Restore(BrokerEngine engine, string clientId, SessionRecord record,
+        IReadOnlyList<KeyValuePair<long, MessageRecord>> messages, IReadOnlyList<ushort> awaitingRel)
+    {
+        var session = new Session(engine, clientId)
+        {
+            ExpiryInterval = record.ExpiryInterval,
+            IsSuperuser = record.IsSuperuser,
+            Client = new ClientInfo { ClientId = clientId, Username = record.Username },
+        };
+        var trusted = new HashSet<string>(record.Trusted, StringComparer.Ordinal);
+        var stale = DeliveryAuthorization.Decided(engine.Router.AuthorizationEpoch - 1, checkEachDelivery: true);
+        foreach (var (filter, options) in record.Subscriptions)
+            session.AddSubscription(filter, options, trusted.Contains(filter) ? DeliveryAuthorization.Trusted : stale);
+        lock (session)
+        {
+            session._persisted = true;
+            session._pendingWill = record.Will;
+            foreach (var (sequence, message) in messages)
+            {
+                session._sequence = Math.Max(session._sequence, sequence);
+                if (message.State == StoredMessageState.Queued)
+                {
+                    (session._queue ??= new()).Enqueue(new QueuedDelivery(message.Message, message.Qos, message.Retain, message.SubscriptionIds?.ToList(), sequence));
+                    session._queuedBytes += SizeOf(message.Message);
+                }
+                else
+                {
+                    (session._inflight ??= [])[message.PacketId] = new InflightEntry(message.Message, message.Qos, message.Retain, message.SubscriptionIds?.ToList(), sequence)
+                    {
+                        Released = message.State == StoredMessageState.Released,
+                    };
+                    session._lastPacketId = Math.Max(session._lastPacketId, message.PacketId);
+                }
+            }
+            var now = engine.TimeProvider.GetTimestamp();
+            foreach (var id in awaitingRel)
+                (session._awaitingRel ??= [])[id] = now;
+        }
+        return session;
+    }
+}

@@ -1,0 +1,181 @@
+using Xunit;
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.Persistence;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Broker.Core.Tests.Persistence;
+
+/// <summary>An <see cref="IPersistentStore"/> in memory that records each batch and can be made to fail like a full disk.</summary>
+internal sealed class MemoryStore : IPersistentStore
+{
+    public SortedDictionary<string, byte[]> Data { get; } = new(StringComparer.Ordinal);
+    public List<IReadOnlyCollection<KeyValuePair<string, byte[]?>>> Batches { get; } = [];
+    public volatile bool Full;
+
+    public void Apply(IReadOnlyCollection<KeyValuePair<string, byte[]?>> batch)
+    {
+        if (Full)
+            throw new IOException("No space left on device");
+        lock (Data)
+        {
+            Batches.Add(batch);
+            foreach (var (key, value) in batch)
+            {
+                if (value is null)
+                    Data.Remove(key);
+                else
+                    Data[key] = value;
+            }
+        }
+    }
+
+    public IEnumerable<KeyValuePair<string, byte[]>> ReadAll()
+    {
+        lock (Data)
+            return [.. Data];
+    }
+
+    public long SizeOnDisk => 0;
+
+    public void Dispose()
+    {
+    }
+}
+
+public sealed class PersistenceJournalTests
+{
+    private static PersistenceJournal Journal(MemoryStore store) => new(store, TimeSpan.FromHours(1), NullLogger.Instance);
+
+    [Fact]
+    public async Task Commit_WritesWhatIsPending_AsOneBatch()
+    {
+        var store = new MemoryStore();
+        await using var journal = Journal(store);
+        journal.Put("a", [1], isNew: true);
+        journal.Put("b", [2], isNew: true);
+        journal.Put("a", [3], isNew: false);
+        await journal.CommitAsync();
+        Assert.Single(store.Batches);
+        Assert.Equal([3], store.Data["a"]);
+        Assert.Equal([2], store.Data["b"]);
+        Assert.Equal(0, journal.Pending);
+    }
+
+    // A message acknowledged before the write never reaches the disk; one already written gets its delete.
+    [Fact]
+    public async Task DeleteOfANewKeyBeforeTheWrite_CancelsBoth_ADeleteOfAWrittenKeyIsWritten()
+    {
+        var store = new MemoryStore();
+        await using var journal = Journal(store);
+        journal.Put("m/1", [1], isNew: true);
+        journal.Delete("m/1");
+        Assert.Equal(0, journal.Pending);
+        await journal.CommitAsync();
+        Assert.Empty(store.Batches);
+
+        journal.Put("m/2", [2], isNew: true);
+        await journal.CommitAsync();
+        journal.Put("m/2", [3], isNew: false); // in flight now
+        journal.Delete("m/2");                 // acknowledged
+        await journal.CommitAsync();
+        Assert.False(store.Data.ContainsKey("m/2"));
+        Assert.Equal(2, store.Batches.Count);
+    }
+
+    // A full disk: the waiter is told, nothing is lost from memory, and the next write after space returns has it all.
+    [Fact]
+    public async Task FailedWrite_FaultsTheCommit_KeepsThePending_AndARetrySucceeds()
+    {
+        var store = new MemoryStore { Full = true };
+        await using var journal = Journal(store);
+        journal.Put("s/x", [1], isNew: false);
+        await Assert.ThrowsAsync<IOException>(journal.CommitAsync);
+        Assert.Equal(1, journal.Failures);
+        journal.Put("s/y", [2], isNew: false);
+        store.Full = false;
+        await journal.CommitAsync();
+        Assert.Equal(["s/x", "s/y"], store.Data.Keys);
+    }
+
+    // Publishers waiting at once share writes: many commits, far fewer batches.
+    [Fact]
+    public async Task ConcurrentCommits_ShareWrites()
+    {
+        var store = new MemoryStore();
+        await using var journal = Journal(store);
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+        {
+            journal.Put("m/" + i, [(byte)i], isNew: true);
+            await journal.CommitAsync();
+        })));
+        Assert.Equal(200, store.Data.Count);
+        Assert.True(store.Batches.Count < 200, $"{store.Batches.Count} batches for 200 commits");
+    }
+
+    [Fact]
+    public async Task Dispose_WritesWhatIsLeft()
+    {
+        var store = new MemoryStore();
+        var journal = Journal(store);
+        journal.Put("s/x", [1], isNew: false);
+        await journal.DisposeAsync();
+        Assert.True(store.Data.ContainsKey("s/x"));
+    }
+}
+
+public sealed class SessionRecordsTests
+{
+    [Fact]
+    public void Session_RoundTrips()
+    {
+        var will = new BrokerMessage { Topic = "will/t", Payload = "bye"u8.ToArray(), Qos = MqttQos.AtLeastOnce, Timestamp = DateTimeOffset.UnixEpoch };
+        var record = new SessionRecord(3600, 1234, "alice", false,
+            [new("a/#", new SubscriptionOptions(MqttQos.ExactlyOnce, NoLocal: true, SubscriptionIdentifier: 7)), new("$share/g/b", new SubscriptionOptions(MqttQos.AtMostOnce))],
+            ["auto/alice"], will, 5678);
+        var back = SessionRecords.ReadSession(SessionRecords.Write(record));
+        Assert.Equal(record.ExpiryInterval, back.ExpiryInterval);
+        Assert.Equal(record.DisconnectedAtUnixMs, back.DisconnectedAtUnixMs);
+        Assert.Equal("alice", back.Username);
+        Assert.Equal(record.Subscriptions, back.Subscriptions);
+        Assert.Equal(["auto/alice"], back.Trusted);
+        Assert.Equal("will/t", back.Will!.Topic);
+        Assert.Equal(5678, back.WillAtUnixMs);
+    }
+
+    [Fact]
+    public void Message_RoundTrips()
+    {
+        var message = new BrokerMessage { Topic = "t", Payload = new byte[] { 1, 2, 3 }, Qos = MqttQos.ExactlyOnce, Timestamp = DateTimeOffset.UnixEpoch };
+        var back = SessionRecords.ReadMessage(SessionRecords.Write(new MessageRecord(StoredMessageState.Released, 42, MqttQos.ExactlyOnce, true, [5, 6], message)));
+        Assert.Equal(StoredMessageState.Released, back.State);
+        Assert.Equal(42, back.PacketId);
+        Assert.True(back.Retain);
+        Assert.Equal([5u, 6u], back.SubscriptionIds);
+        Assert.Equal(new byte[] { 1, 2, 3 }, back.Message.Payload.ToArray());
+    }
+
+    [Theory]
+    [InlineData("dev/with/slashes")]
+    [InlineData("x")]
+    public void Keys_ParseBack_AlsoForClientIdsWithSlashes(string clientId)
+    {
+        Assert.True(SessionRecords.TryParseKey(SessionRecords.MessageKey(clientId, 0x1234), out var kind, out var id, out var number));
+        Assert.Equal(('m', clientId, 0x1234L), (kind, id, number));
+        Assert.True(SessionRecords.TryParseKey(SessionRecords.AwaitingRelKey(clientId, 65535), out kind, out id, out number));
+        Assert.Equal(('r', clientId, 65535L), (kind, id, number));
+        Assert.True(SessionRecords.TryParseKey(SessionRecords.SessionKey(clientId), out kind, out id, out _));
+        Assert.Equal(('s', clientId), (kind, id));
+        Assert.False(SessionRecords.TryParseKey("z/what", out _, out _, out _));
+    }
+
+    // A record written by a newer broker is refused, not misread: the broker will not start on it.
+    [Fact]
+    public void NewerFormat_IsRefused()
+    {
+        var bytes = SessionRecords.Write(new SessionRecord(1, 0, null, false, [], [], null, 0));
+        bytes[0] = SessionRecords.Version + 1;
+        Assert.Throws<InvalidDataException>(() => SessionRecords.ReadSession(bytes));
+        Assert.Throws<InvalidDataException>(() => SessionRecords.ReadSession(bytes[..3]));
+    }
+}
