@@ -132,6 +132,25 @@ internal static partial class BrokerHost
         // Plugins start before the listener opens, so an auth plugin in loaded_plugins decides the first CONNECT.
         await plugins.BootAsync().ConfigureAwait(false);
 
+        // Persisted sessions come back after the plugins (their subscriptions are authorized again through them) and
+        // before any listener opens (a returning client finds its session).
+        if (settings.Persistence.Mode == Core.Configuration.PersistenceMode.On)
+        {
+            try
+            {
+                var restored = engine.EnablePersistence(Persistence.RocksDbStore.Open(settings.PersistenceDirectory), settings.Persistence);
+                LogPersistence(logger, settings.PersistenceDirectory, settings.Persistence.Sync.ToString().ToLowerInvariant(), restored);
+            }
+            catch (InvalidDataException ex)
+            {
+                await Console.Error.WriteLineAsync(
+                    $"broker: not starting: the persistence store {settings.PersistenceDirectory} cannot be read: {ex.Message}. Nothing in it was changed. " +
+                    "Start a broker version that can read it, restore a backup, or move the directory away to start without the persisted sessions (persistence.dir).").ConfigureAwait(false);
+                await plugins.StopAllAsync().ConfigureAwait(false);
+                return 2;
+            }
+        }
+
         try
         {
             await app.StartAsync().ConfigureAwait(false);
@@ -167,6 +186,9 @@ internal static partial class BrokerHost
         await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         // After the clients are gone (their disconnect hooks have run), in reverse start order.
         await plugins.StopAllAsync().ConfigureAwait(false);
+        // Last: everything the sessions hold, written (a clean stop loses nothing).
+        if (engine.Journal is { } journal)
+            await journal.DisposeAsync().ConfigureAwait(false);
         LogStopped(logger);
         return 0;
     }
@@ -185,6 +207,9 @@ internal static partial class BrokerHost
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "allow_anonymous is on: clients no authentication source recognises are admitted")]
     private static partial void LogAnonymous(ILogger logger);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Persistence on ({Sync}) in {Directory}: {Sessions} session(s) restored")]
+    private static partial void LogPersistence(ILogger logger, string directory, string sync, int sessions);
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Configuration: {Warning}")]
     private static partial void LogConfigurationWarning(ILogger logger, string warning);

@@ -19,6 +19,7 @@ internal sealed class BrokerSettings
     [
         typeof(BrokerOptions), typeof(ListenersOptions), typeof(MqttOptions), typeof(SessionOptions),
         typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions), typeof(ManagementOptions),
+        typeof(PersistenceOptions),
     ];
 
     public required string Home { get; init; }
@@ -36,6 +37,10 @@ internal sealed class BrokerSettings
     public LogOptions Log { get; } = new();
     public PluginHostOptions Plugins { get; } = new();
     public ManagementOptions Management { get; } = new();
+    public PersistenceOptions Persistence { get; } = new();
+
+    /// <summary>persistence.dir: absolute as given, else relative to the data directory.</summary>
+    public string PersistenceDirectory => Path.GetFullPath(Path.Combine(DataDirectory, Persistence.Directory));
 
     public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
 
@@ -76,7 +81,7 @@ internal sealed class BrokerSettings
         // BROKER_HOME is the home itself; BROKER_PLUGINS__<NAME>__<KEY> belongs to that plugin's .conf.
         settings.Warnings.AddRange(ConfBinder.UnknownEnvironmentVariables(configuration, known,
             key => key == "home" || (key.StartsWith("plugins.", StringComparison.Ordinal) && key.AsSpan().Count('.') >= 2)));
-        foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management })
+        foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management, settings.Persistence })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);
         return settings;
