@@ -204,9 +204,9 @@ internal sealed partial class ClientChannel
                 break;
             case MqttPacketType.PubRec:
                 var failed = v5 && (byte)ack.ReasonCode >= 0x80;
-                if (session.Received(ack.PacketId, failed))
+                if (session.Received(ack.PacketId, failed, out var pubRelLater))
                 {
-                    if (!failed)
+                    if (!failed && !pubRelLater)
                         SendAck(MqttPacketType.PubRel, ack.PacketId, MqttReasonCode.Success);
                 }
                 else

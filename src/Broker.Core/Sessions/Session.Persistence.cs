@@ -56,6 +56,60 @@ internal sealed partial class Session
         _engine.Journal!.Put(SessionRecords.SessionKey(ClientId), SessionRecords.Write(record), isNew: false);
     }
 
+    private List<(ushort Id, bool Dup)>? _unsent; // sync mode: in flight, going out once their state is on disk
+    private bool _sendScheduled;
+
+    /// <summary>
+    /// <c>persistence.sync = sync</c>: a persistent session sends nothing whose state is not on disk yet. Otherwise a
+    /// crash after the send but before the write would bring the message back as never sent, under a new packet id,
+    /// and a QoS 2 subscriber that had completed it would get it twice.
+    /// </summary>
+    private bool DeferSends => _persisted && _engine.SyncPersistence;
+
+    /// <summary>Sends in-flight message <paramref name="id"/> (PUBLISH, or PUBREL once released) after the next durable write.</summary>
+    private void SendWhenDurableLocked(ushort id, bool dup)
+    {
+        (_unsent ??= []).Add((id, dup));
+        if (_sendScheduled)
+            return;
+        _sendScheduled = true;
+        _ = SendWhenDurableAsync();
+    }
+
+    private async Task SendWhenDurableAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await _engine.Journal!.CommitAsync().ConfigureAwait(false);
+                break;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The disk refuses (full): the journal keeps trying; so do the sends, which must wait for it.
+                await Task.Delay(TimeSpan.FromSeconds(1), _engine.TimeProvider).ConfigureAwait(false);
+            }
+        }
+        lock (this)
+        {
+            _sendScheduled = false;
+            var unsent = _unsent;
+            _unsent = null;
+            if (unsent is null || _channel is not { } channel || !_ready || _inflight is not { } inflight)
+                return; // Resume sends them all again
+            foreach (var (id, dup) in unsent)
+            {
+                if (!inflight.TryGetValue(id, out var entry))
+                    continue;
+                if (entry.Released)
+                    channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
+                else
+                    channel.SendPublish(entry.Message, entry.Qos, id, entry.Retain, dup, entry.SubscriptionIds);
+            }
+        }
+    }
+
     /// <summary>The delay of the pending will (set by the session manager with it).</summary>
     public TimeSpan WillDelay { get; set; }
 

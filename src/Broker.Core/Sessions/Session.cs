@@ -408,9 +408,11 @@ internal sealed partial class Session : ISubscriber
     /// <summary>PUBREC for an outgoing QoS 2 message. Returns false for an unknown packet id.</summary>
     /// <param name="packetId">The packet id.</param>
     /// <param name="failed">An MQTT 5 PUBREC reason code of 0x80 or above ends the exchange: PUBREL follows only codes below 0x80 [MQTT-4.3.3-4].</param>
-    public bool Received(ushort packetId, bool failed)
+    /// <param name="pubRelLater">Set when the session sends the PUBREL itself, once the released state is on disk (sync mode).</param>
+    public bool Received(ushort packetId, bool failed, out bool pubRelLater)
     {
         List<Drop>? drops = null;
+        pubRelLater = false;
         lock (this)
         {
             if (_inflight is null || !_inflight.TryGetValue(packetId, out var entry) || entry.Qos != MqttQos.ExactlyOnce)
@@ -425,6 +427,11 @@ internal sealed partial class Session : ISubscriber
             {
                 entry.Released = true;
                 PutMessageLocked(entry.Sequence, StoredMessageState.Released, packetId, entry.Message, entry.Qos, entry.Retain, entry.SubscriptionIds, isNew: false);
+                if (DeferSends)
+                {
+                    SendWhenDurableLocked(packetId, dup: false);
+                    pubRelLater = true;
+                }
             }
         }
         FireDrops(drops);
@@ -481,13 +488,16 @@ internal sealed partial class Session : ISubscriber
                 return;
             _ready = true;
             _window = window;
+            _unsent = null; // all of them go again now, in order
             if (_inflight is { Count: > 0 } inflight)
             {
                 var entries = new List<KeyValuePair<ushort, InflightEntry>>(inflight);
                 entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
                 foreach (var (id, entry) in entries)
                 {
-                    if (entry.Released)
+                    if (DeferSends)
+                        SendWhenDurableLocked(id, dup: true);
+                    else if (entry.Released)
                         channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
                     else
                         channel.SendPublish(entry.Message, entry.Qos, id, entry.Retain, dup: true, entry.SubscriptionIds);
@@ -625,7 +635,10 @@ internal sealed partial class Session : ISubscriber
         var id = NextPacketIdLocked();
         (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, sequence));
         PutMessageLocked(sequence, StoredMessageState.InFlight, id, message, qos, retain, subscriptionIds, isNew);
-        channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);
+        if (DeferSends)
+            SendWhenDurableLocked(id, dup: false);
+        else
+            channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);
     }
 
     private ushort NextPacketIdLocked()

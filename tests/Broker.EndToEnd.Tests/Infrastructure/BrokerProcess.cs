@@ -157,19 +157,19 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         "BROKER_" + key.Replace(".", "__", StringComparison.Ordinal).ToUpperInvariant();
 
     /// <summary>
-    /// Stops the broker with SIGTERM (a clean stop: plugins are stopped) and starts a new one on the same home and
-    /// options, on new ports. The home now belongs to the returned broker; dispose this one as well (cheap).
+    /// Stops the broker with SIGTERM (a clean stop: plugins are stopped), or SIGKILL with <c>crash</c>, and starts a new
+    /// one on the same home and options, on new ports. The home now belongs to the returned broker; dispose this one as well (cheap).
     /// </summary>
-    public async Task<BrokerProcess> RestartAsync()
+    public async Task<BrokerProcess> RestartAsync(bool crash = false)
     {
         if (IsMosquitto || _options is null)
         {
             Assert.Fail("RestartAsync is only supported for this broker");
         }
 
-        _process.Signal("TERM");
+        _process.Signal(crash ? "KILL" : "TERM");
         var code = await _process.WaitForExitAsync(StopTimeout);
-        Assert.True(code == 0, $"the broker exited with {code} on SIGTERM\n{_process.Transcript}");
+        Assert.True(crash || code == 0, $"the broker exited with {code} on SIGTERM\n{_process.Transcript}");
         _ownsHome = false;
         var next = await StartOursAsync(_options, HomeDirectory);
         next._options = _options;
