@@ -23,6 +23,10 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     private Dictionary<string, Entry> _pending = new(StringComparer.Ordinal);
     private TaskCompletionSource? _committed; // completes when what is pending now is durable
     private TaskCompletionSource? _writing;   // completes when the batch being written now is durable
+    private int _holds;                       // groups of changes in progress that must land in one batch (Hold)
+    private bool _swapWanted;                 // the writer waits for the holds to end; new ones wait for it
+    private TaskCompletionSource? _holdsEnded;
+    private TaskCompletionSource? _swapped;
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _writer;
@@ -109,11 +113,60 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
-                WriteOnce(); // a clean stop writes what is left
+                await WriteOnceAsync().ConfigureAwait(false); // a clean stop writes what is left
                 return;
             }
-            WriteOnce();
+            await WriteOnceAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Starts a group of changes that must reach the disk together or not at all (an incoming QoS 2 message: its packet
+    /// id and the copies routed to sessions), so a crash cannot keep the id and lose the copies. The writer waits for the
+    /// groups in progress before it takes the batch; a group begun while it waits starts after the swap.
+    /// </summary>
+    public async ValueTask HoldAsync()
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_lock)
+            {
+                if (!_swapWanted)
+                {
+                    _holds++;
+                    return;
+                }
+                wait = (_swapped ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            await wait.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Ends a group begun with <see cref="HoldAsync"/>.</summary>
+    public void Unhold()
+    {
+        lock (_lock)
+        {
+            if (--_holds == 0 && _swapWanted)
+                _holdsEnded?.TrySetResult();
+        }
+    }
+
+    private async Task WriteOnceAsync()
+    {
+        Task? holdsEnded = null;
+        lock (_lock)
+        {
+            if (_holds > 0)
+            {
+                _swapWanted = true;
+                holdsEnded = (_holdsEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+        }
+        if (holdsEnded is not null)
+            await holdsEnded.ConfigureAwait(false);
+        WriteOnce();
     }
 
     /// <summary>Writes what is pending as one batch; completes (or faults) the commit that waited for it.</summary>
@@ -127,12 +180,14 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             {
                 _committed?.TrySetResult();
                 _committed = null;
+                ReleaseHoldsLocked();
                 return;
             }
             batch = _pending;
             _pending = new Dictionary<string, Entry>(StringComparer.Ordinal);
             committed = _writing = _committed ?? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _committed = null;
+            ReleaseHoldsLocked();
         }
         var started = Stopwatch.GetTimestamp();
         try
@@ -155,6 +210,15 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             }
             Finish(committed, ex);
         }
+    }
+
+    /// <summary>The batch is taken: groups waiting to begin may.</summary>
+    private void ReleaseHoldsLocked()
+    {
+        _swapWanted = false;
+        _holdsEnded = null;
+        _swapped?.TrySetResult();
+        _swapped = null;
     }
 
     private void Finish(TaskCompletionSource committed, Exception? failure)

@@ -25,6 +25,8 @@ internal sealed partial class ClientChannel
         if (mqtt.MaxTopicLevels > 0 && topic.AsSpan().Count('/') >= mqtt.MaxTopicLevels)
             throw new MqttProtocolException(MqttReasonCode.TopicNameInvalid, "more topic levels than mqtt.max_topic_levels");
 
+        if (packet.Qos == MqttQos.ExactlyOnce && _engine.SyncPersistence)
+            return HandleDurableQos2Async(packet, topic);
         if (packet.Qos == MqttQos.ExactlyOnce)
         {
             switch (_session!.AddAwaitingRel(packet.PacketId))
@@ -92,6 +94,52 @@ internal sealed partial class ClientChannel
         var outcome = await pending.ConfigureAwait(false);
         if (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce && !await DurableAsync(packet).ConfigureAwait(false))
             return;
+        Acknowledge(packet, outcome);
+        if (outcome.Behind is { } behind)
+            await WaitForSubscriberAsync(behind).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A QoS 2 PUBLISH with <c>persistence.sync = sync</c>: its packet id and the copies routed to sessions go into the
+    /// journal as one group (<see cref="Persistence.PersistenceJournal.HoldAsync"/>), so a crash keeps both or neither:
+    /// kept, a re-sent PUBLISH is recognised and not routed again; lost, it is routed when re-sent. PUBREC follows the write.
+    /// </summary>
+    private async ValueTask HandleDurableQos2Async(MqttPublishPacket packet, string topic)
+    {
+        var journal = _engine.Journal!;
+        await journal.HoldAsync().ConfigureAwait(false);
+        PublishOutcome outcome = default;
+        var duplicate = false;
+        try
+        {
+            switch (_session!.AddAwaitingRel(packet.PacketId))
+            {
+                case AwaitRelResult.Duplicate:
+                    duplicate = true;
+                    break;
+                case AwaitRelResult.Full:
+                    throw new MqttProtocolException(MqttReasonCode.ReceiveMaximumExceeded, "session.max_awaiting_rel exceeded");
+                default:
+                    if (!await _engine.AuthorizeAsync(_client!, _superuser, AuthorizationAction.Publish, topic).ConfigureAwait(false))
+                    {
+                        Denied(packet, topic);
+                        return;
+                    }
+                    outcome = await _engine.PublishAsync(ToMessage(packet, topic), _client).ConfigureAwait(false);
+                    break;
+            }
+        }
+        finally
+        {
+            journal.Unhold();
+        }
+        if (!await DurableAsync(packet).ConfigureAwait(false))
+            return;
+        if (duplicate)
+        {
+            SendAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success); // already received and routed
+            return;
+        }
         Acknowledge(packet, outcome);
         if (outcome.Behind is { } behind)
             await WaitForSubscriberAsync(behind).ConfigureAwait(false);

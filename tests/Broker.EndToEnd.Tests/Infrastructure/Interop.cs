@@ -10,10 +10,11 @@ public static class Interop
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    public static ChildProcess StartNode(string script, BrokerProcess broker, object? arguments = null) =>
+    /// <param name="stdin">Keep the script's standard input open for the test to write to.</param>
+    public static ChildProcess StartNode(string script, BrokerProcess broker, object? arguments = null, bool stdin = false) =>
         ChildProcess.Start(
             Tools.RequireMqttJs(), [Path.Combine(Tools.InteropDirectory, script), Arguments(broker, arguments)],
-            workingDirectory: Tools.InteropDirectory);
+            workingDirectory: Tools.InteropDirectory, redirectStdin: stdin);
 
     public static ChildProcess StartPaho(string script, BrokerProcess broker, object? arguments = null)
     {
