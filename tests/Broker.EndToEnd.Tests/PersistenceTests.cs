@@ -35,6 +35,15 @@ public sealed class PersistenceTests
 
         await using var restarted = await broker.RestartAsync();
         await restarted.WaitForLogAsync(l => l.Contains("1 session(s) restored", StringComparison.Ordinal), "the session restored");
+        // Operators see the store: its size and pending writes in the stats, its writes in the metrics, the session in ctl.
+        using (var api = restarted.CreateManagementClient())
+        {
+            var stats = System.Text.Json.JsonDocument.Parse(await api.GetStringAsync("api/v4/stats", TestContext.Current.CancellationToken)).RootElement.GetProperty("data")[0].GetProperty("stats");
+            Assert.True(stats.GetProperty("persistence.size_bytes").GetInt64() > 0);
+            Assert.True(stats.TryGetProperty("persistence.pending", out _));
+            var list = await CtlRunner.RunAsync(restarted, "clients", "list");
+            Assert.Matches(@"(?m)^persistent-sub\s.*\soffline\s", list.Stdout);
+        }
         await using var back = MosquittoClients.StartSub(restarted, "-c", "-i", "persistent-sub", "-q", "2", "-t", "stored/#", "-C", "20");
         var messages = await MosquittoClients.MessagesAsync(back, 20);
         Assert.Equal([.. Enumerable.Range(0, 10).Select(i => $"q1-{i}"), .. Enumerable.Range(0, 10).Select(i => $"q2-{i}")], messages.Select(m => m.Payload));

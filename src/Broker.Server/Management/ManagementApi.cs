@@ -298,6 +298,12 @@ internal static partial class ManagementApi
             ["overload.held_bytes"] = engine.Overload.HeldBytes,
             ["overload.active"] = engine.Overload.IsActive ? 1 : 0,
         };
+        if (engine.Journal is { } journal)
+        {
+            stats["persistence.pending"] = journal.Pending;
+            stats["persistence.size_bytes"] = journal.SizeOnDisk;
+            stats["persistence.last_write_us"] = (long)(journal.LastWriteMilliseconds * 1000);
+        }
         foreach (var (name, value) in metrics.Gauges)
             stats.TryAdd(name, value);
         return stats;
@@ -345,6 +351,12 @@ internal static partial class ManagementApi
             {
                 result.TryAdd(metric.Name, (long)Math.Round(metric.Value));
             }
+        }
+        if (engine.Journal is { } journal)
+        {
+            result["persistence.writes"] = journal.Writes;
+            result["persistence.records_written"] = journal.Written;
+            result["persistence.write_failures"] = journal.Failures;
         }
         return result;
     }
