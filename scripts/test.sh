@@ -27,6 +27,8 @@ command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 /usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need_pkgs+=(python3-jwt python3-cryptography)
 # The browser of the dashboard's tests (Playwright drives it through ExecutablePath; it downloads no browser of its own).
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+# LMDB for bench/Broker.StoreBench's smoke test: LightningDB's bundled liblmdb.so needs glibc 2.38, Debian 12 has 2.36.
+[[ -e /usr/lib/x86_64-linux-gnu/liblmdb.so.0 ]] || need_pkgs+=(liblmdb0)
 if ((${#need_pkgs[@]})); then
   sudo_cmd=()
   if [[ $(id -u) -ne 0 ]]; then
