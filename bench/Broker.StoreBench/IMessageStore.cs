@@ -19,7 +19,7 @@ internal interface IMessageStore : IDisposable
     /// <summary>Applies the batch atomically and returns once it is durable (fsync or the engine's equivalent).</summary>
     void Commit(ReadOnlySpan<StoreOp> batch);
 
-    /// <summary>Visits every live record (in key order, except FASTER: log order); returns how many.</summary>
+    /// <summary>Visits every live record (in key order, except FASTER and our WAL: log order); returns how many.</summary>
     long Scan(RecordVisitor visitor);
 
     /// <summary>Reclaims the space of deleted records.</summary>
@@ -34,7 +34,7 @@ internal interface IMessageStore : IDisposable
 
 internal static class Engines
 {
-    public static readonly string[] All = ["rocksdb", "sqlite", "lmdb", "faster"];
+    public static readonly string[] All = ["rocksdb", "sqlite", "lmdb", "faster", "wal"];
 
     public static IMessageStore Open(string engine, string directory)
     {
@@ -45,7 +45,8 @@ internal static class Engines
             "sqlite" => new SqliteStore(directory),
             "lmdb" => new LmdbStore(directory),
             "faster" => new FasterStore(directory),
-            _ => throw new ArgumentException($"unknown engine '{engine}' (rocksdb|sqlite|lmdb|faster)", nameof(engine)),
+            "wal" => new WalStore(directory),
+            _ => throw new ArgumentException($"unknown engine '{engine}' (rocksdb|sqlite|lmdb|faster|wal)", nameof(engine)),
         };
     }
 
