@@ -13,6 +13,7 @@ internal sealed class Records
     public const int KeySize = 16;
     private const int MinValue = 100;
     private const int MaxValue = 300;
+    private const int Spread = 8 << 20;
     private readonly byte[] _bytes;
     private readonly int _fixedValueSize;
 
@@ -20,8 +21,9 @@ internal sealed class Records
     public Records(int fixedValueSize)
     {
         _fixedValueSize = fixedValueSize;
-        // Random content so that engines which compress blocks (RocksDB) get no unearned advantage.
-        _bytes = new byte[Math.Max(fixedValueSize, MaxValue) + 256];
+        // Random content, and no two values in a few thousand alike: RocksDB compresses its blocks (Snappy), and values
+        // cut from one small buffer at nearby offsets made it look several times smaller on disk than it is.
+        _bytes = new byte[Spread + Math.Max(fixedValueSize, MaxValue)];
         new Random(23).NextBytes(_bytes);
     }
 
@@ -38,7 +40,7 @@ internal sealed class Records
     public ReadOnlyMemory<byte> MessageValue(long n)
     {
         var length = _fixedValueSize > 0 ? _fixedValueSize : MinValue + (int)(n * 7919 % (MaxValue - MinValue + 1));
-        return _bytes.AsMemory((int)(n & 0xFF), length);
+        return _bytes.AsMemory((int)(n * 4099 % Spread), length);
     }
 
     public static byte[] SessionKey(long session) => [0xFF, .. Encoding.ASCII.GetBytes($"client-{session:D8}")];
