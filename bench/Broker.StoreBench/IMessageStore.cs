@@ -1,6 +1,6 @@
 namespace Broker.StoreBench;
 
-/// <summary>One write in a batch: a put, or a delete when <see cref="Value"/> is empty and <see cref="IsDelete"/>.</summary>
+/// <summary>One write in a batch: a put of <see cref="Value"/>, or with <see cref="IsDelete"/> a delete of the key.</summary>
 internal readonly record struct StoreOp(byte[] Key, ReadOnlyMemory<byte> Value, bool IsDelete)
 {
     public static StoreOp Put(byte[] key, ReadOnlyMemory<byte> value) => new(key, value, false);
@@ -11,7 +11,7 @@ internal readonly record struct StoreOp(byte[] Key, ReadOnlyMemory<byte> Value, 
 internal delegate void RecordVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
 
 /// <summary>
-/// The slice of a broker store that the comparison needs: an ordered key space written in atomic, durable batches.
+/// The slice of a broker store that the comparison needs: a key space written in atomic, durable batches.
 /// Every engine is used the way it is meant to be used for "this batch is on disk when the call returns".
 /// </summary>
 internal interface IMessageStore : IDisposable

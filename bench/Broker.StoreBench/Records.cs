@@ -27,7 +27,7 @@ internal sealed class Records
         new Random(23).NextBytes(_bytes);
     }
 
-    public static ulong SessionHash(long session) => ((ulong)session * 0x9E3779B97F4A7C15UL) >> 8;
+    private static ulong SessionHash(long session) => ((ulong)session * 0x9E3779B97F4A7C15UL) >> 8;
 
     public static byte[] MessageKey(long session, long sequence)
     {

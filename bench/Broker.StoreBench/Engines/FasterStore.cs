@@ -65,7 +65,8 @@ internal sealed unsafe class FasterStore : IMessageStore
     public void Compact()
     {
         _session.Compact(_store.Log.SafeReadOnlyAddress, CompactionType.Scan);
-        // The checkpoint persists the new begin address and deletes the log segments wholly below it.
+        // The checkpoint persists the new begin address and deletes the log segments wholly below it (in our runs,
+        // not those written before the store was reopened).
         Checkpoint();
     }
 
