@@ -67,6 +67,16 @@ async function act(button, action, done) {
 
 function every(ms, fn) { fn(); timers.push(setInterval(fn, ms)); }
 
+// Wraps a page's loader so that only the newest call's answer is shown: a refresh that started before the user typed
+// in a search box must not overwrite the search's result when it answers last.
+function newestOnly(load) {
+  let latest = 0;
+  return async () => {
+    const mine = ++latest;
+    await load(() => mine === latest);
+  };
+}
+
 function table(columns, rows, rowAttrs) {
   return h('div', { class: 'table-wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))),
@@ -226,11 +236,12 @@ pages.clients = (main) => {
   let page = 1;
   let selected = null;
   main.append(h('h1', {}, 'Clients'), h('div', { class: 'toolbar' }, field, search), list, pager, details);
-  const load = async () => {
+  const load = newestOnly(async (current) => {
     const query = new URLSearchParams({ _page: page, _limit: 20 });
     if (search.value) query.set(`_like_${field.value}`, search.value);
     let answer;
-    try { answer = await api('GET', `/api/v4/clients?${query}`); } catch (e) { list.replaceChildren(h('p', { class: 'error' }, e.message)); return; }
+    try { answer = await api('GET', `/api/v4/clients?${query}`); } catch (e) { if (current()) list.replaceChildren(h('p', { class: 'error' }, e.message)); return; }
+    if (!current()) return;
     const rows = answer.data;
     list.replaceChildren(table(
       ['Client id', 'User name', 'Protocol', 'Address', 'Keep-alive', 'Clean start', 'Expiry', 'Subscriptions', 'In-flight', 'Queue', 'Connected at'],
@@ -241,7 +252,7 @@ pages.clients = (main) => {
       h('button', { class: 'secondary', disabled: page === 1, onclick: () => { page--; load(); } }, 'Previous'),
       h('span', { class: 'muted' }, `page ${page}, ${number(answer.meta?.count)} client${answer.meta?.count === 1 ? '' : 's'}`),
       h('button', { class: 'secondary', disabled: !answer.meta?.hasnext, onclick: () => { page++; load(); } }, 'Next'));
-  };
+  });
   const showDetails = async () => {
     if (!selected) { details.replaceChildren(); return; }
     let client;
@@ -264,14 +275,15 @@ pages.subscriptions = (main) => {
   const search = h('input', { id: 'subscription-search', type: 'search', placeholder: 'client id', 'aria-label': 'client id' });
   const list = h('div', {});
   main.append(h('h1', {}, 'Subscriptions'), h('div', { class: 'toolbar' }, search), list);
-  const load = async () => {
+  const load = newestOnly(async (current) => {
     const path = search.value ? `/api/v4/subscriptions/${encodeURIComponent(search.value)}` : '/api/v4/subscriptions?_limit=200';
     try {
       const rows = (await api('GET', path)).data;
+      if (!current()) return;
       list.replaceChildren(table(['Client id', 'Topic', 'QoS', 'No local', 'Retain as published', 'Retain handling'],
         rows.map((s) => [s.clientid, s.topic, s.qos, s.nl ? 'yes' : 'no', s.rap ? 'yes' : 'no', s.rh])));
-    } catch (e) { list.replaceChildren(h('p', { class: 'error' }, e.message)); }
-  };
+    } catch (e) { if (current()) list.replaceChildren(h('p', { class: 'error' }, e.message)); }
+  });
   search.addEventListener('input', load);
   every(5000, load);
 };
@@ -281,13 +293,13 @@ pages.topics = (main) => {
   const search = h('input', { id: 'topic-search', type: 'search', placeholder: 'topic', 'aria-label': 'topic' });
   const list = h('div', {});
   main.append(h('h1', {}, 'Topics'), h('div', { class: 'toolbar' }, search), list);
-  const load = async () => {
+  const load = newestOnly(async (current) => {
     const path = search.value ? `/api/v4/routes/${encodeURIComponent(search.value)}` : '/api/v4/routes?_limit=200';
     try {
       const rows = (await api('GET', path)).data;
-      list.replaceChildren(table(['Topic', 'Node'], rows.map((r) => [r.topic, r.node])));
-    } catch (e) { list.replaceChildren(h('p', { class: 'error' }, e.message)); }
-  };
+      if (current()) list.replaceChildren(table(['Topic', 'Node'], rows.map((r) => [r.topic, r.node])));
+    } catch (e) { if (current()) list.replaceChildren(h('p', { class: 'error' }, e.message)); }
+  });
   search.addEventListener('input', load);
   every(5000, load);
 };

@@ -14,6 +14,17 @@ public static class Backends
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Kills a backend server (SIGKILL: connections drop, nothing is said goodbye) and returns null for its field.</summary>
+    public static async Task<ChildProcess?> KillAsync(ChildProcess? process, TimeSpan? exitTimeout = null)
+    {
+        if (process is null)
+            return null;
+        process.Kill();
+        await process.WaitForExitAsync(exitTimeout ?? TimeSpan.FromSeconds(10));
+        await process.DisposeAsync();
+        return null;
+    }
+
     /// <summary>Runs a tool to its end and returns its stdout; fails the test with its transcript unless it exits 0.</summary>
     public static async Task<string> RunAsync(string executable, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {

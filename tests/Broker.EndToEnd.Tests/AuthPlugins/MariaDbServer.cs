@@ -77,15 +77,7 @@ public sealed class MariaDbServer : IAuthBackendServer, ISqlServer
         await _process.WaitForLineAsync(l => l.Contains("ready for connections", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "mariadbd ready");
     }
 
-    public async Task KillAsync()
-    {
-        if (_process is null)
-            return;
-        _process.Kill();
-        await _process.WaitForExitAsync(TimeSpan.FromSeconds(20));
-        await _process.DisposeAsync();
-        _process = null;
-    }
+    public async Task KillAsync() => _process = await Backends.KillAsync(_process, TimeSpan.FromSeconds(20));
 
     /// <summary>Runs SQL in the <c>mqtt</c> database as root (over the socket) and returns the tab-separated output.</summary>
     public Task<string> SqlAsync(string sql) => RootSqlAsync("use mqtt; " + sql);

@@ -46,15 +46,7 @@ public sealed class MongoTestServer : IAuthBackendServer
         await _process.WaitForLineAsync(l => l.StartsWith("congo ready", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the MongoDB test server ready");
     }
 
-    public async Task KillAsync()
-    {
-        if (_process is null)
-            return;
-        _process.Kill();
-        await _process.WaitForExitAsync(TimeSpan.FromSeconds(10));
-        await _process.DisposeAsync();
-        _process = null;
-    }
+    public async Task KillAsync() => _process = await Backends.KillAsync(_process);
 
     /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, answers stop: a hung server.</summary>
     public void Freeze(bool frozen) => _process!.Signal(frozen ? "STOP" : "CONT");

@@ -52,15 +52,7 @@ public sealed class RedisServer : IAuthBackendServer
     }
 
     /// <summary>Kills it (SIGKILL): connections drop, nothing is said goodbye.</summary>
-    public async Task KillAsync()
-    {
-        if (_process is null)
-            return;
-        _process.Kill();
-        await _process.WaitForExitAsync(TimeSpan.FromSeconds(10));
-        await _process.DisposeAsync();
-        _process = null;
-    }
+    public async Task KillAsync() => _process = await Backends.KillAsync(_process);
 
     public string Plugin => "auth_redis";
 

@@ -162,15 +162,7 @@ public sealed class SlapdServer : IAuthBackendServer
     }
 
     /// <summary>Kills it (SIGKILL): connections drop, nothing is said goodbye; the mdb database survives.</summary>
-    public async Task KillAsync()
-    {
-        if (_process is null)
-            return;
-        _process.Kill();
-        await _process.WaitForExitAsync(TimeSpan.FromSeconds(10));
-        await _process.DisposeAsync();
-        _process = null;
-    }
+    public async Task KillAsync() => _process = await Backends.KillAsync(_process);
 
     /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections are accepted and kept, answers stop.</summary>
     public void Freeze(bool frozen) => _process!.Signal(frozen ? "STOP" : "CONT");
