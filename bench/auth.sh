@@ -133,7 +133,7 @@ printf '%s\n' 'dn: cn=config' 'objectClass: olcGlobal' 'cn: config' '' \
     'dn: olcDatabase={-1}frontend,cn=config' 'objectClass: olcDatabaseConfig' 'objectClass: olcFrontendConfig' \
     'olcDatabase: {-1}frontend' '' 'dn: olcDatabase={1}mdb,cn=config' 'objectClass: olcDatabaseConfig' \
     'objectClass: olcMdbConfig' 'olcDatabase: {1}mdb' "olcDbDirectory: $work/ldap/data" 'olcSuffix: dc=example,dc=org' \
-    'olcRootDN: cn=admin,dc=example,dc=org' 'olcRootPW: bench-admin' 'olcDbIndex: uid eq' > "$work/ldap/config.ldif"
+    'olcRootDN: cn=admin,dc=example,dc=org' 'olcRootPW: bench-admin' 'olcDbIndex: uid eq' 'olcDbIndex: objectClass eq' > "$work/ldap/config.ldif"
 /usr/sbin/slapadd -n0 -F "$work/ldap/slapd.d" -l "$work/ldap/config.ldif"
 /usr/sbin/slapd -h "ldap://127.0.0.1:$ldap_port/" -F "$work/ldap/slapd.d" -d none > "$out/logs/slapd.log" 2>&1 &
 slapd_pid=$!
