@@ -13,15 +13,8 @@ namespace Broker.EndToEnd.Tests;
 /// </summary>
 public sealed class ManagementMqttApiTests
 {
-    private static async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpClient http, HttpMethod method, string path, string? json = null)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        if (json is not null)
-            request.Content = new StringContent(json, Encoding.UTF8, "application/json");
-        using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
-        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
-        return (response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
-    }
+    private static Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpClient http, HttpMethod method, string path, string? json = null) =>
+        ManagementHttp.SendAsync(http, method, path, json);
 
     private static async Task<JsonElement> PostOkAsync(HttpClient http, string path, string json)
     {

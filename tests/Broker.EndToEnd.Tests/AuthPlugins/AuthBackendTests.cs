@@ -120,8 +120,8 @@ public abstract class AuthBackendTests<TServer>
         await server.AllowAsync("alice", "cmd/alice", 1);
         await using var broker = await StartBrokerAsync(server);
 
-        Assert.Equal([0x01, 0x80, 0x01, 0x80], await SubackAsync(broker, "alice", "a-pass", "sensors/alice/t", "sensors/bob/t", "cmd/alice", "admin/#"));
-        Assert.Equal([0x01, 0x01, 0x01], await SubackAsync(broker, "root", "r-pass", "sensors/bob/t", "admin/#", "#"));
+        Assert.Equal([0x01, 0x80, 0x01, 0x80], await Backends.SubackAsync(broker, "alice", "a-pass", "sensors/alice/t", "sensors/bob/t", "cmd/alice", "admin/#"));
+        Assert.Equal([0x01, 0x01, 0x01], await Backends.SubackAsync(broker, "root", "r-pass", "sensors/bob/t", "admin/#", "#"));
 
         // What a real subscriber sees: alice's allowed publish arrives, her publish to a topic she may only subscribe to does not.
         await using var sub = await MosquittoClients.SubscribeAsync(broker, "-u", "root", "-P", "r-pass", "-t", "#", "-q", "1", "-V", "mqttv311");
@@ -226,30 +226,7 @@ public abstract class AuthBackendTests<TServer>
             o["login_failure.delay_after"] = "0";
             o["login_failure.ban_after"] = "0";
         });
-        await using var load = Interop.StartNode("auth_reload_load.js", broker,
-            new { username = "alice", password = "secret", churn = 200, steady = 20, wrongEnough = 21, timeoutSeconds = 300 });
-        await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
-
-        // At least 20 reloads, and on until the wrong-password loop, one among 200 right ones, has tried 21 times
-        // (a plugin that reloads fast is done with 20 before that).
-        var wrongEnough = Interop.WaitForEventAsync(load, "wrong-enough", TimeSpan.FromSeconds(120));
-        for (var i = 0; i < 20 || !wrongEnough.IsCompleted; i++)
-        {
-            var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", server.Plugin);
-            Assert.True(reload.ExitCode == 0, $"reload {i + 1}: {reload.Transcript}");
-        }
-        await wrongEnough;
-        await MosquittoClients.PublishAsync(broker, ["-u", "alice", "-P", "secret", "-t", "control/stop", "-q", "1", "-m", "stop"]);
-
-        var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
-        Assert.True(result.GetProperty("rightAttempts").GetInt32() > 200, result.ToString());
-        Assert.True(result.GetProperty("wrongAttempts").GetInt32() > 20, result.ToString());
-        Assert.True(result.GetProperty("rightRefused").GetInt32() == 0, result.ToString());
-        Assert.Equal(0, result.GetProperty("wrongAdmitted").GetInt32());
-        Assert.Equal(0, result.GetProperty("steadyDropped").GetInt32());
-        await broker.WaitForLogAsync(l => l.Contains($"Plugin {server.Plugin} reloaded", StringComparison.Ordinal), "the reloads logged");
-        // Every instance the reloads replaced, checked 5 s after its unload (the last few may not be checked yet), left.
-        Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
+        await Backends.Reload20TimesUnderConnectLoadAsync(broker, server.Plugin, "secret");
     }
 
     /// <summary>
@@ -292,18 +269,6 @@ public abstract class AuthBackendTests<TServer>
         Assert.Equal(expected, outcome);
     }
 
-    protected internal static async Task<byte[]> SubackAsync(BrokerProcess broker, string user, string password, params string[] filters)
-    {
-        await using var client = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("sub-" + user, V311, username: user, password: password));
-        var codes = new List<byte>();
-        ushort id = 1;
-        foreach (var filter in filters)
-        {
-            await client.SendAsync(SubscribePacket(id++, filter, 1, V311));
-            codes.Add(Assert.Single(SubackCodes(await client.ReceiveAsync(Suback), V311)));
-        }
-        return [.. codes];
-    }
 }
 
 /// <summary>Password hashes made by tools nobody here wrote.</summary>

@@ -90,23 +90,10 @@ public sealed class AuthHttpTests
         await using var service = await Service.StartAsync();
         await using var broker = await StartAsync(Conf(service.Url));
 
-        async Task<byte[]> SubackAsync(string user, string password, params string[] filters)
-        {
-            await using var client = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("sub-" + user, V311, username: user, password: password));
-            var codes = new List<byte>();
-            ushort id = 1;
-            foreach (var filter in filters)
-            {
-                await client.SendAsync(SubscribePacket(id++, filter, 1, V311));
-                codes.Add(Assert.Single(SubackCodes(await client.ReceiveAsync(Suback), V311)));
-            }
-            return [.. codes];
-        }
-
-        Assert.Equal([0x01, 0x80], await SubackAsync("alice", "secret", "allowed/x", "other/x"));
-        Assert.Equal([0x01, 0x01], await SubackAsync("root", "r-pass", "allowed/x", "other/x"));
-        Assert.Equal([0x01, 0x01], await SubackAsync("boss", "b-pass", "allowed/x", "other/x"));
-        Assert.Equal([0x01, 0x80, 0x80], await SubackAsync("scoped", "s-pass", "down/x", "up/scoped", "allowed/x"));
+        Assert.Equal([0x01, 0x80], await Backends.SubackAsync(broker, "alice", "secret", "allowed/x", "other/x"));
+        Assert.Equal([0x01, 0x01], await Backends.SubackAsync(broker, "root", "r-pass", "allowed/x", "other/x"));
+        Assert.Equal([0x01, 0x01], await Backends.SubackAsync(broker, "boss", "b-pass", "allowed/x", "other/x"));
+        Assert.Equal([0x01, 0x80, 0x80], await Backends.SubackAsync(broker, "scoped", "s-pass", "down/x", "up/scoped", "allowed/x"));
         Assert.Contains(service.Requests, r => r.StartsWith("POST /mqtt/acl", StringComparison.Ordinal) && r.Contains("\"access\": \"1\"", StringComparison.Ordinal));
     }
 
@@ -191,22 +178,6 @@ public sealed class AuthHttpTests
             o.LoadedPlugins.Add("auth_http");
             o.PluginConf["auth_http"] = Conf(service.Url).Replace($"{service.Url}/mqtt/acl", "\"\"", StringComparison.Ordinal); // control/stop is not under allowed/
         });
-        await using var load = Interop.StartNode("auth_reload_load.js", broker,
-            new { username = "alice", password = "secret", churn = 200, steady = 20, timeoutSeconds = 300 });
-        await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
-
-        for (var i = 0; i < 20; i++)
-        {
-            var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", "auth_http");
-            Assert.True(reload.ExitCode == 0, $"reload {i + 1}: {reload.Transcript}");
-        }
-        await MosquittoClients.PublishAsync(broker, ["-u", "alice", "-P", "secret", "-t", "control/stop", "-q", "1", "-m", "stop"]);
-
-        var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
-        Assert.True(result.GetProperty("rightAttempts").GetInt32() > 200, result.ToString());
-        Assert.True(result.GetProperty("rightRefused").GetInt32() == 0, result.ToString());
-        Assert.Equal(0, result.GetProperty("wrongAdmitted").GetInt32());
-        Assert.Equal(0, result.GetProperty("steadyDropped").GetInt32());
-        Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
+        await Backends.Reload20TimesUnderConnectLoadAsync(broker, "auth_http", "secret");
     }
 }

@@ -129,22 +129,6 @@ public sealed class AuthJwtTests
         });
         // The script's wrong password is the right one with "-wrong" appended: a token whose signature no longer verifies.
         var token = await MintAsync("HS256", Secret, """{"exp":"+600"}""");
-        await using var load = Interop.StartNode("auth_reload_load.js", broker,
-            new { username = "alice", password = token, churn = 200, steady = 20, timeoutSeconds = 300 });
-        await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
-
-        for (var i = 0; i < 20; i++)
-        {
-            var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", "auth_jwt");
-            Assert.True(reload.ExitCode == 0, $"reload {i + 1}: {reload.Transcript}");
-        }
-        await MosquittoClients.PublishAsync(broker, ["-u", "alice", "-P", token, "-t", "control/stop", "-q", "1", "-m", "stop"]);
-
-        var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
-        Assert.True(result.GetProperty("rightAttempts").GetInt32() > 200, result.ToString());
-        Assert.True(result.GetProperty("rightRefused").GetInt32() == 0, result.ToString());
-        Assert.Equal(0, result.GetProperty("wrongAdmitted").GetInt32());
-        Assert.Equal(0, result.GetProperty("steadyDropped").GetInt32());
-        Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
+        await Backends.Reload20TimesUnderConnectLoadAsync(broker, "auth_jwt", token);
     }
 }

@@ -43,6 +43,6 @@ public sealed class AuthMongoTests : AuthBackendTests<MongoTestServer>
             cancellationToken: TestContext.Current.CancellationToken);
         await using var broker = await StartBrokerAsync(server, "auth.mongo.acl_query.selector.1 = username=$all\n");
 
-        Assert.Equal([0x80, 0x01, 0x01, 0x80, 0x01], await SubackAsync(broker, "alice", "secret", "up/alice", "down/alice/x", "chat/alice/x", "chat/bob/x", "news/today"));
+        Assert.Equal([0x80, 0x01, 0x01, 0x80, 0x01], await Backends.SubackAsync(broker, "alice", "secret", "up/alice", "down/alice/x", "chat/alice/x", "chat/bob/x", "news/today"));
     }
 }

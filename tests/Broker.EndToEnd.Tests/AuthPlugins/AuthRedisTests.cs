@@ -54,6 +54,6 @@ public sealed class AuthRedisTests : AuthBackendTests<RedisServer>
         await server.AllowAsync("alice", "x/#", 7);
         await using var broker = await StartBrokerAsync(server);
 
-        Assert.Equal([0x01, 0x80, 0x01, 0x80, 0x80], await SubackAsync(broker, "alice", "secret", "s/1", "p/1", "b/alice/1", "b/bob/1", "x/1"));
+        Assert.Equal([0x01, 0x80, 0x01, 0x80, 0x80], await Backends.SubackAsync(broker, "alice", "secret", "s/1", "p/1", "b/alice/1", "b/bob/1", "x/1"));
     }
 }

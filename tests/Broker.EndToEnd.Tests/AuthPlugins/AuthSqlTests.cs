@@ -27,7 +27,7 @@ public abstract class AuthSqlTests<TServer> : AuthBackendTests<TServer>
         await using var broker = await StartBrokerAsync(server, $"auth.{PluginKey(server)}.acl_query = select allow, ipaddr, username, clientid, access, topic from mqtt_acl where ipaddr = '%a' or username = '%u' or username = '$all' or clientid = '%c' or ipaddr like '%/%' order by id\n");
 
         // "#" is allowed but partly denied (secret/#): granted, with secret/... deliveries withheld.
-        Assert.Equal([0x80, 0x01, 0x01, 0x01, 0x01], await SubackAsync(broker, "alice", "secret", "secret/x", "public/x", "local/x", "exact/#", "#"));
+        Assert.Equal([0x80, 0x01, 0x01, 0x01, 0x01], await Backends.SubackAsync(broker, "alice", "secret", "secret/x", "public/x", "local/x", "exact/#", "#"));
         await using var sub = await MosquittoClients.SubscribeAsync(broker, "-u", "alice", "-P", "secret", "-t", "#", "-q", "1", "-V", "mqttv311");
         foreach (var (topic, payload) in new[] { ("secret/x", "hidden"), ("public/x", "shown") })
             await MosquittoClients.PublishAsync(broker, ["-u", "root", "-P", "r-pass", "-t", topic, "-m", payload, "-q", "1", "-V", "mqttv311"]);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Broker.EndToEnd.Tests.Infrastructure;
+using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
 namespace Broker.EndToEnd.Tests.AuthPlugins;
 
@@ -57,5 +58,53 @@ public static class Backends
         Assert.True(marker >= 0, $"mosquitto_pub failed without a CONNACK refusal:\n{transcript}");
         var rest = transcript[(marker + "Connection Refused: ".Length)..];
         return rest[..rest.IndexOfAny(['.', '\n'])].Trim();
+    }
+
+    /// <summary>SUBSCRIBEs each filter at QoS 1 (MQTT 3.1.1) as <paramref name="user"/>; returns the SUBACK codes in order.</summary>
+    public static async Task<byte[]> SubackAsync(BrokerProcess broker, string user, string password, params string[] filters)
+    {
+        await using var client = await RawMqttClient.ConnectMqttAsync(broker, ConnectPacket("sub-" + user, V311, username: user, password: password));
+        var codes = new List<byte>();
+        ushort id = 1;
+        foreach (var filter in filters)
+        {
+            await client.SendAsync(SubscribePacket(id++, filter, 1, V311));
+            codes.Add(Assert.Single(SubackCodes(await client.ReceiveAsync(Suback), V311)));
+        }
+        return [.. codes];
+    }
+
+    /// <summary>
+    /// The reload-under-load check of every auth plugin (auth_reload_load.js): at least 20 reloads of
+    /// <paramref name="plugin"/>, on until the wrong-password loop has tried 21 times, while clients log in as alice with
+    /// <paramref name="password"/> (the script's wrong one is it with "-wrong" appended); no right password refused, no
+    /// wrong one admitted, no steady client dropped, no instance leaking.
+    /// </summary>
+    public static async Task Reload20TimesUnderConnectLoadAsync(BrokerProcess broker, string plugin, string password)
+    {
+        await using var load = Interop.StartNode("auth_reload_load.js", broker,
+            new { username = "alice", password, churn = 200, steady = 20, wrongEnough = 21, timeoutSeconds = 300 });
+        await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
+
+        // At least 20 reloads, and on until the wrong-password loop, one among 200 right ones, has tried 21 times
+        // (a plugin that reloads fast is done with 20 before that).
+        var wrongEnough = Interop.WaitForEventAsync(load, "wrong-enough", TimeSpan.FromSeconds(120));
+        for (var i = 0; i < 20 || !wrongEnough.IsCompleted; i++)
+        {
+            var reload = await CtlRunner.RunAsync(broker, "plugins", "reload", plugin);
+            Assert.True(reload.ExitCode == 0, $"reload {i + 1}: {reload.Transcript}");
+        }
+        await wrongEnough;
+        await MosquittoClients.PublishAsync(broker, ["-u", "alice", "-P", password, "-t", "control/stop", "-q", "1", "-m", "stop"]);
+
+        var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
+        Assert.True(result.GetProperty("rightAttempts").GetInt32() > 200, result.ToString());
+        Assert.True(result.GetProperty("wrongAttempts").GetInt32() > 20, result.ToString());
+        Assert.True(result.GetProperty("rightRefused").GetInt32() == 0, result.ToString());
+        Assert.Equal(0, result.GetProperty("wrongAdmitted").GetInt32());
+        Assert.Equal(0, result.GetProperty("steadyDropped").GetInt32());
+        await broker.WaitForLogAsync(l => l.Contains($"Plugin {plugin} reloaded", StringComparison.Ordinal), "the reloads logged");
+        // Every instance the reloads replaced, checked 5 s after its unload (the last few may not be checked yet), left.
+        Assert.DoesNotContain("is leaking", broker.Transcript, StringComparison.Ordinal);
     }
 }
