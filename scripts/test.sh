@@ -100,6 +100,26 @@ while IFS= read -r -d '' trx; do
   skipped=$((skipped + $(counter "$trx" notExecuted)))
 done < <(find "$results" -name '*.trx' -print0)
 
+# --- Repeat each failed test's name and message last, where a truncated CI log still shows them. ---
+if ((failed > 0)); then
+  log "failed tests"
+  /usr/bin/python3 - "$results" <<'PY'
+import pathlib, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for trx in pathlib.Path(sys.argv[1]).rglob("*.trx"):
+    for r in ET.parse(trx).getroot().iterfind(".//t:UnitTestResult", ns):
+        if r.get("outcome") in ("Passed", "NotExecuted"):
+            continue
+        print(f"FAILED {r.get('testName')} [{r.get('outcome')}, {r.get('duration')}]")
+        msg = r.find("t:Output/t:ErrorInfo/t:Message", ns)
+        stack = r.find("t:Output/t:ErrorInfo/t:StackTrace", ns)
+        for text, lines in ((msg, 12), (stack, 8)):
+            if text is not None and text.text:
+                for line in text.text.strip().splitlines()[:lines]:
+                    print("    " + line)
+PY
+fi
+
 status=0
 if ((test_rc != 0 && failed == 0)); then
   log "dotnet test exited with $test_rc without a failed test in the TRX files (test host crash or build problem?)"
