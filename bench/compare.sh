@@ -7,6 +7,7 @@
 #   bench/compare.sh --rounds 5 --out /tmp/cmp --cases fanin,p2p,idle
 #   bench/compare.sh --cases acl     # fan-in under an ACL that allows all, and one whose deny rule overlaps the filter
 #   bench/compare.sh --cases connauth --auth-iterations 1000,4000   # a fleet's first logins against a password file
+#   bench/compare.sh --cases persist # QoS 1 with persistent sessions: ours' persistence off/periodic/sync, mosquitto's on
 #
 # Prints a table of medians and ratios (ours / mosquitto) and writes it to OUT/summary.md, with every bench report
 # in OUT/results.jsonl and the brokers' logs in OUT/logs/.
@@ -18,7 +19,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 quick=0
 rounds=""
 out=""
-cases="fanin,search,p2p,conn,idle,acl,connauth,fanout,large,idleclients,tls,ws"
+cases="fanin,search,p2p,conn,idle,acl,connauth,fanout,large,idleclients,tls,ws,persist"
 pacing=uncoordinated
 auth_iterations=""
 build=1
@@ -41,7 +42,7 @@ Options:
   --quick          1 round, short windows, small counts (< 3 min; idle case with 20000, not 100000, subscriptions)
   --rounds R       rounds per case, brokers alternating A B A B (default 3; 1 with --quick)
   --cases LIST     comma-separated subset of: fanin, search, p2p, conn, idle, acl, connauth, fanout, large,
-                   idleclients, tls, ws (default: all)
+                   idleclients, tls, ws, persist (default: all)
   --auth-iterations LIST  connauth: PBKDF2 iteration counts to hash the fleet's passwords with (default: ours,
                    password_hash_iterations from `broker conf-defaults`)
   --out DIR        where results go (default: a new temp directory)
@@ -135,7 +136,7 @@ as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; 
 
 if [[ ! -x /usr/sbin/mosquitto ]]; then
     log "installing mosquitto (Debian package; only the binary is used, never the system service)"
-    as_root apt-get install -y mosquitto >&2 || { echo "compare.sh: mosquitto missing and cannot be installed" >&2; exit 1; }
+    { as_root apt-get install -y mosquitto || { as_root apt-get update -qq && as_root apt-get install -y mosquitto; }; } >&2 || { echo "compare.sh: mosquitto missing and cannot be installed" >&2; exit 1; }
     # The package may start its service on 1883; it is not ours to stop, and we never use that port.
 fi
 for tool in python3; do
@@ -197,6 +198,10 @@ acl_deny_topic="bench/+/fanin/denied"
 auth_ours=""
 auth_mosquitto=""
 
+# The persist case: ours' `persistence` setting (off, periodic or sync; empty: broker.conf's default) and whether
+# mosquitto persists (`persistence true` in its run directory, autosave_interval at its default).
+persist_mode=""
+
 # Our broker: a fresh home with the checkout's etc/ and data/loaded_plugins (the default plugins), anonymous access
 # on, management API on a free loopback port. Everything else is broker.conf's default.
 start_ours() {
@@ -210,13 +215,18 @@ start_ours() {
     esac
     local anonymous=true
     if [[ -n "$auth_ours" ]]; then cp "$auth_ours" "$home/etc/passwd"; anonymous=false; fi
+    local persistence=()
+    case "$persist_mode" in
+        off) persistence=(BROKER_PERSISTENCE=off) ;;
+        periodic|sync) persistence=(BROKER_PERSISTENCE=on "BROKER_PERSISTENCE__SYNC=$persist_mode") ;;
+    esac
     BROKER_LISTENER__SSL__EXTERNAL="127.0.0.1:$port_ours_tls" \
     BROKER_LISTENER__SSL__EXTERNAL__CERTFILE="$work/tls/server.crt" BROKER_LISTENER__SSL__EXTERNAL__KEYFILE="$work/tls/server.key" \
     BROKER_LISTENER__WS__EXTERNAL="127.0.0.1:$port_ours_ws" BROKER_LISTENER__WSS__EXTERNAL=off \
     BROKER_ALLOW_ANONYMOUS=$anonymous \
     BROKER_LISTENER__TCP__EXTERNAL="127.0.0.1:$port_ours" \
     BROKER_MANAGEMENT__LISTENER=127.0.0.1:0 \
-        dotnet "$broker_dll" --home "$home" > "$out/logs/ours-$1.log" 2>&1 &
+        env "${persistence[@]}" dotnet "$broker_dll" --home "$home" > "$out/logs/ours-$1.log" 2>&1 &
     broker_pid=$!
     wait_for_log "$out/logs/ours-$1.log" "Listener tcp:external started" "our broker"
 }
@@ -224,7 +234,7 @@ start_ours() {
 # mosquitto: a temp config; see bench/README.md for each setting.
 start_mosquitto() {
     local dir="$work/mosquitto-$1"
-    mkdir -p "$dir"
+    rm -rf "$dir"; mkdir -p "$dir"
     {
         echo "listener $port_mosquitto 127.0.0.1"
         if [[ -n "$auth_mosquitto" ]]; then
@@ -233,7 +243,12 @@ start_mosquitto() {
         else
             echo "allow_anonymous true"
         fi
-        echo "persistence false"
+        if [[ -n "$persist_mode" ]]; then
+            echo "persistence true"
+            echo "persistence_location $dir/"
+        else
+            echo "persistence false"
+        fi
         echo "max_inflight_messages 32"      # = our session.max_inflight
         echo "max_queued_messages 1000"      # = our session.max_mqueue_len (mosquitto's default too)
         echo "set_tcp_nodelay true"          # Kestrel's default; mosquitto's is Nagle on
@@ -490,6 +505,23 @@ for round in $(seq "$rounds"); do
                 --qos 1 --rate "$fanin_rate" --duration "$duration" --warmup "$rate_warmup" >/dev/null
         done
         transport=tcp
+    fi
+
+    if has_case persist; then
+        # Issue 23: QoS 1 as fast as possible, every client with a persistent session, so each message to a
+        # subscriber is written to the store (ours: persistence off, periodic and sync; mosquitto: persistence true,
+        # which snapshots to disk every autosave_interval, 30 min by default, and at a clean stop).
+        for persist_mode in off periodic sync; do
+            for broker in ours mosquitto; do  # the peers do not persist
+                log "round $round: persist $persist_mode: fanin $fanin_publishers→1 QoS 1 as fast as possible, persistent sessions, $broker"
+                run_bench "persist-$persist_mode-fanin-q1-max" "$broker" "$round" fanin --publishers "$fanin_publishers" \
+                    --qos 1 --persistent-sessions --duration "$duration" --warmup "$warmup" >/dev/null
+                log "round $round: persist $persist_mode: p2p $p2p_pairs pairs QoS 1 as fast as possible, persistent sessions, $broker"
+                run_bench "persist-$persist_mode-p2p-$p2p_pairs-q1-max" "$broker" "$round" p2p --pairs "$p2p_pairs" \
+                    --qos 1 --persistent-sessions --duration "$duration" --warmup "$warmup" >/dev/null
+            done
+        done
+        persist_mode=""
     fi
 
     if has_case connauth; then

@@ -30,6 +30,7 @@ METRICS = {
     "fanout-": TRAFFIC,
     "large-": TRAFFIC,
     "idleclients-": TRAFFIC,
+    "persist-": TRAFFIC,
     "conn-": [
         ("connected", "connected", "higher"),
         ("connect failures", "connect_failures", "lower"),

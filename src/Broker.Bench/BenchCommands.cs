@@ -164,6 +164,11 @@ internal static class BenchCommands
         },
         v => v is >= 1 and <= 100_000, "expected 1 to 100000");
 
+    private static readonly Option<bool> PersistentSessions = new("--persistent-sessions")
+    {
+        Description = "Every publisher and subscriber connects with a persistent session (clean session 0; MQTT 5: clean start 0, session expiry 300 s), so a broker with persistence writes their messages to disk",
+    };
+
     private static readonly Option<int?> BrokerPid = new("--broker-pid")
     {
         Description = "Process id of the broker on this machine: report its CPU time (/proc/PID/stat) and RSS (/proc/PID/status) over the window",
@@ -209,7 +214,7 @@ internal static class BenchCommands
         var command = new Command(name, description)
         {
             Host, Port, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, PacingOption, Inflight, count,
-            IdleSubscriptions, IdleConnections, BrokerPid, Json, Quiet, Label,
+            IdleSubscriptions, IdleConnections, PersistentSessions, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -236,6 +241,7 @@ internal static class BenchCommands
             Subscribers = scenario switch { Scenario.FanOut => n, Scenario.FanIn => 1, _ => n },
             IdleSubscriptions = parse.GetValue(IdleSubscriptions),
             IdleConnections = parse.GetValue(IdleConnections),
+            PersistentSessions = parse.GetValue(PersistentSessions),
         };
     }
 

@@ -53,6 +53,9 @@ internal sealed record BenchSettings
     /// <summary>How many connections share <see cref="IdleSubscriptions"/> (fewer if there are fewer filters).</summary>
     public int IdleConnections { get; init; } = 100;
 
+    /// <summary>Traffic scenarios: every publisher and subscriber keeps a persistent session (--persistent-sessions).</summary>
+    public bool PersistentSessions { get; init; }
+
     public int Connections { get; init; } = 1000;
     public double ConnectRate { get; init; } = 1000;
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);

@@ -110,9 +110,13 @@ internal sealed class BenchConnection : IAsyncDisposable
     /// <summary>How many messages one <see cref="PublishBatchAsync"/> can carry.</summary>
     public int BatchCapacity => Math.Max(1, _sendBuffer.Length / Math.Max(1, _packetSize));
 
-    /// <summary>Connects, sends CONNECT and waits for a successful CONNACK; throws <see cref="BenchException"/> otherwise.</summary>
+    /// <summary>
+    /// Connects, sends CONNECT and waits for a successful CONNACK; throws <see cref="BenchException"/> otherwise.
+    /// <paramref name="persistentSession"/>: clean session 0 (3.1.1) / clean start 0 with a 300 s session expiry
+    /// (5.0), so a persisting broker keeps this session's subscriptions and messages.
+    /// </summary>
     public async Task ConnectAsync(EndPoint endpoint, ushort keepAlive, string? username, string? password,
-        TimeSpan timeout, CancellationToken cancellationToken)
+        TimeSpan timeout, CancellationToken cancellationToken, bool persistentSession = false)
     {
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeoutSource.CancelAfter(timeout);
@@ -149,8 +153,9 @@ internal sealed class BenchConnection : IAsyncDisposable
         {
             ProtocolVersion = _version,
             ClientId = ClientId,
-            CleanSession = true,
+            CleanSession = !persistentSession,
             KeepAlive = keepAlive,
+            Properties = persistentSession && _version == MqttProtocolVersion.V500 ? new() { SessionExpiryInterval = 300 } : null,
             Username = username,
             Password = password is null ? null : System.Text.Encoding.UTF8.GetBytes(password),
         };

@@ -377,7 +377,7 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
                 try
                 {
                     await connections[i].ConnectAsync(endpoint, settings.KeepAlive, settings.Username, settings.Password,
-                        settings.ConnectTimeout, ct).ConfigureAwait(false);
+                        settings.ConnectTimeout, ct, settings.PersistentSessions).ConfigureAwait(false);
                 }
                 catch (BenchException ex)
                 {
