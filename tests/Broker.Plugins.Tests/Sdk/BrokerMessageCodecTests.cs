@@ -104,6 +104,18 @@ public sealed class BrokerMessageCodecTests
         Assert.NotEqual(id, new BrokerMessage { Topic = "t", Timestamp = s_now }.Id);
     }
 
+    [Fact]
+    public void Id_DistinctAcrossThreads_SortsByTimestamp()
+    {
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 100_000, _ => ids.Add(new BrokerMessage { Topic = "t", Timestamp = s_now }.Id));
+        var later = new BrokerMessage { Topic = "t", Timestamp = s_now.AddMilliseconds(1) }.Id;
+
+        Assert.Equal(100_000, ids.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(ids, id => Assert.Matches("^[0-9a-f]{32}$", id));
+        Assert.All(ids, id => Assert.True(string.CompareOrdinal(id, later) < 0, $"{id} sorts after {later}, made 1 ms later"));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(3)]
