@@ -19,3 +19,13 @@ public interface IPersistentStore : IDisposable
     /// <summary>Bytes the store takes on disk now.</summary>
     long SizeOnDisk { get; }
 }
+
+/// <summary>
+/// A value put into the <see cref="PersistenceJournal"/>: kept as it is and encoded by the journal's writer only if it
+/// reaches the disk (most outgoing messages are acknowledged first). It must not change once put.
+/// </summary>
+internal interface IJournalValue
+{
+    /// <summary>Writes the value's bytes, as the store will keep them.</summary>
+    void WriteTo(BinaryWriter writer);
+}

@@ -6,13 +6,21 @@ namespace Broker.Core.Persistence;
 /// <summary>
 /// What sessions change, on its way to the <see cref="IPersistentStore"/>: puts and deletes gather in memory, where a
 /// delete of a key put since the last write cancels both (a message acknowledged within the window never touches the
-/// disk), and one task writes them as one batch: every <c>persistence.interval</c> (periodic), and at once when someone
-/// waits for durability (<see cref="CommitAsync"/>: sync mode, and a clean stop). Those waiting meanwhile share that
-/// write and its fsync (group commit).
+/// disk), and one task writes them as one batch. Periodic mode ticks every half <c>persistence.interval</c>: a tick
+/// writes what changed before the previous tick and keeps what changed since for the next one, so every change is
+/// written within the interval and none sooner than half of it (time for its acknowledgement to cancel it). Someone
+/// waiting for durability (<see cref="CommitAsync"/>: sync mode, and a clean stop) has everything written at once;
+/// those waiting meanwhile share that write and its fsync (group commit).
 /// </summary>
 /// <remarks>
-/// A batch that fails (disk full) stays pending and is retried each interval; waiters get the exception, so the
+/// <para>
+/// Values are kept as the records they are (<see cref="IJournalValue"/>) and encoded by the writer, only for what
+/// reaches the disk: most messages are acknowledged within the window and never encoded.
+/// </para>
+/// <para>
+/// A batch that fails (disk full) stays pending and is retried each tick; waiters get the exception, so the
 /// publisher is told its message was not taken (MQTT 5 reason code), and the broker serves on.
+/// </para>
 /// </remarks>
 internal sealed partial class PersistenceJournal : IAsyncDisposable
 {
@@ -20,7 +28,9 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     private readonly TimeSpan _interval;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    private Dictionary<string, Entry> _pending = new(StringComparer.Ordinal);
+    // Changed since the last tick, and before it (written at the next tick); a key is in one of them at most.
+    private Dictionary<string, Entry> _young = new(StringComparer.Ordinal);
+    private Dictionary<string, Entry> _old = new(StringComparer.Ordinal);
     private TaskCompletionSource? _committed; // completes when what is pending now is durable
     private TaskCompletionSource? _writing;   // completes when the batch being written now is durable
     private int _holds;                       // groups of changes in progress that must land in one batch (Hold)
@@ -49,7 +59,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         get
         {
             lock (_lock)
-                return _pending.Count;
+                return _young.Count + _old.Count;
         }
     }
 
@@ -68,24 +78,31 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     public long SizeOnDisk => _store.SizeOnDisk;
 
     /// <summary>Sets <paramref name="key"/>; <paramref name="isNew"/> = no earlier value of it can be on disk (a new message).</summary>
-    public void Put(string key, byte[] value, bool isNew)
+    public void Put(string key, IJournalValue value, bool isNew)
     {
         lock (_lock)
         {
-            ref var entry = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_pending, key, out var existed);
+            if (_old.Remove(key, out var older))
+                isNew = older.New;
+            ref var entry = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_young, key, out var existed);
             entry = new Entry(value, existed ? entry.New : isNew);
         }
     }
+
+    /// <inheritdoc cref="Put(string, IJournalValue, bool)"/>
+    public void Put(string key, byte[] value, bool isNew) => Put(key, new RawValue(value), isNew);
 
     /// <summary>Removes <paramref name="key"/>; a key put since the last write and never written is simply forgotten.</summary>
     public void Delete(string key)
     {
         lock (_lock)
         {
-            if (_pending.TryGetValue(key, out var entry) && entry.New)
-                _pending.Remove(key);
+            var pending = _young.ContainsKey(key) ? _young : _old.ContainsKey(key) ? _old : _young;
+            ref var entry = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(pending, key, out var existed);
+            if (existed && entry.New)
+                pending.Remove(key);
             else
-                _pending[key] = new Entry(null, false);
+                entry = new Entry(null, false);
         }
     }
 
@@ -94,22 +111,25 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     {
         lock (_lock)
         {
-            if (_pending.Count == 0 && _committed is null)
+            if (_young.Count == 0 && _old.Count == 0 && _committed is null)
                 return _writing?.Task ?? Task.CompletedTask;
-            var committed = _committed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_committed is { } waiting)
+                return waiting.Task; // the writer is already woken for it
+            _committed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _wake.Release();
-            return committed.Task;
+            return _committed.Task;
         }
     }
 
     private async Task WriteLoopAsync()
     {
         var token = _stop.Token;
+        var tick = _interval / 2;
         while (true)
         {
             try
             {
-                await _wake.WaitAsync(_interval, token).ConfigureAwait(false);
+                await _wake.WaitAsync(tick, token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -153,7 +173,8 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         }
     }
 
-    private async Task WriteOnceAsync()
+    /// <summary>One tick of the writer (tests drive it directly with an interval that never elapses).</summary>
+    internal async Task WriteOnceAsync()
     {
         Task? holdsEnded = null;
         lock (_lock)
@@ -169,22 +190,33 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         WriteOnce();
     }
 
-    /// <summary>Writes what is pending as one batch; completes (or faults) the commit that waited for it.</summary>
+    /// <summary>
+    /// A tick: writes what changed before the previous tick as one batch, or everything when someone waits (a commit, a
+    /// stop); completes (or faults) the commit that waited for it.
+    /// </summary>
     private void WriteOnce()
     {
         Dictionary<string, Entry> batch;
         TaskCompletionSource committed;
         lock (_lock)
         {
-            if (_pending.Count == 0)
+            var all = _committed is not null || _stop.IsCancellationRequested;
+            if (all)
+            {
+                foreach (var (key, entry) in _young)
+                    _old[key] = entry;
+                _young.Clear();
+            }
+            batch = _old;
+            _old = _young;
+            _young = new Dictionary<string, Entry>(StringComparer.Ordinal);
+            if (batch.Count == 0)
             {
                 _committed?.TrySetResult();
                 _committed = null;
                 ReleaseHoldsLocked();
                 return;
             }
-            batch = _pending;
-            _pending = new Dictionary<string, Entry>(StringComparer.Ordinal);
             committed = _writing = _committed ?? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _committed = null;
             ReleaseHoldsLocked();
@@ -192,7 +224,10 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         try
         {
-            _store.Apply(batch.Select(static e => new KeyValuePair<string, byte[]?>(e.Key, e.Value.Value)).ToList());
+            var records = new List<KeyValuePair<string, byte[]?>>(batch.Count);
+            foreach (var (key, entry) in batch)
+                records.Add(new(key, entry.Value is null ? null : Encode(entry.Value)));
+            _store.Apply(records);
             Volatile.Write(ref _lastWriteMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             Interlocked.Increment(ref _writes);
             Interlocked.Add(ref _written, batch.Count);
@@ -204,9 +239,12 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             LogWriteFailed(_logger, ex.Message);
             lock (_lock)
             {
-                // Put the batch back under what came since (newer values win).
+                // Put the batch back under what came since (newer values win), for the next tick.
                 foreach (var (key, entry) in batch)
-                    _pending.TryAdd(key, entry);
+                {
+                    if (!_young.ContainsKey(key))
+                        _old.TryAdd(key, entry);
+                }
             }
             Finish(committed, ex);
         }
@@ -240,12 +278,32 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         await _writer.ConfigureAwait(false);
         _stop.Dispose();
         _wake.Dispose();
+        _bufferWriter?.Dispose();
+        _buffer.Dispose();
         _store.Dispose();
+    }
+
+    private readonly MemoryStream _buffer = new();
+    private BinaryWriter? _bufferWriter;
+
+    /// <summary>A value's bytes, through one buffer reused by the (single) writer.</summary>
+    private byte[] Encode(IJournalValue value)
+    {
+        _buffer.SetLength(0);
+        var writer = _bufferWriter ??= new BinaryWriter(_buffer, System.Text.Encoding.UTF8, leaveOpen: true);
+        value.WriteTo(writer);
+        writer.Flush();
+        return _buffer.ToArray();
     }
 
     /// <param name="Value">The value, or null for a delete.</param>
     /// <param name="New">Put since the last write with no earlier value possibly on disk.</param>
-    private readonly record struct Entry(byte[]? Value, bool New);
+    private readonly record struct Entry(IJournalValue? Value, bool New);
+
+    private sealed record RawValue(byte[] Bytes) : IJournalValue
+    {
+        public void WriteTo(BinaryWriter writer) => writer.Write(Bytes);
+    }
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "Persistence: writing to the store failed ({Reason}); kept in memory and retried; QoS 1/2 publishes that wait for the disk are refused meanwhile")]
     private static partial void LogWriteFailed(ILogger logger, string reason);

@@ -14,7 +14,10 @@ internal sealed record SessionRecord(
     IReadOnlyList<KeyValuePair<string, SubscriptionOptions>> Subscriptions,
     IReadOnlyList<string> Trusted,
     BrokerMessage? Will,
-    long WillAtUnixMs);
+    long WillAtUnixMs) : IJournalValue
+{
+    public void WriteTo(BinaryWriter writer) => SessionRecords.Write(writer, this);
+}
 
 /// <summary>Where a stored outgoing message is: waiting in the queue, sent (with its packet id), or PUBREC received.</summary>
 internal enum StoredMessageState : byte
@@ -25,7 +28,11 @@ internal enum StoredMessageState : byte
 }
 
 /// <summary>One outgoing QoS 1/2 message of a persistent session.</summary>
-internal sealed record MessageRecord(StoredMessageState State, ushort PacketId, MqttQos Qos, bool Retain, IReadOnlyList<uint>? SubscriptionIds, BrokerMessage Message);
+internal sealed record MessageRecord(StoredMessageState State, ushort PacketId, MqttQos Qos, bool Retain, IReadOnlyList<uint>? SubscriptionIds, BrokerMessage Message)
+    : IJournalValue
+{
+    public void WriteTo(BinaryWriter writer) => SessionRecords.Write(writer, this);
+}
 
 /// <summary>
 /// The store's keys and values for sessions. Keys: <c>s/&lt;client id&gt;</c> the session, <c>m/&lt;client
@@ -39,9 +46,22 @@ internal static class SessionRecords
 
     public static string SessionKey(string clientId) => "s/" + clientId;
 
-    public static string MessageKey(string clientId, long sequence) => string.Create(CultureInfo.InvariantCulture, $"m/{clientId}/{sequence:x16}");
+    public static string MessageKey(string clientId, long sequence) => NumberedKey('m', clientId, (ulong)sequence, 16);
 
-    public static string AwaitingRelKey(string clientId, ushort packetId) => string.Create(CultureInfo.InvariantCulture, $"r/{clientId}/{packetId:x4}");
+    public static string AwaitingRelKey(string clientId, ushort packetId) => NumberedKey('r', clientId, packetId, 4);
+
+    /// <summary><c>kind/clientId/number</c>, the number as <paramref name="digits"/> lower-case hex digits (one per message: no format parsing).</summary>
+    private static string NumberedKey(char kind, string clientId, ulong number, int digits) =>
+        string.Create(3 + clientId.Length + digits, (kind, clientId, number), static (span, key) =>
+        {
+            span[0] = key.kind;
+            span[1] = '/';
+            key.clientId.CopyTo(span[2..]);
+            span[2 + key.clientId.Length] = '/';
+            var number = key.number;
+            for (var i = span.Length - 1; i > 2 + key.clientId.Length; i--, number >>= 4)
+                span[i] = "0123456789abcdef"[(int)(number & 0xF)];
+        });
 
     /// <summary>The kind (<c>s</c>, <c>m</c>, <c>r</c>), client id and number of a key; false for a key that is none of them.</summary>
     public static bool TryParseKey(string key, out char kind, out string clientId, out long number)
@@ -56,8 +76,18 @@ internal static class SessionRecords
         return digits == 0 || long.TryParse(key.AsSpan(key.Length - digits), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out number);
     }
 
-    public static byte[] Write(SessionRecord record) => Encode(writer =>
+    /// <summary>A record's bytes (what the journal's writer makes through a buffer of its own).</summary>
+    public static byte[] Encode(IJournalValue value)
     {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+            value.WriteTo(writer);
+        return buffer.ToArray();
+    }
+
+    public static void Write(BinaryWriter writer, SessionRecord record)
+    {
+        writer.Write(Version);
         writer.Write(record.ExpiryInterval);
         writer.Write(record.DisconnectedAtUnixMs);
         WriteNullable(writer, record.Username);
@@ -81,7 +111,7 @@ internal static class SessionRecords
             BrokerMessageCodec.Write(writer, will);
             writer.Write(record.WillAtUnixMs);
         }
-    });
+    }
 
     public static SessionRecord ReadSession(byte[] value) => Decode(value, reader =>
     {
@@ -110,8 +140,9 @@ internal static class SessionRecords
         return new SessionRecord(expiry, disconnectedAt, username, superuser, subscriptions, trusted, will, willAt);
     });
 
-    public static byte[] Write(MessageRecord record) => Encode(writer =>
+    public static void Write(BinaryWriter writer, MessageRecord record)
     {
+        writer.Write(Version);
         writer.Write((byte)record.State);
         writer.Write(record.PacketId);
         writer.Write((byte)record.Qos);
@@ -123,7 +154,7 @@ internal static class SessionRecords
                 writer.Write(id);
         }
         BrokerMessageCodec.Write(writer, record.Message);
-    });
+    }
 
     public static MessageRecord ReadMessage(byte[] value) => Decode(value, reader =>
     {
@@ -137,17 +168,6 @@ internal static class SessionRecords
             ids!.Add(reader.ReadUInt32());
         return new MessageRecord(state, packetId, qos, retain, ids, BrokerMessageCodec.Read(reader));
     });
-
-    private static byte[] Encode(Action<BinaryWriter> write)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
-        {
-            writer.Write(Version);
-            write(writer);
-        }
-        return buffer.ToArray();
-    }
 
     private static T Decode<T>(byte[] value, Func<BinaryReader, T> read)
     {

@@ -53,7 +53,7 @@ internal sealed partial class Session
         var will = _pendingWill;
         var record = new SessionRecord(ExpiryInterval, disconnectedAtUnixMs, Client?.Username, IsSuperuser, subscriptions,
             [.. _trusted ?? []], will, will is null ? 0 : disconnectedAtUnixMs + (long)WillDelay.TotalMilliseconds);
-        _engine.Journal!.Put(SessionRecords.SessionKey(ClientId), SessionRecords.Write(record), isNew: false);
+        _engine.Journal!.Put(SessionRecords.SessionKey(ClientId), record, isNew: false);
     }
 
     private List<(ushort Id, bool Dup)>? _unsent; // sync mode: in flight, going out once their state is on disk
@@ -121,7 +121,7 @@ internal sealed partial class Session
         if (!_persisted || qos == MqttQos.AtMostOnce)
             return;
         _engine.Journal!.Put(SessionRecords.MessageKey(ClientId, sequence),
-            SessionRecords.Write(new MessageRecord(state, packetId, qos, retain, subscriptionIds, message)), isNew);
+            new MessageRecord(state, packetId, qos, retain, subscriptionIds, message), isNew);
     }
 
     private void DeleteMessageLocked(long sequence, MqttQos qos = MqttQos.AtLeastOnce)

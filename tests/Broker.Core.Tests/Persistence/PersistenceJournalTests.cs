@@ -83,6 +83,43 @@ public sealed class PersistenceJournalTests
         Assert.Equal(2, store.Batches.Count);
     }
 
+    // Periodic mode: a change waits one tick (half the interval) for its acknowledgement, and is written at the next.
+    [Fact]
+    public async Task Tick_WritesWhatChangedBeforeThePreviousTick_AnAckInBetweenCancelsTheWrite()
+    {
+        var store = new MemoryStore();
+        await using var journal = Journal(store);
+        journal.Put("m/1", [1], isNew: true);
+        await journal.WriteOnceAsync();
+        Assert.Empty(store.Batches);
+        journal.Put("m/2", [2], isNew: true);
+        await journal.WriteOnceAsync();
+        Assert.Equal(["m/1"], store.Data.Keys);
+
+        journal.Delete("m/2"); // acknowledged after one tick: never written
+        journal.Delete("m/1"); // acknowledged after it was written: its delete is
+        await journal.WriteOnceAsync();
+        await journal.WriteOnceAsync();
+        Assert.Empty(store.Data);
+        Assert.Equal(2, store.Batches.Count);
+        Assert.Equal(0, journal.Pending);
+    }
+
+    // A newer value of a key waiting for its write replaces it, and stays "new" when the older one never reached the disk.
+    [Fact]
+    public async Task PutOverAValueWaitingATick_KeepsTheNewest_AndItsNewness()
+    {
+        var store = new MemoryStore();
+        await using var journal = Journal(store);
+        journal.Put("m/1", [1], isNew: true);
+        await journal.WriteOnceAsync();
+        journal.Put("m/1", [2], isNew: false); // sent: same message, new state
+        journal.Delete("m/1");
+        await journal.WriteOnceAsync();
+        await journal.WriteOnceAsync();
+        Assert.Empty(store.Batches);
+    }
+
     // A full disk: the waiter is told, nothing is lost from memory, and the next write after space returns has it all.
     [Fact]
     public async Task FailedWrite_FaultsTheCommit_KeepsThePending_AndARetrySucceeds()
@@ -133,7 +170,7 @@ public sealed class SessionRecordsTests
         var record = new SessionRecord(3600, 1234, "alice", false,
             [new("a/#", new SubscriptionOptions(MqttQos.ExactlyOnce, NoLocal: true, SubscriptionIdentifier: 7)), new("$share/g/b", new SubscriptionOptions(MqttQos.AtMostOnce))],
             ["auto/alice"], will, 5678);
-        var back = SessionRecords.ReadSession(SessionRecords.Write(record));
+        var back = SessionRecords.ReadSession(SessionRecords.Encode(record));
         Assert.Equal(record.ExpiryInterval, back.ExpiryInterval);
         Assert.Equal(record.DisconnectedAtUnixMs, back.DisconnectedAtUnixMs);
         Assert.Equal("alice", back.Username);
@@ -147,7 +184,7 @@ public sealed class SessionRecordsTests
     public void Message_RoundTrips()
     {
         var message = new BrokerMessage { Topic = "t", Payload = new byte[] { 1, 2, 3 }, Qos = MqttQos.ExactlyOnce, Timestamp = DateTimeOffset.UnixEpoch };
-        var back = SessionRecords.ReadMessage(SessionRecords.Write(new MessageRecord(StoredMessageState.Released, 42, MqttQos.ExactlyOnce, true, [5, 6], message)));
+        var back = SessionRecords.ReadMessage(SessionRecords.Encode(new MessageRecord(StoredMessageState.Released, 42, MqttQos.ExactlyOnce, true, [5, 6], message)));
         Assert.Equal(StoredMessageState.Released, back.State);
         Assert.Equal(42, back.PacketId);
         Assert.True(back.Retain);
@@ -173,7 +210,7 @@ public sealed class SessionRecordsTests
     [Fact]
     public void NewerFormat_IsRefused()
     {
-        var bytes = SessionRecords.Write(new SessionRecord(1, 0, null, false, [], [], null, 0));
+        var bytes = SessionRecords.Encode(new SessionRecord(1, 0, null, false, [], [], null, 0));
         bytes[0] = SessionRecords.Version + 1;
         Assert.Throws<InvalidDataException>(() => SessionRecords.ReadSession(bytes));
         Assert.Throws<InvalidDataException>(() => SessionRecords.ReadSession(bytes[..3]));
