@@ -51,8 +51,10 @@ internal sealed partial class ClientChannel
         }
         var message = ToMessage(packet, topic);
         var outcome = _engine.PublishAsync(message, _client);
-        if (!outcome.IsCompletedSuccessfully || (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce))
+        if (!outcome.IsCompletedSuccessfully)
             return AcknowledgeAsync(packet, outcome);
+        if (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce)
+            return AcknowledgeWhenDurable(packet, outcome.Result, duplicate: false);
         Acknowledge(packet, outcome.Result);
         return outcome.Result.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
     }
@@ -92,8 +94,11 @@ internal sealed partial class ClientChannel
     private async ValueTask AcknowledgeAsync(MqttPublishPacket packet, ValueTask<PublishOutcome> pending)
     {
         var outcome = await pending.ConfigureAwait(false);
-        if (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce && !await DurableAsync(packet).ConfigureAwait(false))
+        if (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce)
+        {
+            await AcknowledgeWhenDurable(packet, outcome, duplicate: false).ConfigureAwait(false);
             return;
+        }
         Acknowledge(packet, outcome);
         if (outcome.Behind is { } behind)
             await WaitForSubscriberAsync(behind).ConfigureAwait(false);
@@ -133,30 +138,51 @@ internal sealed partial class ClientChannel
         {
             journal.Unhold();
         }
-        if (!await DurableAsync(packet).ConfigureAwait(false))
-            return;
-        if (duplicate)
-        {
-            SendAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success); // already received and routed
-            return;
-        }
-        Acknowledge(packet, outcome);
-        if (outcome.Behind is { } behind)
+        await AcknowledgeWhenDurable(packet, outcome, duplicate).ConfigureAwait(false);
+    }
+
+    // persistence.sync = sync: PUBACK/PUBREC waiting for their write, chained in the order the PUBLISHes came.
+    private Task _durableAcks = Task.CompletedTask;
+    private int _durableAcksPending;
+
+    /// <summary>How many acknowledgements may wait for the disk before this connection stops reading.</summary>
+    private const int MaxDurableAcksPending = 1024;
+
+    /// <summary>
+    /// <c>persistence.sync = sync</c>: acknowledges <paramref name="packet"/> once what it left in persistent sessions
+    /// (and its QoS 2 state) is on disk, sharing the write with every PUBLISH waiting meanwhile (group commit). The
+    /// connection reads on while it waits, so one publisher's window of messages shares one fsync; the acknowledgements
+    /// still go in the order the PUBLISHes came [MQTT-4.6.0-2]. When the store cannot write (disk full) the message is
+    /// not acknowledged: MQTT 5 publishers get 0x97 Quota exceeded (and a QoS 2 exchange ends there); 3.1.1 has no way
+    /// to refuse, so no PUBACK/PUBREC is sent and the client sends it again after reconnecting.
+    /// </summary>
+    private ValueTask AcknowledgeWhenDurable(MqttPublishPacket packet, PublishOutcome outcome, bool duplicate)
+    {
+        var commit = _engine.Journal!.CommitAsync();
+        Interlocked.Increment(ref _durableAcksPending);
+        _durableAcks = AcknowledgeAfterAsync(_durableAcks, commit, packet, outcome, duplicate);
+        if (Volatile.Read(ref _durableAcksPending) >= MaxDurableAcksPending)
+            return WaitForDurableAcksAsync(outcome.Behind);
+        return outcome.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
+    }
+
+    private async ValueTask WaitForDurableAcksAsync(Session? behind)
+    {
+        await _durableAcks.ConfigureAwait(false);
+        if (behind is not null)
             await WaitForSubscriberAsync(behind).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// <c>persistence.sync = sync</c>: waits until what this PUBLISH left in persistent sessions (and its QoS 2 state) is
-    /// on disk, sharing the write with every publisher waiting meanwhile. When the store cannot write (disk full) the
-    /// message is not acknowledged: MQTT 5 publishers get 0x97 Quota exceeded (and a QoS 2 exchange ends there); 3.1.1
-    /// has no way to refuse, so no PUBACK/PUBREC is sent and the client sends it again after reconnecting.
-    /// </summary>
-    private async ValueTask<bool> DurableAsync(MqttPublishPacket packet)
+    private async Task AcknowledgeAfterAsync(Task previous, Task commit, MqttPublishPacket packet, PublishOutcome outcome, bool duplicate)
     {
+        await previous.ConfigureAwait(false); // never faults
         try
         {
-            await _engine.Journal!.CommitAsync().ConfigureAwait(false);
-            return true;
+            await commit.ConfigureAwait(false);
+            if (duplicate)
+                SendAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success); // already received and routed
+            else
+                Acknowledge(packet, outcome);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -166,8 +192,30 @@ internal sealed partial class ClientChannel
                     _session!.Release(packet.PacketId);
                 SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.QuotaExceeded);
             }
-            return false;
         }
+        finally
+        {
+            Interlocked.Decrement(ref _durableAcksPending);
+        }
+    }
+
+    /// <summary>A PUBACK/PUBREC that needs no write, behind those still waiting for one [MQTT-4.6.0-2].</summary>
+    private void SendPublishAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode)
+    {
+        if (Volatile.Read(ref _durableAcksPending) == 0)
+        {
+            SendAck(type, packetId, reasonCode);
+            return;
+        }
+        Interlocked.Increment(ref _durableAcksPending);
+        _durableAcks = SendAfterAsync(_durableAcks, type, packetId, reasonCode);
+    }
+
+    private async Task SendAfterAsync(Task previous, MqttPacketType type, ushort packetId, MqttReasonCode reasonCode)
+    {
+        await previous.ConfigureAwait(false);
+        SendAck(type, packetId, reasonCode);
+        Interlocked.Decrement(ref _durableAcksPending);
     }
 
     private BrokerMessage ToMessage(MqttPublishPacket packet, string topic) => new()
@@ -217,7 +265,7 @@ internal sealed partial class ClientChannel
         var v5 = _version == MqttProtocolVersion.V500;
         if (packet.Qos == MqttQos.ExactlyOnce && v5)
             _session!.Release(packet.PacketId); // a PUBREC >= 0x80 ends the exchange: no PUBREL will come
-        SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId,
+        SendPublishAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId,
             v5 ? MqttReasonCode.NotAuthorized : MqttReasonCode.Success);
     }
 
