@@ -135,7 +135,7 @@ internal sealed partial class BrokerEngine
     {
         var records = store.ReadAll().ToList();
         // The journal first: a restored session whose expiry passed while the broker was down ends at once, in it.
-        Journal = new Persistence.PersistenceJournal(store, options.Interval, LoggerFactory.CreateLogger("Broker.Core.Persistence"));
+        Journal = new Persistence.PersistenceJournal(store, options.Interval, LoggerFactory.CreateLogger("Broker.Core.Persistence"), TimeProvider);
         SyncPersistence = options.Sync == Configuration.PersistenceSync.Sync;
         return Sessions.Restore(records);
     }

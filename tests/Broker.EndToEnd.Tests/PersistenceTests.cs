@@ -90,6 +90,86 @@ public sealed class PersistenceTests
         Assert.Equal(Enumerable.Range(1, 300).Where(i => i % 3 == 0).Select(i => $"m{i}"), received);
     }
 
+    // Disk full: the store on a small tmpfs that another file fills. New QoS 1 PUBLISHes get PUBACK 0x97 Quota exceeded
+    // (MQTT 5 §3.4.2.1) once a write fails, QoS 0 still flows, the log says it once; once the file goes the store writes
+    // again within seconds, QoS 1 is accepted and delivered, and the log says that too.
+    [Fact]
+    public async Task DiskFull_Qos1Refused0x97_Qos0Served_RecoversWhenSpaceReturns()
+    {
+        await using var disk = await SmallDisk.MountAsync(megabytes: 64);
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o["persistence"] = "on";
+            o["persistence.sync"] = "sync";
+            o["persistence.dir"] = Path.Combine(disk.Path, "store");
+        });
+        await using var sub = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("full-sub", MqttBytes.V5, cleanStart: false, sessionExpiry: 300));
+        await sub.SendAsync(MqttBytes.SubscribePacket(1, "full/#", 1, MqttBytes.V5));
+        await sub.ReceiveAsync(MqttBytes.Suback);
+        var inbox = System.Threading.Channels.Channel.CreateUnbounded<string>();
+        var reading = ReadAndAcknowledgeAsync(sub, inbox.Writer);
+        await using var pub = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("full-pub", MqttBytes.V5));
+        ushort id = 0;
+        var filler = new string('x', 4096);
+        async Task<byte> PublishQos1Async(string payload)
+        {
+            await pub.SendAsync(MqttBytes.PublishPacket("full/q1", payload, 1, id = (ushort)(id % 65535 + 1), MqttBytes.V5));
+            var ack = await pub.ReceiveAsync(MqttBytes.Puback, TimeSpan.FromSeconds(10));
+            Assert.Equal(id, MqttBytes.PacketId(ack));
+            return MqttBytes.ReasonCode(ack);
+        }
+        Assert.Equal(0x00, await PublishQos1Async("stored"));
+        await WaitForPayloadAsync(inbox.Reader, "stored");
+
+        disk.Fill();
+        // The store's log file may still have room in pages it holds: publish 4 KB messages until a write fails.
+        var accepted = 0;
+        while (await PublishQos1Async($"{accepted}:{filler}") == 0x00)
+            Assert.True(++accepted < 20_000, "20,000 QoS 1 messages of 4 KB accepted on a full 64 MB disk");
+        Assert.Equal(0x97, await PublishQos1Async("refused")); // refused before routing while the store fails
+        await pub.SendAsync(MqttBytes.PublishPacket("full/q0", "qos0", 0, 0, MqttBytes.V5));
+        await WaitForPayloadAsync(inbox.Reader, "qos0");
+        await broker.WaitForLogAsync(l => l.Contains("writing to the store failed", StringComparison.Ordinal), "the disk-full error");
+
+        disk.Free();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        var attempt = 0;
+        while (await PublishQos1Async($"after-{++attempt}") != 0x00)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "QoS 1 still refused 20 s after the disk had space again");
+            await Task.Delay(200, TestContext.Current.CancellationToken); // retry pace, not a synchronisation
+        }
+        await WaitForPayloadAsync(inbox.Reader, $"after-{attempt}");
+        await broker.WaitForLogAsync(l => l.Contains("the store writes again", StringComparison.Ordinal), "the recovery");
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(broker.Transcript, "writing to the store failed")); // once, not per retry
+        Assert.False(reading.IsCompleted, "the subscriber's connection ended");
+    }
+
+    /// <summary>Every PUBLISH's payload into <paramref name="inbox"/>, QoS 1 ones acknowledged, until the connection ends.</summary>
+    private static async Task ReadAndAcknowledgeAsync(RawMqttClient client, System.Threading.Channels.ChannelWriter<string> inbox)
+    {
+        while (await client.ReceiveOrCloseAsync(TimeSpan.FromMinutes(5)) is { } packet)
+        {
+            if (packet.Type != MqttBytes.Publish)
+                continue;
+            if (((packet.Flags >> 1) & 3) == 1)
+            {
+                var packetId = MqttBytes.PacketId(packet);
+                await client.SendAsync(MqttBytes.Packet(0x40, [(byte)(packetId >> 8), (byte)packetId]));
+            }
+            inbox.TryWrite(MqttBytes.ReadPublish(packet, MqttBytes.V5).Payload);
+        }
+        inbox.TryComplete();
+    }
+
+    private static async Task WaitForPayloadAsync(System.Threading.Channels.ChannelReader<string> inbox, string payload)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (await inbox.ReadAsync(timeout.Token) != payload)
+        {
+        }
+    }
+
     // 20 SIGKILLs at random moments under two QoS 1 and two QoS 2 publishers and two persistent subscribers (MQTT.js,
     // clean session false), each restart on the same port: every message whose PUBACK / PUBCOMP a publisher received
     // reaches its subscriber, and no QoS 2 message twice.

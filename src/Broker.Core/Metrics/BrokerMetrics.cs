@@ -21,6 +21,7 @@ internal sealed class BrokerMetrics
     private long _messagesRetained;
     private long _publisherPauses;
     private long _refusedBanned;
+    private long _publishNotDurable;
     private int _connections;
     private int _connectionsMax;
 
@@ -46,6 +47,8 @@ internal sealed class BrokerMetrics
     public long PublisherPauses => Volatile.Read(ref _publisherPauses);
     /// <summary>CONNECTs refused because the client id, user name or address is banned (EMQX's <c>client.connect</c> refusals by <c>emqx_banned</c>).</summary>
     public long RefusedBanned => Volatile.Read(ref _refusedBanned);
+    /// <summary>QoS 1/2 PUBLISHes refused because the persistence store could not write (disk full).</summary>
+    public long PublishNotDurable => Volatile.Read(ref _publishNotDurable);
     public int Connections => Volatile.Read(ref _connections);
     public int ConnectionsMax => Volatile.Read(ref _connectionsMax);
 
@@ -87,6 +90,8 @@ internal sealed class BrokerMetrics
     public void SlowSubscriber() => Interlocked.Increment(ref _slowSubscribers);
 
     public void PublishDenied() => Interlocked.Increment(ref _publishNotAuthorized);
+
+    public void PublishRefusedNotDurable() => Interlocked.Increment(ref _publishNotDurable);
 
     public void SubscribeDenied() => Interlocked.Increment(ref _subscribeNotAuthorized);
 

@@ -40,14 +40,21 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _writer;
+    private Exception? _failure; // the last write's failure while the store refuses; null while it writes
+    private long _retryAt;       // timestamp of the next try while it refuses
+    private long _failingSince;
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(1);
     private long _writes;
     private long _written;
     private long _failures;
     private double _lastWriteMs;
 
-    public PersistenceJournal(IPersistentStore store, TimeSpan interval, ILogger logger)
+    private readonly TimeProvider _time;
+
+    public PersistenceJournal(IPersistentStore store, TimeSpan interval, ILogger logger, TimeProvider? time = null)
     {
         _store = store;
+        _time = time ?? TimeProvider.System;
         _interval = interval;
         _logger = logger;
         _writer = Task.Run(WriteLoopAsync);
@@ -71,6 +78,12 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
 
     /// <summary>Batches that failed (and were retried).</summary>
     public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>
+    /// True while the store refuses writes (disk full): the journal tries again every second, and new QoS 1/2 messages
+    /// are refused meanwhile (<see cref="Sessions.ClientChannel"/>).
+    /// </summary>
+    public bool IsFailing => Volatile.Read(ref _failure) is not null;
 
     /// <summary>How long the last batch took to be durable (write and fsync), in milliseconds.</summary>
     public double LastWriteMilliseconds => Volatile.Read(ref _lastWriteMs);
@@ -224,6 +237,9 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         try
         {
+            // While the store refuses (disk full), try it once per RetryInterval; meanwhile fail at once.
+            if (Volatile.Read(ref _failure) is { } failure && _time.GetTimestamp() < Volatile.Read(ref _retryAt))
+                throw failure;
             var records = new List<KeyValuePair<string, byte[]?>>(batch.Count);
             foreach (var (key, entry) in batch)
                 records.Add(new(key, entry.Value is null ? null : Encode(entry.Value)));
@@ -231,12 +247,23 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             Volatile.Write(ref _lastWriteMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             Interlocked.Increment(ref _writes);
             Interlocked.Add(ref _written, batch.Count);
+            if (Interlocked.Exchange(ref _failure, null) is not null)
+                LogWriteRecovered(_logger, _time.GetElapsedTime(_failingSince).TotalSeconds);
             Finish(committed, null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Interlocked.Increment(ref _failures);
-            LogWriteFailed(_logger, ex.Message);
+            if (!ReferenceEquals(ex, _failure))
+            {
+                Interlocked.Increment(ref _failures);
+                var now = _time.GetTimestamp();
+                Volatile.Write(ref _retryAt, now + (long)(RetryInterval.TotalSeconds * _time.TimestampFrequency));
+                if (Interlocked.Exchange(ref _failure, ex) is null)
+                {
+                    _failingSince = now;
+                    LogWriteFailed(_logger, ex.Message);
+                }
+            }
             lock (_lock)
             {
                 // Put the batch back under what came since (newer values win), for the next tick.
@@ -305,6 +332,9 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         public void WriteTo(BinaryWriter writer) => writer.Write(Bytes);
     }
 
-    [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "Persistence: writing to the store failed ({Reason}); kept in memory and retried; QoS 1/2 publishes that wait for the disk are refused meanwhile")]
+    [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "Persistence: writing to the store failed ({Reason}); what is pending is kept in memory and retried every second; new QoS 1/2 publishes are refused meanwhile")]
     private static partial void LogWriteFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "Persistence: the store writes again after {Seconds:0.#} s; QoS 1/2 publishes are accepted again")]
+    private static partial void LogWriteRecovered(ILogger logger, double seconds);
 }

@@ -25,6 +25,11 @@ internal sealed partial class ClientChannel
         if (mqtt.MaxTopicLevels > 0 && topic.AsSpan().Count('/') >= mqtt.MaxTopicLevels)
             throw new MqttProtocolException(MqttReasonCode.TopicNameInvalid, "more topic levels than mqtt.max_topic_levels");
 
+        if (packet.Qos != MqttQos.AtMostOnce && _engine.Journal is { IsFailing: true })
+        {
+            RefuseNotDurable(packet); // the disk is full: take no new QoS 1/2 message until it writes again
+            return ValueTask.CompletedTask;
+        }
         if (packet.Qos == MqttQos.ExactlyOnce && _engine.SyncPersistence)
             return HandleDurableQos2Async(packet, topic);
         if (packet.Qos == MqttQos.ExactlyOnce)
@@ -186,17 +191,25 @@ internal sealed partial class ClientChannel
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            if (_version == MqttProtocolVersion.V500)
-            {
-                if (packet.Qos == MqttQos.ExactlyOnce)
-                    _session!.Release(packet.PacketId);
-                SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.QuotaExceeded);
-            }
+            if (packet.Qos == MqttQos.ExactlyOnce && _version == MqttProtocolVersion.V500)
+                _session!.Release(packet.PacketId);
+            RefuseNotDurable(packet);
         }
         finally
         {
             Interlocked.Decrement(ref _durableAcksPending);
         }
+    }
+
+    /// <summary>
+    /// A QoS 1/2 PUBLISH the store could not take (disk full): MQTT 5 gets PUBACK/PUBREC 0x97 Quota exceeded; 3.1.1
+    /// has no way to refuse, so nothing is sent and the client sends it again after reconnecting.
+    /// </summary>
+    private void RefuseNotDurable(MqttPublishPacket packet)
+    {
+        _engine.Metrics.PublishRefusedNotDurable();
+        if (_version == MqttProtocolVersion.V500)
+            SendPublishAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.QuotaExceeded);
     }
 
     /// <summary>A PUBACK/PUBREC that needs no write, behind those still waiting for one [MQTT-4.6.0-2].</summary>

@@ -76,6 +76,17 @@ internal static partial class ManagementApi
         Write("broker_auth_hash_simulated_total", "counter", "Logins of unknown user names answered in a hash's time without computing one.", hasher?.Simulations ?? 0);
         Write("broker_auth_hash_skipped_total", "counter", "Password hashes skipped because the login had given up before its turn.", hasher?.Skipped ?? 0);
         Write("broker_auth_hash_queued", "gauge", "Password hashes waiting for a hashing thread.", hasher?.Queued ?? 0);
+        if (engine.Journal is { } journal)
+        {
+            Write("broker_persistence_size_bytes", "gauge", "Bytes the persistence store takes on disk.", journal.SizeOnDisk);
+            Write("broker_persistence_pending", "gauge", "Changes to persistent sessions waiting to be written.", journal.Pending);
+            Write("broker_persistence_last_write_microseconds", "gauge", "How long the last write took to be durable (write and fsync).", (long)(journal.LastWriteMilliseconds * 1000));
+            Write("broker_persistence_writes_total", "counter", "Batches written to the store.", journal.Writes);
+            Write("broker_persistence_records_written_total", "counter", "Records (puts and deletes) written to the store.", journal.Written);
+            Write("broker_persistence_write_failures_total", "counter", "Writes the store refused (disk full), each retried.", journal.Failures);
+            Write("broker_persistence_failing", "gauge", "1 while the store refuses writes and new QoS 1/2 publishes are refused, else 0.", journal.IsFailing ? 1 : 0);
+            Write("broker_packets_publish_refused_not_durable_total", "counter", "QoS 1/2 PUBLISHes refused because the store could not write.", metrics.PublishNotDurable);
+        }
 
         var gauges = new List<KeyValuePair<string, long>>(metrics.Gauges);
         gauges.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));

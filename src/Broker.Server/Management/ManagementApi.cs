@@ -357,6 +357,7 @@ internal static partial class ManagementApi
             result["persistence.writes"] = journal.Writes;
             result["persistence.records_written"] = journal.Written;
             result["persistence.write_failures"] = journal.Failures;
+            result["packets.publish.refused_not_durable"] = engine.Metrics.PublishNotDurable;
         }
         return result;
     }

@@ -19,7 +19,7 @@ internal sealed class RocksDbStore : IPersistentStore
     public const int Format = 1;
     private const string FormatKey = "meta/format";
 
-    private readonly RocksDb _db;
+    private RocksDb? _db; // null after a failed write, until reopened
     private readonly WriteOptions _sync = new WriteOptions().SetSync(true);
     private readonly string _directory;
 
@@ -69,17 +69,21 @@ internal sealed class RocksDbStore : IPersistentStore
         }
         try
         {
-            _db.Write(write, _sync);
+            // After an I/O error (disk full) RocksDB refuses every write until it is resumed, which its C API cannot
+            // do: a reopen recovers from its log. The journal keeps the batch and tries again a second later.
+            (_db ??= RocksDb.Open(new DbOptions(), _directory)).Write(write, _sync);
         }
         catch (RocksDbException ex)
         {
-            throw new IOException(ex.Message, ex); // disk full and the like: the journal keeps the batch and retries
+            _db?.Dispose();
+            _db = null;
+            throw new IOException(ex.Message, ex);
         }
     }
 
     public IEnumerable<KeyValuePair<string, byte[]>> ReadAll()
     {
-        using var iterator = _db.NewIterator();
+        using var iterator = (_db ?? throw new IOException("the store is closed after a failed write")).NewIterator();
         for (iterator.SeekToFirst(); iterator.Valid(); iterator.Next())
         {
             var key = Encoding.UTF8.GetString(iterator.GetKeySpan());
@@ -103,5 +107,5 @@ internal sealed class RocksDbStore : IPersistentStore
         }
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose() => _db?.Dispose();
 }

@@ -120,19 +120,25 @@ public sealed class PersistenceJournalTests
         Assert.Empty(store.Batches);
     }
 
-    // A full disk: the waiter is told, nothing is lost from memory, and the next write after space returns has it all.
+    // A full disk: the waiter is told, nothing is lost from memory, the store is tried again once a second (commits
+    // meanwhile fail at once), and the first write after space returns has it all.
     [Fact]
-    public async Task FailedWrite_FaultsTheCommit_KeepsThePending_AndARetrySucceeds()
+    public async Task FailedWrite_FaultsTheCommit_KeepsThePending_RetriesEverySecond_ThenSucceeds()
     {
         var store = new MemoryStore { Full = true };
-        await using var journal = Journal(store);
+        var time = new Broker.Core.Tests.TestTransport.FakeTimeProvider();
+        await using var journal = new PersistenceJournal(store, TimeSpan.FromHours(1), NullLogger.Instance, time);
         journal.Put("s/x", [1], isNew: false);
         await Assert.ThrowsAsync<IOException>(journal.CommitAsync);
-        Assert.Equal(1, journal.Failures);
+        Assert.Equal((1, true), (journal.Failures, journal.IsFailing));
         journal.Put("s/y", [2], isNew: false);
         store.Full = false;
+        await Assert.ThrowsAsync<IOException>(journal.CommitAsync); // not tried again yet
+        Assert.Empty(store.Data);
+        time.Advance(TimeSpan.FromSeconds(1));
         await journal.CommitAsync();
         Assert.Equal(["s/x", "s/y"], store.Data.Keys);
+        Assert.Equal((1, false), (journal.Failures, journal.IsFailing));
     }
 
     // Publishers waiting at once share writes: many commits, far fewer batches.
