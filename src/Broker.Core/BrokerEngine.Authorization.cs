@@ -179,7 +179,7 @@ internal sealed partial class BrokerEngine
     /// </summary>
     public void ReauthorizeSubscriptions(Session session)
     {
-        var subscriptions = Router.AuthorizedSubscriptions(session);
+        var subscriptions = Router.AuthorizedSubscriptions(session, session.SubscriptionFilters());
         if (subscriptions.Count == 0)
             return;
         var epoch = Router.AuthorizationEpoch;

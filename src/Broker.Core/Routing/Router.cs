@@ -53,18 +53,38 @@ internal sealed partial class Router<TSubscriber>
     public long InvalidateAuthorization() => Interlocked.Increment(ref _authorizationEpoch);
 
     /// <summary>
-    /// The subscriptions of <paramref name="subscriber"/> (every subscriber's, when null) that are not
-    /// <see cref="DeliveryAuthorization.Trusted"/>, to be authorized again. A snapshot taken under the write lock.
+    /// Every subscription that is not <see cref="DeliveryAuthorization.Trusted"/>, to be authorized again. A snapshot
+    /// taken under the write lock.
     /// </summary>
-    public List<Subscription<TSubscriber>> AuthorizedSubscriptions(TSubscriber? subscriber = null)
+    public List<Subscription<TSubscriber>> AuthorizedSubscriptions()
     {
         var result = new List<Subscription<TSubscriber>>();
         lock (_writeLock)
         {
             foreach (var subscription in _subscriptions.Values)
             {
-                if (subscription.Authorization != DeliveryAuthorization.Trusted
-                    && (subscriber is null || ReferenceEquals(subscription.Subscriber, subscriber)))
+                if (subscription.Authorization != DeliveryAuthorization.Trusted)
+                    result.Add(subscription);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Of <paramref name="subscriber"/>'s subscriptions to <paramref name="topicFilters"/> (as it made them, share
+    /// prefix included), those whose deliveries are authorized: looked up one by one, so a session resumed among 100k
+    /// others costs its own subscriptions, not a walk over all of them.
+    /// </summary>
+    public List<Subscription<TSubscriber>> AuthorizedSubscriptions(TSubscriber subscriber, IEnumerable<string> topicFilters)
+    {
+        var result = new List<Subscription<TSubscriber>>();
+        lock (_writeLock)
+        {
+            foreach (var topicFilter in topicFilters)
+            {
+                if (TryParseKey(subscriber, topicFilter, out var key, out _, out _)
+                    && _subscriptions.TryGetValue(key, out var subscription)
+                    && subscription.Authorization != DeliveryAuthorization.Trusted)
                     result.Add(subscription);
             }
         }

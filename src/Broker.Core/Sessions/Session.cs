@@ -146,6 +146,13 @@ internal sealed partial class Session : ISubscriber
             return _subscriptions is null ? [] : [.. _subscriptions];
     }
 
+    /// <summary>The filters this session subscribed to, share prefixes included (a copy).</summary>
+    public List<string> SubscriptionFilters()
+    {
+        lock (this)
+            return _subscriptions is null ? [] : [.. _subscriptions.Keys];
+    }
+
     public int SubscriptionCount
     {
         get

@@ -223,6 +223,8 @@ internal sealed partial class SessionManager
         var sessions = new Dictionary<string, Persistence.SessionRecord>(StringComparer.Ordinal);
         var messages = new Dictionary<string, List<KeyValuePair<long, Persistence.MessageRecord>>>(StringComparer.Ordinal);
         var awaitingRel = new Dictionary<string, List<ushort>>(StringComparer.Ordinal);
+        // One message routed to many sessions is stored once per session; restored, they share one copy again.
+        var shared = new Dictionary<string, BrokerMessage>(StringComparer.Ordinal);
         foreach (var (key, value) in records)
         {
             if (!Persistence.SessionRecords.TryParseKey(key, out var kind, out var clientId, out var number))
@@ -233,7 +235,12 @@ internal sealed partial class SessionManager
                     sessions[clientId] = Persistence.SessionRecords.ReadSession(value);
                     break;
                 case 'm':
-                    (messages.TryGetValue(clientId, out var list) ? list : messages[clientId] = []).Add(new(number, Persistence.SessionRecords.ReadMessage(value)));
+                    var message = Persistence.SessionRecords.ReadMessage(value);
+                    if (shared.TryGetValue(message.Message.Id, out var same) && IsSameMessage(same, message.Message))
+                        message = message with { Message = same };
+                    else
+                        shared[message.Message.Id] = message.Message;
+                    (messages.TryGetValue(clientId, out var list) ? list : messages[clientId] = []).Add(new(number, message));
                     break;
                 default:
                     (awaitingRel.TryGetValue(clientId, out var ids) ? ids : awaitingRel[clientId] = []).Add((ushort)number);
@@ -259,6 +266,16 @@ internal sealed partial class SessionManager
         }
         return sessions.Count;
     }
+
+    /// <summary>
+    /// Whether two stored messages with one id are the same (a copy made with <c>with</c> keeps the id): then the
+    /// sessions they were restored for can share one. Messages with MQTT 5 properties are not compared, only kept apart.
+    /// </summary>
+    private static bool IsSameMessage(BrokerMessage a, BrokerMessage b) =>
+        a.Properties is null && b.Properties is null
+        && a.Topic == b.Topic && a.Timestamp == b.Timestamp && a.Qos == b.Qos && a.Retain == b.Retain
+        && a.MessageExpiryInterval == b.MessageExpiryInterval && a.PublisherId == b.PublisherId
+        && a.Payload.Span.SequenceEqual(b.Payload.Span);
 
     /// <summary>Stops every timer; sessions stay as they are (persistent ones are in the journal, written on stop).</summary>
     public void Shutdown()
