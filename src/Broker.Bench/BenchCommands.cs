@@ -279,9 +279,15 @@ internal static class BenchCommands
                 HelpName = "N",
             },
             v => v >= 1, "expected at least 1");
+        var subscribe = new Option<string?>("--subscribe")
+        {
+            Description = "Each connection subscribes to this filter (QoS 1) after its CONNACK; with --persistent-sessions the sessions keep it after the run, e.g. to queue messages for a restart test",
+            HelpName = "FILTER",
+        };
         var command = new Command("conn", "Open C idle connections at R per second and hold them for the duration; with --broker-pid, the broker's RSS per connection")
         {
-            Host, Port, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, pending, BrokerPid, Json, Quiet, Label,
+            Host, Port, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Duration, connections, rate, timeout, pending,
+            PersistentSessions, subscribe, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
         {
@@ -291,6 +297,8 @@ internal static class BenchCommands
                 ConnectRate = parse.GetValue(rate),
                 ConnectTimeout = Seconds(parse, timeout),
                 MaxPendingConnects = parse.GetValue(pending),
+                PersistentSessions = parse.GetValue(PersistentSessions),
+                SubscribeFilter = parse.GetValue(subscribe),
             };
             return RunAsync(settings, ct => new ConnScenario(settings, Console.Error).RunAsync(ct), cancellationToken);
         });

@@ -53,8 +53,11 @@ internal sealed record BenchSettings
     /// <summary>How many connections share <see cref="IdleSubscriptions"/> (fewer if there are fewer filters).</summary>
     public int IdleConnections { get; init; } = 100;
 
-    /// <summary>Traffic scenarios: every publisher and subscriber keeps a persistent session (--persistent-sessions).</summary>
+    /// <summary>Every connection keeps a persistent session (--persistent-sessions).</summary>
     public bool PersistentSessions { get; init; }
+
+    /// <summary>conn: the filter each connection subscribes to (QoS 1) after its CONNACK (--subscribe), or null.</summary>
+    public string? SubscribeFilter { get; init; }
 
     public int Connections { get; init; } = 1000;
     public double ConnectRate { get; init; } = 1000;

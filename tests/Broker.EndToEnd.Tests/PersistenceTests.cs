@@ -42,7 +42,7 @@ public sealed class PersistenceTests
             Assert.True(stats.GetProperty("persistence.size_bytes").GetInt64() > 0);
             Assert.True(stats.TryGetProperty("persistence.pending", out _));
             var list = await CtlRunner.RunAsync(restarted, "clients", "list");
-            Assert.Matches(@"(?m)^persistent-sub\s.*\soffline\s", list.Stdout);
+            Assert.Matches(@"(?m)^persistent-sub\s.*\soffline\s+yes\s", list.Stdout); // STATE, STORED
         }
         await using var back = MosquittoClients.StartSub(restarted, "-c", "-i", "persistent-sub", "-q", "2", "-t", "stored/#", "-C", "20");
         var messages = await MosquittoClients.MessagesAsync(back, 20);

@@ -119,8 +119,10 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
             var (username, password) = settings.CredentialsFor(index);
             var started = Stopwatch.GetTimestamp();
             await connection.ConnectAsync(endpoint, settings.KeepAlive, username, password,
-                settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                settings.ConnectTimeout, cancellationToken, settings.PersistentSessions).ConfigureAwait(false);
             var micros = (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+            if (settings.SubscribeFilter is { } filter)
+                await connection.SubscribeAsync(filter, Broker.Abstractions.MqttQos.AtLeastOnce, settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
             lock (_connackLatency)
                 _connackLatency.Record(micros);
             _open.Enqueue(connection);

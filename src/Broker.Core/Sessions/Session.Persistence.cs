@@ -46,6 +46,9 @@ internal sealed partial class Session
         }
     }
 
+    /// <summary>This session is in the persistence store (persistence on, expiry &gt; 0): it survives a restart.</summary>
+    public bool IsPersisted => Volatile.Read(ref _persisted);
+
     /// <param name="disconnectedAtUnixMs">When its connection went; 0 while it has one.</param>
     private void PutSessionLocked(long disconnectedAtUnixMs)
     {

@@ -14,6 +14,7 @@ internal static class ClientsCommands
         new("ADDRESS", row => TextTable.Text(row, "ip_address") == "-" ? "-" : TextTable.Text(row, "ip_address") + ":" + TextTable.Text(row, "port")),
         new("PROTO", row => "v" + TextTable.Text(row, "proto_ver")),
         new("STATE", row => TextTable.Text(row, "connected") == "true" ? "connected" : "offline"),
+        new("STORED", row => TextTable.Text(row, "persisted") == "true" ? "yes" : "-"),
         TextTable.Field("KEEPALIVE", "keepalive"),
         TextTable.Field("SUBS", "subscriptions_cnt"),
         TextTable.Field("INFLIGHT", "inflight"),

@@ -301,6 +301,7 @@ internal static partial class ManagementApi
         if (engine.Journal is { } journal)
         {
             stats["persistence.pending"] = journal.Pending;
+            stats["persistence.sessions"] = engine.Sessions.All.Count(static s => s.IsPersisted);
             stats["persistence.size_bytes"] = journal.SizeOnDisk;
             stats["persistence.last_write_us"] = (long)(journal.LastWriteMilliseconds * 1000);
         }
@@ -389,6 +390,7 @@ internal static partial class ManagementApi
             MqueueLen = session.QueueLength,
             MqueueDropped = session.DroppedCount,
             SlowSubscriber = session.IsSlow,
+            Persisted = session.IsPersisted,
             MaxMqueue = engine.SessionOptions.MaxMqueueLength,
             MqueueBytes = session.QueuedBytes,
             MaxMqueueBytes = engine.SessionOptions.MaxMqueueBytes,

@@ -107,6 +107,8 @@ internal sealed class ClientView
     public int MqueueLen { get; init; }
     public long MqueueDropped { get; init; }
     public bool SlowSubscriber { get; init; }
+    /// <summary>The session is kept in the persistence store (persistence on, expiry &gt; 0): it survives a restart.</summary>
+    public bool Persisted { get; init; }
     public int MaxMqueue { get; init; }
     /// <summary>Bytes (payload and topic) in the queue, against session.max_mqueue_bytes.</summary>
     public long MqueueBytes { get; init; }
