@@ -345,9 +345,9 @@ internal sealed class BenchConnection : IAsyncDisposable
                 await SendLockedAsync(new byte[] { 0xE0, 0x00 }, cancellationToken).ConfigureAwait(false);
                 await _receiveLoop.WaitAsync(CloseWait, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException or TimeoutException)
+            catch (Exception ex) when (ex is BenchException or SocketException or ObjectDisposedException or OperationCanceledException or TimeoutException)
             {
-                // Closing anyway.
+                // Closing anyway: a connection the broker already closed has lost nothing the report would not show.
             }
         }
         _socket.Close();
@@ -392,8 +392,9 @@ internal sealed class BenchConnection : IAsyncDisposable
         }
         catch (Exception ex) when (IsConnectionError(ex))
         {
-            Fail("send failed: " + ex.Message);
-            throw new BenchException(_failure!);
+            var reason = "send failed: " + ex.Message;
+            Fail(reason);
+            throw new BenchException(reason);
         }
         finally
         {
