@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 
 namespace Broker.Core.Persistence;
@@ -29,8 +31,8 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     // Changed since the last tick, and before it (written at the next tick); a key is in one of them at most.
-    private Dictionary<string, Entry> _young = new(StringComparer.Ordinal);
-    private Dictionary<string, Entry> _old = new(StringComparer.Ordinal);
+    private Dictionary<JournalKey, Entry> _young = new();
+    private Dictionary<JournalKey, Entry> _old = new();
     private TaskCompletionSource? _committed; // completes when what is pending now is durable
     private TaskCompletionSource? _writing;   // completes when the batch being written now is durable
     private int _holds;                       // groups of changes in progress that must land in one batch (Hold)
@@ -91,28 +93,35 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     public long SizeOnDisk => _store.SizeOnDisk;
 
     /// <summary>Sets <paramref name="key"/>; <paramref name="isNew"/> = no earlier value of it can be on disk (a new message).</summary>
-    public void Put(string key, IJournalValue value, bool isNew)
+    public void Put(JournalKey key, IJournalValue value, bool isNew)
     {
         lock (_lock)
         {
             if (_old.Remove(key, out var older))
                 isNew = older.New;
-            ref var entry = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_young, key, out var existed);
+            ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_young, key, out var existed);
             entry = new Entry(value, existed ? entry.New : isNew);
         }
     }
 
-    /// <inheritdoc cref="Put(string, IJournalValue, bool)"/>
-    public void Put(string key, byte[] value, bool isNew) => Put(key, new RawValue(value), isNew);
+    /// <inheritdoc cref="Put(JournalKey, IJournalValue, bool)"/>
+    public void Put(JournalKey key, byte[] value, bool isNew) => Put(key, value.Length == 0 ? RawValue.Empty : new RawValue(value), isNew);
 
     /// <summary>Removes <paramref name="key"/>; a key put since the last write and never written is simply forgotten.</summary>
-    public void Delete(string key)
+    public void Delete(JournalKey key)
     {
         lock (_lock)
         {
-            var pending = _young.ContainsKey(key) ? _young : _old.ContainsKey(key) ? _old : _young;
-            ref var entry = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(pending, key, out var existed);
-            if (existed && entry.New)
+            var pending = _young;
+            ref var entry = ref CollectionsMarshal.GetValueRefOrNullRef(pending, key);
+            if (Unsafe.IsNullRef(ref entry))
+            {
+                pending = _old;
+                entry = ref CollectionsMarshal.GetValueRefOrNullRef(pending, key);
+            }
+            if (Unsafe.IsNullRef(ref entry))
+                _young[key] = new Entry(null, false);
+            else if (entry.New)
                 pending.Remove(key);
             else
                 entry = new Entry(null, false);
@@ -209,7 +218,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     /// </summary>
     private void WriteOnce()
     {
-        Dictionary<string, Entry> batch;
+        Dictionary<JournalKey, Entry> batch;
         TaskCompletionSource committed;
         lock (_lock)
         {
@@ -222,7 +231,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             }
             batch = _old;
             _old = _young;
-            _young = new Dictionary<string, Entry>(StringComparer.Ordinal);
+            _young = new Dictionary<JournalKey, Entry>();
             if (batch.Count == 0)
             {
                 _committed?.TrySetResult();
@@ -242,7 +251,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
                 throw failure;
             var records = new List<KeyValuePair<string, byte[]?>>(batch.Count);
             foreach (var (key, entry) in batch)
-                records.Add(new(key, entry.Value is null ? null : Encode(entry.Value)));
+                records.Add(new(key.ToString(), entry.Value is null ? null : Encode(entry.Value)));
             _store.Apply(records);
             Volatile.Write(ref _lastWriteMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             Interlocked.Increment(ref _writes);
@@ -329,6 +338,8 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
 
     private sealed record RawValue(byte[] Bytes) : IJournalValue
     {
+        public static readonly RawValue Empty = new([]);
+
         public void WriteTo(BinaryWriter writer) => writer.Write(Bytes);
     }
 

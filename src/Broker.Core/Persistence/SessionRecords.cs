@@ -44,25 +44,6 @@ internal static class SessionRecords
 {
     public const byte Version = 1;
 
-    public static string SessionKey(string clientId) => "s/" + clientId;
-
-    public static string MessageKey(string clientId, long sequence) => NumberedKey('m', clientId, (ulong)sequence, 16);
-
-    public static string AwaitingRelKey(string clientId, ushort packetId) => NumberedKey('r', clientId, packetId, 4);
-
-    /// <summary><c>kind/clientId/number</c>, the number as <paramref name="digits"/> lower-case hex digits (one per message: no format parsing).</summary>
-    private static string NumberedKey(char kind, string clientId, ulong number, int digits) =>
-        string.Create(3 + clientId.Length + digits, (kind, clientId, number), static (span, key) =>
-        {
-            span[0] = key.kind;
-            span[1] = '/';
-            key.clientId.CopyTo(span[2..]);
-            span[2 + key.clientId.Length] = '/';
-            var number = key.number;
-            for (var i = span.Length - 1; i > 2 + key.clientId.Length; i--, number >>= 4)
-                span[i] = "0123456789abcdef"[(int)(number & 0xF)];
-        });
-
     /// <summary>The kind (<c>s</c>, <c>m</c>, <c>r</c>), client id and number of a key; false for a key that is none of them.</summary>
     public static bool TryParseKey(string key, out char kind, out string clientId, out long number)
     {

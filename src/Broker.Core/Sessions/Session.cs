@@ -599,7 +599,7 @@ internal sealed partial class Session : ISubscriber
             }
             awaiting.Add(packetId, now);
             if (_persisted)
-                _engine.Journal!.Put(SessionRecords.AwaitingRelKey(ClientId, packetId), [], isNew: true);
+                _engine.Journal!.Put(JournalKey.AwaitingRel(ClientId, packetId), [], isNew: true);
             return AwaitRelResult.Added;
         }
     }
@@ -612,7 +612,7 @@ internal sealed partial class Session : ISubscriber
             if (_awaitingRel?.Remove(packetId) != true)
                 return false;
             if (_persisted)
-                _engine.Journal!.Delete(SessionRecords.AwaitingRelKey(ClientId, packetId));
+                _engine.Journal!.Delete(JournalKey.AwaitingRel(ClientId, packetId));
             return true;
         }
     }
@@ -632,7 +632,7 @@ internal sealed partial class Session : ISubscriber
             {
                 awaiting.Remove(id);
                 if (_persisted)
-                    _engine.Journal!.Delete(SessionRecords.AwaitingRelKey(ClientId, id));
+                    _engine.Journal!.Delete(JournalKey.AwaitingRel(ClientId, id));
             }
         }
     }
