@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using System.Text;
 using Broker.Plugins.Auth;
 
@@ -28,8 +27,6 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
     private readonly string[] _attributes;
     private readonly ConnectionPool _searchers;
     private readonly ConnectionPool _binders;
-    // What the CONNECT's search found, for the superuser and ACL lookups that follow it on the same client.
-    private readonly ConditionalWeakTable<ClientInfo, Entry> _found = [];
 
     public LdapAuthBackend(AuthLdapOptions options)
     {
@@ -55,10 +52,12 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
     {
         if (await SearchAsync(client, cancellationToken).ConfigureAwait(false) is not { } entry)
             return null;
-        _found.AddOrUpdate(client, entry);
         // The DN rides in the salt, which RFC 2307 values do not need. A disabled entry (EMQX 4: isEnabled FALSE)
-        // has neither password nor DN, so no password matches it.
-        return entry.Enabled ? new StoredCredentials(entry.Password, entry.Dn) : new StoredCredentials(null, null);
+        // has neither password nor DN, so no password matches it. The search read the superuser flag and the ACL
+        // too: the CONNECT needs no second search.
+        return entry.Enabled
+            ? new StoredCredentials(entry.Password, entry.Dn) { IsSuperuser = entry.Superuser, Acl = entry.Acl }
+            : new StoredCredentials(null, null);
     }
 
     public async Task<bool> CheckPasswordAsync(ClientInfo client, ReadOnlyMemory<byte> password, StoredCredentials credentials, CancellationToken cancellationToken)
@@ -78,26 +77,11 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
             : Rfc2307Password.Verify(password.Span, stored);
     }
 
-    public async Task<bool> IsSuperuserAsync(ClientInfo client, CancellationToken cancellationToken)
-    {
-        var entry = _found.TryGetValue(client, out var found) ? found : await SearchAsync(client, cancellationToken).ConfigureAwait(false);
-        return entry?.Superuser == true;
-    }
+    public async Task<bool> IsSuperuserAsync(ClientInfo client, CancellationToken cancellationToken) =>
+        (await SearchAsync(client, cancellationToken).ConfigureAwait(false))?.Superuser == true;
 
-    public async Task<IReadOnlyList<AclRule>> LoadAclAsync(ClientInfo client, CancellationToken cancellationToken)
-    {
-        Entry? entry;
-        if (_found.TryGetValue(client, out var found))
-        {
-            entry = found;
-            _found.Remove(client);
-        }
-        else
-        {
-            entry = await SearchAsync(client, cancellationToken).ConfigureAwait(false);
-        }
-        return entry?.Acl ?? [];
-    }
+    public async Task<IReadOnlyList<AclRule>> LoadAclAsync(ClientInfo client, CancellationToken cancellationToken) =>
+        (await SearchAsync(client, cancellationToken).ConfigureAwait(false))?.Acl ?? [];
 
     public Task PingAsync(CancellationToken cancellationToken) =>
         // The root DSE: any server answers it, bound or not.
@@ -105,11 +89,12 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
 
     public bool IsUnreachable(Exception exception) => exception is LdapError { Unreachable: true };
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        _searchers.Dispose();
-        _binders.Dispose();
-        return ValueTask.CompletedTask;
+        // Waits for the libldap calls still running (each ends by its own timeout at the latest): once the plugin has
+        // stopped, no thread runs its code while the broker unloads it.
+        var limit = _options.Timeout + TimeSpan.FromSeconds(1);
+        await Task.WhenAll(_searchers.CloseAsync(limit), _binders.CloseAsync(limit)).ConfigureAwait(false);
     }
 
     private async Task<Entry?> SearchAsync(ClientInfo client, CancellationToken cancellationToken)
@@ -154,11 +139,11 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
     private sealed record Entry(string Dn, string? Password, bool Enabled, bool Superuser, IReadOnlyList<AclRule> Acl);
 
     /// <summary>Up to <c>pool</c> sessions of one kind, each used by one call at a time.</summary>
-    private sealed class ConnectionPool(AuthLdapOptions options, bool bindAsService) : IDisposable
+    private sealed class ConnectionPool(AuthLdapOptions options, bool bindAsService)
     {
         private readonly ConcurrentBag<LdapSession> _idle = [];
         private readonly SemaphoreSlim _slots = new(options.Pool, options.Pool);
-        private volatile bool _disposed;
+        private volatile bool _closed;
 
         /// <summary>Runs <paramref name="call"/> on an idle (or new) session on the thread pool.</summary>
         public async Task<T> RunAsync<T>(Func<LdapSession, T> call, CancellationToken cancellationToken)
@@ -173,9 +158,10 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
                 {
                     session = _idle.TryTake(out var idle) ? idle : Open();
                     var result = call(session);
-                    _idle.Add(session);
-                    if (_disposed)
-                        CloseIdle(); // the pool closed while this call ran
+                    if (_closed)
+                        session.Dispose(); // a call that came in after the pool closed (a CONNECT already in the hook chain)
+                    else
+                        _idle.Add(session);
                     return result;
                 }
                 catch
@@ -193,24 +179,41 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
         private LdapSession Open()
         {
             var session = LdapSession.Open(options);
-            if (bindAsService && session.Bind(options.BindDn, options.BindPassword) != LibLdap.Success)
+            try
+            {
+                if (bindAsService && session.Bind(options.BindDn, options.BindPassword) != LibLdap.Success)
+                    throw new LdapError(LibLdap.InvalidCredentials, "bind as auth.ldap.bind_dn");
+                return session;
+            }
+            catch
             {
                 session.Dispose();
-                throw new LdapError(LibLdap.InvalidCredentials, "bind as auth.ldap.bind_dn");
+                throw;
             }
-            return session;
         }
 
-        public void Dispose()
+        /// <summary>
+        /// Closes the idle sessions once the calls running now have ended (taking every slot waits for them), at most
+        /// <paramref name="limit"/>.
+        /// </summary>
+        public async Task CloseAsync(TimeSpan limit)
         {
-            _disposed = true;
-            CloseIdle();
-        }
-
-        private void CloseIdle()
-        {
+            _closed = true;
+            using var timeout = new CancellationTokenSource(limit);
+            var taken = 0;
+            try
+            {
+                for (; taken < options.Pool; taken++)
+                    await _slots.WaitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // a call past libldap's own timeout: its session is closed when it returns
+            }
             while (_idle.TryTake(out var session))
                 session.Dispose();
+            if (taken > 0)
+                _slots.Release(taken);
         }
     }
 }

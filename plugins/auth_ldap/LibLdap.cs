@@ -3,14 +3,15 @@ using System.Runtime.InteropServices;
 namespace Broker.Plugins.AuthLdap;
 
 /// <summary>
-/// The few calls of OpenLDAP's libldap (Debian libldap-2.5-0) the plugin makes, through function pointers resolved
-/// once from the first of its sonames found. Why not System.DirectoryServices.Protocols, which wraps the same library:
+/// The few calls of OpenLDAP's libldap (Debian libldap-2.5-0) the plugin makes, as plain P/Invokes (LibraryImport)
+/// whose library is the first of its sonames found (the resolver is registered per load of the plugin, so each
+/// reload maps it afresh). Why not System.DirectoryServices.Protocols, which wraps the same library:
 /// its LdapConnection starts, in its static constructor, a thread that loops for ever in its own code
 /// (PartialResultsRetriever), and a thread running a plugin's code keeps the plugin's load context in memory: every
 /// reload of the plugin would leak its assemblies and a thread (seen in a heap dump of a reloaded broker). These calls
 /// start no thread and hold nothing once a session is closed.
 /// </summary>
-internal static unsafe class LibLdap
+internal static unsafe partial class LibLdap
 {
     public const int Success = 0;
     public const int SizeLimitExceeded = 0x04;
@@ -52,31 +53,60 @@ internal static unsafe class LibLdap
         public static TimeVal From(TimeSpan span) => new() { Seconds = (long)span.TotalSeconds, Microseconds = span.Milliseconds * 1000L + span.Microseconds };
     }
 
-    private static readonly IntPtr Library = Load();
+    // The library name the imports below use; Resolve maps it to the first libldap soname found.
+    private const string Library = "ldap";
 
-    public static readonly delegate* unmanaged<IntPtr*, byte*, int> Initialize = (delegate* unmanaged<IntPtr*, byte*, int>)Export("ldap_initialize");
-    public static readonly delegate* unmanaged<IntPtr, int, void*, int> SetOption = (delegate* unmanaged<IntPtr, int, void*, int>)Export("ldap_set_option");
-    public static readonly delegate* unmanaged<IntPtr, IntPtr, IntPtr, int> StartTls = (delegate* unmanaged<IntPtr, IntPtr, IntPtr, int>)Export("ldap_start_tls_s");
-    public static readonly delegate* unmanaged<IntPtr, byte*, byte*, BerVal*, IntPtr, IntPtr, BerVal**, int> SaslBind =
-        (delegate* unmanaged<IntPtr, byte*, byte*, BerVal*, IntPtr, IntPtr, BerVal**, int>)Export("ldap_sasl_bind_s");
-    public static readonly delegate* unmanaged<IntPtr, byte*, int, byte*, byte**, int, IntPtr, IntPtr, TimeVal*, int, IntPtr*, int> SearchExt =
-        (delegate* unmanaged<IntPtr, byte*, int, byte*, byte**, int, IntPtr, IntPtr, TimeVal*, int, IntPtr*, int>)Export("ldap_search_ext_s");
-    public static readonly delegate* unmanaged<IntPtr, IntPtr, IntPtr> FirstEntry = (delegate* unmanaged<IntPtr, IntPtr, IntPtr>)Export("ldap_first_entry");
-    public static readonly delegate* unmanaged<IntPtr, IntPtr, IntPtr> NextEntry = (delegate* unmanaged<IntPtr, IntPtr, IntPtr>)Export("ldap_next_entry");
-    public static readonly delegate* unmanaged<IntPtr, IntPtr, byte*> GetDn = (delegate* unmanaged<IntPtr, IntPtr, byte*>)Export("ldap_get_dn");
-    public static readonly delegate* unmanaged<IntPtr, IntPtr, byte*, BerVal**> GetValuesLen = (delegate* unmanaged<IntPtr, IntPtr, byte*, BerVal**>)Export("ldap_get_values_len");
-    public static readonly delegate* unmanaged<BerVal**, void> ValueFreeLen = (delegate* unmanaged<BerVal**, void>)Export("ldap_value_free_len");
-    public static readonly delegate* unmanaged<void*, void> MemFree = (delegate* unmanaged<void*, void>)Export("ldap_memfree");
-    public static readonly delegate* unmanaged<BerVal*, void> BerBvFree = (delegate* unmanaged<BerVal*, void>)Export("ber_bvfree");
-    public static readonly delegate* unmanaged<IntPtr, int> MsgFree = (delegate* unmanaged<IntPtr, int>)Export("ldap_msgfree");
-    public static readonly delegate* unmanaged<IntPtr, IntPtr, IntPtr, int> UnbindExt = (delegate* unmanaged<IntPtr, IntPtr, IntPtr, int>)Export("ldap_unbind_ext_s");
-    private static readonly delegate* unmanaged<int, byte*> Err2String = (delegate* unmanaged<int, byte*>)Export("ldap_err2string");
+    /// <summary>Maps <see cref="Library"/> to libldap for this load of the plugin (each reload is a new assembly).</summary>
+    static LibLdap() => NativeLibrary.SetDllImportResolver(typeof(LibLdap).Assembly, static (name, _, _) => name == Library ? Load() : IntPtr.Zero);
+
+    [LibraryImport(Library, EntryPoint = "ldap_initialize")]
+    public static partial int Initialize(IntPtr* ld, byte* uri);
+
+    [LibraryImport(Library, EntryPoint = "ldap_set_option")]
+    public static partial int SetOption(IntPtr ld, int option, void* value);
+
+    [LibraryImport(Library, EntryPoint = "ldap_start_tls_s")]
+    public static partial int StartTls(IntPtr ld, IntPtr serverControls, IntPtr clientControls);
+
+    [LibraryImport(Library, EntryPoint = "ldap_sasl_bind_s")]
+    public static partial int SaslBind(IntPtr ld, byte* dn, byte* mechanism, BerVal* credential, IntPtr serverControls, IntPtr clientControls, BerVal** serverCredential);
+
+    [LibraryImport(Library, EntryPoint = "ldap_search_ext_s")]
+    public static partial int SearchExt(IntPtr ld, byte* baseDn, int scope, byte* filter, byte** attributes, int attributesOnly,
+        IntPtr serverControls, IntPtr clientControls, TimeVal* timeout, int sizeLimit, IntPtr* result);
+
+    [LibraryImport(Library, EntryPoint = "ldap_first_entry")]
+    public static partial IntPtr FirstEntry(IntPtr ld, IntPtr result);
+
+    [LibraryImport(Library, EntryPoint = "ldap_next_entry")]
+    public static partial IntPtr NextEntry(IntPtr ld, IntPtr entry);
+
+    [LibraryImport(Library, EntryPoint = "ldap_get_dn")]
+    public static partial byte* GetDn(IntPtr ld, IntPtr entry);
+
+    [LibraryImport(Library, EntryPoint = "ldap_get_values_len")]
+    public static partial BerVal** GetValuesLen(IntPtr ld, IntPtr entry, byte* attribute);
+
+    [LibraryImport(Library, EntryPoint = "ldap_value_free_len")]
+    public static partial void ValueFreeLen(BerVal** values);
+
+    [LibraryImport(Library, EntryPoint = "ldap_memfree")]
+    public static partial void MemFree(void* pointer);
+
+    [LibraryImport(Library, EntryPoint = "ber_bvfree")]
+    public static partial void BerBvFree(BerVal* value);
+
+    [LibraryImport(Library, EntryPoint = "ldap_msgfree")]
+    public static partial int MsgFree(IntPtr message);
+
+    [LibraryImport(Library, EntryPoint = "ldap_unbind_ext_s")]
+    public static partial int UnbindExt(IntPtr ld, IntPtr serverControls, IntPtr clientControls);
+
+    [LibraryImport(Library, EntryPoint = "ldap_err2string")]
+    private static partial byte* Err2String(int code);
 
     /// <summary>libldap's text for a result code.</summary>
     public static string Describe(int code) => Marshal.PtrToStringUTF8((IntPtr)Err2String(code)) ?? $"LDAP error {code}";
-
-    private static IntPtr Export(string name) =>
-        NativeLibrary.TryGetExport(Library, name, out var address) ? address : throw new EntryPointNotFoundException($"libldap has no {name}");
 
     private static IntPtr Load()
     {

@@ -195,8 +195,8 @@ public sealed partial class AuthService : IAsyncDisposable
 
     private async Task<CachedLookup> LoadAccessAsync(ClientInfo client, StoredCredentials credentials, CancellationToken token)
     {
-        var superuser = false;
-        if (_backend.HasSuperQuery)
+        var superuser = credentials.IsSuperuser ?? false;
+        if (_backend.HasSuperQuery && credentials.IsSuperuser is null)
         {
             try
             {
@@ -209,7 +209,7 @@ public sealed partial class AuthService : IAsyncDisposable
         }
         AclRuleSet? acl = null;
         if (_backend.HasAclQuery && !superuser)
-            acl = new AclRuleSet(await QueryAsync(_backend.LoadAclAsync, client, token).ConfigureAwait(false));
+            acl = new AclRuleSet(credentials.Acl ?? await QueryAsync(_backend.LoadAclAsync, client, token).ConfigureAwait(false));
         var lookup = new CachedLookup(credentials, new ConnectionAccess(superuser, acl), _context.TimeProvider.GetTimestamp());
         if (_settings.CacheOnOutage > TimeSpan.Zero && (_outageCache.Count < OutageCacheLimit || _outageCache.ContainsKey(Key(client))))
             _outageCache[Key(client)] = lookup;

@@ -3,7 +3,17 @@ namespace Broker.Plugins.Auth;
 /// <summary>What a backend returned for a user: the stored password and salt (for the <c>password_hash</c> check).</summary>
 /// <param name="Password">The password field (hash or plain text).</param>
 /// <param name="Salt">The salt field, when the query returns one.</param>
-public sealed record StoredCredentials(string? Password, string? Salt);
+public sealed record StoredCredentials(string? Password, string? Salt)
+{
+    /// <summary>
+    /// Whether the user is a superuser, when the lookup that found the password told it too (LDAP: one search returns
+    /// the whole entry); <see cref="AuthService"/> then makes no superuser query for this CONNECT.
+    /// </summary>
+    public bool? IsSuperuser { get; init; }
+
+    /// <summary>The user's ACL, when the lookup that found the password returned it too; no ACL query is made then.</summary>
+    public IReadOnlyList<AclRule>? Acl { get; init; }
+}
 
 /// <summary>
 /// One backend of an auth plugin (Redis, MySQL, PostgreSQL, MongoDB): the three lookups EMQX 4 makes, each with the
