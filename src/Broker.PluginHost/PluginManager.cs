@@ -459,9 +459,11 @@ internal sealed partial class PluginManager
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            GC.Collect();
+            // Not compacting: unloading needs the collection, not the moves, and the clients served meanwhile get
+            // shorter pauses.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
             GC.WaitForPendingFinalizers();
-            GC.Collect();
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
             if (!weak.IsAlive)
                 return true;
             if (clock.Elapsed >= _options.UnloadTimeout)
