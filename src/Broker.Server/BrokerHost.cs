@@ -42,6 +42,8 @@ internal static partial class BrokerHost
         // Kestrel's own chatter (connection ids, "now listening" for HTTP) is not useful for an MQTT listener.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        // The NATS client's connection chatter (server info on every connect); the cluster logs what operators need.
+        builder.Logging.AddFilter("NATS", LogLevel.Warning);
         // A listener that cannot start is reported by the broker in one line naming the key (exit 2); the generic host
         // would add its "Hosting failed to start" with a stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
