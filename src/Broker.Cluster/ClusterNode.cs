@@ -204,7 +204,19 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        // A bye first, so the others withdraw this node's routes now rather than after cluster.node_timeout.
+        // The loops first (no heartbeat may follow the bye), then a bye, so the others withdraw this node's routes now
+        // rather than after cluster.node_timeout.
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _control.Writer.TryComplete();
+        _forward.Writer.TryComplete();
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Cancelled, or the connection went with them: they are stopping either way.
+        }
         if (NatsConnected)
         {
             try
@@ -216,16 +228,6 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             catch (Exception ex) when (ex is OperationCanceledException or NatsException)
             {
             }
-        }
-        await _stop.CancelAsync().ConfigureAwait(false);
-        _control.Writer.TryComplete();
-        _forward.Writer.TryComplete();
-        try
-        {
-            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
-        {
         }
         await _nats.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
@@ -259,6 +261,8 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             TlsOpts = tls,
             // Keep trying for ever, at start as later: a node without NATS serves its own clients meanwhile.
             RetryOnInitialConnect = true,
+            // In the order given: a node lists its nearest NATS server first.
+            NoRandomize = true,
             MaxReconnectRetry = -1,
             ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
             ReconnectWaitMax = TimeSpan.FromSeconds(2),
@@ -361,7 +365,14 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             }
             Interlocked.Increment(ref _forwardedIn);
             // One at a time, in arrival order: a publisher's messages reach each subscriber in order.
-            await _engine.DeliverForwardedAsync(message).ConfigureAwait(false);
+            try
+            {
+                await _engine.DeliverForwardedAsync(message).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogBadForward(_logger, msg.Subject, ex.Message);
+            }
         }
     }
 

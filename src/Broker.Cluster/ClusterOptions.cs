@@ -25,7 +25,7 @@ internal sealed partial class ClusterOptions : IValidatableOptions
     [ConfKey("cluster.name", "The cluster's name: nodes with the same name over the same NATS servers form one cluster. Letters, digits, '-' and '_'; it prefixes every NATS subject the cluster uses.")]
     public string Name { get; set; } = "broker";
 
-    [ConfKey("cluster.nats.servers", "The NATS servers, comma-separated (nats://host:port, or tls://host:port); the client connects to one and moves to another when it fails.", Example = "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222")]
+    [ConfKey("cluster.nats.servers", "The NATS servers, comma-separated (nats://host:port, or tls://host:port); the node connects to the first it can reach, in this order (list its nearest first), and moves to another when that one fails.", Example = "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222")]
     public string Servers { get; set; } = "nats://127.0.0.1:4222";
 
     [ConfKey("cluster.nats.username", "User name for NATS (with cluster.nats.password); empty = none.")]
