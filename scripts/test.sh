@@ -30,6 +30,8 @@ command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 # auth_ldap's tests: slapd (its own private cn=config per test, never /etc/ldap/slapd.d) and ldapadd/ldapmodify.
 command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || need_pkgs+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || need_pkgs+=(ldap-utils)
+# The cluster's tests (tests/Broker.EndToEnd.Tests/Cluster): private nats-server clusters on free ports.
+command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need_pkgs+=(nats-server)
 # LMDB for bench/Broker.StoreBench's smoke test: LightningDB's bundled liblmdb.so needs glibc 2.38, Debian 12 has 2.36.
 [[ -e /usr/lib/x86_64-linux-gnu/liblmdb.so.0 ]] || need_pkgs+=(liblmdb0)
 if ((${#need_pkgs[@]})); then

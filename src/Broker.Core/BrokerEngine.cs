@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
+using Broker.Core.Cluster;
 using Broker.Core.Configuration;
 using Broker.Core.Hooks;
 using Broker.Core.Logging;
@@ -183,8 +184,39 @@ internal sealed partial class BrokerEngine
     /// </returns>
     public ValueTask<PublishOutcome> RouteAsync(BrokerMessage message, ClientInfo? publisher)
     {
+        // Other nodes first (only queued here), counted as one delivery each; without a cluster this is one read.
+        var forwarded = _cluster is { } cluster ? cluster.Forward(message) : 0;
+        return RouteLocalAsync(message, publisher, forwarded);
+    }
+
+    /// <summary>
+    /// A message another node forwarded here (<see cref="IClusterLink"/>): delivered to this node's subscribers
+    /// only, never forwarded again. <c>message.publish</c> already ran on the node it was published on.
+    /// </summary>
+    public ValueTask<PublishOutcome> DeliverForwardedAsync(BrokerMessage message) => RouteLocalAsync(message, null, 0);
+
+    /// <summary>The cluster this node is part of; null when clustering is off.</summary>
+    public IClusterLink? Cluster => _cluster;
+
+    private IClusterLink? _cluster;
+
+    /// <summary>
+    /// Joins this node's routing to <paramref name="cluster"/>: from now on it is told of every route change and handed
+    /// every message published here. Returns the routes this node has now (for the cluster's first announcement). Call
+    /// once, before the listeners open.
+    /// </summary>
+    public List<string> AttachCluster(IClusterLink cluster)
+    {
+        var routes = Router.Observe(cluster);
+        Volatile.Write(ref _cluster, cluster);
+        return routes;
+    }
+
+    private ValueTask<PublishOutcome> RouteLocalAsync(BrokerMessage message, ClientInfo? publisher, int delivered)
+    {
         // Plugins' internal subscriptions first: they only queue, and without any this is one read.
-        var delivered = InternalSubscriptions.Count == 0 ? 0 : InternalSubscriptions.Deliver(message);
+        if (InternalSubscriptions.Count != 0)
+            delivered += InternalSubscriptions.Deliver(message);
         var matches = t_matches ??= new List<RouteMatch<Session>>(16);
         matches.Clear();
         if (publisher is null)

@@ -59,6 +59,7 @@ internal static class CtlCommands
         root.Add(ClientsCommands.Build());
         root.Add(SubscriptionsCommands.Build());
         root.Add(RoutesCommands.Build());
+        root.Add(ClusterCommands.Build());
         root.Add(AclCommands.Build());
         root.Add(TraceCommands.Build());
         root.Add(AlarmsCommands.Build());

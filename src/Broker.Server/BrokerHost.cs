@@ -42,6 +42,8 @@ internal static partial class BrokerHost
         // Kestrel's own chatter (connection ids, "now listening" for HTTP) is not useful for an MQTT listener.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        // The NATS client's connection chatter (server info on every connect); the cluster logs what operators need.
+        builder.Logging.AddFilter("NATS", LogLevel.Warning);
         // A listener that cannot start is reported by the broker in one line naming the key (exit 2); the generic host
         // would add its "Hosting failed to start" with a stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
@@ -103,12 +105,17 @@ internal static partial class BrokerHost
             return 2;
         }
 
+        // The cluster exists before the management API maps its routes (/api/v5/nodes); it starts further down.
+        await using var cluster = settings.Cluster.Enable
+            ? new Cluster.ClusterNode(settings.Cluster, settings.Broker.NodeName, engine, app.Services.GetRequiredService<ILoggerFactory>(), settings.ResolveEtcPath)
+            : null;
+
         var plugins = new PluginManager(engine.PluginSupport, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
             new PluginConfigurationSource(settings.EtcDirectory));
         plugins.ReadModel = new BrokerReadModel(engine, listeners, plugins);
         try
         {
-            var credentials = ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners);
+            var credentials = ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners, cluster);
             plugins.ManagementClientFactory = () => ManagementApi.CreateClient(management!, credentials);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
@@ -151,6 +158,10 @@ internal static partial class BrokerHost
             }
         }
 
+        // Before the listeners open, so the first subscription's route is announced; NATS is reached in the background,
+        // and until then (or without it) the node serves its own clients.
+        cluster?.Start();
+
         try
         {
             await app.StartAsync().ConfigureAwait(false);
@@ -183,6 +194,9 @@ internal static partial class BrokerHost
         engine.Overload.Dispose();
         // Listeners close first (their clients are sent DISCONNECT 0x8B), then whatever connection is left.
         await listeners.StopAllAsync().ConfigureAwait(false);
+        // The other nodes are told this one leaves (its routes withdrawn at once), then its own clients are closed.
+        if (cluster is not null)
+            await cluster.DisposeAsync().ConfigureAwait(false);
         await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         // After the clients are gone (their disconnect hooks have run), in reverse start order.
         await plugins.StopAllAsync().ConfigureAwait(false);

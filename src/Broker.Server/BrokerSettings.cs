@@ -1,3 +1,4 @@
+using Broker.Cluster;
 using Broker.Core.Configuration;
 using Broker.PluginHost;
 using Broker.Configuration;
@@ -19,7 +20,7 @@ internal sealed class BrokerSettings
     [
         typeof(BrokerOptions), typeof(ListenersOptions), typeof(MqttOptions), typeof(SessionOptions),
         typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions), typeof(ManagementOptions),
-        typeof(PersistenceOptions),
+        typeof(PersistenceOptions), typeof(ClusterOptions),
     ];
 
     public required string Home { get; init; }
@@ -38,6 +39,7 @@ internal sealed class BrokerSettings
     public PluginHostOptions Plugins { get; } = new();
     public ManagementOptions Management { get; } = new();
     public PersistenceOptions Persistence { get; } = new();
+    public ClusterOptions Cluster { get; } = new();
 
     /// <summary>persistence.dir: absolute as given, else relative to the data directory.</summary>
     public string PersistenceDirectory => Path.GetFullPath(Path.Combine(DataDirectory, Persistence.Directory));
@@ -81,9 +83,13 @@ internal sealed class BrokerSettings
         // BROKER_HOME is the home itself; BROKER_PLUGINS__<NAME>__<KEY> belongs to that plugin's .conf.
         settings.Warnings.AddRange(ConfBinder.UnknownEnvironmentVariables(configuration, known,
             key => key == "home" || (key.StartsWith("plugins.", StringComparison.Ordinal) && key.AsSpan().Count('.') >= 2)));
-        foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management, settings.Persistence })
+        foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management, settings.Persistence, settings.Cluster })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         ConfigurationException.ThrowIfAny(errors);
+        // In a cluster every node needs its own name; the single-node default would be everyone's, so a node left at
+        // it is named after its host, as EMQX's emqx@host.
+        if (settings.Cluster.Enable && settings.Broker.NodeName == BrokerOptions.DefaultNodeName)
+            settings.Broker.NodeName = "broker@" + System.Net.Dns.GetHostName();
         return settings;
     }
 }

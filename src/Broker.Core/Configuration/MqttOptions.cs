@@ -229,9 +229,12 @@ internal enum SlowSubscriberPolicy
 /// <summary>Node-wide settings (<c>node.*</c>, <c>broker.*</c>, <c>plugins.*</c>, <c>overload_protection.*</c>).</summary>
 internal sealed class BrokerOptions : IValidatableOptions
 {
-    /// <remarks>Default broker@127.0.0.1.</remarks>
-    [ConfKey("node.name", "This node's name, as it appears in $SYS topics.")]
-    public string NodeName { get; set; } = "broker@127.0.0.1";
+    /// <summary>node.name's default.</summary>
+    public const string DefaultNodeName = "broker@127.0.0.1";
+
+    /// <remarks>Default broker@127.0.0.1; with cluster.enable = on, broker@&lt;host name&gt; when left at that.</remarks>
+    [ConfKey("node.name", "This node's name, as it appears in $SYS topics and to the other nodes of a cluster, where it must be unique. Left at the default with cluster.enable = on, it is broker@<host name>.")]
+    public string NodeName { get; set; } = DefaultNodeName;
 
     /// <remarks>Default 1m.</remarks>
     [ConfKey("broker.sys_interval", "How often $SYS/brokers/<node>/... topics are published; 0 = never.", Unit = ConfUnit.Duration)]

@@ -33,6 +33,7 @@ internal sealed partial class Router<TSubscriber>
     private int _subscriptionCount;
     private int _routeCount;
     private long _authorizationEpoch;
+    private IRouteObserver? _observer; // the cluster's; written under the write lock, read there only
 
     /// <param name="strategy">How share group members are chosen.</param>
     /// <param name="random">Source for the Random and Sticky strategies (tests pass a seeded one; used under a
@@ -89,6 +90,22 @@ internal sealed partial class Router<TSubscriber>
             }
         }
         return result;
+    }
+
+    /// <summary>
+    /// From now on tells <paramref name="observer"/> of every route added or removed (<see cref="IRouteObserver"/>), and
+    /// returns the routes there are now: taken under the same lock, so no change falls between the two.
+    /// </summary>
+    public List<string> Observe(IRouteObserver observer)
+    {
+        lock (_writeLock)
+        {
+            _observer = observer;
+            var filters = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var subscription in _subscriptions.Values)
+                filters.Add(subscription.Route.Filter);
+            return [.. filters];
+        }
     }
 
     /// <summary>All subscriptions, shared ones included.</summary>
@@ -185,6 +202,7 @@ internal sealed partial class Router<TSubscriber>
                 else
                     _trie.RemoveRoute(route);
                 Volatile.Write(ref _routeCount, _routeCount - 1);
+                _observer?.RouteRemoved(route.Filter);
             }
             return true;
         }
@@ -220,7 +238,10 @@ internal sealed partial class Router<TSubscriber>
                 Volatile.Write(ref _exactVersion, _exactVersion + 1); // after the add: see ExactRouteMemo
         }
         if (created)
+        {
             Volatile.Write(ref _routeCount, _routeCount + 1);
+            _observer?.RouteAdded(filter);
+        }
         return route;
     }
 }

@@ -27,7 +27,7 @@ internal static partial class ManagementApi
     /// </summary>
     public static ManagementCredentials Map(
         WebApplication app, BrokerEngine engine, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger,
-        Listeners.ListenerManager? listeners = null)
+        Listeners.ListenerManager? listeners = null, Cluster.ClusterNode? cluster = null)
     {
         var credentials = ManagementCredentials.Resolve(options, dataDirectory);
         if (credentials.SecretFile is null)
@@ -38,7 +38,7 @@ internal static partial class ManagementApi
             LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
         credentials.Apps = ManagementApps.Open(dataDirectory);
         credentials.Clock = engine.TimeProvider;
-        var api = Map(app, engine, credentials, plugins, accessControl);
+        var api = Map(app, engine, credentials, plugins, accessControl, cluster);
         MapApps(api, credentials, credentials.Apps);
         if (listeners is not null)
             MapListeners(api, listeners);

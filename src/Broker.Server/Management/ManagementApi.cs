@@ -37,7 +37,8 @@ internal static partial class ManagementApi
 
     /// <summary>Maps every management endpoint; returns the authenticated <c>/api/v4</c> group for more.</summary>
     public static RouteGroupBuilder Map(
-        IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null, BuiltinAccessControl? accessControl = null)
+        IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null, BuiltinAccessControl? accessControl = null,
+        Cluster.ClusterNode? cluster = null)
     {
         var logger = app.ServiceProvider.GetService<ILoggerFactory>()?.CreateLogger("Broker.Server.Management") ?? NullLogger.Instance;
 
@@ -89,6 +90,10 @@ internal static partial class ManagementApi
         api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid) => ListSubscriptions(engine, request, clientid));
 
         MapRoutes(api, engine);
+        // EMQX 5's /api/v5/nodes: every node of the cluster (this one alone when clustering is off), same credentials.
+        var v5 = app.MapGroup("/api/v5");
+        v5.AddEndpointFilter(requireCredentials);
+        MapClusterNodes(v5, engine, cluster);
         MapMqtt(api, engine, logger);
         MapPrometheus(api, "/prometheus", engine);
         MapTrace(api, engine);

@@ -309,6 +309,35 @@ internal sealed class AclReloadView
     public int Users { get; init; }
 }
 
+/// <summary>One node of <c>GET /api/v5/nodes</c> (<c>ctl cluster status</c>): this node, and in a cluster every other it knows.</summary>
+internal sealed class ClusterNodeView
+{
+    public required string Node { get; init; }
+    /// <summary>True for the node that answered.</summary>
+    public bool Self { get; init; }
+    /// <summary>running, or down (not heard within cluster.node_timeout; its routes withdrawn).</summary>
+    public required string NodeStatus { get; init; }
+    public required string Uptime { get; init; }
+    public long UptimeSeconds { get; init; }
+    public long Connections { get; init; }
+    /// <summary>Its routes: distinct filters with a subscriber there.</summary>
+    public int Routes { get; init; }
+    /// <summary>Messages the answering node forwarded to it (0 for itself).</summary>
+    public long ForwardedTo { get; init; }
+    /// <summary>Answering node only: messages it received from other nodes.</summary>
+    public long? ForwardedIn { get; init; }
+    /// <summary>Answering node only: messages it could not queue for another node.</summary>
+    public long? ForwardDropped { get; init; }
+    /// <summary>Other nodes: milliseconds since their last heartbeat.</summary>
+    public long? LastSeenMs { get; init; }
+    /// <summary>Answering node only: cluster.name, or null when clustering is off.</summary>
+    public string? Cluster { get; init; }
+    /// <summary>Answering node only, in a cluster: whether its NATS connection is open.</summary>
+    public bool? NatsConnected { get; init; }
+    /// <summary>Answering node only: the NATS server it is connected to.</summary>
+    public string? NatsServer { get; init; }
+}
+
 /// <summary>What <c>ctl trace</c> follows.</summary>
 internal sealed class TraceView
 {
@@ -328,6 +357,7 @@ internal sealed class TraceView
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(ApiResponse<BrokerInfo[]>))]
 [JsonSerializable(typeof(ApiResponse<NodeInfo[]>))]
+[JsonSerializable(typeof(ApiResponse<ClusterNodeView[]>))]
 [JsonSerializable(typeof(ApiResponse<NodeStats[]>))]
 [JsonSerializable(typeof(ApiResponse<NodeMetrics[]>))]
 [JsonSerializable(typeof(ApiResponse<ClientView[]>))]

@@ -1,0 +1,45 @@
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Cluster;
+
+internal sealed partial class ClusterNode
+{
+    [LoggerMessage(EventId = 2400, Level = LogLevel.Information, Message = "Cluster {Cluster}: node {Node} joining over NATS {Servers}")]
+    private static partial void LogStarting(ILogger logger, string node, string cluster, string servers);
+
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Error, Message = "Cluster: another node announces itself as {Node}: node.name must be unique in a cluster")]
+    private static partial void LogDuplicateName(ILogger logger, string node);
+
+    [LoggerMessage(EventId = 2402, Level = LogLevel.Information, Message = "Cluster: NATS {Server} {How}; this node is in the cluster")]
+    private static partial void LogNatsConnected(ILogger logger, string server, string how);
+
+    [LoggerMessage(EventId = 2403, Level = LogLevel.Warning, Message = "Cluster: NATS connection lost ({Reason}); serving this node's clients alone until it is back")]
+    private static partial void LogNatsDisconnected(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2404, Level = LogLevel.Warning, Message = "Cluster: cannot connect to NATS {Servers}: {Reason}; serving this node's clients alone")]
+    private static partial void LogConnectFailed(ILogger logger, string servers, string reason);
+
+    [LoggerMessage(EventId = 2405, Level = LogLevel.Warning, Message = "Cluster: NATS dropped a message on {Subject} (this node is too slow to take it)")]
+    private static partial void LogNatsDropped(ILogger logger, string subject);
+
+    [LoggerMessage(EventId = 2406, Level = LogLevel.Warning, Message = "Cluster: a forwarded message on {Subject} cannot be read: {Reason}")]
+    private static partial void LogBadForward(ILogger logger, string subject, string reason);
+
+    [LoggerMessage(EventId = 2407, Level = LogLevel.Information, Message = "Cluster: node {Node} is up")]
+    private static partial void LogNodeUp(ILogger logger, string node);
+
+    [LoggerMessage(EventId = 2408, Level = LogLevel.Information, Message = "Cluster: node {Node} joined with {Routes} route(s)")]
+    private static partial void LogNodeSynced(ILogger logger, string node, int routes);
+
+    [LoggerMessage(EventId = 2409, Level = LogLevel.Information, Message = "Cluster: routes of node {Node} synced again ({Before} -> {After})")]
+    private static partial void LogNodeResynced(ILogger logger, string node, int before, int after);
+
+    [LoggerMessage(EventId = 2410, Level = LogLevel.Warning, Message = "Cluster: node {Node} is down (not heard for {TimeoutMs} ms): its {Routes} route(s) withdrawn")]
+    private static partial void LogNodeDown(ILogger logger, string node, double timeoutMs, int routes);
+
+    [LoggerMessage(EventId = 2411, Level = LogLevel.Information, Message = "Cluster: node {Node} left")]
+    private static partial void LogNodeLeft(ILogger logger, string node);
+
+    [LoggerMessage(EventId = 2412, Level = LogLevel.Warning, Message = "Cluster: no route snapshot from node {Node} ({Reason}); asking again at its next heartbeat")]
+    private static partial void LogSnapshotFailed(ILogger logger, string node, string reason);
+}

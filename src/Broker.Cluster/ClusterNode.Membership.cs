@@ -1,0 +1,186 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using NATS.Client.Core;
+
+namespace Broker.Cluster;
+
+internal sealed partial class ClusterNode
+{
+    private static readonly SubscriptionOptions RouteOptions = new(MqttQos.ExactlyOnce);
+
+    /// <summary>One announcement of another node (or an echo of this node's own, ignored).</summary>
+    private void HandleControl(string token, ControlMessage.Decoded message)
+    {
+        if (string.Equals(message.Name, NodeName, StringComparison.Ordinal))
+        {
+            if (message.Boot != _boot && message.Kind == ControlKind.Heartbeat && _engine.LogThrottle.ShouldLog(0x2401, nameof(LogDuplicateName), NodeName))
+                LogDuplicateName(_logger, NodeName);
+            return;
+        }
+        var syncNeeded = false;
+        RemoteNode? node;
+        lock (_members)
+        {
+            _members.TryGetValue(token, out node);
+            if (message.Kind == ControlKind.Heartbeat)
+            {
+                if (node is null || node.Boot != message.Boot)
+                {
+                    if (node is not null)
+                        Withdraw(node); // restarted: a new incarnation with routes of its own
+                    node = new RemoteNode(message.Name, message.Boot, _subjects.Forward(token), _subjects.Snapshot(token),
+                        DateTimeOffset.FromUnixTimeMilliseconds(message.StartedAt));
+                    _members[token] = node;
+                }
+                node.LastSeen = _engine.TimeProvider.GetTimestamp();
+                node.Connections = message.Connections;
+                if (!node.IsUp)
+                {
+                    node.IsUp = true;
+                    LogNodeUp(_logger, node.Name);
+                }
+                // Never synced, or it has said more than this node has applied (a lost delta): ask for the whole table.
+                if (!node.SyncInFlight && (!node.Synced || message.Version > node.AppliedVersion))
+                    syncNeeded = true;
+            }
+            else if (node is null || node.Boot != message.Boot)
+            {
+                return; // a node not heard yet: its snapshot will hold this
+            }
+            else if (message.Kind == ControlKind.Bye)
+            {
+                node.IsUp = false;
+                Withdraw(node);
+                LogNodeLeft(_logger, node.Name);
+            }
+            else if (!node.IsUp)
+            {
+                return; // down: routes come back with its snapshot
+            }
+            else if (node.SyncInFlight || !node.Synced)
+            {
+                node.Pending.Add(message);
+            }
+            else if (message.Version == node.AppliedVersion + 1)
+            {
+                Apply(node, message);
+            }
+            else if (message.Version > node.AppliedVersion + 1)
+            {
+                node.Synced = false; // a gap: start again from a snapshot
+                node.Pending.Add(message);
+                syncNeeded = !node.SyncInFlight;
+            }
+            if (syncNeeded)
+            {
+                node.SyncInFlight = true;
+                node.SyncGeneration++;
+            }
+        }
+        if (syncNeeded)
+            _ = SyncAsync(node!, node!.SyncGeneration);
+    }
+
+    /// <summary>Asks <paramref name="node"/> for its whole route table and applies it with the deltas kept meanwhile.</summary>
+    private async Task SyncAsync(RemoteNode node, long generation)
+    {
+        RouteSnapshot.Decoded? snapshot = null;
+        try
+        {
+            var reply = await _nats.RequestAsync<byte[], byte[]>(node.SnapshotSubject, [],
+                replyOpts: new NatsSubOpts { Timeout = TimeSpan.FromSeconds(2) }, cancellationToken: _stop.Token).ConfigureAwait(false);
+            if (reply.Data is { } data && RouteSnapshot.TryDecode(data, out var decoded))
+                snapshot = decoded;
+        }
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException or TimeoutException)
+        {
+            LogSnapshotFailed(_logger, node.Name, ex.Message);
+        }
+        lock (_members)
+        {
+            if (node.SyncGeneration != generation)
+                return;
+            node.SyncInFlight = false;
+            if (snapshot is not { } table || table.Boot != node.Boot || !node.IsUp)
+                return; // the next heartbeat asks again
+            var first = !node.EverSynced;
+            var before = node.Routes.Count;
+            Withdraw(node);
+            foreach (var filter in table.Filters)
+                AddRoute(node, filter);
+            node.AppliedVersion = table.Version;
+            node.Synced = true;
+            node.EverSynced = true;
+            node.Pending.Sort((a, b) => a.Version.CompareTo(b.Version));
+            foreach (var delta in node.Pending)
+            {
+                if (delta.Version <= node.AppliedVersion)
+                    continue;
+                if (delta.Version != node.AppliedVersion + 1)
+                {
+                    node.Synced = false; // still a gap: the next heartbeat asks again
+                    break;
+                }
+                Apply(node, delta);
+            }
+            node.Pending.Clear();
+            if (first)
+                LogNodeSynced(_logger, node.Name, node.Routes.Count);
+            else
+                LogNodeResynced(_logger, node.Name, before, node.Routes.Count);
+        }
+    }
+
+    /// <summary>Caller holds <c>_members</c>' lock.</summary>
+    private void Apply(RemoteNode node, ControlMessage.Decoded delta)
+    {
+        if (delta.Kind == ControlKind.RouteAdded)
+            AddRoute(node, delta.Filter);
+        else if (node.Routes.Remove(delta.Filter) && _remoteRoutes.Unsubscribe(node, delta.Filter))
+            Interlocked.Decrement(ref _remoteRouteCount);
+        node.AppliedVersion = delta.Version;
+    }
+
+    /// <summary>Caller holds <c>_members</c>' lock.</summary>
+    private void AddRoute(RemoteNode node, string filter)
+    {
+        if (!Topics.IsValidFilter(filter) || !node.Routes.Add(filter))
+            return;
+        _remoteRoutes.Subscribe(node, filter, RouteOptions);
+        Interlocked.Increment(ref _remoteRouteCount);
+    }
+
+    /// <summary>Removes every route of <paramref name="node"/>: nothing is forwarded to it any more. Caller holds <c>_members</c>' lock.</summary>
+    private void Withdraw(RemoteNode node)
+    {
+        foreach (var filter in node.Routes)
+        {
+            if (_remoteRoutes.Unsubscribe(node, filter))
+                Interlocked.Decrement(ref _remoteRouteCount);
+        }
+        node.Routes.Clear();
+        node.Synced = false;
+        node.Pending.Clear();
+    }
+
+    /// <summary>Nodes silent for cluster.node_timeout are down: their routes go.</summary>
+    private void ExpireSilentNodes()
+    {
+        var now = _engine.TimeProvider.GetTimestamp();
+        var timeout = (long)(_options.NodeTimeout.TotalSeconds * _engine.TimeProvider.TimestampFrequency);
+        lock (_members)
+        {
+            foreach (var node in _members.Values)
+            {
+                if (!node.IsUp || now - node.LastSeen <= timeout)
+                    continue;
+                node.IsUp = false;
+                var routes = node.Routes.Count;
+                Withdraw(node);
+                node.SyncGeneration++; // a snapshot still on its way is not applied
+                node.SyncInFlight = false;
+                LogNodeDown(_logger, node.Name, _options.NodeTimeout.TotalMilliseconds, routes);
+            }
+        }
+    }
+}

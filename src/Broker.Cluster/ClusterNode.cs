@@ -1,0 +1,417 @@
+using System.Threading.Channels;
+using Broker.Abstractions;
+using Broker.Core;
+using Broker.Core.Cluster;
+using Broker.Core.Routing;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// This node as one of a cluster over NATS (issue 24, first part): membership by heartbeat, the route table replicated
+/// as EMQX replicates it, and each PUBLISH forwarded once to every other node with a matching route.
+/// </summary>
+/// <remarks>
+/// <para>NATS subjects, with <c>c</c> = cluster.name and <c>n</c> = a node's <see cref="NodeSubjects.Token"/>:</para>
+/// <list type="bullet">
+/// <item><c>c.node.n</c>: everything node n says about itself, in order on its one connection: heartbeats
+/// (<see cref="ControlMessage"/> H, every cluster.heartbeat_interval, with its route version), route added (A) and
+/// removed (D), each numbered by that version, and bye (B) at a clean stop. One subject per node, so NATS keeps them in
+/// the order they were sent.</item>
+/// <item><c>c.snap.n</c>: request/reply: node n's whole route table and the version it is at. A node asks when it
+/// first hears another (or hears it again after it was down, or finds a version missing); deltas that arrive while it
+/// waits are kept and those above the snapshot's version applied after it.</item>
+/// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="BrokerMessageCodec"/>), each sent once per node
+/// however many of its subscribers match. One connection per node and one subject per receiving node keep one
+/// publisher's messages in order.</item>
+/// </list>
+/// <para>A node not heard from within cluster.node_timeout is down: its routes are withdrawn, so nothing is forwarded to
+/// it. While this node's own NATS connection is down it serves its clients as a single node (the others' routes expire
+/// the same way); NATS.Net reconnects by itself, and the nodes sync again from the next heartbeats.</para>
+/// <para>Threading: <see cref="RouteAdded"/>/<see cref="RouteRemoved"/> come under the router's write lock and only
+/// queue; <see cref="Forward"/> runs on publishers' threads, matches the remote routes lock-free and only queues;
+/// everything about other nodes changes under <c>_members</c>' lock.</para>
+/// </remarks>
+internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
+{
+    [ThreadStatic]
+    private static List<RouteMatch<RemoteNode>>? t_matches;
+
+    private readonly ClusterOptions _options;
+    private readonly BrokerEngine _engine;
+    private readonly ILogger _logger;
+    private readonly NodeSubjects _subjects;
+    private readonly string _boot = Convert.ToHexString(BitConverter.GetBytes(Random.Shared.NextInt64()));
+    private readonly NatsConnection _nats;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+
+    // This node's routes: changed under the router's write lock, read under this lock by the snapshot reply.
+    private readonly Lock _routesLock = new();
+    private readonly HashSet<string> _localRoutes = new(StringComparer.Ordinal);
+    private long _routeVersion;
+    private long _publishedVersion;
+    private readonly Channel<ControlMessage> _control = Channel.CreateUnbounded<ControlMessage>(new UnboundedChannelOptions { SingleReader = true });
+
+    private readonly Channel<(RemoteNode Node, byte[] Data)> _forward;
+    private long _forwardDropped;
+    private long _forwardedIn;
+
+    // Other nodes, by subject token; and one router whose "subscribers" are nodes, for one trie walk per publish.
+    private readonly Dictionary<string, RemoteNode> _members = new(StringComparer.Ordinal);
+    private readonly Router<RemoteNode> _remoteRoutes = new(SharedSubscriptionStrategy.Random);
+    private int _remoteRouteCount;
+    private bool _wasConnected;
+    private int _disposed;
+
+    public ClusterNode(ClusterOptions options, string nodeName, BrokerEngine engine, ILoggerFactory loggerFactory, Func<string, string> resolvePath)
+    {
+        _options = options;
+        _engine = engine;
+        NodeName = nodeName;
+        _logger = loggerFactory.CreateLogger("Broker.Cluster");
+        _subjects = new NodeSubjects(options.Name);
+        _forward = Channel.CreateBounded<(RemoteNode, byte[])>(new BoundedChannelOptions(options.MaxForwardQueue)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails, and the message is counted as dropped
+        });
+        _nats = new NatsConnection(NatsOptions(options, nodeName, resolvePath, loggerFactory));
+        _nats.ConnectionOpened += OnConnectionOpenedAsync;
+        _nats.ConnectionDisconnected += OnConnectionDisconnectedAsync;
+        _nats.MessageDropped += OnMessageDroppedAsync;
+    }
+
+    /// <summary>This node's name (node.name).</summary>
+    public string NodeName { get; }
+
+    /// <summary>The cluster's name (cluster.name).</summary>
+    public string ClusterName => _options.Name;
+
+    /// <summary>Whether this node's connection to NATS is open now.</summary>
+    public bool NatsConnected => _nats.ConnectionState == NatsConnectionState.Open;
+
+    /// <summary>The NATS server this node is connected to (host:port), or null.</summary>
+    public string? NatsServer => NatsConnected && _nats.ServerInfo is { } info ? $"{info.Host}:{info.Port}" : null;
+
+    /// <summary>Messages this node received from other nodes and delivered here.</summary>
+    public long ForwardedIn => Volatile.Read(ref _forwardedIn);
+
+    /// <summary>Messages that could not be queued for another node (cluster.max_forward_queue reached).</summary>
+    public long ForwardDropped => Volatile.Read(ref _forwardDropped);
+
+    /// <summary>Routes of this node (distinct filters with a local subscriber).</summary>
+    public int LocalRouteCount
+    {
+        get
+        {
+            lock (_routesLock)
+                return _localRoutes.Count;
+        }
+    }
+
+    /// <summary>
+    /// Attaches to the engine's routing and starts the loops; connecting to NATS goes on in the background, so a node
+    /// whose NATS is unreachable starts and serves its own clients.
+    /// </summary>
+    public void Start()
+    {
+        foreach (var filter in _engine.AttachCluster(this))
+            RouteAdded(filter);
+        LogStarting(_logger, NodeName, _options.Name, _options.Servers);
+        _loops.Add(Task.Run(() => ConnectAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => PublishControlAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => PublishForwardsAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ReceiveControlAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ServeSnapshotsAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ReceiveForwardsAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => TickAsync(_stop.Token)));
+    }
+
+    /// <inheritdoc/>
+    public void RouteAdded(string filter)
+    {
+        lock (_routesLock)
+        {
+            if (!_localRoutes.Add(filter))
+                return;
+            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteAdded, ++_routeVersion, filter));
+        }
+    }
+
+    /// <inheritdoc/>
+    public void RouteRemoved(string filter)
+    {
+        lock (_routesLock)
+        {
+            if (!_localRoutes.Remove(filter))
+                return;
+            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteRemoved, ++_routeVersion, filter));
+        }
+    }
+
+    /// <inheritdoc/>
+    public int Forward(BrokerMessage message)
+    {
+        if (Volatile.Read(ref _remoteRouteCount) == 0)
+            return 0;
+        var matches = t_matches ??= new List<RouteMatch<RemoteNode>>(4);
+        matches.Clear();
+        _remoteRoutes.Match(message.Topic, null, matches);
+        if (matches.Count == 0)
+            return 0;
+        var data = ForwardCodec.Encode(message);
+        var sent = 0;
+        foreach (var match in matches)
+        {
+            if (_forward.Writer.TryWrite((match.Subscriber, data)))
+            {
+                Interlocked.Increment(ref match.Subscriber.ForwardedTo);
+                sent++;
+            }
+            else
+            {
+                Interlocked.Increment(ref _forwardDropped);
+            }
+        }
+        matches.Clear();
+        return sent;
+    }
+
+    /// <summary>Every node this node knows, itself first, for <c>ctl cluster status</c> and <c>/api/v5/nodes</c>.</summary>
+    public List<NodeStatus> Status()
+    {
+        var now = _engine.Now;
+        var result = new List<NodeStatus>
+        {
+            new(NodeName, true, "running", _engine.StartedAt, now - _engine.StartedAt, _engine.Metrics.Connections, LocalRouteCount,
+                0, ForwardedIn, null),
+        };
+        lock (_members)
+        {
+            foreach (var node in _members.Values.OrderBy(n => n.Name, StringComparer.Ordinal))
+            {
+                var lastSeen = TimeSpan.FromSeconds((_engine.TimeProvider.GetTimestamp() - node.LastSeen) / (double)_engine.TimeProvider.TimestampFrequency);
+                result.Add(new NodeStatus(node.Name, false, node.IsUp ? "running" : "down", node.StartedAt, now - node.StartedAt,
+                    node.Connections, node.Routes.Count, Volatile.Read(ref node.ForwardedTo), 0, lastSeen));
+            }
+        }
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        // The loops first (no heartbeat may follow the bye), then a bye, so the others withdraw this node's routes now
+        // rather than after cluster.node_timeout.
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _control.Writer.TryComplete();
+        _forward.Writer.TryComplete();
+        try
+        {
+            await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Cancelled, or the connection went with them: they are stopping either way.
+        }
+        if (NatsConnected)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await _nats.PublishAsync(_subjects.Node(_subjects.Token(NodeName)), ControlMessage.Encode(ControlKind.Bye, _boot, Volatile.Read(ref _publishedVersion), "", 0, 0, NodeName), cancellationToken: cts.Token).ConfigureAwait(false);
+                await _nats.PingAsync(cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or NatsException)
+            {
+            }
+        }
+        await _nats.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    private static NatsOpts NatsOptions(ClusterOptions options, string nodeName, Func<string, string> resolvePath, ILoggerFactory loggerFactory)
+    {
+        var tls = NatsTlsOpts.Default;
+        if (options.Tls || options.ServerList.Any(s => s.StartsWith("tls://", StringComparison.OrdinalIgnoreCase)))
+        {
+            tls = new NatsTlsOpts
+            {
+                Mode = TlsMode.Require,
+                CaFile = options.CaCertFile.Length > 0 ? resolvePath(options.CaCertFile) : null,
+                CertFile = options.CertFile.Length > 0 ? resolvePath(options.CertFile) : null,
+                KeyFile = options.KeyFile.Length > 0 ? resolvePath(options.KeyFile) : null,
+                InsecureSkipVerify = options.Verify == NatsVerify.VerifyNone,
+            };
+        }
+        return NatsOpts.Default with
+        {
+            Url = string.Join(',', options.ServerList),
+            Name = nodeName,
+            LoggerFactory = loggerFactory,
+            AuthOpts = NatsAuthOpts.Default with
+            {
+                Username = options.Username.Length > 0 ? options.Username : null,
+                Password = options.Password.Length > 0 ? options.Password : null,
+                Token = options.Token.Length > 0 ? options.Token : null,
+            },
+            TlsOpts = tls,
+            // Keep trying for ever, at start as later: a node without NATS serves its own clients meanwhile.
+            RetryOnInitialConnect = true,
+            // In the order given: a node lists its nearest NATS server first.
+            NoRandomize = true,
+            MaxReconnectRetry = -1,
+            ReconnectWaitMin = TimeSpan.FromMilliseconds(100),
+            ReconnectWaitMax = TimeSpan.FromSeconds(2),
+            // Forwarded messages wait here while this node delivers; the default (1024, then dropped) is too small for a burst.
+            SubPendingChannelCapacity = 65_536,
+        };
+    }
+
+    private async Task ConnectAsync(CancellationToken cancel)
+    {
+        try
+        {
+            await _nats.ConnectAsync().AsTask().WaitAsync(cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            LogConnectFailed(_logger, _options.Servers, ex.Message);
+        }
+    }
+
+    private ValueTask OnConnectionOpenedAsync(object? sender, NatsEventArgs args)
+    {
+        LogNatsConnected(_logger, NatsServer ?? _options.Servers, _wasConnected ? "reconnected" : "connected");
+        _wasConnected = true;
+        // Announce at once rather than at the next tick: the others sync from it.
+        EnqueueHeartbeat();
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask OnConnectionDisconnectedAsync(object? sender, NatsEventArgs args)
+    {
+        LogNatsDisconnected(_logger, args.Message);
+        return ValueTask.CompletedTask;
+    }
+
+    private ValueTask OnMessageDroppedAsync(object? sender, NatsMessageDroppedEventArgs args)
+    {
+        LogNatsDropped(_logger, args.Subject);
+        return ValueTask.CompletedTask;
+    }
+
+    private void EnqueueHeartbeat() => _control.Writer.TryWrite(new ControlMessage(ControlKind.Heartbeat, 0, ""));
+
+    /// <summary>This node's announcements, in order, on its one subject.</summary>
+    private async Task PublishControlAsync(CancellationToken cancel)
+    {
+        var subject = _subjects.Node(_subjects.Token(NodeName));
+        await foreach (var message in _control.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
+        {
+            // A heartbeat says which version this node's announcements have reached; the others resync on a gap.
+            var version = message.Kind == ControlKind.Heartbeat ? Volatile.Read(ref _publishedVersion) : message.Version;
+            var data = ControlMessage.Encode(message.Kind, _boot, version, message.Filter,
+                _engine.Metrics.Connections, _engine.StartedAt.ToUnixTimeMilliseconds(), NodeName);
+            try
+            {
+                await _nats.PublishAsync(subject, data, cancellationToken: cancel).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NatsException or TimeoutException)
+            {
+                // Lost: the others see the gap in the next heartbeat's version and ask for a snapshot.
+            }
+            if (message.Kind != ControlKind.Heartbeat)
+                Volatile.Write(ref _publishedVersion, message.Version);
+        }
+    }
+
+    private async Task PublishForwardsAsync(CancellationToken cancel)
+    {
+        await foreach (var (node, data) in _forward.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
+        {
+            try
+            {
+                await _nats.PublishAsync(node.ForwardSubject, data, cancellationToken: cancel).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NatsException or TimeoutException)
+            {
+                Interlocked.Increment(ref _forwardDropped);
+            }
+        }
+    }
+
+    private async Task ReceiveForwardsAsync(CancellationToken cancel)
+    {
+        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Forward(_subjects.Token(NodeName)), cancellationToken: cancel).ConfigureAwait(false))
+        {
+            if (msg.Data is not { } data)
+                continue;
+            BrokerMessage message;
+            try
+            {
+                message = ForwardCodec.Decode(data);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
+            {
+                LogBadForward(_logger, msg.Subject, ex.Message);
+                continue;
+            }
+            Interlocked.Increment(ref _forwardedIn);
+            // One at a time, in arrival order: a publisher's messages reach each subscriber in order.
+            try
+            {
+                await _engine.DeliverForwardedAsync(message).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogBadForward(_logger, msg.Subject, ex.Message);
+            }
+        }
+    }
+
+    private async Task ServeSnapshotsAsync(CancellationToken cancel)
+    {
+        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Snapshot(_subjects.Token(NodeName)), cancellationToken: cancel).ConfigureAwait(false))
+        {
+            byte[] reply;
+            lock (_routesLock)
+                reply = RouteSnapshot.Encode(_boot, _routeVersion, _localRoutes);
+            try
+            {
+                await msg.ReplyAsync(reply, cancellationToken: cancel).ConfigureAwait(false);
+            }
+            catch (NatsException)
+            {
+            }
+        }
+    }
+
+    private async Task ReceiveControlAsync(CancellationToken cancel)
+    {
+        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Node("*"), cancellationToken: cancel).ConfigureAwait(false))
+        {
+            if (msg.Data is not { } data || !ControlMessage.TryDecode(data, out var decoded))
+                continue;
+            var token = msg.Subject[(msg.Subject.LastIndexOf('.') + 1)..];
+            HandleControl(token, decoded);
+        }
+    }
+
+    private async Task TickAsync(CancellationToken cancel)
+    {
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _engine.TimeProvider);
+        while (await timer.WaitForNextTickAsync(cancel).ConfigureAwait(false))
+        {
+            if (NatsConnected)
+                EnqueueHeartbeat();
+            ExpireSilentNodes();
+        }
+    }
+}

@@ -1,0 +1,163 @@
+using System.Globalization;
+using System.Text;
+using Broker.Abstractions;
+using Broker.Core.Routing;
+
+namespace Broker.Cluster;
+
+/// <summary>The NATS subjects of one cluster (see <see cref="ClusterNode"/>).</summary>
+internal sealed class NodeSubjects(string clusterName)
+{
+    public string Node(string token) => clusterName + ".node." + token;
+
+    public string Snapshot(string token) => clusterName + ".snap." + token;
+
+    public string Forward(string token) => clusterName + ".fwd." + token;
+
+    /// <summary>
+    /// A node name as one subject token: node names hold '.' and '@' (<c>broker@10.0.0.1</c>), which NATS reads as
+    /// separators or may refuse, so other characters become '_' and a hash of the whole name keeps two names apart.
+    /// </summary>
+    public string Token(string nodeName)
+    {
+        var builder = new StringBuilder(nodeName.Length + 9);
+        foreach (var c in nodeName)
+            builder.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_');
+        var hash = 2166136261u;
+        foreach (var b in Encoding.UTF8.GetBytes(nodeName))
+            hash = (hash ^ b) * 16777619u;
+        return builder.Append('-').Append(hash.ToString("x8", CultureInfo.InvariantCulture)).ToString();
+    }
+}
+
+internal enum ControlKind : byte
+{
+    Heartbeat = (byte)'H',
+    RouteAdded = (byte)'A',
+    RouteRemoved = (byte)'D',
+    Bye = (byte)'B',
+}
+
+/// <summary>
+/// What a node says about itself on its subject: kind, boot id (new at every start), version of its route
+/// announcements, connections, start time, name, filter; fields separated by NUL, which no topic filter or node name
+/// holds (MQTT forbids U+0000 in topics).
+/// </summary>
+internal readonly record struct ControlMessage(ControlKind Kind, long Version, string Filter)
+{
+    public readonly record struct Decoded(ControlKind Kind, string Boot, long Version, int Connections, long StartedAt, string Name, string Filter);
+
+    public static byte[] Encode(ControlKind kind, string boot, long version, string filter, int connections, long startedAt, string name) =>
+        Encoding.UTF8.GetBytes(string.Join('\0',
+            ((char)kind).ToString(), boot, version.ToString(CultureInfo.InvariantCulture),
+            connections.ToString(CultureInfo.InvariantCulture), startedAt.ToString(CultureInfo.InvariantCulture), name, filter));
+
+    public static bool TryDecode(byte[] data, out Decoded decoded)
+    {
+        decoded = default;
+        string[] parts;
+        try
+        {
+            parts = Encoding.UTF8.GetString(data).Split('\0');
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        if (parts.Length != 7 || parts[0].Length != 1
+            || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var version)
+            || !int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var connections)
+            || !long.TryParse(parts[4], NumberStyles.None, CultureInfo.InvariantCulture, out var startedAt))
+            return false;
+        var kind = (ControlKind)parts[0][0];
+        if (kind is not (ControlKind.Heartbeat or ControlKind.RouteAdded or ControlKind.RouteRemoved or ControlKind.Bye))
+            return false;
+        decoded = new Decoded(kind, parts[1], version, connections, startedAt, parts[5], parts[6]);
+        return true;
+    }
+}
+
+/// <summary>A node's whole route table as its snapshot reply carries it: boot id, version, filters; NUL-separated.</summary>
+internal static class RouteSnapshot
+{
+    public readonly record struct Decoded(string Boot, long Version, string[] Filters);
+
+    public static byte[] Encode(string boot, long version, IEnumerable<string> filters) =>
+        Encoding.UTF8.GetBytes(string.Join('\0', [boot, version.ToString(CultureInfo.InvariantCulture), .. filters]));
+
+    public static bool TryDecode(byte[] data, out Decoded decoded)
+    {
+        decoded = default;
+        var parts = Encoding.UTF8.GetString(data).Split('\0');
+        if (parts.Length < 2 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var version))
+            return false;
+        decoded = new Decoded(parts[0], version, parts[2..]);
+        return true;
+    }
+}
+
+/// <summary>A forwarded message: <see cref="BrokerMessageCodec"/>'s versioned form, which every later broker reads.</summary>
+internal static class ForwardCodec
+{
+    public static byte[] Encode(BrokerMessage message)
+    {
+        using var stream = new MemoryStream(64 + message.Topic.Length + message.Payload.Length);
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+            BrokerMessageCodec.Write(writer, message);
+        return stream.ToArray();
+    }
+
+    public static BrokerMessage Decode(byte[] data)
+    {
+        using var reader = new BinaryReader(new MemoryStream(data, writable: false), Encoding.UTF8);
+        return BrokerMessageCodec.Read(reader);
+    }
+}
+
+/// <summary>Another node as this one knows it. Its routes are "subscriptions" of a <see cref="Router{TSubscriber}"/>.</summary>
+internal sealed class RemoteNode(string name, string boot, string forwardSubject, string snapshotSubject, DateTimeOffset startedAt) : ISubscriber
+{
+    public string Name { get; } = name;
+
+    public string Boot { get; } = boot;
+
+    public string ForwardSubject { get; } = forwardSubject;
+
+    public string SnapshotSubject { get; } = snapshotSubject;
+
+    public DateTimeOffset StartedAt { get; } = startedAt;
+
+    // The rest changes under the cluster's _members lock.
+    public long LastSeen;
+    public int Connections;
+    public bool IsUp;
+    public bool Synced;
+    public bool EverSynced;
+    public bool SyncInFlight;
+    public long SyncGeneration;
+    public long AppliedVersion;
+    public readonly HashSet<string> Routes = new(StringComparer.Ordinal);
+    public readonly List<ControlMessage.Decoded> Pending = [];
+
+    /// <summary>Messages this node has queued for it.</summary>
+    public long ForwardedTo;
+
+    string ISubscriber.ClientId => Name;
+
+    bool ISubscriber.IsConnected => true;
+}
+
+/// <summary>One node in <c>ctl cluster status</c> / <c>GET /api/v5/nodes</c>.</summary>
+/// <param name="Name">node.name.</param>
+/// <param name="IsSelf">True for the node answering.</param>
+/// <param name="State">running or down.</param>
+/// <param name="StartedAt">When it started.</param>
+/// <param name="Uptime">Since it started.</param>
+/// <param name="Connections">Its connections (as of its last heartbeat, for another node).</param>
+/// <param name="Routes">Its routes (as this node holds them, for another node).</param>
+/// <param name="ForwardedTo">Messages this node sent to it.</param>
+/// <param name="ForwardedIn">For the answering node: messages it received from the others.</param>
+/// <param name="LastSeen">Since its last heartbeat; null for the answering node.</param>
+internal sealed record NodeStatus(
+    string Name, bool IsSelf, string State, DateTimeOffset StartedAt, TimeSpan Uptime, int Connections, int Routes,
+    long ForwardedTo, long ForwardedIn, TimeSpan? LastSeen);
