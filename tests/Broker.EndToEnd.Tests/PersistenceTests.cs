@@ -11,11 +11,13 @@ namespace Broker.EndToEnd.Tests;
 /// </summary>
 public sealed class PersistenceTests
 {
-    private static Task<BrokerProcess> StartAsync(string sync, int port) => BrokerProcess.StartAsync(o =>
+    private static Task<BrokerProcess> StartAsync(string sync, int port, string? interval = null) => BrokerProcess.StartAsync(o =>
     {
         o["listener.tcp.external"] = $"127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"; // the same port after each restart
         o["persistence"] = "on";
         o["persistence.sync"] = sync;
+        if (interval is not null)
+            o["persistence.interval"] = interval;
     });
 
     // A clean stop (SIGTERM) loses nothing in either mode: mosquitto_sub -c comes back to its session (no new SUBSCRIBE)
@@ -209,13 +211,14 @@ public sealed class PersistenceTests
         }
     }
 
-    // The same with persistence.sync = periodic (10 ms): what a crash may lose is what was acknowledged in the last
-    // window before it, a few messages per publisher per kill, counted here; sessions are never lost.
+    // The same with persistence.sync = periodic and a 10 ms window (the default is 100 ms): what a crash may lose is what
+    // was acknowledged in the last window before it, a few messages per publisher per kill, counted here; sessions are
+    // never lost.
     [Fact]
     public async Task Sigkill10Times_Periodic_LossBoundedByTheWindow_SessionsKept()
     {
         const int Kills = 10, Publishers = 4; // 2 QoS 1 and 2 QoS 2 publishers
-        var broker = await StartAsync("periodic", Backends.FreePort());
+        var broker = await StartAsync("periodic", Backends.FreePort(), interval: "10ms");
         var brokers = new List<BrokerProcess> { broker };
         try
         {

@@ -11,29 +11,41 @@ internal readonly struct JournalKey : IEquatable<JournalKey>
     private readonly string _clientId;
     private readonly ulong _number;
     private readonly char _kind;
+    private readonly int _hash;
 
-    private JournalKey(char kind, string clientId, ulong number)
+    /// <param name="clientHash"><paramref name="clientId"/>'s hash code, which a session computes once.</param>
+    private JournalKey(char kind, string clientId, int clientHash, ulong number)
     {
         _kind = kind;
         _clientId = clientId;
         _number = number;
+        _hash = HashCode.Combine(clientHash, number, kind);
     }
 
     /// <summary><c>s/&lt;client id&gt;</c>: the session's record.</summary>
-    public static JournalKey Session(string clientId) => new('s', clientId, 0);
+    public static JournalKey Session(string clientId, int clientHash) => new('s', clientId, clientHash, 0);
 
     /// <summary><c>m/&lt;client id&gt;/&lt;sequence, 16 hex digits&gt;</c>: one of its messages, in delivery order.</summary>
-    public static JournalKey Message(string clientId, long sequence) => new('m', clientId, (ulong)sequence);
+    public static JournalKey Message(string clientId, int clientHash, long sequence) => new('m', clientId, clientHash, (ulong)sequence);
 
     /// <summary><c>r/&lt;client id&gt;/&lt;packet id, 4 hex digits&gt;</c>: an incoming QoS 2 packet id awaiting PUBREL.</summary>
-    public static JournalKey AwaitingRel(string clientId, ushort packetId) => new('r', clientId, packetId);
+    public static JournalKey AwaitingRel(string clientId, int clientHash, ushort packetId) => new('r', clientId, clientHash, packetId);
+
+    /// <inheritdoc cref="Session(string, int)"/>
+    public static JournalKey Session(string clientId) => Session(clientId, clientId.GetHashCode());
+
+    /// <inheritdoc cref="Message(string, int, long)"/>
+    public static JournalKey Message(string clientId, long sequence) => Message(clientId, clientId.GetHashCode(), sequence);
+
+    /// <inheritdoc cref="AwaitingRel(string, int, ushort)"/>
+    public static JournalKey AwaitingRel(string clientId, ushort packetId) => AwaitingRel(clientId, clientId.GetHashCode(), packetId);
 
     public bool Equals(JournalKey other) =>
-        _number == other._number && _kind == other._kind && (ReferenceEquals(_clientId, other._clientId) || string.Equals(_clientId, other._clientId, StringComparison.Ordinal));
+        _hash == other._hash && _number == other._number && _kind == other._kind && (ReferenceEquals(_clientId, other._clientId) || string.Equals(_clientId, other._clientId, StringComparison.Ordinal));
 
     public override bool Equals(object? obj) => obj is JournalKey other && Equals(other);
 
-    public override int GetHashCode() => HashCode.Combine(_clientId, _number, _kind);
+    public override int GetHashCode() => _hash;
 
     /// <summary>The store's key: <c>kind/clientId</c>, then <c>/number</c> in lower-case hex (16 digits for a message, 4 for a packet id).</summary>
     public override string ToString() => _kind == 's'

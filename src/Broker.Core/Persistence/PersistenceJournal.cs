@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 
@@ -30,9 +29,11 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     private readonly TimeSpan _interval;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    // Changed since the last tick, and before it (written at the next tick); a key is in one of them at most.
-    private Dictionary<JournalKey, Entry> _young = new();
-    private Dictionary<JournalKey, Entry> _old = new();
+    // What changed and is not written yet, each with the tick it changed in; a put cancelled by its delete stays as a
+    // tombstone until the next tick (one lookup per change, no removal on the publish path).
+    private readonly Dictionary<JournalKey, Entry> _pending = new();
+    private int _tick;      // the writer's tick count: what changed in an earlier tick is written at the next one
+    private int _cancelled; // tombstones in _pending
     private TaskCompletionSource? _committed; // completes when what is pending now is durable
     private TaskCompletionSource? _writing;   // completes when the batch being written now is durable
     private int _holds;                       // groups of changes in progress that must land in one batch (Hold)
@@ -68,7 +69,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         get
         {
             lock (_lock)
-                return _young.Count + _old.Count;
+                return _pending.Count - _cancelled;
         }
     }
 
@@ -97,10 +98,10 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     {
         lock (_lock)
         {
-            if (_old.Remove(key, out var older))
-                isNew = older.New;
-            ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_young, key, out var existed);
-            entry = new Entry(value, existed ? entry.New : isNew);
+            ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, key, out var existed);
+            if (existed && entry.IsCancelled)
+                _cancelled--;
+            entry = new Entry(value, existed ? entry.New : isNew, _tick);
         }
     }
 
@@ -112,19 +113,16 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     {
         lock (_lock)
         {
-            var pending = _young;
-            ref var entry = ref CollectionsMarshal.GetValueRefOrNullRef(pending, key);
-            if (Unsafe.IsNullRef(ref entry))
+            ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, key, out var existed);
+            if (!existed || !entry.New)
             {
-                pending = _old;
-                entry = ref CollectionsMarshal.GetValueRefOrNullRef(pending, key);
+                entry = new Entry(null, false, _tick);
             }
-            if (Unsafe.IsNullRef(ref entry))
-                _young[key] = new Entry(null, false);
-            else if (entry.New)
-                pending.Remove(key);
-            else
-                entry = new Entry(null, false);
+            else if (!entry.IsCancelled)
+            {
+                entry = new Entry(null, true, entry.Tick); // never on disk: nothing to write
+                _cancelled++;
+            }
         }
     }
 
@@ -133,7 +131,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     {
         lock (_lock)
         {
-            if (_young.Count == 0 && _old.Count == 0 && _committed is null)
+            if (_pending.Count == _cancelled && _committed is null)
                 return _writing?.Task ?? Task.CompletedTask;
             if (_committed is { } waiting)
                 return waiting.Task; // the writer is already woken for it
@@ -218,20 +216,26 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     /// </summary>
     private void WriteOnce()
     {
-        Dictionary<JournalKey, Entry> batch;
+        var batch = new List<KeyValuePair<JournalKey, Entry>>();
         TaskCompletionSource committed;
         lock (_lock)
         {
-            var all = _committed is not null || _stop.IsCancellationRequested;
-            if (all)
+            // Everything when someone waits; otherwise what changed before the previous tick.
+            var before = _committed is not null || _stop.IsCancellationRequested ? int.MaxValue : _tick;
+            _tick++;
+            foreach (var (key, entry) in _pending)
             {
-                foreach (var (key, entry) in _young)
-                    _old[key] = entry;
-                _young.Clear();
+                if (entry.IsCancelled)
+                {
+                    _pending.Remove(key);
+                }
+                else if (entry.Tick < before)
+                {
+                    batch.Add(new(key, entry));
+                    _pending.Remove(key);
+                }
             }
-            batch = _old;
-            _old = _young;
-            _young = new Dictionary<JournalKey, Entry>();
+            _cancelled = 0;
             if (batch.Count == 0)
             {
                 _committed?.TrySetResult();
@@ -277,10 +281,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             {
                 // Put the batch back under what came since (newer values win), for the next tick.
                 foreach (var (key, entry) in batch)
-                {
-                    if (!_young.ContainsKey(key))
-                        _old.TryAdd(key, entry);
-                }
+                    _pending.TryAdd(key, entry);
             }
             Finish(committed, ex);
         }
@@ -334,7 +335,12 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
 
     /// <param name="Value">The value, or null for a delete.</param>
     /// <param name="New">Put since the last write with no earlier value possibly on disk.</param>
-    private readonly record struct Entry(IJournalValue? Value, bool New);
+    /// <param name="Tick">The writer's tick it changed in.</param>
+    private readonly record struct Entry(IJournalValue? Value, bool New, int Tick)
+    {
+        /// <summary>A new key deleted before it was written: nothing goes to the disk.</summary>
+        public bool IsCancelled => New && Value is null;
+    }
 
     private sealed record RawValue(byte[] Bytes) : IJournalValue
     {

@@ -42,9 +42,12 @@ internal sealed partial class Session
             foreach (var queued in _queue ?? [])
                 PutQueuedLocked(queued);
             foreach (var id in _awaitingRel?.Keys ?? Enumerable.Empty<ushort>())
-                _engine.Journal.Put(JournalKey.AwaitingRel(ClientId, id), [], isNew: true);
+                _engine.Journal.Put(JournalKey.AwaitingRel(ClientId, _clientHash, id), [], isNew: true);
         }
     }
+
+    // ClientId's hash for the journal's keys, computed once rather than per message.
+    private readonly int _clientHash;
 
     /// <summary>This session is in the persistence store (persistence on, expiry &gt; 0): it survives a restart.</summary>
     public bool IsPersisted => Volatile.Read(ref _persisted);
@@ -56,7 +59,7 @@ internal sealed partial class Session
         var will = _pendingWill;
         var record = new SessionRecord(ExpiryInterval, disconnectedAtUnixMs, Client?.Username, IsSuperuser, subscriptions,
             [.. _trusted ?? []], will, will is null ? 0 : disconnectedAtUnixMs + (long)WillDelay.TotalMilliseconds);
-        _engine.Journal!.Put(JournalKey.Session(ClientId), record, isNew: false);
+        _engine.Journal!.Put(JournalKey.Session(ClientId, _clientHash), record, isNew: false);
     }
 
     private List<(ushort Id, bool Dup)>? _unsent; // sync mode: in flight, going out once their state is on disk
@@ -123,27 +126,27 @@ internal sealed partial class Session
     {
         if (!_persisted || qos == MqttQos.AtMostOnce)
             return;
-        _engine.Journal!.Put(JournalKey.Message(ClientId, sequence),
+        _engine.Journal!.Put(JournalKey.Message(ClientId, _clientHash, sequence),
             new MessageRecord(state, packetId, qos, retain, subscriptionIds, message), isNew);
     }
 
     private void DeleteMessageLocked(long sequence, MqttQos qos = MqttQos.AtLeastOnce)
     {
         if (_persisted && qos != MqttQos.AtMostOnce)
-            _engine.Journal!.Delete(JournalKey.Message(ClientId, sequence));
+            _engine.Journal!.Delete(JournalKey.Message(ClientId, _clientHash, sequence));
     }
 
     /// <summary>Removes everything of this session from the journal; it is no longer persisted.</summary>
     private void DeleteAllLocked()
     {
         var journal = _engine.Journal!;
-        journal.Delete(JournalKey.Session(ClientId));
+        journal.Delete(JournalKey.Session(ClientId, _clientHash));
         foreach (var entry in _inflight?.Values ?? Enumerable.Empty<InflightEntry>())
             DeleteMessageLocked(entry.Sequence, entry.Qos);
         foreach (var queued in _queue ?? [])
             DeleteMessageLocked(queued.Sequence, queued.Qos);
         foreach (var id in _awaitingRel?.Keys ?? Enumerable.Empty<ushort>())
-            journal.Delete(JournalKey.AwaitingRel(ClientId, id));
+            journal.Delete(JournalKey.AwaitingRel(ClientId, _clientHash, id));
         _persisted = false;
     }
 

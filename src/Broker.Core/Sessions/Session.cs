@@ -45,6 +45,7 @@ internal sealed partial class Session : ISubscriber
     {
         _engine = engine;
         ClientId = clientId;
+        _clientHash = clientId.GetHashCode();
     }
 
     public string ClientId { get; }
@@ -599,7 +600,7 @@ internal sealed partial class Session : ISubscriber
             }
             awaiting.Add(packetId, now);
             if (_persisted)
-                _engine.Journal!.Put(JournalKey.AwaitingRel(ClientId, packetId), [], isNew: true);
+                _engine.Journal!.Put(JournalKey.AwaitingRel(ClientId, _clientHash, packetId), [], isNew: true);
             return AwaitRelResult.Added;
         }
     }
@@ -612,7 +613,7 @@ internal sealed partial class Session : ISubscriber
             if (_awaitingRel?.Remove(packetId) != true)
                 return false;
             if (_persisted)
-                _engine.Journal!.Delete(JournalKey.AwaitingRel(ClientId, packetId));
+                _engine.Journal!.Delete(JournalKey.AwaitingRel(ClientId, _clientHash, packetId));
             return true;
         }
     }
@@ -632,7 +633,7 @@ internal sealed partial class Session : ISubscriber
             {
                 awaiting.Remove(id);
                 if (_persisted)
-                    _engine.Journal!.Delete(JournalKey.AwaitingRel(ClientId, id));
+                    _engine.Journal!.Delete(JournalKey.AwaitingRel(ClientId, _clientHash, id));
             }
         }
     }
