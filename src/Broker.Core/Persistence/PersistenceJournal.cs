@@ -29,11 +29,9 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     private readonly TimeSpan _interval;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    // What changed and is not written yet, each with the tick it changed in; a put cancelled by its delete stays as a
-    // tombstone until the next tick (one lookup per change, no removal on the publish path).
+    // What changed and is not written yet, each with the tick it changed in (one lookup per change).
     private readonly Dictionary<JournalKey, Entry> _pending = new();
-    private int _tick;      // the writer's tick count: what changed in an earlier tick is written at the next one
-    private int _cancelled; // tombstones in _pending
+    private int _tick; // the writer's tick count: what changed in an earlier tick is written at the next one
     private TaskCompletionSource? _committed; // completes when what is pending now is durable
     private TaskCompletionSource? _writing;   // completes when the batch being written now is durable
     private int _holds;                       // groups of changes in progress that must land in one batch (Hold)
@@ -69,7 +67,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         get
         {
             lock (_lock)
-                return _pending.Count - _cancelled;
+                return _pending.Count;
         }
     }
 
@@ -99,8 +97,6 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
         lock (_lock)
         {
             ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, key, out var existed);
-            if (existed && entry.IsCancelled)
-                _cancelled--;
             entry = new Entry(value, existed ? entry.New : isNew, _tick);
         }
     }
@@ -113,16 +109,9 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     {
         lock (_lock)
         {
-            ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, key, out var existed);
-            if (!existed || !entry.New)
-            {
-                entry = new Entry(null, false, _tick);
-            }
-            else if (!entry.IsCancelled)
-            {
-                entry = new Entry(null, true, entry.Tick); // never on disk: nothing to write
-                _cancelled++;
-            }
+            // Usually the key's put is pending and never reached the disk: removing it is all there is to do.
+            if (!_pending.Remove(key, out var entry) || !entry.New)
+                _pending[key] = new Entry(null, false, _tick);
         }
     }
 
@@ -131,7 +120,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     {
         lock (_lock)
         {
-            if (_pending.Count == _cancelled && _committed is null)
+            if (_pending.Count == 0 && _committed is null)
                 return _writing?.Task ?? Task.CompletedTask;
             if (_committed is { } waiting)
                 return waiting.Task; // the writer is already woken for it
@@ -225,17 +214,12 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
             _tick++;
             foreach (var (key, entry) in _pending)
             {
-                if (entry.IsCancelled)
-                {
-                    _pending.Remove(key);
-                }
-                else if (entry.Tick < before)
+                if (entry.Tick < before)
                 {
                     batch.Add(new(key, entry));
                     _pending.Remove(key);
                 }
             }
-            _cancelled = 0;
             if (batch.Count == 0)
             {
                 _committed?.TrySetResult();
@@ -336,11 +320,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     /// <param name="Value">The value, or null for a delete.</param>
     /// <param name="New">Put since the last write with no earlier value possibly on disk.</param>
     /// <param name="Tick">The writer's tick it changed in.</param>
-    private readonly record struct Entry(IJournalValue? Value, bool New, int Tick)
-    {
-        /// <summary>A new key deleted before it was written: nothing goes to the disk.</summary>
-        public bool IsCancelled => New && Value is null;
-    }
+    private readonly record struct Entry(IJournalValue? Value, bool New, int Tick);
 
     private sealed record RawValue(byte[] Bytes) : IJournalValue
     {
