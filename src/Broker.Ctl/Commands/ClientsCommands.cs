@@ -34,7 +34,7 @@ internal static class ClientsCommands
         var username = new Option<string?>("--username") { Description = "Only clients that connected with this user name", HelpName = "NAME" };
         var page = new Option<int>("--page") { Description = "Page to show, from 1", DefaultValueFactory = _ => 1, HelpName = "N" };
         var limit = new Option<int>("--limit") { Description = "Clients per page, 1 to 10000", DefaultValueFactory = _ => 10000, HelpName = "N" };
-        var command = new Command("list", "List clients: id, user name, address, protocol version, state, subscriptions, in-flight and queued messages") { username, page, limit };
+        var command = new Command("list", "List clients: id, user name, address, protocol version, state, subscriptions, in-flight and queued messages, and whether the session is in the persistence store (STORED)") { username, page, limit };
         CtlCommands.SetAction(command, async (ctl, parse, ct) =>
         {
             var query = new StringBuilder("api/v4/clients?_page=")
