@@ -95,7 +95,7 @@ public sealed class OverloadProtectionTests
         broker.Engine.Overload.Check();
         Assert.True(broker.Engine.Overload.IsActive);
         await feeder.PublishAsync("big/t", payload, MqttQos.AtLeastOnce); // acknowledged, then the connection waits
-        Assert.Equal(1, broker.Engine.Metrics.PublisherPauses);
+        await UntilAsync(() => broker.Engine.Metrics.PublisherPauses == 1, "the publisher's pause counted"); // counted just after the PUBACK went out
         var held = new MqttPublishPacket { Topic = "big/t", Payload = new byte[1024], Qos = MqttQos.AtLeastOnce, PacketId = feeder.NextPacketId() };
         await feeder.SendAsync(held);
 
@@ -108,5 +108,16 @@ public sealed class OverloadProtectionTests
         broker.Engine.Overload.Check();
         Assert.False(broker.Engine.Overload.IsActive);
         Assert.Equal(held.PacketId, (await feeder.ReceiveAsync<MqttAckPacket>()).PacketId);
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing after the test client's timeout.</summary>
+    private static async Task UntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + PipeMqttClient.DefaultTimeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Yield();
+        }
     }
 }
