@@ -96,8 +96,10 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
     {
         lock (_lock)
         {
+            // A newer value replaces a pending one but keeps its tick: the first unwritten change still reaches the
+            // disk within the interval, however often the key changes after it.
             ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, key, out var existed);
-            entry = new Entry(value, existed ? entry.New : isNew, _tick);
+            entry = existed ? new Entry(value, entry.New, entry.Tick) : new Entry(value, isNew, _tick);
         }
     }
 

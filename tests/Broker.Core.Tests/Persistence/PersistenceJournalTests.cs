@@ -130,6 +130,20 @@ public sealed class PersistenceJournalTests
         Assert.Empty(store.Batches);
     }
 
+    // A key changed again before its write is written at the tick its first change was due, not later: the window
+    // bounds how long any accepted change waits.
+    [Fact]
+    public async Task PutAgainBeforeTheWrite_StillWrittenWithinTheWindowOfTheFirstChange()
+    {
+        var store = new MemoryStore();
+        await using var journal = Journal(store);
+        journal.Put(M(1), [1], isNew: true);
+        await journal.WriteOnceAsync();
+        journal.Put(M(1), [2], isNew: false); // sent: its state changes
+        await journal.WriteOnceAsync();
+        Assert.Equal([2], store.Data[M(1).ToString()]);
+    }
+
     // A full disk: the waiter is told, nothing is lost from memory, the store is tried again once a second (commits
     // meanwhile fail at once), and the first write after space returns has it all.
     [Fact]
