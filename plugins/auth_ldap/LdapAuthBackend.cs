@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using System.Text;
 using Broker.Plugins.Auth;
+using Broker.Plugins.AuthLdap.Native;
 
 namespace Broker.Plugins.AuthLdap;
 
@@ -12,7 +12,10 @@ namespace Broker.Plugins.AuthLdap;
 /// </summary>
 /// <remarks>
 /// libldap's synchronous calls block, so each runs on the thread pool with the pool's size as the bound on threads
-/// waiting for the server; each has <c>timeout</c> as its own limit besides the query's cancellation.
+/// waiting for the server; each has <c>timeout</c> as its own limit besides the query's cancellation. The pools and
+/// every libldap call are in Broker.Plugins.AuthLdap.Native, which the host loads once into its default load context
+/// (plugin.json's sharedAssemblies): a thread blocked in libldap then has no frame of this plugin's collectible
+/// context on its stack while a reload unloads it. Only plain data crosses to it.
 /// </remarks>
 internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
 {
@@ -25,16 +28,18 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
     private readonly AuthLdapOptions _options;
     private readonly LdapFilter _filter;
     private readonly string[] _attributes;
-    private readonly ConnectionPool _searchers;
-    private readonly ConnectionPool _binders;
+    private readonly LdapPool _searchers;
+    private readonly LdapPool _binders;
 
     public LdapAuthBackend(AuthLdapOptions options)
     {
         _options = options;
         _filter = new LdapFilter(options);
         _attributes = [options.PasswordAttribute, IsEnabled, IsSuperuser, PublishTopic, SubscriptionTopic, PubSubTopic];
-        _searchers = new ConnectionPool(options, bindAsService: true);
-        _binders = new ConnectionPool(options, bindAsService: false);
+        var settings = new LdapSettings(options.ServerList, options.Port, options.Timeout, options.BindDn, options.BindPassword,
+            options.SslEnable, options.SslStartTls, options.SslCaCertFile, options.SslCertFile, options.SslKeyFile, options.SslVerify);
+        _searchers = new LdapPool(settings, bindAsService: true, options.Pool);
+        _binders = new LdapPool(settings, bindAsService: false, options.Pool);
     }
 
     public string Name => "LDAP";
@@ -68,7 +73,7 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
             if (password.IsEmpty || credentials.Salt is not { } dn)
                 return false;
             var text = Encoding.UTF8.GetString(password.Span);
-            return await _binders.RunAsync(session => session.Bind(dn, text) == LibLdap.Success, cancellationToken).ConfigureAwait(false);
+            return await _binders.BindAsync(dn, text, cancellationToken).ConfigureAwait(false);
         }
         if (credentials.Password is not { } stored)
             return false;
@@ -85,7 +90,7 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
 
     public Task PingAsync(CancellationToken cancellationToken) =>
         // The root DSE: any server answers it, bound or not.
-        _searchers.RunAsync(session => session.Search("", LibLdap.ScopeBase, "(objectClass=*)", ["1.1"], _options.Timeout, 1), cancellationToken);
+        _searchers.PingAsync(cancellationToken);
 
     public bool IsUnreachable(Exception exception) => exception is LdapError { Unreachable: true };
 
@@ -103,7 +108,7 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
             return null; // no user name, nothing to look for: the next source decides
         var baseDn = _filter.BaseDn(client.Username);
         var filter = _filter.For(client.Username);
-        var found = await _searchers.RunAsync(session => session.Search(baseDn, LibLdap.ScopeSubtree, filter, _attributes, _options.Timeout, 2), cancellationToken).ConfigureAwait(false);
+        var found = await _searchers.SearchAsync(baseDn, LdapScope.Subtree, filter, _attributes, 2, cancellationToken).ConfigureAwait(false);
         return found switch
         {
             [] => null,
@@ -137,83 +142,4 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
 
     /// <summary>What the search found.</summary>
     private sealed record Entry(string Dn, string? Password, bool Enabled, bool Superuser, IReadOnlyList<AclRule> Acl);
-
-    /// <summary>Up to <c>pool</c> sessions of one kind, each used by one call at a time.</summary>
-    private sealed class ConnectionPool(AuthLdapOptions options, bool bindAsService)
-    {
-        private readonly ConcurrentBag<LdapSession> _idle = [];
-        private readonly SemaphoreSlim _slots = new(options.Pool, options.Pool);
-        private volatile bool _closed;
-
-        /// <summary>Runs <paramref name="call"/> on an idle (or new) session on the thread pool.</summary>
-        public async Task<T> RunAsync<T>(Func<LdapSession, T> call, CancellationToken cancellationToken)
-        {
-            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            // Once on the thread pool the call runs to its end (libldap cannot be interrupted; its own timeout ends
-            // it); the caller stops waiting at the query's timeout. A session whose call failed is closed.
-            return await Task.Run(() =>
-            {
-                LdapSession? session = null;
-                try
-                {
-                    session = _idle.TryTake(out var idle) ? idle : Open();
-                    var result = call(session);
-                    if (_closed)
-                        session.Dispose(); // a call that came in after the pool closed (a CONNECT already in the hook chain)
-                    else
-                        _idle.Add(session);
-                    return result;
-                }
-                catch
-                {
-                    session?.Dispose();
-                    throw;
-                }
-                finally
-                {
-                    _slots.Release();
-                }
-            }, CancellationToken.None).ConfigureAwait(false);
-        }
-
-        private LdapSession Open()
-        {
-            var session = LdapSession.Open(options);
-            try
-            {
-                if (bindAsService && session.Bind(options.BindDn, options.BindPassword) != LibLdap.Success)
-                    throw new LdapError(LibLdap.InvalidCredentials, "bind as auth.ldap.bind_dn");
-                return session;
-            }
-            catch
-            {
-                session.Dispose();
-                throw;
-            }
-        }
-
-        /// <summary>
-        /// Closes the idle sessions once the calls running now have ended (taking every slot waits for them), at most
-        /// <paramref name="limit"/>.
-        /// </summary>
-        public async Task CloseAsync(TimeSpan limit)
-        {
-            _closed = true;
-            using var timeout = new CancellationTokenSource(limit);
-            var taken = 0;
-            try
-            {
-                for (; taken < options.Pool; taken++)
-                    await _slots.WaitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // a call past libldap's own timeout: its session is closed when it returns
-            }
-            while (_idle.TryTake(out var session))
-                session.Dispose();
-            if (taken > 0)
-                _slots.Release(taken);
-        }
-    }
 }

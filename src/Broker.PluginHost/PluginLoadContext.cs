@@ -11,6 +11,14 @@ namespace Broker.PluginHost;
 /// ASP.NET Core) the plugin does not carry come from the host. Any other assembly of the broker's own (Broker.Core,
 /// Broker.Protocol...) is never handed to a plugin that does not carry it: the load fails naming the assembly, rather
 /// than the plugin silently binding to host internals that change without notice.
+/// <para>
+/// The assemblies the manifest lists in <c>sharedAssemblies</c> are the exception: they are loaded into
+/// <see cref="AssemblyLoadContext.Default"/>, once for the process (the first plugin instance to use one loads it from
+/// its folder; later instances, reloads included, get that same assembly), and never unloaded. They are for native
+/// interop whose calls block: a thread blocked in a P/Invoke with a frame of a collectible context on its stack while
+/// that context is unloaded and GCs run can crash the runtime, so such calls must be made from code that is never
+/// unloaded.
+/// </para>
 /// </summary>
 /// <remarks>
 /// Assemblies are read into memory and loaded from the bytes, never from the file: the plugin's folder stays
@@ -18,10 +26,20 @@ namespace Broker.PluginHost;
 /// </remarks>
 internal sealed class PluginLoadContext : AssemblyLoadContext
 {
-    private readonly AssemblyDependencyResolver _resolver;
+    /// <summary>Serialises finding-or-loading a shared assembly in the default context (two plugins may start at once).</summary>
+    private static readonly Lock DefaultLoadLock = new();
 
-    public PluginLoadContext(string name, string entryAssemblyPath)
-        : base(name, isCollectible: true) => _resolver = new AssemblyDependencyResolver(entryAssemblyPath);
+    private readonly AssemblyDependencyResolver _resolver;
+    private readonly string _directory;
+    private readonly HashSet<string> _sharedAssemblies;
+
+    public PluginLoadContext(string name, string entryAssemblyPath, IEnumerable<string>? sharedAssemblies = null)
+        : base(name, isCollectible: true)
+    {
+        _resolver = new AssemblyDependencyResolver(entryAssemblyPath);
+        _directory = Path.GetDirectoryName(Path.GetFullPath(entryAssemblyPath))!;
+        _sharedAssemblies = new HashSet<string>(sharedAssemblies ?? [], StringComparer.OrdinalIgnoreCase);
+    }
 
     /// <summary>Whether <paramref name="name"/> is one of the assemblies plugins share with the host.</summary>
     public static bool IsShared(AssemblyName name)
@@ -59,6 +77,8 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
     {
         if (IsShared(assemblyName))
             return null;
+        if (assemblyName.Name is { } sharedName && _sharedAssemblies.Contains(sharedName))
+            return LoadIntoDefault(sharedName, assemblyName);
         if (_resolver.ResolveAssemblyToPath(assemblyName) is { } path && File.Exists(path))
             return LoadFromBytes(path);
         if (assemblyName.Name is { } name && HostPrivate.Contains(name))
@@ -69,6 +89,28 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
                 "ship it in the plugin's folder or use the SDK instead", name);
         }
         return null;
+    }
+
+    /// <summary>
+    /// The assembly named <paramref name="name"/> in the default context: the one already loaded there (whatever its
+    /// version: the first one loaded stays for the process's life), else the plugin's copy, loaded from its file.
+    /// </summary>
+    private Assembly LoadIntoDefault(string name, AssemblyName assemblyName)
+    {
+        lock (DefaultLoadLock)
+        {
+            foreach (var loaded in Default.Assemblies)
+            {
+                if (string.Equals(loaded.GetName().Name, name, StringComparison.OrdinalIgnoreCase))
+                    return loaded;
+            }
+            var path = _resolver.ResolveAssemblyToPath(assemblyName) is { } resolved && File.Exists(resolved)
+                ? resolved
+                : Path.Combine(_directory, name + ".dll");
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"the plugin declares {name} in sharedAssemblies but {path} does not exist", path);
+            return Default.LoadFromAssemblyPath(path);
+        }
     }
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName) =>

@@ -401,7 +401,7 @@ internal sealed partial class PluginManager
         PluginLoadContext? loadContext = null;
         try
         {
-            loadContext = new PluginLoadContext($"plugin:{owner}", manifest.EntryAssemblyPath);
+            loadContext = new PluginLoadContext($"plugin:{owner}", manifest.EntryAssemblyPath, manifest.SharedAssemblies);
             var assembly = loadContext.LoadFromBytes(manifest.EntryAssemblyPath);
             var types = Array.FindAll(assembly.GetExportedTypes(), t => t is { IsClass: true, IsAbstract: false } && typeof(IBrokerPlugin).IsAssignableFrom(t));
             if (types.Length != 1)

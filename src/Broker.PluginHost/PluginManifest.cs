@@ -8,10 +8,15 @@ namespace Broker.PluginHost;
 
 /// <summary>
 /// A plugin's <c>plugin.json</c>: <c>name</c> (as operators type it; equal to its folder's name), <c>version</c>,
-/// <c>description</c>, <c>entryAssembly</c> (a file name in the folder) and <c>sdkVersion</c> (<c>major.minor</c>).
+/// <c>description</c>, <c>entryAssembly</c> (a file name in the folder), <c>sdkVersion</c> (<c>major.minor</c>) and
+/// optionally <c>sharedAssemblies</c>: simple names of assemblies in the folder that are loaded once into the default
+/// load context instead of the plugin's collectible one (see <see cref="PluginLoadContext"/>).
 /// </summary>
 internal sealed partial record PluginManifest(string Name, string Version, string Description, string EntryAssembly, Version SdkVersion, string Directory)
 {
+    /// <summary>The simple names (no <c>.dll</c>) of the assemblies loaded into the default load context, never unloaded.</summary>
+    public IReadOnlyList<string> SharedAssemblies { get; init; } = [];
+
     public const string FileName = "plugin.json";
 
     public string EntryAssemblyPath => Path.Combine(Directory, EntryAssembly);
@@ -54,7 +59,34 @@ internal sealed partial record PluginManifest(string Name, string Version, strin
         var sdkText = Required(root, path, "sdkVersion");
         if (!System.Version.TryParse(sdkText, out var sdk) || sdk.Build > 0 || sdk.Revision > 0)
             throw Invalid(path, $"sdkVersion \"{sdkText}\": expected major.minor, e.g. {Abstractions.Plugins.SdkVersion.Current}");
-        return new PluginManifest(name, version, description, entry, sdk, directory);
+        var shared = SharedAssemblyNames(root, path, directory, entry);
+        return new PluginManifest(name, version, description, entry, sdk, directory) { SharedAssemblies = shared };
+    }
+
+    /// <summary><c>sharedAssemblies</c>: an array of simple assembly names, each <c>&lt;name&gt;.dll</c> in the folder.</summary>
+    private static List<string> SharedAssemblyNames(JsonElement root, string path, string directory, string entry)
+    {
+        var names = new List<string>();
+        if (!root.TryGetProperty("sharedAssemblies", out var value) || value.ValueKind == JsonValueKind.Null)
+            return names;
+        if (value.ValueKind != JsonValueKind.Array)
+            throw Invalid(path, "\"sharedAssemblies\" must be an array of assembly names");
+        foreach (var item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String || item.GetString()!.Trim() is not { Length: > 0 } name)
+                throw Invalid(path, "\"sharedAssemblies\" must be an array of assembly names");
+            if (name != Path.GetFileName(name) || name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+                throw Invalid(path, $"sharedAssemblies \"{name}\": expected an assembly's simple name, e.g. Acme.Native for Acme.Native.dll in the plugin's folder");
+            if (string.Equals(name + ".dll", entry, StringComparison.OrdinalIgnoreCase))
+                throw Invalid(path, $"sharedAssemblies \"{name}\": the entry assembly is always loaded into the plugin's own (unloadable) context");
+            if (PluginLoadContext.IsShared(new System.Reflection.AssemblyName(name)))
+                throw Invalid(path, $"sharedAssemblies \"{name}\": the host already shares it with every plugin");
+            if (!File.Exists(Path.Combine(directory, name + ".dll")))
+                throw Invalid(path, $"sharedAssemblies \"{name}\": {name}.dll not found in {directory} (is the plugin built?)");
+            if (!names.Contains(name, StringComparer.OrdinalIgnoreCase))
+                names.Add(name);
+        }
+        return names;
     }
 
     /// <summary>

@@ -1,13 +1,15 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Broker.Plugins.AuthLdap;
+namespace Broker.Plugins.AuthLdap.Native;
 
 /// <summary>One found entry: its DN and the values of the attributes asked for (as bytes: userPassword is an octet string).</summary>
-internal sealed record LdapEntry(string Dn, IReadOnlyDictionary<string, List<byte[]>> Attributes);
+/// <param name="Dn">The entry's DN.</param>
+/// <param name="Attributes">Each attribute asked for that the entry has (names compared ignoring case), with its values.</param>
+public sealed record LdapEntry(string Dn, IReadOnlyDictionary<string, List<byte[]>> Attributes);
 
 /// <summary>
-/// One libldap connection (an <c>LDAP*</c>), used by one thread at a time: opened with the plugin's TLS and timeout
+/// One libldap connection (an <c>LDAP*</c>), used by one thread at a time: opened with the settings' TLS and timeout
 /// settings (per handle, never libldap's process-wide defaults, so two plugin instances with different files do not
 /// meet), then bound and searched with the synchronous calls, each limited by <c>timeout</c>.
 /// </summary>
@@ -18,10 +20,10 @@ internal sealed unsafe class LdapSession : IDisposable
     private LdapSession(IntPtr ld) => _ld = ld;
 
     /// <summary>Opens a session to <paramref name="options"/>' servers; with StartTLS the upgrade is done here.</summary>
-    public static LdapSession Open(AuthLdapOptions options)
+    public static LdapSession Open(LdapSettings options)
     {
         var scheme = options.SslEnable ? "ldaps" : "ldap";
-        var uris = string.Join(' ', options.ServerList.Select(s => $"{scheme}://{(s.Contains(':', StringComparison.Ordinal) ? $"[{s}]" : s)}:{options.Port}"));
+        var uris = string.Join(' ', options.Servers.Select(s => $"{scheme}://{(s.Contains(':', StringComparison.Ordinal) ? $"[{s}]" : s)}:{options.Port}"));
         IntPtr ld;
         var uri = Utf8(uris);
         try

@@ -1,11 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Broker.Plugins.AuthLdap;
+namespace Broker.Plugins.AuthLdap.Native;
 
 /// <summary>
 /// The few calls of OpenLDAP's libldap (Debian libldap-2.5-0) the plugin makes, as plain P/Invokes (LibraryImport)
-/// whose library is the first of its sonames found (the resolver is registered per load of the plugin, so each
-/// reload maps it afresh). Why not System.DirectoryServices.Protocols, which wraps the same library:
+/// whose library is the first of its sonames found. This assembly is loaded once, into the default load context
+/// (plugin.json's sharedAssemblies), so the resolver is registered once for the broker's life. Why not System.DirectoryServices.Protocols, which wraps the same library:
 /// its LdapConnection starts, in its static constructor, a thread that loops for ever in its own code
 /// (PartialResultsRetriever), and a thread running a plugin's code keeps the plugin's load context in memory: every
 /// reload of the plugin would leak its assemblies and a thread (seen in a heap dump of a reloaded broker). These calls
@@ -56,7 +56,7 @@ internal static unsafe partial class LibLdap
     // The library name the imports below use; Resolve maps it to the first libldap soname found.
     private const string Library = "ldap";
 
-    /// <summary>Maps <see cref="Library"/> to libldap for this load of the plugin (each reload is a new assembly).</summary>
+    /// <summary>Maps <see cref="Library"/> to libldap (this assembly is loaded once, never unloaded).</summary>
     static LibLdap() => NativeLibrary.SetDllImportResolver(typeof(LibLdap).Assembly, static (name, _, _) => name == Library ? Load() : IntPtr.Zero);
 
     [LibraryImport(Library, EntryPoint = "ldap_initialize")]
@@ -120,8 +120,9 @@ internal static unsafe partial class LibLdap
 }
 
 /// <summary>A libldap call failed: its result code and libldap's text for it.</summary>
-internal sealed class LdapError(int code, string what) : Exception($"{what}: {LibLdap.Describe(code)} ({code})")
+public sealed class LdapError(int code, string what) : Exception($"{what}: {LibLdap.Describe(code)} ({code})")
 {
+    /// <summary>LDAP's (or libldap's, when negative) result code.</summary>
     public int Code { get; } = code;
 
     /// <summary>The server cannot be reached (or the TLS handshake failed: libldap says "connect error" for both).</summary>
