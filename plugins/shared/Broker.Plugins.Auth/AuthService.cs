@@ -33,7 +33,12 @@ public sealed partial class AuthService : IAsyncDisposable
 {
     private const int OutageCacheLimit = 100_000;
     private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan WarmUpLimit = TimeSpan.FromSeconds(3);
+    /// <summary>
+    /// The least the start-up ping is given: the first connection also loads and compiles the driver, which on a busy
+    /// two-core machine took more than a 1 s query_timeout, and a backend marked down at start refuses every client
+    /// until the next probe.
+    /// </summary>
+    private static readonly TimeSpan WarmUpAtLeast = TimeSpan.FromSeconds(3);
 
     private readonly IPluginContext _context;
     private readonly IAuthBackend _backend;
@@ -62,14 +67,14 @@ public sealed partial class AuthService : IAsyncDisposable
 
     /// <summary>
     /// A ping before the hooks go in, so the first client does not pay for the driver's first connection inside its
-    /// query_timeout. A backend that cannot be reached is marked down now, logged once, and probed until it comes; the
-    /// plugin starts either way.
+    /// query_timeout. A backend that cannot be reached (or gives no answer within the larger of query_timeout and 3 s)
+    /// is marked down now, logged once, and probed until it comes; the plugin starts either way.
     /// </summary>
     public async Task StartAsync()
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromTicks(Math.Min(_settings.QueryTimeout.Ticks, WarmUpLimit.Ticks)), _context.TimeProvider);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromTicks(Math.Max(_settings.QueryTimeout.Ticks, WarmUpAtLeast.Ticks)), _context.TimeProvider);
             await _backend.PingAsync(timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
