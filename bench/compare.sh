@@ -53,7 +53,7 @@ Options:
                    the reference of every ratio
   --pacing MODE    fixed-rate cases: uncoordinated (default: each publisher alone at its own scheduled times) or
                    ticked (every due publisher woken by one 1 ms tick); bench/README.md shows both
-Environment: PORT_OURS (18830), PORT_MOSQUITTO (18831), PORT_MQTTNET (18832), PORT_AEDES (18833),
+Environment: OURS_DLL (ours' broker.dll; default: this tree's Release build), PORT_OURS (18830), PORT_MOSQUITTO (18831), PORT_MQTTNET (18832), PORT_AEDES (18833),
              PORT_RABBITMQ (18834, and the three after it), PORT_OURS_TLS/_WS (18840/1),
              PORT_MOSQUITTO_TLS/_WS (18842/3).
 EOF
@@ -157,7 +157,8 @@ if [[ $build == 1 ]]; then
     dotnet build "$root/src/Broker.Server" -c Release -nologo -v:quiet >&2
     dotnet build "$root/src/Broker.Bench" -c Release -nologo -v:quiet >&2
 fi
-broker_dll="$root/src/Broker.Server/bin/Release/net10.0/broker.dll"
+# OURS_DLL: another build of ours (e.g. a worktree of the commit before a change), for before/after runs.
+broker_dll=${OURS_DLL:-"$root/src/Broker.Server/bin/Release/net10.0/broker.dll"}
 mqttnet_dll="$root/bench/peers/mqttnet/bin/Release/net10.0/mqttnet-peer.dll"
 if [[ ",$peers," == *",mqttnet,"* ]] && [[ $build == 1 || ! -f $mqttnet_dll ]]; then
     log "building the MQTTnet peer (Release)"

@@ -28,8 +28,6 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
     private HttpRequestTemplate? _super;
     private HttpRequestTemplate? _acl;
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-    private readonly List<IDisposable> _registrations = [];
-    private readonly InFlight _inFlight = new();
     private LogInterval _failureLog = null!;
 
     /// <inheritdoc />
@@ -68,48 +66,43 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
             OnFailure = _options.OnError == OnError.Ignore ? HookFailureAction.Ignore : HookFailureAction.Deny,
         };
         if (_auth is not null)
-            _registrations.Add(context.Hooks.Register(HookPoints.ClientAuthenticate, AuthenticateAsync, hook));
+            context.Hooks.Register(HookPoints.ClientAuthenticate, AuthenticateAsync, hook);
         if (_auth is not null || _acl is not null)
-            _registrations.Add(context.Hooks.Register(HookPoints.ClientAuthorize, AuthorizeAsync, hook));
+            context.Hooks.Register(HookPoints.ClientAuthorize, AuthorizeAsync, hook);
         LogStarted(_logger, _options.AuthUrl, _options.SuperUrl, _options.AclUrl, _options.OnError);
         return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc />
-    public async ValueTask StopAsync(CancellationToken cancellationToken)
+    public ValueTask StopAsync(CancellationToken cancellationToken)
     {
-        // As the other auth plugins: leave the chain, let the requests in flight finish, then close the pool.
-        foreach (var registration in _registrations)
-            registration.Dispose();
-        await _inFlight.DrainAsync(_options.Timeout, _context.TimeProvider).ConfigureAwait(false);
+        // The host has removed the hooks and waited for the requests in flight: the pool is no longer used.
         _http?.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     private async ValueTask<HookResult> AuthenticateAsync(ClientAuthenticateContext ctx)
     {
         if (ctx.Client is not { } client)
             return HookResult.Continue;
-        using (_inFlight.Enter())
+        var password = ctx.Password is { } p ? Encoding.UTF8.GetString(p.Span) : "";
+        var (status, body) = await SendAsync(_auth!, c => c == 'P' ? password : HttpRequestTemplate.ClientValue(c, client), ctx.CancellationToken).ConfigureAwait(false);
+        if (status is null)
+            return Fail(ctx);
+        if (status != HttpStatusCode.OK)
+            return Refuse(ctx, MqttReasonCode.BadUserNameOrPassword);
+        if (IsIgnore(body))
+            return HookResult.Continue;
+        var (superuser, acl) = ParseGrant(body);
+        if (!superuser && _super is not null)
         {
-            var password = ctx.Password is { } p ? Encoding.UTF8.GetString(p.Span) : "";
-            var (status, body) = await SendAsync(_auth!, c => c == 'P' ? password : HttpRequestTemplate.ClientValue(c, client), ctx.CancellationToken).ConfigureAwait(false);
-            if (status is null)
-                return Fail(ctx);
-            if (status != HttpStatusCode.OK)
-                return Refuse(ctx, MqttReasonCode.BadUserNameOrPassword);
-            if (IsIgnore(body))
-                return HookResult.Continue;
-            var (superuser, acl) = ParseGrant(body);
-            if (!superuser && _super is not null)
-            {
-                var (superStatus, _) = await SendAsync(_super, c => HttpRequestTemplate.ClientValue(c, client), ctx.CancellationToken).ConfigureAwait(false);
-                superuser = superStatus == HttpStatusCode.OK; // a failed superuser request means "not a superuser", as EMQX
-            }
-            _context.ClientState.Set(client, new Grant(superuser, acl));
-            ctx.IsSuperuser |= superuser;
-            ctx.Result = AuthenticationResult.Allow;
-            return HookResult.Stop;
+            var (superStatus, _) = await SendAsync(_super, c => HttpRequestTemplate.ClientValue(c, client), ctx.CancellationToken).ConfigureAwait(false);
+            superuser = superStatus == HttpStatusCode.OK; // a failed superuser request means "not a superuser", as EMQX
         }
+        _context.ClientState.Set(client, new Grant(superuser, acl));
+        ctx.IsSuperuser |= superuser;
+        ctx.Result = AuthenticationResult.Allow;
+        return HookResult.Stop;
     }
 
     private async ValueTask<HookResult> AuthorizeAsync(ClientAuthorizeContext ctx)
@@ -126,22 +119,19 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
         }
         if (_acl is null)
             return HookResult.Continue;
-        using (_inFlight.Enter())
+        var access = ctx.Action == AuthorizationAction.Publish ? "2" : "1";
+        var (status, body) = await SendAsync(_acl, c => c switch
         {
-            var access = ctx.Action == AuthorizationAction.Publish ? "2" : "1";
-            var (status, body) = await SendAsync(_acl, c => c switch
-            {
-                'A' => access,
-                't' => ctx.Topic,
-                'm' => "",
-                _ => HttpRequestTemplate.ClientValue(c, client),
-            }, ctx.CancellationToken).ConfigureAwait(false);
-            if (status is null)
-                throw new HttpRequestException("the ACL request failed"); // on_error, through the registration's OnFailure; not cached
-            if (status != HttpStatusCode.OK)
-                return Decide(ctx, AuthorizationResult.Deny);
-            return IsIgnore(body) ? HookResult.Continue : Decide(ctx, AuthorizationResult.Allow);
-        }
+            'A' => access,
+            't' => ctx.Topic,
+            'm' => "",
+            _ => HttpRequestTemplate.ClientValue(c, client),
+        }, ctx.CancellationToken).ConfigureAwait(false);
+        if (status is null)
+            throw new HttpRequestException("the ACL request failed"); // on_error, through the registration's OnFailure; not cached
+        if (status != HttpStatusCode.OK)
+            return Decide(ctx, AuthorizationResult.Deny);
+        return IsIgnore(body) ? HookResult.Continue : Decide(ctx, AuthorizationResult.Allow);
     }
 
     /// <summary>

@@ -89,10 +89,9 @@ internal sealed class JwtKeys : IDisposable
                 })));
             }
         }
-        var old = _jwks;
+        // The old keys are not disposed: a check running now may still verify with one (their handles are released
+        // by the collector).
         _jwks = keys;
-        foreach (var (_, key) in old)
-            key.Dispose();
         return keys.Count;
     }
 

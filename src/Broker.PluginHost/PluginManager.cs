@@ -15,9 +15,9 @@ namespace Broker.PluginHost;
 /// <remarks>
 /// <para>Operations are serialised (one at a time); <see cref="ListAsync"/> never waits for them.</para>
 /// <para>The life of one instance: a new collectible <see cref="PluginLoadContext"/> → entry type created →
-/// <see cref="IBrokerPlugin.StartAsync"/> (bounded by <c>plugins.start_timeout</c>) → running → <see cref="IPluginContext.Stopping"/>
-/// cancelled → <see cref="IBrokerPlugin.StopAsync"/> (bounded by <c>plugins.stop_timeout</c>) → its hooks removed
-/// (<see cref="PluginResources.RemoveHooks"/>), its timers disposed → context unloaded → the host polls the
+/// <see cref="IBrokerPlugin.StartAsync"/> (bounded by <c>plugins.start_timeout</c>) → running → its hooks removed
+/// and their running calls awaited (<see cref="PluginResources.UnhookAsync"/>) → <see cref="IPluginContext.Stopping"/>
+/// cancelled → <see cref="IBrokerPlugin.StopAsync"/> (bounded by <c>plugins.stop_timeout</c>) → its timers disposed → context unloaded → the host polls the
 /// GC until the context is collected or <c>plugins.unload_timeout</c> passes (then: leaking). Every instance has
 /// its own hook owner (<c>name#generation</c>), so a reload can run the new instance's hooks beside the old ones
 /// before removing exactly the old ones: no moment with an empty chain.</para>
@@ -431,6 +431,9 @@ internal sealed partial class PluginManager
     /// <summary>Stops an instance (optionally calling StopAsync), removes its hooks and timers and unloads its context.</summary>
     private async Task<WeakReference> RetireAsync(Entry entry, Instance instance, bool callStop)
     {
+        // Hooks first, and their running calls finished before Stopping fires (a callback may watch it): StopAsync
+        // may close what the callbacks use (a connection pool), so none may run in it after.
+        await instance.Resources.UnhookAsync().ConfigureAwait(false);
         instance.SignalStopping();
         if (callStop)
         {
@@ -449,7 +452,7 @@ internal sealed partial class PluginManager
                 LogStopFailed(_logger, entry.Name, $"{ex.GetType().Name}: {ex.Message}");
             }
         }
-        entry.PastHooks += instance.Resources.RemoveHooks();
+        entry.PastHooks += await instance.Resources.RemoveHooksAsync().ConfigureAwait(false);
         return instance.Unload();
     }
 

@@ -45,12 +45,9 @@ public sealed partial class AuthService : IAsyncDisposable
     private readonly AuthSettings _settings;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<(string? User, string Client), CachedLookup> _outageCache = new();
-    private readonly List<IDisposable> _registrations = [];
-    private readonly InFlight _inFlight = new();
     private readonly LogInterval _failureLog;
     private int _down;
     private int _consecutiveTimeouts;
-    private TimeSpan _hookTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Prepares the hooks of <paramref name="backend"/>; <see cref="StartAsync"/> adds them.</summary>
     public AuthService(IPluginContext context, IAuthBackend backend, AuthSettings settings)
@@ -94,11 +91,10 @@ public sealed partial class AuthService : IAsyncDisposable
             Timeout = 3 * _settings.QueryTimeout + TimeSpan.FromSeconds(1),
             OnFailure = _settings.OnError == OnError.Ignore ? HookFailureAction.Ignore : HookFailureAction.Deny,
         };
-        _hookTimeout = options.Timeout.Value;
         if (_backend.HasAuthQuery)
-            _registrations.Add(_context.Hooks.Register(HookPoints.ClientAuthenticate, AuthenticateAsync, options));
+            _context.Hooks.Register(HookPoints.ClientAuthenticate, AuthenticateAsync, options);
         if (_backend.HasAclQuery || _backend.HasSuperQuery)
-            _registrations.Add(_context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, options));
+            _context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, options);
         LogStarted(_logger, _context.Name, _backend.HasAuthQuery, _backend.HasSuperQuery, _backend.HasAclQuery,
             _backend is IPasswordChecker ? "checked by " + _backend.Name : _settings.PasswordHash.Spec, _settings.OnError);
     }
@@ -108,12 +104,6 @@ public sealed partial class AuthService : IAsyncDisposable
     {
         if (ctx.Client is not { } client)
             return HookResult.Continue;
-        using (_inFlight.Enter())
-            return await AuthenticateCoreAsync(ctx, client).ConfigureAwait(false);
-    }
-
-    private async ValueTask<HookResult> AuthenticateCoreAsync(ClientAuthenticateContext ctx, ClientInfo client)
-    {
         var token = ctx.CancellationToken;
         CachedLookup lookup;
         try
@@ -157,12 +147,6 @@ public sealed partial class AuthService : IAsyncDisposable
     }
 
     private async ValueTask<HookResult> LoadAndJudgeAsync(ClientAuthorizeContext ctx, ClientInfo client)
-    {
-        using (_inFlight.Enter())
-            return await LoadAndJudgeCoreAsync(ctx, client).ConfigureAwait(false);
-    }
-
-    private async ValueTask<HookResult> LoadAndJudgeCoreAsync(ClientAuthorizeContext ctx, ClientInfo client)
     {
         ConnectionAccess access;
         try
@@ -339,17 +323,11 @@ public sealed partial class AuthService : IAsyncDisposable
     }
 
     /// <summary>
-    /// Removes the hooks (the broker calls this instance no more), waits for the callbacks already running (at most the
-    /// hook timeout), then closes the backend. During a reload the new instance has been answering since it started,
-    /// so no CONNECT in flight is failed by the old one going away.
+    /// Closes the backend, from the plugin's StopAsync: the host has removed the hooks and waited for the callbacks
+    /// already running, and during a reload the new instance has been answering since it started, so no CONNECT in
+    /// flight is failed by the old one going away.
     /// </summary>
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var registration in _registrations)
-            registration.Dispose();
-        await _inFlight.DrainAsync(_hookTimeout, _context.TimeProvider).ConfigureAwait(false);
-        await _backend.DisposeAsync().ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _backend.DisposeAsync();
 
     /// <summary>What a connection may do, loaded at CONNECT (or at its first check) and kept with it.</summary>
     private sealed record ConnectionAccess(bool IsSuperuser, AclRuleSet? Acl);

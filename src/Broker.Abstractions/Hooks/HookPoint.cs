@@ -127,7 +127,11 @@ public interface IHookRegistry
     /// <param name="point">One of <see cref="HookPoints"/>.</param>
     /// <param name="callback">The callback.</param>
     /// <param name="priority">Its place in the chain; see <see cref="HookPriorities"/>.</param>
-    /// <returns>Disposing it removes the callback. The host also removes every registration of a plugin that stops.</returns>
+    /// <returns>
+    /// Disposing it removes the callback. The broker's registrations are also <see cref="IAsyncDisposable"/>:
+    /// DisposeAsync completes when none of the callback's calls runs any more (SDK 2.1). The host removes every
+    /// registration of a plugin that stops, and waits for its calls, before StopAsync.
+    /// </returns>
     // RS0027 wants the overload with an optional parameter to have the most parameters; both have three, of other
     // types, so callers cannot confuse them, and the SDK 1.0 signature must not change.
 #pragma warning disable RS0027

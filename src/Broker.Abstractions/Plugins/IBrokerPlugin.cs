@@ -10,7 +10,12 @@ namespace Broker.Abstractions.Plugins;
 /// <para>Threading: the host never calls <see cref="StartAsync"/> and <see cref="StopAsync"/> of one instance
 /// concurrently, but hook callbacks the plugin registered run on connection threads at any time in between, and
 /// for a moment during a reload the old and the new instance both run.</para>
-/// <para>Unloadability: after <see cref="StopAsync"/> the host removes the plugin's hook registrations, disposes the
+/// <para>Stopping: the host first removes the plugin's hook registrations and waits until none of its callbacks
+/// runs (a call past its hook timeout is not waited for), and only then cancels <see cref="IPluginContext.Stopping"/>
+/// and calls <see cref="StopAsync"/>; so StopAsync may close what the callbacks use (a connection pool) without a
+/// callback failing on it. A chain that began before the removal goes on with the chain as it is now: during a
+/// reload, with the new instance (since SDK 2.1).</para>
+/// <para>Unloadability: after <see cref="StopAsync"/> the host disposes the
 /// timers made through <see cref="IPluginContext.TimeProvider"/> and unloads the plugin's assemblies. Anything
 /// else that still refers to the plugin's code keeps it in memory and the plugin is reported <c>leaking</c>:
 /// stop your own threads and tasks, dispose connections and timers you made otherwise, unsubscribe from events
@@ -28,8 +33,8 @@ public interface IBrokerPlugin
     ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Stops the plugin: stop background work, flush and close connections. Hook registrations are removed by the
-    /// host right after (a plugin may dispose them earlier itself). Bounded by <c>plugins.stop_timeout</c>: the host
+    /// Stops the plugin: stop background work, flush and close connections. The host has already removed the hook
+    /// registrations, and none of the callbacks runs any more. Bounded by <c>plugins.stop_timeout</c>: the host
     /// carries on unloading when it is overrun.
     /// </summary>
     /// <param name="cancellationToken">Cancelled when the stop has overrun its time.</param>

@@ -70,27 +70,49 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
         return new Registration(this, entry);
     }
 
-    public void RemoveOwner(string owner) => RemoveWhere(e => e.Owner != owner);
+    public IReadOnlyList<HookCalls> RemoveOwner(string owner) => RemoveWhere(e => e.Owner != owner);
 
     private void Remove(Entry entry) => RemoveWhere(e => !ReferenceEquals(e, entry));
 
-    private void RemoveWhere(Predicate<Entry> keep)
+    /// <summary>Removes the entries <paramref name="keep"/> refuses and marks them removed; returns them.</summary>
+    private Entry[] RemoveWhere(Predicate<Entry> keep)
     {
-        bool removed;
+        Entry[] removed;
         lock (_writeLock)
         {
-            var kept = Array.FindAll(_entries, keep);
-            removed = kept.Length != _entries.Length;
-            Volatile.Write(ref _entries, kept);
+            var current = _entries;
+            removed = Array.FindAll(current, e => !keep(e));
+            if (removed.Length == 0)
+                return removed;
+            Volatile.Write(ref _entries, Array.FindAll(current, keep));
+            foreach (var entry in removed)
+                entry.MarkRemoved();
         }
-        if (removed)
-            Changed?.Invoke();
+        Changed?.Invoke();
+        return removed;
+    }
+
+    /// <summary>
+    /// Where a run goes on after finding <paramref name="removed"/> gone from the chain it read: the current chain,
+    /// from the first entry that sorts after it. A reload's new instance (registered after the old one, at its
+    /// priority) is there, so a CONNECT that read the chain before the swap is answered by the new instance, never by
+    /// a stopped one and never by the next source alone.
+    /// </summary>
+    private (Entry[] Entries, int Index) After(Entry removed)
+    {
+        var current = Volatile.Read(ref _entries);
+        var i = 0;
+        while (i < current.Length && (current[i].Priority > removed.Priority
+            || (current[i].Priority == removed.Priority && current[i].Sequence < removed.Sequence)))
+            i++;
+        return (current, i);
     }
 
     /// <summary>
     /// Runs the chain in order until a callback stops it. Completes synchronously when every callback does.
     /// A callback that throws or overruns the hook timeout counts as failed: it is logged against its owner,
-    /// the hook point's failure action runs (deny, for access control) and the chain stops.
+    /// the hook point's failure action runs (deny, for access control) and the chain stops. A callback removed since
+    /// the run began is not called (see <see cref="After"/>).
     /// </summary>
     public ValueTask<HookResult> RunAsync(TContext context)
     {
@@ -99,6 +121,12 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
         for (var i = 0; i < entries.Length; i++)
         {
             var entry = entries[i];
+            if (!entry.TryEnter(out var slot))
+            {
+                (entries, i) = After(entry);
+                i--;
+                continue;
+            }
             ValueTask<HookResult> pending;
             hooked.BeginCallback(entry.Timeout, _runner.TimeProvider);
             try
@@ -107,13 +135,15 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
             }
             catch (Exception ex)
             {
+                entry.Exit(slot);
                 hooked.EndCallback();
                 if (Fail(entry, context, ex) is { } end)
                     return ValueTask.FromResult(end);
                 continue;
             }
             if (!pending.IsCompletedSuccessfully)
-                return RunSlowAsync(entries, i, pending, context);
+                return RunSlowAsync(entries, i, slot, pending, context);
+            entry.Exit(slot);
             hooked.EndCallback();
             if (pending.Result == HookResult.Stop)
                 return ValueTask.FromResult(HookResult.Stop);
@@ -121,36 +151,67 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
         return ValueTask.FromResult(HookResult.Continue);
     }
 
-    private async ValueTask<HookResult> RunSlowAsync(Entry[] entries, int index, ValueTask<HookResult> pending, TContext context)
+    /// <summary><see cref="RunAsync"/> from a callback that did not complete at once (<paramref name="pending"/>, entered in <paramref name="slot"/>).</summary>
+    private async ValueTask<HookResult> RunSlowAsync(Entry[] entries, int i, int slot, ValueTask<HookResult> pending, TContext context)
     {
         var hooked = (HookContext)(object)context;
-        for (var i = index; i < entries.Length; i++)
+        while (true)
         {
             var entry = entries[i];
+            Task<HookResult>? running = null;
             try
             {
-                if (i != index)
+                HookResult result;
+                if (pending.IsCompletedSuccessfully)
+                    result = pending.Result;
+                else
                 {
-                    hooked.BeginCallback(entry.Timeout, _runner.TimeProvider);
-                    pending = Invoke(entry, context);
+                    running = pending.AsTask();
+                    result = await running.WaitAsync(entry.Timeout, _runner.TimeProvider).ConfigureAwait(false);
                 }
-                var result = pending.IsCompletedSuccessfully
-                    ? pending.Result
-                    : await pending.AsTask().WaitAsync(entry.Timeout, _runner.TimeProvider).ConfigureAwait(false);
+                entry.Exit(slot);
                 hooked.EndCallback();
                 if (result == HookResult.Stop)
                     return HookResult.Stop;
             }
             catch (Exception ex)
             {
-                // A timed-out callback may still run: its token fires now, so its backend calls stop.
+                if (running is { IsCompleted: false })
+                {
+                    // Timed out: the call goes on, and counts as running (for its removal) until it really ends.
+                    var s = slot;
+                    _ = running.ContinueWith(_ => entry.Exit(s), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+                else
+                    entry.Exit(slot);
+                // Its token fires now, so its backend calls stop.
                 hooked.AbandonCallback();
                 hooked.EndCallback();
                 if (Fail(entry, context, ex) is { } end)
                     return end;
             }
+
+            // The next callback still registered.
+            do
+            {
+                if (++i >= entries.Length)
+                    return HookResult.Continue;
+                if (entries[i].TryEnter(out slot))
+                    break;
+                (entries, i) = After(entries[i]);
+                i--;
+            }
+            while (true);
+            hooked.BeginCallback(entries[i].Timeout, _runner.TimeProvider);
+            try
+            {
+                pending = Invoke(entries[i], context);
+            }
+            catch (Exception ex)
+            {
+                pending = ValueTask.FromException<HookResult>(ex);
+            }
         }
-        return HookResult.Continue;
     }
 
     /// <summary>
@@ -204,15 +265,28 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
         }
     }
 
-    private sealed record Entry(
-        HookCallback<TContext> Callback, int Priority, string Owner, long Sequence, TimeSpan Timeout, HookFailureAction OnFailure,
-        bool Blocking, HookStats Stats)
+    /// <summary>One registered callback, with the count of its running calls.</summary>
+    private sealed class Entry(
+        HookCallback<TContext> callback, int priority, string owner, long sequence, TimeSpan timeout, HookFailureAction onFailure,
+        bool blocking, HookStats stats) : HookCalls(timeout)
     {
+        public HookCallback<TContext> Callback { get; } = callback;
+        public int Priority { get; } = priority;
+        public string Owner { get; } = owner;
+        public long Sequence { get; } = sequence;
+        public HookFailureAction OnFailure { get; } = onFailure;
+        public bool Blocking { get; } = blocking;
+        public HookStats Stats { get; } = stats;
+
         /// <summary>Calls left until the next timed one (see <see cref="Invoke"/>).</summary>
         public int Countdown = 1;
     }
 
-    private sealed class Registration(HookChain<TContext> chain, Entry entry) : IDisposable
+    /// <summary>
+    /// What <see cref="IHookRegistry.Register{TContext}(HookPoint{TContext}, HookCallback{TContext}, int)"/> returns:
+    /// Dispose removes the callback; DisposeAsync also waits until none of its calls runs.
+    /// </summary>
+    private sealed class Registration(HookChain<TContext> chain, Entry entry) : IDisposable, IAsyncDisposable
     {
         private int _disposed;
 
@@ -221,6 +295,12 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
                 chain.Remove(entry);
         }
+
+        public async ValueTask DisposeAsync()
+        {
+            Dispose();
+            await entry.IdleAsync(chain._runner.TimeProvider).ConfigureAwait(false);
+        }
     }
 }
 
@@ -228,7 +308,9 @@ internal interface IHookChain
 {
     HookPoint Point { get; }
     int Count { get; }
-    void RemoveOwner(string owner);
+
+    /// <summary>Removes the owner's callbacks; await <see cref="HookCalls.IdleAsync"/> on each to know they have all returned.</summary>
+    IReadOnlyList<HookCalls> RemoveOwner(string owner);
 }
 
 /// <summary>

@@ -77,11 +77,16 @@ internal sealed class HookRegistry : IHookRegistry
         return ((HookChain<TContext>)_chains[point]).Add(callback, options, owner);
     }
 
-    /// <summary>Removes every callback <paramref name="owner"/> registered, on every hook point.</summary>
-    public void RemoveOwner(string owner)
+    /// <summary>
+    /// Removes every callback <paramref name="owner"/> registered, on every hook point, and completes when none of them
+    /// runs any more (a call past its timeout is not waited for further).
+    /// </summary>
+    public Task RemoveOwnerAsync(string owner)
     {
+        var removed = new List<HookCalls>();
         foreach (var chain in _chains.Values)
-            chain.RemoveOwner(owner);
+            removed.AddRange(chain.RemoveOwner(owner));
+        return removed.Count == 0 ? Task.CompletedTask : Task.WhenAll(removed.Select(r => r.IdleAsync(Runner.TimeProvider)));
     }
 
     /// <summary>A registry view whose registrations all belong to <paramref name="owner"/> (what a plugin gets).</summary>

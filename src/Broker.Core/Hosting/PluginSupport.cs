@@ -41,7 +41,7 @@ public sealed class PluginSupport
 
 /// <summary>
 /// One plugin instance's share of the core: its hook registrations, per-connection state, meter, HTTP endpoints and
-/// internal subscriptions. <see cref="Release"/> and <see cref="RemoveHooks"/> take all of it back, so nothing of an
+/// internal subscriptions. <see cref="Release"/> and <see cref="RemoveHooksAsync"/> take all of it back, so nothing of an
 /// unloaded plugin stays reachable from the core.
 /// </summary>
 public sealed class PluginResources
@@ -137,10 +137,20 @@ public sealed class PluginResources
         }
     }
 
-    /// <summary>Removes every hook the instance registered and returns what they cost; the owner name is then forgotten.</summary>
-    public HookTotals RemoveHooks()
+    /// <summary>
+    /// Removes every hook the instance registered and completes when none of its callbacks runs any more (one past its
+    /// hook timeout is not waited for further): what the instance closes after this is used by no callback. A run of a
+    /// chain that began before never calls them (it goes on with the chain as it is now).
+    /// </summary>
+    public Task UnhookAsync() => _engine.Hooks.RemoveOwnerAsync(Owner);
+
+    /// <summary>
+    /// <see cref="UnhookAsync"/> for good (anything registered since is removed too) and returns what the hooks cost;
+    /// the owner name is then forgotten.
+    /// </summary>
+    public async Task<HookTotals> RemoveHooksAsync()
     {
-        _engine.Hooks.RemoveOwner(Owner);
+        await UnhookAsync().ConfigureAwait(false);
         return _engine.Hooks.Runner.Forget(Owner);
     }
 

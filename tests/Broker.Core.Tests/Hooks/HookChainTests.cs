@@ -119,11 +119,101 @@ public sealed class HookChainTests
         registry.Register(HookPoints.MessageDropped, Record(calls, "b-dropped"), 0, "plugin_b");
         registry.Register(HookPoints.MessageDropped, Record(calls, "broker"));
 
-        registry.RemoveOwner("plugin_a");
+        await registry.RemoveOwnerAsync("plugin_a");
         await registry.MessageDropped.RunAsync(Dropped());
 
         Assert.Equal(["b-dropped", "broker"], calls);
         Assert.True(registry.SessionCreated.IsEmpty);
+    }
+
+    // A plugin's StopAsync runs after its hooks are removed and their running calls have returned, so it may close
+    // what they use (IBrokerPlugin remarks, SDK 2.1).
+    [Fact]
+    public async Task RemoveOwnerAsync_CallRunning_CompletesOnlyWhenTheCallReturns()
+    {
+        var registry = NewRegistry();
+        var entered = new TaskCompletionSource();
+        var release = new TaskCompletionSource<HookResult>();
+        registry.Register(HookPoints.MessageDropped, _ =>
+        {
+            entered.SetResult();
+            return new ValueTask<HookResult>(release.Task);
+        }, 0, "plugin_a");
+        var run = registry.MessageDropped.RunAsync(Dropped()).AsTask();
+        await entered.Task.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+
+        var removal = registry.RemoveOwnerAsync("plugin_a");
+        Assert.True(registry.MessageDropped.IsEmpty); // no new call gets in
+        Assert.False(removal.IsCompleted); // the one running is waited for
+
+        release.SetResult(HookResult.Continue);
+        await removal.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+        Assert.Equal(HookResult.Continue, await run.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken));
+    }
+
+    // A call past its timeout has been given up by the chain (its token fired): the removal does not wait for it longer.
+    [Fact]
+    public async Task RemoveOwnerAsync_CallPastItsTimeout_NotWaitedForLonger()
+    {
+        var registry = NewRegistry();
+        registry.Register(HookPoints.MessageDropped, _ => new ValueTask<HookResult>(new TaskCompletionSource<HookResult>().Task),
+            new HookOptions { Timeout = TimeSpan.FromSeconds(2) }, "stuck");
+        _ = registry.MessageDropped.RunAsync(Dropped());
+
+        var removal = registry.RemoveOwnerAsync("stuck");
+        await _time.WaitForTimerAsync(TimeSpan.FromSeconds(2));
+        Assert.False(removal.IsCompleted);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await removal.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+    }
+
+    // A reload: the new instance registers (same priority, after the old one), then the old one is removed. A run that
+    // read the chain before both, and reaches the old callback only after its removal (an earlier callback was still
+    // awaiting), must not call the stopped instance, nor skip to the next source: it is answered by the new instance.
+    [Fact]
+    public async Task RunAsync_CallbackRemovedAfterTheRunBegan_NotCalledAndItsSuccessorAnswers()
+    {
+        var registry = NewRegistry();
+        var calls = new List<string>();
+        var first = new TaskCompletionSource<HookResult>();
+        registry.Register(HookPoints.MessageDropped, _ =>
+        {
+            lock (calls)
+                calls.Add("earlier");
+            return new ValueTask<HookResult>(first.Task);
+        }, 10, "other");
+        registry.Register(HookPoints.MessageDropped, Record(calls, "old", HookResult.Stop), 5, "plugin#1");
+        registry.Register(HookPoints.MessageDropped, Record(calls, "next source"), 0, "broker");
+        var run = registry.MessageDropped.RunAsync(Dropped()).AsTask();
+
+        registry.Register(HookPoints.MessageDropped, Record(calls, "new", HookResult.Stop), 5, "plugin#2");
+        await registry.RemoveOwnerAsync("plugin#1").WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+        first.SetResult(HookResult.Continue);
+
+        Assert.Equal(HookResult.Stop, await run.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken));
+        Assert.Equal(["earlier", "new"], calls);
+    }
+
+    // SDK 2.1: a registration's DisposeAsync removes it and completes when its running call has returned.
+    [Fact]
+    public async Task DisposeAsync_Registration_WaitsForItsRunningCall()
+    {
+        var registry = NewRegistry();
+        var entered = new TaskCompletionSource();
+        var release = new TaskCompletionSource<HookResult>();
+        var registration = registry.Register(HookPoints.MessageDropped, _ =>
+        {
+            entered.SetResult();
+            return new ValueTask<HookResult>(release.Task);
+        });
+        var run = registry.MessageDropped.RunAsync(Dropped()).AsTask();
+        await entered.Task.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+
+        var disposal = ((IAsyncDisposable)registration).DisposeAsync().AsTask();
+        Assert.False(disposal.IsCompleted);
+        release.SetResult(HookResult.Continue);
+        await disposal.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+        await run.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
     }
 
     [Fact]

@@ -509,7 +509,7 @@ public sealed class HookPointTests
         var pub = await broker.ConnectAsync("pub");
         await pub.PublishAsync("t");
 
-        broker.Engine.Hooks.RemoveOwner("plugin_x");
+        await broker.Engine.Hooks.RemoveOwnerAsync("plugin_x");
         await pub.PublishAsync("t");
 
         Assert.Equal(1, calls);
