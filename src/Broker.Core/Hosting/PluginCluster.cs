@@ -9,6 +9,7 @@ namespace Broker.Core.Hosting;
 /// </summary>
 internal sealed class PluginCluster(BrokerEngine engine, string plugin) : IPluginCluster
 {
+    private readonly Lock _lock = new();
     private IDisposable? _listening;
     private bool _released;
 
@@ -32,7 +33,7 @@ internal sealed class PluginCluster(BrokerEngine engine, string plugin) : IPlugi
     public IDisposable Listen(IPluginClusterListener listener)
     {
         ArgumentNullException.ThrowIfNull(listener);
-        lock (this)
+        lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_released, this);
             _listening?.Dispose();
@@ -44,7 +45,7 @@ internal sealed class PluginCluster(BrokerEngine engine, string plugin) : IPlugi
     /// <summary>The instance has stopped: its listener is removed and it sends nothing more.</summary>
     public void Release()
     {
-        lock (this)
+        lock (_lock)
         {
             _released = true;
             _listening?.Dispose();
