@@ -40,6 +40,10 @@ public sealed partial class AuthBuiltinPlugin : IBrokerPlugin
         var logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
         // A file that cannot be read stops this plugin (its message names the file), not the broker.
         _store = BuiltinStore.Open(Path.Combine(context.DataDirectory, FileName));
+        var cluster = new BuiltinCluster(_store, context, logger);
+        _store.Clock = () => (context.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds(), context.Cluster.NodeName);
+        _store.Changed = cluster.Changed;
+        context.Cluster.Listen(cluster);
         var api = new AuthBuiltinApi(_store, options, context.Broker.InvalidateAuthorization);
         _registrations.AddRange(api.Map(context.Http));
         var hooks = new HookOptions { Priority = HookPriorities.ExternalAuth };
@@ -47,6 +51,9 @@ public sealed partial class AuthBuiltinPlugin : IBrokerPlugin
         _registrations.Add(context.Hooks.Register(HookPoints.ClientAuthorize, Authorize, hooks));
         var data = _store.Current;
         LogStarted(logger, data.Usernames.Count, data.ClientIds.Count, data.Rules.Count, _store.FilePath, options.PasswordHash);
+        // Loaded into a running cluster (at boot no node runs yet: each is compared with as it comes up).
+        if (context.Cluster.RunningNodes() is [var node, ..])
+            _ = cluster.PullAsync(node);
         return ValueTask.CompletedTask;
     }
 

@@ -26,9 +26,9 @@ internal sealed class BuiltinStore
     private const int FormatVersion = 1;
 
     private readonly Lock _writeLock = new();
-    private volatile BuiltinData _current;
+    private volatile Version _current;
 
-    private BuiltinStore(string path, BuiltinData data)
+    private BuiltinStore(string path, Version data)
     {
         FilePath = path;
         _current = data;
@@ -37,14 +37,23 @@ internal sealed class BuiltinStore
     public string FilePath { get; }
 
     /// <summary>The data now; immutable.</summary>
-    public BuiltinData Current => _current;
+    public BuiltinData Current => _current.Data;
+
+    /// <summary>When and on which node the data was last changed (unix ms, node name); 0 and "" for a file that never was.</summary>
+    public (long At, string Node) Stamp => (_current.At, _current.Node);
+
+    /// <summary>The stamp of a change made now on this node; the store keeps it above the current one.</summary>
+    public Func<(long At, string Node)> Clock { get; set; } = () => (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), "");
+
+    /// <summary>Called after each change made here (<see cref="Change{T}"/>), outside the store's lock.</summary>
+    public Action? Changed { get; set; }
 
     /// <summary>Loads <paramref name="path"/>, or starts empty when there is no such file.</summary>
     /// <exception cref="InvalidDataException">The file is not a database of this plugin; the message names the file and what is wrong.</exception>
     public static BuiltinStore Open(string path)
     {
         if (!File.Exists(path))
-            return new BuiltinStore(path, BuiltinData.Empty);
+            return new BuiltinStore(path, new Version(BuiltinData.Empty, 0, ""));
         try
         {
             using var document = JsonDocument.Parse(File.ReadAllBytes(path));
@@ -66,18 +75,60 @@ internal sealed class BuiltinStore
     /// </summary>
     public T Change<T>(Func<Builder, T> change)
     {
+        T result;
         lock (_writeLock)
         {
-            var builder = new Builder(_current);
-            var result = change(builder);
+            var builder = new Builder(_current.Data);
+            result = change(builder);
             if (!builder.Changed)
                 return result;
-            var data = builder.Build();
-            Save(data);
-            _current = data;
-            return result;
+            var (at, node) = Clock();
+            var next = new Version(builder.Build(), Math.Max(at, _current.At + 1), node);
+            Save(next);
+            _current = next;
+        }
+        Changed?.Invoke();
+        return result;
+    }
+
+    /// <summary>The whole database as its file holds it (with its stamp), for another node.</summary>
+    public byte[] Export()
+    {
+        using var stream = new MemoryStream();
+        Write(stream, _current);
+        return stream.ToArray();
+    }
+
+    /// <summary>
+    /// Takes another node's database (<see cref="Export"/>) when it was changed later than this one (by stamp: time,
+    /// then node name); writes it to disk first, as a change. Returns whether it was taken.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Not a database of this plugin.</exception>
+    public bool Import(ReadOnlyMemory<byte> json)
+    {
+        Version incoming;
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            incoming = Read(document.RootElement);
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException)
+        {
+            throw new InvalidDataException(ex.Message, ex);
+        }
+        lock (_writeLock)
+        {
+            var current = _current;
+            if (incoming.At < current.At || (incoming.At == current.At && string.CompareOrdinal(incoming.Node, current.Node) <= 0))
+                return false;
+            Save(incoming);
+            _current = incoming;
+            return true;
         }
     }
+
+    /// <summary>The data with the stamp of its last change.</summary>
+    private sealed record Version(BuiltinData Data, long At, string Node);
 
     /// <summary>A mutable copy of the data for one change.</summary>
     internal sealed class Builder(BuiltinData from)
@@ -95,7 +146,7 @@ internal sealed class BuiltinStore
         public BuiltinData Build() => new(Usernames, ClientIds, Rules);
     }
 
-    private void Save(BuiltinData data)
+    private void Save(Version data)
     {
         var full = Path.GetFullPath(FilePath);
         var directory = Path.GetDirectoryName(full)!;
@@ -120,11 +171,15 @@ internal sealed class BuiltinStore
         }
     }
 
-    private static void Write(Stream stream, BuiltinData data)
+    private static void Write(Stream stream, Version version)
     {
+        var data = version.Data;
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteNumber("version", FormatVersion);
+        // When and where it was last changed: which of two nodes' databases is newer (README, "In a cluster").
+        json.WriteNumber("changed_at", version.At);
+        json.WriteString("changed_on", version.Node);
         foreach (var (table, property) in new[] { (UserTable.Username, "auth_username"), (UserTable.ClientId, "auth_clientid") })
         {
             json.WriteStartArray(property);
@@ -161,7 +216,7 @@ internal sealed class BuiltinStore
         json.WriteEndObject();
     }
 
-    private static BuiltinData Read(JsonElement root)
+    private static Version Read(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
             throw new FormatException("expected a JSON object {\"version\": 1, \"auth_username\": [...], \"auth_clientid\": [...], \"acl\": [...]}");
@@ -178,7 +233,9 @@ internal sealed class BuiltinStore
             rules.Add(rule);
             index++;
         }
-        return new BuiltinData(usernames, clientIds, rules);
+        var at = root.TryGetProperty("changed_at", out var a) && a.ValueKind == JsonValueKind.Number ? a.GetInt64() : 0;
+        var node = root.TryGetProperty("changed_on", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : "";
+        return new Version(new BuiltinData(usernames, clientIds, rules), at, node);
     }
 
     private static Dictionary<string, User> ReadUsers(JsonElement root, string property, string loginField)

@@ -92,6 +92,13 @@ internal sealed class RetainedStore
         }
     }
 
+    /// <summary>The retained message of <paramref name="topic"/>, expired or not; null when there is none.</summary>
+    public BrokerMessage? Get(string topic)
+    {
+        lock (_lock)
+            return _index.Get(topic);
+    }
+
     /// <summary>
     /// Restores a message read from the data directory: no limits (they apply to new messages), expired ones skipped.
     /// Null removes the topic (a delete record of the log).

@@ -28,7 +28,7 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
     private static readonly TimeSpan LogEvery = TimeSpan.FromMinutes(1);
 
     private readonly Lock _stateLock = new();
-    private readonly List<BrokerMessage> _heldBack = [];
+    private readonly List<(BrokerMessage Message, bool Remote)> _heldBack = [];
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private State _state = State.Loading;
     private bool _handoffStarted;
@@ -38,6 +38,7 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private RetainedStore? _store;
     private RetainerStorage? _storage;
+    private RetainerCluster? _cluster;
     private ITimer? _clearTimer;
     private long _lastFullLog;
     private long _lastTooLargeLog;
@@ -62,6 +63,8 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
         _storage = storage;
         _store = new RetainedStore(options, storage.Enqueue, count => broker.SetGauge("retained.count", count));
         _nonce = Guid.NewGuid().ToByteArray();
+        _cluster = new RetainerCluster(this, context.Cluster, _logger, context.Stopping);
+        context.Cluster.Listen(_cluster); // what other nodes send while this loads is held back like local changes
 
         context.Hooks.Register(HookPoints.MessagePublish, OnPublish, HookPriorities.Retainer);
         context.Hooks.Register(HookPoints.SessionSubscribed, OnSubscribed, HookPriorities.Retainer);
@@ -75,14 +78,23 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
             var restored = storage.Open(_store, now);
             lock (_stateLock)
             {
-                foreach (var message in _heldBack)
-                    Store(message);
+                foreach (var (message, remote) in _heldBack)
+                {
+                    if (remote)
+                        Merge(message);
+                    else
+                        Store(message);
+                }
                 _heldBack.Clear();
                 _state = State.Active;
             }
             broker.SetGauge("retained.count", _store.Count);
             _ready.TrySetResult();
             LogStarted(_logger, options.StorageType, restored);
+            // Loaded into a running cluster (not at boot, when no node runs yet): compare with one node now; at boot
+            // and later, every node coming up is compared with (RetainerCluster.OnNodeUp).
+            if (context.Cluster.RunningNodes() is [var node, ..])
+                _ = _cluster.PullAsync(node);
         }
         catch
         {
@@ -148,7 +160,7 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
             switch (_state)
             {
                 case State.Loading:
-                    _heldBack.Add(message);
+                    _heldBack.Add((message, false));
                     break;
                 case State.Active:
                     Store(message);
@@ -208,18 +220,54 @@ public sealed partial class RetainerPlugin : IBrokerPlugin
         return HookResult.Stop;
     }
 
+    /// <summary>A retained message published on this node: stored, and sent to the other nodes. Called under the state lock.</summary>
     private void Store(BrokerMessage message)
+    {
+        if (Apply(message))
+            _cluster!.Published(message.Topic, message);
+    }
+
+    /// <summary>Applies a message to the store; false when a limit refused it (logged).</summary>
+    private bool Apply(BrokerMessage message)
     {
         switch (_store!.Apply(message))
         {
             case StoreOutcome.Full:
                 LogRateLimited(ref _lastFullLog, ref _fullSinceLog, message, full: true);
-                break;
+                return false;
             case StoreOutcome.TooLarge:
                 LogRateLimited(ref _lastTooLargeLog, ref _tooLargeSinceLog, message, full: false);
-                break;
+                return false;
+            default:
+                return true;
         }
     }
+
+    /// <summary>A retained message or deletion from another node (<see cref="RetainerCluster"/>).</summary>
+    internal void MergeRemote(BrokerMessage message)
+    {
+        lock (_stateLock)
+        {
+            if (_state == State.Loading)
+                _heldBack.Add((message, true));
+            else if (_state == State.Active)
+                Merge(message);
+            // Retired: the successor listens now.
+        }
+    }
+
+    /// <summary>Keeps a message from another node when it is newer than this node's. Called under the state lock.</summary>
+    private void Merge(BrokerMessage message)
+    {
+        if (!_cluster!.IsNewer(message, _store!.Get(message.Topic)))
+            return;
+        if (message.Payload.IsEmpty)
+            _cluster.RememberDeleted(message.Topic, message.Timestamp);
+        Apply(message);
+    }
+
+    /// <summary>Every retained message this instance holds (a node comparing with this one asks for them).</summary>
+    internal List<BrokerMessage> Snapshot() => _store?.Snapshot() ?? [];
 
     private ValueTask<HookResult> OnSubscribed(SessionSubscribedContext hook)
     {

@@ -18,6 +18,7 @@ internal sealed partial class ClusterNode
             return;
         }
         var syncNeeded = false;
+        var cameUp = false;
         RemoteNode? node;
         lock (_members)
         {
@@ -37,6 +38,7 @@ internal sealed partial class ClusterNode
                 if (!node.IsUp)
                 {
                     node.IsUp = true;
+                    cameUp = true;
                     LogNodeUp(_logger, node.Name);
                 }
                 // Never synced, or it has said more than this node has applied (a lost delta): ask for the whole table.
@@ -79,6 +81,8 @@ internal sealed partial class ClusterNode
         }
         if (syncNeeded)
             _ = SyncAsync(node!, node!.SyncGeneration);
+        if (cameUp)
+            NotifyNodeUp(node!.Name);
     }
 
     /// <summary>Asks <paramref name="node"/> for its whole route table and applies it with the deltas kept meanwhile.</summary>

@@ -127,6 +127,9 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         _loops.Add(Task.Run(() => ServeSnapshotsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReceiveForwardsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => TickAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => PublishPluginMessagesAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ReceivePluginBroadcastsAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ServePluginRequestsAsync(_stop.Token)));
     }
 
     /// <inheritdoc/>
@@ -209,6 +212,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         _control.Writer.TryComplete();
         _forward.Writer.TryComplete();
+        PluginOut.Writer.TryComplete();
         try
         {
             await Task.WhenAll(_loops).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);

@@ -195,6 +195,12 @@ internal sealed partial class BrokerEngine
     /// </summary>
     public ValueTask<PublishOutcome> DeliverForwardedAsync(BrokerMessage message) => RouteLocalAsync(message, null, 0);
 
+    /// <summary>
+    /// The channel between plugins' copies on the nodes of the cluster (<see cref="Abstractions.Plugins.IPluginCluster"/>);
+    /// null when clustering is off. Set before the plugins start.
+    /// </summary>
+    public IPluginMessaging? PluginMessaging { get; set; }
+
     /// <summary>The cluster this node is part of; null when clustering is off.</summary>
     public IClusterLink? Cluster => _cluster;
 

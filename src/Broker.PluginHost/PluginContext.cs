@@ -40,6 +40,7 @@ internal sealed class PluginContext(
     public Meter Meter => core.Meter;
     public IBrokerReadModel ReadModel => readModel ?? throw new NotSupportedException("this host has no read model for plugins");
     public IPluginHttp Http => core.Http;
+    public IPluginCluster Cluster => core.Cluster;
 
     public HttpClient CreateManagementClient() =>
         managementClientFactory?.Invoke() ?? throw new NotSupportedException("this host has no management API for plugins");

@@ -109,6 +109,7 @@ internal static partial class BrokerHost
         await using var cluster = settings.Cluster.Enable
             ? new Cluster.ClusterNode(settings.Cluster, settings.Broker.NodeName, engine, app.Services.GetRequiredService<ILoggerFactory>(), settings.ResolveEtcPath)
             : null;
+        engine.PluginMessaging = cluster; // before the plugins start: they may listen at once
 
         var plugins = new PluginManager(engine.PluginSupport, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
             new PluginConfigurationSource(settings.EtcDirectory));

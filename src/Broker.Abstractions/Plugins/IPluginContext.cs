@@ -126,6 +126,13 @@ public interface IPluginContext
     /// at boot, when the API is not listening yet). Since SDK 2.1; the default implementation, for test doubles, throws.
     /// </summary>
     HttpClient CreateManagementClient() => throw new NotSupportedException("this host has no management API for plugins");
+
+    /// <summary>
+    /// The cluster this broker is a node of, as this plugin sees it: the node's name, the other running nodes, and a
+    /// channel to this plugin on them (see <see cref="IPluginCluster"/>). Since SDK 2.1; the default implementation, for
+    /// test doubles, is a single node named <c>local</c>.
+    /// </summary>
+    IPluginCluster Cluster => SingleNodeCluster.Unknown;
 }
 
 /// <summary>Thrown by <see cref="IPluginContext.BindOptions{T}"/>: the message has one line per bad value (file:line: key ...).</summary>

@@ -51,6 +51,7 @@ public sealed class PluginResources
     private PluginEndpoints.Scope? _http;
     private IClientState? _clientState;
     private Meter? _meter;
+    private readonly PluginCluster _cluster;
     private volatile bool _released; // what the plugin asks for after its stop would outlive it: refused
 
     internal PluginResources(BrokerEngine engine, string plugin, string owner)
@@ -59,6 +60,7 @@ public sealed class PluginResources
         Plugin = plugin;
         Owner = owner;
         Hooks = engine.Hooks.ForOwner(owner);
+        _cluster = new PluginCluster(engine, plugin);
     }
 
     /// <summary>The plugin's name.</summary>
@@ -108,6 +110,9 @@ public sealed class PluginResources
             return created;
         }
     }
+
+    /// <summary>The cluster as the instance sees it; its listener is removed by <see cref="Release"/>.</summary>
+    public IPluginCluster Cluster => _cluster;
 
     /// <summary>The instance's HTTP endpoints, made on first use; refused after <see cref="Release"/>.</summary>
     public IPluginHttp Http
@@ -167,6 +172,7 @@ public sealed class PluginResources
         _released = true;
         Interlocked.Exchange(ref _meter, null)?.Dispose();
         Interlocked.Exchange(ref _http, null)?.Dispose();
+        _cluster.Release();
         lock (_subscriptions)
         {
             foreach (var subscription in _subscriptions)

@@ -123,6 +123,10 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     public Task<string> WaitForLogAsync(Func<string, bool> predicate, string what, TimeSpan? timeout = null) =>
         _process.WaitForLineAsync(predicate, timeout ?? TimeSpan.FromSeconds(20), what);
 
+    /// <summary>Waits until <paramref name="count"/> lines of the broker's log match (lines already printed count).</summary>
+    public Task<IReadOnlyList<string>> WaitForLogLinesAsync(Func<string, bool> predicate, int count, string what, TimeSpan? timeout = null) =>
+        _process.WaitForLinesAsync(predicate, count, timeout ?? TimeSpan.FromSeconds(20), what);
+
     /// <summary>Sends a POSIX signal (e.g. "TERM") to the broker process.</summary>
     public void Signal(string signal) => _process.Signal(signal);
 
@@ -159,8 +163,9 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     /// <summary>
     /// Stops the broker with SIGTERM (a clean stop: plugins are stopped), or SIGKILL with <c>crash</c>, and starts a new
     /// one on the same home and options, on new ports. The home now belongs to the returned broker; dispose this one as well (cheap).
+    /// <paramref name="whileDown"/> runs after the old process has exited and before the new one starts.
     /// </summary>
-    public async Task<BrokerProcess> RestartAsync(bool crash = false)
+    public async Task<BrokerProcess> RestartAsync(bool crash = false, Func<Task>? whileDown = null)
     {
         if (IsMosquitto || _options is null)
         {
@@ -171,6 +176,8 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         var code = await _process.WaitForExitAsync(StopTimeout);
         Assert.True(crash || code == 0, $"the broker exited with {code} on SIGTERM\n{_process.Transcript}");
         _ownsHome = false;
+        if (whileDown is not null)
+            await whileDown();
         var next = await StartOursAsync(_options, HomeDirectory);
         next._options = _options;
         return next;

@@ -1,0 +1,22 @@
+using Broker.Abstractions.Plugins;
+
+namespace Broker.Core.Cluster;
+
+/// <summary>
+/// The cluster's channel between the copies of one plugin on different nodes (Broker.Cluster implements it; what a
+/// plugin sees as <see cref="IPluginCluster"/>). Set on the engine before the plugins start, when clustering is on.
+/// </summary>
+internal interface IPluginMessaging
+{
+    /// <summary>The other nodes running now.</summary>
+    IReadOnlyList<string> RunningNodes();
+
+    /// <summary>Queues <paramref name="message"/> for <paramref name="plugin"/> on every other node; never blocks.</summary>
+    void Broadcast(string plugin, ReadOnlyMemory<byte> message);
+
+    /// <summary>Asks <paramref name="plugin"/> on <paramref name="node"/>; throws <see cref="PluginClusterException"/>.</summary>
+    Task<byte[]> RequestAsync(string plugin, string node, ReadOnlyMemory<byte> request, TimeSpan timeout, CancellationToken cancellationToken);
+
+    /// <summary>Hands what <paramref name="plugin"/> receives to <paramref name="listener"/> until disposed (one per plugin: a later one replaces it).</summary>
+    IDisposable Listen(string plugin, IPluginClusterListener listener);
+}
