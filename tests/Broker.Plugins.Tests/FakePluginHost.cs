@@ -66,10 +66,12 @@ internal sealed class FakeHookBroker(TimeProvider time, string gauge) : IBrokerS
     }
 
     /// <summary>Starts a new instance of <typeparamref name="TPlugin"/> with its own context, as a load or reload does.</summary>
-    public async Task<(TPlugin Plugin, FakePluginContext Context)> StartAsync<TPlugin>(string name, string dataDirectory, object options)
+    public async Task<(TPlugin Plugin, FakePluginContext Context)> StartAsync<TPlugin>(string name, string dataDirectory, object options, IPluginCluster? cluster = null)
         where TPlugin : IBrokerPlugin, new()
     {
         var context = new FakePluginContext(this, time, name, dataDirectory, options);
+        if (cluster is not null)
+            context.Cluster = cluster;
         var plugin = new TPlugin();
         await plugin.StartAsync(context, TestContext.Current.CancellationToken);
         return (plugin, context);
@@ -161,6 +163,7 @@ internal sealed class FakePluginContext(FakeHookBroker broker, TimeProvider time
     private readonly CancellationTokenSource _stopping = new();
 
     public string Name => name;
+    public IPluginCluster Cluster { get; set; } = new FakeCluster("test@127.0.0.1");
     public IConfiguration Configuration { get; } = new ConfigurationBuilder().Build();
     public ILoggerFactory LoggerFactory => NullLoggerFactory.Instance;
     public IHookRegistry Hooks => this;
@@ -192,6 +195,63 @@ internal sealed class FakePluginContext(FakeHookBroker broker, TimeProvider time
     public IReadOnlyList<ClientInfo> ListClients() => [];
     public IReadOnlyList<SubscriptionInfo> ListSubscriptions(string? clientId = null) => [];
     public Task<bool> KickAsync(string clientId) => Task.FromResult(false);
+
+    private sealed class Registration : IDisposable
+    {
+        public void Dispose()
+        {
+        }
+    }
+}
+
+/// <summary>
+/// One node of a plugin's cluster in miniature: alone, a single broker; <see cref="Pair"/>ed, two nodes whose plugin
+/// copies reach each other's listener directly, while <see cref="Connected"/> (broadcasts are dropped otherwise, as
+/// for a node cut off).
+/// </summary>
+internal sealed class FakeCluster(string nodeName) : IPluginCluster
+{
+    private FakeCluster? _peer;
+
+    public IPluginClusterListener? Listener { get; private set; }
+
+    public bool Connected { get; set; }
+
+    /// <summary>Requests this node answered.</summary>
+    public int RequestsServed;
+
+    public bool Enabled => _peer is not null;
+
+    public string NodeName { get; } = nodeName;
+
+    public static (FakeCluster A, FakeCluster B) Pair(string a, string b)
+    {
+        var (first, second) = (new FakeCluster(a), new FakeCluster(b));
+        (first._peer, second._peer) = (second, first);
+        return (first, second);
+    }
+
+    public IReadOnlyList<string> RunningNodes() => _peer is { } peer && Connected ? [peer.NodeName] : [];
+
+    public void Broadcast(ReadOnlyMemory<byte> message)
+    {
+        if (_peer is { Listener: { } listener } && Connected)
+            listener.OnMessageAsync(NodeName, message.ToArray(), CancellationToken.None).AsTask().GetAwaiter().GetResult();
+    }
+
+    public async Task<byte[]> RequestAsync(string node, ReadOnlyMemory<byte> request, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (_peer is not { Listener: { } listener } peer || !Connected || peer.NodeName != node)
+            throw new PluginClusterException($"node {node} is not running");
+        Interlocked.Increment(ref peer.RequestsServed);
+        return await listener.OnRequestAsync(NodeName, request.ToArray(), cancellationToken);
+    }
+
+    public IDisposable Listen(IPluginClusterListener listener)
+    {
+        Listener = listener;
+        return new Registration();
+    }
 
     private sealed class Registration : IDisposable
     {
