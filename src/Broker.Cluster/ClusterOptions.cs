@@ -65,6 +65,15 @@ internal sealed partial class ClusterOptions : IValidatableOptions
     public IReadOnlyList<string> ServerList =>
         [.. Servers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
+    /// <summary>A copy with another <see cref="Enable"/> and <see cref="Servers"/> (<c>ctl cluster join</c>); the rest as configured.</summary>
+    public ClusterOptions With(bool enable, string servers)
+    {
+        var copy = (ClusterOptions)MemberwiseClone();
+        copy.Enable = enable;
+        copy.Servers = servers;
+        return copy;
+    }
+
     /// <inheritdoc/>
     public IEnumerable<(string Key, string Error)> Validate()
     {
