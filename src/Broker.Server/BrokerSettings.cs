@@ -89,6 +89,7 @@ internal sealed class BrokerSettings
         foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management, settings.Persistence, settings.Cluster })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         // What ctl cluster join/leave decided overrides cluster.enable and cluster.nats.servers (broker.conf is not rewritten).
+        var clustered = settings.Cluster.Enable;
         try
         {
             settings.ClusterState = ClusterState.Read(settings.DataDirectory);
@@ -100,8 +101,8 @@ internal sealed class BrokerSettings
         }
         ConfigurationException.ThrowIfAny(errors);
         // In a cluster every node needs its own name; the single-node default would be everyone's, so a node left at
-        // it is named after its host, as EMQX's emqx@host.
-        if (settings.Cluster.Enable && settings.Broker.NodeName == BrokerOptions.DefaultNodeName)
+        // it is named after its host, as EMQX's emqx@host; one that left (data/cluster.state) keeps that name, to join again as itself.
+        if ((clustered || settings.Cluster.Enable) && settings.Broker.NodeName == BrokerOptions.DefaultNodeName)
             settings.Broker.NodeName = "broker@" + System.Net.Dns.GetHostName();
         return settings;
     }
