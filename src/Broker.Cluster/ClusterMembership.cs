@@ -78,7 +78,7 @@ internal sealed partial class ClusterMembership : IAsyncDisposable
     public void Start()
     {
         if (State is { } state)
-            LogStateOverride(_logger, Path.Combine(_dataDirectory, ClusterState.FileName), state.Joined ? "joined " + state.Servers : "left", state.Changed, state.By);
+            LogStateOverride(_logger, Path.Combine(_dataDirectory, ClusterState.FileName), state.Joined ? "joined " + ClusterOptions.Redact(state.Servers) : "left", state.Changed, state.By);
         if (_options.Enable)
             StartNode(_options);
     }
@@ -106,14 +106,14 @@ internal sealed partial class ClusterMembership : IAsyncDisposable
             if (_disposed)
                 return new(MembershipError.Conflict, "the broker is stopping");
             if (Node is { } current && SameServers(current.Servers, options.ServerList))
-                return new(MembershipError.Conflict, $"already in cluster {current.ClusterName} over {current.Servers}");
+                return new(MembershipError.Conflict, $"already in cluster {current.ClusterName} over {ClusterOptions.Redact(current.Servers)}");
             // EMQX refuses to join a node it cannot reach; so does this, before leaving anything.
             if (await ProbeAsync(options, cancel).ConfigureAwait(false) is { } unreachable)
-                return new(MembershipError.Unreachable, $"cannot reach NATS at {servers}: {unreachable}");
+                return new(MembershipError.Unreachable, $"cannot reach NATS at {ClusterOptions.Redact(servers)}: {unreachable}");
             var left = await StopNodeAsync().ConfigureAwait(false);
             StartNode(options);
             Save(ClusterState.Now(joined: true, servers, "ctl cluster join", _engine.TimeProvider));
-            return new(MembershipError.None, (left is null ? "" : $"left cluster {left}; ") + $"joined cluster {options.Name} over {servers}");
+            return new(MembershipError.None, (left is null ? "" : $"left cluster {left}; ") + $"joined cluster {options.Name} over {ClusterOptions.Redact(servers)}");
         }
         finally
         {

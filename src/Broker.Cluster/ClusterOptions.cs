@@ -74,6 +74,9 @@ internal sealed partial class ClusterOptions : IValidatableOptions
         return copy;
     }
 
+    /// <summary>Servers as logs and answers show them: a user name and password in a URL (<c>nats://u:p@host</c>) hidden.</summary>
+    public static string Redact(string servers) => CredentialsPattern().Replace(servers, "://***@");
+
     /// <inheritdoc/>
     public IEnumerable<(string Key, string Error)> Validate()
     {
@@ -98,4 +101,7 @@ internal sealed partial class ClusterOptions : IValidatableOptions
 
     [GeneratedRegex("^[A-Za-z0-9_-]+$")]
     private static partial Regex NamePattern();
+
+    [GeneratedRegex("://[^@/,]*@")]
+    private static partial Regex CredentialsPattern();
 }

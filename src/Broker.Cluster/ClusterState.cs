@@ -46,13 +46,16 @@ internal sealed record ClusterState(bool Joined, string Servers, string Changed,
     public static ClusterState Now(bool joined, string servers, string by, TimeProvider time) =>
         new(joined, servers, time.GetUtcNow().ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), by);
 
-    /// <summary>Writes it atomically (a crash leaves the old file or the new one).</summary>
+    /// <summary>Writes it atomically (a crash leaves the old file or the new one), readable by the broker's user only (a URL may hold NATS credentials).</summary>
     public void Write(string dataDirectory)
     {
         Directory.CreateDirectory(dataDirectory);
         var path = Path.Combine(dataDirectory, FileName);
         var temp = path + ".tmp";
-        File.WriteAllText(temp,
+        File.WriteAllText(temp, "");
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.AppendAllText(temp,
             "# Written by the broker (ctl cluster join/leave, or a force-leave from another node); read at start.\n" +
             "# Overrides cluster.enable and cluster.nats.servers of etc/broker.conf; delete it to go back to broker.conf.\n" +
             $"membership = {(Joined ? "joined" : "left")}\n" +

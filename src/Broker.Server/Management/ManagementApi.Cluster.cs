@@ -29,9 +29,10 @@ internal static partial class ManagementApi
     private sealed record Gathered(List<(string Node, ClusterAnswer Answer)> Answers, NodeError[]? Errors);
 
     /// <summary>
-    /// <c>GET /api/v5/nodes</c>, and EMQX 5's membership changes, which <c>ctl cluster</c> uses (EMQX 4 has them on its
-    /// command line only; its ctl talks to the node directly, ours to this API): <c>POST /api/v5/cluster/join</c>
-    /// <c>{"nats":"nats://host:port"}</c>, <c>POST /api/v5/cluster/leave</c>, <c>DELETE /api/v5/cluster/{node}/force_leave</c>.
+    /// <c>GET /api/v5/nodes</c>, and the membership changes <c>ctl cluster</c> makes (EMQX 4 has them on its command
+    /// line only: its ctl talks to the node directly, ours to this API): <c>POST /api/v5/cluster/join</c>
+    /// <c>{"nats":"nats://host:port"}</c>, <c>POST /api/v5/cluster/leave</c>, and <c>DELETE
+    /// /api/v5/cluster/{node}/force_leave</c> as EMQX 5 names it.
     /// </summary>
     private static void MapCluster(RouteGroupBuilder v5, BrokerEngine engine, ClusterMembership? cluster)
     {
@@ -99,7 +100,7 @@ internal static partial class ManagementApi
                 NatsConnected = node.IsSelf ? cluster.NatsConnected : null,
                 NatsServer = node.IsSelf ? cluster.NatsServer : null,
                 Membership = node.IsSelf ? membership.Membership : null,
-                NatsServers = node.IsSelf ? cluster.Servers : null,
+                NatsServers = node.IsSelf ? ClusterOptions.Redact(cluster.Servers) : null,
             };
         }
         return views;

@@ -21,9 +21,10 @@ namespace Broker.Server.Management;
 /// nothing else. Serialisation is source-generated (<see cref="ManagementJsonContext"/>).
 /// </summary>
 /// <remarks>
-/// Single node: lists that EMQX answers per node hold one entry, this node. Further endpoint groups (plugins,
-/// routes, listeners, publish) are added as <c>Map*</c> methods on <see cref="RouteGroupBuilder"/> "api", which
-/// already carries the authentication.
+/// In a cluster, the lists EMQX answers for every node (clients, subscriptions, routes, stats, metrics, nodes,
+/// brokers) hold every node's, gathered as <c>ManagementApi.Cluster.cs</c> says; the rest is this node's. Further
+/// endpoint groups (plugins, routes, listeners, publish) are added as <c>Map*</c> methods on
+/// <see cref="RouteGroupBuilder"/> "api", which already carries the authentication.
 /// </remarks>
 internal static partial class ManagementApi
 {
@@ -76,10 +77,10 @@ internal static partial class ManagementApi
         api.MapGet("/brokers/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: true, cancel));
         api.MapGet("/nodes", (CancellationToken cancel) => ListNodesAsync(engine, cluster, null, brokers: false, cancel));
         api.MapGet("/nodes/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: false, cancel));
-        api.MapGet("/stats", (CancellationToken cancel) => ListStatsAsync(engine, cluster, null, cancel));
-        api.MapGet("/nodes/{node}/stats", (string node, CancellationToken cancel) => ListStatsAsync(engine, cluster, node, cancel));
-        api.MapGet("/metrics", (CancellationToken cancel) => ListMetricsAsync(engine, cluster, null, cancel));
-        api.MapGet("/nodes/{node}/metrics", (string node, CancellationToken cancel) => ListMetricsAsync(engine, cluster, node, cancel));
+        api.MapGet("/stats", (CancellationToken cancel) => ListCountersAsync(engine, cluster, null, metrics: false, cancel));
+        api.MapGet("/nodes/{node}/stats", (string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, node, metrics: false, cancel));
+        api.MapGet("/metrics", (CancellationToken cancel) => ListCountersAsync(engine, cluster, null, metrics: true, cancel));
+        api.MapGet("/nodes/{node}/metrics", (string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, node, metrics: true, cancel));
 
         api.MapGet("/clients", (HttpRequest request, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, null, null, cancel));
         api.MapGet("/nodes/{node}/clients", (HttpRequest request, string node, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, node, null, cancel));
@@ -264,32 +265,20 @@ internal static partial class ManagementApi
         return true;
     }
 
-    /// <summary>EMQX 4's <c>/stats</c>: <c>[{node, stats}]</c>, one per node.</summary>
-    private static async Task<IResult> ListStatsAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string? node, CancellationToken cancel)
+    /// <summary>EMQX 4's <c>/stats</c> (<c>[{node, stats}]</c>) or <c>/metrics</c> (<c>[{node, metrics}]</c>): one entry per node.</summary>
+    private static async Task<IResult> ListCountersAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string? node, bool metrics, CancellationToken cancel)
     {
         if (!TryScope(engine, cluster, node, out var scope, out var error))
             return error;
-        var all = new List<NodeStats>();
+        var parts = new List<(string Node, Dictionary<string, long> Values)>();
         if (scope.Self)
-            all.Add(new NodeStats { Node = engine.BrokerOptions.NodeName, Stats = StatsOf(engine) });
-        var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = "stats" }, cancel).ConfigureAwait(false);
+            parts.Add((engine.BrokerOptions.NodeName, metrics ? MetricsOf(engine) : StatsOf(engine)));
+        var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = metrics ? "metrics" : "stats" }, cancel).ConfigureAwait(false);
         foreach (var (name, answer) in gathered.Answers)
-            all.Add(new NodeStats { Node = name, Stats = answer.Stats ?? [] });
-        return Ok([.. all], ManagementJsonContext.Default.ApiResponseNodeStatsArray, null, gathered.Errors);
-    }
-
-    /// <summary>EMQX 4's <c>/metrics</c>: <c>[{node, metrics}]</c>, one per node.</summary>
-    private static async Task<IResult> ListMetricsAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string? node, CancellationToken cancel)
-    {
-        if (!TryScope(engine, cluster, node, out var scope, out var error))
-            return error;
-        var all = new List<NodeMetrics>();
-        if (scope.Self)
-            all.Add(new NodeMetrics { Node = engine.BrokerOptions.NodeName, Metrics = MetricsOf(engine) });
-        var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = "metrics" }, cancel).ConfigureAwait(false);
-        foreach (var (name, answer) in gathered.Answers)
-            all.Add(new NodeMetrics { Node = name, Metrics = answer.Metrics ?? [] });
-        return Ok([.. all], ManagementJsonContext.Default.ApiResponseNodeMetricsArray, null, gathered.Errors);
+            parts.Add((name, (metrics ? answer.Metrics : answer.Stats) ?? []));
+        return metrics
+            ? Ok([.. parts.Select(p => new NodeMetrics { Node = p.Node, Metrics = p.Values })], ManagementJsonContext.Default.ApiResponseNodeMetricsArray, null, gathered.Errors)
+            : Ok([.. parts.Select(p => new NodeStats { Node = p.Node, Stats = p.Values })], ManagementJsonContext.Default.ApiResponseNodeStatsArray, null, gathered.Errors);
     }
 
     /// <summary>EMQX 4's <c>/nodes</c> and <c>/brokers</c> (and <c>/{node}</c>): one entry per running node.</summary>

@@ -40,4 +40,8 @@ public sealed class ClusterStateTests
         var ex = Assert.Throws<ConfigurationException>(() => BrokerSettings.Load(home, home, home, new Dictionary<string, string>()));
         Assert.Contains("cluster.state: membership must be joined or left, not 'maybe'", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Redact_HidesCredentialsInUrls() =>
+        Assert.Equal("nats://***@10.0.0.1:4222,nats://10.0.0.2:4222", ClusterOptions.Redact("nats://u:secret@10.0.0.1:4222,nats://10.0.0.2:4222"));
 }
