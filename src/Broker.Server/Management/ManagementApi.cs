@@ -77,10 +77,10 @@ internal static partial class ManagementApi
         api.MapGet("/brokers/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: true, cancel));
         api.MapGet("/nodes", (CancellationToken cancel) => ListNodesAsync(engine, cluster, null, brokers: false, cancel));
         api.MapGet("/nodes/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: false, cancel));
-        api.MapGet("/stats", (CancellationToken cancel) => ListCountersAsync(engine, cluster, null, metrics: false, cancel));
-        api.MapGet("/nodes/{node}/stats", (string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, node, metrics: false, cancel));
-        api.MapGet("/metrics", (CancellationToken cancel) => ListCountersAsync(engine, cluster, null, metrics: true, cancel));
-        api.MapGet("/nodes/{node}/metrics", (string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, node, metrics: true, cancel));
+        api.MapGet("/stats", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, null, metrics: false, cancel));
+        api.MapGet("/nodes/{node}/stats", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, node, metrics: false, cancel));
+        api.MapGet("/metrics", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, null, metrics: true, cancel));
+        api.MapGet("/nodes/{node}/metrics", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, node, metrics: true, cancel));
 
         api.MapGet("/clients", (HttpRequest request, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, null, null, cancel));
         api.MapGet("/nodes/{node}/clients", (HttpRequest request, string node, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, node, null, cancel));
@@ -265,9 +265,16 @@ internal static partial class ManagementApi
         return true;
     }
 
-    /// <summary>EMQX 4's <c>/stats</c> (<c>[{node, stats}]</c>) or <c>/metrics</c> (<c>[{node, metrics}]</c>): one entry per node.</summary>
-    private static async Task<IResult> ListCountersAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string? node, bool metrics, CancellationToken cancel)
+    /// <summary>
+    /// EMQX 4's <c>/stats</c> (<c>[{node, stats}]</c>) or <c>/metrics</c> (<c>[{node, metrics}]</c>): one entry per node;
+    /// with <c>aggregate=true</c>, as EMQX, one object of the sums over the nodes that answered.
+    /// </summary>
+    private static async Task<IResult> ListCountersAsync(
+        BrokerEngine engine, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, bool metrics, CancellationToken cancel)
     {
+        var aggregateText = request.Query["aggregate"].ToString();
+        if (aggregateText is not ("" or "true" or "false"))
+            return Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, $"aggregate must be true or false, not '{aggregateText}'");
         if (!TryScope(engine, cluster, node, out var scope, out var error))
             return error;
         var parts = new List<(string Node, Dictionary<string, long> Values)>();
@@ -276,6 +283,16 @@ internal static partial class ManagementApi
         var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = metrics ? "metrics" : "stats" }, cancel).ConfigureAwait(false);
         foreach (var (name, answer) in gathered.Answers)
             parts.Add((name, (metrics ? answer.Metrics : answer.Stats) ?? []));
+        if (aggregateText == "true")
+        {
+            var sums = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (_, values) in parts)
+            {
+                foreach (var (key, value) in values)
+                    sums[key] = sums.GetValueOrDefault(key) + value;
+            }
+            return Ok(new Dictionary<string, long>(sums), ManagementJsonContext.Default.ApiResponseDictionaryStringInt64, null, gathered.Errors);
+        }
         return metrics
             ? Ok([.. parts.Select(p => new NodeMetrics { Node = p.Node, Metrics = p.Values })], ManagementJsonContext.Default.ApiResponseNodeMetricsArray, null, gathered.Errors)
             : Ok([.. parts.Select(p => new NodeStats { Node = p.Node, Stats = p.Values })], ManagementJsonContext.Default.ApiResponseNodeStatsArray, null, gathered.Errors);

@@ -424,6 +424,7 @@ internal sealed class TraceView
 [JsonSerializable(typeof(ApiResponse<BanView[]>))]
 [JsonSerializable(typeof(ApiResponse<BanView>))]
 [JsonSerializable(typeof(BanRequest))]
+[JsonSerializable(typeof(ApiResponse<Dictionary<string, long>>))]
 [JsonSerializable(typeof(ClusterQuestion))]
 [JsonSerializable(typeof(ClusterAnswer))]
 [JsonSerializable(typeof(ClusterJoinRequest))]

@@ -63,6 +63,9 @@ public sealed class ClusterOperationsTests
         Assert.Equal(0, stats[A].GetProperty("connections.count").GetInt32());
         Assert.Equal(1, stats[B].GetProperty("subscriptions.count").GetInt32());
         Assert.Equal(2, stats[C].GetProperty("subscriptions.count").GetInt32());
+        var totals = (await GetAsync(a, "api/v4/stats?aggregate=true")).GetProperty("data");
+        Assert.Equal(2, totals.GetProperty("connections.count").GetInt32());
+        Assert.Equal(3, totals.GetProperty("subscriptions.count").GetInt32());
         Assert.Equal(3, (await GetAsync(a, "api/v4/nodes")).GetProperty("data").GetArrayLength());
 
         // ctl on a shows c's client with its node.
