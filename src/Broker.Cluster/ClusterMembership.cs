@@ -24,10 +24,7 @@ internal enum MembershipError
 }
 
 /// <summary>The outcome of a membership change: done, or refused with the reason.</summary>
-internal readonly record struct MembershipResult(MembershipError Error, string Message)
-{
-    public bool Ok => Error == MembershipError.None;
-}
+internal readonly record struct MembershipResult(MembershipError Error, string Message);
 
 /// <summary>
 /// This node's seat in a cluster, which <c>ctl cluster join</c> / <c>leave</c> change at run time (EMQX 4's
