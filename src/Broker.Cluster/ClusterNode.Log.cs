@@ -42,4 +42,13 @@ internal sealed partial class ClusterNode
 
     [LoggerMessage(EventId = 2412, Level = LogLevel.Warning, Message = "Cluster: no route snapshot from node {Node} ({Reason}); asking again at its next heartbeat")]
     private static partial void LogSnapshotFailed(ILogger logger, string node, string reason);
+
+    [LoggerMessage(EventId = 2413, Level = LogLevel.Warning, Message = "Cluster: node {Node} removed from the cluster (force-leave on node {By}): its routes withdrawn")]
+    private static partial void LogForceLeave(ILogger logger, string node, string by);
+
+    [LoggerMessage(EventId = 2414, Level = LogLevel.Warning, Message = "Cluster: node {By} removed this node from the cluster (force-leave): leaving")]
+    private static partial void LogForcedToLeave(ILogger logger, string by);
+
+    [LoggerMessage(EventId = 2415, Level = LogLevel.Information, Message = "Cluster: node {Node} left the cluster")]
+    private static partial void LogNodeLeftCluster(ILogger logger, string node);
 }

@@ -17,6 +17,11 @@ internal sealed partial class ClusterNode
                 LogDuplicateName(_logger, NodeName);
             return;
         }
+        if (message.Kind is ControlKind.Leave or ControlKind.ForceLeave)
+        {
+            HandleLeave(token, message);
+            return;
+        }
         var syncNeeded = false;
         var cameUp = false;
         RemoteNode? node;
@@ -25,6 +30,8 @@ internal sealed partial class ClusterNode
             _members.TryGetValue(token, out node);
             if (message.Kind == ControlKind.Heartbeat)
             {
+                if (IsForcedOut(token, message))
+                    return;
                 if (node is null || node.Boot != message.Boot)
                 {
                     if (node is not null)

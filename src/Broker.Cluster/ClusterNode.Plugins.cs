@@ -9,34 +9,36 @@ using NATS.Client.Core;
 namespace Broker.Cluster;
 
 /// <summary>
-/// The channel between a plugin's copies on the nodes (<see cref="IPluginMessaging"/>, what plugins see as
-/// <see cref="IPluginCluster"/>). Subjects, with <c>c</c> = cluster.name and <c>p</c> = the plugin's name (plugin names
+/// The channel between a plugin's copies on the nodes while this node is in the cluster (what plugins see as
+/// <see cref="IPluginCluster"/>, through <see cref="ClusterMembership"/>, which keeps their listeners across joins). Subjects, with <c>c</c> = cluster.name and <c>p</c> = the plugin's name (plugin names
 /// are subject-safe: letters, digits, '_' and '-'): <c>c.plg.p.all</c> for broadcasts, which every node receives, and
 /// <c>c.plg.p.to.n</c> for requests to node n. Every payload starts with the sender's node name (u16 length, UTF-8).
 /// </summary>
-internal sealed partial class ClusterNode : IPluginMessaging
+internal sealed partial class ClusterNode
 {
-    private readonly Dictionary<string, IPluginClusterListener> _pluginListeners = new(StringComparer.Ordinal);
     private Channel<(string Subject, byte[] Data)>? _pluginOut;
+
+    /// <summary>The plugins' listeners on this node (owned by <see cref="ClusterMembership"/>); set before <see cref="Start"/>.</summary>
+    public PluginListeners PluginListeners { get; init; } = new();
 
     private Channel<(string Subject, byte[] Data)> PluginOut => LazyInitializer.EnsureInitialized(ref _pluginOut,
         () => Channel.CreateBounded<(string, byte[])>(new BoundedChannelOptions(_options.MaxForwardQueue) { SingleReader = true }));
 
-    /// <inheritdoc/>
+    /// <summary>The other nodes running now.</summary>
     public IReadOnlyList<string> RunningNodes()
     {
         lock (_members)
             return [.. _members.Values.Where(n => n.IsUp).Select(n => n.Name).Order(StringComparer.Ordinal)];
     }
 
-    /// <inheritdoc/>
+    /// <summary>Queues <paramref name="message"/> for <paramref name="plugin"/> on every other node; never blocks.</summary>
     public void Broadcast(string plugin, ReadOnlyMemory<byte> message)
     {
         if (!PluginOut.Writer.TryWrite((_options.Name + ".plg." + plugin + ".all", Envelope(message.Span))))
             Interlocked.Increment(ref _forwardDropped);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Asks <paramref name="plugin"/> on <paramref name="node"/>; throws <see cref="PluginClusterException"/>.</summary>
     public async Task<byte[]> RequestAsync(string plugin, string node, ReadOnlyMemory<byte> request, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (!RunningNodes().Contains(node, StringComparer.Ordinal))
@@ -59,31 +61,14 @@ internal sealed partial class ClusterNode : IPluginMessaging
         }
     }
 
-    /// <inheritdoc/>
-    public IDisposable Listen(string plugin, IPluginClusterListener listener)
-    {
-        lock (_pluginListeners)
-            _pluginListeners[plugin] = listener;
-        return new Listening(this, plugin, listener);
-    }
-
     private const string PluginErrorHeader = "Broker-Plugin-Error";
 
     private string RequestSubject(string plugin, string token) => _options.Name + ".plg." + plugin + ".to." + token;
 
-    private IPluginClusterListener? ListenerOf(string plugin)
-    {
-        lock (_pluginListeners)
-            return _pluginListeners.GetValueOrDefault(plugin);
-    }
-
     /// <summary>Tells every plugin listener that <paramref name="node"/> came up; a listener that throws is logged.</summary>
     private void NotifyNodeUp(string node)
     {
-        IPluginClusterListener[] listeners;
-        lock (_pluginListeners)
-            listeners = [.. _pluginListeners.Values];
-        foreach (var listener in listeners)
+        foreach (var listener in PluginListeners.All())
         {
             try
             {
@@ -150,7 +135,7 @@ internal sealed partial class ClusterNode : IPluginMessaging
     {
         await foreach (var msg in _nats.SubscribeAsync<byte[]>(_options.Name + ".plg.*.all", cancellationToken: cancel).ConfigureAwait(false))
         {
-            if (!TryOpen(msg.Data, out var from, out var data) || from == NodeName || ListenerOf(PluginOf(msg.Subject, 1)) is not { } listener)
+            if (!TryOpen(msg.Data, out var from, out var data) || from == NodeName || PluginListeners.Of(PluginOf(msg.Subject, 1)) is not { } listener)
                 continue;
             try
             {
@@ -178,7 +163,7 @@ internal sealed partial class ClusterNode : IPluginMessaging
     {
         byte[] answer = [];
         NatsHeaders? error = null;
-        if (ListenerOf(plugin) is not { } listener)
+        if (PluginListeners.Of(plugin) is not { } listener)
             error = new NatsHeaders { [PluginErrorHeader] = "not loaded on this node" };
         else
         {
@@ -201,18 +186,46 @@ internal sealed partial class ClusterNode : IPluginMessaging
         }
     }
 
-    [LoggerMessage(EventId = 2420, Level = LogLevel.Error, Message = "Cluster: a plugin's cluster listener failed ({What})")]
+    [LoggerMessage(EventId = 2430, Level = LogLevel.Error, Message = "Cluster: a plugin's cluster listener failed ({What})")]
     private static partial void LogPluginListenerFailed(ILogger logger, Exception ex, string what);
+}
 
-    private sealed class Listening(ClusterNode node, string plugin, IPluginClusterListener listener) : IDisposable
+/// <summary>
+/// Each plugin's listener on this node (<see cref="IPluginCluster.Listen"/>), one per plugin name: a reload's new
+/// instance replaces the old one's. Kept by <see cref="ClusterMembership"/>, so a leave and a join keep them.
+/// </summary>
+internal sealed class PluginListeners
+{
+    private readonly Dictionary<string, IPluginClusterListener> _listeners = new(StringComparer.Ordinal);
+
+    public IDisposable Listen(string plugin, IPluginClusterListener listener)
+    {
+        lock (_listeners)
+            _listeners[plugin] = listener;
+        return new Listening(this, plugin, listener);
+    }
+
+    public IPluginClusterListener? Of(string plugin)
+    {
+        lock (_listeners)
+            return _listeners.GetValueOrDefault(plugin);
+    }
+
+    public IPluginClusterListener[] All()
+    {
+        lock (_listeners)
+            return [.. _listeners.Values];
+    }
+
+    private sealed class Listening(PluginListeners owner, string plugin, IPluginClusterListener listener) : IDisposable
     {
         public void Dispose()
         {
-            lock (node._pluginListeners)
+            lock (owner._listeners)
             {
                 // Only this registration: a reload's new instance may have replaced it already.
-                if (node._pluginListeners.TryGetValue(plugin, out var current) && ReferenceEquals(current, listener))
-                    node._pluginListeners.Remove(plugin);
+                if (owner._listeners.TryGetValue(plugin, out var current) && ReferenceEquals(current, listener))
+                    owner._listeners.Remove(plugin);
             }
         }
     }

@@ -89,6 +89,9 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>The cluster's name (cluster.name).</summary>
     public string ClusterName => _options.Name;
 
+    /// <summary>The NATS servers this node uses (cluster.nats.servers, or as <c>ctl cluster join</c> gave them).</summary>
+    public string Servers => _options.Servers;
+
     /// <summary>Whether this node's connection to NATS is open now.</summary>
     public bool NatsConnected => _nats.ConnectionState == NatsConnectionState.Open;
 
@@ -130,6 +133,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         _loops.Add(Task.Run(() => PublishPluginMessagesAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReceivePluginBroadcastsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServePluginRequestsAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ServeQueriesAsync(_stop.Token)));
     }
 
     /// <inheritdoc/>
@@ -203,7 +207,10 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         return result;
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => StopAsync(ControlKind.Bye);
+
+    /// <summary>Stops, saying <paramref name="farewell"/> (bye: stopping, still a member; leave: no longer a member).</summary>
+    private async ValueTask StopAsync(ControlKind farewell)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
@@ -226,7 +233,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             try
             {
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-                await _nats.PublishAsync(_subjects.Node(_subjects.Token(NodeName)), ControlMessage.Encode(ControlKind.Bye, _boot, Volatile.Read(ref _publishedVersion), "", 0, 0, NodeName), cancellationToken: cts.Token).ConfigureAwait(false);
+                await _nats.PublishAsync(_subjects.Node(_subjects.Token(NodeName)), ControlMessage.Encode(farewell, _boot, Volatile.Read(ref _publishedVersion), "", 0, 0, NodeName), cancellationToken: cts.Token).ConfigureAwait(false);
                 await _nats.PingAsync(cts.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OperationCanceledException or NatsException)
@@ -237,7 +244,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         _stop.Dispose();
     }
 
-    private static NatsOpts NatsOptions(ClusterOptions options, string nodeName, Func<string, string> resolvePath, ILoggerFactory loggerFactory)
+    internal static NatsOpts NatsOptions(ClusterOptions options, string nodeName, Func<string, string> resolvePath, ILoggerFactory loggerFactory)
     {
         var tls = NatsTlsOpts.Default;
         if (options.Tls || options.ServerList.Any(s => s.StartsWith("tls://", StringComparison.OrdinalIgnoreCase)))

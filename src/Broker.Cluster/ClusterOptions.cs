@@ -65,6 +65,18 @@ internal sealed partial class ClusterOptions : IValidatableOptions
     public IReadOnlyList<string> ServerList =>
         [.. Servers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
+    /// <summary>A copy with another <see cref="Enable"/> and <see cref="Servers"/> (<c>ctl cluster join</c>); the rest as configured.</summary>
+    public ClusterOptions With(bool enable, string servers)
+    {
+        var copy = (ClusterOptions)MemberwiseClone();
+        copy.Enable = enable;
+        copy.Servers = servers;
+        return copy;
+    }
+
+    /// <summary>Servers as logs and answers show them: a user name and password in a URL (<c>nats://u:p@host</c>) hidden.</summary>
+    public static string Redact(string servers) => CredentialsPattern().Replace(servers, "://***@");
+
     /// <inheritdoc/>
     public IEnumerable<(string Key, string Error)> Validate()
     {
@@ -89,4 +101,7 @@ internal sealed partial class ClusterOptions : IValidatableOptions
 
     [GeneratedRegex("^[A-Za-z0-9_-]+$")]
     private static partial Regex NamePattern();
+
+    [GeneratedRegex("://[^@/,]*@")]
+    private static partial Regex CredentialsPattern();
 }

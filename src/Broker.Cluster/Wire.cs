@@ -14,6 +14,9 @@ internal sealed class NodeSubjects(string clusterName)
 
     public string Forward(string token) => clusterName + ".fwd." + token;
 
+    /// <summary>Request/reply: the management API's questions to node <paramref name="token"/> (<see cref="ClusterNode.AskAsync"/>).</summary>
+    public string Api(string token) => clusterName + ".api." + token;
+
     /// <summary>
     /// A node name as one subject token: node names hold '.' and '@' (<c>broker@10.0.0.1</c>), which NATS reads as
     /// separators or may refuse, so other characters become '_' and a hash of the whole name keeps two names apart.
@@ -36,6 +39,15 @@ internal enum ControlKind : byte
     RouteAdded = (byte)'A',
     RouteRemoved = (byte)'D',
     Bye = (byte)'B',
+
+    /// <summary>The sender leaves the cluster (<c>ctl cluster leave</c>): the others forget it, not just mark it down.</summary>
+    Leave = (byte)'L',
+
+    /// <summary>
+    /// <c>ctl cluster force-leave</c> on the sender: the node named in the filter field is removed from the cluster;
+    /// if it runs, it leaves. Nodes of a version without it ignore it (their <c>TryDecode</c> refuses the kind).
+    /// </summary>
+    ForceLeave = (byte)'F',
 }
 
 /// <summary>
@@ -70,7 +82,8 @@ internal readonly record struct ControlMessage(ControlKind Kind, long Version, s
             || !long.TryParse(parts[4], NumberStyles.None, CultureInfo.InvariantCulture, out var startedAt))
             return false;
         var kind = (ControlKind)parts[0][0];
-        if (kind is not (ControlKind.Heartbeat or ControlKind.RouteAdded or ControlKind.RouteRemoved or ControlKind.Bye))
+        if (kind is not (ControlKind.Heartbeat or ControlKind.RouteAdded or ControlKind.RouteRemoved or ControlKind.Bye
+            or ControlKind.Leave or ControlKind.ForceLeave))
             return false;
         decoded = new Decoded(kind, parts[1], version, connections, startedAt, parts[5], parts[6]);
         return true;

@@ -197,7 +197,7 @@ internal sealed partial class BrokerEngine
 
     /// <summary>
     /// The channel between plugins' copies on the nodes of the cluster (<see cref="Abstractions.Plugins.IPluginCluster"/>);
-    /// null when clustering is off. Set before the plugins start.
+    /// set before the plugins start by the broker (whose node may join a cluster at any time); null: never clustered.
     /// </summary>
     public IPluginMessaging? PluginMessaging { get; set; }
 
@@ -209,13 +209,23 @@ internal sealed partial class BrokerEngine
     /// <summary>
     /// Joins this node's routing to <paramref name="cluster"/>: from now on it is told of every route change and handed
     /// every message published here. Returns the routes this node has now (for the cluster's first announcement). Call
-    /// once, before the listeners open.
+    /// before the listeners open, or again after <see cref="DetachCluster"/> (<c>ctl cluster join</c>).
     /// </summary>
     public List<string> AttachCluster(IClusterLink cluster)
     {
         var routes = Router.Observe(cluster);
         Volatile.Write(ref _cluster, cluster);
         return routes;
+    }
+
+    /// <summary>
+    /// Ends what <see cref="AttachCluster"/> began (<c>ctl cluster leave</c>): route changes and messages published here
+    /// stay on this node. A publish already past its read of the link may still hand it one message.
+    /// </summary>
+    public void DetachCluster()
+    {
+        Router.Observe(null);
+        Volatile.Write(ref _cluster, null);
     }
 
     private ValueTask<PublishOutcome> RouteLocalAsync(BrokerMessage message, ClientInfo? publisher, int delivered)

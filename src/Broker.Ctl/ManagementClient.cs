@@ -124,6 +124,12 @@ internal sealed class ManagementClient : IDisposable
                 document.Dispose();
                 throw new CtlException(message ?? $"{method} {path}: HTTP {(int)response.StatusCode}");
             }
+            // A cluster-wide answer without some node's part: say so, or the operator reads a partial list as whole.
+            if (root.TryGetProperty("node_errors", out var missing) && missing.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var node in missing.EnumerateArray())
+                    await Console.Error.WriteLineAsync($"warning: node {node.GetProperty("node").GetString()} is not in this answer: {node.GetProperty("error").GetString()}").ConfigureAwait(false);
+            }
             return document;
         }
     }

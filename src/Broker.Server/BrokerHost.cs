@@ -106,9 +106,9 @@ internal static partial class BrokerHost
         }
 
         // The cluster exists before the management API maps its routes (/api/v5/nodes); it starts further down.
-        await using var cluster = settings.Cluster.Enable
-            ? new Cluster.ClusterNode(settings.Cluster, settings.Broker.NodeName, engine, app.Services.GetRequiredService<ILoggerFactory>(), settings.ResolveEtcPath)
-            : null;
+        // Always there, cluster or not: ctl cluster join may make a single node join one.
+        await using var cluster = new Cluster.ClusterMembership(settings.Cluster, settings.ClusterState, settings.Broker.NodeName, engine,
+            app.Services.GetRequiredService<ILoggerFactory>(), settings.ResolveEtcPath, settings.DataDirectory);
         engine.PluginMessaging = cluster; // before the plugins start: they may listen at once
 
         var plugins = new PluginManager(engine.PluginSupport, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
@@ -161,7 +161,7 @@ internal static partial class BrokerHost
 
         // Before the listeners open, so the first subscription's route is announced; NATS is reached in the background,
         // and until then (or without it) the node serves its own clients.
-        cluster?.Start();
+        cluster.Start();
 
         try
         {
@@ -196,8 +196,7 @@ internal static partial class BrokerHost
         // Listeners close first (their clients are sent DISCONNECT 0x8B), then whatever connection is left.
         await listeners.StopAllAsync().ConfigureAwait(false);
         // The other nodes are told this one leaves (its routes withdrawn at once), then its own clients are closed.
-        if (cluster is not null)
-            await cluster.DisposeAsync().ConfigureAwait(false);
+        await cluster.DisposeAsync().ConfigureAwait(false);
         await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         // After the clients are gone (their disconnect hooks have run), in reverse start order.
         await plugins.StopAllAsync().ConfigureAwait(false);

@@ -41,6 +41,9 @@ internal sealed class BrokerSettings
     public PersistenceOptions Persistence { get; } = new();
     public ClusterOptions Cluster { get; } = new();
 
+    /// <summary>data/cluster.state (ctl cluster join/leave), already applied to <see cref="Cluster"/>; null if there is none.</summary>
+    public ClusterState? ClusterState { get; private set; }
+
     /// <summary>persistence.dir: absolute as given, else relative to the data directory.</summary>
     public string PersistenceDirectory => Path.GetFullPath(Path.Combine(DataDirectory, Persistence.Directory));
 
@@ -85,10 +88,21 @@ internal sealed class BrokerSettings
             key => key == "home" || (key.StartsWith("plugins.", StringComparison.Ordinal) && key.AsSpan().Count('.') >= 2)));
         foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management, settings.Persistence, settings.Cluster })
             errors.AddRange(ConfBinder.TryBind(configuration, options));
+        // What ctl cluster join/leave decided overrides cluster.enable and cluster.nats.servers (broker.conf is not rewritten).
+        var clustered = settings.Cluster.Enable;
+        try
+        {
+            settings.ClusterState = ClusterState.Read(settings.DataDirectory);
+            settings.ClusterState?.ApplyTo(settings.Cluster);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            errors.Add(new ConfigurationError(null, null, null, ex.Message));
+        }
         ConfigurationException.ThrowIfAny(errors);
         // In a cluster every node needs its own name; the single-node default would be everyone's, so a node left at
-        // it is named after its host, as EMQX's emqx@host.
-        if (settings.Cluster.Enable && settings.Broker.NodeName == BrokerOptions.DefaultNodeName)
+        // it is named after its host, as EMQX's emqx@host; one that left (data/cluster.state) keeps that name, to join again as itself.
+        if ((clustered || settings.Cluster.Enable) && settings.Broker.NodeName == BrokerOptions.DefaultNodeName)
             settings.Broker.NodeName = "broker@" + System.Net.Dns.GetHostName();
         return settings;
     }

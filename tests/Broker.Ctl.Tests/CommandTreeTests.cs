@@ -41,6 +41,10 @@ public sealed class CommandTreeTests
     [InlineData("acl rules del --all")]
     [InlineData("acl rules list")]
     [InlineData("acl rules list --username alice")]
+    [InlineData("cluster status")]
+    [InlineData("cluster join nats://10.0.0.1:4222")]
+    [InlineData("cluster leave")]
+    [InlineData("cluster force-leave broker@10.0.0.3")]
     public void Parse_GoodUsage_HasNoErrors(string line) =>
         Assert.Empty(Parse(line).Errors);
 
@@ -53,6 +57,9 @@ public sealed class CommandTreeTests
     [InlineData("routes list --limit x")]
     [InlineData("acl reload now")]
     [InlineData("routes frobnicate")]
+    [InlineData("cluster join")]
+    [InlineData("cluster leave now")]
+    [InlineData("cluster force-leave")]
     [InlineData("banned add --who c1")]
     [InlineData("banned add --as hostname --who c1")]
     [InlineData("banned add --as clientid")]

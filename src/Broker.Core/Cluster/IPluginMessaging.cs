@@ -4,10 +4,13 @@ namespace Broker.Core.Cluster;
 
 /// <summary>
 /// The cluster's channel between the copies of one plugin on different nodes (Broker.Cluster implements it; what a
-/// plugin sees as <see cref="IPluginCluster"/>). Set on the engine before the plugins start, when clustering is on.
+/// plugin sees as <see cref="IPluginCluster"/>). Set on the engine before the plugins start; it outlives joins and leaves, so what plugins listen with stays.
 /// </summary>
 internal interface IPluginMessaging
 {
+    /// <summary>Whether this node is in a cluster now (it may join and leave at run time).</summary>
+    bool Enabled { get; }
+
     /// <summary>The other nodes running now.</summary>
     IReadOnlyList<string> RunningNodes();
 

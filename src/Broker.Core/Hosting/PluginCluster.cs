@@ -5,7 +5,7 @@ namespace Broker.Core.Hosting;
 
 /// <summary>
 /// <see cref="IPluginCluster"/> of one plugin instance: the engine's <see cref="IPluginMessaging"/> under the plugin's
-/// name, or a single node when clustering is off. Its listener goes with the instance (<see cref="Release"/>).
+/// name (a single node while it is in no cluster). Its listener goes with the instance (<see cref="Release"/>).
 /// </summary>
 internal sealed class PluginCluster(BrokerEngine engine, string plugin) : IPluginCluster
 {
@@ -13,7 +13,7 @@ internal sealed class PluginCluster(BrokerEngine engine, string plugin) : IPlugi
     private IDisposable? _listening;
     private bool _released;
 
-    public bool Enabled => engine.PluginMessaging is not null;
+    public bool Enabled => engine.PluginMessaging?.Enabled == true;
 
     public string NodeName => engine.BrokerOptions.NodeName;
 

@@ -96,7 +96,7 @@ internal sealed partial class Router<TSubscriber>
     /// From now on tells <paramref name="observer"/> of every route added or removed (<see cref="IRouteObserver"/>), and
     /// returns the routes there are now: taken under the same lock, so no change falls between the two.
     /// </summary>
-    public List<string> Observe(IRouteObserver observer)
+    public List<string> Observe(IRouteObserver? observer)
     {
         lock (_writeLock)
         {

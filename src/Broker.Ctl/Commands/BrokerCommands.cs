@@ -42,8 +42,12 @@ internal static class BrokerCommands
         using var answer = await ctl.Client.GetAsync(path, ct).ConfigureAwait(false);
         if (ctl.PrintedJson(answer))
             return;
-        foreach (var node in answer.RootElement.GetProperty("data").EnumerateArray())
+        var nodes = answer.RootElement.GetProperty("data");
+        foreach (var node in nodes.EnumerateArray())
         {
+            // In a cluster, one block per node, each under its name.
+            if (nodes.GetArrayLength() > 1)
+                ctl.Out.WriteLine($"== {TextTable.Text(node, "node")} ==");
             var values = node.GetProperty(property);
             var width = values.EnumerateObject().Select(p => p.Name.Length).DefaultIfEmpty(0).Max();
             foreach (var entry in values.EnumerateObject())

@@ -20,6 +20,7 @@ internal static class ClientsCommands
         TextTable.Field("INFLIGHT", "inflight"),
         TextTable.Field("QUEUED", "mqueue_len"),
         TextTable.Field("CONNECTED AT (UTC)", "connected_at"),
+        TextTable.Field("NODE", "node"),
     ];
 
     public static Command Build() => new("clients", "List, show and kick clients (every session, connected or not)")

@@ -19,6 +19,7 @@ internal static class SubscriptionsCommands
             TextTable.Text(row, "rap") == "true" ? "retain-as-published" : null,
             TextTable.Text(row, "rh") is "1" ? "retain-handling=1" : TextTable.Text(row, "rh") is "2" ? "retain-handling=2" : null,
         }.Where(o => o is not null)) is { Length: > 0 } options ? options : "-"),
+        TextTable.Field("NODE", "node"),
     ];
 
     public static Command Build() => new("subscriptions", "List, show, add and delete subscriptions of sessions (connected or persistent)")

@@ -1,24 +1,70 @@
+using System.Text.Json;
 using Broker.Cluster;
 using Broker.Core;
 using Broker.Core.Sys;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace Broker.Server.Management;
 
+/// <summary>
+/// The cluster in the API. Lists EMQX 4 answers for the whole cluster (<c>/clients</c>, <c>/subscriptions</c>,
+/// <c>/stats</c>, <c>/metrics</c>, <c>/nodes</c>, <c>/brokers</c>) are gathered here: this node's part directly, every
+/// other running node's over NATS request/reply (<see cref="ClusterNode.AskAsync"/>), all at once, each within
+/// <see cref="AskTimeout"/>; a node that is down or does not answer in time is named in <c>node_errors</c> and the
+/// answer holds the rest. <c>/nodes/{node}/...</c> asks that node alone. Routes need no asking: every node holds the
+/// others' (the replicated route table).
+/// </summary>
 internal static partial class ManagementApi
 {
-    /// <summary>
-    /// <c>GET /api/v5/nodes</c>: the answering node first (its NATS connection, forwarding counters), then every other
-    /// node it has heard of, running or down (EMQX keeps stopped nodes in its list too), with their uptime, connections
-    /// (as of their last heartbeat) and the routes this node holds for them.
-    /// </summary>
-    private static void MapClusterNodes(RouteGroupBuilder v5, BrokerEngine engine, ClusterNode? cluster) =>
-        v5.MapGet("/nodes", () => Ok(ClusterNodesOf(engine, cluster), ManagementJsonContext.Default.ApiResponseClusterNodeViewArray));
+    /// <summary>How long a cluster-wide answer waits for another node.</summary>
+    internal static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(2);
 
-    internal static ClusterNodeView[] ClusterNodesOf(BrokerEngine engine, ClusterNode? cluster)
+    /// <summary>Which nodes a request covers: this one, the others (all, or <see cref="Only"/>).</summary>
+    private readonly record struct Scope(bool Self, bool Others, string? Only);
+
+    /// <summary>The other nodes' parts of an answer, and the nodes whose part is missing.</summary>
+    private sealed record Gathered(List<(string Node, ClusterAnswer Answer)> Answers, NodeError[]? Errors);
+
+    /// <summary>
+    /// <c>GET /api/v5/nodes</c>, and the membership changes <c>ctl cluster</c> makes (EMQX 4 has them on its command
+    /// line only: its ctl talks to the node directly, ours to this API): <c>POST /api/v5/cluster/join</c>
+    /// <c>{"nats":"nats://host:port"}</c>, <c>POST /api/v5/cluster/leave</c>, and <c>DELETE
+    /// /api/v5/cluster/{node}/force_leave</c> as EMQX 5 names it.
+    /// </summary>
+    private static void MapCluster(RouteGroupBuilder v5, BrokerEngine engine, ClusterMembership? cluster)
     {
+        v5.MapGet("/nodes", () => Ok(ClusterNodesOf(engine, cluster), ManagementJsonContext.Default.ApiResponseClusterNodeViewArray));
         if (cluster is null)
+            return;
+        v5.MapPost("/cluster/join", async (HttpRequest request, CancellationToken cancel) =>
+        {
+            var (body, bad) = await ReadJsonAsync(request, ManagementJsonContext.Default.ClusterJoinRequest).ConfigureAwait(false);
+            if (bad is not null)
+                return bad;
+            if (string.IsNullOrWhiteSpace(body?.Nats))
+                return Error(StatusCodes.Status400BadRequest, ApiCodes.MissingParameter, "nats is required: the NATS URL to join, e.g. {\"nats\":\"nats://10.0.0.1:4222\"}");
+            return Changed(await cluster.JoinAsync(body.Nats, cancel).ConfigureAwait(false), cluster);
+        });
+        v5.MapPost("/cluster/leave", async (CancellationToken cancel) => Changed(await cluster.LeaveAsync(cancel).ConfigureAwait(false), cluster));
+        v5.MapDelete("/cluster/{node}/force_leave", (string node) => Changed(cluster.ForceLeave(node), cluster));
+    }
+
+    private static IResult Changed(MembershipResult result, ClusterMembership cluster) => result.Error switch
+    {
+        MembershipError.None => Ok(new ClusterChangeView { Message = result.Message, Membership = cluster.Membership },
+            ManagementJsonContext.Default.ApiResponseClusterChangeView),
+        MembershipError.NotFound => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, result.Message),
+        MembershipError.Conflict => Error(StatusCodes.Status409Conflict, ApiCodes.BadParameter, result.Message),
+        MembershipError.Unreachable => Error(StatusCodes.Status502BadGateway, ApiCodes.UnknownError, result.Message),
+        _ => Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, result.Message),
+    };
+
+    internal static ClusterNodeView[] ClusterNodesOf(BrokerEngine engine, ClusterMembership? membership)
+    {
+        if (membership?.Node is not { } cluster)
         {
             var uptime = engine.Now - engine.StartedAt;
             return
@@ -28,6 +74,7 @@ internal static partial class ManagementApi
                     Node = engine.BrokerOptions.NodeName, Self = true, NodeStatus = engine.IsShuttingDown ? "stopping" : "running",
                     Uptime = SysPublisher.FormatUptime(uptime), UptimeSeconds = (long)uptime.TotalSeconds,
                     Connections = engine.Metrics.Connections, Routes = engine.Router.RouteCount, ForwardedIn = 0, ForwardDropped = 0,
+                    Membership = membership?.Membership ?? "off",
                 },
             ];
         }
@@ -52,8 +99,99 @@ internal static partial class ManagementApi
                 Cluster = node.IsSelf ? cluster.ClusterName : null,
                 NatsConnected = node.IsSelf ? cluster.NatsConnected : null,
                 NatsServer = node.IsSelf ? cluster.NatsServer : null,
+                Membership = node.IsSelf ? membership.Membership : null,
+                NatsServers = node.IsSelf ? ClusterOptions.Redact(cluster.Servers) : null,
             };
         }
         return views;
+    }
+
+    /// <summary>
+    /// Which nodes a request covers: all (<paramref name="node"/> null), this one, or another this node knows (running
+    /// or down); an unknown name is a 404.
+    /// </summary>
+    private static bool TryScope(BrokerEngine engine, ClusterMembership? cluster, string? node, out Scope scope, out IResult error)
+    {
+        error = Results.Empty;
+        var others = cluster?.Node;
+        if (node is null)
+            scope = new Scope(true, others is not null, null);
+        else if (node == engine.BrokerOptions.NodeName)
+            scope = new Scope(true, false, null);
+        else if (others is not null && others.Knows(node))
+            scope = new Scope(false, true, node);
+        else
+        {
+            scope = default;
+            error = Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no node named '{node}' in this cluster");
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Asks the other nodes of <paramref name="scope"/>; never waits more than <see cref="AskTimeout"/>.</summary>
+    private static async Task<Gathered> GatherAsync(ClusterMembership? cluster, Scope scope, ClusterQuestion question, CancellationToken cancel)
+    {
+        var answers = new List<(string, ClusterAnswer)>();
+        if (!scope.Others || cluster?.Node is not { } node)
+            return new Gathered(answers, null);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(question, ManagementJsonContext.Default.ClusterQuestion);
+        var errors = new List<NodeError>();
+        foreach (var reply in await node.AskAsync(bytes, scope.Only, AskTimeout, cancel).ConfigureAwait(false))
+        {
+            ClusterAnswer? answer = null;
+            if (reply.Reply is { } data)
+            {
+                try
+                {
+                    answer = JsonSerializer.Deserialize(data, ManagementJsonContext.Default.ClusterAnswer);
+                }
+                catch (JsonException)
+                {
+                }
+            }
+            if (answer is not null)
+                answers.Add((reply.Node, answer));
+            else
+                errors.Add(new NodeError { Node = reply.Node, Error = reply.Error ?? "its answer cannot be read" });
+        }
+        return new Gathered(answers, errors.Count == 0 ? null : [.. errors]);
+    }
+
+    /// <summary>Another node's question, answered from this node alone (the other side of <see cref="GatherAsync"/>).</summary>
+    internal static async Task<byte[]> AnswerAsync(BrokerEngine engine, byte[] bytes)
+    {
+        var question = JsonSerializer.Deserialize(bytes, ManagementJsonContext.Default.ClusterQuestion)
+            ?? throw new InvalidDataException("an empty question");
+        var query = new QueryCollection(QueryHelpers.ParseQuery(question.Query));
+        var take = Math.Max(question.Take, 0);
+        ClusterAnswer answer;
+        switch (question.Op)
+        {
+            case "clients":
+                var clients = LocalClients(engine, query, take, out var clientCount);
+                answer = new ClusterAnswer { Count = clientCount, Clients = [.. clients] };
+                break;
+            case "subscriptions":
+                if (!TryLocalSubscriptions(engine, query, question.Clientid ?? "", take, out var subscriptions, out var subscriptionCount, out _))
+                    throw new InvalidDataException("bad subscription filter");
+                answer = new ClusterAnswer { Count = subscriptionCount, Subscriptions = [.. subscriptions] };
+                break;
+            case "kick":
+                answer = new ClusterAnswer { Count = await engine.KickAsync(question.Clientid ?? "").ConfigureAwait(false) ? 1 : 0 };
+                break;
+            case "stats":
+                answer = new ClusterAnswer { Stats = StatsOf(engine) };
+                break;
+            case "metrics":
+                answer = new ClusterAnswer { Metrics = MetricsOf(engine) };
+                break;
+            case "node":
+                answer = new ClusterAnswer { Node = NodeInfoOf(engine), Broker = BrokerInfoOf(engine) };
+                break;
+            default:
+                throw new InvalidDataException($"unknown question '{question.Op}' (a newer node?)");
+        }
+        return JsonSerializer.SerializeToUtf8Bytes(answer, ManagementJsonContext.Default.ClusterAnswer);
     }
 }

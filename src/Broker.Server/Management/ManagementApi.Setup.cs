@@ -27,7 +27,7 @@ internal static partial class ManagementApi
     /// </summary>
     public static ManagementCredentials Map(
         WebApplication app, BrokerEngine engine, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger,
-        Listeners.ListenerManager? listeners = null, Cluster.ClusterNode? cluster = null)
+        Listeners.ListenerManager? listeners = null, Cluster.ClusterMembership? cluster = null)
     {
         var credentials = ManagementCredentials.Resolve(options, dataDirectory);
         if (credentials.SecretFile is null)

@@ -21,9 +21,10 @@ namespace Broker.Server.Management;
 /// nothing else. Serialisation is source-generated (<see cref="ManagementJsonContext"/>).
 /// </summary>
 /// <remarks>
-/// Single node: lists that EMQX answers per node hold one entry, this node. Further endpoint groups (plugins,
-/// routes, listeners, publish) are added as <c>Map*</c> methods on <see cref="RouteGroupBuilder"/> "api", which
-/// already carries the authentication.
+/// In a cluster, the lists EMQX answers for every node (clients, subscriptions, routes, stats, metrics, nodes,
+/// brokers) hold every node's, gathered as <c>ManagementApi.Cluster.cs</c> says; the rest is this node's. Further
+/// endpoint groups (plugins, routes, listeners, publish) are added as <c>Map*</c> methods on
+/// <see cref="RouteGroupBuilder"/> "api", which already carries the authentication.
 /// </remarks>
 internal static partial class ManagementApi
 {
@@ -38,7 +39,7 @@ internal static partial class ManagementApi
     /// <summary>Maps every management endpoint; returns the authenticated <c>/api/v4</c> group for more.</summary>
     public static RouteGroupBuilder Map(
         IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null, BuiltinAccessControl? accessControl = null,
-        Cluster.ClusterNode? cluster = null)
+        Cluster.ClusterMembership? cluster = null)
     {
         var logger = app.ServiceProvider.GetService<ILoggerFactory>()?.CreateLogger("Broker.Server.Management") ?? NullLogger.Instance;
 
@@ -68,32 +69,41 @@ internal static partial class ManagementApi
         // Prometheus' default metrics_path, with the same credentials (basic_auth in the scrape config).
         MapPrometheus(app, "/metrics", engine).AddEndpointFilter(requireCredentials);
 
-        api.MapGet("/brokers", () => Ok(new[] { BrokerInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseBrokerInfoArray));
-        api.MapGet("/brokers/{node}", (string node) => node == engine.BrokerOptions.NodeName
-            ? Ok(new[] { BrokerInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseBrokerInfoArray)
-            : Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no node named '{node}'"));
-        api.MapGet("/nodes", () => Ok(new[] { NodeInfoOf(engine) }, ManagementJsonContext.Default.ApiResponseNodeInfoArray));
-        api.MapGet("/stats", () => Ok(new[] { new NodeStats { Node = engine.BrokerOptions.NodeName, Stats = StatsOf(engine) } },
-            ManagementJsonContext.Default.ApiResponseNodeStatsArray));
-        api.MapGet("/metrics", () => Ok(new[] { new NodeMetrics { Node = engine.BrokerOptions.NodeName, Metrics = MetricsOf(engine) } },
-            ManagementJsonContext.Default.ApiResponseNodeMetricsArray));
+        if (cluster is not null)
+            cluster.QueryHandler = (question, _) => AnswerAsync(engine, question);
 
-        api.MapGet("/clients", (HttpRequest request) => ListClients(engine, request));
-        api.MapGet("/clients/{clientid}", (string clientid) => engine.Sessions.TryGet(clientid, out var session)
-            ? Ok(new[] { ClientViewOf(engine, session) }, ManagementJsonContext.Default.ApiResponseClientViewArray)
-            : ClientNotFound(clientid));
-        api.MapDelete("/clients/{clientid}", async (string clientid) => await engine.KickAsync(clientid).ConfigureAwait(false)
-            ? Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk)
-            : ClientNotFound(clientid));
+        // EMQX 4's lists answer for the whole cluster; /nodes/{node}/... for one node (ManagementApi.Cluster).
+        api.MapGet("/brokers", (CancellationToken cancel) => ListNodesAsync(engine, cluster, null, brokers: true, cancel));
+        api.MapGet("/brokers/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: true, cancel));
+        api.MapGet("/nodes", (CancellationToken cancel) => ListNodesAsync(engine, cluster, null, brokers: false, cancel));
+        api.MapGet("/nodes/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: false, cancel));
+        api.MapGet("/stats", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, null, metrics: false, cancel));
+        api.MapGet("/nodes/{node}/stats", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, node, metrics: false, cancel));
+        api.MapGet("/metrics", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, null, metrics: true, cancel));
+        api.MapGet("/nodes/{node}/metrics", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, node, metrics: true, cancel));
 
-        api.MapGet("/subscriptions", (HttpRequest request) => ListSubscriptions(engine, request, request.Query["clientid"].ToString()));
-        api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid) => ListSubscriptions(engine, request, clientid));
+        api.MapGet("/clients", (HttpRequest request, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, null, null, cancel));
+        api.MapGet("/nodes/{node}/clients", (HttpRequest request, string node, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, node, null, cancel));
+        api.MapGet("/clients/{clientid}", (HttpRequest request, string clientid, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, null, clientid, cancel));
+        api.MapGet("/nodes/{node}/clients/{clientid}", (HttpRequest request, string node, string clientid, CancellationToken cancel) =>
+            ListClientsAsync(engine, cluster, request, node, clientid, cancel));
+        api.MapDelete("/clients/{clientid}", (string clientid, CancellationToken cancel) => KickAsync(engine, cluster, clientid, cancel));
 
-        MapRoutes(api, engine);
-        // EMQX 5's /api/v5/nodes: every node of the cluster (this one alone when clustering is off), same credentials.
+        api.MapGet("/subscriptions", (HttpRequest request, CancellationToken cancel) =>
+            ListSubscriptionsAsync(engine, cluster, request, null, request.Query["clientid"].ToString(), cancel));
+        api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid, CancellationToken cancel) =>
+            ListSubscriptionsAsync(engine, cluster, request, null, clientid, cancel));
+        api.MapGet("/nodes/{node}/subscriptions", (HttpRequest request, string node, CancellationToken cancel) =>
+            ListSubscriptionsAsync(engine, cluster, request, node, request.Query["clientid"].ToString(), cancel));
+        api.MapGet("/nodes/{node}/subscriptions/{clientid}", (HttpRequest request, string node, string clientid, CancellationToken cancel) =>
+            ListSubscriptionsAsync(engine, cluster, request, node, clientid, cancel));
+
+        MapRoutes(api, engine, cluster);
+        // EMQX 5's /api/v5/nodes: every node of the cluster (this one alone when clustering is off), same credentials;
+        // and the membership changes ctl cluster join/leave/force-leave make.
         var v5 = app.MapGroup("/api/v5");
         v5.AddEndpointFilter(requireCredentials);
-        MapClusterNodes(v5, engine, cluster);
+        MapCluster(v5, engine, cluster);
         MapMqtt(api, engine, logger);
         MapPrometheus(api, "/prometheus", engine);
         MapTrace(api, engine);
@@ -116,15 +126,41 @@ internal static partial class ManagementApi
         return api;
     }
 
-    private static IResult ListClients(BrokerEngine engine, HttpRequest request)
+    private static async Task<IResult> ListClientsAsync(
+        BrokerEngine engine, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, string? clientId, CancellationToken cancel)
     {
-        if (!TryPage(request, out var page, out var limit, out var error))
+        if (!TryPage(request, out var page, out var limit, out var error) || !TryScope(engine, cluster, node, out var scope, out error))
             return error;
-        var clientId = request.Query["clientid"].ToString();
-        var username = request.Query["username"].ToString();
-        // EMQX 4's fuzzy search: a substring of the client id / user name (the dashboard's search box).
-        var likeClientId = request.Query["_like_clientid"].ToString();
-        var likeUsername = request.Query["_like_username"].ToString();
+        var query = clientId is null ? request.Query : new QueryCollection(new Dictionary<string, Microsoft.Extensions.Primitives.StringValues> { ["clientid"] = clientId });
+        var take = (int)Math.Min((long)page * limit, int.MaxValue);
+        var all = new List<ClientView>();
+        var count = 0;
+        if (scope.Self)
+            all.AddRange(LocalClients(engine, query, take, out count));
+        var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = "clients", Query = QueryString.Create(query).Value, Take = take }, cancel).ConfigureAwait(false);
+        foreach (var (_, answer) in gathered.Answers)
+        {
+            all.AddRange(answer.Clients ?? []);
+            count += answer.Count;
+        }
+        if (clientId is not null && all.Count == 0)
+            return Error(StatusCodes.Status404NotFound, ApiCodes.ClientNotFound, $"no client '{clientId}'" + Missing(gathered));
+        all.Sort(static (a, b) => string.CompareOrdinal(a.Clientid, b.Clientid) is var byId and not 0 ? byId : string.CompareOrdinal(a.Node, b.Node));
+        var slice = Slice(all, page, limit, count, out var meta);
+        return Ok([.. slice], ManagementJsonContext.Default.ApiResponseClientViewArray, clientId is null ? meta : null, gathered.Errors);
+    }
+
+    /// <summary>
+    /// This node's sessions, connected or not, matching EMQX 4's client filters: <c>clientid</c>, <c>username</c>, and the
+    /// fuzzy <c>_like_clientid</c> / <c>_like_username</c> (substrings, the dashboard's search box); sorted by client id,
+    /// the first <paramref name="take"/>; <paramref name="count"/> = all that match.
+    /// </summary>
+    private static List<ClientView> LocalClients(BrokerEngine engine, IQueryCollection query, int take, out int count)
+    {
+        var clientId = query["clientid"].ToString();
+        var username = query["username"].ToString();
+        var likeClientId = query["_like_clientid"].ToString();
+        var likeUsername = query["_like_username"].ToString();
         var matching = new List<Session>();
         if (clientId.Length > 0)
         {
@@ -145,17 +181,54 @@ internal static partial class ManagementApi
             && (likeClientId.Length == 0 || session.ClientId.Contains(likeClientId, StringComparison.Ordinal))
             && (likeUsername.Length == 0 || (session.Client?.Username?.Contains(likeUsername, StringComparison.Ordinal) ?? false));
         matching.Sort(static (a, b) => string.CompareOrdinal(a.ClientId, b.ClientId));
-        var slice = Slice(matching, page, limit, out var meta);
-        var views = new ClientView[slice.Count];
-        for (var i = 0; i < views.Length; i++)
-            views[i] = ClientViewOf(engine, slice[i]);
-        return Ok(views, ManagementJsonContext.Default.ApiResponseClientViewArray, meta);
+        count = matching.Count;
+        var views = new List<ClientView>(Math.Min(take, count));
+        for (var i = 0; i < Math.Min(take, count); i++)
+            views.Add(ClientViewOf(engine, matching[i]));
+        return views;
     }
 
-    private static IResult ListSubscriptions(BrokerEngine engine, HttpRequest request, string clientId)
+    /// <summary>EMQX 4 kicks a client wherever it is connected: here, and every other node is asked to (the same client id may be on two).</summary>
+    private static async Task<IResult> KickAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string clientId, CancellationToken cancel)
     {
-        if (!TryPage(request, out var page, out var limit, out var error))
+        var kicked = await engine.KickAsync(clientId).ConfigureAwait(false);
+        var gathered = await GatherAsync(cluster, new Scope(false, true, null), new ClusterQuestion { Op = "kick", Clientid = clientId }, cancel).ConfigureAwait(false);
+        kicked |= gathered.Answers.Any(a => a.Answer.Count > 0);
+        return kicked ? Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk)
+            : Error(StatusCodes.Status404NotFound, ApiCodes.ClientNotFound, $"no client '{clientId}'" + Missing(gathered));
+    }
+
+    private static async Task<IResult> ListSubscriptionsAsync(
+        BrokerEngine engine, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, string clientId, CancellationToken cancel)
+    {
+        if (!TryPage(request, out var page, out var limit, out var error) || !TryScope(engine, cluster, node, out var scope, out error))
             return error;
+        var take = (int)Math.Min((long)page * limit, int.MaxValue);
+        // This node's part first, even when it is not asked for: it validates the filters before any other node is asked.
+        if (!TryLocalSubscriptions(engine, request.Query, clientId, scope.Self ? take : 0, out var all, out var count, out error))
+            return error;
+        if (!scope.Self)
+            count = 0;
+        var gathered = await GatherAsync(cluster, scope,
+            new ClusterQuestion { Op = "subscriptions", Query = request.QueryString.Value, Clientid = clientId, Take = take }, cancel).ConfigureAwait(false);
+        foreach (var (_, answer) in gathered.Answers)
+        {
+            all.AddRange(answer.Subscriptions ?? []);
+            count += answer.Count;
+        }
+        all.Sort(static (a, b) => string.CompareOrdinal(a.Clientid, b.Clientid) is var byId and not 0 ? byId
+            : string.CompareOrdinal(a.Topic, b.Topic) is var byTopic and not 0 ? byTopic
+            : string.CompareOrdinal(a.Node, b.Node));
+        var slice = Slice(all, page, limit, count, out var meta);
+        return Ok([.. slice], ManagementJsonContext.Default.ApiResponseSubscriptionViewArray, meta, gathered.Errors);
+    }
+
+    /// <summary>This node's subscriptions (of <paramref name="clientId"/>, if given) matching the filters, sorted, the first <paramref name="take"/>.</summary>
+    private static bool TryLocalSubscriptions(
+        BrokerEngine engine, IQueryCollection query, string clientId, int take, out List<SubscriptionView> views, out int count, out IResult error)
+    {
+        views = [];
+        count = 0;
         List<Core.Routing.SubscriptionSnapshot<Session>> all;
         if (clientId.Length > 0)
         {
@@ -166,20 +239,19 @@ internal static partial class ManagementApi
         {
             all = engine.Router.Snapshot();
         }
-        if (!TryFilterSubscriptions(request, all, out error))
-            return error;
+        if (!TryFilterSubscriptions(query, all, out error))
+            return false;
         all.Sort(static (a, b) =>
         {
             var byClient = string.CompareOrdinal(a.Subscriber.ClientId, b.Subscriber.ClientId);
             return byClient != 0 ? byClient : string.CompareOrdinal(a.TopicFilter, b.TopicFilter);
         });
-        var slice = Slice(all, page, limit, out var meta);
+        count = all.Count;
         var node = engine.BrokerOptions.NodeName;
-        var views = new SubscriptionView[slice.Count];
-        for (var i = 0; i < views.Length; i++)
+        for (var i = 0; i < Math.Min(take, all.Count); i++)
         {
-            var s = slice[i];
-            views[i] = new SubscriptionView
+            var s = all[i];
+            views.Add(new SubscriptionView
             {
                 Node = node,
                 Clientid = s.Subscriber.ClientId,
@@ -188,23 +260,81 @@ internal static partial class ManagementApi
                 Nl = s.Options.NoLocal,
                 Rap = s.Options.RetainAsPublished,
                 Rh = (int)s.Options.RetainHandling,
-            };
+            });
         }
-        return Ok(views, ManagementJsonContext.Default.ApiResponseSubscriptionViewArray, meta);
+        return true;
     }
+
+    /// <summary>
+    /// EMQX 4's <c>/stats</c> (<c>[{node, stats}]</c>) or <c>/metrics</c> (<c>[{node, metrics}]</c>): one entry per node;
+    /// with <c>aggregate=true</c>, as EMQX, one object of the sums over the nodes that answered.
+    /// </summary>
+    private static async Task<IResult> ListCountersAsync(
+        BrokerEngine engine, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, bool metrics, CancellationToken cancel)
+    {
+        var aggregateText = request.Query["aggregate"].ToString();
+        if (aggregateText is not ("" or "true" or "false"))
+            return Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, $"aggregate must be true or false, not '{aggregateText}'");
+        if (!TryScope(engine, cluster, node, out var scope, out var error))
+            return error;
+        var parts = new List<(string Node, Dictionary<string, long> Values)>();
+        if (scope.Self)
+            parts.Add((engine.BrokerOptions.NodeName, metrics ? MetricsOf(engine) : StatsOf(engine)));
+        var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = metrics ? "metrics" : "stats" }, cancel).ConfigureAwait(false);
+        foreach (var (name, answer) in gathered.Answers)
+            parts.Add((name, (metrics ? answer.Metrics : answer.Stats) ?? []));
+        if (aggregateText == "true")
+        {
+            var sums = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (_, values) in parts)
+            {
+                foreach (var (key, value) in values)
+                    sums[key] = sums.GetValueOrDefault(key) + value;
+            }
+            return Ok(new Dictionary<string, long>(sums), ManagementJsonContext.Default.ApiResponseDictionaryStringInt64, null, gathered.Errors);
+        }
+        return metrics
+            ? Ok([.. parts.Select(p => new NodeMetrics { Node = p.Node, Metrics = p.Values })], ManagementJsonContext.Default.ApiResponseNodeMetricsArray, null, gathered.Errors)
+            : Ok([.. parts.Select(p => new NodeStats { Node = p.Node, Stats = p.Values })], ManagementJsonContext.Default.ApiResponseNodeStatsArray, null, gathered.Errors);
+    }
+
+    /// <summary>EMQX 4's <c>/nodes</c> and <c>/brokers</c> (and <c>/{node}</c>): one entry per running node.</summary>
+    private static async Task<IResult> ListNodesAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string? node, bool brokers, CancellationToken cancel)
+    {
+        if (!TryScope(engine, cluster, node, out var scope, out var error))
+            return error;
+        var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = "node" }, cancel).ConfigureAwait(false);
+        if (brokers)
+        {
+            var all = new List<BrokerInfo>();
+            if (scope.Self)
+                all.Add(BrokerInfoOf(engine));
+            all.AddRange(gathered.Answers.Select(a => a.Answer.Broker).OfType<BrokerInfo>());
+            return Ok([.. all], ManagementJsonContext.Default.ApiResponseBrokerInfoArray, null, gathered.Errors);
+        }
+        var nodes = new List<NodeInfo>();
+        if (scope.Self)
+            nodes.Add(NodeInfoOf(engine));
+        nodes.AddRange(gathered.Answers.Select(a => a.Answer.Node).OfType<NodeInfo>());
+        return Ok([.. nodes], ManagementJsonContext.Default.ApiResponseNodeInfoArray, null, gathered.Errors);
+    }
+
+    /// <summary>For a "not found": which nodes could not say.</summary>
+    private static string Missing(Gathered gathered) =>
+        gathered.Errors is { } errors ? " (not asked or not answering: " + string.Join(", ", errors.Select(e => $"{e.Node}: {e.Error}")) + ")" : "";
 
     /// <summary>
     /// EMQX 4's subscription filters: <c>topic</c> (the filter as subscribed, share prefix included), <c>qos</c>,
     /// <c>share</c> (share group name; <c>$queue</c> for <c>$queue/</c>), <c>_match_topic</c> (filters that a message
     /// to this topic name would match). A bad value is a 400 naming the parameter.
     /// </summary>
-    private static bool TryFilterSubscriptions(HttpRequest request, List<Core.Routing.SubscriptionSnapshot<Session>> all, out IResult error)
+    private static bool TryFilterSubscriptions(IQueryCollection query, List<Core.Routing.SubscriptionSnapshot<Session>> all, out IResult error)
     {
         error = Results.Empty;
-        var topic = request.Query["topic"].ToString();
-        var qosText = request.Query["qos"].ToString();
-        var share = request.Query["share"].ToString();
-        var match = request.Query["_match_topic"].ToString();
+        var topic = query["topic"].ToString();
+        var qosText = query["qos"].ToString();
+        var share = query["share"].ToString();
+        var match = query["_match_topic"].ToString();
         var qos = -1;
         if (qosText.Length > 0 && (!int.TryParse(qosText, NumberStyles.None, CultureInfo.InvariantCulture, out qos) || qos > 2))
         {
@@ -253,11 +383,14 @@ internal static partial class ManagementApi
         return true;
     }
 
-    private static List<T> Slice<T>(List<T> all, int page, int limit, out PageMeta meta)
+    private static List<T> Slice<T>(List<T> all, int page, int limit, out PageMeta meta) => Slice(all, page, limit, all.Count, out meta);
+
+    /// <summary>Page <paramref name="page"/> of <paramref name="all"/>, which holds at least the first page × limit of <paramref name="count"/> items.</summary>
+    private static List<T> Slice<T>(List<T> all, int page, int limit, int count, out PageMeta meta)
     {
         var start = (long)(page - 1) * limit;
         var slice = start >= all.Count ? [] : all.GetRange((int)start, (int)Math.Min(limit, all.Count - start));
-        meta = new PageMeta { Page = page, Limit = limit, Count = all.Count, Hasnext = start + slice.Count < all.Count };
+        meta = new PageMeta { Page = page, Limit = limit, Count = count, Hasnext = start + slice.Count < count };
         return slice;
     }
 
@@ -410,8 +543,8 @@ internal static partial class ManagementApi
     private static IResult ClientNotFound(string clientId) =>
         Error(StatusCodes.Status404NotFound, ApiCodes.ClientNotFound, $"no client '{clientId}'");
 
-    private static IResult Ok<T>(T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<ApiResponse<T>> type, PageMeta? meta = null) =>
-        Results.Json(new ApiResponse<T> { Code = ApiCodes.Ok, Data = data, Meta = meta }, type);
+    private static IResult Ok<T>(T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<ApiResponse<T>> type, PageMeta? meta = null, NodeError[]? nodeErrors = null) =>
+        Results.Json(new ApiResponse<T> { Code = ApiCodes.Ok, Data = data, Meta = meta, NodeErrors = nodeErrors }, type);
 
     internal static IResult Error(int status, int code, string message) =>
         Results.Json(new ApiError { Code = code, Message = message }, ManagementJsonContext.Default.ApiError, statusCode: status);

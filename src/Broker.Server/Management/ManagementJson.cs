@@ -12,6 +12,56 @@ internal sealed class ApiResponse<T>
     public required T Data { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PageMeta? Meta { get; init; }
+    /// <summary>Cluster-wide answers: the nodes that could not be asked or did not answer in time (the data lacks theirs).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public NodeError[]? NodeErrors { get; init; }
+}
+
+/// <summary>A node whose part of a cluster-wide answer is missing, and why.</summary>
+internal sealed class NodeError
+{
+    public required string Node { get; init; }
+    public required string Error { get; init; }
+}
+
+/// <summary>What one node asks another over NATS for a cluster-wide answer (<see cref="ManagementApi"/>.Cluster).</summary>
+internal sealed class ClusterQuestion
+{
+    /// <summary>clients, subscriptions, kick, stats, metrics or node.</summary>
+    public required string Op { get; init; }
+    /// <summary>The HTTP query string as the asked node received it (filters; the asker validated it).</summary>
+    public string? Query { get; init; }
+    public string? Clientid { get; init; }
+    /// <summary>At most this many items, the first in the list's order (page × limit): the asker merges and pages.</summary>
+    public int Take { get; init; }
+}
+
+/// <summary>One node's part of a cluster-wide answer; only the fields of the question's op are set.</summary>
+internal sealed class ClusterAnswer
+{
+    /// <summary>Items matching (all of them, not only those sent), or 1 if the client was kicked.</summary>
+    public int Count { get; init; }
+    public ClientView[]? Clients { get; init; }
+    public SubscriptionView[]? Subscriptions { get; init; }
+    public Dictionary<string, long>? Stats { get; init; }
+    public Dictionary<string, long>? Metrics { get; init; }
+    public NodeInfo? Node { get; init; }
+    public BrokerInfo? Broker { get; init; }
+}
+
+/// <summary>Body of <c>POST /api/v5/cluster/join</c>.</summary>
+internal sealed class ClusterJoinRequest
+{
+    /// <summary>The NATS server(s) to join over: nats://host:port, or several comma-separated.</summary>
+    public string? Nats { get; init; }
+}
+
+/// <summary>What a join, leave or force-leave did.</summary>
+internal sealed class ClusterChangeView
+{
+    public required string Message { get; init; }
+    /// <summary>joined, left or off, after the change.</summary>
+    public required string Membership { get; init; }
 }
 
 /// <summary>A successful answer without data (DELETE).</summary>
@@ -336,6 +386,10 @@ internal sealed class ClusterNodeView
     public bool? NatsConnected { get; init; }
     /// <summary>Answering node only: the NATS server it is connected to.</summary>
     public string? NatsServer { get; init; }
+    /// <summary>Answering node only: joined, left (ctl cluster leave, kept in data/cluster.state) or off (cluster.enable = off).</summary>
+    public string? Membership { get; init; }
+    /// <summary>Answering node only, in a cluster: the NATS servers it uses.</summary>
+    public string? NatsServers { get; init; }
 }
 
 /// <summary>What <c>ctl trace</c> follows.</summary>
@@ -370,6 +424,11 @@ internal sealed class TraceView
 [JsonSerializable(typeof(ApiResponse<BanView[]>))]
 [JsonSerializable(typeof(ApiResponse<BanView>))]
 [JsonSerializable(typeof(BanRequest))]
+[JsonSerializable(typeof(ApiResponse<Dictionary<string, long>>))]
+[JsonSerializable(typeof(ClusterQuestion))]
+[JsonSerializable(typeof(ClusterAnswer))]
+[JsonSerializable(typeof(ClusterJoinRequest))]
+[JsonSerializable(typeof(ApiResponse<ClusterChangeView>))]
 [JsonSerializable(typeof(PublishRequest))]
 [JsonSerializable(typeof(PublishRequest[]))]
 [JsonSerializable(typeof(SubscribeRequest))]

@@ -12,7 +12,7 @@ namespace Broker.EndToEnd.Tests.Cluster;
 /// </summary>
 public sealed class ClusterTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+    internal static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
 
     [Fact]
     public async Task Publish_OnOneNode_ReachesOtherNodeInOrder_AndNeverANodeWithoutInterest()
@@ -139,7 +139,7 @@ public sealed class ClusterTests
         Directory.Delete(home, recursive: true);
     }
 
-    private static Task<BrokerProcess> StartNodeAsync(string name, NatsServers nats, int server) =>
+    internal static Task<BrokerProcess> StartNodeAsync(string name, NatsServers nats, int server) =>
         BrokerProcess.StartAsync(o =>
         {
             o["node.name"] = name + "@127.0.0.1";
@@ -149,7 +149,7 @@ public sealed class ClusterTests
         });
 
     /// <summary>Waits until every node has synced with every other (their "joined" log lines).</summary>
-    private static async Task WaitJoinedAsync(params BrokerProcess[] nodes)
+    internal static async Task WaitJoinedAsync(params BrokerProcess[] nodes)
     {
         foreach (var node in nodes)
         {
@@ -161,7 +161,7 @@ public sealed class ClusterTests
         }
     }
 
-    private static async Task<JsonElement> NodesAsync(BrokerProcess broker)
+    internal static async Task<JsonElement> NodesAsync(BrokerProcess broker)
     {
         using var http = broker.CreateManagementClient();
         var json = await http.GetStringAsync("api/v5/nodes", TestContext.Current.CancellationToken);
@@ -169,7 +169,7 @@ public sealed class ClusterTests
     }
 
     /// <summary>Asks the node's API again and again (each answer is the wait) until <paramref name="condition"/> holds.</summary>
-    private static async Task UntilAsync(BrokerProcess broker, Func<JsonElement, bool> condition, string what)
+    internal static async Task UntilAsync(BrokerProcess broker, Func<JsonElement, bool> condition, string what)
     {
         var deadline = Stopwatch.StartNew();
         JsonElement nodes = default;
@@ -182,7 +182,7 @@ public sealed class ClusterTests
         Assert.Fail($"timed out waiting for {what}; last answer: {nodes}");
     }
 
-    private static JsonElement Node(JsonElement nodes, string name)
+    internal static JsonElement Node(JsonElement nodes, string name)
     {
         foreach (var node in nodes.EnumerateArray())
         {
@@ -193,5 +193,5 @@ public sealed class ClusterTests
         return default;
     }
 
-    private static JsonElement Self(JsonElement nodes) => nodes.EnumerateArray().First(n => n.GetProperty("self").GetBoolean());
+    internal static JsonElement Self(JsonElement nodes) => nodes.EnumerateArray().First(n => n.GetProperty("self").GetBoolean());
 }
