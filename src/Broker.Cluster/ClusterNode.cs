@@ -32,8 +32,9 @@ namespace Broker.Cluster;
 /// <item><c>c.snap.n</c>: request/reply: node n's whole route table and the version it is at. A node asks when it
 /// first hears another (or hears it again after it was down, or finds a version missing); deltas that arrive while it
 /// waits are kept and those above the snapshot's version applied after it.</item>
-/// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="BrokerMessageCodec"/>), each sent once per node
-/// however many of its subscribers match. One connection per node and one subject per receiving node keep one
+/// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="ForwardCodec"/>: <see cref="BrokerMessageCodec"/>'s
+/// form, behind an envelope naming the share groups n was chosen for, if any), each sent once per node however many of
+/// its subscribers match. One connection per node and one subject per receiving node keep one
 /// publisher's messages in order.</item>
 /// </list>
 /// <para>A node not heard from within cluster.node_timeout is down: its routes are withdrawn, so nothing is forwarded to
@@ -432,7 +433,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             Interlocked.Increment(ref _forwardedIn);
             // One at a time, in arrival order: a publisher's messages reach each subscriber in order. A share group this
             // node was chosen for but has no member of any more (its last left while the message was on its way) does
-            // not get it: the message is not sent on to another node (counted as dropped when nothing here got it).
+            // not get it: the message is not sent on to another node (message.dropped hears of it when nothing here got it).
             try
             {
                 await _engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
