@@ -181,13 +181,10 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         {
             // An ordinary route: once per node. A share group: the one node the strategy chose, unless it has a member
             // here (EMQX's "local" preference): then this node alone serves it.
-            if (match.Group is { } group && IsServedHere(group.Name, group.Filter, localMatches))
-                continue;
-            ref var target = ref TargetFor(targets, match.Subscriber);
-            if (match.Group is null)
-                target.Ordinary = true;
-            else
-                (target.Groups ??= []).Add((match.Group.Name, match.Group.Filter));
+            if (match.Group is not { } group)
+                TargetFor(targets, match.Subscriber).Ordinary = true;
+            else if (!IsServedHere(group.Name, group.Filter, localMatches))
+                (TargetFor(targets, match.Subscriber).Groups ??= []).Add((group.Name, group.Filter));
         }
         matches.Clear();
         byte[]? plain = null; // the same bytes for every node that only has ordinary subscribers

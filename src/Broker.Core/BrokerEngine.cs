@@ -222,12 +222,12 @@ internal sealed partial class BrokerEngine
             delivered += InternalSubscriptions.Deliver(message);
         var matches = t_matches ??= new List<RouteMatch<Session>>(16);
         matches.Clear();
-        if (scope is not null)
-            Router.Match(message.Topic, message.PublisherId, matches, scope);
-        else if (publisher is null)
+        if (publisher is not null)
+            Router.Match(message.Topic, message.PublisherId, matches, ref publisher.RouteMemo);
+        else if (scope is null)
             Router.Match(message.Topic, message.PublisherId, matches);
         else
-            Router.Match(message.Topic, message.PublisherId, matches, ref publisher.RouteMemo);
+            Router.Match(message.Topic, message.PublisherId, matches, scope);
         // Other nodes next (only queued), after the match: a share group with a member here is served here alone.
         // Without a cluster this is one null check.
         if (cluster is not null)
