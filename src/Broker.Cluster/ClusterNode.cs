@@ -115,7 +115,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>Messages that could not be queued for another node (cluster.max_forward_queue reached).</summary>
     public long ForwardDropped => Volatile.Read(ref _forwardDropped);
 
-    /// <summary>Routes of this node (distinct filters with a local subscriber).</summary>
+    /// <summary>Routes of this node: distinct filters with a local ordinary subscriber, and <c>$share/g/f</c> for each share group with a local member.</summary>
     public int LocalRouteCount
     {
         get
@@ -131,8 +131,8 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// </summary>
     public void Start()
     {
-        foreach (var filter in _engine.AttachCluster(this))
-            RouteAdded(filter);
+        foreach (var route in _engine.AttachCluster(this))
+            RouteAdded(route);
         LogStarting(_logger, NodeName, _options.Name, _options.Servers);
         _loops.Add(Task.Run(() => ConnectAsync(_stop.Token)));
         _loops.Add(Task.Run(() => PublishControlAsync(_stop.Token)));
@@ -144,24 +144,24 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public void RouteAdded(string filter)
+    public void RouteAdded(string route)
     {
         lock (_routesLock)
         {
-            if (!_localRoutes.Add(filter))
+            if (!_localRoutes.Add(route))
                 return;
-            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteAdded, ++_routeVersion, filter));
+            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteAdded, ++_routeVersion, route));
         }
     }
 
     /// <inheritdoc/>
-    public void RouteRemoved(string filter)
+    public void RouteRemoved(string route)
     {
         lock (_routesLock)
         {
-            if (!_localRoutes.Remove(filter))
+            if (!_localRoutes.Remove(route))
                 return;
-            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteRemoved, ++_routeVersion, filter));
+            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteRemoved, ++_routeVersion, route));
         }
     }
 
