@@ -155,11 +155,15 @@ internal sealed partial class ClusterNode
     /// <summary>Caller holds <c>_members</c>' lock.</summary>
     private void AddRoute(RemoteNode node, string filter)
     {
-        if (!Topics.IsValidFilter(filter) || !node.Routes.Add(filter))
+        if (!IsValidRoute(filter) || !node.Routes.Add(filter))
             return;
         _remoteRoutes.Subscribe(node, filter, RouteOptions);
         Interlocked.Increment(ref _remoteRouteCount);
     }
+
+    /// <summary>A filter, or <c>$share/{group}/{filter}</c>: anything else from another node is ignored.</summary>
+    private static bool IsValidRoute(string route) =>
+        (!Topics.TryParseShared(route, out var group, out var filter) || group is not null) && Topics.IsValidFilter(filter);
 
     /// <summary>Removes every route of <paramref name="node"/>: nothing is forwarded to it any more. Caller holds <c>_members</c>' lock.</summary>
     private void Withdraw(RemoteNode node)

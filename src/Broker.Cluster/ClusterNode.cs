@@ -1,8 +1,10 @@
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Broker.Abstractions;
 using Broker.Core;
 using Broker.Core.Cluster;
 using Broker.Core.Routing;
+using Broker.Core.Sessions;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 
@@ -13,6 +15,14 @@ namespace Broker.Cluster;
 /// as EMQX replicates it, and each PUBLISH forwarded once to every other node with a matching route.
 /// </summary>
 /// <remarks>
+/// <para>Routes are a filter's ordinary subscriptions (<c>a/b</c>) and each share group on a filter
+/// (<c>$share/g/a/b</c>), as <see cref="IRouteObserver"/> names them. A share group spans the cluster: a message goes
+/// to one member of it in the whole cluster. If the node it was published on has a member, that member gets it and no
+/// other node is asked (EMQX's <c>local</c> strategy); otherwise one node with members is chosen, the nodes with
+/// members of that group and filter taking turns (round-robin per group), and that node alone delivers it to one of
+/// its members, by the node's own <c>shared_subscription_strategy</c>. A forward says which share groups it is for
+/// (<see cref="ForwardCodec"/>), so the receiving node serves those groups only, and its ordinary subscribers only if
+/// this node saw their route.</para>
 /// <para>NATS subjects, with <c>c</c> = cluster.name and <c>n</c> = a node's <see cref="NodeSubjects.Token"/>:</para>
 /// <list type="bullet">
 /// <item><c>c.node.n</c>: everything node n says about itself, in order on its one connection: heartbeats
@@ -22,8 +32,9 @@ namespace Broker.Cluster;
 /// <item><c>c.snap.n</c>: request/reply: node n's whole route table and the version it is at. A node asks when it
 /// first hears another (or hears it again after it was down, or finds a version missing); deltas that arrive while it
 /// waits are kept and those above the snapshot's version applied after it.</item>
-/// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="BrokerMessageCodec"/>), each sent once per node
-/// however many of its subscribers match. One connection per node and one subject per receiving node keep one
+/// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="ForwardCodec"/>: <see cref="BrokerMessageCodec"/>'s
+/// form, behind an envelope naming the share groups n was chosen for, if any), each sent once per node however many of
+/// its subscribers match. One connection per node and one subject per receiving node keep one
 /// publisher's messages in order.</item>
 /// </list>
 /// <para>A node not heard from within cluster.node_timeout is down: its routes are withdrawn, so nothing is forwarded to
@@ -37,6 +48,8 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
 {
     [ThreadStatic]
     private static List<RouteMatch<RemoteNode>>? t_matches;
+    [ThreadStatic]
+    private static List<ForwardTarget>? t_targets;
 
     private readonly ClusterOptions _options;
     private readonly BrokerEngine _engine;
@@ -60,7 +73,8 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
 
     // Other nodes, by subject token; and one router whose "subscribers" are nodes, for one trie walk per publish.
     private readonly Dictionary<string, RemoteNode> _members = new(StringComparer.Ordinal);
-    private readonly Router<RemoteNode> _remoteRoutes = new(SharedSubscriptionStrategy.Random);
+    // Share groups: one member node per (group, filter) and message, each in turn (RoundRobin), from the nodes with members.
+    private readonly Router<RemoteNode> _remoteRoutes = new(SharedSubscriptionStrategy.RoundRobin);
     private int _remoteRouteCount;
     private bool _wasConnected;
     private int _disposed;
@@ -104,7 +118,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>Messages that could not be queued for another node (cluster.max_forward_queue reached).</summary>
     public long ForwardDropped => Volatile.Read(ref _forwardDropped);
 
-    /// <summary>Routes of this node (distinct filters with a local subscriber).</summary>
+    /// <summary>Routes of this node: distinct filters with a local ordinary subscriber, and <c>$share/g/f</c> for each share group with a local member.</summary>
     public int LocalRouteCount
     {
         get
@@ -120,8 +134,8 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// </summary>
     public void Start()
     {
-        foreach (var filter in _engine.AttachCluster(this))
-            RouteAdded(filter);
+        foreach (var route in _engine.AttachCluster(this))
+            RouteAdded(route);
         LogStarting(_logger, NodeName, _options.Name, _options.Servers);
         _loops.Add(Task.Run(() => ConnectAsync(_stop.Token)));
         _loops.Add(Task.Run(() => PublishControlAsync(_stop.Token)));
@@ -137,29 +151,29 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public void RouteAdded(string filter)
+    public void RouteAdded(string route)
     {
         lock (_routesLock)
         {
-            if (!_localRoutes.Add(filter))
+            if (!_localRoutes.Add(route))
                 return;
-            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteAdded, ++_routeVersion, filter));
+            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteAdded, ++_routeVersion, route));
         }
     }
 
     /// <inheritdoc/>
-    public void RouteRemoved(string filter)
+    public void RouteRemoved(string route)
     {
         lock (_routesLock)
         {
-            if (!_localRoutes.Remove(filter))
+            if (!_localRoutes.Remove(route))
                 return;
-            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteRemoved, ++_routeVersion, filter));
+            _control.Writer.TryWrite(new ControlMessage(ControlKind.RouteRemoved, ++_routeVersion, route));
         }
     }
 
     /// <inheritdoc/>
-    public int Forward(BrokerMessage message)
+    public int Forward(BrokerMessage message, List<RouteMatch<Session>> localMatches)
     {
         if (Volatile.Read(ref _remoteRouteCount) == 0)
             return 0;
@@ -168,13 +182,28 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         _remoteRoutes.Match(message.Topic, null, matches);
         if (matches.Count == 0)
             return 0;
-        var data = ForwardCodec.Encode(message);
-        var sent = 0;
+        var targets = t_targets ??= new List<ForwardTarget>(4);
+        targets.Clear();
         foreach (var match in matches)
         {
-            if (_forward.Writer.TryWrite((match.Subscriber, data)))
+            // An ordinary route: once per node. A share group: the one node the strategy chose, unless it has a member
+            // here (EMQX's "local" preference): then this node alone serves it.
+            if (match.Group is not { } group)
+                TargetFor(targets, match.Subscriber).Ordinary = true;
+            else if (!IsServedHere(group.Name, group.Filter, localMatches))
+                (TargetFor(targets, match.Subscriber).Groups ??= []).Add((group.Name, group.Filter));
+        }
+        matches.Clear();
+        byte[]? plain = null; // the same bytes for every node that only has ordinary subscribers
+        var sent = 0;
+        foreach (var target in targets)
+        {
+            var data = target.Groups is null
+                ? plain ??= ForwardCodec.Encode(message)
+                : ForwardCodec.Encode(message, target.Ordinary, target.Groups);
+            if (_forward.Writer.TryWrite((target.Node, data)))
             {
-                Interlocked.Increment(ref match.Subscriber.ForwardedTo);
+                Interlocked.Increment(ref target.Node.ForwardedTo);
                 sent++;
             }
             else
@@ -182,8 +211,42 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
                 Interlocked.Increment(ref _forwardDropped);
             }
         }
-        matches.Clear();
+        targets.Clear();
         return sent;
+    }
+
+    /// <summary>Whether this node's own match chose a member of <paramref name="group"/> on <paramref name="filter"/>.</summary>
+    private static bool IsServedHere(string group, string filter, List<RouteMatch<Session>> localMatches)
+    {
+        // Share groups come last in a match: stop at the first ordinary delivery, however many there are.
+        for (var i = localMatches.Count - 1; i >= 0; i--)
+        {
+            if (localMatches[i].Group is not { } local)
+                break;
+            if (string.Equals(local.Name, group, StringComparison.Ordinal) && string.Equals(local.Filter, filter, StringComparison.Ordinal))
+                return true;
+        }
+        return false;
+    }
+
+    private static ref ForwardTarget TargetFor(List<ForwardTarget> targets, RemoteNode node)
+    {
+        var span = CollectionsMarshal.AsSpan(targets);
+        for (var i = 0; i < span.Length; i++)
+        {
+            if (ReferenceEquals(span[i].Node, node))
+                return ref span[i];
+        }
+        targets.Add(new ForwardTarget { Node = node });
+        return ref CollectionsMarshal.AsSpan(targets)[^1];
+    }
+
+    /// <summary>What one node is sent a message for.</summary>
+    private struct ForwardTarget
+    {
+        public RemoteNode Node;
+        public bool Ordinary;
+        public List<(string Group, string Filter)>? Groups;
     }
 
     /// <summary>Every node this node knows, itself first, for <c>ctl cluster status</c> and <c>/api/v5/nodes</c>.</summary>
@@ -365,9 +428,10 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             if (msg.Data is not { } data)
                 continue;
             BrokerMessage message;
+            DeliveryScope scope;
             try
             {
-                message = ForwardCodec.Decode(data);
+                message = ForwardCodec.Decode(data, out scope);
             }
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
             {
@@ -375,10 +439,12 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
                 continue;
             }
             Interlocked.Increment(ref _forwardedIn);
-            // One at a time, in arrival order: a publisher's messages reach each subscriber in order.
+            // One at a time, in arrival order: a publisher's messages reach each subscriber in order. A share group this
+            // node was chosen for but has no member of any more (its last left while the message was on its way) does
+            // not get it: the message is not sent on to another node (message.dropped hears of it when nothing here got it).
             try
             {
-                await _engine.DeliverForwardedAsync(message).ConfigureAwait(false);
+                await _engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -109,20 +109,64 @@ internal static class RouteSnapshot
     }
 }
 
-/// <summary>A forwarded message: <see cref="BrokerMessageCodec"/>'s versioned form, which every later broker reads.</summary>
+/// <summary>
+/// A forwarded message. For the receiving node's ordinary subscribers only, it is <see cref="BrokerMessageCodec"/>'s
+/// versioned form alone. When it is (also or only) for share groups the sender chose that node for, an envelope comes
+/// first: <see cref="ScopedMarker"/>, 1 if the ordinary subscribers get it too else 0, the number of groups (7-bit
+/// encoded), each group and its topic filter (<see cref="BinaryWriter.Write(string)"/>), then the message.
+/// </summary>
 internal static class ForwardCodec
 {
-    public static byte[] Encode(BrokerMessage message)
+    /// <summary>Starts an envelope; never a <see cref="BrokerMessageCodec"/> version (those count up from 1).</summary>
+    public const byte ScopedMarker = 0xFE;
+
+    /// <param name="message">The message.</param>
+    /// <param name="ordinary">Whether the receiving node's ordinary subscribers get it.</param>
+    /// <param name="groups">The (share group, filter) pairs the receiving node delivers it to one member of; null for none.</param>
+    public static byte[] Encode(BrokerMessage message, bool ordinary = true, List<(string Group, string Filter)>? groups = null)
     {
         using var stream = new MemoryStream(64 + message.Topic.Length + message.Payload.Length);
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            if (groups is { Count: > 0 })
+            {
+                writer.Write(ScopedMarker);
+                writer.Write(ordinary ? (byte)1 : (byte)0);
+                writer.Write7BitEncodedInt(groups.Count);
+                foreach (var (group, filter) in groups)
+                {
+                    writer.Write(group);
+                    writer.Write(filter);
+                }
+            }
             BrokerMessageCodec.Write(writer, message);
+        }
         return stream.ToArray();
     }
 
-    public static BrokerMessage Decode(byte[] data)
+    /// <exception cref="InvalidDataException">Not a forwarded message this broker reads.</exception>
+    /// <exception cref="EndOfStreamException">Cut short.</exception>
+    public static BrokerMessage Decode(byte[] data, out DeliveryScope scope)
     {
         using var reader = new BinaryReader(new MemoryStream(data, writable: false), Encoding.UTF8);
+        scope = DeliveryScope.OrdinaryOnly;
+        if (data.Length > 0 && data[0] == ScopedMarker)
+        {
+            reader.ReadByte();
+            var ordinary = reader.ReadByte() switch
+            {
+                0 => false,
+                1 => true,
+                var other => throw new InvalidDataException($"forward envelope flag {other}"),
+            };
+            var count = reader.Read7BitEncodedInt();
+            if (count <= 0 || count > data.Length)
+                throw new InvalidDataException($"forward envelope with {count} groups");
+            var groups = new (string, string)[count];
+            for (var i = 0; i < count; i++)
+                groups[i] = (reader.ReadString(), reader.ReadString());
+            scope = new DeliveryScope(ordinary, groups);
+        }
         return BrokerMessageCodec.Read(reader);
     }
 }

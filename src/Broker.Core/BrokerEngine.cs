@@ -182,18 +182,16 @@ internal sealed partial class BrokerEngine
     /// The number of deliveries, and a connected subscriber other than the publisher whose queue is now more than
     /// half full, if any: the publisher's connection waits for it before reading on (session.backpressure_timeout).
     /// </returns>
-    public ValueTask<PublishOutcome> RouteAsync(BrokerMessage message, ClientInfo? publisher)
-    {
-        // Other nodes first (only queued here), counted as one delivery each; without a cluster this is one read.
-        var forwarded = _cluster is { } cluster ? cluster.Forward(message) : 0;
-        return RouteLocalAsync(message, publisher, forwarded);
-    }
+    public ValueTask<PublishOutcome> RouteAsync(BrokerMessage message, ClientInfo? publisher) =>
+        RouteLocalAsync(message, publisher, _cluster, null);
 
     /// <summary>
-    /// A message another node forwarded here (<see cref="IClusterLink"/>): delivered to this node's subscribers
-    /// only, never forwarded again. <c>message.publish</c> already ran on the node it was published on.
+    /// A message another node forwarded here (<see cref="IClusterLink"/>): delivered to this node's subscribers within
+    /// <paramref name="scope"/> only (its ordinary subscribers if that node saw them, the share groups it chose this
+    /// node for), never forwarded again. <c>message.publish</c> already ran on the node it was published on.
     /// </summary>
-    public ValueTask<PublishOutcome> DeliverForwardedAsync(BrokerMessage message) => RouteLocalAsync(message, null, 0);
+    public ValueTask<PublishOutcome> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope) =>
+        RouteLocalAsync(message, null, null, scope);
 
     /// <summary>
     /// The channel between plugins' copies on the nodes of the cluster (<see cref="Abstractions.Plugins.IPluginCluster"/>);
@@ -228,17 +226,28 @@ internal sealed partial class BrokerEngine
         Volatile.Write(ref _cluster, null);
     }
 
-    private ValueTask<PublishOutcome> RouteLocalAsync(BrokerMessage message, ClientInfo? publisher, int delivered)
+    /// <param name="message">The message.</param>
+    /// <param name="publisher">See <see cref="RouteAsync"/>.</param>
+    /// <param name="cluster">Where to forward it after the match (counted as one delivery per node); null for none.</param>
+    /// <param name="scope">For a forwarded message, which subscriptions here it is for; null for all.</param>
+    private ValueTask<PublishOutcome> RouteLocalAsync(BrokerMessage message, ClientInfo? publisher, IClusterLink? cluster, DeliveryScope? scope)
     {
+        var delivered = 0;
         // Plugins' internal subscriptions first: they only queue, and without any this is one read.
         if (InternalSubscriptions.Count != 0)
             delivered += InternalSubscriptions.Deliver(message);
         var matches = t_matches ??= new List<RouteMatch<Session>>(16);
         matches.Clear();
-        if (publisher is null)
+        if (publisher is not null)
+            Router.Match(message.Topic, message.PublisherId, matches, ref publisher.RouteMemo);
+        else if (scope is null)
             Router.Match(message.Topic, message.PublisherId, matches);
         else
-            Router.Match(message.Topic, message.PublisherId, matches, ref publisher.RouteMemo);
+            Router.Match(message.Topic, message.PublisherId, matches, scope);
+        // Other nodes next (only queued), after the match: a share group with a member here is served here alone.
+        // Without a cluster this is one null check.
+        if (cluster is not null)
+            delivered += cluster.Forward(message, matches);
         if (matches.Count == 0)
         {
             if (delivered == 0)

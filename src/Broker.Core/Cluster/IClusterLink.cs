@@ -1,5 +1,6 @@
 using Broker.Abstractions;
 using Broker.Core.Routing;
+using Broker.Core.Sessions;
 
 namespace Broker.Core.Cluster;
 
@@ -12,9 +13,15 @@ namespace Broker.Core.Cluster;
 internal interface IClusterLink : IRouteObserver
 {
     /// <summary>
-    /// A message published on this node (after <c>message.publish</c>): sends it once to each other node with a route
-    /// that matches its topic. Must not block: it queues and returns.
+    /// A message published on this node (after <c>message.publish</c>): sends it once to each other node with an
+    /// ordinary route that matches its topic, and, for each matching share group that has no member here, to one node
+    /// with members of that group. Must not block: it queues and returns.
     /// </summary>
+    /// <param name="message">The message.</param>
+    /// <param name="localMatches">
+    /// This node's own deliveries of it as <see cref="Router{TSubscriber}.Match(string, string?, List{RouteMatch{TSubscriber}})"/>
+    /// found them (share groups last): a share group served here is served by no other node.
+    /// </param>
     /// <returns>The number of nodes it was sent to.</returns>
-    int Forward(BrokerMessage message);
+    int Forward(BrokerMessage message, List<RouteMatch<Session>> localMatches);
 }

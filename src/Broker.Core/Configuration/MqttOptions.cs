@@ -241,7 +241,7 @@ internal sealed class BrokerOptions : IValidatableOptions
     public TimeSpan SysInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <remarks>Default random.</remarks>
-    [ConfKey("broker.shared_subscription_strategy", "How a message for a share group picks its member: random, round_robin, sticky, hash_clientid or hash_topic.")]
+    [ConfKey("broker.shared_subscription_strategy", "How a message for a share group picks its member: random, round_robin, sticky, hash_clientid or hash_topic. In a cluster, a member on the node the message was published on gets it first; otherwise the nodes with members take turns, and the chosen one picks among its members this way.")]
     public SharedStrategy SharedSubscriptionStrategy { get; set; } = SharedStrategy.Random;
 
     /// <remarks>Default 5s.</remarks>

@@ -36,15 +36,17 @@ internal sealed class Route<TSubscriber>
     public bool IsEmpty => Subscribers.Count == 0 && Groups.Length == 0;
 
     /// <summary>Writers only.</summary>
-    public ShareGroup<TSubscriber> GetOrAddGroup(string name)
+    public ShareGroup<TSubscriber> GetOrAddGroup(string name, out bool created)
     {
         var groups = _groups;
+        created = false;
         foreach (var group in groups)
         {
             if (string.Equals(group.Name, name, StringComparison.Ordinal))
                 return group;
         }
-        var added = new ShareGroup<TSubscriber>(name);
+        created = true;
+        var added = new ShareGroup<TSubscriber>(name, Filter);
         var copy = new ShareGroup<TSubscriber>[groups.Length + 1];
         groups.CopyTo(copy, 0);
         copy[^1] = added;

@@ -28,6 +28,7 @@ internal sealed partial class Router<TSubscriber>
     /// publisher itself [MQTT-3.8.3-3]; plus, for each matching (share group, filter), one member chosen by the
     /// strategy, as a separate entry with <see cref="RouteMatch{TSubscriber}.ShareGroup"/> set. No Local is not applied
     /// to shared subscriptions: MQTT 5 forbids it there [MQTT-3.8.3-4], so the session layer rejects it at SUBSCRIBE.
+    /// The share groups' entries come after all ordinary ones.
     /// </summary>
     /// <param name="topic">A valid topic name.</param>
     /// <param name="publisherId">The publisher's client id; null for messages from the broker or a plugin.</param>
@@ -35,7 +36,18 @@ internal sealed partial class Router<TSubscriber>
     public void Match(string topic, string? publisherId, List<RouteMatch<TSubscriber>> results)
     {
         _exact.TryGetValue(topic, out var exact);
-        Match(topic, exact, publisherId, results);
+        Match(topic, exact, publisherId, results, null);
+    }
+
+    /// <summary>
+    /// <see cref="Match(string, string?, List{RouteMatch{TSubscriber}})"/> limited to <paramref name="scope"/>: the
+    /// ordinary subscriptions only if it says so, and only the share groups it names (a message another node
+    /// forwarded here).
+    /// </summary>
+    public void Match(string topic, string? publisherId, List<RouteMatch<TSubscriber>> results, DeliveryScope scope)
+    {
+        _exact.TryGetValue(topic, out var exact);
+        Match(topic, exact, publisherId, results, scope);
     }
 
     /// <summary>
@@ -46,9 +58,9 @@ internal sealed partial class Router<TSubscriber>
     /// </summary>
     /// <param name="memo">Null or what an earlier call left; replaced (never changed in place) when it does not apply.</param>
     public void Match(string topic, string? publisherId, List<RouteMatch<TSubscriber>> results, ref object? memo) =>
-        Match(topic, ExactRoute(topic, ref memo), publisherId, results);
+        Match(topic, ExactRoute(topic, ref memo), publisherId, results, null);
 
-    private void Match(string topic, Route<TSubscriber>? exact, string? publisherId, List<RouteMatch<TSubscriber>> results)
+    private void Match(string topic, Route<TSubscriber>? exact, string? publisherId, List<RouteMatch<TSubscriber>> results, DeliveryScope? scope)
     {
         var scratch = _scratch ??= new MatchScratch<TSubscriber>();
         try
@@ -59,8 +71,10 @@ internal sealed partial class Router<TSubscriber>
             if (scratch.RouteCount == 0)
                 return;
             var epoch = AuthorizationEpoch;
-            AppendOrdinary(scratch, publisherId, epoch, results);
-            AppendShared(scratch, topic, publisherId, epoch, results);
+            if (scope is null || scope.Ordinary)
+                AppendOrdinary(scratch, publisherId, epoch, results);
+            // After the ordinary ones, always: the cluster finds this node's chosen share groups at the end.
+            AppendShared(scratch, topic, publisherId, epoch, results, scope);
         }
         finally
         {
@@ -140,7 +154,8 @@ internal sealed partial class Router<TSubscriber>
         }
     }
 
-    private void AppendShared(MatchScratch<TSubscriber> scratch, string topic, string? publisherId, long epoch, List<RouteMatch<TSubscriber>> results)
+    private void AppendShared(
+        MatchScratch<TSubscriber> scratch, string topic, string? publisherId, long epoch, List<RouteMatch<TSubscriber>> results, DeliveryScope? scope)
     {
         var routes = scratch.Routes;
         var routeCount = scratch.RouteCount;
@@ -149,7 +164,7 @@ internal sealed partial class Router<TSubscriber>
             foreach (var group in routes[i].Groups)
             {
                 var members = group.Members;
-                if (members.Length == 0)
+                if (members.Length == 0 || (scope is not null && !scope.Includes(group.Name, group.Filter)))
                     continue;
                 results.Add(NewMatch(Choose(group, members, topic, publisherId), group, epoch));
             }

@@ -93,7 +93,8 @@ internal sealed partial class Router<TSubscriber>
     }
 
     /// <summary>
-    /// From now on tells <paramref name="observer"/> of every route added or removed (<see cref="IRouteObserver"/>), and
+    /// From now on tells <paramref name="observer"/> of every route added or removed (<see cref="IRouteObserver"/>: a
+    /// filter's ordinary subscriptions, and each share group on a filter, are separate routes), and
     /// returns the routes there are now: taken under the same lock, so no change falls between the two.
     /// </summary>
     public List<string> Observe(IRouteObserver? observer)
@@ -101,10 +102,14 @@ internal sealed partial class Router<TSubscriber>
         lock (_writeLock)
         {
             _observer = observer;
-            var filters = new HashSet<string>(StringComparer.Ordinal);
+            var routes = new HashSet<string>(StringComparer.Ordinal);
             foreach (var subscription in _subscriptions.Values)
-                filters.Add(subscription.Route.Filter);
-            return [.. filters];
+            {
+                routes.Add(subscription.Group is { } group
+                    ? RouteNames.Shared(group.Name, subscription.Route.Filter)
+                    : subscription.Route.Filter);
+            }
+            return [.. routes];
         }
     }
 
@@ -156,12 +161,21 @@ internal sealed partial class Router<TSubscriber>
             }
 
             var route = GetOrCreateRoute(filter);
-            var shareGroup = group is null ? null : route.GetOrAddGroup(group);
+            var groupCreated = false;
+            var shareGroup = group is null ? null : route.GetOrAddGroup(group, out groupCreated);
             var subscription = new Subscription<TSubscriber>(subscriber, options, route, shareGroup, authorization);
             if (shareGroup is null)
+            {
                 route.Subscribers.Add(subscription);
+                if (route.Subscribers.Count == 1)
+                    _observer?.RouteAdded(filter);
+            }
             else
+            {
                 shareGroup.Add(subscription);
+                if (groupCreated)
+                    _observer?.RouteAdded(RouteNames.Shared(shareGroup.Name, filter));
+            }
             _subscriptions.Add(key, subscription);
             Volatile.Write(ref _subscriptionCount, _subscriptions.Count);
             return true;
@@ -186,11 +200,16 @@ internal sealed partial class Router<TSubscriber>
             {
                 group.Remove(subscription);
                 if (group.Members.Length == 0)
+                {
                     route.RemoveGroup(group);
+                    _observer?.RouteRemoved(RouteNames.Shared(group.Name, route.Filter));
+                }
             }
             else
             {
                 route.Subscribers.Remove(subscription);
+                if (route.Subscribers.Count == 0)
+                    _observer?.RouteRemoved(route.Filter);
             }
             if (route.IsEmpty)
             {
@@ -202,7 +221,6 @@ internal sealed partial class Router<TSubscriber>
                 else
                     _trie.RemoveRoute(route);
                 Volatile.Write(ref _routeCount, _routeCount - 1);
-                _observer?.RouteRemoved(route.Filter);
             }
             return true;
         }
@@ -238,10 +256,7 @@ internal sealed partial class Router<TSubscriber>
                 Volatile.Write(ref _exactVersion, _exactVersion + 1); // after the add: see ExactRouteMemo
         }
         if (created)
-        {
             Volatile.Write(ref _routeCount, _routeCount + 1);
-            _observer?.RouteAdded(filter);
-        }
         return route;
     }
 }

@@ -13,9 +13,16 @@ internal sealed class ShareGroup<TSubscriber>
     private Subscription<TSubscriber>? _sticky;
     private int _cursor;
 
-    public ShareGroup(string name) => Name = name;
+    public ShareGroup(string name, string filter)
+    {
+        Name = name;
+        Filter = filter;
+    }
 
     public string Name { get; }
+
+    /// <summary>The topic filter of the route the group belongs to (share prefix removed).</summary>
+    public string Filter { get; }
 
     public Subscription<TSubscriber>[] Members => Volatile.Read(ref _members);
 

@@ -1,8 +1,10 @@
+using System.Diagnostics;
+using System.Text.Json;
 using Broker.EndToEnd.Tests.Infrastructure;
 
 namespace Broker.EndToEnd.Tests.Cluster;
 
-/// <summary>Broker nodes of one cluster over <see cref="NatsServers"/>, for the cluster tests.</summary>
+/// <summary>Broker nodes of one cluster over <see cref="NatsServers"/>, and what they say of it, for the cluster tests.</summary>
 internal static class ClusterHarness
 {
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
@@ -30,4 +32,39 @@ internal static class ClusterHarness
             }
         }
     }
+
+    /// <summary>GET /api/v5/nodes: every node this one knows.</summary>
+    public static async Task<JsonElement> NodesAsync(BrokerProcess broker)
+    {
+        using var http = broker.CreateManagementClient();
+        var json = await http.GetStringAsync("api/v5/nodes", TestContext.Current.CancellationToken);
+        return JsonDocument.Parse(json).RootElement.GetProperty("data").Clone();
+    }
+
+    /// <summary>Asks the node's API again and again (each answer is the wait) until <paramref name="condition"/> holds.</summary>
+    public static async Task UntilAsync(BrokerProcess broker, Func<JsonElement, bool> condition, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        JsonElement nodes = default;
+        while (deadline.Elapsed < Deadline)
+        {
+            nodes = await NodesAsync(broker);
+            if (nodes.EnumerateArray().Count() > 1 && condition(nodes))
+                return;
+        }
+        Assert.Fail($"timed out waiting for {what}; last answer: {nodes}");
+    }
+
+    public static JsonElement Node(JsonElement nodes, string name)
+    {
+        foreach (var node in nodes.EnumerateArray())
+        {
+            if (node.GetProperty("node").GetString() == name)
+                return node;
+        }
+        Assert.Fail($"no node {name} in {nodes}");
+        return default;
+    }
+
+    public static JsonElement Self(JsonElement nodes) => nodes.EnumerateArray().First(n => n.GetProperty("self").GetBoolean());
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Broker.EndToEnd.Tests.Infrastructure;
-using static Broker.EndToEnd.Tests.Cluster.ClusterTests;
+using static Broker.EndToEnd.Tests.Cluster.ClusterHarness;
 
 namespace Broker.EndToEnd.Tests.Cluster;
 

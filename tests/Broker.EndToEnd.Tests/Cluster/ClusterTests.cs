@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Broker.EndToEnd.Tests.Infrastructure;
+using static Broker.EndToEnd.Tests.Cluster.ClusterHarness;
 
 namespace Broker.EndToEnd.Tests.Cluster;
 
@@ -12,8 +13,6 @@ namespace Broker.EndToEnd.Tests.Cluster;
 /// </summary>
 public sealed class ClusterTests
 {
-    internal static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
-
     [Fact]
     public async Task Publish_OnOneNode_ReachesOtherNodeInOrder_AndNeverANodeWithoutInterest()
     {
@@ -122,6 +121,71 @@ public sealed class ClusterTests
         Assert.Equal("joined", (await MosquittoClients.MessagesAsync(local, 2))[1].Payload);
     }
 
+    // Issue 24 item 2: "$share groups span nodes (a message goes to one member cluster-wide, preferring a local member
+    // as EMQX's local strategy can)"; EMQX replicates $share routes with their group, and a node that loses its last
+    // member of a group withdraws that route. Non-shared subscribers keep getting every message.
+    [Fact]
+    public async Task SharedGroup_AcrossNodes_EachMessageOnceClusterWide_LocalMemberFirst_LeavingWithdrawsTheRoute()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var a = await StartNodeAsync("a", nats, 0);
+        await using var b = await StartNodeAsync("b", nats, 1);
+        await using var c = await StartNodeAsync("c", nats, 2);
+        await WaitJoinedAsync(a, b, c);
+
+        // Group g: two members on b, one on c, none on a. Group h: one member on a, one on c. An ordinary subscriber on b.
+        await using var gB1 = await MosquittoClients.SubscribeAsync(b, "-V", "mqttv5", "-q", "1", "-t", "$share/g/s/#", "-i", "g-b1");
+        await using var gB2 = await MosquittoClients.SubscribeAsync(b, "-V", "mqttv5", "-q", "1", "-t", "$share/g/s/#", "-i", "g-b2");
+        await using var gC = await MosquittoClients.SubscribeAsync(c, "-V", "mqttv5", "-q", "1", "-t", "$share/g/s/#", "-i", "g-c");
+        await using var hA = await MosquittoClients.SubscribeAsync(a, "-V", "mqttv5", "-q", "1", "-t", "$share/h/s/#", "-i", "h-a");
+        await using var hC = await MosquittoClients.SubscribeAsync(c, "-V", "mqttv5", "-q", "1", "-t", "$share/h/s/#", "-i", "h-c");
+        await using var plainB = await MosquittoClients.SubscribeAsync(b, "-q", "1", "-t", "s/#", "-i", "plain-b");
+        // Routes: b has s/# and $share/g/s/#; c has $share/g/s/# and $share/h/s/#; a has $share/h/s/#.
+        await UntilAsync(a, n => Routes(n, b) == 2 && Routes(n, c) == 2, "a to hold b's and c's routes");
+        await UntilAsync(b, n => Routes(n, a) == 1 && Routes(n, c) == 2, "b to hold a's and c's routes");
+        await UntilAsync(c, n => Routes(n, a) == 1 && Routes(n, b) == 2, "c to hold a's and b's routes");
+
+        // Published on a: g has no member there, so each message goes to one node with members (b and c in turn) and
+        // to one member there; h has a member on a, which gets them all (c is never asked).
+        await PublishNumberedAsync(a, 0, 100);
+        var g1 = await GroupMessagesAsync(100, gB1, gB2, gC);
+        Assert.Equal(Numbers(0, 100), Payloads(g1).Order());
+        Assert.True(Payloads(gB1, gB2).Count > 0 && Payloads(gC).Count > 0, $"g's messages were not spread: b {Payloads(gB1, gB2).Count}, c {Payloads(gC).Count}");
+        TestContext.Current.TestOutputHelper?.WriteLine($"published on a: g's members on b got {Payloads(gB1, gB2).Count}, on c {Payloads(gC).Count}");
+        Assert.Equal(Numbers(0, 100), (await MosquittoClients.MessagesAsync(hA, 100)).Select(m => int.Parse(m.Payload, CultureInfo.InvariantCulture)));
+        Assert.Equal(Numbers(0, 100), (await MosquittoClients.MessagesAsync(plainB, 100)).Select(m => int.Parse(m.Payload, CultureInfo.InvariantCulture)));
+
+        // Published on b: g has members there, so c's member gets none; h has none on b, so a and c share them.
+        var gCBefore = Payloads(gC).Count;
+        await PublishNumberedAsync(b, 100, 100);
+        var g2 = await GroupMessagesAsync(200, gB1, gB2, gC);
+        Assert.Equal(Numbers(0, 200), Payloads(g2).Order());
+        var h2 = await GroupMessagesAsync(200, hA, hC);
+        Assert.Equal(Numbers(0, 200), Payloads(h2).Order());
+        Assert.Equal(gCBefore, Payloads(gC).Count); // checked after c's share of h arrived: c has seen b's forwards
+        Assert.True(Payloads(hC).Count > 0 && Payloads(hC).All(n => n >= 100), $"h's member on c got {string.Join(',', Payloads(hC))}");
+        Assert.Equal(Numbers(0, 200), (await MosquittoClients.MessagesAsync(plainB, 200)).Select(m => int.Parse(m.Payload, CultureInfo.InvariantCulture)));
+
+        // b's last members of g leave: b withdraws $share/g/s/# (its ordinary route stays), and g's messages from a
+        // all go to c.
+        foreach (var member in new[] { gB1, gB2 })
+        {
+            member.Kill();
+            await member.WaitForExitAsync(Deadline);
+        }
+        await UntilAsync(a, n => Routes(n, b) == 1, "a to drop b's route of group g");
+        await PublishNumberedAsync(a, 200, 50);
+        Assert.Equal(Numbers(200, 50), (await MosquittoClients.MessagesAsync(gC, gCBefore + 50)).Skip(gCBefore).Select(m => int.Parse(m.Payload, CultureInfo.InvariantCulture)));
+        await MosquittoClients.MessagesAsync(hA, 250 - Payloads(hC).Count);
+        Assert.Equal(Numbers(0, 250), (await MosquittoClients.MessagesAsync(plainB, 250)).Select(m => int.Parse(m.Payload, CultureInfo.InvariantCulture)));
+
+        // QoS 1 throughout, and nothing twice anywhere (ordinary, g, h).
+        Assert.All(new[] { gC, hA, hC, plainB }.SelectMany(MosquittoClients.MessagesSoFar), m => Assert.Equal(1, m.Qos));
+        Assert.Equal(Numbers(0, 250), Payloads(hA, hC).Order());
+        Assert.All(Payloads(hC), n => Assert.InRange(n, 100, 199)); // only what was published on b, which has no member of h
+        Assert.Equal(250, MosquittoClients.MessagesSoFar(plainB).Count);
+    }
+
     [Fact]
     public async Task BadClusterSetting_StopsStartup_NamingTheKey()
     {
@@ -139,59 +203,43 @@ public sealed class ClusterTests
         Directory.Delete(home, recursive: true);
     }
 
-    internal static Task<BrokerProcess> StartNodeAsync(string name, NatsServers nats, int server) =>
-        BrokerProcess.StartAsync(o =>
-        {
-            o["node.name"] = name + "@127.0.0.1";
-            o["cluster.enable"] = "on";
-            o["cluster.name"] = "e2e";
-            o["cluster.nats.servers"] = nats.Urls(server);
-        });
+    private static int Routes(JsonElement nodes, BrokerProcess node) => Node(nodes, node.NodeName).GetProperty("routes").GetInt32();
 
-    /// <summary>Waits until every node has synced with every other (their "joined" log lines).</summary>
-    internal static async Task WaitJoinedAsync(params BrokerProcess[] nodes)
+    private static IEnumerable<int> Numbers(int start, int count) => Enumerable.Range(start, count);
+
+    /// <summary>Publishes start, start+1, ... as QoS 1 messages to s/n from one mosquitto_pub on <paramref name="broker"/>.</summary>
+    private static Task PublishNumberedAsync(BrokerProcess broker, int start, int count) =>
+        MosquittoClients.PublishAsync(broker, ["-q", "1", "-t", "s/n", "-i", $"pub-{broker.NodeName[0]}-{start}"],
+            Numbers(start, count).Select(i => i.ToString(CultureInfo.InvariantCulture)));
+
+    private static List<int> Payloads(params ChildProcess[] subscribers) =>
+        [.. subscribers.SelectMany(MosquittoClients.MessagesSoFar).Select(m => int.Parse(m.Payload, CultureInfo.InvariantCulture))];
+
+    /// <summary>Waits (on their output) until the members of a group have printed <paramref name="total"/> messages between them.</summary>
+    private static async Task<ChildProcess[]> GroupMessagesAsync(int total, params ChildProcess[] members)
     {
-        foreach (var node in nodes)
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Check(string line)
         {
-            foreach (var other in nodes)
-            {
-                if (other != node)
-                    await node.WaitForLogAsync(l => l.Contains($"node {other.NodeName} joined", StringComparison.Ordinal), $"{node.NodeName} to meet {other.NodeName}", Deadline);
-            }
+            if (Payloads(members).Count >= total)
+                done.TrySetResult();
         }
-    }
-
-    internal static async Task<JsonElement> NodesAsync(BrokerProcess broker)
-    {
-        using var http = broker.CreateManagementClient();
-        var json = await http.GetStringAsync("api/v5/nodes", TestContext.Current.CancellationToken);
-        return JsonDocument.Parse(json).RootElement.GetProperty("data").Clone();
-    }
-
-    /// <summary>Asks the node's API again and again (each answer is the wait) until <paramref name="condition"/> holds.</summary>
-    internal static async Task UntilAsync(BrokerProcess broker, Func<JsonElement, bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        JsonElement nodes = default;
-        while (deadline.Elapsed < Deadline)
+        foreach (var member in members)
+            member.LineReceived += Check;
+        try
         {
-            nodes = await NodesAsync(broker);
-            if (nodes.EnumerateArray().Count() > 1 && condition(nodes))
-                return;
+            Check("");
+            await done.Task.WaitAsync(Deadline, TestContext.Current.CancellationToken);
         }
-        Assert.Fail($"timed out waiting for {what}; last answer: {nodes}");
-    }
-
-    internal static JsonElement Node(JsonElement nodes, string name)
-    {
-        foreach (var node in nodes.EnumerateArray())
+        catch (TimeoutException)
         {
-            if (node.GetProperty("node").GetString() == name)
-                return node;
+            Assert.Fail($"the group's members printed {Payloads(members).Count} of {total} messages");
         }
-        Assert.Fail($"no node {name} in {nodes}");
-        return default;
+        finally
+        {
+            foreach (var member in members)
+                member.LineReceived -= Check;
+        }
+        return members;
     }
-
-    internal static JsonElement Self(JsonElement nodes) => nodes.EnumerateArray().First(n => n.GetProperty("self").GetBoolean());
 }

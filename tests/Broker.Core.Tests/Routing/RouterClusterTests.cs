@@ -1,0 +1,93 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.Routing;
+using Xunit;
+
+namespace Broker.Core.Tests.Routing;
+
+/// <summary>
+/// What the router tells the cluster (<see cref="IRouteObserver"/>) and how it matches a message another node forwarded
+/// (<see cref="DeliveryScope"/>): issue 24, "$share groups span nodes".
+/// </summary>
+public sealed class RouterClusterTests
+{
+    private static readonly SubscriptionOptions Qos1 = new(MqttQos.AtLeastOnce);
+
+    private sealed class RecordingObserver : IRouteObserver
+    {
+        public List<string> Events { get; } = [];
+
+        public void RouteAdded(string route) => Events.Add("+" + route);
+
+        public void RouteRemoved(string route) => Events.Add("-" + route);
+    }
+
+    // EMQX replicates a $share route with its group, apart from the filter's ordinary route, so other nodes know which
+    // node has members of which group; a route goes with its last subscription.
+    [Fact]
+    public void Observe_OrdinaryAndEachShareGroup_AreSeparateRoutes_AddedByTheFirstRemovedByTheLast()
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var a = new TestSubscriber("a");
+        var b = new TestSubscriber("b");
+        router.Subscribe(a, "x/+", Qos1);
+        router.Subscribe(a, "$share/g/x/+", Qos1);
+        var observer = new RecordingObserver();
+
+        Assert.Equal(["$share/g/x/+", "x/+"], router.Observe(observer).Order(StringComparer.Ordinal));
+
+        router.Subscribe(b, "$share/g/x/+", Qos1); // a second member: no new route
+        router.Subscribe(b, "$share/h/x/+", Qos1);
+        router.Subscribe(b, "$queue/x/+", Qos1);
+        router.Subscribe(b, "x/+", Qos1); // a second ordinary subscriber: no new route
+        router.Unsubscribe(a, "$share/g/x/+");
+        router.Unsubscribe(a, "x/+");
+        router.Unsubscribe(b, "x/+");
+        router.Unsubscribe(b, "$share/g/x/+");
+
+        Assert.Equal(["+$share/h/x/+", "+$share/$queue/x/+", "-x/+", "-$share/g/x/+"], observer.Events);
+        Assert.Equal(1, router.RouteCount); // the filter itself is one route for $SYS, as before
+    }
+
+    // A node chosen for group g serves g only: not its other groups (another node, or the publisher's node, serves
+    // those) and not its ordinary subscribers unless the sender saw their route.
+    [Fact]
+    public void Match_WithScope_OnlyTheNamedGroupsAndOrdinaryIfAsked()
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var plain = new TestSubscriber("plain");
+        var g = new TestSubscriber("g");
+        var h = new TestSubscriber("h");
+        router.Subscribe(plain, "x/#", Qos1);
+        router.Subscribe(g, "$share/g/x/#", Qos1);
+        router.Subscribe(g, "$share/g/x/y", Qos1);
+        router.Subscribe(h, "$share/h/x/#", Qos1);
+
+        var groupOnly = new List<RouteMatch<TestSubscriber>>();
+        router.Match("x/y", null, groupOnly, new DeliveryScope(false, [("g", "x/#")]));
+        var match = Assert.Single(groupOnly);
+        Assert.Same(g, match.Subscriber);
+        Assert.Equal("x/#", match.Group!.Filter);
+
+        var both = new List<RouteMatch<TestSubscriber>>();
+        router.Match("x/y", null, both, new DeliveryScope(true, [("h", "x/#")]));
+        Assert.Equal([plain, h], both.Select(m => m.Subscriber));
+
+        // Chosen for a group whose last member here left while the message was on its way: nobody here gets it.
+        router.Unsubscribe(h, "$share/h/x/#");
+        var gone = new List<RouteMatch<TestSubscriber>>();
+        router.Match("x/y", null, gone, new DeliveryScope(false, [("h", "x/#")]));
+        Assert.Empty(gone);
+
+        var ordinary = new List<RouteMatch<TestSubscriber>>();
+        router.Match("x/y", null, ordinary, DeliveryScope.OrdinaryOnly);
+        Assert.Same(plain, Assert.Single(ordinary).Subscriber);
+
+        // Without a scope (published here), everything, share groups last (the cluster looks for them there).
+        var all = new List<RouteMatch<TestSubscriber>>();
+        router.Match("x/y", null, all);
+        Assert.Equal(3, all.Count);
+        Assert.Null(all[0].Group);
+        Assert.All(all.Skip(1), m => Assert.NotNull(m.Group));
+    }
+}
