@@ -9,7 +9,8 @@ namespace Broker.Plugins.Auth;
 /// ever. Found with heap dumps of reloaded plugins: Npgsql 10 keeps a <see cref="Meter"/> in a static field (Meters
 /// register in a process-wide list, and its observable instruments call back into Npgsql); MySqlConnector 3's
 /// connection pool subscribes a static method to <see cref="AppDomain.ProcessExit"/> and
-/// <see cref="AppDomain.DomainUnload"/>. Called when the plugin stops, after the driver's pools are closed.
+/// <see cref="AppDomain.DomainUnload"/>. Called when the plugin stops, after the driver's pools are closed; a driver the
+/// plugin loads once for the process (plugin.json <c>sharedAssemblies</c>, as auth_pgsql does with Npgsql) is left alone.
 /// </summary>
 public static class DriverStatics
 {
@@ -20,6 +21,8 @@ public static class DriverStatics
     public static void Release(Assembly driver)
     {
         ArgumentNullException.ThrowIfNull(driver);
+        if (!driver.IsCollectible)
+            return; // loaded once for the process (plugin.json sharedAssemblies): its statics serve the next instance
         Type?[] types;
         try
         {
