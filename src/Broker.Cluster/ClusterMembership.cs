@@ -1,5 +1,5 @@
 using Broker.Abstractions.Plugins;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Cluster;
 using Broker.Core.Configuration;
 using Microsoft.Extensions.Logging;
@@ -38,7 +38,7 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
     private readonly PluginListeners _pluginListeners = new();
     private readonly ClusterOptions _options;
     private readonly string _nodeName;
-    private readonly BrokerEngine _engine;
+    private readonly IClusterPort _core;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly Func<string, string> _resolvePath;
@@ -49,13 +49,13 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
 
     /// <param name="options">cluster.* as broker.conf and <paramref name="state"/> decided them.</param>
     /// <param name="state">data/cluster.state as read at start, or null.</param>
-    public ClusterMembership(ClusterOptions options, ClusterState? state, string nodeName, BrokerEngine engine, ILoggerFactory loggerFactory,
+    public ClusterMembership(ClusterOptions options, ClusterState? state, string nodeName, IClusterPort core, ILoggerFactory loggerFactory,
         Func<string, string> resolvePath, string dataDirectory)
     {
         _options = options;
         State = state;
         _nodeName = nodeName;
-        _engine = engine;
+        _core = core;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Broker.Cluster");
         _resolvePath = resolvePath;
@@ -112,7 +112,7 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
                 return new(MembershipError.Unreachable, $"cannot reach NATS at {ClusterOptions.Redact(servers)}: {unreachable}");
             var left = await StopNodeAsync().ConfigureAwait(false);
             StartNode(options);
-            Save(ClusterState.Now(joined: true, servers, "ctl cluster join", _engine.TimeProvider));
+            Save(ClusterState.Now(joined: true, servers, "ctl cluster join", _core.TimeProvider));
             return new(MembershipError.None, (left is null ? "" : $"left cluster {left}; ") + $"joined cluster {options.Name} over {ClusterOptions.Redact(servers)}");
         }
         finally
@@ -182,7 +182,7 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
             if (Node is not { } current || (only is not null && current != only))
                 return new(MembershipError.Conflict, "this node is not in a cluster");
             var left = await StopNodeAsync().ConfigureAwait(false);
-            Save(ClusterState.Now(joined: false, "", by, _engine.TimeProvider));
+            Save(ClusterState.Now(joined: false, "", by, _core.TimeProvider));
             LogLeft(_logger, left!, by);
             return new(MembershipError.None, $"left cluster {left}; serving this node's clients alone");
         }
@@ -195,7 +195,7 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
     private void StartNode(ClusterOptions options)
     {
         ClusterNode? node = null;
-        node = new ClusterNode(options, _nodeName, _engine, _loggerFactory, _resolvePath)
+        node = new ClusterNode(options, _nodeName, _core, _loggerFactory, _resolvePath)
         {
             QueryHandler = QueryHandler,
             PluginListeners = _pluginListeners,
@@ -218,7 +218,7 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
     {
         if (Node is not { } node)
             return null;
-        _engine.DetachCluster();
+        _core.Detach();
         Volatile.Write(ref _node, null);
         await node.LeaveAsync().ConfigureAwait(false);
         return node.ClusterName;

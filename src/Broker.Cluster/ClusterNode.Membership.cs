@@ -6,14 +6,13 @@ namespace Broker.Cluster;
 
 internal sealed partial class ClusterNode
 {
-    private static readonly SubscriptionOptions RouteOptions = new(MqttQos.ExactlyOnce);
 
     /// <summary>One announcement of another node (or an echo of this node's own, ignored).</summary>
     private void HandleControl(string token, ControlMessage.Decoded message)
     {
         if (string.Equals(message.Name, NodeName, StringComparison.Ordinal))
         {
-            if (message.Boot != _boot && message.Kind == ControlKind.Heartbeat && _engine.LogThrottle.ShouldLog(0x2401, nameof(LogDuplicateName), NodeName))
+            if (message.Boot != _boot && message.Kind == ControlKind.Heartbeat && _core.ShouldLog(0x2401, nameof(LogDuplicateName), NodeName))
                 LogDuplicateName(_logger, NodeName);
             return;
         }
@@ -40,7 +39,7 @@ internal sealed partial class ClusterNode
                         DateTimeOffset.FromUnixTimeMilliseconds(message.StartedAt));
                     _members[token] = node;
                 }
-                node.LastSeen = _engine.TimeProvider.GetTimestamp();
+                node.LastSeen = _core.TimeProvider.GetTimestamp();
                 node.Connections = message.Connections;
                 if (!node.IsUp)
                 {
@@ -147,7 +146,7 @@ internal sealed partial class ClusterNode
     {
         if (delta.Kind == ControlKind.RouteAdded)
             AddRoute(node, delta.Filter);
-        else if (node.Routes.Remove(delta.Filter) && _remoteRoutes.Unsubscribe(node, delta.Filter))
+        else if (node.Routes.Remove(delta.Filter) && _remoteRoutes.Remove(node, delta.Filter))
             Interlocked.Decrement(ref _remoteRouteCount);
         node.AppliedVersion = delta.Version;
     }
@@ -157,7 +156,7 @@ internal sealed partial class ClusterNode
     {
         if (!IsValidRoute(filter) || !node.Routes.Add(filter))
             return;
-        _remoteRoutes.Subscribe(node, filter, RouteOptions);
+        _remoteRoutes.Add(node, filter);
         Interlocked.Increment(ref _remoteRouteCount);
     }
 
@@ -170,7 +169,7 @@ internal sealed partial class ClusterNode
     {
         foreach (var filter in node.Routes)
         {
-            if (_remoteRoutes.Unsubscribe(node, filter))
+            if (_remoteRoutes.Remove(node, filter))
                 Interlocked.Decrement(ref _remoteRouteCount);
         }
         node.Routes.Clear();
@@ -181,8 +180,8 @@ internal sealed partial class ClusterNode
     /// <summary>Nodes silent for cluster.node_timeout are down: their routes go.</summary>
     private void ExpireSilentNodes()
     {
-        var now = _engine.TimeProvider.GetTimestamp();
-        var timeout = (long)(_options.NodeTimeout.TotalSeconds * _engine.TimeProvider.TimestampFrequency);
+        var now = _core.TimeProvider.GetTimestamp();
+        var timeout = (long)(_options.NodeTimeout.TotalSeconds * _core.TimeProvider.TimestampFrequency);
         lock (_members)
         {
             foreach (var node in _members.Values)

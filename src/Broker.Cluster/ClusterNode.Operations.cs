@@ -145,7 +145,7 @@ internal sealed partial class ClusterNode
     private void ForgetForcedOut(string token, RemoteNode node)
     {
         Forget(token, node);
-        _forcedOut[token] = new ForcedOut(node.Boot) { ToldAt = _engine.TimeProvider.GetTimestamp() };
+        _forcedOut[token] = new ForcedOut(node.Boot) { ToldAt = _core.TimeProvider.GetTimestamp() };
     }
 
     /// <summary>Caller holds <c>_members</c>' lock.</summary>
@@ -171,8 +171,8 @@ internal sealed partial class ClusterNode
             _forcedOut.Remove(token); // restarted since: a node like any other
             return false;
         }
-        var now = _engine.TimeProvider.GetTimestamp();
-        if (now - removed.ToldAt > _options.NodeTimeout.TotalSeconds * _engine.TimeProvider.TimestampFrequency)
+        var now = _core.TimeProvider.GetTimestamp();
+        if (now - removed.ToldAt > _options.NodeTimeout.TotalSeconds * _core.TimeProvider.TimestampFrequency)
         {
             removed.ToldAt = now;
             TellToLeave(heartbeat.Name);

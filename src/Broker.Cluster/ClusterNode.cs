@@ -1,10 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Broker.Abstractions;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Cluster;
 using Broker.Core.Routing;
-using Broker.Core.Sessions;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 
@@ -47,12 +46,12 @@ namespace Broker.Cluster;
 internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
 {
     [ThreadStatic]
-    private static List<RouteMatch<RemoteNode>>? t_matches;
+    private static List<RouteHit<RemoteNode>>? t_matches;
     [ThreadStatic]
     private static List<ForwardTarget>? t_targets;
 
     private readonly ClusterOptions _options;
-    private readonly BrokerEngine _engine;
+    private readonly IClusterPort _core;
     private readonly ILogger _logger;
     private readonly NodeSubjects _subjects;
     private readonly string _boot = Convert.ToHexString(BitConverter.GetBytes(Random.Shared.NextInt64()));
@@ -74,15 +73,15 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     // Other nodes, by subject token; and one router whose "subscribers" are nodes, for one trie walk per publish.
     private readonly Dictionary<string, RemoteNode> _members = new(StringComparer.Ordinal);
     // Share groups: one member node per (group, filter) and message, each in turn (RoundRobin), from the nodes with members.
-    private readonly Router<RemoteNode> _remoteRoutes = new(SharedSubscriptionStrategy.RoundRobin);
+    private readonly RouteIndex<RemoteNode> _remoteRoutes = new();
     private int _remoteRouteCount;
     private bool _wasConnected;
     private int _disposed;
 
-    public ClusterNode(ClusterOptions options, string nodeName, BrokerEngine engine, ILoggerFactory loggerFactory, Func<string, string> resolvePath)
+    public ClusterNode(ClusterOptions options, string nodeName, IClusterPort core, ILoggerFactory loggerFactory, Func<string, string> resolvePath)
     {
         _options = options;
-        _engine = engine;
+        _core = core;
         NodeName = nodeName;
         _logger = loggerFactory.CreateLogger("Broker.Cluster");
         _subjects = new NodeSubjects(options.Name);
@@ -134,7 +133,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// </summary>
     public void Start()
     {
-        foreach (var route in _engine.AttachCluster(this))
+        foreach (var route in _core.Attach(this))
             RouteAdded(route);
         LogStarting(_logger, NodeName, _options.Name, _options.Servers);
         _loops.Add(Task.Run(() => ConnectAsync(_stop.Token)));
@@ -173,13 +172,13 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public int Forward(BrokerMessage message, List<RouteMatch<Session>> localMatches)
+    public int Forward(BrokerMessage message, LocalDeliveries local)
     {
         if (Volatile.Read(ref _remoteRouteCount) == 0)
             return 0;
-        var matches = t_matches ??= new List<RouteMatch<RemoteNode>>(4);
+        var matches = t_matches ??= new List<RouteHit<RemoteNode>>(4);
         matches.Clear();
-        _remoteRoutes.Match(message.Topic, null, matches);
+        _remoteRoutes.Match(message.Topic, matches);
         if (matches.Count == 0)
             return 0;
         var targets = t_targets ??= new List<ForwardTarget>(4);
@@ -189,9 +188,9 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             // An ordinary route: once per node. A share group: the one node the strategy chose, unless it has a member
             // here (EMQX's "local" preference): then this node alone serves it.
             if (match.Group is not { } group)
-                TargetFor(targets, match.Subscriber).Ordinary = true;
-            else if (!IsServedHere(group.Name, group.Filter, localMatches))
-                (TargetFor(targets, match.Subscriber).Groups ??= []).Add((group.Name, group.Filter));
+                TargetFor(targets, match.Node).Ordinary = true;
+            else if (!local.ServesShareGroup(group, match.Filter!))
+                (TargetFor(targets, match.Node).Groups ??= []).Add((group, match.Filter!));
         }
         matches.Clear();
         byte[]? plain = null; // the same bytes for every node that only has ordinary subscribers
@@ -213,20 +212,6 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
         targets.Clear();
         return sent;
-    }
-
-    /// <summary>Whether this node's own match chose a member of <paramref name="group"/> on <paramref name="filter"/>.</summary>
-    private static bool IsServedHere(string group, string filter, List<RouteMatch<Session>> localMatches)
-    {
-        // Share groups come last in a match: stop at the first ordinary delivery, however many there are.
-        for (var i = localMatches.Count - 1; i >= 0; i--)
-        {
-            if (localMatches[i].Group is not { } local)
-                break;
-            if (string.Equals(local.Name, group, StringComparison.Ordinal) && string.Equals(local.Filter, filter, StringComparison.Ordinal))
-                return true;
-        }
-        return false;
     }
 
     private static ref ForwardTarget TargetFor(List<ForwardTarget> targets, RemoteNode node)
@@ -252,17 +237,17 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>Every node this node knows, itself first, for <c>ctl cluster status</c> and <c>/api/v5/nodes</c>.</summary>
     public List<NodeStatus> Status()
     {
-        var now = _engine.Now;
+        var now = _core.TimeProvider.GetUtcNow();
         var result = new List<NodeStatus>
         {
-            new(NodeName, true, "running", _engine.StartedAt, now - _engine.StartedAt, _engine.Metrics.Connections, LocalRouteCount,
+            new(NodeName, true, "running", _core.StartedAt, now - _core.StartedAt, _core.Connections, LocalRouteCount,
                 0, ForwardedIn, null),
         };
         lock (_members)
         {
             foreach (var node in _members.Values.OrderBy(n => n.Name, StringComparer.Ordinal))
             {
-                var lastSeen = TimeSpan.FromSeconds((_engine.TimeProvider.GetTimestamp() - node.LastSeen) / (double)_engine.TimeProvider.TimestampFrequency);
+                var lastSeen = TimeSpan.FromSeconds((_core.TimeProvider.GetTimestamp() - node.LastSeen) / (double)_core.TimeProvider.TimestampFrequency);
                 result.Add(new NodeStatus(node.Name, false, node.IsUp ? "running" : "down", node.StartedAt, now - node.StartedAt,
                     node.Connections, node.Routes.Count, Volatile.Read(ref node.ForwardedTo), 0, lastSeen));
             }
@@ -392,7 +377,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             // A heartbeat says which version this node's announcements have reached; the others resync on a gap.
             var version = message.Kind == ControlKind.Heartbeat ? Volatile.Read(ref _publishedVersion) : message.Version;
             var data = ControlMessage.Encode(message.Kind, _boot, version, message.Filter,
-                _engine.Metrics.Connections, _engine.StartedAt.ToUnixTimeMilliseconds(), NodeName);
+                _core.Connections, _core.StartedAt.ToUnixTimeMilliseconds(), NodeName);
             try
             {
                 await _nats.PublishAsync(subject, data, cancellationToken: cancel).ConfigureAwait(false);
@@ -444,7 +429,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             // not get it: the message is not sent on to another node (message.dropped hears of it when nothing here got it).
             try
             {
-                await _engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
+                await _core.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -483,7 +468,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
 
     private async Task TickAsync(CancellationToken cancel)
     {
-        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _engine.TimeProvider);
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _core.TimeProvider);
         while (await timer.WaitForNextTickAsync(cancel).ConfigureAwait(false))
         {
             if (NatsConnected)

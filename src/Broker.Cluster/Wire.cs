@@ -171,8 +171,8 @@ internal static class ForwardCodec
     }
 }
 
-/// <summary>Another node as this one knows it. Its routes are "subscriptions" of a <see cref="Router{TSubscriber}"/>.</summary>
-internal sealed class RemoteNode(string name, string boot, string forwardSubject, string snapshotSubject, DateTimeOffset startedAt) : ISubscriber
+/// <summary>Another node as this one knows it. Its routes are held in a <see cref="Broker.Core.Hosting.RouteIndex{TNode}"/>.</summary>
+internal sealed class RemoteNode(string name, string boot, string forwardSubject, string snapshotSubject, DateTimeOffset startedAt)
 {
     public string Name { get; } = name;
 
@@ -198,10 +198,6 @@ internal sealed class RemoteNode(string name, string boot, string forwardSubject
 
     /// <summary>Messages this node has queued for it.</summary>
     public long ForwardedTo;
-
-    string ISubscriber.ClientId => Name;
-
-    bool ISubscriber.IsConnected => true;
 }
 
 /// <summary>One node in <c>ctl cluster status</c> / <c>GET /api/v5/nodes</c>.</summary>

@@ -247,7 +247,7 @@ internal sealed partial class BrokerEngine
         // Other nodes next (only queued), after the match: a share group with a member here is served here alone.
         // Without a cluster this is one null check.
         if (cluster is not null)
-            delivered += cluster.Forward(message, matches);
+            delivered += cluster.Forward(message, new LocalDeliveries(matches));
         if (matches.Count == 0)
         {
             if (delivered == 0)

@@ -1,9 +1,7 @@
 using System.Runtime.InteropServices;
-using Broker.Abstractions.Hooks;
-using Broker.Core;
-using Broker.Core.AccessControl;
-using Broker.Core.Logging;
+using Broker.Core.Hosting;
 using Broker.Core.Sys;
+using Broker.Core.AccessControl;
 using Broker.PluginHost;
 using Broker.Configuration;
 using Broker.Server.Configuration;
@@ -54,41 +52,24 @@ internal static partial class BrokerHost
             .ConfigureKestrel(k => ManagementApi.Listen(k, settings.Management, lo => management = lo));
         ManagementApi.AddServices(builder.Services);
 
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(sp => new BrokerEngine(settings.Mqtt, settings.Session, settings.Access, settings.Broker,
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(),
-            new LogThrottle(settings.Log.ThrottleWindow, settings.Log.ThrottleBurst, sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core")),
-            bannedPath: Path.Combine(settings.DataDirectory, "banned")));
-
         await using var app = builder.Build();
-        var engine = app.Services.GetRequiredService<BrokerEngine>();
-        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Server");
+        var loggerFactory = app.Services.GetRequiredService<ILoggerFactory>();
+        var logger = loggerFactory.CreateLogger("Broker.Server");
+        // Last to go (disposed after everything below): what the sessions hold is written then.
+        await using var core = new BrokerCore(settings.Mqtt, settings.Session, settings.Access, settings.Broker,
+            (settings.Log.ThrottleWindow, settings.Log.ThrottleBurst), TimeProvider.System, loggerFactory, Path.Combine(settings.DataDirectory, "banned"));
 
         BuiltinAccessControl accessControl;
         try
         {
-            accessControl = new BuiltinAccessControl(
-                settings.ResolveEtcPath(settings.Access.PasswordFile),
-                settings.ResolveEtcPath(settings.Access.AclFile),
-                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Broker.Core.AccessControl"),
-                engine.PasswordHasher, iterations: settings.Access.PasswordHashIterations);
+            accessControl = core.UseBuiltinAccessControl(settings.ResolveEtcPath(settings.Access.PasswordFile),
+                settings.ResolveEtcPath(settings.Access.AclFile), settings.Access.PasswordHashIterations, settings.Mqtt.IdleTimeout);
         }
         catch (Exception ex) when (ex is FileNotFoundException or AccessFileException or IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"broker: access control files cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
             return 2;
         }
-        using var hasherLifetime = engine.PasswordHasher;
-        using var brokerMeter = engine.Metrics.CreateMeter();
-        using var pluginMetrics = engine.PluginMetrics;
-        // A password check waits its turn for a hashing thread (password_hash_concurrency): in a reconnect storm that
-        // may be longer than plugins.hook_timeout, so it is bounded by mqtt.idle_timeout instead, after which the
-        // connection is closed anyway (and its queued hash skipped).
-        engine.Hooks.Register(HookPoints.ClientAuthenticate, accessControl.AuthenticateAsync,
-            new HookOptions { Priority = HookPriorities.BuiltinAccessControl, Timeout = settings.Mqtt.IdleTimeout }, "builtin_access");
-        engine.Hooks.Register(HookPoints.ClientAuthorize, accessControl.AuthorizeAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
-        accessControl.Reloaded += engine.InvalidateAuthorization;
         if (settings.Access.AllowAnonymous)
             LogAnonymous(logger);
         foreach (var warning in settings.Warnings)
@@ -97,7 +78,7 @@ internal static partial class BrokerHost
         ListenerManager listeners;
         try
         {
-            listeners = ListenerManager.Create(settings, engine, app.Services.GetRequiredService<ILoggerFactory>());
+            listeners = ListenerManager.Create(settings, core.Connections, loggerFactory);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
@@ -107,16 +88,16 @@ internal static partial class BrokerHost
 
         // The cluster exists before the management API maps its routes (/api/v5/nodes); it starts further down.
         // Always there, cluster or not: ctl cluster join may make a single node join one.
-        await using var cluster = new Cluster.ClusterMembership(settings.Cluster, settings.ClusterState, settings.Broker.NodeName, engine,
-            app.Services.GetRequiredService<ILoggerFactory>(), settings.ResolveEtcPath, settings.DataDirectory);
-        engine.PluginMessaging = cluster; // before the plugins start: they may listen at once
+        await using var cluster = new Cluster.ClusterMembership(settings.Cluster, settings.ClusterState, settings.Broker.NodeName, core.Cluster,
+            loggerFactory, settings.ResolveEtcPath, settings.DataDirectory);
+        core.PluginMessaging = cluster; // before the plugins start: they may listen at once
 
-        var plugins = new PluginManager(engine.PluginSupport, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
+        var plugins = new PluginManager(core.Plugins, settings.Plugins, settings.PluginSearchPath, settings.DataDirectory,
             new PluginConfigurationSource(settings.EtcDirectory));
-        plugins.ReadModel = new BrokerReadModel(engine, listeners, plugins);
+        plugins.ReadModel = new BrokerReadModel(core.Status, listeners, plugins);
         try
         {
-            var credentials = ManagementApi.Map(app, engine, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners, cluster);
+            var credentials = ManagementApi.Map(app, core, plugins, accessControl, settings.Management, settings.DataDirectory, logger, listeners, cluster);
             plugins.ManagementClientFactory = () => ManagementApi.CreateClient(management!, credentials);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
@@ -125,8 +106,7 @@ internal static partial class BrokerHost
             return 2;
         }
 
-        using var sys = new SysPublisher(engine);
-        app.Lifetime.ApplicationStopping.Register(engine.BeginShutdown);
+        app.Lifetime.ApplicationStopping.Register(core.BeginShutdown);
 
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -146,7 +126,7 @@ internal static partial class BrokerHost
         {
             try
             {
-                var restored = engine.EnablePersistence(Persistence.RocksDbStore.Open(settings.PersistenceDirectory), settings.Persistence);
+                var restored = core.EnablePersistence(Persistence.RocksDbStore.Open(settings.PersistenceDirectory), settings.Persistence);
                 LogPersistence(logger, settings.PersistenceDirectory, settings.Persistence.Sync.ToString().ToLowerInvariant(), restored);
             }
             catch (InvalidDataException ex)
@@ -187,22 +167,19 @@ internal static partial class BrokerHost
             await plugins.StopAllAsync().ConfigureAwait(false);
             return 2;
         }
-        sys.Start();
-        engine.Overload.Start();
+        core.Start();
         LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
 
         await app.WaitForShutdownAsync().ConfigureAwait(false);
-        engine.Overload.Dispose();
         // Listeners close first (their clients are sent DISCONNECT 0x8B), then whatever connection is left.
         await listeners.StopAllAsync().ConfigureAwait(false);
         // The other nodes are told this one leaves (its routes withdrawn at once), then its own clients are closed.
         await cluster.DisposeAsync().ConfigureAwait(false);
-        await engine.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        await core.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         // After the clients are gone (their disconnect hooks have run), in reverse start order.
         await plugins.StopAllAsync().ConfigureAwait(false);
         // Last: everything the sessions hold, written (a clean stop loses nothing).
-        if (engine.Journal is { } journal)
-            await journal.DisposeAsync().ConfigureAwait(false);
+        await core.DisposeAsync().ConfigureAwait(false);
         LogStopped(logger);
         return 0;
     }

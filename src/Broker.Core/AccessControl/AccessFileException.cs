@@ -4,7 +4,7 @@ namespace Broker.Core.AccessControl;
 /// A password file or acl.conf that cannot be used. The message starts with <c>file:line:</c> so an operator can
 /// jump straight to the offending line; start-up and reload report it as is.
 /// </summary>
-internal sealed class AccessFileException : Exception
+public sealed class AccessFileException : Exception
 {
     public AccessFileException(string fileName, int line, string message)
         : base($"{fileName}:{line}: {message}")

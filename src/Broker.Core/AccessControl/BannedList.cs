@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Broker.Core.AccessControl;
 
 /// <summary>What a <see cref="Ban"/> names: its spelling in the API, <c>ctl</c> and the file is EMQX 4's (<see cref="BannedList.KindName"/>).</summary>
-internal enum BanKind
+public enum BanKind
 {
     ClientId,
     Username,
@@ -20,7 +20,7 @@ internal enum BanKind
 /// <param name="By">Who banned: an operator's name, <c>ctl</c>, or the broker itself (login-failure tracking).</param>
 /// <param name="At">When the ban was made.</param>
 /// <param name="Until">When it ends; from then on it matches nobody.</param>
-internal sealed record Ban(BanKind As, string Who, string Reason, string By, DateTimeOffset At, DateTimeOffset Until);
+public sealed record Ban(BanKind As, string Who, string Reason, string By, DateTimeOffset At, DateTimeOffset Until);
 
 /// <summary>
 /// EMQX's <c>emqx_banned</c>: clients refused at CONNECT by client id, user name or peer address, each ban until a
@@ -39,7 +39,7 @@ internal sealed record Ban(BanKind As, string Who, string Reason, string By, Dat
 /// damaged ban file must not keep the broker from serving.
 /// </para>
 /// </remarks>
-internal sealed partial class BannedList
+public sealed partial class BannedList
 {
     private static readonly Dictionary<(BanKind, string), Ban> Empty = [];
 
@@ -53,7 +53,7 @@ internal sealed partial class BannedList
     /// <param name="time">The clock deciding expiry.</param>
     /// <param name="path">The file where bans persist (<c>&lt;data dir&gt;/banned</c>); null keeps them in memory only.</param>
     /// <param name="logger">Where a file that cannot be read or written is reported.</param>
-    public BannedList(TimeProvider time, string? path, ILogger? logger = null)
+    internal BannedList(TimeProvider time, string? path, ILogger? logger = null)
     {
         _time = time;
         _path = path;
@@ -63,11 +63,11 @@ internal sealed partial class BannedList
     }
 
     /// <summary>Bans held, expired ones not yet purged included: zero means <see cref="Find"/> has nothing to do.</summary>
-    public int Count => _bans.Count;
+    internal int Count => _bans.Count;
 
     /// <summary>Adds <paramref name="ban"/>, replacing any ban of the same (<see cref="Ban.As"/>, <see cref="Ban.Who"/>), and persists.</summary>
     /// <remarks>Does not disconnect anyone: <see cref="BrokerEngine.BanAsync"/> does that for operators' bans.</remarks>
-    public void Add(Ban ban)
+    internal void Add(Ban ban)
     {
         ban = ban with { Who = Normalize(ban.As, ban.Who) };
         Change(bans =>
@@ -78,14 +78,14 @@ internal sealed partial class BannedList
     }
 
     /// <summary>Removes the ban of <paramref name="who"/> as <paramref name="kind"/>; false if there was none.</summary>
-    public bool Remove(BanKind kind, string who)
+    internal bool Remove(BanKind kind, string who)
     {
         var key = (kind, Normalize(kind, who));
         return Change(bans => bans.Remove(key));
     }
 
     /// <summary>The bans in force now, in no particular order.</summary>
-    public List<Ban> List()
+    internal List<Ban> List()
     {
         var now = _time.GetUtcNow();
         var list = new List<Ban>();
@@ -98,7 +98,7 @@ internal sealed partial class BannedList
     }
 
     /// <summary>The ban that refuses a client with this id, user name and address, or null; expired bans never match.</summary>
-    public Ban? Find(string clientId, string? username, IPAddress? address)
+    internal Ban? Find(string clientId, string? username, IPAddress? address)
     {
         var bans = _bans;
         if (bans.Count == 0)

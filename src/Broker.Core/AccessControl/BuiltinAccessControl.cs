@@ -29,7 +29,7 @@ namespace Broker.Core.AccessControl;
 /// <see cref="Reload"/>, which swaps both in at once.
 /// </para>
 /// </remarks>
-internal sealed partial class BuiltinAccessControl
+public sealed partial class BuiltinAccessControl
 {
     private static readonly ValueTask<HookResult> StopTask = new(HookResult.Stop);
     private static readonly ValueTask<HookResult> ContinueTask = new(HookResult.Continue);
@@ -51,7 +51,7 @@ internal sealed partial class BuiltinAccessControl
     /// <param name="iterations">PBKDF2 iterations of passwords set from now on (<c>password_hash_iterations</c>).</param>
     /// <exception cref="AccessFileException">A file has an error; the message names file and line.</exception>
     /// <exception cref="FileNotFoundException">acl.conf is configured but missing.</exception>
-    public BuiltinAccessControl(string passwordFilePath, string aclFilePath, ILogger logger, PasswordHasher hasher,
+    internal BuiltinAccessControl(string passwordFilePath, string aclFilePath, ILogger logger, PasswordHasher hasher,
         TimeProvider? timeProvider = null, int iterations = PasswordFile.DefaultIterations)
     {
         _passwordFilePath = passwordFilePath;

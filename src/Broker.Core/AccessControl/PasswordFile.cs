@@ -31,7 +31,7 @@ namespace Broker.Core.AccessControl;
 /// </para>
 /// <para>Thread-safe: <see cref="VerifyAsync"/> runs for many connections at once while the operator may change the file.</para>
 /// </remarks>
-internal sealed class PasswordFile
+public sealed class PasswordFile
 {
     /// <summary>
     /// PBKDF2 iterations for newly set passwords (<c>password_hash_iterations</c>): the most that still lets a fleet's
@@ -158,7 +158,7 @@ internal sealed class PasswordFile
     /// <paramref name="hasher"/>'s threads, in its turn.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired before the hash's turn.</exception>
-    public async ValueTask<bool> VerifyAsync(string user, ReadOnlyMemory<byte> password, PasswordHasher hasher, CancellationToken cancellationToken)
+    internal async ValueTask<bool> VerifyAsync(string user, ReadOnlyMemory<byte> password, PasswordHasher hasher, CancellationToken cancellationToken)
     {
         PasswordFileHash? stored;
         int unknownCost;

@@ -4,7 +4,7 @@ namespace Broker.Core.Alarms;
 /// One alarm, as EMQX 4 shows it: a name, a message for people, details for tools, and when it was raised and
 /// cleared (<see cref="DeactivatedAt"/> null while it is active).
 /// </summary>
-internal sealed record Alarm(string Name, string Message, IReadOnlyDictionary<string, long> Details, DateTimeOffset ActivatedAt)
+public sealed record Alarm(string Name, string Message, IReadOnlyDictionary<string, long> Details, DateTimeOffset ActivatedAt)
 {
     public DateTimeOffset? DeactivatedAt { get; init; }
 

@@ -5,12 +5,13 @@ using Broker.Core.Sessions;
 namespace Broker.Core.Cluster;
 
 /// <summary>
-/// The core's one port to the cluster (Broker.Cluster implements it; null when <c>cluster.enable = off</c>, so a
-/// single node pays one null check per publish and per route change). The core tells it when this node's route table
-/// changes and hands it each message published here; the cluster hands messages from other nodes back through
-/// <see cref="BrokerEngine.DeliverForwardedAsync"/>, which never forwards again.
+/// The core's one port to the cluster (Broker.Cluster implements it and attaches it through
+/// <see cref="Hosting.IClusterPort.Attach"/>; none is attached when <c>cluster.enable = off</c>, so a single node pays
+/// one null check per publish and per route change). The core tells it when this node's route table changes and hands
+/// it each message published here; the cluster hands messages from other nodes back through
+/// <see cref="Hosting.IClusterPort.DeliverForwardedAsync"/>, which never forwards again.
 /// </summary>
-internal interface IClusterLink : IRouteObserver
+public interface IClusterLink : IRouteObserver
 {
     /// <summary>
     /// A message published on this node (after <c>message.publish</c>): sends it once to each other node with an
@@ -18,10 +19,29 @@ internal interface IClusterLink : IRouteObserver
     /// with members of that group. Must not block: it queues and returns.
     /// </summary>
     /// <param name="message">The message.</param>
-    /// <param name="localMatches">
-    /// This node's own deliveries of it as <see cref="Router{TSubscriber}.Match(string, string?, List{RouteMatch{TSubscriber}})"/>
-    /// found them (share groups last): a share group served here is served by no other node.
-    /// </param>
+    /// <param name="local">This node's own deliveries of it: a share group served here is served by no other node.</param>
     /// <returns>The number of nodes it was sent to.</returns>
-    int Forward(BrokerMessage message, List<RouteMatch<Session>> localMatches);
+    int Forward(BrokerMessage message, LocalDeliveries local);
+}
+
+/// <summary>This node's deliveries of one message, as the cluster may ask about them during <see cref="IClusterLink.Forward"/>.</summary>
+public readonly struct LocalDeliveries
+{
+    private readonly List<RouteMatch<Session>> _matches;
+
+    internal LocalDeliveries(List<RouteMatch<Session>> matches) => _matches = matches;
+
+    /// <summary>Whether this node chose a member of share group <paramref name="group"/> on <paramref name="filter"/>.</summary>
+    public bool ServesShareGroup(string group, string filter)
+    {
+        // Share groups come last in a match: stop at the first ordinary delivery, however many there are.
+        for (var i = _matches.Count - 1; i >= 0; i--)
+        {
+            if (_matches[i].Group is not { } local)
+                break;
+            if (string.Equals(local.Name, group, StringComparison.Ordinal) && string.Equals(local.Filter, filter, StringComparison.Ordinal))
+                return true;
+        }
+        return false;
+    }
 }

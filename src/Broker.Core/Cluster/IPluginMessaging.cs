@@ -6,7 +6,7 @@ namespace Broker.Core.Cluster;
 /// The cluster's channel between the copies of one plugin on different nodes (Broker.Cluster implements it; what a
 /// plugin sees as <see cref="IPluginCluster"/>). Set on the engine before the plugins start; it outlives joins and leaves, so what plugins listen with stays.
 /// </summary>
-internal interface IPluginMessaging
+public interface IPluginMessaging
 {
     /// <summary>Whether this node is in a cluster now (it may join and leave at run time).</summary>
     bool Enabled { get; }

@@ -113,7 +113,7 @@ internal sealed partial class LogThrottle : IDisposable
 }
 
 /// <summary>What <c>ctl trace</c> can follow.</summary>
-internal enum TraceKind
+public enum TraceKind
 {
     /// <summary>A client id.</summary>
     Client,
@@ -122,7 +122,7 @@ internal enum TraceKind
 }
 
 /// <summary>The traced client ids and topic filters; immutable.</summary>
-internal sealed class TraceSet
+public sealed class TraceSet
 {
     private readonly string[] _clients;
     private readonly string[] _topics;

@@ -9,10 +9,10 @@ namespace Broker.Core.Metrics;
 /// <param name="Value">Counter: total; gauge: last value; histogram: sum.</param>
 /// <param name="Count">Histogram: how many values were recorded; otherwise 0.</param>
 /// <param name="Description">The instrument's description, for Prometheus' HELP.</param>
-internal sealed record PluginMetric(string Name, PluginMetricKind Kind, double Value, long Count, string? Description);
+public sealed record PluginMetric(string Name, PluginMetricKind Kind, double Value, long Count, string? Description);
 
 /// <summary>How a plugin instrument is exported.</summary>
-internal enum PluginMetricKind
+public enum PluginMetricKind
 {
     /// <summary>Counter and ObservableCounter: a running total.</summary>
     Counter,

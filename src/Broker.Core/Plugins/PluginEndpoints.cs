@@ -16,7 +16,7 @@ namespace Broker.Core.Plugins;
 /// (<see cref="ReserveRoot"/>, whatever the method) nor another plugin's root pattern for the same method: the API
 /// keeps its paths, and which plugin answers a path never depends on load order.
 /// </remarks>
-internal sealed class PluginEndpoints
+public sealed class PluginEndpoints
 {
     private readonly ConcurrentDictionary<string, ImmutableEndpoints> _byPlugin = new(StringComparer.Ordinal);
     private readonly Lock _rootLock = new();
@@ -32,7 +32,7 @@ internal sealed class PluginEndpoints
         _reserved = new(() => [.. patterns().Select(p => Endpoint.Parse(p, nameof(patterns)))]);
 
     /// <summary>A plugin instance's <see cref="IPluginHttp"/>; <see cref="Scope.Dispose"/> removes everything it mapped.</summary>
-    public Scope For(string plugin) => new(this, plugin);
+    internal Scope For(string plugin) => new(this, plugin);
 
     /// <summary>The endpoints of <paramref name="plugin"/> as <c>METHOD pattern</c>, for the plugin list.</summary>
     public IReadOnlyList<string> Describe(string plugin) =>

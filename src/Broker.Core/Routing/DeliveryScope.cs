@@ -6,7 +6,7 @@ namespace Broker.Core.Routing;
 /// filter gets a message from one node in the cluster only, so a node must not serve a group nobody sent it for.
 /// </summary>
 /// <remarks>A message published on this node has no scope (null): every matching subscription on this node.</remarks>
-internal sealed class DeliveryScope
+public sealed class DeliveryScope
 {
     /// <summary>Ordinary subscriptions only: what a forward without share groups is for.</summary>
     public static readonly DeliveryScope OrdinaryOnly = new(true, []);

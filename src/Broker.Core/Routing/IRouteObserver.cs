@@ -14,7 +14,7 @@ namespace Broker.Core.Routing;
 /// Called under the router's write lock, in the order the changes happen, so an observer that queues what it is told
 /// sees adds and removes of one route in order. It must not block and must not call back into the router.
 /// </remarks>
-internal interface IRouteObserver
+public interface IRouteObserver
 {
     void RouteAdded(string route);
 
@@ -22,7 +22,7 @@ internal interface IRouteObserver
 }
 
 /// <summary>The names of routes as <see cref="IRouteObserver"/> reports them.</summary>
-internal static class RouteNames
+public static class RouteNames
 {
     /// <summary>The route of share group <paramref name="group"/> on <paramref name="filter"/>: <c>$share/{group}/{filter}</c>.</summary>
     public static string Shared(string group, string filter) => string.Concat(Topics.SharePrefix, group, "/", filter);

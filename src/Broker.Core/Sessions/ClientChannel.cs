@@ -17,7 +17,7 @@ namespace Broker.Core.Sessions;
 /// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
 /// through <see cref="SendPublish"/>, which only enqueues. <see cref="CloseAsync"/> may be called from anywhere.
 /// </remarks>
-internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner
+internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner, Hosting.IListenerConnection
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
@@ -258,6 +258,8 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         RequestClose(reason, why, sendDisconnect: true);
         return Closed;
     }
+
+    Task Hosting.IListenerConnection.CloseAsync() => CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped");
 
     /// <summary>Closed because another connection took the session [MQTT-3.1.4-3]; DISCONNECT 0x8E for MQTT 5.</summary>
     public Task TakeOverAsync()

@@ -5,12 +5,12 @@ namespace Broker.Core.Sessions;
 /// when it is scheduled on an I/O loop's thread (the plain TCP listener's), on that same thread once the loop has
 /// served the sockets that were ready, so that a delivery wakes no other thread.
 /// </summary>
-internal static class DeferredWork
+public static class DeferredWork
 {
     [ThreadStatic]
     private static Queue<IThreadPoolWorkItem>? t_deferred;
 
-    public static void Schedule(IThreadPoolWorkItem item)
+    internal static void Schedule(IThreadPoolWorkItem item)
     {
         if (t_deferred is { } deferred)
             deferred.Enqueue(item);

@@ -1,7 +1,7 @@
 namespace Broker.Core.Sessions;
 
 /// <summary>A rate as operators write it: <see cref="Count"/> per <see cref="Period"/> (EMQX <c>100,1s</c>).</summary>
-internal readonly record struct RateLimit(long Count, TimeSpan Period)
+public readonly record struct RateLimit(long Count, TimeSpan Period)
 {
     /// <summary>Tokens per second.</summary>
     public double PerSecond => Count / Period.TotalSeconds;

@@ -10,14 +10,14 @@ namespace Broker.Core.Sys;
 /// (uptime, datetime), stats (gauges) and metrics (counters), in the topic layout of EMQX 4. Messages are
 /// retained, as mosquitto's are, so a subscriber gets the latest values at once where a retainer is loaded.
 /// </summary>
-internal sealed partial class SysPublisher : IDisposable
+public sealed partial class SysPublisher : IDisposable
 {
     private readonly BrokerEngine _engine;
     private readonly ILogger _logger;
     private readonly string _prefix;
     private ITimer? _timer;
 
-    public SysPublisher(BrokerEngine engine)
+    internal SysPublisher(BrokerEngine engine)
     {
         _engine = engine;
         _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Sys");
@@ -31,7 +31,7 @@ internal sealed partial class SysPublisher : IDisposable
     /// <summary>What <c>sysdescr</c> says (here and in the management API).</summary>
     public const string Description = "Broker, an MQTT broker in the EMQ X tradition";
 
-    public void Start()
+    internal void Start()
     {
         var interval = _engine.BrokerOptions.SysInterval;
         if (interval > TimeSpan.Zero)
@@ -51,7 +51,7 @@ internal sealed partial class SysPublisher : IDisposable
     }
 
     /// <summary>Publishes every $SYS topic once, now.</summary>
-    public void PublishAll()
+    internal void PublishAll()
     {
         var engine = _engine;
         var now = engine.Now;
@@ -160,7 +160,7 @@ internal sealed partial class SysPublisher : IDisposable
     }
 
     /// <summary>EMQX's format: "3 days, 2 hours, 5 minutes, 1 seconds".</summary>
-    internal static string FormatUptime(TimeSpan uptime) => string.Create(CultureInfo.InvariantCulture,
+    public static string FormatUptime(TimeSpan uptime) => string.Create(CultureInfo.InvariantCulture,
         $"{uptime.Days} days, {uptime.Hours} hours, {uptime.Minutes} minutes, {uptime.Seconds} seconds");
 
     public void Dispose()

@@ -1,4 +1,4 @@
-using Broker.Core;
+using Broker.Core.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Broker.Server.Listeners;
@@ -27,7 +27,7 @@ internal sealed partial class ListenerManager
     /// Builds the enabled listeners; loads (or generates) TLS material. Throws <see cref="IOException"/> (also for
     /// unreadable PEM files) or <see cref="UnauthorizedAccessException"/> naming the key and file.
     /// </summary>
-    public static ListenerManager Create(BrokerSettings settings, BrokerEngine engine, ILoggerFactory loggerFactory)
+    public static ListenerManager Create(BrokerSettings settings, IConnectionHost connections, ILoggerFactory loggerFactory)
     {
         var logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
         var nodeHost = settings.Broker.NodeName is { } node && node.Contains('@', StringComparison.Ordinal) ? node[(node.IndexOf('@', StringComparison.Ordinal) + 1)..] : "localhost";
@@ -44,7 +44,7 @@ internal sealed partial class ListenerManager
                 if (tls.GeneratedInto is { } folder)
                     LogDevelopmentCertificate(logger, options.Name, tls.Created ? "generated" : "reused", folder, tlsOptions.KeyPrefix);
             }
-            listeners.Add(new MqttListener(options, engine, tls, loggerFactory, budget));
+            listeners.Add(new MqttListener(options, connections, tls, loggerFactory, budget));
         }
         return new ListenerManager(listeners, settings.Broker.NodeName, logger);
     }

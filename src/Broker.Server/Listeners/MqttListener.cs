@@ -3,7 +3,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Broker.Abstractions;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Sessions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -29,13 +29,13 @@ namespace Broker.Server.Listeners;
 /// <remarks>
 /// Limits: <c>max_connections</c> closes a connection beyond it at once (a WebSocket handshake beyond it gets 503);
 /// <c>max_conn_rate</c> delays accepting (<see cref="RateLimitedListenerFactory"/>); the per-connection inbound
-/// limits give each channel an <see cref="InboundRateLimiter"/>.
+/// limits (<c>messages_in</c>, <c>bytes_in</c>) are the core's, per connection.
 /// </remarks>
 internal sealed partial class MqttListener
 {
     private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly BrokerEngine _engine;
+    private readonly IConnectionHost _host;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly ListenerTls? _tls;
@@ -55,11 +55,11 @@ internal sealed partial class MqttListener
     private long _refusedMaxConnections;
     private long _closedByStop;
 
-    public MqttListener(MqttListenerOptions options, BrokerEngine engine, ListenerTls? tls, ILoggerFactory loggerFactory, ConnectionBudget? budget = null)
+    public MqttListener(MqttListenerOptions options, IConnectionHost connections, ListenerTls? tls, ILoggerFactory loggerFactory, ConnectionBudget? budget = null)
     {
         _budget = budget;
         Options = options;
-        _engine = engine;
+        _host = connections;
         _tls = tls;
         _webSocket = options as IWebSocketListenerOptions;
         _loggerFactory = loggerFactory;
@@ -107,7 +107,7 @@ internal sealed partial class MqttListener
                 _loops = EpollLoop.IsSupported ? EpollLoop.StartMany(tcp.IoThreads, Options.Name, _logger) : [];
                 try
                 {
-                    acceptor = TcpAcceptor.Start(endPoint, tcp.Backlog, tcp.MaxConnRate, OnSocket, _engine.TimeProvider, _logger, Options.Name);
+                    acceptor = TcpAcceptor.Start(endPoint, tcp.Backlog, tcp.MaxConnRate, OnSocket, _host.TimeProvider, _logger, Options.Name);
                 }
                 catch (SocketException ex)
                 {
@@ -189,7 +189,7 @@ internal sealed partial class MqttListener
         await CloseChannelsAsync().ConfigureAwait(false);
         try
         {
-            await drained.Task.WaitAsync(ShutdownTimeout, _engine.TimeProvider).ConfigureAwait(false);
+            await drained.Task.WaitAsync(ShutdownTimeout, _host.TimeProvider).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -209,19 +209,8 @@ internal sealed partial class MqttListener
         _loops = [];
     }
 
-    private Task CloseChannelsAsync()
-    {
-        var closing = new List<Task>();
-        // The engine's registry: a second one here would cost every connection a dictionary node.
-        foreach (var channel in _engine.Channels)
-        {
-            if (channel.Listener != Options.Name)
-                continue;
-            Interlocked.Increment(ref _closedByStop);
-            closing.Add(channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped"));
-        }
-        return Task.WhenAll(closing);
-    }
+    private async Task CloseChannelsAsync() =>
+        Interlocked.Add(ref _closedByStop, await _host.CloseAllAsync(Options.Name).ConfigureAwait(false));
 
     private WebApplication Build(IPEndPoint endPoint, out Func<ListenOptions> listenOptions)
     {
@@ -253,7 +242,7 @@ internal sealed partial class MqttListener
             // Registered last, so Kestrel picks it over the plain socket transport.
             var rate = Options.MaxConnRate;
             builder.Services.AddSingleton<IConnectionListenerFactory>(sp => new RateLimitedListenerFactory(
-                new SocketTransportFactory(sp.GetRequiredService<IOptions<SocketTransportOptions>>(), _loggerFactory), rate, _engine.TimeProvider));
+                new SocketTransportFactory(sp.GetRequiredService<IOptions<SocketTransportOptions>>(), _loggerFactory), rate, _host.TimeProvider));
         }
 
         var app = builder.Build();
@@ -278,14 +267,13 @@ internal sealed partial class MqttListener
         // the pipe whatever happened, which closes the socket (after mqtt.close_linger) and reports to TcpSocketClosed.
         var loops = _loops;
         var loop = loops.Length == 0 ? null : loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
-        var pipe = new SocketPipe(socket, loop, _engine.MqttOptions.CloseLinger, _engine.TimeProvider, _tcpSocketClosed);
-        var channel = CreateChannel(pipe, remote, certificate: null);
-        _ = channel.RunAsync(); // registers it with the engine before its first wait
-        // Accepted just as the listener stops, after StopTcpAsync listed the channels: close it like the others.
+        var pipe = new SocketPipe(socket, loop, _host.CloseLinger, _host.TimeProvider, _tcpSocketClosed);
+        var connection = _host.Start(pipe, SettingsOf(remote, certificate: null));
+        // Accepted just as the listener stops, after StopTcpAsync listed the connections: close it like the others.
         if (Volatile.Read(ref _drained) is not null)
         {
             Interlocked.Increment(ref _closedByStop);
-            _ = channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "listener_stopped");
+            _ = connection.CloseAsync();
         }
     }
 
@@ -306,7 +294,7 @@ internal sealed partial class MqttListener
             var certificate = connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
             var linger = new TlsLinger(connection.Transport);
             await RunChannelAsync(linger.Pipe, connection.RemoteEndPoint as IPEndPoint, certificate).ConfigureAwait(false);
-            await linger.DrainAsync(_engine.MqttOptions.CloseLinger).ConfigureAwait(false);
+            await linger.DrainAsync(_host.CloseLinger).ConfigureAwait(false);
         }
         finally
         {
@@ -346,7 +334,7 @@ internal sealed partial class MqttListener
         try
         {
             var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = subProtocol }).ConfigureAwait(false);
-            var pipe = new WebSocketPipe(socket, _logger, remote?.ToString(), _engine.MqttOptions.CloseLinger);
+            var pipe = new WebSocketPipe(socket, _logger, remote?.ToString(), _host.CloseLinger);
             try
             {
                 await RunChannelAsync(pipe, remote, context.Connection.ClientCertificate).ConfigureAwait(false);
@@ -384,13 +372,13 @@ internal sealed partial class MqttListener
                 return true;
             Interlocked.Decrement(ref _connections);
             Interlocked.Increment(ref _refusedMaxConnections);
-            if (_engine.LogThrottle.ShouldLog(211, nameof(LogNoDescriptors), null))
+            if (_host.ShouldLog(211, nameof(LogNoDescriptors)))
                 LogNoDescriptors(_logger, remote?.ToString(), _budget.Max);
             return false;
         }
         Interlocked.Decrement(ref _connections);
         Interlocked.Increment(ref _refusedMaxConnections);
-        if (_engine.LogThrottle.ShouldLog(200, nameof(LogTooMany), null))
+        if (_host.ShouldLog(200, nameof(LogTooMany)))
             LogTooMany(_logger, remote?.ToString(), Options.KeyPrefix, Options.MaxConnections);
         return false;
     }
@@ -403,25 +391,27 @@ internal sealed partial class MqttListener
     }
 
     /// <summary>
-    /// A channel for an accepted connection. Running, it is in the engine's registry, where <see cref="StopAsync"/>
-    /// finds it by this listener's name.
+    /// What the core is told of an accepted connection. Running, the connection is listed by the core, where
+    /// <see cref="StopAsync"/> finds it by this listener's name.
     /// </summary>
-    private ClientChannel CreateChannel(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate) =>
-        new(_engine, transport, remote, Options.Name)
-        {
-            UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
-            PeerCertUsername = _tls?.UsernameOf(certificate),
-            PeerCertCommonName = certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false),
-            PeerCertSubject = certificate?.Subject,
-            InboundLimiter = _messagesIn is null && _bytesIn is null ? null : new InboundRateLimiter(_messagesIn, _bytesIn, _engine.TimeProvider),
-        };
+    private ConnectionSettings SettingsOf(IPEndPoint? remote, X509Certificate2? certificate) => new()
+    {
+        Listener = Options.Name,
+        RemoteEndPoint = remote,
+        UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
+        PeerCertUsername = _tls?.UsernameOf(certificate),
+        PeerCertCommonName = certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false),
+        PeerCertSubject = certificate?.Subject,
+        MessagesIn = _messagesIn,
+        BytesIn = _bytesIn,
+    };
 
     /// <summary>One line for operators: the key, the address and why (<c>listener.ssl.external = 0.0.0.0:8883: Address already in use</c>).</summary>
     private IOException CannotListen(IPEndPoint endPoint, Exception ex) =>
         new($"{Options.KeyPrefix} = {endPoint}: cannot listen: {ListenError.Reason(ex)}", ex);
 
     private Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate) =>
-        CreateChannel(transport, remote, certificate).RunAsync();
+        _host.RunAsync(transport, SettingsOf(remote, certificate));
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
     private static partial void LogStarted(ILogger logger, string name, string endPoint);

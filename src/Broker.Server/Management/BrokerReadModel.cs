@@ -1,5 +1,5 @@
 using Broker.Abstractions.Plugins;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.PluginHost;
 using Broker.Server.Listeners;
 
@@ -10,17 +10,17 @@ namespace Broker.Server.Management;
 /// <c>/stats</c>, <c>/metrics</c>, <c>/listeners</c>, <c>/routes</c> and <c>/plugins</c>, so a dashboard plugin and the
 /// API never disagree.
 /// </summary>
-internal sealed class BrokerReadModel(BrokerEngine engine, ListenerManager listeners, PluginManager plugins) : IBrokerReadModel
+internal sealed class BrokerReadModel(IBrokerStatus status, ListenerManager listeners, PluginManager plugins) : IBrokerReadModel
 {
-    public IReadOnlyDictionary<string, long> Stats() => ManagementApi.StatsOf(engine);
+    public IReadOnlyDictionary<string, long> Stats() => status.Stats();
 
-    public IReadOnlyDictionary<string, long> Metrics() => ManagementApi.MetricsOf(engine);
+    public IReadOnlyDictionary<string, long> Metrics() => status.Metrics();
 
     public IReadOnlyList<ListenerSummary> Listeners() =>
         [.. listeners.Listeners.Select(static l => new ListenerSummary(l.Identifier, l.Protocol, l.ListenOn.ToString(), l.IsRunning,
             l.CurrentConnections, l.Options.MaxConnections))];
 
-    public IReadOnlyList<string> Routes() => ManagementApi.AllRouteFilters(engine);
+    public IReadOnlyList<string> Routes() => status.RouteFilters();
 
     // ListAsync never waits (it reads the plugin table under a short lock), so a plugin may call this from its start.
     public IReadOnlyList<PluginSummary> Plugins() =>

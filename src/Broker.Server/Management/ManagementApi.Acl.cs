@@ -1,4 +1,4 @@
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.AccessControl;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -22,18 +22,17 @@ internal static partial class ManagementApi
     /// empties one (EMQX 4), <c>DELETE /acl_cache</c> every one (the rules are taken as changed: subscriptions are
     /// authorized again too).
     /// </summary>
-    private static void MapAclCache(RouteGroupBuilder api, BrokerEngine engine)
+    private static void MapAclCache(RouteGroupBuilder api, IClientDirectory clients)
     {
         api.MapDelete("/clients/{clientid}/acl_cache", (string clientid) =>
         {
-            if (!engine.Sessions.TryGet(clientid, out var session) || session.Client is not { } client)
+            if (!clients.CleanAuthorizationCache(clientid))
                 return ClientNotFound(clientid);
-            BrokerEngine.CleanAuthorizationCache(client);
             return Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk);
         });
         api.MapDelete("/acl_cache", () =>
         {
-            engine.InvalidateAuthorization();
+            clients.InvalidateAuthorization();
             return Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk);
         });
     }

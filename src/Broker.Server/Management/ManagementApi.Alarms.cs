@@ -1,4 +1,4 @@
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Alarms;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -12,16 +12,16 @@ internal static partial class ManagementApi
     /// <c>GET /alarms</c> (active, then cleared), <c>/alarms/activated</c>, <c>/alarms/deactivated</c>: EMQX 4's
     /// alarm endpoints, one entry per node.
     /// </summary>
-    private static void MapAlarms(RouteGroupBuilder api, BrokerEngine engine)
+    private static void MapAlarms(RouteGroupBuilder api, BrokerCore core)
     {
-        api.MapGet("/alarms", () => AlarmsOk(engine, [.. engine.Alarms.Active(), .. engine.Alarms.Deactivated()]));
-        api.MapGet("/alarms/activated", () => AlarmsOk(engine, engine.Alarms.Active()));
-        api.MapGet("/alarms/deactivated", () => AlarmsOk(engine, engine.Alarms.Deactivated()));
+        api.MapGet("/alarms", () => AlarmsOk(core, [.. core.Status.ActiveAlarms(), .. core.Status.DeactivatedAlarms()]));
+        api.MapGet("/alarms/activated", () => AlarmsOk(core, core.Status.ActiveAlarms()));
+        api.MapGet("/alarms/deactivated", () => AlarmsOk(core, core.Status.DeactivatedAlarms()));
     }
 
-    private static IResult AlarmsOk(BrokerEngine engine, List<Alarm> alarms)
+    private static IResult AlarmsOk(BrokerCore core, IReadOnlyList<Alarm> alarms)
     {
-        var now = engine.Now;
+        var now = core.Status.Now;
         var views = new AlarmView[alarms.Count];
         for (var i = 0; i < views.Length; i++)
         {
@@ -37,6 +37,6 @@ internal static partial class ManagementApi
                 Duration = (long)((alarm.DeactivatedAt ?? now) - alarm.ActivatedAt).TotalSeconds,
             };
         }
-        return Ok(new[] { new NodeAlarms { Node = engine.BrokerOptions.NodeName, Alarms = views } }, ManagementJsonContext.Default.ApiResponseNodeAlarmsArray);
+        return Ok(new[] { new NodeAlarms { Node = core.Status.NodeName, Alarms = views } }, ManagementJsonContext.Default.ApiResponseNodeAlarmsArray);
     }
 }

@@ -1,5 +1,5 @@
 using System.Net;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.AccessControl;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -20,13 +20,13 @@ internal static partial class ManagementApi
     /// ban and disconnects the clients it matches now), <c>DELETE /banned/{as}/{who}</c> (404 if there is none). Times
     /// are Unix seconds, as in EMQX 4.
     /// </summary>
-    private static void MapBanned(RouteGroupBuilder api, BrokerEngine engine)
+    private static void MapBanned(RouteGroupBuilder api, BrokerCore core)
     {
         api.MapGet("/banned", (HttpRequest request) =>
         {
             if (!TryPage(request, out var page, out var limit, out var error))
                 return error;
-            var bans = engine.Banned.List();
+            var bans = core.Access.Bans();
             bans.Sort(static (a, b) => a.As != b.As ? a.As.CompareTo(b.As) : string.CompareOrdinal(a.Who, b.Who));
             var slice = Slice(bans, page, limit, out var meta);
             var views = new BanView[slice.Count];
@@ -40,9 +40,9 @@ internal static partial class ManagementApi
             var (body, error) = await ReadJsonAsync(request, ManagementJsonContext.Default.BanRequest).ConfigureAwait(false);
             if (error is not null)
                 return error;
-            if (BanOf(body!, engine.Now, out var problem) is not { } ban)
+            if (BanOf(body!, core.Status.Now, out var problem) is not { } ban)
                 return Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, problem!);
-            await engine.BanAsync(ban).ConfigureAwait(false);
+            await core.Access.BanAsync(ban).ConfigureAwait(false);
             return Ok(BanViewOf(ban), ManagementJsonContext.Default.ApiResponseBanView);
         });
 
@@ -50,7 +50,7 @@ internal static partial class ManagementApi
         {
             if (!BannedList.TryParseKind(@as, out var kind))
                 return Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, $"'as' must be clientid, username or peerhost, not '{@as}'");
-            return engine.Banned.Remove(kind, who)
+            return core.Access.Unban(kind, who)
                 ? Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk)
                 : Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no ban of {@as} '{who}'");
         });

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Broker.Cluster;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Sys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -34,9 +34,9 @@ internal static partial class ManagementApi
     /// <c>{"nats":"nats://host:port"}</c>, <c>POST /api/v5/cluster/leave</c>, and <c>DELETE
     /// /api/v5/cluster/{node}/force_leave</c> as EMQX 5 names it.
     /// </summary>
-    private static void MapCluster(RouteGroupBuilder v5, BrokerEngine engine, ClusterMembership? cluster)
+    private static void MapCluster(RouteGroupBuilder v5, BrokerCore core, ClusterMembership? cluster)
     {
-        v5.MapGet("/nodes", () => Ok(ClusterNodesOf(engine, cluster), ManagementJsonContext.Default.ApiResponseClusterNodeViewArray));
+        v5.MapGet("/nodes", () => Ok(ClusterNodesOf(core, cluster), ManagementJsonContext.Default.ApiResponseClusterNodeViewArray));
         if (cluster is null)
             return;
         v5.MapPost("/cluster/join", async (HttpRequest request, CancellationToken cancel) =>
@@ -62,18 +62,18 @@ internal static partial class ManagementApi
         _ => Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, result.Message),
     };
 
-    internal static ClusterNodeView[] ClusterNodesOf(BrokerEngine engine, ClusterMembership? membership)
+    internal static ClusterNodeView[] ClusterNodesOf(BrokerCore core, ClusterMembership? membership)
     {
         if (membership?.Node is not { } cluster)
         {
-            var uptime = engine.Now - engine.StartedAt;
+            var uptime = core.Status.Now - core.Status.StartedAt;
             return
             [
                 new ClusterNodeView
                 {
-                    Node = engine.BrokerOptions.NodeName, Self = true, NodeStatus = engine.IsShuttingDown ? "stopping" : "running",
+                    Node = core.Status.NodeName, Self = true, NodeStatus = core.Status.IsShuttingDown ? "stopping" : "running",
                     Uptime = SysPublisher.FormatUptime(uptime), UptimeSeconds = (long)uptime.TotalSeconds,
-                    Connections = engine.Metrics.Connections, Routes = engine.Router.RouteCount, ForwardedIn = 0, ForwardDropped = 0,
+                    Connections = core.Status.Connections, Routes = core.Status.RouteCount, ForwardedIn = 0, ForwardDropped = 0,
                     Membership = membership?.Membership ?? "off",
                 },
             ];
@@ -87,7 +87,7 @@ internal static partial class ManagementApi
             {
                 Node = node.Name,
                 Self = node.IsSelf,
-                NodeStatus = node.IsSelf && engine.IsShuttingDown ? "stopping" : node.State,
+                NodeStatus = node.IsSelf && core.Status.IsShuttingDown ? "stopping" : node.State,
                 Uptime = SysPublisher.FormatUptime(node.Uptime),
                 UptimeSeconds = (long)node.Uptime.TotalSeconds,
                 Connections = node.Connections,
@@ -110,13 +110,13 @@ internal static partial class ManagementApi
     /// Which nodes a request covers: all (<paramref name="node"/> null), this one, or another this node knows (running
     /// or down); an unknown name is a 404.
     /// </summary>
-    private static bool TryScope(BrokerEngine engine, ClusterMembership? cluster, string? node, out Scope scope, out IResult error)
+    private static bool TryScope(BrokerCore core, ClusterMembership? cluster, string? node, out Scope scope, out IResult error)
     {
         error = Results.Empty;
         var others = cluster?.Node;
         if (node is null)
             scope = new Scope(true, others is not null, null);
-        else if (node == engine.BrokerOptions.NodeName)
+        else if (node == core.Status.NodeName)
             scope = new Scope(true, false, null);
         else if (others is not null && others.Knows(node))
             scope = new Scope(false, true, node);
@@ -159,7 +159,7 @@ internal static partial class ManagementApi
     }
 
     /// <summary>Another node's question, answered from this node alone (the other side of <see cref="GatherAsync"/>).</summary>
-    internal static async Task<byte[]> AnswerAsync(BrokerEngine engine, byte[] bytes)
+    internal static async Task<byte[]> AnswerAsync(BrokerCore core, byte[] bytes)
     {
         var question = JsonSerializer.Deserialize(bytes, ManagementJsonContext.Default.ClusterQuestion)
             ?? throw new InvalidDataException("an empty question");
@@ -169,25 +169,25 @@ internal static partial class ManagementApi
         switch (question.Op)
         {
             case "clients":
-                var clients = LocalClients(engine, query, take, out var clientCount);
+                var clients = LocalClients(core, query, take, out var clientCount);
                 answer = new ClusterAnswer { Count = clientCount, Clients = [.. clients] };
                 break;
             case "subscriptions":
-                if (!TryLocalSubscriptions(engine, query, question.Clientid ?? "", take, out var subscriptions, out var subscriptionCount, out _))
+                if (!TryLocalSubscriptions(core, query, question.Clientid ?? "", take, out var subscriptions, out var subscriptionCount, out _))
                     throw new InvalidDataException("bad subscription filter");
                 answer = new ClusterAnswer { Count = subscriptionCount, Subscriptions = [.. subscriptions] };
                 break;
             case "kick":
-                answer = new ClusterAnswer { Count = await engine.KickAsync(question.Clientid ?? "").ConfigureAwait(false) ? 1 : 0 };
+                answer = new ClusterAnswer { Count = await core.Clients.KickAsync(question.Clientid ?? "").ConfigureAwait(false) ? 1 : 0 };
                 break;
             case "stats":
-                answer = new ClusterAnswer { Stats = StatsOf(engine) };
+                answer = new ClusterAnswer { Stats = core.Status.Stats() };
                 break;
             case "metrics":
-                answer = new ClusterAnswer { Metrics = MetricsOf(engine) };
+                answer = new ClusterAnswer { Metrics = core.Status.Metrics() };
                 break;
             case "node":
-                answer = new ClusterAnswer { Node = NodeInfoOf(engine), Broker = BrokerInfoOf(engine) };
+                answer = new ClusterAnswer { Node = NodeInfoOf(core), Broker = BrokerInfoOf(core) };
                 break;
             default:
                 throw new InvalidDataException($"unknown question '{question.Op}' (a newer node?)");

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Serialization.Metadata;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Plugins;
 using Broker.Protocol;
 using Microsoft.AspNetCore.Builder;
@@ -21,16 +21,16 @@ internal static partial class ManagementApi
     /// 400 naming the field that is wrong (code 107 missing, 108 bad value, 109 bad JSON, 115 bad topic, 116 bad QoS)
     /// or 404 (code 112) for an unknown client; a batch answers 200 with one result per item, each with its code.
     /// </summary>
-    private static void MapMqtt(RouteGroupBuilder api, BrokerEngine engine, ILogger logger)
+    private static void MapMqtt(RouteGroupBuilder api, BrokerCore core, ILogger logger)
     {
-        var services = new BrokerServices(engine);
+        var services = core.Services;
 
         api.MapPost("/mqtt/publish", async (HttpRequest request) =>
         {
             var (body, error) = await ReadJsonAsync(request, ManagementJsonContext.Default.PublishRequest).ConfigureAwait(false);
             if (error is not null)
                 return error;
-            var results = await PublishAsync(engine, body!, logger).ConfigureAwait(false);
+            var results = await PublishAsync(core, body!, logger).ConfigureAwait(false);
             return Single(results);
         });
         api.MapPost("/mqtt/publish_batch", async (HttpRequest request) =>
@@ -40,18 +40,18 @@ internal static partial class ManagementApi
                 return error;
             var results = new List<MqttActionResult>(items!.Length);
             foreach (var item in items)
-                results.Add(Collapse(await PublishAsync(engine, item is { } one ? one : new PublishRequest(), logger).ConfigureAwait(false)));
+                results.Add(Collapse(await PublishAsync(core, item is { } one ? one : new PublishRequest(), logger).ConfigureAwait(false)));
             return Ok(results.ToArray(), ManagementJsonContext.Default.ApiResponseMqttActionResultArray);
         });
 
         api.MapPost("/mqtt/subscribe", (HttpRequest request) =>
-            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => Subscribe(engine, services, item, logger)));
+            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => Subscribe(core, services, item, logger)));
         api.MapPost("/mqtt/subscribe_batch", (HttpRequest request) =>
-            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => Subscribe(engine, services, item, logger)));
+            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => Subscribe(core, services, item, logger)));
         api.MapPost("/mqtt/unsubscribe", (HttpRequest request) =>
-            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => Unsubscribe(engine, services, item, logger)));
+            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => Unsubscribe(core, services, item, logger)));
         api.MapPost("/mqtt/unsubscribe_batch", (HttpRequest request) =>
-            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => Unsubscribe(engine, services, item, logger)));
+            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => Unsubscribe(core, services, item, logger)));
     }
 
     /// <summary>The outcome of one item: an HTTP status for a single call plus the result object.</summary>
@@ -132,17 +132,16 @@ internal static partial class ManagementApi
         return string.IsNullOrEmpty(topics) ? [] : topics.Split(',', StringSplitOptions.TrimEntries);
     }
 
-    private static async Task<List<Outcome>> PublishAsync(BrokerEngine engine, PublishRequest request, ILogger logger)
+    private static async Task<List<Outcome>> PublishAsync(BrokerCore core, PublishRequest request, ILogger logger)
     {
         var topics = TopicsOf(request.Topic, request.Topics);
-        if (!TryBuildMessage(engine, request, topics, out var template, out var invalid))
+        if (!TryBuildMessage(core, request, topics, out var template, out var invalid))
             return [invalid];
         var outcomes = new List<Outcome>(topics.Length);
         foreach (var topic in topics)
         {
             var message = template with { Topic = topic };
-            var outcome = await engine.PublishAsync(message, publisher: null).ConfigureAwait(false);
-            var delivered = Math.Max(outcome.Deliveries, 0);
+            var delivered = Math.Max(await core.Publisher.PublishAsync(message).ConfigureAwait(false), 0);
             LogPublished(logger, topic, (int)message.Qos, message.Retain, message.Payload.Length, delivered);
             outcomes.Add(new Outcome(StatusCodes.Status200OK, new MqttActionResult { Topic = topic, Code = ApiCodes.Ok, Delivered = delivered }));
         }
@@ -150,7 +149,7 @@ internal static partial class ManagementApi
     }
 
     /// <summary>Checks every field of a publish request and builds the message (topic still to be set).</summary>
-    private static bool TryBuildMessage(BrokerEngine engine, PublishRequest request, string[] topics, out BrokerMessage message, out Outcome invalid)
+    private static bool TryBuildMessage(BrokerCore core, PublishRequest request, string[] topics, out BrokerMessage message, out Outcome invalid)
     {
         message = null!;
         var topicText = request.Topic ?? request.Topics;
@@ -238,17 +237,17 @@ internal static partial class ManagementApi
             Properties = properties,
             MessageExpiryInterval = expiry,
             PublisherId = string.IsNullOrEmpty(request.Clientid) ? null : request.Clientid,
-            Timestamp = engine.Now,
-            OriginNode = engine.BrokerOptions.NodeName,
+            Timestamp = core.Status.Now,
+            OriginNode = core.Status.NodeName,
         };
         invalid = default;
         return true;
     }
 
-    private static List<Outcome> Subscribe(BrokerEngine engine, BrokerServices services, SubscribeRequest request, ILogger logger)
+    private static List<Outcome> Subscribe(BrokerCore core, Abstractions.Plugins.IBrokerServices services, SubscribeRequest request, ILogger logger)
     {
         var topics = TopicsOf(request.Topic, request.Topics);
-        if (!TryCheckSubscription(engine, request, topics, out var clientId, out var invalid))
+        if (!TryCheckSubscription(core, request, topics, out var clientId, out var invalid))
             return [invalid];
         var qos = request.Qos ?? 0;
         if (qos is < 0 or > 2)
@@ -264,17 +263,17 @@ internal static partial class ManagementApi
         return outcomes;
     }
 
-    private static List<Outcome> Unsubscribe(BrokerEngine engine, BrokerServices services, SubscribeRequest request, ILogger logger)
+    private static List<Outcome> Unsubscribe(BrokerCore core, Abstractions.Plugins.IBrokerServices services, SubscribeRequest request, ILogger logger)
     {
         var topics = TopicsOf(request.Topic, request.Topics);
-        if (!TryCheckSubscription(engine, request, topics, out var clientId, out var invalid))
+        if (!TryCheckSubscription(core, request, topics, out var clientId, out var invalid))
             return [invalid];
         var outcomes = new List<Outcome>(topics.Length);
         foreach (var topic in topics)
         {
             if (!services.Unsubscribe(clientId, topic))
             {
-                return engine.Sessions.TryGet(clientId, out _)
+                return core.Clients.Exists(clientId)
                     ? [Failed(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"client '{clientId}' has no subscription to '{topic}'", clientId, topic)]
                     : [ClientGone(clientId, topic)];
             }
@@ -288,7 +287,7 @@ internal static partial class ManagementApi
         Failed(StatusCodes.Status404NotFound, ApiCodes.ClientNotFound, $"no client '{clientId}'", clientId, topic);
 
     /// <summary>clientid present and known, topic filters present and valid (a <c>$share/g/</c> prefix allowed).</summary>
-    private static bool TryCheckSubscription(BrokerEngine engine, SubscribeRequest request, string[] topics, out string clientId, out Outcome invalid)
+    private static bool TryCheckSubscription(BrokerCore core, SubscribeRequest request, string[] topics, out string clientId, out Outcome invalid)
     {
         clientId = request.Clientid ?? "";
         var topicText = request.Topic ?? request.Topics;
@@ -311,7 +310,7 @@ internal static partial class ManagementApi
                 return false;
             }
         }
-        if (!engine.Sessions.TryGet(clientId, out _))
+        if (!core.Clients.Exists(clientId))
         {
             invalid = ClientGone(clientId, topicText!);
             return false;

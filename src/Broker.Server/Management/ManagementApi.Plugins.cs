@@ -1,5 +1,5 @@
 using Broker.Abstractions.Plugins;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Plugins;
 using Broker.PluginHost;
 using Microsoft.Extensions.Logging;
@@ -19,9 +19,9 @@ internal static partial class ManagementApi
     /// unknown plugin, 409 for one already loaded / not loaded, 400 for a plugin that cannot be loaded as it is
     /// (manifest, SDK version, configuration with file:line:key), 500 when its start failed.
     /// </summary>
-    private static void MapPlugins(RouteGroupBuilder api, PluginManager plugins, BrokerEngine engine, ILogger logger)
+    private static void MapPlugins(RouteGroupBuilder api, PluginManager plugins, BrokerCore core, ILogger logger)
     {
-        var endpoints = engine.PluginEndpoints;
+        var endpoints = core.PluginEndpoints;
         api.MapGet("/plugins", async () =>
         {
             var list = await plugins.ListAsync().ConfigureAwait(false);

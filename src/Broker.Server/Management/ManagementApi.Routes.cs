@@ -1,4 +1,4 @@
-using Broker.Core;
+using Broker.Core.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -14,28 +14,28 @@ internal static partial class ManagementApi
     /// path is URL-encoded (<c>a%2Fb%2F%23</c>), or written with its slashes (<c>/routes/a/b/%23</c>). Plugins' internal
     /// subscriptions (bridges...) route messages too, so their filters are listed with the clients'.
     /// </summary>
-    private static void MapRoutes(RouteGroupBuilder api, BrokerEngine engine, Cluster.ClusterMembership? cluster)
+    private static void MapRoutes(RouteGroupBuilder api, BrokerCore core, Cluster.ClusterMembership? cluster)
     {
         api.MapGet("/routes", (HttpRequest request) =>
         {
             if (!TryPage(request, out var page, out var limit, out var error))
                 return error;
-            var slice = Slice(AllRoutes(engine, cluster), page, limit, out var meta);
+            var slice = Slice(AllRoutes(core, cluster), page, limit, out var meta);
             return Ok([.. slice], ManagementJsonContext.Default.ApiResponseRouteViewArray, meta);
         });
         api.MapGet("/routes/{**topic}", (string topic) =>
         {
             // Kestrel leaves %2F encoded in the path (it would be a separator otherwise); everything else is decoded.
             topic = topic.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
-            return Ok([.. AllRoutes(engine, cluster).Where(r => r.Topic == topic)], ManagementJsonContext.Default.ApiResponseRouteViewArray);
+            return Ok([.. AllRoutes(core, cluster).Where(r => r.Topic == topic)], ManagementJsonContext.Default.ApiResponseRouteViewArray);
         });
     }
 
     /// <summary>Every route of the cluster, sorted by filter, then node.</summary>
-    private static List<RouteView> AllRoutes(BrokerEngine engine, Cluster.ClusterMembership? cluster)
+    private static List<RouteView> AllRoutes(BrokerCore core, Cluster.ClusterMembership? cluster)
     {
-        var node = engine.BrokerOptions.NodeName;
-        var routes = AllRouteFilters(engine).ConvertAll(filter => new RouteView { Topic = filter, Node = node });
+        var node = core.Status.NodeName;
+        var routes = core.Status.RouteFilters().ConvertAll(filter => new RouteView { Topic = filter, Node = node });
         if (cluster?.Node is { } others)
         {
             foreach (var (filter, other) in others.RemoteRoutes())
@@ -43,16 +43,5 @@ internal static partial class ManagementApi
             routes.Sort(static (a, b) => string.CompareOrdinal(a.Topic, b.Topic) is var byTopic and not 0 ? byTopic : string.CompareOrdinal(a.Node, b.Node));
         }
         return routes;
-    }
-
-    /// <summary>Every routed filter, clients' and plugins' internal subscriptions', once each, sorted.</summary>
-    internal static List<string> AllRouteFilters(BrokerEngine engine)
-    {
-        var filters = engine.Router.RouteFilters();
-        if (engine.InternalSubscriptions.Count == 0)
-            return filters;
-        var all = new SortedSet<string>(filters, StringComparer.Ordinal);
-        all.UnionWith(engine.InternalSubscriptions.Filters);
-        return [.. all];
     }
 }

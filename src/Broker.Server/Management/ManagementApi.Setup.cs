@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Broker.PluginHost;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.AccessControl;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -26,7 +26,7 @@ internal static partial class ManagementApi
     /// <see cref="InvalidDataException"/> when a file cannot be used.
     /// </summary>
     public static ManagementCredentials Map(
-        WebApplication app, BrokerEngine engine, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger,
+        WebApplication app, BrokerCore core, PluginManager plugins, BuiltinAccessControl accessControl, ManagementOptions options, string dataDirectory, ILogger logger,
         Listeners.ListenerManager? listeners = null, Cluster.ClusterMembership? cluster = null)
     {
         var credentials = ManagementCredentials.Resolve(options, dataDirectory);
@@ -37,8 +37,8 @@ internal static partial class ManagementApi
         else
             LogSecretFile(logger, credentials.SecretFile, credentials.ApplicationId);
         credentials.Apps = ManagementApps.Open(dataDirectory);
-        credentials.Clock = engine.TimeProvider;
-        var api = Map(app, engine, credentials, plugins, accessControl, cluster);
+        credentials.Clock = core.TimeProvider;
+        var api = Map(app, core, credentials, plugins, accessControl, cluster);
         MapApps(api, credentials, credentials.Apps);
         if (listeners is not null)
             MapListeners(api, listeners);

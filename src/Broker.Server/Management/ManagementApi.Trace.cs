@@ -1,4 +1,4 @@
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -13,27 +13,26 @@ internal static partial class ManagementApi
     /// events are written in full, past <c>log.throttle_burst</c> (EMQX's <c>emqx_ctl trace start|stop client|topic</c>,
     /// into the broker's own log).
     /// </summary>
-    private static void MapTrace(RouteGroupBuilder api, BrokerEngine engine)
+    private static void MapTrace(RouteGroupBuilder api, IAccessAdministration access)
     {
-        var throttle = engine.LogThrottle;
-        api.MapGet("/trace", () => TraceOk(throttle));
+        api.MapGet("/trace", () => TraceOk(access));
         api.MapPut("/trace/{type}", (string type, string? name) =>
         {
             if (ParseTrace(type, name) is { } error)
                 return error;
             try
             {
-                throttle.StartTrace(Kind(type), name!);
+                access.StartTrace(Kind(type), name!);
             }
             catch (ArgumentException ex)
             {
                 return Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, ex.Message);
             }
-            return TraceOk(throttle);
+            return TraceOk(access);
         });
         api.MapDelete("/trace/{type}", (string type, string? name) =>
-            ParseTrace(type, name) ?? (throttle.StopTrace(Kind(type), name!)
-                ? TraceOk(throttle)
+            ParseTrace(type, name) ?? (access.StopTrace(Kind(type), name!)
+                ? TraceOk(access)
                 : Error(StatusCodes.Status404NotFound, ApiCodes.BadParameter, $"{type} '{name}' is not traced")));
     }
 
@@ -46,9 +45,9 @@ internal static partial class ManagementApi
 
     private static TraceKind Kind(string type) => type == "client" ? TraceKind.Client : TraceKind.Topic;
 
-    private static IResult TraceOk(LogThrottle throttle)
+    private static IResult TraceOk(IAccessAdministration access)
     {
-        var traces = throttle.Traces;
+        var traces = access.Traces;
         return Ok(new TraceView { Clients = [.. traces.Clients], Topics = [.. traces.Topics] }, ManagementJsonContext.Default.ApiResponseTraceView);
     }
 }

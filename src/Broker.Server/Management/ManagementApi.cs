@@ -1,9 +1,8 @@
 using Broker.PluginHost;
 using System.Globalization;
 using Broker.Abstractions;
-using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.AccessControl;
-using Broker.Core.Sessions;
 using Broker.Core.Sys;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -38,17 +37,17 @@ internal static partial class ManagementApi
 
     /// <summary>Maps every management endpoint; returns the authenticated <c>/api/v4</c> group for more.</summary>
     public static RouteGroupBuilder Map(
-        IEndpointRouteBuilder app, BrokerEngine engine, ManagementCredentials credentials, PluginManager? plugins = null, BuiltinAccessControl? accessControl = null,
+        IEndpointRouteBuilder app, BrokerCore core, ManagementCredentials credentials, PluginManager? plugins = null, BuiltinAccessControl? accessControl = null,
         Cluster.ClusterMembership? cluster = null)
     {
         var logger = app.ServiceProvider.GetService<ILoggerFactory>()?.CreateLogger("Broker.Server.Management") ?? NullLogger.Instance;
 
         // EMQX's unauthenticated health check, for load balancers and init scripts.
         app.MapGet("/status", () => Results.Text(
-            $"Node {engine.BrokerOptions.NodeName} is started\nbroker is {(engine.IsShuttingDown ? "not_running" : "running")}\n",
-            statusCode: engine.IsShuttingDown ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK));
+            $"Node {core.Status.NodeName} is started\nbroker is {(core.Status.IsShuttingDown ? "not_running" : "running")}\n",
+            statusCode: core.Status.IsShuttingDown ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK));
 
-        var throttle = new SignInThrottle(engine.TimeProvider, logger);
+        var throttle = new SignInThrottle(core.TimeProvider, logger);
         Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> requireCredentials = async (context, next) =>
         {
             var http = context.HttpContext;
@@ -67,51 +66,51 @@ internal static partial class ManagementApi
         var api = app.MapGroup(Prefix);
         api.AddEndpointFilter(requireCredentials);
         // Prometheus' default metrics_path, with the same credentials (basic_auth in the scrape config).
-        MapPrometheus(app, "/metrics", engine).AddEndpointFilter(requireCredentials);
+        MapPrometheus(app, "/metrics", core.Status).AddEndpointFilter(requireCredentials);
 
         if (cluster is not null)
-            cluster.QueryHandler = (question, _) => AnswerAsync(engine, question);
+            cluster.QueryHandler = (question, _) => AnswerAsync(core, question);
 
         // EMQX 4's lists answer for the whole cluster; /nodes/{node}/... for one node (ManagementApi.Cluster).
-        api.MapGet("/brokers", (CancellationToken cancel) => ListNodesAsync(engine, cluster, null, brokers: true, cancel));
-        api.MapGet("/brokers/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: true, cancel));
-        api.MapGet("/nodes", (CancellationToken cancel) => ListNodesAsync(engine, cluster, null, brokers: false, cancel));
-        api.MapGet("/nodes/{node}", (string node, CancellationToken cancel) => ListNodesAsync(engine, cluster, node, brokers: false, cancel));
-        api.MapGet("/stats", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, null, metrics: false, cancel));
-        api.MapGet("/nodes/{node}/stats", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, node, metrics: false, cancel));
-        api.MapGet("/metrics", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, null, metrics: true, cancel));
-        api.MapGet("/nodes/{node}/metrics", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(engine, cluster, request, node, metrics: true, cancel));
+        api.MapGet("/brokers", (CancellationToken cancel) => ListNodesAsync(core, cluster, null, brokers: true, cancel));
+        api.MapGet("/brokers/{node}", (string node, CancellationToken cancel) => ListNodesAsync(core, cluster, node, brokers: true, cancel));
+        api.MapGet("/nodes", (CancellationToken cancel) => ListNodesAsync(core, cluster, null, brokers: false, cancel));
+        api.MapGet("/nodes/{node}", (string node, CancellationToken cancel) => ListNodesAsync(core, cluster, node, brokers: false, cancel));
+        api.MapGet("/stats", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(core, cluster, request, null, metrics: false, cancel));
+        api.MapGet("/nodes/{node}/stats", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(core, cluster, request, node, metrics: false, cancel));
+        api.MapGet("/metrics", (HttpRequest request, CancellationToken cancel) => ListCountersAsync(core, cluster, request, null, metrics: true, cancel));
+        api.MapGet("/nodes/{node}/metrics", (HttpRequest request, string node, CancellationToken cancel) => ListCountersAsync(core, cluster, request, node, metrics: true, cancel));
 
-        api.MapGet("/clients", (HttpRequest request, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, null, null, cancel));
-        api.MapGet("/nodes/{node}/clients", (HttpRequest request, string node, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, node, null, cancel));
-        api.MapGet("/clients/{clientid}", (HttpRequest request, string clientid, CancellationToken cancel) => ListClientsAsync(engine, cluster, request, null, clientid, cancel));
+        api.MapGet("/clients", (HttpRequest request, CancellationToken cancel) => ListClientsAsync(core, cluster, request, null, null, cancel));
+        api.MapGet("/nodes/{node}/clients", (HttpRequest request, string node, CancellationToken cancel) => ListClientsAsync(core, cluster, request, node, null, cancel));
+        api.MapGet("/clients/{clientid}", (HttpRequest request, string clientid, CancellationToken cancel) => ListClientsAsync(core, cluster, request, null, clientid, cancel));
         api.MapGet("/nodes/{node}/clients/{clientid}", (HttpRequest request, string node, string clientid, CancellationToken cancel) =>
-            ListClientsAsync(engine, cluster, request, node, clientid, cancel));
-        api.MapDelete("/clients/{clientid}", (string clientid, CancellationToken cancel) => KickAsync(engine, cluster, clientid, cancel));
+            ListClientsAsync(core, cluster, request, node, clientid, cancel));
+        api.MapDelete("/clients/{clientid}", (string clientid, CancellationToken cancel) => KickAsync(core, cluster, clientid, cancel));
 
         api.MapGet("/subscriptions", (HttpRequest request, CancellationToken cancel) =>
-            ListSubscriptionsAsync(engine, cluster, request, null, request.Query["clientid"].ToString(), cancel));
+            ListSubscriptionsAsync(core, cluster, request, null, request.Query["clientid"].ToString(), cancel));
         api.MapGet("/subscriptions/{clientid}", (HttpRequest request, string clientid, CancellationToken cancel) =>
-            ListSubscriptionsAsync(engine, cluster, request, null, clientid, cancel));
+            ListSubscriptionsAsync(core, cluster, request, null, clientid, cancel));
         api.MapGet("/nodes/{node}/subscriptions", (HttpRequest request, string node, CancellationToken cancel) =>
-            ListSubscriptionsAsync(engine, cluster, request, node, request.Query["clientid"].ToString(), cancel));
+            ListSubscriptionsAsync(core, cluster, request, node, request.Query["clientid"].ToString(), cancel));
         api.MapGet("/nodes/{node}/subscriptions/{clientid}", (HttpRequest request, string node, string clientid, CancellationToken cancel) =>
-            ListSubscriptionsAsync(engine, cluster, request, node, clientid, cancel));
+            ListSubscriptionsAsync(core, cluster, request, node, clientid, cancel));
 
-        MapRoutes(api, engine, cluster);
+        MapRoutes(api, core, cluster);
         // EMQX 5's /api/v5/nodes: every node of the cluster (this one alone when clustering is off), same credentials;
         // and the membership changes ctl cluster join/leave/force-leave make.
         var v5 = app.MapGroup("/api/v5");
         v5.AddEndpointFilter(requireCredentials);
-        MapCluster(v5, engine, cluster);
-        MapMqtt(api, engine, logger);
-        MapPrometheus(api, "/prometheus", engine);
-        MapTrace(api, engine);
-        MapAlarms(api, engine);
-        MapBanned(api, engine);
-        MapAclCache(api, engine);
+        MapCluster(v5, core, cluster);
+        MapMqtt(api, core, logger);
+        MapPrometheus(api, "/prometheus", core.Status);
+        MapTrace(api, core.Access);
+        MapAlarms(api, core);
+        MapBanned(api, core);
+        MapAclCache(api, core.Clients);
         if (plugins is not null)
-            MapPlugins(api, plugins, engine, logger);
+            MapPlugins(api, plugins, core, logger);
         if (accessControl is not null)
             MapAcl(api, accessControl, logger);
 
@@ -119,24 +118,24 @@ internal static partial class ManagementApi
         // either is authenticated like the rest.
         // "{**path}", not MapFallback's default "{*path:nonfile}": a last segment with a dot (a user name alice.smith) is a
         // path like any other here, not a file name.
-        api.MapFallback("{**path}", (HttpContext http, HttpRequest request) => ServeRootPluginAsync(http, engine.PluginEndpoints, logger)
+        api.MapFallback("{**path}", (HttpContext http, HttpRequest request) => ServeRootPluginAsync(http, core.PluginEndpoints, logger)
             ?? Task.FromResult(Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, $"no endpoint {request.Method} {request.Path}")));
         // Read when a plugin first maps a root endpoint, by which time the caller has mapped whatever it adds to the group.
-        engine.PluginEndpoints.ReserveRoot(() => OwnPatterns(app));
+        core.PluginEndpoints.ReserveRoot(() => OwnPatterns(app));
         return api;
     }
 
     private static async Task<IResult> ListClientsAsync(
-        BrokerEngine engine, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, string? clientId, CancellationToken cancel)
+        BrokerCore core, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, string? clientId, CancellationToken cancel)
     {
-        if (!TryPage(request, out var page, out var limit, out var error) || !TryScope(engine, cluster, node, out var scope, out error))
+        if (!TryPage(request, out var page, out var limit, out var error) || !TryScope(core, cluster, node, out var scope, out error))
             return error;
         var query = clientId is null ? request.Query : new QueryCollection(new Dictionary<string, Microsoft.Extensions.Primitives.StringValues> { ["clientid"] = clientId });
         var take = (int)Math.Min((long)page * limit, int.MaxValue);
         var all = new List<ClientView>();
         var count = 0;
         if (scope.Self)
-            all.AddRange(LocalClients(engine, query, take, out count));
+            all.AddRange(LocalClients(core, query, take, out count));
         var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = "clients", Query = QueryString.Create(query).Value, Take = take }, cancel).ConfigureAwait(false);
         foreach (var (_, answer) in gathered.Answers)
         {
@@ -155,28 +154,28 @@ internal static partial class ManagementApi
     /// fuzzy <c>_like_clientid</c> / <c>_like_username</c> (substrings, the dashboard's search box); sorted by client id,
     /// the first <paramref name="take"/>; <paramref name="count"/> = all that match.
     /// </summary>
-    private static List<ClientView> LocalClients(BrokerEngine engine, IQueryCollection query, int take, out int count)
+    private static List<ClientView> LocalClients(BrokerCore core, IQueryCollection query, int take, out int count)
     {
         var clientId = query["clientid"].ToString();
         var username = query["username"].ToString();
         var likeClientId = query["_like_clientid"].ToString();
         var likeUsername = query["_like_username"].ToString();
-        var matching = new List<Session>();
+        var matching = new List<SessionSnapshot>();
         if (clientId.Length > 0)
         {
-            if (engine.Sessions.TryGet(clientId, out var one) && Matches(one))
+            if (core.Clients.Find(clientId) is { } one && Matches(one))
                 matching.Add(one);
         }
         else
         {
-            foreach (var session in engine.Sessions.All)
+            foreach (var session in core.Clients.All())
             {
                 if (Matches(session))
                     matching.Add(session);
             }
         }
 
-        bool Matches(Session session) =>
+        bool Matches(SessionSnapshot session) =>
             (username.Length == 0 || session.Client?.Username == username)
             && (likeClientId.Length == 0 || session.ClientId.Contains(likeClientId, StringComparison.Ordinal))
             && (likeUsername.Length == 0 || (session.Client?.Username?.Contains(likeUsername, StringComparison.Ordinal) ?? false));
@@ -184,14 +183,14 @@ internal static partial class ManagementApi
         count = matching.Count;
         var views = new List<ClientView>(Math.Min(take, count));
         for (var i = 0; i < Math.Min(take, count); i++)
-            views.Add(ClientViewOf(engine, matching[i]));
+            views.Add(ClientViewOf(core, matching[i]));
         return views;
     }
 
     /// <summary>EMQX 4 kicks a client wherever it is connected: here, and every other node is asked to (the same client id may be on two).</summary>
-    private static async Task<IResult> KickAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string clientId, CancellationToken cancel)
+    private static async Task<IResult> KickAsync(BrokerCore core, Cluster.ClusterMembership? cluster, string clientId, CancellationToken cancel)
     {
-        var kicked = await engine.KickAsync(clientId).ConfigureAwait(false);
+        var kicked = await core.Clients.KickAsync(clientId).ConfigureAwait(false);
         var gathered = await GatherAsync(cluster, new Scope(false, true, null), new ClusterQuestion { Op = "kick", Clientid = clientId }, cancel).ConfigureAwait(false);
         kicked |= gathered.Answers.Any(a => a.Answer.Count > 0);
         return kicked ? Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk)
@@ -199,13 +198,13 @@ internal static partial class ManagementApi
     }
 
     private static async Task<IResult> ListSubscriptionsAsync(
-        BrokerEngine engine, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, string clientId, CancellationToken cancel)
+        BrokerCore core, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, string clientId, CancellationToken cancel)
     {
-        if (!TryPage(request, out var page, out var limit, out var error) || !TryScope(engine, cluster, node, out var scope, out error))
+        if (!TryPage(request, out var page, out var limit, out var error) || !TryScope(core, cluster, node, out var scope, out error))
             return error;
         var take = (int)Math.Min((long)page * limit, int.MaxValue);
         // This node's part first, even when it is not asked for: it validates the filters before any other node is asked.
-        if (!TryLocalSubscriptions(engine, request.Query, clientId, scope.Self ? take : 0, out var all, out var count, out error))
+        if (!TryLocalSubscriptions(core, request.Query, clientId, scope.Self ? take : 0, out var all, out var count, out error))
             return error;
         if (!scope.Self)
             count = 0;
@@ -225,36 +224,28 @@ internal static partial class ManagementApi
 
     /// <summary>This node's subscriptions (of <paramref name="clientId"/>, if given) matching the filters, sorted, the first <paramref name="take"/>.</summary>
     private static bool TryLocalSubscriptions(
-        BrokerEngine engine, IQueryCollection query, string clientId, int take, out List<SubscriptionView> views, out int count, out IResult error)
+        BrokerCore core, IQueryCollection query, string clientId, int take, out List<SubscriptionView> views, out int count, out IResult error)
     {
         views = [];
         count = 0;
-        List<Core.Routing.SubscriptionSnapshot<Session>> all;
-        if (clientId.Length > 0)
-        {
-            // An unknown client simply has no subscriptions, as in EMQX.
-            all = engine.Sessions.TryGet(clientId, out var session) ? engine.Router.Snapshot(session) : [];
-        }
-        else
-        {
-            all = engine.Router.Snapshot();
-        }
+        // An unknown client simply has no subscriptions, as in EMQX.
+        var all = core.Clients.Subscriptions(clientId.Length > 0 ? clientId : null);
         if (!TryFilterSubscriptions(query, all, out error))
             return false;
         all.Sort(static (a, b) =>
         {
-            var byClient = string.CompareOrdinal(a.Subscriber.ClientId, b.Subscriber.ClientId);
+            var byClient = string.CompareOrdinal(a.ClientId, b.ClientId);
             return byClient != 0 ? byClient : string.CompareOrdinal(a.TopicFilter, b.TopicFilter);
         });
         count = all.Count;
-        var node = engine.BrokerOptions.NodeName;
+        var node = core.Status.NodeName;
         for (var i = 0; i < Math.Min(take, all.Count); i++)
         {
             var s = all[i];
             views.Add(new SubscriptionView
             {
                 Node = node,
-                Clientid = s.Subscriber.ClientId,
+                Clientid = s.ClientId,
                 Topic = s.TopicFilter,
                 Qos = (int)s.Options.Qos,
                 Nl = s.Options.NoLocal,
@@ -270,16 +261,16 @@ internal static partial class ManagementApi
     /// with <c>aggregate=true</c>, as EMQX, one object of the sums over the nodes that answered.
     /// </summary>
     private static async Task<IResult> ListCountersAsync(
-        BrokerEngine engine, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, bool metrics, CancellationToken cancel)
+        BrokerCore core, Cluster.ClusterMembership? cluster, HttpRequest request, string? node, bool metrics, CancellationToken cancel)
     {
         var aggregateText = request.Query["aggregate"].ToString();
         if (aggregateText is not ("" or "true" or "false"))
             return Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, $"aggregate must be true or false, not '{aggregateText}'");
-        if (!TryScope(engine, cluster, node, out var scope, out var error))
+        if (!TryScope(core, cluster, node, out var scope, out var error))
             return error;
         var parts = new List<(string Node, Dictionary<string, long> Values)>();
         if (scope.Self)
-            parts.Add((engine.BrokerOptions.NodeName, metrics ? MetricsOf(engine) : StatsOf(engine)));
+            parts.Add((core.Status.NodeName, metrics ? core.Status.Metrics() : core.Status.Stats()));
         var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = metrics ? "metrics" : "stats" }, cancel).ConfigureAwait(false);
         foreach (var (name, answer) in gathered.Answers)
             parts.Add((name, (metrics ? answer.Metrics : answer.Stats) ?? []));
@@ -299,22 +290,22 @@ internal static partial class ManagementApi
     }
 
     /// <summary>EMQX 4's <c>/nodes</c> and <c>/brokers</c> (and <c>/{node}</c>): one entry per running node.</summary>
-    private static async Task<IResult> ListNodesAsync(BrokerEngine engine, Cluster.ClusterMembership? cluster, string? node, bool brokers, CancellationToken cancel)
+    private static async Task<IResult> ListNodesAsync(BrokerCore core, Cluster.ClusterMembership? cluster, string? node, bool brokers, CancellationToken cancel)
     {
-        if (!TryScope(engine, cluster, node, out var scope, out var error))
+        if (!TryScope(core, cluster, node, out var scope, out var error))
             return error;
         var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = "node" }, cancel).ConfigureAwait(false);
         if (brokers)
         {
             var all = new List<BrokerInfo>();
             if (scope.Self)
-                all.Add(BrokerInfoOf(engine));
+                all.Add(BrokerInfoOf(core));
             all.AddRange(gathered.Answers.Select(a => a.Answer.Broker).OfType<BrokerInfo>());
             return Ok([.. all], ManagementJsonContext.Default.ApiResponseBrokerInfoArray, null, gathered.Errors);
         }
         var nodes = new List<NodeInfo>();
         if (scope.Self)
-            nodes.Add(NodeInfoOf(engine));
+            nodes.Add(NodeInfoOf(core));
         nodes.AddRange(gathered.Answers.Select(a => a.Answer.Node).OfType<NodeInfo>());
         return Ok([.. nodes], ManagementJsonContext.Default.ApiResponseNodeInfoArray, null, gathered.Errors);
     }
@@ -328,7 +319,7 @@ internal static partial class ManagementApi
     /// <c>share</c> (share group name; <c>$queue</c> for <c>$queue/</c>), <c>_match_topic</c> (filters that a message
     /// to this topic name would match). A bad value is a 400 naming the parameter.
     /// </summary>
-    private static bool TryFilterSubscriptions(IQueryCollection query, List<Core.Routing.SubscriptionSnapshot<Session>> all, out IResult error)
+    private static bool TryFilterSubscriptions(IQueryCollection query, List<SubscriptionEntry> all, out IResult error)
     {
         error = Results.Empty;
         var topic = query["topic"].ToString();
@@ -394,129 +385,46 @@ internal static partial class ManagementApi
         return slice;
     }
 
-    private static BrokerInfo BrokerInfoOf(BrokerEngine engine)
+    private static BrokerInfo BrokerInfoOf(BrokerCore core)
     {
-        var now = engine.Now;
+        var now = core.Status.Now;
         return new BrokerInfo
         {
-            Node = engine.BrokerOptions.NodeName,
+            Node = core.Status.NodeName,
             Version = SysPublisher.Version,
-            Uptime = SysPublisher.FormatUptime(now - engine.StartedAt),
+            Uptime = SysPublisher.FormatUptime(now - core.Status.StartedAt),
             Datetime = FormatTime(now),
             Sysdescr = SysPublisher.Description,
-            NodeStatus = engine.IsShuttingDown ? "Stopping" : "Running",
+            NodeStatus = core.Status.IsShuttingDown ? "Stopping" : "Running",
         };
     }
 
-    private static NodeInfo NodeInfoOf(BrokerEngine engine) => new()
+    private static NodeInfo NodeInfoOf(BrokerCore core) => new()
     {
-        Node = engine.BrokerOptions.NodeName,
+        Node = core.Status.NodeName,
         Version = SysPublisher.Version,
-        Uptime = SysPublisher.FormatUptime(engine.Now - engine.StartedAt),
-        NodeStatus = engine.IsShuttingDown ? "Stopping" : "Running",
-        Connections = engine.Metrics.Connections,
+        Uptime = SysPublisher.FormatUptime(core.Status.Now - core.Status.StartedAt),
+        NodeStatus = core.Status.IsShuttingDown ? "Stopping" : "Running",
+        Connections = core.Status.Connections,
         ProcessId = Environment.ProcessId,
         MemoryUsed = Environment.WorkingSet,
     };
 
-    /// <summary>The node's gauges, then those plugins set (<c>IBrokerServices.SetGauge</c>, e.g. <c>delayed.count</c>).</summary>
-    internal static Dictionary<string, long> StatsOf(BrokerEngine engine)
-    {
-        var metrics = engine.Metrics;
-        var stats = new Dictionary<string, long>(StringComparer.Ordinal)
-        {
-            ["connections.count"] = metrics.Connections,
-            ["connections.max"] = metrics.ConnectionsMax,
-            ["channels.count"] = engine.Channels.Count,
-            ["sessions.count"] = engine.Sessions.Count,
-            ["subscriptions.count"] = engine.Router.SubscriptionCount,
-            ["topics.count"] = engine.Router.RouteCount,
-            ["routes.count"] = engine.Router.RouteCount,
-            ["retained.count"] = metrics.Retained,
-            ["overload.held_bytes"] = engine.Overload.HeldBytes,
-            ["overload.active"] = engine.Overload.IsActive ? 1 : 0,
-        };
-        if (engine.Journal is { } journal)
-        {
-            stats["persistence.pending"] = journal.Pending;
-            stats["persistence.sessions"] = engine.Sessions.All.Count(static s => s.IsPersisted);
-            stats["persistence.size_bytes"] = journal.SizeOnDisk;
-            stats["persistence.last_write_us"] = (long)(journal.LastWriteMilliseconds * 1000);
-        }
-        foreach (var (name, value) in metrics.Gauges)
-            stats.TryAdd(name, value);
-        return stats;
-    }
-
-    internal static Dictionary<string, long> MetricsOf(BrokerEngine engine)
-    {
-        var metrics = engine.Metrics;
-        var hasher = engine.HasPasswordHasher ? engine.PasswordHasher : null;
-        var result = new Dictionary<string, long>(StringComparer.Ordinal)
-        {
-            ["bytes.received"] = metrics.BytesReceived,
-            ["bytes.sent"] = metrics.BytesSent,
-            ["packets.received"] = metrics.PacketsReceived,
-            ["packets.sent"] = metrics.PacketsSent,
-            ["messages.received"] = metrics.MessagesReceived,
-            ["messages.sent"] = metrics.MessagesSent,
-            ["messages.dropped"] = metrics.MessagesDropped,
-            ["delivery.dropped.queue_full"] = metrics.MessagesQueueDropped,
-            ["delivery.dropped.not_authorized"] = metrics.DeliveryNotAuthorized,
-            ["packets.publish.auth_error"] = metrics.PublishNotAuthorized,
-            ["delivery.slow_subscribers"] = metrics.SlowSubscribers,
-            ["packets.subscribe.auth_error"] = metrics.SubscribeNotAuthorized,
-            ["messages.publisher_paused"] = metrics.PublisherPauses,
-            ["messages.retained"] = metrics.Retained,
-            ["client.connect.refused_overload"] = engine.Overload.RefusedConnections,
-            ["client.connect.refused_banned"] = metrics.RefusedBanned,
-            ["packets.connack.auth_error"] = engine.LoginFailures.Failures,
-            ["client.login.delayed"] = engine.LoginFailures.Delayed,
-            ["client.login.banned"] = engine.LoginFailures.Bans,
-            ["auth.hash.computed"] = hasher?.Computations ?? 0,
-            ["auth.hash.simulated"] = hasher?.Simulations ?? 0,
-            ["auth.hash.skipped"] = hasher?.Skipped ?? 0,
-            ["auth.hash.queued"] = hasher?.Queued ?? 0,
-        };
-        // Plugins' instruments under <plugin>.<instrument> (a histogram as .count and .sum), whole numbers as the rest.
-        foreach (var metric in engine.PluginMetrics.Snapshot())
-        {
-            if (metric.Kind == Broker.Core.Metrics.PluginMetricKind.Histogram)
-            {
-                result.TryAdd(metric.Name + ".count", metric.Count);
-                result.TryAdd(metric.Name + ".sum", (long)Math.Round(metric.Value));
-            }
-            else
-            {
-                result.TryAdd(metric.Name, (long)Math.Round(metric.Value));
-            }
-        }
-        if (engine.Journal is { } journal)
-        {
-            result["persistence.writes"] = journal.Writes;
-            result["persistence.records_written"] = journal.Written;
-            result["persistence.write_failures"] = journal.Failures;
-            result["packets.publish.refused_not_durable"] = engine.Metrics.PublishNotDurable;
-        }
-        return result;
-    }
-
-    private static ClientView ClientViewOf(BrokerEngine engine, Session session)
+    private static ClientView ClientViewOf(BrokerCore core, SessionSnapshot session)
     {
         var client = session.Client;
-        var channel = session.Channel;
         var version = client?.ProtocolVersion ?? MqttProtocolVersion.Unknown;
         var endPoint = client?.RemoteEndPoint;
         return new ClientView
         {
-            Node = engine.BrokerOptions.NodeName,
+            Node = core.Status.NodeName,
             Clientid = session.ClientId,
             Username = client?.Username,
             ProtoName = version == MqttProtocolVersion.V310 ? "MQIsdp" : "MQTT",
             ProtoVer = (int)version,
             IpAddress = endPoint?.Address.ToString(),
             Port = endPoint?.Port,
-            Connected = channel is not null,
+            Connected = session.IsConnected,
             ConnectedAt = client is null ? null : FormatTime(client.ConnectedAt),
             Listener = client?.Listener ?? "",
             CleanStart = client?.CleanStart ?? false,
@@ -524,15 +432,15 @@ internal static partial class ManagementApi
             ExpiryInterval = session.ExpiryInterval,
             SubscriptionsCnt = session.SubscriptionCount,
             Inflight = session.InflightCount,
-            MaxInflight = engine.SessionOptions.MaxInflight,
+            MaxInflight = session.MaxInflight,
             MqueueLen = session.QueueLength,
             MqueueDropped = session.DroppedCount,
             SlowSubscriber = session.IsSlow,
             Persisted = session.IsPersisted,
-            MaxMqueue = engine.SessionOptions.MaxMqueueLength,
+            MaxMqueue = session.MaxQueueLength,
             MqueueBytes = session.QueuedBytes,
-            MaxMqueueBytes = engine.SessionOptions.MaxMqueueBytes,
-            Qos0BacklogBytes = channel?.Qos0BacklogBytes ?? 0,
+            MaxMqueueBytes = session.MaxQueueBytes,
+            Qos0BacklogBytes = session.Qos0BacklogBytes,
         };
     }
 

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Broker.Core;
+using Broker.Core.Hosting;
 using Broker.Core.Configuration;
 using Broker.Server.Management;
 using Microsoft.AspNetCore.Builder;
@@ -34,9 +35,10 @@ public sealed class ManagementApiTests : IAsyncLifetime
             ManagementApi.Listen(k, new ManagementOptions { Bind = "127.0.0.1:0" }, _ => { }));
         ManagementApi.AddServices(builder.Services);
         _app = builder.Build();
-        _engine = new BrokerEngine(new MqttOptions(), new Broker.Core.Configuration.SessionOptions(), new AccessControlOptions(),
-            new BrokerOptions { NodeName = "test@127.0.0.1" }, TimeProvider.System, NullLoggerFactory.Instance);
-        ManagementApi.Map(_app, _engine, new ManagementCredentials("admin", Secret, null));
+        var core = new BrokerCore(new MqttOptions(), new Broker.Core.Configuration.SessionOptions(), new AccessControlOptions(),
+            new BrokerOptions { NodeName = "test@127.0.0.1" }, (TimeSpan.Zero, 1), TimeProvider.System, NullLoggerFactory.Instance, bannedPath: null);
+        _engine = core.Engine;
+        ManagementApi.Map(_app, core, new ManagementCredentials("admin", Secret, null));
         await _app.StartAsync(TestContext.Current.CancellationToken);
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         _http = new HttpClient { BaseAddress = new Uri(address) };

@@ -1,0 +1,120 @@
+using Broker.Abstractions;
+using Broker.Abstractions.Hooks;
+using Broker.Core.Cluster;
+using Broker.Core.Routing;
+
+namespace Broker.Core.Hosting;
+
+/// <summary>What Broker.Cluster may use of the core: this node's identity, its routing, and delivery of forwarded messages.</summary>
+public interface IClusterPort
+{
+    /// <summary>This node's name (<c>node.name</c>).</summary>
+    string NodeName { get; }
+
+    /// <summary>The broker's clock.</summary>
+    TimeProvider TimeProvider { get; }
+
+    /// <summary>When this node started.</summary>
+    DateTimeOffset StartedAt { get; }
+
+    /// <summary>Clients connected to this node now.</summary>
+    int Connections { get; }
+
+    /// <summary>Whether an event should be logged now (<c>log.throttle_*</c>): false while it floods.</summary>
+    bool ShouldLog(int eventId, string name, string? key);
+
+    /// <summary>
+    /// Joins this node's routing to <paramref name="link"/>: from now on it is told of every route change and handed
+    /// every message published here. Returns the routes this node has now (for its first announcement). Call before
+    /// the listeners open, or again after <see cref="Detach"/> (<c>ctl cluster join</c>).
+    /// </summary>
+    List<string> Attach(IClusterLink link);
+
+    /// <summary>
+    /// Ends what <see cref="Attach"/> began (<c>ctl cluster leave</c>): route changes and messages published here stay on
+    /// this node. A publish already past its read of the link may still hand it one message.
+    /// </summary>
+    void Detach();
+
+    /// <summary>
+    /// A message another node forwarded here: delivered to this node's subscribers within <paramref name="scope"/> only,
+    /// never forwarded again (<c>message.publish</c> ran on the node it was published on). Returns the deliveries.
+    /// </summary>
+    ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope);
+}
+
+internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
+{
+    public string NodeName => engine.BrokerOptions.NodeName;
+
+    public TimeProvider TimeProvider => engine.TimeProvider;
+
+    public DateTimeOffset StartedAt => engine.StartedAt;
+
+    public int Connections => engine.Metrics.Connections;
+
+    public bool ShouldLog(int eventId, string name, string? key) => engine.LogThrottle.ShouldLog(eventId, name, key);
+
+    public List<string> Attach(IClusterLink link) => engine.AttachCluster(link);
+
+    public void Detach() => engine.DetachCluster();
+
+    public async ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope) =>
+        (await engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false)).Deliveries;
+}
+
+/// <summary>
+/// Other nodes' routes, matched as this node's router matches its subscriptions (the same trie): a topic finds each
+/// node with an ordinary route once, and for each share group (a route <c>$share/{group}/{filter}</c>) one of the nodes
+/// with members, in turn.
+/// </summary>
+/// <typeparam name="TNode">How the caller names a node.</typeparam>
+/// <remarks>
+/// <see cref="Add"/> and <see cref="Remove"/> for one node must not run concurrently with each other (the cluster makes
+/// them under its members' lock); <see cref="Match"/> may run on any thread at any time.
+/// </remarks>
+public sealed class RouteIndex<TNode> where TNode : class
+{
+    private static readonly SubscriptionOptions Options = new() { Qos = MqttQos.AtLeastOnce };
+
+    [ThreadStatic]
+    private static List<RouteMatch<Entry>>? t_matches;
+
+    private readonly Router<Entry> _router = new(SharedSubscriptionStrategy.RoundRobin);
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<TNode, Entry> _entries = [];
+
+    /// <summary>Routes held, over every node.</summary>
+    public int Count => _router.SubscriptionCount;
+
+    /// <summary>Adds <paramref name="route"/> of <paramref name="node"/>; false if it had it already.</summary>
+    public bool Add(TNode node, string route) => _router.Subscribe(_entries.GetValue(node, static n => new Entry(n)), route, Options);
+
+    /// <summary>Removes <paramref name="route"/> of <paramref name="node"/>; false if it did not have it.</summary>
+    public bool Remove(TNode node, string route) => _entries.TryGetValue(node, out var entry) && _router.Unsubscribe(entry, route);
+
+    /// <summary>
+    /// Adds to <paramref name="hits"/> the nodes <paramref name="topic"/> goes to: each node with a matching ordinary
+    /// route once (<see cref="RouteHit{TNode}.Group"/> null), and one node per matching share group.
+    /// </summary>
+    public void Match(string topic, List<RouteHit<TNode>> hits)
+    {
+        var matches = t_matches ??= new List<RouteMatch<Entry>>(4);
+        matches.Clear();
+        _router.Match(topic, null, matches);
+        foreach (var match in matches)
+            hits.Add(new RouteHit<TNode>(match.Subscriber.Node, match.Group?.Name, match.Group?.Filter));
+        matches.Clear();
+    }
+
+    private sealed class Entry(TNode node) : ISubscriber
+    {
+        public TNode Node { get; } = node;
+
+        public string ClientId => "";
+
+        public bool IsConnected => true;
+    }
+}
+
+/// <summary>A node a topic goes to (<see cref="RouteIndex{TNode}.Match"/>): for a share group, the group's name and filter.</summary>
+public readonly record struct RouteHit<TNode>(TNode Node, string? Group, string? Filter);
