@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;

@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Collections.Concurrent;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
@@ -18,7 +19,7 @@ namespace Broker.Core;
 /// <see cref="PublishAsync"/> through <c>message.publish</c> and one router match to every subscriber's session.
 /// Transport-agnostic: a listener hands each accepted connection to <see cref="ClientChannel"/>.
 /// </summary>
-internal sealed partial class BrokerEngine
+internal sealed partial class BrokerEngine : ISessionHost
 {
     [ThreadStatic]
     private static List<RouteMatch<Session>>? t_matches;
@@ -59,6 +60,7 @@ internal sealed partial class BrokerEngine
         LoginFailures = new AccessControl.LoginFailures(this);
         _passwordHasher = new Lazy<AccessControl.PasswordHasher>(() => new AccessControl.PasswordHasher(access.PasswordHashConcurrency));
         PluginSupport = new Hosting.PluginSupport(this);
+        Handshake = new Connections.ConnectHandshake(this);
         StartedAt = timeProvider.GetUtcNow();
     }
 
@@ -88,6 +90,9 @@ internal sealed partial class BrokerEngine
 
     /// <summary>The broker-wide memory watermark (<c>overload_protection.*</c>); started by the host.</summary>
     public Overload.OverloadProtection Overload { get; }
+
+    /// <summary>Decides each CONNECT.</summary>
+    internal Connections.ConnectHandshake Handshake { get; }
 
     /// <summary>The connections' CONNECT and keep-alive deadlines, on one timer.</summary>
     internal DeadlineHeap Deadlines { get; }

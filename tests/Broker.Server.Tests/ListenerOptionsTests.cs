@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using Xunit;
 using Broker.Configuration;
 using Broker.Server.Listeners;
@@ -48,7 +49,7 @@ public sealed class ListenerOptionsTests
             settings.MqttListeners.Select(l => l.Identifier).ToArray());
         var tcp = settings.Listeners.Tcp["internal"];
         Assert.Equal(("127.0.0.1:11883", 10, 1024, "tcp:internal"), (tcp.Bind, tcp.MaxConnections, tcp.Backlog, tcp.Name));
-        Assert.Equal(new Broker.Core.Sessions.RateLimit(100, TimeSpan.FromSeconds(1)), tcp.MessagesInLimit);
+        Assert.Equal(new Broker.Core.Connections.RateLimit(100, TimeSpan.FromSeconds(1)), tcp.MessagesInLimit);
         Assert.Equal(102400, settings.Listeners.Tcp["external"].MaxConnections);
         Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, settings.Listeners.Ssl["internal"].Protocols);
     }
@@ -93,14 +94,14 @@ public sealed class ListenerOptionsTests
     public void ConnMessagesIn_CountCommaDuration(string value, long count, int milliseconds)
     {
         var settings = Load($"listener.tcp.external.rate_limit.conn_messages_in = {value}");
-        Assert.Equal(new Broker.Core.Sessions.RateLimit(count, TimeSpan.FromMilliseconds(milliseconds)), settings.Listeners.Tcp["external"].MessagesInLimit);
+        Assert.Equal(new Broker.Core.Connections.RateLimit(count, TimeSpan.FromMilliseconds(milliseconds)), settings.Listeners.Tcp["external"].MessagesInLimit);
     }
 
     [Fact]
     public void ConnBytesIn_TakesSizes()
     {
         var settings = Load("listener.wss.external.rate_limit.conn_bytes_in = 64KB,1s");
-        Assert.Equal(new Broker.Core.Sessions.RateLimit(65536, TimeSpan.FromSeconds(1)), settings.Listeners.Wss["external"].BytesInLimit);
+        Assert.Equal(new Broker.Core.Connections.RateLimit(65536, TimeSpan.FromSeconds(1)), settings.Listeners.Wss["external"].BytesInLimit);
         Assert.Null(settings.Listeners.Wss["external"].MessagesInLimit);
     }
 

@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.IO.Pipelines;
 using Broker.Abstractions;
 using Broker.Core.AccessControl;

@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.IO.Pipelines;
 using System.Net;
 using Broker.Abstractions;

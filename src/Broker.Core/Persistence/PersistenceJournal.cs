@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
@@ -82,7 +83,7 @@ internal sealed partial class PersistenceJournal : IAsyncDisposable
 
     /// <summary>
     /// True while the store refuses writes (disk full): the journal tries again every second, and new QoS 1/2 messages
-    /// are refused meanwhile (<see cref="Sessions.ClientChannel"/>).
+    /// are refused meanwhile (<see cref="Connections.ClientChannel"/>).
     /// </summary>
     public bool IsFailing => Volatile.Read(ref _failure) is not null;
 

@@ -155,7 +155,7 @@ internal sealed partial class Session
     /// delivery until re-authorized), its messages in order (in flight ones keep their packet ids, sent again with DUP
     /// when the client returns [MQTT-4.4.0-1]), its incoming QoS 2 packet ids.
     /// </summary>
-    public static Session Restore(BrokerEngine engine, string clientId, SessionRecord record,
+    public static Session Restore(ISessionHost engine, string clientId, SessionRecord record,
         IReadOnlyList<KeyValuePair<long, MessageRecord>> messages, IReadOnlyList<ushort> awaitingRel)
     {
         var session = new Session(engine, clientId)

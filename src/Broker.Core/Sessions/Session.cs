@@ -20,13 +20,13 @@ namespace Broker.Core.Sessions;
 /// </remarks>
 internal sealed partial class Session : ISubscriber
 {
-    private readonly BrokerEngine _engine;
+    private readonly ISessionHost _engine;
     // Created on first use: most sessions of a large fleet are idle, and an idle session carries none of them.
     private Dictionary<string, SubscriptionOptions>? _subscriptions;
     private Dictionary<ushort, InflightEntry>? _inflight;
     private Queue<QueuedDelivery>? _queue;
     private Dictionary<ushort, long>? _awaitingRel;
-    private ClientChannel? _channel;
+    private ISessionConnection? _channel;
     private int _window;
     private ushort _lastPacketId;
     private long _sequence;
@@ -41,7 +41,7 @@ internal sealed partial class Session : ISubscriber
     private bool _persisted;            // its state is in the persistence journal (persistence on, expiry > 0)
     private HashSet<string>? _trusted;  // filters subscribed on the client's behalf (never authorized); kept for the store
 
-    public Session(BrokerEngine engine, string clientId)
+    public Session(ISessionHost engine, string clientId)
     {
         _engine = engine;
         ClientId = clientId;
@@ -54,7 +54,7 @@ internal sealed partial class Session : ISubscriber
     public bool IsConnected => Volatile.Read(ref _channel) is not null;
 
     /// <summary>The connection bound to this session, if any.</summary>
-    public ClientChannel? Channel => Volatile.Read(ref _channel);
+    public ISessionConnection? Channel => Volatile.Read(ref _channel);
 
     /// <summary>Seconds; <see cref="uint.MaxValue"/> = never expires; 0 = ends with its connection.</summary>
     public uint ExpiryInterval { get; set; }
@@ -468,7 +468,7 @@ internal sealed partial class Session : ISubscriber
     /// Binds a new connection to this session, before its CONNACK is sent: from here on the session cannot expire,
     /// and deliveries queue until <see cref="Resume"/>. False if the session has already ended.
     /// </summary>
-    public bool TryBind(ClientChannel channel)
+    public bool TryBind(ISessionConnection channel)
     {
         lock (this)
         {
@@ -487,7 +487,7 @@ internal sealed partial class Session : ISubscriber
     /// After the CONNACK: unacknowledged PUBLISH packets are sent again with DUP set, and PUBRELs again for those
     /// already received [MQTT-4.4.0-1]; then the in-flight window is filled from the queue.
     /// </summary>
-    public void Resume(ClientChannel channel, int window)
+    public void Resume(ISessionConnection channel, int window)
     {
         List<Drop>? drops = null;
         lock (this)
@@ -520,7 +520,7 @@ internal sealed partial class Session : ISubscriber
     /// The connection has gone; messages queue until the next one (or the session ends). Returns false when
     /// another connection had already taken the session.
     /// </summary>
-    public bool Detach(ClientChannel channel, BrokerMessage? will)
+    public bool Detach(ISessionConnection channel, BrokerMessage? will)
     {
         lock (this)
         {
@@ -638,7 +638,7 @@ internal sealed partial class Session : ISubscriber
         }
     }
 
-    private void SendInflightLocked(ClientChannel channel, BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds, long sequence, bool isNew)
+    private void SendInflightLocked(ISessionConnection channel, BrokerMessage message, MqttQos qos, bool retain, List<uint>? subscriptionIds, long sequence, bool isNew)
     {
         var id = NextPacketIdLocked();
         (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, sequence));

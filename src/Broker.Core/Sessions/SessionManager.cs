@@ -20,10 +20,10 @@ internal sealed partial class SessionManager
 
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim[] _connectLocks;
-    private readonly BrokerEngine _engine;
+    private readonly ISessionHost _engine;
     private readonly ILogger _logger;
 
-    public SessionManager(BrokerEngine engine)
+    public SessionManager(ISessionHost engine)
     {
         _engine = engine;
         _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Sessions");
@@ -51,7 +51,7 @@ internal sealed partial class SessionManager
     /// the same client id [MQTT-3.1.4-3], discards the old session on clean start, resumes it otherwise.
     /// </summary>
     public async Task<(Session Session, bool Present)> ConnectAsync(
-        ClientChannel channel, ClientInfo client, bool isSuperuser, bool cleanStart, uint expiryInterval)
+        ISessionConnection channel, ClientInfo client, bool isSuperuser, bool cleanStart, uint expiryInterval)
     {
         var gate = _connectLocks[(uint)client.ClientId.GetHashCode() % (uint)_connectLocks.Length];
         await gate.WaitAsync().ConfigureAwait(false);
@@ -107,7 +107,7 @@ internal sealed partial class SessionManager
         }
     }
 
-    private async Task TakeOverAsync(ClientChannel old, Session session)
+    private async Task TakeOverAsync(ISessionConnection old, Session session)
     {
         await RunAsync(_engine.Hooks.SessionTakenOver, new SessionContext { Client = session.Client }).ConfigureAwait(false);
         try
@@ -128,7 +128,7 @@ internal sealed partial class SessionManager
     /// was not taken over), else it waits for its expiry; the will is published now, after its delay, or when the
     /// session ends, whichever comes first [MQTT-3.1.3-9].
     /// </summary>
-    public async Task DisconnectedAsync(ClientChannel channel, Session session, BrokerMessage? will, uint willDelay, bool takenOver)
+    public async Task DisconnectedAsync(ISessionConnection channel, Session session, BrokerMessage? will, uint willDelay, bool takenOver)
     {
         var delayed = will is not null && willDelay > 0 && session.ExpiryInterval > 0;
         session.WillDelay = delayed ? TimeSpan.FromSeconds(Math.Min(willDelay, session.ExpiryInterval)) : TimeSpan.Zero;
@@ -214,7 +214,7 @@ internal sealed partial class SessionManager
         chain.IsEmpty ? ValueTask.FromResult(HookResult.Continue) : chain.RunAsync(context);
 
     /// <summary>
-    /// The sessions a store kept (<see cref="BrokerEngine.EnablePersistence"/>), offline, with their expiry and will
+    /// The sessions a store kept (<c>BrokerEngine.EnablePersistence</c>), offline, with their expiry and will
     /// timers running from when they went offline (from now for those that were connected: the broker did not stop
     /// cleanly). Returns how many; records of a session the store no longer has are left out.
     /// </summary>

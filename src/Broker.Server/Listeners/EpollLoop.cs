@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Broker.Core.Sessions;

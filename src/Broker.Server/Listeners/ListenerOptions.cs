@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Net;
 using System.Security.Authentication;
 using Broker.Core.Configuration;

@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Net;
 using System.IO.Pipelines;
 using System.Net.Sockets;

@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;

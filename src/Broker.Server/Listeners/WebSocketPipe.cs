@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.IO.Pipelines;
 using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
@@ -5,7 +6,7 @@ using Microsoft.Extensions.Logging;
 namespace Broker.Server.Listeners;
 
 /// <summary>
-/// A server WebSocket seen as the byte stream MQTT runs over, so the same <see cref="Broker.Core.Sessions.ClientChannel"/>
+/// A server WebSocket seen as the byte stream MQTT runs over, so the same MQTT connection (the core's <c>ClientChannel</c>)
 /// serves TCP and WebSocket clients. Frames carry no MQTT meaning: the payloads of binary messages are appended to
 /// <see cref="Input"/> as they come, so a packet split across frames or several packets in one frame are framed by the
 /// channel like any TCP read [MQTT-6.0.0-2]; whatever the channel writes to <see cref="Output"/> in one flush goes out

@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;

@@ -1,3 +1,4 @@
+using Broker.Core.Connections;
 using System.Collections.Concurrent;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;

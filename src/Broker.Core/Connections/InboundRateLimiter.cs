@@ -1,4 +1,5 @@
-namespace Broker.Core.Sessions;
+
+namespace Broker.Core.Connections;
 
 /// <summary>A rate as operators write it: <see cref="Count"/> per <see cref="Period"/> (EMQX <c>100,1s</c>).</summary>
 public readonly record struct RateLimit(long Count, TimeSpan Period)

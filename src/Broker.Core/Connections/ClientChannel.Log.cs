@@ -1,7 +1,8 @@
+using Broker.Core.Sessions;
 using Broker.Abstractions;
 using Microsoft.Extensions.Logging;
 
-namespace Broker.Core.Sessions;
+namespace Broker.Core.Connections;
 
 internal sealed partial class ClientChannel
 {
@@ -9,14 +10,11 @@ internal sealed partial class ClientChannel
     // that repeats what gets logged (denied publishes, failed logins, protocol errors) cannot fill the disk.
     private const int ConnectedEvent = 10;
     private const int DisconnectedEvent = 11;
-    private const int AuthFailedEvent = 12;
     private const int ProtocolErrorEvent = 13;
     private const int PublishDeniedEvent = 14;
     private const int SubscribeRefusedEvent = 15;
-    private const int WillDeniedEvent = 16;
     private const int UnexpectedEvent = 17;
-    private const int KeepAliveRefusedEvent = 18;
-    private const int BannedEvent = 19;
+    // 12, 16, 18 and 19 are the CONNECT handshake's (ConnectHandshake).
 
     /// <summary>Whether the throttle lets this event about <paramref name="clientId"/> (and <paramref name="topic"/>) be written.</summary>
     private bool ShouldLog(int eventId, string name, string? clientId, string? topic = null) =>
@@ -28,9 +26,6 @@ internal sealed partial class ClientChannel
     [LoggerMessage(EventId = DisconnectedEvent, Level = LogLevel.Information, Message = "Client {ClientId} disconnected: {Reason}")]
     private static partial void LogDisconnected(ILogger logger, string clientId, string reason);
 
-    [LoggerMessage(EventId = AuthFailedEvent, Level = LogLevel.Warning, Message = "Client {ClientId} (user {Username}) from {Remote} refused: authentication failed")]
-    private static partial void LogAuthFailed(ILogger logger, string clientId, string? username, string? remote);
-
     [LoggerMessage(EventId = ProtocolErrorEvent, Level = LogLevel.Warning, Message = "Connection {Peer} closed: protocol error {ReasonCode}: {Detail}")]
     private static partial void LogProtocolError(ILogger logger, string? peer, MqttReasonCode reasonCode, string detail);
 
@@ -39,15 +34,6 @@ internal sealed partial class ClientChannel
 
     [LoggerMessage(EventId = SubscribeRefusedEvent, Level = LogLevel.Information, Message = "Client {ClientId} subscription to {Filter} refused: {ReasonCode}")]
     private static partial void LogSubscribeRefused(ILogger logger, string clientId, string filter, MqttReasonCode reasonCode);
-
-    [LoggerMessage(EventId = WillDeniedEvent, Level = LogLevel.Warning, Message = "Client {ClientId} may not publish its will to {Topic}: the will is discarded")]
-    private static partial void LogWillDenied(ILogger logger, string clientId, string topic);
-
-    [LoggerMessage(EventId = KeepAliveRefusedEvent, Level = LogLevel.Information, Message = "Client {ClientId} refused: keep-alive {KeepAlive} s is 0 or above mqtt.max_keepalive ({MaxKeepAlive} s), and MQTT 3.x cannot be told another")]
-    private static partial void LogKeepAliveRefused(ILogger logger, string clientId, ushort keepAlive, int maxKeepAlive);
-
-    [LoggerMessage(EventId = BannedEvent, Level = LogLevel.Warning, Message = "Client {ClientId} (user {Username}) from {Remote} refused: banned as {As} {Who} until {Until:u}")]
-    private static partial void LogBanned(ILogger logger, string clientId, string? username, string? remote, string @as, string who, DateTimeOffset until);
 
     [LoggerMessage(EventId = UnexpectedEvent, Level = LogLevel.Error, Message = "Connection of {ClientId} failed unexpectedly")]
     private static partial void LogUnexpected(ILogger logger, Exception ex, string? clientId);

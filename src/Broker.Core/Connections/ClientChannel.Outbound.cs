@@ -1,9 +1,10 @@
+using Broker.Core.Sessions;
 using System.IO.Pipelines;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Protocol;
 
-namespace Broker.Core.Sessions;
+namespace Broker.Core.Connections;
 
 internal sealed partial class ClientChannel
 {

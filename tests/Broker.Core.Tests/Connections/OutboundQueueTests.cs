@@ -1,7 +1,8 @@
+using Broker.Core.Connections;
 using Broker.Core.Sessions;
 using Xunit;
 
-namespace Broker.Core.Tests.Sessions;
+namespace Broker.Core.Tests.Connections;
 
 public sealed class OutboundQueueTests
 {

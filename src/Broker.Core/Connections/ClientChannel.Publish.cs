@@ -1,8 +1,9 @@
+using Broker.Core.Sessions;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Protocol;
 
-namespace Broker.Core.Sessions;
+namespace Broker.Core.Connections;
 
 internal sealed partial class ClientChannel
 {

@@ -1,8 +1,9 @@
+using Broker.Core.Connections;
 using Broker.Core.Sessions;
 using Broker.Core.Tests.TestTransport;
 using Xunit;
 
-namespace Broker.Core.Tests.Sessions;
+namespace Broker.Core.Tests.Connections;
 
 public sealed class DeadlineHeapTests
 {

@@ -1,3 +1,4 @@
+using Broker.Core.Sessions;
 using System.IO.Pipelines;
 using System.Net;
 using Broker.Abstractions;
@@ -5,7 +6,7 @@ using Broker.Abstractions.Hooks;
 using Broker.Protocol;
 using Microsoft.Extensions.Logging;
 
-namespace Broker.Core.Sessions;
+namespace Broker.Core.Connections;
 
 /// <summary>
 /// One client connection (EMQX's channel): reads and frames packets from the transport, runs the protocol state
@@ -17,7 +18,7 @@ namespace Broker.Core.Sessions;
 /// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
 /// through <see cref="SendPublish"/>, which only enqueues. <see cref="CloseAsync"/> may be called from anywhere.
 /// </remarks>
-internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner, Hosting.IListenerConnection
+internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner, ISessionConnection, Hosting.IListenerConnection
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;

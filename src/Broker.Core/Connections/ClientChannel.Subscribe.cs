@@ -1,9 +1,10 @@
+using Broker.Core.Sessions;
 using Broker.Abstractions;
 using Broker.Abstractions.Hooks;
 using Broker.Core.Routing;
 using Broker.Protocol;
 
-namespace Broker.Core.Sessions;
+namespace Broker.Core.Connections;
 
 internal sealed partial class ClientChannel
 {

@@ -1,4 +1,5 @@
-namespace Broker.Core.Sessions;
+
+namespace Broker.Core.Connections;
 
 /// <summary>
 /// One connection's queue of packets for its writer: many writers (publishers' threads delivering, the read loop

@@ -1,8 +1,9 @@
+using Broker.Core.Connections;
 using Xunit;
 using Broker.Core.Sessions;
 using Broker.Core.Tests.TestTransport;
 
-namespace Broker.Core.Tests.Sessions;
+namespace Broker.Core.Tests.Connections;
 
 /// <summary>The token buckets behind rate_limit.conn_messages_in / conn_bytes_in, on a fake clock.</summary>
 public sealed class InboundRateLimiterTests

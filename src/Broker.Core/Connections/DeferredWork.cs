@@ -1,4 +1,5 @@
-namespace Broker.Core.Sessions;
+
+namespace Broker.Core.Connections;
 
 /// <summary>
 /// Where a connection's writer runs when it is scheduled (<see cref="OutboundQueue{T}"/>): on the thread pool, or,

@@ -1,4 +1,5 @@
-namespace Broker.Core.Sessions;
+
+namespace Broker.Core.Connections;
 
 /// <summary>Something with one deadline in a <see cref="DeadlineHeap"/>.</summary>
 internal interface IDeadlineOwner
