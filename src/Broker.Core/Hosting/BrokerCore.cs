@@ -20,6 +20,7 @@ public sealed class BrokerCore : IAsyncDisposable
 {
     private readonly BrokerEngine _engine;
     private readonly Meter _meter;
+    private readonly StatusPort _status;
     private SysPublisher? _sys;
     private int _disposed;
 
@@ -32,7 +33,7 @@ public sealed class BrokerCore : IAsyncDisposable
         _engine = new BrokerEngine(mqtt, session, access, broker, timeProvider, loggerFactory,
             new LogThrottle(logThrottle.Window, logThrottle.Burst, timeProvider, loggerFactory.CreateLogger("Broker.Core")), bannedPath);
         _meter = _engine.Metrics.CreateMeter();
-        Status = new StatusPort(_engine);
+        _status = new StatusPort(_engine);
         Clients = new ClientDirectory(_engine);
         Access = new AccessAdministration(_engine);
         Connections = new ConnectionHost(_engine);
@@ -49,7 +50,7 @@ public sealed class BrokerCore : IAsyncDisposable
     public Abstractions.Plugins.IBrokerServices Services => _engine.PluginSupport.Services;
 
     /// <summary>Read model for the management API, Prometheus and dashboards.</summary>
-    public IBrokerStatus Status { get; }
+    public IBrokerStatus Status => _status;
 
     /// <summary>This node's sessions, for the management API.</summary>
     public IClientDirectory Clients { get; }
@@ -110,7 +111,7 @@ public sealed class BrokerCore : IAsyncDisposable
     /// <summary>Starts $SYS and the overload watermark; call once the listeners are open.</summary>
     public void Start()
     {
-        _sys = new SysPublisher(_engine);
+        _sys = new SysPublisher(_engine, _status);
         _sys.Start();
         _engine.Overload.Start();
     }

@@ -54,7 +54,10 @@ internal sealed class StatusPort(BrokerEngine engine) : IBrokerStatus
         return stats;
     }
 
-    public Dictionary<string, long> Metrics()
+    public Dictionary<string, long> Metrics() => Metrics(withPluginInstruments: true);
+
+    /// <summary>The counters of <c>/metrics</c>; with <paramref name="withPluginInstruments"/>, plugins' instruments after them.</summary>
+    internal Dictionary<string, long> Metrics(bool withPluginInstruments)
     {
         var metrics = engine.Metrics;
         var hasher = engine.HasPasswordHasher ? engine.PasswordHasher : null;
@@ -85,7 +88,7 @@ internal sealed class StatusPort(BrokerEngine engine) : IBrokerStatus
             ["auth.hash.queued"] = hasher?.Queued ?? 0,
         };
         // Plugins' instruments under <plugin>.<instrument> (a histogram as .count and .sum), whole numbers as the rest.
-        foreach (var metric in engine.PluginMetrics.Snapshot())
+        foreach (var metric in withPluginInstruments ? engine.PluginMetrics.Snapshot() : [])
         {
             if (metric.Kind == PluginMetricKind.Histogram)
             {

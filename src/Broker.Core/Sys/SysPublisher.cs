@@ -13,13 +13,15 @@ namespace Broker.Core.Sys;
 public sealed partial class SysPublisher : IDisposable
 {
     private readonly BrokerEngine _engine;
+    private readonly Hosting.StatusPort _status;
     private readonly ILogger _logger;
     private readonly string _prefix;
     private ITimer? _timer;
 
-    internal SysPublisher(BrokerEngine engine)
+    internal SysPublisher(BrokerEngine engine, Hosting.StatusPort status)
     {
         _engine = engine;
+        _status = status;
         _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Sys");
         _prefix = "$SYS/brokers/" + engine.BrokerOptions.NodeName + "/";
         engine.Alarms.Changed += PublishAlarm;
@@ -53,43 +55,22 @@ public sealed partial class SysPublisher : IDisposable
     /// <summary>Publishes every $SYS topic once, now.</summary>
     internal void PublishAll()
     {
-        var engine = _engine;
-        var now = engine.Now;
-        var metrics = engine.Metrics;
+        var now = _status.Now;
         Publish("version", Version, now);
         Publish("sysdescr", Description, now);
-        Publish("uptime", FormatUptime(now - engine.StartedAt), now);
+        Publish("uptime", FormatUptime(now - _status.StartedAt), now);
         Publish("datetime", now.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), now);
 
-        Publish("stats/connections/count", metrics.Connections, now);
-        Publish("stats/connections/max", metrics.ConnectionsMax, now);
-        Publish("stats/sessions/count", engine.Sessions.Count, now);
-        Publish("stats/subscriptions/count", engine.Router.SubscriptionCount, now);
-        Publish("stats/topics/count", engine.Router.RouteCount, now);
-        Publish("stats/retained/count", metrics.Retained, now);
-
-        Publish("metrics/bytes/received", metrics.BytesReceived, now);
-        Publish("metrics/bytes/sent", metrics.BytesSent, now);
-        Publish("metrics/packets/received", metrics.PacketsReceived, now);
-        Publish("metrics/packets/sent", metrics.PacketsSent, now);
-        Publish("metrics/messages/received", metrics.MessagesReceived, now);
-        Publish("metrics/messages/sent", metrics.MessagesSent, now);
-        Publish("metrics/messages/dropped", metrics.MessagesDropped, now);
-        Publish("metrics/delivery/dropped/queue_full", metrics.MessagesQueueDropped, now);
-        Publish("metrics/delivery/dropped/not_authorized", metrics.DeliveryNotAuthorized, now);
-        Publish("metrics/packets/publish/auth_error", metrics.PublishNotAuthorized, now);
-        Publish("metrics/packets/subscribe/auth_error", metrics.SubscribeNotAuthorized, now);
-        Publish("metrics/messages/publisher_paused", metrics.PublisherPauses, now);
-        Publish("metrics/delivery/slow_subscribers", metrics.SlowSubscribers, now);
-        Publish("stats/overload/held_bytes", engine.Overload.HeldBytes, now);
-        Publish("metrics/client/connect/refused_overload", engine.Overload.RefusedConnections, now);
-        Publish("metrics/client/connect/refused_banned", metrics.RefusedBanned, now);
-        Publish("metrics/packets/connack/auth_error", engine.LoginFailures.Failures, now);
-        Publish("metrics/client/login/banned", engine.LoginFailures.Bans, now);
+        // The numbers of /stats and /metrics (one read model for the API, Prometheus and here), EMQX's names with
+        // dots as levels: stats/connections/count, metrics/packets/received...; the gauges plugins set with the stats.
+        foreach (var (name, value) in _status.Stats())
+            Publish(TopicOf("stats/", name), value, now);
+        foreach (var (name, value) in _status.Metrics(withPluginInstruments: false))
+            Publish(TopicOf("metrics/", name), value, now);
         // Plugins' instruments: metrics/plugins/<plugin>/<instrument>, a histogram as .../count and .../sum.
-        foreach (var metric in engine.PluginMetrics.Snapshot())
+        foreach (var metric in _status.PluginMetrics())
         {
-            var topic = "metrics/plugins/" + metric.Name.Replace('.', '/');
+            var topic = TopicOf("metrics/plugins/", metric.Name);
             if (metric.Kind == Metrics.PluginMetricKind.Histogram)
             {
                 Publish(topic + "/count", metric.Count, now);
@@ -101,6 +82,8 @@ public sealed partial class SysPublisher : IDisposable
             }
         }
     }
+
+    private static string TopicOf(string prefix, string name) => string.Concat(prefix, name.Replace('.', '/'));
 
     /// <summary>
     /// <c>$SYS/brokers/{node}/alarms/activate|deactivate</c> as an alarm is raised or cleared, whatever
