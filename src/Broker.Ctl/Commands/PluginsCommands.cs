@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 
 namespace Broker.Ctl;
 
@@ -21,9 +22,9 @@ internal static class PluginsCommands
     public static Command Build() => new("plugins", "List plugins and load, unload or reload them while the broker runs")
     {
         List(),
-        Action("load", "Load and start a plugin from the plugins directory and add it to data/loaded_plugins (started at boot); exit 1 if it is unknown, already loaded, its .conf is bad (file:line:key) or its start fails", "loaded"),
-        Action("unload", "Stop and unload a plugin, remove every hook it registered, and remove it from data/loaded_plugins; exit 1 if it is unknown or not loaded", "unloaded"),
-        Action("reload", "Start a new instance of a running plugin (its .conf and assemblies read again) before stopping the old one; exit 1 if it is unknown, not loaded, or the new instance fails (the old one keeps running)", "reloaded"),
+        Action("load", "Load and start a plugin from the plugins directory and add it to data/loaded_plugins (started at boot), on every node of the cluster unless --node; exit 1 if it is unknown, already loaded, its .conf is bad (file:line:key) or its start fails", "loaded"),
+        Action("unload", "Stop and unload a plugin, remove every hook it registered, and remove it from data/loaded_plugins, on every node unless --node; exit 1 if it is unknown or not loaded", "unloaded"),
+        Action("reload", "Start a new instance of a running plugin (its .conf and assemblies read again) before stopping the old one, on every node unless --node; exit 1 if it is unknown, not loaded, or the new instance fails (the old one keeps running)", "reloaded"),
     };
 
     private static Command List()
@@ -43,13 +44,26 @@ internal static class PluginsCommands
     private static Command Action(string verb, string description, string done)
     {
         var name = new Argument<string>("name") { Description = "The plugin's name, as in plugins/<name>/ and data/loaded_plugins" };
-        var command = new Command(verb, description) { name };
+        var node = new Option<string?>("--node")
+        {
+            Description = "Only on this node of the cluster (its node.name); without it, on every node (a failure on some is a warning, on all an error)",
+            HelpName = "NODE",
+        };
+        var command = new Command(verb, description) { name, node };
         CtlCommands.SetAction(command, async (ctl, parse, ct) =>
         {
             var plugin = parse.GetValue(name)!;
-            using var answer = await ctl.Client.PutAsync($"api/v4/plugins/{ManagementClient.Segment(plugin)}/{verb}", null, ct).ConfigureAwait(false);
-            if (!ctl.PrintedJson(answer))
-                ctl.Out.WriteLine($"Plugin {plugin} {done}");
+            var path = parse.GetValue(node) is { } one
+                ? $"api/v4/nodes/{ManagementClient.Segment(one)}/plugins/{ManagementClient.Segment(plugin)}/{verb}"
+                : $"api/v4/plugins/{ManagementClient.Segment(plugin)}/{verb}";
+            using var answer = await ctl.Client.PutAsync(path, null, ct).ConfigureAwait(false);
+            if (ctl.PrintedJson(answer))
+                return;
+            // Where it was done: every node that answered with the plugin (one line for a single node, as before).
+            var nodes = answer.RootElement.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array
+                ? data.EnumerateArray().Select(p => p.TryGetProperty("node", out var n) ? n.GetString() : null).OfType<string>().ToList()
+                : [];
+            ctl.Out.WriteLine(nodes.Count > 1 ? $"Plugin {plugin} {done} on {string.Join(", ", nodes)}" : $"Plugin {plugin} {done}");
         });
         return command;
     }

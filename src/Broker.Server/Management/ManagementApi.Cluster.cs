@@ -1,3 +1,4 @@
+using Broker.PluginHost;
 using System.Text.Json;
 using Broker.Cluster;
 using Broker.Core.Hosting;
@@ -159,7 +160,7 @@ internal static partial class ManagementApi
     }
 
     /// <summary>Another node's question, answered from this node alone (the other side of <see cref="GatherAsync"/>).</summary>
-    internal static async Task<byte[]> AnswerAsync(BrokerCore core, byte[] bytes)
+    internal static async Task<byte[]> AnswerAsync(BrokerCore core, PluginManager? plugins, byte[] bytes)
     {
         var question = JsonSerializer.Deserialize(bytes, ManagementJsonContext.Default.ClusterQuestion)
             ?? throw new InvalidDataException("an empty question");
@@ -188,6 +189,9 @@ internal static partial class ManagementApi
                 break;
             case "node":
                 answer = new ClusterAnswer { Node = NodeInfoOf(core), Broker = BrokerInfoOf(core) };
+                break;
+            case "plugin":
+                answer = await AnswerPluginActionAsync(core, plugins, question).ConfigureAwait(false);
                 break;
             default:
                 throw new InvalidDataException($"unknown question '{question.Op}' (a newer node?)");

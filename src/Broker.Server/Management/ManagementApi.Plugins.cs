@@ -19,7 +19,7 @@ internal static partial class ManagementApi
     /// unknown plugin, 409 for one already loaded / not loaded, 400 for a plugin that cannot be loaded as it is
     /// (manifest, SDK version, configuration with file:line:key), 500 when its start failed.
     /// </summary>
-    private static void MapPlugins(RouteGroupBuilder api, PluginManager plugins, BrokerCore core, ILogger logger)
+    private static void MapPlugins(RouteGroupBuilder api, PluginManager plugins, BrokerCore core, Cluster.ClusterMembership? cluster, ILogger logger)
     {
         var endpoints = core.PluginEndpoints;
         api.MapGet("/plugins", async () =>
@@ -58,9 +58,86 @@ internal static partial class ManagementApi
         });
         // Plugins' own endpoints (IPluginContext.Http), with this API's authentication; none once the plugin stopped.
         api.Map("/plugins/{name}/api/{**path}", (HttpContext http, string name, string? path) => ServePluginAsync(http, endpoints, name, path ?? "", logger));
-        api.MapPut("/plugins/{name}/load", async (string name) => ResultOf(await plugins.LoadAsync(name).ConfigureAwait(false), endpoints));
-        api.MapPut("/plugins/{name}/unload", async (string name) => ResultOf(await plugins.UnloadAsync(name).ConfigureAwait(false), endpoints));
-        api.MapPut("/plugins/{name}/reload", async (string name) => ResultOf(await plugins.ReloadAsync(name).ConfigureAwait(false), endpoints));
+        // As EMQX 4: /plugins/{name}/{action} on every node of the cluster, /nodes/{node}/plugins/{name}/{action} on one.
+        foreach (var action in PluginActions)
+        {
+            api.MapPut($"/plugins/{{name}}/{action}", (string name, CancellationToken cancel) =>
+                PluginActionAsync(core, plugins, cluster, null, name, action, cancel));
+            api.MapPut($"/nodes/{{node}}/plugins/{{name}}/{action}", (string node, string name, CancellationToken cancel) =>
+                PluginActionAsync(core, plugins, cluster, node, name, action, cancel));
+        }
+    }
+
+    private static readonly string[] PluginActions = ["load", "unload", "reload"];
+
+    private static Task<PluginResult> ActAsync(PluginManager plugins, string name, string action) => action switch
+    {
+        "load" => plugins.LoadAsync(name),
+        "unload" => plugins.UnloadAsync(name),
+        _ => plugins.ReloadAsync(name),
+    };
+
+    /// <summary>
+    /// A load, unload or reload on the nodes of the scope, this one first. One node asked: its answer as it is (the
+    /// plugin, or 404/409/400/500 with the plugin host's message). Several: 200 with the plugin as each node that
+    /// succeeded has it, and each node that failed (or did not answer) in <c>node_errors</c>; the first failure's
+    /// status and message when none succeeded.
+    /// </summary>
+    private static async Task<IResult> PluginActionAsync(
+        BrokerCore core, PluginManager plugins, Cluster.ClusterMembership? cluster, string? node, string name, string action, CancellationToken cancel)
+    {
+        if (!TryScope(core, cluster, node, out var scope, out var error))
+            return error;
+        var views = new List<PluginView>();
+        var errors = new List<NodeError>();
+        IResult? firstFailure = null;
+        var asked = 0;
+        if (scope.Self)
+        {
+            asked++;
+            var result = await ActAsync(plugins, name, action).ConfigureAwait(false);
+            if (result.Error == PluginError.None)
+            {
+                if (result.Plugin is { } plugin)
+                    views.Add(PluginViewOf(plugin, core.PluginEndpoints, core.Status.NodeName));
+            }
+            else
+            {
+                firstFailure = ResultOf(result, core.PluginEndpoints);
+                errors.Add(new NodeError { Node = core.Status.NodeName, Error = $"{action} failed: {result.Message}" });
+            }
+        }
+        var gathered = await GatherAsync(cluster, scope, new ClusterQuestion { Op = "plugin", Plugin = name, Action = action }, cancel).ConfigureAwait(false);
+        asked += gathered.Answers.Count + (gathered.Errors?.Length ?? 0);
+        foreach (var (other, answer) in gathered.Answers)
+        {
+            if (answer.Error is { } failed)
+            {
+                firstFailure ??= Error(answer.Status, ApiCodes.BadParameter, failed);
+                errors.Add(new NodeError { Node = other, Error = $"{action} failed: {failed}" });
+            }
+            else if (answer.Plugins is { } pluginViews)
+            {
+                views.AddRange(pluginViews);
+            }
+        }
+        errors.AddRange(gathered.Errors ?? []);
+        if (asked == 1 && firstFailure is not null)
+            return firstFailure;
+        if (views.Count == 0 && firstFailure is not null && errors.Count == asked)
+            return firstFailure;
+        return Ok([.. views], ManagementJsonContext.Default.ApiResponsePluginViewArray, null, errors.Count == 0 ? null : [.. errors]);
+    }
+
+    /// <summary>Another node's plugin action, done here (the other side of <see cref="PluginActionAsync"/>).</summary>
+    private static async Task<ClusterAnswer> AnswerPluginActionAsync(BrokerCore core, PluginManager? plugins, ClusterQuestion question)
+    {
+        if (plugins is null || question.Plugin is not { } name || question.Action is not ("load" or "unload" or "reload") || question.Action is not { } action)
+            throw new InvalidDataException("a plugin question without a plugin host, a plugin or a known action");
+        var result = await ActAsync(plugins, name, action).ConfigureAwait(false);
+        if (result.Error != PluginError.None)
+            return new ClusterAnswer { Error = result.Message, Status = StatusOf(result.Error) };
+        return new ClusterAnswer { Count = 1, Plugins = result.Plugin is { } plugin ? [PluginViewOf(plugin, core.PluginEndpoints, core.Status.NodeName)] : [] };
     }
 
     /// <summary>Largest request body a plugin endpoint is handed.</summary>
@@ -160,9 +237,16 @@ internal static partial class ManagementApi
             ? Ok(new[] { PluginViewOf(plugin, endpoints) }, ManagementJsonContext.Default.ApiResponsePluginViewArray)
             : Results.Json(new ApiOk(), ManagementJsonContext.Default.ApiOk),
         PluginError.UnknownPlugin => Error(StatusCodes.Status404NotFound, ApiCodes.NotFound, result.Message),
-        PluginError.AlreadyLoaded or PluginError.NotLoaded => Error(StatusCodes.Status409Conflict, ApiCodes.BadParameter, result.Message),
         PluginError.StartFailed => Error(StatusCodes.Status500InternalServerError, ApiCodes.UnknownError, result.Message),
-        _ => Error(StatusCodes.Status400BadRequest, ApiCodes.BadParameter, result.Message),
+        var other => Error(StatusOf(other), ApiCodes.BadParameter, result.Message),
+    };
+
+    private static int StatusOf(PluginError error) => error switch
+    {
+        PluginError.UnknownPlugin => StatusCodes.Status404NotFound,
+        PluginError.AlreadyLoaded or PluginError.NotLoaded => StatusCodes.Status409Conflict,
+        PluginError.StartFailed => StatusCodes.Status500InternalServerError,
+        _ => StatusCodes.Status400BadRequest,
     };
 
     /// <summary>A plugin's endpoints as <c>METHOD /api/v4/...</c>: those under its prefix, then those at the root.</summary>
@@ -172,8 +256,9 @@ internal static partial class ManagementApi
         .. endpoints.DescribeRoot(plugin).Select(e => $"{e[..e.IndexOf(' ')]} {Prefix}/{e[(e.IndexOf(' ') + 1)..]}"),
     ];
 
-    private static PluginView PluginViewOf(PluginInfo plugin, PluginEndpoints endpoints) => new()
+    private static PluginView PluginViewOf(PluginInfo plugin, PluginEndpoints endpoints, string? node = null) => new()
     {
+        Node = node,
         Endpoints = EndpointsOf(plugin.Name, endpoints) is { Length: > 0 } mapped ? mapped : null,
         Name = plugin.Name,
         Version = plugin.Version,

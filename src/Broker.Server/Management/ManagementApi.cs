@@ -69,7 +69,7 @@ internal static partial class ManagementApi
         MapPrometheus(app, "/metrics", core.Status).AddEndpointFilter(requireCredentials);
 
         if (cluster is not null)
-            cluster.QueryHandler = (question, _) => AnswerAsync(core, question);
+            cluster.QueryHandler = (question, _) => AnswerAsync(core, plugins, question);
 
         // EMQX 4's lists answer for the whole cluster; /nodes/{node}/... for one node (ManagementApi.Cluster).
         api.MapGet("/brokers", (CancellationToken cancel) => ListNodesAsync(core, cluster, null, brokers: true, cancel));
@@ -110,7 +110,7 @@ internal static partial class ManagementApi
         MapBanned(api, core);
         MapAclCache(api, core.Clients);
         if (plugins is not null)
-            MapPlugins(api, plugins, core, logger);
+            MapPlugins(api, plugins, core, cluster, logger);
         if (accessControl is not null)
             MapAcl(api, accessControl, logger);
 

@@ -27,11 +27,14 @@ internal sealed class NodeError
 /// <summary>What one node asks another over NATS for a cluster-wide answer (<see cref="ManagementApi"/>.Cluster).</summary>
 internal sealed class ClusterQuestion
 {
-    /// <summary>clients, subscriptions, kick, stats, metrics or node.</summary>
+    /// <summary>clients, subscriptions, kick, stats, metrics, node or plugin.</summary>
     public required string Op { get; init; }
     /// <summary>The HTTP query string as the asked node received it (filters; the asker validated it).</summary>
     public string? Query { get; init; }
     public string? Clientid { get; init; }
+    /// <summary>For op plugin: the plugin and the action (load, unload or reload).</summary>
+    public string? Plugin { get; init; }
+    public string? Action { get; init; }
     /// <summary>At most this many items, the first in the list's order (page × limit): the asker merges and pages.</summary>
     public int Take { get; init; }
 }
@@ -47,6 +50,10 @@ internal sealed class ClusterAnswer
     public Dictionary<string, long>? Metrics { get; init; }
     public NodeInfo? Node { get; init; }
     public BrokerInfo? Broker { get; init; }
+    /// <summary>A plugin action: the plugin as it is now on that node; or why the action failed there, with its HTTP status.</summary>
+    public PluginView[]? Plugins { get; init; }
+    public string? Error { get; init; }
+    public int Status { get; init; }
 }
 
 /// <summary>Body of <c>POST /api/v5/cluster/join</c>.</summary>
@@ -264,6 +271,9 @@ internal sealed class PluginConfigEntry
 /// <summary>One plugin as <c>GET /api/v4/plugins</c> lists it (EMQX 4's fields, plus state, reason and leak counts).</summary>
 internal sealed class PluginView
 {
+    /// <summary>The node it is on, in the answer of a load, unload or reload (several nodes may answer); null in lists.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Node { get; init; }
     public required string Name { get; init; }
     public required string Version { get; init; }
     public required string Description { get; init; }
