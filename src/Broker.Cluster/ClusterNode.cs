@@ -6,6 +6,7 @@ using Broker.Core.Cluster;
 using Broker.Core.Routing;
 using Broker.Core.Sessions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
 
 namespace Broker.Cluster;
@@ -54,6 +55,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private readonly ClusterOptions _options;
     private readonly BrokerEngine _engine;
     private readonly ILogger _logger;
+    private readonly Func<string, string> _resolvePath;
     private readonly NodeSubjects _subjects;
     private readonly string _boot = Convert.ToHexString(BitConverter.GetBytes(Random.Shared.NextInt64()));
     private readonly NatsConnection _nats;
@@ -77,12 +79,15 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private readonly Router<RemoteNode> _remoteRoutes = new(SharedSubscriptionStrategy.RoundRobin);
     private int _remoteRouteCount;
     private bool _wasConnected;
+    private string? _natsError;
+    private volatile bool _natsGaveUp;
     private int _disposed;
 
     public ClusterNode(ClusterOptions options, string nodeName, BrokerEngine engine, ILoggerFactory loggerFactory, Func<string, string> resolvePath)
     {
         _options = options;
         _engine = engine;
+        _resolvePath = resolvePath;
         NodeName = nodeName;
         _logger = loggerFactory.CreateLogger("Broker.Cluster");
         _subjects = new NodeSubjects(options.Name);
@@ -112,6 +117,9 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>The NATS server this node is connected to (host:port), or null.</summary>
     public string? NatsServer => NatsConnected && _nats.ServerInfo is { } info ? $"{info.Host}:{info.Port}" : null;
 
+    /// <summary>Why this node's NATS connection is not open (what the last attempt was told), or null when it is open or not known yet.</summary>
+    public string? NatsError => NatsConnected ? null : Volatile.Read(ref _natsError);
+
     /// <summary>Messages this node received from other nodes and delivered here.</summary>
     public long ForwardedIn => Volatile.Read(ref _forwardedIn);
 
@@ -138,6 +146,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             RouteAdded(route);
         LogStarting(_logger, NodeName, _options.Name, _options.Servers);
         _loops.Add(Task.Run(() => ConnectAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => DiagnoseAsync(_stop.Token)));
         _loops.Add(Task.Run(() => PublishControlAsync(_stop.Token)));
         _loops.Add(Task.Run(() => PublishForwardsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReceiveControlAsync(_stop.Token)));
@@ -356,8 +365,81 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            LogConnectFailed(_logger, _options.Servers, ex.Message);
+            // NATS.Net retries for ever, except after the same authentication error twice: then it closes for good,
+            // saying only that. One more attempt of this node's own gets the server's words ("Authorization Violation").
+            var reason = await ProbeAsync(cancel).ConfigureAwait(false) ?? Innermost(ex);
+            Volatile.Write(ref _natsError, reason + " (the NATS client stopped trying)");
+            _natsGaveUp = true;
+            LogConnectGaveUp(_logger, ClusterOptions.Redact(_options.Servers), reason);
         }
+    }
+
+    /// <summary>
+    /// Says why NATS cannot be reached while it cannot: NATS.Net retries in the background and keeps its reasons to
+    /// itself (a refused connection or a rejected certificate is logged at debug level or not at all). While the
+    /// connection is not open, a probe of this node's own (one attempt, no retries) asks, after 1 s, then less and less
+    /// often (every 30 s at most); the log gets a line when the reason changes, status shows the latest.
+    /// </summary>
+    private async Task DiagnoseAsync(CancellationToken cancel)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), _engine.TimeProvider);
+        var down = 0;
+        var nextProbe = 1;
+        string? logged = null;
+        while (await timer.WaitForNextTickAsync(cancel).ConfigureAwait(false))
+        {
+            if (NatsConnected)
+            {
+                down = 0;
+                nextProbe = 1;
+                logged = null;
+                continue;
+            }
+            if (_natsGaveUp || ++down < nextProbe)
+                continue;
+            nextProbe = down + Math.Min(down, 30);
+            var reason = await ProbeAsync(cancel).ConfigureAwait(false);
+            if (reason is null || NatsConnected)
+                continue; // reachable: NATS.Net's own next attempt gets in
+            Volatile.Write(ref _natsError, reason);
+            if (reason != logged)
+                LogConnectFailed(_logger, ClusterOptions.Redact(_options.Servers), reason);
+            logged = reason;
+        }
+    }
+
+    /// <summary>One connection attempt to the configured servers, with this node's credentials and TLS: null, or why it failed.</summary>
+    private async Task<string?> ProbeAsync(CancellationToken cancel)
+    {
+        var opts = NatsOptions(_options, NodeName, _resolvePath, NullLoggerFactory.Instance) with
+        {
+            Name = NodeName + " (probe)",
+            RetryOnInitialConnect = false,
+            MaxReconnectRetry = 0,
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+        };
+        await using var probe = new NatsConnection(opts);
+        try
+        {
+            await probe.ConnectAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5), cancel).ConfigureAwait(false);
+            return null;
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (Exception ex)
+        {
+            return Innermost(ex);
+        }
+    }
+
+    /// <summary>The innermost exception's message: NATS.Net wraps the one that says what happened ("can not start to connect nats server").</summary>
+    private static string Innermost(Exception ex)
+    {
+        while (ex.InnerException is { } inner)
+            ex = inner;
+        return ex.Message;
     }
 
     private ValueTask OnConnectionOpenedAsync(object? sender, NatsEventArgs args)

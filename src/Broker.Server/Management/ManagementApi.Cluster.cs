@@ -99,6 +99,7 @@ internal static partial class ManagementApi
                 Cluster = node.IsSelf ? cluster.ClusterName : null,
                 NatsConnected = node.IsSelf ? cluster.NatsConnected : null,
                 NatsServer = node.IsSelf ? cluster.NatsServer : null,
+                NatsError = node.IsSelf ? cluster.NatsError : null,
                 Membership = node.IsSelf ? membership.Membership : null,
                 NatsServers = node.IsSelf ? ClusterOptions.Redact(cluster.Servers) : null,
             };

@@ -386,6 +386,8 @@ internal sealed class ClusterNodeView
     public bool? NatsConnected { get; init; }
     /// <summary>Answering node only: the NATS server it is connected to.</summary>
     public string? NatsServer { get; init; }
+    /// <summary>Answering node only, while its NATS connection is not open: why (what the last attempt was told), if known.</summary>
+    public string? NatsError { get; init; }
     /// <summary>Answering node only: joined, left (ctl cluster leave, kept in data/cluster.state) or off (cluster.enable = off).</summary>
     public string? Membership { get; init; }
     /// <summary>Answering node only, in a cluster: the NATS servers it uses.</summary>
