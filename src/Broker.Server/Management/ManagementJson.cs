@@ -378,6 +378,8 @@ internal sealed class ClusterNodeView
     public long? ForwardedIn { get; init; }
     /// <summary>Answering node only: messages it could not queue for another node.</summary>
     public long? ForwardDropped { get; init; }
+    /// <summary>Answering node only: forwards it sent again because their node had not acknowledged them (lost on the way through NATS).</summary>
+    public long? ForwardResent { get; init; }
     /// <summary>Other nodes: milliseconds since their last heartbeat.</summary>
     public long? LastSeenMs { get; init; }
     /// <summary>Answering node only: cluster.name, or null when clustering is off.</summary>
