@@ -25,9 +25,14 @@ public sealed class ClusterNatsSecurityTests
         await using var wrong = await StartNodeAsync("w", nats, 0, o =>
         {
             o["cluster.nats.username"] = "nodes";
-            o["cluster.nats.password"] = "wrong";
+            o["cluster.nats.password"] = "wr0ng-pass";
         });
         await AssertAloneAsync(wrong, nodes[0], "Authorization Violation");
+        foreach (var node in (BrokerProcess[])[.. nodes, wrong])
+        {
+            Assert.DoesNotContain("s3cret", node.Transcript, StringComparison.Ordinal);
+            Assert.DoesNotContain("wr0ng-pass", node.Transcript, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -39,6 +44,11 @@ public sealed class ClusterNatsSecurityTests
 
         await using var wrong = await StartNodeAsync("w", nats, 0, o => o["cluster.nats.token"] = "not-the-token");
         await AssertAloneAsync(wrong, nodes[0], "Authorization Violation");
+        foreach (var node in (BrokerProcess[])[.. nodes, wrong])
+        {
+            Assert.DoesNotContain("t0ken-for-nodes", node.Transcript, StringComparison.Ordinal);
+            Assert.DoesNotContain("not-the-token", node.Transcript, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

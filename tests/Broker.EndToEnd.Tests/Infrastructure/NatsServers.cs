@@ -45,14 +45,22 @@ public sealed class NatsServers : IAsyncDisposable
     /// </summary>
     public static async Task<NatsServers> StartAsync(int count, bool start = true, IReadOnlyList<string>? arguments = null)
     {
-        var ports = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
-        var clusterPorts = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
-        var servers = new NatsServers(System.IO.Directory.CreateTempSubdirectory("nats-e2e-").FullName, ports, clusterPorts, arguments ?? []);
-        if (start)
+        for (var attempt = 1; ; attempt++)
         {
+            var ports = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
+            var clusterPorts = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
+            var servers = new NatsServers(System.IO.Directory.CreateTempSubdirectory("nats-e2e-").FullName, ports, clusterPorts, arguments ?? []);
+            if (!start)
+                return servers;
             try
             {
                 await Task.WhenAll(Enumerable.Range(0, count).Select(servers.StartServerAsync));
+                return servers;
+            }
+            catch (InvalidOperationException ex) when (attempt < 3 && ex.Message.Contains("address already in use", StringComparison.Ordinal))
+            {
+                // A free port picked here was taken by another test before nats-server bound it: new ports, once more.
+                await servers.DisposeAsync();
             }
             catch
             {
@@ -60,7 +68,6 @@ public sealed class NatsServers : IAsyncDisposable
                 throw;
             }
         }
-        return servers;
     }
 
     /// <summary>Starts server <paramref name="i"/> (again) and waits for "Server is ready".</summary>
