@@ -699,8 +699,15 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
                 (due ??= []).Add((token, from.Boot, from.AckedSent));
             }
         }
-        foreach (var (token, boot, acked) in due ?? [])
-            await SendAckAsync(token, boot, acked, gap: false, cancel).ConfigureAwait(false);
+        try
+        {
+            foreach (var (token, boot, acked) in due ?? [])
+                await SendAckAsync(token, boot, acked, gap: false, cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
     }
 
     private async Task SendAckAsync(string senderToken, string senderBoot, long acked, bool gap, CancellationToken cancel)
@@ -795,8 +802,9 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
                 EnqueueHeartbeat();
             ExpireSilentNodes();
             ResendStalled();
+            // Not awaited: a publish waits while NATS reconnects, and this tick must go on finding silent nodes down.
             if (NatsConnected)
-                await FlushAcksAsync(cancel).ConfigureAwait(false);
+                _ = FlushAcksAsync(cancel);
         }
     }
 }
