@@ -441,8 +441,34 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            return Innermost(ex);
+            var reason = Innermost(ex);
+            // NATS.Net says only "can not connect uris: ..." when no server took the connection: ask the sockets why.
+            return reason.StartsWith("can not connect", StringComparison.OrdinalIgnoreCase)
+                ? await SocketReasonAsync(cancel).ConfigureAwait(false) ?? reason
+                : reason;
         }
+    }
+
+    /// <summary>Why a plain TCP connection to each server fails ("nats://10.0.0.1:4222: Connection refused; ..."), or null if one succeeds.</summary>
+    private async Task<string?> SocketReasonAsync(CancellationToken cancel)
+    {
+        var reasons = new List<string>();
+        foreach (var server in _options.ServerList)
+        {
+            if (!Uri.TryCreate(server, UriKind.Absolute, out var uri))
+                continue;
+            using var socket = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await socket.ConnectAsync(uri.Host, uri.Port, cancel).AsTask().WaitAsync(TimeSpan.FromSeconds(3), cancel).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or TimeoutException)
+            {
+                reasons.Add($"{ClusterOptions.Redact(server)}: {(ex is TimeoutException ? "no answer in 3 s" : ex.Message)}");
+            }
+        }
+        return reasons.Count > 0 ? string.Join("; ", reasons) : null;
     }
 
     /// <summary>The innermost exception's message: NATS.Net wraps the one that says what happened ("can not start to connect nats server").</summary>
