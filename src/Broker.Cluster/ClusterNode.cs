@@ -465,7 +465,9 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             }
             catch (Exception ex) when (ex is System.Net.Sockets.SocketException or TimeoutException)
             {
-                reasons.Add($"{ClusterOptions.Redact(server)}: {(ex is TimeoutException ? "no answer in 3 s" : ex.Message)}");
+                var why = ex is TimeoutException ? "no answer in 3 s" : ex.Message;
+                // The log line names the servers already: one server's reason stands alone.
+                reasons.Add(_options.ServerList.Count == 1 ? why : $"{ClusterOptions.Redact(server)}: {why}");
             }
         }
         return reasons.Count > 0 ? string.Join("; ", reasons) : null;

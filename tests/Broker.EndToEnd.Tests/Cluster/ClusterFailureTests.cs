@@ -93,7 +93,7 @@ public sealed class ClusterFailureTests
         TestContext.Current.TestOutputHelper?.WriteLine($"c's routes withdrawn on a {withdrawn.TotalMilliseconds:0} ms after the cut");
         Assert.True(withdrawn < TimeSpan.FromSeconds(2), $"a found c down only after {withdrawn.TotalMilliseconds} ms");
         var line = await c.WaitForLogAsync(l => l.Contains("Cluster: cannot connect to NATS", StringComparison.Ordinal), "c to say it cannot reach NATS", Deadline);
-        Assert.Contains("serving this node's clients alone", line, StringComparison.Ordinal);
+        Assert.Contains($"{nats.Url(2)}: Connection refused; serving this node's clients alone", line, StringComparison.Ordinal);
 
         var fromA = await NodesAsync(a);
         Assert.Equal("down", Node(fromA, c.NodeName).GetProperty("node_status").GetString());
@@ -101,7 +101,7 @@ public sealed class ClusterFailureTests
         var toC = Node(fromA, c.NodeName).GetProperty("forwarded_to").GetInt64();
         var status = await CtlRunner.RunAsync(c, "cluster", "status");
         Assert.True(status.ExitCode == 0, status.Transcript);
-        Assert.Contains("NATS NOT connected (", status.Stdout, StringComparison.Ordinal);
+        Assert.Contains("NATS NOT connected (Connection refused;", status.Stdout, StringComparison.Ordinal);
         Assert.Matches(@"a@127\.0\.0\.1\s+down", status.Stdout);
         Assert.Matches(@"b@127\.0\.0\.1\s+down", status.Stdout);
 
