@@ -19,6 +19,12 @@ internal sealed partial class ClusterNode
     [LoggerMessage(EventId = 2404, Level = LogLevel.Warning, Message = "Cluster: cannot connect to NATS {Servers}: {Reason}; serving this node's clients alone")]
     private static partial void LogConnectFailed(ILogger logger, string servers, string reason);
 
+    [LoggerMessage(EventId = 2416, Level = LogLevel.Error, Message = "Cluster: NATS {Servers} refused this node ({Reason}) and the NATS client stopped trying; serving this node's clients alone: check cluster.nats.username, password and token, then restart the node (or ctl cluster leave and join)")]
+    private static partial void LogConnectGaveUp(ILogger logger, string servers, string reason);
+
+    [LoggerMessage(EventId = 2417, Level = LogLevel.Information, Message = "Cluster: sending {Count} forward(s) to node {Node} again from number {From}: not acknowledged (lost on the way through NATS); it keeps them in order and drops what it already has")]
+    private static partial void LogResent(ILogger logger, int count, string node, long from);
+
     [LoggerMessage(EventId = 2405, Level = LogLevel.Warning, Message = "Cluster: NATS dropped a message on {Subject} (this node is too slow to take it)")]
     private static partial void LogNatsDropped(ILogger logger, string subject);
 

@@ -59,6 +59,7 @@ internal sealed partial class ClusterNode
             {
                 node.IsUp = false;
                 Withdraw(node);
+                ForgetForwards(node);
                 LogNodeLeft(_logger, node.Name);
             }
             else if (!node.IsUp)
@@ -177,6 +178,16 @@ internal sealed partial class ClusterNode
         node.Pending.Clear();
     }
 
+    /// <summary>
+    /// A node that is down is not sent again what it did not acknowledge: those forwards were for its routes of
+    /// then; if it comes back (a healed split), it skips them (the oldest number held tells it so).
+    /// </summary>
+    private static void ForgetForwards(RemoteNode node)
+    {
+        lock (node.OutLock)
+            node.Unacked.Clear();
+    }
+
     /// <summary>Nodes silent for cluster.node_timeout are down: their routes go.</summary>
     private void ExpireSilentNodes()
     {
@@ -191,6 +202,7 @@ internal sealed partial class ClusterNode
                 node.IsUp = false;
                 var routes = node.Routes.Count;
                 Withdraw(node);
+                ForgetForwards(node);
                 node.SyncGeneration++; // a snapshot still on its way is not applied
                 node.SyncInFlight = false;
                 LogNodeDown(_logger, node.Name, _options.NodeTimeout.TotalMilliseconds, routes);

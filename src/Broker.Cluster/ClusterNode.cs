@@ -5,6 +5,7 @@ using Broker.Core.Hosting;
 using Broker.Core.Cluster;
 using Broker.Core.Routing;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
 
 namespace Broker.Cluster;
@@ -53,6 +54,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private readonly ClusterOptions _options;
     private readonly IClusterPort _core;
     private readonly ILogger _logger;
+    private readonly Func<string, string> _resolvePath;
     private readonly NodeSubjects _subjects;
     private readonly string _boot = Convert.ToHexString(BitConverter.GetBytes(Random.Shared.NextInt64()));
     private readonly NatsConnection _nats;
@@ -66,9 +68,15 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private long _publishedVersion;
     private readonly Channel<ControlMessage> _control = Channel.CreateUnbounded<ControlMessage>(new UnboundedChannelOptions { SingleReader = true });
 
-    private readonly Channel<(RemoteNode Node, byte[] Data)> _forward;
+    // A null Data asks the forwarding loop to send a node's unacknowledged forwards again.
+    private readonly Channel<(RemoteNode Node, byte[]? Data)> _forward;
     private long _forwardDropped;
     private long _forwardedIn;
+    private long _forwardResent;
+    private readonly string _token;
+
+    // The numbered forwards from each other node, by its token: how far this node has them (see ReceiveForwardsAsync).
+    private readonly Dictionary<string, Inbound> _inbound = new(StringComparer.Ordinal);
 
     // Other nodes, by subject token; and one router whose "subscribers" are nodes, for one trie walk per publish.
     private readonly Dictionary<string, RemoteNode> _members = new(StringComparer.Ordinal);
@@ -76,16 +84,20 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private readonly RouteIndex<RemoteNode> _remoteRoutes = new();
     private int _remoteRouteCount;
     private bool _wasConnected;
+    private string? _natsError;
+    private volatile bool _natsGaveUp;
     private int _disposed;
 
     public ClusterNode(ClusterOptions options, string nodeName, IClusterPort core, ILoggerFactory loggerFactory, Func<string, string> resolvePath)
     {
         _options = options;
         _core = core;
+        _resolvePath = resolvePath;
         NodeName = nodeName;
         _logger = loggerFactory.CreateLogger("Broker.Cluster");
         _subjects = new NodeSubjects(options.Name);
-        _forward = Channel.CreateBounded<(RemoteNode, byte[])>(new BoundedChannelOptions(options.MaxForwardQueue)
+        _token = _subjects.Token(nodeName);
+        _forward = Channel.CreateBounded<(RemoteNode, byte[]?)>(new BoundedChannelOptions(options.MaxForwardQueue)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails, and the message is counted as dropped
@@ -111,8 +123,14 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>The NATS server this node is connected to (host:port), or null.</summary>
     public string? NatsServer => NatsConnected && _nats.ServerInfo is { } info ? $"{info.Host}:{info.Port}" : null;
 
+    /// <summary>Why this node's NATS connection is not open (what the last attempt was told), or null when it is open or not known yet.</summary>
+    public string? NatsError => NatsConnected ? null : Volatile.Read(ref _natsError);
+
     /// <summary>Messages this node received from other nodes and delivered here.</summary>
     public long ForwardedIn => Volatile.Read(ref _forwardedIn);
+
+    /// <summary>Forwards sent again because the receiving node did not acknowledge them (lost on the way through NATS).</summary>
+    public long ForwardResent => Volatile.Read(ref _forwardResent);
 
     /// <summary>Messages that could not be queued for another node (cluster.max_forward_queue reached).</summary>
     public long ForwardDropped => Volatile.Read(ref _forwardDropped);
@@ -137,11 +155,13 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             RouteAdded(route);
         LogStarting(_logger, NodeName, _options.Name, _options.Servers);
         _loops.Add(Task.Run(() => ConnectAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => DiagnoseAsync(_stop.Token)));
         _loops.Add(Task.Run(() => PublishControlAsync(_stop.Token)));
         _loops.Add(Task.Run(() => PublishForwardsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReceiveControlAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServeSnapshotsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReceiveForwardsAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ReceiveAcksAsync(_stop.Token)));
         _loops.Add(Task.Run(() => TickAsync(_stop.Token)));
         _loops.Add(Task.Run(() => PublishPluginMessagesAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReceivePluginBroadcastsAsync(_stop.Token)));
@@ -341,8 +361,109 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
         catch (Exception ex)
         {
-            LogConnectFailed(_logger, _options.Servers, ex.Message);
+            // NATS.Net retries for ever, except after the same authentication error twice: then it closes for good,
+            // saying only that. One more attempt of this node's own gets the server's words ("Authorization Violation").
+            var reason = await ProbeAsync(cancel).ConfigureAwait(false) ?? Innermost(ex);
+            Volatile.Write(ref _natsError, reason + " (the NATS client stopped trying)");
+            _natsGaveUp = true;
+            LogConnectGaveUp(_logger, ClusterOptions.Redact(_options.Servers), reason);
         }
+    }
+
+    /// <summary>
+    /// Says why NATS cannot be reached while it cannot: NATS.Net retries in the background and keeps its reasons to
+    /// itself (a refused connection or a rejected certificate is logged at debug level or not at all). While the
+    /// connection is not open, a probe of this node's own (one attempt, no retries) asks, after 1 s, then less and less
+    /// often (every 30 s at most); the log gets a line when the reason changes, status shows the latest.
+    /// </summary>
+    private async Task DiagnoseAsync(CancellationToken cancel)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), _core.TimeProvider);
+        var down = 0;
+        var nextProbe = 1;
+        string? logged = null;
+        while (await timer.WaitForNextTickAsync(cancel).ConfigureAwait(false))
+        {
+            if (NatsConnected)
+            {
+                down = 0;
+                nextProbe = 1;
+                logged = null;
+                continue;
+            }
+            if (_natsGaveUp || ++down < nextProbe)
+                continue;
+            nextProbe = down + Math.Min(down, 30);
+            var reason = await ProbeAsync(cancel).ConfigureAwait(false);
+            if (reason is null || NatsConnected)
+                continue; // reachable: NATS.Net's own next attempt gets in
+            Volatile.Write(ref _natsError, reason);
+            if (reason != logged)
+                LogConnectFailed(_logger, ClusterOptions.Redact(_options.Servers), reason);
+            logged = reason;
+        }
+    }
+
+    /// <summary>One connection attempt to the configured servers, with this node's credentials and TLS: null, or why it failed.</summary>
+    private async Task<string?> ProbeAsync(CancellationToken cancel)
+    {
+        var opts = NatsOptions(_options, NodeName, _resolvePath, NullLoggerFactory.Instance) with
+        {
+            Name = NodeName + " (probe)",
+            RetryOnInitialConnect = false,
+            MaxReconnectRetry = 0,
+            ConnectTimeout = TimeSpan.FromSeconds(3),
+        };
+        await using var probe = new NatsConnection(opts);
+        try
+        {
+            await probe.ConnectAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5), cancel).ConfigureAwait(false);
+            return null;
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (Exception ex)
+        {
+            var reason = Innermost(ex);
+            // NATS.Net says only "can not connect uris: ..." when no server took the connection: ask the sockets why.
+            return reason.StartsWith("can not connect", StringComparison.OrdinalIgnoreCase)
+                ? await SocketReasonAsync(cancel).ConfigureAwait(false) ?? reason
+                : reason;
+        }
+    }
+
+    /// <summary>Why a plain TCP connection to each server fails ("nats://10.0.0.1:4222: Connection refused; ..."), or null if one succeeds.</summary>
+    private async Task<string?> SocketReasonAsync(CancellationToken cancel)
+    {
+        var reasons = new List<string>();
+        foreach (var server in _options.ServerList)
+        {
+            if (!Uri.TryCreate(server, UriKind.Absolute, out var uri))
+                continue;
+            using var socket = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await socket.ConnectAsync(uri.Host, uri.Port, cancel).AsTask().WaitAsync(TimeSpan.FromSeconds(3), cancel).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or TimeoutException)
+            {
+                var why = ex is TimeoutException ? "no answer in 3 s" : ex.Message;
+                // The log line names the servers already: one server's reason stands alone.
+                reasons.Add(_options.ServerList.Count == 1 ? why : $"{ClusterOptions.Redact(server)}: {why}");
+            }
+        }
+        return reasons.Count > 0 ? string.Join("; ", reasons) : null;
+    }
+
+    /// <summary>The innermost exception's message: NATS.Net wraps the one that says what happened ("can not start to connect nats server").</summary>
+    private static string Innermost(Exception ex)
+    {
+        while (ex.InnerException is { } inner)
+            ex = inner;
+        return ex.Message;
     }
 
     private ValueTask OnConnectionOpenedAsync(object? sender, NatsEventArgs args)
@@ -391,37 +512,256 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends each forward, numbered for its node, and keeps it until that node acknowledges it; a null entry sends a
+    /// node's unacknowledged forwards again, in order, on this same loop (so they never overtake newer ones).
+    /// </summary>
     private async Task PublishForwardsAsync(CancellationToken cancel)
     {
-        await foreach (var (node, data) in _forward.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
+        await foreach (var (node, body) in _forward.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
         {
-            try
+            if (!node.IsUp)
             {
-                await _nats.PublishAsync(node.ForwardSubject, data, cancellationToken: cancel).ConfigureAwait(false);
+                // Down since it was queued: its routes are gone, and it is not sent to (nor kept for when it is back).
+                if (body is not null)
+                    Interlocked.Increment(ref _forwardDropped);
+                continue;
             }
-            catch (Exception ex) when (ex is NatsException or TimeoutException)
+            if (body is null)
             {
-                Interlocked.Increment(ref _forwardDropped);
+                await ResendAsync(node, cancel).ConfigureAwait(false);
+                continue;
             }
+            byte[] data;
+            lock (node.OutLock)
+            {
+                var sequence = ++node.LastSequence;
+                if (node.Unacked.Count == 0)
+                    node.LastProgress = _core.TimeProvider.GetTimestamp();
+                node.Unacked.Enqueue((sequence, body));
+                if (node.Unacked.Count > _options.MaxForwardQueue)
+                    node.Unacked.Dequeue(); // given up: the receiver skips it when the oldest number held passes it
+                data = ForwardEnvelope.Wrap(sequence, node.Unacked.Peek().Sequence, _token, _boot, body);
+            }
+            await PublishForwardAsync(node, data, cancel).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ResendAsync(RemoteNode node, CancellationToken cancel)
+    {
+        (long Sequence, byte[] Body)[] pending;
+        lock (node.OutLock)
+            pending = [.. node.Unacked];
+        if (pending.Length == 0)
+            return;
+        Interlocked.Add(ref _forwardResent, pending.Length);
+        if (_core.ShouldLog(2417, nameof(LogResent), node.Name))
+            LogResent(_logger, pending.Length, node.Name, pending[0].Sequence);
+        foreach (var (sequence, body) in pending)
+            await PublishForwardAsync(node, ForwardEnvelope.Wrap(sequence, pending[0].Sequence, _token, _boot, body), cancel).ConfigureAwait(false);
+    }
+
+    private async Task PublishForwardAsync(RemoteNode node, byte[] data, CancellationToken cancel)
+    {
+        try
+        {
+            // While NATS is reconnecting this waits (NATS.Net holds what is published meanwhile).
+            await _nats.PublishAsync(node.ForwardSubject, data, cancellationToken: cancel).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException)
+        {
+            // Kept in the node's unacknowledged forwards: sent again when it does not acknowledge it.
+        }
+    }
+
+    /// <summary>Acknowledgements from the nodes this node forwards to: what they have is forgotten; a gap is sent again at once.</summary>
+    private async Task ReceiveAcksAsync(CancellationToken cancel)
+    {
+        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Ack(_token), cancellationToken: cancel).ConfigureAwait(false))
+        {
+            if (msg.Data is not { } data || !ForwardAck.TryDecode(data, out var receiver, out var boot, out var acked, out var gap) || boot != _boot)
+                continue;
+            RemoteNode? node;
+            lock (_members)
+                _members.TryGetValue(receiver, out node);
+            if (node is null)
+                continue;
+            var resend = false;
+            var now = _core.TimeProvider.GetTimestamp();
+            lock (node.OutLock)
+            {
+                while (node.Unacked.TryPeek(out var head) && head.Sequence <= acked)
+                {
+                    node.Unacked.Dequeue();
+                    node.LastProgress = now;
+                }
+                if (gap && node.Unacked.Count > 0 && Elapsed(node.LastResend, now) >= GapResendInterval)
+                {
+                    node.LastResend = now;
+                    resend = true;
+                }
+            }
+            if (resend)
+                _forward.Writer.TryWrite((node, null));
+        }
+    }
+
+    /// <summary>Sends again what a running node has not acknowledged for a while (a lost tail shows no gap to it). From the tick.</summary>
+    private void ResendStalled()
+    {
+        var now = _core.TimeProvider.GetTimestamp();
+        var after = _options.HeartbeatInterval * 2;
+        List<RemoteNode>? stalled = null;
+        lock (_members)
+        {
+            foreach (var node in _members.Values)
+            {
+                if (!node.IsUp)
+                    continue;
+                lock (node.OutLock)
+                {
+                    if (node.Unacked.Count == 0 || Elapsed(node.LastProgress, now) < after || Elapsed(node.LastResend, now) < after)
+                        continue;
+                    node.LastResend = now;
+                }
+                (stalled ??= []).Add(node);
+            }
+        }
+        foreach (var node in stalled ?? [])
+            _forward.Writer.TryWrite((node, null));
+    }
+
+    private TimeSpan Elapsed(long from, long to) => TimeSpan.FromSeconds((to - from) / (double)_core.TimeProvider.TimestampFrequency);
+
+    /// <summary>At most this often a gap makes a sender send again (more would only repeat what is on its way).</summary>
+    private static readonly TimeSpan GapResendInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>A receiver acknowledges at most this often while messages flow (and at every tick after them).</summary>
+    private static readonly TimeSpan AckInterval = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>How far this node has the numbered forwards of one sender (one boot of it).</summary>
+    private sealed class Inbound(string boot, long expected)
+    {
+        public string Boot { get; } = boot;
+        public long Expected = expected;
+        public long AckedSent;
+        public long LastAckAt;
+        public long LastGapAt;
+    }
+
+    private enum Admission
+    {
+        Deliver,
+        Duplicate,
+        Gap,
+    }
+
+    /// <summary>
+    /// Whether a numbered forward is the next one from its sender (delivered), one already delivered (a resend:
+    /// dropped), or later than the next (dropped: the sender sends again from the next, in order, so that one
+    /// publisher's messages stay in order).
+    /// </summary>
+    private Admission Admit(ForwardEnvelope.Header header, out (string Token, string Boot, long Acked, bool Gap)? ack)
+    {
+        ack = null;
+        var now = _core.TimeProvider.GetTimestamp();
+        lock (_inbound)
+        {
+            if (!_inbound.TryGetValue(header.SenderToken, out var from) || from.Boot != header.SenderBoot)
+            {
+                from = new Inbound(header.SenderBoot, header.OldestHeld);
+                _inbound[header.SenderToken] = from;
+            }
+            if (from.Expected < header.OldestHeld)
+                from.Expected = header.OldestHeld; // the sender gave those up (it found this node down, or its queue overflowed)
+            if (header.Sequence < from.Expected)
+                return Admission.Duplicate;
+            if (header.Sequence > from.Expected)
+            {
+                if (Elapsed(from.LastGapAt, now) >= GapResendInterval)
+                {
+                    from.LastGapAt = now;
+                    ack = (header.SenderToken, from.Boot, from.Expected - 1, true);
+                }
+                return Admission.Gap;
+            }
+            from.Expected++;
+            if (Elapsed(from.LastAckAt, now) >= AckInterval)
+            {
+                from.LastAckAt = now;
+                from.AckedSent = from.Expected - 1;
+                ack = (header.SenderToken, from.Boot, from.AckedSent, false);
+            }
+            return Admission.Deliver;
+        }
+    }
+
+    /// <summary>Acknowledges what arrived since the last acknowledgement, for every sender. From the tick.</summary>
+    private async Task FlushAcksAsync(CancellationToken cancel)
+    {
+        List<(string Token, string Boot, long Acked)>? due = null;
+        var now = _core.TimeProvider.GetTimestamp();
+        lock (_inbound)
+        {
+            foreach (var (token, from) in _inbound)
+            {
+                if (from.Expected - 1 <= from.AckedSent)
+                    continue;
+                from.AckedSent = from.Expected - 1;
+                from.LastAckAt = now;
+                (due ??= []).Add((token, from.Boot, from.AckedSent));
+            }
+        }
+        try
+        {
+            foreach (var (token, boot, acked) in due ?? [])
+                await SendAckAsync(token, boot, acked, gap: false, cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    private async Task SendAckAsync(string senderToken, string senderBoot, long acked, bool gap, CancellationToken cancel)
+    {
+        try
+        {
+            await _nats.PublishAsync(_subjects.Ack(senderToken), ForwardAck.Encode(_token, senderBoot, acked, gap), cancellationToken: cancel).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException)
+        {
+            // The next one says as much.
         }
     }
 
     private async Task ReceiveForwardsAsync(CancellationToken cancel)
     {
-        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Forward(_subjects.Token(NodeName)), cancellationToken: cancel).ConfigureAwait(false))
+        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Forward(_token), cancellationToken: cancel).ConfigureAwait(false))
         {
             if (msg.Data is not { } data)
                 continue;
             BrokerMessage message;
             DeliveryScope scope;
+            ForwardEnvelope.Header header;
+            bool numbered;
             try
             {
-                message = ForwardCodec.Decode(data, out scope);
+                numbered = ForwardEnvelope.TryUnwrap(data, out header, out var offset);
+                message = ForwardCodec.Decode(data, offset, out scope);
             }
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
             {
                 LogBadForward(_logger, msg.Subject, ex.Message);
                 continue;
+            }
+            if (numbered)
+            {
+                var admission = Admit(header, out var ack);
+                if (ack is { } a)
+                    await SendAckAsync(a.Token, a.Boot, a.Acked, a.Gap, cancel).ConfigureAwait(false);
+                if (admission != Admission.Deliver)
+                    continue;
             }
             Interlocked.Increment(ref _forwardedIn);
             // One at a time, in arrival order: a publisher's messages reach each subscriber in order. A share group this
@@ -474,6 +814,10 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             if (NatsConnected)
                 EnqueueHeartbeat();
             ExpireSilentNodes();
+            ResendStalled();
+            // Not awaited: a publish waits while NATS reconnects, and this tick must go on finding silent nodes down.
+            if (NatsConnected)
+                _ = FlushAcksAsync(cancel);
         }
     }
 }

@@ -14,6 +14,9 @@ internal sealed class NodeSubjects(string clusterName)
 
     public string Forward(string token) => clusterName + ".fwd." + token;
 
+    /// <summary>Acknowledgements of the numbered forwards node <paramref name="token"/> sent (<see cref="ForwardAck"/>).</summary>
+    public string Ack(string token) => clusterName + ".ack." + token;
+
     /// <summary>Request/reply: the management API's questions to node <paramref name="token"/> (<see cref="ClusterNode.AskAsync"/>).</summary>
     public string Api(string token) => clusterName + ".api." + token;
 
@@ -146,11 +149,14 @@ internal static class ForwardCodec
 
     /// <exception cref="InvalidDataException">Not a forwarded message this broker reads.</exception>
     /// <exception cref="EndOfStreamException">Cut short.</exception>
-    public static BrokerMessage Decode(byte[] data, out DeliveryScope scope)
+    public static BrokerMessage Decode(byte[] data, out DeliveryScope scope) => Decode(data, 0, out scope);
+
+    /// <summary>Reads the forward that starts at <paramref name="offset"/> (after a <see cref="ForwardEnvelope"/>).</summary>
+    public static BrokerMessage Decode(byte[] data, int offset, out DeliveryScope scope)
     {
-        using var reader = new BinaryReader(new MemoryStream(data, writable: false), Encoding.UTF8);
+        using var reader = new BinaryReader(new MemoryStream(data, offset, data.Length - offset, writable: false), Encoding.UTF8);
         scope = DeliveryScope.OrdinaryOnly;
-        if (data.Length > 0 && data[0] == ScopedMarker)
+        if (data.Length > offset && data[offset] == ScopedMarker)
         {
             reader.ReadByte();
             var ordinary = reader.ReadByte() switch
@@ -160,7 +166,7 @@ internal static class ForwardCodec
                 var other => throw new InvalidDataException($"forward envelope flag {other}"),
             };
             var count = reader.Read7BitEncodedInt();
-            if (count <= 0 || count > data.Length)
+            if (count <= 0 || count > data.Length - offset)
                 throw new InvalidDataException($"forward envelope with {count} groups");
             var groups = new (string, string)[count];
             for (var i = 0; i < count; i++)
@@ -168,6 +174,72 @@ internal static class ForwardCodec
             scope = new DeliveryScope(ordinary, groups);
         }
         return BrokerMessageCodec.Read(reader);
+    }
+}
+
+/// <summary>
+/// A forward numbered for its receiving node (<see cref="ClusterNode"/>, "Forwards are acknowledged"): a marker, the
+/// sender's number for this message, the oldest number the sender still holds for that node (it will never send an
+/// older one again), the sender's subject token and boot id, then <see cref="ForwardCodec"/>'s bytes.
+/// </summary>
+internal static class ForwardEnvelope
+{
+    /// <summary>Starts a numbered forward: neither a <see cref="BrokerMessageCodec"/> version nor <see cref="ForwardCodec.ScopedMarker"/>.</summary>
+    public const byte Marker = 0xFD;
+
+    public readonly record struct Header(long Sequence, long OldestHeld, string SenderToken, string SenderBoot);
+
+    public static byte[] Wrap(long sequence, long oldestHeld, string senderToken, string senderBoot, byte[] body)
+    {
+        using var stream = new MemoryStream(32 + senderToken.Length + senderBoot.Length + body.Length);
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(Marker);
+            writer.Write7BitEncodedInt64(sequence);
+            writer.Write7BitEncodedInt64(oldestHeld);
+            writer.Write(senderToken);
+            writer.Write(senderBoot);
+            writer.Write(body);
+        }
+        return stream.ToArray();
+    }
+
+    /// <summary>Reads the envelope, if there is one; <paramref name="bodyOffset"/> is where <see cref="ForwardCodec"/>'s bytes start.</summary>
+    /// <exception cref="EndOfStreamException">Cut short.</exception>
+    public static bool TryUnwrap(byte[] data, out Header header, out int bodyOffset)
+    {
+        header = default;
+        bodyOffset = 0;
+        if (data.Length == 0 || data[0] != Marker)
+            return false;
+        using var stream = new MemoryStream(data, writable: false);
+        using var reader = new BinaryReader(stream, Encoding.UTF8);
+        reader.ReadByte();
+        var sequence = reader.Read7BitEncodedInt64();
+        var oldest = reader.Read7BitEncodedInt64();
+        header = new Header(sequence, oldest, reader.ReadString(), reader.ReadString());
+        bodyOffset = (int)stream.Position;
+        return true;
+    }
+}
+
+/// <summary>
+/// A receiving node's word on the numbered forwards of one sender: every number up to <c>Acked</c> has arrived; with
+/// <c>Gap</c>, a later one arrived while an earlier one is missing (send again from <c>Acked</c> + 1). Fields separated by NUL.
+/// </summary>
+internal static class ForwardAck
+{
+    public static byte[] Encode(string receiverToken, string senderBoot, long acked, bool gap) =>
+        Encoding.UTF8.GetBytes(string.Join('\0', receiverToken, senderBoot, acked.ToString(CultureInfo.InvariantCulture), gap ? "1" : "0"));
+
+    public static bool TryDecode(byte[] data, out string receiverToken, out string senderBoot, out long acked, out bool gap)
+    {
+        var parts = Encoding.UTF8.GetString(data).Split('\0');
+        receiverToken = parts.Length == 4 ? parts[0] : "";
+        senderBoot = parts.Length == 4 ? parts[1] : "";
+        gap = parts.Length == 4 && parts[3] == "1";
+        acked = 0;
+        return parts.Length == 4 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out acked);
     }
 }
 
@@ -198,6 +270,14 @@ internal sealed class RemoteNode(string name, string boot, string forwardSubject
 
     /// <summary>Messages this node has queued for it.</summary>
     public long ForwardedTo;
+
+    // Numbered forwards to it, under OutLock: the last number given, and those sent but not acknowledged yet, oldest
+    // first (the forwarding loop adds, acknowledgements remove, a resend reads them).
+    public readonly Lock OutLock = new();
+    public long LastSequence;
+    public readonly Queue<(long Sequence, byte[] Body)> Unacked = new();
+    public long LastProgress;
+    public long LastResend;
 }
 
 /// <summary>One node in <c>ctl cluster status</c> / <c>GET /api/v5/nodes</c>.</summary>

@@ -87,7 +87,9 @@ internal static class ClusterCommands
                 {
                     var nats = node.TryGetProperty("nats_connected", out var connected) && connected.ValueKind == JsonValueKind.True
                         ? "connected to " + TextTable.Text(node, "nats_server")
-                        : "NOT connected (serving this node's clients alone; retrying)";
+                        : node.TryGetProperty("nats_error", out var error) && error.ValueKind == JsonValueKind.String
+                            ? $"NOT connected ({error.GetString()}; serving this node's clients alone; retrying)"
+                            : "NOT connected (serving this node's clients alone; retrying)";
                     ctl.Out.WriteLine($"Cluster {cluster.GetString()}: NATS {nats}; received from other nodes: {TextTable.Text(node, "forwarded_in")}, dropped: {TextTable.Text(node, "forward_dropped")}");
                 }
                 else if (TextTable.Text(node, "membership") == "left")

@@ -96,10 +96,12 @@ internal static partial class ManagementApi
                 ForwardedTo = node.ForwardedTo,
                 ForwardedIn = node.IsSelf ? node.ForwardedIn : null,
                 ForwardDropped = node.IsSelf ? cluster.ForwardDropped : null,
+                ForwardResent = node.IsSelf ? cluster.ForwardResent : null,
                 LastSeenMs = node.LastSeen is { } seen ? (long)seen.TotalMilliseconds : null,
                 Cluster = node.IsSelf ? cluster.ClusterName : null,
                 NatsConnected = node.IsSelf ? cluster.NatsConnected : null,
                 NatsServer = node.IsSelf ? cluster.NatsServer : null,
+                NatsError = node.IsSelf ? cluster.NatsError : null,
                 Membership = node.IsSelf ? membership.Membership : null,
                 NatsServers = node.IsSelf ? ClusterOptions.Redact(cluster.Servers) : null,
             };

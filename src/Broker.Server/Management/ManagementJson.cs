@@ -388,6 +388,8 @@ internal sealed class ClusterNodeView
     public long? ForwardedIn { get; init; }
     /// <summary>Answering node only: messages it could not queue for another node.</summary>
     public long? ForwardDropped { get; init; }
+    /// <summary>Answering node only: forwards it sent again because their node had not acknowledged them (lost on the way through NATS).</summary>
+    public long? ForwardResent { get; init; }
     /// <summary>Other nodes: milliseconds since their last heartbeat.</summary>
     public long? LastSeenMs { get; init; }
     /// <summary>Answering node only: cluster.name, or null when clustering is off.</summary>
@@ -396,6 +398,8 @@ internal sealed class ClusterNodeView
     public bool? NatsConnected { get; init; }
     /// <summary>Answering node only: the NATS server it is connected to.</summary>
     public string? NatsServer { get; init; }
+    /// <summary>Answering node only, while its NATS connection is not open: why (what the last attempt was told), if known.</summary>
+    public string? NatsError { get; init; }
     /// <summary>Answering node only: joined, left (ctl cluster leave, kept in data/cluster.state) or off (cluster.enable = off).</summary>
     public string? Membership { get; init; }
     /// <summary>Answering node only, in a cluster: the NATS servers it uses.</summary>

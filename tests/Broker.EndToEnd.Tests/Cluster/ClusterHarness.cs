@@ -20,6 +20,31 @@ internal static class ClusterHarness
             configure?.Invoke(o);
         });
 
+    /// <summary>
+    /// Starts <paramref name="count"/> nodes named a, b, c... of cluster <c>e2e</c>, node i attached to NATS server
+    /// i mod the servers' count (listed first, the others after it), <paramref name="configure"/> applied to each with its
+    /// index, and waits until every node has met every other. Disposing the set stops the nodes (not NATS).
+    /// </summary>
+    public static async Task<ClusterNodes> StartAsync(int count, NatsServers nats, Action<int, BrokerOptions>? configure = null)
+    {
+        var nodes = new ClusterNodes();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var index = i;
+                nodes.Add(await StartNodeAsync(((char)('a' + i)).ToString(), nats, i % nats.Ports.Count, o => configure?.Invoke(index, o)));
+            }
+            await WaitJoinedAsync([.. nodes]);
+            return nodes;
+        }
+        catch
+        {
+            await nodes.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Waits until every node has synced with every other (their "joined" log lines).</summary>
     public static async Task WaitJoinedAsync(params BrokerProcess[] nodes)
     {
@@ -67,4 +92,14 @@ internal static class ClusterHarness
     }
 
     public static JsonElement Self(JsonElement nodes) => nodes.EnumerateArray().First(n => n.GetProperty("self").GetBoolean());
+}
+
+/// <summary>Broker nodes started together by <see cref="ClusterHarness.StartAsync"/>; disposing stops them all.</summary>
+internal sealed class ClusterNodes : List<BrokerProcess>, IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in this)
+            await node.DisposeAsync();
+    }
 }

@@ -20,10 +20,8 @@ public sealed class ClusterOperationsTests
     public async Task Api_OnOneNode_ListsAndKicksTheClientsOfEveryNode()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
+        await using var started = await ClusterHarness.StartAsync(3, nats);
+        var (a, b, c) = (started[0], started[1], started[2]);
         await using var subB = await MosquittoClients.SubscribeAsync(b, "-q", "1", "-t", "ops/b", "-i", "sub-b");
         await using var subC = await MosquittoClients.SubscribeAsync(c, "-q", "2", "-t", "ops/c", "-t", "ops/all", "-i", "sub-c");
 
@@ -157,10 +155,8 @@ public sealed class ClusterOperationsTests
     public async Task ForceLeave_KilledNode_LeavesEveryStatus_RunningNodeIsToldToLeave()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
+        await using var started = await ClusterHarness.StartAsync(3, nats);
+        var (a, b, c) = (started[0], started[1], started[2]);
 
         c.Signal("KILL");
         await a.WaitForLogAsync(l => l.Contains("node c@127.0.0.1 is down", StringComparison.Ordinal), "a to find c down", Deadline);
@@ -199,9 +195,8 @@ public sealed class ClusterOperationsTests
     public async Task SilentNode_IsReportedNotWaitedFor_AndIsToldToLeaveWhenItComesBack()
     {
         await using var nats = await NatsServers.StartAsync(2);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await WaitJoinedAsync(a, b);
+        await using var started = await ClusterHarness.StartAsync(2, nats);
+        var (a, b) = (started[0], started[1]);
 
         // Paused (SIGSTOP): still "running" for a moment, but it cannot answer; the API answers without it, in time.
         b.Signal("STOP");

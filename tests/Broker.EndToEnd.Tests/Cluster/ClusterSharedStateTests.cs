@@ -16,10 +16,8 @@ public sealed class ClusterSharedStateTests
     public async Task Retained_PublishedOnOneNode_ServedOnEveryNode_ReplacedAndDeletedEverywhere()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await ClusterHarness.StartNodeAsync("a", nats, 0, WithRetainer());
-        await using var b = await ClusterHarness.StartNodeAsync("b", nats, 1, WithRetainer());
-        await using var c = await ClusterHarness.StartNodeAsync("c", nats, 2, WithRetainer());
-        await ClusterHarness.WaitJoinedAsync(a, b, c);
+        await using var started = await ClusterHarness.StartAsync(3, nats, (_, o) => WithRetainer()(o));
+        var (a, b, c) = (started[0], started[1], started[2]);
 
         await RetainAsync(a, "r/1", "v1");
         Assert.Equal("v1", await RetainedEventuallyAsync(b, "r/1", "v1"));

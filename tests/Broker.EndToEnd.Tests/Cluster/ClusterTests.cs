@@ -17,10 +17,8 @@ public sealed class ClusterTests
     public async Task Publish_OnOneNode_ReachesOtherNodeInOrder_AndNeverANodeWithoutInterest()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
+        await using var started = await ClusterHarness.StartAsync(3, nats);
+        var (a, b, c) = (started[0], started[1], started[2]);
 
         // Route convergence: from b's SUBACK until a holds b's route (the API asked once before, so its first answer's
         // start-up cost is not counted).
@@ -59,10 +57,8 @@ public sealed class ClusterTests
     public async Task KilledNode_RoutesWithdrawnWithinASecond_OthersKeepExchanging()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
+        await using var started = await ClusterHarness.StartAsync(3, nats);
+        var (a, b, c) = (started[0], started[1], started[2]);
 
         await using var subB = await MosquittoClients.SubscribeAsync(b, "-q", "1", "-t", "k/#", "-i", "sub-b");
         await using var subC = await MosquittoClients.SubscribeAsync(c, "-q", "1", "-t", "k/#", "-i", "sub-c");
@@ -128,10 +124,8 @@ public sealed class ClusterTests
     public async Task SharedGroup_AcrossNodes_EachMessageOnceClusterWide_LocalMemberFirst_LeavingWithdrawsTheRoute()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
+        await using var started = await ClusterHarness.StartAsync(3, nats);
+        var (a, b, c) = (started[0], started[1], started[2]);
 
         // Group g: two members on b, one on c, none on a. Group h: one member on a, one on c. An ordinary subscriber on b.
         await using var gB1 = await MosquittoClients.SubscribeAsync(b, "-V", "mqttv5", "-q", "1", "-t", "$share/g/s/#", "-i", "g-b1");

@@ -13,10 +13,12 @@ public sealed class NatsServers : IAsyncDisposable
 {
     private readonly string _directory;
     private readonly ChildProcess?[] _servers;
+    private readonly IReadOnlyList<string> _arguments;
 
-    private NatsServers(string directory, int[] ports, int[] clusterPorts)
+    private NatsServers(string directory, int[] ports, int[] clusterPorts, IReadOnlyList<string> arguments)
     {
         _directory = directory;
+        _arguments = arguments;
         Ports = ports;
         ClusterPorts = clusterPorts;
         _servers = new ChildProcess?[ports.Length];
@@ -34,17 +36,31 @@ public sealed class NatsServers : IAsyncDisposable
     public string Urls(int first = 0) =>
         string.Join(',', Enumerable.Range(0, Ports.Count).OrderBy(i => i == first ? 0 : 1).Select(Url));
 
-    /// <summary>Picks ports for <paramref name="count"/> servers; starts them unless <paramref name="start"/> is false.</summary>
-    public static async Task<NatsServers> StartAsync(int count, bool start = true)
+    /// <summary>The folder the servers run in (removed on dispose): for files a test gives them, e.g. certificates.</summary>
+    public string Directory => _directory;
+
+    /// <summary>
+    /// Picks ports for <paramref name="count"/> servers; starts them unless <paramref name="start"/> is false, each with
+    /// <paramref name="arguments"/> added (e.g. <c>--user u --pass p</c>, or <c>--tls ...</c>).
+    /// </summary>
+    public static async Task<NatsServers> StartAsync(int count, bool start = true, IReadOnlyList<string>? arguments = null)
     {
-        var ports = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
-        var clusterPorts = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
-        var servers = new NatsServers(Directory.CreateTempSubdirectory("nats-e2e-").FullName, ports, clusterPorts);
-        if (start)
+        for (var attempt = 1; ; attempt++)
         {
+            var ports = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
+            var clusterPorts = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
+            var servers = new NatsServers(System.IO.Directory.CreateTempSubdirectory("nats-e2e-").FullName, ports, clusterPorts, arguments ?? []);
+            if (!start)
+                return servers;
             try
             {
                 await Task.WhenAll(Enumerable.Range(0, count).Select(servers.StartServerAsync));
+                return servers;
+            }
+            catch (InvalidOperationException ex) when (attempt < 3 && ex.Message.Contains("address already in use", StringComparison.Ordinal))
+            {
+                // A free port picked here was taken by another test before nats-server bound it: new ports, once more.
+                await servers.DisposeAsync();
             }
             catch
             {
@@ -52,14 +68,13 @@ public sealed class NatsServers : IAsyncDisposable
                 throw;
             }
         }
-        return servers;
     }
 
     /// <summary>Starts server <paramref name="i"/> (again) and waits for "Server is ready".</summary>
     public async Task StartServerAsync(int i)
     {
         var executable = File.Exists("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : Tools.Require("nats-server", "nats-server");
-        var dir = Directory.CreateDirectory(Path.Combine(_directory, "n" + i.ToString(CultureInfo.InvariantCulture))).FullName;
+        var dir = System.IO.Directory.CreateDirectory(Path.Combine(_directory, "n" + i.ToString(CultureInfo.InvariantCulture))).FullName;
         List<string> arguments = ["-a", "127.0.0.1", "-p", Ports[i].ToString(CultureInfo.InvariantCulture), "-n", "n" + i.ToString(CultureInfo.InvariantCulture)];
         if (Ports.Count > 1)
         {
@@ -68,10 +83,28 @@ public sealed class NatsServers : IAsyncDisposable
                 "--routes", string.Join(',', ClusterPorts.Select(p => "nats://127.0.0.1:" + p.ToString(CultureInfo.InvariantCulture))),
             ]);
         }
+        arguments.AddRange(_arguments);
+        if (_servers[i] is { } previous)
+        {
+            // Started again after a kill: the old process's output goes to the test log now, before it is replaced.
+            TestContext.Current.TestOutputHelper?.WriteLine($"--- nats n{i} (before its restart) ---\n" + previous.Transcript);
+            await previous.DisposeAsync();
+        }
         var process = ChildProcess.Start(executable, arguments, workingDirectory: dir, stderrIsOutput: true);
         _servers[i] = process;
         await process.WaitForLineAsync(l => l.Contains("Server is ready", StringComparison.Ordinal), TimeSpan.FromSeconds(20), $"nats-server n{i} ready");
     }
+
+    /// <summary>Kills server <paramref name="i"/> with SIGKILL (no goodbye to its clients or routes) and waits until it is gone.</summary>
+    public async Task KillServerAsync(int i)
+    {
+        var server = _servers[i] ?? throw new InvalidOperationException($"nats-server n{i} is not running");
+        server.Signal("KILL");
+        await server.WaitForExitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Everything server <paramref name="i"/> printed so far.</summary>
+    public string Transcript(int i) => _servers[i]?.Transcript ?? "";
 
     public async ValueTask DisposeAsync()
     {
@@ -95,7 +128,7 @@ public sealed class NatsServers : IAsyncDisposable
         }
         try
         {
-            Directory.Delete(_directory, recursive: true);
+            System.IO.Directory.Delete(_directory, recursive: true);
         }
         catch (IOException)
         {
