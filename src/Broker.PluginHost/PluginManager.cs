@@ -14,7 +14,8 @@ namespace Broker.PluginHost;
 /// </summary>
 /// <remarks>
 /// <para>Operations are serialised (one at a time); <see cref="ListAsync"/> never waits for them.</para>
-/// <para>The life of one instance: a new collectible <see cref="PluginLoadContext"/> → entry type created →
+/// <para>The life of one instance: its third-party packages found in (or loaded once into) the
+/// <see cref="SharedDependencyContext"/> → a new collectible <see cref="PluginLoadContext"/> for its own assemblies → entry type created →
 /// <see cref="IBrokerPlugin.StartAsync"/> (bounded by <c>plugins.start_timeout</c>) → running → its hooks removed
 /// and their running calls awaited (<see cref="PluginResources.UnhookAsync"/>) → <see cref="IPluginContext.Stopping"/>
 /// cancelled → <see cref="IBrokerPlugin.StopAsync"/> (bounded by <c>plugins.stop_timeout</c>) → its timers disposed → context unloaded → the host polls the
