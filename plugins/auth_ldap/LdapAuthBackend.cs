@@ -13,7 +13,7 @@ namespace Broker.Plugins.AuthLdap;
 /// <remarks>
 /// libldap's synchronous calls block, so each runs on the thread pool with the pool's size as the bound on threads
 /// waiting for the server; each has <c>timeout</c> as its own limit besides the query's cancellation. The pools and
-/// every libldap call are in Broker.Plugins.AuthLdap.Native, which the host loads once into its default load context
+/// every libldap call are in Broker.Plugins.AuthLdap.Native, which the host loads once into its shared, never unloaded context
 /// (plugin.json's sharedAssemblies): a thread blocked in libldap then has no frame of this plugin's collectible
 /// context on its stack while a reload unloads it. Only plain data crosses to it.
 /// </remarks>

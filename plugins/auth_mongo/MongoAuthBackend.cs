@@ -34,6 +34,8 @@ internal sealed class MongoAuthBackend : IAuthBackend
             // changes, and a server that answers a streaming hello at once (the test double does) would turn the
             // streaming monitor into a busy loop.
             ServerMonitoringMode = ServerMonitoringMode.Poll,
+            // This instance's own cluster (see ConfigureCluster).
+            ClusterConfigurator = ConfigureCluster,
         };
         if (options.Type == MongoType.Single)
             settings.DirectConnection = true;
@@ -133,6 +135,17 @@ internal sealed class MongoAuthBackend : IAuthBackend
         ClusterRegistry.Instance.UnregisterAndDisposeCluster(_client.Cluster);
         _client.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Nothing to configure: what matters is that this delegate is this instance's. The driver is loaded once for the
+    /// broker (a shared package) and its ClusterRegistry is process-wide: a client whose settings equal another's gets
+    /// that one's cluster, and the registry compares the configurator by reference. In a reload the new instance
+    /// starts before the old one stops, and the old one disposes its cluster at stop (it must, or the cluster's
+    /// threads outlive the plugin): with one shared cluster, the new instance would be left with a disposed one.
+    /// </summary>
+    private void ConfigureCluster(MongoDB.Driver.Core.Configuration.ClusterBuilder builder)
+    {
     }
 
     private static string? Text(BsonDocument document, string field) =>

@@ -25,8 +25,6 @@ internal sealed partial class RetainerCluster(RetainerPlugin retainer, IPluginCl
     private readonly Dictionary<string, DateTimeOffset> _tombstones = new(StringComparer.Ordinal);
     private readonly Queue<string> _tombstoneOrder = new();
 
-    public bool Enabled => cluster.Enabled;
-
     /// <summary>A change made on this node: the other nodes' retainers apply it too.</summary>
     public void Published(string topic, BrokerMessage message)
     {

@@ -35,6 +35,14 @@ internal sealed partial class RetainerStorage : IAsyncDisposable
     private FileStream? _log;
     private Task? _writer;
     private long _sinceCompaction;
+    private int _compactions;
+
+    /// <summary>
+    /// How many times the files were compacted (a new snapshot and an empty log): once at open with <c>disc</c>, then
+    /// whenever the log writer's records since the last one pass the threshold. After <see cref="DisposeAsync"/>, every
+    /// change queued before it has been written and counted.
+    /// </summary>
+    internal int Compactions => Volatile.Read(ref _compactions);
 
     public RetainerStorage(string directory, RetainerStorageType storageType, ILogger logger, string? runId = null)
     {
@@ -182,6 +190,7 @@ internal sealed partial class RetainerStorage : IAsyncDisposable
         _log.Write(RetainedRecords.LogMagic);
         _log.Flush(flushToDisk: true);
         _sinceCompaction = 0;
+        Interlocked.Increment(ref _compactions);
     }
 
     private void WriteSnapshot(List<BrokerMessage> messages)

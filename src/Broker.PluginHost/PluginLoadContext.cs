@@ -4,21 +4,20 @@ using System.Runtime.Loader;
 namespace Broker.PluginHost;
 
 /// <summary>
-/// The collectible load context of one plugin instance. Only Broker.Abstractions and the
-/// Microsoft.Extensions.*.Abstractions assemblies (plus Microsoft.Extensions.Primitives, whose types their
-/// signatures use) come from the host, so plugin and host agree on the SDK's types; every other assembly the plugin
-/// carries is loaded here, so two plugins can use different versions of one dependency. Framework assemblies (.NET,
-/// ASP.NET Core) the plugin does not carry come from the host. Any other assembly of the broker's own (Broker.Core,
-/// Broker.Protocol...) is never handed to a plugin that does not carry it: the load fails naming the assembly, rather
-/// than the plugin silently binding to host internals that change without notice.
-/// <para>
-/// The assemblies the manifest lists in <c>sharedAssemblies</c> are the exception: they are loaded into
-/// <see cref="AssemblyLoadContext.Default"/>, once for the process (the first plugin instance to use one loads it from
-/// its folder; later instances, reloads included, get that same assembly), and never unloaded. They are for native
-/// interop whose calls block: a thread blocked in a P/Invoke with a frame of a collectible context on its stack while
-/// that context is unloaded and GCs run can crash the runtime, so such calls must be made from code that is never
-/// unloaded.
-/// </para>
+/// The collectible load context of one plugin instance: the plugin's own assemblies (its entry assembly and the
+/// projects it is built from), loaded afresh on every load and reload and unloaded with the instance. What else it
+/// binds to comes from elsewhere:
+/// <list type="bullet">
+/// <item>Broker.Abstractions and the Microsoft.Extensions.*.Abstractions assemblies (plus Microsoft.Extensions.Primitives,
+/// whose types their signatures use) from the host, so plugin and host agree on the SDK's types;</item>
+/// <item>the third-party packages it carries, and the assemblies of its own listed in <c>sharedAssemblies</c>, from the
+/// <see cref="SharedDependencyContext"/> (loaded there once, never unloaded), unless plugin.json isolates them or another
+/// version is shared there: then they are loaded here like the plugin's own;</item>
+/// <item>framework assemblies (.NET, ASP.NET Core) the plugin does not carry from the host.</item>
+/// </list>
+/// Any other assembly of the broker's own (Broker.Core, Broker.Protocol...) is never handed to a plugin that does not
+/// carry it: the load fails naming the assembly, rather than the plugin silently binding to host internals that change
+/// without notice.
 /// </summary>
 /// <remarks>
 /// Assemblies are read into memory and loaded from the bytes, never from the file: the plugin's folder stays
@@ -26,19 +25,17 @@ namespace Broker.PluginHost;
 /// </remarks>
 internal sealed class PluginLoadContext : AssemblyLoadContext
 {
-    /// <summary>Serialises finding-or-loading a shared assembly in the default context (two plugins may start at once).</summary>
-    private static readonly Lock DefaultLoadLock = new();
-
     private readonly AssemblyDependencyResolver _resolver;
-    private readonly string _directory;
-    private readonly HashSet<string> _sharedAssemblies;
+    private readonly IReadOnlyDictionary<string, Assembly> _shared;
 
-    public PluginLoadContext(string name, string entryAssemblyPath, IEnumerable<string>? sharedAssemblies = null)
+    /// <param name="name">The context's name (<c>plugin:&lt;owner&gt;</c>).</param>
+    /// <param name="resolver">Reads the plugin's deps.json: where each assembly it carries is.</param>
+    /// <param name="shared">What <see cref="SharedDependencyContext.Select"/> chose for this instance, by simple name.</param>
+    public PluginLoadContext(string name, AssemblyDependencyResolver resolver, IReadOnlyDictionary<string, Assembly> shared)
         : base(name, isCollectible: true)
     {
-        _resolver = new AssemblyDependencyResolver(entryAssemblyPath);
-        _directory = Path.GetDirectoryName(Path.GetFullPath(entryAssemblyPath))!;
-        _sharedAssemblies = new HashSet<string>(sharedAssemblies ?? [], StringComparer.OrdinalIgnoreCase);
+        _resolver = resolver;
+        _shared = shared;
     }
 
     /// <summary>Whether <paramref name="name"/> is one of the assemblies plugins share with the host.</summary>
@@ -50,13 +47,7 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
             || (simple.StartsWith("Microsoft.Extensions.", StringComparison.Ordinal) && simple.EndsWith(".Abstractions", StringComparison.Ordinal));
     }
 
-    public Assembly LoadFromBytes(string path)
-    {
-        using var assembly = new MemoryStream(File.ReadAllBytes(path));
-        var pdbPath = Path.ChangeExtension(path, ".pdb");
-        using var pdb = File.Exists(pdbPath) ? new MemoryStream(File.ReadAllBytes(pdbPath)) : null;
-        return LoadFromStream(assembly, pdb);
-    }
+    public Assembly LoadFromBytes(string path) => AssemblyFiles.LoadFromBytes(this, path);
 
     /// <summary>The broker's own assemblies (those beside the host executable) that plugins do not share.</summary>
     private static readonly HashSet<string> HostPrivate = HostPrivateAssemblies();
@@ -77,8 +68,8 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
     {
         if (IsShared(assemblyName))
             return null;
-        if (assemblyName.Name is { } sharedName && _sharedAssemblies.Contains(sharedName))
-            return LoadIntoDefault(sharedName, assemblyName);
+        if (assemblyName.Name is { } sharedName && _shared.TryGetValue(sharedName, out var shared))
+            return shared;
         if (_resolver.ResolveAssemblyToPath(assemblyName) is { } path && File.Exists(path))
             return LoadFromBytes(path);
         if (assemblyName.Name is { } name && HostPrivate.Contains(name))
@@ -89,28 +80,6 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
                 "ship it in the plugin's folder or use the SDK instead", name);
         }
         return null;
-    }
-
-    /// <summary>
-    /// The assembly named <paramref name="name"/> in the default context: the one already loaded there (whatever its
-    /// version: the first one loaded stays for the process's life), else the plugin's copy, loaded from its file.
-    /// </summary>
-    private Assembly LoadIntoDefault(string name, AssemblyName assemblyName)
-    {
-        lock (DefaultLoadLock)
-        {
-            foreach (var loaded in Default.Assemblies)
-            {
-                if (string.Equals(loaded.GetName().Name, name, StringComparison.OrdinalIgnoreCase))
-                    return loaded;
-            }
-            var path = _resolver.ResolveAssemblyToPath(assemblyName) is { } resolved && File.Exists(resolved)
-                ? resolved
-                : Path.Combine(_directory, name + ".dll");
-            if (!File.Exists(path))
-                throw new FileNotFoundException($"the plugin declares {name} in sharedAssemblies but {path} does not exist", path);
-            return Default.LoadFromAssemblyPath(path);
-        }
     }
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName) =>

@@ -33,4 +33,7 @@ internal sealed partial class PluginManager
 
     [LoggerMessage(EventId = 309, Level = LogLevel.Error, Message = "Plugin {Name} from loaded_plugins was not started: {Reason}")]
     private static partial void LogBootFailed(ILogger logger, string name, string reason);
+
+    [LoggerMessage(EventId = 310, Level = LogLevel.Warning, Message = "Plugin {Name}: {Warning}")]
+    private static partial void LogPrivateDependency(ILogger logger, string name, string warning);
 }

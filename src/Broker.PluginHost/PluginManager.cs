@@ -14,7 +14,8 @@ namespace Broker.PluginHost;
 /// </summary>
 /// <remarks>
 /// <para>Operations are serialised (one at a time); <see cref="ListAsync"/> never waits for them.</para>
-/// <para>The life of one instance: a new collectible <see cref="PluginLoadContext"/> → entry type created →
+/// <para>The life of one instance: its third-party packages found in (or loaded once into) the
+/// <see cref="SharedDependencyContext"/> → a new collectible <see cref="PluginLoadContext"/> for its own assemblies → entry type created →
 /// <see cref="IBrokerPlugin.StartAsync"/> (bounded by <c>plugins.start_timeout</c>) → running → its hooks removed
 /// and their running calls awaited (<see cref="PluginResources.UnhookAsync"/>) → <see cref="IPluginContext.Stopping"/>
 /// cancelled → <see cref="IBrokerPlugin.StopAsync"/> (bounded by <c>plugins.stop_timeout</c>) → its timers disposed → context unloaded → the host polls the
@@ -30,6 +31,7 @@ internal sealed partial class PluginManager
     private readonly PluginHostOptions _options;
     private readonly string _dataDirectory;
     private readonly IPluginConfigurationSource _configuration;
+    private readonly SharedDependencyContext _sharedDependencies;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
@@ -44,9 +46,11 @@ internal sealed partial class PluginManager
     /// </param>
     /// <param name="dataDirectory">The broker's data directory (loaded_plugins, plugins/&lt;name&gt;/).</param>
     /// <param name="configuration">Reads plugins' .conf files and binds their options.</param>
+    /// <param name="sharedDependencies">Where plugins' third-party packages are loaded once; the process's by default.</param>
     public PluginManager(PluginSupport core, PluginHostOptions options, IReadOnlyList<string> pluginsDirectories, string dataDirectory,
-        IPluginConfigurationSource configuration)
+        IPluginConfigurationSource configuration, SharedDependencyContext? sharedDependencies = null)
     {
+        _sharedDependencies = sharedDependencies ?? SharedDependencyContext.Process;
         _core = core;
         _options = options;
         PluginsDirectories = [.. pluginsDirectories.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal)];
@@ -216,7 +220,7 @@ internal sealed partial class PluginManager
             if (persist)
                 LoadedPlugins.Add(name);
             LogLoaded(_logger, name, instance.Version);
-            return Result(PluginError.None, $"plugin {name} loaded", name);
+            return Result(PluginError.None, $"plugin {name} loaded{Notes(instance)}", name);
         }
         finally
         {
@@ -301,7 +305,7 @@ internal sealed partial class PluginManager
                 LogLeaking(_logger, name, _options.UnloadTimeout);
             }
             LogReloaded(_logger, name, fresh.Version);
-            return Result(PluginError.None, $"plugin {name} reloaded", name);
+            return Result(PluginError.None, $"plugin {name} reloaded{Notes(fresh)}", name);
         }
         finally
         {
@@ -395,13 +399,21 @@ internal sealed partial class PluginManager
         return instance;
     }
 
+    /// <summary>The warnings of an instance's load for the operator's answer: packages it got private copies of.</summary>
+    private static string Notes(Instance instance) =>
+        instance.Warnings.Count == 0 ? "" : $" (warning: {string.Join("; warning: ", instance.Warnings)})";
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Instance CreateInstance(PluginManifest manifest, string owner, IConfiguration configuration, string dataDirectory)
     {
         PluginLoadContext? loadContext = null;
         try
         {
-            loadContext = new PluginLoadContext($"plugin:{owner}", manifest.EntryAssemblyPath, manifest.SharedAssemblies);
+            var resolver = new System.Runtime.Loader.AssemblyDependencyResolver(manifest.EntryAssemblyPath);
+            var shared = _sharedDependencies.Select(manifest, resolver);
+            foreach (var warning in shared.Warnings)
+                LogPrivateDependency(_logger, manifest.Name, warning);
+            loadContext = new PluginLoadContext($"plugin:{owner}", resolver, shared.Assemblies);
             var assembly = loadContext.LoadFromBytes(manifest.EntryAssemblyPath);
             var types = Array.FindAll(assembly.GetExportedTypes(), t => t is { IsClass: true, IsAbstract: false } && typeof(IBrokerPlugin).IsAssignableFrom(t));
             if (types.Length != 1)
@@ -413,7 +425,7 @@ internal sealed partial class PluginManager
             var resources = _core.Open(manifest.Name, owner);
             var context = new PluginContext(manifest.Name, configuration, _core.LoggerFactory, resources,
                 _core.TimeProvider, dataDirectory, _core.Services, _configuration, ReadModel, ManagementClientFactory);
-            return new Instance(resources, manifest.Version, loadContext, plugin, context);
+            return new Instance(resources, manifest.Version, loadContext, plugin, context) { Warnings = shared.Warnings };
         }
         catch (PluginException)
         {
@@ -575,6 +587,9 @@ internal sealed partial class PluginManager
 
         public string Owner => Resources.Owner;
         public string Version { get; } = version;
+
+        /// <summary>Said when it was loaded: packages it got private copies of because another version is shared.</summary>
+        public IReadOnlyList<string> Warnings { get; init; } = [];
 
         public Task StartAsync(CancellationToken ct) => _plugin!.StartAsync(_context!, ct).AsTask();
 

@@ -9,13 +9,21 @@ namespace Broker.PluginHost;
 /// <summary>
 /// A plugin's <c>plugin.json</c>: <c>name</c> (as operators type it; equal to its folder's name), <c>version</c>,
 /// <c>description</c>, <c>entryAssembly</c> (a file name in the folder), <c>sdkVersion</c> (<c>major.minor</c>) and
-/// optionally <c>sharedAssemblies</c>: simple names of assemblies in the folder that are loaded once into the default
-/// load context instead of the plugin's collectible one (see <see cref="PluginLoadContext"/>).
+/// optionally <c>sharedAssemblies</c> (simple names of assemblies of the plugin's own that are loaded once into the
+/// shared, never unloaded context, as its third-party packages are by default) and <c>isolateDependencies</c>
+/// (<c>true</c>, or package ids: third-party packages loaded into the plugin's own collectible context instead; see
+/// <see cref="SharedDependencyContext"/>).
 /// </summary>
 internal sealed partial record PluginManifest(string Name, string Version, string Description, string EntryAssembly, Version SdkVersion, string Directory)
 {
-    /// <summary>The simple names (no <c>.dll</c>) of the assemblies loaded into the default load context, never unloaded.</summary>
+    /// <summary>The simple names (no <c>.dll</c>) of the plugin's own assemblies loaded into the shared context, never unloaded.</summary>
     public IReadOnlyList<string> SharedAssemblies { get; init; } = [];
+
+    /// <summary><c>"isolateDependencies": true</c>: none of the plugin's packages is shared; each load gets private copies.</summary>
+    public bool IsolateAllDependencies { get; init; }
+
+    /// <summary><c>"isolateDependencies": ["Id", ...]</c>: these package ids (and what depends on them) are not shared.</summary>
+    public IReadOnlyList<string> IsolatedDependencies { get; init; } = [];
 
     public const string FileName = "plugin.json";
 
@@ -60,7 +68,45 @@ internal sealed partial record PluginManifest(string Name, string Version, strin
         if (!System.Version.TryParse(sdkText, out var sdk) || sdk.Build > 0 || sdk.Revision > 0)
             throw Invalid(path, $"sdkVersion \"{sdkText}\": expected major.minor, e.g. {Abstractions.Plugins.SdkVersion.Current}");
         var shared = SharedAssemblyNames(root, path, directory, entry);
-        return new PluginManifest(name, version, description, entry, sdk, directory) { SharedAssemblies = shared };
+        var (isolateAll, isolated) = Isolation(root, path);
+        foreach (var id in isolated)
+        {
+            if (shared.Contains(id, StringComparer.OrdinalIgnoreCase))
+                throw Invalid(path, $"\"{id}\" is both in sharedAssemblies and in isolateDependencies");
+        }
+        return new PluginManifest(name, version, description, entry, sdk, directory)
+        {
+            SharedAssemblies = shared,
+            IsolateAllDependencies = isolateAll,
+            IsolatedDependencies = isolated,
+        };
+    }
+
+    /// <summary>
+    /// <c>isolateDependencies</c>: absent or <c>false</c> (share every package), <c>true</c> (share none), or an array of
+    /// package ids as the plugin's project references them (<c>["Npgsql"]</c>). Whether each id is a package of the
+    /// plugin is checked against its deps.json when it is loaded.
+    /// </summary>
+    private static (bool All, List<string> Ids) Isolation(JsonElement root, string path)
+    {
+        var ids = new List<string>();
+        if (!root.TryGetProperty("isolateDependencies", out var value) || value.ValueKind is JsonValueKind.Null or JsonValueKind.False)
+            return (false, ids);
+        if (value.ValueKind == JsonValueKind.True)
+            return (true, ids);
+        const string Expected = "\"isolateDependencies\" must be true, false or an array of package ids";
+        if (value.ValueKind != JsonValueKind.Array)
+            throw Invalid(path, Expected);
+        foreach (var item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String || item.GetString()!.Trim() is not { Length: > 0 } id)
+                throw Invalid(path, Expected);
+            if (id.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) || id != Path.GetFileName(id))
+                throw Invalid(path, $"isolateDependencies \"{id}\": expected a package id, e.g. Npgsql");
+            if (!ids.Contains(id, StringComparer.OrdinalIgnoreCase))
+                ids.Add(id);
+        }
+        return (false, ids);
     }
 
     /// <summary><c>sharedAssemblies</c>: an array of simple assembly names, each <c>&lt;name&gt;.dll</c> in the folder.</summary>

@@ -34,12 +34,19 @@ internal sealed class PluginTestHome : IAsyncDisposable
     public string EtcDirectory => Path.Combine(Root, "etc");
     public string DataDirectory => Path.Combine(Root, "data");
     public PluginHostOptions Options { get; }
+
+    /// <summary>
+    /// This home's own context for shared dependencies, so what one test shares (and which version of a package it
+    /// shared first) does not depend on the tests that ran before it in this process.
+    /// </summary>
+    public SharedDependencyContext SharedDependencies { get; } = new("plugin-dependencies (test)");
     public BrokerEngine Engine { get; }
     public PluginManager Manager { get; }
 
     /// <summary>A second manager over the same home and engine, as after a restart.</summary>
     public PluginManager NewManager() =>
-        new(Engine.PluginSupport, Options, [PluginsDirectory], DataDirectory, new PluginConfigurationSource(EtcDirectory, new Dictionary<string, string>()));
+        new(Engine.PluginSupport, Options, [PluginsDirectory], DataDirectory, new PluginConfigurationSource(EtcDirectory, new Dictionary<string, string>()),
+            SharedDependencies);
 
     /// <summary>Copies test plugin <paramref name="project"/> (e.g. <c>TestPlugins.Hello</c>) to plugins/<paramref name="name"/>/.</summary>
     public string Stage(string project, string name, string? sdkVersion = "2.0", string version = "1.0.0")

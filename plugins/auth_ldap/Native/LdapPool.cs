@@ -10,7 +10,7 @@ namespace Broker.Plugins.AuthLdap.Native;
 /// libldap's synchronous calls block, so each runs on the thread pool with the pool's size as the bound on threads
 /// waiting for the server; each has the settings' timeout as its own limit besides the caller's cancellation.
 /// <para>
-/// Why this lives in its own assembly, loaded once into the default load context (plugin.json's sharedAssemblies):
+/// Why this lives in its own assembly, loaded once into the host's shared, never unloaded context (plugin.json's sharedAssemblies):
 /// a thread blocked in libldap must have no frame of the plugin's collectible load context on its stack, or unloading
 /// that context while the thread is still in native code (a reload under load: the old instance is unloaded and full
 /// GCs are forced while its last calls run) crashed the runtime. So the lambdas that block are here, and the API takes

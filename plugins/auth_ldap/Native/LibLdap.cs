@@ -4,7 +4,7 @@ namespace Broker.Plugins.AuthLdap.Native;
 
 /// <summary>
 /// The few calls of OpenLDAP's libldap (Debian libldap-2.5-0) the plugin makes, as plain P/Invokes (LibraryImport)
-/// whose library is the first of its sonames found. This assembly is loaded once, into the default load context
+/// whose library is the first of its sonames found. This assembly is loaded once, into the host's shared (never unloaded) context
 /// (plugin.json's sharedAssemblies), so the resolver is registered once for the broker's life. Why not System.DirectoryServices.Protocols, which wraps the same library:
 /// its LdapConnection starts, in its static constructor, a thread that loops for ever in its own code
 /// (PartialResultsRetriever), and a thread running a plugin's code keeps the plugin's load context in memory: every

@@ -105,11 +105,7 @@ public sealed class SqlAuthBackend : IAuthBackend
         exception is DbException { IsTransient: true } || exception.InnerException is SocketException or IOException || exception is SocketException;
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        await _source.DisposeAsync().ConfigureAwait(false);
-        DriverStatics.Release(_source.GetType().Assembly);
-    }
+    public ValueTask DisposeAsync() => _source.DisposeAsync();
 
     private DbCommand Command(SqlTemplate template, ClientInfo client)
     {
