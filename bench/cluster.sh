@@ -20,6 +20,7 @@ out=""
 cases="p2p,p2prate,fanin,convergence,conn"
 build=1
 nodes=2
+conn_count_option=""
 port_broker=${PORT_BROKER:-18850}        # node i listens on port_broker + i
 port_nats=${PORT_NATS:-14222}            # NATS server i: client port port_nats + i, route port port_nats + 100 + i
 
@@ -33,6 +34,7 @@ Options:
                    20k msg/s), fanin (50 publishers -> 1 subscriber QoS 1 at 5k msg/s), convergence (SUBACK on one node
                    to first delivery of what is published on another), conn (idle connections on a cluster node
                    against a broker with the cluster off: RSS per connection) (default: all)
+  --conn-count N   the conn case's idle connections (default 10000; 3000 with --quick)
   --nodes N        broker nodes, 2 or 3 (default 2; a third stays idle, as a cluster's other members would)
   --out DIR        where results go (default: a new temp directory)
   --no-build       use the existing Release builds
@@ -47,6 +49,7 @@ while [[ $# -gt 0 ]]; do
         --rounds) rounds="$2"; shift ;;
         --cases) cases="$2"; shift ;;
         --nodes) nodes="$2"; shift ;;
+        --conn-count) conn_count_option="$2"; shift ;;
         --out) out="$2"; shift ;;
         --no-build) build=0 ;;
         -h|--help) usage; exit 0 ;;
@@ -71,6 +74,7 @@ else
     conn_count=10000; conn_rate=5000; conn_hold=8s
 fi
 p2p_rate=20000; fanin_rate=5000
+conn_count=${conn_count_option:-$conn_count}
 conn_ifaddr=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9
 
 out=${out:-$(mktemp -d /tmp/broker-cluster-XXXXXX)}
