@@ -59,7 +59,8 @@ internal static class Summary
             s.Append(c, $"  broker {pids,-6} CPU {r.BrokerCpuPercent:0.0}% of a core ({r.BrokerCpuSeconds:0.00}s)");
             if (r.BrokerCpuMicrosPerMessage is { } perMessage)
                 s.Append(c, $", {perMessage:0.00} µs per delivered message");
-            s.AppendLine(c, $"; RSS {r.BrokerRssStartKb / 1024.0:0.0} → {r.BrokerRssEndKb / 1024.0:0.0} MB (peak {r.BrokerRssPeakKb / 1024.0:0.0} MB)");
+            s.Append(c, $"; RSS {r.BrokerRssStartKb / 1024.0:0.0} → {r.BrokerRssEndKb / 1024.0:0.0} MB");
+            s.AppendLine(r.BrokerRssPeakKb is { } peak ? string.Create(c, $" (peak {peak / 1024.0:0.0} MB)") : "");
             if (r.RssPerConnectionBytes is { } perConnection)
                 s.AppendLine(c, $"  RSS per connection {perConnection / 1024.0:0.00} KB");
             foreach (var p in r.BrokerProcesses ?? [])
