@@ -32,6 +32,26 @@ internal static class BenchCommands
         },
         v => v is > 0 and < 65536, "expected a port, 1 to 65535");
 
+    private static readonly Option<string?> SubHost = new("--sub-host")
+    {
+        Description = "Broker the subscribers connect to, when not the publishers' (e.g. another node of a cluster) [default: --host]",
+        HelpName = "HOST",
+    };
+
+    private static readonly Option<int?> SubPort = Validated(new Option<int?>("--sub-port")
+        {
+            Description = "The subscribers' broker port [default: --port]",
+            HelpName = "PORT",
+        },
+        v => v is null or > 0 and < 65536, "expected a port, 1 to 65535");
+
+    private static readonly Option<string?> Settle = Validated(new Option<string?>("--settle")
+        {
+            Description = "Pause between the subscribers' SUBACKs and the first publish, so a cluster's routes reach the publishers' node [default: 1s with subscribers on another broker, else 0]",
+            HelpName = "TIME",
+        },
+        v => v is null || IsDuration(v), "expected a duration such as 1s or 500ms");
+
     private static readonly Option<string> TransportOption = Validated(new Option<string>("--transport")
         {
             Description = "What MQTT runs over: tcp, tls (server certificate not checked), ws or wss (WebSocket upgrade on --ws-path, subprotocol mqtt); every handshake is a full one",
@@ -169,11 +189,12 @@ internal static class BenchCommands
         Description = "Every publisher and subscriber connects with a persistent session (clean session 0; MQTT 5: clean start 0, session expiry 300 s), so a broker with persistence writes their messages to disk",
     };
 
-    private static readonly Option<int?> BrokerPid = new("--broker-pid")
-    {
-        Description = "Process id of the broker on this machine: report its CPU time (/proc/PID/stat) and RSS (/proc/PID/status) over the window",
-        HelpName = "PID",
-    };
+    private static readonly Option<string?> BrokerPid = Validated(new Option<string?>("--broker-pid")
+        {
+            Description = "Process id of the broker on this machine: report its CPU time (/proc/PID/stat) and RSS (/proc/PID/status) over the window; several, comma-separated (a cluster's nodes): summed, and each reported",
+            HelpName = "PID[,PID...]",
+        },
+        v => v is null || TryParsePids(v, out _), "expected process ids separated by commas");
 
     private static readonly Option<bool> Json = new("--json")
     {
@@ -204,8 +225,57 @@ internal static class BenchCommands
         root.Add(Traffic(Scenario.FanOut, "fanout", "One publisher to S subscribers of its topic", "--subscribers", "Subscribers", 10));
         root.Add(Traffic(Scenario.P2p, "p2p", "N publisher/subscriber pairs, each pair on its own topic", "--pairs", "Publisher/subscriber pairs", 10));
         root.Add(Conn());
+        root.Add(Convergence());
         return root;
     }
+
+    private static readonly Option<int> Rounds = Validated(new Option<int>("--rounds")
+        {
+            Description = "Rounds: each subscribes a fresh topic and waits for the first message published to it",
+            DefaultValueFactory = _ => 100,
+            HelpName = "K",
+        },
+        v => v is >= 1 and <= 1_000_000, "expected 1 to 1000000");
+
+    private static readonly Option<string> Interval = Validated(new Option<string>("--interval")
+        {
+            Description = "Time between two QoS 0 publishes while a round waits for its first delivery (the measure's resolution)",
+            DefaultValueFactory = _ => "1ms",
+            HelpName = "TIME",
+        },
+        v => IsDuration(v) && Parse(v) > TimeSpan.Zero, "expected a positive duration such as 1ms");
+
+    private static readonly Option<string> RoundTimeout = Validated(new Option<string>("--round-timeout")
+        {
+            Description = "A round with no delivery after this long counts as timed out and the next begins",
+            DefaultValueFactory = _ => "5s",
+            HelpName = "TIME",
+        },
+        v => IsDuration(v) && Parse(v) > TimeSpan.Zero, "expected a positive duration such as 5s");
+
+    private static Command Convergence()
+    {
+        var command = new Command("convergence", "Route convergence across two brokers (a cluster's nodes): K rounds of subscribe a fresh topic on --sub-host/--sub-port, then publish QoS 0 to it on --host/--port every --interval from the SUBACK until the first message arrives; reports SUBACK-to-first-delivery p50/p99/max")
+        {
+            Host, Port, SubHost, SubPort, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Rounds, Interval, RoundTimeout,
+            BrokerPid, Json, Quiet, Label,
+        };
+        command.SetAction((parse, cancellationToken) =>
+        {
+            var settings = ConvergenceSettings(parse);
+            return RunAsync(settings, ct => new ConvergenceScenario(settings, Console.Error).RunAsync(ct), cancellationToken);
+        });
+        return command;
+    }
+
+    internal static BenchSettings ConvergenceSettings(ParseResult parse) => Common(parse, Scenario.Convergence) with
+    {
+        SubHost = parse.GetValue(SubHost),
+        SubPort = parse.GetValue(SubPort),
+        Rounds = parse.GetValue(Rounds),
+        PublishInterval = Seconds(parse, Interval),
+        RoundTimeout = Seconds(parse, RoundTimeout),
+    };
 
     private static Command Traffic(Scenario scenario, string name, string description, string countName, string countDescription, int countDefault)
     {
@@ -213,7 +283,7 @@ internal static class BenchCommands
             v => v >= 1, "expected at least 1");
         var command = new Command(name, description)
         {
-            Host, Port, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, PacingOption, Inflight, count,
+            Host, Port, SubHost, SubPort, Settle, TransportOption, WsPath, IfAddr, Version, Username, Password, KeepAlive, Qos, Size, Duration, Warmup, Drain, Rate, PacingOption, Inflight, count,
             IdleSubscriptions, IdleConnections, PersistentSessions, BrokerPid, Json, Quiet, Label,
         };
         command.SetAction((parse, cancellationToken) =>
@@ -242,16 +312,21 @@ internal static class BenchCommands
             IdleSubscriptions = parse.GetValue(IdleSubscriptions),
             IdleConnections = parse.GetValue(IdleConnections),
             PersistentSessions = parse.GetValue(PersistentSessions),
+            SubHost = parse.GetValue(SubHost),
+            SubPort = parse.GetValue(SubPort),
+            Settle = parse.GetValue(Settle) is { } settle ? Parse(settle) : null,
         };
     }
 
-    /// <summary>Parses a fanin, fanout or p2p command line into its settings (for tests); null if it has errors.</summary>
+    /// <summary>Parses a fanin, fanout, p2p or convergence command line into its settings (for tests); null if it has errors.</summary>
     internal static BenchSettings? ParseTraffic(params string[] arguments)
     {
         var root = BuildRoot();
         var parse = root.Parse(arguments);
         if (parse.Errors.Count > 0 || parse.CommandResult.Command is not { } command || command == root)
             return null;
+        if (command.Name == "convergence")
+            return ConvergenceSettings(parse);
         var scenario = command.Name switch { "fanin" => Scenario.FanIn, "fanout" => Scenario.FanOut, "p2p" => Scenario.P2p, _ => (Scenario?)null };
         if (scenario is null)
             return null;
@@ -324,7 +399,7 @@ internal static class BenchCommands
         Password = parse.GetValue(Password),
         KeepAlive = (ushort)Math.Clamp(parse.GetValue(KeepAlive), 0, ushort.MaxValue),
         Duration = Seconds(parse, Duration),
-        BrokerPid = parse.GetValue(BrokerPid),
+        BrokerPids = TryParsePids(parse.GetValue(BrokerPid), out var pids) ? pids : [],
         Json = parse.GetValue(Json),
         Quiet = parse.GetValue(Quiet),
         Label = parse.GetValue(Label),
@@ -379,6 +454,22 @@ internal static class BenchCommands
             if (!IPAddress.TryParse(part, out var address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
                 return false;
             list.Add(address);
+        }
+        return true;
+    }
+
+    /// <summary>A comma-separated list of process ids (empty or null: none).</summary>
+    internal static bool TryParsePids(string? text, out IReadOnlyList<int> pids)
+    {
+        var list = new List<int>();
+        pids = list;
+        if (string.IsNullOrWhiteSpace(text))
+            return true;
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
+                return false;
+            list.Add(pid);
         }
         return true;
     }

@@ -3,13 +3,14 @@ using Broker.Protocol;
 
 namespace Broker.Bench;
 
-/// <summary>The four scenarios (<c>bench --help</c>).</summary>
+/// <summary>The scenarios (<c>bench --help</c>).</summary>
 internal enum Scenario
 {
     FanIn,
     FanOut,
     P2p,
     Conn,
+    Convergence,
 }
 
 /// <summary>Everything one run needs, parsed from the command line.</summary>
@@ -24,9 +25,33 @@ internal sealed record BenchSettings
 
     public string WsPath { get; init; } = "/mqtt";
 
-    /// <summary>What each connection is given to reach the broker.</summary>
-    public Client.BenchTransport TransportFor() =>
-        Transport == Client.TransportKind.Tcp ? Client.BenchTransport.Tcp : new(Transport, Host, WsPath);
+    /// <summary>--sub-host: the broker the subscribers connect to; null = <see cref="Host"/> (one broker).</summary>
+    public string? SubHost { get; init; }
+
+    /// <summary>--sub-port: the subscribers' broker port; null = <see cref="Port"/>.</summary>
+    public int? SubPort { get; init; }
+
+    public string SubscriberHost => SubHost ?? Host;
+
+    public int SubscriberPort => SubPort ?? Port;
+
+    /// <summary>True when the subscribers talk to another broker than the publishers (a cluster's other node).</summary>
+    public bool SplitBrokers => SubscriberHost != Host || SubscriberPort != Port;
+
+    /// <summary>
+    /// --settle: the pause between the last subscriber's SUBACK and the first publish; null = 1 s when the subscribers
+    /// are on another broker (so the route reaches the publishers' node before the first message), else none.
+    /// </summary>
+    public TimeSpan? Settle { get; init; }
+
+    public TimeSpan SettleTime => Settle ?? (SplitBrokers ? TimeSpan.FromSeconds(1) : TimeSpan.Zero);
+
+    /// <summary>What each connection is given to reach the broker (the publishers').</summary>
+    public Client.BenchTransport TransportFor() => TransportFor(Host);
+
+    /// <summary>What each connection is given to reach the broker named <paramref name="host"/>.</summary>
+    public Client.BenchTransport TransportFor(string host) =>
+        Transport == Client.TransportKind.Tcp ? Client.BenchTransport.Tcp : new(Transport, host, WsPath);
 
     /// <summary>--ifaddr: local addresses connections are bound to, in turn; empty = the kernel chooses.</summary>
     public IReadOnlyList<IPAddress> LocalAddresses { get; init; } = [];
@@ -78,7 +103,17 @@ internal sealed record BenchSettings
         var n = index.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return (Username?.Replace("{n}", n, StringComparison.Ordinal), Password?.Replace("{n}", n, StringComparison.Ordinal));
     }
-    public int? BrokerPid { get; init; }
+    /// <summary>--broker-pid: the broker processes whose CPU and RSS are read (summed; each one also reported).</summary>
+    public IReadOnlyList<int> BrokerPids { get; init; } = [];
+
+    /// <summary>convergence: rounds of subscribe-then-publish-until-delivered (--rounds).</summary>
+    public int Rounds { get; init; } = 100;
+
+    /// <summary>convergence: time between two publishes while waiting for the first delivery (--interval).</summary>
+    public TimeSpan PublishInterval { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>convergence: a round that got nothing within this time counts as a timeout (--round-timeout).</summary>
+    public TimeSpan RoundTimeout { get; init; } = TimeSpan.FromSeconds(5);
     public bool Json { get; init; }
     public bool Quiet { get; init; }
 
@@ -90,14 +125,21 @@ internal sealed record BenchSettings
 
     public string VersionText => Version == MqttProtocolVersion.V500 ? "5" : "3.1.1";
 
-    public async Task<EndPoint> ResolveAsync(CancellationToken cancellationToken)
+    /// <summary>The publishers' broker (--host, --port).</summary>
+    public Task<EndPoint> ResolveAsync(CancellationToken cancellationToken) => ResolveAsync(Host, Port, "--host", cancellationToken);
+
+    /// <summary>The subscribers' broker (--sub-host, --sub-port; by default the publishers').</summary>
+    public Task<EndPoint> ResolveSubscriberAsync(CancellationToken cancellationToken) =>
+        ResolveAsync(SubscriberHost, SubscriberPort, SubHost is null ? "--host" : "--sub-host", cancellationToken);
+
+    private static async Task<EndPoint> ResolveAsync(string host, int port, string option, CancellationToken cancellationToken)
     {
-        if (IPAddress.TryParse(Host, out var address))
-            return new IPEndPoint(address, Port);
-        var addresses = await Dns.GetHostAddressesAsync(Host, System.Net.Sockets.AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+        if (IPAddress.TryParse(host, out var address))
+            return new IPEndPoint(address, port);
+        var addresses = await Dns.GetHostAddressesAsync(host, System.Net.Sockets.AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
         if (addresses.Length == 0)
-            throw new Client.BenchException($"--host {Host}: no IPv4 address");
-        return new IPEndPoint(addresses[0], Port);
+            throw new Client.BenchException($"{option} {host}: no IPv4 address");
+        return new IPEndPoint(addresses[0], port);
     }
 }
 

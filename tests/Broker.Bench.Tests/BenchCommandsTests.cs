@@ -35,6 +35,12 @@ public sealed class BenchCommandsTests
     [InlineData("fanin", "--ifaddr", "127.0.0.2;127.0.0.3")]
     [InlineData("fanin", "--pacing", "coordinated")]
     [InlineData("conn", "--transport", "quic")]
+    [InlineData("fanin", "--broker-pid", "12;34")]
+    [InlineData("conn", "--broker-pid", "12,x")]
+    [InlineData("p2p", "--sub-port", "0")]
+    [InlineData("p2p", "--settle", "soon")]
+    [InlineData("convergence", "--rounds", "0")]
+    [InlineData("convergence", "--interval", "0ms")]
     public void Parse_BadValue_ErrorNamesTheOption(string command, string option, string value)
     {
         var result = BenchCommands.BuildRoot().Parse([command, option, value]);
@@ -45,7 +51,7 @@ public sealed class BenchCommandsTests
     [Fact]
     public void Parse_Defaults_NoErrors()
     {
-        foreach (var command in new[] { "fanin", "fanout", "p2p", "conn" })
+        foreach (var command in new[] { "fanin", "fanout", "p2p", "conn", "convergence" })
             Assert.Empty(BenchCommands.BuildRoot().Parse([command]).Errors);
     }
 
@@ -98,5 +104,76 @@ public sealed class BenchCommandsTests
         Assert.Equal(Broker.Bench.Client.TransportKind.Tcp, BenchCommands.ParseTraffic("fanin")!.Transport);
         var wss = BenchCommands.ParseTraffic("fanin", "--transport", "wss", "--ws-path", "/ws", "--host", "broker.example")!;
         Assert.Equal(new Broker.Bench.Client.BenchTransport(Broker.Bench.Client.TransportKind.Wss, "broker.example", "/ws"), wss.TransportFor());
+    }
+
+    [Fact]
+    public void ParseTraffic_BrokerPid_OneOrACommaSeparatedList()
+    {
+        Assert.Empty(BenchCommands.ParseTraffic("p2p")!.BrokerPids);
+        Assert.Equal([1234], BenchCommands.ParseTraffic("p2p", "--broker-pid", "1234")!.BrokerPids);
+        Assert.Equal([12, 34, 56], BenchCommands.ParseTraffic("fanin", "--broker-pid", "12, 34,56")!.BrokerPids);
+    }
+
+    [Theory]
+    [InlineData("1,2,3", new[] { 1, 2, 3 })]
+    [InlineData(" 7 ", new[] { 7 })]
+    [InlineData("", new int[0])]
+    public void TryParsePids_Valid(string text, int[] expected)
+    {
+        Assert.True(BenchCommands.TryParsePids(text, out var pids));
+        Assert.Equal(expected, pids);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-5")]
+    [InlineData("1,,2")]
+    [InlineData("+3")]
+    public void TryParsePids_Invalid(string text) => Assert.False(BenchCommands.TryParsePids(text, out _));
+
+    [Fact]
+    public void ParseTraffic_SubscriberBroker_DefaultsToThePublishers()
+    {
+        var settings = BenchCommands.ParseTraffic("p2p", "--host", "10.0.0.1", "--port", "1884")!;
+        Assert.Equal("10.0.0.1", settings.SubscriberHost);
+        Assert.Equal(1884, settings.SubscriberPort);
+        Assert.False(settings.SplitBrokers);
+        Assert.Equal(TimeSpan.Zero, settings.SettleTime);
+    }
+
+    [Fact]
+    public void ParseTraffic_SubscriberBroker_AnotherNodeSettlesOneSecondUnlessTold()
+    {
+        var split = BenchCommands.ParseTraffic("fanin", "--port", "1884", "--sub-port", "1885")!;
+        Assert.Equal("127.0.0.1", split.SubscriberHost);
+        Assert.Equal(1885, split.SubscriberPort);
+        Assert.True(split.SplitBrokers);
+        Assert.Equal(TimeSpan.FromSeconds(1), split.SettleTime);
+
+        var otherHost = BenchCommands.ParseTraffic("p2p", "--sub-host", "127.0.0.2", "--settle", "250ms")!;
+        Assert.True(otherHost.SplitBrokers);
+        Assert.Equal(1883, otherHost.SubscriberPort);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), otherHost.SettleTime);
+
+        Assert.Equal(TimeSpan.FromSeconds(2), BenchCommands.ParseTraffic("p2p", "--settle", "2s")!.SettleTime);
+    }
+
+    [Fact]
+    public void ParseConvergence_OptionsAndDefaults()
+    {
+        var defaults = BenchCommands.ParseTraffic("convergence")!;
+        Assert.Equal(Scenario.Convergence, defaults.Scenario);
+        Assert.Equal(100, defaults.Rounds);
+        Assert.Equal(TimeSpan.FromMilliseconds(1), defaults.PublishInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), defaults.RoundTimeout);
+        Assert.False(defaults.SplitBrokers);
+
+        var settings = BenchCommands.ParseTraffic("convergence", "--port", "1884", "--sub-port", "1885", "--rounds", "50",
+            "--interval", "2ms", "--round-timeout", "1s", "--broker-pid", "10,11")!;
+        Assert.Equal(50, settings.Rounds);
+        Assert.Equal(TimeSpan.FromMilliseconds(2), settings.PublishInterval);
+        Assert.Equal(TimeSpan.FromSeconds(1), settings.RoundTimeout);
+        Assert.Equal(1885, settings.SubscriberPort);
+        Assert.Equal([10, 11], settings.BrokerPids);
     }
 }

@@ -11,6 +11,9 @@ internal sealed class BenchReport
     public string Scenario { get; set; } = "";
     public string? Label { get; set; }
     public string Broker { get; set; } = "";
+
+    /// <summary>Where the subscribers were connected, when not to <see cref="Broker"/> (--sub-host, --sub-port).</summary>
+    public string? SubscriberBroker { get; set; }
     public string Version { get; set; } = "";
     public int? Qos { get; set; }
     public int? Size { get; set; }
@@ -76,6 +79,21 @@ internal sealed class BenchReport
 
     public string? FirstIdleDisconnect { get; set; }
 
+    // convergence
+    public int? Rounds { get; set; }
+
+    /// <summary>Rounds whose subscriber got nothing within --round-timeout (not in the percentiles).</summary>
+    public int? RoundTimeouts { get; set; }
+
+    /// <summary>Time between two publishes while a round waits for its first delivery.</summary>
+    public double? PublishIntervalMicros { get; set; }
+
+    /// <summary>Per round: the subscriber's SUBACK to its first delivery (published on the other broker), µs.</summary>
+    public LatencyReport? Convergence { get; set; }
+
+    /// <summary>Per round: that first delivered message's own send-to-receive time, µs (part of the convergence).</summary>
+    public LatencyReport? FirstDeliveryLatency { get; set; }
+
     // conn
     public int? Connections { get; set; }
     public double? ConnectRateOffered { get; set; }
@@ -94,8 +112,14 @@ internal sealed class BenchReport
 
     public string? FirstDisconnect { get; set; }
 
-    // --broker-pid
+    // --broker-pid (several: every number below is their sum; broker_processes has each one)
     public int? BrokerPid { get; set; }
+
+    /// <summary>Every --broker-pid; null with one.</summary>
+    public List<int>? BrokerPids { get; set; }
+
+    /// <summary>Each --broker-pid's own CPU and RSS, when there are several.</summary>
+    public List<ProcessReport>? BrokerProcesses { get; set; }
     public double? BrokerCpuSeconds { get; set; }
 
     /// <summary>Broker CPU time over the window as % of one core.</summary>
@@ -112,6 +136,19 @@ internal sealed class BenchReport
     public double GeneratorCpuPercent { get; set; }
 
     public int ProcessorCount { get; set; } = Environment.ProcessorCount;
+}
+
+/// <summary>One broker process's share of a run (several --broker-pid).</summary>
+internal sealed class ProcessReport
+{
+    public int Pid { get; set; }
+    public double CpuSeconds { get; set; }
+
+    /// <summary>% of one core over the window.</summary>
+    public double CpuPercent { get; set; }
+
+    public long RssStartKb { get; set; }
+    public long RssEndKb { get; set; }
 }
 
 /// <summary>

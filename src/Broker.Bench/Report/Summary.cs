@@ -14,7 +14,17 @@ internal static class Summary
         if (r.Label is not null)
             s.Append(c, $" [{r.Label}]");
         s.AppendLine();
-        if (r.Scenario == "conn")
+        if (r.SubscriberBroker is not null)
+            s.AppendLine(c, $"  subscribers  on {r.SubscriberBroker} (publishers on {r.Broker})");
+        if (r.Scenario == "convergence")
+        {
+            s.AppendLine(c, $"  rounds       {r.Rounds}, {r.RoundTimeouts} timed out; QoS 0 every {r.PublishIntervalMicros / 1000.0:0.###} ms from each SUBACK until the first delivery ({r.Sent} published)");
+            if (r.Convergence is { } cv)
+                s.AppendLine(c, $"  convergence  ms p50 {cv.P50 / 1000.0:0.00}  p99 {cv.P99 / 1000.0:0.00}  max {cv.Max / 1000.0:0.00}  mean {cv.Mean / 1000.0:0.00}  (SUBACK to first delivery, n={cv.Count})");
+            if (r.FirstDeliveryLatency is { } fl)
+                s.AppendLine(c, $"  its trip µs  p50 {fl.P50}  p99 {fl.P99}  max {fl.Max}  (that message's send to receive, included above)");
+        }
+        else if (r.Scenario == "conn")
         {
             s.AppendLine(c, $"  connections  {r.Connected} of {r.Connections} connected, {r.ConnectFailures} failed, {r.Disconnected} dropped while held");
             s.AppendLine(c, $"  connect rate {r.ConnectRate:0.0}/s achieved (offered {r.ConnectRateOffered:0.#}/s)");
@@ -45,12 +55,16 @@ internal static class Summary
             s.AppendLine(c, $"  disconnected {r.Disconnected}, first: {r.FirstDisconnect}");
         if (r.BrokerPid is { } pid)
         {
-            s.Append(c, $"  broker {pid,-6} CPU {r.BrokerCpuPercent:0.0}% of a core ({r.BrokerCpuSeconds:0.00}s)");
+            var pids = r.BrokerPids is { } all ? string.Join('+', all) : pid.ToString(c);
+            s.Append(c, $"  broker {pids,-6} CPU {r.BrokerCpuPercent:0.0}% of a core ({r.BrokerCpuSeconds:0.00}s)");
             if (r.BrokerCpuMicrosPerMessage is { } perMessage)
                 s.Append(c, $", {perMessage:0.00} µs per delivered message");
-            s.AppendLine(c, $"; RSS {r.BrokerRssStartKb / 1024.0:0.0} → {r.BrokerRssEndKb / 1024.0:0.0} MB (peak {r.BrokerRssPeakKb / 1024.0:0.0} MB)");
+            s.Append(c, $"; RSS {r.BrokerRssStartKb / 1024.0:0.0} → {r.BrokerRssEndKb / 1024.0:0.0} MB");
+            s.AppendLine(r.BrokerRssPeakKb is { } peak ? string.Create(c, $" (peak {peak / 1024.0:0.0} MB)") : "");
             if (r.RssPerConnectionBytes is { } perConnection)
                 s.AppendLine(c, $"  RSS per connection {perConnection / 1024.0:0.00} KB");
+            foreach (var p in r.BrokerProcesses ?? [])
+                s.AppendLine(c, $"    pid {p.Pid,-7} CPU {p.CpuPercent:0.0}% ({p.CpuSeconds:0.00}s); RSS {p.RssStartKb / 1024.0:0.0} → {p.RssEndKb / 1024.0:0.0} MB");
         }
         s.AppendLine(c, $"  generator    CPU {r.GeneratorCpuPercent:0.0}% of a core ({r.ProcessorCount} cores here; near {r.ProcessorCount * 100}% means the generator was the limit)");
         return s.ToString();

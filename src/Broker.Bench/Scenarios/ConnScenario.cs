@@ -29,7 +29,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
-        var sampler = new ProcessSampler(settings.BrokerPid);
+        var sampler = new ProcessSampler(settings.BrokerPids);
         sampler.Validate();
         var endpoint = await settings.ResolveAsync(cancellationToken).ConfigureAwait(false);
         var runId = RandomNumberGenerator.GetHexString(8, lowercase: true);
@@ -90,7 +90,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
                 Progress($"[hold   ] open {open.Count - CountFailed(open)}  dropped by broker {CountFailed(open)}");
             }
             var after = sampler.Take();
-            return BuildReport(baseline, before, after, connectSeconds, peakRss, open);
+            return BuildReport(sampler, baseline, before, after, connectSeconds, peakRss, open);
         }
         finally
         {
@@ -137,7 +137,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         }
     }
 
-    private BenchReport BuildReport(ProcessSample baseline, ProcessSample before, ProcessSample after, double connectSeconds,
+    private BenchReport BuildReport(ProcessSampler sampler, ProcessSample baseline, ProcessSample before, ProcessSample after, double connectSeconds,
         long peakRss, List<BenchConnection> open)
     {
         var window = ProcessSample.Seconds(before, after);
@@ -165,14 +165,9 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
                 report.FirstDisconnect ??= $"{connection.ClientId}: {failure}";
             }
         }
-        if (settings.BrokerPid is { } pid)
+        if (sampler.HasBroker)
         {
-            var cpu = after.BrokerCpuSeconds - before.BrokerCpuSeconds;
-            report.BrokerPid = pid;
-            report.BrokerCpuSeconds = TrafficScenario.Round(cpu, 2);
-            report.BrokerCpuPercent = TrafficScenario.Round(window > 0 ? cpu / window * 100 : 0, 1);
-            report.BrokerRssStartKb = baseline.BrokerRssKb;
-            report.BrokerRssEndKb = after.BrokerRssKb;
+            sampler.Fill(report, before, after, rssFrom: baseline);
             report.BrokerRssPeakKb = peakRss;
             if (_connected > 0)
                 report.RssPerConnectionBytes = TrafficScenario.Round((after.BrokerRssKb - baseline.BrokerRssKb) * 1024.0 / _connected, 0);

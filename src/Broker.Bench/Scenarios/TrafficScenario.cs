@@ -34,9 +34,10 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
 
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
-        var sampler = new ProcessSampler(settings.BrokerPid);
+        var sampler = new ProcessSampler(settings.BrokerPids);
         sampler.Validate();
         var endpoint = await settings.ResolveAsync(cancellationToken).ConfigureAwait(false);
+        var subscriberEndpoint = await settings.ResolveSubscriberAsync(cancellationToken).ConfigureAwait(false);
         var runId = RandomNumberGenerator.GetHexString(8, lowercase: true);
         var magic = (uint)RandomNumberGenerator.GetInt32(int.MaxValue) | 1u;
         var (publisherTopics, subscriberFilters) = Topology(runId);
@@ -53,20 +54,25 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
             {
                 var recorder = new DeliveryRecorder(magic, _clock);
                 _recorders.Add(recorder);
-                _subscribers.Add(new BenchConnection($"bench-{runId}-sub-{i}", settings.Version, receiveBuffer, recorder, settings.LocalAddress(i)) { Transport = settings.TransportFor() });
+                _subscribers.Add(new BenchConnection($"bench-{runId}-sub-{i}", settings.Version, receiveBuffer, recorder, settings.LocalAddress(i)) { Transport = settings.TransportFor(settings.SubscriberHost) });
             }
             for (var i = 0; i < publisherTopics.Count; i++)
                 _publishers.Add(new BenchConnection($"bench-{runId}-pub-{i}", settings.Version, 4 * 1024, localAddress: settings.LocalAddress(subscriberFilters.Count + i)) { Transport = settings.TransportFor() });
 
             var setup = Stopwatch.StartNew();
-            await ConnectAllAsync(_subscribers, endpoint, cancellationToken).ConfigureAwait(false);
+            await ConnectAllAsync(_subscribers, subscriberEndpoint, cancellationToken).ConfigureAwait(false);
             await Parallel.ForAsync(0, _subscribers.Count, ConnectOptions(cancellationToken), async (i, ct) =>
                 await _subscribers[i].SubscribeAsync(subscriberFilters[i], (MqttQos)settings.Qos, settings.ConnectTimeout, ct).ConfigureAwait(false))
                 .ConfigureAwait(false);
             await ConnectAllAsync(_publishers, endpoint, cancellationToken).ConfigureAwait(false);
+            // Subscribers on another node: its routes must reach the publishers' node before the first message, or
+            // that message has nowhere to go there (lost, and counted so).
+            if (settings.SettleTime > TimeSpan.Zero)
+                await Task.Delay(settings.SettleTime, cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < _publishers.Count; i++)
                 _publishers[i].ConfigurePublisher(publisherTopics[i], settings.Qos, settings.Size, settings.Inflight, magic, i);
-            Progress($"connected {_subscribers.Count} subscriber(s) and {_publishers.Count} publisher(s) to {endpoint} in {setup.Elapsed.TotalSeconds:0.00}s; run {runId}");
+            var where = settings.SplitBrokers ? $"{subscriberEndpoint} and {endpoint}" : endpoint.ToString();
+            Progress($"connected {_subscribers.Count} subscriber(s) and {_publishers.Count} publisher(s) to {where} in {setup.Elapsed.TotalSeconds:0.00}s; run {runId}");
 
             var report = await MeasureAsync(sampler, cancellationToken).ConfigureAwait(false);
             report.IdleSubscriptions = settings.IdleSubscriptions;
@@ -188,7 +194,7 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
         await Task.WhenAll(publishing).ConfigureAwait(false);
         await DrainAsync(cancellationToken).ConfigureAwait(false);
         ProgressLine(lastLine, "drained");
-        return BuildReport(before, after, sentAfter - sentBefore, receivedAfter - receivedBefore, peakRss);
+        return BuildReport(sampler, before, after, sentAfter - sentBefore, receivedAfter - receivedBefore, peakRss);
     }
 
     /// <summary>
@@ -260,7 +266,7 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
         return true;
     }
 
-    private BenchReport BuildReport(ProcessSample before, ProcessSample after, long sentInWindow, long receivedInWindow, long peakRss)
+    private BenchReport BuildReport(ProcessSampler sampler, ProcessSample before, ProcessSample after, long sentInWindow, long receivedInWindow, long peakRss)
     {
         var window = ProcessSample.Seconds(before, after);
         long sent = 0, expected = 0, received = 0, lost = 0, duplicates = 0, outOfOrder = 0, rejected = 0;
@@ -290,6 +296,7 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
             Scenario = settings.Scenario.ToString().ToLowerInvariant(),
             Label = settings.Label,
             Broker = $"{settings.Host}:{settings.Port}",
+            SubscriberBroker = settings.SplitBrokers ? $"{settings.SubscriberHost}:{settings.SubscriberPort}" : null,
             Version = settings.VersionText,
             Qos = settings.Qos,
             Size = Math.Max(settings.Size, BenchPayload.Size),
@@ -321,15 +328,10 @@ internal sealed class TrafficScenario(BenchSettings settings, TextWriter progres
                 report.FirstDisconnect ??= $"{connection.ClientId}: {failure}";
             }
         }
-        if (settings.BrokerPid is { } pid)
+        if (sampler.HasBroker)
         {
-            var cpu = after.BrokerCpuSeconds - before.BrokerCpuSeconds;
-            report.BrokerPid = pid;
-            report.BrokerCpuSeconds = Round(cpu, 2);
-            report.BrokerCpuPercent = Round(window > 0 ? cpu / window * 100 : 0, 1);
+            var cpu = sampler.Fill(report, before, after);
             report.BrokerCpuMicrosPerMessage = Round(receivedInWindow > 0 ? cpu * 1e6 / receivedInWindow : 0, 2);
-            report.BrokerRssStartKb = before.BrokerRssKb;
-            report.BrokerRssEndKb = after.BrokerRssKb;
             report.BrokerRssPeakKb = peakRss;
         }
         return report;
