@@ -224,11 +224,11 @@ public sealed class ClusterOwnershipTests
             await node.WaitForLogAsync(l => l.Contains("client-id registry", StringComparison.Ordinal) && l.Contains("ready", StringComparison.Ordinal), $"{node.NodeName}'s registry", Deadline);
     }
 
-    /// <summary>GET /api/v5/clients: every session of the cluster, each with its node.</summary>
+    /// <summary>GET /api/v4/clients: every session of the cluster, each with its node.</summary>
     private static async Task<List<System.Text.Json.JsonElement>> ClientsAsync(BrokerProcess node)
     {
         using var http = node.CreateManagementClient();
-        var json = await http.GetStringAsync("api/v5/clients", TestContext.Current.CancellationToken);
+        var json = await http.GetStringAsync("api/v4/clients", TestContext.Current.CancellationToken);
         var data = System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("data").Clone();
         return [.. data.EnumerateArray()];
     }
