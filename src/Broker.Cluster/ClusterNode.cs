@@ -32,6 +32,9 @@ namespace Broker.Cluster;
 /// <item><c>c.snap.n</c>: request/reply: node n's whole route table and the version it is at. A node asks when it
 /// first hears another (or hears it again after it was down, or finds a version missing); deltas that arrive while it
 /// waits are kept and those above the snapshot's version applied after it.</item>
+/// <item><c>c.own.n</c>: request/reply: another node has become a client id's owner and takes it from node n (its
+/// connection closed, its session handed over; see ClusterNode.Ownership.cs). The owners are kept in the JetStream
+/// key-value bucket <c>c-owners</c>.</item>
 /// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="ForwardCodec"/>: <see cref="BrokerMessageCodec"/>'s
 /// form, behind an envelope naming the share groups n was chosen for, if any), each sent once per node however many of
 /// its subscribers match. One connection per node and one subject per receiving node keep one
@@ -167,6 +170,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         _loops.Add(Task.Run(() => ReceivePluginBroadcastsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServePluginRequestsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServeQueriesAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ServeOwnershipAsync(_stop.Token)));
     }
 
     /// <inheritdoc/>
@@ -469,7 +473,11 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private ValueTask OnConnectionOpenedAsync(object? sender, NatsEventArgs args)
     {
         LogNatsConnected(_logger, NatsServer ?? _options.Servers, _wasConnected ? "reconnected" : "connected");
+        // A split may have given this node's clients to others meanwhile: check them against the registry.
+        if (_wasConnected)
+            RecheckConnectedClients();
         _wasConnected = true;
+        EnsureRegistry();
         // Announce at once rather than at the next tick: the others sync from it.
         EnqueueHeartbeat();
         return ValueTask.CompletedTask;
@@ -818,6 +826,8 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             // Not awaited: a publish waits while NATS reconnects, and this tick must go on finding silent nodes down.
             if (NatsConnected)
                 _ = FlushAcksAsync(cancel);
+            if (NatsConnected && UnclaimedCount > 0)
+                _ = ReconcileAsync();
         }
     }
 }

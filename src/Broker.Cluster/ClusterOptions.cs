@@ -15,7 +15,7 @@ internal enum NatsVerify
 /// <summary>etc/broker.conf <c>cluster.*</c>: this node as one of several over NATS (issue 24, first part).</summary>
 /// <remarks>
 /// Defaults: off; name <c>broker</c>; servers <c>nats://127.0.0.1:4222</c>; no credentials; TLS off; heartbeat 250ms;
-/// node timeout 1s; forward queue 100000 messages.
+/// node timeout 1s; forward queue 100000 messages; owner registry replicas 3.
 /// </remarks>
 internal sealed partial class ClusterOptions : IValidatableOptions
 {
@@ -60,6 +60,9 @@ internal sealed partial class ClusterOptions : IValidatableOptions
 
     [ConfKey("cluster.max_forward_queue", "Messages waiting to be sent to other nodes (while NATS is slow or reconnecting); beyond this, new ones are dropped and counted (cluster.forward.dropped).", Min = "1", Max = "100000000")]
     public int MaxForwardQueue { get; set; } = 100_000;
+
+    [ConfKey("cluster.owner_replicas", "Copies NATS JetStream keeps of the client-id owner registry (the key-value bucket <cluster.name>-owners that makes each client id one node's): 3 survives the loss of one of three NATS servers; with fewer NATS servers than this, 1 is used (logged). Every NATS server needs JetStream (-js, or a jetstream {} block).", Min = "1", Max = "5")]
+    public int OwnerReplicas { get; set; } = 3;
 
     /// <summary>The servers as NATS.Net takes them: one comma-separated string.</summary>
     public IReadOnlyList<string> ServerList =>

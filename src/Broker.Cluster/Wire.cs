@@ -20,6 +20,9 @@ internal sealed class NodeSubjects(string clusterName)
     /// <summary>Request/reply: the management API's questions to node <paramref name="token"/> (<see cref="ClusterNode.AskAsync"/>).</summary>
     public string Api(string token) => clusterName + ".api." + token;
 
+    /// <summary>Request/reply: another node takes a client id from node <paramref name="token"/> (<see cref="ClusterNode.ClaimClientAsync"/>).</summary>
+    public string Owner(string token) => clusterName + ".own." + token;
+
     /// <summary>
     /// A node name as one subject token: node names hold '.' and '@' (<c>broker@10.0.0.1</c>), which NATS reads as
     /// separators or may refuse, so other characters become '_' and a hash of the whole name keeps two names apart.

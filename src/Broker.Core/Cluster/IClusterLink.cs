@@ -22,7 +22,21 @@ public interface IClusterLink : IRouteObserver
     /// <param name="local">This node's own deliveries of it: a share group served here is served by no other node.</param>
     /// <returns>The number of nodes it was sent to.</returns>
     int Forward(BrokerMessage message, LocalDeliveries local);
+
+    /// <summary>
+    /// A CONNECT of <paramref name="clientId"/> on this node, accepted by authentication: makes this node the client id's
+    /// one owner in the cluster before the CONNACK. The node that owned it closes its connection (DISCONNECT 0x8E) and
+    /// hands over the session's state (<see cref="Hosting.IClusterPort.ReleaseClientAsync"/>), unless
+    /// <paramref name="discard"/> (clean start): then it drops it. Called by the session room with the client id's
+    /// connect lock held; a single node (no link) never calls it.
+    /// </summary>
+    ValueTask<ClientClaim> ClaimClientAsync(string clientId, bool discard);
 }
+
+/// <summary>The outcome of <see cref="IClusterLink.ClaimClientAsync"/>.</summary>
+/// <param name="Refused">The client id could not be made this node's (another node kept winning it): refuse the CONNECT.</param>
+/// <param name="Session">The session state the previous owner handed over (the core's own handover form); null: none.</param>
+public readonly record struct ClientClaim(bool Refused, byte[]? Session);
 
 /// <summary>This node's deliveries of one message, as the cluster may ask about them during <see cref="IClusterLink.Forward"/>.</summary>
 public readonly struct LocalDeliveries

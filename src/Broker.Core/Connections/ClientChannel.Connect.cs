@@ -64,6 +64,12 @@ internal sealed partial class ClientChannel
         _clientTopicAliasMaximum = properties?.TopicAliasMaximum ?? 0;
 
         var (session, present) = await _engine.Sessions.ConnectAsync(this, client, _superuser, connect.CleanSession, decision.ExpiryInterval).ConfigureAwait(false);
+        if (session is null)
+        {
+            // In a cluster, another node kept winning this client id while this one tried to own it.
+            await RefuseAsync(MqttReasonCode.ServerBusy, null).ConfigureAwait(false);
+            return;
+        }
         _session = session;
 
         MqttProperties? connackProperties = null;

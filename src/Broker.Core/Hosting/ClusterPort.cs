@@ -41,6 +41,17 @@ public interface IClusterPort
     /// never forwarded again (<c>message.publish</c> ran on the node it was published on). Returns the deliveries.
     /// </summary>
     ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope);
+
+    /// <summary>
+    /// Another node now owns <paramref name="clientId"/> (<see cref="IClusterLink.ClaimClientAsync"/> there): its
+    /// connection here, if any, is closed (MQTT 5: DISCONNECT 0x8E Session taken over) and its session ends here. Returns
+    /// the session's state in the handover form for the new owner when it outlives connections (expiry &gt; 0) and
+    /// <paramref name="discard"/> is false; else null.
+    /// </summary>
+    Task<byte[]?> ReleaseClientAsync(string clientId, bool discard);
+
+    /// <summary>The client ids with a connection on this node now.</summary>
+    List<string> ConnectedClients();
 }
 
 internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
@@ -61,6 +72,19 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
 
     public async ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope) =>
         (await engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false)).Deliveries;
+
+    public Task<byte[]?> ReleaseClientAsync(string clientId, bool discard) => engine.Sessions.ReleaseAsync(clientId, discard);
+
+    public List<string> ConnectedClients()
+    {
+        var ids = new List<string>();
+        foreach (var session in engine.Sessions.Enumerate())
+        {
+            if (session.IsConnected)
+                ids.Add(session.ClientId);
+        }
+        return ids;
+    }
 }
 
 /// <summary>

@@ -166,6 +166,45 @@ internal static class SessionRecords
         }
     }
 
+    /// <summary>
+    /// One session's records as one value, for a handover to another node (cluster takeover): <see cref="Version"/>, the
+    /// number of records, then each key (<see cref="BinaryWriter.Write(string)"/>) and value (length, bytes).
+    /// </summary>
+    public static byte[] EncodeHandover(List<KeyValuePair<string, byte[]>> records)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(Version);
+            writer.Write(records.Count);
+            foreach (var (key, value) in records)
+            {
+                writer.Write(key);
+                writer.Write(value.Length);
+                writer.Write(value);
+            }
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>The records of <see cref="EncodeHandover"/>.</summary>
+    public static List<KeyValuePair<string, byte[]>> DecodeHandover(byte[] value) => Decode(value, reader =>
+    {
+        var count = reader.ReadInt32();
+        if (count < 0 || count > value.Length)
+            throw new InvalidDataException($"a session handover of {count} records");
+        var records = new List<KeyValuePair<string, byte[]>>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var key = reader.ReadString();
+            var length = reader.ReadInt32();
+            if (length < 0 || length > value.Length)
+                throw new InvalidDataException($"a session handover record of {length} bytes");
+            records.Add(new(key, reader.ReadBytes(length)));
+        }
+        return records;
+    });
+
     private static void WriteNullable(BinaryWriter writer, string? value)
     {
         writer.Write(value is not null);

@@ -33,6 +33,9 @@ internal interface ISessionHost
     /// <summary>Where sessions' subscriptions are routed.</summary>
     Router<Session> Router { get; }
 
+    /// <summary>The cluster this node is in (client-id ownership across nodes); null when clustering is off.</summary>
+    Cluster.IClusterLink? Cluster { get; }
+
     /// <summary>The session.* hooks.</summary>
     HookRegistry Hooks { get; }
 

@@ -155,8 +155,9 @@ internal sealed partial class Session
     /// delivery until re-authorized), its messages in order (in flight ones keep their packet ids, sent again with DUP
     /// when the client returns [MQTT-4.4.0-1]), its incoming QoS 2 packet ids.
     /// </summary>
+    /// <param name="persisted">Whether this node's store holds the records (false for a session another node handed over).</param>
     public static Session Restore(ISessionHost engine, string clientId, SessionRecord record,
-        IReadOnlyList<KeyValuePair<long, MessageRecord>> messages, IReadOnlyList<ushort> awaitingRel)
+        IReadOnlyList<KeyValuePair<long, MessageRecord>> messages, IReadOnlyList<ushort> awaitingRel, bool persisted = true)
     {
         var session = new Session(engine, clientId)
         {
@@ -170,7 +171,7 @@ internal sealed partial class Session
             session.AddSubscription(filter, options, trusted.Contains(filter) ? DeliveryAuthorization.Trusted : stale);
         lock (session)
         {
-            session._persisted = true;
+            session._persisted = persisted && engine.Journal is not null;
             session._pendingWill = record.Will;
             foreach (var (sequence, message) in messages)
             {
@@ -194,5 +195,41 @@ internal sealed partial class Session
                 (session._awaitingRel ??= [])[id] = now;
         }
         return session;
+    }
+
+    /// <summary>
+    /// Another node takes this session (cluster takeover): its state as store records (the session offline since
+    /// <paramref name="nowUnixMs"/>, its subscriptions, every queued and in-flight message with its packet id, incoming
+    /// QoS 2 packet ids), and the session ends here in the same step, so nothing delivered meanwhile is lost here.
+    /// Null if it had already ended.
+    /// </summary>
+    public List<KeyValuePair<string, byte[]>>? HandOver(long nowUnixMs)
+    {
+        lock (this)
+        {
+            if (_terminated)
+                return null;
+            var records = new List<KeyValuePair<string, byte[]>>();
+            var subscriptions = _subscriptions is null ? [] : _subscriptions.ToList();
+            var will = _pendingWill;
+            _pendingWill = null; // it goes with the session: the new owner's connection cancels it [MQTT-3.1.3-9]
+            records.Add(new(JournalKey.Session(ClientId, _clientHash).ToString(), SessionRecords.Encode(new SessionRecord(
+                ExpiryInterval, nowUnixMs, Client?.Username, IsSuperuser, subscriptions, [.. _trusted ?? []], will,
+                will is null ? 0 : nowUnixMs + (long)WillDelay.TotalMilliseconds))));
+            foreach (var (id, entry) in _inflight ?? [])
+            {
+                records.Add(new(JournalKey.Message(ClientId, _clientHash, entry.Sequence).ToString(), SessionRecords.Encode(new MessageRecord(
+                    entry.Released ? StoredMessageState.Released : StoredMessageState.InFlight, id, entry.Qos, entry.Retain, entry.SubscriptionIds, entry.Message))));
+            }
+            foreach (var queued in _queue ?? [])
+            {
+                records.Add(new(JournalKey.Message(ClientId, _clientHash, queued.Sequence).ToString(), SessionRecords.Encode(new MessageRecord(
+                    StoredMessageState.Queued, 0, queued.Qos, queued.Retain, queued.SubscriptionIds, queued.Message))));
+            }
+            foreach (var id in _awaitingRel?.Keys ?? Enumerable.Empty<ushort>())
+                records.Add(new(JournalKey.AwaitingRel(ClientId, _clientHash, id).ToString(), []));
+            Terminate();
+            return records;
+        }
     }
 }

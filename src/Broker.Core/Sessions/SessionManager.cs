@@ -48,15 +48,26 @@ internal sealed partial class SessionManager
 
     /// <summary>
     /// Finds or creates the session for a connection that has been authenticated: takes over a connection with
-    /// the same client id [MQTT-3.1.4-3], discards the old session on clean start, resumes it otherwise.
+    /// the same client id [MQTT-3.1.4-3], discards the old session on clean start, resumes it otherwise. In a cluster,
+    /// this node first becomes the client id's owner (<see cref="Cluster.IClusterLink.ClaimClientAsync"/>), taking over
+    /// the previous owner's connection and session. Returns a null session when the cluster refused the claim.
     /// </summary>
-    public async Task<(Session Session, bool Present)> ConnectAsync(
+    public async Task<(Session? Session, bool Present)> ConnectAsync(
         ISessionConnection channel, ClientInfo client, bool isSuperuser, bool cleanStart, uint expiryInterval)
     {
-        var gate = _connectLocks[(uint)client.ClientId.GetHashCode() % (uint)_connectLocks.Length];
+        var gate = GateOf(client.ClientId);
         await gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            // Clustered: the one null check a single node pays on CONNECT.
+            if (_engine.Cluster is { } cluster)
+            {
+                var claim = await cluster.ClaimClientAsync(client.ClientId, discard: cleanStart).ConfigureAwait(false);
+                if (claim.Refused)
+                    return (null, false);
+                if (claim.Session is { } handedOver)
+                    await AdoptAsync(client.ClientId, handedOver).ConfigureAwait(false);
+            }
             if (_sessions.TryGetValue(client.ClientId, out var existing))
             {
                 if (existing.Channel is { } old && !ReferenceEquals(old, channel))
@@ -100,6 +111,61 @@ internal sealed partial class SessionManager
             session.SyncPersistence();
             await RunAsync(_engine.Hooks.SessionCreated, new SessionContext { Client = client }).ConfigureAwait(false);
             return (session, false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private SemaphoreSlim GateOf(string clientId) => _connectLocks[(uint)clientId.GetHashCode() % (uint)_connectLocks.Length];
+
+    /// <summary>
+    /// A session another node handed over (its handover form, <see cref="Persistence.SessionRecords.EncodeHandover"/>):
+    /// restored here offline, as a persistence store's session is, replacing any stale copy. Caller holds the client
+    /// id's connect lock.
+    /// </summary>
+    private async Task AdoptAsync(string clientId, byte[] handedOver)
+    {
+        List<KeyValuePair<string, byte[]>> records;
+        try
+        {
+            records = Persistence.SessionRecords.DecodeHandover(handedOver);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
+        {
+            LogHandoverUnreadable(_logger, ex, clientId);
+            return;
+        }
+        if (_sessions.TryGetValue(clientId, out var stale))
+            await TerminateAsync(stale, "takenover", null).ConfigureAwait(false);
+        Restore(records, fromStore: false);
+    }
+
+    /// <summary>
+    /// Another node now owns <paramref name="clientId"/>: the connection here (if any) is taken over (DISCONNECT 0x8E)
+    /// and the session ends here. Returns its state in the handover form when it outlives connections and is not
+    /// discarded (the new owner's clean start).
+    /// </summary>
+    public async Task<byte[]?> ReleaseAsync(string clientId, bool discard)
+    {
+        var gate = GateOf(clientId);
+        await gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!_sessions.TryGetValue(clientId, out var existing))
+                return null;
+            if (existing.Channel is { } old)
+                await TakeOverAsync(old, existing).ConfigureAwait(false);
+            // State and end in one step under the session's lock: nothing delivered between them is lost here.
+            var records = discard || existing.ExpiryInterval == 0 ? null : existing.HandOver(_engine.Now.ToUnixTimeMilliseconds());
+            if (records is not null)
+            {
+                await TerminatedAsync(existing, "takenover").ConfigureAwait(false);
+                return Persistence.SessionRecords.EncodeHandover(records);
+            }
+            await TerminateAsync(existing, discard ? "discarded" : "takenover", discard ? _engine.Hooks.SessionDiscarded : null).ConfigureAwait(false);
+            return null;
         }
         finally
         {
@@ -218,7 +284,12 @@ internal sealed partial class SessionManager
     /// timers running from when they went offline (from now for those that were connected: the broker did not stop
     /// cleanly). Returns how many; records of a session the store no longer has are left out.
     /// </summary>
-    public int Restore(IEnumerable<KeyValuePair<string, byte[]>> records)
+    /// <param name="records">The store's records (or a handover's: <paramref name="fromStore"/> false).</param>
+    /// <param name="fromStore">
+    /// True: the records are this node's store's own; false: another node handed them over, so this node's store (if
+    /// any) has none of them yet and writes them all when a connection resumes the session.
+    /// </param>
+    public int Restore(IEnumerable<KeyValuePair<string, byte[]>> records, bool fromStore = true)
     {
         var sessions = new Dictionary<string, Persistence.SessionRecord>(StringComparer.Ordinal);
         var messages = new Dictionary<string, List<KeyValuePair<long, Persistence.MessageRecord>>>(StringComparer.Ordinal);
@@ -252,7 +323,7 @@ internal sealed partial class SessionManager
         {
             var stored = messages.TryGetValue(clientId, out var list) ? list : [];
             stored.Sort(static (a, b) => a.Key.CompareTo(b.Key));
-            var session = Session.Restore(_engine, clientId, record, stored, awaitingRel.TryGetValue(clientId, out var ids) ? ids : []);
+            var session = Session.Restore(_engine, clientId, record, stored, awaitingRel.TryGetValue(clientId, out var ids) ? ids : [], fromStore);
             _sessions[clientId] = session;
             _engine.ReauthorizeSubscriptions(session);
             var offlineSince = record.DisconnectedAtUnixMs > 0 ? record.DisconnectedAtUnixMs : now;
@@ -292,4 +363,7 @@ internal sealed partial class SessionManager
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Publishing the will of {ClientId} failed")]
     private static partial void LogWillFailed(ILogger logger, Exception ex, string? clientId);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Error, Message = "The session of {ClientId} handed over by another node cannot be read: it starts anew here")]
+    private static partial void LogHandoverUnreadable(ILogger logger, Exception ex, string clientId);
 }

@@ -235,6 +235,58 @@ public sealed class ClusterOperationsTests
         Assert.Contains("this node left its cluster", status.Stdout, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task CtlPlugins_OnEveryNodeByDefault_OrOneWithNode()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var started = await ClusterHarness.StartAsync(3, nats, (_, o) =>
+        {
+            o.HomeContent["plugins/hello"] = TestPlugins.OutputOf("TestPlugins.Hello");
+            o.PluginConf["hello"] = "greeting = rewritten\n";
+        });
+        var (a, b, c) = (started[0], started[1], started[2]);
+
+        // Without --node: loaded on all three, each saying so in its own plugin list and loaded_plugins.
+        var load = await CtlRunner.RunAsync(a, "plugins", "load", "hello");
+        Assert.True(load.ExitCode == 0, load.Transcript);
+        Assert.Equal($"Plugin hello loaded on {A}, {B}, {C}", load.Stdout);
+        foreach (var node in started)
+            Assert.Equal("running", await HelloStateAsync(node));
+
+        // --node: one node only, whichever node ctl talks to.
+        var unloadB = await CtlRunner.RunAsync(a, "plugins", "unload", "hello", "--node", B);
+        Assert.True(unloadB.ExitCode == 0, unloadB.Transcript);
+        Assert.Equal(new[] { "running", "stopped", "running" }, new[] { await HelloStateAsync(a), await HelloStateAsync(b), await HelloStateAsync(c) });
+        Assert.DoesNotContain("hello", await File.ReadAllLinesAsync(Path.Combine(b.HomeDirectory, "data", "loaded_plugins"), TestContext.Current.CancellationToken));
+
+        // Done where it can be: b loads it; a and c, where it already runs, are warnings naming the node and why.
+        var again = await CtlRunner.RunAsync(c, "plugins", "load", "hello");
+        Assert.True(again.ExitCode == 0, again.Transcript);
+        Assert.Equal("Plugin hello loaded", again.Stdout);
+        Assert.Contains($"node {A}", again.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"node {C}", again.Stderr, StringComparison.Ordinal);
+        Assert.Contains("already", again.Stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("running", await HelloStateAsync(b));
+
+        // Unloaded everywhere, then nowhere to unload it: an error (exit 1) with the plugin host's message.
+        Assert.Equal(0, (await CtlRunner.RunAsync(b, "plugins", "unload", "hello")).ExitCode);
+        foreach (var node in started)
+            Assert.Equal("stopped", await HelloStateAsync(node));
+        var none = await CtlRunner.RunAsync(a, "plugins", "unload", "hello");
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains("not loaded", none.Stderr, StringComparison.OrdinalIgnoreCase);
+
+        // An unknown node is refused before anything is done.
+        var unknownNode = await CtlRunner.RunAsync(a, "plugins", "load", "hello", "--node", "z@127.0.0.1");
+        Assert.Equal(1, unknownNode.ExitCode);
+        Assert.Contains("z@127.0.0.1", unknownNode.Stderr, StringComparison.Ordinal);
+        foreach (var node in started)
+            Assert.Equal("stopped", await HelloStateAsync(node));
+    }
+
+    private static async Task<string> HelloStateAsync(BrokerProcess node) =>
+        (await GetAsync(node, "api/v4/plugins/hello")).GetProperty("data")[0].GetProperty("state").GetString()!;
+
     private static async Task<BrokerProcess> RestartAsync(BrokerProcess node)
     {
         var next = await node.RestartAsync();

@@ -75,7 +75,9 @@ public sealed class NatsServers : IAsyncDisposable
     {
         var executable = File.Exists("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : Tools.Require("nats-server", "nats-server");
         var dir = System.IO.Directory.CreateDirectory(Path.Combine(_directory, "n" + i.ToString(CultureInfo.InvariantCulture))).FullName;
-        List<string> arguments = ["-a", "127.0.0.1", "-p", Ports[i].ToString(CultureInfo.InvariantCulture), "-n", "n" + i.ToString(CultureInfo.InvariantCulture)];
+        // JetStream (the cluster's client-id registry) with a private store beside the server's folder.
+        List<string> arguments = ["-a", "127.0.0.1", "-p", Ports[i].ToString(CultureInfo.InvariantCulture), "-n", "n" + i.ToString(CultureInfo.InvariantCulture),
+            "-js", "-sd", Path.Combine(dir, "js")];
         if (Ports.Count > 1)
         {
             arguments.AddRange([

@@ -1,0 +1,377 @@
+using System.Buffers.Text;
+using System.Text;
+using Broker.Core.Cluster;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// Client-id ownership: each client id is one node's at a time, cluster-wide.
+/// </summary>
+/// <remarks>
+/// <para>The registry is a JetStream key-value bucket <c>&lt;cluster.name&gt;-owners</c> (history 1,
+/// <c>cluster.owner_replicas</c> copies, R3 by default so that losing one of three NATS servers changes nothing): key =
+/// the client id (base64url), value = the owning node's name and boot id. A CONNECT on node B writes B there by
+/// compare-and-set (create when the key is new, update at the revision B read otherwise) before its CONNACK. JetStream
+/// orders the writes of one key (one stream, one leader): of two nodes that read the same revision, exactly one write
+/// succeeds; the other reads again and writes at the winner's revision, taking the client id over from it, or gives up
+/// after a few rounds (CONNACK 0x89 Server busy).</para>
+/// <para>Every successful write replaced exactly one previous value, so its writer knows the one previous owner and asks
+/// it, over NATS request/reply (<c>c.own.&lt;node&gt;</c>), to let go: that node closes its connection of the client id
+/// (DISCONNECT 0x8E), ends the session there and replies with the session's state when it outlives connections and the
+/// new CONNECT is not a clean start. So each owner in the chain of revisions is told by its successor, and a connection
+/// accepted on a node whose ownership was later replaced is closed by that node. A previous owner that is down (by
+/// heartbeat), or has no NATS subscription any more (killed: NATS says no responders at once), is not waited for; one
+/// that does not answer within <c>cluster.node_timeout</c> is not waited for longer (its session state is lost).</para>
+/// <para>Without NATS (or without the registry), a node accepts its clients alone and remembers them as unclaimed; once
+/// NATS is back it claims them, and a client id that another running node has claimed meanwhile is that node's: the
+/// connection here is closed (0x8E) and its session dropped. After a NATS reconnect, every connected client here is
+/// checked the same way. So once a split heals, the registry's owner is the one owner.</para>
+/// </remarks>
+internal sealed partial class ClusterNode
+{
+    private const int ClaimRounds = 5;
+    private const string NoSessionHeader = "Broker-No-Session";
+
+    private readonly TaskCompletionSource<INatsKVStore> _registry = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly HashSet<string> _unclaimed = new(StringComparer.Ordinal);
+    private int _registryStarting;
+    private byte[]? _ownerValue;
+
+    private byte[] OwnerValue => _ownerValue ??= Encoding.UTF8.GetBytes(NodeName + "\n" + _boot);
+
+    private string BucketName => _options.Name + "-owners";
+
+    /// <summary>Client ids accepted here without the registry, still to be claimed (or checked after a reconnect).</summary>
+    public int UnclaimedCount
+    {
+        get
+        {
+            lock (_unclaimed)
+                return _unclaimed.Count;
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<ClientClaim> ClaimClientAsync(string clientId, bool discard)
+    {
+        var registry = await RegistryAsync().ConfigureAwait(false);
+        if (registry is null)
+        {
+            MarkUnclaimed(clientId);
+            return new ClientClaim(false, null);
+        }
+        var key = OwnerKey(clientId);
+        using var deadline = new CancellationTokenSource(_options.NodeTimeout + TimeSpan.FromSeconds(1));
+        try
+        {
+            for (var round = 0; round < ClaimRounds; round++)
+            {
+                var (previous, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
+                try
+                {
+                    if (revision == 0)
+                        await registry.CreateAsync(key, OwnerValue, cancellationToken: deadline.Token).ConfigureAwait(false);
+                    else
+                        await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is NatsKVCreateException or NatsKVWrongLastRevisionException)
+                {
+                    continue; // another node wrote first: take it over from that one
+                }
+                lock (_unclaimed)
+                    _unclaimed.Remove(clientId);
+                if (previous is null || previous == NodeName)
+                    return new ClientClaim(false, null);
+                return new ClientClaim(false, await TakeFromAsync(previous, clientId, discard).ConfigureAwait(false));
+            }
+            LogClaimRefused(_logger, clientId, ClaimRounds);
+            return new ClientClaim(true, null);
+        }
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException or TimeoutException)
+        {
+            // The registry does not answer (no JetStream quorum, NATS going away): serve the client alone, claim it later.
+            if (_core.ShouldLog(0x2430, nameof(LogRegistryUnavailable), null))
+                LogRegistryUnavailable(_logger, clientId, ex.Message);
+            MarkUnclaimed(clientId);
+            return new ClientClaim(false, null);
+        }
+    }
+
+    /// <summary>The registry once it is there; null while NATS is down or the registry is not ready within the node timeout.</summary>
+    private async ValueTask<INatsKVStore?> RegistryAsync()
+    {
+        if (!NatsConnected)
+            return null;
+        var ready = _registry.Task;
+        if (ready.IsCompletedSuccessfully)
+            return ready.Result;
+        EnsureRegistry();
+        try
+        {
+            return await ready.WaitAsync(_options.NodeTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Creates (or opens) the bucket, in the background, trying until it exists: JetStream may still be electing its leaders.</summary>
+    private void EnsureRegistry()
+    {
+        if (Interlocked.Exchange(ref _registryStarting, 1) != 0)
+            return;
+        _ = Task.Run(async () =>
+        {
+            var kv = new NatsKVContext(new NatsJSContext(_nats));
+            var replicas = _options.OwnerReplicas;
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var store = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(BucketName)
+                    {
+                        History = 1,
+                        NumberOfReplicas = replicas,
+                        Storage = NatsKVStorageType.File,
+                        Description = "client id -> owning node (broker cluster " + _options.Name + ")",
+                    }, _stop.Token).ConfigureAwait(false);
+                    LogRegistryReady(_logger, BucketName, replicas);
+                    _registry.TrySetResult(store);
+                    return;
+                }
+                catch (NatsJSApiException ex) when (replicas > 1 && ex.Message.Contains("insufficient resources", StringComparison.OrdinalIgnoreCase))
+                {
+                    LogRegistryReplicas(_logger, BucketName, replicas, ex.Message);
+                    replicas = 1;
+                }
+                catch (Exception ex) when (ex is NatsException or TimeoutException)
+                {
+                    if (_core.ShouldLog(0x2431, nameof(LogRegistryRetry), null))
+                        LogRegistryRetry(_logger, BucketName, ex.Message);
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(500), _stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    private static async Task<(string? Owner, ulong Revision)> ReadOwnerAsync(INatsKVStore registry, string key, CancellationToken cancel)
+    {
+        try
+        {
+            var entry = await registry.GetEntryAsync<byte[]>(key, cancellationToken: cancel).ConfigureAwait(false);
+            return (OwnerName(entry.Value), entry.Revision);
+        }
+        catch (NatsKVKeyNotFoundException)
+        {
+            return (null, 0);
+        }
+        catch (NatsKVKeyDeletedException)
+        {
+            return (null, 0); // CreateAsync writes over a deleted key
+        }
+    }
+
+    private static string? OwnerName(byte[]? value)
+    {
+        if (value is null || value.Length == 0)
+            return null;
+        var text = Encoding.UTF8.GetString(value);
+        var end = text.IndexOf('\n', StringComparison.Ordinal);
+        return end < 0 ? text : text[..end];
+    }
+
+    /// <summary>The registry's key of a client id: base64url of its UTF-8 form (keys allow letters, digits, '-', '_', '=', '.', '/').</summary>
+    private static string OwnerKey(string clientId) => "c." + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(clientId));
+
+    /// <summary>Asks <paramref name="owner"/> to let go of <paramref name="clientId"/>; its session's state, or null.</summary>
+    private async Task<byte[]?> TakeFromAsync(string owner, string clientId, bool discard)
+    {
+        if (!IsRunning(owner))
+        {
+            LogTakenFromDown(_logger, clientId, owner);
+            return null;
+        }
+        var request = new byte[1 + Encoding.UTF8.GetByteCount(clientId)];
+        request[0] = discard ? (byte)1 : (byte)0;
+        Encoding.UTF8.GetBytes(clientId, request.AsSpan(1));
+        try
+        {
+            var reply = await _nats.RequestAsync<byte[], byte[]>(_subjects.Owner(_subjects.Token(owner)), request,
+                replyOpts: new NatsSubOpts { Timeout = _options.NodeTimeout }, cancellationToken: _stop.Token).ConfigureAwait(false);
+            if (reply.Headers is { } headers)
+            {
+                if (headers.TryGetValue(ErrorHeader, out var error))
+                    LogTakeoverStateLost(_logger, clientId, owner, error.ToString());
+                return null;
+            }
+            return reply.Data is { Length: > 0 } state ? state : null;
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
+        {
+            LogTakeoverStateLost(_logger, clientId, owner, ex is NatsNoRespondersException ? "it is gone from NATS" : ex.Message);
+            return null;
+        }
+    }
+
+    private bool IsRunning(string name)
+    {
+        lock (_members)
+            return _members.TryGetValue(_subjects.Token(name), out var node) && node.Name == name && node.IsUp;
+    }
+
+    /// <summary>Other nodes taking client ids from this one.</summary>
+    private async Task ServeOwnershipAsync(CancellationToken cancel)
+    {
+        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Owner(_subjects.Token(NodeName)), cancellationToken: cancel).ConfigureAwait(false))
+        {
+            if (msg.Data is { Length: > 1 } data)
+                _ = LetGoAsync(msg, Encoding.UTF8.GetString(data.AsSpan(1)), data[0] == 1, cancel);
+        }
+    }
+
+    private async Task LetGoAsync(NatsMsg<byte[]> msg, string clientId, bool discard, CancellationToken cancel)
+    {
+        byte[]? state = null;
+        string? error = null;
+        try
+        {
+            state = await _core.ReleaseClientAsync(clientId, discard).ConfigureAwait(false);
+            var max = _nats.ServerInfo?.MaxPayload ?? 1024 * 1024;
+            if (state is not null && state.Length > max - 4096)
+            {
+                error = $"the session ({state.Length} bytes) is over NATS' max_payload ({max} bytes)";
+                state = null;
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            error = "failed: " + ex.Message;
+        }
+        LogLetGo(_logger, clientId, state?.Length ?? 0);
+        try
+        {
+            if (error is not null)
+                await msg.ReplyAsync(Array.Empty<byte>(), headers: new NatsHeaders { [ErrorHeader] = error }, cancellationToken: cancel).ConfigureAwait(false);
+            else if (state is null)
+                await msg.ReplyAsync(Array.Empty<byte>(), headers: new NatsHeaders { [NoSessionHeader] = "1" }, cancellationToken: cancel).ConfigureAwait(false);
+            else
+                await msg.ReplyAsync(state, cancellationToken: cancel).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException)
+        {
+        }
+    }
+
+    private void MarkUnclaimed(string clientId)
+    {
+        lock (_unclaimed)
+            _unclaimed.Add(clientId);
+    }
+
+    /// <summary>After a NATS reconnect: every client connected here is checked against the registry (a split may have given it to another node).</summary>
+    private void RecheckConnectedClients()
+    {
+        var connected = _core.ConnectedClients();
+        lock (_unclaimed)
+            _unclaimed.UnionWith(connected);
+    }
+
+    private int _reconciling;
+
+    /// <summary>
+    /// Claims the client ids accepted without the registry; one that another running node owns now is that node's: the
+    /// connection here is closed (0x8E) and its session dropped.
+    /// </summary>
+    private async Task ReconcileAsync()
+    {
+        if (Interlocked.Exchange(ref _reconciling, 1) != 0)
+            return;
+        try
+        {
+            if (!_registry.Task.IsCompletedSuccessfully || !NatsConnected)
+                return;
+            var registry = _registry.Task.Result;
+            string[] pending;
+            lock (_unclaimed)
+                pending = [.. _unclaimed];
+            foreach (var clientId in pending)
+            {
+                using var deadline = new CancellationTokenSource(_options.NodeTimeout + TimeSpan.FromSeconds(1));
+                var key = OwnerKey(clientId);
+                var (owner, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
+                if (owner is not null && owner != NodeName && IsRunning(owner))
+                {
+                    LogSplitLoser(_logger, clientId, owner);
+                    await _core.ReleaseClientAsync(clientId, discard: true).ConfigureAwait(false);
+                }
+                else if (owner != NodeName)
+                {
+                    try
+                    {
+                        if (revision == 0)
+                            await registry.CreateAsync(key, OwnerValue, cancellationToken: deadline.Token).ConfigureAwait(false);
+                        else
+                            await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is NatsKVCreateException or NatsKVWrongLastRevisionException)
+                    {
+                        continue; // changed meanwhile: the next tick looks again
+                    }
+                }
+                lock (_unclaimed)
+                    _unclaimed.Remove(clientId);
+            }
+        }
+        catch (Exception ex) when (ex is NatsException or OperationCanceledException or TimeoutException)
+        {
+            // The next tick tries again.
+        }
+        finally
+        {
+            Volatile.Write(ref _reconciling, 0);
+        }
+    }
+
+    [LoggerMessage(EventId = 2430, Level = LogLevel.Warning, Message = "Cluster: the client-id registry does not answer ({Error}): {ClientId} is accepted on this node alone and claimed when it answers")]
+    private static partial void LogRegistryUnavailable(ILogger logger, string clientId, string error);
+
+    [LoggerMessage(EventId = 2431, Level = LogLevel.Information, Message = "Cluster: creating the client-id registry {Bucket} failed ({Error}); trying again")]
+    private static partial void LogRegistryRetry(ILogger logger, string bucket, string error);
+
+    [LoggerMessage(EventId = 2432, Level = LogLevel.Information, Message = "Cluster: client-id registry {Bucket} ready ({Replicas} replicas)")]
+    private static partial void LogRegistryReady(ILogger logger, string bucket, int replicas);
+
+    [LoggerMessage(EventId = 2433, Level = LogLevel.Warning, Message = "Cluster: the client-id registry {Bucket} cannot have {Replicas} replicas ({Error}): using 1 (cluster.owner_replicas)")]
+    private static partial void LogRegistryReplicas(ILogger logger, string bucket, int replicas, string error);
+
+    [LoggerMessage(EventId = 2434, Level = LogLevel.Warning, Message = "Cluster: client id {ClientId} refused: other nodes kept claiming it ({Rounds} rounds)")]
+    private static partial void LogClaimRefused(ILogger logger, string clientId, int rounds);
+
+    [LoggerMessage(EventId = 2435, Level = LogLevel.Information, Message = "Cluster: client id {ClientId} taken from node {Owner}, which is down: its session there is lost")]
+    private static partial void LogTakenFromDown(ILogger logger, string clientId, string owner);
+
+    [LoggerMessage(EventId = 2436, Level = LogLevel.Warning, Message = "Cluster: client id {ClientId} taken from node {Owner} without its session: {Why}")]
+    private static partial void LogTakeoverStateLost(ILogger logger, string clientId, string owner, string why);
+
+    [LoggerMessage(EventId = 2437, Level = LogLevel.Information, Message = "Cluster: client id {ClientId} taken over by another node (session handed over: {Bytes} bytes)")]
+    private static partial void LogLetGo(ILogger logger, string clientId, int bytes);
+
+    [LoggerMessage(EventId = 2438, Level = LogLevel.Warning, Message = "Cluster: client id {ClientId}, accepted here without the registry, is owned by node {Owner}: closing it here")]
+    private static partial void LogSplitLoser(ILogger logger, string clientId, string owner);
+}

@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using Broker.EndToEnd.Tests.Infrastructure;
+using static Broker.EndToEnd.Tests.Cluster.ClusterHarness;
+using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
+
+namespace Broker.EndToEnd.Tests.Cluster;
+
+/// <summary>
+/// Issue 24 item 3, sessions across nodes: a client id is owned by one node at a time (a JetStream key-value registry,
+/// compare-and-set), a CONNECT on another node takes the connection over (DISCONNECT 0x8E) and moves the persistent
+/// session there (subscriptions, in-flight and queued messages), and a dead owner is not waited for. Three broker nodes
+/// over a three-server NATS cluster with JetStream; the client side is the raw client, for wire precision.
+/// </summary>
+public sealed class ClusterOwnershipTests
+{
+    private const uint Expiry = 300;
+
+    [Fact]
+    public async Task Connect_OnAnotherNode_TakesOverConnectionAndSession_InflightRedeliveredWithDup_QueuedDelivered()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        // A window of 2: of three unacknowledged QoS 1 messages, two are in flight and one queued when the client moves.
+        await using var a = await StartNodeAsync("a", nats, 0, o => o["session.max_inflight"] = "2");
+        await using var b = await StartNodeAsync("b", nats, 1, o => o["session.max_inflight"] = "2");
+        await using var c = await StartNodeAsync("c", nats, 2);
+        await WaitJoinedAsync(a, b, c);
+        await WaitRegistryAsync(a, b, c);
+
+        await using var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("mover", V5, cleanStart: false, sessionExpiry: Expiry));
+        await onA.SendAsync(SubscribePacket(1, "mv/#", qos: 1, V5));
+        Assert.Equal(Suback, (await onA.ReceiveAsync(Suback)).Type);
+        await UntilAsync(c, n => Node(n, "a@127.0.0.1").GetProperty("routes").GetInt32() == 1, "c to hold a's route");
+
+        // Published on c, received on a and never acknowledged: m1 and m2 in flight, m3 queued.
+        foreach (var m in new[] { "m1", "m2", "m3" })
+            await MosquittoClients.PublishAsync(c, ["-q", "1", "-t", "mv/x", "-m", m]);
+        Assert.Equal("m1", ReadPublish(await onA.ReceiveAsync(Publish), V5).Payload);
+        Assert.Equal("m2", ReadPublish(await onA.ReceiveAsync(Publish), V5).Payload);
+
+        // The same client id on b: a's connection gets DISCONNECT 0x8E, b's CONNACK says the session is there.
+        var moving = Stopwatch.StartNew();
+        await using var onB = await RawMqttClient.ConnectAsync(b);
+        await onB.SendAsync(ConnectPacket("mover", V5, cleanStart: false, sessionExpiry: Expiry));
+        var connack = await onB.ReceiveAsync();
+        moving.Stop();
+        Assert.Equal(0, ConnackCode(connack));
+        Assert.Equal(1, connack.Body[0] & 1); // session present
+        TestContext.Current.TestOutputHelper?.WriteLine($"cross-node takeover: CONNACK on b {moving.Elapsed.TotalMilliseconds:0.0} ms after CONNECT");
+
+        var closing = await onA.WaitForCloseAsync();
+        var disconnect = Assert.Single(closing, p => p.Type == Disconnect);
+        Assert.Equal(0x8E, ReasonCode(disconnect));
+        Assert.DoesNotContain(closing, p => p.Type == Publish);
+
+        // In flight: sent again with DUP and their packet ids; then the queued one, new.
+        var again1 = await onB.ReceiveAsync(Publish);
+        var again2 = await onB.ReceiveAsync(Publish);
+        Assert.Equal(("m1", true), (ReadPublish(again1, V5).Payload, (again1.Flags & 0x08) != 0));
+        Assert.Equal(("m2", true), (ReadPublish(again2, V5).Payload, (again2.Flags & 0x08) != 0));
+        await onB.SendAsync(Packet(0x40, [(byte)(PacketId(again1) >> 8), (byte)PacketId(again1)]));
+        await onB.SendAsync(Packet(0x40, [(byte)(PacketId(again2) >> 8), (byte)PacketId(again2)]));
+        var queued = await onB.ReceiveAsync(Publish);
+        Assert.Equal(("m3", false), (ReadPublish(queued, V5).Payload, (queued.Flags & 0x08) != 0));
+        await onB.SendAsync(Packet(0x40, [(byte)(PacketId(queued) >> 8), (byte)PacketId(queued)]));
+
+        // The subscription moved with the session: c routes mv/# to b now (and a has no route left), and a message
+        // published on c arrives on b.
+        await UntilAsync(c, n => Node(n, "b@127.0.0.1").GetProperty("routes").GetInt32() == 1
+            && Node(n, "a@127.0.0.1").GetProperty("routes").GetInt32() == 0, "c to route mv/# to b only");
+        await MosquittoClients.PublishAsync(c, ["-q", "1", "-t", "mv/y", "-m", "m4"]);
+        Assert.Equal("m4", ReadPublish(await onB.ReceiveAsync(Publish), V5).Payload);
+        // One session of the client id in the whole cluster, on b.
+        var sessions = (await ClientsAsync(a)).Where(s => s.GetProperty("clientid").GetString() == "mover").ToList();
+        Assert.Equal("b@127.0.0.1", Assert.Single(sessions).GetProperty("node").GetString());
+    }
+
+    [Fact]
+    public async Task Connect_OnAnotherNode_OfflineSession_QueuedMessagesMove_CleanStartDiscardsEverywhere()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var a = await StartNodeAsync("a", nats, 0);
+        await using var b = await StartNodeAsync("b", nats, 1);
+        await using var c = await StartNodeAsync("c", nats, 2);
+        await WaitJoinedAsync(a, b, c);
+        await WaitRegistryAsync(a, b, c);
+
+        // Subscribe on a, go offline (the session stays on a), messages queue there.
+        await using (var first = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("wanderer", V5, cleanStart: false, sessionExpiry: Expiry)))
+        {
+            await first.SendAsync(SubscribePacket(1, "wd/#", qos: 1, V5));
+            await first.ReceiveAsync(Suback);
+            await first.SendAsync(DisconnectPacket(V5));
+            await first.WaitForCloseAsync();
+        }
+        await UntilAsync(c, n => Node(n, "a@127.0.0.1").GetProperty("routes").GetInt32() == 1, "c to hold a's route");
+        await MosquittoClients.PublishAsync(c, ["-q", "1", "-t", "wd/1", "-m", "while-away"]);
+        await UntilQueuedAsync(a, "wanderer", 1);
+
+        // Back on b: the session comes along with the queued message.
+        await using (var second = await RawMqttClient.ConnectAsync(b))
+        {
+            await second.SendAsync(ConnectPacket("wanderer", V5, cleanStart: false, sessionExpiry: Expiry));
+            var connack = await second.ReceiveAsync();
+            Assert.Equal((0, 1), (ConnackCode(connack), connack.Body[0] & 1));
+            var message = await second.ReceiveAsync(Publish);
+            Assert.Equal("while-away", ReadPublish(message, V5).Payload);
+            await second.SendAsync(Packet(0x40, [(byte)(PacketId(message) >> 8), (byte)PacketId(message)]));
+            await second.SendAsync(DisconnectPacket(V5));
+            await second.WaitForCloseAsync();
+        }
+
+        // A clean start on c discards it everywhere: no session present there, and none on b afterwards either.
+        await using (var clean = await RawMqttClient.ConnectAsync(c))
+        {
+            await clean.SendAsync(ConnectPacket("wanderer", V5, cleanStart: true));
+            var connack = await clean.ReceiveAsync();
+            Assert.Equal((0, 0), (ConnackCode(connack), connack.Body[0] & 1));
+        }
+        await using var last = await RawMqttClient.ConnectAsync(b);
+        await last.SendAsync(ConnectPacket("wanderer", V5, cleanStart: false, sessionExpiry: Expiry));
+        var lastAck = await last.ReceiveAsync();
+        Assert.Equal((0, 0), (ConnackCode(lastAck), lastAck.Body[0] & 1));
+    }
+
+    [Fact]
+    public async Task ConnectRace_SameClientIdOnTwoNodes_ExactlyOneStaysConnected_EveryRound()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var a = await StartNodeAsync("a", nats, 0);
+        await using var b = await StartNodeAsync("b", nats, 1);
+        await WaitJoinedAsync(a, b);
+        await WaitRegistryAsync(a, b);
+
+        const int rounds = 20;
+        var elapsed = Stopwatch.StartNew();
+        var firstWon = 0;
+        for (var round = 0; round < rounds; round++)
+        {
+            var id = "racer-" + round;
+            var persistent = round % 2 == 1; // clean and persistent sessions alike
+            await using var onA = await RawMqttClient.ConnectAsync(a);
+            await using var onB = await RawMqttClient.ConnectAsync(b);
+            var connect = ConnectPacket(id, V5, cleanStart: !persistent, sessionExpiry: persistent ? Expiry : null);
+            await Task.WhenAll(onA.SendAsync(connect), onB.SendAsync(connect));
+
+            // Each either gets its CONNACK or is closed; a claim completes only once the previous owner let go, so by the
+            // time both have answered, the loser is closed or closing.
+            var results = await Task.WhenAll(Outcome(onA), Outcome(onB));
+            var open = new List<RawMqttClient>();
+            foreach (var (client, accepted) in new[] { (onA, results[0]), (onB, results[1]) })
+            {
+                if (accepted && !client.Closed.IsCompleted && !await ClosedWithinAsync(client, TimeSpan.FromMilliseconds(150)))
+                    open.Add(client);
+            }
+            Assert.True(open.Count == 1, $"round {round}: {open.Count} connections of {id} stayed open (a accepted: {results[0]}, b: {results[1]})");
+            // The one left is really served: it answers a PINGREQ.
+            await open[0].SendAsync(new byte[] { 0xC0, 0x00 });
+            Assert.Equal(Pingresp, (await open[0].ReceiveAsync(Pingresp)).Type);
+            if (open[0] == onA)
+                firstWon++;
+        }
+        elapsed.Stop();
+        TestContext.Current.TestOutputHelper?.WriteLine($"connect race: {rounds} rounds, exactly one connected each; a won {firstWon}, b {rounds - firstWon}; {elapsed.Elapsed.TotalMilliseconds / rounds:0.0} ms per round");
+
+        static async Task<bool> Outcome(RawMqttClient client)
+        {
+            var packet = await client.ReceiveOrCloseAsync(TimeSpan.FromSeconds(10));
+            return packet is { Type: Connack } && packet.Body[1] == 0;
+        }
+
+        static async Task<bool> ClosedWithinAsync(RawMqttClient client, TimeSpan wait)
+        {
+            try
+            {
+                await client.Closed.WaitAsync(wait, TestContext.Current.CancellationToken);
+                return true;
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task OwnerKilled_ClientReconnectsToAnotherNode_AcceptedPromptly()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var a = await StartNodeAsync("a", nats, 0);
+        await using var b = await StartNodeAsync("b", nats, 1);
+        await WaitJoinedAsync(a, b);
+        await WaitRegistryAsync(a, b);
+
+        var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("survivor", V5, cleanStart: false, sessionExpiry: Expiry));
+        await onA.SendAsync(SubscribePacket(1, "sv/#", qos: 1, V5));
+        await onA.ReceiveAsync(Suback);
+
+        // a dies; the client reconnects to b at once, as a client with a list of servers does.
+        var killed = Stopwatch.StartNew();
+        a.Signal("KILL");
+        await onA.WaitForCloseAsync();
+        await onA.DisposeAsync();
+        await using var onB = await RawMqttClient.ConnectAsync(b);
+        await onB.SendAsync(ConnectPacket("survivor", V5, cleanStart: false, sessionExpiry: Expiry));
+        var connack = await onB.ReceiveAsync(TimeSpan.FromSeconds(10));
+        killed.Stop();
+        TestContext.Current.TestOutputHelper?.WriteLine($"owner killed: client accepted on b {killed.Elapsed.TotalMilliseconds:0} ms after SIGKILL");
+        Assert.Equal(0, ConnackCode(connack));
+        // a's session state died with it (no persistence here): not present on b.
+        Assert.Equal(0, connack.Body[0] & 1);
+        // Bounded by the node timeout (1 s), not by TCP or NATS' ping timeouts.
+        Assert.True(killed.Elapsed < TimeSpan.FromSeconds(2), $"accepted only {killed.Elapsed.TotalMilliseconds} ms after the owner died");
+
+        await onB.SendAsync(SubscribePacket(2, "sv/#", qos: 1, V5));
+        await onB.ReceiveAsync(Suback);
+        await MosquittoClients.PublishAsync(b, ["-q", "1", "-t", "sv/1", "-m", "alive"]);
+        Assert.Equal("alive", ReadPublish(await onB.ReceiveAsync(Publish), V5).Payload);
+    }
+
+    /// <summary>Waits until each node's client-id registry is ready (JetStream elects its leaders after the servers start).</summary>
+    private static async Task WaitRegistryAsync(params BrokerProcess[] nodes)
+    {
+        foreach (var node in nodes)
+            await node.WaitForLogAsync(l => l.Contains("client-id registry", StringComparison.Ordinal) && l.Contains("ready", StringComparison.Ordinal), $"{node.NodeName}'s registry", Deadline);
+    }
+
+    /// <summary>GET /api/v4/clients: every session of the cluster, each with its node.</summary>
+    private static async Task<List<System.Text.Json.JsonElement>> ClientsAsync(BrokerProcess node)
+    {
+        using var http = node.CreateManagementClient();
+        var json = await http.GetStringAsync("api/v4/clients", TestContext.Current.CancellationToken);
+        var data = System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("data").Clone();
+        return [.. data.EnumerateArray()];
+    }
+
+    /// <summary>Asks <paramref name="node"/>'s API until its own session of <paramref name="clientId"/> has <paramref name="count"/> queued messages.</summary>
+    private static async Task UntilQueuedAsync(BrokerProcess node, string clientId, int count)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < Deadline)
+        {
+            foreach (var client in await ClientsAsync(node))
+            {
+                if (client.GetProperty("clientid").GetString() == clientId && client.GetProperty("node").GetString() == node.NodeName
+                    && client.GetProperty("mqueue_len").GetInt32() == count)
+                    return;
+            }
+        }
+        Assert.Fail($"{clientId} on {node.NodeName} never had {count} queued messages");
+    }
+}
