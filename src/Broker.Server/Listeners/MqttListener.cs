@@ -108,7 +108,7 @@ internal sealed partial class MqttListener
                 _loops = EpollLoop.IsSupported ? EpollLoop.StartMany(tcp.IoThreads, Options.Name, _logger) : [];
                 try
                 {
-                    acceptor = TcpAcceptor.Start(endPoint, tcp.Backlog, tcp.MaxConnRate, OnSocket, _host.TimeProvider, _logger, Options.Name);
+                    acceptor = TcpAcceptor.Start(endPoint, tcp.Backlog, tcp.MaxConnRate, Admit, OnSocket, _host.TimeProvider, _logger, Options.Name);
                 }
                 catch (SocketException ex)
                 {
@@ -256,14 +256,13 @@ internal sealed partial class MqttListener
     }
 
     /// <summary>A plain TCP connection, on the thread pool (<see cref="TcpAcceptor"/>).</summary>
+    /// <summary>On the accept loop: counted against max_connections and the descriptor budget, or refused (closed by the loop).</summary>
+    private bool Admit(Socket socket) => TryEnter(SocketPipe.RemoteOf(socket));
+
+    /// <summary>An admitted socket, on the thread pool.</summary>
     private void OnSocket(Socket socket)
     {
         var remote = SocketPipe.RemoteOf(socket);
-        if (!TryEnter(remote))
-        {
-            socket.Dispose();
-            return;
-        }
         // Not awaited: an awaiting state machine here would be held by every idle connection. The channel completes
         // the pipe whatever happened, which closes the socket (after mqtt.close_linger) and reports to TcpSocketClosed.
         var loops = _loops;

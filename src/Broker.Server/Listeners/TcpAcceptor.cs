@@ -20,6 +20,7 @@ internal sealed partial class TcpAcceptor : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly AcceptRateLimit? _rate;
+    private readonly Func<Socket, bool> _admit;
     private readonly Action<Socket> _onConnection;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -27,10 +28,11 @@ internal sealed partial class TcpAcceptor : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
 
-    private TcpAcceptor(Socket socket, AcceptRateLimit? rate, Action<Socket> onConnection, TimeProvider time, ILogger logger, string name)
+    private TcpAcceptor(Socket socket, AcceptRateLimit? rate, Func<Socket, bool> admit, Action<Socket> onConnection, TimeProvider time, ILogger logger, string name)
     {
         _socket = socket;
         _rate = rate;
+        _admit = admit;
         _onConnection = onConnection;
         _time = time;
         _logger = logger;
@@ -42,8 +44,12 @@ internal sealed partial class TcpAcceptor : IAsyncDisposable
     public IPEndPoint EndPoint { get; }
 
     /// <summary>Binds and listens (throws <see cref="SocketException"/> when the address cannot be bound), then accepts.</summary>
-    /// <param name="onConnection">Runs each accepted socket; called on the thread pool, and owns the socket.</param>
-    public static TcpAcceptor Start(IPEndPoint endPoint, int backlog, int maxConnRate, Action<Socket> onConnection, TimeProvider time, ILogger logger, string name)
+    /// <param name="admit">
+    /// Decides each accepted socket on the accept loop itself (limits, descriptor budget): a refused one is closed at
+    /// once, so accepted sockets never pile up waiting for a busy thread pool, each holding a descriptor.
+    /// </param>
+    /// <param name="onConnection">Runs each admitted socket; called on the thread pool, and owns the socket.</param>
+    public static TcpAcceptor Start(IPEndPoint endPoint, int backlog, int maxConnRate, Func<Socket, bool> admit, Action<Socket> onConnection, TimeProvider time, ILogger logger, string name)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -59,7 +65,7 @@ internal sealed partial class TcpAcceptor : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        return new TcpAcceptor(socket, maxConnRate > 0 ? new AcceptRateLimit(maxConnRate, time) : null, onConnection, time, logger, name);
+        return new TcpAcceptor(socket, maxConnRate > 0 ? new AcceptRateLimit(maxConnRate, time) : null, admit, onConnection, time, logger, name);
     }
 
     private async Task AcceptLoopAsync()
@@ -105,6 +111,11 @@ internal sealed partial class TcpAcceptor : IAsyncDisposable
                     accepted.Dispose();
                     return;
                 }
+            }
+            if (!_admit(accepted))
+            {
+                accepted.Dispose();
+                continue;
             }
             accepted.NoDelay = true;
             ThreadPool.UnsafeQueueUserWorkItem(_onConnection, accepted, preferLocal: false);
