@@ -468,10 +468,16 @@ internal sealed partial class PluginManager
         return instance.Unload();
     }
 
+    private static readonly TimeSpan MaxCollectPause = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Polls the GC until the unloaded context is gone, up to plugins.unload_timeout. Blocking full collections: only on unload.</summary>
     private async Task<bool> WaitCollectedAsync(WeakReference weak)
     {
         var clock = Stopwatch.StartNew();
+        // Each round is two full blocking collections: back to back they would stall every client for as long as the
+        // old instance takes to let go (a driver's timer, a pool's thread: often a second or more). So the wait between
+        // rounds doubles, from 20 ms up to a quarter of a second.
+        var pause = TimeSpan.FromMilliseconds(20);
         while (true)
         {
             // Not compacting: unloading needs the collection, not the moves, and the clients served meanwhile get
@@ -484,7 +490,8 @@ internal sealed partial class PluginManager
             if (clock.Elapsed >= _options.UnloadTimeout)
                 return false;
             // Real time on purpose: collection and finalizers run on real threads, whatever the broker's clock.
-            await Task.Delay(TimeSpan.FromMilliseconds(20)).ConfigureAwait(false);
+            await Task.Delay(pause).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxCollectPause.Ticks));
         }
     }
 
