@@ -108,8 +108,9 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
             if (Node is { } current && SameServers(current.Servers, options.ServerList))
                 return new(MembershipError.Conflict, $"already in cluster {current.ClusterName} over {ClusterOptions.Redact(current.Servers)}");
             // EMQX refuses to join a node it cannot reach; so does this, before leaving anything.
-            if (await ProbeAsync(options, cancel).ConfigureAwait(false) is { } unreachable)
+            if (await ClusterNode.ProbeAsync(options, _nodeName, _resolvePath, cancel).ConfigureAwait(false) is { } unreachable)
                 return new(MembershipError.Unreachable, $"cannot reach NATS at {ClusterOptions.Redact(servers)}: {unreachable}");
+            cancel.ThrowIfCancellationRequested();
             var left = await StopNodeAsync().ConfigureAwait(false);
             StartNode(options);
             Save(ClusterState.Now(joined: true, servers, "ctl cluster join", _core.TimeProvider));
@@ -228,26 +229,6 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
     {
         state.Write(_dataDirectory);
         State = state;
-    }
-
-    private async Task<string?> ProbeAsync(ClusterOptions options, CancellationToken cancel)
-    {
-        var opts = ClusterNode.NatsOptions(options, _nodeName, _resolvePath, _loggerFactory) with
-        {
-            RetryOnInitialConnect = false,
-            MaxReconnectRetry = 0,
-            ConnectTimeout = TimeSpan.FromSeconds(3),
-        };
-        await using var probe = new NatsConnection(opts);
-        try
-        {
-            await probe.ConnectAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5), cancel).ConfigureAwait(false);
-            return null;
-        }
-        catch (Exception ex) when (ex is NatsException or TimeoutException or System.Net.Sockets.SocketException)
-        {
-            return ex.InnerException?.Message ?? ex.Message;
-        }
     }
 
     private static bool SameServers(string a, IReadOnlyList<string> b) =>

@@ -348,7 +348,7 @@ internal sealed partial class ClusterNode
         }
     }
 
-    [LoggerMessage(EventId = 2430, Level = LogLevel.Warning, Message = "Cluster: the client-id registry does not answer ({Error}): {ClientId} is accepted on this node alone and claimed when it answers")]
+    [LoggerMessage(EventId = 2439, Level = LogLevel.Warning, Message = "Cluster: the client-id registry does not answer ({Error}): {ClientId} is accepted on this node alone and claimed when it answers")]
     private static partial void LogRegistryUnavailable(ILogger logger, string clientId, string error);
 
     [LoggerMessage(EventId = 2431, Level = LogLevel.Information, Message = "Cluster: creating the client-id registry {Bucket} failed ({Error}); trying again")]

@@ -408,12 +408,17 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
     }
 
-    /// <summary>One connection attempt to the configured servers, with this node's credentials and TLS: null, or why it failed.</summary>
-    private async Task<string?> ProbeAsync(CancellationToken cancel)
+    private Task<string?> ProbeAsync(CancellationToken cancel) => ProbeAsync(_options, NodeName, _resolvePath, cancel);
+
+    /// <summary>
+    /// One connection attempt to <paramref name="options"/>' servers, with the node's credentials and TLS: null, or why
+    /// it failed (also what <c>ctl cluster join</c> asks before it changes anything).
+    /// </summary>
+    internal static async Task<string?> ProbeAsync(ClusterOptions options, string nodeName, Func<string, string> resolvePath, CancellationToken cancel)
     {
-        var opts = NatsOptions(_options, NodeName, _resolvePath, NullLoggerFactory.Instance) with
+        var opts = NatsOptions(options, nodeName, resolvePath, NullLoggerFactory.Instance) with
         {
-            Name = NodeName + " (probe)",
+            Name = nodeName + " (probe)",
             RetryOnInitialConnect = false,
             MaxReconnectRetry = 0,
             ConnectTimeout = TimeSpan.FromSeconds(3),
@@ -433,16 +438,16 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             var reason = Innermost(ex);
             // NATS.Net says only "can not connect uris: ..." when no server took the connection: ask the sockets why.
             return reason.StartsWith("can not connect", StringComparison.OrdinalIgnoreCase)
-                ? await SocketReasonAsync(cancel).ConfigureAwait(false) ?? reason
+                ? await SocketReasonAsync(options.ServerList, cancel).ConfigureAwait(false) ?? reason
                 : reason;
         }
     }
 
     /// <summary>Why a plain TCP connection to each server fails ("nats://10.0.0.1:4222: Connection refused; ..."), or null if one succeeds.</summary>
-    private async Task<string?> SocketReasonAsync(CancellationToken cancel)
+    private static async Task<string?> SocketReasonAsync(IReadOnlyList<string> servers, CancellationToken cancel)
     {
         var reasons = new List<string>();
-        foreach (var server in _options.ServerList)
+        foreach (var server in servers)
         {
             if (!Uri.TryCreate(server, UriKind.Absolute, out var uri))
                 continue;
@@ -456,7 +461,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             {
                 var why = ex is TimeoutException ? "no answer in 3 s" : ex.Message;
                 // The log line names the servers already: one server's reason stands alone.
-                reasons.Add(_options.ServerList.Count == 1 ? why : $"{ClusterOptions.Redact(server)}: {why}");
+                reasons.Add(servers.Count == 1 ? why : $"{ClusterOptions.Redact(server)}: {why}");
             }
         }
         return reasons.Count > 0 ? string.Join("; ", reasons) : null;

@@ -255,9 +255,11 @@ internal sealed partial class MqttListener
         return app;
     }
 
-    /// <summary>A plain TCP connection, on the thread pool (<see cref="TcpAcceptor"/>).</summary>
-    /// <summary>On the accept loop: counted against max_connections and the descriptor budget, or refused (closed by the loop).</summary>
-    private bool Admit(Socket socket) => TryEnter(SocketPipe.RemoteOf(socket));
+    /// <summary>
+    /// A plain TCP connection, on the accept loop (<see cref="TcpAcceptor"/>): counted against max_connections and the
+    /// descriptor budget, or refused (closed by the loop). Its peer is looked up only to log a refusal.
+    /// </summary>
+    private bool Admit(Socket socket) => TryEnter(socket, remote: null);
 
     /// <summary>An admitted socket, on the thread pool.</summary>
     private void OnSocket(Socket socket)
@@ -287,7 +289,7 @@ internal sealed partial class MqttListener
     /// <summary>A TLS connection (after the handshake and client certificate check).</summary>
     private async Task OnConnectionAsync(ConnectionContext connection)
     {
-        if (!TryEnter(connection.RemoteEndPoint))
+        if (!TryEnter(socket: null, connection.RemoteEndPoint))
             return;
         try
         {
@@ -326,7 +328,7 @@ internal sealed partial class MqttListener
             await context.Response.WriteAsync("offer the WebSocket subprotocol mqtt (or mqttv3.1)\n").ConfigureAwait(false);
             return;
         }
-        if (!TryEnter(remote))
+        if (!TryEnter(socket: null, remote))
         {
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return;
@@ -364,7 +366,7 @@ internal sealed partial class MqttListener
         return null;
     }
 
-    private bool TryEnter(EndPoint? remote)
+    private bool TryEnter(Socket? socket, EndPoint? remote)
     {
         if (Interlocked.Increment(ref _connections) <= Options.MaxConnections)
         {
@@ -373,15 +375,17 @@ internal sealed partial class MqttListener
             Interlocked.Decrement(ref _connections);
             Interlocked.Increment(ref _refusedMaxConnections);
             if (_host.ShouldLog(211, nameof(LogNoDescriptors)))
-                LogNoDescriptors(_logger, remote?.ToString(), _budget.Max);
+                LogNoDescriptors(_logger, Peer(socket, remote), _budget.Max);
             return false;
         }
         Interlocked.Decrement(ref _connections);
         Interlocked.Increment(ref _refusedMaxConnections);
         if (_host.ShouldLog(200, nameof(LogTooMany)))
-            LogTooMany(_logger, remote?.ToString(), Options.KeyPrefix, Options.MaxConnections);
+            LogTooMany(_logger, Peer(socket, remote), Options.KeyPrefix, Options.MaxConnections);
         return false;
     }
+
+    private static string? Peer(Socket? socket, EndPoint? remote) => (remote ?? (socket is null ? null : SocketPipe.RemoteOf(socket)))?.ToString();
 
     /// <summary>A connection counted by <see cref="TryEnter"/> is gone.</summary>
     private void Leave()
