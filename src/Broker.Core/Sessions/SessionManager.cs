@@ -19,7 +19,7 @@ internal sealed partial class SessionManager
     private static readonly TimeSpan TakeoverTimeout = TimeSpan.FromSeconds(5);
 
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim[] _connectLocks;
+    private readonly ConcurrentDictionary<string, ConnectGate> _gates = new(StringComparer.Ordinal);
     private readonly ISessionHost _engine;
     private readonly ILogger _logger;
 
@@ -27,9 +27,6 @@ internal sealed partial class SessionManager
     {
         _engine = engine;
         _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Sessions");
-        _connectLocks = new SemaphoreSlim[64];
-        for (var i = 0; i < _connectLocks.Length; i++)
-            _connectLocks[i] = new SemaphoreSlim(1, 1);
     }
 
     public int Count => _sessions.Count;
@@ -55,8 +52,7 @@ internal sealed partial class SessionManager
     public async Task<(Session? Session, bool Present)> ConnectAsync(
         ISessionConnection channel, ClientInfo client, bool isSuperuser, bool cleanStart, uint expiryInterval)
     {
-        var gate = GateOf(client.ClientId);
-        await gate.WaitAsync().ConfigureAwait(false);
+        var gate = await EnterAsync(client.ClientId).ConfigureAwait(false);
         try
         {
             // Clustered: the one null check a single node pays on CONNECT.
@@ -114,11 +110,56 @@ internal sealed partial class SessionManager
         }
         finally
         {
-            gate.Release();
+            Leave(gate);
         }
     }
 
-    private SemaphoreSlim GateOf(string clientId) => _connectLocks[(uint)clientId.GetHashCode() % (uint)_connectLocks.Length];
+    /// <summary>
+    /// Takes the client id's own connect lock: connects, takeovers and cluster claims of one id run one at a time, and
+    /// never wait for another id's (a takeover waits up to 5 s for the old connection; a cluster claim, a network round
+    /// trip). The lock lives while anyone holds or waits for it.
+    /// </summary>
+    private async ValueTask<ConnectGate> EnterAsync(string clientId)
+    {
+        while (true)
+        {
+            var gate = _gates.GetOrAdd(clientId, static id => new ConnectGate(id));
+            if (!gate.TryJoin())
+                continue; // being removed by its last user: a fresh one takes its place
+            await gate.Semaphore.WaitAsync().ConfigureAwait(false);
+            return gate;
+        }
+    }
+
+    private void Leave(ConnectGate gate)
+    {
+        gate.Semaphore.Release();
+        if (gate.Quit())
+            _gates.TryRemove(new KeyValuePair<string, ConnectGate>(gate.ClientId, gate));
+    }
+
+    private sealed class ConnectGate(string clientId)
+    {
+        private int _users; // holders and waiters; -1 once retired
+
+        public string ClientId { get; } = clientId;
+
+        public SemaphoreSlim Semaphore { get; } = new(1, 1);
+
+        public bool TryJoin()
+        {
+            for (var users = Volatile.Read(ref _users); users >= 0; users = Volatile.Read(ref _users))
+            {
+                if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
+                    return true;
+            }
+            return false;
+        }
+
+        /// <summary>True when this was the last user: the gate is retired and must leave the dictionary.</summary>
+        public bool Quit() =>
+            Interlocked.Decrement(ref _users) == 0 && Interlocked.CompareExchange(ref _users, -1, 0) == 0;
+    }
 
     /// <summary>
     /// A session another node handed over (its handover form, <see cref="Persistence.SessionRecords.EncodeHandover"/>):
@@ -149,8 +190,7 @@ internal sealed partial class SessionManager
     /// </summary>
     public async Task<byte[]?> ReleaseAsync(string clientId, bool discard)
     {
-        var gate = GateOf(clientId);
-        await gate.WaitAsync().ConfigureAwait(false);
+        var gate = await EnterAsync(clientId).ConfigureAwait(false);
         try
         {
             if (!_sessions.TryGetValue(clientId, out var existing))
@@ -169,7 +209,7 @@ internal sealed partial class SessionManager
         }
         finally
         {
-            gate.Release();
+            Leave(gate);
         }
     }
 

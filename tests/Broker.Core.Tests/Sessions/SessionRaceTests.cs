@@ -31,6 +31,34 @@ public sealed class SessionRaceTests
         Assert.Empty(second.Channel.Session!.SubscriptionsSnapshot());
     }
 
+    // A connect holds its client id's lock through the session hooks, a takeover (up to 5 s for the old connection)
+    // or, in a cluster, a claim across the network. Other client ids must not wait for it: with the locks shared by
+    // hash (64 of them) some of 200 ids would.
+    [Fact]
+    public async Task Connect_HeldInsideItsClientIdLock_OtherClientIdsConnectMeanwhile()
+    {
+        await using var broker = new TestBroker();
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource<HookResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        broker.Engine.Hooks.Register(HookPoints.SessionCreated, c =>
+        {
+            if (c.Client?.ClientId != "slow")
+                return ValueTask.FromResult(HookResult.Continue);
+            held.TrySetResult();
+            return new ValueTask<HookResult>(release.Task);
+        });
+        var slow = broker.ConnectAsync("slow");
+        await held.Task.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+
+        var others = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => broker.ConnectAsync($"other-{i}")))
+            .WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+        Assert.All(others, o => Assert.Equal(MqttReasonCode.Success, o.ConnAck!.ReasonCode));
+        Assert.False(slow.IsCompleted);
+
+        release.SetResult(HookResult.Continue);
+        Assert.Equal(MqttReasonCode.Success, (await slow.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken)).ConnAck!.ReasonCode);
+    }
+
     [Fact]
     public async Task Takeover_OldSessionExpiryZeroAndCleanStart_TerminatedOnceNotDiscarded()
     {
