@@ -1,0 +1,109 @@
+using Broker.Abstractions;
+using Broker.Core.Cluster;
+using Broker.Core.Tests.TestTransport;
+using Broker.Protocol;
+using Xunit;
+
+namespace Broker.Core.Tests.Sessions;
+
+/// <summary>
+/// A persistent session moving between two nodes (issue 24, EMQX 4's cross-node takeover): the old node's
+/// <see cref="Core.Sessions.SessionManager.ReleaseAsync"/> closes the connection (DISCONNECT 0x8E) and returns the
+/// session in its handover form; the new node adopts it from the cluster's claim. Two engines in one process, the
+/// cluster played by a link that hands the bytes over.
+/// </summary>
+public sealed class HandoverTests
+{
+    [Fact]
+    public async Task Handover_SubscriptionsInFlightQueueAndQos2State_ArriveOnTheNewNode()
+    {
+        await using var oldNode = new TestBroker();
+        var client = await oldNode.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300,
+            configure: c => c.Properties = new MqttProperties { SessionExpiryInterval = 300, ReceiveMaximum = 2 });
+        await client.SubscribeAsync("t/#", MqttQos.AtLeastOnce);
+        var publisher = await oldNode.ConnectAsync("pub");
+        for (var i = 1; i <= 4; i++)
+            await publisher.PublishAsync("t/1", $"m{i}", MqttQos.AtLeastOnce);
+        // Receive Maximum 2: two in flight (not acknowledged), two queued.
+        var inFlight = new[] { await client.ReceivePublishAsync(), await client.ReceivePublishAsync() };
+        await client.AssertNothingReceivedAsync();
+        // An incoming QoS 2 message whose PUBREL has not come yet [MQTT-4.3.3-9]: its packet id stays taken.
+        await client.SendAsync(new MqttPublishPacket { Topic = "q2/x", Payload = "q"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = 7 });
+        Assert.Equal(MqttPacketType.PubRec, (await client.ReceiveAsync<MqttAckPacket>()).Type);
+
+        var handedOver = await oldNode.Engine.Sessions.ReleaseAsync("c1", discard: false);
+
+        Assert.NotNull(handedOver);
+        var disconnect = await client.ReceiveAsync<MqttDisconnectPacket>();
+        Assert.Equal(MqttReasonCode.SessionTakenOver, disconnect.ReasonCode); // MQTT 5 §3.14.2.1, 0x8E
+        await client.WaitClosedAsync();
+        Assert.False(oldNode.Engine.Sessions.TryGet("c1", out _));
+
+        await using var newNode = new TestBroker();
+        newNode.Engine.AttachCluster(new HandingLink("c1", handedOver));
+        var moved = await newNode.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+
+        Assert.True(moved.ConnAck!.SessionPresent); // [MQTT-3.2.2-3]
+        // [MQTT-4.4.0-1]: the unacknowledged ones again, DUP set, same packet ids, before the queued ones, in order.
+        var resent = new[] { await moved.ReceivePublishAsync(), await moved.ReceivePublishAsync() };
+        Assert.Equal(inFlight.Select(p => p.PacketId), resent.Select(p => p.PacketId));
+        Assert.All(resent, p => Assert.True(p.Dup));
+        Assert.Equal(["m1", "m2"], resent.Select(p => System.Text.Encoding.UTF8.GetString(p.Payload.Span)));
+        var queued = new[] { await moved.ReceivePublishAsync(), await moved.ReceivePublishAsync() };
+        Assert.Equal(["m3", "m4"], queued.Select(p => System.Text.Encoding.UTF8.GetString(p.Payload.Span)));
+        Assert.All(queued, p => Assert.False(p.Dup));
+
+        // The QoS 2 exchange finishes on the new node.
+        await moved.AckAsync(MqttPacketType.PubRel, 7);
+        var pubcomp = await moved.ReceiveAsync<MqttAckPacket>();
+        Assert.Equal(MqttPacketType.PubComp, pubcomp.Type);
+        Assert.Equal(MqttReasonCode.Success, pubcomp.ReasonCode); // not 0x92 Packet Identifier not found
+
+        // The subscription came too.
+        foreach (var p in resent.Concat(queued))
+            await moved.AckAsync(MqttPacketType.PubAck, p.PacketId);
+        var newPublisher = await newNode.ConnectAsync("pub2");
+        await newPublisher.PublishAsync("t/2", "after", MqttQos.AtLeastOnce);
+        Assert.Equal("t/2", (await moved.ReceivePublishAsync()).Topic);
+    }
+
+    [Fact]
+    public async Task Release_Discard_ReturnsNothingAndEndsTheSession()
+    {
+        await using var oldNode = new TestBroker();
+        var client = await oldNode.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        await client.SubscribeAsync("t/#", MqttQos.AtLeastOnce);
+
+        Assert.Null(await oldNode.Engine.Sessions.ReleaseAsync("c1", discard: true)); // the new owner's clean start
+        await client.WaitClosedAsync();
+        Assert.False(oldNode.Engine.Sessions.TryGet("c1", out _));
+    }
+
+    [Fact]
+    public async Task Adopt_UnreadableHandover_ConnectsWithAFreshSession()
+    {
+        await using var newNode = new TestBroker();
+        newNode.Engine.AttachCluster(new HandingLink("c1", [0xFF, 0x00, 0x13]));
+
+        var client = await newNode.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+
+        Assert.False(client.ConnAck!.SessionPresent);
+    }
+
+    /// <summary>The cluster as the session room sees it: a claim of <paramref name="clientId"/> brings <paramref name="session"/>.</summary>
+    private sealed class HandingLink(string clientId, byte[] session) : IClusterLink
+    {
+        public int Forward(BrokerMessage message, LocalDeliveries local) => 0;
+
+        public ValueTask<ClientClaim> ClaimClientAsync(string id, bool discard) =>
+            ValueTask.FromResult(new ClientClaim(Refused: false, id == clientId && !discard ? session : null));
+
+        public void RouteAdded(string route)
+        {
+        }
+
+        public void RouteRemoved(string route)
+        {
+        }
+    }
+}
