@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Broker.EndToEnd.Tests.Infrastructure;
 using static Broker.EndToEnd.Tests.Cluster.ClusterHarness;
+using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
 namespace Broker.EndToEnd.Tests.Cluster;
 
@@ -111,17 +112,18 @@ public sealed class ClusterFailureTests
         await MosquittoClients.PublishAsync(a, ["-q", "1", "-t", "split/a", "-m", "a-during"]);
         Assert.Equal("a-during", (await MosquittoClients.MessagesAsync(subA, 3))[2].Payload);
         Assert.Equal(toC, Node(await NodesAsync(a), c.NodeName).GetProperty("forwarded_to").GetInt64());
-        // Known gap (README): no client-id ownership across nodes yet, so one id is accepted on both sides.
-        await using var sameIdOnC = await MosquittoClients.SubscribeAsync(c, "-q", "1", "-t", "id/#", "-i", "same-id");
-        await using var sameIdOnA = await MosquittoClients.SubscribeAsync(a, "-q", "1", "-t", "id/#", "-i", "same-id");
+        // One client id on both sides: c, without the client-id registry, accepts it unchecked; a claims it in the
+        // registry (its majority, n0 and n1, is on a's side).
+        await using var sameIdOnC = await RawMqttClient.ConnectMqttAsync(c, ConnectPacket("same-id", V5));
+        await using var sameIdOnA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("same-id", V5));
 
         // Healed: c reconnects, the others sync its routes again, and messages cross both ways.
         var healed = Stopwatch.StartNew();
         await nats.StartServerAsync(2);
         await c.WaitForLogAsync(l => l.Contains(" reconnected; this node is in the cluster", StringComparison.Ordinal), "c to reconnect", Deadline);
-        await UntilAsync(a, n => Node(n, c.NodeName).GetProperty("node_status").GetString() == "running" && Routes(n, c) == 2, "a to hold c's routes again");
+        await UntilAsync(a, n => Node(n, c.NodeName).GetProperty("node_status").GetString() == "running" && Routes(n, c) == 1, "a to hold c's route again");
         var rejoined = healed.Elapsed;
-        await UntilAsync(c, n => Routes(n, a) == 2, "c to hold a's routes again");
+        await UntilAsync(c, n => Routes(n, a) == 1, "c to hold a's route again");
         TestContext.Current.TestOutputHelper?.WriteLine($"c rejoined (a holds its routes) {rejoined.TotalMilliseconds:0} ms after its NATS server restarted");
         await MosquittoClients.PublishAsync(a, ["-q", "1", "-t", "split/a", "-m", "a-after"]);
         await MosquittoClients.PublishAsync(c, ["-q", "1", "-t", "split/c", "-m", "c-after"]);
@@ -129,6 +131,16 @@ public sealed class ClusterFailureTests
         Assert.Equal(["a-before", "c-before", "a-during", "a-after", "c-after"], (await MosquittoClients.MessagesAsync(subA, 5)).Select(m => m.Payload));
         foreach (var node in nodes)
             Assert.All((await NodesAsync(node)).EnumerateArray(), n => Assert.Equal("running", n.GetProperty("node_status").GetString()));
+
+        // Healed, the registry's owner is the only owner: c closes its copy of the id with DISCONNECT 0x8E
+        // (Session taken over, MQTT 5 §3.14.2.1); a's stays connected.
+        var closing = await sameIdOnC.WaitForCloseAsync(Deadline);
+        Assert.Equal(0x8E, ReasonCode(Assert.Single(closing, p => p.Type == Disconnect)));
+        await c.WaitForLogAsync(l => l.Contains("client id same-id, accepted here without the registry, is owned by node a@127.0.0.1", StringComparison.Ordinal),
+            "c to give same-id up to a", Deadline);
+        await sameIdOnA.SendAsync(new byte[] { Pingreq << 4, 0 });
+        Assert.Equal(Pingresp, (await sameIdOnA.ReceiveAsync()).Type);
+        Assert.False(sameIdOnA.Closed.IsCompleted);
     }
 
     private static int Routes(System.Text.Json.JsonElement nodes, BrokerProcess node) => Node(nodes, node.NodeName).GetProperty("routes").GetInt32();
