@@ -37,8 +37,12 @@ namespace Broker.Cluster;
 /// key-value bucket <c>c-owners</c>.</item>
 /// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="ForwardCodec"/>: <see cref="BrokerMessageCodec"/>'s
 /// form, behind an envelope naming the share groups n was chosen for, if any), each sent once per node however many of
-/// its subscribers match. One connection per node and one subject per receiving node keep one
+/// its subscribers match, numbered per pair of nodes and sent in batches (<see cref="ForwardBatch"/>, everything queued
+/// for n when the forwarding loop wakes). One connection per node and one subject per receiving node keep one
 /// publisher's messages in order.</item>
+/// <item><c>c.ack.n</c>: the receivers' acknowledgements of node n's forwards (<see cref="ForwardAck"/>), sent once
+/// they are in the receiver's sessions. A QoS 1/2 publisher's PUBACK/PUBREC waits for them, and past a high mark of
+/// unacknowledged forwards its connection waits too (<see cref="ForwardQueue"/>: QoS end to end, back-pressure).</item>
 /// </list>
 /// <para>A node not heard from within cluster.node_timeout is down: its routes are withdrawn, so nothing is forwarded to
 /// it. While this node's own NATS connection is down it serves its clients as a single node (the others' routes expire
