@@ -29,6 +29,9 @@ internal sealed class ForwardQueue
     private bool _open;
     private TaskCompletionSource? _drained;
 
+    // When the oldest forward was last acknowledged or sent again, or the queue last became non-empty.
+    private long _lastProgress;
+
     public ForwardQueue(int maxQueue)
     {
         MaxQueue = Math.Max(1, maxQueue);
@@ -45,9 +48,6 @@ internal sealed class ForwardQueue
     /// <summary>Where waiting publishers go on (half the high mark).</summary>
     public int LowMark { get; }
 
-    /// <summary>When the oldest forward was last acknowledged or sent again, or the queue last became non-empty.</summary>
-    public long LastProgress { get; private set; }
-
     /// <summary>When the forwards were last sent again (<see cref="Rewind"/>).</summary>
     public long LastResend { get; private set; }
 
@@ -57,16 +57,6 @@ internal sealed class ForwardQueue
         {
             lock (_lock)
                 return _count;
-        }
-    }
-
-    /// <summary>Forwards given a number but not sent yet (since the last rewind).</summary>
-    public bool HasUnsent
-    {
-        get
-        {
-            lock (_lock)
-                return _count > 0 && _nextToSend <= _lastSequence;
         }
     }
 
@@ -98,7 +88,7 @@ internal sealed class ForwardQueue
                 Grow();
             var waiter = reliable ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null;
             if (_count == 0)
-                LastProgress = now;
+                _lastProgress = now;
             _ring[(_head + _count) & (_ring.Length - 1)] = new Entry(++_lastSequence, body, waiter, now);
             _count++;
             acknowledged = waiter?.Task;
@@ -156,7 +146,7 @@ internal sealed class ForwardQueue
                 removed++;
             }
             if (removed > 0)
-                LastProgress = now;
+                _lastProgress = now;
             if (_count <= LowMark && _drained is not null)
             {
                 drained = _drained;
@@ -181,7 +171,7 @@ internal sealed class ForwardQueue
                 return 0;
             _nextToSend = oldest;
             LastResend = now;
-            LastProgress = now;
+            _lastProgress = now;
             return again;
         }
     }
@@ -190,7 +180,7 @@ internal sealed class ForwardQueue
     public bool IsStalled(long now, long after)
     {
         lock (_lock)
-            return _count > 0 && _nextToSend > _ring[_head].Sequence && now - LastProgress >= after && now - LastResend >= after;
+            return _count > 0 && _nextToSend > _ring[_head].Sequence && now - _lastProgress >= after && now - LastResend >= after;
     }
 
     /// <summary>
