@@ -22,8 +22,14 @@ internal sealed partial class ClusterNode
     [LoggerMessage(EventId = 2416, Level = LogLevel.Error, Message = "Cluster: NATS {Servers} refused this node ({Reason}) and the NATS client stopped trying; serving this node's clients alone: check cluster.nats.username, password and token, then restart the node (or ctl cluster leave and join)")]
     private static partial void LogConnectGaveUp(ILogger logger, string servers, string reason);
 
-    [LoggerMessage(EventId = 2417, Level = LogLevel.Information, Message = "Cluster: sending {Count} forward(s) to node {Node} again from number {From}: not acknowledged (lost on the way through NATS); it keeps them in order and drops what it already has")]
-    private static partial void LogResent(ILogger logger, int count, string node, long from);
+    [LoggerMessage(EventId = 2417, Level = LogLevel.Information, Message = "Cluster: sending {Count} forward(s) to node {Node} again: not acknowledged (lost on the way through NATS); it keeps them in order and drops what it already has")]
+    private static partial void LogResent(ILogger logger, int count, string node);
+
+    [LoggerMessage(EventId = 2418, Level = LogLevel.Warning, Message = "Cluster: node {Node} has not acknowledged {Count} QoS 1/2 forward(s) within {TimeoutMs} ms (cluster.node_timeout) though it still announces itself: their publishers are acknowledged now; the forwards are still sent until it has them")]
+    private static partial void LogAckTimeout(ILogger logger, int count, string node, double timeoutMs);
+
+    [LoggerMessage(EventId = 2419, Level = LogLevel.Warning, Message = "Cluster: {Count} QoS 1/2 forward(s) to node {Node} were not acknowledged before it went ({Why}): their publishers are acknowledged now (the other nodes have the messages); it does not get them")]
+    private static partial void LogForwardsReleased(ILogger logger, int count, string node, string why);
 
     [LoggerMessage(EventId = 2405, Level = LogLevel.Warning, Message = "Cluster: NATS dropped a message on {Subject} (this node is too slow to take it)")]
     private static partial void LogNatsDropped(ILogger logger, string subject);

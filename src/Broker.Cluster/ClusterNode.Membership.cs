@@ -34,9 +34,12 @@ internal sealed partial class ClusterNode
                 if (node is null || node.Boot != message.Boot)
                 {
                     if (node is not null)
+                    {
                         Withdraw(node); // restarted: a new incarnation with routes of its own
+                        ForgetForwards(node, "restarted"); // the old one's forwards died with it
+                    }
                     node = new RemoteNode(message.Name, message.Boot, _subjects.Forward(token), _subjects.Snapshot(token),
-                        DateTimeOffset.FromUnixTimeMilliseconds(message.StartedAt));
+                        DateTimeOffset.FromUnixTimeMilliseconds(message.StartedAt), _options.MaxForwardQueue);
                     _members[token] = node;
                 }
                 node.LastSeen = _core.TimeProvider.GetTimestamp();
@@ -44,6 +47,7 @@ internal sealed partial class ClusterNode
                 if (!node.IsUp)
                 {
                     node.IsUp = true;
+                    node.Out.Open();
                     cameUp = true;
                     LogNodeUp(_logger, node.Name);
                 }
@@ -59,7 +63,7 @@ internal sealed partial class ClusterNode
             {
                 node.IsUp = false;
                 Withdraw(node);
-                ForgetForwards(node);
+                ForgetForwards(node, "it stopped");
                 LogNodeLeft(_logger, node.Name);
             }
             else if (!node.IsUp)
@@ -180,12 +184,16 @@ internal sealed partial class ClusterNode
 
     /// <summary>
     /// A node that is down is not sent again what it did not acknowledge: those forwards were for its routes of
-    /// then; if it comes back (a healed split), it skips them (the oldest number held tells it so).
+    /// then; if it comes back (a healed split), it skips them (the oldest number held tells it so). Their publishers
+    /// waiting for PUBACK/PUBREC get it now: the message reached every other node it was for.
     /// </summary>
-    private static void ForgetForwards(RemoteNode node)
+    private void ForgetForwards(RemoteNode node, string why)
     {
-        lock (node.OutLock)
-            node.Unacked.Clear();
+        var released = node.Out.Forget();
+        if (released == 0)
+            return;
+        Interlocked.Add(ref _forwardReleased, released);
+        LogForwardsReleased(_logger, released, node.Name, why);
     }
 
     /// <summary>Nodes silent for cluster.node_timeout are down: their routes go.</summary>
@@ -202,7 +210,7 @@ internal sealed partial class ClusterNode
                 node.IsUp = false;
                 var routes = node.Routes.Count;
                 Withdraw(node);
-                ForgetForwards(node);
+                ForgetForwards(node, "down");
                 node.SyncGeneration++; // a snapshot still on its way is not applied
                 node.SyncInFlight = false;
                 LogNodeDown(_logger, node.Name, _options.NodeTimeout.TotalMilliseconds, routes);

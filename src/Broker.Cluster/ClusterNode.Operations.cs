@@ -152,6 +152,7 @@ internal sealed partial class ClusterNode
     private void Forget(string token, RemoteNode node)
     {
         Withdraw(node);
+        ForgetForwards(node, "it left the cluster");
         node.IsUp = false;
         node.SyncGeneration++; // a snapshot still on its way is not applied
         node.SyncInFlight = false;

@@ -37,8 +37,12 @@ namespace Broker.Cluster;
 /// key-value bucket <c>c-owners</c>.</item>
 /// <item><c>c.fwd.n</c>: messages forwarded to node n (<see cref="ForwardCodec"/>: <see cref="BrokerMessageCodec"/>'s
 /// form, behind an envelope naming the share groups n was chosen for, if any), each sent once per node however many of
-/// its subscribers match. One connection per node and one subject per receiving node keep one
+/// its subscribers match, numbered per pair of nodes and sent in batches (<see cref="ForwardBatch"/>, everything queued
+/// for n when the forwarding loop wakes). One connection per node and one subject per receiving node keep one
 /// publisher's messages in order.</item>
+/// <item><c>c.ack.n</c>: the receivers' acknowledgements of node n's forwards (<see cref="ForwardAck"/>), sent once
+/// they are in the receiver's sessions. A QoS 1/2 publisher's PUBACK/PUBREC waits for them, and past a high mark of
+/// unacknowledged forwards its connection waits too (<see cref="ForwardQueue"/>: QoS end to end, back-pressure).</item>
 /// </list>
 /// <para>A node not heard from within cluster.node_timeout is down: its routes are withdrawn, so nothing is forwarded to
 /// it. While this node's own NATS connection is down it serves its clients as a single node (the others' routes expire
@@ -71,9 +75,10 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private long _publishedVersion;
     private readonly Channel<ControlMessage> _control = Channel.CreateUnbounded<ControlMessage>(new UnboundedChannelOptions { SingleReader = true });
 
-    // A null Data asks the forwarding loop to send a node's unacknowledged forwards again.
-    private readonly Channel<(RemoteNode Node, byte[]? Data)> _forward;
+    // Nodes with forwards to send (each once while RemoteNode.Waking is 1): the forwarding loop's wake-ups.
+    private readonly Channel<RemoteNode> _forward = Channel.CreateUnbounded<RemoteNode>(new UnboundedChannelOptions { SingleReader = true });
     private long _forwardDropped;
+    private long _forwardReleased;
     private long _forwardedIn;
     private long _forwardResent;
     private readonly string _token;
@@ -100,11 +105,6 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Broker.Cluster");
         _subjects = new NodeSubjects(options.Name);
         _token = _subjects.Token(nodeName);
-        _forward = Channel.CreateBounded<(RemoteNode, byte[]?)>(new BoundedChannelOptions(options.MaxForwardQueue)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails, and the message is counted as dropped
-        });
         _nats = new NatsConnection(NatsOptions(options, nodeName, resolvePath, loggerFactory));
         _nats.ConnectionOpened += OnConnectionOpenedAsync;
         _nats.ConnectionDisconnected += OnConnectionDisconnectedAsync;
@@ -135,8 +135,14 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>Forwards sent again because the receiving node did not acknowledge them (lost on the way through NATS).</summary>
     public long ForwardResent => Volatile.Read(ref _forwardResent);
 
-    /// <summary>Messages that could not be queued for another node (cluster.max_forward_queue reached).</summary>
+    /// <summary>QoS 0 messages that could not be queued for another node (cluster.max_forward_queue reached).</summary>
     public long ForwardDropped => Volatile.Read(ref _forwardDropped);
+
+    /// <summary>
+    /// QoS 1/2 forwards whose publisher was acknowledged without the receiving node's acknowledgement: the node was
+    /// found down or left (the message reached the other nodes), or did not acknowledge within cluster.node_timeout.
+    /// </summary>
+    public long ForwardReleased => Volatile.Read(ref _forwardReleased);
 
     /// <summary>Routes of this node: distinct filters with a local ordinary subscriber, and <c>$share/g/f</c> for each share group with a local member.</summary>
     public int LocalRouteCount
@@ -196,15 +202,15 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public int Forward(BrokerMessage message, LocalDeliveries local)
+    public ForwardOutcome Forward(BrokerMessage message, LocalDeliveries local)
     {
         if (Volatile.Read(ref _remoteRouteCount) == 0)
-            return 0;
+            return default;
         var matches = t_matches ??= new List<RouteHit<RemoteNode>>(4);
         matches.Clear();
         _remoteRoutes.Match(message.Topic, matches);
         if (matches.Count == 0)
-            return 0;
+            return default;
         var targets = t_targets ??= new List<ForwardTarget>(4);
         targets.Clear();
         foreach (var match in matches)
@@ -218,24 +224,48 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
         matches.Clear();
         byte[]? plain = null; // the same bytes for every node that only has ordinary subscribers
+        var reliable = message.Qos != MqttQos.AtMostOnce;
+        var now = _core.TimeProvider.GetTimestamp();
         var sent = 0;
+        Task? acknowledged = null;
+        List<Task>? acknowledgements = null;
+        Task? behind = null;
         foreach (var target in targets)
         {
             var data = target.Groups is null
                 ? plain ??= ForwardCodec.Encode(message)
                 : ForwardCodec.Encode(message, target.Ordinary, target.Groups);
-            if (_forward.Writer.TryWrite((target.Node, data)))
+            var node = target.Node;
+            if (!node.Out.Enqueue(data, reliable, now, out var acked, out var nodeBehind, out var full))
             {
-                Interlocked.Increment(ref target.Node.ForwardedTo);
-                sent++;
+                // Full: a QoS 0 message only (QoS 1/2 ones are never refused for that). Else the node was just found down.
+                if (full)
+                    Interlocked.Increment(ref _forwardDropped);
+                continue;
             }
-            else
+            Interlocked.Increment(ref node.ForwardedTo);
+            sent++;
+            if (acked is not null)
             {
-                Interlocked.Increment(ref _forwardDropped);
+                if (acknowledged is null)
+                    acknowledged = acked;
+                else
+                    (acknowledgements ??= [acknowledged]).Add(acked);
             }
+            behind ??= nodeBehind;
+            Wake(node);
         }
         targets.Clear();
-        return sent;
+        if (acknowledgements is not null)
+            acknowledged = Task.WhenAll(acknowledgements);
+        return new ForwardOutcome(sent, acknowledged, behind);
+    }
+
+    /// <summary>Puts <paramref name="node"/> on the forwarding loop's list, unless it is there already.</summary>
+    private void Wake(RemoteNode node)
+    {
+        if (Interlocked.Exchange(ref node.Waking, 1) == 0)
+            _forward.Writer.TryWrite(node);
     }
 
     private static ref ForwardTarget TargetFor(List<ForwardTarget> targets, RemoteNode node)
@@ -299,6 +329,12 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         catch (Exception)
         {
             // Cancelled, or the connection went with them: they are stopping either way.
+        }
+        // Publishers waiting for other nodes' acknowledgements are served alone from now on (or stopping): acknowledged.
+        lock (_members)
+        {
+            foreach (var node in _members.Values)
+                ForgetForwards(node, "this node left the cluster or stopped");
         }
         if (NatsConnected)
         {
@@ -526,65 +562,51 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     }
 
     /// <summary>
-    /// Sends each forward, numbered for its node, and keeps it until that node acknowledges it; a null entry sends a
-    /// node's unacknowledged forwards again, in order, on this same loop (so they never overtake newer ones).
+    /// Sends what each woken node has queued (<see cref="ForwardQueue"/>), as many forwards per NATS message as were
+    /// queued when it woke, within <see cref="MaxBatchBytes"/>; a node whose forwards were rewound (a gap or a stall)
+    /// gets them again from the oldest, on this same loop, so they never overtake newer ones.
     /// </summary>
     private async Task PublishForwardsAsync(CancellationToken cancel)
     {
-        await foreach (var (node, body) in _forward.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
+        var batch = new List<byte[]>();
+        await foreach (var node in _forward.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
         {
-            if (!node.IsUp)
+            // Cleared before taking: whatever is queued from now on wakes this loop again.
+            Volatile.Write(ref node.Waking, 0);
+            var limit = MaxBatchBytes;
+            while (true)
             {
-                // Down since it was queued: its routes are gone, and it is not sent to (nor kept for when it is back).
-                if (body is not null)
-                    Interlocked.Increment(ref _forwardDropped);
-                continue;
+                batch.Clear();
+                var first = node.Out.TakeBatch(limit, batch, out var oldest);
+                if (first == 0)
+                    break;
+                var data = ForwardBatch.Write(first, oldest, _token, _boot, batch);
+                try
+                {
+                    // While NATS is reconnecting this waits (NATS.Net holds what is published meanwhile).
+                    await _nats.PublishAsync(node.ForwardSubject, data, cancellationToken: cancel).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is NatsException or TimeoutException)
+                {
+                    // Still held by the node's queue: sent again when it does not acknowledge it.
+                }
             }
-            if (body is null)
-            {
-                await ResendAsync(node, cancel).ConfigureAwait(false);
-                continue;
-            }
-            byte[] data;
-            lock (node.OutLock)
-            {
-                var sequence = ++node.LastSequence;
-                if (node.Unacked.Count == 0)
-                    node.LastProgress = _core.TimeProvider.GetTimestamp();
-                node.Unacked.Enqueue((sequence, body));
-                if (node.Unacked.Count > _options.MaxForwardQueue)
-                    node.Unacked.Dequeue(); // given up: the receiver skips it when the oldest number held passes it
-                data = ForwardEnvelope.Wrap(sequence, node.Unacked.Peek().Sequence, _token, _boot, body);
-            }
-            await PublishForwardAsync(node, data, cancel).ConfigureAwait(false);
         }
     }
 
-    private async Task ResendAsync(RemoteNode node, CancellationToken cancel)
+    /// <summary>Bytes of forwards per NATS message: well below NATS' max_payload (1 MB by default), whatever the server says.</summary>
+    private int MaxBatchBytes => (int)Math.Clamp((_nats.ServerInfo?.MaxPayload ?? 1_048_576) / 4, 1024, 256 * 1024);
+
+    /// <summary>Sends <paramref name="node"/> again what it has not acknowledged, from the oldest, in order.</summary>
+    private void Resend(RemoteNode node)
     {
-        (long Sequence, byte[] Body)[] pending;
-        lock (node.OutLock)
-            pending = [.. node.Unacked];
-        if (pending.Length == 0)
+        var count = node.Out.Rewind(_core.TimeProvider.GetTimestamp());
+        if (count == 0)
             return;
-        Interlocked.Add(ref _forwardResent, pending.Length);
+        Interlocked.Add(ref _forwardResent, count);
         if (_core.ShouldLog(2417, nameof(LogResent), node.Name))
-            LogResent(_logger, pending.Length, node.Name, pending[0].Sequence);
-        foreach (var (sequence, body) in pending)
-            await PublishForwardAsync(node, ForwardEnvelope.Wrap(sequence, pending[0].Sequence, _token, _boot, body), cancel).ConfigureAwait(false);
-    }
-
-    private async Task PublishForwardAsync(RemoteNode node, byte[] data, CancellationToken cancel)
-    {
-        try
-        {
-            // While NATS is reconnecting this waits (NATS.Net holds what is published meanwhile).
-            await _nats.PublishAsync(node.ForwardSubject, data, cancellationToken: cancel).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is NatsException or TimeoutException)
-        {
-            // Kept in the node's unacknowledged forwards: sent again when it does not acknowledge it.
-        }
+            LogResent(_logger, count, node.Name);
+        Wake(node);
     }
 
     /// <summary>Acknowledgements from the nodes this node forwards to: what they have is forgotten; a gap is sent again at once.</summary>
@@ -599,49 +621,43 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
                 _members.TryGetValue(receiver, out node);
             if (node is null)
                 continue;
-            var resend = false;
             var now = _core.TimeProvider.GetTimestamp();
-            lock (node.OutLock)
-            {
-                while (node.Unacked.TryPeek(out var head) && head.Sequence <= acked)
-                {
-                    node.Unacked.Dequeue();
-                    node.LastProgress = now;
-                }
-                if (gap && node.Unacked.Count > 0 && Elapsed(node.LastResend, now) >= GapResendInterval)
-                {
-                    node.LastResend = now;
-                    resend = true;
-                }
-            }
-            if (resend)
-                _forward.Writer.TryWrite((node, null));
+            node.Out.Acknowledge(acked, now);
+            if (gap && node.Out.Count > 0 && Elapsed(node.Out.LastResend, now) >= GapResendInterval)
+                Resend(node);
         }
     }
 
-    /// <summary>Sends again what a running node has not acknowledged for a while (a lost tail shows no gap to it). From the tick.</summary>
+    /// <summary>
+    /// From the tick: sends again what a running node has not acknowledged for a while (a lost tail shows no gap to
+    /// it), and stops holding publishers for forwards it has not acknowledged within cluster.node_timeout.
+    /// </summary>
     private void ResendStalled()
     {
         var now = _core.TimeProvider.GetTimestamp();
-        var after = _options.HeartbeatInterval * 2;
+        var after = (long)(_options.HeartbeatInterval.TotalSeconds * 2 * _core.TimeProvider.TimestampFrequency);
+        var timeout = (long)(_options.NodeTimeout.TotalSeconds * _core.TimeProvider.TimestampFrequency);
         List<RemoteNode>? stalled = null;
         lock (_members)
         {
             foreach (var node in _members.Values)
             {
-                if (!node.IsUp)
-                    continue;
-                lock (node.OutLock)
-                {
-                    if (node.Unacked.Count == 0 || Elapsed(node.LastProgress, now) < after || Elapsed(node.LastResend, now) < after)
-                        continue;
-                    node.LastResend = now;
-                }
-                (stalled ??= []).Add(node);
+                if (node.IsUp && node.Out.Count > 0)
+                    (stalled ??= []).Add(node);
             }
         }
         foreach (var node in stalled ?? [])
-            _forward.Writer.TryWrite((node, null));
+        {
+            if (node.Out.IsStalled(now, after))
+                Resend(node);
+            var released = node.Out.ReleaseOlderThan(now - timeout);
+            if (released > 0)
+            {
+                Interlocked.Add(ref _forwardReleased, released);
+                if (_core.ShouldLog(2418, nameof(LogAckTimeout), node.Name))
+                    LogAckTimeout(_logger, released, node.Name, _options.NodeTimeout.TotalMilliseconds);
+            }
+        }
     }
 
     private TimeSpan Elapsed(long from, long to) => TimeSpan.FromSeconds((to - from) / (double)_core.TimeProvider.TimestampFrequency);
@@ -649,13 +665,13 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// <summary>At most this often a gap makes a sender send again (more would only repeat what is on its way).</summary>
     private static readonly TimeSpan GapResendInterval = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>A receiver acknowledges at most this often while messages flow (and at every tick after them).</summary>
-    private static readonly TimeSpan AckInterval = TimeSpan.FromMilliseconds(20);
 
     /// <summary>How far this node has the numbered forwards of one sender (one boot of it).</summary>
     private sealed class Inbound(string boot, long expected)
     {
         public string Boot { get; } = boot;
+
+        /// <summary>The next number to deliver; everything before it is in this node's sessions.</summary>
         public long Expected = expected;
         public long AckedSent;
         public long LastAckAt;
@@ -670,14 +686,14 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     }
 
     /// <summary>
-    /// Whether a numbered forward is the next one from its sender (delivered), one already delivered (a resend:
-    /// dropped), or later than the next (dropped: the sender sends again from the next, in order, so that one
-    /// publisher's messages stay in order).
+    /// Whether forward <paramref name="sequence"/> of a batch is the next one from its sender (to deliver), one already
+    /// delivered (a resend: dropped), or later than the next (dropped, with the rest of its batch: the sender sends again
+    /// from the next, in order, so that one publisher's messages stay in order). A gap is answered at once (at most
+    /// every <see cref="GapResendInterval"/>): <paramref name="ack"/>.
     /// </summary>
-    private Admission Admit(ForwardEnvelope.Header header, out (string Token, string Boot, long Acked, bool Gap)? ack)
+    private Admission Admit(ForwardBatch.Header header, long sequence, out (string Token, string Boot, long Acked, bool Gap)? ack)
     {
         ack = null;
-        var now = _core.TimeProvider.GetTimestamp();
         lock (_inbound)
         {
             if (!_inbound.TryGetValue(header.SenderToken, out var from) || from.Boot != header.SenderBoot)
@@ -686,30 +702,38 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
                 _inbound[header.SenderToken] = from;
             }
             if (from.Expected < header.OldestHeld)
-                from.Expected = header.OldestHeld; // the sender gave those up (it found this node down, or its queue overflowed)
-            if (header.Sequence < from.Expected)
+                from.Expected = header.OldestHeld; // the sender gave those up (it found this node down)
+            if (sequence < from.Expected)
+            {
+                from.AckedSent = 0; // sent again: the acknowledgement may have been lost; the next flush repeats it
                 return Admission.Duplicate;
-            if (header.Sequence > from.Expected)
-            {
-                if (Elapsed(from.LastGapAt, now) >= GapResendInterval)
-                {
-                    from.LastGapAt = now;
-                    ack = (header.SenderToken, from.Boot, from.Expected - 1, true);
-                }
-                return Admission.Gap;
             }
-            from.Expected++;
-            if (Elapsed(from.LastAckAt, now) >= AckInterval)
+            if (sequence == from.Expected)
+                return Admission.Deliver;
+            var now = _core.TimeProvider.GetTimestamp();
+            if (Elapsed(from.LastGapAt, now) >= GapResendInterval)
             {
-                from.LastAckAt = now;
-                from.AckedSent = from.Expected - 1;
-                ack = (header.SenderToken, from.Boot, from.AckedSent, false);
+                from.LastGapAt = now;
+                ack = (header.SenderToken, from.Boot, from.Expected - 1, true);
             }
-            return Admission.Deliver;
+            return Admission.Gap;
         }
     }
 
-    /// <summary>Acknowledges what arrived since the last acknowledgement, for every sender. From the tick.</summary>
+    /// <summary>Forward <paramref name="sequence"/> is in this node's sessions: the next acknowledgement covers it.</summary>
+    private void Delivered(ForwardBatch.Header header, long sequence)
+    {
+        lock (_inbound)
+        {
+            if (_inbound.TryGetValue(header.SenderToken, out var from) && from.Boot == header.SenderBoot && from.Expected == sequence)
+                from.Expected = sequence + 1;
+        }
+    }
+
+    /// <summary>
+    /// Acknowledges what was delivered since the last acknowledgement, for every sender: after each group of batches
+    /// the forwarding subscription held, and from the tick (an acknowledgement lost in NATS is repeated there).
+    /// </summary>
     private async Task FlushAcksAsync(CancellationToken cancel)
     {
         List<(string Token, string Boot, long Acked)>? due = null;
@@ -748,38 +772,80 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
     }
 
+    /// <summary>Batches of forwards drained per acknowledgement, at most (bounds how long a sender waits for one under load).</summary>
+    private const int BatchesPerAck = 32;
+
+    /// <summary>
+    /// Delivers the forwards from the other nodes, one batch at a time, in arrival order (so a publisher's messages
+    /// reach each subscriber in order), and acknowledges them once they are in this node's sessions, and on disk when
+    /// <c>persistence.sync = sync</c>: each time the subscription has nothing more waiting, or after
+    /// <see cref="BatchesPerAck"/> batches. The senders' PUBACKs wait for these acknowledgements.
+    /// </summary>
     private async Task ReceiveForwardsAsync(CancellationToken cancel)
     {
-        await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Forward(_token), cancellationToken: cancel).ConfigureAwait(false))
+        await using var sub = await _nats.SubscribeCoreAsync<byte[]>(_subjects.Forward(_token), cancellationToken: cancel).ConfigureAwait(false);
+        var reader = sub.Msgs;
+        while (await reader.WaitToReadAsync(cancel).ConfigureAwait(false))
         {
-            if (msg.Data is not { } data)
+            for (var i = 0; i < BatchesPerAck && reader.TryRead(out var msg); i++)
+                await ReceiveBatchAsync(msg, cancel).ConfigureAwait(false);
+            await _core.DurableAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await FlushAcksAsync(cancel).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReceiveBatchAsync(NatsMsg<byte[]> msg, CancellationToken cancel)
+    {
+        if (msg.Data is not { } data)
+            return;
+        ForwardBatch.Header header;
+        int offset;
+        try
+        {
+            header = ForwardBatch.ReadHeader(data, out offset);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
+        {
+            LogBadForward(_logger, msg.Subject, ex.Message);
+            return;
+        }
+        for (var i = 0; i < header.Count; i++)
+        {
+            var sequence = header.FirstSequence + i;
+            ArraySegment<byte> bytes;
+            try
+            {
+                bytes = ForwardBatch.Next(data, ref offset);
+            }
+            catch (EndOfStreamException ex)
+            {
+                LogBadForward(_logger, msg.Subject, ex.Message);
+                return; // what is missing is sent again
+            }
+            var admission = Admit(header, sequence, out var ack);
+            if (ack is { } a)
+                await SendAckAsync(a.Token, a.Boot, a.Acked, a.Gap, cancel).ConfigureAwait(false);
+            if (admission == Admission.Gap)
+                return; // the rest of the batch is later still
+            if (admission == Admission.Duplicate)
                 continue;
             BrokerMessage message;
             DeliveryScope scope;
-            ForwardEnvelope.Header header;
-            bool numbered;
             try
             {
-                numbered = ForwardEnvelope.TryUnwrap(data, out header, out var offset);
-                message = ForwardCodec.Decode(data, offset, out scope);
+                message = ForwardCodec.Decode(bytes, out scope);
             }
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException)
             {
+                // Sending it again would not make it readable: passed over, so the ones after it are not held up.
                 LogBadForward(_logger, msg.Subject, ex.Message);
+                Delivered(header, sequence);
                 continue;
             }
-            if (numbered)
-            {
-                var admission = Admit(header, out var ack);
-                if (ack is { } a)
-                    await SendAckAsync(a.Token, a.Boot, a.Acked, a.Gap, cancel).ConfigureAwait(false);
-                if (admission != Admission.Deliver)
-                    continue;
-            }
             Interlocked.Increment(ref _forwardedIn);
-            // One at a time, in arrival order: a publisher's messages reach each subscriber in order. A share group this
-            // node was chosen for but has no member of any more (its last left while the message was on its way) does
-            // not get it: the message is not sent on to another node (message.dropped hears of it when nothing here got it).
+            // A share group this node was chosen for but has no member of any more (its last left while the message was
+            // on its way) does not get it: the message is not sent on to another node (message.dropped hears of it when
+            // nothing here got it).
             try
             {
                 await _core.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
@@ -788,6 +854,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             {
                 LogBadForward(_logger, msg.Subject, ex.Message);
             }
+            Delivered(header, sequence);
         }
     }
 

@@ -58,7 +58,7 @@ internal sealed partial class ClusterOptions : IValidatableOptions
     [ConfKey("cluster.node_timeout", "A node not heard from in this time is down: its routes are withdrawn and nothing is forwarded to it until it is heard again.", Unit = ConfUnit.Duration, Min = "50ms", Max = "1m")]
     public TimeSpan NodeTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
-    [ConfKey("cluster.max_forward_queue", "Messages waiting to be sent to other nodes (while NATS is slow or reconnecting); beyond this, new ones are dropped and counted (cluster.forward.dropped).", Min = "1", Max = "100000000")]
+    [ConfKey("cluster.max_forward_queue", "Forwards held per other node until it acknowledges them. Past a tenth of this, publishers whose messages go to that node wait before reading more (back-pressure) until it is down to a twentieth; beyond this, new QoS 0 messages for it are dropped and counted (forward_dropped in GET /api/v5/nodes); QoS 1/2 ones are never dropped.", Min = "1", Max = "100000000")]
     public int MaxForwardQueue { get; set; } = 100_000;
 
     [ConfKey("cluster.owner_replicas", "Copies NATS JetStream keeps of the client-id owner registry (the key-value bucket <cluster.name>-owners that makes each client id one node's): 3 survives the loss of one of three NATS servers; with fewer NATS servers than this, 1 is used (logged). Every NATS server needs JetStream (-js, or a jetstream {} block).", Min = "1", Max = "5")]

@@ -155,11 +155,15 @@ internal static class ForwardCodec
     public static BrokerMessage Decode(byte[] data, out DeliveryScope scope) => Decode(data, 0, out scope);
 
     /// <summary>Reads the forward that starts at <paramref name="offset"/> (after a <see cref="ForwardEnvelope"/>).</summary>
-    public static BrokerMessage Decode(byte[] data, int offset, out DeliveryScope scope)
+    public static BrokerMessage Decode(byte[] data, int offset, out DeliveryScope scope) => Decode(new ArraySegment<byte>(data, offset, data.Length - offset), out scope);
+
+    /// <summary>Reads the forward in <paramref name="bytes"/> (one of a <see cref="ForwardBatch"/>).</summary>
+    public static BrokerMessage Decode(ArraySegment<byte> bytes, out DeliveryScope scope)
     {
-        using var reader = new BinaryReader(new MemoryStream(data, offset, data.Length - offset, writable: false), Encoding.UTF8);
+        var (data, offset) = (bytes.Array!, bytes.Offset);
+        using var reader = new BinaryReader(new MemoryStream(data, offset, bytes.Count, writable: false), Encoding.UTF8);
         scope = DeliveryScope.OrdinaryOnly;
-        if (data.Length > offset && data[offset] == ScopedMarker)
+        if (bytes.Count > 0 && data[offset] == ScopedMarker)
         {
             reader.ReadByte();
             var ordinary = reader.ReadByte() switch
@@ -169,7 +173,7 @@ internal static class ForwardCodec
                 var other => throw new InvalidDataException($"forward envelope flag {other}"),
             };
             var count = reader.Read7BitEncodedInt();
-            if (count <= 0 || count > data.Length - offset)
+            if (count <= 0 || count > bytes.Count)
                 throw new InvalidDataException($"forward envelope with {count} groups");
             var groups = new (string, string)[count];
             for (var i = 0; i < count; i++)
@@ -181,48 +185,85 @@ internal static class ForwardCodec
 }
 
 /// <summary>
-/// A forward numbered for its receiving node (<see cref="ClusterNode"/>, "Forwards are acknowledged"): a marker, the
-/// sender's number for this message, the oldest number the sender still holds for that node (it will never send an
-/// older one again), the sender's subject token and boot id, then <see cref="ForwardCodec"/>'s bytes.
+/// Numbered forwards for one receiving node, as many as the sender had queued when it woke, in one NATS message
+/// (<see cref="ClusterNode"/>, "Forwards are acknowledged"): a marker, the number of the first (the others follow it
+/// one by one), the oldest number the sender still holds for that node (it will never send an older one again), the
+/// sender's subject token and boot id, the count, then each forward as its length and <see cref="ForwardCodec"/>'s bytes.
 /// </summary>
-internal static class ForwardEnvelope
+internal static class ForwardBatch
 {
-    /// <summary>Starts a numbered forward: neither a <see cref="BrokerMessageCodec"/> version nor <see cref="ForwardCodec.ScopedMarker"/>.</summary>
-    public const byte Marker = 0xFD;
+    /// <summary>Starts a batch: neither a <see cref="BrokerMessageCodec"/> version nor <see cref="ForwardCodec.ScopedMarker"/>
+    /// (nor 0xFD, the single numbered forward of the version before batches).</summary>
+    public const byte Marker = 0xFC;
 
-    public readonly record struct Header(long Sequence, long OldestHeld, string SenderToken, string SenderBoot);
+    /// <summary>What a batch's header says; the forwards are numbered <c>FirstSequence</c> to <c>FirstSequence + Count - 1</c>.</summary>
+    public readonly record struct Header(long FirstSequence, long OldestHeld, string SenderToken, string SenderBoot, int Count);
 
-    public static byte[] Wrap(long sequence, long oldestHeld, string senderToken, string senderBoot, byte[] body)
+    public static byte[] Write(long firstSequence, long oldestHeld, string senderToken, string senderBoot, List<byte[]> bodies)
     {
-        using var stream = new MemoryStream(32 + senderToken.Length + senderBoot.Length + body.Length);
+        var size = 48 + senderToken.Length + senderBoot.Length;
+        foreach (var body in bodies)
+            size += body.Length + 5;
+        using var stream = new MemoryStream(size);
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(Marker);
-            writer.Write7BitEncodedInt64(sequence);
+            writer.Write7BitEncodedInt64(firstSequence);
             writer.Write7BitEncodedInt64(oldestHeld);
             writer.Write(senderToken);
             writer.Write(senderBoot);
-            writer.Write(body);
+            writer.Write7BitEncodedInt(bodies.Count);
+            foreach (var body in bodies)
+            {
+                writer.Write7BitEncodedInt(body.Length);
+                writer.Write(body);
+            }
         }
-        return stream.ToArray();
+        return stream.GetBuffer().AsSpan(0, (int)stream.Length).ToArray();
     }
 
-    /// <summary>Reads the envelope, if there is one; <paramref name="bodyOffset"/> is where <see cref="ForwardCodec"/>'s bytes start.</summary>
+    /// <summary>Reads the header; the forwards follow at <paramref name="offset"/> (read each with <see cref="Next"/>).</summary>
+    /// <exception cref="InvalidDataException">Not a batch, or a count that cannot be right.</exception>
     /// <exception cref="EndOfStreamException">Cut short.</exception>
-    public static bool TryUnwrap(byte[] data, out Header header, out int bodyOffset)
+    public static Header ReadHeader(byte[] data, out int offset)
     {
-        header = default;
-        bodyOffset = 0;
         if (data.Length == 0 || data[0] != Marker)
-            return false;
+            throw new InvalidDataException(data.Length == 0 ? "an empty forward" : $"not a forward batch of this version (first byte 0x{data[0]:X2}): all nodes must run the same version");
         using var stream = new MemoryStream(data, writable: false);
         using var reader = new BinaryReader(stream, Encoding.UTF8);
         reader.ReadByte();
-        var sequence = reader.Read7BitEncodedInt64();
+        var first = reader.Read7BitEncodedInt64();
         var oldest = reader.Read7BitEncodedInt64();
-        header = new Header(sequence, oldest, reader.ReadString(), reader.ReadString());
-        bodyOffset = (int)stream.Position;
-        return true;
+        var token = reader.ReadString();
+        var boot = reader.ReadString();
+        var count = reader.Read7BitEncodedInt();
+        if (count <= 0 || count > data.Length || first <= 0)
+            throw new InvalidDataException($"forward batch of {count} from number {first}");
+        offset = (int)stream.Position;
+        return new Header(first, oldest, token, boot, count);
+    }
+
+    /// <summary>The next forward's bytes, at <paramref name="offset"/>, which moves past them.</summary>
+    /// <exception cref="EndOfStreamException">Cut short.</exception>
+    public static ArraySegment<byte> Next(byte[] data, ref int offset)
+    {
+        var length = 0;
+        var shift = 0;
+        while (true)
+        {
+            if (offset >= data.Length || shift > 28)
+                throw new EndOfStreamException("forward batch cut short");
+            var b = data[offset++];
+            length |= (b & 0x7F) << shift;
+            if (b < 0x80)
+                break;
+            shift += 7;
+        }
+        if (length < 0 || length > data.Length - offset)
+            throw new EndOfStreamException("forward batch cut short");
+        var segment = new ArraySegment<byte>(data, offset, length);
+        offset += length;
+        return segment;
     }
 }
 
@@ -247,7 +288,7 @@ internal static class ForwardAck
 }
 
 /// <summary>Another node as this one knows it. Its routes are held in a <see cref="Broker.Core.Hosting.RouteIndex{TNode}"/>.</summary>
-internal sealed class RemoteNode(string name, string boot, string forwardSubject, string snapshotSubject, DateTimeOffset startedAt)
+internal sealed class RemoteNode(string name, string boot, string forwardSubject, string snapshotSubject, DateTimeOffset startedAt, int maxForwardQueue)
 {
     public string Name { get; } = name;
 
@@ -274,13 +315,11 @@ internal sealed class RemoteNode(string name, string boot, string forwardSubject
     /// <summary>Messages this node has queued for it.</summary>
     public long ForwardedTo;
 
-    // Numbered forwards to it, under OutLock: the last number given, and those sent but not acknowledged yet, oldest
-    // first (the forwarding loop adds, acknowledgements remove, a resend reads them).
-    public readonly Lock OutLock = new();
-    public long LastSequence;
-    public readonly Queue<(long Sequence, byte[] Body)> Unacked = new();
-    public long LastProgress;
-    public long LastResend;
+    /// <summary>The numbered forwards to it not acknowledged yet (<see cref="ForwardQueue"/>).</summary>
+    public readonly ForwardQueue Out = new(maxForwardQueue);
+
+    /// <summary>1 while it is on the forwarding loop's list of nodes with something to send.</summary>
+    public int Waking;
 }
 
 /// <summary>One node in <c>ctl cluster status</c> / <c>GET /api/v5/nodes</c>.</summary>

@@ -251,13 +251,17 @@ internal sealed partial class BrokerEngine : ISessionHost
             Router.Match(message.Topic, message.PublisherId, matches, scope);
         // Other nodes next (only queued), after the match: a share group with a member here is served here alone.
         // Without a cluster this is one null check.
+        ForwardOutcome remote = default;
         if (cluster is not null)
-            delivered += cluster.Forward(message, new LocalDeliveries(matches));
+        {
+            remote = cluster.Forward(message, new LocalDeliveries(matches));
+            delivered += remote.Nodes;
+        }
         if (matches.Count == 0)
         {
             if (delivered == 0)
                 OnDropped(message, "no_subscribers", false, null);
-            return ValueTask.FromResult(new PublishOutcome(delivered, MqttReasonCode.Success));
+            return ValueTask.FromResult(new PublishOutcome(delivered, MqttReasonCode.Success, null, remote.Acknowledged, remote.Behind));
         }
         Session? behind = null;
         for (var i = 0; i < matches.Count; i++)
@@ -271,7 +275,7 @@ internal sealed partial class BrokerEngine : ISessionHost
                     // The rest waits for this decision, in match order; the thread's list is reused by the next publish.
                     var rest = matches.GetRange(i, matches.Count - i);
                     matches.Clear();
-                    return RouteSlowAsync(message, recipient, rest, delivered, behind);
+                    return RouteSlowAsync(message, recipient, rest, delivered, behind, remote);
                 }
                 if (recipient.Result is not { } allowed)
                 {
@@ -284,11 +288,12 @@ internal sealed partial class BrokerEngine : ISessionHost
             delivered++;
         }
         matches.Clear();
-        return ValueTask.FromResult(new PublishOutcome(delivered, MqttReasonCode.Success, behind));
+        return ValueTask.FromResult(new PublishOutcome(delivered, MqttReasonCode.Success, behind, remote.Acknowledged, remote.Behind));
     }
 
     private async ValueTask<PublishOutcome> RouteSlowAsync(
-        BrokerMessage message, ValueTask<RouteMatch<Session>?> pending, List<RouteMatch<Session>> rest, int delivered, Session? behind)
+        BrokerMessage message, ValueTask<RouteMatch<Session>?> pending, List<RouteMatch<Session>> rest, int delivered, Session? behind,
+        ForwardOutcome remote)
     {
         for (var i = 0; i < rest.Count; i++)
         {
@@ -305,7 +310,7 @@ internal sealed partial class BrokerEngine : ISessionHost
                 OnDeliveryDenied(message, rest[i].Subscriber);
             }
         }
-        return new PublishOutcome(delivered, MqttReasonCode.Success, behind);
+        return new PublishOutcome(delivered, MqttReasonCode.Success, behind, remote.Acknowledged, remote.Behind);
     }
 
     private void Deliver(BrokerMessage message, in RouteMatch<Session> match, ref Session? behind)
@@ -317,6 +322,28 @@ internal sealed partial class BrokerEngine : ISessionHost
         if (match.Subscriber.Deliver(message, qos, retain, match.SubscriptionIdentifiers) && behind is null
             && !string.Equals(match.Subscriber.ClientId, message.PublisherId, StringComparison.Ordinal))
             behind = match.Subscriber;
+    }
+
+    /// <summary>
+    /// Back-pressure: whoever delivered a message to <paramref name="subscriber"/>, now more than half full, waits until
+    /// it has caught up, or session.backpressure_timeout has passed: a publisher's connection before it reads on, the
+    /// cluster before it takes (and acknowledges) more from another node. The wait ends at once when the subscriber is
+    /// declared slow (session.slow_subscriber_timeout): if that moment comes first, this waiter declares it.
+    /// </summary>
+    internal async ValueTask WaitForSubscriberAsync(Session subscriber)
+    {
+        var timeout = SessionOptions.BackpressureTimeout;
+        if (timeout <= TimeSpan.Zero)
+            return;
+        var caughtUp = subscriber.WaitUntilCaughtUpAsync();
+        if (caughtUp.IsCompleted)
+            return;
+        Metrics.PublisherPaused();
+        var untilSlow = subscriber.TimeUntilSlow();
+        var slowFirst = untilSlow < timeout;
+        await caughtUp.WaitAsync(slowFirst ? untilSlow!.Value : timeout, TimeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (slowFirst && !caughtUp.IsCompleted)
+            subscriber.CheckSlow(); // releases every publisher waiting for it
     }
 
     /// <summary>A subscriber was just found slow (<c>session.slow_subscriber_timeout</c>): counted and logged.</summary>
@@ -415,4 +442,10 @@ internal sealed partial class BrokerEngine : ISessionHost
 /// <param name="Deliveries">Sessions it was delivered to; -1 when a message.publish callback kept it from being routed.</param>
 /// <param name="ReasonCode">For -1: the reason code the publisher's PUBACK/PUBREC carries.</param>
 /// <param name="Behind">A connected subscriber that has fallen behind (see <see cref="BrokerEngine.RouteAsync"/>), or null.</param>
-internal readonly record struct PublishOutcome(int Deliveries, MqttReasonCode ReasonCode, Session? Behind = null);
+/// <param name="RemoteAcknowledged">
+/// In a cluster, for a QoS 1/2 message forwarded to other nodes: completes when they all have it
+/// (<see cref="ForwardOutcome.Acknowledged"/>); the PUBACK/PUBREC waits for it. Null otherwise.
+/// </param>
+/// <param name="RemoteBehind">In a cluster: a node it went to is behind; the publisher waits for it (<see cref="ForwardOutcome.Behind"/>).</param>
+internal readonly record struct PublishOutcome(
+    int Deliveries, MqttReasonCode ReasonCode, Session? Behind = null, Task? RemoteAcknowledged = null, Task? RemoteBehind = null);

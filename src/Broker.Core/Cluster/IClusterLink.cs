@@ -20,8 +20,8 @@ public interface IClusterLink : IRouteObserver
     /// </summary>
     /// <param name="message">The message.</param>
     /// <param name="local">This node's own deliveries of it: a share group served here is served by no other node.</param>
-    /// <returns>The number of nodes it was sent to.</returns>
-    int Forward(BrokerMessage message, LocalDeliveries local);
+    /// <returns>The nodes it was sent to, and what the publisher's connection waits for (see <see cref="ForwardOutcome"/>).</returns>
+    ForwardOutcome Forward(BrokerMessage message, LocalDeliveries local);
 
     /// <summary>
     /// A CONNECT of <paramref name="clientId"/> on this node, accepted by authentication: makes this node the client id's
@@ -32,6 +32,19 @@ public interface IClusterLink : IRouteObserver
     /// </summary>
     ValueTask<ClientClaim> ClaimClientAsync(string clientId, bool discard);
 }
+
+/// <summary>What <see cref="IClusterLink.Forward"/> did with a message.</summary>
+/// <param name="Nodes">The number of other nodes it was queued for.</param>
+/// <param name="Acknowledged">
+/// For a QoS 1/2 message queued for other nodes: completes (never faults) once every one of them has acknowledged it
+/// (it is in their sessions), or the cluster stopped waiting for one (found down, or silent past cluster.node_timeout).
+/// The publisher's PUBACK/PUBREC waits for it (end-to-end QoS). Null for QoS 0 or no node.
+/// </param>
+/// <param name="Behind">
+/// Non-null when a node it was queued for has more unacknowledged forwards than its high mark: the publisher's
+/// connection reads nothing more until it completes (back-pressure, as for a slow local subscriber). Never faults.
+/// </param>
+public readonly record struct ForwardOutcome(int Nodes, Task? Acknowledged = null, Task? Behind = null);
 
 /// <summary>The outcome of <see cref="IClusterLink.ClaimClientAsync"/>.</summary>
 /// <param name="Refused">The client id could not be made this node's (another node kept winning it): refuse the CONNECT.</param>

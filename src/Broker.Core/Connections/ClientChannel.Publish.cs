@@ -38,8 +38,9 @@ internal sealed partial class ClientChannel
             switch (_session!.AddAwaitingRel(packet.PacketId))
             {
                 case AwaitRelResult.Duplicate:
-                    // Already received and routed: answer again, never route twice (exactly once, 4.3.3).
-                    SendAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success);
+                    // Already received and routed: answer again, never route twice (exactly once, 4.3.3); behind the
+                    // acknowledgements still waiting (for the disk, or another node), so never before the first PUBREC.
+                    SendPublishAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success);
                     return ValueTask.CompletedTask;
                 case AwaitRelResult.Full:
                     // More unreleased QoS 2 messages than the Receive Maximum we announced: DISCONNECT 0x93 (3.2.2.3.3).
@@ -59,10 +60,55 @@ internal sealed partial class ClientChannel
         var outcome = _engine.PublishAsync(message, _client);
         if (!outcome.IsCompletedSuccessfully)
             return AcknowledgeAsync(packet, outcome);
+        return AcknowledgeRouted(packet, outcome.Result);
+    }
+
+    /// <summary>
+    /// Acknowledges a routed PUBLISH, now or once what it waits for has happened, and returns what the connection waits
+    /// for before it reads on (a subscriber, or another node, behind). A single node without <c>persistence.sync</c>
+    /// acknowledges at once: the cluster's part is one null check of <see cref="PublishOutcome.RemoteAcknowledged"/>.
+    /// </summary>
+    private ValueTask AcknowledgeRouted(MqttPublishPacket packet, PublishOutcome outcome)
+    {
+        if (outcome.RemoteAcknowledged is not null || outcome.RemoteBehind is not null)
+            return AcknowledgeForwarded(packet, outcome);
         if (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce)
-            return AcknowledgeWhenDurable(packet, outcome.Result, duplicate: false);
-        Acknowledge(packet, outcome.Result);
-        return outcome.Result.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
+            return AcknowledgeWhenDurable(packet, outcome, duplicate: false);
+        Acknowledge(packet, outcome, chained: false);
+        return outcome.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// A PUBLISH forwarded to other nodes (issue 24, end-to-end QoS): a QoS 1/2 message is acknowledged only once every
+    /// node it went to has it in its sessions (MQTT 5 §4.3.2/§4.3.3: the PUBACK/PUBREC transfers ownership of the
+    /// message to the receiver, here the cluster), or the cluster stopped waiting for a node (found down: the message
+    /// reached the others). The connection reads on meanwhile (the acknowledgements keep the PUBLISHes' order,
+    /// [MQTT-4.6.0-2]); when a node has too many unacknowledged forwards, it waits for it before reading more.
+    /// </summary>
+    private ValueTask AcknowledgeForwarded(MqttPublishPacket packet, PublishOutcome outcome)
+    {
+        var wait = ValueTask.CompletedTask;
+        if (packet.Qos != MqttQos.AtMostOnce)
+        {
+            var remote = outcome.RemoteAcknowledged ?? Task.CompletedTask;
+            var ready = _engine.SyncPersistence ? Both(_engine.Journal!.CommitAsync(), remote) : remote;
+            wait = AcknowledgeAfter(packet, outcome, duplicate: false, ready);
+        }
+        if (outcome.RemoteBehind is { } node && !node.IsCompleted)
+            return WaitForNodeAsync(wait, node);
+        return wait;
+
+        static Task Both(Task commit, Task remote) => remote.IsCompleted ? commit : Task.WhenAll(commit, remote);
+    }
+
+    /// <summary>Back-pressure from another node: this connection reads nothing more until the node has caught up.</summary>
+    private async ValueTask WaitForNodeAsync(ValueTask before, Task node)
+    {
+        await before.ConfigureAwait(false);
+        if (node.IsCompleted)
+            return;
+        _engine.Metrics.PublisherPaused();
+        await node.ConfigureAwait(false);
     }
 
     /// <summary>
@@ -71,21 +117,7 @@ internal sealed partial class ClientChannel
     /// the pace subscribers drain instead of overflowing their queues. The wait ends at once when the subscriber is
     /// declared slow (session.slow_subscriber_timeout): if that moment comes first, this publisher declares it.
     /// </summary>
-    private async ValueTask WaitForSubscriberAsync(Session subscriber)
-    {
-        var timeout = _engine.SessionOptions.BackpressureTimeout;
-        if (timeout <= TimeSpan.Zero)
-            return;
-        var caughtUp = subscriber.WaitUntilCaughtUpAsync();
-        if (caughtUp.IsCompleted)
-            return;
-        _engine.Metrics.PublisherPaused();
-        var untilSlow = subscriber.TimeUntilSlow();
-        var slowFirst = untilSlow < timeout;
-        await caughtUp.WaitAsync(slowFirst ? untilSlow!.Value : timeout, _engine.TimeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (slowFirst && !caughtUp.IsCompleted)
-            subscriber.CheckSlow(); // releases every publisher waiting for it
-    }
+    private ValueTask WaitForSubscriberAsync(Session subscriber) => _engine.WaitForSubscriberAsync(subscriber);
 
     private async ValueTask PublishSlowAsync(MqttPublishPacket packet, string topic, ValueTask<bool> authorize)
     {
@@ -97,18 +129,8 @@ internal sealed partial class ClientChannel
         await AcknowledgeAsync(packet, _engine.PublishAsync(ToMessage(packet, topic), _client)).ConfigureAwait(false);
     }
 
-    private async ValueTask AcknowledgeAsync(MqttPublishPacket packet, ValueTask<PublishOutcome> pending)
-    {
-        var outcome = await pending.ConfigureAwait(false);
-        if (_engine.SyncPersistence && packet.Qos != MqttQos.AtMostOnce)
-        {
-            await AcknowledgeWhenDurable(packet, outcome, duplicate: false).ConfigureAwait(false);
-            return;
-        }
-        Acknowledge(packet, outcome);
-        if (outcome.Behind is { } behind)
-            await WaitForSubscriberAsync(behind).ConfigureAwait(false);
-    }
+    private async ValueTask AcknowledgeAsync(MqttPublishPacket packet, ValueTask<PublishOutcome> pending) =>
+        await AcknowledgeRouted(packet, await pending.ConfigureAwait(false)).ConfigureAwait(false);
 
     /// <summary>
     /// A QoS 2 PUBLISH with <c>persistence.sync = sync</c>: its packet id and the copies routed to sessions go into the
@@ -165,8 +187,23 @@ internal sealed partial class ClientChannel
     private ValueTask AcknowledgeWhenDurable(MqttPublishPacket packet, PublishOutcome outcome, bool duplicate)
     {
         var commit = _engine.Journal!.CommitAsync();
+        // In a cluster a routed QoS 2 message also waits for the nodes it went to (AcknowledgeForwarded).
+        if (outcome.RemoteAcknowledged is { IsCompleted: false } remote)
+            commit = Task.WhenAll(commit, remote);
+        var wait = AcknowledgeAfter(packet, outcome, duplicate, commit);
+        if (outcome.RemoteBehind is { IsCompleted: false } node)
+            return WaitForNodeAsync(wait, node);
+        return wait;
+    }
+
+    /// <summary>
+    /// Acknowledges <paramref name="packet"/> once <paramref name="ready"/> completes, behind every acknowledgement
+    /// still waiting [MQTT-4.6.0-2]; returns what the connection waits for before reading on.
+    /// </summary>
+    private ValueTask AcknowledgeAfter(MqttPublishPacket packet, PublishOutcome outcome, bool duplicate, Task ready)
+    {
         Interlocked.Increment(ref _durableAcksPending);
-        _durableAcks = AcknowledgeAfterAsync(_durableAcks, commit, packet, outcome, duplicate);
+        _durableAcks = AcknowledgeAfterAsync(_durableAcks, ready, packet, outcome, duplicate);
         if (Volatile.Read(ref _durableAcksPending) >= MaxDurableAcksPending)
             return WaitForDurableAcksAsync(outcome.Behind);
         return outcome.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
@@ -188,7 +225,7 @@ internal sealed partial class ClientChannel
             if (duplicate)
                 SendAck(MqttPacketType.PubRec, packet.PacketId, MqttReasonCode.Success); // already received and routed
             else
-                Acknowledge(packet, outcome);
+                Acknowledge(packet, outcome, chained: true);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -247,7 +284,10 @@ internal sealed partial class ClientChannel
         Timestamp = _engine.Now,
     };
 
-    private void Acknowledge(MqttPublishPacket packet, PublishOutcome outcome)
+    /// <param name="packet">The PUBLISH.</param>
+    /// <param name="outcome">What routing did with it.</param>
+    /// <param name="chained">Sent from the chain of waiting acknowledgements (in turn); false: now, or behind that chain.</param>
+    private void Acknowledge(MqttPublishPacket packet, PublishOutcome outcome, bool chained)
     {
         if (packet.Qos == MqttQos.AtMostOnce)
             return;
@@ -261,7 +301,11 @@ internal sealed partial class ClientChannel
         // the next PUBLISH with this packet id is a new message (5.0 §4.3.3). 3.1.1 writes no reason code; its PUBREL releases.
         if (packet.Qos == MqttQos.ExactlyOnce && (byte)reason >= 0x80 && _version == MqttProtocolVersion.V500)
             _session!.Release(packet.PacketId);
-        SendAck(packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec, packet.PacketId, reason);
+        var type = packet.Qos == MqttQos.AtLeastOnce ? MqttPacketType.PubAck : MqttPacketType.PubRec;
+        if (chained)
+            SendAck(type, packet.PacketId, reason);
+        else
+            SendPublishAck(type, packet.PacketId, reason); // behind any still waiting for the disk or another node
     }
 
     /// <summary>

@@ -38,9 +38,17 @@ public interface IClusterPort
 
     /// <summary>
     /// A message another node forwarded here: delivered to this node's subscribers within <paramref name="scope"/> only,
-    /// never forwarded again (<c>message.publish</c> ran on the node it was published on). Returns the deliveries.
+    /// never forwarded again (<c>message.publish</c> ran on the node it was published on). Returns the deliveries, once
+    /// a subscriber it left more than half full has caught up (session.backpressure_timeout at most), as a publisher here waits.
     /// </summary>
     ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope);
+
+    /// <summary>
+    /// Completes when what was delivered so far is as durable as this node's persistence makes a client's PUBLISH
+    /// before its PUBACK: on disk with <c>persistence.sync = sync</c> (one write for everything meanwhile), at once
+    /// otherwise. The cluster acknowledges forwards after it. Faults when the store cannot write.
+    /// </summary>
+    Task DurableAsync();
 
     /// <summary>
     /// Another node now owns <paramref name="clientId"/> (<see cref="IClusterLink.ClaimClientAsync"/> there): its
@@ -70,8 +78,17 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
 
     public void Detach() => engine.DetachCluster();
 
-    public async ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope) =>
-        (await engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false)).Deliveries;
+    public async ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope)
+    {
+        var outcome = await engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
+        // A subscriber here fell behind: wait for it, as a publisher on this node would, before taking more (the sender's
+        // forwards then wait for their acknowledgement, and past its high mark its publishers wait too).
+        if (outcome.Behind is { } behind)
+            await engine.WaitForSubscriberAsync(behind).ConfigureAwait(false);
+        return outcome.Deliveries;
+    }
+
+    public Task DurableAsync() => engine.SyncPersistence ? engine.Journal!.CommitAsync() : Task.CompletedTask;
 
     public Task<byte[]?> ReleaseClientAsync(string clientId, bool discard) => engine.Sessions.ReleaseAsync(clientId, discard);
 
