@@ -2,82 +2,15 @@ using Broker.Plugins.Auth;
 
 namespace Broker.Plugins.AuthMysql;
 
-/// <summary>etc/plugins/auth_mysql.conf: EMQX 4's <c>auth.mysql.*</c> keys, with their defaults.</summary>
-internal sealed class AuthMysqlOptions : IValidatableOptions
+/// <summary>
+/// etc/plugins/auth_mysql.conf: EMQX 4's <c>auth.mysql.*</c> keys, with their defaults. The keys are the shared
+/// <see cref="SqlAuthOptions"/> under the prefix <c>auth.mysql</c>; MySQL's defaults are port 3306 and no user name.
+/// </summary>
+[ConfPrefix("auth.mysql")]
+internal sealed class AuthMysqlOptions : SqlAuthOptions
 {
-    [ConfKey("auth.mysql.server", "The server as host:port.")]
-    public string Server { get; set; } = "127.0.0.1:3306";
-
-    [ConfKey("auth.mysql.pool", "At most this many connections to MySQL.", Min = "1")]
-    public int Pool { get; set; } = 8;
-
-    [ConfKey("auth.mysql.username", "The MySQL user.")]
-    public string Username { get; set; } = "";
-
-    [ConfKey("auth.mysql.password", "Its password; empty = none.")]
-    public string Password { get; set; } = "";
-
-    [ConfKey("auth.mysql.database", "The database holding mqtt_user and mqtt_acl.")]
-    public string Database { get; set; } = "mqtt";
-
-    [ConfKey("auth.mysql.query_timeout", "How long one query may take; it is cancelled after and the client is judged by on_error.", Unit = ConfUnit.Duration, Min = "10ms")]
-    public TimeSpan QueryTimeout { get; set; } = TimeSpan.FromSeconds(5);
-
-    [ConfKey("auth.mysql.auth_query", "The authentication query: its first row's password column (and salt column, when password_hash is salted, pbkdf2 or bcrypt with a salt) is the stored password. No row = unknown user: the next source decides. Empty = no authentication from MySQL. Placeholders %u %c %a %C %d become query parameters, never SQL text, with or without quotes around them.")]
-    public string AuthQuery { get; set; } = "select password from mqtt_user where username = '%u' limit 1";
-
-    [ConfKey("auth.mysql.password_hash", "How stored passwords are hashed: plain, md5, sha, sha256, sha512, bcrypt or pbkdf2,<macfun>,<iterations>,<dklen>; salted as salt,sha256 (salt first) or sha256,salt (salt last), the salt being auth_query's salt column.")]
-    public string PasswordHash { get; set; } = "sha256";
-
-    [ConfKey("auth.mysql.super_query", "The superuser query: a first column of 1 or true makes the client a superuser, allowed everything. Empty = no superusers.")]
-    public string SuperQuery { get; set; } = "select is_superuser from mqtt_user where username = '%u' limit 1";
-
-    [ConfKey("auth.mysql.acl_query", "The ACL query: rows of allow (1/0), ipaddr, username ($all = everyone), clientid, access (1 subscribe, 2 publish, 3 both) and topic (a filter, eq <filter>, %u, %c), judged in the order returned: the first row about the client whose topic matches decides. Loaded once per connection. Empty = no ACL from MySQL.")]
-    public string AclQuery { get; set; } = "select allow, ipaddr, username, clientid, access, topic from mqtt_acl where ipaddr = '%a' or username = '%u' or username = '$all' or clientid = '%c'";
-
-    [ConfKey("auth.mysql.on_error", "What a MySQL error, timeout or outage means for the client: deny (CONNACK Server Unavailable, publish/subscribe refused) or ignore (the next source decides, then allow_anonymous / acl_nomatch).")]
-    public OnError OnError { get; set; } = OnError.Deny;
-
-    [ConfKey("auth.mysql.cache_on_outage", "While MySQL is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
-    public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
-
-    [ConfKey("auth.mysql.ssl", "Connect to MySQL over TLS (on/off); the ssl.* keys below apply when on.")]
-    public bool SslEnable { get; set; }
-
-    [ConfKey("auth.mysql.ssl.cacertfile", "PEM file of the CA that signed the server's certificate; empty = the system's trusted roots.")]
-    public string SslCaCertFile { get; set; } = "";
-
-    [ConfKey("auth.mysql.ssl.certfile", "PEM client certificate, when the server asks for one (with keyfile).")]
-    public string SslCertFile { get; set; } = "";
-
-    [ConfKey("auth.mysql.ssl.keyfile", "PEM key of certfile.")]
-    public string SslKeyFile { get; set; } = "";
-
-    [ConfKey("auth.mysql.ssl.verify", "Check the server's certificate (chain and host name). Turn off only for testing.")]
-    public bool SslVerify { get; set; } = true;
-
-    /// <inheritdoc />
-    public IEnumerable<(string Key, string Error)> Validate()
+    public AuthMysqlOptions()
+        : base(defaultPort: 3306)
     {
-        foreach (var (key, query) in new[] { ("auth.mysql.auth_query", AuthQuery), ("auth.mysql.super_query", SuperQuery), ("auth.mysql.acl_query", AclQuery) })
-        {
-            if (Check(() => SqlTemplate.Parse(query)) is { } error)
-                yield return (key, error);
-        }
-        if (Check(() => Auth.PasswordHash.Parse(PasswordHash)) is { } hashError)
-            yield return ("auth.mysql.password_hash", hashError);
-    }
-
-    private static string? Check(Action parse)
-    {
-        try
-        {
-            parse();
-            return null;
-        }
-        catch (FormatException ex)
-        {
-            return ex.Message;
-        }
     }
 }

@@ -16,7 +16,7 @@ public sealed class AuthMysqlPlugin : IBrokerPlugin
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
         var options = context.BindOptions<AuthMysqlOptions>();
-        var (host, port) = HostPort.Parse(options.Server, 3306, "auth.mysql.server");
+        var (host, port) = options.HostAndPort();
         var builder = new MySqlConnectionStringBuilder
         {
             Server = host,
@@ -39,7 +39,7 @@ public sealed class AuthMysqlPlugin : IBrokerPlugin
         }
         var source = new MySqlDataSource(builder.ConnectionString);
         _service = new AuthService(context, new SqlAuthBackend("MySQL", source, options.AuthQuery, options.SuperQuery, options.AclQuery),
-            new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.QueryTimeout, options.OnError, options.CacheOnOutage));
+            options.Settings());
         await _service.StartAsync().ConfigureAwait(false);
     }
 

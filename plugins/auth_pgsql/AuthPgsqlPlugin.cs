@@ -16,7 +16,7 @@ public sealed class AuthPgsqlPlugin : IBrokerPlugin
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
         var options = context.BindOptions<AuthPgsqlOptions>();
-        var (host, port) = HostPort.Parse(options.Server, 5432, "auth.pgsql.server");
+        var (host, port) = options.HostAndPort();
         var builder = new NpgsqlConnectionStringBuilder
         {
             Host = host,
@@ -46,7 +46,7 @@ public sealed class AuthPgsqlPlugin : IBrokerPlugin
         }
         var source = NpgsqlDataSource.Create(builder);
         _service = new AuthService(context, new SqlAuthBackend("PostgreSQL", source, options.AuthQuery, options.SuperQuery, options.AclQuery),
-            new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.QueryTimeout, options.OnError, options.CacheOnOutage));
+            options.Settings());
         await _service.StartAsync().ConfigureAwait(false);
     }
 

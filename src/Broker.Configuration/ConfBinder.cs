@@ -54,9 +54,12 @@ internal static class ConfBinder
 
         if (errors.Count == before && options is IValidatableOptions validatable)
         {
+            // A [ConfPrefix] class names its keys relative to its prefix, as it declares them.
+            var classPrefix = ConfSchema.PrefixOf(options.GetType());
             foreach (var (key, error) in validatable.Validate())
             {
-                errors.Add(DescribeRuleError(configuration, options, schema, prefix, key, error));
+                var ruleKey = classPrefix is null ? key : KeyOf(classPrefix + ".", key);
+                errors.Add(DescribeRuleError(configuration, options, schema, prefix, ruleKey, error));
             }
         }
     }

@@ -94,24 +94,68 @@ internal static class ConfSchema
     private static IReadOnlyList<ConfKeyInfo> Build(Type optionsType)
     {
         var keys = new List<ConfKeyInfo>();
-        // Declaration order, so the rendered .conf reads in the order the options class was written.
-        var properties = optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance).OrderBy(p => p.MetadataToken);
-        foreach (var property in properties)
+        var prefix = PrefixOf(optionsType);
+        foreach (var property in InDeclarationOrder(optionsType))
         {
             var attribute = property.GetCustomAttribute<ConfKeyAttribute>(inherit: true);
             if (attribute is not null)
             {
-                if (keys.Any(k => string.Equals(k.Key, attribute.Key, StringComparison.OrdinalIgnoreCase)))
+                var key = Prefixed(prefix, attribute.Key);
+                if (keys.Any(k => string.Equals(k.Key, key, StringComparison.OrdinalIgnoreCase)))
                 {
-                    throw new InvalidOperationException($"{optionsType.Name}.{property.Name}: key {attribute.Key} is bound twice.");
+                    throw new InvalidOperationException($"{optionsType.Name}.{property.Name}: key {key} is bound twice.");
                 }
 
-                keys.Add(Describe(optionsType, property, attribute));
+                keys.Add(Describe(optionsType, property, attribute) with { Key = key });
             }
         }
 
         // An entry's own value (the empty key) comes first, as it reads first in the .conf.
         return [.. keys.OrderBy(k => k.Key.Length == 0 ? 0 : 1)];
+    }
+
+    /// <summary>
+    /// The class's [ConfPrefix] (most derived wins), checked; null when it has none. Keys, lists and maps of a prefixed
+    /// class are described with the prefix, so every consumer of the schema (binder, unknown-key check, docs) sees full keys.
+    /// </summary>
+    public static string? PrefixOf(Type optionsType)
+    {
+        if (optionsType.GetCustomAttribute<ConfPrefixAttribute>(inherit: true) is not { } attribute)
+            return null;
+        if (!ConfFile.IsValidKey(attribute.Prefix))
+            throw new InvalidOperationException($"{optionsType.Name} [ConfPrefix(\"{attribute.Prefix}\")]: invalid prefix.");
+        return attribute.Prefix;
+    }
+
+    /// <summary><paramref name="prefix"/>.<paramref name="key"/>; the empty key is the prefix itself.</summary>
+    private static string Prefixed(string? prefix, string key) =>
+        prefix is null ? key : key.Length == 0 ? prefix : $"{prefix}.{key}";
+
+    /// <summary>
+    /// Declaration order, so the rendered .conf reads in the order the options class was written. Metadata tokens
+    /// order properties within one module only: properties inherited from a class of another assembly (a plugin's
+    /// subclass of a shared options class) come first, base class before derived.
+    /// </summary>
+    private static IEnumerable<PropertyInfo> InDeclarationOrder(Type optionsType) =>
+        optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .OrderBy(p => p.Module == optionsType.Module ? 1 : 0)
+            .ThenBy(p => p.Module == optionsType.Module ? 0 : -Depth(optionsType, p.DeclaringType))
+            .ThenBy(p => p.MetadataToken);
+
+    /// <summary>How many classes up from <paramref name="type"/> <paramref name="ancestor"/> is (0 for itself).</summary>
+    private static int Depth(Type type, Type? ancestor)
+    {
+        var depth = 0;
+        for (var t = type; t is not null && t != ancestor; t = t.BaseType)
+            depth++;
+        return depth;
+    }
+
+    /// <summary>An entry class of a [ConfList] or [ConfMap] is keyed by its entry: a prefix of its own would be lost.</summary>
+    private static void RefusePrefix(Type elementType, Func<string> where)
+    {
+        if (PrefixOf(elementType) is not null)
+            throw new InvalidOperationException($"{where()}: {elementType.Name} has a [ConfPrefix]; an entry's keys are relative to the entry.");
     }
 
     private static ConfKeyInfo Describe(Type optionsType, PropertyInfo property, ConfKeyAttribute attribute)
@@ -194,7 +238,8 @@ internal static class ConfSchema
     public static IReadOnlyList<ConfMapInfo> MapsFor(Type optionsType)
     {
         var maps = new List<ConfMapInfo>();
-        foreach (var property in optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance).OrderBy(p => p.MetadataToken))
+        var prefix = PrefixOf(optionsType);
+        foreach (var property in InDeclarationOrder(optionsType))
         {
             if (property.GetCustomAttribute<ConfMapAttribute>(inherit: true) is not { } attribute)
                 continue;
@@ -204,7 +249,8 @@ internal static class ConfSchema
             var elementType = type.GetGenericArguments()[1];
             if (elementType.GetConstructor(Type.EmptyTypes) is null)
                 throw new InvalidOperationException($"{optionsType.Name}.{property.Name}: {elementType.Name} needs a public parameterless constructor.");
-            maps.Add(new ConfMapInfo(attribute.Key, attribute.Description, property, elementType, For(elementType)));
+            RefusePrefix(elementType, () => $"{optionsType.Name}.{property.Name} [ConfMap(\"{attribute.Key}\")]");
+            maps.Add(new ConfMapInfo(Prefixed(prefix, attribute.Key), attribute.Description, property, elementType, For(elementType)));
         }
         return maps;
     }
@@ -218,7 +264,8 @@ internal static class ConfSchema
     private static IReadOnlyList<ConfListInfo> BuildLists(Type optionsType)
     {
         var lists = new List<ConfListInfo>();
-        foreach (var property in optionsType.GetProperties(BindingFlags.Public | BindingFlags.Instance).OrderBy(p => p.MetadataToken))
+        var prefix = PrefixOf(optionsType);
+        foreach (var property in InDeclarationOrder(optionsType))
         {
             if (property.GetCustomAttribute<ConfListAttribute>(inherit: true) is not { } attribute)
                 continue;
@@ -231,18 +278,19 @@ internal static class ConfSchema
             if (!property.CanWrite || property.SetMethod?.IsPublic != true)
                 throw new InvalidOperationException($"{Where()}: the property needs a public setter.");
             var elementType = type.GetGenericArguments()[1];
+            RefusePrefix(elementType, Where);
             var fields = For(elementType);
             ConfKeyInfo? value = null;
             if (fields.Count == 0)
             {
                 // A plain value per entry: described like a key of that type, without bounds.
-                value = DescribeValue(Where, elementType, property, attribute.Key + ".N", attribute.Description, ConfUnit.None, null, null, attribute.Example);
+                value = DescribeValue(Where, elementType, property, Prefixed(prefix, attribute.Key) + ".N", attribute.Description, ConfUnit.None, null, null, attribute.Example);
             }
             else if (elementType.GetConstructor(Type.EmptyTypes) is null)
             {
                 throw new InvalidOperationException($"{Where()}: {elementType.Name} needs a public parameterless constructor.");
             }
-            lists.Add(new ConfListInfo(attribute.Key, attribute.Description, property, elementType, value, fields));
+            lists.Add(new ConfListInfo(Prefixed(prefix, attribute.Key), attribute.Description, property, elementType, value, fields));
         }
         return lists;
     }

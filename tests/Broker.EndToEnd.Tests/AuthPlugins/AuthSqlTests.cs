@@ -56,6 +56,24 @@ public sealed class AuthPgsqlTests : AuthSqlTests<PostgresServer>
 
     protected override string DefaultStored(string password) => Sha256Hex(password); // auth.pgsql.password_hash = sha256
 
+    // The SQL keys are one shared options class bound under auth.pgsql (and auth.mysql): a bad value in the operator's
+    // file is still named by that file, its line and the full key, at start-up, and the broker serves on without the plugin.
+    [Fact]
+    public async Task BadValuesAtStart_NamedByFileLineAndFullKey_PluginFailed_BrokerServes()
+    {
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            o.LoadedPlugins.Add("auth_pgsql");
+            o.PluginConf["auth_pgsql"] = "auth.pgsql.server = 127.0.0.1:1\nauth.pgsql.query_timeout = 1 fortnight\n# a comment\nauth.pgsql.pool = 0\n";
+        });
+
+        await broker.WaitForLogAsync(l => l.Contains("Plugin auth_pgsql failed", StringComparison.Ordinal), "auth_pgsql's failure");
+        await broker.WaitForLogAsync(l => l.Contains("auth_pgsql.conf:2: auth.pgsql.query_timeout = \"1 fortnight\": expected", StringComparison.Ordinal), "the bad duration");
+        await broker.WaitForLogAsync(l => l.Contains("auth_pgsql.conf:4: auth.pgsql.pool = \"0\": must be at least 1", StringComparison.Ordinal), "the bad pool");
+        Assert.Matches(@"(?m)^auth_pgsql\s+\S+\s+failed\s", (await CtlRunner.RunAsync(broker, "plugins", "list")).Stdout);
+        Assert.Equal("accepted", await Backends.ConnectAsync(broker, null, null));
+    }
+
     // query_timeout cancels the query on the server (Npgsql sends PostgreSQL a cancel request): the CONNECT is refused
     // with Server Unavailable at the timeout and no pg_sleep is left running.
     [Fact]
