@@ -93,7 +93,7 @@ public sealed class HandoverTests
     /// <summary>The cluster as the session room sees it: a claim of <paramref name="clientId"/> brings <paramref name="session"/>.</summary>
     private sealed class HandingLink(string clientId, byte[] session) : IClusterLink
     {
-        public int Forward(BrokerMessage message, LocalDeliveries local) => 0;
+        public ForwardOutcome Forward(BrokerMessage message, LocalDeliveries local) => new(0);
 
         public ValueTask<ClientClaim> ClaimClientAsync(string id, bool discard) =>
             ValueTask.FromResult(new ClientClaim(Refused: false, id == clientId && !discard ? session : null));
