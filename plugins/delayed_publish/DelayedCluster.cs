@@ -34,6 +34,9 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
     private IPluginClusterStore? _store;
     private Task _watching = Task.CompletedTask;
 
+    /// <summary>Whether the node is in a cluster now (plugins start before it joins; it may leave and join).</summary>
+    public bool Enabled => cluster.Enabled;
+
     /// <summary>Starts watching the store: every pending message of the cluster goes into <paramref name="queue"/>.</summary>
     public void Start(DelayedQueue queue) => _watching = Task.Run(() => WatchAsync(queue, _stop.Token));
 
@@ -117,6 +120,11 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
         {
             try
             {
+                if (!cluster.Enabled)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), cancel).ConfigureAwait(false);
+                    continue; // a single node, or not joined yet: nothing to watch
+                }
                 var store = await StoreAsync(cancel).ConfigureAwait(false);
                 await foreach (var change in store.WatchAsync(cancel).ConfigureAwait(false))
                 {

@@ -52,13 +52,14 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins.DelayedPublish");
         _file = Path.Combine(context.DataDirectory, DelayedStore.FileName);
         var broker = context.Broker;
-        var shared = _cluster = context.Cluster.Enabled ? new DelayedCluster(context.Cluster, _logger) : null;
+        // Plugins start before the node joins its cluster (and it may join or leave later): each publish looks.
+        var shared = _cluster = new DelayedCluster(context.Cluster, _logger);
         _queue = new DelayedQueue(
             context.TimeProvider,
             async message => await broker.PublishAsync(message).ConfigureAwait(false),
             count => broker.SetGauge("delayed.count", count),
             _logger,
-            shared is null ? null : shared.ClaimAsync);
+            shared.ClaimAsync);
         context.Hooks.Register(HookPoints.MessagePublish, OnPublish, HookPriorities.DelayedPublish);
 
         // Last, and not cancellable: once a predecessor has handed its messages over, this instance must run.
@@ -75,7 +76,7 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
             LogStarted(_logger, _options.StorageType, restored.Count, _file, restored.Count(e => e.Due <= now));
         }
         _queue.Start();
-        shared?.Start(_queue);
+        shared.Start(_queue);
     }
 
     /// <inheritdoc />
@@ -138,7 +139,7 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
 
         var due = _context!.TimeProvider.GetUtcNow() + TimeSpan.FromSeconds(delay);
         var entry = new DelayedEntry(due, message with { Topic = target });
-        if (_cluster is { } shared)
+        if (_cluster is { Enabled: true } shared)
             return ScheduleSharedAsync(hook, queue, shared, entry, clientId);
         switch (queue.TrySchedule(entry.Message, due, _options.MaxDelayedMessages))
         {
@@ -211,8 +212,7 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
             return HookResult.Continue;
         _successor = payload[..NonceLength].ToArray();
         var pending = queue.Seal();
-        if (_cluster is not null)
-            pending = LocalOnly(pending); // the successor takes the store's from the store
+        pending = LocalOnly(pending); // the successor takes the store's (a cluster's) from the store
         _handedOver = true;
         using (var stream = new MemoryStream())
         {

@@ -207,7 +207,8 @@ internal sealed partial class ClusterNode : IBanObserver
                 ready.TrySetResult(store);
                 return store;
             }
-            catch (NatsJSApiException ex) when (replicas > 1 && ex.Message.Contains("insufficient resources", StringComparison.OrdinalIgnoreCase))
+            catch (NatsJSApiException ex) when (replicas > 1 && (ex.Message.Contains("insufficient resources", StringComparison.OrdinalIgnoreCase)
+                || ex.Message.Contains("no suitable peers", StringComparison.OrdinalIgnoreCase)))
             {
                 LogRegistryReplicas(_logger, name, replicas, ex.Message);
                 replicas = 1;
