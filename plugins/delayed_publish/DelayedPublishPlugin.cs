@@ -35,6 +35,7 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
     private DelayedPublishOptions _options = new();
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private DelayedQueue? _queue;
+    private DelayedCluster? _cluster;       // in a cluster: messages kept in its replicated store (DelayedCluster)
     private string _file = "";
     private volatile bool _takenOver;      // a predecessor handed its messages to this instance
     private int _inheritedCount;
@@ -51,11 +52,14 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins.DelayedPublish");
         _file = Path.Combine(context.DataDirectory, DelayedStore.FileName);
         var broker = context.Broker;
+        // Plugins start before the node joins its cluster (and it may join or leave later): each publish looks.
+        var shared = _cluster = new DelayedCluster(context.Cluster, _logger);
         _queue = new DelayedQueue(
             context.TimeProvider,
             async message => await broker.PublishAsync(message).ConfigureAwait(false),
             count => broker.SetGauge("delayed.count", count),
-            _logger);
+            _logger,
+            shared.ClaimAsync);
         context.Hooks.Register(HookPoints.MessagePublish, OnPublish, HookPriorities.DelayedPublish);
 
         // Last, and not cancellable: once a predecessor has handed its messages over, this instance must run.
@@ -72,6 +76,7 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
             LogStarted(_logger, _options.StorageType, restored.Count, _file, restored.Count(e => e.Due <= now));
         }
         _queue.Start();
+        shared.Start(_queue);
     }
 
     /// <inheritdoc />
@@ -80,6 +85,11 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         if (_queue is not { } queue)
             return;
         var pending = await queue.StopAsync().ConfigureAwait(false);
+        if (_cluster is { } shared)
+        {
+            await shared.StopAsync().ConfigureAwait(false);
+            pending = LocalOnly(pending); // the cluster's store keeps the others
+        }
         if (_handedOver)
         {
             Task[] forwards;
@@ -100,6 +110,9 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         _context?.Broker.SetGauge("delayed.count", 0);
         _context = null;
     }
+
+    /// <summary>The entries this node alone holds (accepted while the cluster's store did not answer).</summary>
+    private static List<DelayedEntry> LocalOnly(List<DelayedEntry> entries) => entries.FindAll(static e => e.Key is null);
 
     private ValueTask<HookResult> OnPublish(MessagePublishContext hook)
     {
@@ -126,6 +139,8 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
 
         var due = _context!.TimeProvider.GetUtcNow() + TimeSpan.FromSeconds(delay);
         var entry = new DelayedEntry(due, message with { Topic = target });
+        if (_cluster is { Enabled: true } shared)
+            return ScheduleSharedAsync(hook, queue, shared, entry, clientId);
         switch (queue.TrySchedule(entry.Message, due, _options.MaxDelayedMessages))
         {
             case ScheduleResult.Full:
@@ -138,6 +153,22 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
         hook.Route = false;
         hook.ReasonCode = MqttReasonCode.Success;
         return ValueTask.FromResult(HookResult.Stop);
+    }
+
+    /// <summary>In a cluster: the message goes to the replicated store before it is acknowledged (see <see cref="DelayedCluster"/>).</summary>
+    private async ValueTask<HookResult> ScheduleSharedAsync(MessagePublishContext hook, DelayedQueue queue, DelayedCluster shared, DelayedEntry entry, string? clientId)
+    {
+        if (_options.MaxDelayedMessages > 0 && queue.Count >= _options.MaxDelayedMessages)
+        {
+            LogFull(_logger, clientId, hook.Message.Topic, _options.MaxDelayedMessages);
+            return await Refuse(hook, MqttReasonCode.QuotaExceeded).ConfigureAwait(false);
+        }
+        var stored = await shared.TryStoreAsync(entry, clientId).ConfigureAwait(false);
+        if (queue.TrySchedule(stored ?? entry, 0) == ScheduleResult.Sealed && stored is null)
+            Forward([entry]); // handed over meanwhile: the successor keeps it (a stored one its own watch brings)
+        hook.Route = false;
+        hook.ReasonCode = MqttReasonCode.Success;
+        return HookResult.Stop;
     }
 
     private static ValueTask<HookResult> Refuse(MessagePublishContext hook, MqttReasonCode reason)
@@ -181,6 +212,7 @@ public sealed partial class DelayedPublishPlugin : IBrokerPlugin
             return HookResult.Continue;
         _successor = payload[..NonceLength].ToArray();
         var pending = queue.Seal();
+        pending = LocalOnly(pending); // the successor takes the store's (a cluster's) from the store
         _handedOver = true;
         using (var stream = new MemoryStream())
         {

@@ -6,9 +6,29 @@ namespace Broker.Plugins.DelayedPublish;
 /// <summary>One pending delayed message: the message as it will be published (target topic) and when.</summary>
 /// <param name="Due">When to publish it.</param>
 /// <param name="Message">The message, already carrying its target topic and its original timestamp.</param>
-internal sealed record DelayedEntry(DateTimeOffset Due, BrokerMessage Message);
+/// <param name="Key">In a cluster: its key in the replicated store (<see cref="DelayedCluster"/>); null for a message this node alone holds.</param>
+/// <param name="Revision">In a cluster: the store's revision of it, which the node that publishes it deletes.</param>
+/// <param name="Origin">In a cluster: the node it was published to.</param>
+internal sealed record DelayedEntry(DateTimeOffset Due, BrokerMessage Message, string? Key = null, ulong Revision = 0, string? Origin = null)
+{
+    /// <summary>Due time and message, as the entry was before the cluster's fields were added.</summary>
+    public void Deconstruct(out DateTimeOffset due, out BrokerMessage message) => (due, message) = (Due, Message);
+}
 
-/// <summary>What <see cref="DelayedQueue.TrySchedule"/> did.</summary>
+/// <summary>What a node does with a replicated delayed message that is due (<see cref="DelayedQueue"/>'s claim).</summary>
+internal enum ClaimResult
+{
+    /// <summary>This node claimed it: publish it.</summary>
+    Publish,
+
+    /// <summary>Another node has published it, or will: forget it.</summary>
+    Drop,
+
+    /// <summary>Not decided yet (its origin still runs, or NATS does not answer): ask again a little later.</summary>
+    Later,
+}
+
+/// <summary>What <see cref="DelayedQueue.TrySchedule(BrokerMessage, DateTimeOffset, int)"/> did.</summary>
 internal enum ScheduleResult
 {
     /// <summary>Queued; it will be published when due.</summary>
@@ -51,6 +71,7 @@ internal sealed partial class DelayedQueue
         FullMode = BoundedChannelFullMode.DropWrite,
         SingleReader = true,
     });
+    private readonly Func<DelayedEntry, ValueTask<ClaimResult>>? _claim;
     private long _sequence;
     private bool _sealed;
     private Task _loop = Task.CompletedTask;
@@ -59,8 +80,11 @@ internal sealed partial class DelayedQueue
     /// <param name="publish">Publishes one due message (the broker's PublishAsync); exceptions are logged.</param>
     /// <param name="countChanged">Told the number of pending messages whenever it changes (called under the lock: keep it cheap).</param>
     /// <param name="logger">For failed publishes and expired messages.</param>
-    public DelayedQueue(TimeProvider time, Func<BrokerMessage, ValueTask> publish, Action<int> countChanged, ILogger logger)
+    /// <param name="claim">For entries with a store key (a cluster): decides, when one is due, whether this node publishes it.</param>
+    public DelayedQueue(TimeProvider time, Func<BrokerMessage, ValueTask> publish, Action<int> countChanged, ILogger logger,
+        Func<DelayedEntry, ValueTask<ClaimResult>>? claim = null)
     {
+        _claim = claim;
         _time = time;
         _publish = publish;
         _countChanged = countChanged;
@@ -106,6 +130,21 @@ internal sealed partial class DelayedQueue
             if (limit > 0 && _queue.Count >= limit)
                 return ScheduleResult.Full;
             EnqueueLocked(new DelayedEntry(due, message));
+            _countChanged(_queue.Count);
+            return ScheduleResult.Scheduled;
+        }
+    }
+
+    /// <summary>Queues <paramref name="entry"/> (a cluster's, with its store key), unless <paramref name="limit"/> (0 = none) messages are pending.</summary>
+    public ScheduleResult TrySchedule(DelayedEntry entry, int limit)
+    {
+        lock (_lock)
+        {
+            if (_sealed)
+                return ScheduleResult.Sealed;
+            if (limit > 0 && _queue.Count >= limit)
+                return ScheduleResult.Full;
+            EnqueueLocked(entry);
             _countChanged(_queue.Count);
             return ScheduleResult.Scheduled;
         }
@@ -216,8 +255,38 @@ internal sealed partial class DelayedQueue
         }
     }
 
+    /// <summary>How long a due replicated message waits before its claim is tried again (<see cref="ClaimResult.Later"/>).</summary>
+    internal static readonly TimeSpan ClaimRetry = TimeSpan.FromMilliseconds(250);
+
     private async ValueTask PublishAsync(DelayedEntry entry)
     {
+        if (entry.Key is not null && _claim is { } claim)
+        {
+            ClaimResult result;
+            try
+            {
+                result = await claim(entry).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogPublishFailed(_logger, ex, entry.Message.Topic);
+                result = ClaimResult.Later;
+            }
+            if (result == ClaimResult.Drop)
+                return;
+            if (result == ClaimResult.Later)
+            {
+                lock (_lock)
+                {
+                    if (!_sealed)
+                    {
+                        EnqueueLocked(entry with { Due = _time.GetUtcNow() + ClaimRetry });
+                        _countChanged(_queue.Count);
+                    }
+                }
+                return;
+            }
+        }
         var message = entry.Message;
         // The expiry interval counts from the original publish [MQTT-3.3.2-5]: a message that outlived it while it
         // waited is deleted, not published.

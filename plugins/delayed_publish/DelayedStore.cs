@@ -34,10 +34,10 @@ internal static class DelayedStore
         writer.Write(FormatVersion);
         writer.Write(CurrentProcess);
         writer.Write(entries.Count);
-        foreach (var (due, message) in entries)
+        foreach (var entry in entries)
         {
-            writer.Write(due.UtcTicks);
-            BrokerMessageCodec.Write(writer, message);
+            writer.Write(entry.Due.UtcTicks);
+            BrokerMessageCodec.Write(writer, entry.Message);
         }
     }
 

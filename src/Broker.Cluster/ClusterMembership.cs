@@ -158,6 +158,12 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
     /// <inheritdoc/>
     public IDisposable Listen(string plugin, IPluginClusterListener listener) => _pluginListeners.Listen(plugin, listener);
 
+    /// <inheritdoc/>
+    public Task<IPluginClusterStore> OpenStoreAsync(string plugin, string name, CancellationToken cancellationToken) =>
+        PluginStore.NamePattern().IsMatch(name)
+            ? Task.FromResult<IPluginClusterStore>(new PluginStore(this, _options.Name + "-plg-" + plugin + "-" + name))
+            : Task.FromException<IPluginClusterStore>(new ArgumentException($"'{name}' is not a store name: letters, digits, '-' and '_'", nameof(name)));
+
     public async ValueTask DisposeAsync()
     {
         await _changing.WaitAsync().ConfigureAwait(false);

@@ -177,6 +177,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         _loops.Add(Task.Run(() => ServePluginRequestsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServeQueriesAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServeOwnershipAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ReplicateBansAsync(_stop.Token)));
     }
 
     /// <inheritdoc/>

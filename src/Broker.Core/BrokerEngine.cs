@@ -386,10 +386,21 @@ internal sealed partial class BrokerEngine : ISessionHost
     /// MQTT 5 clients are sent DISCONNECT 0x98 Administrative action, as for a kick: 0x8A Banned is a CONNACK code
     /// only, not one a DISCONNECT may carry (MQTT 5 section 3.14.2.1); they learn of the ban at their next CONNECT.
     /// </remarks>
-    public async Task<int> BanAsync(AccessControl.Ban ban)
+    public Task<int> BanAsync(AccessControl.Ban ban) => BanAsync(ban, fromCluster: false, disconnect: true);
+
+    /// <summary>
+    /// <see cref="BanAsync(AccessControl.Ban)"/>, or a ban another node made (<paramref name="fromCluster"/>: the cluster
+    /// is not told again), disconnecting the matching clients here only if <paramref name="disconnect"/>, as that node did.
+    /// </summary>
+    internal async Task<int> BanAsync(AccessControl.Ban ban, bool fromCluster, bool disconnect)
     {
         ban = ban with { Who = AccessControl.BannedList.Normalize(ban.As, ban.Who) };
-        Banned.Add(ban);
+        if (fromCluster)
+            Banned.Apply(ban);
+        else
+            Banned.Add(ban, disconnects: true);
+        if (!disconnect)
+            return 0;
         var closing = new List<Task>();
         foreach (var channel in _channels.Keys)
         {

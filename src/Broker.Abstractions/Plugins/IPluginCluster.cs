@@ -37,7 +37,54 @@ public interface IPluginCluster
     /// disposing the result removes it, and so does the plugin's stop.
     /// </summary>
     IDisposable Listen(IPluginClusterListener listener);
+
+    /// <summary>
+    /// Opens this plugin's replicated key-value store <paramref name="name"/>, creating it on first use: a NATS
+    /// JetStream key-value bucket <c>&lt;cluster.name&gt;-plg-&lt;plugin&gt;-&lt;name&gt;</c> with
+    /// <c>cluster.owner_replicas</c> copies, for state that must outlive the node that wrote it (a node's memory and disk
+    /// go with it; the store does not). Every node of the cluster sees the same store. Each operation goes to the cluster
+    /// this node is in at that moment, so a store stays usable across <c>ctl cluster leave</c> and <c>join</c> (its
+    /// operations fail while this node is in none). Since SDK 2.1; the default implementation, for test doubles, throws.
+    /// </summary>
+    /// <param name="name">Letters, digits, '-' and '_'.</param>
+    /// <param name="cancellationToken">Gives up waiting for NATS.</param>
+    /// <exception cref="PluginClusterException">The broker is not clustered (<c>cluster.enable = off</c>).</exception>
+    Task<IPluginClusterStore> OpenStoreAsync(string name, CancellationToken cancellationToken) =>
+        Task.FromException<IPluginClusterStore>(new PluginClusterException("this cluster has no replicated stores"));
 }
+
+/// <summary>
+/// A plugin's key-value store replicated by the cluster (<see cref="IPluginCluster.OpenStoreAsync"/>). Keys are
+/// letters, digits and <c>- _ = . /</c>; each write of a key gets a revision, increasing over the whole store, which a
+/// compare-and-delete names so that of several nodes deleting one entry exactly one succeeds. Every method throws
+/// <see cref="PluginClusterException"/> when NATS or JetStream does not answer (a network split, this node out of the
+/// cluster): the change may or may not have been made.
+/// </summary>
+public interface IPluginClusterStore
+{
+    /// <summary>Writes <paramref name="value"/> under <paramref name="key"/> (replacing what was there); returns its revision.</summary>
+    Task<ulong> PutAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes <paramref name="key"/> if its last write is still <paramref name="revision"/>: true if this call deleted
+    /// it, false if another write or delete came first (so it is someone else's to act on).
+    /// </summary>
+    Task<bool> DeleteAsync(string key, ulong revision, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Every entry the store holds now, then every change as it is made (deletions as entries with
+    /// <see cref="PluginStoreEntry.Deleted"/>), until <paramref name="cancellationToken"/> fires. Ends with
+    /// <see cref="PluginClusterException"/> when the cluster connection goes (a leave); watch again to start over.
+    /// </summary>
+    IAsyncEnumerable<PluginStoreEntry> WatchAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>One entry of a <see cref="IPluginClusterStore"/>, or its deletion.</summary>
+/// <param name="Key">The key.</param>
+/// <param name="Value">The value; empty for a deletion.</param>
+/// <param name="Revision">The revision of this write (or deletion).</param>
+/// <param name="Deleted">Whether this is the key's deletion.</param>
+public sealed record PluginStoreEntry(string Key, ReadOnlyMemory<byte> Value, ulong Revision, bool Deleted);
 
 /// <summary>What a plugin's copies on other nodes send it (<see cref="IPluginCluster.Listen"/>).</summary>
 /// <remarks>Called one at a time, in arrival order, on a thread of the cluster link: a slow callback delays the next.</remarks>

@@ -65,9 +65,19 @@ public sealed partial class BannedList
     /// <summary>Bans held, expired ones not yet purged included: zero means <see cref="Find"/> has nothing to do.</summary>
     internal int Count => _bans.Count;
 
+    /// <summary>Told of the changes made on this node (not of those applied from other nodes); the cluster sets it.</summary>
+    internal Cluster.IBanObserver? Observer { get; set; }
+
     /// <summary>Adds <paramref name="ban"/>, replacing any ban of the same (<see cref="Ban.As"/>, <see cref="Ban.Who"/>), and persists.</summary>
-    /// <remarks>Does not disconnect anyone: <see cref="BrokerEngine.BanAsync"/> does that for operators' bans.</remarks>
-    internal void Add(Ban ban)
+    /// <remarks>Does not disconnect anyone: <see cref="BrokerEngine.BanAsync"/> does that for operators' bans, and says so in <paramref name="disconnects"/>.</remarks>
+    internal void Add(Ban ban, bool disconnects = false)
+    {
+        ban = Apply(ban);
+        Observer?.BanAdded(ban, disconnects);
+    }
+
+    /// <summary>Adds a ban another node made (<see cref="Add"/> without telling <see cref="Observer"/>); returns it normalised.</summary>
+    internal Ban Apply(Ban ban)
     {
         ban = ban with { Who = Normalize(ban.As, ban.Who) };
         Change(bans =>
@@ -75,10 +85,20 @@ public sealed partial class BannedList
             bans[(ban.As, ban.Who)] = ban;
             return true;
         });
+        return ban;
     }
 
     /// <summary>Removes the ban of <paramref name="who"/> as <paramref name="kind"/>; false if there was none.</summary>
     internal bool Remove(BanKind kind, string who)
+    {
+        if (!ApplyRemove(kind, who))
+            return false;
+        Observer?.BanRemoved(kind, Normalize(kind, who));
+        return true;
+    }
+
+    /// <summary>Removes a ban another node lifted (<see cref="Remove"/> without telling <see cref="Observer"/>).</summary>
+    internal bool ApplyRemove(BanKind kind, string who)
     {
         var key = (kind, Normalize(kind, who));
         return Change(bans => bans.Remove(key));

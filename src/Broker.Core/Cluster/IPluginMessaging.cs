@@ -22,4 +22,7 @@ public interface IPluginMessaging
 
     /// <summary>Hands what <paramref name="plugin"/> receives to <paramref name="listener"/> until disposed (one per plugin: a later one replaces it).</summary>
     IDisposable Listen(string plugin, IPluginClusterListener listener);
+
+    /// <summary>Opens <paramref name="plugin"/>'s replicated store <paramref name="name"/> (<see cref="IPluginCluster.OpenStoreAsync"/>).</summary>
+    Task<IPluginClusterStore> OpenStoreAsync(string plugin, string name, CancellationToken cancellationToken);
 }

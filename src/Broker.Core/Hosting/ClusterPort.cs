@@ -60,6 +60,21 @@ public interface IClusterPort
 
     /// <summary>The client ids with a connection on this node now.</summary>
     List<string> ConnectedClients();
+
+    /// <summary>This node's bans in force (the banned list the cluster keeps the same on every node).</summary>
+    List<AccessControl.Ban> Bans();
+
+    /// <summary>
+    /// Tells <paramref name="observer"/> of every ban added or lifted on this node from now on (one observer; a later
+    /// one replaces it). Disposing the result stops it, unless another observer replaced it meanwhile.
+    /// </summary>
+    IDisposable ObserveBans(Cluster.IBanObserver observer);
+
+    /// <summary>A ban made on another node: added here (persisted, not told to the observer); the matching clients here are disconnected if <paramref name="disconnect"/>.</summary>
+    Task ApplyBanAsync(AccessControl.Ban ban, bool disconnect);
+
+    /// <summary>A ban lifted on another node: lifted here (not told to the observer); false if there was none.</summary>
+    bool ApplyUnban(AccessControl.BanKind kind, string who);
 }
 
 internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
@@ -91,6 +106,27 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
     public Task DurableAsync() => engine.SyncPersistence ? engine.Journal!.CommitAsync() : Task.CompletedTask;
 
     public Task<byte[]?> ReleaseClientAsync(string clientId, bool discard) => engine.Sessions.ReleaseAsync(clientId, discard);
+
+    public List<AccessControl.Ban> Bans() => engine.Banned.List();
+
+    public IDisposable ObserveBans(Cluster.IBanObserver observer)
+    {
+        engine.Banned.Observer = observer;
+        return new BanObserving(engine.Banned, observer);
+    }
+
+    public Task ApplyBanAsync(AccessControl.Ban ban, bool disconnect) => engine.BanAsync(ban, fromCluster: true, disconnect);
+
+    public bool ApplyUnban(AccessControl.BanKind kind, string who) => engine.Banned.ApplyRemove(kind, who);
+
+    private sealed class BanObserving(AccessControl.BannedList banned, Cluster.IBanObserver observer) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (ReferenceEquals(banned.Observer, observer))
+                banned.Observer = null;
+        }
+    }
 
     public List<string> ConnectedClients()
     {

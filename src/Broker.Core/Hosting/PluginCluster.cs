@@ -30,6 +30,11 @@ internal sealed class PluginCluster(BrokerEngine engine, string plugin) : IPlugi
             ? messaging.RequestAsync(plugin, node, request, timeout, cancellationToken)
             : new SingleNodeCluster(NodeName).RequestAsync(node, request, timeout, cancellationToken);
 
+    public Task<IPluginClusterStore> OpenStoreAsync(string name, CancellationToken cancellationToken) =>
+        engine.PluginMessaging is { } messaging
+            ? messaging.OpenStoreAsync(plugin, name, cancellationToken)
+            : Task.FromException<IPluginClusterStore>(new PluginClusterException("this broker is not clustered (cluster.enable = off)"));
+
     public IDisposable Listen(IPluginClusterListener listener)
     {
         ArgumentNullException.ThrowIfNull(listener);

@@ -1,14 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Broker.Ctl;
 
-/// <summary><c>ctl alarms list [--all]</c>: the node's alarms (EMQX 4's <c>/api/v4/alarms</c>), such as high_memory_usage.</summary>
+/// <summary><c>ctl alarms list [--all]</c>: every node's alarms (EMQX 4's <c>/api/v4/alarms</c>), such as high_memory_usage, each with its node.</summary>
 internal static class AlarmsCommands
 {
     private static readonly TextTable.Column[] Columns =
     [
+        TextTable.Field("NODE", "node"),
         TextTable.Field("NAME", "name"),
         new("STATE", row => TextTable.Text(row, "activated") == "true" ? "active" : "cleared"),
         new("ACTIVATED AT (UTC)", row => Time(row, "activate_at")),
@@ -31,7 +33,19 @@ internal static class AlarmsCommands
             using var answer = await ctl.Client.GetAsync(parse.GetValue(all) ? "api/v4/alarms" : "api/v4/alarms/activated", ct).ConfigureAwait(false);
             if (ctl.PrintedJson(answer))
                 return;
-            var alarms = BrokerCommands.First(answer).GetProperty("alarms");
+            // One entry per node of the cluster; one row per alarm, naming its node.
+            var rows = new JsonArray();
+            foreach (var node in answer.RootElement.GetProperty("data").EnumerateArray())
+            {
+                foreach (var alarm in node.GetProperty("alarms").EnumerateArray())
+                {
+                    var row = JsonNode.Parse(alarm.GetRawText())!.AsObject();
+                    row["node"] = node.GetProperty("node").GetString();
+                    rows.Add(row);
+                }
+            }
+            using var table = JsonDocument.Parse(rows.ToJsonString());
+            var alarms = table.RootElement;
             TextTable.Write(ctl.Out, Columns, alarms);
             var count = alarms.GetArrayLength();
             ctl.Out.WriteLine(count == 1 ? "1 alarm" : $"{count.ToString(CultureInfo.InvariantCulture)} alarms");

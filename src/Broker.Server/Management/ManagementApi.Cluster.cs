@@ -162,7 +162,7 @@ internal static partial class ManagementApi
     }
 
     /// <summary>Another node's question, answered from this node alone (the other side of <see cref="GatherAsync"/>).</summary>
-    internal static async Task<byte[]> AnswerAsync(BrokerCore core, PluginManager? plugins, byte[] bytes)
+    internal static async Task<byte[]> AnswerAsync(BrokerCore core, PluginManager? plugins, byte[] bytes, Microsoft.Extensions.Logging.ILogger logger)
     {
         var question = JsonSerializer.Deserialize(bytes, ManagementJsonContext.Default.ClusterQuestion)
             ?? throw new InvalidDataException("an empty question");
@@ -194,6 +194,12 @@ internal static partial class ManagementApi
                 break;
             case "plugin":
                 answer = await AnswerPluginActionAsync(core, plugins, question).ConfigureAwait(false);
+                break;
+            case "alarms":
+                answer = new ClusterAnswer { Alarms = LocalAlarms(core, question.Query) };
+                break;
+            case "mqtt_subscribe" or "mqtt_unsubscribe":
+                answer = AnswerSubscribe(core, question, logger);
                 break;
             default:
                 throw new InvalidDataException($"unknown question '{question.Op}' (a newer node?)");

@@ -21,7 +21,7 @@ internal static partial class ManagementApi
     /// 400 naming the field that is wrong (code 107 missing, 108 bad value, 109 bad JSON, 115 bad topic, 116 bad QoS)
     /// or 404 (code 112) for an unknown client; a batch answers 200 with one result per item, each with its code.
     /// </summary>
-    private static void MapMqtt(RouteGroupBuilder api, BrokerCore core, ILogger logger)
+    private static void MapMqtt(RouteGroupBuilder api, BrokerCore core, Cluster.ClusterMembership? cluster, ILogger logger)
     {
         var services = core.Services;
 
@@ -44,14 +44,57 @@ internal static partial class ManagementApi
             return Ok(results.ToArray(), ManagementJsonContext.Default.ApiResponseMqttActionResultArray);
         });
 
-        api.MapPost("/mqtt/subscribe", (HttpRequest request) =>
-            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => Subscribe(core, services, item, logger)));
-        api.MapPost("/mqtt/subscribe_batch", (HttpRequest request) =>
-            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => Subscribe(core, services, item, logger)));
-        api.MapPost("/mqtt/unsubscribe", (HttpRequest request) =>
-            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => Unsubscribe(core, services, item, logger)));
-        api.MapPost("/mqtt/unsubscribe_batch", (HttpRequest request) =>
-            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => Unsubscribe(core, services, item, logger)));
+        api.MapPost("/mqtt/subscribe", (HttpRequest request, CancellationToken cancel) =>
+            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => SubscribeAnywhereAsync(core, services, cluster, item, false, logger, cancel)));
+        api.MapPost("/mqtt/subscribe_batch", (HttpRequest request, CancellationToken cancel) =>
+            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => SubscribeAnywhereAsync(core, services, cluster, item, false, logger, cancel)));
+        api.MapPost("/mqtt/unsubscribe", (HttpRequest request, CancellationToken cancel) =>
+            SingleAsync(request, ManagementJsonContext.Default.SubscribeRequest, item => SubscribeAnywhereAsync(core, services, cluster, item, true, logger, cancel)));
+        api.MapPost("/mqtt/unsubscribe_batch", (HttpRequest request, CancellationToken cancel) =>
+            BatchAsync(request, ManagementJsonContext.Default.SubscribeRequestArray, item => SubscribeAnywhereAsync(core, services, cluster, item, true, logger, cancel)));
+    }
+
+    /// <summary>
+    /// Subscribes (or unsubscribes) the client wherever its session is, as EMQX 4's <c>/mqtt/subscribe</c> does in a
+    /// cluster: here if this node has it, else the other running nodes are asked (all at once, as the lists do) and the
+    /// one that has it acts and answers; an unknown client is a 404 only when no node has it.
+    /// </summary>
+    private static async Task<List<Outcome>> SubscribeAnywhereAsync(BrokerCore core, Abstractions.Plugins.IBrokerServices services,
+        Cluster.ClusterMembership? cluster, SubscribeRequest request, bool unsubscribe, ILogger logger, CancellationToken cancel)
+    {
+        var outcomes = unsubscribe ? Unsubscribe(core, services, request, logger) : Subscribe(core, services, request, logger);
+        if (cluster?.Node is null || outcomes is not [{ Result.Code: ApiCodes.ClientNotFound }])
+            return outcomes;
+        var question = new ClusterQuestion { Op = unsubscribe ? "mqtt_unsubscribe" : "mqtt_subscribe", Subscribe = request };
+        var gathered = await GatherAsync(cluster, new Scope(false, true, null), question, cancel).ConfigureAwait(false);
+        foreach (var (_, answer) in gathered.Answers)
+        {
+            if (answer.Count == 0 || answer.MqttResults is not { } results)
+                continue;
+            var remote = new List<Outcome>(results.Length);
+            foreach (var result in results)
+                remote.Add(new Outcome(result.Code == ApiCodes.Ok ? StatusCodes.Status200OK : answer.Status, result));
+            return remote;
+        }
+        return outcomes;
+    }
+
+    /// <summary>Another node's <see cref="SubscribeAnywhereAsync"/>: acts if this node has the client (count 1), else answers count 0.</summary>
+    private static ClusterAnswer AnswerSubscribe(BrokerCore core, ClusterQuestion question, ILogger logger)
+    {
+        var request = question.Subscribe ?? new SubscribeRequest();
+        if (request.Clientid is not { Length: > 0 } clientId || !core.Clients.Exists(clientId))
+            return new ClusterAnswer { Count = 0 };
+        var outcomes = question.Op == "mqtt_unsubscribe" ? Unsubscribe(core, core.Services, request, logger) : Subscribe(core, core.Services, request, logger);
+        var status = StatusCodes.Status200OK;
+        var results = new MqttActionResult[outcomes.Count];
+        for (var i = 0; i < results.Length; i++)
+        {
+            results[i] = outcomes[i].Result;
+            if (outcomes[i].Result.Code != ApiCodes.Ok && status == StatusCodes.Status200OK)
+                status = outcomes[i].Status;
+        }
+        return new ClusterAnswer { Count = 1, MqttResults = results, Status = status };
     }
 
     /// <summary>The outcome of one item: an HTTP status for a single call plus the result object.</summary>
@@ -94,14 +137,14 @@ internal static partial class ManagementApi
         return new MqttActionResult { Clientid = outcomes[0].Result.Clientid, Topic = topics, Code = ApiCodes.Ok, Delivered = outcomes[0].Result.Delivered is null ? null : delivered };
     }
 
-    private static async Task<IResult> SingleAsync<T>(HttpRequest request, JsonTypeInfo<T> type, Func<T, List<Outcome>> action)
+    private static async Task<IResult> SingleAsync<T>(HttpRequest request, JsonTypeInfo<T> type, Func<T, Task<List<Outcome>>> action)
         where T : class
     {
         var (body, error) = await ReadJsonAsync(request, type).ConfigureAwait(false);
-        return error ?? Single(action(body!));
+        return error ?? Single(await action(body!).ConfigureAwait(false));
     }
 
-    private static async Task<IResult> BatchAsync<T>(HttpRequest request, JsonTypeInfo<T[]> type, Func<T, List<Outcome>> action)
+    private static async Task<IResult> BatchAsync<T>(HttpRequest request, JsonTypeInfo<T[]> type, Func<T, Task<List<Outcome>>> action)
         where T : class, new()
     {
         var (items, error) = await ReadBatchAsync(request, type).ConfigureAwait(false);
@@ -109,7 +152,7 @@ internal static partial class ManagementApi
             return error;
         var results = new MqttActionResult[items!.Length];
         for (var i = 0; i < results.Length; i++)
-            results[i] = Collapse(action(items[i] is { } item ? item : new T()));
+            results[i] = Collapse(await action(items[i] is { } item ? item : new T()).ConfigureAwait(false));
         return Ok(results, ManagementJsonContext.Default.ApiResponseMqttActionResultArray);
     }
 

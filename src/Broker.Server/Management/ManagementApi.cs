@@ -69,7 +69,7 @@ internal static partial class ManagementApi
         MapPrometheus(app, "/metrics", core.Status).AddEndpointFilter(requireCredentials);
 
         if (cluster is not null)
-            cluster.QueryHandler = (question, _) => AnswerAsync(core, plugins, question);
+            cluster.QueryHandler = (question, _) => AnswerAsync(core, plugins, question, logger);
 
         // EMQX 4's lists answer for the whole cluster; /nodes/{node}/... for one node (ManagementApi.Cluster).
         api.MapGet("/brokers", (CancellationToken cancel) => ListNodesAsync(core, cluster, null, brokers: true, cancel));
@@ -103,10 +103,10 @@ internal static partial class ManagementApi
         var v5 = app.MapGroup("/api/v5");
         v5.AddEndpointFilter(requireCredentials);
         MapCluster(v5, core, cluster);
-        MapMqtt(api, core, logger);
+        MapMqtt(api, core, cluster, logger);
         MapPrometheus(api, "/prometheus", core.Status);
         MapTrace(api, core.Access);
-        MapAlarms(api, core);
+        MapAlarms(api, core, cluster);
         MapBanned(api, core);
         MapAclCache(api, core.Clients);
         if (plugins is not null)

@@ -27,7 +27,7 @@ internal sealed class NodeError
 /// <summary>What one node asks another over NATS for a cluster-wide answer (<see cref="ManagementApi"/>.Cluster).</summary>
 internal sealed class ClusterQuestion
 {
-    /// <summary>clients, subscriptions, kick, stats, metrics, node or plugin.</summary>
+    /// <summary>clients, subscriptions, kick, stats, metrics, node, plugin, alarms, mqtt_subscribe or mqtt_unsubscribe.</summary>
     public required string Op { get; init; }
     /// <summary>The HTTP query string as the asked node received it (filters; the asker validated it).</summary>
     public string? Query { get; init; }
@@ -37,6 +37,8 @@ internal sealed class ClusterQuestion
     public string? Action { get; init; }
     /// <summary>At most this many items, the first in the list's order (page × limit): the asker merges and pages.</summary>
     public int Take { get; init; }
+    /// <summary>For op mqtt_subscribe / mqtt_unsubscribe: the request, for the node that has the client.</summary>
+    public SubscribeRequest? Subscribe { get; init; }
 }
 
 /// <summary>One node's part of a cluster-wide answer; only the fields of the question's op are set.</summary>
@@ -54,6 +56,10 @@ internal sealed class ClusterAnswer
     public PluginView[]? Plugins { get; init; }
     public string? Error { get; init; }
     public int Status { get; init; }
+    /// <summary>Op alarms: this node's (the question's query: all, activated or deactivated).</summary>
+    public AlarmView[]? Alarms { get; init; }
+    /// <summary>Op mqtt_subscribe / mqtt_unsubscribe: what the node that has the client did (count 1; <see cref="Status"/> for a failure).</summary>
+    public MqttActionResult[]? MqttResults { get; init; }
 }
 
 /// <summary>Body of <c>POST /api/v5/cluster/join</c>.</summary>

@@ -1,0 +1,323 @@
+using System.Buffers.Text;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Broker.Core.AccessControl;
+using Broker.Core.Cluster;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// The banned list, the same on every node (EMQX replicates its banned table to every node): a ban added or lifted on
+/// one node, by an operator or by login_failure, is added or lifted on all.
+/// </summary>
+/// <remarks>
+/// <para>The cluster's list is a JetStream key-value bucket <c>&lt;cluster.name&gt;-banned</c> (history 1,
+/// <c>cluster.owner_replicas</c> copies, as the client-id registry): key <c>b.&lt;as&gt;.&lt;who, base64url&gt;</c>,
+/// value the ban as JSON with the node and boot that made it and whether it disconnected the clients it matched. Each
+/// node keeps its own copy (<c>data/banned</c>, which a CONNECT reads without asking anyone): it writes its own changes
+/// to the bucket, in order, retrying while NATS or JetStream is away (so a change made during a split reaches the others
+/// when it heals, the later write of one key winning), and watches the bucket, applying the others' changes as they
+/// come. A watch starts with the bucket's current contents: a node that starts, joins or reconnects takes every ban in
+/// force and lifts the bans the bucket says were lifted (a deletion is kept in the bucket as its last entry); a ban it
+/// holds that the bucket has never heard of (made before the node was in a cluster) is written there.</para>
+/// <para>Expiry is each ban's <c>until</c>, checked by every node at CONNECT as on a single node; an expired ban found in
+/// the bucket when a watch starts is deleted from it.</para>
+/// </remarks>
+internal sealed partial class ClusterNode : IBanObserver
+{
+    private readonly Channel<BanChange> _banChanges = Channel.CreateUnbounded<BanChange>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TaskCompletionSource<INatsKVStore> _bannedBucket = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private string BannedBucketName => _options.Name + "-banned";
+
+    /// <inheritdoc/>
+    public void BanAdded(Ban ban, bool disconnects) => _banChanges.Writer.TryWrite(new BanChange(ban.As, ban.Who, ban, disconnects));
+
+    /// <inheritdoc/>
+    public void BanRemoved(BanKind kind, string who) => _banChanges.Writer.TryWrite(new BanChange(kind, who, null, false));
+
+    /// <summary>Opens the bucket, then writes this node's changes and applies the others', until the node stops.</summary>
+    private async Task ReplicateBansAsync(CancellationToken cancel)
+    {
+        using var observing = _core.ObserveBans(this);
+        var bucket = await OpenBucketAsync(BannedBucketName, "the banned list (broker cluster " + _options.Name + ")", _bannedBucket, cancel).ConfigureAwait(false);
+        if (bucket is null)
+            return;
+        var writing = Task.Run(() => WriteBanChangesAsync(bucket, cancel), cancel);
+        while (!cancel.IsCancellationRequested)
+        {
+            try
+            {
+                await WatchBansAsync(bucket, cancel).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException or InvalidOperationException)
+            {
+                if (_core.ShouldLog(0x2440, nameof(LogBanWatchFailed), null))
+                    LogBanWatchFailed(_logger, BannedBucketName, ex.Message);
+            }
+            await DelayQuietlyAsync(TimeSpan.FromSeconds(1), cancel).ConfigureAwait(false);
+        }
+        await writing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <summary>This node's changes, one at a time in the order made; one that fails is tried again until it is written.</summary>
+    private async Task WriteBanChangesAsync(INatsKVStore bucket, CancellationToken cancel)
+    {
+        try
+        {
+            await foreach (var change in _banChanges.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
+            {
+                for (var attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        var key = BanKey(change.Kind, change.Who);
+                        if (change.Ban is { } ban)
+                            await bucket.PutAsync(key, BanValue(ban, change.Disconnects), cancellationToken: cancel).ConfigureAwait(false);
+                        else
+                            await bucket.DeleteAsync(key, cancellationToken: cancel).ConfigureAwait(false);
+                        break;
+                    }
+                    catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !cancel.IsCancellationRequested))
+                    {
+                        if (attempt == 0 && _core.ShouldLog(0x2441, nameof(LogBanWriteRetry), null))
+                            LogBanWriteRetry(_logger, BannedList.KindName(change.Kind), change.Who, ex.Message);
+                        await DelayQuietlyAsync(TimeSpan.FromMilliseconds(500), cancel).ConfigureAwait(false);
+                        cancel.ThrowIfCancellationRequested();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One watch of the bucket: its contents first (reconciled with this node's list once complete), then every change.</summary>
+    private async Task WatchBansAsync(INatsKVStore bucket, CancellationToken cancel)
+    {
+        var seen = new HashSet<(BanKind, string)>();
+        var initial = true;
+        var now = _core.TimeProvider.GetUtcNow();
+        var opts = new NatsKVWatchOpts
+        {
+            OnNoData = async _ =>
+            {
+                if (initial)
+                {
+                    initial = false;
+                    await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
+                }
+                return false;
+            },
+        };
+        await foreach (var entry in bucket.WatchAsync<byte[]>(opts: opts, cancellationToken: cancel).ConfigureAwait(false))
+        {
+            if (TryParseBanKey(entry.Key, out var kind, out var who))
+            {
+                seen.Add((kind, who));
+                if (entry.Operation is NatsKVOperation.Del or NatsKVOperation.Purge)
+                {
+                    if (_core.ApplyUnban(kind, who))
+                        LogBanApplied(_logger, "lifted", BannedList.KindName(kind), who, "the cluster's list");
+                }
+                else if (ReadBan(entry.Value, kind, who) is { } remote)
+                {
+                    if (remote.Ban.Until <= now && initial)
+                    {
+                        _ = bucket.DeleteAsync(entry.Key, new NatsKVDeleteOpts { Revision = entry.Revision }, cancel).AsTask()
+                            .ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+                    }
+                    else if (!SameBan(remote.Ban))
+                    {
+                        // This node's own change comes back too; it is applied only if this node has since lost it
+                        // (a deletion in the bucket it applied before its pending write went out).
+                        var disconnect = remote.Disconnects && remote.Boot != _boot && remote.Ban.Until > _core.TimeProvider.GetUtcNow();
+                        await _core.ApplyBanAsync(remote.Ban, disconnect).ConfigureAwait(false);
+                        LogBanApplied(_logger, "added", BannedList.KindName(kind), who, "node " + remote.Node);
+                    }
+                }
+            }
+            if (initial && entry.Delta == 0)
+            {
+                initial = false;
+                await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Whether this node already holds exactly this ban (its own change coming back, or a watch started again).</summary>
+    private bool SameBan(Ban ban)
+    {
+        foreach (var held in _core.Bans())
+        {
+            if (held.As == ban.As && held.Who == ban.Who)
+                return held.Until == ban.Until && held.At == ban.At && held.Reason == ban.Reason && held.By == ban.By;
+        }
+        return false;
+    }
+
+    /// <summary>Bans this node holds that the bucket has never heard of (made while it was alone): written there, unless someone wrote the key first.</summary>
+    private async Task UploadUnknownBansAsync(INatsKVStore bucket, HashSet<(BanKind, string)> seen, CancellationToken cancel)
+    {
+        foreach (var ban in _core.Bans())
+        {
+            if (seen.Contains((ban.As, ban.Who)))
+                continue;
+            try
+            {
+                await bucket.CreateAsync(BanKey(ban.As, ban.Who), BanValue(ban, disconnects: false), cancellationToken: cancel).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NatsKVCreateException or NatsException or TimeoutException)
+            {
+                // Someone wrote it first (the watch brings theirs), or NATS went away (the next watch tries again).
+            }
+        }
+    }
+
+    /// <summary>
+    /// Creates (or opens) a bucket of <c>cluster.owner_replicas</c> copies (1 if NATS has fewer servers, logged),
+    /// trying until it exists (JetStream may still be electing its leaders); null once the node stops.
+    /// </summary>
+    private async Task<INatsKVStore?> OpenBucketAsync(string name, string description, TaskCompletionSource<INatsKVStore> ready, CancellationToken cancel)
+    {
+        var kv = new NatsKVContext(new NatsJSContext(_nats));
+        var replicas = _options.OwnerReplicas;
+        while (!cancel.IsCancellationRequested)
+        {
+            try
+            {
+                var store = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(name)
+                {
+                    History = 1,
+                    NumberOfReplicas = replicas,
+                    Storage = NatsKVStorageType.File,
+                    Description = description,
+                }, cancel).ConfigureAwait(false);
+                LogBucketReady(_logger, name, replicas);
+                ready.TrySetResult(store);
+                return store;
+            }
+            catch (NatsJSApiException ex) when (replicas > 1 && (ex.Message.Contains("insufficient resources", StringComparison.OrdinalIgnoreCase)
+                || ex.Message.Contains("no suitable peers", StringComparison.OrdinalIgnoreCase)))
+            {
+                LogRegistryReplicas(_logger, name, replicas, ex.Message);
+                replicas = 1;
+            }
+            catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !cancel.IsCancellationRequested))
+            {
+                if (_core.ShouldLog(0x2442, nameof(LogRegistryRetry), name))
+                    LogRegistryRetry(_logger, name, ex.Message);
+                await DelayQuietlyAsync(TimeSpan.FromMilliseconds(500), cancel).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+        return null;
+    }
+
+    private static async Task DelayQuietlyAsync(TimeSpan delay, CancellationToken cancel)
+    {
+        try
+        {
+            await Task.Delay(delay, cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>A ban's key: <c>b.&lt;as&gt;.&lt;who&gt;</c>, who in base64url (keys allow letters, digits, '-', '_', '=', '.', '/').</summary>
+    private static string BanKey(BanKind kind, string who) => "b." + BannedList.KindName(kind) + "." + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(who));
+
+    private static bool TryParseBanKey(string key, out BanKind kind, out string who)
+    {
+        who = "";
+        kind = default;
+        var parts = key.Split('.');
+        if (parts.Length != 3 || parts[0] != "b" || !BannedList.TryParseKind(parts[1], out kind))
+            return false;
+        try
+        {
+            who = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(parts[2]));
+            return who.Length > 0;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    private byte[] BanValue(Ban ban, bool disconnects)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            json.WriteString("as", BannedList.KindName(ban.As));
+            json.WriteString("who", ban.Who);
+            json.WriteString("reason", ban.Reason);
+            json.WriteString("by", ban.By);
+            json.WriteNumber("at", ban.At.ToUnixTimeMilliseconds());
+            json.WriteNumber("until", ban.Until.ToUnixTimeMilliseconds());
+            json.WriteBoolean("disconnects", disconnects);
+            json.WriteString("node", NodeName);
+            json.WriteString("boot", _boot);
+            json.WriteEndObject();
+        }
+        return stream.ToArray();
+    }
+
+    /// <summary>A ban as the bucket holds it, or null if it cannot be read (a newer node's form: ignored, logged).</summary>
+    private RemoteBan? ReadBan(byte[]? value, BanKind kind, string who)
+    {
+        if (value is null)
+            return null;
+        try
+        {
+            using var document = JsonDocument.Parse(value);
+            var root = document.RootElement;
+            var ban = new Ban(kind, who, root.GetProperty("reason").GetString() ?? "", root.GetProperty("by").GetString() ?? "",
+                DateTimeOffset.FromUnixTimeMilliseconds(root.GetProperty("at").GetInt64()),
+                DateTimeOffset.FromUnixTimeMilliseconds(root.GetProperty("until").GetInt64()));
+            return new RemoteBan(ban, root.GetProperty("disconnects").GetBoolean(), root.GetProperty("node").GetString() ?? "",
+                root.GetProperty("boot").GetString() ?? "");
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or ArgumentOutOfRangeException)
+        {
+            if (_core.ShouldLog(0x2443, nameof(LogBanUnreadable), null))
+                LogBanUnreadable(_logger, BannedList.KindName(kind), who, ex.Message);
+            return null;
+        }
+    }
+
+    private readonly record struct BanChange(BanKind Kind, string Who, Ban? Ban, bool Disconnects);
+
+    private sealed record RemoteBan(Ban Ban, bool Disconnects, string Node, string Boot);
+
+    [LoggerMessage(EventId = 2440, Level = LogLevel.Warning, Message = "Cluster: watching the banned list {Bucket} failed ({Error}); trying again")]
+    private static partial void LogBanWatchFailed(ILogger logger, string bucket, string error);
+
+    [LoggerMessage(EventId = 2441, Level = LogLevel.Warning, Message = "Cluster: the ban of {As} {Who} cannot be written to the cluster's list yet ({Error}); it holds on this node and is written when NATS answers")]
+    private static partial void LogBanWriteRetry(ILogger logger, string @as, string who, string error);
+
+    [LoggerMessage(EventId = 2442, Level = LogLevel.Information, Message = "Cluster: {Bucket} ready ({Replicas} replicas)")]
+    private static partial void LogBucketReady(ILogger logger, string bucket, int replicas);
+
+    [LoggerMessage(EventId = 2443, Level = LogLevel.Warning, Message = "Cluster: the cluster's ban of {As} {Who} cannot be read ({Error}): ignored")]
+    private static partial void LogBanUnreadable(ILogger logger, string @as, string who, string error);
+
+    [LoggerMessage(EventId = 2444, Level = LogLevel.Information, Message = "Cluster: ban {Change}: {As} {Who}, from {Source}")]
+    private static partial void LogBanApplied(ILogger logger, string change, string @as, string who, string source);
+}
