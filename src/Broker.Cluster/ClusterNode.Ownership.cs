@@ -125,49 +125,7 @@ internal sealed partial class ClusterNode
     {
         if (Interlocked.Exchange(ref _registryStarting, 1) != 0)
             return;
-        _ = Task.Run(async () =>
-        {
-            var kv = new NatsKVContext(new NatsJSContext(_nats));
-            var replicas = _options.OwnerReplicas;
-            while (!_stop.IsCancellationRequested)
-            {
-                try
-                {
-                    var store = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(BucketName)
-                    {
-                        History = 1,
-                        NumberOfReplicas = replicas,
-                        Storage = NatsKVStorageType.File,
-                        Description = "client id -> owning node (broker cluster " + _options.Name + ")",
-                    }, _stop.Token).ConfigureAwait(false);
-                    LogRegistryReady(_logger, BucketName, replicas);
-                    _registry.TrySetResult(store);
-                    return;
-                }
-                catch (NatsJSApiException ex) when (replicas > 1 && ex.Message.Contains("insufficient resources", StringComparison.OrdinalIgnoreCase))
-                {
-                    LogRegistryReplicas(_logger, BucketName, replicas, ex.Message);
-                    replicas = 1;
-                }
-                catch (Exception ex) when (ex is NatsException or TimeoutException)
-                {
-                    if (_core.ShouldLog(0x2431, nameof(LogRegistryRetry), null))
-                        LogRegistryRetry(_logger, BucketName, ex.Message);
-                    try
-                    {
-                        await Task.Delay(TimeSpan.FromMilliseconds(500), _stop.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return;
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        });
+        _ = Task.Run(() => OpenBucketAsync(BucketName, "client id -> owning node (broker cluster " + _options.Name + ")", _registry, _stop.Token));
     }
 
     private static async Task<(string? Owner, ulong Revision)> ReadOwnerAsync(INatsKVStore registry, string key, CancellationToken cancel)
@@ -351,13 +309,10 @@ internal sealed partial class ClusterNode
     [LoggerMessage(EventId = 2439, Level = LogLevel.Warning, Message = "Cluster: the client-id registry does not answer ({Error}): {ClientId} is accepted on this node alone and claimed when it answers")]
     private static partial void LogRegistryUnavailable(ILogger logger, string clientId, string error);
 
-    [LoggerMessage(EventId = 2431, Level = LogLevel.Information, Message = "Cluster: creating the client-id registry {Bucket} failed ({Error}); trying again")]
+    [LoggerMessage(EventId = 2431, Level = LogLevel.Information, Message = "Cluster: creating the JetStream bucket {Bucket} failed ({Error}); trying again")]
     private static partial void LogRegistryRetry(ILogger logger, string bucket, string error);
 
-    [LoggerMessage(EventId = 2432, Level = LogLevel.Information, Message = "Cluster: client-id registry {Bucket} ready ({Replicas} replicas)")]
-    private static partial void LogRegistryReady(ILogger logger, string bucket, int replicas);
-
-    [LoggerMessage(EventId = 2433, Level = LogLevel.Warning, Message = "Cluster: the client-id registry {Bucket} cannot have {Replicas} replicas ({Error}): using 1 (cluster.owner_replicas)")]
+    [LoggerMessage(EventId = 2433, Level = LogLevel.Warning, Message = "Cluster: the JetStream bucket {Bucket} cannot have {Replicas} replicas ({Error}): using 1 (cluster.owner_replicas)")]
     private static partial void LogRegistryReplicas(ILogger logger, string bucket, int replicas, string error);
 
     [LoggerMessage(EventId = 2434, Level = LogLevel.Warning, Message = "Cluster: client id {ClientId} refused: other nodes kept claiming it ({Rounds} rounds)")]

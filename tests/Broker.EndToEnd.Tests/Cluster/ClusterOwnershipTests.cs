@@ -221,7 +221,7 @@ public sealed class ClusterOwnershipTests
     private static async Task WaitRegistryAsync(params BrokerProcess[] nodes)
     {
         foreach (var node in nodes)
-            await node.WaitForLogAsync(l => l.Contains("client-id registry", StringComparison.Ordinal) && l.Contains("ready", StringComparison.Ordinal), $"{node.NodeName}'s registry", Deadline);
+            await node.WaitForLogAsync(l => l.Contains("-owners ready (", StringComparison.Ordinal), $"{node.NodeName}'s registry", Deadline);
     }
 
     /// <summary>GET /api/v4/clients: every session of the cluster, each with its node.</summary>
