@@ -21,15 +21,24 @@ namespace Broker.Plugins.DelayedPublish;
 /// <para>Store entry: key <c>d.&lt;guid&gt;</c>; value = origin node (BinaryWriter string), due time (UTC ticks), the
 /// message in <see cref="BrokerMessageCodec"/> form.</para>
 /// </remarks>
-internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger logger)
+/// <param name="cluster">The node's cluster (<see cref="IPluginContext.Cluster"/>).</param>
+/// <param name="logger">The plugin's logger.</param>
+/// <param name="storeTimeout">How long a publisher waits for the store (<see cref="DefaultStoreTimeout"/>; tests shorten it).</param>
+internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger logger, TimeSpan? storeTimeout = null)
 {
     /// <summary>The store's name: the bucket is <c>&lt;cluster.name&gt;-plg-delayed_publish-pending</c>.</summary>
     internal const string StoreName = "pending";
 
-    private static readonly TimeSpan StoreTimeout = TimeSpan.FromSeconds(2);
+    /// <summary>How long a publisher waits for the store before its message is kept on this node alone.</summary>
+    internal static readonly TimeSpan DefaultStoreTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly TimeSpan _storeTimeout = storeTimeout ?? DefaultStoreTimeout;
 
     // The store's pending entries this node knows of (queued here), by key, with their revision.
     private readonly ConcurrentDictionary<string, ulong> _pending = new(StringComparer.Ordinal);
+    // Writes that did not answer in time: their messages are kept here alone. If one landed after all, the watch
+    // deletes it again, so that no other node publishes a second copy.
+    private readonly ConcurrentDictionary<string, byte> _abandoned = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private IPluginClusterStore? _store;
     private Task _watching = Task.CompletedTask;
@@ -48,14 +57,15 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
 
     /// <summary>
     /// Writes <paramref name="entry"/> to the store: returns it with its key, or null when the store does not answer
-    /// within 2 s (NATS down, a split): the caller keeps it on this node alone, as a single node does.
+    /// within the store timeout (NATS down, a split): the caller keeps it on this node alone, as a single node
+    /// does, and the write, should it land later, is undone by the watch.
     /// </summary>
     public async Task<DelayedEntry?> TryStoreAsync(DelayedEntry entry, string? clientId)
     {
         var key = "d." + Guid.NewGuid().ToString("N");
         try
         {
-            using var timeout = new CancellationTokenSource(StoreTimeout);
+            using var timeout = new CancellationTokenSource(_storeTimeout);
             var store = await StoreAsync(timeout.Token).ConfigureAwait(false);
             var stored = entry with { Key = key, Origin = cluster.NodeName };
             var revision = await store.PutAsync(key, Encode(stored), timeout.Token).ConfigureAwait(false);
@@ -64,6 +74,12 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
         }
         catch (Exception ex) when (ex is PluginClusterException or OperationCanceledException)
         {
+            lock (_abandoned)
+            {
+                if (_pending.TryGetValue(key, out var revision))
+                    return entry with { Key = key, Origin = cluster.NodeName, Revision = revision }; // the watch brought it meanwhile
+                _abandoned.TryAdd(key, 0);
+            }
             LogNotStored(logger, clientId, entry.Message.Topic, ex.Message);
             return null;
         }
@@ -79,7 +95,7 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
             return ClaimResult.Later;
         try
         {
-            using var timeout = new CancellationTokenSource(StoreTimeout);
+            using var timeout = new CancellationTokenSource(_storeTimeout);
             var store = await StoreAsync(timeout.Token).ConfigureAwait(false);
             var claimed = await store.DeleteAsync(key, revision, timeout.Token).ConfigureAwait(false);
             _pending.TryRemove(key, out _);
@@ -110,6 +126,22 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
         return true;
     }
 
+    /// <summary>A write given up on landed after all: its message is queued here alone, so the entry goes.</summary>
+    private async Task UndoAsync(IPluginClusterStore store, PluginStoreEntry change, CancellationToken cancel)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            timeout.CancelAfter(_storeTimeout);
+            await store.DeleteAsync(change.Key, change.Revision, timeout.Token).ConfigureAwait(false);
+            LogUndone(logger, change.Key);
+        }
+        catch (Exception ex) when (ex is PluginClusterException or OperationCanceledException && !cancel.IsCancellationRequested)
+        {
+            LogUndoFailed(logger, change.Key, ex.Message);
+        }
+    }
+
     private async Task<IPluginClusterStore> StoreAsync(CancellationToken cancel) =>
         _store ??= await cluster.OpenStoreAsync(StoreName, cancel).ConfigureAwait(false);
 
@@ -137,7 +169,15 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
                     }
                     if (_pending.ContainsKey(change.Key) || Decode(change) is not { } entry)
                         continue;
-                    if (_pending.TryAdd(change.Key, change.Revision) && !queue.TryRestore([entry]))
+                    bool abandoned, added = false;
+                    lock (_abandoned)
+                    {
+                        if (!(abandoned = _abandoned.TryRemove(change.Key, out _)))
+                            added = _pending.TryAdd(change.Key, change.Revision);
+                    }
+                    if (abandoned)
+                        await UndoAsync(store, change, cancel).ConfigureAwait(false);
+                    else if (added && !queue.TryRestore([entry]))
                         return; // sealed: this instance is stopping
                 }
             }
@@ -197,6 +237,12 @@ internal sealed partial class DelayedCluster(IPluginCluster cluster, ILogger log
 
     [LoggerMessage(EventId = 32, Level = LogLevel.Warning, Message = "delayed_publish: watching the cluster's store failed ({Error}); watching again")]
     private static partial void LogWatchFailed(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 34, Level = LogLevel.Information, Message = "delayed_publish: the late write of {Key} reached the cluster's store after its message was kept on this node alone; deleted it again")]
+    private static partial void LogUndone(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 35, Level = LogLevel.Warning, Message = "delayed_publish: deleting the late write of {Key} from the cluster's store failed ({Error}): if this node is down when it falls due, another node publishes it a second time")]
+    private static partial void LogUndoFailed(ILogger logger, string key, string error);
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Warning, Message = "delayed_publish: the cluster's entry {Key} cannot be read ({Error}): ignored")]
     private static partial void LogUnreadable(ILogger logger, string key, string error);

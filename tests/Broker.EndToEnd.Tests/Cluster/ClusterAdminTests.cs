@@ -201,7 +201,16 @@ public sealed class ClusterAdminTests
         a.Signal("KILL");
         await b.WaitForLogAsync(l => l.Contains("node a@127.0.0.1 is down", StringComparison.Ordinal), "b to find a down", Deadline);
 
-        var messages = await MosquittoClients.MessagesAsync(sub, 2, TimeSpan.FromSeconds(20));
+        IReadOnlyList<ReceivedMessage> messages;
+        try
+        {
+            messages = await MosquittoClients.MessagesAsync(sub, 2, TimeSpan.FromSeconds(20));
+        }
+        catch (TimeoutException ex)
+        {
+            // What each node's plugin said, so that a failure names the step that went wrong.
+            throw new TimeoutException($"{ex.Message}\n--- a ---\n{PluginLines(a)}\n--- b ---\n{PluginLines(b)}", ex);
+        }
         var at = published.Elapsed;
         Assert.Equal(["early", "ring"], messages.Select(m => m.Payload));
         TestContext.Current.TestOutputHelper?.WriteLine($"delivered {at.TotalSeconds:0.00} s after the publish (delay 6 s)");
@@ -212,6 +221,9 @@ public sealed class ClusterAdminTests
         await Task.Delay(TimeSpan.FromSeconds(3), TestContext.Current.CancellationToken);
         Assert.Equal(2, MosquittoClients.MessagesSoFar(sub).Count);
     }
+
+    private static string PluginLines(BrokerProcess node) => string.Join('\n',
+        node.Transcript.Split('\n').Where(l => l.Contains("delayed_publish", StringComparison.Ordinal) || l.Contains(" is down", StringComparison.Ordinal)));
 
     private static async Task PublishUntilReceivedAsync(BrokerProcess node, ChildProcess sub, string topic, string payload)
     {
