@@ -51,7 +51,7 @@ internal sealed partial class BrokerEngine : ISessionHost
         Hooks = new HookRegistry(broker.HookTimeout, timeProvider, loggerFactory.CreateLogger("Broker.Core.Hooks"));
         Hooks.ClientAuthorize.Changed = InvalidateAuthorization;
         Router = new Router<Session>((SharedSubscriptionStrategy)broker.SharedSubscriptionStrategy);
-        InternalSubscriptions = new InternalSubscriptions(LogThrottle, loggerFactory.CreateLogger("Broker.Core.Routing"));
+        InternalSubscriptions = new InternalSubscriptions(Router, LogThrottle, loggerFactory.CreateLogger("Broker.Core.Routing"));
         Sessions = new SessionManager(this);
         Deadlines = new DeadlineHeap(timeProvider);
         Alarms = new Alarms.AlarmRegistry(timeProvider);

@@ -95,7 +95,10 @@ public interface IPluginContext
     /// it in order; when the queue is full new messages are dropped for this subscription and counted. A handler that
     /// throws is logged and counted, and gets the next message. Filters follow MQTT (a leading wildcard does not match
     /// <c>$SYS/...</c>; subscribe to <c>$SYS/#</c> for those); <c>$share/</c> is refused. The token fires when the
-    /// subscription is disposed or the plugin stops. Since SDK 1.5; the default implementation, for test doubles, throws.
+    /// subscription is disposed or the plugin stops. In a cluster the filter is a route of this node while subscribed,
+    /// as a client's subscription is, so messages published on other nodes come too (each message once, on the node
+    /// that subscribed: a plugin loaded on every node gets each message on each). Since SDK 1.5; the default
+    /// implementation, for test doubles, throws.
     /// </summary>
     /// <param name="topicFilter">A topic filter.</param>
     /// <param name="handler">Called with each message, one at a time.</param>

@@ -18,7 +18,11 @@ namespace Broker.Core.Routing;
 /// and the next message is handed to it as usual. Filters follow MQTT's rules (a filter starting with a wildcard does
 /// not match <c>$</c> topics [MQTT-4.7.2-1]); shared subscriptions are for clients and are refused.
 /// </remarks>
-internal sealed partial class InternalSubscriptions(LogThrottle logThrottle, ILogger logger)
+/// <param name="routes">The sessions' router, which announces each filter subscribed here as a route of this node, so
+/// that in a cluster the other nodes forward its messages here (<see cref="Router{TSubscriber}.HoldRoute"/>).</param>
+/// <param name="logThrottle">Limits the drop and failure warnings.</param>
+/// <param name="logger">For those warnings.</param>
+internal sealed partial class InternalSubscriptions(Router<Sessions.Session> routes, LogThrottle logThrottle, ILogger logger)
 {
     private readonly Router<InternalSubscription> _router = new(SharedSubscriptionStrategy.Random);
     [ThreadStatic]
@@ -42,6 +46,7 @@ internal sealed partial class InternalSubscriptions(LogThrottle logThrottle, ILo
             throw new ArgumentException($"'{topicFilter}': shared subscriptions are for clients; an internal subscription receives every match", nameof(topicFilter));
         var subscription = new InternalSubscription(this, owner, topicFilter, handler, capacity);
         _router.Subscribe(subscription, topicFilter, new SubscriptionOptions(MqttQos.ExactlyOnce, false, true, MqttRetainHandling.DoNotSend));
+        routes.HoldRoute(topicFilter);
         subscription.Start();
         return subscription;
     }
@@ -62,7 +67,11 @@ internal sealed partial class InternalSubscriptions(LogThrottle logThrottle, ILo
         return taken;
     }
 
-    internal void Remove(InternalSubscription subscription) => _router.Unsubscribe(subscription, subscription.TopicFilter);
+    internal void Remove(InternalSubscription subscription)
+    {
+        _router.Unsubscribe(subscription, subscription.TopicFilter);
+        routes.ReleaseRoute(subscription.TopicFilter);
+    }
 
     internal void Dropped(InternalSubscription subscription)
     {

@@ -34,6 +34,7 @@ internal sealed partial class Router<TSubscriber>
     private int _routeCount;
     private long _authorizationEpoch;
     private IRouteObserver? _observer; // the cluster's; written under the write lock, read there only
+    private readonly Dictionary<string, int> _held = new(StringComparer.Ordinal); // HoldRoute's counts, under the write lock
 
     /// <param name="strategy">How share group members are chosen.</param>
     /// <param name="random">Source for the Random and Sticky strategies (tests pass a seeded one; used under a
@@ -102,7 +103,7 @@ internal sealed partial class Router<TSubscriber>
         lock (_writeLock)
         {
             _observer = observer;
-            var routes = new HashSet<string>(StringComparer.Ordinal);
+            var routes = new HashSet<string>(_held.Keys, StringComparer.Ordinal);
             foreach (var subscription in _subscriptions.Values)
             {
                 routes.Add(subscription.Group is { } group
@@ -112,6 +113,43 @@ internal sealed partial class Router<TSubscriber>
             return [.. routes];
         }
     }
+
+    /// <summary>
+    /// Keeps the ordinary route of <paramref name="filter"/> (valid, no share prefix) announced to the observer while
+    /// held, with or without subscribers here: subscriptions matched elsewhere (plugins' internal ones) that other nodes
+    /// must forward to this one. Counted: each hold is ended by one <see cref="ReleaseRoute"/>.
+    /// </summary>
+    public void HoldRoute(string filter)
+    {
+        lock (_writeLock)
+        {
+            _held.TryGetValue(filter, out var count);
+            _held[filter] = count + 1;
+            if (count == 0 && !HasSubscribersLocked(filter))
+                _observer?.RouteAdded(filter);
+        }
+    }
+
+    /// <summary>Ends one <see cref="HoldRoute"/> of <paramref name="filter"/>.</summary>
+    public void ReleaseRoute(string filter)
+    {
+        lock (_writeLock)
+        {
+            if (!_held.TryGetValue(filter, out var count))
+                return;
+            if (count > 1)
+            {
+                _held[filter] = count - 1;
+                return;
+            }
+            _held.Remove(filter);
+            if (!HasSubscribersLocked(filter))
+                _observer?.RouteRemoved(filter);
+        }
+    }
+
+    private bool HasSubscribersLocked(string filter) =>
+        (MqttTopic.HasWildcard(filter) ? _trie.FindRoute(filter) : _exact.GetValueOrDefault(filter)) is { Subscribers.Count: > 0 };
 
     /// <summary>All subscriptions, shared ones included.</summary>
     public int SubscriptionCount => Volatile.Read(ref _subscriptionCount);
@@ -167,7 +205,7 @@ internal sealed partial class Router<TSubscriber>
             if (shareGroup is null)
             {
                 route.Subscribers.Add(subscription);
-                if (route.Subscribers.Count == 1)
+                if (route.Subscribers.Count == 1 && !_held.ContainsKey(filter))
                     _observer?.RouteAdded(filter);
             }
             else
@@ -208,7 +246,7 @@ internal sealed partial class Router<TSubscriber>
             else
             {
                 route.Subscribers.Remove(subscription);
-                if (route.Subscribers.Count == 0)
+                if (route.Subscribers.Count == 0 && !_held.ContainsKey(route.Filter))
                     _observer?.RouteRemoved(route.Filter);
             }
             if (route.IsEmpty)

@@ -78,6 +78,27 @@ internal sealed class TopicTrie<TSubscriber>
         }
     }
 
+    /// <summary>The route of a wildcard filter, or null; creates nothing. Caller holds the write lock.</summary>
+    public Route<TSubscriber>? FindRoute(string filter)
+    {
+        var node = _root;
+        var rest = filter.AsSpan();
+        while (true)
+        {
+            var slash = rest.IndexOf('/');
+            var level = slash < 0 ? rest : rest[..slash];
+            if (slash < 0 && level is "#")
+                return node.HashRoute;
+            var child = level is "+" ? node.Plus : node.TryGetChild(level, out var named) ? named : null;
+            if (child is null)
+                return null;
+            node = child;
+            if (slash < 0)
+                return node.Route;
+            rest = rest[(slash + 1)..];
+        }
+    }
+
     /// <summary>Detaches an empty route and prunes the nodes left empty. Caller holds the write lock.</summary>
     public void RemoveRoute(Route<TSubscriber> route)
     {

@@ -49,6 +49,35 @@ public sealed class RouterClusterTests
         Assert.Equal(1, router.RouteCount); // the filter itself is one route for $SYS, as before
     }
 
+    // A plugin's internal subscription (matched apart from the sessions) holds its filter's route, so other nodes
+    // forward its messages here: one route whether sessions, holds or both have it, going with the last of them.
+    [Theory]
+    [InlineData("x/y")]
+    [InlineData("x/+/#")]
+    public void HoldRoute_SharesTheOrdinaryRoute_WithSubscribers_AddedByTheFirstRemovedByTheLast(string filter)
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var a = new TestSubscriber("a");
+        router.HoldRoute("held/only");
+        var observer = new RecordingObserver();
+
+        Assert.Equal(["held/only"], router.Observe(observer));
+
+        router.HoldRoute(filter);
+        router.HoldRoute(filter); // a second hold: no new route
+        router.Subscribe(a, filter, Qos1); // a subscriber beside the holds: no new route
+        router.ReleaseRoute(filter);
+        router.ReleaseRoute(filter); // a subscriber still has it
+        router.ReleaseRoute(filter); // one release too many changes nothing
+        router.HoldRoute(filter);
+        router.Unsubscribe(a, filter); // held still
+        router.ReleaseRoute(filter);
+        router.ReleaseRoute("held/only");
+
+        Assert.Equal(["+" + filter, "-" + filter, "-held/only"], observer.Events);
+        Assert.Equal(0, router.RouteCount); // holds are not subscriptions: $SYS counts neither
+    }
+
     // A node chosen for group g serves g only: not its other groups (another node, or the publisher's node, serves
     // those) and not its ordinary subscribers unless the sender saw their route.
     [Fact]

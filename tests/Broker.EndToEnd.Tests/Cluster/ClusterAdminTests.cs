@@ -222,6 +222,34 @@ public sealed class ClusterAdminTests
         Assert.Equal(2, MosquittoClients.MessagesSoFar(sub).Count);
     }
 
+    // A plugin's internal subscription (IPluginContext.SubscribeInternal) is a route of its node, as a client's is:
+    // the hello plugin on b mirrors what it gets of sensors/#, published on a, with the publisher's metadata and a as
+    // the origin; unloaded, its route goes.
+    [Fact]
+    public async Task InternalSubscription_OnB_GetsWhatIsPublishedOnA_ItsRouteGoesWithThePlugin()
+    {
+        await using var nats = await NatsServers.StartAsync(1);
+        await using var started = await ClusterHarness.StartAsync(2, nats, (i, o) =>
+        {
+            o.HomeContent["plugins/hello"] = TestPlugins.OutputOf("TestPlugins.Hello");
+            if (i == 1)
+            {
+                o.PluginConf["hello"] = "mirror_from = sensors/#\n";
+                o.LoadedPlugins.Add("hello");
+            }
+        });
+        var (a, b) = (started[0], started[1]);
+        await using var sub = await MosquittoClients.SubscribeAsync(b, "-t", "mirror/#", "-q", "1", "-i", "mirror-watch");
+        await UntilAsync(a, n => Node(n, B).GetProperty("routes").GetInt32() == 2, "a to hold b's routes sensors/# and mirror/#");
+
+        await MosquittoClients.PublishAsync(a, ["-t", "sensors/a", "-q", "1", "-m", "21.5", "-i", "thermo-1"]);
+        var mirrored = (await MosquittoClients.MessagesAsync(sub, 1))[0];
+        Assert.Equal(("mirror/sensors/a", $"thermo-1||127.0.0.1|{A}|32"), (mirrored.Topic, mirrored.Payload));
+
+        await CtlAsync(a, "plugins", "unload", "hello", "--node", B);
+        await UntilAsync(a, n => Node(n, B).GetProperty("routes").GetInt32() == 1, "b to withdraw sensors/#");
+    }
+
     private static string PluginLines(BrokerProcess node) => string.Join('\n',
         node.Transcript.Split('\n').Where(l => l.Contains("delayed_publish", StringComparison.Ordinal) || l.Contains(" is down", StringComparison.Ordinal)));
 
