@@ -97,6 +97,7 @@ internal static partial class ManagementApi
                 ForwardedIn = node.IsSelf ? node.ForwardedIn : null,
                 ForwardDropped = node.IsSelf ? cluster.ForwardDropped : null,
                 ForwardResent = node.IsSelf ? cluster.ForwardResent : null,
+                ForwardReleased = node.IsSelf ? cluster.ForwardReleased : null,
                 LastSeenMs = node.LastSeen is { } seen ? (long)seen.TotalMilliseconds : null,
                 Cluster = node.IsSelf ? cluster.ClusterName : null,
                 NatsConnected = node.IsSelf ? cluster.NatsConnected : null,

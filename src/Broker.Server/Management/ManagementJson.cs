@@ -396,6 +396,8 @@ internal sealed class ClusterNodeView
     public long? ForwardDropped { get; init; }
     /// <summary>Answering node only: forwards it sent again because their node had not acknowledged them (lost on the way through NATS).</summary>
     public long? ForwardResent { get; init; }
+    /// <summary>Answering node only: QoS 1/2 forwards acknowledged to their publishers without the receiving node's word (it was found down, left or stopped, or did not answer within cluster.node_timeout).</summary>
+    public long? ForwardReleased { get; init; }
     /// <summary>Other nodes: milliseconds since their last heartbeat.</summary>
     public long? LastSeenMs { get; init; }
     /// <summary>Answering node only: cluster.name, or null when clustering is off.</summary>

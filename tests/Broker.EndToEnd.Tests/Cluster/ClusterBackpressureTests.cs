@@ -107,6 +107,7 @@ public sealed class ClusterBackpressureTests
             await a.WaitForLogAsync(l => l.Contains("node b@127.0.0.1 is down", StringComparison.Ordinal), "a to find b down", Deadline);
             await a.WaitForLogAsync(l => l.Contains("to node b@127.0.0.1 were not acknowledged before it went (down)", StringComparison.Ordinal),
                 "a to say it released the forward", Deadline);
+            Assert.True(Self(await NodesAsync(a)).GetProperty("forward_released").GetInt64() >= 1, "forward_released counts it");
         }
         finally
         {
