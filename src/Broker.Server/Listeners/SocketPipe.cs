@@ -66,9 +66,11 @@ internal sealed partial class SocketPipe : IDuplexPipe
     /// <param name="closed">Called once the socket has been closed, after the linger.</param>
     public SocketPipe(Socket socket, EpollLoop? loop, TimeSpan linger = default, TimeProvider? timeProvider = null, Action? closed = null)
     {
-        // Synchronous calls return WouldBlock instead of waiting (asynchronous ones are unaffected): the writer sends
-        // directly and only falls back to an asynchronous send when the kernel's buffer is full.
-        socket.Blocking = false;
+        // Non-blocking: a send or receive returns WouldBlock instead of waiting. The writer sends directly and only falls
+        // back to an asynchronous send when the kernel's buffer is full. Set on the descriptor, not through
+        // Socket.Blocking, which gives every socket .NET's asynchronous engine state (SocketAsyncContext, about 230 B
+        // with its locks: bench/README.md, "Where an idle connection's memory goes") that the loops never use.
+        SetNonBlocking(socket);
         _socket = socket;
         _linger = linger;
         _timeProvider = timeProvider ?? TimeProvider.System;
@@ -154,8 +156,50 @@ internal sealed partial class SocketPipe : IDuplexPipe
         }
     }
 
+    /// <summary>One non-blocking <c>send</c> straight on the descriptor, as <see cref="Receive"/>; never raises SIGPIPE.</summary>
+    private static unsafe SocketError Send(SafeSocketHandle handle, ReadOnlySpan<byte> buffer, out int sent)
+    {
+        const int EIntr = 4, EAgain = 11, MsgNoSignal = 0x4000;
+        fixed (byte* data = buffer)
+        {
+            while (true)
+            {
+                var n = send(handle, data, buffer.Length, MsgNoSignal);
+                if (n >= 0)
+                {
+                    sent = (int)n;
+                    return SocketError.Success;
+                }
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == EIntr)
+                    continue;
+                sent = 0;
+                return errno == EAgain ? SocketError.WouldBlock : SocketError.SocketError;
+            }
+        }
+    }
+
+    /// <summary>O_NONBLOCK on the descriptor (Linux); elsewhere, or should fcntl fail, through <see cref="Socket.Blocking"/>.</summary>
+    private static void SetNonBlocking(Socket socket)
+    {
+        const int GetFlags = 3, SetFlags = 4, NonBlocking = 0x800;
+        if (OperatingSystem.IsLinux())
+        {
+            var flags = fcntl(socket.SafeHandle, GetFlags, 0);
+            if (flags >= 0 && fcntl(socket.SafeHandle, SetFlags, flags | NonBlocking) == 0)
+                return;
+        }
+        socket.Blocking = false;
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial nint recv(SafeSocketHandle socket, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial nint send(SafeSocketHandle socket, byte* buffer, nint length, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(SafeSocketHandle socket, int command, int argument);
 
     private static byte[] Grow(byte[]? buffer, int used, int needed)
     {
@@ -489,7 +533,7 @@ internal sealed partial class SocketPipe : IDuplexPipe
             SocketError error;
             try
             {
-                sent = _socket.Send(_buffer!, 0, _written, SocketFlags.None, out error);
+                error = Send(_socket.SafeHandle, _buffer.AsSpan(0, _written), out sent);
             }
             catch (ObjectDisposedException)
             {
