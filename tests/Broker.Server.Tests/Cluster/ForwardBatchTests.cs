@@ -11,14 +11,7 @@ namespace Broker.Server.Tests.Cluster;
 /// </summary>
 public sealed class ForwardBatchTests
 {
-    private static readonly BrokerMessage Message = new()
-    {
-        Topic = "s/1",
-        Payload = "42"u8.ToArray(),
-        Qos = MqttQos.AtLeastOnce,
-        PublisherId = "pub",
-        Timestamp = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000),
-    };
+    private static readonly BrokerMessage Message = ForwardCodecTests.Message;
 
     [Fact]
     public void Write_ThenRead_GivesTheNumbersTheSenderAndEachForwardBack()

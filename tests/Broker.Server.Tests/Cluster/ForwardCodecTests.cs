@@ -11,7 +11,8 @@ namespace Broker.Server.Tests.Cluster;
 /// </summary>
 public sealed class ForwardCodecTests
 {
-    private static readonly BrokerMessage Message = new()
+    /// <summary>The message these tests and <see cref="ForwardBatchTests"/> forward.</summary>
+    internal static readonly BrokerMessage Message = new()
     {
         Topic = "s/1",
         Payload = "42"u8.ToArray(),
