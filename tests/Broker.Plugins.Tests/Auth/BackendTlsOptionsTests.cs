@@ -10,6 +10,15 @@ public sealed class BackendTlsOptionsTests
 {
     private static readonly string[] TlsLines = ["ssl = on", "ssl.cacertfile = /ca.pem", "ssl.certfile = /c.pem", "ssl.keyfile = /k.pem", "ssl.verify = off"];
 
+    private static readonly Dictionary<string, Func<string[], object>> BindAs = new()
+    {
+        ["auth_redis"] = lines => PluginConf.Bind<global::Broker.Plugins.AuthRedis.AuthRedisOptions>("auth_redis", lines),
+        ["auth_mongo"] = lines => PluginConf.Bind<global::Broker.Plugins.AuthMongo.AuthMongoOptions>("auth_mongo", lines),
+        ["auth_mysql"] = lines => PluginConf.Bind<global::Broker.Plugins.AuthMysql.AuthMysqlOptions>("auth_mysql", lines),
+        ["auth_pgsql"] = lines => PluginConf.Bind<global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions>("auth_pgsql", lines),
+        ["auth_ldap"] = lines => PluginConf.Bind<global::Broker.Plugins.AuthLdap.AuthLdapOptions>("auth_ldap", lines),
+    };
+
     private static string[] Under(string key) => [.. TlsLines.Select(line => $"{key}.{line}")];
 
     [Fact]
@@ -57,15 +66,7 @@ public sealed class BackendTlsOptionsTests
     [InlineData("auth_ldap", "auth.ldap.ssl = on\nauth.ldap.ssl.starttls = on", "auth_ldap.conf:2: auth.ldap.ssl.starttls", "choose one")]
     public void BadTlsKey_NamesFileLineAndFullKey(string plugin, string text, string where, string what)
     {
-        var lines = text.Split('\n');
-        var ex = Assert.Throws<PluginConfigurationException>(() => plugin switch
-        {
-            "auth_redis" => (object)PluginConf.Bind<global::Broker.Plugins.AuthRedis.AuthRedisOptions>(plugin, lines),
-            "auth_mysql" => PluginConf.Bind<global::Broker.Plugins.AuthMysql.AuthMysqlOptions>(plugin, lines),
-            "auth_pgsql" => PluginConf.Bind<global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions>(plugin, lines),
-            "auth_ldap" => PluginConf.Bind<global::Broker.Plugins.AuthLdap.AuthLdapOptions>(plugin, lines),
-            _ => PluginConf.Bind<global::Broker.Plugins.AuthMongo.AuthMongoOptions>(plugin, lines),
-        });
+        var ex = Assert.Throws<PluginConfigurationException>(() => BindAs[plugin](text.Split('\n')));
 
         Assert.Contains(where, ex.Message, StringComparison.Ordinal);
         Assert.Contains(what, ex.Message, StringComparison.Ordinal);
