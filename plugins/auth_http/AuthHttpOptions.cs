@@ -16,6 +16,13 @@ internal sealed class HeaderValue
     public string Value { get; set; } = "";
 }
 
+/// <summary><c>auth.http.ssl.*</c>, for https:// URLs: the shared TLS keys and the SNI name.</summary>
+internal sealed class HttpTlsOptions : BackendTlsOptions
+{
+    [ConfKey("server_name_indication", "For https:// URLs: the host name sent in TLS SNI (and in the Host header) and checked in the certificate; empty (or EMQX's disable) = the host of the URL.")]
+    public string ServerName { get; set; } = "";
+}
+
 /// <summary>etc/plugins/auth_http.conf: EMQX 4's <c>auth.http.*</c> keys, with their defaults.</summary>
 internal sealed class AuthHttpOptions : IValidatableOptions
 {
@@ -66,20 +73,8 @@ internal sealed class AuthHttpOptions : IValidatableOptions
     [ConfKey("auth.http.pool_size", "At most this many connections to the service (kept alive and reused).", Min = "1")]
     public int PoolSize { get; set; } = 32;
 
-    [ConfKey("auth.http.ssl.cacertfile", "For https:// URLs: PEM file of the CA that signed the service's certificate; empty = the system's trusted roots.")]
-    public string SslCaFile { get; set; } = "";
-
-    [ConfKey("auth.http.ssl.certfile", "PEM client certificate, when the service asks for one (with keyfile).")]
-    public string SslCertFile { get; set; } = "";
-
-    [ConfKey("auth.http.ssl.keyfile", "PEM key of certfile.")]
-    public string SslKeyFile { get; set; } = "";
-
-    [ConfKey("auth.http.ssl.verify", "Check the service's certificate (chain and host name). Turn off only for testing.")]
-    public bool SslVerify { get; set; } = true;
-
-    [ConfKey("auth.http.ssl.server_name_indication", "For https:// URLs: the host name sent in TLS SNI (and in the Host header) and checked in the certificate; empty (or EMQX's disable) = the host of the URL.")]
-    public string SslServerName { get; set; } = "";
+    [ConfSection("auth.http.ssl")]
+    public HttpTlsOptions Ssl { get; } = new();
 
     [ConfKey("auth.http.on_error", "What an unreachable service, a timeout or a transport error means: deny (CONNACK Server Unavailable, publish/subscribe refused) or ignore (the next source decides). An HTTP status other than 200 is an answer, not an error: it denies.")]
     public OnError OnError { get; set; } = OnError.Deny;

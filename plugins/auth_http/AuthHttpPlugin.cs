@@ -37,7 +37,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
         _options = context.BindOptions<AuthHttpOptions>();
         _logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);
         _failureLog = new LogInterval(context.TimeProvider, TimeSpan.FromSeconds(10));
-        var tls = TlsSettings.Load("auth.http", _options.SslCaFile, _options.SslCertFile, _options.SslKeyFile, _options.SslVerify);
+        var tls = _options.Ssl.Load("auth.http.ssl");
         tls.Refused = reason =>
         {
             if (_failureLog.Allow())
@@ -55,7 +55,7 @@ public sealed partial class AuthHttpPlugin : IBrokerPlugin
             handler.SslOptions.ClientCertificates = [certificate];
         _http = new HttpClient(handler) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
         // EMQX's "disable" cannot be honoured (SocketsHttpHandler always sends SNI): it means "the URL's host", as empty does.
-        var host = _options.SslServerName is { Length: > 0 } name && name != "disable" ? name : null;
+        var host = _options.Ssl.ServerName is { Length: > 0 } name && name != "disable" ? name : null;
         _auth = _options.AuthUrl.Length > 0 ? new HttpRequestTemplate(_options.AuthUrl, _options.AuthMethod, _options.AuthHeaders, _options.AuthParams, host) : null;
         _super = _options.SuperUrl.Length > 0 ? new HttpRequestTemplate(_options.SuperUrl, _options.SuperMethod, _options.SuperHeaders, _options.SuperParams, host) : null;
         _acl = _options.AclUrl.Length > 0 ? new HttpRequestTemplate(_options.AclUrl, _options.AclMethod, _options.AclHeaders, _options.AclParams, host) : null;

@@ -15,6 +15,28 @@ internal sealed class LdapFilterTerm
     public string Op { get; set; } = "";
 }
 
+/// <summary><c>auth.ldap.ssl.*</c>: the shared TLS keys, LDAP's own switch (ldaps) and StartTLS.</summary>
+internal sealed class LdapTlsOptions : BackendTlsOptions
+{
+    [ConfKey("", "LDAP over TLS from the first byte (ldaps); the ssl.* keys below apply when on (or with ssl.starttls).")]
+    public bool Enable { get; set; }
+
+    [ConfKey("starttls", "Connect in plain LDAP, then upgrade with StartTLS before binding (RFC 4513); refuses to go on without TLS. Use instead of auth.ldap.ssl, on port 389.")]
+    public bool StartTls { get; set; }
+
+    [ConfKey("verify", "Check the server's certificate: its chain and that it names the host in servers (write the name the certificate carries, not an address). Turn off only for testing. (EMQX 4's default is verify_none.)")]
+    public override bool Verify { get; set; } = true;
+
+    /// <inheritdoc />
+    public override IEnumerable<(string Key, string Error)> Validate()
+    {
+        if (Enable && StartTls)
+            yield return ("starttls", "both auth.ldap.ssl (TLS from the first byte) and ssl.starttls (upgrade after connecting) are on: choose one");
+        foreach (var error in base.Validate())
+            yield return error;
+    }
+}
+
 /// <summary>etc/plugins/auth_ldap.conf: EMQX 4's <c>auth.ldap.*</c> keys, with their defaults.</summary>
 internal sealed class AuthLdapOptions : IValidatableOptions
 {
@@ -63,23 +85,8 @@ internal sealed class AuthLdapOptions : IValidatableOptions
     [ConfKey("auth.ldap.cache_on_outage", "While the server is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked; not with bind_as_user); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    [ConfKey("auth.ldap.ssl", "LDAP over TLS from the first byte (ldaps); the ssl.* keys below apply when on (or with ssl.starttls).")]
-    public bool SslEnable { get; set; }
-
-    [ConfKey("auth.ldap.ssl.starttls", "Connect in plain LDAP, then upgrade with StartTLS before binding (RFC 4513); refuses to go on without TLS. Use instead of auth.ldap.ssl, on port 389.")]
-    public bool SslStartTls { get; set; }
-
-    [ConfKey("auth.ldap.ssl.cacertfile", "PEM file of the CA that signed the server's certificate; empty = the system's trusted roots.")]
-    public string SslCaCertFile { get; set; } = "";
-
-    [ConfKey("auth.ldap.ssl.certfile", "PEM client certificate, when the server asks for one (with keyfile).")]
-    public string SslCertFile { get; set; } = "";
-
-    [ConfKey("auth.ldap.ssl.keyfile", "PEM key of certfile.")]
-    public string SslKeyFile { get; set; } = "";
-
-    [ConfKey("auth.ldap.ssl.verify", "Check the server's certificate: its chain and that it names the host in servers (write the name the certificate carries, not an address). Turn off only for testing. (EMQX 4's default is verify_none.)")]
-    public bool SslVerify { get; set; } = true;
+    [ConfSection("auth.ldap.ssl")]
+    public LdapTlsOptions Ssl { get; } = new();
 
     /// <summary>The servers as a list.</summary>
     public string[] ServerList => Servers.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -89,10 +96,6 @@ internal sealed class AuthLdapOptions : IValidatableOptions
     {
         if (ServerList.Length == 0)
             yield return ("auth.ldap.servers", "empty: name at least one server");
-        if (SslEnable && SslStartTls)
-            yield return ("auth.ldap.ssl.starttls", "both auth.ldap.ssl (TLS from the first byte) and ssl.starttls (upgrade after connecting) are on: choose one");
-        if (SslCertFile.Length > 0 != SslKeyFile.Length > 0)
-            yield return ("auth.ldap.ssl.certfile", "auth.ldap.ssl.certfile and auth.ldap.ssl.keyfile go together: set both or neither");
         foreach (var (name, term) in Filters)
         {
             if (!int.TryParse(name, out _))

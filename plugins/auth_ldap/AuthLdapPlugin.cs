@@ -18,16 +18,16 @@ public sealed partial class AuthLdapPlugin : IBrokerPlugin
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
         var options = context.BindOptions<AuthLdapOptions>();
-        foreach (var (key, file) in new[] { ("cacertfile", options.SslCaCertFile), ("certfile", options.SslCertFile), ("keyfile", options.SslKeyFile) })
+        foreach (var (key, file) in new[] { ("cacertfile", options.Ssl.CaCertFile), ("certfile", options.Ssl.CertFile), ("keyfile", options.Ssl.KeyFile) })
         {
             // libldap reads them at the first connection and says only "connect error": name the key now.
-            if ((options.SslEnable || options.SslStartTls) && file.Length > 0 && !File.Exists(file))
+            if ((options.Ssl.Enable || options.Ssl.StartTls) && file.Length > 0 && !File.Exists(file))
                 throw new PluginConfigurationException($"auth.ldap.ssl.{key} = {file}: no such file");
         }
         var backend = new LdapAuthBackend(options);
         LogSearch(context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name), context.Name, backend.Search,
             options.BindAsUser ? "a bind as the entry" : options.PasswordAttribute,
-            options.SslEnable ? "ldaps" : options.SslStartTls ? "StartTLS" : "none");
+            options.Ssl.Enable ? "ldaps" : options.Ssl.StartTls ? "StartTLS" : "none");
         _service = new AuthService(context, backend,
             new AuthSettings(PasswordHash.Parse("plain"), options.Timeout, options.OnError, options.CacheOnOutage));
         await _service.StartAsync().ConfigureAwait(false);

@@ -37,7 +37,7 @@ internal sealed class LdapAuthBackend : IAuthBackend, IPasswordChecker
         _filter = new LdapFilter(options);
         _attributes = [options.PasswordAttribute, IsEnabled, IsSuperuser, PublishTopic, SubscriptionTopic, PubSubTopic];
         var settings = new LdapSettings(options.ServerList, options.Port, options.Timeout, options.BindDn, options.BindPassword,
-            options.SslEnable, options.SslStartTls, options.SslCaCertFile, options.SslCertFile, options.SslKeyFile, options.SslVerify);
+            options.Ssl.Enable, options.Ssl.StartTls, options.Ssl.CaCertFile, options.Ssl.CertFile, options.Ssl.KeyFile, options.Ssl.Verify);
         _searchers = new LdapPool(settings, bindAsService: true, options.Pool);
         _binders = new LdapPool(settings, bindAsService: false, options.Pool);
     }

@@ -84,20 +84,8 @@ internal sealed class AuthMongoOptions : IValidatableOptions
     [ConfKey("auth.mongo.cache_on_outage", "While MongoDB is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    [ConfKey("auth.mongo.ssl", "Connect to MongoDB over TLS (on/off); the ssl.* keys below apply when on.")]
-    public bool SslEnable { get; set; }
-
-    [ConfKey("auth.mongo.ssl.cacertfile", "PEM file of the CA that signed the server's certificate; empty = the system's trusted roots.")]
-    public string SslCaCertFile { get; set; } = "";
-
-    [ConfKey("auth.mongo.ssl.certfile", "PEM client certificate, when the server asks for one (with keyfile).")]
-    public string SslCertFile { get; set; } = "";
-
-    [ConfKey("auth.mongo.ssl.keyfile", "PEM key of certfile.")]
-    public string SslKeyFile { get; set; } = "";
-
-    [ConfKey("auth.mongo.ssl.verify", "Check the server's certificate (chain and host name). Turn off only for testing.")]
-    public bool SslVerify { get; set; } = true;
+    [ConfSection("auth.mongo.ssl")]
+    public SwitchedBackendTlsOptions Ssl { get; } = new();
 
     /// <inheritdoc />
     public IEnumerable<(string Key, string Error)> Validate()

@@ -30,12 +30,12 @@ public sealed class AuthMysqlPlugin : IBrokerPlugin
             CharacterSet = "utf8mb4",
             SslMode = MySqlSslMode.None,
         };
-        if (options.SslEnable)
+        if (options.Ssl.Enable)
         {
-            builder.SslMode = options.SslVerify ? MySqlSslMode.VerifyFull : MySqlSslMode.Required;
-            builder.SslCa = options.SslCaCertFile;
-            builder.SslCert = options.SslCertFile;
-            builder.SslKey = options.SslKeyFile;
+            builder.SslMode = options.Ssl.Verify ? MySqlSslMode.VerifyFull : MySqlSslMode.Required;
+            builder.SslCa = options.Ssl.CaCertFile;
+            builder.SslCert = options.Ssl.CertFile;
+            builder.SslKey = options.Ssl.KeyFile;
         }
         var source = new MySqlDataSource(builder.ConnectionString);
         _service = new AuthService(context, new SqlAuthBackend("MySQL", source, options.AuthQuery, options.SuperQuery, options.AclQuery),

@@ -33,15 +33,15 @@ public sealed class AuthPgsqlPlugin : IBrokerPlugin
             // The three queries run for every CONNECT: prepared once per connection instead of parsed each time.
             MaxAutoPrepare = 8,
         };
-        if (options.SslEnable)
+        if (options.Ssl.Enable)
         {
-            builder.SslMode = options.SslVerify ? SslMode.VerifyFull : SslMode.Require;
-            if (options.SslCaCertFile.Length > 0)
-                builder.RootCertificate = options.SslCaCertFile;
-            if (options.SslCertFile.Length > 0)
+            builder.SslMode = options.Ssl.Verify ? SslMode.VerifyFull : SslMode.Require;
+            if (options.Ssl.CaCertFile.Length > 0)
+                builder.RootCertificate = options.Ssl.CaCertFile;
+            if (options.Ssl.CertFile.Length > 0)
             {
-                builder.SslCertificate = options.SslCertFile;
-                builder.SslKey = options.SslKeyFile;
+                builder.SslCertificate = options.Ssl.CertFile;
+                builder.SslKey = options.Ssl.KeyFile;
             }
         }
         var source = NpgsqlDataSource.Create(builder);

@@ -13,6 +13,13 @@ internal enum RedisType
     Cluster,
 }
 
+/// <summary><c>auth.redis.ssl.*</c>: the shared TLS keys and Redis's SNI name.</summary>
+internal sealed class RedisTlsOptions : SwitchedBackendTlsOptions
+{
+    [ConfKey("server_name_indication", "The host name sent in TLS SNI and checked in the certificate; empty = the host of server.")]
+    public string ServerName { get; set; } = "";
+}
+
 /// <summary>etc/plugins/auth_redis.conf: EMQX 4's <c>auth.redis.*</c> keys, with their defaults.</summary>
 internal sealed class AuthRedisOptions : IValidatableOptions
 {
@@ -55,23 +62,17 @@ internal sealed class AuthRedisOptions : IValidatableOptions
     [ConfKey("auth.redis.cache_on_outage", "While Redis is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    [ConfKey("auth.redis.ssl", "Connect to Redis over TLS (on/off); the ssl.* keys below apply when on.")]
-    public bool SslEnable { get; set; }
+    [ConfSection("auth.redis.ssl")]
+    public RedisTlsOptions Ssl { get; } = new();
 
-    [ConfKey("auth.redis.ssl.cacertfile", "PEM file of the CA that signed Redis's certificate; empty = the system's trusted roots.")]
-    public string SslCaCertFile { get; set; } = "";
+    /// <summary>Shorthands for <see cref="Ssl"/>'s keys.</summary>
+    public bool SslEnable => Ssl.Enable;
 
-    [ConfKey("auth.redis.ssl.certfile", "PEM client certificate, when Redis asks for one (with keyfile).")]
-    public string SslCertFile { get; set; } = "";
+    /// <inheritdoc cref="SslEnable"/>
+    public string SslCaCertFile => Ssl.CaCertFile;
 
-    [ConfKey("auth.redis.ssl.keyfile", "PEM key of certfile.")]
-    public string SslKeyFile { get; set; } = "";
-
-    [ConfKey("auth.redis.ssl.verify", "Check Redis's certificate (chain and host name). Turn off only for testing.")]
-    public bool SslVerify { get; set; } = true;
-
-    [ConfKey("auth.redis.ssl.server_name_indication", "The host name sent in TLS SNI and checked in the certificate; empty = the host of server.")]
-    public string SslServerName { get; set; } = "";
+    /// <inheritdoc cref="SslEnable"/>
+    public string SslServerName => Ssl.ServerName;
 
     /// <inheritdoc />
     public IEnumerable<(string Key, string Error)> Validate()

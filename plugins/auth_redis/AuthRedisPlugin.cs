@@ -16,9 +16,7 @@ public sealed class AuthRedisPlugin : IBrokerPlugin
     public async ValueTask StartAsync(IPluginContext context, CancellationToken cancellationToken)
     {
         var options = context.BindOptions<AuthRedisOptions>();
-        var tls = options.SslEnable
-            ? TlsSettings.Load("auth.redis", options.SslCaCertFile, options.SslCertFile, options.SslKeyFile, options.SslVerify)
-            : null;
+        var tls = options.Ssl.Enable ? options.Ssl.Load("auth.redis.ssl") : null;
         if (tls is not null)
         {
             var logger = context.LoggerFactory.CreateLogger("Broker.Plugins." + context.Name);

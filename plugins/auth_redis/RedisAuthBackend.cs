@@ -65,8 +65,8 @@ internal sealed class RedisAuthBackend : IAuthBackend
         if (tls is not null)
         {
             config.Ssl = true;
-            if (options.SslServerName.Length > 0)
-                config.SslHost = options.SslServerName;
+            if (options.Ssl.ServerName.Length > 0)
+                config.SslHost = options.Ssl.ServerName;
             config.CertificateValidation += tls.ValidateServer;
             if (tls.ClientCertificate is { } certificate)
                 config.CertificateSelection += (_, _, _, _, _) => certificate;

@@ -43,7 +43,7 @@ internal static class ConfBinder
         foreach (var info in schema)
         {
             if (TryParse(configuration, info, KeyOf(prefix, info.Key), out var value, errors))
-                info.Property.SetValue(options, value);
+                info.SetValue(options, value);
         }
 
         foreach (var list in ConfSchema.ListsFor(options.GetType()))
@@ -52,15 +52,21 @@ internal static class ConfBinder
         foreach (var map in ConfSchema.MapsFor(options.GetType()))
             BindMap(configuration, options, map, errors);
 
-        if (errors.Count == before && options is IValidatableOptions validatable)
+        if (errors.Count != before)
+            return;
+
+        // A [ConfPrefix] class names its keys relative to its prefix, as it declares them; a section relative to itself.
+        var classPrefix = ConfSchema.PrefixOf(options.GetType());
+        Validate(options, classPrefix is null ? "" : classPrefix + ".");
+        foreach (var section in ConfSchema.SectionsFor(options.GetType()))
+            Validate(section.ValueOf(options), section.Key + ".");
+
+        void Validate(object validated, string keyPrefix)
         {
-            // A [ConfPrefix] class names its keys relative to its prefix, as it declares them.
-            var classPrefix = ConfSchema.PrefixOf(options.GetType());
+            if (validated is not IValidatableOptions validatable)
+                return;
             foreach (var (key, error) in validatable.Validate())
-            {
-                var ruleKey = classPrefix is null ? key : KeyOf(classPrefix + ".", key);
-                errors.Add(DescribeRuleError(configuration, options, schema, prefix, ruleKey, error));
-            }
+                errors.Add(DescribeRuleError(configuration, options, schema, prefix, KeyOf(keyPrefix, key), error));
         }
     }
 
@@ -408,7 +414,7 @@ internal static class ConfBinder
 
         // The key kept its default: show the default so the operator sees what to change.
         var info = schema.FirstOrDefault(i => string.Equals(i.Key, relativeKey, StringComparison.OrdinalIgnoreCase));
-        var value = info is null ? null : ConfValues.Format(info, info.Property.GetValue(options)) ?? "";
+        var value = info is null ? null : ConfValues.Format(info, info.GetValue(options)) ?? "";
         return new ConfigurationError(null, key, value, error);
     }
 }

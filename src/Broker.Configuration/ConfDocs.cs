@@ -161,7 +161,7 @@ internal static class ConfDocs
         return result;
     }
 
-    private static string? DefaultText(ConfKeyInfo info, object defaults) => ConfValues.Format(info, info.Property.GetValue(defaults));
+    private static string? DefaultText(ConfKeyInfo info, object defaults) => ConfValues.Format(info, info.GetValue(defaults));
 
     private static void AppendDetails(StringBuilder text, ConfKeyInfo info)
     {

@@ -46,8 +46,32 @@ internal sealed record ConfKeyInfo
 
     public string? Example { get; init; }
 
+    /// <summary>
+    /// The [ConfSection] properties leading from the options object to the one that holds <see cref="Property"/>,
+    /// outermost first; empty for a key of the options class itself.
+    /// </summary>
+    public IReadOnlyList<PropertyInfo> Sections { get; init; } = [];
+
     /// <summary>The configuration path, <c>a:b:c</c> for <c>a.b.c</c>.</summary>
     public string Path => ConfKeys.ToPath(Key);
+
+    /// <summary>The key's value in <paramref name="options"/>, through its sections.</summary>
+    public object? GetValue(object options) => Property.GetValue(Holder(options));
+
+    /// <summary>Sets the key's value in <paramref name="options"/>, through its sections.</summary>
+    public void SetValue(object options, object? value) => Property.SetValue(Holder(options), value);
+
+    private object Holder(object options) => ConfSchema.Follow(options, Sections);
+}
+
+/// <summary>
+/// One [ConfSection] property, found at any depth: its full key (relative to the options class, prefix included) and
+/// the properties leading to its object.
+/// </summary>
+internal sealed record ConfSectionInfo(string Key, IReadOnlyList<PropertyInfo> Path)
+{
+    /// <summary>The section's object in <paramref name="options"/>.</summary>
+    public object ValueOf(object options) => ConfSchema.Follow(options, Path);
 }
 
 /// <summary>
@@ -100,13 +124,20 @@ internal static class ConfSchema
             var attribute = property.GetCustomAttribute<ConfKeyAttribute>(inherit: true);
             if (attribute is not null)
             {
-                var key = Prefixed(prefix, attribute.Key);
-                if (keys.Any(k => string.Equals(k.Key, key, StringComparison.OrdinalIgnoreCase)))
-                {
-                    throw new InvalidOperationException($"{optionsType.Name}.{property.Name}: key {key} is bound twice.");
-                }
+                Add(Describe(optionsType, property, attribute) with { Key = Prefixed(prefix, attribute.Key) });
+            }
+            else if (SectionOf(optionsType, property) is { } section)
+            {
+                // A section's keys stand at its place, under its key; its own value (the empty key) is the section's key.
+                foreach (var inner in For(property.PropertyType))
+                    Add(inner with { Key = Prefixed(Prefixed(prefix, section), inner.Key), Sections = [property, .. inner.Sections] });
+            }
 
-                keys.Add(Describe(optionsType, property, attribute) with { Key = key });
+            void Add(ConfKeyInfo info)
+            {
+                if (keys.Any(k => string.Equals(k.Key, info.Key, StringComparison.OrdinalIgnoreCase)))
+                    throw new InvalidOperationException($"{optionsType.Name}.{property.Name}: key {info.Key} is bound twice.");
+                keys.Add(info);
             }
         }
 
@@ -149,6 +180,55 @@ internal static class ConfSchema
         for (var t = type; t is not null && t != ancestor; t = t.BaseType)
             depth++;
         return depth;
+    }
+
+    /// <summary>
+    /// The key of <paramref name="property"/>'s [ConfSection], checked; null when it has none. A section class is keyed
+    /// by its section: it has no prefix, and no lists or maps (they would need a path of their own through the binder).
+    /// </summary>
+    private static string? SectionOf(Type optionsType, PropertyInfo property)
+    {
+        if (property.GetCustomAttribute<ConfSectionAttribute>(inherit: true) is not { } attribute)
+            return null;
+        var type = property.PropertyType;
+        string Where() => $"{optionsType.Name}.{property.Name} [ConfSection(\"{attribute.Key}\")]";
+        if (!ConfFile.IsValidKey(attribute.Key))
+            throw new InvalidOperationException($"{Where()}: invalid key.");
+        if (!type.IsClass || type == typeof(string) || property.GetMethod?.IsPublic != true)
+            throw new InvalidOperationException($"{Where()}: the property must be an options class with a public getter.");
+        RefusePrefix(type, Where);
+        if (ListsFor(type).Count > 0 || MapsFor(type).Count > 0)
+            throw new InvalidOperationException($"{Where()}: {type.Name} has a [ConfList] or [ConfMap]; a section holds [ConfKey]s and sections only.");
+        return attribute.Key;
+    }
+
+    /// <summary>Every [ConfSection] of <paramref name="optionsType"/>, nested ones after their parent, with full keys.</summary>
+    public static IReadOnlyList<ConfSectionInfo> SectionsFor(Type optionsType)
+    {
+        var sections = new List<ConfSectionInfo>();
+        var prefix = PrefixOf(optionsType);
+        foreach (var property in InDeclarationOrder(optionsType))
+        {
+            if (property.GetCustomAttribute<ConfKeyAttribute>(inherit: true) is null && SectionOf(optionsType, property) is { } section)
+            {
+                var key = Prefixed(prefix, section);
+                sections.Add(new ConfSectionInfo(key, [property]));
+                foreach (var inner in SectionsFor(property.PropertyType))
+                    sections.Add(new ConfSectionInfo($"{key}.{inner.Key}", [property, .. inner.Path]));
+            }
+        }
+        return sections;
+    }
+
+    /// <summary>The object at the end of <paramref name="path"/> from <paramref name="options"/>.</summary>
+    public static object Follow(object options, IReadOnlyList<PropertyInfo> path)
+    {
+        foreach (var property in path)
+        {
+            options = property.GetValue(options)
+                ?? throw new InvalidOperationException($"{property.DeclaringType?.Name}.{property.Name} is null: a [ConfSection] property needs its object as its initial value.");
+        }
+        return options;
     }
 
     /// <summary>An entry class of a [ConfList] or [ConfMap] is keyed by its entry: a prefix of its own would be lost.</summary>

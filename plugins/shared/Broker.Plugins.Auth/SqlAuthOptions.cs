@@ -77,25 +77,12 @@ public abstract class SqlAuthOptions : IValidatableOptions
     [ConfKey("cache_on_outage", "While the database is unreachable, use a user's last successful lookup for this long after it was made (the password is still checked); 0 = off.", Unit = ConfUnit.Duration, Min = "0s")]
     public TimeSpan CacheOnOutage { get; set; } = TimeSpan.Zero;
 
-    /// <remarks>Default off.</remarks>
-    [ConfKey("ssl", "Connect to the database over TLS (on/off); the ssl.* keys below apply when on.")]
-    public bool SslEnable { get; set; }
+    /// <summary><c>ssl = on</c> and the <c>ssl.*</c> keys: the database over TLS.</summary>
+    [ConfSection("ssl")]
+    public SwitchedBackendTlsOptions Ssl { get; } = new();
 
-    /// <remarks>Default empty (the system's roots).</remarks>
-    [ConfKey("ssl.cacertfile", "PEM file of the CA that signed the server's certificate; empty = the system's trusted roots.")]
-    public string SslCaCertFile { get; set; } = "";
-
-    /// <remarks>Default empty.</remarks>
-    [ConfKey("ssl.certfile", "PEM client certificate, when the server asks for one (with keyfile).")]
-    public string SslCertFile { get; set; } = "";
-
-    /// <remarks>Default empty.</remarks>
-    [ConfKey("ssl.keyfile", "PEM key of certfile.")]
-    public string SslKeyFile { get; set; } = "";
-
-    /// <remarks>Default true.</remarks>
-    [ConfKey("ssl.verify", "Check the server's certificate (chain and host name). Turn off only for testing.")]
-    public bool SslVerify { get; set; } = true;
+    /// <summary>Shorthand for <see cref="Ssl"/>'s <see cref="BackendTlsOptions.Verify"/>.</summary>
+    public bool SslVerify => Ssl.Verify;
 
     /// <summary>The host and port of <see cref="Server"/> (checked by <see cref="Validate"/>).</summary>
     public (string Host, int Port) HostAndPort() =>

@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace Broker.Plugins.Auth;
 
 /// <summary>
-/// EMQX 4's <c>ssl.*</c> keys of a backend connection, loaded: the CA that signs the server's certificate
+/// <see cref="BackendTlsOptions"/>, loaded: the CA that signs the server's certificate
 /// (<c>cacertfile</c>; empty = the system's roots), this client's certificate and key (<c>certfile</c>, <c>keyfile</c>;
 /// PEM; both or neither), and whether the server's certificate is checked at all (<c>verify</c>).
 /// </summary>
@@ -26,21 +26,19 @@ public sealed class TlsSettings
     /// <summary>Whether the server's certificate must be valid.</summary>
     public bool Verify { get; }
 
-    /// <summary>Loads the files.</summary>
-    /// <exception cref="PluginConfigurationException">A file is missing or not PEM; the message names the key.</exception>
-    public static TlsSettings Load(string prefix, string caFile, string certFile, string keyFile, bool verify)
+    /// <summary>Loads the files (<see cref="BackendTlsOptions.Load"/>; its validation pairs certfile with keyfile).</summary>
+    /// <exception cref="PluginConfigurationException">A file is missing or not PEM; the message names <paramref name="key"/>.</exception>
+    internal static TlsSettings Load(string key, string caFile, string certFile, string keyFile, bool verify)
     {
         try
         {
             var ca = caFile.Length > 0 ? X509CertificateLoader.LoadCertificateFromFile(caFile) : null;
-            if (certFile.Length > 0 != keyFile.Length > 0)
-                throw new PluginConfigurationException($"{prefix}.ssl.certfile and {prefix}.ssl.keyfile go together: set both or neither");
             var client = certFile.Length > 0 ? X509Certificate2.CreateFromPemFile(certFile, keyFile) : null;
             return new TlsSettings(ca, client, verify);
         }
         catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
-            throw new PluginConfigurationException($"{prefix}.ssl: {ex.Message}");
+            throw new PluginConfigurationException($"{key}: {ex.Message}");
         }
     }
 

@@ -9,11 +9,12 @@ namespace Broker.Abstractions.Configuration;
 /// full key), in the unknown-key check and in the rendered .conf of defaults. Since SDK 2.1.
 /// </summary>
 /// <remarks>
-/// The prefix applies to the class's <see cref="ConfKeyAttribute"/>, <see cref="ConfListAttribute"/> and
-/// <see cref="ConfMapAttribute"/> keys, inherited ones included; a key of <c>""</c> is the prefix itself. The keys
-/// <see cref="IValidatableOptions.Validate"/> returns are relative too (<c>("auth_query", "...")</c>). The attribute is
-/// inherited, and the most derived class's prefix wins. An entry class of a list or a map takes its entry's key as its
-/// prefix and cannot carry one of its own.
+/// The prefix applies to the class's <see cref="ConfKeyAttribute"/>, <see cref="ConfListAttribute"/>,
+/// <see cref="ConfMapAttribute"/> and <see cref="ConfSectionAttribute"/> keys, inherited ones included; a key of
+/// <c>""</c> is the prefix itself. The keys <see cref="IValidatableOptions.Validate"/> returns are relative too
+/// (<c>("auth_query", "...")</c>). The attribute is inherited, and the most derived class's prefix wins. An entry class
+/// of a list or a map, and a section's class, take the entry's or section's key as their prefix and cannot carry one
+/// of their own.
 /// </remarks>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = true)]
 public sealed class ConfPrefixAttribute : Attribute
