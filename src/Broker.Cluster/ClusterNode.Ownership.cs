@@ -34,9 +34,6 @@ namespace Broker.Cluster;
 internal sealed partial class ClusterNode
 {
     private const int ClaimRounds = 5;
-
-    /// <summary>The pause before a claim looks again after JetStream answered from a replica behind (see ClaimClientAsync).</summary>
-    private static readonly TimeSpan TransientRetry = TimeSpan.FromMilliseconds(50);
     private const string NoSessionHeader = "Broker-No-Session";
 
     private readonly TaskCompletionSource<INatsKVStore> _registry = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -84,16 +81,6 @@ internal sealed partial class ClusterNode
                 catch (Exception ex) when (ex is NatsKVCreateException or NatsKVWrongLastRevisionException)
                 {
                     continue; // another node wrote first: take it over from that one
-                }
-                catch (NatsKVKeyNotFoundException)
-                {
-                    // CreateAsync's own second look found no key where its write had just met one: JetStream electing a
-                    // stream leader (a split, a NATS server lost) answers from a replica behind. Not a round lost to
-                    // another node, and not a reason to accept the client unchecked: look again shortly, within the
-                    // deadline.
-                    round--;
-                    await Task.Delay(TransientRetry, deadline.Token).ConfigureAwait(false);
-                    continue;
                 }
                 lock (_unclaimed)
                     _unclaimed.Remove(clientId);
@@ -300,9 +287,9 @@ internal sealed partial class ClusterNode
                         else
                             await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
                     }
-                    catch (Exception ex) when (ex is NatsKVCreateException or NatsKVWrongLastRevisionException or NatsKVKeyNotFoundException)
+                    catch (Exception ex) when (ex is NatsKVCreateException or NatsKVWrongLastRevisionException)
                     {
-                        continue; // changed meanwhile, or JetStream answered from a replica behind: the next tick looks again
+                        continue; // changed meanwhile: the next tick looks again
                     }
                 }
                 lock (_unclaimed)
