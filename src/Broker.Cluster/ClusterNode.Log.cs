@@ -63,4 +63,7 @@ internal sealed partial class ClusterNode
 
     [LoggerMessage(EventId = 2415, Level = LogLevel.Information, Message = "Cluster: node {Node} left the cluster")]
     private static partial void LogNodeLeftCluster(ILogger logger, string node);
+
+    [LoggerMessage(EventId = 2445, Level = LogLevel.Information, Message = "Cluster: {Count} share-group forward(s) came back from node {Node} (no member of the group left there, or the node is gone): {Queued} sent to other nodes with members, {Dropped} dropped for want of one")]
+    private static partial void LogRedispatched(ILogger logger, int count, string node, int queued, int dropped);
 }

@@ -187,9 +187,22 @@ internal sealed partial class ClusterNode
     /// then; if it comes back (a healed split), it skips them (the oldest number held tells it so). Their publishers
     /// waiting for PUBACK/PUBREC get it now: the message reached every other node it was for.
     /// </summary>
-    private void ForgetForwards(RemoteNode node, string why)
+    /// <param name="node">The node.</param>
+    /// <param name="why">For the log.</param>
+    /// <param name="redispatch">
+    /// Whether its unacknowledged share-group forwards go to another node with members of their groups
+    /// (<see cref="ShareRedispatch"/>): yes for a node down, gone or restarted; no when this node itself stops or leaves.
+    /// </param>
+    private void ForgetForwards(RemoteNode node, string why, bool redispatch = true)
     {
-        var released = node.Out.Forget();
+        List<ReturnedForward>? returned = redispatch ? [] : null;
+        var released = node.Out.Forget(returned);
+        if (returned is { Count: > 0 })
+        {
+            // Off the members' lock (the caller's): a dropped message runs message.dropped's callbacks.
+            var from = node.Name;
+            _ = Task.Run(() => Redispatch(returned, from));
+        }
         if (released == 0)
             return;
         Interlocked.Add(ref _forwardReleased, released);

@@ -51,7 +51,7 @@ namespace Broker.Cluster;
 /// queue; <see cref="Forward"/> runs on publishers' threads, matches the remote routes lock-free and only queues;
 /// everything about other nodes changes under <c>_members</c>' lock.</para>
 /// </remarks>
-internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
+internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IAsyncDisposable
 {
     [ThreadStatic]
     private static List<RouteHit<RemoteNode>>? t_matches;
@@ -81,6 +81,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     private long _forwardReleased;
     private long _forwardedIn;
     private long _forwardResent;
+    private long _forwardRedispatched;
     private readonly string _token;
 
     // The numbered forwards from each other node, by its token: how far this node has them (see ReceiveForwardsAsync).
@@ -134,6 +135,9 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
 
     /// <summary>Forwards sent again because the receiving node did not acknowledge them (lost on the way through NATS).</summary>
     public long ForwardResent => Volatile.Read(ref _forwardResent);
+
+    /// <summary>Share-group forwards sent to another node because the chosen one lost its last member of the group or went down.</summary>
+    public long ForwardRedispatched => Volatile.Read(ref _forwardRedispatched);
 
     /// <summary>QoS 0 messages that could not be queued for another node (cluster.max_forward_queue reached).</summary>
     public long ForwardDropped => Volatile.Read(ref _forwardDropped);
@@ -335,7 +339,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         lock (_members)
         {
             foreach (var node in _members.Values)
-                ForgetForwards(node, "this node left the cluster or stopped");
+                ForgetForwards(node, "this node left the cluster or stopped", redispatch: false);
         }
         if (NatsConnected)
         {
@@ -615,7 +619,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     {
         await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Ack(_token), cancellationToken: cancel).ConfigureAwait(false))
         {
-            if (msg.Data is not { } data || !ForwardAck.TryDecode(data, out var receiver, out var boot, out var acked, out var gap) || boot != _boot)
+            if (msg.Data is not { } data || !ForwardAck.TryDecode(data, out var receiver, out var boot, out var acked, out var gap, out var unserved) || boot != _boot)
                 continue;
             RemoteNode? node;
             lock (_members)
@@ -623,7 +627,17 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             if (node is null)
                 continue;
             var now = _core.TimeProvider.GetTimestamp();
-            node.Out.Acknowledge(acked, now);
+            if (unserved is null)
+            {
+                node.Out.Acknowledge(acked, now);
+            }
+            else
+            {
+                // Share groups it had no member of any more: to another node with members.
+                var returned = new List<ReturnedForward>();
+                node.Out.Acknowledge(acked, now, unserved, returned);
+                Redispatch(returned, node.Name);
+            }
             if (gap && node.Out.Count > 0 && Elapsed(node.Out.LastResend, now) >= GapResendInterval)
                 Resend(node);
         }
@@ -674,6 +688,13 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
 
         /// <summary>The next number to deliver; everything before it is in this node's sessions.</summary>
         public long Expected = expected;
+
+        /// <summary>
+        /// Delivered forwards whose share groups had no member here (<see cref="ForwardAck.Unserved"/>): said in every
+        /// acknowledgement until the sender's batches show it no longer holds them (an acknowledgement may be lost).
+        /// Null while there are none, which is always, in a cluster without share groups.
+        /// </summary>
+        public List<ForwardAck.Unserved>? Unserved;
         public long AckedSent;
         public long LastAckAt;
         public long LastGapAt;
@@ -692,7 +713,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// from the next, in order, so that one publisher's messages stay in order). A gap is answered at once (at most
     /// every <see cref="GapResendInterval"/>): <paramref name="ack"/>.
     /// </summary>
-    private Admission Admit(ForwardBatch.Header header, long sequence, out (string Token, string Boot, long Acked, bool Gap)? ack)
+    private Admission Admit(ForwardBatch.Header header, long sequence, out (string Token, string Boot, long Acked, bool Gap, List<ForwardAck.Unserved>? Unserved)? ack)
     {
         ack = null;
         lock (_inbound)
@@ -704,6 +725,13 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             }
             if (from.Expected < header.OldestHeld)
                 from.Expected = header.OldestHeld; // the sender gave those up (it found this node down)
+            if (from.Unserved is { } told)
+            {
+                // What the sender no longer holds it has heard of.
+                told.RemoveAll(u => u.Sequence < header.OldestHeld);
+                if (told.Count == 0)
+                    from.Unserved = null;
+            }
             if (sequence < from.Expected)
             {
                 from.AckedSent = 0; // sent again: the acknowledgement may have been lost; the next flush repeats it
@@ -715,21 +743,34 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             if (Elapsed(from.LastGapAt, now) >= GapResendInterval)
             {
                 from.LastGapAt = now;
-                ack = (header.SenderToken, from.Boot, from.Expected - 1, true);
+                ack = (header.SenderToken, from.Boot, from.Expected - 1, true, from.Unserved?.ToList());
             }
             return Admission.Gap;
         }
     }
 
     /// <summary>Forward <paramref name="sequence"/> is in this node's sessions: the next acknowledgement covers it.</summary>
-    private void Delivered(ForwardBatch.Header header, long sequence)
+    /// <param name="header">The batch's header.</param>
+    /// <param name="sequence">The forward's number.</param>
+    /// <param name="unserved">The share groups it named that had no member here; null for none.</param>
+    private void Delivered(ForwardBatch.Header header, long sequence, (string Group, string Filter)[]? unserved = null)
     {
         lock (_inbound)
         {
-            if (_inbound.TryGetValue(header.SenderToken, out var from) && from.Boot == header.SenderBoot && from.Expected == sequence)
-                from.Expected = sequence + 1;
+            if (!_inbound.TryGetValue(header.SenderToken, out var from) || from.Boot != header.SenderBoot || from.Expected != sequence)
+                return;
+            from.Expected = sequence + 1;
+            if (unserved is null)
+                return;
+            var told = from.Unserved ??= [];
+            if (told.Count >= MaxUnservedHeld)
+                told.RemoveAt(0); // a sender that sends nothing more for this long has heard of it already
+            told.Add(new ForwardAck.Unserved(sequence, unserved));
         }
     }
+
+    /// <summary>Unserved forwards one sender is told of, at most (see <see cref="Inbound.Unserved"/>).</summary>
+    private const int MaxUnservedHeld = 1024;
 
     /// <summary>
     /// Acknowledges what was delivered since the last acknowledgement, for every sender: after each group of batches
@@ -737,7 +778,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
     /// </summary>
     private async Task FlushAcksAsync(CancellationToken cancel)
     {
-        List<(string Token, string Boot, long Acked)>? due = null;
+        List<(string Token, string Boot, long Acked, List<ForwardAck.Unserved>? Unserved)>? due = null;
         var now = _core.TimeProvider.GetTimestamp();
         lock (_inbound)
         {
@@ -747,13 +788,13 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
                     continue;
                 from.AckedSent = from.Expected - 1;
                 from.LastAckAt = now;
-                (due ??= []).Add((token, from.Boot, from.AckedSent));
+                (due ??= []).Add((token, from.Boot, from.AckedSent, from.Unserved?.ToList()));
             }
         }
         try
         {
-            foreach (var (token, boot, acked) in due ?? [])
-                await SendAckAsync(token, boot, acked, gap: false, cancel).ConfigureAwait(false);
+            foreach (var (token, boot, acked, unserved) in due ?? [])
+                await SendAckAsync(token, boot, acked, gap: false, unserved, cancel).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -761,11 +802,11 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
         }
     }
 
-    private async Task SendAckAsync(string senderToken, string senderBoot, long acked, bool gap, CancellationToken cancel)
+    private async Task SendAckAsync(string senderToken, string senderBoot, long acked, bool gap, List<ForwardAck.Unserved>? unserved, CancellationToken cancel)
     {
         try
         {
-            await _nats.PublishAsync(_subjects.Ack(senderToken), ForwardAck.Encode(_token, senderBoot, acked, gap), cancellationToken: cancel).ConfigureAwait(false);
+            await _nats.PublishAsync(_subjects.Ack(senderToken), ForwardAck.Encode(_token, senderBoot, acked, gap, unserved), cancellationToken: cancel).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException)
         {
@@ -825,7 +866,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             }
             var admission = Admit(header, sequence, out var ack);
             if (ack is { } a)
-                await SendAckAsync(a.Token, a.Boot, a.Acked, a.Gap, cancel).ConfigureAwait(false);
+                await SendAckAsync(a.Token, a.Boot, a.Acked, a.Gap, a.Unserved, cancel).ConfigureAwait(false);
             if (admission == Admission.Gap)
                 return; // the rest of the batch is later still
             if (admission == Admission.Duplicate)
@@ -845,8 +886,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             }
             Interlocked.Increment(ref _forwardedIn);
             // A share group this node was chosen for but has no member of any more (its last left while the message was
-            // on its way) does not get it: the message is not sent on to another node (message.dropped hears of it when
-            // nothing here got it).
+            // on its way) is not served here: the acknowledgement says so, and the sender chooses another node for it.
             try
             {
                 await _core.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
@@ -855,7 +895,7 @@ internal sealed partial class ClusterNode : IClusterLink, IAsyncDisposable
             {
                 LogBadForward(_logger, msg.Subject, ex.Message);
             }
-            Delivered(header, sequence);
+            Delivered(header, sequence, scope.Unserved);
         }
     }
 

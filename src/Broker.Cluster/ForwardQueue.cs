@@ -99,6 +99,28 @@ internal sealed class ForwardQueue
     }
 
     /// <summary>
+    /// Queues a share group's forward that another node could not serve (<see cref="ShareRedispatch"/>): it keeps the
+    /// publisher's <paramref name="waiter"/> (the PUBACK/PUBREC waits for this node's acknowledgement now) and the nodes
+    /// already <paramref name="tried"/>. No back-pressure (the publisher already went on); a QoS 0 one (no waiter) is
+    /// refused past <see cref="MaxQueue"/>. False when not queued.
+    /// </summary>
+    public bool EnqueueRedispatch(byte[] body, TaskCompletionSource? waiter, RedispatchTrail tried, long now)
+    {
+        lock (_lock)
+        {
+            if (!_open || (waiter is null && _count >= MaxQueue))
+                return false;
+            if (_count == _ring.Length)
+                Grow();
+            if (_count == 0)
+                _lastProgress = now;
+            _ring[(_head + _count) & (_ring.Length - 1)] = new Entry(++_lastSequence, body, waiter, now) { Trail = tried };
+            _count++;
+            return true;
+        }
+    }
+
+    /// <summary>
     /// Takes the next forwards to send, oldest first, into <paramref name="batch"/>: at least one, and more while their
     /// bytes stay within <paramref name="maxBytes"/>. Returns the number of the first taken (0 for none) and the oldest
     /// number still held (<see cref="ForwardBatch"/>' header).
@@ -131,7 +153,14 @@ internal sealed class ForwardQueue
     /// The node has every forward up to <paramref name="acked"/>: they are forgotten and their waiters complete; below
     /// the low mark, waiting publishers go on. Returns how many were forgotten.
     /// </summary>
-    public int Acknowledge(long acked, long now)
+    public int Acknowledge(long acked, long now) => Acknowledge(acked, now, null, null);
+
+    /// <summary>
+    /// <see cref="Acknowledge(long, long)"/>, where the node says of some forwards that it could not serve share groups
+    /// they were for (<paramref name="unserved"/>, by number): those are handed to <paramref name="returned"/> with their
+    /// waiters still open, for <see cref="ShareRedispatch"/> to place on another node.
+    /// </summary>
+    public int Acknowledge(long acked, long now, List<ForwardAck.Unserved>? unserved, List<ReturnedForward>? returned)
     {
         List<TaskCompletionSource>? done = null;
         TaskCompletionSource? drained = null;
@@ -140,7 +169,11 @@ internal sealed class ForwardQueue
         {
             while (_count > 0 && _ring[_head].Sequence <= acked)
             {
-                if (_ring[_head].Waiter is { } waiter)
+                ref var head = ref _ring[_head];
+                var groups = unserved is null ? null : UnservedGroups(unserved, head.Sequence);
+                if (groups is not null && returned is not null)
+                    returned.Add(new ReturnedForward(head.Body, head.Waiter, head.Trail, groups));
+                else if (head.Waiter is { } waiter)
                     (done ??= []).Add(waiter);
                 RemoveHeadLocked();
                 removed++;
@@ -155,6 +188,16 @@ internal sealed class ForwardQueue
         }
         Complete(done, drained);
         return removed;
+    }
+
+    private static (string Group, string Filter)[]? UnservedGroups(List<ForwardAck.Unserved> unserved, long sequence)
+    {
+        foreach (var entry in unserved)
+        {
+            if (entry.Sequence == sequence)
+                return entry.Groups;
+        }
+        return null;
     }
 
     /// <summary>
@@ -221,7 +264,14 @@ internal sealed class ForwardQueue
     /// PUBACK/PUBREC: the message reached the other nodes), and nothing is queued until <see cref="Open"/>. Returns how
     /// many reliable forwards were released unacknowledged.
     /// </summary>
-    public int Forget()
+    public int Forget() => Forget(null);
+
+    /// <summary>
+    /// <see cref="Forget()"/>, but the forwards that were for share groups (<see cref="ForwardCodec.ScopedMarker"/>) go
+    /// to <paramref name="returned"/> with their waiters still open, for <see cref="ShareRedispatch"/> to place on
+    /// another node with members; they are not counted as released.
+    /// </summary>
+    public int Forget(List<ReturnedForward>? returned)
     {
         List<TaskCompletionSource>? done = null;
         TaskCompletionSource? drained;
@@ -230,7 +280,10 @@ internal sealed class ForwardQueue
             _open = false;
             while (_count > 0)
             {
-                if (_ring[_head].Waiter is { } waiter)
+                ref var head = ref _ring[_head];
+                if (returned is not null && head.Body.Length > 0 && head.Body[0] == ForwardCodec.ScopedMarker)
+                    returned.Add(new ReturnedForward(head.Body, head.Waiter, head.Trail, null));
+                else if (head.Waiter is { } waiter)
                     (done ??= []).Add(waiter);
                 RemoveHeadLocked();
             }
@@ -283,5 +336,8 @@ internal sealed class ForwardQueue
         public readonly byte[] Body = body;
         public TaskCompletionSource? Waiter = waiter;
         public readonly long QueuedAt = queuedAt;
+
+        /// <summary>For a redispatched share-group forward, the nodes tried before; null for every other forward.</summary>
+        public RedispatchTrail? Trail;
     }
 }

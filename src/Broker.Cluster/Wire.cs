@@ -269,21 +269,65 @@ internal static class ForwardBatch
 
 /// <summary>
 /// A receiving node's word on the numbered forwards of one sender: every number up to <c>Acked</c> has arrived; with
-/// <c>Gap</c>, a later one arrived while an earlier one is missing (send again from <c>Acked</c> + 1). Fields separated by NUL.
+/// <c>Gap</c>, a later one arrived while an earlier one is missing (send again from <c>Acked</c> + 1). Then, only when
+/// there are any, the forwards up to <c>Acked</c> whose share groups the receiver could not serve (it had no member of
+/// them any more): each as its number, how many groups, and each group and its filter, so the sender places them on
+/// another node (<see cref="ShareRedispatch"/>). Fields separated by NUL, which no group or filter holds.
 /// </summary>
 internal static class ForwardAck
 {
+    /// <summary>Forward <c>Sequence</c> arrived, but its share groups <c>Groups</c> had no member on the receiver.</summary>
+    public readonly record struct Unserved(long Sequence, (string Group, string Filter)[] Groups);
+
     public static byte[] Encode(string receiverToken, string senderBoot, long acked, bool gap) =>
         Encoding.UTF8.GetBytes(string.Join('\0', receiverToken, senderBoot, acked.ToString(CultureInfo.InvariantCulture), gap ? "1" : "0"));
 
-    public static bool TryDecode(byte[] data, out string receiverToken, out string senderBoot, out long acked, out bool gap)
+    public static byte[] Encode(string receiverToken, string senderBoot, long acked, bool gap, List<Unserved>? unserved)
+    {
+        if (unserved is not { Count: > 0 })
+            return Encode(receiverToken, senderBoot, acked, gap);
+        var parts = new List<string> { receiverToken, senderBoot, acked.ToString(CultureInfo.InvariantCulture), gap ? "1" : "0" };
+        foreach (var entry in unserved)
+        {
+            parts.Add(entry.Sequence.ToString(CultureInfo.InvariantCulture));
+            parts.Add(entry.Groups.Length.ToString(CultureInfo.InvariantCulture));
+            foreach (var (group, filter) in entry.Groups)
+            {
+                parts.Add(group);
+                parts.Add(filter);
+            }
+        }
+        return Encoding.UTF8.GetBytes(string.Join('\0', parts));
+    }
+
+    public static bool TryDecode(byte[] data, out string receiverToken, out string senderBoot, out long acked, out bool gap) =>
+        TryDecode(data, out receiverToken, out senderBoot, out acked, out gap, out _);
+
+    public static bool TryDecode(byte[] data, out string receiverToken, out string senderBoot, out long acked, out bool gap, out List<Unserved>? unserved)
     {
         var parts = Encoding.UTF8.GetString(data).Split('\0');
-        receiverToken = parts.Length == 4 ? parts[0] : "";
-        senderBoot = parts.Length == 4 ? parts[1] : "";
-        gap = parts.Length == 4 && parts[3] == "1";
+        unserved = null;
+        var ok = parts.Length >= 4;
+        receiverToken = ok ? parts[0] : "";
+        senderBoot = ok ? parts[1] : "";
+        gap = ok && parts[3] == "1";
         acked = 0;
-        return parts.Length == 4 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out acked);
+        if (!ok || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out acked))
+            return false;
+        for (var i = 4; i < parts.Length;)
+        {
+            if (i + 2 > parts.Length
+                || !long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out var sequence)
+                || !int.TryParse(parts[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+                || count <= 0 || i + 2 + 2 * count > parts.Length)
+                return false;
+            var groups = new (string, string)[count];
+            for (var g = 0; g < count; g++)
+                groups[g] = (parts[i + 2 + 2 * g], parts[i + 3 + 2 * g]);
+            (unserved ??= []).Add(new Unserved(sequence, groups));
+            i += 2 + 2 * count;
+        }
+        return true;
     }
 }
 

@@ -248,7 +248,13 @@ internal sealed partial class BrokerEngine : ISessionHost
         else if (scope is null)
             Router.Match(message.Topic, message.PublisherId, matches);
         else
+        {
             Router.Match(message.Topic, message.PublisherId, matches, scope);
+            // A forward for share groups: which of them had no member here any more goes back to the sender, which
+            // chooses another node for them (only forwards that name groups pay for this).
+            if (scope.Groups.Length != 0)
+                scope.NoteUnserved(matches);
+        }
         // Other nodes next (only queued), after the match: a share group with a member here is served here alone.
         // Without a cluster this is one null check.
         ForwardOutcome remote = default;
@@ -259,7 +265,8 @@ internal sealed partial class BrokerEngine : ISessionHost
         }
         if (matches.Count == 0)
         {
-            if (delivered == 0)
+            // Share groups this node could not serve are the sender's to place elsewhere or report dropped.
+            if (delivered == 0 && scope?.Unserved is null)
                 OnDropped(message, "no_subscribers", false, null);
             return ValueTask.FromResult(new PublishOutcome(delivered, MqttReasonCode.Success, null, remote.Acknowledged, remote.Behind));
         }

@@ -44,6 +44,13 @@ public interface IClusterPort
     ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope);
 
     /// <summary>
+    /// A message forwarded from this node for a share group that no node could serve in the end (each chosen node had
+    /// lost its last member, or went down, and no other node has members): reported to <c>message.dropped</c> with reason
+    /// <c>no_subscribers</c>, as for a message nobody subscribed to.
+    /// </summary>
+    void DroppedForShareGroup(BrokerMessage message);
+
+    /// <summary>
     /// Completes when what was delivered so far is as durable as this node's persistence makes a client's PUBLISH
     /// before its PUBACK: on disk with <c>persistence.sync = sync</c> (one write for everything meanwhile), at once
     /// otherwise. The cluster acknowledges forwards after it. Faults when the store cannot write.
@@ -102,6 +109,8 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
             await engine.WaitForSubscriberAsync(behind).ConfigureAwait(false);
         return outcome.Deliveries;
     }
+
+    public void DroppedForShareGroup(BrokerMessage message) => engine.OnDropped(message, "no_subscribers", false, null);
 
     public Task DurableAsync() => engine.SyncPersistence ? engine.Journal!.CommitAsync() : Task.CompletedTask;
 

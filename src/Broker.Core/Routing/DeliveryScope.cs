@@ -23,6 +23,36 @@ public sealed class DeliveryScope
     /// <summary>The (share group, topic filter) pairs this node delivers it to one member of.</summary>
     public (string Group, string Filter)[] Groups { get; }
 
+    /// <summary>
+    /// After delivery on the receiving node: the (share group, filter) pairs of <see cref="Groups"/> this node had no
+    /// member of any more (its last left while the message was on its way), so the sending node can choose another
+    /// node for them; null when every named group was served.
+    /// </summary>
+    public (string Group, string Filter)[]? Unserved { get; private set; }
+
+    /// <summary>Sets <see cref="Unserved"/> from this node's match: the named groups none of <paramref name="matches"/> was chosen from.</summary>
+    internal void NoteUnserved<TSubscriber>(List<RouteMatch<TSubscriber>> matches)
+        where TSubscriber : class, ISubscriber
+    {
+        List<(string Group, string Filter)>? unserved = null;
+        foreach (var (group, filter) in Groups)
+        {
+            var served = false;
+            // Share groups come last in a match.
+            for (var i = matches.Count - 1; i >= 0 && matches[i].Group is { } chosen; i--)
+            {
+                if (string.Equals(chosen.Name, group, StringComparison.Ordinal) && string.Equals(chosen.Filter, filter, StringComparison.Ordinal))
+                {
+                    served = true;
+                    break;
+                }
+            }
+            if (!served)
+                (unserved ??= []).Add((group, filter));
+        }
+        Unserved = unserved?.ToArray();
+    }
+
     public bool Includes(string group, string filter)
     {
         foreach (var (g, f) in Groups)

@@ -119,4 +119,28 @@ public sealed class RouterClusterTests
         Assert.Null(all[0].Group);
         Assert.All(all.Skip(1), m => Assert.NotNull(m.Group));
     }
+
+    // The receiving node tells the sender which named groups it had no member of (their last left while the message was
+    // on its way), so the sender chooses another node for those; the groups it served are not named.
+    [Fact]
+    public void NoteUnserved_NamesTheScopedGroupsWithoutAMemberHere_Only()
+    {
+        var router = new Router<TestSubscriber>(SharedSubscriptionStrategy.RoundRobin);
+        var plain = new TestSubscriber("plain");
+        var g = new TestSubscriber("g");
+        router.Subscribe(plain, "x/#", Qos1);
+        router.Subscribe(g, "$share/g/x/#", Qos1);
+
+        var scope = new DeliveryScope(true, [("g", "x/#"), ("h", "x/#")]);
+        var matches = new List<RouteMatch<TestSubscriber>>();
+        router.Match("x/y", null, matches, scope);
+        scope.NoteUnserved(matches);
+        Assert.Equal([("h", "x/#")], scope.Unserved!);
+
+        var served = new DeliveryScope(false, [("g", "x/#")]);
+        matches.Clear();
+        router.Match("x/y", null, matches, served);
+        served.NoteUnserved(matches);
+        Assert.Null(served.Unserved);
+    }
 }
