@@ -4,6 +4,7 @@ using Broker.Core.Cluster;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
 using NATS.Client.KeyValueStore;
 
 namespace Broker.Cluster;
@@ -39,6 +40,8 @@ internal sealed partial class ClusterNode
     private readonly TaskCompletionSource<INatsKVStore> _registry = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<string> _unclaimed = new(StringComparer.Ordinal);
     private int _registryStarting;
+    private long _natsOpenedAt; // TimeProvider timestamp of the last (re)connection to NATS
+    private INatsJSStream? _registryStream; // the registry bucket's stream, for reads from its leader (ReadOwnerAsync)
     private byte[]? _ownerValue;
 
     private byte[] OwnerValue => _ownerValue ??= Encoding.UTF8.GetBytes(NodeName + "\n" + _boot);
@@ -73,12 +76,9 @@ internal sealed partial class ClusterNode
                 var (previous, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
                 try
                 {
-                    if (revision == 0)
-                        await registry.CreateAsync(key, OwnerValue, cancellationToken: deadline.Token).ConfigureAwait(false);
-                    else
-                        await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
+                    await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is NatsKVCreateException or NatsKVWrongLastRevisionException)
+                catch (NatsKVWrongLastRevisionException)
                 {
                     continue; // another node wrote first: take it over from that one
                 }
@@ -128,21 +128,28 @@ internal sealed partial class ClusterNode
         _ = Task.Run(() => OpenBucketAsync(BucketName, "client id -> owning node (broker cluster " + _options.Name + ")", _registry, _stop.Token));
     }
 
-    private static async Task<(string? Owner, ulong Revision)> ReadOwnerAsync(INatsKVStore registry, string key, CancellationToken cancel)
+    /// <summary>
+    /// The key's owner and its last revision (a deletion's included; 0 = never written), read from the bucket's stream
+    /// leader. Not <see cref="INatsKVStore.GetEntryAsync{T}"/>: a key-value get may be answered by any replica, and one
+    /// that is behind (a NATS server just back after a split) answered "no such key" for seconds to minutes while the
+    /// leader held an owner, so a node that had accepted the id unchecked never saw that it had to give it up.
+    /// </summary>
+    private async Task<(string? Owner, ulong Revision)> ReadOwnerAsync(INatsKVStore registry, string key, CancellationToken cancel)
     {
+        var stream = _registryStream ??= await new NatsJSContext(_nats).GetStreamAsync("KV_" + registry.Bucket, cancellationToken: cancel).ConfigureAwait(false);
+        StoredMessage last;
         try
         {
-            var entry = await registry.GetEntryAsync<byte[]>(key, cancellationToken: cancel).ConfigureAwait(false);
-            return (OwnerName(entry.Value), entry.Revision);
+            last = (await stream.GetAsync(new StreamMsgGetRequest { LastBySubj = "$KV." + registry.Bucket + "." + key }, cancel).ConfigureAwait(false)).Message;
         }
-        catch (NatsKVKeyNotFoundException)
+        catch (NatsJSApiException ex) when (ex.Error.Code == 404)
         {
             return (null, 0);
         }
-        catch (NatsKVKeyDeletedException)
-        {
-            return (null, 0); // CreateAsync writes over a deleted key
-        }
+        // A deletion is a message whose headers say KV-Operation: DEL (or PURGE); UpdateAsync writes over it by its revision.
+        if (last.Hdrs is { Length: > 0 } headers && Encoding.ASCII.GetString(Convert.FromBase64String(headers)).Contains("KV-Operation", StringComparison.OrdinalIgnoreCase))
+            return (null, last.Seq);
+        return (OwnerName(last.Data.ToArray()), last.Seq);
     }
 
     private static string? OwnerName(byte[]? value)
@@ -273,6 +280,11 @@ internal sealed partial class ClusterNode
                 using var deadline = new CancellationTokenSource(_options.NodeTimeout + TimeSpan.FromSeconds(1));
                 var key = OwnerKey(clientId);
                 var (owner, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
+                // Owned by a node not heard from since this node's NATS came back (a split healing): it may well be
+                // running, its heartbeat not here yet. Taking the id now would leave it two owners; look next tick.
+                if (owner is not null && owner != NodeName && !IsRunning(owner)
+                    && _core.TimeProvider.GetElapsedTime(Volatile.Read(ref _natsOpenedAt)) < 2 * _options.NodeTimeout)
+                    continue;
                 if (owner is not null && owner != NodeName && IsRunning(owner))
                 {
                     LogSplitLoser(_logger, clientId, owner);
@@ -282,12 +294,9 @@ internal sealed partial class ClusterNode
                 {
                     try
                     {
-                        if (revision == 0)
-                            await registry.CreateAsync(key, OwnerValue, cancellationToken: deadline.Token).ConfigureAwait(false);
-                        else
-                            await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
+                        await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
                     }
-                    catch (Exception ex) when (ex is NatsKVCreateException or NatsKVWrongLastRevisionException)
+                    catch (NatsKVWrongLastRevisionException)
                     {
                         continue; // changed meanwhile: the next tick looks again
                     }
@@ -299,12 +308,17 @@ internal sealed partial class ClusterNode
         catch (Exception ex) when (ex is NatsException or OperationCanceledException or TimeoutException)
         {
             // The next tick tries again.
+            if (_core.ShouldLog(0x2446, nameof(LogReconcileFailed), null))
+                LogReconcileFailed(_logger, UnclaimedCount, ex.GetType().Name + ": " + ex.Message);
         }
         finally
         {
             Volatile.Write(ref _reconciling, 0);
         }
     }
+
+    [LoggerMessage(EventId = 2446, Level = LogLevel.Warning, Message = "Cluster: checking the {Count} client id(s) accepted here without the registry failed ({Error}); trying again")]
+    private static partial void LogReconcileFailed(ILogger logger, int count, string error);
 
     [LoggerMessage(EventId = 2439, Level = LogLevel.Warning, Message = "Cluster: the client-id registry does not answer ({Error}): {ClientId} is accepted on this node alone and claimed when it answers")]
     private static partial void LogRegistryUnavailable(ILogger logger, string clientId, string error);

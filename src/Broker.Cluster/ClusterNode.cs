@@ -523,6 +523,7 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
         if (_wasConnected)
             RecheckConnectedClients();
         _wasConnected = true;
+        Volatile.Write(ref _natsOpenedAt, _core.TimeProvider.GetTimestamp());
         EnsureRegistry();
         // Announce at once rather than at the next tick: the others sync from it.
         EnqueueHeartbeat();
