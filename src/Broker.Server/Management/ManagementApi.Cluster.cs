@@ -98,6 +98,7 @@ internal static partial class ManagementApi
                 ForwardDropped = node.IsSelf ? cluster.ForwardDropped : null,
                 ForwardResent = node.IsSelf ? cluster.ForwardResent : null,
                 ForwardReleased = node.IsSelf ? cluster.ForwardReleased : null,
+                ForwardRedispatched = node.IsSelf ? cluster.ForwardRedispatched : null,
                 LastSeenMs = node.LastSeen is { } seen ? (long)seen.TotalMilliseconds : null,
                 Cluster = node.IsSelf ? cluster.ClusterName : null,
                 NatsConnected = node.IsSelf ? cluster.NatsConnected : null,

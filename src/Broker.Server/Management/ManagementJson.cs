@@ -398,6 +398,8 @@ internal sealed class ClusterNodeView
     public long? ForwardResent { get; init; }
     /// <summary>Answering node only: QoS 1/2 forwards acknowledged to their publishers without the receiving node's word (it was found down, left or stopped, or did not answer within cluster.node_timeout).</summary>
     public long? ForwardReleased { get; init; }
+    /// <summary>Answering node only: share-group forwards sent to another node because the chosen one lost its last member of the group or went down.</summary>
+    public long? ForwardRedispatched { get; init; }
     /// <summary>Other nodes: milliseconds since their last heartbeat.</summary>
     public long? LastSeenMs { get; init; }
     /// <summary>Answering node only: cluster.name, or null when clustering is off.</summary>

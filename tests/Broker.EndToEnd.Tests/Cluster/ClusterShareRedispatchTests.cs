@@ -51,6 +51,7 @@ public sealed class ClusterShareRedispatchTests
         Assert.True(twice.Count <= 5, $"{twice.Count} messages reached both b and c: {string.Join(',', twice)}");
         Assert.All(MosquittoClients.MessagesSoFar(gC), m => Assert.Equal(1, m.Qos));
         await a.WaitForLogAsync(l => l.Contains($"came back from node {b.NodeName}", StringComparison.Ordinal), "a to log the redispatch", Deadline);
+        Assert.True(Self(await NodesAsync(a)).GetProperty("forward_redispatched").GetInt64() >= 1, "forward_redispatched counts them");
     }
 
     private static List<int> Payloads(params ChildProcess[] subscribers) =>
