@@ -8,6 +8,7 @@ namespace Broker.EndToEnd.Tests;
 /// Issue 17 item 4: failed logins must not burn the CPU. 40 clients connecting with wrong passwords in a loop, beside a
 /// healthy pair that must not notice.
 /// </summary>
+[Collection(HealthyPairCollection.Name)]
 public sealed class LoginFloodTests
 {
     private const int Attackers = 40;

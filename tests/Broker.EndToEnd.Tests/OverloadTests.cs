@@ -8,6 +8,7 @@ namespace Broker.EndToEnd.Tests;
 /// Issue 17 item 2: memory bounded in bytes, per session (session.max_mqueue_bytes, session.max_qos0_backlog_bytes)
 /// and for the whole broker (overload_protection.*), each next to a healthy pair that must not notice.
 /// </summary>
+[Collection(HealthyPairCollection.Name)]
 public sealed class OverloadTests
 {
     private const int LargeMessage = 64 * 1024;

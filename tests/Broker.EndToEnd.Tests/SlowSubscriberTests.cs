@@ -7,6 +7,7 @@ namespace Broker.EndToEnd.Tests;
 /// Issue 17 item 1: one subscriber that stops reading must not slow anyone else. It becomes a slow subscriber
 /// (session.slow_subscriber_timeout), publishers stop waiting for it, and a healthy pair beside it keeps its rate.
 /// </summary>
+[Collection(HealthyPairCollection.Name)]
 public sealed class SlowSubscriberTests
 {
     [Theory]
