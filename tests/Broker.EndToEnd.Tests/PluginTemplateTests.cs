@@ -73,8 +73,11 @@ public sealed class PluginTemplateTests
         }
     }
 
+    // One full build of the repository serves two claims: a plugin generated under plugins/ is bundled like a shipped
+    // one, and a publish for a runtime identifier (the usual deployment) bundles every plugin. For a runtime identifier
+    // the plugins used to be asked for their files under a linux-x64 folder that is never built, and none was bundled.
     [Fact]
-    public async Task Template_GeneratedUnderPlugins_BundledByTheBrokersBuildLikeAShippedPlugin()
+    public async Task Template_GeneratedUnderPlugins_PublishedForARuntimeIdentifier_BundledWithEveryShippedPlugin()
     {
         // A copy of the repository's files (tracked, and new ones not ignored), so the generated plugin and the build's output stay out of it.
         var work = Directory.CreateTempSubdirectory("broker-bundle-").FullName;
@@ -101,16 +104,32 @@ public sealed class PluginTemplateTests
             // As the guide says: generated under plugins/, with no SDK path (the default is the checkout's own).
             await DotnetAsync(checkout, "`dotnet new broker-plugin` failed",
                 "new", "broker-plugin", "-n", "Acme.Hello", "-o", Path.Combine("plugins", "acme_hello"), "--debug:custom-hive", hive);
-            // The broker's own build, nothing else: it must find the new plugin, build it and bundle it.
-            await DotnetCli.RunAsync(checkout, "the broker does not build with a generated plugin under plugins/", TimeSpan.FromMinutes(6),
-                "build", Path.Combine("src", "Broker.Server"), "-c", "Release", "--disable-build-servers", "-nodeReuse:false");
+            // The broker's own publish, nothing else: it must find the new plugin, build it and bundle it.
+            var output = Path.Combine(work, "out");
+            await DotnetCli.RunAsync(checkout, "the broker does not publish with a generated plugin under plugins/", TimeSpan.FromMinutes(6),
+                "publish", Path.Combine("src", "Broker.Server"), "-c", "Release", "-r", "linux-x64", "--self-contained", "false",
+                "-o", output, "--disable-build-servers", "-nodeReuse:false");
+            Assert.True(File.Exists(Path.Combine(output, "broker.dll")));
 
-            var bundled = Path.Combine(checkout, "src", "Broker.Server", "bin", "Release", "net10.0", "plugins");
+            var bundled = Path.Combine(output, "plugins");
             foreach (var file in new[] { "plugin.json", "Acme.Hello.dll", "Acme.Hello.deps.json", "acme_hello.conf" })
                 Assert.True(File.Exists(Path.Combine(bundled, "acme_hello", file)), $"{file} not bundled into {bundled}/acme_hello");
             Assert.False(File.Exists(Path.Combine(bundled, "acme_hello", "Broker.Abstractions.dll")), "the plugin must not ship its own copy of the SDK");
             Assert.False(Directory.Exists(Path.Combine(bundled, "acme_hello", "tests")), "the plugin's tests are not part of the plugin");
-            Assert.True(File.Exists(Path.Combine(bundled, "retainer", "plugin.json")), "the shipped plugins are bundled beside it");
+
+            // Every shipped plugin beside it (a plugin is a folder with its project; plugins/shared holds the auth
+            // plugins' library, not a plugin).
+            var shipped = Directory.GetDirectories(Path.Combine(Tools.RepoRoot, "plugins"))
+                .Where(d => Directory.EnumerateFiles(d, "*.csproj").Any()).Select(Path.GetFileName).Order().ToList();
+            Assert.Contains("retainer", shipped);
+            Assert.Contains("auth_redis", shipped);
+            Assert.False(Directory.Exists(Path.Combine(bundled, "shared")), "plugins/shared is not a plugin");
+            foreach (var name in shipped)
+            {
+                var folder = Path.Combine(bundled, name!);
+                Assert.True(File.Exists(Path.Combine(folder, "plugin.json")), $"{name}: no plugin.json in {folder}");
+                Assert.NotEmpty(Directory.GetFiles(folder, "Broker.Plugins.*.dll"));
+            }
 
             // The bundled folder is a plugin the broker loads, as it loads the shipped ones from the same place.
             await using var broker = await BrokerProcess.StartAsync(o => o.Settings["plugins.directory"] = bundled);
