@@ -29,8 +29,9 @@ namespace Broker.Cluster;
 /// that does not answer within <c>cluster.node_timeout</c> is not waited for longer (its session state is lost).</para>
 /// <para>Without NATS (or without the registry), a node accepts its clients alone and remembers them as unclaimed; once
 /// NATS is back it claims them, and a client id that another running node has claimed meanwhile is that node's: the
-/// connection here is closed (0x8E) and its session dropped. After a NATS reconnect, every connected client here is
-/// checked the same way. So once a split heals, the registry's owner is the one owner.</para>
+/// connection here is closed (0x8E) and its session dropped. Whenever NATS connects, every session here (connected,
+/// offline, or brought back by the store at start) is checked the same way. So once a split heals, or a node whose
+/// clients moved while it was down is back, the registry's owner is the one owner.</para>
 /// </remarks>
 internal sealed partial class ClusterNode
 {
@@ -73,7 +74,7 @@ internal sealed partial class ClusterNode
         {
             for (var round = 0; round < ClaimRounds; round++)
             {
-                var (previous, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
+                var (previous, previousBoot, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
                 try
                 {
                     await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
@@ -84,9 +85,14 @@ internal sealed partial class ClusterNode
                 }
                 lock (_unclaimed)
                     _unclaimed.Remove(clientId);
-                if (previous is null || previous == NodeName)
+                if (previous is null)
                     return new ClientClaim(false, null);
-                return new ClientClaim(false, await TakeFromAsync(previous, clientId, discard).ConfigureAwait(false));
+                if (previous == NodeName)
+                {
+                    // This node in an earlier life (restarted): the session it had is here only if its store kept it.
+                    return previousBoot == _boot ? new ClientClaim(false, null) : await CopyClaimAsync(clientId, previous, discard).ConfigureAwait(false);
+                }
+                return await TakeFromAsync(previous, clientId, discard).ConfigureAwait(false);
             }
             LogClaimRefused(_logger, clientId, ClaimRounds);
             return new ClientClaim(true, null);
@@ -129,12 +135,12 @@ internal sealed partial class ClusterNode
     }
 
     /// <summary>
-    /// The key's owner and its last revision (a deletion's included; 0 = never written), read from the bucket's stream
+    /// The key's owner (name and boot) and its last revision (a deletion's included; 0 = never written), read from the bucket's stream
     /// leader. Not <see cref="INatsKVStore.GetEntryAsync{T}"/>: a key-value get may be answered by any replica, and one
     /// that is behind (a NATS server just back after a split) answered "no such key" for seconds to minutes while the
     /// leader held an owner, so a node that had accepted the id unchecked never saw that it had to give it up.
     /// </summary>
-    private async Task<(string? Owner, ulong Revision)> ReadOwnerAsync(INatsKVStore registry, string key, CancellationToken cancel)
+    private async Task<(string? Owner, string? Boot, ulong Revision)> ReadOwnerAsync(INatsKVStore registry, string key, CancellationToken cancel)
     {
         var stream = _registryStream ??= await new NatsJSContext(_nats).GetStreamAsync("KV_" + registry.Bucket, cancellationToken: cancel).ConfigureAwait(false);
         StoredMessage last;
@@ -144,33 +150,38 @@ internal sealed partial class ClusterNode
         }
         catch (NatsJSApiException ex) when (ex.Error.Code == 404)
         {
-            return (null, 0);
+            return (null, null, 0);
         }
         // A deletion is a message whose headers say KV-Operation: DEL (or PURGE); UpdateAsync writes over it by its revision.
         if (last.Hdrs is { Length: > 0 } headers && Encoding.ASCII.GetString(Convert.FromBase64String(headers)).Contains("KV-Operation", StringComparison.OrdinalIgnoreCase))
-            return (null, last.Seq);
-        return (OwnerName(last.Data.ToArray()), last.Seq);
+            return (null, null, last.Seq);
+        var (owner, boot) = OwnerOf(last.Data.ToArray());
+        return (owner, boot, last.Seq);
     }
 
-    private static string? OwnerName(byte[]? value)
+    /// <summary>An owner value's node name and boot id.</summary>
+    private static (string? Name, string? Boot) OwnerOf(byte[]? value)
     {
         if (value is null || value.Length == 0)
-            return null;
+            return (null, null);
         var text = Encoding.UTF8.GetString(value);
         var end = text.IndexOf('\n', StringComparison.Ordinal);
-        return end < 0 ? text : text[..end];
+        return end < 0 ? (text, null) : (text[..end], text[(end + 1)..]);
     }
 
     /// <summary>The registry's key of a client id: base64url of its UTF-8 form (keys allow letters, digits, '-', '_', '=', '.', '/').</summary>
     private static string OwnerKey(string clientId) => "c." + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(clientId));
 
-    /// <summary>Asks <paramref name="owner"/> to let go of <paramref name="clientId"/>; its session's state, or null.</summary>
-    private async Task<byte[]?> TakeFromAsync(string owner, string clientId, bool discard)
+    /// <summary>
+    /// Asks <paramref name="owner"/> to let go of <paramref name="clientId"/>: its session's state, none when it had none,
+    /// or the cluster's copy of the session when it could not hand it over.
+    /// </summary>
+    private async Task<ClientClaim> TakeFromAsync(string owner, string clientId, bool discard)
     {
         if (!IsRunning(owner))
         {
             LogTakenFromDown(_logger, clientId, owner);
-            return null;
+            return await CopyClaimAsync(clientId, owner, discard).ConfigureAwait(false);
         }
         var request = new byte[1 + Encoding.UTF8.GetByteCount(clientId)];
         request[0] = discard ? (byte)1 : (byte)0;
@@ -181,17 +192,32 @@ internal sealed partial class ClusterNode
                 replyOpts: new NatsSubOpts { Timeout = _options.NodeTimeout }, cancellationToken: _stop.Token).ConfigureAwait(false);
             if (reply.Headers is { } headers)
             {
-                if (headers.TryGetValue(ErrorHeader, out var error))
-                    LogTakeoverStateLost(_logger, clientId, owner, error.ToString());
-                return null;
+                if (!headers.TryGetValue(ErrorHeader, out var error))
+                    return new ClientClaim(false, null); // it had no session to hand over
+                LogTakeoverStateLost(_logger, clientId, owner, error.ToString());
+                return await CopyClaimAsync(clientId, owner, discard).ConfigureAwait(false);
             }
-            return reply.Data is { Length: > 0 } state ? state : null;
+            return new ClientClaim(false, reply.Data is { Length: > 0 } state ? state : null);
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
         {
             LogTakeoverStateLost(_logger, clientId, owner, ex is NatsNoRespondersException ? "it is gone from NATS" : ex.Message);
-            return null;
+            return await CopyClaimAsync(clientId, owner, discard).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The claim when <paramref name="previous"/> could not hand the session over: the cluster's copy of it
+    /// (<see cref="ReadSessionCopyAsync"/>), or, for a clean start, none, and the copy is deleted.
+    /// </summary>
+    private async Task<ClientClaim> CopyClaimAsync(string clientId, string previous, bool discard)
+    {
+        if (discard)
+        {
+            SessionChanged(clientId); // no session here that outlives its connection yet: the copy goes
+            return new ClientClaim(false, null);
+        }
+        return new ClientClaim(false, await ReadSessionCopyAsync(clientId, previous).ConfigureAwait(false), Copy: true);
     }
 
     private bool IsRunning(string name)
@@ -249,12 +275,16 @@ internal sealed partial class ClusterNode
             _unclaimed.Add(clientId);
     }
 
-    /// <summary>After a NATS reconnect: every client connected here is checked against the registry (a split may have given it to another node).</summary>
-    private void RecheckConnectedClients()
+    /// <summary>
+    /// Whenever NATS (re)connects, every session here is checked against the registry: a split may have given its client
+    /// to another node, and a session this node's store brought back at start may have moved to another node while this
+    /// one was down.
+    /// </summary>
+    private void RecheckClients()
     {
-        var connected = _core.ConnectedClients();
+        var sessions = _core.SessionClients();
         lock (_unclaimed)
-            _unclaimed.UnionWith(connected);
+            _unclaimed.UnionWith(sessions);
     }
 
     private int _reconciling;
@@ -279,7 +309,7 @@ internal sealed partial class ClusterNode
             {
                 using var deadline = new CancellationTokenSource(_options.NodeTimeout + TimeSpan.FromSeconds(1));
                 var key = OwnerKey(clientId);
-                var (owner, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
+                var (owner, _, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
                 // Owned by a node not heard from since this node's NATS came back (a split healing): it may well be
                 // running, its heartbeat not here yet. Taking the id now would leave it two owners; look next tick.
                 if (owner is not null && owner != NodeName && !IsRunning(owner)

@@ -182,6 +182,7 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
         _loops.Add(Task.Run(() => ServeQueriesAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServeOwnershipAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReplicateBansAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => CopySessionsAsync(_stop.Token)));
     }
 
     /// <inheritdoc/>
@@ -519,9 +520,8 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
     private ValueTask OnConnectionOpenedAsync(object? sender, NatsEventArgs args)
     {
         LogNatsConnected(_logger, NatsServer ?? _options.Servers, _wasConnected ? "reconnected" : "connected");
-        // A split may have given this node's clients to others meanwhile: check them against the registry.
-        if (_wasConnected)
-            RecheckConnectedClients();
+        // A split, or this node's downtime, may have given its clients to others meanwhile: check them against the registry.
+        RecheckClients();
         _wasConnected = true;
         Volatile.Write(ref _natsOpenedAt, _core.TimeProvider.GetTimestamp());
         EnsureRegistry();

@@ -31,6 +31,15 @@ public interface IClusterLink : IRouteObserver
     /// connect lock held; a single node (no link) never calls it.
     /// </summary>
     ValueTask<ClientClaim> ClaimClientAsync(string clientId, bool discard);
+
+    /// <summary>
+    /// The session of <paramref name="clientId"/> here, one that outlives its connection (expiry &gt; 0), was created,
+    /// resumed, subscribed or unsubscribed, or went offline; or such a session ended here or no longer outlives its
+    /// connection. The cluster keeps a copy of its record (<see cref="Hosting.IClusterPort.SessionCopy"/>: subscriptions
+    /// and expiry, not its messages) so that another node can resume it if this node dies. Called under the session's
+    /// lock: must not block (it notes the id and returns).
+    /// </summary>
+    void SessionChanged(string clientId);
 }
 
 /// <summary>What <see cref="IClusterLink.Forward"/> did with a message.</summary>
@@ -49,7 +58,11 @@ public readonly record struct ForwardOutcome(int Nodes, Task? Acknowledged = nul
 /// <summary>The outcome of <see cref="IClusterLink.ClaimClientAsync"/>.</summary>
 /// <param name="Refused">The client id could not be made this node's (another node kept winning it): refuse the CONNECT.</param>
 /// <param name="Session">The session state the previous owner handed over (the core's own handover form); null: none.</param>
-public readonly record struct ClientClaim(bool Refused, byte[]? Session);
+/// <param name="Copy">
+/// <paramref name="Session"/> is the cluster's copy of the session's record (subscriptions and expiry, no messages),
+/// because its owner died: used only when this node has no session of the client id.
+/// </param>
+public readonly record struct ClientClaim(bool Refused, byte[]? Session, bool Copy = false);
 
 /// <summary>This node's deliveries of one message, as the cluster may ask about them during <see cref="IClusterLink.Forward"/>.</summary>
 public readonly struct LocalDeliveries

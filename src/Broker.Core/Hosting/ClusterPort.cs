@@ -65,8 +65,15 @@ public interface IClusterPort
     /// </summary>
     Task<byte[]?> ReleaseClientAsync(string clientId, bool discard);
 
-    /// <summary>The client ids with a connection on this node now.</summary>
-    List<string> ConnectedClients();
+    /// <summary>The client ids with a session on this node now, connected or not (restored from the store, or offline).</summary>
+    List<string> SessionClients();
+
+    /// <summary>
+    /// The record of this node's session of <paramref name="clientId"/> in the handover form, without its messages and
+    /// will, for the cluster's copy (<see cref="IClusterLink.SessionChanged"/>); null when there is none here that
+    /// outlives its connection.
+    /// </summary>
+    byte[]? SessionCopy(string clientId);
 
     /// <summary>This node's bans in force (the banned list the cluster keeps the same on every node).</summary>
     List<AccessControl.Ban> Bans();
@@ -116,6 +123,11 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
 
     public Task<byte[]?> ReleaseClientAsync(string clientId, bool discard) => engine.Sessions.ReleaseAsync(clientId, discard);
 
+    public byte[]? SessionCopy(string clientId) =>
+        engine.Sessions.TryGet(clientId, out var session) && session.CopyRecord(engine.Now.ToUnixTimeMilliseconds()) is { } record
+            ? Persistence.SessionRecords.EncodeHandover([record])
+            : null;
+
     public List<AccessControl.Ban> Bans() => engine.Banned.List();
 
     public IDisposable ObserveBans(Cluster.IBanObserver observer)
@@ -137,14 +149,11 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
         }
     }
 
-    public List<string> ConnectedClients()
+    public List<string> SessionClients()
     {
         var ids = new List<string>();
         foreach (var session in engine.Sessions.Enumerate())
-        {
-            if (session.IsConnected)
-                ids.Add(session.ClientId);
-        }
+            ids.Add(session.ClientId);
         return ids;
     }
 }

@@ -197,6 +197,30 @@ internal sealed partial class Session
         return session;
     }
 
+    /// <summary>In a cluster, a session that outlives its connection has its record copied there (<see cref="Cluster.IClusterLink.SessionChanged"/>).</summary>
+    private void MirrorLocked()
+    {
+        if (ExpiryInterval > 0)
+            _engine.Cluster?.SessionChanged(ClientId);
+    }
+
+    /// <summary>
+    /// The session's record as a store key and value, without its will (which belongs to the connection's node) and
+    /// messages, for the cluster's copy; offline since <paramref name="nowUnixMs"/> if it has no connection. Null when
+    /// it has ended or does not outlive its connection.
+    /// </summary>
+    public KeyValuePair<string, byte[]>? CopyRecord(long nowUnixMs)
+    {
+        lock (this)
+        {
+            if (_terminated || ExpiryInterval == 0)
+                return null;
+            var subscriptions = _subscriptions is null ? [] : _subscriptions.ToList();
+            return new(JournalKey.Session(ClientId, _clientHash).ToString(), SessionRecords.Encode(new SessionRecord(
+                ExpiryInterval, _channel is null ? nowUnixMs : 0, Client?.Username, IsSuperuser, subscriptions, [.. _trusted ?? []], null, 0)));
+        }
+    }
+
     /// <summary>
     /// Another node takes this session (cluster takeover): its state as store records (the session offline since
     /// <paramref name="nowUnixMs"/>, its subscriptions, every queued and in-flight message with its packet id, incoming

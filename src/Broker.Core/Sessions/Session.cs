@@ -98,6 +98,7 @@ internal sealed partial class Session : ISubscriber
                 _trusted?.Remove(topicFilter);
             if (_persisted)
                 PutSessionLocked(disconnectedAtUnixMs: 0);
+            MirrorLocked();
             return isNew;
         }
     }
@@ -123,6 +124,7 @@ internal sealed partial class Session : ISubscriber
             _engine.Router.Unsubscribe(this, topicFilter);
             if (_persisted)
                 PutSessionLocked(disconnectedAtUnixMs: 0);
+            MirrorLocked();
             return true;
         }
     }
@@ -531,6 +533,7 @@ internal sealed partial class Session : ISubscriber
             _pendingWill = will;
             if (_persisted)
                 PutSessionLocked(_engine.Now.ToUnixTimeMilliseconds());
+            MirrorLocked();
             SignalCaughtUpLocked(force: true);
             return true;
         }

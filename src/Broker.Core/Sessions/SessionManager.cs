@@ -61,7 +61,8 @@ internal sealed partial class SessionManager
                 var claim = await cluster.ClaimClientAsync(client.ClientId, discard: cleanStart).ConfigureAwait(false);
                 if (claim.Refused)
                     return (null, false);
-                if (claim.Session is { } handedOver)
+                // The cluster's copy of a dead owner's session stands in for it only where there is none here.
+                if (claim.Session is { } handedOver && !(claim.Copy && _sessions.ContainsKey(client.ClientId)))
                     await AdoptAsync(client.ClientId, handedOver).ConfigureAwait(false);
             }
             if (_sessions.TryGetValue(client.ClientId, out var existing))
@@ -85,12 +86,16 @@ internal sealed partial class SessionManager
                 }
                 else if (existing.TryBind(channel))
                 {
+                    if (existing.ExpiryInterval > 0 && expiryInterval == 0)
+                        _engine.Cluster?.SessionChanged(client.ClientId); // no longer outlives its connection: the copy goes
                     existing.ExpiryInterval = expiryInterval;
                     existing.Client = client;
                     existing.IsSuperuser = isSuperuser;
                     // Its subscriptions were authorized for the previous connection (address, user name).
                     _engine.ReauthorizeSubscriptions(existing);
                     existing.SyncPersistence();
+                    if (expiryInterval > 0)
+                        _engine.Cluster?.SessionChanged(client.ClientId);
                     await RunAsync(_engine.Hooks.SessionResumed, new SessionContext { Client = client }).ConfigureAwait(false);
                     return (existing, true);
                 }
@@ -105,6 +110,8 @@ internal sealed partial class SessionManager
             session.TryBind(channel);
             _sessions[client.ClientId] = session;
             session.SyncPersistence();
+            if (expiryInterval > 0)
+                _engine.Cluster?.SessionChanged(client.ClientId);
             await RunAsync(_engine.Hooks.SessionCreated, new SessionContext { Client = client }).ConfigureAwait(false);
             return (session, false);
         }
@@ -296,6 +303,9 @@ internal sealed partial class SessionManager
     {
         _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
         session.RemoveAllSubscriptions();
+        // Its copy in the cluster goes too, unless another node took it over (that node's copy replaces it).
+        if (session.ExpiryInterval > 0 && reason != "takenover")
+            _engine.Cluster?.SessionChanged(session.ClientId);
         if (session.TakePendingWill() is { } will)
             await PublishWillAsync(will, session.Client).ConfigureAwait(false);
         await RunAsync(_engine.Hooks.SessionTerminated, new SessionTerminatedContext { Client = session.Client, Reason = reason }).ConfigureAwait(false);

@@ -99,6 +99,7 @@ internal static partial class ManagementApi
                 ForwardResent = node.IsSelf ? cluster.ForwardResent : null,
                 ForwardReleased = node.IsSelf ? cluster.ForwardReleased : null,
                 ForwardRedispatched = node.IsSelf ? cluster.ForwardRedispatched : null,
+                SessionCopiesPending = node.IsSelf ? cluster.SessionCopiesPending : null,
                 LastSeenMs = node.LastSeen is { } seen ? (long)seen.TotalMilliseconds : null,
                 Cluster = node.IsSelf ? cluster.ClusterName : null,
                 NatsConnected = node.IsSelf ? cluster.NatsConnected : null,

@@ -400,6 +400,8 @@ internal sealed class ClusterNodeView
     public long? ForwardReleased { get; init; }
     /// <summary>Answering node only: share-group forwards sent to another node because the chosen one lost its last member of the group or went down.</summary>
     public long? ForwardRedispatched { get; init; }
+    /// <summary>Answering node only: persistent sessions whose last change is not in the cluster's copy yet.</summary>
+    public int? SessionCopiesPending { get; init; }
     /// <summary>Other nodes: milliseconds since their last heartbeat.</summary>
     public long? LastSeenMs { get; init; }
     /// <summary>Answering node only: cluster.name, or null when clustering is off.</summary>

@@ -44,6 +44,10 @@ public sealed class ClusterAcknowledgementTests
 
         public ValueTask<ClientClaim> ClaimClientAsync(string clientId, bool discard) => ValueTask.FromResult(new ClientClaim(false, null));
 
+        public void SessionChanged(string clientId)
+        {
+        }
+
         public TaskCompletionSource Acknowledgement(int index)
         {
             lock (Acknowledgements)

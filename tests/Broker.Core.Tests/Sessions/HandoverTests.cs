@@ -90,13 +90,95 @@ public sealed class HandoverTests
         Assert.False(client.ConnAck!.SessionPresent);
     }
 
-    /// <summary>The cluster as the session room sees it: a claim of <paramref name="clientId"/> brings <paramref name="session"/>.</summary>
-    private sealed class HandingLink(string clientId, byte[] session) : IClusterLink
+    // The cluster's copy of a session (ClusterNode.Sessions): written when a session that outlives its connection
+    // changes, and what a node whose owner died resumes from: the subscriptions, not the messages or the will.
+    [Fact]
+    public async Task Copy_OfASessionThatOutlivesItsConnection_ResumedOnAnotherNodeWithItsSubscriptions()
     {
+        await using var oldNode = new TestBroker();
+        var changes = new HandingLink("none", []);
+        oldNode.Engine.AttachCluster(changes);
+        var port = new Core.Hosting.ClusterPort(oldNode.Engine);
+        var client = await oldNode.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        await client.SubscribeAsync("t/#", MqttQos.AtLeastOnce);
+        await client.SubscribeAsync("u/+", MqttQos.AtMostOnce);
+        var publisher = await oldNode.ConnectAsync("pub");
+        await publisher.PublishAsync("t/1", "held on the old node", MqttQos.AtLeastOnce);
+        await client.ReceivePublishAsync();
+
+        Assert.Contains("c1", changes.Changed); // created and subscribed
+        Assert.DoesNotContain("pub", changes.Changed); // clean session: ends with its connection, no copy
+        Assert.Null(port.SessionCopy("pub"));
+        var copy = port.SessionCopy("c1");
+        Assert.NotNull(copy);
+
+        // The old node is gone without handing the session over; the new node resumes the copy.
+        await using var newNode = new TestBroker();
+        newNode.Engine.AttachCluster(new HandingLink("c1", copy, isCopy: true));
+        var moved = await newNode.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        Assert.True(moved.ConnAck!.SessionPresent); // [MQTT-3.2.2-3]
+        await moved.AssertNothingReceivedAsync(); // the old node's unacknowledged message is not in the copy
+        var newPublisher = await newNode.ConnectAsync("pub2");
+        await newPublisher.PublishAsync("t/2", "after", MqttQos.AtLeastOnce);
+        var received = await moved.ReceivePublishAsync();
+        Assert.Equal(("t/2", MqttQos.AtLeastOnce), (received.Topic, received.Qos));
+        await moved.AckAsync(MqttPacketType.PubAck, received.PacketId);
+        await newPublisher.PublishAsync("u/x", "zero");
+        Assert.Equal(("u/x", MqttQos.AtMostOnce), ((await moved.ReceivePublishAsync()).Topic, MqttQos.AtMostOnce));
+    }
+
+    [Fact]
+    public async Task Copy_NeverReplacesASessionThisNodeHas()
+    {
+        await using var node = new TestBroker();
+        var first = await node.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        await first.SubscribeAsync("mine/#", MqttQos.AtLeastOnce);
+        await first.DisconnectAsync();
+
+        await using var other = new TestBroker();
+        var elsewhere = await other.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        await elsewhere.SubscribeAsync("theirs/#", MqttQos.AtLeastOnce);
+        var copy = new Core.Hosting.ClusterPort(other.Engine).SessionCopy("c1")!;
+
+        node.Engine.AttachCluster(new HandingLink("c1", copy, isCopy: true));
+        var again = await node.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        Assert.True(again.ConnAck!.SessionPresent);
+        var publisher = await node.ConnectAsync("pub");
+        await publisher.PublishAsync("theirs/1", "not routed here", MqttQos.AtLeastOnce);
+        await publisher.PublishAsync("mine/1", "routed", MqttQos.AtLeastOnce);
+        Assert.Equal("mine/1", (await again.ReceivePublishAsync()).Topic);
+    }
+
+    [Fact]
+    public async Task Copy_GoesWhenTheSessionEndsOrNoLongerOutlivesItsConnection()
+    {
+        await using var node = new TestBroker();
+        var link = new HandingLink("none", []);
+        node.Engine.AttachCluster(link);
+        var port = new Core.Hosting.ClusterPort(node.Engine);
+        var client = await node.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        Assert.NotNull(port.SessionCopy("c1"));
+        await client.DisconnectAsync();
+        link.Changed.Clear();
+
+        // Resumed with expiry 0: it ends with this connection, so the copy must go (told, and none to write).
+        var resumed = await node.ConnectAsync("c1", cleanStart: false, sessionExpiry: 0);
+        Assert.True(resumed.ConnAck!.SessionPresent);
+        Assert.Contains("c1", link.Changed);
+        Assert.Null(port.SessionCopy("c1"));
+    }
+
+    /// <summary>The cluster as the session room sees it: a claim of <paramref name="clientId"/> brings <paramref name="session"/>.</summary>
+    private sealed class HandingLink(string clientId, byte[] session, bool isCopy = false) : IClusterLink
+    {
+        public System.Collections.Concurrent.ConcurrentBag<string> Changed { get; } = [];
+
         public ForwardOutcome Forward(BrokerMessage message, LocalDeliveries local) => new(0);
 
         public ValueTask<ClientClaim> ClaimClientAsync(string id, bool discard) =>
-            ValueTask.FromResult(new ClientClaim(Refused: false, id == clientId && !discard ? session : null));
+            ValueTask.FromResult(new ClientClaim(Refused: false, id == clientId && !discard ? session : null, isCopy));
+
+        public void SessionChanged(string id) => Changed.Add(id);
 
         public void RouteAdded(string route)
         {

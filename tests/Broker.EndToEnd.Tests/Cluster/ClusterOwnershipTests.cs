@@ -182,18 +182,26 @@ public sealed class ClusterOwnershipTests
         }
     }
 
+    // Issue 24 item 4: a node killed with SIGKILL costs the others nothing but its own clients, who reconnect to another
+    // node and resume their persistent sessions where the session state allows. Without persistence the dead node's
+    // in-flight and queued messages die with it; the cluster's copy of the session (its subscriptions) does not.
     [Fact]
-    public async Task OwnerKilled_ClientReconnectsToAnotherNode_AcceptedPromptly()
+    public async Task OwnerKilled_ClientReconnectsToAnotherNode_AcceptedPromptly_SessionResumedWithItsSubscriptions()
     {
         await using var nats = await NatsServers.StartAsync(3);
         await using var a = await StartNodeAsync("a", nats, 0);
         await using var b = await StartNodeAsync("b", nats, 1);
-        await WaitJoinedAsync(a, b);
-        await WaitRegistryAsync(a, b);
+        await using var c = await StartNodeAsync("c", nats, 2);
+        await WaitJoinedAsync(a, b, c);
+        await WaitRegistryAsync(a, b, c);
 
         var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("survivor", V5, cleanStart: false, sessionExpiry: Expiry));
         await onA.SendAsync(SubscribePacket(1, "sv/#", qos: 1, V5));
         await onA.ReceiveAsync(Suback);
+        await onA.SendAsync(SubscribePacket(2, "zero/+", qos: 0, V5));
+        await onA.ReceiveAsync(Suback);
+        // The copy is written in the background, a moment after the SUBACK.
+        await UntilAsync(a, n => CopiesPending(n, a) == 0, "a to write the copy of survivor's session");
 
         // a dies; the client reconnects to b at once, as a client with a list of servers does.
         var killed = Stopwatch.StartNew();
@@ -206,16 +214,86 @@ public sealed class ClusterOwnershipTests
         killed.Stop();
         TestContext.Current.TestOutputHelper?.WriteLine($"owner killed: client accepted on b {killed.Elapsed.TotalMilliseconds:0} ms after SIGKILL");
         Assert.Equal(0, ConnackCode(connack));
-        // a's session state died with it (no persistence here): not present on b.
-        Assert.Equal(0, connack.Body[0] & 1);
+        Assert.Equal(1, connack.Body[0] & 1); // session present [MQTT-3.2.2-2]: the cluster's copy, resumed
         // Bounded by the node timeout (1 s), not by TCP or NATS' ping timeouts.
         Assert.True(killed.Elapsed < TimeSpan.FromSeconds(2), $"accepted only {killed.Elapsed.TotalMilliseconds} ms after the owner died");
+        await b.WaitForLogAsync(l => l.Contains("client id survivor resumes the cluster's copy of its session", StringComparison.Ordinal), "b to use the copy");
 
-        await onB.SendAsync(SubscribePacket(2, "sv/#", qos: 1, V5));
-        await onB.ReceiveAsync(Suback);
+        // Its subscriptions came with it, each with its QoS: no SUBSCRIBE on b.
         await MosquittoClients.PublishAsync(b, ["-q", "1", "-t", "sv/1", "-m", "alive"]);
-        Assert.Equal("alive", ReadPublish(await onB.ReceiveAsync(Publish), V5).Payload);
+        var alive = await onB.ReceiveAsync(Publish);
+        Assert.Equal(("sv/1", "alive", 1), (ReadPublish(alive, V5).Topic, ReadPublish(alive, V5).Payload, (alive.Flags >> 1) & 3));
+        await onB.SendAsync(Packet(0x40, [(byte)(PacketId(alive) >> 8), (byte)PacketId(alive)]));
+        await MosquittoClients.PublishAsync(b, ["-q", "1", "-t", "zero/x", "-m", "downgraded"]);
+        var zero = await onB.ReceiveAsync(Publish);
+        Assert.Equal(("zero/x", 0), (ReadPublish(zero, V5).Topic, (zero.Flags >> 1) & 3));
+
+        // A clean start with expiry 0 ends the session, and its copy with it: after b's death too, c has nothing to
+        // resume.
+        await onB.SendAsync(DisconnectPacket(V5));
+        await onB.WaitForCloseAsync();
+        await using (var clean = await RawMqttClient.ConnectMqttAsync(b, ConnectPacket("survivor", V5, cleanStart: true, sessionExpiry: 0)))
+        {
+            await clean.SendAsync(DisconnectPacket(V5));
+            await clean.WaitForCloseAsync();
+        }
+        await UntilAsync(b, n => CopiesPending(n, b) == 0, "b to delete the copy of survivor's session");
+        b.Signal("KILL");
+        await UntilAsync(c, n => Node(n, "b@127.0.0.1").GetProperty("node_status").GetString() == "down", "c to find b down");
+        await using var onC = await RawMqttClient.ConnectAsync(c);
+        await onC.SendAsync(ConnectPacket("survivor", V5, cleanStart: false, sessionExpiry: Expiry));
+        var fresh = await onC.ReceiveAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, ConnackCode(fresh));
+        Assert.Equal(0, fresh.Body[0] & 1); // no session present: the ended session's copy is gone
     }
+
+    // A node with persistence = on brings its sessions back from disk when it restarts; one whose client resumed on
+    // another node meanwhile is that node's now: the restarted node drops its stale copy (no second session queuing
+    // the same messages, no second route).
+    [Fact]
+    public async Task OwnerKilledWithPersistence_ClientMovedMeanwhile_RestartedNodeDropsItsStaleSession()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var a = await StartNodeAsync("a", nats, 0, o =>
+        {
+            o["persistence"] = "on";
+            o["persistence.sync"] = "sync";
+        });
+        await using var b = await StartNodeAsync("b", nats, 1);
+        await WaitJoinedAsync(a, b);
+        await WaitRegistryAsync(a, b);
+
+        var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("stored", V5, cleanStart: false, sessionExpiry: Expiry));
+        await onA.SendAsync(SubscribePacket(1, "ps/#", qos: 1, V5));
+        await onA.ReceiveAsync(Suback);
+        await UntilAsync(a, n => CopiesPending(n, a) == 0, "a to write the copy of stored's session");
+
+        RawMqttClient? onB = null;
+        await using var restarted = await a.RestartAsync(crash: true, whileDown: async () =>
+        {
+            await onA.DisposeAsync();
+            onB = await RawMqttClient.ConnectAsync(b);
+            await onB.SendAsync(ConnectPacket("stored", V5, cleanStart: false, sessionExpiry: Expiry));
+            var connack = await onB.ReceiveAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal((0, 1), (ConnackCode(connack), connack.Body[0] & 1)); // resumed on b from the cluster's copy
+        });
+        await using var client = onB!;
+
+        await restarted.WaitForLogAsync(l => l.Contains("client id stored, accepted here without the registry, is owned by node b@127.0.0.1", StringComparison.Ordinal),
+            "the restarted a to give up its stored session", Deadline);
+        await UntilAsync(restarted, n => Node(n, "a@127.0.0.1").GetProperty("routes").GetInt32() == 0, "a to withdraw the stale session's route");
+        var sessions = (await ClientsAsync(restarted)).Where(s => s.GetProperty("clientid").GetString() == "stored").ToList();
+        Assert.Equal("b@127.0.0.1", Assert.Single(sessions).GetProperty("node").GetString());
+
+        // Published on the restarted a: delivered on b (a holds no session for it).
+        await MosquittoClients.PublishAsync(restarted, ["-q", "1", "-t", "ps/1", "-m", "once"]);
+        var message = await client.ReceiveAsync(Publish);
+        Assert.Equal("once", ReadPublish(message, V5).Payload);
+        await client.SendAsync(Packet(0x40, [(byte)(PacketId(message) >> 8), (byte)PacketId(message)]));
+    }
+
+    private static int CopiesPending(System.Text.Json.JsonElement nodes, BrokerProcess node) =>
+        Node(nodes, node.NodeName).GetProperty("session_copies_pending").GetInt32();
 
     /// <summary>Waits until each node's client-id registry is ready (JetStream elects its leaders after the servers start).</summary>
     private static async Task WaitRegistryAsync(params BrokerProcess[] nodes)

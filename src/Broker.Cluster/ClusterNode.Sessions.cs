@@ -1,0 +1,184 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// The cluster's copy of each session that outlives its connection: its record (subscriptions with their options,
+/// expiry, user name), not its messages, so that a client whose node died resumes its session on another node.
+/// </summary>
+/// <remarks>
+/// <para>The copies are a JetStream key-value bucket <c>&lt;cluster.name&gt;-sessions</c> (history 1,
+/// <c>cluster.owner_replicas</c> copies): key as the registry's (the client id, base64url), value the owning node's
+/// name, a newline, then the record in the core's handover form. The node that has the session writes it when the core
+/// says it changed (created, resumed, subscribed, unsubscribed, offline), a few at a time in the background: a burst
+/// of changes to one session is one write. When the session ends here (expired, discarded, or no longer outliving its
+/// connection, or a clean start replaced a dead node's session), the node deletes the copy unless another running node
+/// wrote it; a session taken over by another node is that node's to write.</para>
+/// <para>The copy is read only when a client connects and its previous owner could not hand the session over (down by
+/// heartbeat, gone from NATS, silent past <c>cluster.node_timeout</c>) or is this node in an earlier life (restarted
+/// without the session): then it stands in for the session, restored offline and resumed by the CONNECT (session
+/// present 1, its subscriptions routed here). What the dead node held for it (in-flight and queued messages, QoS 2
+/// packet ids, the will) is not in the copy.</para>
+/// </remarks>
+internal sealed partial class ClusterNode
+{
+    private readonly ConcurrentDictionary<string, byte> _sessionsChanged = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _sessionsSignal = new(0, 1);
+    private readonly TaskCompletionSource<INatsKVStore> _sessionsBucket = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private int _sessionsCopying; // taken from _sessionsChanged, not yet written
+
+    private string SessionsBucketName => _options.Name + "-sessions";
+
+    /// <summary>Sessions whose change is not in the cluster's copy yet (0 when every copy is up to date).</summary>
+    public int SessionCopiesPending => _sessionsChanged.Count + Volatile.Read(ref _sessionsCopying);
+
+    /// <inheritdoc/>
+    public void SessionChanged(string clientId)
+    {
+        if (_sessionsChanged.TryAdd(clientId, 0) && _sessionsSignal.CurrentCount == 0)
+        {
+            try
+            {
+                _sessionsSignal.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Signalled already by another change.
+            }
+        }
+    }
+
+    /// <summary>Writes (or deletes) the copies of the sessions that changed, until the node stops; one that fails is tried again.</summary>
+    private async Task CopySessionsAsync(CancellationToken cancel)
+    {
+        var bucket = await OpenBucketAsync(SessionsBucketName, "copies of persistent sessions' records (broker cluster " + _options.Name + ")", _sessionsBucket, cancel).ConfigureAwait(false);
+        if (bucket is null)
+            return;
+        while (!cancel.IsCancellationRequested)
+        {
+            try
+            {
+                await _sessionsSignal.WaitAsync(cancel).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            foreach (var clientId in _sessionsChanged.Keys)
+            {
+                // Counted before it leaves the set: SessionCopiesPending is never 0 while a change is unwritten.
+                Interlocked.Increment(ref _sessionsCopying);
+                _sessionsChanged.TryRemove(clientId, out _);
+                try
+                {
+                    await CopySessionAsync(bucket, clientId, cancel).ConfigureAwait(false);
+                    Interlocked.Decrement(ref _sessionsCopying);
+                }
+                catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !cancel.IsCancellationRequested))
+                {
+                    // NATS or JetStream away: this one and the rest are written once it answers.
+                    SessionChanged(clientId);
+                    Interlocked.Decrement(ref _sessionsCopying);
+                    if (_core.ShouldLog(0x2450, nameof(LogSessionCopyRetry), null))
+                        LogSessionCopyRetry(_logger, _sessionsChanged.Count, ex.Message);
+                    await DelayQuietlyAsync(TimeSpan.FromSeconds(1), cancel).ConfigureAwait(false);
+                    break;
+                }
+            }
+        }
+    }
+
+    private async Task CopySessionAsync(INatsKVStore bucket, string clientId, CancellationToken cancel)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        deadline.CancelAfter(_options.NodeTimeout + TimeSpan.FromSeconds(1));
+        var key = OwnerKey(clientId);
+        if (_core.SessionCopy(clientId) is { } record)
+        {
+            var name = Encoding.UTF8.GetBytes(NodeName + "\n");
+            var value = new byte[name.Length + record.Length];
+            name.CopyTo(value, 0);
+            record.CopyTo(value, name.Length);
+            await bucket.PutAsync(key, value, cancellationToken: deadline.Token).ConfigureAwait(false);
+            return;
+        }
+        // Ended here (or a clean start replaced a dead node's session): the copy goes, unless another running node wrote
+        // it (it took the session over and has it now).
+        NatsKVEntry<byte[]> entry;
+        try
+        {
+            entry = await bucket.GetEntryAsync<byte[]>(key, cancellationToken: deadline.Token).ConfigureAwait(false);
+        }
+        catch (NatsKVKeyNotFoundException)
+        {
+            return;
+        }
+        catch (NatsKVKeyDeletedException)
+        {
+            return;
+        }
+        if (SplitCopy(entry.Value).Owner is { } owner && owner != NodeName && IsRunning(owner))
+            return;
+        try
+        {
+            await bucket.DeleteAsync(key, new NatsKVDeleteOpts { Revision = entry.Revision }, deadline.Token).ConfigureAwait(false);
+        }
+        catch (NatsKVWrongLastRevisionException)
+        {
+            // Written meanwhile, by another node taking the session over.
+        }
+    }
+
+    /// <summary>
+    /// The cluster's copy of <paramref name="clientId"/>'s session, for a CONNECT whose previous owner could not hand it
+    /// over; null when there is none, or it cannot be read in time.
+    /// </summary>
+    private async Task<byte[]?> ReadSessionCopyAsync(string clientId, string previousOwner)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        deadline.CancelAfter(_options.NodeTimeout);
+        try
+        {
+            // Still being created here (JetStream may take seconds to answer three nodes creating it at once): the
+            // bucket another node made is read directly.
+            var bucket = _sessionsBucket.Task.IsCompletedSuccessfully
+                ? _sessionsBucket.Task.Result
+                : await new NatsKVContext(new NatsJSContext(_nats)).GetStoreAsync(SessionsBucketName, deadline.Token).ConfigureAwait(false);
+            var entry = await bucket.GetEntryAsync<byte[]>(OwnerKey(clientId), cancellationToken: deadline.Token).ConfigureAwait(false);
+            var (owner, record) = SplitCopy(entry.Value);
+            LogSessionCopyUsed(_logger, clientId, owner ?? "?", previousOwner);
+            return record;
+        }
+        catch (Exception ex) when (ex is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
+        {
+            LogSessionCopyUnreadable(_logger, clientId, ex.Message);
+            return null;
+        }
+    }
+
+    /// <summary>A copy's owner and record (the part after the first newline).</summary>
+    private static (string? Owner, byte[]? Record) SplitCopy(byte[]? value)
+    {
+        var end = value is null ? -1 : Array.IndexOf(value, (byte)'\n');
+        return end < 0 ? (null, null) : (Encoding.UTF8.GetString(value!, 0, end), value![(end + 1)..]);
+    }
+
+    [LoggerMessage(EventId = 2450, Level = LogLevel.Warning, Message = "Cluster: writing the copies of {Count} persistent session(s) failed ({Error}); trying again")]
+    private static partial void LogSessionCopyRetry(ILogger logger, int count, string error);
+
+    [LoggerMessage(EventId = 2451, Level = LogLevel.Information, Message = "Cluster: client id {ClientId} resumes the cluster's copy of its session (written by node {Writer}; node {Previous} could not hand it over): its subscriptions, not what that node held for it")]
+    private static partial void LogSessionCopyUsed(ILogger logger, string clientId, string writer, string previous);
+
+    [LoggerMessage(EventId = 2452, Level = LogLevel.Warning, Message = "Cluster: the cluster's copy of client id {ClientId}'s session cannot be read ({Error}): it starts anew")]
+    private static partial void LogSessionCopyUnreadable(ILogger logger, string clientId, string error);
+}
