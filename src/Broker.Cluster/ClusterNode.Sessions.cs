@@ -70,27 +70,49 @@ internal sealed partial class ClusterNode
             {
                 return;
             }
-            foreach (var clientId in _sessionsChanged.Keys)
+            // Up to 64 writes at a time: a reconnect storm of persistent clients is not written one round trip at a time.
+            foreach (var chunk in _sessionsChanged.Keys.Chunk(64))
             {
-                // Counted before it leaves the set: SessionCopiesPending is never 0 while a change is unwritten.
-                Interlocked.Increment(ref _sessionsCopying);
-                _sessionsChanged.TryRemove(clientId, out _);
-                try
+                var writes = new Task<string?>[chunk.Length];
+                for (var i = 0; i < chunk.Length; i++)
                 {
-                    await CopySessionAsync(bucket, clientId, cancel).ConfigureAwait(false);
+                    // Counted before it leaves the set: SessionCopiesPending is never 0 while a change is unwritten.
+                    Interlocked.Increment(ref _sessionsCopying);
+                    _sessionsChanged.TryRemove(chunk[i], out _);
+                    writes[i] = TryCopySessionAsync(bucket, chunk[i], cancel);
+                }
+                string? failure = null;
+                for (var i = 0; i < writes.Length; i++)
+                {
+                    if (await writes[i].ConfigureAwait(false) is { } error)
+                    {
+                        failure = error;
+                        SessionChanged(chunk[i]); // written once NATS answers
+                    }
                     Interlocked.Decrement(ref _sessionsCopying);
                 }
-                catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !cancel.IsCancellationRequested))
+                if (failure is not null)
                 {
-                    // NATS or JetStream away: this one and the rest are written once it answers.
-                    SessionChanged(clientId);
-                    Interlocked.Decrement(ref _sessionsCopying);
                     if (_core.ShouldLog(0x2450, nameof(LogSessionCopyRetry), null))
-                        LogSessionCopyRetry(_logger, _sessionsChanged.Count, ex.Message);
+                        LogSessionCopyRetry(_logger, _sessionsChanged.Count, failure);
                     await DelayQuietlyAsync(TimeSpan.FromSeconds(1), cancel).ConfigureAwait(false);
                     break;
                 }
             }
+        }
+    }
+
+    /// <summary>Writes or deletes one copy; null when done, else why not (NATS or JetStream away).</summary>
+    private async Task<string?> TryCopySessionAsync(INatsKVStore bucket, string clientId, CancellationToken cancel)
+    {
+        try
+        {
+            await CopySessionAsync(bucket, clientId, cancel).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !cancel.IsCancellationRequested))
+        {
+            return ex.Message;
         }
     }
 
