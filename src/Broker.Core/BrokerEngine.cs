@@ -45,6 +45,7 @@ internal sealed partial class BrokerEngine : ISessionHost
         TimeProvider = timeProvider;
         LoggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Broker.Core");
+        ChannelLogger = loggerFactory.CreateLogger("Broker.Core.Channel");
         _aclCacheTtl = (long)(access.AclCacheTtl.TotalSeconds * timeProvider.TimestampFrequency);
         // Without one from the host (tests, micro-benchmarks): every event written, and no timer on their clock.
         LogThrottle = logThrottle ?? new LogThrottle(TimeSpan.Zero, 1, timeProvider, _logger);
@@ -103,6 +104,9 @@ internal sealed partial class BrokerEngine : ISessionHost
     public BrokerOptions BrokerOptions { get; }
     public TimeProvider TimeProvider { get; }
     public ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>What every connection logs to: one for all, not a field in each (an idle fleet holds every channel).</summary>
+    internal ILogger ChannelLogger { get; }
     public HookRegistry Hooks { get; }
 
     /// <summary>The plugin host's port: all it may use of the core.</summary>

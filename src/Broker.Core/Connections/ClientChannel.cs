@@ -23,9 +23,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
     private readonly OutboundQueue<Outbound> _outbound;
-    private TaskCompletionSource? _closed; // created when first asked for: most connections are never awaited
     private int _cleanedUp;
-    private readonly ILogger _logger;
     private readonly int _maxPacketSize;
     private MqttProtocolVersion _version;
     private ClientInfo? _client;
@@ -37,13 +35,6 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private TopicMemo _lastTopic; // the read loop's: the topic of the last PUBLISH, for the next to the same topic
     private TimeSpan _keepAliveLimit;
     private int _closeRequested;
-    private MqttReasonCode _closeReason = MqttReasonCode.UnspecifiedError;
-    private string _closeWhy = "closed";
-    private bool _sendWill = true;
-    private int _takenOver;
-    private BrokerMessage? _will;
-    private TaskCompletionSource? _closeSignal; // made by a pause (inbound limiter, held login): ends it when the channel closes
-    private uint _willDelay;
 
     public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener)
     {
@@ -52,30 +43,12 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         _outbound = new OutboundQueue<Outbound>(this);
         RemoteEndPoint = remoteEndPoint;
         Listener = listener;
-        _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Channel");
         _maxPacketSize = (int)Math.Min(engine.MqttOptions.MaxPacketSize, int.MaxValue);
     }
 
     public IPEndPoint? RemoteEndPoint { get; }
 
-    /// <summary>
-    /// Set by a TLS listener with <c>peer_cert_as_username</c>: the CONNECT's username is replaced by
-    /// <see cref="PeerCertUsername"/> (null without a client certificate, as EMQX does) before any hook or
-    /// authentication sees it, so a client cannot claim another certificate's name.
-    /// </summary>
-    public bool UsernameFromCertificate { get; init; }
-
-    /// <summary>The client certificate's name when <see cref="UsernameFromCertificate"/>.</summary>
-    public string? PeerCertUsername { get; init; }
-
-    /// <summary>The TLS client certificate's Common Name, if one was given (<see cref="ClientInfo.CertificateCommonName"/>).</summary>
-    public string? PeerCertCommonName { get; init; }
-
-    /// <summary>The TLS client certificate's subject DN, if one was given (<see cref="ClientInfo.CertificateSubject"/>).</summary>
-    public string? PeerCertSubject { get; init; }
-
-    /// <summary>The listener's per-connection inbound limits; null (no cost) when none is configured.</summary>
-    public InboundRateLimiter? InboundLimiter { get; init; }
+    private ILogger Logger => _engine.ChannelLogger;
 
     public string Listener { get; }
 
@@ -91,11 +64,12 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     {
         get
         {
-            var closed = Volatile.Read(ref _closed);
+            var rare = Rare; // created when first asked for: most connections are never awaited
+            var closed = Volatile.Read(ref rare.Closed);
             if (closed is null)
             {
                 var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                closed = Interlocked.CompareExchange(ref _closed, created, null) ?? created;
+                closed = Interlocked.CompareExchange(ref rare.Closed, created, null) ?? created;
                 // Cleaned up before the source was published: CleanupAsync did not see it.
                 if (Volatile.Read(ref _cleanedUp) != 0)
                     closed.TrySetResult();
@@ -116,7 +90,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
             var input = _transport.Input;
             var limiter = InboundLimiter;
             if (limiter is not null)
-                Volatile.Write(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                Volatile.Write(ref _rare!.CloseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             while (Volatile.Read(ref _closeRequested) == 0)
             {
                 var result = await input.ReadAsync().ConfigureAwait(false);
@@ -135,7 +109,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
                             remaining = buffer.Length;
                             // A close (kick, takeover, listener stop) ends the pause at once.
                             if (wait > TimeSpan.Zero)
-                                await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _closeSignal!.Task).ConfigureAwait(false);
+                                await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _rare!.CloseSignal!.Task).ConfigureAwait(false);
                             if (Volatile.Read(ref _closeRequested) != 0)
                                 break;
                         }
@@ -167,7 +141,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         catch (Exception ex)
         {
             if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                LogUnexpected(_logger, ex, _client?.ClientId);
+                LogUnexpected(Logger, ex, _client?.ClientId);
             RequestClose(MqttReasonCode.UnspecifiedError, "error", sendDisconnect: true);
         }
         finally
@@ -179,7 +153,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
             catch (Exception ex)
             {
                 if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                    LogUnexpected(_logger, ex, _client?.ClientId);
+                    LogUnexpected(Logger, ex, _client?.ClientId);
             }
         }
     }
@@ -226,14 +200,15 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
             session.ExpiryInterval = expiry;
         }
         // The will is discarded on a normal DISCONNECT and kept for 0x04 [MQTT-3.14.4-3].
-        _sendWill = packet.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
+        if (packet.ReasonCode != MqttReasonCode.DisconnectWithWillMessage && _rare is { } rare)
+            rare.WillDiscarded = true;
         RequestClose(packet.ReasonCode, "normal", sendDisconnect: false);
     }
 
     private void OnProtocolError(MqttProtocolException ex)
     {
         if (ShouldLog(ProtocolErrorEvent, nameof(LogProtocolError), _client?.ClientId))
-            LogProtocolError(_logger, _client?.ClientId ?? RemoteEndPoint?.ToString(), ex.ReasonCode, ex.Message);
+            LogProtocolError(Logger, _client?.ClientId ?? RemoteEndPoint?.ToString(), ex.ReasonCode, ex.Message);
         if (!_connected)
         {
             // A CONNECT we cannot accept: answer in a version the client reads, where the spec gives a code.
@@ -265,7 +240,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     /// <summary>Closed because another connection took the session [MQTT-3.1.4-3]; DISCONNECT 0x8E for MQTT 5.</summary>
     public Task TakeOverAsync()
     {
-        Volatile.Write(ref _takenOver, 1);
+        Volatile.Write(ref Rare.TakenOver, 1);
         return CloseAsync(MqttReasonCode.SessionTakenOver, "takenover");
     }
 
@@ -273,12 +248,13 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     {
         if (Interlocked.Exchange(ref _closeRequested, 1) != 0)
             return;
-        _closeReason = reason;
-        _closeWhy = why;
+        var rare = Rare;
+        rare.CloseReason = reason;
+        rare.CloseWhy = why;
         if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
             Send(new MqttDisconnectPacket { ReasonCode = reason });
         _outbound.Complete();
-        Volatile.Read(ref _closeSignal)?.TrySetResult();
+        Volatile.Read(ref rare.CloseSignal)?.TrySetResult();
         _transport.Input.CancelPendingRead();
     }
 
@@ -314,35 +290,36 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
 
     private async Task CleanupAsync()
     {
-        RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
+        RequestClose(CloseReason, CloseWhy, sendDisconnect: false);
         _engine.Deadlines.Cancel(this);
         try
         {
             if (_connected && _session is { } session)
             {
                 _engine.Metrics.Disconnected();
-                var takenOver = Volatile.Read(ref _takenOver) != 0;
+                var rare = Rare; // RequestClose made it
+                var takenOver = Volatile.Read(ref rare.TakenOver) != 0;
                 // No will when another connection took the session: a new Network Connection for the client id
                 // was opened before any will delay could elapse [MQTT-3.1.2-8].
-                var will = _sendWill && !takenOver ? _will : null;
-                await _engine.Sessions.DisconnectedAsync(this, session, will, _willDelay, takenOver).ConfigureAwait(false);
+                var will = !rare.WillDiscarded && !takenOver ? rare.Will : null;
+                await _engine.Sessions.DisconnectedAsync(this, session, will, rare.WillDelay, takenOver).ConfigureAwait(false);
                 if (!_engine.Hooks.ClientDisconnected.IsEmpty)
                 {
                     await _engine.Hooks.ClientDisconnected.RunAsync(new ClientDisconnectedContext
                     {
                         Client = _client,
-                        ReasonCode = _closeReason,
-                        Reason = _closeWhy,
+                        ReasonCode = rare.CloseReason,
+                        Reason = rare.CloseWhy,
                     }).ConfigureAwait(false);
                 }
                 if (ShouldLog(DisconnectedEvent, nameof(LogDisconnected), _client!.ClientId))
-                    LogDisconnected(_logger, _client.ClientId, _closeWhy);
+                    LogDisconnected(Logger, _client.ClientId, rare.CloseWhy);
             }
         }
         catch (Exception ex)
         {
             if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                LogUnexpected(_logger, ex, _client?.ClientId);
+                LogUnexpected(Logger, ex, _client?.ClientId);
         }
         finally
         {
@@ -351,7 +328,8 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
             _engine.Unregister(this);
             // A full fence, against Closed's publish-then-check.
             Interlocked.Exchange(ref _cleanedUp, 1);
-            Volatile.Read(ref _closed)?.TrySetResult();
+            if (Volatile.Read(ref _rare) is { } rare)
+                Volatile.Read(ref rare.Closed)?.TrySetResult();
         }
 
         try
