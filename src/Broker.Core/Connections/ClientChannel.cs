@@ -85,47 +85,23 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         _lastReceived = _engine.TimeProvider.GetTimestamp();
         _engine.Deadlines.Schedule(this, _engine.MqttOptions.IdleTimeout);
         // The read loop, here rather than in a method of its own: an idle connection holds one state machine less.
+        // What it received is parsed and handled synchronously in Parse, so the state machine that waits while the
+        // connection is idle (every idle connection holds one) keeps no buffer, result or limiter of its own.
         try
         {
-            var input = _transport.Input;
-            var limiter = InboundLimiter;
-            if (limiter is not null)
+            if (InboundLimiter is not null)
                 Volatile.Write(ref _rare!.CloseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             while (Volatile.Read(ref _closeRequested) == 0)
             {
-                var result = await input.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                var start = buffer.Length;
-                var remaining = start;
-                try
+                ValueTask pending;
+                bool ended;
                 {
-                    while (Volatile.Read(ref _closeRequested) == 0
-                        && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, ref _lastTopic, out var packet))
-                    {
-                        if (limiter is not null)
-                        {
-                            // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
-                            var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
-                            remaining = buffer.Length;
-                            // A close (kick, takeover, listener stop) ends the pause at once.
-                            if (wait > TimeSpan.Zero)
-                                await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _rare!.CloseSignal!.Task).ConfigureAwait(false);
-                            if (Volatile.Read(ref _closeRequested) != 0)
-                                break;
-                        }
-                        Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
-                        _engine.Metrics.PacketIn();
-                        var pending = HandleAsync(packet);
-                        if (!pending.IsCompletedSuccessfully)
-                            await pending.ConfigureAwait(false);
-                    }
+                    var result = await _transport.Input.ReadAsync().ConfigureAwait(false);
+                    pending = Parse(result, out ended);
                 }
-                finally
-                {
-                    _engine.Metrics.BytesIn(start - buffer.Length);
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                }
-                if (result.IsCompleted || result.IsCanceled)
+                if (!pending.IsCompletedSuccessfully)
+                    await pending.ConfigureAwait(false); // then the rest of what was received, read again
+                else if (ended)
                     break;
             }
         }
@@ -156,6 +132,65 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
                     LogUnexpected(Logger, ex, _client?.ClientId);
             }
         }
+    }
+
+    /// <summary>
+    /// Handles the packets in <paramref name="result"/> until one goes asynchronous (a hook, back-pressure, the
+    /// inbound limiter's pause): then what it consumed is given back to the reader and the rest is read again once
+    /// that one is done (packets copy what they keep, so nothing refers to the reader's buffer). Returns that wait,
+    /// or a completed task when everything complete has been handled; <paramref name="ended"/>: nothing more will come.
+    /// </summary>
+    private ValueTask Parse(in ReadResult result, out bool ended)
+    {
+        var input = _transport.Input;
+        var buffer = result.Buffer;
+        var start = buffer.Length;
+        var remaining = start;
+        var pending = ValueTask.CompletedTask;
+        try
+        {
+            while (Volatile.Read(ref _closeRequested) == 0
+                && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, ref _lastTopic, out var packet))
+            {
+                if (InboundLimiter is { } limiter)
+                {
+                    // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
+                    var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
+                    remaining = buffer.Length;
+                    if (wait > TimeSpan.Zero)
+                    {
+                        pending = PauseThenHandleAsync(wait, packet);
+                        break;
+                    }
+                }
+                Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
+                _engine.Metrics.PacketIn();
+                pending = HandleAsync(packet);
+                if (!pending.IsCompletedSuccessfully)
+                    break;
+            }
+        }
+        finally
+        {
+            _engine.Metrics.BytesIn(start - buffer.Length);
+            if (pending.IsCompletedSuccessfully)
+                input.AdvanceTo(buffer.Start, buffer.End);
+            else
+                input.AdvanceTo(buffer.Start); // not examined: the next read returns the rest at once
+        }
+        ended = result.IsCompleted || result.IsCanceled;
+        return pending;
+    }
+
+    /// <summary>The inbound limiter's pause, then the packet; a close (kick, takeover, listener stop) ends the pause at once.</summary>
+    private async ValueTask PauseThenHandleAsync(TimeSpan wait, MqttPacket packet)
+    {
+        await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _rare!.CloseSignal!.Task).ConfigureAwait(false);
+        if (Volatile.Read(ref _closeRequested) != 0)
+            return;
+        Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
+        _engine.Metrics.PacketIn();
+        await HandleAsync(packet).ConfigureAwait(false);
     }
 
     private ValueTask HandleAsync(MqttPacket packet)
