@@ -83,7 +83,7 @@ internal sealed partial class ClientChannel
             connackProperties = new MqttProperties
             {
                 ReceiveMaximum = (ushort)Math.Min(_engine.SessionOptions.MaxAwaitingRel, ushort.MaxValue),
-                MaximumPacketSize = (uint)_maxPacketSize,
+                MaximumPacketSize = (uint)MaxPacketSize,
                 TopicAliasMaximum = (ushort)mqtt.MaxTopicAlias,
                 MaximumQos = mqtt.MaxQosAllowed < 2 ? (byte)mqtt.MaxQosAllowed : null,
                 RetainAvailable = mqtt.RetainAvailable ? null : (byte)0,

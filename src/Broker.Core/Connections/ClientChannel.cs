@@ -24,7 +24,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private readonly IDuplexPipe _transport;
     private readonly OutboundQueue<Outbound> _outbound;
     private int _cleanedUp;
-    private readonly int _maxPacketSize;
+    private int _registrySlot = -1; // in the engine's ChannelRegistry
     private MqttProtocolVersion _version;
     private ClientInfo? _client;
     private Session? _session;
@@ -43,12 +43,14 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         _outbound = new OutboundQueue<Outbound>(this);
         RemoteEndPoint = remoteEndPoint;
         Listener = listener;
-        _maxPacketSize = (int)Math.Min(engine.MqttOptions.MaxPacketSize, int.MaxValue);
     }
 
     public IPEndPoint? RemoteEndPoint { get; }
 
     private ILogger Logger => _engine.ChannelLogger;
+
+    /// <summary>mqtt.max_packet_size, as the reader takes it (read from the options: one field less per connection).</summary>
+    private int MaxPacketSize => (int)Math.Min(_engine.MqttOptions.MaxPacketSize, int.MaxValue);
 
     public string Listener { get; }
 
@@ -81,7 +83,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     /// <summary>Runs the connection until either side closes it. Never faults: what goes wrong is logged.</summary>
     public async Task RunAsync()
     {
-        _engine.Register(this);
+        _registrySlot = _engine.Register(this);
         _lastReceived = _engine.TimeProvider.GetTimestamp();
         _engine.Deadlines.Schedule(this, _engine.MqttOptions.IdleTimeout);
         // The read loop, here rather than in a method of its own: an idle connection holds one state machine less.
@@ -150,7 +152,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         try
         {
             while (Volatile.Read(ref _closeRequested) == 0
-                && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, ref _lastTopic, out var packet))
+                && MqttPacketReader.TryRead(ref buffer, _version, MaxPacketSize, ref _lastTopic, out var packet))
             {
                 if (InboundLimiter is { } limiter)
                 {
@@ -360,7 +362,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         {
             if (_client is { } client)
                 _engine.ClientStates.Drop(client);
-            _engine.Unregister(this);
+            _engine.Unregister(this, _registrySlot);
             // A full fence, against Closed's publish-then-check.
             Interlocked.Exchange(ref _cleanedUp, 1);
             if (Volatile.Read(ref _rare) is { } rare)
