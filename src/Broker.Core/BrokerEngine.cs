@@ -24,7 +24,7 @@ internal sealed partial class BrokerEngine : ISessionHost
     [ThreadStatic]
     private static List<RouteMatch<Session>>? t_matches;
 
-    private readonly ConcurrentDictionary<ClientChannel, byte> _channels = new();
+    private readonly ChannelRegistry _channels = new();
     private readonly ILogger _logger;
     private int _shuttingDown;
 
@@ -45,6 +45,7 @@ internal sealed partial class BrokerEngine : ISessionHost
         TimeProvider = timeProvider;
         LoggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Broker.Core");
+        ChannelLogger = loggerFactory.CreateLogger("Broker.Core.Channel");
         _aclCacheTtl = (long)(access.AclCacheTtl.TotalSeconds * timeProvider.TimestampFrequency);
         // Without one from the host (tests, micro-benchmarks): every event written, and no timer on their clock.
         LogThrottle = logThrottle ?? new LogThrottle(TimeSpan.Zero, 1, timeProvider, _logger);
@@ -103,6 +104,9 @@ internal sealed partial class BrokerEngine : ISessionHost
     public BrokerOptions BrokerOptions { get; }
     public TimeProvider TimeProvider { get; }
     public ILoggerFactory LoggerFactory { get; }
+
+    /// <summary>What every connection logs to: one for all, not a field in each (an idle fleet holds every channel).</summary>
+    internal ILogger ChannelLogger { get; }
     public HookRegistry Hooks { get; }
 
     /// <summary>The plugin host's port: all it may use of the core.</summary>
@@ -151,11 +155,15 @@ internal sealed partial class BrokerEngine : ISessionHost
     public bool IsShuttingDown => Volatile.Read(ref _shuttingDown) != 0;
 
     /// <summary>Connections currently open (connected or still in CONNECT).</summary>
-    public ICollection<ClientChannel> Channels => _channels.Keys;
+    public ICollection<ClientChannel> Channels => _channels.Snapshot();
 
-    internal void Register(ClientChannel channel) => _channels.TryAdd(channel, 0);
+    /// <summary>How many connections are open, without a snapshot of them.</summary>
+    public int ChannelCount => _channels.Count;
 
-    internal void Unregister(ClientChannel channel) => _channels.TryRemove(channel, out _);
+    /// <summary>Registers <paramref name="channel"/>; returns its slot, for <see cref="Unregister"/>.</summary>
+    internal int Register(ClientChannel channel) => _channels.Add(channel);
+
+    internal void Unregister(ClientChannel channel, int slot) => _channels.Remove(channel, slot);
 
     /// <summary>
     /// Publishes a message from a client (<paramref name="publisher"/>) or from the broker/a plugin (null): runs
@@ -409,7 +417,7 @@ internal sealed partial class BrokerEngine : ISessionHost
         if (!disconnect)
             return 0;
         var closing = new List<Task>();
-        foreach (var channel in _channels.Keys)
+        foreach (var channel in _channels.Snapshot())
         {
             if (channel.Client is { } client && Matches(ban, client))
                 closing.Add(channel.CloseAsync(MqttReasonCode.AdministrativeAction, "banned"));
@@ -436,7 +444,7 @@ internal sealed partial class BrokerEngine : ISessionHost
     {
         BeginShutdown();
         var closing = new List<Task>();
-        foreach (var channel in _channels.Keys)
+        foreach (var channel in _channels.Snapshot())
             closing.Add(channel.CloseAsync(MqttReasonCode.ServerShuttingDown, "shutdown"));
         try
         {

@@ -9,18 +9,17 @@ namespace Broker.Core.Connections;
 internal sealed partial class ClientChannel
 {
     private int _window;
-    private ushort _clientTopicAliasMaximum;
-    private uint _clientMaximumPacketSize;
     private string? _peerHost; // the peer's IP address as messages carry it (BrokerMessage.PublisherAddress), made once at CONNECT
 
     /// <summary>Waits <paramref name="delay"/>; false when the connection was closed meanwhile.</summary>
     internal async ValueTask<bool> WaitUnlessClosedAsync(TimeSpan delay)
     {
-        var closing = Volatile.Read(ref _closeSignal);
+        var rare = Rare;
+        var closing = Volatile.Read(ref rare.CloseSignal);
         if (closing is null)
         {
-            Interlocked.CompareExchange(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
-            closing = Volatile.Read(ref _closeSignal)!;
+            Interlocked.CompareExchange(ref rare.CloseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+            closing = Volatile.Read(ref rare.CloseSignal)!;
         }
         if (Volatile.Read(ref _closeRequested) == 0)
             await Task.WhenAny(Task.Delay(delay, _engine.TimeProvider), closing.Task).ConfigureAwait(false);
@@ -54,14 +53,20 @@ internal sealed partial class ClientChannel
         var properties = decision.Properties;
         var mqtt = _engine.MqttOptions;
         _superuser = decision.Superuser;
-        _will = decision.Will;
-        _willDelay = decision.WillDelay;
+        if (decision.Will is { } will)
+        {
+            var rare = Rare;
+            rare.Will = will;
+            rare.WillDelay = decision.WillDelay;
+        }
 
         // Flow control the client asked for (MQTT 5): Receive Maximum bounds our in-flight window, Maximum
         // Packet Size what we may send it [MQTT-3.1.2-24 of 5.0], Topic Alias Maximum the aliases we may set.
         _window = Math.Min(_engine.SessionOptions.MaxInflight, properties?.ReceiveMaximum ?? ushort.MaxValue);
-        _clientMaximumPacketSize = properties?.MaximumPacketSize ?? 0;
-        _clientTopicAliasMaximum = properties?.TopicAliasMaximum ?? 0;
+        if (properties?.MaximumPacketSize is { } maximumPacketSize and > 0)
+            Rare.ClientMaximumPacketSize = maximumPacketSize;
+        if (properties?.TopicAliasMaximum is { } topicAliasMaximum and > 0)
+            Rare.ClientTopicAliasMaximum = topicAliasMaximum;
 
         var (session, present) = await _engine.Sessions.ConnectAsync(this, client, _superuser, connect.CleanSession, decision.ExpiryInterval).ConfigureAwait(false);
         if (session is null)
@@ -78,7 +83,7 @@ internal sealed partial class ClientChannel
             connackProperties = new MqttProperties
             {
                 ReceiveMaximum = (ushort)Math.Min(_engine.SessionOptions.MaxAwaitingRel, ushort.MaxValue),
-                MaximumPacketSize = (uint)_maxPacketSize,
+                MaximumPacketSize = (uint)MaxPacketSize,
                 TopicAliasMaximum = (ushort)mqtt.MaxTopicAlias,
                 MaximumQos = mqtt.MaxQosAllowed < 2 ? (byte)mqtt.MaxQosAllowed : null,
                 RetainAvailable = mqtt.RetainAvailable ? null : (byte)0,
@@ -102,7 +107,7 @@ internal sealed partial class ClientChannel
             _engine.Deadlines.Schedule(this, _keepAliveLimit);
         session.Resume(this, _window);
         if (ShouldLog(ConnectedEvent, nameof(LogConnected), client.ClientId))
-            LogConnected(_logger, client.ClientId, client.Username, RemoteEndPoint?.ToString(), (byte)_version, present);
+            LogConnected(Logger, client.ClientId, client.Username, RemoteEndPoint?.ToString(), (byte)_version, present);
 
         if (!_engine.Hooks.ClientConnected.IsEmpty)
             await _engine.Hooks.ClientConnected.RunAsync(new ClientConnectedContext { Client = client, SessionPresent = present }).ConfigureAwait(false);

@@ -15,10 +15,8 @@ internal sealed partial class ClientChannel
     // connection does not carry them.
     private MqttPublishPacket? _publish;
     private MqttAckPacket[]? _acks;
-    private Dictionary<string, ushort>? _outboundAliases;
     private int _pendingQos0;
     private long _pendingQos0Bytes;
-    private TaskCompletionSource? _qos0Drained;
 
     /// <summary>QoS 0 messages queued for the writer and not yet written.</summary>
     public int Qos0Backlog => Volatile.Read(ref _pendingQos0);
@@ -35,11 +33,12 @@ internal sealed partial class ClientChannel
     {
         if (!IsQos0Behind())
             return Task.CompletedTask;
-        var waiting = Volatile.Read(ref _qos0Drained);
+        var rare = Rare;
+        var waiting = Volatile.Read(ref rare.Qos0Drained);
         if (waiting is null)
         {
             var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            waiting = Interlocked.CompareExchange(ref _qos0Drained, created, null) ?? created;
+            waiting = Interlocked.CompareExchange(ref rare.Qos0Drained, created, null) ?? created;
         }
         // The writer may have drained between the check and publishing the source: check again.
         if (!IsQos0Behind() || Volatile.Read(ref _closeRequested) != 0)
@@ -59,8 +58,8 @@ internal sealed partial class ClientChannel
 
     private void SignalQos0Drained(bool force)
     {
-        if (Volatile.Read(ref _qos0Drained) is { } waiting && (force || !IsQos0Behind())
-            && Interlocked.CompareExchange(ref _qos0Drained, null, waiting) == waiting)
+        if (Volatile.Read(ref _rare) is { } rare && Volatile.Read(ref rare.Qos0Drained) is { } waiting && (force || !IsQos0Behind())
+            && Interlocked.CompareExchange(ref rare.Qos0Drained, null, waiting) == waiting)
             waiting.TrySetResult();
     }
 
@@ -161,7 +160,7 @@ internal sealed partial class ClientChannel
             if (ex is not (IOException or OperationCanceledException or InvalidOperationException
                 or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException))
                 if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                    LogUnexpected(_logger, ex, _client?.ClientId);
+                    LogUnexpected(Logger, ex, _client?.ClientId);
             // Otherwise the peer is gone; the read side notices too.
             StopWriting();
         }
@@ -170,7 +169,7 @@ internal sealed partial class ClientChannel
     private void StopWriting()
     {
         _outbound.Abandon();
-        RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
+        RequestClose(CloseReason, CloseWhy, sendDisconnect: false);
         SignalQos0Drained(force: true);
     }
 
@@ -223,14 +222,17 @@ internal sealed partial class ClientChannel
         packet.SubscriptionIdentifiers = v5 ? item.SubscriptionIds : null;
         packet.Properties = v5 ? message.Properties : null;
 
-        if (v5 && _clientMaximumPacketSize != 0 && MqttPacketWriter.GetSize(packet, _version) > _clientMaximumPacketSize)
+        if (v5 && _rare is { } rare)
         {
-            // Never send more than the client's Maximum Packet Size: discard, as if delivered [MQTT-3.1.2-25].
-            Discard(message, item, "too_large");
-            return false;
+            if (rare.ClientMaximumPacketSize != 0 && MqttPacketWriter.GetSize(packet, _version) > rare.ClientMaximumPacketSize)
+            {
+                // Never send more than the client's Maximum Packet Size: discard, as if delivered [MQTT-3.1.2-25].
+                Discard(message, item, "too_large");
+                return false;
+            }
+            if (rare.ClientTopicAliasMaximum != 0)
+                ApplyOutboundAlias(packet, rare);
         }
-        if (v5 && _clientTopicAliasMaximum != 0)
-            ApplyOutboundAlias(packet);
 
         MqttPacketWriter.Write(output, packet, _version);
         packet.Payload = default;
@@ -244,18 +246,18 @@ internal sealed partial class ClientChannel
     /// The first <c>Topic Alias Maximum</c> distinct topics get an alias, sent once with the topic and then
     /// alone with an empty topic (3.3.2.3.4).
     /// </summary>
-    private void ApplyOutboundAlias(MqttPublishPacket packet)
+    private static void ApplyOutboundAlias(MqttPublishPacket packet, RareState rare)
     {
-        _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
-        if (_outboundAliases.TryGetValue(packet.Topic, out var alias))
+        var aliases = rare.OutboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
+        if (aliases.TryGetValue(packet.Topic, out var alias))
         {
             packet.TopicAlias = alias;
             packet.Topic = "";
         }
-        else if (_outboundAliases.Count < _clientTopicAliasMaximum)
+        else if (aliases.Count < rare.ClientTopicAliasMaximum)
         {
-            alias = (ushort)(_outboundAliases.Count + 1);
-            _outboundAliases.Add(packet.Topic, alias);
+            alias = (ushort)(aliases.Count + 1);
+            aliases.Add(packet.Topic, alias);
             packet.TopicAlias = alias;
         }
     }

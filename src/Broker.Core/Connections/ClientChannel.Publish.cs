@@ -8,7 +8,6 @@ namespace Broker.Core.Connections;
 internal sealed partial class ClientChannel
 {
     // Sparse: clients use a handful of aliases, and the announced maximum may be 65535.
-    private Dictionary<ushort, string>? _inboundAliases;
 
     private ValueTask HandlePublishAsync(MqttPublishPacket packet)
     {
@@ -169,9 +168,8 @@ internal sealed partial class ClientChannel
         await AcknowledgeWhenDurable(packet, outcome, duplicate).ConfigureAwait(false);
     }
 
-    // persistence.sync = sync: PUBACK/PUBREC waiting for their write, chained in the order the PUBLISHes came.
-    private Task _durableAcks = Task.CompletedTask;
-    private int _durableAcksPending;
+    // persistence.sync = sync: PUBACK/PUBREC waiting for their write are chained in the order the PUBLISHes came
+    // (RareState.DurableAcks).
 
     /// <summary>How many acknowledgements may wait for the disk before this connection stops reading.</summary>
     private const int MaxDurableAcksPending = 1024;
@@ -202,16 +200,17 @@ internal sealed partial class ClientChannel
     /// </summary>
     private ValueTask AcknowledgeAfter(MqttPublishPacket packet, PublishOutcome outcome, bool duplicate, Task ready)
     {
-        Interlocked.Increment(ref _durableAcksPending);
-        _durableAcks = AcknowledgeAfterAsync(_durableAcks, ready, packet, outcome, duplicate);
-        if (Volatile.Read(ref _durableAcksPending) >= MaxDurableAcksPending)
+        var rare = Rare;
+        Interlocked.Increment(ref rare.DurableAcksPending);
+        rare.DurableAcks = AcknowledgeAfterAsync(rare.DurableAcks, ready, packet, outcome, duplicate);
+        if (Volatile.Read(ref rare.DurableAcksPending) >= MaxDurableAcksPending)
             return WaitForDurableAcksAsync(outcome.Behind);
         return outcome.Behind is { } behind ? WaitForSubscriberAsync(behind) : ValueTask.CompletedTask;
     }
 
     private async ValueTask WaitForDurableAcksAsync(Session? behind)
     {
-        await _durableAcks.ConfigureAwait(false);
+        await _rare!.DurableAcks.ConfigureAwait(false);
         if (behind is not null)
             await WaitForSubscriberAsync(behind).ConfigureAwait(false);
     }
@@ -235,7 +234,7 @@ internal sealed partial class ClientChannel
         }
         finally
         {
-            Interlocked.Decrement(ref _durableAcksPending);
+            Interlocked.Decrement(ref _rare!.DurableAcksPending);
         }
     }
 
@@ -253,20 +252,20 @@ internal sealed partial class ClientChannel
     /// <summary>A PUBACK/PUBREC that needs no write, behind those still waiting for one [MQTT-4.6.0-2].</summary>
     private void SendPublishAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode)
     {
-        if (Volatile.Read(ref _durableAcksPending) == 0)
+        if (_rare is not { } rare || Volatile.Read(ref rare.DurableAcksPending) == 0)
         {
             SendAck(type, packetId, reasonCode);
             return;
         }
-        Interlocked.Increment(ref _durableAcksPending);
-        _durableAcks = SendAfterAsync(_durableAcks, type, packetId, reasonCode);
+        Interlocked.Increment(ref rare.DurableAcksPending);
+        rare.DurableAcks = SendAfterAsync(rare.DurableAcks, type, packetId, reasonCode);
     }
 
     private async Task SendAfterAsync(Task previous, MqttPacketType type, ushort packetId, MqttReasonCode reasonCode)
     {
         await previous.ConfigureAwait(false);
         SendAck(type, packetId, reasonCode);
-        Interlocked.Decrement(ref _durableAcksPending);
+        Interlocked.Decrement(ref _rare!.DurableAcksPending);
     }
 
     private BrokerMessage ToMessage(MqttPublishPacket packet, string topic) => new()
@@ -316,7 +315,7 @@ internal sealed partial class ClientChannel
     {
         _engine.Metrics.PublishDenied();
         if (ShouldLog(PublishDeniedEvent, nameof(LogPublishDenied), _client!.ClientId, topic))
-            LogPublishDenied(_logger, _client.ClientId, topic);
+            LogPublishDenied(Logger, _client.ClientId, topic);
         _engine.OnDropped(ToMessage(packet, topic), "not_authorized", false, _client);
         if (packet.Qos == MqttQos.AtMostOnce)
             return;
@@ -334,13 +333,13 @@ internal sealed partial class ClientChannel
             return packet.Topic;
         if (packet.TopicAlias > _engine.MqttOptions.MaxTopicAlias)
             throw new MqttProtocolException(MqttReasonCode.TopicAliasInvalid, "topic alias above the announced maximum"); // [MQTT-3.3.2-9]
-        _inboundAliases ??= [];
+        var aliases = Rare.InboundAliases ??= [];
         if (packet.Topic.Length > 0)
         {
-            _inboundAliases[packet.TopicAlias] = packet.Topic;
+            aliases[packet.TopicAlias] = packet.Topic;
             return packet.Topic;
         }
-        return _inboundAliases.TryGetValue(packet.TopicAlias, out var topic)
+        return aliases.TryGetValue(packet.TopicAlias, out var topic)
             ? topic
             : throw new MqttProtocolException(MqttReasonCode.ProtocolError, "unknown topic alias with an empty topic");
     }

@@ -71,7 +71,7 @@ internal sealed partial class ClientChannel
                 if (code == MqttReasonCode.NotAuthorized)
                     _engine.Metrics.SubscribeDenied();
                 if (ShouldLog(SubscribeRefusedEvent, nameof(LogSubscribeRefused), _client!.ClientId, filter))
-                    LogSubscribeRefused(_logger, _client.ClientId, filter, code);
+                    LogSubscribeRefused(Logger, _client.ClientId, filter, code);
             }
             if (requests.OriginOf(index) is var origin and >= 0)
                 codes[origin] = code;

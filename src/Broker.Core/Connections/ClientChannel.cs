@@ -23,10 +23,8 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
     private readonly OutboundQueue<Outbound> _outbound;
-    private TaskCompletionSource? _closed; // created when first asked for: most connections are never awaited
     private int _cleanedUp;
-    private readonly ILogger _logger;
-    private readonly int _maxPacketSize;
+    private int _registrySlot = -1; // in the engine's ChannelRegistry
     private MqttProtocolVersion _version;
     private ClientInfo? _client;
     private Session? _session;
@@ -37,13 +35,6 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private TopicMemo _lastTopic; // the read loop's: the topic of the last PUBLISH, for the next to the same topic
     private TimeSpan _keepAliveLimit;
     private int _closeRequested;
-    private MqttReasonCode _closeReason = MqttReasonCode.UnspecifiedError;
-    private string _closeWhy = "closed";
-    private bool _sendWill = true;
-    private int _takenOver;
-    private BrokerMessage? _will;
-    private TaskCompletionSource? _closeSignal; // made by a pause (inbound limiter, held login): ends it when the channel closes
-    private uint _willDelay;
 
     public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener)
     {
@@ -52,30 +43,14 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         _outbound = new OutboundQueue<Outbound>(this);
         RemoteEndPoint = remoteEndPoint;
         Listener = listener;
-        _logger = engine.LoggerFactory.CreateLogger("Broker.Core.Channel");
-        _maxPacketSize = (int)Math.Min(engine.MqttOptions.MaxPacketSize, int.MaxValue);
     }
 
     public IPEndPoint? RemoteEndPoint { get; }
 
-    /// <summary>
-    /// Set by a TLS listener with <c>peer_cert_as_username</c>: the CONNECT's username is replaced by
-    /// <see cref="PeerCertUsername"/> (null without a client certificate, as EMQX does) before any hook or
-    /// authentication sees it, so a client cannot claim another certificate's name.
-    /// </summary>
-    public bool UsernameFromCertificate { get; init; }
+    private ILogger Logger => _engine.ChannelLogger;
 
-    /// <summary>The client certificate's name when <see cref="UsernameFromCertificate"/>.</summary>
-    public string? PeerCertUsername { get; init; }
-
-    /// <summary>The TLS client certificate's Common Name, if one was given (<see cref="ClientInfo.CertificateCommonName"/>).</summary>
-    public string? PeerCertCommonName { get; init; }
-
-    /// <summary>The TLS client certificate's subject DN, if one was given (<see cref="ClientInfo.CertificateSubject"/>).</summary>
-    public string? PeerCertSubject { get; init; }
-
-    /// <summary>The listener's per-connection inbound limits; null (no cost) when none is configured.</summary>
-    public InboundRateLimiter? InboundLimiter { get; init; }
+    /// <summary>mqtt.max_packet_size, as the reader takes it (read from the options: one field less per connection).</summary>
+    private int MaxPacketSize => (int)Math.Min(_engine.MqttOptions.MaxPacketSize, int.MaxValue);
 
     public string Listener { get; }
 
@@ -91,11 +66,12 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     {
         get
         {
-            var closed = Volatile.Read(ref _closed);
+            var rare = Rare; // created when first asked for: most connections are never awaited
+            var closed = Volatile.Read(ref rare.Closed);
             if (closed is null)
             {
                 var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                closed = Interlocked.CompareExchange(ref _closed, created, null) ?? created;
+                closed = Interlocked.CompareExchange(ref rare.Closed, created, null) ?? created;
                 // Cleaned up before the source was published: CleanupAsync did not see it.
                 if (Volatile.Read(ref _cleanedUp) != 0)
                     closed.TrySetResult();
@@ -107,51 +83,27 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     /// <summary>Runs the connection until either side closes it. Never faults: what goes wrong is logged.</summary>
     public async Task RunAsync()
     {
-        _engine.Register(this);
+        _registrySlot = _engine.Register(this);
         _lastReceived = _engine.TimeProvider.GetTimestamp();
         _engine.Deadlines.Schedule(this, _engine.MqttOptions.IdleTimeout);
         // The read loop, here rather than in a method of its own: an idle connection holds one state machine less.
+        // What it received is parsed and handled synchronously in Parse, so the state machine that waits while the
+        // connection is idle (every idle connection holds one) keeps no buffer, result or limiter of its own.
         try
         {
-            var input = _transport.Input;
-            var limiter = InboundLimiter;
-            if (limiter is not null)
-                Volatile.Write(ref _closeSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            if (InboundLimiter is not null)
+                Volatile.Write(ref _rare!.CloseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             while (Volatile.Read(ref _closeRequested) == 0)
             {
-                var result = await input.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                var start = buffer.Length;
-                var remaining = start;
-                try
+                ValueTask pending;
+                bool ended;
                 {
-                    while (Volatile.Read(ref _closeRequested) == 0
-                        && MqttPacketReader.TryRead(ref buffer, _version, _maxPacketSize, ref _lastTopic, out var packet))
-                    {
-                        if (limiter is not null)
-                        {
-                            // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
-                            var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
-                            remaining = buffer.Length;
-                            // A close (kick, takeover, listener stop) ends the pause at once.
-                            if (wait > TimeSpan.Zero)
-                                await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _closeSignal!.Task).ConfigureAwait(false);
-                            if (Volatile.Read(ref _closeRequested) != 0)
-                                break;
-                        }
-                        Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
-                        _engine.Metrics.PacketIn();
-                        var pending = HandleAsync(packet);
-                        if (!pending.IsCompletedSuccessfully)
-                            await pending.ConfigureAwait(false);
-                    }
+                    var result = await _transport.Input.ReadAsync().ConfigureAwait(false);
+                    pending = Parse(result, out ended);
                 }
-                finally
-                {
-                    _engine.Metrics.BytesIn(start - buffer.Length);
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                }
-                if (result.IsCompleted || result.IsCanceled)
+                if (!pending.IsCompletedSuccessfully)
+                    await pending.ConfigureAwait(false); // then the rest of what was received, read again
+                else if (ended)
                     break;
             }
         }
@@ -167,7 +119,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         catch (Exception ex)
         {
             if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                LogUnexpected(_logger, ex, _client?.ClientId);
+                LogUnexpected(Logger, ex, _client?.ClientId);
             RequestClose(MqttReasonCode.UnspecifiedError, "error", sendDisconnect: true);
         }
         finally
@@ -179,9 +131,68 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
             catch (Exception ex)
             {
                 if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                    LogUnexpected(_logger, ex, _client?.ClientId);
+                    LogUnexpected(Logger, ex, _client?.ClientId);
             }
         }
+    }
+
+    /// <summary>
+    /// Handles the packets in <paramref name="result"/> until one goes asynchronous (a hook, back-pressure, the
+    /// inbound limiter's pause): then what it consumed is given back to the reader and the rest is read again once
+    /// that one is done (packets copy what they keep, so nothing refers to the reader's buffer). Returns that wait,
+    /// or a completed task when everything complete has been handled; <paramref name="ended"/>: nothing more will come.
+    /// </summary>
+    private ValueTask Parse(in ReadResult result, out bool ended)
+    {
+        var input = _transport.Input;
+        var buffer = result.Buffer;
+        var start = buffer.Length;
+        var remaining = start;
+        var pending = ValueTask.CompletedTask;
+        try
+        {
+            while (Volatile.Read(ref _closeRequested) == 0
+                && MqttPacketReader.TryRead(ref buffer, _version, MaxPacketSize, ref _lastTopic, out var packet))
+            {
+                if (InboundLimiter is { } limiter)
+                {
+                    // Stop reading (TCP pushes back on the client) until the bucket has the tokens again.
+                    var wait = limiter.Charge(packet is MqttPublishPacket, remaining - buffer.Length);
+                    remaining = buffer.Length;
+                    if (wait > TimeSpan.Zero)
+                    {
+                        pending = PauseThenHandleAsync(wait, packet);
+                        break;
+                    }
+                }
+                Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
+                _engine.Metrics.PacketIn();
+                pending = HandleAsync(packet);
+                if (!pending.IsCompletedSuccessfully)
+                    break;
+            }
+        }
+        finally
+        {
+            _engine.Metrics.BytesIn(start - buffer.Length);
+            if (pending.IsCompletedSuccessfully)
+                input.AdvanceTo(buffer.Start, buffer.End);
+            else
+                input.AdvanceTo(buffer.Start); // not examined: the next read returns the rest at once
+        }
+        ended = result.IsCompleted || result.IsCanceled;
+        return pending;
+    }
+
+    /// <summary>The inbound limiter's pause, then the packet; a close (kick, takeover, listener stop) ends the pause at once.</summary>
+    private async ValueTask PauseThenHandleAsync(TimeSpan wait, MqttPacket packet)
+    {
+        await Task.WhenAny(Task.Delay(wait, _engine.TimeProvider), _rare!.CloseSignal!.Task).ConfigureAwait(false);
+        if (Volatile.Read(ref _closeRequested) != 0)
+            return;
+        Volatile.Write(ref _lastReceived, _engine.TimeProvider.GetTimestamp());
+        _engine.Metrics.PacketIn();
+        await HandleAsync(packet).ConfigureAwait(false);
     }
 
     private ValueTask HandleAsync(MqttPacket packet)
@@ -226,14 +237,15 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
             session.ExpiryInterval = expiry;
         }
         // The will is discarded on a normal DISCONNECT and kept for 0x04 [MQTT-3.14.4-3].
-        _sendWill = packet.ReasonCode == MqttReasonCode.DisconnectWithWillMessage;
+        if (packet.ReasonCode != MqttReasonCode.DisconnectWithWillMessage && _rare is { } rare)
+            rare.WillDiscarded = true;
         RequestClose(packet.ReasonCode, "normal", sendDisconnect: false);
     }
 
     private void OnProtocolError(MqttProtocolException ex)
     {
         if (ShouldLog(ProtocolErrorEvent, nameof(LogProtocolError), _client?.ClientId))
-            LogProtocolError(_logger, _client?.ClientId ?? RemoteEndPoint?.ToString(), ex.ReasonCode, ex.Message);
+            LogProtocolError(Logger, _client?.ClientId ?? RemoteEndPoint?.ToString(), ex.ReasonCode, ex.Message);
         if (!_connected)
         {
             // A CONNECT we cannot accept: answer in a version the client reads, where the spec gives a code.
@@ -265,7 +277,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     /// <summary>Closed because another connection took the session [MQTT-3.1.4-3]; DISCONNECT 0x8E for MQTT 5.</summary>
     public Task TakeOverAsync()
     {
-        Volatile.Write(ref _takenOver, 1);
+        Volatile.Write(ref Rare.TakenOver, 1);
         return CloseAsync(MqttReasonCode.SessionTakenOver, "takenover");
     }
 
@@ -273,12 +285,13 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     {
         if (Interlocked.Exchange(ref _closeRequested, 1) != 0)
             return;
-        _closeReason = reason;
-        _closeWhy = why;
+        var rare = Rare;
+        rare.CloseReason = reason;
+        rare.CloseWhy = why;
         if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
             Send(new MqttDisconnectPacket { ReasonCode = reason });
         _outbound.Complete();
-        Volatile.Read(ref _closeSignal)?.TrySetResult();
+        Volatile.Read(ref rare.CloseSignal)?.TrySetResult();
         _transport.Input.CancelPendingRead();
     }
 
@@ -314,44 +327,46 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
 
     private async Task CleanupAsync()
     {
-        RequestClose(_closeReason, _closeWhy, sendDisconnect: false);
+        RequestClose(CloseReason, CloseWhy, sendDisconnect: false);
         _engine.Deadlines.Cancel(this);
         try
         {
             if (_connected && _session is { } session)
             {
                 _engine.Metrics.Disconnected();
-                var takenOver = Volatile.Read(ref _takenOver) != 0;
+                var rare = Rare; // RequestClose made it
+                var takenOver = Volatile.Read(ref rare.TakenOver) != 0;
                 // No will when another connection took the session: a new Network Connection for the client id
                 // was opened before any will delay could elapse [MQTT-3.1.2-8].
-                var will = _sendWill && !takenOver ? _will : null;
-                await _engine.Sessions.DisconnectedAsync(this, session, will, _willDelay, takenOver).ConfigureAwait(false);
+                var will = !rare.WillDiscarded && !takenOver ? rare.Will : null;
+                await _engine.Sessions.DisconnectedAsync(this, session, will, rare.WillDelay, takenOver).ConfigureAwait(false);
                 if (!_engine.Hooks.ClientDisconnected.IsEmpty)
                 {
                     await _engine.Hooks.ClientDisconnected.RunAsync(new ClientDisconnectedContext
                     {
                         Client = _client,
-                        ReasonCode = _closeReason,
-                        Reason = _closeWhy,
+                        ReasonCode = rare.CloseReason,
+                        Reason = rare.CloseWhy,
                     }).ConfigureAwait(false);
                 }
                 if (ShouldLog(DisconnectedEvent, nameof(LogDisconnected), _client!.ClientId))
-                    LogDisconnected(_logger, _client.ClientId, _closeWhy);
+                    LogDisconnected(Logger, _client.ClientId, rare.CloseWhy);
             }
         }
         catch (Exception ex)
         {
             if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                LogUnexpected(_logger, ex, _client?.ClientId);
+                LogUnexpected(Logger, ex, _client?.ClientId);
         }
         finally
         {
             if (_client is { } client)
                 _engine.ClientStates.Drop(client);
-            _engine.Unregister(this);
+            _engine.Unregister(this, _registrySlot);
             // A full fence, against Closed's publish-then-check.
             Interlocked.Exchange(ref _cleanedUp, 1);
-            Volatile.Read(ref _closed)?.TrySetResult();
+            if (Volatile.Read(ref _rare) is { } rare)
+                Volatile.Read(ref rare.Closed)?.TrySetResult();
         }
 
         try

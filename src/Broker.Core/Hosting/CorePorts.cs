@@ -33,7 +33,7 @@ internal sealed class StatusPort(BrokerEngine engine) : IBrokerStatus
         {
             ["connections.count"] = metrics.Connections,
             ["connections.max"] = metrics.ConnectionsMax,
-            ["channels.count"] = engine.Channels.Count,
+            ["channels.count"] = engine.ChannelCount,
             ["sessions.count"] = engine.Sessions.Count,
             ["subscriptions.count"] = engine.Router.SubscriptionCount,
             ["topics.count"] = engine.Router.RouteCount,
@@ -138,7 +138,7 @@ internal sealed class ClientDirectory(BrokerEngine engine) : IClientDirectory, I
 {
     public int Count => engine.Sessions.Count;
 
-    public int ChannelCount => engine.Channels.Count;
+    public int ChannelCount => engine.ChannelCount;
 
     public IEnumerable<SessionSnapshot> All() => engine.Sessions.All.Select(SnapshotOf);
 

@@ -56,9 +56,9 @@ internal sealed partial class Session
     private void PutSessionLocked(long disconnectedAtUnixMs)
     {
         var subscriptions = _subscriptions is null ? [] : _subscriptions.ToList();
-        var will = _pendingWill;
+        var will = PendingWillLocked;
         var record = new SessionRecord(ExpiryInterval, disconnectedAtUnixMs, Client?.Username, IsSuperuser, subscriptions,
-            [.. _trusted ?? []], will, will is null ? 0 : disconnectedAtUnixMs + (long)WillDelay.TotalMilliseconds);
+            [.. _rare?.Trusted ?? []], will, will is null ? 0 : disconnectedAtUnixMs + (long)WillDelay.TotalMilliseconds);
         _engine.Journal!.Put(JournalKey.Session(ClientId, _clientHash), record, isNew: false);
     }
 
@@ -116,9 +116,6 @@ internal sealed partial class Session
         }
     }
 
-    /// <summary>The delay of the pending will (set by the session manager with it).</summary>
-    public TimeSpan WillDelay { get; set; }
-
     private void PutQueuedLocked(QueuedDelivery delivery) =>
         PutMessageLocked(delivery.Sequence, StoredMessageState.Queued, 0, delivery.Message, delivery.Qos, delivery.Retain, delivery.SubscriptionIds, isNew: true);
 
@@ -172,7 +169,7 @@ internal sealed partial class Session
         lock (session)
         {
             session._persisted = persisted && engine.Journal is not null;
-            session._pendingWill = record.Will;
+            session.PendingWillLocked = record.Will;
             foreach (var (sequence, message) in messages)
             {
                 session._sequence = Math.Max(session._sequence, sequence);
@@ -235,10 +232,10 @@ internal sealed partial class Session
                 return null;
             var records = new List<KeyValuePair<string, byte[]>>();
             var subscriptions = _subscriptions is null ? [] : _subscriptions.ToList();
-            var will = _pendingWill;
-            _pendingWill = null; // it goes with the session: the new owner's connection cancels it [MQTT-3.1.3-9]
+            var will = PendingWillLocked;
+            PendingWillLocked = null; // it goes with the session: the new owner's connection cancels it [MQTT-3.1.3-9]
             records.Add(new(JournalKey.Session(ClientId, _clientHash).ToString(), SessionRecords.Encode(new SessionRecord(
-                ExpiryInterval, nowUnixMs, Client?.Username, IsSuperuser, subscriptions, [.. _trusted ?? []], will,
+                ExpiryInterval, nowUnixMs, Client?.Username, IsSuperuser, subscriptions, [.. _rare?.Trusted ?? []], will,
                 will is null ? 0 : nowUnixMs + (long)WillDelay.TotalMilliseconds))));
             foreach (var (id, entry) in _inflight ?? [])
             {

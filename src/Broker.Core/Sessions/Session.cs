@@ -32,14 +32,8 @@ internal sealed partial class Session : ISubscriber
     private long _sequence;
     private bool _terminated;
     private bool _ready;
-    private BrokerMessage? _pendingWill;
-    private TaskCompletionSource? _caughtUp;
-    private long _behindSince; // TimeProvider timestamp since when the queue has been more than half full; 0 = it is not
-    private bool _slow;
-    private long _dropped;
     private long _queuedBytes;
     private bool _persisted;            // its state is in the persistence journal (persistence on, expiry > 0)
-    private HashSet<string>? _trusted;  // filters subscribed on the client's behalf (never authorized); kept for the store
 
     public Session(ISessionHost engine, string clientId)
     {
@@ -65,9 +59,6 @@ internal sealed partial class Session : ISubscriber
     /// <summary>Whether <see cref="Client"/> authenticated as a superuser: its deliveries are never checked.</summary>
     public bool IsSuperuser { get; set; }
 
-    public ITimer? ExpiryTimer { get; set; }
-
-    public ITimer? WillTimer { get; set; }
 
     public bool IsTerminated
     {
@@ -93,9 +84,9 @@ internal sealed partial class Session : ISubscriber
             var isNew = _engine.Router.Subscribe(this, topicFilter, options, authorization);
             (_subscriptions ??= new(StringComparer.Ordinal))[topicFilter] = options;
             if (authorization == DeliveryAuthorization.Trusted)
-                (_trusted ??= new(StringComparer.Ordinal)).Add(topicFilter);
+                (Rare.Trusted ??= new(StringComparer.Ordinal)).Add(topicFilter);
             else
-                _trusted?.Remove(topicFilter);
+                _rare?.Trusted?.Remove(topicFilter);
             if (_persisted)
                 PutSessionLocked(disconnectedAtUnixMs: 0);
             MirrorLocked();
@@ -120,7 +111,7 @@ internal sealed partial class Session : ISubscriber
         {
             if (_subscriptions is null || !_subscriptions.Remove(topicFilter))
                 return false;
-            _trusted?.Remove(topicFilter);
+            _rare?.Trusted?.Remove(topicFilter);
             _engine.Router.Unsubscribe(this, topicFilter);
             if (_persisted)
                 PutSessionLocked(disconnectedAtUnixMs: 0);
@@ -175,7 +166,7 @@ internal sealed partial class Session : ISubscriber
     }
 
     /// <summary>Messages this session dropped (queue full, QoS 0 backlog full): EMQX's <c>mqueue_dropped</c>.</summary>
-    public long DroppedCount => Volatile.Read(ref _dropped);
+    public long DroppedCount => Volatile.Read(ref _rare) is { } rare ? Volatile.Read(ref rare.Dropped) : 0;
 
     /// <summary>Whether this session is a slow subscriber now (<c>session.slow_subscriber_timeout</c>).</summary>
     public bool IsSlow
@@ -183,7 +174,7 @@ internal sealed partial class Session : ISubscriber
         get
         {
             lock (this)
-                return _slow;
+                return SlowLocked;
         }
     }
 
@@ -249,20 +240,23 @@ internal sealed partial class Session : ISubscriber
             }
             behind = IsBehindLocked(options);
             if (drop is { QueueFull: true })
-                _dropped += 1 + (more?.Count ?? 0);
+                Rare.Dropped += 1 + (more?.Count ?? 0);
             if (behind)
             {
                 becameSlow = BecomesSlowLocked(options);
-                behind = !_slow;
+                behind = !SlowLocked;
             }
             else
             {
                 // Less than half full: an ordinary subscriber (again).
                 becameSlow = false;
-                _behindSince = 0;
-                _slow = false;
+                if (_rare is { } rare)
+                {
+                    rare.BehindSince = 0;
+                    rare.Slow = false;
+                }
             }
-            paused = !_slow && PausedByOverloadLocked();
+            paused = !SlowLocked && PausedByOverloadLocked();
         }
         if (drop is { } d)
             _engine.OnDropped(d.Message, d.Reason, d.QueueFull, Client);
@@ -294,9 +288,9 @@ internal sealed partial class Session : ISubscriber
     {
         lock (this)
         {
-            if (_behindSince == 0 || _slow)
+            if (_rare is not { BehindSince: not 0, Slow: false } rare)
                 return null;
-            var left = _engine.SessionOptions.SlowSubscriberTimeout - _engine.TimeProvider.GetElapsedTime(_behindSince);
+            var left = _engine.SessionOptions.SlowSubscriberTimeout - _engine.TimeProvider.GetElapsedTime(rare.BehindSince);
             return left > TimeSpan.Zero ? left : TimeSpan.Zero;
         }
     }
@@ -327,14 +321,15 @@ internal sealed partial class Session : ISubscriber
     private bool BecomesSlowLocked(SessionOptions options)
     {
         var now = _engine.TimeProvider.GetTimestamp();
-        if (_behindSince == 0)
+        var rare = Rare;
+        if (rare.BehindSince == 0)
         {
-            _behindSince = Math.Max(now, 1); // 0 means "not behind"; a test clock may start at 0
+            rare.BehindSince = Math.Max(now, 1); // 0 means "not behind"; a test clock may start at 0
             return false;
         }
-        if (_slow || _engine.TimeProvider.GetElapsedTime(_behindSince, now) < options.SlowSubscriberTimeout)
+        if (rare.Slow || _engine.TimeProvider.GetElapsedTime(rare.BehindSince, now) < options.SlowSubscriberTimeout)
             return false;
-        _slow = true;
+        rare.Slow = true;
         SignalCaughtUpLocked(force: true);
         return true;
     }
@@ -361,10 +356,10 @@ internal sealed partial class Session : ISubscriber
     {
         lock (this)
         {
-            if (_channel is not { } channel || !_ready || _terminated || _slow)
+            if (_channel is not { } channel || !_ready || _terminated || SlowLocked)
                 return Task.CompletedTask;
             if (IsQueueOverLocked(_engine.SessionOptions, 4) || PausedByOverloadLocked())
-                return (_caughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                return (Rare.CaughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             return channel.WaitForQos0DrainAsync();
         }
     }
@@ -384,9 +379,9 @@ internal sealed partial class Session : ISubscriber
     /// <summary>Wakes publishers waiting on <see cref="WaitUntilCaughtUpAsync"/> once the queue has drained, or the session has gone.</summary>
     private void SignalCaughtUpLocked(bool force)
     {
-        if (_caughtUp is { } waiting && (force || !IsQueueOverLocked(_engine.SessionOptions, 4)))
+        if (_rare is { CaughtUp: { } waiting } rare && (force || !IsQueueOverLocked(_engine.SessionOptions, 4)))
         {
-            _caughtUp = null;
+            rare.CaughtUp = null;
             waiting.TrySetResult();
         }
     }
@@ -478,7 +473,7 @@ internal sealed partial class Session : ISubscriber
                 return false;
             _channel = channel;
             _ready = false;
-            _pendingWill = null; // a new connection before the will delay has passed cancels the will [MQTT-3.1.3-9]
+            PendingWillLocked = null; // a new connection before the will delay has passed cancels the will [MQTT-3.1.3-9]
         }
         ExpiryTimer?.Dispose();
         WillTimer?.Dispose();
@@ -530,7 +525,7 @@ internal sealed partial class Session : ISubscriber
                 return false;
             _channel = null;
             _ready = false;
-            _pendingWill = will;
+            PendingWillLocked = will;
             if (_persisted)
                 PutSessionLocked(_engine.Now.ToUnixTimeMilliseconds());
             MirrorLocked();
@@ -546,8 +541,8 @@ internal sealed partial class Session : ISubscriber
         {
             if (_channel is not null)
                 return null;
-            var will = _pendingWill;
-            _pendingWill = null;
+            var will = PendingWillLocked;
+            PendingWillLocked = null;
             return will;
         }
     }

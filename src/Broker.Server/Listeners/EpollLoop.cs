@@ -1,5 +1,4 @@
 using Broker.Core.Connections;
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Broker.Core.Sessions;
 using Microsoft.Extensions.Logging;
@@ -27,6 +26,12 @@ internal interface IReadinessTarget
 /// connection with more to read than one receive takes waits for the next turn of the loop (<see cref="Revisit"/>),
 /// so one fast sender cannot hold the thread from the others. Anything that waits (a hook going to a database,
 /// backpressure) continues on the thread pool as usual, and its next receive happens there.
+/// <para>
+/// Each epoll event carries its connection's slot in <see cref="_slots"/> (low 32 bits) and the slot's generation
+/// (high 32): a report already taken from the kernel for a connection unregistered meanwhile finds the slot freed or
+/// reused under a newer generation and is dropped. A slot is 16 bytes of one array, reused through a free list: no
+/// dictionary node per connection (bench/README.md, "Idle connections").
+/// </para>
 /// </remarks>
 internal sealed unsafe partial class EpollLoop : IDisposable
 {
@@ -37,7 +42,7 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     private const uint EpollRdHup = 0x2000;
     private const uint EpollEdgeTriggered = 1u << 31;
     private const int MaxEvents = 256;
-    private const long WakeId = 0;
+    private const long WakeId = 0; // slot numbers in event data start at 1
     private const int CloExec = 0x80000;
     private const int NonBlock = 0x800;
 
@@ -51,10 +56,12 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     private readonly int _epoll;
     private readonly int _wake; // an eventfd: written to stop the loop
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<long, IReadinessTarget> _targets = new();
+    private readonly Lock _slotsLock = new(); // registering and unregistering; the loop reads without it
+    private Slot[] _slots = new Slot[64];
+    private int _slotsUsed;  // slots ever handed out: [0, _slotsUsed) are in use or on the free list
+    private int _freeSlot = -1; // head of the free list, linked through Slot.NextFree
     private List<IReadinessTarget> _revisit = [];    // the loop's thread only
     private List<IReadinessTarget> _revisiting = [];
-    private long _lastId;
     private volatile bool _stopping;
     private bool _woken;
 
@@ -104,16 +111,67 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     /// </summary>
     public bool TryRegister(nint fd, IReadinessTarget target, out long id)
     {
-        id = Interlocked.Increment(ref _lastId);
-        _targets[id] = target;
+        lock (_slotsLock)
+        {
+            int index;
+            if (_freeSlot >= 0)
+            {
+                index = _freeSlot;
+                _freeSlot = _slots[index].NextFree;
+            }
+            else
+            {
+                if (_slotsUsed == _slots.Length)
+                {
+                    // The loop may be reading the old array: it sees every slot it was told about there too, and a
+                    // slot freed after the copy only in the new one, as a report taken just before the free would.
+                    var grown = new Slot[_slots.Length * 2];
+                    _slots.CopyTo(grown, 0);
+                    Volatile.Write(ref _slots, grown);
+                }
+                index = _slotsUsed++;
+            }
+            ref var slot = ref _slots[index];
+            slot.NextFree = -1;
+            Volatile.Write(ref slot.Target, target); // after the generation, for Find
+            id = (long)slot.Generation << 32 | (uint)(index + 1);
+        }
         if (!_stopping && Add((int)fd, id))
             return true;
-        _targets.TryRemove(id, out _);
+        Unregister(id);
         return false;
     }
 
     /// <summary>No more reports for <paramref name="id"/>, even one already taken from the kernel.</summary>
-    public void Unregister(long id) => _targets.TryRemove(id, out _);
+    public void Unregister(long id)
+    {
+        var index = (int)(uint)id - 1;
+        lock (_slotsLock)
+        {
+            ref var slot = ref _slots[index];
+            if (slot.Target is null || slot.Generation != (int)(id >> 32))
+                return;
+            slot.Target = null;
+            slot.Generation++;
+            slot.NextFree = _freeSlot;
+            _freeSlot = index;
+        }
+    }
+
+    /// <summary>The target registered as <paramref name="id"/>, unless it has been unregistered since.</summary>
+    private IReadinessTarget? Find(long id)
+    {
+        var slots = Volatile.Read(ref _slots);
+        var index = (int)(uint)id - 1;
+        if ((uint)index >= (uint)slots.Length)
+            return null;
+        ref var slot = ref slots[index];
+        var target = Volatile.Read(ref slot.Target);
+        // Unregister clears the target before it moves the generation on; a reuse sets the target after. Read the
+        // generation after the target: a match means the target was this registration's or a later one's under a new
+        // generation, which the generation then no longer matches.
+        return target is not null && Volatile.Read(ref slot.Generation) == (int)(id >> 32) ? target : null;
+    }
 
     /// <summary>
     /// On this loop's thread: <paramref name="target"/>, which has more to receive, gets another
@@ -153,7 +211,7 @@ internal sealed unsafe partial class EpollLoop : IDisposable
                     var id = *(long*)(ev + s_dataOffset);
                     if (id == WakeId)
                         _woken = true; // only once Dispose has written to it may the descriptor be closed
-                    else if (_targets.TryGetValue(id, out var target))
+                    else if (Find(id) is { } target)
                         Serve(target, (*(uint*)ev & (EpollRdHup | EpollHup | EpollErr)) != 0);
                 }
                 (_revisiting, _revisit) = (_revisit, _revisiting);
@@ -200,6 +258,14 @@ internal sealed unsafe partial class EpollLoop : IDisposable
         _stopping = true;
         long one = 1;
         _ = write(_wake, &one, sizeof(long));
+    }
+
+    /// <summary>One registration: 16 bytes, in place in the array.</summary>
+    private struct Slot
+    {
+        public IReadinessTarget? Target;
+        public int Generation; // moved on at each unregistration, so a stale report misses a reused slot
+        public int NextFree;   // on the free list: the next free slot, or -1
     }
 
     [LoggerMessage(EventId = 213, Level = LogLevel.Error, Message = "{Thread}: epoll_wait failed (errno {Errno}); its connections are no longer read")]
