@@ -214,7 +214,7 @@ internal sealed partial class Session
                 return null;
             var subscriptions = _subscriptions is null ? [] : _subscriptions.ToList();
             return new(JournalKey.Session(ClientId, _clientHash).ToString(), SessionRecords.Encode(new SessionRecord(
-                ExpiryInterval, _channel is null ? nowUnixMs : 0, Client?.Username, IsSuperuser, subscriptions, [.. _trusted ?? []], null, 0)));
+                ExpiryInterval, _channel is null ? nowUnixMs : 0, Client?.Username, IsSuperuser, subscriptions, [.. _rare?.Trusted ?? []], null, 0)));
         }
     }
 
