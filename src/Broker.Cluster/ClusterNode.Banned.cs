@@ -25,6 +25,10 @@ namespace Broker.Cluster;
 /// come. A watch starts with the bucket's current contents: a node that starts, joins or reconnects takes every ban in
 /// force and lifts the bans the bucket says were lifted (a deletion is kept in the bucket as its last entry); a ban it
 /// holds that the bucket has never heard of (made before the node was in a cluster) is written there.</para>
+/// <para>Until its first read of the bucket since it started or joined is complete, a node holds every CONNECT before
+/// its ban check (<see cref="BansRead"/>), so a ban made on another node refuses the client from its first CONNECT
+/// here; it stops holding them <c>cluster.node_timeout</c> after it started or joined if the read has not come (NATS
+/// unreachable, JetStream slow), goes on with its own list and says so in the log, once.</para>
 /// <para>Expiry is each ban's <c>until</c>, checked by every node at CONNECT as on a single node; an expired ban found in
 /// the bucket when a watch starts is deleted from it.</para>
 /// </remarks>
@@ -32,8 +36,12 @@ internal sealed partial class ClusterNode : IBanObserver
 {
     private readonly Channel<BanChange> _banChanges = Channel.CreateUnbounded<BanChange>(new UnboundedChannelOptions { SingleReader = true });
     private readonly TaskCompletionSource<INatsKVStore> _bannedBucket = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _bansRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private string BannedBucketName => _options.Name + "-banned";
+
+    /// <inheritdoc/>
+    public Task BansRead => _bansRead.Task;
 
     /// <inheritdoc/>
     public void BanAdded(Ban ban, bool disconnects) => _banChanges.Writer.TryWrite(new BanChange(ban.As, ban.Who, ban, disconnects));
@@ -67,6 +75,34 @@ internal sealed partial class ClusterNode : IBanObserver
             await DelayQuietlyAsync(TimeSpan.FromSeconds(1), cancel).ConfigureAwait(false);
         }
         await writing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <summary>
+    /// From start or join: CONNECTs wait for the first read of the bucket (<see cref="BansRead"/>), cluster.node_timeout
+    /// at most; then they go on with this node's own list, which the read corrects when it comes.
+    /// </summary>
+    private async Task HoldConnectsUntilBansReadAsync(CancellationToken cancel)
+    {
+        try
+        {
+            await _bansRead.Task.WaitAsync(_options.NodeTimeout, _core.TimeProvider, cancel).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            if (_bansRead.TrySetResult())
+                LogBansNotRead(_logger, BannedBucketName, _options.NodeTimeout.TotalMilliseconds, _core.Bans().Count);
+        }
+        catch (OperationCanceledException)
+        {
+            _bansRead.TrySetResult(); // stopping or leaving: whatever waits is served alone
+        }
+    }
+
+    /// <summary>The watch has the bucket's contents in this node's list: the CONNECTs held meanwhile go on.</summary>
+    private void BansReadComplete()
+    {
+        if (_bansRead.TrySetResult())
+            LogBansRead(_logger, BannedBucketName, _core.Bans().Count);
     }
 
     /// <summary>This node's changes, one at a time in the order made; one that fails is tried again until it is written.</summary>
@@ -115,6 +151,7 @@ internal sealed partial class ClusterNode : IBanObserver
                 if (initial)
                 {
                     initial = false;
+                    BansReadComplete();
                     await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
                 }
                 return false;
@@ -150,6 +187,7 @@ internal sealed partial class ClusterNode : IBanObserver
             if (initial && entry.Delta == 0)
             {
                 initial = false;
+                BansReadComplete();
                 await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
             }
         }
@@ -317,6 +355,12 @@ internal sealed partial class ClusterNode : IBanObserver
 
     [LoggerMessage(EventId = 2443, Level = LogLevel.Warning, Message = "Cluster: the cluster's ban of {As} {Who} cannot be read ({Error}): ignored")]
     private static partial void LogBanUnreadable(ILogger logger, string @as, string who, string error);
+
+    [LoggerMessage(EventId = 2447, Level = LogLevel.Information, Message = "Cluster: banned list read from {Bucket} ({Count} bans in force here): CONNECTs are checked against it")]
+    private static partial void LogBansRead(ILogger logger, string bucket, int count);
+
+    [LoggerMessage(EventId = 2448, Level = LogLevel.Warning, Message = "Cluster: the banned list {Bucket} not read within cluster.node_timeout ({Timeout} ms): CONNECTs are no longer held for it and are checked against this node's own list ({Count} bans) until it is")]
+    private static partial void LogBansNotRead(ILogger logger, string bucket, double timeout, int count);
 
     [LoggerMessage(EventId = 2444, Level = LogLevel.Information, Message = "Cluster: ban {Change}: {As} {Who}, from {Source}")]
     private static partial void LogBanApplied(ILogger logger, string change, string @as, string who, string source);

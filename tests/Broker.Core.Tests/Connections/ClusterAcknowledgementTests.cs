@@ -44,6 +44,8 @@ public sealed class ClusterAcknowledgementTests
 
         public ValueTask<ClientClaim> ClaimClientAsync(string clientId, bool discard) => ValueTask.FromResult(new ClientClaim(false, null));
 
+        public Task BansRead => Task.CompletedTask;
+
         public TaskCompletionSource Acknowledgement(int index)
         {
             lock (Acknowledgements)

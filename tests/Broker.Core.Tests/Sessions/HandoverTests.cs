@@ -98,6 +98,8 @@ public sealed class HandoverTests
         public ValueTask<ClientClaim> ClaimClientAsync(string id, bool discard) =>
             ValueTask.FromResult(new ClientClaim(Refused: false, id == clientId && !discard ? session : null));
 
+        public Task BansRead => Task.CompletedTask;
+
         public void RouteAdded(string route)
         {
         }
