@@ -24,7 +24,11 @@ namespace Broker.Cluster;
 /// when it heals, the later write of one key winning), and watches the bucket, applying the others' changes as they
 /// come. A watch starts with the bucket's current contents: a node that starts, joins or reconnects takes every ban in
 /// force and lifts the bans the bucket says were lifted (a deletion is kept in the bucket as its last entry); a ban it
-/// holds that the bucket has never heard of (made before the node was in a cluster) is written there.</para>
+/// holds that the bucket has never heard of (made before the node was in a cluster) is written there. A ban lifted on
+/// a node while it was out of the cluster (left, or never joined: <see cref="Broker.Core.Hosting.IClusterPort.LiftedBans"/>, kept across
+/// restarts) is written there too, as a deletion at the revision read, if the bucket's ban was written before the
+/// lifting; if it was written after it (another node banned again meanwhile), the bucket's ban wins. Node and NATS
+/// server clocks decide "before".</para>
 /// <para>Until its first read of the bucket since it started or joined is complete, a node holds every CONNECT before
 /// its ban check (<see cref="BansRead"/>), so a ban made on another node refuses the client from its first CONNECT
 /// here; it stops holding them <c>cluster.node_timeout</c> after it started or joined if the read has not come (NATS
@@ -144,6 +148,9 @@ internal sealed partial class ClusterNode : IBanObserver
         var seen = new HashSet<(BanKind, string)>();
         var initial = true;
         var now = _core.TimeProvider.GetUtcNow();
+        var lifted = new Dictionary<(BanKind, string), LiftedBan>();
+        foreach (var kept in _core.LiftedBans())
+            lifted[(kept.As, kept.Who)] = kept;
         var opts = new NatsKVWatchOpts
         {
             OnNoData = async _ =>
@@ -152,6 +159,7 @@ internal sealed partial class ClusterNode : IBanObserver
                 {
                     initial = false;
                     BansReadComplete();
+                    ForgetLiftedUnknown(lifted);
                     await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
                 }
                 return false;
@@ -162,7 +170,11 @@ internal sealed partial class ClusterNode : IBanObserver
             if (TryParseBanKey(entry.Key, out var kind, out var who))
             {
                 seen.Add((kind, who));
-                if (entry.Operation is NatsKVOperation.Del or NatsKVOperation.Purge)
+                if (initial && lifted.Remove((kind, who), out var liftedHere) && await SendLiftedAsync(bucket, entry, liftedHere, cancel).ConfigureAwait(false))
+                {
+                    // Lifted here after the bucket's ban was written: not applied (the deletion written comes back).
+                }
+                else if (entry.Operation is NatsKVOperation.Del or NatsKVOperation.Purge)
                 {
                     if (_core.ApplyUnban(kind, who))
                         LogBanApplied(_logger, "lifted", BannedList.KindName(kind), who, "the cluster's list");
@@ -188,9 +200,44 @@ internal sealed partial class ClusterNode : IBanObserver
             {
                 initial = false;
                 BansReadComplete();
+                ForgetLiftedUnknown(lifted);
                 await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// A ban this node lifted while out of the cluster, met in the bucket's contents: when the bucket's entry is a ban
+    /// written before the lifting, the lifting is written there (a deletion at that entry's revision) and true says the
+    /// entry is not to be applied; otherwise (a deletion, or a ban written later) the bucket's entry wins. Either way the
+    /// lifting is no longer kept. NATS failing throws, and the lifting is kept for the next watch.
+    /// </summary>
+    private async Task<bool> SendLiftedAsync(INatsKVStore bucket, NatsKVEntry<byte[]> entry, LiftedBan lifted, CancellationToken cancel)
+    {
+        if (entry.Operation is not NatsKVOperation.Put || entry.Created >= lifted.At)
+        {
+            _core.ForgetLifted(lifted);
+            return false;
+        }
+        try
+        {
+            await bucket.DeleteAsync(entry.Key, new NatsKVDeleteOpts { Revision = entry.Revision }, cancel).ConfigureAwait(false);
+            LogLiftedSent(_logger, BannedList.KindName(lifted.As), lifted.Who, lifted.At);
+        }
+        catch (NatsKVWrongLastRevisionException)
+        {
+            // Another node wrote the key meanwhile, later than the lifting: that write wins, and the watch brings it.
+        }
+        _core.ForgetLifted(lifted);
+        return true;
+    }
+
+    /// <summary>At the end of the bucket's contents: the bans lifted here that the bucket has never heard of need not be sent.</summary>
+    private void ForgetLiftedUnknown(Dictionary<(BanKind, string), LiftedBan> lifted)
+    {
+        foreach (var kept in lifted.Values)
+            _core.ForgetLifted(kept);
+        lifted.Clear();
     }
 
     /// <summary>Whether this node already holds exactly this ban (its own change coming back, or a watch started again).</summary>
@@ -361,6 +408,9 @@ internal sealed partial class ClusterNode : IBanObserver
 
     [LoggerMessage(EventId = 2448, Level = LogLevel.Warning, Message = "Cluster: the banned list {Bucket} not read within cluster.node_timeout ({Timeout} ms): CONNECTs are no longer held for it and are checked against this node's own list ({Count} bans) until it is")]
     private static partial void LogBansNotRead(ILogger logger, string bucket, double timeout, int count);
+
+    [LoggerMessage(EventId = 2449, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, lifted here at {At} while out of the cluster, lifted in the cluster's list")]
+    private static partial void LogLiftedSent(ILogger logger, string @as, string who, DateTimeOffset at);
 
     [LoggerMessage(EventId = 2444, Level = LogLevel.Information, Message = "Cluster: ban {Change}: {As} {Who}, from {Source}")]
     private static partial void LogBanApplied(ILogger logger, string change, string @as, string who, string source);

@@ -58,6 +58,43 @@ public sealed class ClusterAdminTests
         await WaitJoinedAsync(a, b, c);
     }
 
+    // A ban lifted on a node while it had left the cluster is lifted on every node when it joins again, even across a
+    // restart while it was out; a ban another node made again after that lifting stays (the later write wins).
+    [Fact]
+    public async Task Banned_LiftedWhileLeft_IsLiftedEverywhereOnJoin_UnlessBannedAgainLater()
+    {
+        await using var nats = await NatsServers.StartAsync(2);
+        // b's cluster.node_timeout (how long it holds CONNECTs for its first read after the join) is raised so that its
+        // first CONNECTs below answer with the cluster's list whatever the machine's load.
+        await using var started = await ClusterHarness.StartAsync(2, nats, (i, o) =>
+        {
+            if (i == 1)
+                o["cluster.node_timeout"] = "10s";
+        });
+        var (a, b) = (started[0], started[1]);
+        await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "lifted-1", "--duration", "1h");
+        await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "again-1", "--duration", "1h");
+        await ConnackEventuallyAsync(b, "lifted-1", Banned, "b to refuse lifted-1, banned on a");
+        await ConnackEventuallyAsync(b, "again-1", Banned, "b to refuse again-1, banned on a");
+
+        await CtlAsync(b, "cluster", "leave");
+        await CtlAsync(b, "banned", "del", "--as", "clientid", "--who", "lifted-1");
+        await CtlAsync(b, "banned", "del", "--as", "clientid", "--who", "again-1");
+        await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "again-1", "--reason", "again", "--duration", "1h");
+        await using var restarted = await b.RestartAsync();
+        await restarted.WaitForLogAsync(l => l.Contains("cluster.state says left (ctl cluster leave", StringComparison.Ordinal), "b to stay out across its restart", Deadline);
+        Assert.Equal<int?>(0, await ConnackAsync(restarted, "lifted-1"));
+
+        await CtlAsync(restarted, "cluster", "join", nats.Url(1));
+        Assert.Equal<int?>(0, await ConnackAsync(restarted, "lifted-1"));
+        Assert.Equal<int?>(Banned, await ConnackAsync(restarted, "again-1"));
+        await ConnackEventuallyAsync(a, "lifted-1", 0, "a to accept lifted-1, lifted on b while it had left");
+        Assert.Equal<int?>(Banned, await ConnackAsync(a, "again-1"));
+        var list = await CtlAsync(restarted, "banned", "list");
+        Assert.DoesNotContain("lifted-1", list.Stdout, StringComparison.Ordinal);
+        Assert.Contains("again", list.Stdout, StringComparison.Ordinal);
+    }
+
     // login_failure bans the address and the user name on the node the guesses went to; the other node refuses them too.
     [Fact]
     public async Task Banned_ByLoginFailureOnOneNode_AppliesOnEvery_AndIsLiftedEverywhere()
