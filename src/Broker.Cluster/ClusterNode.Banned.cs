@@ -293,7 +293,8 @@ internal sealed partial class ClusterNode : IBanObserver
                 return store;
             }
             catch (NatsJSApiException ex) when (replicas > 1 && (ex.Message.Contains("insufficient resources", StringComparison.OrdinalIgnoreCase)
-                || ex.Message.Contains("no suitable peers", StringComparison.OrdinalIgnoreCase)))
+                || ex.Message.Contains("no suitable peers", StringComparison.OrdinalIgnoreCase)
+                || ex.Message.Contains("not supported in non-clustered mode", StringComparison.OrdinalIgnoreCase)))
             {
                 LogRegistryReplicas(_logger, name, replicas, ex.Message);
                 replicas = 1;

@@ -58,6 +58,21 @@ public sealed class ClusterAdminTests
         await WaitJoinedAsync(a, b, c);
     }
 
+    // One NATS server without JetStream clustering answers "replicas > 1 not supported in non-clustered mode" to the
+    // bucket's cluster.owner_replicas (3): the bucket is made with one copy, as for too few servers, and bans replicate.
+    [Fact]
+    public async Task Banned_OverOneStandaloneNatsServer_BucketHasOneCopy_AndBansReplicate()
+    {
+        await using var nats = await NatsServers.StartAsync(1);
+        await using var started = await ClusterHarness.StartAsync(2, nats);
+        var (a, b) = (started[0], started[1]);
+
+        await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "one-server", "--duration", "1h");
+
+        await ConnackEventuallyAsync(b, "one-server", Banned, "b to refuse one-server, banned on a");
+        await a.WaitForLogAsync(l => l.Contains("e2e-banned cannot have 3 replicas", StringComparison.Ordinal), "a to say the bucket has one copy", Deadline);
+    }
+
     // A ban lifted on a node while it had left the cluster is lifted on every node when it joins again, even across a
     // restart while it was out; a ban another node made again after that lifting stays (the later write wins).
     [Fact]
