@@ -24,7 +24,15 @@ namespace Broker.Cluster;
 /// when it heals, the later write of one key winning), and watches the bucket, applying the others' changes as they
 /// come. A watch starts with the bucket's current contents: a node that starts, joins or reconnects takes every ban in
 /// force and lifts the bans the bucket says were lifted (a deletion is kept in the bucket as its last entry); a ban it
-/// holds that the bucket has never heard of (made before the node was in a cluster) is written there.</para>
+/// holds that the bucket has never heard of (made before the node was in a cluster) is written there. A ban lifted on
+/// a node while it was out of the cluster (left, or never joined: <see cref="Broker.Core.Hosting.IClusterPort.LiftedBans"/>, kept across
+/// restarts) is written there too, as a deletion at the revision read, if the bucket's ban was written before the
+/// lifting; if it was written after it (another node banned again meanwhile), the bucket's ban wins. Node and NATS
+/// server clocks decide "before".</para>
+/// <para>Until its first read of the bucket since it started or joined is complete, a node holds every CONNECT before
+/// its ban check (<see cref="BansRead"/>), so a ban made on another node refuses the client from its first CONNECT
+/// here; it stops holding them <c>cluster.node_timeout</c> after it started or joined if the read has not come (NATS
+/// unreachable, JetStream slow), goes on with its own list and says so in the log, once.</para>
 /// <para>Expiry is each ban's <c>until</c>, checked by every node at CONNECT as on a single node; an expired ban found in
 /// the bucket when a watch starts is deleted from it.</para>
 /// </remarks>
@@ -32,8 +40,12 @@ internal sealed partial class ClusterNode : IBanObserver
 {
     private readonly Channel<BanChange> _banChanges = Channel.CreateUnbounded<BanChange>(new UnboundedChannelOptions { SingleReader = true });
     private readonly TaskCompletionSource<INatsKVStore> _bannedBucket = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _bansRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private string BannedBucketName => _options.Name + "-banned";
+
+    /// <inheritdoc/>
+    public Task BansRead => _bansRead.Task;
 
     /// <inheritdoc/>
     public void BanAdded(Ban ban, bool disconnects) => _banChanges.Writer.TryWrite(new BanChange(ban.As, ban.Who, ban, disconnects));
@@ -67,6 +79,34 @@ internal sealed partial class ClusterNode : IBanObserver
             await DelayQuietlyAsync(TimeSpan.FromSeconds(1), cancel).ConfigureAwait(false);
         }
         await writing.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <summary>
+    /// From start or join: CONNECTs wait for the first read of the bucket (<see cref="BansRead"/>), cluster.node_timeout
+    /// at most; then they go on with this node's own list, which the read corrects when it comes.
+    /// </summary>
+    private async Task HoldConnectsUntilBansReadAsync(CancellationToken cancel)
+    {
+        try
+        {
+            await _bansRead.Task.WaitAsync(_options.NodeTimeout, _core.TimeProvider, cancel).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            if (_bansRead.TrySetResult())
+                LogBansNotRead(_logger, BannedBucketName, _options.NodeTimeout.TotalMilliseconds, _core.Bans().Count);
+        }
+        catch (OperationCanceledException)
+        {
+            _bansRead.TrySetResult(); // stopping or leaving: whatever waits is served alone
+        }
+    }
+
+    /// <summary>The watch has the bucket's contents in this node's list: the CONNECTs held meanwhile go on.</summary>
+    private void BansReadComplete()
+    {
+        if (_bansRead.TrySetResult())
+            LogBansRead(_logger, BannedBucketName, _core.Bans().Count);
     }
 
     /// <summary>This node's changes, one at a time in the order made; one that fails is tried again until it is written.</summary>
@@ -108,6 +148,9 @@ internal sealed partial class ClusterNode : IBanObserver
         var seen = new HashSet<(BanKind, string)>();
         var initial = true;
         var now = _core.TimeProvider.GetUtcNow();
+        var lifted = new Dictionary<(BanKind, string), LiftedBan>();
+        foreach (var kept in _core.LiftedBans())
+            lifted[(kept.As, kept.Who)] = kept;
         var opts = new NatsKVWatchOpts
         {
             OnNoData = async _ =>
@@ -115,6 +158,8 @@ internal sealed partial class ClusterNode : IBanObserver
                 if (initial)
                 {
                     initial = false;
+                    BansReadComplete();
+                    ForgetLiftedUnknown(lifted);
                     await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
                 }
                 return false;
@@ -125,7 +170,11 @@ internal sealed partial class ClusterNode : IBanObserver
             if (TryParseBanKey(entry.Key, out var kind, out var who))
             {
                 seen.Add((kind, who));
-                if (entry.Operation is NatsKVOperation.Del or NatsKVOperation.Purge)
+                if (initial && lifted.Remove((kind, who), out var liftedHere) && await SendLiftedAsync(bucket, entry, liftedHere, cancel).ConfigureAwait(false))
+                {
+                    // Lifted here after the bucket's ban was written: not applied (the deletion written comes back).
+                }
+                else if (entry.Operation is NatsKVOperation.Del or NatsKVOperation.Purge)
                 {
                     if (_core.ApplyUnban(kind, who))
                         LogBanApplied(_logger, "lifted", BannedList.KindName(kind), who, "the cluster's list");
@@ -150,9 +199,45 @@ internal sealed partial class ClusterNode : IBanObserver
             if (initial && entry.Delta == 0)
             {
                 initial = false;
+                BansReadComplete();
+                ForgetLiftedUnknown(lifted);
                 await UploadUnknownBansAsync(bucket, seen, cancel).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// A ban this node lifted while out of the cluster, met in the bucket's contents: when the bucket's entry is a ban
+    /// written before the lifting, the lifting is written there (a deletion at that entry's revision) and true says the
+    /// entry is not to be applied; otherwise (a deletion, or a ban written later) the bucket's entry wins. Either way the
+    /// lifting is no longer kept. NATS failing throws, and the lifting is kept for the next watch.
+    /// </summary>
+    private async Task<bool> SendLiftedAsync(INatsKVStore bucket, NatsKVEntry<byte[]> entry, LiftedBan lifted, CancellationToken cancel)
+    {
+        if (entry.Operation is not NatsKVOperation.Put || entry.Created >= lifted.At)
+        {
+            _core.ForgetLifted(lifted);
+            return false;
+        }
+        try
+        {
+            await bucket.DeleteAsync(entry.Key, new NatsKVDeleteOpts { Revision = entry.Revision }, cancel).ConfigureAwait(false);
+            LogLiftedSent(_logger, BannedList.KindName(lifted.As), lifted.Who, lifted.At);
+        }
+        catch (NatsKVWrongLastRevisionException)
+        {
+            // Another node wrote the key meanwhile, later than the lifting: that write wins, and the watch brings it.
+        }
+        _core.ForgetLifted(lifted);
+        return true;
+    }
+
+    /// <summary>At the end of the bucket's contents: the bans lifted here that the bucket has never heard of need not be sent.</summary>
+    private void ForgetLiftedUnknown(Dictionary<(BanKind, string), LiftedBan> lifted)
+    {
+        foreach (var kept in lifted.Values)
+            _core.ForgetLifted(kept);
+        lifted.Clear();
     }
 
     /// <summary>Whether this node already holds exactly this ban (its own change coming back, or a watch started again).</summary>
@@ -208,7 +293,8 @@ internal sealed partial class ClusterNode : IBanObserver
                 return store;
             }
             catch (NatsJSApiException ex) when (replicas > 1 && (ex.Message.Contains("insufficient resources", StringComparison.OrdinalIgnoreCase)
-                || ex.Message.Contains("no suitable peers", StringComparison.OrdinalIgnoreCase)))
+                || ex.Message.Contains("no suitable peers", StringComparison.OrdinalIgnoreCase)
+                || ex.Message.Contains("not supported in non-clustered mode", StringComparison.OrdinalIgnoreCase)))
             {
                 LogRegistryReplicas(_logger, name, replicas, ex.Message);
                 replicas = 1;
@@ -317,6 +403,15 @@ internal sealed partial class ClusterNode : IBanObserver
 
     [LoggerMessage(EventId = 2443, Level = LogLevel.Warning, Message = "Cluster: the cluster's ban of {As} {Who} cannot be read ({Error}): ignored")]
     private static partial void LogBanUnreadable(ILogger logger, string @as, string who, string error);
+
+    [LoggerMessage(EventId = 2447, Level = LogLevel.Information, Message = "Cluster: banned list read from {Bucket} ({Count} bans in force here): CONNECTs are checked against it")]
+    private static partial void LogBansRead(ILogger logger, string bucket, int count);
+
+    [LoggerMessage(EventId = 2448, Level = LogLevel.Warning, Message = "Cluster: the banned list {Bucket} not read within cluster.node_timeout ({Timeout} ms): CONNECTs are no longer held for it and are checked against this node's own list ({Count} bans) until it is")]
+    private static partial void LogBansNotRead(ILogger logger, string bucket, double timeout, int count);
+
+    [LoggerMessage(EventId = 2449, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, lifted here at {At} while out of the cluster, lifted in the cluster's list")]
+    private static partial void LogLiftedSent(ILogger logger, string @as, string who, DateTimeOffset at);
 
     [LoggerMessage(EventId = 2444, Level = LogLevel.Information, Message = "Cluster: ban {Change}: {As} {Who}, from {Source}")]
     private static partial void LogBanApplied(ILogger logger, string change, string @as, string who, string source);

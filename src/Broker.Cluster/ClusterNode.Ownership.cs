@@ -42,12 +42,16 @@ internal sealed partial class ClusterNode
     private readonly HashSet<string> _unclaimed = new(StringComparer.Ordinal);
     private int _registryStarting;
     private long _natsOpenedAt; // TimeProvider timestamp of the last (re)connection to NATS
-    private INatsJSStream? _registryStream; // the registry bucket's stream, for reads from its leader (ReadOwnerAsync)
+    private CachedStream<INatsJSStream>? _registryStream; // the registry bucket's stream, for reads from its leader (ReadOwnerAsync)
     private byte[]? _ownerValue;
 
     private byte[] OwnerValue => _ownerValue ??= Encoding.UTF8.GetBytes(NodeName + "\n" + _boot);
 
     private string BucketName => _options.Name + "-owners";
+
+    /// <summary>The registry bucket's stream, looked up again when JetStream no longer knows the one held (the bucket deleted, or created again).</summary>
+    private CachedStream<INatsJSStream> RegistryStream => LazyInitializer.EnsureInitialized(ref _registryStream,
+        () => new CachedStream<INatsJSStream>(cancel => new NatsJSContext(_nats).GetStreamAsync("KV_" + BucketName, cancellationToken: cancel)));
 
     /// <summary>Client ids accepted here without the registry, still to be claimed (or checked after a reconnect).</summary>
     public int UnclaimedCount
@@ -142,15 +146,15 @@ internal sealed partial class ClusterNode
     /// </summary>
     private async Task<(string? Owner, string? Boot, ulong Revision)> ReadOwnerAsync(INatsKVStore registry, string key, CancellationToken cancel)
     {
-        var stream = _registryStream ??= await new NatsJSContext(_nats).GetStreamAsync("KV_" + registry.Bucket, cancellationToken: cancel).ConfigureAwait(false);
+        var request = new StreamMsgGetRequest { LastBySubj = "$KV." + registry.Bucket + "." + key };
         StoredMessage last;
         try
         {
-            last = (await stream.GetAsync(new StreamMsgGetRequest { LastBySubj = "$KV." + registry.Bucket + "." + key }, cancel).ConfigureAwait(false)).Message;
+            last = await RegistryStream.ReadAsync(async stream => (await stream.GetAsync(request, cancel).ConfigureAwait(false)).Message, cancel).ConfigureAwait(false);
         }
-        catch (NatsJSApiException ex) when (ex.Error.Code == 404)
+        catch (NatsJSApiException ex) when (ex.Error.Code == 404 && !CachedStream<INatsJSStream>.IsStreamNotFound(ex))
         {
-            return (null, null, 0);
+            return (null, null, 0); // no message for the key: never written
         }
         // A deletion is a message whose headers say KV-Operation: DEL (or PURGE); UpdateAsync writes over it by its revision.
         if (last.Hdrs is { Length: > 0 } headers && Encoding.ASCII.GetString(Convert.FromBase64String(headers)).Contains("KV-Operation", StringComparison.OrdinalIgnoreCase))

@@ -183,6 +183,7 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
         _loops.Add(Task.Run(() => ServeOwnershipAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReplicateBansAsync(_stop.Token)));
         _loops.Add(Task.Run(() => CopySessionsAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => HoldConnectsUntilBansReadAsync(_stop.Token)));
     }
 
     /// <inheritdoc/>

@@ -55,7 +55,7 @@ internal sealed partial class ClusterOptions : IValidatableOptions
     [ConfKey("cluster.heartbeat_interval", "How often this node announces itself (name, start time, connections, route version) to the others.", Unit = ConfUnit.Duration, Min = "10ms", Max = "10s")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    [ConfKey("cluster.node_timeout", "A node not heard from in this time is down: its routes are withdrawn and nothing is forwarded to it until it is heard again.", Unit = ConfUnit.Duration, Min = "50ms", Max = "1m")]
+    [ConfKey("cluster.node_timeout", "A node not heard from in this time is down: its routes are withdrawn and nothing is forwarded to it until it is heard again. Also how long, at most, a node that has just started or joined holds CONNECTs until it has read the cluster's banned list.", Unit = ConfUnit.Duration, Min = "50ms", Max = "1m")]
     public TimeSpan NodeTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     [ConfKey("cluster.max_forward_queue", "Forwards held per other node until it acknowledges them. Past a tenth of this, publishers whose messages go to that node wait before reading more (back-pressure) until it is down to a twentieth; beyond this, new QoS 0 messages for it are dropped and counted (forward_dropped in GET /api/v5/nodes); QoS 1/2 ones are never dropped.", Min = "1", Max = "100000000")]

@@ -23,6 +23,16 @@ public enum BanKind
 public sealed record Ban(BanKind As, string Who, string Reason, string By, DateTimeOffset At, DateTimeOffset Until);
 
 /// <summary>
+/// A ban lifted on this node while no cluster was told of its changes (<see cref="BannedList.Observer"/> unset: the node
+/// had left its cluster, was never in one, or its cluster had not attached yet), kept until a cluster has it.
+/// </summary>
+/// <param name="As">What <paramref name="Who"/> is.</param>
+/// <param name="Who">The client id, user name, or address, as <see cref="BannedList.Normalize(BanKind, string)"/> spells it.</param>
+/// <param name="At">When it was lifted here: a cluster's ban of the same written later wins over it.</param>
+/// <param name="Until">The lifted ban's own end: past it, the lifting no longer matters and is forgotten.</param>
+public sealed record LiftedBan(BanKind As, string Who, DateTimeOffset At, DateTimeOffset Until);
+
+/// <summary>
 /// EMQX's <c>emqx_banned</c>: clients refused at CONNECT by client id, user name or peer address, each ban until a
 /// time. Checked on every CONNECT before authentication, so a banned client costs no password hashing.
 /// </summary>
@@ -33,8 +43,14 @@ public sealed record Ban(BanKind As, string Who, string Reason, string By, DateT
 /// volatile read and a count check; otherwise at most three dictionary lookups.
 /// </para>
 /// <para>
+/// Bans lifted while no cluster observes the list (<see cref="LiftedBan"/>: a node that left its cluster) are kept
+/// until a cluster takes them (<see cref="Lifted"/>, <see cref="ForgetLifted"/>), so that joining again does not bring
+/// back a ban lifted meanwhile; at most <see cref="MaxLifted"/>, each only until its ban's own end.
+/// </para>
+/// <para>
 /// Persisted, when a path is given, as one JSON document (an array of bans, times in ISO 8601) written atomically
-/// after every change, so bans survive a restart. Expired bans are dropped when the file is loaded and purged from
+/// after every change, so bans survive a restart; the lifted bans likewise beside it, in <c>&lt;path&gt;.lifted</c>
+/// (absent when there are none). Expired bans are dropped when the file is loaded and purged from
 /// memory when a lookup meets one. A file that cannot be read is logged, naming it, and the list starts empty: a
 /// damaged ban file must not keep the broker from serving.
 /// </para>
@@ -43,11 +59,15 @@ public sealed partial class BannedList
 {
     private static readonly Dictionary<(BanKind, string), Ban> Empty = [];
 
+    /// <summary>Lifted bans kept for a cluster, at most; past it the one lifted longest ago is forgotten.</summary>
+    internal const int MaxLifted = 10_000;
+
     private readonly Lock _write = new();
     private readonly TimeProvider _time;
     private readonly string? _path;
     private readonly ILogger _logger;
     private volatile Dictionary<(BanKind, string), Ban> _bans = Empty;
+    private readonly Dictionary<(BanKind, string), LiftedBan> _lifted = []; // under _write
 
     /// <summary>Loads the bans of <paramref name="path"/> (if the file exists) that have not expired.</summary>
     /// <param name="time">The clock deciding expiry.</param>
@@ -60,6 +80,8 @@ public sealed partial class BannedList
         _logger = logger ?? NullLogger.Instance;
         if (path is not null && File.Exists(path))
             Load(path);
+        if (path is not null && File.Exists(LiftedPath(path)))
+            LoadLifted(LiftedPath(path));
     }
 
     /// <summary>Bans held, expired ones not yet purged included: zero means <see cref="Find"/> has nothing to do.</summary>
@@ -77,23 +99,36 @@ public sealed partial class BannedList
     }
 
     /// <summary>Adds a ban another node made (<see cref="Add"/> without telling <see cref="Observer"/>); returns it normalised.</summary>
+    /// <remarks>A lifting of the same kept for a cluster (<see cref="Lifted"/>) is forgotten: the ban is newer.</remarks>
     internal Ban Apply(Ban ban)
     {
         ban = ban with { Who = Normalize(ban.As, ban.Who) };
         Change(bans =>
         {
             bans[(ban.As, ban.Who)] = ban;
+            _lifted.Remove((ban.As, ban.Who));
             return true;
         });
         return ban;
     }
 
     /// <summary>Removes the ban of <paramref name="who"/> as <paramref name="kind"/>; false if there was none.</summary>
+    /// <remarks>With no <see cref="Observer"/> to tell, the lifting is kept for a cluster this node may join (<see cref="Lifted"/>).</remarks>
     internal bool Remove(BanKind kind, string who)
     {
-        if (!ApplyRemove(kind, who))
+        var key = (kind, Normalize(kind, who));
+        var observer = Observer;
+        var removed = Change(bans =>
+        {
+            if (!bans.Remove(key, out var ban))
+                return false;
+            if (observer is null)
+                KeepLifted(new LiftedBan(key.Item1, key.Item2, _time.GetUtcNow(), ban.Until));
+            return true;
+        });
+        if (!removed)
             return false;
-        Observer?.BanRemoved(kind, Normalize(kind, who));
+        observer?.BanRemoved(kind, key.Item2);
         return true;
     }
 
@@ -102,6 +137,48 @@ public sealed partial class BannedList
     {
         var key = (kind, Normalize(kind, who));
         return Change(bans => bans.Remove(key));
+    }
+
+    /// <summary>The bans lifted while no cluster observed this list (<see cref="LiftedBan"/>) whose ban has not ended yet.</summary>
+    internal List<LiftedBan> Lifted()
+    {
+        var now = _time.GetUtcNow();
+        var list = new List<LiftedBan>();
+        lock (_write)
+        {
+            foreach (var lifted in _lifted.Values)
+            {
+                if (lifted.Until > now)
+                    list.Add(lifted);
+            }
+        }
+        return list;
+    }
+
+    /// <summary>A cluster has <paramref name="lifted"/> (written, or a later change of the same there): no longer kept, unless lifted again since.</summary>
+    internal void ForgetLifted(LiftedBan lifted)
+    {
+        var key = (lifted.As, lifted.Who);
+        Change(_ => _lifted.TryGetValue(key, out var kept) && kept == lifted && _lifted.Remove(key));
+    }
+
+    /// <summary>Under the write lock: keeps <paramref name="lifted"/>, forgetting ended ones and, past <see cref="MaxLifted"/>, the oldest.</summary>
+    private void KeepLifted(LiftedBan lifted)
+    {
+        _lifted[(lifted.As, lifted.Who)] = lifted;
+        if (_lifted.Count <= MaxLifted)
+            return;
+        var now = _time.GetUtcNow();
+        LiftedBan? oldest = null;
+        foreach (var kept in _lifted.Values)
+        {
+            if (kept.Until <= now)
+                _lifted.Remove((kept.As, kept.Who));
+            else if (oldest is null || kept.At < oldest.At)
+                oldest = kept;
+        }
+        if (_lifted.Count > MaxLifted && oldest is not null)
+            _lifted.Remove((oldest.As, oldest.Who));
     }
 
     /// <summary>The bans in force now, in no particular order.</summary>
@@ -191,7 +268,10 @@ public sealed partial class BannedList
                 return false;
             _bans = bans;
             if (persist && _path is not null)
+            {
                 Save(_path, bans.Values);
+                SaveLifted(LiftedPath(_path));
+            }
             return true;
         }
     }
@@ -223,8 +303,86 @@ public sealed partial class BannedList
         _bans = bans;
     }
 
+    private static string LiftedPath(string path) => path + ".lifted";
+
+    /// <summary>The lifted bans kept for a cluster (<see cref="LiftedBan"/>), ended ones dropped; a file that cannot be read is logged and none are kept.</summary>
+    private void LoadLifted(string path)
+    {
+        var now = _time.GetUtcNow();
+        var lifted = new Dictionary<(BanKind, string), LiftedBan>();
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+            foreach (var entry in document.RootElement.EnumerateArray())
+            {
+                if (!TryParseKind(entry.GetProperty("as").GetString(), out var kind))
+                    throw new FormatException($"unknown \"as\": {entry.GetProperty("as")}");
+                var kept = new LiftedBan(kind, entry.GetProperty("who").GetString() ?? throw new FormatException("\"who\" is null"),
+                    entry.GetProperty("lifted_at").GetDateTimeOffset(), entry.GetProperty("until").GetDateTimeOffset());
+                if (kept.Until > now)
+                    lifted[(kept.As, kept.Who)] = kept;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException
+            or FormatException or InvalidOperationException or KeyNotFoundException)
+        {
+            LogLiftedLoadFailed(_logger, ex, path);
+            return;
+        }
+        foreach (var (key, kept) in lifted)
+            _lifted[key] = kept;
+    }
+
+    /// <summary>Under the write lock: the lifted bans kept for a cluster, beside the bans; no file when there are none.</summary>
+    private void SaveLifted(string path)
+    {
+        if (_lifted.Count == 0)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogSaveFailed(_logger, ex, path);
+            }
+            return;
+        }
+        var now = _time.GetUtcNow();
+        WriteAtomically(path, json =>
+        {
+            foreach (var lifted in _lifted.Values)
+            {
+                if (lifted.Until <= now)
+                    continue;
+                json.WriteStartObject();
+                json.WriteString("as", KindName(lifted.As));
+                json.WriteString("who", lifted.Who);
+                json.WriteString("lifted_at", lifted.At);
+                json.WriteString("until", lifted.Until);
+                json.WriteEndObject();
+            }
+        });
+    }
+
     /// <summary>Writes the bans atomically: a temporary file beside <paramref name="path"/>, flushed, renamed over it.</summary>
-    private void Save(string path, IEnumerable<Ban> bans)
+    private void Save(string path, IEnumerable<Ban> bans) => WriteAtomically(path, json =>
+    {
+        foreach (var ban in bans)
+        {
+            json.WriteStartObject();
+            json.WriteString("as", KindName(ban.As));
+            json.WriteString("who", ban.Who);
+            json.WriteString("reason", ban.Reason);
+            json.WriteString("by", ban.By);
+            json.WriteString("at", ban.At);
+            json.WriteString("until", ban.Until);
+            json.WriteEndObject();
+        }
+    });
+
+    /// <summary>A JSON array of what <paramref name="write"/> writes, atomically: a temporary file beside <paramref name="path"/>, flushed, renamed over it.</summary>
+    private void WriteAtomically(string path, Action<Utf8JsonWriter> write)
     {
         var temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
         try
@@ -235,17 +393,7 @@ public sealed partial class BannedList
                 using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
                 {
                     json.WriteStartArray();
-                    foreach (var ban in bans)
-                    {
-                        json.WriteStartObject();
-                        json.WriteString("as", KindName(ban.As));
-                        json.WriteString("who", ban.Who);
-                        json.WriteString("reason", ban.Reason);
-                        json.WriteString("by", ban.By);
-                        json.WriteString("at", ban.At);
-                        json.WriteString("until", ban.Until);
-                        json.WriteEndObject();
-                    }
+                    write(json);
                     json.WriteEndArray();
                 }
                 stream.Flush(flushToDisk: true);
@@ -262,6 +410,9 @@ public sealed partial class BannedList
 
     [LoggerMessage(EventId = 60, Level = LogLevel.Error, Message = "The banned list {Path} cannot be read: starting with no bans")]
     private static partial void LogLoadFailed(ILogger logger, Exception ex, string path);
+
+    [LoggerMessage(EventId = 62, Level = LogLevel.Error, Message = "The bans lifted while out of the cluster, {Path}, cannot be read: a cluster this node joins may bring them back")]
+    private static partial void LogLiftedLoadFailed(ILogger logger, Exception ex, string path);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Error, Message = "The banned list {Path} cannot be written: the change holds until the broker stops")]
     private static partial void LogSaveFailed(ILogger logger, Exception ex, string path);

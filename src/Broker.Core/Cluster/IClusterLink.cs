@@ -40,6 +40,14 @@ public interface IClusterLink : IRouteObserver
     /// lock: must not block (it notes the id and returns).
     /// </summary>
     void SessionChanged(string clientId);
+
+    /// <summary>
+    /// Completes once this node has the cluster's banned list (its first read of it since it started or joined), or has
+    /// stopped waiting for it (<c>cluster.node_timeout</c> after it started or joined: it then goes on with its own
+    /// list). A CONNECT waits for it before its ban check, so that a ban made on another node refuses the client from
+    /// its first CONNECT here. Never faults.
+    /// </summary>
+    Task BansRead { get; }
 }
 
 /// <summary>What <see cref="IClusterLink.Forward"/> did with a message.</summary>

@@ -60,6 +60,10 @@ internal sealed partial class ConnectHandshake(BrokerEngine engine)
         }
         if (clientId.Length > mqtt.MaxClientIdLength)
             return ConnectDecision.Refuse(MqttReasonCode.ClientIdentifierNotValid);
+        // A node that has just started or joined a cluster holds CONNECTs until it has the cluster's banned list
+        // (cluster.node_timeout at most): a ban made on another node refuses the client here from its first CONNECT.
+        if (engine.Cluster is { BansRead: { IsCompleted: false } bansRead })
+            await bansRead.ConfigureAwait(false);
         if (engine.Banned.Find(clientId, connect.Username, remote?.Address) is { } ban)
         {
             // Before the connect hook and authentication: a banned client costs no password hashing. MQTT 5 CONNACK

@@ -89,6 +89,15 @@ public interface IClusterPort
 
     /// <summary>A ban lifted on another node: lifted here (not told to the observer); false if there was none.</summary>
     bool ApplyUnban(AccessControl.BanKind kind, string who);
+
+    /// <summary>
+    /// Bans lifted on this node while no observer was told of its changes (it had left its cluster, was in none, or the
+    /// cluster had not attached yet), kept, across restarts, until the cluster has them (<see cref="ForgetLifted"/>).
+    /// </summary>
+    List<AccessControl.LiftedBan> LiftedBans();
+
+    /// <summary>The cluster's list has <paramref name="lifted"/>, or a later change of the same ban: it is no longer kept.</summary>
+    void ForgetLifted(AccessControl.LiftedBan lifted);
 }
 
 internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
@@ -139,6 +148,10 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
     public Task ApplyBanAsync(AccessControl.Ban ban, bool disconnect) => engine.BanAsync(ban, fromCluster: true, disconnect);
 
     public bool ApplyUnban(AccessControl.BanKind kind, string who) => engine.Banned.ApplyRemove(kind, who);
+
+    public List<AccessControl.LiftedBan> LiftedBans() => engine.Banned.Lifted();
+
+    public void ForgetLifted(AccessControl.LiftedBan lifted) => engine.Banned.ForgetLifted(lifted);
 
     private sealed class BanObserving(AccessControl.BannedList banned, Cluster.IBanObserver observer) : IDisposable
     {

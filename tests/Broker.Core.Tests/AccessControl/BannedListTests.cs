@@ -148,6 +148,81 @@ public sealed class BannedListTests : IDisposable
         Assert.Equal("c2", Assert.Single(new BannedList(_time, path).List()).Who);
     }
 
+    // A node out of its cluster (no observer) keeps what it lifted, across a restart, so that joining again does not
+    // bring the ban back from the cluster's list.
+    [Fact]
+    public void Remove_WithoutObserver_KeepsTheLiftingAcrossReload_UntilForgottenOrBannedAgain()
+    {
+        var path = _dir.File("banned");
+        var list = new BannedList(_time, path);
+        list.Add(Ban(BanKind.ClientId, "c1", TimeSpan.FromHours(1)));
+        list.Add(Ban(BanKind.Address, "::ffff:192.0.2.1", TimeSpan.FromHours(1)));
+        list.Add(Ban(BanKind.Username, "u1", TimeSpan.FromHours(1)));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        list.Remove(BanKind.ClientId, "c1");
+        list.Remove(BanKind.Address, "::ffff:192.0.2.1");
+        list.Remove(BanKind.Username, "u1");
+        list.Add(Ban(BanKind.Username, "u1")); // banned again here: nothing lifted to send
+
+        var reloaded = new BannedList(_time, path);
+        var lifted = reloaded.Lifted().OrderBy(l => l.As).ToList();
+        Assert.Equal(
+            [new LiftedBan(BanKind.ClientId, "c1", _time.GetUtcNow(), _time.GetUtcNow() + TimeSpan.FromMinutes(59)),
+             new LiftedBan(BanKind.Address, "192.0.2.1", _time.GetUtcNow(), _time.GetUtcNow() + TimeSpan.FromMinutes(59))],
+            lifted);
+
+        reloaded.ForgetLifted(lifted[0]);
+        Assert.Equal([lifted[1]], new BannedList(_time, path).Lifted());
+        reloaded.ForgetLifted(lifted[1]);
+        Assert.Empty(new BannedList(_time, path).Lifted());
+        Assert.False(File.Exists(path + ".lifted"));
+    }
+
+    [Fact]
+    public void Remove_WithObserver_ToldNotKept()
+    {
+        var list = new BannedList(_time, _dir.File("banned"));
+        var observer = new RecordingObserver();
+        list.Observer = observer;
+        list.Add(Ban(BanKind.ClientId, "c1"));
+
+        list.Remove(BanKind.ClientId, "c1");
+
+        Assert.Equal(["removed clientid c1"], observer.Changes.Where(c => c.StartsWith("removed", StringComparison.Ordinal)));
+        Assert.Empty(list.Lifted());
+    }
+
+    [Fact]
+    public void Lifted_AfterTheBansEnd_IsForgotten()
+    {
+        var path = _dir.File("banned");
+        var list = new BannedList(_time, path);
+        list.Add(Ban(BanKind.ClientId, "c1", TimeSpan.FromMinutes(10)));
+        list.Remove(BanKind.ClientId, "c1");
+        Assert.Single(list.Lifted());
+
+        _time.Advance(TimeSpan.FromMinutes(10));
+
+        Assert.Empty(list.Lifted());
+        Assert.Empty(new BannedList(_time, path).Lifted());
+    }
+
+    [Fact]
+    public void Lifted_PastTheLimit_ForgetsTheOldest()
+    {
+        var list = new BannedList(_time, null);
+        for (var i = 0; i <= BannedList.MaxLifted; i++)
+        {
+            list.Add(Ban(BanKind.ClientId, "c" + i));
+            list.Remove(BanKind.ClientId, "c" + i);
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var lifted = list.Lifted();
+        Assert.Equal(BannedList.MaxLifted, lifted.Count);
+        Assert.DoesNotContain(lifted, l => l.Who == "c0");
+    }
+
     [Theory]
     [InlineData("not json at all")]
     [InlineData("{\"as\":\"clientid\"}")]
@@ -215,6 +290,15 @@ public sealed class BannedListTests : IDisposable
         Assert.Equal(MqttReasonCode.AdministrativeAction, disconnect.ReasonCode);
         Assert.NotNull(alice.Channel.Client);
         await broker.ConnectAsync("m2", configure: c => c.Username = "mallory", expect: MqttReasonCode.Banned);
+    }
+
+    private sealed class RecordingObserver : Broker.Core.Cluster.IBanObserver
+    {
+        public List<string> Changes { get; } = [];
+
+        public void BanAdded(Ban ban, bool disconnects) => Changes.Add($"added {BannedList.KindName(ban.As)} {ban.Who}");
+
+        public void BanRemoved(BanKind kind, string who) => Changes.Add($"removed {BannedList.KindName(kind)} {who}");
     }
 
     private sealed class ListLogger : ILogger

@@ -48,6 +48,8 @@ public sealed class ClusterAcknowledgementTests
         {
         }
 
+        public Task BansRead => Task.CompletedTask;
+
         public TaskCompletionSource Acknowledgement(int index)
         {
             lock (Acknowledgements)

@@ -180,6 +180,8 @@ public sealed class HandoverTests
 
         public void SessionChanged(string id) => Changed.Add(id);
 
+        public Task BansRead => Task.CompletedTask;
+
         public void RouteAdded(string route)
         {
         }

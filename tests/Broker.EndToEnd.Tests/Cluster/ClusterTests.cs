@@ -95,8 +95,11 @@ public sealed class ClusterTests
         await using var nats = await NatsServers.StartAsync(1, start: false);
         await using var lone = await StartNodeAsync("lone", nats, 0);
 
-        // Alone: its own clients are served, and status says NATS is not there.
+        // Alone: its own clients are served (held until cluster.node_timeout at most, for a banned list it cannot read),
+        // and status says NATS is not there.
         await using var local = await MosquittoClients.SubscribeAsync(lone, "-q", "1", "-t", "l/#", "-i", "local-sub");
+        await lone.WaitForLogAsync(l => l.Contains("the banned list e2e-banned not read within cluster.node_timeout (1000 ms)", StringComparison.Ordinal),
+            "lone to stop holding CONNECTs for the banned list", Deadline);
         await MosquittoClients.PublishAsync(lone, ["-q", "1", "-t", "l/1", "-m", "alone"]);
         Assert.Equal("alone", (await MosquittoClients.MessagesAsync(local, 1))[0].Payload);
         var status = await CtlRunner.RunAsync(lone, "cluster", "status");
