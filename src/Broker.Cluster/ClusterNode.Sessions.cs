@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
@@ -28,7 +29,8 @@ namespace Broker.Cluster;
 internal sealed partial class ClusterNode
 {
     private readonly ConcurrentDictionary<string, byte> _sessionsChanged = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _sessionsSignal = new(0, 1);
+    // "Something changed": one pending signal at most, however many changes come before the writer looks.
+    private readonly Channel<byte> _sessionsSignal = Channel.CreateBounded<byte>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly TaskCompletionSource<INatsKVStore> _sessionsBucket = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private int _sessionsCopying; // taken from _sessionsChanged, not yet written
@@ -41,17 +43,8 @@ internal sealed partial class ClusterNode
     /// <inheritdoc/>
     public void SessionChanged(string clientId)
     {
-        if (_sessionsChanged.TryAdd(clientId, 0) && _sessionsSignal.CurrentCount == 0)
-        {
-            try
-            {
-                _sessionsSignal.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // Signalled already by another change.
-            }
-        }
+        if (_sessionsChanged.TryAdd(clientId, 0))
+            _sessionsSignal.Writer.TryWrite(0);
     }
 
     /// <summary>Writes (or deletes) the copies of the sessions that changed, until the node stops; one that fails is tried again.</summary>
@@ -64,7 +57,7 @@ internal sealed partial class ClusterNode
         {
             try
             {
-                await _sessionsSignal.WaitAsync(cancel).ConfigureAwait(false);
+                await _sessionsSignal.Reader.ReadAsync(cancel).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
