@@ -279,6 +279,12 @@ internal sealed partial class ClusterNode
             _unclaimed.Add(clientId);
     }
 
+    private bool IsUnclaimed(string clientId)
+    {
+        lock (_unclaimed)
+            return _unclaimed.Contains(clientId);
+    }
+
     /// <summary>
     /// Whenever NATS (re)connects, every session here is checked against the registry: a split may have given its client
     /// to another node, and a session this node's store brought back at start may have moved to another node while this
@@ -319,9 +325,10 @@ internal sealed partial class ClusterNode
                 if (owner is not null && owner != NodeName && !IsRunning(owner)
                     && _core.TimeProvider.GetElapsedTime(Volatile.Read(ref _natsOpenedAt)) < 2 * _options.NodeTimeout)
                     continue;
-                if (owner is not null && owner != NodeName && IsRunning(owner))
+                var lost = owner is not null && owner != NodeName && IsRunning(owner);
+                if (lost)
                 {
-                    LogSplitLoser(_logger, clientId, owner);
+                    LogSplitLoser(_logger, clientId, owner!);
                     await _core.ReleaseClientAsync(clientId, discard: true).ConfigureAwait(false);
                 }
                 else if (owner != NodeName)
@@ -337,6 +344,10 @@ internal sealed partial class ClusterNode
                 }
                 lock (_unclaimed)
                     _unclaimed.Remove(clientId);
+                // This node's now: its copy is written (it was held back while unclaimed, and a session changed while
+                // this node had left the cluster has none, or an old one).
+                if (!lost && _core.SessionCopy(clientId) is not null)
+                    SessionChanged(clientId);
             }
         }
         catch (Exception ex) when (ex is NatsException or OperationCanceledException or TimeoutException)

@@ -37,8 +37,11 @@ internal sealed partial class ClusterNode
 
     private string SessionsBucketName => _options.Name + "-sessions";
 
-    /// <summary>Sessions whose change is not in the cluster's copy yet (0 when every copy is up to date).</summary>
-    public int SessionCopiesPending => _sessionsChanged.Count + Volatile.Read(ref _sessionsCopying);
+    /// <summary>
+    /// Sessions whose change is not in the cluster's copy yet, with the sessions still to be checked against the registry
+    /// (their copies are written once they are this node's): 0 when every copy is up to date.
+    /// </summary>
+    public int SessionCopiesPending => _sessionsChanged.Count + Volatile.Read(ref _sessionsCopying) + UnclaimedCount;
 
     /// <inheritdoc/>
     public void SessionChanged(string clientId)
@@ -113,6 +116,10 @@ internal sealed partial class ClusterNode
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         deadline.CancelAfter(_options.NodeTimeout + TimeSpan.FromSeconds(1));
+        // Not claimed in the registry yet (accepted without it, or to be checked after a (re)connect or join): another
+        // node may own the client id now, and this node's copy would overwrite its. Written once claimed (ReconcileAsync).
+        if (IsUnclaimed(clientId))
+            return;
         var key = OwnerKey(clientId);
         if (_core.SessionCopy(clientId) is { } record)
         {

@@ -90,7 +90,7 @@ internal static class ClusterCommands
                         : node.TryGetProperty("nats_error", out var error) && error.ValueKind == JsonValueKind.String
                             ? $"NOT connected ({error.GetString()}; serving this node's clients alone; retrying)"
                             : "NOT connected (serving this node's clients alone; retrying)";
-                    ctl.Out.WriteLine($"Cluster {cluster.GetString()}: NATS {nats}; received from other nodes: {TextTable.Text(node, "forwarded_in")}, dropped: {TextTable.Text(node, "forward_dropped")}, PUBACKed without the receiver's word: {TextTable.Text(node, "forward_released")}");
+                    ctl.Out.WriteLine($"Cluster {cluster.GetString()}: NATS {nats}; received from other nodes: {TextTable.Text(node, "forwarded_in")}, dropped: {TextTable.Text(node, "forward_dropped")}, PUBACKed without the receiver's word: {TextTable.Text(node, "forward_released")}; session copies not yet written: {TextTable.Text(node, "session_copies_pending")}");
                 }
                 else if (TextTable.Text(node, "membership") == "left")
                 {

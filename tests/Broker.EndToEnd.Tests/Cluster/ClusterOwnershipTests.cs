@@ -292,6 +292,43 @@ public sealed class ClusterOwnershipTests
         await client.SendAsync(Packet(0x40, [(byte)(PacketId(message) >> 8), (byte)PacketId(message)]));
     }
 
+    // A session made while its node had left the cluster has no copy in the cluster: it is written when the node joins
+    // again (once its client id is claimed there), so the session survives that node's death too.
+    [Fact]
+    public async Task SessionMadeWhileLeft_CopyWrittenOnJoin_ResumedOnAnotherNodeAfterItsDeath()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var a = await StartNodeAsync("a", nats, 0);
+        await using var b = await StartNodeAsync("b", nats, 1);
+        await WaitJoinedAsync(a, b);
+        await WaitRegistryAsync(a, b);
+
+        var leave = await CtlRunner.RunAsync(a, "cluster", "leave");
+        Assert.True(leave.ExitCode == 0, leave.Transcript);
+        await using (var alone = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("kept", V5, cleanStart: false, sessionExpiry: Expiry)))
+        {
+            await alone.SendAsync(SubscribePacket(1, "kept/#", qos: 1, V5));
+            await alone.ReceiveAsync(Suback);
+            await alone.SendAsync(DisconnectPacket(V5));
+            await alone.WaitForCloseAsync();
+        }
+
+        var join = await CtlRunner.RunAsync(a, "cluster", "join", nats.Url(0));
+        Assert.True(join.ExitCode == 0, join.Transcript);
+        // b hears a again only after a's NATS connection opened, which is when a puts its sessions up for checking.
+        await UntilAsync(b, n => Node(n, "a@127.0.0.1").GetProperty("node_status").GetString() == "running", "b to hear a again");
+        await UntilAsync(a, n => CopiesPending(n, a) == 0, "a to claim kept and write its session's copy");
+
+        a.Signal("KILL");
+        await using var onB = await RawMqttClient.ConnectAsync(b);
+        await onB.SendAsync(ConnectPacket("kept", V5, cleanStart: false, sessionExpiry: Expiry));
+        var connack = await onB.ReceiveAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((0, 1), (ConnackCode(connack), connack.Body[0] & 1)); // session present [MQTT-3.2.2-2]: the copy
+        await MosquittoClients.PublishAsync(b, ["-q", "1", "-t", "kept/1", "-m", "still"]);
+        var message = await onB.ReceiveAsync(Publish);
+        Assert.Equal(("kept/1", "still"), (ReadPublish(message, V5).Topic, ReadPublish(message, V5).Payload));
+    }
+
     private static int CopiesPending(System.Text.Json.JsonElement nodes, BrokerProcess node) =>
         Node(nodes, node.NodeName).GetProperty("session_copies_pending").GetInt32();
 
