@@ -209,11 +209,12 @@ internal sealed partial class ClusterNode
         LogForwardsReleased(_logger, released, node.Name, why);
     }
 
-    /// <summary>Nodes silent for cluster.node_timeout are down: their routes go.</summary>
+    /// <summary>Nodes silent for cluster.node_timeout are down: their routes go, and their persistent sessions are adopted (<see cref="AdoptSessionsAsync"/>).</summary>
     private void ExpireSilentNodes()
     {
         var now = _core.TimeProvider.GetTimestamp();
         var timeout = (long)(_options.NodeTimeout.TotalSeconds * _core.TimeProvider.TimestampFrequency);
+        List<string>? dead = null;
         lock (_members)
         {
             foreach (var node in _members.Values)
@@ -227,7 +228,10 @@ internal sealed partial class ClusterNode
                 node.SyncGeneration++; // a snapshot still on its way is not applied
                 node.SyncInFlight = false;
                 LogNodeDown(_logger, node.Name, _options.NodeTimeout.TotalMilliseconds, routes);
+                (dead ??= []).Add(node.Name);
             }
         }
+        if (dead is not null && IsAdopter())
+            _ = Task.Run(() => AdoptSessionsAsync(dead));
     }
 }

@@ -15,7 +15,8 @@ namespace Broker.Cluster;
 /// <remarks>
 /// <para>The copies are a JetStream key-value bucket <c>&lt;cluster.name&gt;-sessions</c> (history 1,
 /// <c>cluster.owner_replicas</c> copies): key as the registry's (the client id, base64url), value the owning node's
-/// name, a newline, then the record in the core's handover form. The node that has the session writes it when the core
+/// name, a newline, "disk" if that node keeps its sessions on disk (else "-"), a newline, then the record in the core's
+/// handover form. The node that has the session writes it when the core
 /// says it changed (created, resumed, subscribed, unsubscribed, offline), a few at a time in the background: a burst
 /// of changes to one session is one write. When the session ends here (expired, discarded, or no longer outliving its
 /// connection, or a clean start replaced a dead node's session), the node deletes the copy unless another running node
@@ -123,7 +124,7 @@ internal sealed partial class ClusterNode
         var key = OwnerKey(clientId);
         if (_core.SessionCopy(clientId) is { } record)
         {
-            var name = Encoding.UTF8.GetBytes(NodeName + "\n");
+            var name = Encoding.UTF8.GetBytes(NodeName + (_core.KeepsSessions ? "\n" + KeptOnDisk + "\n" : "\n-\n"));
             var value = new byte[name.Length + record.Length];
             name.CopyTo(value, 0);
             record.CopyTo(value, name.Length);
@@ -173,7 +174,7 @@ internal sealed partial class ClusterNode
                 ? _sessionsBucket.Task.Result
                 : await new NatsKVContext(new NatsJSContext(_nats)).GetStoreAsync(SessionsBucketName, deadline.Token).ConfigureAwait(false);
             var entry = await bucket.GetEntryAsync<byte[]>(OwnerKey(clientId), cancellationToken: deadline.Token).ConfigureAwait(false);
-            var (owner, record) = SplitCopy(entry.Value);
+            var (owner, _, record) = SplitCopy(entry.Value);
             LogSessionCopyUsed(_logger, clientId, owner ?? "?", previousOwner);
             return record;
         }
@@ -188,11 +189,18 @@ internal sealed partial class ClusterNode
         }
     }
 
-    /// <summary>A copy's owner and record (the part after the first newline).</summary>
-    private static (string? Owner, byte[]? Record) SplitCopy(byte[]? value)
+    /// <summary>A copy's second line when its writer keeps its sessions on disk (<c>persistence = on</c>), else "-".</summary>
+    private const string KeptOnDisk = "disk";
+
+    /// <summary>A copy's writer (first line), whether that node keeps its sessions on disk (second line), and the record (the rest).</summary>
+    private static (string? Owner, bool OnDisk, byte[]? Record) SplitCopy(byte[]? value)
     {
         var end = value is null ? -1 : Array.IndexOf(value, (byte)'\n');
-        return end < 0 ? (null, null) : (Encoding.UTF8.GetString(value!, 0, end), value![(end + 1)..]);
+        var second = end < 0 ? -1 : Array.IndexOf(value!, (byte)'\n', end + 1);
+        if (second < 0)
+            return (null, false, null);
+        var flags = Encoding.UTF8.GetString(value!, end + 1, second - end - 1);
+        return (Encoding.UTF8.GetString(value!, 0, end), flags == KeptOnDisk, value![(second + 1)..]);
     }
 
     [LoggerMessage(EventId = 2450, Level = LogLevel.Warning, Message = "Cluster: writing the copies of {Count} persistent session(s) failed ({Error}); trying again")]

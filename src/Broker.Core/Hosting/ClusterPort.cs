@@ -75,6 +75,17 @@ public interface IClusterPort
     /// </summary>
     byte[]? SessionCopy(string clientId);
 
+    /// <summary>Whether this node keeps its sessions on disk (<c>persistence = on</c>): a killed node's come back with it.</summary>
+    bool KeepsSessions { get; }
+
+    /// <summary>
+    /// Adopts the cluster's copy of a dead node's session (<see cref="SessionCopy"/>'s form): restored here offline, so
+    /// that its messages queue here until its client returns, if this node has no session of <paramref name="clientId"/>
+    /// and <paramref name="claim"/> (run under the client id's connect lock, so no CONNECT or takeover of that id runs
+    /// meanwhile) returns true. False otherwise.
+    /// </summary>
+    Task<bool> AdoptSessionAsync(string clientId, byte[] copy, Func<Task<bool>> claim);
+
     /// <summary>This node's bans in force (the banned list the cluster keeps the same on every node).</summary>
     List<AccessControl.Ban> Bans();
 
@@ -136,6 +147,10 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
         engine.Sessions.TryGet(clientId, out var session) && session.CopyRecord(engine.Now.ToUnixTimeMilliseconds()) is { } record
             ? Persistence.SessionRecords.EncodeHandover([record])
             : null;
+
+    public bool KeepsSessions => engine.Journal is not null;
+
+    public Task<bool> AdoptSessionAsync(string clientId, byte[] copy, Func<Task<bool>> claim) => engine.Sessions.AdoptCopyAsync(clientId, copy, claim);
 
     public List<AccessControl.Ban> Bans() => engine.Banned.List();
 

@@ -191,6 +191,31 @@ internal sealed partial class SessionManager
     }
 
     /// <summary>
+    /// The cluster's copy of a dead node's session, adopted here: if this node has no session of
+    /// <paramref name="clientId"/> and <paramref name="claim"/> (the cluster registry's compare-and-set) succeeds, both
+    /// under the id's connect lock, the copy is restored offline, so that what is published for it queues here until its
+    /// client returns. False when either check failed.
+    /// </summary>
+    public async Task<bool> AdoptCopyAsync(string clientId, byte[] copy, Func<Task<bool>> claim)
+    {
+        var gate = await EnterAsync(clientId).ConfigureAwait(false);
+        try
+        {
+            if (_sessions.ContainsKey(clientId) || !await claim().ConfigureAwait(false))
+                return false;
+            await AdoptAsync(clientId, copy).ConfigureAwait(false);
+            if (!_sessions.ContainsKey(clientId))
+                return false;
+            _engine.Cluster?.SessionChanged(clientId); // the copy names this node now
+            return true;
+        }
+        finally
+        {
+            Leave(gate);
+        }
+    }
+
+    /// <summary>
     /// Another node now owns <paramref name="clientId"/>: the connection here (if any) is taken over (DISCONNECT 0x8E)
     /// and the session ends here. Returns its state in the handover form when it outlives connections and is not
     /// discarded (the new owner's clean start).

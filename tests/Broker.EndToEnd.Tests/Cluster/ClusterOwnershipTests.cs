@@ -292,6 +292,50 @@ public sealed class ClusterOwnershipTests
         await client.SendAsync(Packet(0x40, [(byte)(PacketId(message) >> 8), (byte)PacketId(message)]));
     }
 
+    // Issue 24 item 4, what is published for a dead node's client while it is away: the lowest-named running node
+    // adopts the dead node's persistent sessions from their copies, so messages queue there; the client's CONNECT on any
+    // node takes the session over from it, with them (numbered, in order, nothing lost).
+    [Fact]
+    public async Task OwnerKilled_LowestRunningNodeAdoptsItsSessions_MessagesPublishedWhileAwayDeliveredOnReconnectElsewhere()
+    {
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var a = await StartNodeAsync("a", nats, 0);
+        await using var b = await StartNodeAsync("b", nats, 1);
+        await using var c = await StartNodeAsync("c", nats, 2);
+        await WaitJoinedAsync(a, b, c);
+        await WaitRegistryAsync(a, b, c);
+
+        var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("away", V5, cleanStart: false, sessionExpiry: Expiry));
+        await onA.SendAsync(SubscribePacket(1, "aw/#", qos: 1, V5));
+        await onA.ReceiveAsync(Suback);
+        await UntilAsync(a, n => CopiesPending(n, a) == 0, "a to write the copy of away's session");
+
+        a.Signal("KILL");
+        await onA.WaitForCloseAsync();
+        await onA.DisposeAsync();
+        await b.WaitForLogAsync(l => l.Contains("adopted 1 persistent session(s) of node a@127.0.0.1, which is down", StringComparison.Ordinal), "b to adopt away's session", Deadline);
+        await UntilAsync(c, n => Node(n, "b@127.0.0.1").GetProperty("routes").GetInt32() == 1, "c to hold the adopted session's route on b");
+
+        // Published on c while the client is away: queued on b.
+        for (var i = 1; i <= 3; i++)
+            await MosquittoClients.PublishAsync(c, ["-q", "1", "-t", "aw/" + i, "-m", "m" + i]);
+        await UntilQueuedAsync(b, "away", 3);
+
+        // The client comes back on c: the session moves from b with the three messages [MQTT-3.2.2-2, MQTT-4.6.0-6].
+        await using var onC = await RawMqttClient.ConnectAsync(c);
+        await onC.SendAsync(ConnectPacket("away", V5, cleanStart: false, sessionExpiry: Expiry));
+        var connack = await onC.ReceiveAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((0, 1), (ConnackCode(connack), connack.Body[0] & 1));
+        var received = new List<string>();
+        for (var i = 1; i <= 3; i++)
+        {
+            var message = await onC.ReceiveAsync(Publish);
+            received.Add(ReadPublish(message, V5).Payload);
+            await onC.SendAsync(Packet(0x40, [(byte)(PacketId(message) >> 8), (byte)PacketId(message)]));
+        }
+        Assert.Equal(["m1", "m2", "m3"], received);
+    }
+
     // A session made while its node had left the cluster has no copy in the cluster: it is written when the node joins
     // again (once its client id is claimed there), so the session survives that node's death too.
     [Fact]

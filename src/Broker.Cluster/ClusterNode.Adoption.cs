@@ -1,0 +1,116 @@
+using System.Buffers.Text;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+using NATS.Client.KeyValueStore;
+
+namespace Broker.Cluster;
+
+/// <summary>
+/// A dead node's persistent sessions, adopted by one running node from the cluster's copies, so that what is published
+/// for them while their clients are away queues there, and a client's CONNECT on any node then takes its session over
+/// from that node with those messages.
+/// </summary>
+/// <remarks>
+/// <para>When this node finds nodes down (silent past <c>cluster.node_timeout</c>; not a node that stopped or left,
+/// which said so), and it is connected to NATS and the lowest-named node it knows running, it reads the session copies
+/// those nodes wrote and, for each whose client id the registry still gives to the dead node, claims the id
+/// (compare-and-set on the registry's revision) and restores the copy offline, both under the id's connect lock. A
+/// client that reconnected meanwhile has already moved the id, so the compare-and-set fails and nothing is adopted; two
+/// nodes that both believe they are the lowest cannot both win one id.</para>
+/// <para>Copies written by a node that keeps its sessions on disk (<c>persistence = on</c>) are left alone: that node's
+/// sessions, with their messages, come back when it restarts.</para>
+/// </remarks>
+internal sealed partial class ClusterNode
+{
+    /// <summary>This node adopts the sessions of nodes found down: the lowest name among the running nodes it knows, itself included.</summary>
+    private bool IsAdopter()
+    {
+        if (!NatsConnected)
+            return false; // cut off itself: the others it finds down are most likely running
+        lock (_members)
+        {
+            foreach (var node in _members.Values)
+            {
+                if (node.IsUp && string.CompareOrdinal(node.Name, NodeName) < 0)
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Adopts the sessions <paramref name="dead"/> nodes owned when they died (see the type's remarks).</summary>
+    private async Task AdoptSessionsAsync(IReadOnlyCollection<string> dead)
+    {
+        try
+        {
+            var sessions = await _sessionsBucket.Task.WaitAsync(_options.NodeTimeout, _stop.Token).ConfigureAwait(false);
+            var registry = await RegistryAsync().ConfigureAwait(false);
+            if (registry is null)
+                return;
+            var adopted = new Dictionary<string, int>(StringComparer.Ordinal);
+            var keys = new List<string>();
+            await foreach (var key in sessions.GetKeysAsync(cancellationToken: _stop.Token).ConfigureAwait(false))
+                keys.Add(key);
+            foreach (var chunk in keys.Chunk(64))
+            {
+                var owners = await Task.WhenAll(chunk.Select(key => TryAdoptAsync(sessions, registry, key, dead))).ConfigureAwait(false);
+                foreach (var owner in owners)
+                {
+                    if (owner is not null)
+                        adopted[owner] = adopted.GetValueOrDefault(owner) + 1;
+                }
+            }
+            foreach (var (node, count) in adopted)
+                LogSessionsAdopted(_logger, count, node);
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
+        {
+            if (!_stop.IsCancellationRequested)
+                LogAdoptionFailed(_logger, string.Join(", ", dead), ex.Message);
+        }
+    }
+
+    /// <summary>Adopts one copy if a dead node wrote it and still owns its client id; the dead node's name when adopted, else null.</summary>
+    private async Task<string?> TryAdoptAsync(INatsKVStore sessions, INatsKVStore registry, string key, IReadOnlyCollection<string> dead)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        deadline.CancelAfter(_options.NodeTimeout + TimeSpan.FromSeconds(1));
+        NatsKVEntry<byte[]> entry;
+        try
+        {
+            entry = await sessions.GetEntryAsync<byte[]>(key, cancellationToken: deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
+        {
+            return null;
+        }
+        var (writer, onDisk, record) = SplitCopy(entry.Value);
+        if (writer is null || record is null || onDisk || !dead.Contains(writer) || IsRunning(writer)
+            || !key.StartsWith("c.", StringComparison.Ordinal))
+            return null;
+        var clientId = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(key.AsSpan(2)));
+        var adopted = await _core.AdoptSessionAsync(clientId, record, async () =>
+        {
+            var (owner, _, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
+            if (owner != writer)
+                return false; // its client has connected elsewhere (or it ended) since
+            try
+            {
+                await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
+                return true;
+            }
+            catch (NatsKVWrongLastRevisionException)
+            {
+                return false; // claimed meanwhile by a CONNECT on another node
+            }
+        }).ConfigureAwait(false);
+        return adopted ? writer : null;
+    }
+
+    [LoggerMessage(EventId = 2453, Level = LogLevel.Information, Message = "Cluster: adopted {Count} persistent session(s) of node {Node}, which is down: their messages queue here until their clients connect (to any node)")]
+    private static partial void LogSessionsAdopted(ILogger logger, int count, string node);
+
+    [LoggerMessage(EventId = 2454, Level = LogLevel.Warning, Message = "Cluster: adopting the persistent sessions of node(s) {Nodes}, which are down, failed ({Error}): their clients resume the cluster's copies when they connect")]
+    private static partial void LogAdoptionFailed(ILogger logger, string nodes, string error);
+}
