@@ -168,6 +168,37 @@ public sealed class HandoverTests
         Assert.Null(port.SessionCopy("c1"));
     }
 
+    [Fact]
+    public async Task AdoptedCopy_QueuesWhatIsPublishedUntilItsClientConnects_OnlyIfClaimedAndNoneHere()
+    {
+        await using var dead = new TestBroker();
+        var client = await dead.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        await client.SubscribeAsync("t/#", MqttQos.AtLeastOnce);
+        var copy = new Core.Hosting.ClusterPort(dead.Engine).SessionCopy("c1")!;
+
+        await using var adopter = new TestBroker();
+        var link = new HandingLink("none", []);
+        adopter.Engine.AttachCluster(link);
+        var port = new Core.Hosting.ClusterPort(adopter.Engine);
+        // The registry's compare-and-set lost (the client connected elsewhere): nothing adopted.
+        Assert.False(await port.AdoptSessionAsync("c1", copy, () => Task.FromResult(false)));
+        Assert.Null(port.SessionCopy("c1"));
+
+        Assert.True(await port.AdoptSessionAsync("c1", copy, () => Task.FromResult(true)));
+        Assert.Contains("c1", link.Changed); // its copy now names this node
+        // A second adoption finds the session here and does not even claim.
+        var claimed = false;
+        Assert.False(await port.AdoptSessionAsync("c1", copy, () => Task.FromResult(claimed = true)));
+        Assert.False(claimed);
+
+        var publisher = await adopter.ConnectAsync("pub");
+        await publisher.PublishAsync("t/1", "while away", MqttQos.AtLeastOnce);
+        var back = await adopter.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        Assert.True(back.ConnAck!.SessionPresent); // [MQTT-3.2.2-3]
+        var queued = await back.ReceivePublishAsync();
+        Assert.Equal(("t/1", "while away"), (queued.Topic, System.Text.Encoding.UTF8.GetString(queued.Payload.Span)));
+    }
+
     /// <summary>The cluster as the session room sees it: a claim of <paramref name="clientId"/> brings <paramref name="session"/>.</summary>
     private sealed class HandingLink(string clientId, byte[] session, bool isCopy = false) : IClusterLink
     {
