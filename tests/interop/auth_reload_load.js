@@ -1,6 +1,7 @@
 // Load for an auth plugin being reloaded (issue 20 item 7): `steady` clients connected with the right password stay
 // connected throughout; `churn` clients connect with the right password, disconnect and connect again, continuously;
-// one loop connects with a wrong password, continuously (saying "wrong-enough" at its wrongEnough-th attempt). Until
+// `wrongLoops` loops (default 1) connect with a wrong password, continuously (saying "wrong-enough" at their
+// wrongEnough-th attempt in all; each attempt waits its turn among the churning clients, so one loop alone is slow). Until
 // a message on control/stop, then reports every count:
 // a right password refused, a wrong one admitted or a steady client dropped is a failure of the broker.
 'use strict';
@@ -48,17 +49,17 @@ function attempt(options) {
       }
     }
   };
-  const wrong = async () => {
+  const wrong = async (k) => {
     for (let round = 0; !stopping; round++) {
       counts.wrongAttempts++;
       if (counts.wrongAttempts === args.wrongEnough)
         emit('wrong-enough', { wrongAttempts: counts.wrongAttempts });
-      if ((await attempt({ clientId: `wrong-${round}`, username: args.username, password: args.password + '-wrong' })) === 'admitted')
+      if ((await attempt({ clientId: `wrong-${k}-${round}`, username: args.username, password: args.password + '-wrong' })) === 'admitted')
         counts.wrongAdmitted++;
     }
   };
   emit('ready', {});
-  await Promise.all([...Array.from({ length: args.churn }, (_, n) => churn(n)), wrong()]);
+  await Promise.all([...Array.from({ length: args.churn }, (_, n) => churn(n)), ...Array.from({ length: args.wrongLoops || 1 }, (_, k) => wrong(k))]);
   steady.forEach((c) => c.end(true));
   waits.sort((a, b) => a - b);
   const at = (q) => waits[Math.min(waits.length - 1, Math.floor(q * waits.length))];

@@ -76,18 +76,18 @@ public static class Backends
 
     /// <summary>
     /// The reload-under-load check of every auth plugin (auth_reload_load.js): at least 20 reloads of
-    /// <paramref name="plugin"/>, on until the wrong-password loop has tried 21 times, while clients log in as alice with
+    /// <paramref name="plugin"/>, on until four wrong-password loops have tried 21 times in all, while clients log in as alice with
     /// <paramref name="password"/> (the script's wrong one is it with "-wrong" appended); no right password refused, no
     /// wrong one admitted, no steady client dropped, no instance leaking.
     /// </summary>
     public static async Task Reload20TimesUnderConnectLoadAsync(BrokerProcess broker, string plugin, string password)
     {
         await using var load = Interop.StartNode("auth_reload_load.js", broker,
-            new { username = "alice", password, churn = 200, steady = 20, wrongEnough = 21, timeoutSeconds = 300 });
+            new { username = "alice", password, churn = 200, steady = 20, wrongEnough = 21, wrongLoops = 4, timeoutSeconds = 300 });
         await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
 
-        // At least 20 reloads, and on until the wrong-password loop, one among 200 right ones, has tried 21 times
-        // (a plugin that reloads fast is done with 20 before that).
+        // At least 20 reloads, and on until the four wrong-password loops, among 200 right ones, have tried 21 times
+        // in all (a plugin that reloads fast is done with 20 before that).
         var wrongEnough = Interop.WaitForEventAsync(load, "wrong-enough", TimeSpan.FromSeconds(120));
         for (var i = 0; i < 20 || !wrongEnough.IsCompleted; i++)
         {
