@@ -52,17 +52,24 @@ internal sealed partial class ClusterNode
             var keys = new List<string>();
             await foreach (var key in sessions.GetKeysAsync(cancellationToken: _stop.Token).ConfigureAwait(false))
                 keys.Add(key);
+            var failed = 0;
+            string? error = null;
+            // Up to 64 at a time, as the copies are written; one that fails does not stop the others.
             foreach (var chunk in keys.Chunk(64))
             {
-                var owners = await Task.WhenAll(chunk.Select(key => TryAdoptAsync(sessions, registry, key, dead))).ConfigureAwait(false);
-                foreach (var owner in owners)
+                var outcomes = await Task.WhenAll(chunk.Select(key => TryAdoptAsync(sessions, registry, key, dead))).ConfigureAwait(false);
+                foreach (var (from, failure) in outcomes)
                 {
-                    if (owner is not null)
-                        adopted[owner] = adopted.GetValueOrDefault(owner) + 1;
+                    if (from is not null)
+                        adopted[from] = adopted.GetValueOrDefault(from) + 1;
+                    if (failure is not null)
+                        (failed, error) = (failed + 1, failure);
                 }
             }
             foreach (var (node, count) in adopted)
                 LogSessionsAdopted(_logger, count, node);
+            if (failed > 0)
+                LogAdoptionFailed(_logger, string.Join(", ", dead), $"{failed} session(s): {error}");
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
         {
@@ -71,8 +78,23 @@ internal sealed partial class ClusterNode
         }
     }
 
-    /// <summary>Adopts one copy if a dead node wrote it and still owns its client id; the dead node's name when adopted, else null.</summary>
-    private async Task<string?> TryAdoptAsync(INatsKVStore sessions, INatsKVStore registry, string key, IReadOnlyCollection<string> dead)
+    /// <summary>
+    /// Adopts one copy if a dead node wrote it and still owns its client id: the dead node's name when adopted, or why it
+    /// could not be read or claimed (NATS or JetStream away).
+    /// </summary>
+    private async Task<(string? From, string? Failure)> TryAdoptAsync(INatsKVStore sessions, INatsKVStore registry, string key, IReadOnlyCollection<string> dead)
+    {
+        try
+        {
+            return (await AdoptCopyAsync(sessions, registry, key, dead).ConfigureAwait(false), null);
+        }
+        catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !_stop.IsCancellationRequested))
+        {
+            return (null, ex.Message);
+        }
+    }
+
+    private async Task<string?> AdoptCopyAsync(INatsKVStore sessions, INatsKVStore registry, string key, IReadOnlyCollection<string> dead)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         deadline.CancelAfter(_options.NodeTimeout + TimeSpan.FromSeconds(1));
