@@ -151,6 +151,9 @@ internal sealed partial class ClusterNode : IBanObserver
         var lifted = new Dictionary<(BanKind, string), LiftedBan>();
         foreach (var kept in _core.LiftedBans())
             lifted[(kept.As, kept.Who)] = kept;
+        var held = new Dictionary<(BanKind, string), Ban>();
+        foreach (var ban in _core.Bans())
+            held[(ban.As, ban.Who)] = ban;
         var opts = new NatsKVWatchOpts
         {
             OnNoData = async _ =>
@@ -176,7 +179,11 @@ internal sealed partial class ClusterNode : IBanObserver
                 }
                 else if (entry.Operation is NatsKVOperation.Del or NatsKVOperation.Purge)
                 {
-                    if (_core.ApplyUnban(kind, who))
+                    if (initial && held.TryGetValue((kind, who), out var mine) && await SendAddedAsync(bucket, entry, mine, now, cancel).ConfigureAwait(false))
+                    {
+                        // Banned here after the bucket's deletion was written: kept (the ban written comes back).
+                    }
+                    else if (_core.ApplyUnban(kind, who))
                         LogBanApplied(_logger, "lifted", BannedList.KindName(kind), who, "the cluster's list");
                 }
                 else if (ReadBan(entry.Value, kind, who) is { } remote)
@@ -229,6 +236,31 @@ internal sealed partial class ClusterNode : IBanObserver
             // Another node wrote the key meanwhile, later than the lifting: that write wins, and the watch brings it.
         }
         _core.ForgetLifted(lifted);
+        return true;
+    }
+
+    /// <summary>
+    /// A ban this node holds, met as a deletion in the bucket's contents: when this node made the ban after the deletion
+    /// was written, or in the same second (it had left the cluster, or its write is still on the way), the ban is written there (at that entry's
+    /// revision) and true says the deletion is not to be applied; otherwise the deletion wins. NATS failing throws, and
+    /// the next watch looks again.
+    /// </summary>
+    private async Task<bool> SendAddedAsync(INatsKVStore bucket, NatsKVEntry<byte[]> entry, Ban ban, DateTimeOffset now, CancellationToken cancel)
+    {
+        // A ban's time has whole seconds (as EMQX's API gives it): one made in the deletion's second is taken as later,
+        // so the doubt keeps the ban.
+        var deletedSecond = DateTimeOffset.FromUnixTimeSeconds(entry.Created.ToUnixTimeSeconds());
+        if (ban.At < deletedSecond || ban.Until <= now)
+            return false;
+        try
+        {
+            await bucket.UpdateAsync(entry.Key, BanValue(ban, disconnects: false), entry.Revision, cancellationToken: cancel).ConfigureAwait(false);
+            LogAddedSent(_logger, BannedList.KindName(ban.As), ban.Who, ban.At);
+        }
+        catch (NatsKVWrongLastRevisionException)
+        {
+            // Another node wrote the key meanwhile, later than this ban: that write wins, and the watch brings it.
+        }
         return true;
     }
 
@@ -412,6 +444,9 @@ internal sealed partial class ClusterNode : IBanObserver
 
     [LoggerMessage(EventId = 2449, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, lifted here at {At} while out of the cluster, lifted in the cluster's list")]
     private static partial void LogLiftedSent(ILogger logger, string @as, string who, DateTimeOffset at);
+
+    [LoggerMessage(EventId = 2455, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, made here at {At} after the cluster's list had lifted it, written to the cluster's list")]
+    private static partial void LogAddedSent(ILogger logger, string @as, string who, DateTimeOffset at);
 
     [LoggerMessage(EventId = 2444, Level = LogLevel.Information, Message = "Cluster: ban {Change}: {As} {Who}, from {Source}")]
     private static partial void LogBanApplied(ILogger logger, string change, string @as, string who, string source);

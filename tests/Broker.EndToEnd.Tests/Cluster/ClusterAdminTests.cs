@@ -76,7 +76,7 @@ public sealed class ClusterAdminTests
     // A ban lifted on a node while it had left the cluster is lifted on every node when it joins again, even across a
     // restart while it was out; a ban another node made again after that lifting stays (the later write wins).
     [Fact]
-    public async Task Banned_LiftedWhileLeft_IsLiftedEverywhereOnJoin_UnlessBannedAgainLater()
+    public async Task Banned_LiftedOrAddedWhileLeft_IsSoEverywhereOnJoin_UnlessChangedAgainLater()
     {
         await using var nats = await NatsServers.StartAsync(2);
         // b's cluster.node_timeout (how long it holds CONNECTs for its first read after the join) is raised so that its
@@ -89,13 +89,18 @@ public sealed class ClusterAdminTests
         var (a, b) = (started[0], started[1]);
         await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "lifted-1", "--duration", "1h");
         await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "again-1", "--duration", "1h");
+        await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "added-1", "--duration", "1h");
         await ConnackEventuallyAsync(b, "lifted-1", Banned, "b to refuse lifted-1, banned on a");
         await ConnackEventuallyAsync(b, "again-1", Banned, "b to refuse again-1, banned on a");
+        await ConnackEventuallyAsync(b, "added-1", Banned, "b to refuse added-1, banned on a");
 
         await CtlAsync(b, "cluster", "leave");
         await CtlAsync(b, "banned", "del", "--as", "clientid", "--who", "lifted-1");
         await CtlAsync(b, "banned", "del", "--as", "clientid", "--who", "again-1");
         await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "again-1", "--reason", "again", "--duration", "1h");
+        // The other way round: lifted in the cluster, then banned again on b while it is out; b's later ban wins.
+        await CtlAsync(a, "banned", "del", "--as", "clientid", "--who", "added-1");
+        await CtlAsync(b, "banned", "add", "--as", "clientid", "--who", "added-1", "--reason", "while-out", "--duration", "1h");
         await using var restarted = await b.RestartAsync();
         await restarted.WaitForLogAsync(l => l.Contains("cluster.state says left (ctl cluster leave", StringComparison.Ordinal), "b to stay out across its restart", Deadline);
         Assert.Equal<int?>(0, await ConnackAsync(restarted, "lifted-1"));
@@ -103,11 +108,14 @@ public sealed class ClusterAdminTests
         await CtlAsync(restarted, "cluster", "join", nats.Url(1));
         Assert.Equal<int?>(0, await ConnackAsync(restarted, "lifted-1"));
         Assert.Equal<int?>(Banned, await ConnackAsync(restarted, "again-1"));
+        Assert.Equal<int?>(Banned, await ConnackAsync(restarted, "added-1"));
         await ConnackEventuallyAsync(a, "lifted-1", 0, "a to accept lifted-1, lifted on b while it had left");
+        await ConnackEventuallyAsync(a, "added-1", Banned, "a to refuse added-1, banned on b while it had left");
         Assert.Equal<int?>(Banned, await ConnackAsync(a, "again-1"));
         var list = await CtlAsync(restarted, "banned", "list");
         Assert.DoesNotContain("lifted-1", list.Stdout, StringComparison.Ordinal);
         Assert.Contains("again", list.Stdout, StringComparison.Ordinal);
+        Assert.Contains("while-out", (await CtlAsync(a, "banned", "list")).Stdout, StringComparison.Ordinal);
     }
 
     // login_failure bans the address and the user name on the node the guesses went to; the other node refuses them too.
