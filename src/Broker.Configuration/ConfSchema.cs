@@ -162,7 +162,7 @@ internal static class ConfSchema
     /// <paramref name="prefix"/>.<paramref name="key"/>; the empty key is the prefix itself, and no (or the empty) prefix
     /// leaves the key as it is (an unnamed section's keys stand at its parent's level).
     /// </summary>
-    internal static string Prefixed(string? prefix, string key) =>
+    private static string Prefixed(string? prefix, string key) =>
         string.IsNullOrEmpty(prefix) ? key : key.Length == 0 ? prefix : $"{prefix}.{key}";
 
     /// <summary>
