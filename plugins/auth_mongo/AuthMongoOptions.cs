@@ -27,23 +27,12 @@ internal sealed class AuthMongoOptions : IValidatableOptions
     [ConfKey("auth.mongo.rs_set_name", "With type = rs: the replica set's name.")]
     public string RsSetName { get; set; } = "";
 
-    [ConfKey("auth.mongo.pool", "At most this many connections per server.", Min = "1")]
-    public int Pool { get; set; } = 8;
-
-    [ConfKey("auth.mongo.username", "The MongoDB user; empty = no authentication to MongoDB.")]
-    public string Username { get; set; } = "";
-
-    [ConfKey("auth.mongo.password", "Its password.")]
-    public string Password { get; set; } = "";
+    /// <summary><c>pool</c>, <c>username</c>, <c>password</c>, <c>database</c>, <c>query_timeout</c>: the keys the SQL plugins share.</summary>
+    [ConfSection("auth.mongo")]
+    public DatabaseOptions Connection { get; } = new();
 
     [ConfKey("auth.mongo.auth_source", "The database the MongoDB user is defined in.")]
     public string AuthSource { get; set; } = "mqtt";
-
-    [ConfKey("auth.mongo.database", "The database holding the collections below.")]
-    public string Database { get; set; } = "mqtt";
-
-    [ConfKey("auth.mongo.query_timeout", "How long one query may take; it is cancelled after and the client is judged by on_error.", Unit = ConfUnit.Duration, Min = "10ms")]
-    public TimeSpan QueryTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     [ConfKey("auth.mongo.auth_query.collection", "Where users are; empty = no authentication from MongoDB.")]
     public string AuthCollection { get; set; } = "mqtt_user";

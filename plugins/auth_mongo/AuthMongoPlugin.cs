@@ -23,7 +23,7 @@ public sealed class AuthMongoPlugin : IBrokerPlugin
             tls.Refused = reason => logger.LogWarning("{Plugin}: {Reason}", context.Name, reason);
         }
         _service = new AuthService(context, new MongoAuthBackend(options, tls),
-            new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.QueryTimeout, options.OnError, options.CacheOnOutage));
+            new AuthSettings(PasswordHash.Parse(options.PasswordHash), options.Connection.QueryTimeout, options.OnError, options.CacheOnOutage));
         await _service.StartAsync().ConfigureAwait(false);
     }
 

@@ -25,10 +25,10 @@ internal sealed class MongoAuthBackend : IAuthBackend
             Servers = options.Server.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                 .Select(s => HostPort.Parse(s, 27017, "auth.mongo.server"))
                 .Select(hp => new MongoServerAddress(hp.Host, hp.Port)),
-            MaxConnectionPoolSize = options.Pool,
+            MaxConnectionPoolSize = options.Connection.Pool,
             // A server that is not there is known before query_timeout: the outage is reported as such, at once.
-            ServerSelectionTimeout = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, options.QueryTimeout.Ticks / 2)),
-            ConnectTimeout = options.QueryTimeout,
+            ServerSelectionTimeout = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(100).Ticks, options.Connection.QueryTimeout.Ticks / 2)),
+            ConnectTimeout = options.Connection.QueryTimeout,
             ApplicationName = "broker-auth_mongo",
             // Poll the servers every heartbeat instead of streaming hello: an auth plugin needs no sub-second topology
             // changes, and a server that answers a streaming hello at once (the test double does) would turn the
@@ -41,8 +41,8 @@ internal sealed class MongoAuthBackend : IAuthBackend
             settings.DirectConnection = true;
         if (options.Type == MongoType.Rs)
             settings.ReplicaSetName = options.RsSetName;
-        if (options.Username.Length > 0)
-            settings.Credential = MongoCredential.CreateCredential(options.AuthSource, options.Username, options.Password);
+        if (options.Connection.Username.Length > 0)
+            settings.Credential = MongoCredential.CreateCredential(options.AuthSource, options.Connection.Username, options.Connection.Password);
         if (tls is not null)
         {
             settings.UseTls = true;
@@ -53,7 +53,7 @@ internal sealed class MongoAuthBackend : IAuthBackend
             };
         }
         _client = new MongoClient(settings);
-        _database = _client.GetDatabase(options.Database);
+        _database = _client.GetDatabase(options.Connection.Database);
         _authSelector = MongoSelector.Parse(options.AuthSelector);
         _superSelector = MongoSelector.Parse(options.SuperSelector);
         _aclSelectors = [.. options.AclSelectors.Select(MongoSelector.Parse)];

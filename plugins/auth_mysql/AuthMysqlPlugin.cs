@@ -21,12 +21,12 @@ public sealed class AuthMysqlPlugin : IBrokerPlugin
         {
             Server = host,
             Port = (uint)port,
-            UserID = options.Username,
-            Password = options.Password,
-            Database = options.Database,
-            MaximumPoolSize = (uint)options.Pool,
+            UserID = options.Connection.Username,
+            Password = options.Connection.Password,
+            Database = options.Connection.Database,
+            MaximumPoolSize = (uint)options.Connection.Pool,
             MinimumPoolSize = 0,
-            ConnectionTimeout = (uint)Math.Max(1, Math.Ceiling(options.QueryTimeout.TotalSeconds)),
+            ConnectionTimeout = (uint)Math.Max(1, Math.Ceiling(options.Connection.QueryTimeout.TotalSeconds)),
             CharacterSet = "utf8mb4",
             SslMode = MySqlSslMode.None,
         };

@@ -13,7 +13,7 @@ internal sealed class AuthPgsqlOptions : SqlAuthOptions
     public AuthPgsqlOptions()
         : base(defaultPort: 5432)
     {
-        Username = "root";
+        Connection.Username = "root";
     }
 
     /// <remarks>Default utf8.</remarks>

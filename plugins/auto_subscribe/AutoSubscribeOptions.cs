@@ -1,7 +1,7 @@
 namespace Broker.Plugins.AutoSubscribe;
 
 /// <summary>etc/plugins/auto_subscribe.conf: the numbered subscriptions, EMQX 4's <c>module.subscription.N.*</c>.</summary>
-public sealed class AutoSubscribeOptions
+internal sealed class AutoSubscribeOptions
 {
     /// <remarks>None by default.</remarks>
     [ConfList("subscription", "One subscription every client gets when it has connected, made in ascending N.")]
@@ -9,7 +9,7 @@ public sealed class AutoSubscribeOptions
 }
 
 /// <summary>One <c>subscription.N</c>: a filter template and the options it is subscribed with.</summary>
-public sealed class AutoSubscriptionOptions : IValidatableOptions
+internal sealed class AutoSubscriptionOptions : IValidatableOptions
 {
     /// <remarks>Required.</remarks>
     [ConfKey("topic", "The filter; %c is the client id, %u the user name; $share/<group>/... allowed. Required.", Example = "devices/%c/cmd")]

@@ -1,7 +1,7 @@
 namespace Broker.Plugins.DelayedPublish;
 
 /// <summary>Where pending delayed messages are kept between loads of the plugin.</summary>
-public enum DelayedStorageType
+internal enum DelayedStorageType
 {
     /// <summary>In memory; kept across unload/reload of the plugin, lost when the broker process ends.</summary>
     Ram,
@@ -11,7 +11,7 @@ public enum DelayedStorageType
 }
 
 /// <summary>etc/plugins/delayed_publish.conf.</summary>
-public sealed class DelayedPublishOptions
+internal sealed class DelayedPublishOptions
 {
     /// <summary>The longest delay EMQX accepts, and the longest a .NET timer can wait in one go (2^32 - 2 ms).</summary>
     internal const long LargestDelaySeconds = 4_294_967;

@@ -1,7 +1,7 @@
 namespace Broker.Plugins.Presence;
 
 /// <summary>etc/plugins/presence.conf.</summary>
-public sealed class PresenceOptions
+internal sealed class PresenceOptions
 {
     /// <remarks>Default 1 (EMQX's <c>module.presence.qos</c>).</remarks>
     [ConfKey("qos", "QoS of the connected/disconnected messages: 0, 1 or 2. Each subscriber receives them at most at the QoS it subscribed with.", Min = "0", Max = "2")]

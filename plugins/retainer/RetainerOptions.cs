@@ -1,7 +1,7 @@
 namespace Broker.Plugins.Retainer;
 
 /// <summary>Where retained messages are kept (<c>storage_type</c>).</summary>
-public enum RetainerStorageType
+internal enum RetainerStorageType
 {
     /// <summary>
     /// In memory. Written to the data directory when the plugin stops and read back when it starts again in the same
@@ -14,7 +14,7 @@ public enum RetainerStorageType
 }
 
 /// <summary>etc/plugins/retainer.conf. The keys are those of EMQX 4's <c>retainer.*</c> settings.</summary>
-public sealed class RetainerOptions
+internal sealed class RetainerOptions
 {
     /// <remarks>Default <see cref="RetainerStorageType.Ram"/> (EMQX's <c>retainer.storage_type = ram</c>).</remarks>
     [ConfKey("storage_type", "Where retained messages are kept. ram: in memory, kept across reloads of the plugin but not across broker restarts. disc: also logged to data/plugins/retainer/, so they survive a restart.")]

@@ -4,7 +4,7 @@ namespace Broker.Plugins.TopicRewrite;
 /// etc/plugins/topic_rewrite.conf: the regex timeout and the numbered rules <c>rewrite.rule.N</c>,
 /// <c>rewrite.pub_rule.N</c> and <c>rewrite.sub_rule.N</c>, each <c>&lt;filter&gt; &lt;regex&gt; &lt;destination&gt;</c>.
 /// </summary>
-public sealed class TopicRewriteOptions : IValidatableOptions
+internal sealed class TopicRewriteOptions : IValidatableOptions
 {
     private const string RuleShape = "<filter> <regex> <destination>, separated by spaces";
 

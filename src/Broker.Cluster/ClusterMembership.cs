@@ -1,7 +1,6 @@
 using Broker.Abstractions.Plugins;
 using Broker.Core.Hosting;
 using Broker.Core.Cluster;
-using Broker.Core.Configuration;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 
@@ -91,10 +90,10 @@ internal sealed partial class ClusterMembership : IAsyncDisposable, IPluginMessa
     public async Task<MembershipResult> JoinAsync(string servers, CancellationToken cancel)
     {
         servers = string.Join(',', servers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        if (_nodeName == BrokerOptions.DefaultNodeName)
+        if (_nodeName == CoreSettings.DefaultNodeName)
         {
             return new(MembershipError.BadRequest,
-                $"node.name is '{BrokerOptions.DefaultNodeName}', the single-node default: give this node a unique node.name in etc/broker.conf and restart it before it joins");
+                $"node.name is '{CoreSettings.DefaultNodeName}', the single-node default: give this node a unique node.name in etc/broker.conf and restart it before it joins");
         }
         var options = _options.With(enable: true, servers);
         var problems = options.Validate().Where(p => p.Key == "cluster.nats.servers").Select(p => p.Error).ToList();

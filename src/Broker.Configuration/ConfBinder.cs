@@ -59,7 +59,7 @@ internal static class ConfBinder
         var classPrefix = ConfSchema.PrefixOf(options.GetType());
         Validate(options, classPrefix is null ? "" : classPrefix + ".");
         foreach (var section in ConfSchema.SectionsFor(options.GetType()))
-            Validate(section.ValueOf(options), section.Key + ".");
+            Validate(section.ValueOf(options), section.Key.Length == 0 ? "" : section.Key + ".");
 
         void Validate(object validated, string keyPrefix)
         {

@@ -158,9 +158,12 @@ internal static class ConfSchema
         return attribute.Prefix;
     }
 
-    /// <summary><paramref name="prefix"/>.<paramref name="key"/>; the empty key is the prefix itself.</summary>
+    /// <summary>
+    /// <paramref name="prefix"/>.<paramref name="key"/>; the empty key is the prefix itself, and no (or the empty) prefix
+    /// leaves the key as it is (an unnamed section's keys stand at its parent's level).
+    /// </summary>
     private static string Prefixed(string? prefix, string key) =>
-        prefix is null ? key : key.Length == 0 ? prefix : $"{prefix}.{key}";
+        string.IsNullOrEmpty(prefix) ? key : key.Length == 0 ? prefix : $"{prefix}.{key}";
 
     /// <summary>
     /// Declaration order, so the rendered .conf reads in the order the options class was written. Metadata tokens
@@ -185,6 +188,7 @@ internal static class ConfSchema
     /// <summary>
     /// The key of <paramref name="property"/>'s [ConfSection], checked; null when it has none. A section class is keyed
     /// by its section: it has no prefix, and no lists or maps (they would need a path of their own through the binder).
+    /// The empty key is an unnamed section: its keys stand at the parent's level, as if the parent declared them.
     /// </summary>
     private static string? SectionOf(Type optionsType, PropertyInfo property)
     {
@@ -192,7 +196,7 @@ internal static class ConfSchema
             return null;
         var type = property.PropertyType;
         string Where() => $"{optionsType.Name}.{property.Name} [ConfSection(\"{attribute.Key}\")]";
-        if (!ConfFile.IsValidKey(attribute.Key))
+        if (attribute.Key.Length != 0 && !ConfFile.IsValidKey(attribute.Key))
             throw new InvalidOperationException($"{Where()}: invalid key.");
         if (!type.IsClass || type == typeof(string) || property.GetMethod?.IsPublic != true)
             throw new InvalidOperationException($"{Where()}: the property must be an options class with a public getter.");
@@ -214,7 +218,7 @@ internal static class ConfSchema
                 var key = Prefixed(prefix, section);
                 sections.Add(new ConfSectionInfo(key, [property]));
                 foreach (var inner in SectionsFor(property.PropertyType))
-                    sections.Add(new ConfSectionInfo($"{key}.{inner.Key}", [property, .. inner.Path]));
+                    sections.Add(new ConfSectionInfo(Prefixed(key, inner.Key), [property, .. inner.Path]));
             }
         }
         return sections;

@@ -56,21 +56,20 @@ internal static partial class BrokerHost
         var loggerFactory = app.Services.GetRequiredService<ILoggerFactory>();
         var logger = loggerFactory.CreateLogger("Broker.Server");
         // Last to go (disposed after everything below): what the sessions hold is written then.
-        await using var core = new BrokerCore(settings.Mqtt, settings.Session, settings.Access, settings.Broker,
+        await using var core = new BrokerCore(settings.Core,
             (settings.Log.ThrottleWindow, settings.Log.ThrottleBurst), TimeProvider.System, loggerFactory, Path.Combine(settings.DataDirectory, "banned"));
 
         BuiltinAccessControl accessControl;
         try
         {
-            accessControl = core.UseBuiltinAccessControl(settings.ResolveEtcPath(settings.Access.PasswordFile),
-                settings.ResolveEtcPath(settings.Access.AclFile), settings.Access.PasswordHashIterations, settings.Mqtt.IdleTimeout);
+            accessControl = core.UseBuiltinAccessControl(settings.ResolveEtcPath(settings.Core.PasswordFile), settings.ResolveEtcPath(settings.Core.AclFile));
         }
         catch (Exception ex) when (ex is FileNotFoundException or AccessFileException or IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"broker: access control files cannot be used, not starting:\n{ex.Message}").ConfigureAwait(false);
             return 2;
         }
-        if (settings.Access.AllowAnonymous)
+        if (settings.Core.AllowAnonymous)
             LogAnonymous(logger);
         foreach (var warning in settings.Warnings)
             LogConfigurationWarning(logger, warning);
@@ -88,7 +87,7 @@ internal static partial class BrokerHost
 
         // The cluster exists before the management API maps its routes (/api/v5/nodes); it starts further down.
         // Always there, cluster or not: ctl cluster join may make a single node join one.
-        await using var cluster = new Cluster.ClusterMembership(settings.Cluster, settings.ClusterState, settings.Broker.NodeName, core.Cluster,
+        await using var cluster = new Cluster.ClusterMembership(settings.Cluster, settings.ClusterState, settings.Core.NodeName, core.Cluster,
             loggerFactory, settings.ResolveEtcPath, settings.DataDirectory);
         core.PluginMessaging = cluster; // before the plugins start: they may listen at once
 
@@ -122,12 +121,12 @@ internal static partial class BrokerHost
 
         // Persisted sessions come back after the plugins (their subscriptions are authorized again through them) and
         // before any listener opens (a returning client finds its session).
-        if (settings.Persistence.Mode == Core.Configuration.PersistenceMode.On)
+        if (settings.Core.PersistenceEnabled)
         {
             try
             {
-                var restored = core.EnablePersistence(Persistence.RocksDbStore.Open(settings.PersistenceDirectory), settings.Persistence);
-                LogPersistence(logger, settings.PersistenceDirectory, settings.Persistence.Sync.ToString().ToLowerInvariant(), restored);
+                var restored = core.EnablePersistence(Persistence.RocksDbStore.Open(settings.PersistenceDirectory));
+                LogPersistence(logger, settings.PersistenceDirectory, settings.Core.PersistenceSync, restored);
             }
             catch (InvalidDataException ex)
             {
@@ -168,7 +167,7 @@ internal static partial class BrokerHost
             return 2;
         }
         core.Start();
-        LogStarted(logger, SysPublisher.Version, settings.Broker.NodeName, settings.Home);
+        LogStarted(logger, SysPublisher.Version, settings.Core.NodeName, settings.Home);
 
         await app.WaitForShutdownAsync().ConfigureAwait(false);
         // Listeners close first (their clients are sent DISCONNECT 0x8B), then whatever connection is left.

@@ -1,5 +1,5 @@
 using Broker.Cluster;
-using Broker.Core.Configuration;
+using Broker.Core.Hosting;
 using Broker.PluginHost;
 using Broker.Configuration;
 using Broker.Server.Listeners;
@@ -15,37 +15,35 @@ namespace Broker.Server;
 /// </summary>
 internal sealed class BrokerSettings
 {
-    /// <summary>Every options type bound from broker.conf; the shipped etc/broker.conf documents exactly these.</summary>
+    /// <summary>Every options type bound from broker.conf, in order; the shipped etc/broker.conf documents exactly these.</summary>
     public static readonly Type[] OptionsTypes =
-    [
-        typeof(BrokerOptions), typeof(ListenersOptions), typeof(MqttOptions), typeof(SessionOptions),
-        typeof(AccessControlOptions), typeof(LogOptions), typeof(PluginHostOptions), typeof(ManagementOptions),
-        typeof(PersistenceOptions), typeof(ClusterOptions),
-    ];
+        [.. new BrokerSettings { Home = "", EtcDirectory = "", DataDirectory = "" }.Sections().Select(section => section.GetType())];
 
     public required string Home { get; init; }
     public required string EtcDirectory { get; init; }
     public required string DataDirectory { get; init; }
-    public BrokerOptions Broker { get; } = new();
+
+    /// <summary>
+    /// The core's keys (node, broker, mqtt, session, access control, persistence): bound here through its sections, read
+    /// through its few public values; its options classes are the core's own.
+    /// </summary>
+    public CoreSettings Core { get; } = new();
+
     /// <summary>Every MQTT listener by kind and name (<c>listener.&lt;kind&gt;.&lt;name&gt;*</c>).</summary>
     public ListenersOptions Listeners { get; } = new();
 
     /// <summary>Every MQTT listener's options, enabled or not, in start order, each knowing its name.</summary>
     public IReadOnlyList<MqttListenerOptions> MqttListeners => Listeners.Named();
-    public MqttOptions Mqtt { get; } = new();
-    public SessionOptions Session { get; } = new();
-    public AccessControlOptions Access { get; } = new();
     public LogOptions Log { get; } = new();
     public PluginHostOptions Plugins { get; } = new();
     public ManagementOptions Management { get; } = new();
-    public PersistenceOptions Persistence { get; } = new();
     public ClusterOptions Cluster { get; } = new();
 
     /// <summary>data/cluster.state (ctl cluster join/leave), already applied to <see cref="Cluster"/>; null if there is none.</summary>
     public ClusterState? ClusterState { get; private set; }
 
     /// <summary>persistence.dir: absolute as given, else relative to the data directory.</summary>
-    public string PersistenceDirectory => Path.GetFullPath(Path.Combine(DataDirectory, Persistence.Directory));
+    public string PersistenceDirectory => Path.GetFullPath(Path.Combine(DataDirectory, Core.PersistenceDirectory));
 
     public string ConfFile => Path.Combine(EtcDirectory, "broker.conf");
 
@@ -86,7 +84,7 @@ internal sealed class BrokerSettings
         // BROKER_HOME is the home itself; BROKER_PLUGINS__<NAME>__<KEY> belongs to that plugin's .conf.
         settings.Warnings.AddRange(ConfBinder.UnknownEnvironmentVariables(configuration, known,
             key => key == "home" || (key.StartsWith("plugins.", StringComparison.Ordinal) && key.AsSpan().Count('.') >= 2)));
-        foreach (var options in new object[] { settings.Broker, settings.Listeners, settings.Mqtt, settings.Session, settings.Access, settings.Log, settings.Plugins, settings.Management, settings.Persistence, settings.Cluster })
+        foreach (var options in settings.Sections())
             errors.AddRange(ConfBinder.TryBind(configuration, options));
         // What ctl cluster join/leave decided overrides cluster.enable and cluster.nats.servers (broker.conf is not rewritten).
         var clustered = settings.Cluster.Enable;
@@ -102,8 +100,15 @@ internal sealed class BrokerSettings
         ConfigurationException.ThrowIfAny(errors);
         // In a cluster every node needs its own name; the single-node default would be everyone's, so a node left at
         // it is named after its host, as EMQX's emqx@host; one that left (data/cluster.state) keeps that name, to join again as itself.
-        if ((clustered || settings.Cluster.Enable) && settings.Broker.NodeName == BrokerOptions.DefaultNodeName)
-            settings.Broker.NodeName = "broker@" + System.Net.Dns.GetHostName();
+        if (clustered || settings.Cluster.Enable)
+            settings.Core.NameNodeAfterHostIfDefault(System.Net.Dns.GetHostName());
         return settings;
     }
+
+    /// <summary>Every options object bound from broker.conf, in the order etc/broker.conf documents them.</summary>
+    private object[] Sections() =>
+    [
+        Core.NodeSection, Listeners, Core.MqttSection, Core.SessionSection, Core.AccessSection, Log, Plugins, Management,
+        Core.PersistenceSection, Cluster,
+    ];
 }

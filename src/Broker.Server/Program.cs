@@ -37,7 +37,7 @@ if (rest is ["passwd", ..])
     if (LoadSettings("broker passwd: configuration error:") is not { } passwdSettings)
         return 2;
     return PasswdCommand.Run([.. rest.Skip(1)], Console.In, Console.Out, Console.Error,
-        passwdSettings.ResolveEtcPath(passwdSettings.Access.PasswordFile), passwdSettings.Access.PasswordHashIterations);
+        passwdSettings.ResolveEtcPath(passwdSettings.Core.PasswordFile), passwdSettings.Core.PasswordHashIterations);
 }
 if (rest is ["conf-defaults"])
 {

@@ -42,8 +42,8 @@ public sealed class ShippedConfigTests
     public void Load_ShippedHome_BindsDefaults()
     {
         var settings = BrokerSettings.Load(RepositoryRoot(), etc: null, data: null, environment: new Dictionary<string, string>());
-        Assert.Equal(1024 * 1024, settings.Mqtt.MaxPacketSize);
-        Assert.False(settings.Access.AllowAnonymous);
+        Assert.Equal(1024 * 1024, settings.Core.Mqtt.MaxPacketSize);
+        Assert.False(settings.Core.Access.AllowAnonymous);
         Assert.Equal("0.0.0.0:1883", settings.Listeners.Tcp["external"].Bind);
     }
 
@@ -90,7 +90,7 @@ public sealed class ShippedConfigTests
         using var temp = new TempConf();
         var etc = Path.GetDirectoryName(temp.Write("# empty"))!;
         var settings = BrokerSettings.Load(etc, etc, etc, new Dictionary<string, string> { ["BROKER_MQTT__MAX_KEEPALIVE"] = "30" });
-        Assert.Equal(30, settings.Mqtt.MaxKeepAlive);
+        Assert.Equal(30, settings.Core.Mqtt.MaxKeepAlive);
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 namespace Broker.Plugins.Auth;
 
 /// <summary>
-/// EMQX 4's SQL auth keys (<c>server</c>, <c>pool</c>, the three queries, <c>password_hash</c>, <c>ssl.*</c>...), written
+/// EMQX 4's SQL auth keys (<c>server</c>, the login of <see cref="DatabaseOptions"/>, the three queries, <c>password_hash</c>, <c>ssl.*</c>...), written
 /// once for every SQL plugin: each binds them under its own prefix through a subclass marked
 /// <c>[ConfPrefix("auth.mysql")]</c> or <c>[ConfPrefix("auth.pgsql")]</c>, whose constructor gives its backend's
 /// defaults (the port) and which adds the keys only its backend has (PostgreSQL's <c>encoding</c>). Operators' keys are
@@ -33,25 +33,9 @@ public abstract class SqlAuthOptions : IValidatableOptions
     [ConfKey("server", "The server as host:port.")]
     public string Server { get; set; }
 
-    /// <remarks>Default 8.</remarks>
-    [ConfKey("pool", "At most this many connections to the database server.", Min = "1")]
-    public int Pool { get; set; } = 8;
-
-    /// <remarks>Default empty; the backend may set another.</remarks>
-    [ConfKey("username", "The database user.")]
-    public string Username { get; set; } = "";
-
-    /// <remarks>Default empty (none).</remarks>
-    [ConfKey("password", "Its password; empty = none.")]
-    public string Password { get; set; } = "";
-
-    /// <remarks>Default mqtt.</remarks>
-    [ConfKey("database", "The database holding mqtt_user and mqtt_acl.")]
-    public string Database { get; set; } = "mqtt";
-
-    /// <remarks>Default 5s.</remarks>
-    [ConfKey("query_timeout", "How long one query may take; it is cancelled after and the client is judged by on_error.", Unit = ConfUnit.Duration, Min = "10ms")]
-    public TimeSpan QueryTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary><c>pool</c>, <c>username</c>, <c>password</c>, <c>database</c>, <c>query_timeout</c>: the keys auth_mongo shares.</summary>
+    [ConfSection("")]
+    public DatabaseOptions Connection { get; } = new();
 
     /// <remarks>Default <see cref="DefaultAuthQuery"/>.</remarks>
     [ConfKey("auth_query", "The authentication query: its first row's password column (and salt column, when password_hash is salted, pbkdf2 or bcrypt with a salt) is the stored password. No row = unknown user: the next source decides. Empty = no authentication from this database. Placeholders %u %c %a %C %d become query parameters, never SQL text, with or without quotes around them.")]
@@ -89,7 +73,7 @@ public abstract class SqlAuthOptions : IValidatableOptions
         HostPort.TryParse(Server, DefaultPort, out var host, out var port, out _) ? (host, port) : throw new InvalidOperationException("validated when bound");
 
     /// <summary>What <see cref="AuthService"/> needs of these options.</summary>
-    public AuthSettings Settings() => new(Auth.PasswordHash.Parse(PasswordHash), QueryTimeout, OnError, CacheOnOutage);
+    public AuthSettings Settings() => new(Auth.PasswordHash.Parse(PasswordHash), Connection.QueryTimeout, OnError, CacheOnOutage);
 
     /// <inheritdoc />
     /// <remarks>Keys are relative to the subclass's prefix, so the binder names the full key with its file and line.</remarks>

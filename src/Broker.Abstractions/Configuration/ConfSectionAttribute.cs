@@ -7,7 +7,10 @@ namespace Broker.Abstractions.Configuration;
 /// is <c>auth.redis.ssl.cacertfile</c>, and one with the empty key is the section's own value (the switch
 /// <c>auth.redis.ssl = on</c>). The keys are the full ones everywhere: in error messages (file, line and
 /// <c>auth.redis.ssl.verify</c>), in the unknown-key check (<c>auth.redis.ssl.verfy</c> is unknown) and in the rendered
-/// .conf of defaults, where they stand at the property's place among the parent's keys. Since SDK 2.1.
+/// .conf of defaults, where they stand at the property's place among the parent's keys. The empty key is an unnamed
+/// section: its keys stand at the parent's own level (<c>[ConfSection("")]</c> in a class prefixed <c>auth.mysql</c>
+/// binds the section class's <c>pool</c> as <c>auth.mysql.pool</c>), for keys that plugins share under the same names.
+/// Since SDK 2.1.
 /// </summary>
 /// <remarks>
 /// The section object is the property's initial value, bound in place: the parent's initialiser or constructor may
@@ -21,7 +24,7 @@ namespace Broker.Abstractions.Configuration;
 public sealed class ConfSectionAttribute : Attribute
 {
     /// <summary>Binds the property's object to the keys under <paramref name="key"/>.</summary>
-    /// <param name="key">Dotted, lower-case key of the section, relative as the class's other keys, e.g. <c>ssl</c>.</param>
+    /// <param name="key">Dotted, lower-case key of the section, relative as the class's other keys, e.g. <c>ssl</c>; empty for an unnamed section.</param>
     public ConfSectionAttribute(string key)
     {
         Key = key;

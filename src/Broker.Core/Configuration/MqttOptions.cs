@@ -4,7 +4,7 @@ using Broker.Abstractions.Configuration;
 namespace Broker.Core.Configuration;
 
 /// <summary>Protocol limits and capabilities announced to clients (<c>mqtt.*</c> in etc/broker.conf).</summary>
-public sealed class MqttOptions : IValidatableOptions
+internal sealed class MqttOptions : IValidatableOptions
 {
     /// <remarks>Default 1MB.</remarks>
     [ConfKey("mqtt.max_packet_size", "Largest MQTT packet accepted, fixed header included. A bigger packet closes the connection (MQTT 5: DISCONNECT 0x95). Announced to MQTT 5 clients as Maximum Packet Size.", Unit = ConfUnit.Bytes, Min = "16", Max = "268435460")]
@@ -76,7 +76,7 @@ public sealed class MqttOptions : IValidatableOptions
 }
 
 /// <summary>What a full offline/pending queue drops.</summary>
-public enum QueueOverflowPolicy
+internal enum QueueOverflowPolicy
 {
     /// <summary>Drop the oldest queued message to make room for the new one (EMQX's behaviour).</summary>
     DropOldest,
@@ -85,7 +85,7 @@ public enum QueueOverflowPolicy
 }
 
 /// <summary>Session limits (<c>session.*</c> in etc/broker.conf).</summary>
-public sealed class SessionOptions
+internal sealed class SessionOptions
 {
     /// <remarks>Default 2h.</remarks>
     [ConfKey("session.expiry_interval", "How long the session of an MQTT 3.1/3.1.1 client with clean session 0 outlives its connection. MQTT 5 clients choose their own with Session Expiry Interval.", Unit = ConfUnit.Duration)]
@@ -149,7 +149,7 @@ public sealed class SessionOptions
 }
 
 /// <summary>What happens when no acl.conf rule (and no plugin) decides.</summary>
-public enum AclNoMatch
+internal enum AclNoMatch
 {
     /// <summary>Allow.</summary>
     Allow,
@@ -158,7 +158,7 @@ public enum AclNoMatch
 }
 
 /// <summary>Built-in access control (top-level keys, as in EMQX 4).</summary>
-public sealed class AccessControlOptions
+internal sealed class AccessControlOptions
 {
     /// <remarks>Default false.</remarks>
     [ConfKey("allow_anonymous", "Admit clients that no authentication source (the password file, a plugin) recognised. Off by default: add users with `broker passwd add`.")]
@@ -218,7 +218,7 @@ public sealed class AccessControlOptions
 }
 
 /// <summary>What becomes of a slow subscriber (<c>session.slow_subscriber_policy</c>).</summary>
-public enum SlowSubscriberPolicy
+internal enum SlowSubscriberPolicy
 {
     /// <summary>Publishers stop waiting for it; what its queue cannot hold is dropped and counted.</summary>
     Drop,
@@ -227,7 +227,7 @@ public enum SlowSubscriberPolicy
 }
 
 /// <summary>Node-wide settings (<c>node.*</c>, <c>broker.*</c>, <c>plugins.*</c>, <c>overload_protection.*</c>).</summary>
-public sealed class BrokerOptions : IValidatableOptions
+internal sealed class BrokerOptions : IValidatableOptions
 {
     /// <summary>node.name's default.</summary>
     public const string DefaultNodeName = "broker@127.0.0.1";
@@ -268,8 +268,8 @@ public sealed class BrokerOptions : IValidatableOptions
     }
 }
 
-/// <summary>Shared subscription dispatch strategies (public mirror of the router's).</summary>
-public enum SharedStrategy
+/// <summary>Shared subscription dispatch strategies (<c>broker.shared_subscription_strategy</c>; the router has its own).</summary>
+internal enum SharedStrategy
 {
     /// <summary>A member at random.</summary>
     Random,

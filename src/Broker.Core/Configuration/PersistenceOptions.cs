@@ -1,14 +1,14 @@
 namespace Broker.Core.Configuration;
 
 /// <summary>Whether persistent sessions survive a restart, and how soon what they hold reaches the disk.</summary>
-public enum PersistenceMode
+internal enum PersistenceMode
 {
     Off,
     On,
 }
 
 /// <summary>When what sessions hold is on disk.</summary>
-public enum PersistenceSync
+internal enum PersistenceSync
 {
     /// <summary>Within persistence.interval: a crash loses at most that window; a clean stop loses nothing.</summary>
     Periodic,
@@ -18,7 +18,7 @@ public enum PersistenceSync
 }
 
 /// <summary>etc/broker.conf <c>persistence*</c>: sessions, their subscriptions and QoS 1/2 messages on disk.</summary>
-public sealed class PersistenceOptions
+internal sealed class PersistenceOptions
 {
     [ConfKey("persistence", "on = persistent sessions (clean session 0 / session expiry > 0) keep their subscriptions, queued and in-flight QoS 1/2 messages and QoS 2 state across a restart or a crash; off = in memory only. Clean sessions and QoS 0 are never written.")]
     public PersistenceMode Mode { get; set; } = PersistenceMode.Off;

@@ -2,7 +2,6 @@ using System.Diagnostics.Metrics;
 using Broker.Abstractions.Hooks;
 using Broker.Core.AccessControl;
 using Broker.Core.Cluster;
-using Broker.Core.Configuration;
 using Broker.Core.Logging;
 using Broker.Core.Plugins;
 using Broker.Core.Sys;
@@ -19,18 +18,22 @@ namespace Broker.Core.Hosting;
 public sealed class BrokerCore : IAsyncDisposable
 {
     private readonly BrokerEngine _engine;
+    private readonly CoreSettings _settings;
     private readonly Meter _meter;
     private readonly StatusPort _status;
     private SysPublisher? _sys;
     private int _disposed;
 
     /// <summary>Builds the core.</summary>
+    /// <param name="settings">The core's part of broker.conf, bound; kept, not copied.</param>
     /// <param name="logThrottle">Per-event log limits (<c>log.throttle_window</c>, <c>log.throttle_burst</c>).</param>
     /// <param name="bannedPath">Where the banned list is kept (<c>&lt;data&gt;/banned</c>); null: in memory only.</param>
-    public BrokerCore(MqttOptions mqtt, SessionOptions session, AccessControlOptions access, BrokerOptions broker,
-        (TimeSpan Window, int Burst) logThrottle, TimeProvider timeProvider, ILoggerFactory loggerFactory, string? bannedPath)
+    public BrokerCore(CoreSettings settings, (TimeSpan Window, int Burst) logThrottle, TimeProvider timeProvider,
+        ILoggerFactory loggerFactory, string? bannedPath)
     {
-        _engine = new BrokerEngine(mqtt, session, access, broker, timeProvider, loggerFactory,
+        ArgumentNullException.ThrowIfNull(settings);
+        _settings = settings;
+        _engine = new BrokerEngine(settings.Mqtt, settings.Session, settings.Access, settings.Node, timeProvider, loggerFactory,
             new LogThrottle(logThrottle.Window, logThrottle.Burst, timeProvider, loggerFactory.CreateLogger("Broker.Core")), bannedPath);
         _meter = _engine.Metrics.CreateMeter();
         _status = new StatusPort(_engine);
@@ -77,17 +80,20 @@ public sealed class BrokerCore : IAsyncDisposable
     /// Loads the password and ACL files and puts them in the authentication and authorization chains (after plugins
     /// of higher priority); a reload of the rules invalidates every authorization decision.
     /// </summary>
-    /// <param name="authenticateTimeout">
-    /// How long a password check may wait: its turn for a hashing thread (<c>password_hash_concurrency</c>) may be longer
-    /// than <c>plugins.hook_timeout</c> in a reconnect storm, so it gets <c>mqtt.idle_timeout</c>, after which the
-    /// connection is closed anyway (and its queued hash skipped).
-    /// </param>
+    /// <remarks>
+    /// A password check may wait <c>mqtt.idle_timeout</c>: its turn for a hashing thread (<c>password_hash_concurrency</c>)
+    /// may be longer than <c>plugins.hook_timeout</c> in a reconnect storm, and after that the connection is closed
+    /// anyway (and its queued hash skipped). New passwords are hashed with <c>password_hash_iterations</c>.
+    /// </remarks>
+    /// <param name="passwordFile"><see cref="CoreSettings.PasswordFile"/>, resolved by the host.</param>
+    /// <param name="aclFile"><see cref="CoreSettings.AclFile"/>, resolved by the host.</param>
     /// <exception cref="FileNotFoundException">A file is missing.</exception>
     /// <exception cref="AccessFileException">A file has an error (named with its line).</exception>
-    public BuiltinAccessControl UseBuiltinAccessControl(string passwordFile, string aclFile, int iterations, TimeSpan authenticateTimeout)
+    public BuiltinAccessControl UseBuiltinAccessControl(string passwordFile, string aclFile)
     {
+        var authenticateTimeout = _settings.Mqtt.IdleTimeout;
         var accessControl = new BuiltinAccessControl(passwordFile, aclFile,
-            _engine.LoggerFactory.CreateLogger("Broker.Core.AccessControl"), _engine.PasswordHasher, iterations: iterations);
+            _engine.LoggerFactory.CreateLogger("Broker.Core.AccessControl"), _engine.PasswordHasher, iterations: _settings.Access.PasswordHashIterations);
         _engine.Hooks.Register(HookPoints.ClientAuthenticate, accessControl.AuthenticateAsync,
             new HookOptions { Priority = HookPriorities.BuiltinAccessControl, Timeout = authenticateTimeout }, "builtin_access");
         _engine.Hooks.Register(HookPoints.ClientAuthorize, accessControl.AuthorizeAsync, HookPriorities.BuiltinAccessControl, "builtin_access");
@@ -105,8 +111,14 @@ public sealed class BrokerCore : IAsyncDisposable
         set => _engine.PluginMessaging = value;
     }
 
-    /// <inheritdoc cref="BrokerEngine.EnablePersistence"/>
-    public int EnablePersistence(Persistence.IPersistentStore store, PersistenceOptions options) => _engine.EnablePersistence(store, options);
+    /// <summary>
+    /// With <see cref="CoreSettings.PersistenceEnabled"/>: restores the persisted sessions from <paramref name="store"/> and
+    /// journals their changes to it from now on (<c>persistence.sync</c>, <c>persistence.interval</c>). Call once, after
+    /// the plugins have started and before any listener opens.
+    /// </summary>
+    /// <returns>How many sessions were restored.</returns>
+    /// <exception cref="InvalidDataException">The store holds records this broker cannot read (newer or corrupt).</exception>
+    public int EnablePersistence(Persistence.IPersistentStore store) => _engine.EnablePersistence(store, _settings.Persistence);
 
     /// <summary>Starts $SYS and the overload watermark; call once the listeners are open.</summary>
     public void Start()

@@ -30,7 +30,7 @@ internal sealed partial class ListenerManager
     public static ListenerManager Create(BrokerSettings settings, IConnectionHost connections, ILoggerFactory loggerFactory)
     {
         var logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
-        var nodeHost = settings.Broker.NodeName is { } node && node.Contains('@', StringComparison.Ordinal) ? node[(node.IndexOf('@', StringComparison.Ordinal) + 1)..] : "localhost";
+        var nodeHost = settings.Core.NodeName is { } node && node.Contains('@', StringComparison.Ordinal) ? node[(node.IndexOf('@', StringComparison.Ordinal) + 1)..] : "localhost";
         var listeners = new List<MqttListener>();
         var budget = ConnectionBudget.FromFileDescriptorLimit(logger);
         foreach (var options in settings.MqttListeners)
@@ -46,7 +46,7 @@ internal sealed partial class ListenerManager
             }
             listeners.Add(new MqttListener(options, connections, tls, loggerFactory, budget));
         }
-        return new ListenerManager(listeners, settings.Broker.NodeName, logger);
+        return new ListenerManager(listeners, settings.Core.NodeName, logger);
     }
 
     public MqttListener? Find(string identifier)

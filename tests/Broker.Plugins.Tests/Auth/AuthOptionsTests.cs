@@ -39,9 +39,9 @@ public sealed class AuthOptionsTests
         var mysql = PluginConf.Bind<global::Broker.Plugins.AuthMysql.AuthMysqlOptions>("auth_mysql", lines);
         var pgsql = PluginConf.Bind<global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions>("auth_pgsql", "auth.pgsql.server = pg", "auth.pgsql.encoding = latin1");
 
-        Assert.Equal((("db", 3307), 4, global::Broker.Plugins.Auth.OnError.Ignore, false, ""), (mysql.HostAndPort(), mysql.Pool, mysql.OnError, mysql.SslVerify, mysql.Username));
+        Assert.Equal((("db", 3307), 4, global::Broker.Plugins.Auth.OnError.Ignore, false, ""), (mysql.HostAndPort(), mysql.Connection.Pool, mysql.OnError, mysql.SslVerify, mysql.Connection.Username));
         Assert.Equal((("pg", 5432), 8, global::Broker.Plugins.Auth.OnError.Deny, true, "root", "latin1"),
-            (pgsql.HostAndPort(), pgsql.Pool, pgsql.OnError, pgsql.SslVerify, pgsql.Username, pgsql.Encoding));
+            (pgsql.HostAndPort(), pgsql.Connection.Pool, pgsql.OnError, pgsql.SslVerify, pgsql.Connection.Username, pgsql.Encoding));
         Assert.Equal("127.0.0.1:3306", new global::Broker.Plugins.AuthMysql.AuthMysqlOptions().Server);
         Assert.Equal("127.0.0.1:5432", new global::Broker.Plugins.AuthPgsql.AuthPgsqlOptions().Server);
     }

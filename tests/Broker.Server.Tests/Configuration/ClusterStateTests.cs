@@ -15,8 +15,8 @@ public sealed class ClusterStateTests
         ClusterState.Now(joined: false, "", "ctl cluster leave", TimeProvider.System).Write(home);
         var settings = BrokerSettings.Load(home, home, home, new Dictionary<string, string>());
         Assert.False(settings.Cluster.Enable);
-        Assert.StartsWith("broker@", settings.Broker.NodeName, StringComparison.Ordinal);
-        Assert.NotEqual(Core.Configuration.BrokerOptions.DefaultNodeName, settings.Broker.NodeName);
+        Assert.StartsWith("broker@", settings.Core.NodeName, StringComparison.Ordinal);
+        Assert.NotEqual(Core.Hosting.CoreSettings.DefaultNodeName, settings.Core.NodeName);
     }
 
     [Fact]

@@ -89,6 +89,44 @@ public sealed class ConfSectionTests : IDisposable
         public LdapTlsSection Ssl { get; } = new();
     }
 
+    /// <summary>Keys two backends share under the same names, declared once.</summary>
+    public sealed class LoginSection : IValidatableOptions
+    {
+        [ConfKey("pool", "The pool.", Min = "1")]
+        public int Pool { get; set; } = 8;
+
+        [ConfKey("username", "The user.")]
+        public string Username { get; set; } = "";
+
+        public IEnumerable<(string Key, string Error)> Validate()
+        {
+            if (Username == "nobody")
+                yield return ("username", "is not a user");
+        }
+    }
+
+    [ConfPrefix("auth.b")]
+    public sealed class UnnamedUnderAPrefix
+    {
+        [ConfKey("server", "The server.")]
+        public string Server { get; set; } = "localhost";
+
+        [ConfSection("")]
+        public LoginSection Login { get; } = new() { Username = "root" };
+
+        [ConfKey("encoding", "The encoding.")]
+        public string Encoding { get; set; } = "utf8";
+    }
+
+    public sealed class UnnamedWithoutAPrefix
+    {
+        [ConfKey("pool_size", "Not the shared pool.")]
+        public int PoolSize { get; set; }
+
+        [ConfSection("")]
+        public LoginSection Login { get; } = new();
+    }
+
     public sealed class Entry
     {
         [ConfKey("topic", "A topic.")]
@@ -251,6 +289,41 @@ public sealed class ConfSectionTests : IDisposable
         Assert.DoesNotContain("# Check the certificate.\n", text, StringComparison.Ordinal);
         Assert.True(text.IndexOf("auth.a.ssl =", StringComparison.Ordinal) < text.IndexOf("auth.a.ssl.certfile =", StringComparison.Ordinal));
         Assert.True(text.IndexOf("auth.a.ssl.verify =", StringComparison.Ordinal) < text.IndexOf("auth.a.ssl.starttls =", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Bind_UnnamedSection_ItsKeysStandAtTheParentsLevel()
+    {
+        var configuration = TempConf.Build(_temp.Write("auth.b.pool = 3", "auth.b.server = db"),
+            new Dictionary<string, string> { ["BROKER_AUTH__B__USERNAME"] = "alice" });
+
+        var options = ConfBinder.Bind<UnnamedUnderAPrefix>(configuration);
+
+        Assert.Equal(("db", 3, "alice"), (options.Server, options.Login.Pool, options.Login.Username));
+        Assert.Equal(6, ConfBinder.Bind<UnnamedWithoutAPrefix>(TempConf.Build(_temp.Write("pool = 6"))).Login.Pool);
+    }
+
+    [Theory]
+    [InlineData("auth.b.pool = 0", "broker.conf:2: auth.b.pool = \"0\": must be at least 1")]
+    [InlineData("auth.b.username = nobody", "broker.conf:2: auth.b.username = \"nobody\": is not a user")]
+    public void Bind_UnnamedSection_BadValue_NamesFileLineAndTheFullKey(string line, string expected)
+    {
+        var error = Assert.Single(ConfBinder.TryBind(TempConf.Build(_temp.Write("# prefixed", line)), new UnnamedUnderAPrefix()));
+
+        Assert.Contains(expected, error.ToString(), StringComparison.Ordinal);
+        var plain = Assert.Single(ConfBinder.TryBind(TempConf.Build(_temp.Write("username = nobody")), new UnnamedWithoutAPrefix()));
+        Assert.Contains("broker.conf:1: username = \"nobody\": is not a user", plain.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void KnownKeysAndRender_UnnamedSection_AtItsPlace_WithTheDefaultsTheParentGives()
+    {
+        Assert.True(ConfBinder.KnownKeys(typeof(UnnamedUnderAPrefix)).SetEquals(["auth.b.server", "auth.b.pool", "auth.b.username", "auth.b.encoding"]));
+        var text = ConfDocs.Render(typeof(UnnamedUnderAPrefix));
+        string[] order = ["auth.b.server = localhost\n", "auth.b.pool = 8\n", "auth.b.username = root\n", "auth.b.encoding = utf8\n"];
+        var positions = order.Select(line => text.IndexOf(line, StringComparison.Ordinal)).ToArray();
+        Assert.All(positions, p => Assert.True(p >= 0, text));
+        Assert.Equal(positions.Order(), positions);
     }
 
     [Fact]

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using Broker.Core;
 using Broker.Core.Hosting;
-using Broker.Core.Configuration;
 using Broker.Server.Management;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -35,8 +34,9 @@ public sealed class ManagementApiTests : IAsyncLifetime
             ManagementApi.Listen(k, new ManagementOptions { Bind = "127.0.0.1:0" }, _ => { }));
         ManagementApi.AddServices(builder.Services);
         _app = builder.Build();
-        var core = new BrokerCore(new MqttOptions(), new Broker.Core.Configuration.SessionOptions(), new AccessControlOptions(),
-            new BrokerOptions { NodeName = "test@127.0.0.1" }, (TimeSpan.Zero, 1), TimeProvider.System, NullLoggerFactory.Instance, bannedPath: null);
+        var settings = new CoreSettings();
+        settings.Node.NodeName = "test@127.0.0.1";
+        var core = new BrokerCore(settings, (TimeSpan.Zero, 1), TimeProvider.System, NullLoggerFactory.Instance, bannedPath: null);
         _engine = core.Engine;
         ManagementApi.Map(_app, core, new ManagementCredentials("admin", Secret, null));
         await _app.StartAsync(TestContext.Current.CancellationToken);
