@@ -218,7 +218,7 @@ internal sealed partial class SocketPipe : IDuplexPipe
     /// socket engine waits. Data is received into a buffer rented for it and returned once everything in it has
     /// been consumed; a packet split across receives keeps its buffer, grown to fit.
     /// </summary>
-    private sealed class Reader : PipeReader, IReadinessTarget, IValueTaskSource<ReadResult>
+    private sealed class Reader : PipeReader, IReadinessTarget, IValueTaskSource<ReadResult>, IReadCallbackSource
     {
         // With a loop: what is known about the socket since the last receive.
         private const int Drained = 0;  // the last receive took everything: wait for the loop's next report
@@ -231,7 +231,8 @@ internal sealed partial class SocketPipe : IDuplexPipe
         private readonly EpollLoop? _loop;
         private readonly CancellationTokenSource? _cancelWait; // without a loop: ends a pending zero-byte receive
         private readonly long _loopId;
-        private ManualResetValueTaskSourceCore<ReadResult> _pending; // the read a loop completes
+        private ManualResetValueTaskSourceCore<ReadResult> _pending; // the read a loop completes, when awaited
+        private IReadCallback? _callback; // the reader that is called back instead (TryReadOrCallBack)
         private int _state = Readable; // the client may have sent CONNECT already
         private volatile bool _peerClosed; // reported by the loop: a short receive leaves the end of the stream
         private byte[]? _buffer;
@@ -278,30 +279,73 @@ internal sealed partial class SocketPipe : IDuplexPipe
         {
             if (TryRead(out var result))
                 return new ValueTask<ReadResult>(result);
-            return _loop is null ? ReceiveAsync() : ReceiveOrWait(_loop);
+            if (_loop is null)
+                return ReceiveAsync();
+            _callback = null;
+            return ReceiveOrWait(_loop, out result) ? new ValueTask<ReadResult>(result) : new ValueTask<ReadResult>(this, _pending.Version);
+        }
+
+        public bool TryReadOrCallBack(IReadCallback callback, out ReadResult result)
+        {
+            if (TryRead(out result))
+                return true;
+            _callback = callback;
+            if (_loop is not null)
+                return ReceiveOrWait(_loop, out result);
+            // Without a loop (not Linux, or tests): the zero-byte receive's wait, then the callback.
+            var received = ReceiveAsync();
+            if (received.IsCompleted)
+            {
+                result = received.Result;
+                return true;
+            }
+            _ = CallBackAsync(received);
+            return false;
+        }
+
+        private async Task CallBackAsync(ValueTask<ReadResult> received) => Complete(await received.ConfigureAwait(false));
+
+        /// <summary>A pending read's result, to the callback or to the awaiting reader.</summary>
+        private void Complete(ReadResult result)
+        {
+            if (_callback is { } callback)
+                callback.OnRead(result);
+            else
+                _pending.SetResult(result);
         }
 
         /// <summary>
-        /// With a loop: receives if the socket may have data, else waits for the loop's report. On the loop's own
-        /// thread, a socket with more data waits its turn instead (<see cref="EpollLoop.Revisit"/>).
+        /// With a loop: receives if the socket may have data (true), else waits for the loop's report (false: the read
+        /// completes with <see cref="Complete"/>). On the loop's own thread, a socket with more data waits its turn
+        /// instead (<see cref="EpollLoop.Revisit"/>).
         /// </summary>
-        private ValueTask<ReadResult> ReceiveOrWait(EpollLoop loop)
+        private bool ReceiveOrWait(EpollLoop loop, out ReadResult result)
         {
             var onLoop = loop.IsCurrent;
+            result = default;
             while (true)
             {
-                if (!onLoop && TryReceive(out var result))
-                    return new ValueTask<ReadResult>(result);
-                _pending.Reset();
+                if (!onLoop && TryReceive(out result))
+                    return true;
+                if (_callback is null)
+                    _pending.Reset();
                 var state = Volatile.Read(ref _state);
                 if (state == Drained && TryStartWaiting(Drained))
-                    return CancelledMeanwhile() ? new ValueTask<ReadResult>(Received(0)) : new ValueTask<ReadResult>(this, _pending.Version);
+                {
+                    if (!CancelledMeanwhile())
+                        return false;
+                    result = Received(0);
+                    return true;
+                }
                 if (state == Readable && onLoop && TryStartWaiting(Readable))
                 {
                     if (CancelledMeanwhile())
-                        return new ValueTask<ReadResult>(Received(0));
+                    {
+                        result = Received(0);
+                        return true;
+                    }
                     loop.Revisit(this);
-                    return new ValueTask<ReadResult>(this, _pending.Version);
+                    return false;
                 }
                 // Reported meanwhile: receive (or, on the loop, revisit).
             }
@@ -321,14 +365,14 @@ internal sealed partial class SocketPipe : IDuplexPipe
                     if (TryReceive(out var result))
                     {
                         // The channel's read loop goes on here, on the loop's thread, until it waits again.
-                        _pending.SetResult(result);
+                        Complete(result);
                         return;
                     }
                     // Nothing after all: wait again, unless reported meanwhile.
                     if (!TryStartWaiting(Drained))
                         continue;
                     if (CancelledMeanwhile())
-                        _pending.SetResult(Received(0));
+                        Complete(Received(0));
                     return;
                 }
                 // Not waiting (the channel is busy with what it read): its next read receives.
@@ -460,7 +504,7 @@ internal sealed partial class SocketPipe : IDuplexPipe
             // A read waiting for the loop ends now, not at the loop's next report, which a closed socket never
             // gets. Not on this thread: the caller may hold a lock the channel's read loop would take.
             if (_loop is not null && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting)
-                ThreadPool.UnsafeQueueUserWorkItem(static reader => reader._pending.SetResult(reader.Received(0)), this, preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(static reader => reader.Complete(reader.Received(0)), this, preferLocal: false);
         }
 
         ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
