@@ -175,7 +175,15 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         }
         catch (Exception ex)
         {
-            OnReadFailed(ex);
+            try
+            {
+                OnReadFailed(ex);
+            }
+            finally
+            {
+                _ = EndAsync(); // cleaned up whatever happens, as RunAsync's finally does
+            }
+            return;
         }
         _ = EndAsync();
     }
@@ -189,8 +197,14 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         }
         catch (Exception ex)
         {
-            OnReadFailed(ex);
-            await EndAsync().ConfigureAwait(false);
+            try
+            {
+                OnReadFailed(ex);
+            }
+            finally
+            {
+                await EndAsync().ConfigureAwait(false);
+            }
             return;
         }
         Drive(default, haveResult: false);
