@@ -22,7 +22,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
-    private readonly OutboundQueue<Outbound> _outbound;
+    private OutboundQueue<Outbound> _outbound; // a struct, locked on this channel
     private int _cleanedUp;
     private int _registrySlot = -1; // in the engine's ChannelRegistry
     private MqttProtocolVersion _version;
@@ -40,7 +40,6 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     {
         _engine = engine;
         _transport = transport;
-        _outbound = new OutboundQueue<Outbound>(this);
         RemoteEndPoint = remoteEndPoint;
         Listener = listener;
     }
@@ -397,7 +396,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         rare.CloseWhy = why;
         if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
             Send(new MqttDisconnectPacket { ReasonCode = reason });
-        _outbound.Complete();
+        _outbound.Complete(this);
         Volatile.Read(ref rare.CloseSignal)?.TrySetResult();
         _transport.Input.CancelPendingRead();
     }
@@ -479,7 +478,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         try
         {
             // Give the writer a moment to flush a final DISCONNECT/CONNACK, then stop it whatever the peer does.
-            var drained = _outbound.WhenDrainedAsync();
+            var drained = _outbound.WhenDrainedAsync(this);
             try
             {
                 await drained.WaitAsync(TimeSpan.FromSeconds(2), _engine.TimeProvider).ConfigureAwait(false);
