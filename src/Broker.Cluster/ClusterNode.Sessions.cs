@@ -21,11 +21,12 @@ namespace Broker.Cluster;
 /// of changes to one session is one write. When the session ends here (expired, discarded, or no longer outliving its
 /// connection, or a clean start replaced a dead node's session), the node deletes the copy unless another running node
 /// wrote it; a session taken over by another node is that node's to write.</para>
-/// <para>The copy is read only when a client connects and its previous owner could not hand the session over (down by
+/// <para>The copy is read when a client connects and its previous owner could not hand the session over (down by
 /// heartbeat, gone from NATS, silent past <c>cluster.node_timeout</c>) or is this node in an earlier life (restarted
 /// without the session): then it stands in for the session, restored offline and resumed by the CONNECT (session
 /// present 1, its subscriptions routed here). What the dead node held for it (in-flight and queued messages, QoS 2
-/// packet ids, the will) is not in the copy.</para>
+/// packet ids, the will) is not in the copy. The copies of a node found down are also read by the node that adopts its
+/// sessions (ClusterNode.Adoption), unless that node kept them on disk.</para>
 /// </remarks>
 internal sealed partial class ClusterNode
 {
@@ -124,7 +125,7 @@ internal sealed partial class ClusterNode
         var key = OwnerKey(clientId);
         if (_core.SessionCopy(clientId) is { } record)
         {
-            var name = Encoding.UTF8.GetBytes(NodeName + (_core.KeepsSessions ? "\n" + KeptOnDisk + "\n" : "\n-\n"));
+            var name = Encoding.UTF8.GetBytes(NodeName + "\n" + (_core.KeepsSessions ? KeptOnDisk : "-") + "\n");
             var value = new byte[name.Length + record.Length];
             name.CopyTo(value, 0);
             record.CopyTo(value, name.Length);
