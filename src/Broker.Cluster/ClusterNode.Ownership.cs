@@ -89,6 +89,7 @@ internal sealed partial class ClusterNode
                 }
                 lock (_unclaimed)
                     _unclaimed.Remove(clientId);
+                _copiesHeld.TryRemove(clientId, out _); // the core says when its session changes from here on
                 if (previous is null)
                     return new ClientClaim(false, null);
                 if (previous == NodeName)
@@ -293,6 +294,12 @@ internal sealed partial class ClusterNode
     private void RecheckClients()
     {
         var sessions = _core.SessionClients();
+        // Counted as pending copies before they are unclaimed: a copy waits from then until the id is claimed again.
+        foreach (var clientId in sessions)
+        {
+            if (_core.SessionOutlivesConnection(clientId))
+                _copiesHeld.TryAdd(clientId, 0);
+        }
         lock (_unclaimed)
             _unclaimed.UnionWith(sessions);
     }
@@ -346,8 +353,9 @@ internal sealed partial class ClusterNode
                     _unclaimed.Remove(clientId);
                 // This node's now: its copy is written (it was held back while unclaimed, and a session changed while
                 // this node had left the cluster has none, or an old one).
-                if (!lost && _core.SessionCopy(clientId) is not null)
+                if (!lost && _core.SessionOutlivesConnection(clientId))
                     SessionChanged(clientId);
+                _copiesHeld.TryRemove(clientId, out _);
             }
         }
         catch (Exception ex) when (ex is NatsException or OperationCanceledException or TimeoutException)

@@ -36,14 +36,16 @@ internal sealed partial class ClusterNode
     private readonly TaskCompletionSource<INatsKVStore> _sessionsBucket = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private int _sessionsCopying; // taken from _sessionsChanged, not yet written
+    // Sessions outliving their connections whose client ids are not claimed yet: their copies wait (ReconcileAsync).
+    private readonly ConcurrentDictionary<string, byte> _copiesHeld = new(StringComparer.Ordinal);
 
     private string SessionsBucketName => _options.Name + "-sessions";
 
     /// <summary>
-    /// Sessions whose change is not in the cluster's copy yet, with the sessions still to be checked against the registry
-    /// (their copies are written once they are this node's): 0 when every copy is up to date.
+    /// Sessions whose change is not in the cluster's copy yet, with those whose client ids are still to be checked
+    /// against the registry (their copies are written once they are this node's): 0 when every copy is up to date.
     /// </summary>
-    public int SessionCopiesPending => _sessionsChanged.Count + Volatile.Read(ref _sessionsCopying) + UnclaimedCount;
+    public int SessionCopiesPending => _sessionsChanged.Count + Volatile.Read(ref _sessionsCopying) + _copiesHeld.Count;
 
     /// <inheritdoc/>
     public void SessionChanged(string clientId)
@@ -121,7 +123,11 @@ internal sealed partial class ClusterNode
         // Not claimed in the registry yet (accepted without it, or to be checked after a (re)connect or join): another
         // node may own the client id now, and this node's copy would overwrite its. Written once claimed (ReconcileAsync).
         if (IsUnclaimed(clientId))
+        {
+            if (_core.SessionOutlivesConnection(clientId))
+                _copiesHeld.TryAdd(clientId, 0);
             return;
+        }
         var key = OwnerKey(clientId);
         if (_core.SessionCopy(clientId) is { } record)
         {

@@ -75,6 +75,9 @@ public interface IClusterPort
     /// </summary>
     byte[]? SessionCopy(string clientId);
 
+    /// <summary>Whether this node's session of <paramref name="clientId"/> outlives its connection (its expiry is above 0), so the cluster keeps a copy of it.</summary>
+    bool SessionOutlivesConnection(string clientId);
+
     /// <summary>Whether this node keeps its sessions on disk (<c>persistence = on</c>): a killed node's come back with it.</summary>
     bool KeepsSessions { get; }
 
@@ -147,6 +150,9 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
         engine.Sessions.TryGet(clientId, out var session) && session.CopyRecord(engine.Now.ToUnixTimeMilliseconds()) is { } record
             ? Persistence.SessionRecords.EncodeHandover([record])
             : null;
+
+    public bool SessionOutlivesConnection(string clientId) =>
+        engine.Sessions.TryGet(clientId, out var session) && session.ExpiryInterval > 0 && !session.IsTerminated;
 
     public bool KeepsSessions => engine.Journal is not null;
 
