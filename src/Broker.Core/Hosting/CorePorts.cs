@@ -211,7 +211,7 @@ internal sealed class ConnectionHost(BrokerEngine engine) : IConnectionHost
     public IListenerConnection Start(IDuplexPipe transport, ConnectionSettings connection)
     {
         var channel = Create(transport, connection);
-        channel.Start(); // registers it with the engine before its first wait
+        _ = channel.RunAsync(); // registers it with the engine before its first wait
         return channel;
     }
 
