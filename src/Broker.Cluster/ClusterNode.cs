@@ -621,26 +621,20 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
     {
         await foreach (var msg in _nats.SubscribeAsync<byte[]>(_subjects.Ack(_token), cancellationToken: cancel).ConfigureAwait(false))
         {
-            if (msg.Data is not { } data || !ForwardAck.TryDecode(data, out var receiver, out var boot, out var acked, out var gap, out var unserved) || boot != _boot)
+            if (msg.Data is not { } data || !ForwardAck.TryDecode(data, out var ack) || ack.SenderBoot != _boot)
                 continue;
             RemoteNode? node;
             lock (_members)
-                _members.TryGetValue(receiver, out node);
+                _members.TryGetValue(ack.ReceiverToken, out node);
             if (node is null)
                 continue;
             var now = _core.TimeProvider.GetTimestamp();
-            if (unserved is null)
-            {
-                node.Out.Acknowledge(acked, now);
-            }
-            else
-            {
-                // Share groups it had no member of any more: to another node with members.
-                var returned = new List<ReturnedForward>();
-                node.Out.Acknowledge(acked, now, unserved, returned);
+            // Share groups it had no member of any more: to another node with members.
+            var returned = ack.Unserved is null ? null : new List<ReturnedForward>();
+            node.Out.Acknowledge(ack.Acked, ack.Received, now, ack.Unserved, returned);
+            if (returned is not null)
                 Redispatch(returned, node.Name);
-            }
-            if (gap && node.Out.Count > 0 && Elapsed(node.Out.LastResend, now) >= GapResendInterval)
+            if (ack.Gap && node.Out.Count > 0 && Elapsed(node.Out.LastResend, now) >= GapResendInterval)
                 Resend(node);
         }
     }
@@ -692,12 +686,33 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
         public long Expected = expected;
 
         /// <summary>
+        /// A delivered forward whose acknowledgement is held back (0 for none) until the subscriber it left behind
+        /// catches up: what its publisher would wait for on this node. Later forwards are delivered meanwhile, so one
+        /// subscriber behind here holds up no other; they are said to be received, the acknowledgement stops before this
+        /// one, so its publisher waits (and the sender's, past its high mark of unacknowledged forwards).
+        /// </summary>
+        public long Holding;
+
+        /// <summary>Everything before this number is as durable as a PUBLISH before its PUBACK (see <see cref="IClusterPort.DurableAsync"/>).</summary>
+        public long Durable = expected;
+
+        /// <summary>What <see cref="Durable"/> becomes when the commit under way completes.</summary>
+        public long Committing = expected;
+
+        /// <summary>The acknowledgement: everything up to it is durable here, and not held back.</summary>
+        public long Acked => Math.Min(Holding != 0 ? Holding : Expected, Durable) - 1;
+
+        /// <summary>Everything up to it is durable here (received: not to be sent again).</summary>
+        public long Received => Durable - 1;
+
+        /// <summary>
         /// Delivered forwards whose share groups had no member here (<see cref="ForwardAck.Unserved"/>): said in every
         /// acknowledgement until the sender's batches show it no longer holds them (an acknowledgement may be lost).
         /// Null while there are none, which is always, in a cluster without share groups.
         /// </summary>
         public List<ForwardAck.Unserved>? Unserved;
         public long AckedSent;
+        public long ReceivedSent;
         public long LastAckAt;
         public long LastGapAt;
     }
@@ -715,9 +730,14 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
     /// from the next, in order, so that one publisher's messages stay in order). A gap is answered at once (at most
     /// every <see cref="GapResendInterval"/>): <paramref name="ack"/>.
     /// </summary>
-    private Admission Admit(ForwardBatch.Header header, long sequence, out (string Token, string Boot, long Acked, bool Gap, List<ForwardAck.Unserved>? Unserved)? ack)
+    /// <param name="header">The batch's header.</param>
+    /// <param name="sequence">The forward's number.</param>
+    /// <param name="holding">Whether an acknowledgement of this sender's is held back (<see cref="Inbound.Holding"/>).</param>
+    /// <param name="ack">An acknowledgement to send now, saying there is a gap; null for none.</param>
+    private Admission Admit(ForwardBatch.Header header, long sequence, out bool holding, out (string Token, string Boot, long Acked, long Received, List<ForwardAck.Unserved>? Unserved)? ack)
     {
         ack = null;
+        holding = false;
         lock (_inbound)
         {
             if (!_inbound.TryGetValue(header.SenderToken, out var from) || from.Boot != header.SenderBoot)
@@ -726,7 +746,10 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
                 _inbound[header.SenderToken] = from;
             }
             if (from.Expected < header.OldestHeld)
-                from.Expected = header.OldestHeld; // the sender gave those up (it found this node down)
+                from.Expected = from.Durable = header.OldestHeld; // the sender gave those up (it found this node down)
+            if (from.Holding != 0 && from.Holding < header.OldestHeld)
+                from.Holding = 0; // the sender no longer waits for it
+            holding = from.Holding != 0;
             if (from.Unserved is { } told)
             {
                 // What the sender no longer holds it has heard of.
@@ -736,7 +759,7 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
             }
             if (sequence < from.Expected)
             {
-                from.AckedSent = 0; // sent again: the acknowledgement may have been lost; the next flush repeats it
+                from.ReceivedSent = 0; // sent again: the acknowledgement may have been lost; the next flush repeats it
                 return Admission.Duplicate;
             }
             if (sequence == from.Expected)
@@ -745,29 +768,71 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
             if (Elapsed(from.LastGapAt, now) >= GapResendInterval)
             {
                 from.LastGapAt = now;
-                ack = (header.SenderToken, from.Boot, from.Expected - 1, true, from.Unserved?.ToList());
+                ack = (header.SenderToken, from.Boot, from.Acked, from.Received, from.Unserved?.ToList());
             }
             return Admission.Gap;
         }
     }
 
-    /// <summary>Forward <paramref name="sequence"/> is in this node's sessions: the next acknowledgement covers it.</summary>
+    /// <summary>
+    /// Forward <paramref name="sequence"/> is in this node's sessions: the next acknowledgement covers it, unless it left
+    /// a subscriber behind (<paramref name="caughtUp"/>): then its acknowledgement is held back until that completes.
+    /// </summary>
     /// <param name="header">The batch's header.</param>
     /// <param name="sequence">The forward's number.</param>
     /// <param name="unserved">The share groups it named that had no member here; null for none.</param>
-    private void Delivered(ForwardBatch.Header header, long sequence, (string Group, string Filter)[]? unserved = null)
+    /// <param name="caughtUp">Completes when the subscriber it left more than half full has caught up; null for none.</param>
+    private void Delivered(ForwardBatch.Header header, long sequence, (string Group, string Filter)[]? unserved = null, Task? caughtUp = null)
     {
         lock (_inbound)
         {
             if (!_inbound.TryGetValue(header.SenderToken, out var from) || from.Boot != header.SenderBoot || from.Expected != sequence)
                 return;
             from.Expected = sequence + 1;
+            if (caughtUp is not null && from.Holding == 0)
+            {
+                from.Holding = sequence;
+                _ = ReleaseHoldAsync(from, sequence, caughtUp);
+            }
             if (unserved is null)
                 return;
             var told = from.Unserved ??= [];
             if (told.Count >= MaxUnservedHeld)
                 told.RemoveAt(0); // a sender that sends nothing more for this long has heard of it already
             told.Add(new ForwardAck.Unserved(sequence, unserved));
+        }
+    }
+
+    /// <summary>The subscriber forward <paramref name="sequence"/> left behind has caught up: it is acknowledged (with what came after it).</summary>
+    private async Task ReleaseHoldAsync(Inbound from, long sequence, Task caughtUp)
+    {
+        await caughtUp.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_inbound)
+        {
+            if (from.Holding != sequence)
+                return;
+            from.Holding = 0;
+        }
+        await FlushAcksAsync(_stop.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>What is delivered now becomes durable with the commit about to start (<see cref="Inbound.Committing"/>).</summary>
+    private void BeginCommit()
+    {
+        lock (_inbound)
+        {
+            foreach (var from in _inbound.Values)
+                from.Committing = from.Expected;
+        }
+    }
+
+    /// <summary>The commit <see cref="BeginCommit"/> began is done: what it covered may be acknowledged.</summary>
+    private void EndCommit()
+    {
+        lock (_inbound)
+        {
+            foreach (var from in _inbound.Values)
+                from.Durable = Math.Max(from.Durable, from.Committing);
         }
     }
 
@@ -780,23 +845,24 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
     /// </summary>
     private async Task FlushAcksAsync(CancellationToken cancel)
     {
-        List<(string Token, string Boot, long Acked, List<ForwardAck.Unserved>? Unserved)>? due = null;
+        List<(string Token, string Boot, long Acked, long Received, List<ForwardAck.Unserved>? Unserved)>? due = null;
         var now = _core.TimeProvider.GetTimestamp();
         lock (_inbound)
         {
             foreach (var (token, from) in _inbound)
             {
-                if (from.Expected - 1 <= from.AckedSent)
+                if (from.Acked <= from.AckedSent && from.Received <= from.ReceivedSent)
                     continue;
-                from.AckedSent = from.Expected - 1;
+                from.AckedSent = from.Acked;
+                from.ReceivedSent = from.Received;
                 from.LastAckAt = now;
-                (due ??= []).Add((token, from.Boot, from.AckedSent, from.Unserved?.ToList()));
+                (due ??= []).Add((token, from.Boot, from.AckedSent, from.ReceivedSent, from.Unserved?.ToList()));
             }
         }
         try
         {
-            foreach (var (token, boot, acked, unserved) in due ?? [])
-                await SendAckAsync(token, boot, acked, gap: false, unserved, cancel).ConfigureAwait(false);
+            foreach (var (token, boot, acked, received, unserved) in due ?? [])
+                await SendAckAsync(token, boot, acked, received, gap: false, unserved, cancel).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -804,11 +870,11 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
         }
     }
 
-    private async Task SendAckAsync(string senderToken, string senderBoot, long acked, bool gap, List<ForwardAck.Unserved>? unserved, CancellationToken cancel)
+    private async Task SendAckAsync(string senderToken, string senderBoot, long acked, long received, bool gap, List<ForwardAck.Unserved>? unserved, CancellationToken cancel)
     {
         try
         {
-            await _nats.PublishAsync(_subjects.Ack(senderToken), ForwardAck.Encode(_token, senderBoot, acked, gap, unserved), cancellationToken: cancel).ConfigureAwait(false);
+            await _nats.PublishAsync(_subjects.Ack(senderToken), ForwardAck.Encode(_token, senderBoot, acked, received, gap, unserved), cancellationToken: cancel).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException)
         {
@@ -823,7 +889,8 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
     /// Delivers the forwards from the other nodes, one batch at a time, in arrival order (so a publisher's messages
     /// reach each subscriber in order), and acknowledges them once they are in this node's sessions, and on disk when
     /// <c>persistence.sync = sync</c>: each time the subscription has nothing more waiting, or after
-    /// <see cref="BatchesPerAck"/> batches. The senders' PUBACKs wait for these acknowledgements.
+    /// <see cref="BatchesPerAck"/> batches. The senders' PUBACKs wait for these acknowledgements. A forward that leaves a
+    /// subscriber here more than half full is not waited for: its acknowledgement is held back (<see cref="Inbound.Holding"/>).
     /// </summary>
     private async Task ReceiveForwardsAsync(CancellationToken cancel)
     {
@@ -833,7 +900,11 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
         {
             for (var i = 0; i < BatchesPerAck && reader.TryRead(out var msg); i++)
                 await ReceiveBatchAsync(msg, cancel).ConfigureAwait(false);
-            await _core.DurableAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            BeginCommit();
+            var durable = _core.DurableAsync();
+            await durable.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (durable.IsCompletedSuccessfully)
+                EndCommit();
             await FlushAcksAsync(cancel).ConfigureAwait(false);
         }
     }
@@ -866,9 +937,9 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
                 LogBadForward(_logger, msg.Subject, ex.Message);
                 return; // what is missing is sent again
             }
-            var admission = Admit(header, sequence, out var ack);
+            var admission = Admit(header, sequence, out var holding, out var ack);
             if (ack is { } a)
-                await SendAckAsync(a.Token, a.Boot, a.Acked, a.Gap, a.Unserved, cancel).ConfigureAwait(false);
+                await SendAckAsync(a.Token, a.Boot, a.Acked, a.Received, gap: true, a.Unserved, cancel).ConfigureAwait(false);
             if (admission == Admission.Gap)
                 return; // the rest of the batch is later still
             if (admission == Admission.Duplicate)
@@ -889,15 +960,18 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
             Interlocked.Increment(ref _forwardedIn);
             // A share group this node was chosen for but has no member of any more (its last left while the message was
             // on its way) is not served here: the acknowledgement says so, and the sender chooses another node for it.
+            // A subscriber it leaves behind is not waited for here (that would hold up every forward from every node):
+            // its acknowledgement is held back instead, one per sender at a time.
+            Task? caughtUp = null;
             try
             {
-                await _core.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
+                caughtUp = await _core.DeliverForwardedAsync(message, scope, waitIfBehind: !holding).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 LogBadForward(_logger, msg.Subject, ex.Message);
             }
-            Delivered(header, sequence, scope.Unserved);
+            Delivered(header, sequence, scope.Unserved, caughtUp);
         }
     }
 

@@ -26,6 +26,11 @@ internal sealed class ForwardQueue
     private int _count;
     private long _lastSequence;
     private long _nextToSend = 1;
+
+    // The newest number the node has said it received (its acknowledgement may lag behind: back-pressure), and up to
+    // which the waiters of what it received were completed.
+    private long _received;
+    private long _releasedThrough;
     private bool _open;
     private TaskCompletionSource? _drained;
 
@@ -153,14 +158,18 @@ internal sealed class ForwardQueue
     /// The node has every forward up to <paramref name="acked"/>: they are forgotten and their waiters complete; below
     /// the low mark, waiting publishers go on. Returns how many were forgotten.
     /// </summary>
-    public int Acknowledge(long acked, long now) => Acknowledge(acked, now, null, null);
+    public int Acknowledge(long acked, long now) => Acknowledge(acked, acked, now, null, null);
 
     /// <summary>
-    /// <see cref="Acknowledge(long, long)"/>, where the node says of some forwards that it could not serve share groups
-    /// they were for (<paramref name="unserved"/>, by number): those are handed to <paramref name="returned"/> with their
-    /// waiters still open, for <see cref="ShareRedispatch"/> to place on another node.
+    /// <see cref="Acknowledge(long, long)"/>, where the node also has up to <paramref name="received"/> in its sessions
+    /// but holds back the acknowledgement of <paramref name="acked"/> + 1, whose subscriber there is behind
+    /// (<see cref="ForwardAck"/>): the forwards after that one are not sent again (<see cref="Rewind"/>), count as
+    /// progress (<see cref="IsStalled"/>), and their publishers are acknowledged, all but share groups' (which may yet
+    /// come back unserved); they are forgotten when the acknowledgement reaches them. The node may say of some forwards
+    /// that it could not serve share groups they were for (<paramref name="unserved"/>, by number): those are handed to
+    /// <paramref name="returned"/> with their waiters still open, for <see cref="ShareRedispatch"/> to place on another node.
     /// </summary>
-    public int Acknowledge(long acked, long now, List<ForwardAck.Unserved>? unserved, List<ReturnedForward>? returned)
+    public int Acknowledge(long acked, long received, long now, List<ForwardAck.Unserved>? unserved, List<ReturnedForward>? returned)
     {
         List<TaskCompletionSource>? done = null;
         TaskCompletionSource? drained = null;
@@ -178,8 +187,21 @@ internal sealed class ForwardQueue
                 RemoveHeadLocked();
                 removed++;
             }
-            if (removed > 0)
+            if (removed > 0 || received > _received)
                 _lastProgress = now;
+            _received = Math.Max(_received, received);
+            // Past the one held back: in the node's sessions, so their publishers go on (each looked at once).
+            var oldest = OldestLocked();
+            for (var sequence = Math.Max(Math.Max(acked + 2, _releasedThrough + 1), oldest); sequence <= Math.Min(_received, _lastSequence); sequence++)
+            {
+                ref var entry = ref _ring[(_head + (int)(sequence - oldest)) & (_ring.Length - 1)];
+                if (entry.Waiter is { } waiter && (entry.Body.Length == 0 || entry.Body[0] != ForwardCodec.ScopedMarker))
+                {
+                    (done ??= []).Add(waiter);
+                    entry.Waiter = null;
+                }
+            }
+            _releasedThrough = Math.Max(_releasedThrough, _received);
             if (_count <= LowMark && _drained is not null)
             {
                 drained = _drained;
@@ -201,18 +223,21 @@ internal sealed class ForwardQueue
     }
 
     /// <summary>
-    /// Sends again from the oldest held (a gap, or a stall): the next <see cref="TakeBatch"/> starts there. Returns how
-    /// many forwards that sends again (0: nothing was waiting for an acknowledgement).
+    /// Sends again, in order, what was sent and not received (a gap, or a stall): the next <see cref="TakeBatch"/>
+    /// starts after the newest number the node said it received. When it received everything sent and only its
+    /// acknowledgement is missing (held back, or lost on the way), the newest is sent once more: a forward it has is
+    /// answered with its acknowledgement. Returns how many forwards that sends again (0: nothing was sent unacknowledged).
     /// </summary>
     public int Rewind(long now)
     {
         lock (_lock)
         {
             var oldest = OldestLocked();
-            var again = (int)Math.Min(_count, _nextToSend - oldest);
-            if (again <= 0)
+            if (_count == 0 || _nextToSend <= oldest)
                 return 0;
-            _nextToSend = oldest;
+            var from = Math.Min(Math.Max(oldest, _received + 1), _nextToSend - 1);
+            var again = (int)(_nextToSend - from);
+            _nextToSend = from;
             LastResend = now;
             _lastProgress = now;
             return again;
@@ -288,6 +313,7 @@ internal sealed class ForwardQueue
                 RemoveHeadLocked();
             }
             _nextToSend = _lastSequence + 1;
+            _received = _lastSequence; // numbers go on from here when it is up again
             drained = _drained;
             _drained = null;
         }

@@ -268,26 +268,29 @@ internal static class ForwardBatch
 }
 
 /// <summary>
-/// A receiving node's word on the numbered forwards of one sender: every number up to <c>Acked</c> has arrived; with
-/// <c>Gap</c>, a later one arrived while an earlier one is missing (send again from <c>Acked</c> + 1). Then, only when
-/// there are any, the forwards up to <c>Acked</c> whose share groups the receiver could not serve (it had no member of
-/// them any more): each as its number, how many groups, and each group and its filter, so the sender places them on
-/// another node (<see cref="ShareRedispatch"/>). Fields separated by NUL, which no group or filter holds.
+/// A receiving node's word on the numbered forwards of one sender: every number up to <c>Acked</c> is in its sessions
+/// (the sender's publishers get their PUBACK/PUBREC), and every number up to <c>Received</c> (at least <c>Acked</c>)
+/// has arrived; the two differ while the receiver holds an acknowledgement back because a subscriber of its is behind
+/// (back-pressure), and the sender sends again only what it has not received. With <c>Gap</c>, a later one arrived
+/// while the one after <c>Received</c> is missing (send again from there). Then, only when there are any, the forwards
+/// up to <c>Acked</c> whose share groups the receiver could not serve (it had no member of them any more): each as its
+/// number, how many groups, and each group and its filter, so the sender places them on another node
+/// (<see cref="ShareRedispatch"/>). Fields separated by NUL, which no group or filter holds.
 /// </summary>
 internal static class ForwardAck
 {
     /// <summary>Forward <c>Sequence</c> arrived, but its share groups <c>Groups</c> had no member on the receiver.</summary>
     public readonly record struct Unserved(long Sequence, (string Group, string Filter)[] Groups);
 
-    public static byte[] Encode(string receiverToken, string senderBoot, long acked, bool gap) =>
-        Encoding.UTF8.GetBytes(string.Join('\0', receiverToken, senderBoot, acked.ToString(CultureInfo.InvariantCulture), gap ? "1" : "0"));
+    public readonly record struct Decoded(string ReceiverToken, string SenderBoot, long Acked, long Received, bool Gap, List<Unserved>? Unserved);
 
-    public static byte[] Encode(string receiverToken, string senderBoot, long acked, bool gap, List<Unserved>? unserved)
+    public static byte[] Encode(string receiverToken, string senderBoot, long acked, long received, bool gap, List<Unserved>? unserved = null)
     {
-        if (unserved is not { Count: > 0 })
-            return Encode(receiverToken, senderBoot, acked, gap);
-        var parts = new List<string> { receiverToken, senderBoot, acked.ToString(CultureInfo.InvariantCulture), gap ? "1" : "0" };
-        foreach (var entry in unserved)
+        var parts = new List<string>
+        {
+            receiverToken, senderBoot, acked.ToString(CultureInfo.InvariantCulture), gap ? "1" : "0", received.ToString(CultureInfo.InvariantCulture),
+        };
+        foreach (var entry in unserved ?? [])
         {
             parts.Add(entry.Sequence.ToString(CultureInfo.InvariantCulture));
             parts.Add(entry.Groups.Length.ToString(CultureInfo.InvariantCulture));
@@ -300,21 +303,17 @@ internal static class ForwardAck
         return Encoding.UTF8.GetBytes(string.Join('\0', parts));
     }
 
-    public static bool TryDecode(byte[] data, out string receiverToken, out string senderBoot, out long acked, out bool gap) =>
-        TryDecode(data, out receiverToken, out senderBoot, out acked, out gap, out _);
-
-    public static bool TryDecode(byte[] data, out string receiverToken, out string senderBoot, out long acked, out bool gap, out List<Unserved>? unserved)
+    public static bool TryDecode(byte[] data, out Decoded decoded)
     {
+        decoded = default;
         var parts = Encoding.UTF8.GetString(data).Split('\0');
-        unserved = null;
-        var ok = parts.Length >= 4;
-        receiverToken = ok ? parts[0] : "";
-        senderBoot = ok ? parts[1] : "";
-        gap = ok && parts[3] == "1";
-        acked = 0;
-        if (!ok || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out acked))
+        if (parts.Length < 5
+            || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var acked)
+            || !long.TryParse(parts[4], NumberStyles.None, CultureInfo.InvariantCulture, out var received)
+            || received < acked)
             return false;
-        for (var i = 4; i < parts.Length;)
+        List<Unserved>? unserved = null;
+        for (var i = 5; i < parts.Length;)
         {
             if (i + 2 > parts.Length
                 || !long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out var sequence)
@@ -327,6 +326,7 @@ internal static class ForwardAck
             (unserved ??= []).Add(new Unserved(sequence, groups));
             i += 2 + 2 * count;
         }
+        decoded = new Decoded(parts[0], parts[1], acked, received, parts[3] == "1", unserved);
         return true;
     }
 }

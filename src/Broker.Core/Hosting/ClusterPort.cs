@@ -38,10 +38,12 @@ public interface IClusterPort
 
     /// <summary>
     /// A message another node forwarded here: delivered to this node's subscribers within <paramref name="scope"/> only,
-    /// never forwarded again (<c>message.publish</c> ran on the node it was published on). Returns the deliveries, once
-    /// a subscriber it left more than half full has caught up (session.backpressure_timeout at most), as a publisher here waits.
+    /// never forwarded again (<c>message.publish</c> ran on the node it was published on). Completes once it is in their
+    /// sessions. When it left a connected subscriber more than half full and <paramref name="waitIfBehind"/> is true,
+    /// the result is what a publisher here would wait for before reading on: it completes when that subscriber has
+    /// caught up (<c>session.backpressure_timeout</c> at most, at once when it is declared slow); null otherwise.
     /// </summary>
-    ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope);
+    ValueTask<Task?> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope, bool waitIfBehind);
 
     /// <summary>
     /// A message forwarded from this node for a share group that no node could serve in the end (each chosen node had
@@ -130,14 +132,23 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
 
     public void Detach() => engine.DetachCluster();
 
-    public async ValueTask<int> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope)
+    public ValueTask<Task?> DeliverForwardedAsync(BrokerMessage message, DeliveryScope scope, bool waitIfBehind)
     {
-        var outcome = await engine.DeliverForwardedAsync(message, scope).ConfigureAwait(false);
-        // A subscriber here fell behind: wait for it, as a publisher on this node would, before taking more (the sender's
-        // forwards then wait for their acknowledgement, and past its high mark its publishers wait too).
-        if (outcome.Behind is { } behind)
-            await engine.WaitForSubscriberAsync(behind).ConfigureAwait(false);
-        return outcome.Deliveries;
+        var routed = engine.DeliverForwardedAsync(message, scope);
+        if (!routed.IsCompletedSuccessfully)
+            return AfterRouteAsync(routed, waitIfBehind);
+        return ValueTask.FromResult(CaughtUp(routed.Result, waitIfBehind));
+    }
+
+    private async ValueTask<Task?> AfterRouteAsync(ValueTask<PublishOutcome> routed, bool waitIfBehind) =>
+        CaughtUp(await routed.ConfigureAwait(false), waitIfBehind);
+
+    private Task? CaughtUp(PublishOutcome outcome, bool waitIfBehind)
+    {
+        if (!waitIfBehind || outcome.Behind is not { } behind)
+            return null;
+        var wait = engine.WaitForSubscriberAsync(behind);
+        return wait.IsCompletedSuccessfully ? null : wait.AsTask();
     }
 
     public void DroppedForShareGroup(BrokerMessage message) => engine.OnDropped(message, "no_subscribers", false, null);

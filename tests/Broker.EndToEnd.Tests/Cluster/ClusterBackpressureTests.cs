@@ -121,6 +121,68 @@ public sealed class ClusterBackpressureTests
         await sub.WaitForLineAsync(l => l.Contains("after", StringComparison.Ordinal), Deadline, "the message after b is back");
     }
 
+    // Fairness on the receiving node: a subscriber on b that stops acknowledging (window 1, queue 10) is behind once
+    // its queue is more than half full; a publisher on b would then wait for it, up to session.backpressure_timeout
+    // (30 s here). Forwards from a are not held up behind it: those after the message that left it behind are queued
+    // for it at once, a message for another subscriber on b is delivered and acknowledged at once, and only the
+    // laggard's publisher waits: its PUBACK for that message (and, in order [MQTT-4.6.0-2], the ones after it) comes
+    // when the laggard reads again, which it then does in order. cluster.node_timeout is 10 s, so nothing here is
+    // acknowledged because a node was given up on.
+    [Fact]
+    public async Task SubscriberBehindOnReceivingNode_OthersServedAtOnce_OnlyItsPublisherWaits()
+    {
+        await using var nats = await NatsServers.StartAsync(1);
+        await using var started = await ClusterHarness.StartAsync(2, nats, (_, o) =>
+        {
+            o["session.max_inflight"] = "1";
+            o["session.max_mqueue_len"] = "10";
+            o["session.backpressure_timeout"] = "30s";
+            o["session.slow_subscriber_timeout"] = "60s";
+            o["cluster.node_timeout"] = "10s";
+        });
+        var (a, b) = (started[0], started[1]);
+        await using var laggard = await RawMqttClient.ConnectMqttAsync(b, MqttBytes.ConnectPacket("laggard", MqttBytes.V5));
+        await laggard.SendAsync(MqttBytes.SubscribePacket(1, "lag/#", qos: 1, MqttBytes.V5));
+        await laggard.ReceiveAsync(MqttBytes.Suback);
+        await using var brisk = await MosquittoClients.SubscribeAsync(b, "-q", "1", "-t", "brisk/#", "-i", "brisk");
+        await UntilAsync(a, n => Node(n, "b@127.0.0.1").GetProperty("routes").GetInt32() == 2, "a to hold b's two routes");
+
+        // Ten from a: one in flight to the laggard, nine queued; the seventh leaves it more than half full.
+        await using var publisher = await RawMqttClient.ConnectMqttAsync(a, MqttBytes.ConnectPacket("lag-pub", MqttBytes.V5));
+        for (ushort i = 1; i <= 10; i++)
+            await publisher.SendAsync(MqttBytes.PublishPacket("lag/x", i.ToString(CultureInfo.InvariantCulture), 1, i, MqttBytes.V5));
+        for (var i = 1; i <= 6; i++)
+            Assert.Equal(i, MqttBytes.PacketId(await publisher.ReceiveAsync(MqttBytes.Puback)));
+        var laterPubacks = Task.Run(async () =>
+        {
+            var times = new List<(int Id, long At)>();
+            for (var i = 7; i <= 10; i++)
+                times.Add((MqttBytes.PacketId(await publisher.ReceiveAsync(MqttBytes.Puback, TimeSpan.FromSeconds(60))), Stopwatch.GetTimestamp()));
+            return times;
+        });
+        await UntilQueuedAsync(b, "laggard", 9);
+
+        var sent = Stopwatch.StartNew();
+        await MosquittoClients.PublishAsync(a, ["-q", "1", "-t", "brisk/x", "-m", "not held up"]); // returns after its PUBACK
+        Assert.Equal("not held up", (await MosquittoClients.MessagesAsync(brisk, 1))[0].Payload);
+        sent.Stop();
+        TestContext.Current.TestOutputHelper?.WriteLine($"another subscriber's message on b: {sent.Elapsed.TotalMilliseconds:0} ms from mosquitto_pub's start to its PUBACK and delivery");
+        Assert.True(sent.Elapsed < TimeSpan.FromSeconds(5), $"{sent.Elapsed.TotalSeconds} s: held up behind the laggard");
+
+        var reading = Stopwatch.GetTimestamp();
+        for (var i = 1; i <= 10; i++)
+        {
+            var publish = await laggard.ReceiveAsync(MqttBytes.Publish);
+            Assert.Equal(i.ToString(CultureInfo.InvariantCulture), MqttBytes.ReadPublish(publish, MqttBytes.V5).Payload);
+            var id = MqttBytes.PacketId(publish);
+            await laggard.SendAsync(MqttBytes.Packet(0x40, [(byte)(id >> 8), (byte)id]));
+        }
+        var pubacks = await laterPubacks;
+        Assert.Equal([7, 8, 9, 10], pubacks.Select(p => p.Id));
+        Assert.True(pubacks[0].At > reading, "the PUBACK of the message that left the laggard behind came before it read again");
+        Assert.DoesNotContain("NATS dropped", b.Transcript, StringComparison.Ordinal);
+    }
+
     /// <summary>mosquitto_pub -l, QoS 1, connected: each line written to it is one PUBLISH.</summary>
     private static async Task<ChildProcess> ConnectedPublisherAsync(BrokerProcess broker, string topic, string clientId)
     {

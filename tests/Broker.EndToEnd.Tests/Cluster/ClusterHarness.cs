@@ -92,6 +92,31 @@ internal static class ClusterHarness
     }
 
     public static JsonElement Self(JsonElement nodes) => nodes.EnumerateArray().First(n => n.GetProperty("self").GetBoolean());
+
+    /// <summary>GET /api/v4/clients: every session of the cluster, each with its node.</summary>
+    public static async Task<List<JsonElement>> ClientsAsync(BrokerProcess node)
+    {
+        using var http = node.CreateManagementClient();
+        var json = await http.GetStringAsync("api/v4/clients", TestContext.Current.CancellationToken);
+        var data = JsonDocument.Parse(json).RootElement.GetProperty("data").Clone();
+        return [.. data.EnumerateArray()];
+    }
+
+    /// <summary>Asks <paramref name="node"/>'s API until its own session of <paramref name="clientId"/> has <paramref name="count"/> queued messages.</summary>
+    public static async Task UntilQueuedAsync(BrokerProcess node, string clientId, int count)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < Deadline)
+        {
+            foreach (var client in await ClientsAsync(node))
+            {
+                if (client.GetProperty("clientid").GetString() == clientId && client.GetProperty("node").GetString() == node.NodeName
+                    && client.GetProperty("mqueue_len").GetInt32() == count)
+                    return;
+            }
+        }
+        Assert.Fail($"{clientId} on {node.NodeName} never had {count} queued messages");
+    }
 }
 
 /// <summary>Broker nodes started together by <see cref="ClusterHarness.StartAsync"/>; disposing stops them all.</summary>

@@ -51,14 +51,17 @@ public sealed class ForwardBatchTests
     }
 
     [Theory]
-    [InlineData(0, false)]
-    [InlineData(41, true)]
-    public void Ack_RoundTrips(long acked, bool gap)
+    [InlineData(0, 0, false)]
+    [InlineData(41, 41, true)]
+    [InlineData(41, 57, false)] // an acknowledgement held back while later forwards arrived
+    public void Ack_RoundTrips(long acked, long received, bool gap)
     {
-        var data = ForwardAck.Encode("b_127_0_0_1-12345678", "B00T", acked, gap);
+        var data = ForwardAck.Encode("b_127_0_0_1-12345678", "B00T", acked, received, gap);
 
-        Assert.True(ForwardAck.TryDecode(data, out var receiver, out var boot, out var decodedAcked, out var decodedGap));
-        Assert.Equal(("b_127_0_0_1-12345678", "B00T", acked, gap), (receiver, boot, decodedAcked, decodedGap));
-        Assert.False(ForwardAck.TryDecode("nonsense"u8.ToArray(), out _, out _, out _, out _));
+        Assert.True(ForwardAck.TryDecode(data, out var decoded));
+        Assert.Equal(("b_127_0_0_1-12345678", "B00T", acked, received, gap),
+            (decoded.ReceiverToken, decoded.SenderBoot, decoded.Acked, decoded.Received, decoded.Gap));
+        Assert.False(ForwardAck.TryDecode("nonsense"u8.ToArray(), out _));
+        Assert.False(ForwardAck.TryDecode(ForwardAck.Encode("r", "b", 5, 4, false), out _)); // received before acknowledged
     }
 }

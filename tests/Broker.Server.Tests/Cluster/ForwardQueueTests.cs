@@ -141,6 +141,47 @@ public sealed class ForwardQueueTests
         Assert.False(queue.IsStalled(700, 500));
     }
 
+    // The receiving node holds an acknowledgement back (a subscriber of its is behind) while later forwards arrive:
+    // the publisher of the one held back waits, those of the later ones do not; what it says it received is not sent
+    // again, its saying so is progress, and with everything received only the newest goes again (a probe it answers
+    // with its acknowledgement, in case that was lost).
+    [Fact]
+    public void HeldAcknowledgement_WhatWasReceivedIsNotSentAgain_ButTheWaitersStayOpen()
+    {
+        var queue = OpenQueue(100);
+        var waiters = new List<Task?>();
+        for (var i = 0; i < 6; i++)
+        {
+            queue.Enqueue([(byte)i], reliable: true, 0, out var acked, out _, out _);
+            waiters.Add(acked);
+        }
+        queue.TakeBatch(1000, [], out _);
+
+        queue.Acknowledge(2, 4, 100, null, null); // 3 held back, 3 and 4 received
+        Assert.True(waiters[1]!.IsCompletedSuccessfully);
+        Assert.False(waiters[2]!.IsCompleted); // 3: its publisher waits
+        Assert.True(waiters[3]!.IsCompletedSuccessfully); // 4: in the node's sessions
+        Assert.False(waiters[4]!.IsCompleted);
+        Assert.Equal(4, queue.Count); // 3 to 6 still held, until the acknowledgement reaches them
+        Assert.False(queue.IsStalled(400, 500)); // hearing of 4 at 100 is progress
+        Assert.True(queue.IsStalled(600, 500));
+
+        Assert.Equal(2, queue.Rewind(600));
+        var batch = new List<byte[]>();
+        Assert.Equal(5, queue.TakeBatch(1000, batch, out var oldest));
+        Assert.Equal(3, oldest);
+        Assert.Equal([4, 5], batch.Select(b => (int)b[0]));
+
+        queue.Acknowledge(2, 6, 700, null, null); // all received, 3 still held back
+        Assert.Equal(1, queue.Rewind(1300)); // only the newest: a probe
+        batch.Clear();
+        Assert.Equal(6, queue.TakeBatch(1000, batch, out _));
+
+        queue.Acknowledge(6, 6, 1400, null, null);
+        Assert.True(waiters.Where(w => w is not null).All(w => w!.IsCompletedSuccessfully));
+        Assert.Equal(0, queue.Rewind(1500));
+    }
+
     // The node does not acknowledge within cluster.node_timeout, though it still announces itself: publishers are
     // acknowledged, the forwards stay (still sent until it has them).
     [Fact]
