@@ -20,11 +20,8 @@ public sealed class ClusterOwnershipTests
     {
         await using var nats = await NatsServers.StartAsync(3);
         // A window of 2: of three unacknowledged QoS 1 messages, two are in flight and one queued when the client moves.
-        await using var a = await StartNodeAsync("a", nats, 0, o => o["session.max_inflight"] = "2");
-        await using var b = await StartNodeAsync("b", nats, 1, o => o["session.max_inflight"] = "2");
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
-        await WaitRegistryAsync(a, b, c);
+        await using var nodes = await StartOwningAsync(nats, 3, (_, o) => o["session.max_inflight"] = "2");
+        var (a, b, c) = (nodes[0], nodes[1], nodes[2]);
 
         await using var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("mover", V5, cleanStart: false, sessionExpiry: Expiry));
         await onA.SendAsync(SubscribePacket(1, "mv/#", qos: 1, V5));
@@ -78,11 +75,8 @@ public sealed class ClusterOwnershipTests
     public async Task Connect_OnAnotherNode_OfflineSession_QueuedMessagesMove_CleanStartDiscardsEverywhere()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
-        await WaitRegistryAsync(a, b, c);
+        await using var nodes = await StartOwningAsync(nats, 3);
+        var (a, b, c) = (nodes[0], nodes[1], nodes[2]);
 
         // Subscribe on a, go offline (the session stays on a), messages queue there.
         await using (var first = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("wanderer", V5, cleanStart: false, sessionExpiry: Expiry)))
@@ -126,10 +120,8 @@ public sealed class ClusterOwnershipTests
     public async Task ConnectRace_SameClientIdOnTwoNodes_ExactlyOneStaysConnected_EveryRound()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await WaitJoinedAsync(a, b);
-        await WaitRegistryAsync(a, b);
+        await using var nodes = await StartOwningAsync(nats, 2);
+        var (a, b) = (nodes[0], nodes[1]);
 
         const int rounds = 20;
         var elapsed = Stopwatch.StartNew();
@@ -189,11 +181,8 @@ public sealed class ClusterOwnershipTests
     public async Task OwnerKilled_ClientReconnectsToAnotherNode_AcceptedPromptly_SessionResumedWithItsSubscriptions()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
-        await WaitRegistryAsync(a, b, c);
+        await using var nodes = await StartOwningAsync(nats, 3);
+        var (a, b, c) = (nodes[0], nodes[1], nodes[2]);
 
         var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("survivor", V5, cleanStart: false, sessionExpiry: Expiry));
         await onA.SendAsync(SubscribePacket(1, "sv/#", qos: 1, V5));
@@ -299,11 +288,8 @@ public sealed class ClusterOwnershipTests
     public async Task OwnerKilled_LowestRunningNodeAdoptsItsSessions_MessagesPublishedWhileAwayDeliveredOnReconnectElsewhere()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await using var c = await StartNodeAsync("c", nats, 2);
-        await WaitJoinedAsync(a, b, c);
-        await WaitRegistryAsync(a, b, c);
+        await using var nodes = await StartOwningAsync(nats, 3);
+        var (a, b, c) = (nodes[0], nodes[1], nodes[2]);
 
         var onA = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("away", V5, cleanStart: false, sessionExpiry: Expiry));
         await onA.SendAsync(SubscribePacket(1, "aw/#", qos: 1, V5));
@@ -342,10 +328,8 @@ public sealed class ClusterOwnershipTests
     public async Task SessionMadeWhileLeft_CopyWrittenOnJoin_ResumedOnAnotherNodeAfterItsDeath()
     {
         await using var nats = await NatsServers.StartAsync(3);
-        await using var a = await StartNodeAsync("a", nats, 0);
-        await using var b = await StartNodeAsync("b", nats, 1);
-        await WaitJoinedAsync(a, b);
-        await WaitRegistryAsync(a, b);
+        await using var nodes = await StartOwningAsync(nats, 2);
+        var (a, b) = (nodes[0], nodes[1]);
 
         var leave = await CtlRunner.RunAsync(a, "cluster", "leave");
         Assert.True(leave.ExitCode == 0, leave.Transcript);
@@ -375,6 +359,25 @@ public sealed class ClusterOwnershipTests
 
     private static int CopiesPending(System.Text.Json.JsonElement nodes, BrokerProcess node) =>
         Node(nodes, node.NodeName).GetProperty("session_copies_pending").GetInt32();
+
+    /// <summary>
+    /// <see cref="ClusterHarness.StartAsync"/> (nodes a, b, c... over the NATS servers, joined), then waits until each
+    /// node's client-id registry is ready.
+    /// </summary>
+    private static async Task<ClusterNodes> StartOwningAsync(NatsServers nats, int count, Action<int, BrokerOptions>? configure = null)
+    {
+        var nodes = await ClusterHarness.StartAsync(count, nats, configure);
+        try
+        {
+            await WaitRegistryAsync([.. nodes]);
+            return nodes;
+        }
+        catch
+        {
+            await nodes.DisposeAsync();
+            throw;
+        }
+    }
 
     /// <summary>Waits until each node's client-id registry is ready (JetStream elects its leaders after the servers start).</summary>
     private static async Task WaitRegistryAsync(params BrokerProcess[] nodes)
