@@ -39,15 +39,51 @@ internal sealed partial class ClusterNode
         return true;
     }
 
-    /// <summary>Adopts the sessions <paramref name="dead"/> nodes owned when they died (see the type's remarks).</summary>
+    /// <summary>Attempts at adopting one set of dead nodes' sessions (JetStream may be electing new leaders: a NATS server went with them).</summary>
+    private const int AdoptionAttempts = 5;
+
+    /// <summary>Between two attempts.</summary>
+    private static readonly TimeSpan AdoptionRetryDelay = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Adopts the sessions <paramref name="dead"/> nodes owned when they died (see the type's remarks); what could not be
+    /// read or claimed is tried again (an adopted copy is not adopted twice: its id is this node's then), while this
+    /// node is still the adopter and those nodes still down.
+    /// </summary>
     private async Task AdoptSessionsAsync(IReadOnlyCollection<string> dead)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var failure = await AdoptOnceAsync(dead).ConfigureAwait(false);
+            if (failure is null || _stop.IsCancellationRequested)
+                return;
+            var last = attempt == AdoptionAttempts;
+            LogAdoptionFailed(_logger, string.Join(", ", dead), failure,
+                last ? "their clients resume the cluster's copies when they connect" : $"trying again in {AdoptionRetryDelay.TotalSeconds:0} s");
+            if (last)
+                return;
+            try
+            {
+                await Task.Delay(AdoptionRetryDelay, _core.TimeProvider, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            if (!IsAdopter() || dead.All(IsRunning))
+                return;
+        }
+    }
+
+    /// <summary>One pass over the copies: null when nothing failed, else why.</summary>
+    private async Task<string?> AdoptOnceAsync(IReadOnlyCollection<string> dead)
     {
         try
         {
             var sessions = await _sessionsBucket.Task.WaitAsync(_options.NodeTimeout, _stop.Token).ConfigureAwait(false);
             var registry = await RegistryAsync().ConfigureAwait(false);
             if (registry is null)
-                return;
+                return "the client-id registry is not ready";
             var adopted = new Dictionary<string, int>(StringComparer.Ordinal);
             var keys = new List<string>();
             await foreach (var key in sessions.GetKeysAsync(cancellationToken: _stop.Token).ConfigureAwait(false))
@@ -68,13 +104,11 @@ internal sealed partial class ClusterNode
             }
             foreach (var (node, count) in adopted)
                 LogSessionsAdopted(_logger, count, node);
-            if (failed > 0)
-                LogAdoptionFailed(_logger, string.Join(", ", dead), $"{failed} session(s): {error}");
+            return failed > 0 ? $"{failed} session(s): {error}" : null;
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
         {
-            if (!_stop.IsCancellationRequested)
-                LogAdoptionFailed(_logger, string.Join(", ", dead), ex.Message);
+            return ex.Message;
         }
     }
 
@@ -133,6 +167,6 @@ internal sealed partial class ClusterNode
     [LoggerMessage(EventId = 2453, Level = LogLevel.Information, Message = "Cluster: adopted {Count} persistent session(s) of node {Node}, which is down: their messages queue here until their clients connect (to any node)")]
     private static partial void LogSessionsAdopted(ILogger logger, int count, string node);
 
-    [LoggerMessage(EventId = 2454, Level = LogLevel.Warning, Message = "Cluster: adopting the persistent sessions of node(s) {Nodes}, which are down, failed ({Error}): their clients resume the cluster's copies when they connect")]
-    private static partial void LogAdoptionFailed(ILogger logger, string nodes, string error);
+    [LoggerMessage(EventId = 2454, Level = LogLevel.Warning, Message = "Cluster: adopting the persistent sessions of node(s) {Nodes}, which are down, failed ({Error}): {Next}")]
+    private static partial void LogAdoptionFailed(ILogger logger, string nodes, string error, string next);
 }

@@ -148,6 +148,46 @@ public sealed class ClusterFailureTests
         Assert.False(kept.Closed.IsCompleted);
     }
 
+    // A split with adoption (issue 24 item 4: which side accepts what): c, cut off from NATS, keeps serving its connected
+    // persistent client; the side with NATS finds c down, and a, its lowest-named running node, adopts that client's
+    // session from the cluster's copy, so what is published there for it meanwhile queues on a. Healed, c finds the
+    // client id owned by a and closes its connection (DISCONNECT 0x8E, Session taken over); the client connects to c
+    // again and takes its session back from a: session present, and the message published during the split.
+    [Fact]
+    public async Task SplitNode_ItsPersistentClientAdoptedByTheOtherSide_HealedItsConnectionClosed_QueuedDeliveredOnReconnect()
+    {
+        await using var nats = await NatsServers.StartAsync(3, arguments: ["--no_advertise"]);
+        await using var nodes = await StartOwningAsync(nats, 3, (i, o) =>
+        {
+            if (i == 2)
+                o["cluster.nats.servers"] = nats.Url(2); // c's one link into NATS (see the test above)
+        });
+        var (a, b, c) = (nodes[0], nodes[1], nodes[2]);
+        var onC = await RawMqttClient.ConnectMqttAsync(c, ConnectPacket("cut-off", V5, cleanStart: false, sessionExpiry: 300));
+        await onC.SendAsync(SubscribePacket(1, "co/#", qos: 1, V5));
+        await onC.ReceiveAsync(Suback);
+        await UntilAsync(c, n => CopiesPending(n, c) == 0, "c to write the copy of cut-off's session");
+
+        await nats.KillServerAsync(2);
+        await a.WaitForLogAsync(l => l.Contains("adopted 1 persistent session(s) of node c@127.0.0.1, which is down", StringComparison.Ordinal), "a to adopt cut-off's session", Deadline);
+        await UntilAsync(b, n => Routes(n, a) == 1, "b to route co/# to a");
+        await MosquittoClients.PublishAsync(b, ["-q", "1", "-t", "co/1", "-m", "during the split"]);
+        Assert.False(onC.Closed.IsCompleted); // c still serves it
+
+        await nats.StartServerAsync(2);
+        var closing = await onC.WaitForCloseAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0x8E, ReasonCode(Assert.Single(closing, p => p.Type == Disconnect)));
+        await onC.DisposeAsync();
+        await using var again = await RawMqttClient.ConnectAsync(c);
+        await again.SendAsync(ConnectPacket("cut-off", V5, cleanStart: false, sessionExpiry: 300));
+        var connack = await again.ReceiveAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((0, 1), (ConnackCode(connack), connack.Body[0] & 1)); // session present [MQTT-3.2.2-2]
+        var message = ReadPublish(await again.ReceiveAsync(Publish), V5);
+        Assert.Equal(("co/1", "during the split"), (message.Topic, message.Payload));
+        var sessions = (await ClientsAsync(a)).Where(s => s.GetProperty("clientid").GetString() == "cut-off").ToList();
+        Assert.Equal("c@127.0.0.1", Assert.Single(sessions).GetProperty("node").GetString());
+    }
+
     private static int Routes(System.Text.Json.JsonElement nodes, BrokerProcess node) => Node(nodes, node.NodeName).GetProperty("routes").GetInt32();
 
     /// <summary>The UTC time a broker log line was written (its first 23 characters).</summary>

@@ -45,6 +45,25 @@ internal static class ClusterHarness
         }
     }
 
+    /// <summary>
+    /// <see cref="StartAsync"/> (nodes a, b, c... over the NATS servers, joined), then waits until each
+    /// node's client-id registry is ready.
+    /// </summary>
+    public static async Task<ClusterNodes> StartOwningAsync(NatsServers nats, int count, Action<int, BrokerOptions>? configure = null)
+    {
+        var nodes = await StartAsync(count, nats, configure);
+        try
+        {
+            await WaitRegistryAsync([.. nodes]);
+            return nodes;
+        }
+        catch
+        {
+            await nodes.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Waits until every node has synced with every other (their "joined" log lines).</summary>
     public static async Task WaitJoinedAsync(params BrokerProcess[] nodes)
     {
@@ -92,6 +111,17 @@ internal static class ClusterHarness
     }
 
     public static JsonElement Self(JsonElement nodes) => nodes.EnumerateArray().First(n => n.GetProperty("self").GetBoolean());
+
+    /// <summary>Session copies <paramref name="node"/> has still to write to the cluster (GET /nodes' session_copies_pending).</summary>
+    public static int CopiesPending(JsonElement nodes, BrokerProcess node) =>
+        Node(nodes, node.NodeName).GetProperty("session_copies_pending").GetInt32();
+
+    /// <summary>Waits until each node's client-id registry is ready (JetStream elects its leaders after the servers start).</summary>
+    public static async Task WaitRegistryAsync(params BrokerProcess[] nodes)
+    {
+        foreach (var node in nodes)
+            await node.WaitForLogAsync(l => l.Contains("-owners ready (", StringComparison.Ordinal), $"{node.NodeName}'s registry", Deadline);
+    }
 
     /// <summary>GET /api/v4/clients: every session of the cluster, each with its node.</summary>
     public static async Task<List<JsonElement>> ClientsAsync(BrokerProcess node)

@@ -356,33 +356,4 @@ public sealed class ClusterOwnershipTests
         var message = await onB.ReceiveAsync(Publish);
         Assert.Equal(("kept/1", "still"), (ReadPublish(message, V5).Topic, ReadPublish(message, V5).Payload));
     }
-
-    private static int CopiesPending(System.Text.Json.JsonElement nodes, BrokerProcess node) =>
-        Node(nodes, node.NodeName).GetProperty("session_copies_pending").GetInt32();
-
-    /// <summary>
-    /// <see cref="ClusterHarness.StartAsync"/> (nodes a, b, c... over the NATS servers, joined), then waits until each
-    /// node's client-id registry is ready.
-    /// </summary>
-    private static async Task<ClusterNodes> StartOwningAsync(NatsServers nats, int count, Action<int, BrokerOptions>? configure = null)
-    {
-        var nodes = await ClusterHarness.StartAsync(count, nats, configure);
-        try
-        {
-            await WaitRegistryAsync([.. nodes]);
-            return nodes;
-        }
-        catch
-        {
-            await nodes.DisposeAsync();
-            throw;
-        }
-    }
-
-    /// <summary>Waits until each node's client-id registry is ready (JetStream elects its leaders after the servers start).</summary>
-    private static async Task WaitRegistryAsync(params BrokerProcess[] nodes)
-    {
-        foreach (var node in nodes)
-            await node.WaitForLogAsync(l => l.Contains("-owners ready (", StringComparison.Ordinal), $"{node.NodeName}'s registry", Deadline);
-    }
 }
