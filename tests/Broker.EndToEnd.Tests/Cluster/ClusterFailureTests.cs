@@ -148,6 +148,68 @@ public sealed class ClusterFailureTests
         Assert.False(kept.Closed.IsCompleted);
     }
 
+    // QoS end to end across a receiving node's death, as far as persistence promises (issue 24 item 2): b keeps its
+    // sessions on disk (persistence.sync = sync), so every QoS 1 message published on a whose PUBACK the publisher had
+    // before b was SIGKILLed was on b's disk (a's PUBACK waits for b's acknowledgement, which waits for b's write) and
+    // reaches b's persistent subscriber when b is back. The subscriber reads nothing before the kill: what b held for
+    // it was all in flight or queued.
+    [Fact]
+    public async Task ReceivingNodeKilled_WithPersistenceSync_EveryMessagePubackedBeforeTheKill_DeliveredAfterRestart()
+    {
+        const int beforeKill = 150, total = 200;
+        await using var nats = await NatsServers.StartAsync(3);
+        await using var nodes = await StartOwningAsync(nats, 2, (i, o) =>
+        {
+            if (i == 1)
+            {
+                o["persistence"] = "on";
+                o["persistence.sync"] = "sync";
+            }
+        });
+        var (a, b) = (nodes[0], nodes[1]);
+        var subscriber = await RawMqttClient.ConnectMqttAsync(b, ConnectPacket("kept-on-b", V5, cleanStart: false, sessionExpiry: 300));
+        await subscriber.SendAsync(SubscribePacket(1, "durable/#", qos: 1, V5));
+        await subscriber.ReceiveAsync(Suback);
+        await UntilAsync(a, n => Routes(n, b) == 1, "a to hold b's route");
+
+        var acknowledged = new List<int>();
+        await using (var publisher = await RawMqttClient.ConnectMqttAsync(a, ConnectPacket("to-b", V5)))
+        {
+            for (var i = 1; i <= total; i++)
+            {
+                if (i == beforeKill + 1)
+                    b.Signal("KILL"); // the stimulus: every PUBACK so far came before it
+                await publisher.SendAsync(PublishPacket("durable/x", i.ToString(CultureInfo.InvariantCulture), 1, (ushort)i, V5));
+                Assert.Equal(i, PacketId(await publisher.ReceiveAsync(Puback, TimeSpan.FromSeconds(30))));
+                if (i <= beforeKill)
+                    acknowledged.Add(i);
+            }
+        }
+        await subscriber.DisposeAsync();
+
+        await using var restarted = await b.RestartAsync(crash: true);
+        await UntilAsync(a, n => Node(n, b.NodeName).GetProperty("node_status").GetString() == "running" && Routes(n, b) == 1, "a to hold the restarted b's route");
+        await using var again = await RawMqttClient.ConnectAsync(restarted);
+        await again.SendAsync(ConnectPacket("kept-on-b", V5, cleanStart: false, sessionExpiry: 300));
+        var connack = await again.ReceiveAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((0, 1), (ConnackCode(connack), connack.Body[0] & 1)); // session present: from b's disk
+        var missing = new List<int>(acknowledged);
+        try
+        {
+            while (missing.Count > 0)
+            {
+                var publish = await again.ReceiveAsync(Publish, TimeSpan.FromSeconds(30));
+                missing.Remove(int.Parse(ReadPublish(publish, V5).Payload, CultureInfo.InvariantCulture));
+                var id = PacketId(publish);
+                await again.SendAsync(Packet(0x40, [(byte)(id >> 8), (byte)id]));
+            }
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"acknowledged before the kill and never delivered after the restart: {Describe(missing)}");
+        }
+    }
+
     // A split with adoption (issue 24 item 4: which side accepts what): c, cut off from NATS, keeps serving its connected
     // persistent client; the side with NATS finds c down, and a, its lowest-named running node, adopts that client's
     // session from the cluster's copy, so what is published there for it meanwhile queues on a. Healed, c finds the
