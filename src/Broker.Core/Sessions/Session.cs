@@ -434,7 +434,7 @@ internal sealed partial class Session : ISubscriber
                 PutMessageLocked(entry.Sequence, StoredMessageState.Released, packetId, entry.Message, entry.Qos, entry.Retain, entry.SubscriptionIds, isNew: false);
                 if (DeferSends)
                 {
-                    SendWhenDurableLocked(packetId, dup: false);
+                    SendWhenDurableLocked(packetId, dup: false, released: true);
                     pubRelLater = true;
                 }
             }
@@ -494,6 +494,7 @@ internal sealed partial class Session : ISubscriber
             _ready = true;
             _window = window;
             _unsent = null; // all of them go again now, in order
+            _sendRound++;
             if (_inflight is { Count: > 0 } inflight)
             {
                 var entries = new List<KeyValuePair<ushort, InflightEntry>>(inflight);
@@ -501,7 +502,7 @@ internal sealed partial class Session : ISubscriber
                 foreach (var (id, entry) in entries)
                 {
                     if (DeferSends)
-                        SendWhenDurableLocked(id, dup: true);
+                        SendWhenDurableLocked(id, dup: true, entry.Released);
                     else if (entry.Released)
                         channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
                     else
@@ -642,7 +643,7 @@ internal sealed partial class Session : ISubscriber
         (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, sequence));
         PutMessageLocked(sequence, StoredMessageState.InFlight, id, message, qos, retain, subscriptionIds, isNew);
         if (DeferSends)
-            SendWhenDurableLocked(id, dup: false);
+            SendWhenDurableLocked(id, dup: false, released: false);
         else
             channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);
     }
