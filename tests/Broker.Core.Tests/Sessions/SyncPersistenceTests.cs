@@ -24,13 +24,7 @@ public sealed class SyncPersistenceTests
     {
         using var gate = new ManualResetEventSlim(true);
         var store = new MemoryStore { Gate = gate };
-        await using var broker = new TestBroker();
-        broker.Engine.EnablePersistence(store, new PersistenceOptions
-        {
-            Mode = PersistenceMode.On,
-            Sync = PersistenceSync.Sync,
-            Interval = TimeSpan.FromHours(1), // no periodic write: only commits write
-        });
+        await using var broker = Start(store);
         var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
         await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
         var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311);
@@ -61,6 +55,53 @@ public sealed class SyncPersistenceTests
                 break;
             }
         }
+    }
+
+    // The same on the first step: a message routed to the session while a write is on its way to the disk (here one the
+    // broker publishes itself, so no publisher asks for a write of its own) is sent once a write has it, not when that
+    // write completes. Sent earlier, a crash would lose it as never sent after the client had it; a publisher's retry
+    // would then deliver it again.
+    [Fact]
+    public async Task RoutedDuringAWrite_PublishWaitsForAWriteOfTheMessage()
+    {
+        using var gate = new ManualResetEventSlim(true);
+        var store = new MemoryStore { Gate = gate };
+        await using var broker = Start(store);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
+        var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311);
+
+        gate.Reset();
+        while (store.WriteStarted.Wait(0, TestContext.Current.CancellationToken))
+        {
+        }
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "b"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = pub.NextPacketId() });
+        Assert.True(await store.WriteStarted.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "no write started");
+        await broker.Engine.PublishAsync(new BrokerMessage { Topic = "t", Payload = "c"u8.ToArray(), Qos = MqttQos.AtLeastOnce, Timestamp = broker.Engine.Now }, null);
+        gate.Set();
+
+        while (true)
+        {
+            var packet = await sub.ReceiveAsync(TimeSpan.FromSeconds(10));
+            if (packet is MqttPublishPacket publish && publish.Payload.Span.SequenceEqual("c"u8))
+            {
+                Assert.Equal(StoredMessageState.InFlight, StateOnDisk(store, publish.PacketId));
+                break;
+            }
+        }
+    }
+
+    /// <summary>A broker with persistence.sync = sync over <paramref name="store"/>.</summary>
+    private static TestBroker Start(MemoryStore store)
+    {
+        var broker = new TestBroker();
+        broker.Engine.EnablePersistence(store, new PersistenceOptions
+        {
+            Mode = PersistenceMode.On,
+            Sync = PersistenceSync.Sync,
+            Interval = TimeSpan.FromHours(1), // no periodic write: only commits write
+        });
+        return broker;
     }
 
     /// <summary>The stored state of the outgoing message with <paramref name="packetId"/>.</summary>
