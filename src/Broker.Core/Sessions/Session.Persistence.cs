@@ -67,11 +67,14 @@ internal sealed partial class Session
     private int _sendRound;         // Resume sends everything again: a round taken before it sends nothing
 
     /// <summary>
-    /// <c>persistence.sync = sync</c>: a persistent session sends nothing whose state is not on disk yet. Otherwise a
-    /// crash after the send but before the write would bring the message back as never sent, under a new packet id,
-    /// and a QoS 2 subscriber that had completed it would get it twice.
+    /// <c>persistence.sync = sync</c>: a persistent session sends no QoS 2 PUBLISH or PUBREL whose state is not on disk
+    /// yet. Otherwise a crash after the send but before the write would bring the message back a step (as never sent,
+    /// or as not yet received), the broker would send its PUBLISH again, and a subscriber that had completed it would
+    /// get it twice. A QoS 1 PUBLISH goes at once: the same crash can only make it go again, which QoS 1 allows, and
+    /// its publisher's PUBACK waited for the write of the copy, so nothing acknowledged is lost. Waiting for the disk
+    /// on every window of a QoS 1 subscriber halved its throughput (bench/README.md).
     /// </summary>
-    private bool DeferSends => _persisted && _engine.SyncPersistence;
+    private bool DeferSends(MqttQos qos) => qos == MqttQos.ExactlyOnce && _persisted && _engine.SyncPersistence;
 
     /// <summary>
     /// Sends in-flight message <paramref name="id"/> (PUBLISH, or PUBREL once <paramref name="released"/>) after a

@@ -432,7 +432,7 @@ internal sealed partial class Session : ISubscriber
             {
                 entry.Released = true;
                 PutMessageLocked(entry.Sequence, StoredMessageState.Released, packetId, entry.Message, entry.Qos, entry.Retain, entry.SubscriptionIds, isNew: false);
-                if (DeferSends)
+                if (DeferSends(entry.Qos))
                 {
                     SendWhenDurableLocked(packetId, dup: false, released: true);
                     pubRelLater = true;
@@ -501,7 +501,7 @@ internal sealed partial class Session : ISubscriber
                 entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
                 foreach (var (id, entry) in entries)
                 {
-                    if (DeferSends)
+                    if (DeferSends(entry.Qos))
                         SendWhenDurableLocked(id, dup: true, entry.Released);
                     else if (entry.Released)
                         channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
@@ -642,7 +642,7 @@ internal sealed partial class Session : ISubscriber
         var id = NextPacketIdLocked();
         (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, sequence));
         PutMessageLocked(sequence, StoredMessageState.InFlight, id, message, qos, retain, subscriptionIds, isNew);
-        if (DeferSends)
+        if (DeferSends(qos))
             SendWhenDurableLocked(id, dup: false, released: false);
         else
             channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);

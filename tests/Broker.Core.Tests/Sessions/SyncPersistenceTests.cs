@@ -77,7 +77,7 @@ public sealed class SyncPersistenceTests
         }
         await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "b"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = pub.NextPacketId() });
         Assert.True(await store.WriteStarted.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "no write started");
-        await broker.Engine.PublishAsync(new BrokerMessage { Topic = "t", Payload = "c"u8.ToArray(), Qos = MqttQos.AtLeastOnce, Timestamp = broker.Engine.Now }, null);
+        await broker.Engine.PublishAsync(new BrokerMessage { Topic = "t", Payload = "c"u8.ToArray(), Qos = MqttQos.ExactlyOnce, Timestamp = broker.Engine.Now }, null);
         gate.Set();
 
         while (true)
