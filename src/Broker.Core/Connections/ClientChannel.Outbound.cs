@@ -83,7 +83,7 @@ internal sealed partial class ClientChannel
                 return false;
             }
         }
-        if (_outbound.TryWrite(new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
+        if (_outbound.TryWrite(this, new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
             return true;
         // Closing: an in-flight message stays in the session and is sent again on the next connection; a QoS 0
         // one is lost with the connection, as it would be in the socket's buffer.
@@ -102,9 +102,9 @@ internal sealed partial class ClientChannel
     }
 
     public void SendAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode) =>
-        _outbound.TryWrite(new Outbound(type, packetId, reasonCode));
+        _outbound.TryWrite(this, new Outbound(type, packetId, reasonCode));
 
-    private void Send(MqttPacket packet) => _outbound.TryWrite(new Outbound(packet));
+    private void Send(MqttPacket packet) => _outbound.TryWrite(this, new Outbound(packet));
 
     void IThreadPoolWorkItem.Execute() => _ = DrainAsync();
 
@@ -122,7 +122,7 @@ internal sealed partial class ClientChannel
             do
             {
                 long packets = 0, messages = 0, bytes = 0;
-                while (_outbound.TryRead(out var item))
+                while (_outbound.TryRead(this, out var item))
                 {
                     if (!Write(output, in item))
                         continue;
@@ -153,7 +153,7 @@ internal sealed partial class ClientChannel
                     return;
                 }
             }
-            while (!_outbound.TryEndDrain());
+            while (!_outbound.TryEndDrain(this));
         }
         catch (Exception ex)
         {
@@ -168,7 +168,7 @@ internal sealed partial class ClientChannel
 
     private void StopWriting()
     {
-        _outbound.Abandon();
+        _outbound.Abandon(this);
         RequestClose(CloseReason, CloseWhy, sendDisconnect: false);
         SignalQos0Drained(force: true);
     }

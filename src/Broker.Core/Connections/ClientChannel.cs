@@ -18,11 +18,11 @@ namespace Broker.Core.Connections;
 /// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
 /// through <see cref="SendPublish"/>, which only enqueues. <see cref="CloseAsync"/> may be called from anywhere.
 /// </remarks>
-internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner, ISessionConnection, Hosting.IListenerConnection
+internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner, ISessionConnection, Hosting.IListenerConnection, IReadCallback
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
-    private readonly OutboundQueue<Outbound> _outbound;
+    private OutboundQueue<Outbound> _outbound; // a struct, locked on this channel
     private int _cleanedUp;
     private int _registrySlot = -1; // in the engine's ChannelRegistry
     private MqttProtocolVersion _version;
@@ -40,7 +40,6 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     {
         _engine = engine;
         _transport = transport;
-        _outbound = new OutboundQueue<Outbound>(this);
         RemoteEndPoint = remoteEndPoint;
         Listener = listener;
     }
@@ -81,18 +80,15 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     }
 
     /// <summary>Runs the connection until either side closes it. Never faults: what goes wrong is logged.</summary>
+    /// <remarks>The read loop of a transport that cannot call back (<see cref="Start"/>): TLS and WebSocket, tests.</remarks>
     public async Task RunAsync()
     {
-        _registrySlot = _engine.Register(this);
-        _lastReceived = _engine.TimeProvider.GetTimestamp();
-        _engine.Deadlines.Schedule(this, _engine.MqttOptions.IdleTimeout);
+        Begin();
         // The read loop, here rather than in a method of its own: an idle connection holds one state machine less.
         // What it received is parsed and handled synchronously in Parse, so the state machine that waits while the
         // connection is idle (every idle connection holds one) keeps no buffer, result or limiter of its own.
         try
         {
-            if (InboundLimiter is not null)
-                Volatile.Write(ref _rare!.CloseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             while (Volatile.Read(ref _closeRequested) == 0)
             {
                 ValueTask pending;
@@ -107,32 +103,142 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
                     break;
             }
         }
-        catch (MqttProtocolException ex)
+        catch (Exception ex)
         {
-            OnProtocolError(ex);
+            OnReadFailed(ex);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException
-            or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        finally
         {
-            // The socket went away.
+            await EndAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Starts the connection without a task that waits for it. Over a transport that calls back
+    /// (<see cref="IReadCallbackSource"/>: plain TCP), nothing waits while the connection is idle: the transport calls
+    /// <see cref="OnRead"/> when data arrives, the packets are handled there (<see cref="Drive"/>), and only one whose
+    /// handling goes asynchronous keeps an async method until it is done. Any other transport gets <see cref="RunAsync"/>.
+    /// </summary>
+    public void Start()
+    {
+        if (_transport.Input is not IReadCallbackSource)
+        {
+            _ = RunAsync(); // registers it with the engine before its first wait
+            return;
+        }
+        Begin();
+        Drive(default, haveResult: false);
+    }
+
+    /// <summary>Registers the connection and starts its CONNECT deadline.</summary>
+    private void Begin()
+    {
+        _registrySlot = _engine.Register(this);
+        _lastReceived = _engine.TimeProvider.GetTimestamp();
+        _engine.Deadlines.Schedule(this, _engine.MqttOptions.IdleTimeout);
+        if (InboundLimiter is not null)
+            Volatile.Write(ref _rare!.CloseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+    }
+
+    void IReadCallback.OnRead(in ReadResult result) => Drive(result, haveResult: true);
+
+    /// <summary>
+    /// <see cref="RunAsync"/>'s loop without the awaits: reads and handles until the transport has nothing (it calls
+    /// <see cref="OnRead"/> when it has), a packet's handling goes asynchronous (<see cref="DriveAfterAsync"/> goes on
+    /// when it is done) or the connection ends (cleaned up here). Runs on the thread that delivered the data.
+    /// </summary>
+    private void Drive(ReadResult result, bool haveResult)
+    {
+        var source = (IReadCallbackSource)_transport.Input;
+        try
+        {
+            while (true)
+            {
+                if (!haveResult)
+                {
+                    if (Volatile.Read(ref _closeRequested) != 0)
+                        break;
+                    if (!source.TryReadOrCallBack(this, out result))
+                        return; // the next OnRead goes on; it may already run on another thread
+                }
+                haveResult = false;
+                var pending = Parse(result, out var ended);
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    _ = DriveAfterAsync(pending);
+                    return;
+                }
+                if (ended)
+                    break;
+            }
+        }
+        catch (Exception ex)
+        {
+            try
+            {
+                OnReadFailed(ex);
+            }
+            finally
+            {
+                _ = EndAsync(); // cleaned up whatever happens, as RunAsync's finally does
+            }
+            return;
+        }
+        _ = EndAsync();
+    }
+
+    /// <summary>Waits for the packet whose handling went asynchronous, then reads the rest of what was received again.</summary>
+    private async Task DriveAfterAsync(ValueTask pending)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            try
+            {
+                OnReadFailed(ex);
+            }
+            finally
+            {
+                await EndAsync().ConfigureAwait(false);
+            }
+            return;
+        }
+        Drive(default, haveResult: false);
+    }
+
+    /// <summary>What ended the read loop with an exception: a protocol error is answered, a lost socket is not news.</summary>
+    private void OnReadFailed(Exception ex)
+    {
+        switch (ex)
+        {
+            case MqttProtocolException protocolError:
+                OnProtocolError(protocolError);
+                break;
+            case IOException or OperationCanceledException or ObjectDisposedException
+                or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException:
+                break; // the socket went away
+            default:
+                if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
+                    LogUnexpected(Logger, ex, _client?.ClientId);
+                RequestClose(MqttReasonCode.UnspecifiedError, "error", sendDisconnect: true);
+                break;
+        }
+    }
+
+    /// <summary>The clean-up once reading has ended; never faults.</summary>
+    private async Task EndAsync()
+    {
+        try
+        {
+            await CleanupAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
                 LogUnexpected(Logger, ex, _client?.ClientId);
-            RequestClose(MqttReasonCode.UnspecifiedError, "error", sendDisconnect: true);
-        }
-        finally
-        {
-            try
-            {
-                await CleanupAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                if (ShouldLog(UnexpectedEvent, nameof(LogUnexpected), _client?.ClientId))
-                    LogUnexpected(Logger, ex, _client?.ClientId);
-            }
         }
     }
 
@@ -290,7 +396,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         rare.CloseWhy = why;
         if (sendDisconnect && _connected && _version == MqttProtocolVersion.V500)
             Send(new MqttDisconnectPacket { ReasonCode = reason });
-        _outbound.Complete();
+        _outbound.Complete(this);
         Volatile.Read(ref rare.CloseSignal)?.TrySetResult();
         _transport.Input.CancelPendingRead();
     }
@@ -372,7 +478,7 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
         try
         {
             // Give the writer a moment to flush a final DISCONNECT/CONNACK, then stop it whatever the peer does.
-            var drained = _outbound.WhenDrainedAsync();
+            var drained = _outbound.WhenDrainedAsync(this);
             try
             {
                 await drained.WaitAsync(TimeSpan.FromSeconds(2), _engine.TimeProvider).ConfigureAwait(false);

@@ -6,27 +6,31 @@ namespace Broker.Core.Connections;
 /// acknowledging), one drain at a time. There is no writer loop waiting on it: the first item written to an idle
 /// queue schedules its drainer (<see cref="DeferredWork"/>), and the drainer ends when it finds the queue empty, so an idle
 /// connection holds neither a suspended loop nor a pending wait. One item waits in a slot of its own; a queue is
-/// created only when a second arrives before the drainer has taken the first. Writers take the lock (the queue's
-/// own monitor: no lock object per connection) only long enough to enqueue.
+/// created only when a second arrives before the drainer has taken the first. Writers take the lock only long enough
+/// to enqueue.
 /// </summary>
+/// <remarks>
+/// A struct kept in its owner's field (<c>ClientChannel</c>), so a connection holds no queue object of its own (an
+/// object header and a back-pointer less: bench/README.md). Every method takes the owner, which is both the lock (its
+/// monitor: nothing else may lock it) and the drainer: scheduled when an item arrives while no drain is running, it
+/// reads with <see cref="TryRead"/> until <see cref="TryEndDrain"/> agrees that it may stop. Never copy it.
+/// </remarks>
 /// <typeparam name="T">The queued item.</typeparam>
-/// <param name="drainer">Scheduled when an item arrives while no drain is running; it reads with
-/// <see cref="TryRead"/> until <see cref="TryEndDrain"/> agrees that it may stop.</param>
-internal sealed class OutboundQueue<T>(IThreadPoolWorkItem drainer)
+internal struct OutboundQueue<T>
 {
-    private T _single = default!;
+    private T _single;
     private bool _hasSingle;       // _single is the oldest item; _items only holds items that came after it
     private Queue<T>? _items;
     private bool _draining;        // a drain is scheduled or running; true whenever an item waits (until Abandon)
     private bool _completed;
     private TaskCompletionSource? _drained; // WhenDrainedAsync while a drain runs
 
-    private bool IsEmpty => !_hasSingle && (_items is null || _items.Count == 0);
+    private readonly bool IsEmpty => !_hasSingle && (_items is null || _items.Count == 0);
 
     /// <summary>Queues <paramref name="item"/>, scheduling the drainer if none runs; false once <see cref="Complete"/> has been called.</summary>
-    public bool TryWrite(T item)
+    public bool TryWrite(IThreadPoolWorkItem owner, T item)
     {
-        lock (this)
+        lock (owner)
         {
             if (_completed)
                 return false;
@@ -44,21 +48,21 @@ internal sealed class OutboundQueue<T>(IThreadPoolWorkItem drainer)
             _draining = true;
         }
         // After the publisher, on its thread, rather than waking another.
-        DeferredWork.Schedule(drainer);
+        DeferredWork.Schedule(owner);
         return true;
     }
 
     /// <summary>No more writes; a running drain still writes what is queued.</summary>
-    public void Complete()
+    public void Complete(IThreadPoolWorkItem owner)
     {
-        lock (this)
+        lock (owner)
             _completed = true;
     }
 
     /// <summary>Takes the next item, if any. Drainer only.</summary>
-    public bool TryRead(out T item)
+    public bool TryRead(IThreadPoolWorkItem owner, out T item)
     {
-        lock (this)
+        lock (owner)
         {
             if (_hasSingle)
             {
@@ -78,10 +82,10 @@ internal sealed class OutboundQueue<T>(IThreadPoolWorkItem drainer)
     /// Drainer only, after it found nothing to read: true when the queue is still empty and the drain is over (the
     /// next write schedules a new one); false when items arrived meanwhile and it must go on.
     /// </summary>
-    public bool TryEndDrain()
+    public bool TryEndDrain(IThreadPoolWorkItem owner)
     {
         TaskCompletionSource? drained;
-        lock (this)
+        lock (owner)
         {
             if (!IsEmpty)
                 return false;
@@ -94,10 +98,10 @@ internal sealed class OutboundQueue<T>(IThreadPoolWorkItem drainer)
     }
 
     /// <summary>Drainer only, when it cannot write any more (the connection is gone): no more writes, the rest is dropped, the drain is over.</summary>
-    public void Abandon()
+    public void Abandon(IThreadPoolWorkItem owner)
     {
         TaskCompletionSource? drained;
-        lock (this)
+        lock (owner)
         {
             _completed = true;
             _single = default!;
@@ -111,9 +115,9 @@ internal sealed class OutboundQueue<T>(IThreadPoolWorkItem drainer)
     }
 
     /// <summary>After <see cref="Complete"/>: completes once no drain is running, that is, everything queued has been written (or abandoned).</summary>
-    public Task WhenDrainedAsync()
+    public Task WhenDrainedAsync(IThreadPoolWorkItem owner)
     {
-        lock (this)
+        lock (owner)
         {
             if (!_draining)
                 return Task.CompletedTask;

@@ -211,7 +211,7 @@ internal sealed class ConnectionHost(BrokerEngine engine) : IConnectionHost
     public IListenerConnection Start(IDuplexPipe transport, ConnectionSettings connection)
     {
         var channel = Create(transport, connection);
-        _ = channel.RunAsync(); // registers it with the engine before its first wait
+        channel.Start(); // registers it with the engine before its first wait
         return channel;
     }
 

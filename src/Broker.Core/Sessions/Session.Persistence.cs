@@ -62,59 +62,92 @@ internal sealed partial class Session
         _engine.Journal!.Put(JournalKey.Session(ClientId, _clientHash), record, isNew: false);
     }
 
-    private List<(ushort Id, bool Dup)>? _unsent; // sync mode: in flight, going out once their state is on disk
+    private List<Unsent>? _unsent; // sync mode: in flight, going out once their state is on disk
     private bool _sendScheduled;
+    private int _sendRound;         // Resume sends everything again: a round taken before it sends nothing
 
     /// <summary>
-    /// <c>persistence.sync = sync</c>: a persistent session sends nothing whose state is not on disk yet. Otherwise a
-    /// crash after the send but before the write would bring the message back as never sent, under a new packet id,
-    /// and a QoS 2 subscriber that had completed it would get it twice.
+    /// <c>persistence.sync = sync</c>: a persistent session sends no QoS 2 PUBLISH or PUBREL whose state is not on disk
+    /// yet. Otherwise a crash after the send but before the write would bring the message back a step (as never sent,
+    /// or as not yet received), the broker would send its PUBLISH again, and a subscriber that had completed it would
+    /// get it twice. A QoS 1 PUBLISH goes at once: the same crash can only make it go again, which QoS 1 allows, and
+    /// its publisher's PUBACK waited for the write of the copy, so nothing acknowledged is lost. Waiting for the disk
+    /// on every window of a QoS 1 subscriber halved its throughput (bench/README.md).
     /// </summary>
-    private bool DeferSends => _persisted && _engine.SyncPersistence;
+    private bool DeferSends(MqttQos qos) => qos == MqttQos.ExactlyOnce && _persisted && _engine.SyncPersistence;
 
-    /// <summary>Sends in-flight message <paramref name="id"/> (PUBLISH, or PUBREL once released) after the next durable write.</summary>
-    private void SendWhenDurableLocked(ushort id, bool dup)
+    /// <summary>
+    /// Sends in-flight message <paramref name="id"/> (PUBLISH, or PUBREL once <paramref name="released"/>) after a
+    /// durable write of its state, which the caller has just put in the journal.
+    /// </summary>
+    private void SendWhenDurableLocked(ushort id, bool dup, bool released)
     {
-        (_unsent ??= []).Add((id, dup));
+        (_unsent ??= []).Add(new Unsent(id, dup, released));
         if (_sendScheduled)
             return;
         _sendScheduled = true;
         _ = SendWhenDurableAsync();
     }
 
+    /// <summary>
+    /// Sends in rounds: a round takes what waits now and sends it after a commit asked for once it was taken. What is
+    /// added while a write is on its way to the disk waits for the next round, not for the write in progress, which
+    /// may have taken its batch before the state was put: a PUBREL sent on that write while the disk still says
+    /// "PUBLISH sent" is, after a crash, a PUBLISH sent again that the client has already completed (a QoS 2
+    /// message delivered twice).
+    /// </summary>
     private async Task SendWhenDurableAsync()
     {
         while (true)
         {
-            try
+            List<Unsent> taken;
+            int round;
+            lock (this)
             {
-                await _engine.Journal!.CommitAsync().ConfigureAwait(false);
-                break;
+                if (_unsent is null)
+                {
+                    _sendScheduled = false;
+                    return;
+                }
+                taken = _unsent;
+                _unsent = null;
+                round = _sendRound;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            while (true)
             {
-                // The disk refuses (full): the journal keeps trying; so do the sends, which must wait for it.
-                await Task.Delay(TimeSpan.FromSeconds(1), _engine.TimeProvider).ConfigureAwait(false);
+                try
+                {
+                    await _engine.Journal!.CommitAsync().ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // The disk refuses (full): the journal keeps trying; so do the sends, which must wait for it.
+                    await Task.Delay(TimeSpan.FromSeconds(1), _engine.TimeProvider).ConfigureAwait(false);
+                }
             }
-        }
-        lock (this)
-        {
-            _sendScheduled = false;
-            var unsent = _unsent;
-            _unsent = null;
-            if (unsent is null || _channel is not { } channel || !_ready || _inflight is not { } inflight)
-                return; // Resume sends them all again
-            foreach (var (id, dup) in unsent)
+            lock (this)
             {
-                if (!inflight.TryGetValue(id, out var entry))
-                    continue;
-                if (entry.Released)
-                    channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
-                else
-                    channel.SendPublish(entry.Message, entry.Qos, id, entry.Retain, dup, entry.SubscriptionIds);
+                if (round != _sendRound || _channel is not { } channel || !_ready || _inflight is not { } inflight)
+                    continue; // Resume sends them all again
+                foreach (var (id, dup, released) in taken)
+                {
+                    // Gone (acknowledged), or moved on to a state whose own send waits for its write.
+                    if (!inflight.TryGetValue(id, out var entry) || entry.Released != released)
+                        continue;
+                    if (released)
+                        channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
+                    else
+                        channel.SendPublish(entry.Message, entry.Qos, id, entry.Retain, dup, entry.SubscriptionIds);
+                }
             }
         }
     }
+
+    /// <param name="Id">The packet id.</param>
+    /// <param name="Dup">Sent before: DUP set on the PUBLISH.</param>
+    /// <param name="Released">The state that was put (PUBREL to send) when it was added.</param>
+    private readonly record struct Unsent(ushort Id, bool Dup, bool Released);
 
     private void PutQueuedLocked(QueuedDelivery delivery) =>
         PutMessageLocked(delivery.Sequence, StoredMessageState.Queued, 0, delivery.Message, delivery.Qos, delivery.Retain, delivery.SubscriptionIds, isNew: true);

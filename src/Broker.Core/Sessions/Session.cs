@@ -432,9 +432,9 @@ internal sealed partial class Session : ISubscriber
             {
                 entry.Released = true;
                 PutMessageLocked(entry.Sequence, StoredMessageState.Released, packetId, entry.Message, entry.Qos, entry.Retain, entry.SubscriptionIds, isNew: false);
-                if (DeferSends)
+                if (DeferSends(entry.Qos))
                 {
-                    SendWhenDurableLocked(packetId, dup: false);
+                    SendWhenDurableLocked(packetId, dup: false, released: true);
                     pubRelLater = true;
                 }
             }
@@ -494,14 +494,15 @@ internal sealed partial class Session : ISubscriber
             _ready = true;
             _window = window;
             _unsent = null; // all of them go again now, in order
+            _sendRound++;
             if (_inflight is { Count: > 0 } inflight)
             {
                 var entries = new List<KeyValuePair<ushort, InflightEntry>>(inflight);
                 entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
                 foreach (var (id, entry) in entries)
                 {
-                    if (DeferSends)
-                        SendWhenDurableLocked(id, dup: true);
+                    if (DeferSends(entry.Qos))
+                        SendWhenDurableLocked(id, dup: true, entry.Released);
                     else if (entry.Released)
                         channel.SendAck(MqttPacketType.PubRel, id, MqttReasonCode.Success);
                     else
@@ -641,8 +642,8 @@ internal sealed partial class Session : ISubscriber
         var id = NextPacketIdLocked();
         (_inflight ??= []).Add(id, new InflightEntry(message, qos, retain, subscriptionIds, sequence));
         PutMessageLocked(sequence, StoredMessageState.InFlight, id, message, qos, retain, subscriptionIds, isNew);
-        if (DeferSends)
-            SendWhenDurableLocked(id, dup: false);
+        if (DeferSends(qos))
+            SendWhenDurableLocked(id, dup: false, released: false);
         else
             channel.SendPublish(message, qos, id, retain, dup: false, subscriptionIds);
     }

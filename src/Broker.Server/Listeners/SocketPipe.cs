@@ -14,7 +14,9 @@ namespace Broker.Server.Listeners;
 /// per-connection pair of pipes, schedulers and feature collection: measured on this machine, an idle connection
 /// costs Kestrel's socket transport about 5 KB of RSS and this about 2.7 KB (bench/README.md, "Where the memory
 /// goes"). A received message goes to the channel's parser on the thread that completed the receive (the
-/// connection's <see cref="EpollLoop"/>, normally), and the writer's flush goes straight into <c>send</c>.
+/// connection's <see cref="EpollLoop"/>, normally), and the writer's flush goes straight into <c>send</c>. The pipe is
+/// its own <see cref="PipeWriter"/>, and its reader makes the completion an awaited read needs only when it is awaited
+/// (the channel is called back instead): fewer objects per connection (bench/README.md).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -40,7 +42,7 @@ namespace Broker.Server.Listeners;
 /// linger holds no thread and no buffer of its own: one pending receive on .NET's socket engine and a timer.
 /// </para>
 /// </remarks>
-internal sealed partial class SocketPipe : IDuplexPipe
+internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
 {
     /// <summary>The smallest buffer rented for a receive or a batch of writes.</summary>
     internal const int MinimumBufferSize = 4096;
@@ -53,11 +55,15 @@ internal sealed partial class SocketPipe : IDuplexPipe
 
     private readonly Socket _socket;
     private readonly Reader _reader;
-    private readonly Writer _writer;
     private readonly TimeSpan _linger;
     private readonly TimeProvider _timeProvider;
     private readonly Action? _closed;
     private int _sidesCompleted;
+    // The writing side: the pipe is its own writer (one object less per connection).
+    private byte[]? _writeBuffer;
+    private int _written;
+    private bool _sendFailed;
+    private bool _writerCompleted;
 
     /// <param name="socket">An accepted connection; the pipe owns it.</param>
     /// <param name="loop">The loop that tells when it is readable; null to wait with .NET's socket engine.</param>
@@ -76,12 +82,115 @@ internal sealed partial class SocketPipe : IDuplexPipe
         _timeProvider = timeProvider ?? TimeProvider.System;
         _closed = closed;
         _reader = new Reader(this, loop);
-        _writer = new Writer(this);
     }
 
     public PipeReader Input => _reader;
 
-    public PipeWriter Output => _writer;
+    public PipeWriter Output => this;
+
+    // The writing side: a batch in one rented buffer, sent straight with send at the flush.
+
+    public override bool CanGetUnflushedBytes => true;
+
+    public override long UnflushedBytes => _written;
+
+    public override Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _writeBuffer.AsMemory(_written);
+    }
+
+    public override Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _writeBuffer.AsSpan(_written);
+    }
+
+    private void Reserve(int sizeHint)
+    {
+        ObjectDisposedException.ThrowIf(_writerCompleted, this);
+        var needed = Math.Max(sizeHint, 1);
+        if (_writeBuffer is null || _writeBuffer.Length - _written < needed)
+            _writeBuffer = Grow(_writeBuffer, _written, _written + needed);
+    }
+
+    public override void Advance(int bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        if (_writeBuffer is null || _written + bytes > _writeBuffer.Length)
+            throw new InvalidOperationException("advanced past the memory obtained");
+        _written += bytes;
+    }
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        if (_written == 0 || _sendFailed)
+            return new ValueTask<FlushResult>(Done());
+        // Usually the kernel takes it all at once: a plain non-blocking send, with no state machine, and no
+        // SocketAsyncEventArgs ever allocated for a connection that is never sent more than its buffer holds.
+        int sent;
+        SocketError error;
+        try
+        {
+            error = Send(_socket.SafeHandle, _writeBuffer.AsSpan(0, _written), out sent);
+        }
+        catch (ObjectDisposedException)
+        {
+            (sent, error) = (0, SocketError.OperationAborted);
+        }
+        if (error == SocketError.Success && sent == _written)
+            return new ValueTask<FlushResult>(Done());
+        if (error is not (SocketError.Success or SocketError.WouldBlock))
+        {
+            _sendFailed = true;
+            return new ValueTask<FlushResult>(Done());
+        }
+        return SendRestAsync(sent);
+    }
+
+    /// <summary>The kernel's buffer is full: wait until it takes the rest.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FlushResult> SendRestAsync(int sent)
+    {
+        try
+        {
+            while (sent < _written)
+                sent += await _socket.SendAsync(_writeBuffer.AsMemory(sent, _written - sent), SocketFlags.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            _sendFailed = true;
+        }
+        return Done();
+    }
+
+    /// <summary>Ends a flush: the buffer goes back to the pool; completed once the connection is gone.</summary>
+    private FlushResult Done()
+    {
+        _written = 0;
+        if (_writeBuffer is not null)
+            ArrayPool<byte>.Shared.Return(_writeBuffer);
+        _writeBuffer = null;
+        return new FlushResult(isCanceled: false, isCompleted: _sendFailed);
+    }
+
+    public override void CancelPendingFlush()
+    {
+        // Only called when the peer has stopped reading during a close: abort, which ends a pending send (and a
+        // pending read: its loop is never told about a descriptor closed here).
+        _sendFailed = true;
+        _reader.CancelPendingRead();
+        _socket.Dispose();
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        if (_writerCompleted)
+            return;
+        _writerCompleted = true;
+        Done(); // unflushed bytes are dropped with the buffer
+        SideCompleted();
+    }
 
     private void SideCompleted()
     {
@@ -218,7 +327,7 @@ internal sealed partial class SocketPipe : IDuplexPipe
     /// socket engine waits. Data is received into a buffer rented for it and returned once everything in it has
     /// been consumed; a packet split across receives keeps its buffer, grown to fit.
     /// </summary>
-    private sealed class Reader : PipeReader, IReadinessTarget, IValueTaskSource<ReadResult>
+    private sealed class Reader : PipeReader, IReadinessTarget, IReadCallbackSource
     {
         // With a loop: what is known about the socket since the last receive.
         private const int Drained = 0;  // the last receive took everything: wait for the loop's next report
@@ -231,7 +340,8 @@ internal sealed partial class SocketPipe : IDuplexPipe
         private readonly EpollLoop? _loop;
         private readonly CancellationTokenSource? _cancelWait; // without a loop: ends a pending zero-byte receive
         private readonly long _loopId;
-        private ManualResetValueTaskSourceCore<ReadResult> _pending; // the read a loop completes
+        private AwaitedRead? _awaited; // the read a loop completes, when awaited (ReadAsync); made on the first
+        private IReadCallback? _callback; // the reader that is called back instead (TryReadOrCallBack)
         private int _state = Readable; // the client may have sent CONNECT already
         private volatile bool _peerClosed; // reported by the loop: a short receive leaves the end of the stream
         private byte[]? _buffer;
@@ -278,30 +388,74 @@ internal sealed partial class SocketPipe : IDuplexPipe
         {
             if (TryRead(out var result))
                 return new ValueTask<ReadResult>(result);
-            return _loop is null ? ReceiveAsync() : ReceiveOrWait(_loop);
+            if (_loop is null)
+                return ReceiveAsync();
+            _callback = null;
+            var awaited = _awaited ??= new AwaitedRead();
+            return ReceiveOrWait(_loop, out result) ? new ValueTask<ReadResult>(result) : new ValueTask<ReadResult>(awaited, awaited.Core.Version);
+        }
+
+        public bool TryReadOrCallBack(IReadCallback callback, out ReadResult result)
+        {
+            if (TryRead(out result))
+                return true;
+            _callback = callback;
+            if (_loop is not null)
+                return ReceiveOrWait(_loop, out result);
+            // Without a loop (not Linux, or tests): the zero-byte receive's wait, then the callback.
+            var received = ReceiveAsync();
+            if (received.IsCompleted)
+            {
+                result = received.Result;
+                return true;
+            }
+            _ = CallBackAsync(received);
+            return false;
+        }
+
+        private async Task CallBackAsync(ValueTask<ReadResult> received) => Complete(await received.ConfigureAwait(false));
+
+        /// <summary>A pending read's result, to the callback or to the awaiting reader.</summary>
+        private void Complete(ReadResult result)
+        {
+            if (_callback is { } callback)
+                callback.OnRead(result);
+            else
+                _awaited!.Core.SetResult(result);
         }
 
         /// <summary>
-        /// With a loop: receives if the socket may have data, else waits for the loop's report. On the loop's own
-        /// thread, a socket with more data waits its turn instead (<see cref="EpollLoop.Revisit"/>).
+        /// With a loop: receives if the socket may have data (true), else waits for the loop's report (false: the read
+        /// completes with <see cref="Complete"/>). On the loop's own thread, a socket with more data waits its turn
+        /// instead (<see cref="EpollLoop.Revisit"/>).
         /// </summary>
-        private ValueTask<ReadResult> ReceiveOrWait(EpollLoop loop)
+        private bool ReceiveOrWait(EpollLoop loop, out ReadResult result)
         {
             var onLoop = loop.IsCurrent;
+            result = default;
             while (true)
             {
-                if (!onLoop && TryReceive(out var result))
-                    return new ValueTask<ReadResult>(result);
-                _pending.Reset();
+                if (!onLoop && TryReceive(out result))
+                    return true;
+                if (_callback is null)
+                    _awaited!.Core.Reset();
                 var state = Volatile.Read(ref _state);
                 if (state == Drained && TryStartWaiting(Drained))
-                    return CancelledMeanwhile() ? new ValueTask<ReadResult>(Received(0)) : new ValueTask<ReadResult>(this, _pending.Version);
+                {
+                    if (!CancelledMeanwhile())
+                        return false;
+                    result = Received(0);
+                    return true;
+                }
                 if (state == Readable && onLoop && TryStartWaiting(Readable))
                 {
                     if (CancelledMeanwhile())
-                        return new ValueTask<ReadResult>(Received(0));
+                    {
+                        result = Received(0);
+                        return true;
+                    }
                     loop.Revisit(this);
-                    return new ValueTask<ReadResult>(this, _pending.Version);
+                    return false;
                 }
                 // Reported meanwhile: receive (or, on the loop, revisit).
             }
@@ -321,14 +475,14 @@ internal sealed partial class SocketPipe : IDuplexPipe
                     if (TryReceive(out var result))
                     {
                         // The channel's read loop goes on here, on the loop's thread, until it waits again.
-                        _pending.SetResult(result);
+                        Complete(result);
                         return;
                     }
                     // Nothing after all: wait again, unless reported meanwhile.
                     if (!TryStartWaiting(Drained))
                         continue;
                     if (CancelledMeanwhile())
-                        _pending.SetResult(Received(0));
+                        Complete(Received(0));
                     return;
                 }
                 // Not waiting (the channel is busy with what it read): its next read receives.
@@ -343,7 +497,7 @@ internal sealed partial class SocketPipe : IDuplexPipe
         /// Right after <see cref="TryStartWaiting"/>: whether a <see cref="CancelPendingRead"/> came while the read was
         /// not yet waiting (so it did not end it), in which case the read is taken back and must end now. Its end
         /// would otherwise depend on the loop's report of the shutdown, which never comes when the socket is being
-        /// closed (<see cref="Writer.CancelPendingFlush"/>).
+        /// closed (<see cref="SocketPipe.CancelPendingFlush"/>).
         /// </summary>
         private bool CancelledMeanwhile() =>
             Volatile.Read(ref _cancelled) == 1 && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting;
@@ -460,15 +614,8 @@ internal sealed partial class SocketPipe : IDuplexPipe
             // A read waiting for the loop ends now, not at the loop's next report, which a closed socket never
             // gets. Not on this thread: the caller may hold a lock the channel's read loop would take.
             if (_loop is not null && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting)
-                ThreadPool.UnsafeQueueUserWorkItem(static reader => reader._pending.SetResult(reader.Received(0)), this, preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(static reader => reader.Complete(reader.Received(0)), this, preferLocal: false);
         }
-
-        ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
-
-        ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _pending.GetStatus(token);
-
-        void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            _pending.OnCompleted(continuation, state, token, flags);
 
         public override void Complete(Exception? exception = null)
         {
@@ -483,115 +630,20 @@ internal sealed partial class SocketPipe : IDuplexPipe
         }
     }
 
-    private sealed class Writer(SocketPipe owner) : PipeWriter
+    /// <summary>
+    /// The completion of an awaited read (<see cref="Reader.ReadAsync"/>), in an object of its own: the channel reads
+    /// with <see cref="Reader.TryReadOrCallBack"/>, so its connections never make one (80 B less per connection).
+    /// </summary>
+    private sealed class AwaitedRead : IValueTaskSource<ReadResult>
     {
-        private readonly Socket _socket = owner._socket;
-        private byte[]? _buffer;
-        private int _written;
-        private bool _failed;
-        private bool _completed;
+        public ManualResetValueTaskSourceCore<ReadResult> Core;
 
-        public override bool CanGetUnflushedBytes => true;
+        ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => Core.GetResult(token);
 
-        public override long UnflushedBytes => _written;
+        ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => Core.GetStatus(token);
 
-        public override Memory<byte> GetMemory(int sizeHint = 0)
-        {
-            Reserve(sizeHint);
-            return _buffer.AsMemory(_written);
-        }
-
-        public override Span<byte> GetSpan(int sizeHint = 0)
-        {
-            Reserve(sizeHint);
-            return _buffer.AsSpan(_written);
-        }
-
-        private void Reserve(int sizeHint)
-        {
-            ObjectDisposedException.ThrowIf(_completed, this);
-            var needed = Math.Max(sizeHint, 1);
-            if (_buffer is null || _buffer.Length - _written < needed)
-                _buffer = Grow(_buffer, _written, _written + needed);
-        }
-
-        public override void Advance(int bytes)
-        {
-            ArgumentOutOfRangeException.ThrowIfNegative(bytes);
-            if (_buffer is null || _written + bytes > _buffer.Length)
-                throw new InvalidOperationException("advanced past the memory obtained");
-            _written += bytes;
-        }
-
-        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
-        {
-            if (_written == 0 || _failed)
-                return new ValueTask<FlushResult>(Done());
-            // Usually the kernel takes it all at once: a plain non-blocking send, with no state machine, and no
-            // SocketAsyncEventArgs ever allocated for a connection that is never sent more than its buffer holds.
-            int sent;
-            SocketError error;
-            try
-            {
-                error = Send(_socket.SafeHandle, _buffer.AsSpan(0, _written), out sent);
-            }
-            catch (ObjectDisposedException)
-            {
-                (sent, error) = (0, SocketError.OperationAborted);
-            }
-            if (error == SocketError.Success && sent == _written)
-                return new ValueTask<FlushResult>(Done());
-            if (error is not (SocketError.Success or SocketError.WouldBlock))
-            {
-                _failed = true;
-                return new ValueTask<FlushResult>(Done());
-            }
-            return SendRestAsync(sent);
-        }
-
-        /// <summary>The kernel's buffer is full: wait until it takes the rest.</summary>
-        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-        private async ValueTask<FlushResult> SendRestAsync(int sent)
-        {
-            try
-            {
-                while (sent < _written)
-                    sent += await _socket.SendAsync(_buffer.AsMemory(sent, _written - sent), SocketFlags.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                _failed = true;
-            }
-            return Done();
-        }
-
-        /// <summary>Ends a flush: the buffer goes back to the pool; completed once the connection is gone.</summary>
-        private FlushResult Done()
-        {
-            _written = 0;
-            if (_buffer is not null)
-                ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            return new FlushResult(isCanceled: false, isCompleted: _failed);
-        }
-
-        public override void CancelPendingFlush()
-        {
-            // Only called when the peer has stopped reading during a close: abort, which ends a pending send (and a
-            // pending read: its loop is never told about a descriptor closed here).
-            _failed = true;
-            owner._reader.CancelPendingRead();
-            _socket.Dispose();
-        }
-
-        public override void Complete(Exception? exception = null)
-        {
-            if (_completed)
-                return;
-            _completed = true;
-            Done(); // unflushed bytes are dropped with the buffer
-            owner.SideCompleted();
-        }
+        void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            Core.OnCompleted(continuation, state, token, flags);
     }
 
     /// <summary>The peer's address, read once from the accepted socket (null if it is already gone).</summary>

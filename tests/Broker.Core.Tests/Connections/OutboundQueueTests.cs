@@ -8,6 +8,24 @@ public sealed class OutboundQueueTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>The queue with its owner, as <c>ClientChannel</c> holds it: the owner is the lock and the drainer.</summary>
+    private sealed class TestQueue<T>(IThreadPoolWorkItem owner)
+    {
+        private OutboundQueue<T> _queue;
+
+        public bool TryWrite(T item) => _queue.TryWrite(owner, item);
+
+        public void Complete() => _queue.Complete(owner);
+
+        public bool TryRead(out T item) => _queue.TryRead(owner, out item);
+
+        public bool TryEndDrain() => _queue.TryEndDrain(owner);
+
+        public void Abandon() => _queue.Abandon(owner);
+
+        public Task WhenDrainedAsync() => _queue.WhenDrainedAsync(owner);
+    }
+
     /// <summary>A drainer that only records that it was run: the test reads the queue itself.</summary>
     private sealed class RecordingDrainer : IThreadPoolWorkItem
     {
@@ -26,10 +44,10 @@ public sealed class OutboundQueueTests
     }
 
     /// <summary>A queue holding <paramref name="items"/> whose drainer has been run: the test then drains it itself.</summary>
-    private static async Task<OutboundQueue<int>> QueueBeingDrainedAsync(params int[] items)
+    private static async Task<TestQueue<int>> QueueBeingDrainedAsync(params int[] items)
     {
         var drainer = new RecordingDrainer();
-        var queue = new OutboundQueue<int>(drainer);
+        var queue = new TestQueue<int>(drainer);
         var run = drainer.NextRun;
         foreach (var item in items)
             Assert.True(queue.TryWrite(item));
@@ -48,7 +66,7 @@ public sealed class OutboundQueueTests
             var loopThread = Environment.CurrentManagedThreadId;
             var ranOn = 0;
             var drainer = new CallbackDrainer(() => ranOn = Environment.CurrentManagedThreadId);
-            var queue = new OutboundQueue<int>(drainer);
+            var queue = new TestQueue<int>(drainer);
             var written = queue.TryWrite(1);
             var before = drainer.Runs;
             DeferredWork.RunDeferred(); // what EpollLoop does once it has served the sockets that were ready
@@ -74,7 +92,7 @@ public sealed class OutboundQueueTests
     public async Task FirstWrite_SchedulesTheDrainer_LaterOnesJoinItsDrain_AndAWriteAfterItEndsSchedulesAgain()
     {
         var drainer = new RecordingDrainer();
-        var queue = new OutboundQueue<int>(drainer);
+        var queue = new TestQueue<int>(drainer);
 
         var firstRun = drainer.NextRun;
         Assert.True(queue.TryWrite(1));
@@ -130,7 +148,7 @@ public sealed class OutboundQueueTests
     [Fact]
     public void WhenDrainedAsync_WithNoDrainRunning_IsComplete()
     {
-        var queue = new OutboundQueue<int>(new RecordingDrainer());
+        var queue = new TestQueue<int>(new RecordingDrainer());
         queue.Complete();
 
         Assert.True(queue.WhenDrainedAsync().IsCompletedSuccessfully);
@@ -155,7 +173,7 @@ public sealed class OutboundQueueTests
     {
         // The first item waits in a slot of its own and later ones in a queue behind it; whatever the interleaving
         // (slot and queue both holding items, the queue draining while the slot refills), order is kept.
-        var queue = new OutboundQueue<int>(new RecordingDrainer());
+        var queue = new TestQueue<int>(new RecordingDrainer());
         var read = new List<int>();
         var next = 0;
         var random = new Random(7);
@@ -183,7 +201,7 @@ public sealed class OutboundQueueTests
         private int _active;
         private int _read;
 
-        public OutboundQueue<(int Writer, int Seq)> Queue { get; set; } = null!;
+        public TestQueue<(int Writer, int Seq)> Queue { get; set; } = null!;
 
         public TaskCompletionSource AllRead { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -217,7 +235,7 @@ public sealed class OutboundQueueTests
     {
         const int writers = 8, perWriter = 20_000;
         var drainer = new CheckingDrainer(writers, writers * perWriter);
-        var queue = new OutboundQueue<(int Writer, int Seq)>(drainer);
+        var queue = new TestQueue<(int Writer, int Seq)>(drainer);
         drainer.Queue = queue;
 
         await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(() =>

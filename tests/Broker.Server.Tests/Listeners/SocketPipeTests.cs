@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using Broker.Core.Connections;
 using Broker.Server.Listeners;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
@@ -180,6 +181,65 @@ public abstract class SocketPipeTests : IAsyncDisposable
         result = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
         Assert.True(result.IsCompleted);
         Assert.True(result.Buffer.IsEmpty);
+    }
+
+    [Fact]
+    public async Task TryReadOrCallBack_NothingYet_CallsBackWithTheData_ThenReadsWhatIsThereAtOnce()
+    {
+        var source = (IReadCallbackSource)_pipe.Input;
+        var callback = new ReadCallback();
+        Assert.False(source.TryReadOrCallBack(callback, out _));
+
+        await _client.SendAsync(new byte[] { 1, 2, 3 }, SocketFlags.None, Cancel);
+        var (data, cancelled, completed) = await callback.Result.WaitAsync(Timeout, Cancel);
+        Assert.Equal(new byte[] { 1, 2, 3 }, data);
+        Assert.False(cancelled || completed);
+
+        // The rest of what was read, not examined: returned at once, without a callback.
+        _pipe.Input.AdvanceTo(callback.Start);
+        Assert.True(source.TryReadOrCallBack(new ReadCallback(), out var rest));
+        Assert.Equal(new byte[] { 1, 2, 3 }, rest.Buffer.ToArray());
+        _pipe.Input.AdvanceTo(rest.Buffer.End);
+    }
+
+    [Fact]
+    public async Task TryReadOrCallBack_CancelPendingRead_CallsBackCancelled()
+    {
+        var callback = new ReadCallback();
+        Assert.False(((IReadCallbackSource)_pipe.Input).TryReadOrCallBack(callback, out _));
+        _pipe.Input.CancelPendingRead();
+        var (_, cancelled, _) = await callback.Result.WaitAsync(Timeout, Cancel);
+        Assert.True(cancelled);
+    }
+
+    [Fact]
+    public async Task TryReadOrCallBack_PeerCloses_CallsBackCompleted()
+    {
+        var source = (IReadCallbackSource)_pipe.Input;
+        var callback = new ReadCallback();
+        Assert.False(source.TryReadOrCallBack(callback, out _));
+        _client.Shutdown(SocketShutdown.Send);
+        var (data, _, completed) = await callback.Result.WaitAsync(Timeout, Cancel);
+        Assert.Empty(data);
+        Assert.True(completed);
+    }
+
+    /// <summary>Keeps the one result it is called back with (a copy: the buffer is the pipe's).</summary>
+    private sealed class ReadCallback : IReadCallback
+    {
+        private readonly TaskCompletionSource<(byte[] Data, bool Cancelled, bool Completed)> _result =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<(byte[] Data, bool Cancelled, bool Completed)> Result => _result.Task;
+
+        public SequencePosition Start { get; private set; }
+
+        public void OnRead(in ReadResult result)
+        {
+            Start = result.Buffer.Start;
+            if (!_result.TrySetResult((result.Buffer.ToArray(), result.IsCanceled, result.IsCompleted)))
+                throw new InvalidOperationException("called back twice for one read");
+        }
     }
 
     [Fact]

@@ -1,0 +1,118 @@
+using Broker.Abstractions;
+using Broker.Core.Configuration;
+using Broker.Core.Persistence;
+using Broker.Core.Tests.Persistence;
+using Broker.Core.Tests.TestTransport;
+using Broker.Protocol;
+using Xunit;
+
+namespace Broker.Core.Tests.Sessions;
+
+/// <summary>
+/// <c>persistence.sync = sync</c> on the sending side: a persistent session sends a PUBLISH or PUBREL only once the state
+/// it stands for is on disk, so a crash never makes it go back a step its client has already taken.
+/// </summary>
+public sealed class SyncPersistenceTests
+{
+    // The subscriber's PUBREC for message A arrives while the write carrying message B's copy is on its way to the disk
+    // (it took its batch before A's "released" state was put). The PUBREL for A must wait for a write that has that
+    // state: sent on B's write, a crash before the next one would bring A back as "PUBLISH sent", the broker would send
+    // it again after the restart, and the subscriber, which completed A on that PUBREL, would deliver it twice (what
+    // PersistenceTests.Sigkill20Times_Sync once saw: 'q2-0-227' delivered twice).
+    [Fact]
+    public async Task PubRecDuringAWrite_PubRelWaitsForAWriteOfTheReleasedState()
+    {
+        using var gate = new ManualResetEventSlim(true);
+        var store = new MemoryStore { Gate = gate };
+        await using var broker = Start(store);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
+        var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311);
+        await pub.PublishAsync("t", "a", MqttQos.ExactlyOnce);
+        var a = await sub.ReceivePublishAsync();
+        Assert.Equal(StoredMessageState.InFlight, StateOnDisk(store, a.PacketId));
+
+        // B's copy goes into a write that stalls on the disk.
+        gate.Reset();
+        while (store.WriteStarted.Wait(0, TestContext.Current.CancellationToken))
+        {
+        }
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "b"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = pub.NextPacketId() });
+        Assert.True(await store.WriteStarted.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "no write started");
+
+        // A's PUBREC, handled (its PINGRESP is back) while that write is still in progress.
+        await sub.AckAsync(MqttPacketType.PubRec, a.PacketId);
+        Assert.Empty(await sub.PingAsync());
+        gate.Set();
+
+        // Whenever the PUBREL for A comes, the disk already says A was released.
+        while (true)
+        {
+            var packet = await sub.ReceiveAsync(TimeSpan.FromSeconds(10));
+            if (packet is MqttAckPacket { Type: MqttPacketType.PubRel } pubRel && pubRel.PacketId == a.PacketId)
+            {
+                Assert.Equal(StoredMessageState.Released, StateOnDisk(store, a.PacketId));
+                break;
+            }
+        }
+    }
+
+    // The same on the first step: a message routed to the session while a write is on its way to the disk (here one the
+    // broker publishes itself, so no publisher asks for a write of its own) is sent once a write has it, not when that
+    // write completes. Sent earlier, a crash would lose it as never sent after the client had it; a publisher's retry
+    // would then deliver it again.
+    [Fact]
+    public async Task RoutedDuringAWrite_PublishWaitsForAWriteOfTheMessage()
+    {
+        using var gate = new ManualResetEventSlim(true);
+        var store = new MemoryStore { Gate = gate };
+        await using var broker = Start(store);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
+        var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311);
+
+        gate.Reset();
+        while (store.WriteStarted.Wait(0, TestContext.Current.CancellationToken))
+        {
+        }
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "b"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = pub.NextPacketId() });
+        Assert.True(await store.WriteStarted.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "no write started");
+        await broker.Engine.PublishAsync(new BrokerMessage { Topic = "t", Payload = "c"u8.ToArray(), Qos = MqttQos.ExactlyOnce, Timestamp = broker.Engine.Now }, null);
+        gate.Set();
+
+        while (true)
+        {
+            var packet = await sub.ReceiveAsync(TimeSpan.FromSeconds(10));
+            if (packet is MqttPublishPacket publish && publish.Payload.Span.SequenceEqual("c"u8))
+            {
+                Assert.Equal(StoredMessageState.InFlight, StateOnDisk(store, publish.PacketId));
+                break;
+            }
+        }
+    }
+
+    /// <summary>A broker with persistence.sync = sync over <paramref name="store"/>.</summary>
+    private static TestBroker Start(MemoryStore store)
+    {
+        var broker = new TestBroker();
+        broker.Engine.EnablePersistence(store, new PersistenceOptions
+        {
+            Mode = PersistenceMode.On,
+            Sync = PersistenceSync.Sync,
+            Interval = TimeSpan.FromHours(1), // no periodic write: only commits write
+        });
+        return broker;
+    }
+
+    /// <summary>The stored state of the outgoing message with <paramref name="packetId"/>.</summary>
+    private static StoredMessageState StateOnDisk(MemoryStore store, ushort packetId)
+    {
+        foreach (var (key, value) in store.ReadAll())
+        {
+            if (SessionRecords.TryParseKey(key, out var kind, out var clientId, out _) && kind == 'm' && clientId == "sub"
+                && SessionRecords.ReadMessage(value) is { } record && record.PacketId == packetId)
+                return record.State;
+        }
+        throw new Xunit.Sdk.XunitException($"no stored message with packet id {packetId}");
+    }
+}
