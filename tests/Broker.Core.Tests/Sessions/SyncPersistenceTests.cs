@@ -33,12 +33,7 @@ public sealed class SyncPersistenceTests
         Assert.Equal(StoredMessageState.InFlight, StateOnDisk(store, a.PacketId));
 
         // B's copy goes into a write that stalls on the disk.
-        gate.Reset();
-        while (store.WriteStarted.Wait(0, TestContext.Current.CancellationToken))
-        {
-        }
-        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "b"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = pub.NextPacketId() });
-        Assert.True(await store.WriteStarted.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "no write started");
+        await StallAWriteAsync(store, gate, pub);
 
         // A's PUBREC, handled (its PINGRESP is back) while that write is still in progress.
         await sub.AckAsync(MqttPacketType.PubRec, a.PacketId);
@@ -71,12 +66,7 @@ public sealed class SyncPersistenceTests
         await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
         var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311);
 
-        gate.Reset();
-        while (store.WriteStarted.Wait(0, TestContext.Current.CancellationToken))
-        {
-        }
-        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "b"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = pub.NextPacketId() });
-        Assert.True(await store.WriteStarted.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "no write started");
+        await StallAWriteAsync(store, gate, pub);
         await broker.Engine.PublishAsync(new BrokerMessage { Topic = "t", Payload = "c"u8.ToArray(), Qos = MqttQos.ExactlyOnce, Timestamp = broker.Engine.Now }, null);
         gate.Set();
 
@@ -89,6 +79,20 @@ public sealed class SyncPersistenceTests
                 break;
             }
         }
+    }
+
+    /// <summary>
+    /// Closes <paramref name="gate"/> and has <paramref name="pub"/> publish message "b" to "t" at QoS 2: the write
+    /// carrying its copy starts and stalls on the disk until the gate opens.
+    /// </summary>
+    private static async Task StallAWriteAsync(MemoryStore store, ManualResetEventSlim gate, PipeMqttClient pub)
+    {
+        gate.Reset();
+        while (store.WriteStarted.Wait(0, TestContext.Current.CancellationToken))
+        {
+        }
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "b"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = pub.NextPacketId() });
+        Assert.True(await store.WriteStarted.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken), "no write started");
     }
 
     /// <summary>A broker with persistence.sync = sync over <paramref name="store"/>.</summary>
