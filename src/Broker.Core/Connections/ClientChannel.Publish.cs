@@ -369,9 +369,42 @@ internal sealed partial class ClientChannel
                 break;
             case MqttPacketType.PubRel:
                 var known = session.Release(ack.PacketId);
-                SendAck(MqttPacketType.PubComp, ack.PacketId,
-                    known || !v5 ? MqttReasonCode.Success : MqttReasonCode.PacketIdentifierNotFound);
+                if (known && _engine.SyncPersistence && session.IsPersisted)
+                    CompleteWhenDurable(ack.PacketId);
+                else
+                    SendAck(MqttPacketType.PubComp, ack.PacketId, known || !v5 ? MqttReasonCode.Success : MqttReasonCode.PacketIdentifierNotFound);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// <c>persistence.sync = sync</c>: PUBCOMP once the packet id's release is on disk. Sent before, a crash would bring
+    /// the id back as awaiting PUBREL, and the client's next QoS 2 PUBLISH reusing it would be taken for the earlier one
+    /// sent again: acknowledged, never routed. Chained behind the acknowledgements waiting for the disk; when the store
+    /// cannot write, no PUBCOMP: the client sends its PUBREL again after reconnecting.
+    /// </summary>
+    private void CompleteWhenDurable(ushort packetId)
+    {
+        var rare = Rare;
+        Interlocked.Increment(ref rare.DurableAcksPending);
+        rare.DurableAcks = CompleteAfterAsync(rare.DurableAcks, _engine.Journal!.CommitAsync(), packetId);
+    }
+
+    private async Task CompleteAfterAsync(Task previous, Task commit, ushort packetId)
+    {
+        await previous.ConfigureAwait(false); // never faults
+        try
+        {
+            await commit.ConfigureAwait(false);
+            SendAck(MqttPacketType.PubComp, packetId, MqttReasonCode.Success);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not on disk: no PUBCOMP (see above).
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _rare!.DurableAcksPending);
         }
     }
 }

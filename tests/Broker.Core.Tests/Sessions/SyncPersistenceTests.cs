@@ -81,6 +81,38 @@ public sealed class SyncPersistenceTests
         }
     }
 
+    // The receiving side: a publisher's PUBREL arrives while a write is on its way to the disk. The PUBCOMP must wait for
+    // a write without the packet id: sent earlier, a crash would bring the id back as awaiting PUBREL, and the client's
+    // next QoS 2 PUBLISH reusing it would be acknowledged as the earlier one sent again and never routed.
+    [Fact]
+    public async Task PubRelDuringAWrite_PubCompWaitsForAWriteOfTheRelease()
+    {
+        using var gate = new ManualResetEventSlim(true);
+        var store = new MemoryStore { Gate = gate };
+        await using var broker = Start(store);
+        var sub = await broker.ConnectAsync("sub", MqttProtocolVersion.V311, cleanStart: false);
+        await sub.SubscribeAsync("t", MqttQos.ExactlyOnce);
+        var pub = await broker.ConnectAsync("pub", MqttProtocolVersion.V311, cleanStart: false);
+        var first = pub.NextPacketId();
+        await pub.SendAsync(new MqttPublishPacket { Topic = "t", Payload = "a"u8.ToArray(), Qos = MqttQos.ExactlyOnce, PacketId = first });
+        Assert.IsType<MqttAckPacket>(await pub.ReceiveAsync(TimeSpan.FromSeconds(10))); // PUBREC, once the id is on disk
+        Assert.True(AwaitingRelOnDisk(store, "pub", first));
+
+        await StallAWriteAsync(store, gate, pub);
+        await pub.AckAsync(MqttPacketType.PubRel, first);
+        gate.Set();
+
+        while (true)
+        {
+            var packet = await pub.ReceiveAsync(TimeSpan.FromSeconds(10));
+            if (packet is MqttAckPacket { Type: MqttPacketType.PubComp } pubComp && pubComp.PacketId == first)
+            {
+                Assert.False(AwaitingRelOnDisk(store, "pub", first));
+                break;
+            }
+        }
+    }
+
     /// <summary>
     /// Closes <paramref name="gate"/> and has <paramref name="pub"/> publish message "b" to "t" at QoS 2: the write
     /// carrying its copy starts and stalls on the disk until the gate opens.
@@ -119,4 +151,9 @@ public sealed class SyncPersistenceTests
         }
         throw new Xunit.Sdk.XunitException($"no stored message with packet id {packetId}");
     }
+
+    /// <summary>Whether the disk says <paramref name="clientId"/>'s incoming QoS 2 <paramref name="packetId"/> awaits PUBREL.</summary>
+    private static bool AwaitingRelOnDisk(MemoryStore store, string clientId, ushort packetId) =>
+        store.ReadAll().Any(entry => SessionRecords.TryParseKey(entry.Key, out var kind, out var id, out var number)
+            && kind == 'r' && id == clientId && number == packetId);
 }
