@@ -41,15 +41,8 @@ public sealed class SyncPersistenceTests
         gate.Set();
 
         // Whenever the PUBREL for A comes, the disk already says A was released.
-        while (true)
-        {
-            var packet = await sub.ReceiveAsync(TimeSpan.FromSeconds(10));
-            if (packet is MqttAckPacket { Type: MqttPacketType.PubRel } pubRel && pubRel.PacketId == a.PacketId)
-            {
-                Assert.Equal(StoredMessageState.Released, StateOnDisk(store, a.PacketId));
-                break;
-            }
-        }
+        await ReceiveUntilAsync<MqttAckPacket>(sub, p => p.Type == MqttPacketType.PubRel && p.PacketId == a.PacketId);
+        Assert.Equal(StoredMessageState.Released, StateOnDisk(store, a.PacketId));
     }
 
     // The same on the first step: a message routed to the session while a write is on its way to the disk (here one the
@@ -70,15 +63,8 @@ public sealed class SyncPersistenceTests
         await broker.Engine.PublishAsync(new BrokerMessage { Topic = "t", Payload = "c"u8.ToArray(), Qos = MqttQos.ExactlyOnce, Timestamp = broker.Engine.Now }, null);
         gate.Set();
 
-        while (true)
-        {
-            var packet = await sub.ReceiveAsync(TimeSpan.FromSeconds(10));
-            if (packet is MqttPublishPacket publish && publish.Payload.Span.SequenceEqual("c"u8))
-            {
-                Assert.Equal(StoredMessageState.InFlight, StateOnDisk(store, publish.PacketId));
-                break;
-            }
-        }
+        var publish = await ReceiveUntilAsync<MqttPublishPacket>(sub, p => p.Payload.Span.SequenceEqual("c"u8));
+        Assert.Equal(StoredMessageState.InFlight, StateOnDisk(store, publish.PacketId));
     }
 
     // The receiving side: a publisher's PUBREL arrives while a write is on its way to the disk. The PUBCOMP must wait for
@@ -102,14 +88,17 @@ public sealed class SyncPersistenceTests
         await pub.AckAsync(MqttPacketType.PubRel, first);
         gate.Set();
 
+        await ReceiveUntilAsync<MqttAckPacket>(pub, p => p.Type == MqttPacketType.PubComp && p.PacketId == first);
+        Assert.False(AwaitingRelOnDisk(store, "pub", first));
+    }
+
+    /// <summary>The first <typeparamref name="T"/> matching <paramref name="match"/> that <paramref name="client"/> receives; others are passed over.</summary>
+    private static async Task<T> ReceiveUntilAsync<T>(PipeMqttClient client, Func<T, bool> match) where T : MqttPacket
+    {
         while (true)
         {
-            var packet = await pub.ReceiveAsync(TimeSpan.FromSeconds(10));
-            if (packet is MqttAckPacket { Type: MqttPacketType.PubComp } pubComp && pubComp.PacketId == first)
-            {
-                Assert.False(AwaitingRelOnDisk(store, "pub", first));
-                break;
-            }
+            if (await client.ReceiveAsync(TimeSpan.FromSeconds(10)) is T packet && match(packet))
+                return packet;
         }
     }
 
