@@ -3,7 +3,9 @@
 // port; every client reconnects by itself and the subscribers resume their sessions. On the line "stop" on stdin the
 // publishers finish the message in hand; the script then waits until every message whose PUBACK (QoS 1) or PUBCOMP
 // (QoS 2) its publisher received has reached its subscriber, or the deadline passes, and reports what is missing and
-// what came twice.
+// what came twice. With endMarkers (for a store that may lose acknowledged messages, whose missing ones never come), each
+// publisher then sends one last message, "end", and the wait also ends once every publisher's "end" has reached its
+// subscriber: the broker keeps a publisher's order to a subscriber, so what has not come before it is lost.
 'use strict';
 const readline = require('readline');
 const { args, emit, connect } = require('./common');
@@ -46,6 +48,10 @@ async function publisher(n, qos) {
       acked[qos].add(id);
     } catch (e) { /* not acknowledged */ }
   }
+  if (args.endMarkers) {
+    // No kill after "stop": this one is acknowledged on the connection in hand (MQTT.js re-sends it if need be).
+    await c.publishAsync(`crash/q${qos}/${n}`, `q${qos}-${n}-end`, { qos }).catch(() => {}); // none: the deadline ends the wait
+  }
   return c;
 }
 
@@ -59,8 +65,12 @@ async function publisher(n, qos) {
   stopping = true;
   const clients = await Promise.all(pubs);
   const missing = (qos) => [...acked[qos]].filter((id) => !received[qos].has(id));
+  const ends = [];
+  for (let n = 0; args.endMarkers && n < args.publishers; n++) ends.push([1, `q1-${n}-end`], [2, `q2-${n}-end`]);
+  const endsIn = () => ends.length > 0 && ends.every(([qos, id]) => received[qos].has(id));
   const deadline = Date.now() + args.drainSeconds * 1000;
-  while ((missing(1).length > 0 || missing(2).length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while ((missing(1).length > 0 || missing(2).length > 0) && !endsIn() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const [qos, id] of ends) received[qos].delete(id); // not part of the counts below
   const twice = (qos) => [...received[qos]].filter(([, count]) => count > 1).map(([id]) => id);
   emit('result', {
     acked1: acked[1].size, acked2: acked[2].size, received1: received[1].size, received2: received[2].size,

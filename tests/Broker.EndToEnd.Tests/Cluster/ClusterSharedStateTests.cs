@@ -15,7 +15,8 @@ public sealed class ClusterSharedStateTests
     [Fact]
     public async Task Retained_PublishedOnOneNode_ServedOnEveryNode_ReplacedAndDeletedEverywhere()
     {
-        await using var nats = await NatsServers.StartAsync(3);
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits 5 s at its first bucket.
+        await using var nats = await NatsServers.StartAsync(1);
         await using var started = await ClusterHarness.StartAsync(3, nats, (_, o) => WithRetainer()(o));
         var (a, b, c) = (started[0], started[1], started[2]);
 

@@ -7,13 +7,16 @@ namespace Broker.EndToEnd.Tests.Dashboard;
 
 /// <summary>
 /// Debian's chromium driven by Playwright (through ExecutablePath: Playwright's own browser downloads are never used),
-/// headless, one browser per test; and a broker with the dashboard on a free port.
+/// headless, one browser per test class (<see cref="DashboardBrowserFixture"/>), each test with its own browser contexts
+/// (cookies, connections), closed when its <see cref="DashboardBrowser"/> is disposed; and a broker with the dashboard
+/// on a free port.
 /// </summary>
 public sealed partial class DashboardBrowser : IAsyncDisposable
 {
-    private readonly IPlaywright _playwright;
+    private readonly IPlaywright? _playwright; // set when this object launched the browser and so closes it
+    private readonly List<IBrowserContext> _contexts = [];
 
-    private DashboardBrowser(IPlaywright playwright, IBrowser browser)
+    private DashboardBrowser(IPlaywright? playwright, IBrowser browser)
     {
         _playwright = playwright;
         Browser = browser;
@@ -34,10 +37,22 @@ public sealed partial class DashboardBrowser : IAsyncDisposable
         return new DashboardBrowser(playwright, browser);
     }
 
+    /// <summary>The same browser for one test: disposing it closes the contexts the test opened, not the browser.</summary>
+    public DashboardBrowser ForOneTest() => new(null, Browser);
+
+    /// <summary>A fresh browser context (its own cookies and connections), closed with this object.</summary>
+    public async Task<IBrowserContext> NewContextAsync(BrowserNewContextOptions options)
+    {
+        var context = await Browser.NewContextAsync(options);
+        lock (_contexts)
+            _contexts.Add(context);
+        return context;
+    }
+
     /// <summary>A page of a fresh browser context (its own cookies).</summary>
     public async Task<IPage> NewPageAsync()
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
+        var context = await NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
         context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
         // What the page's script says or throws goes into the test's output.
@@ -99,10 +114,37 @@ public sealed partial class DashboardBrowser : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Browser.DisposeAsync();
-        _playwright.Dispose();
+        IBrowserContext[] contexts;
+        lock (_contexts)
+            contexts = [.. _contexts];
+        foreach (var context in contexts)
+            await context.CloseAsync();
+        if (_playwright is not null)
+        {
+            await Browser.DisposeAsync();
+            _playwright.Dispose();
+        }
     }
 
     [GeneratedRegex(@"Dashboard listening on http://[^:]+:(\d+)")]
     private static partial Regex ListeningPort();
+}
+
+/// <summary>
+/// One chromium for the tests of a class: launching it (and Playwright's driver) took seconds per test. Each test takes
+/// <see cref="DashboardBrowser.ForOneTest"/>, so cookies and connections are still its own.
+/// </summary>
+public sealed class DashboardBrowserFixture : IAsyncLifetime
+{
+    private DashboardBrowser? _browser;
+
+    public DashboardBrowser Browser => _browser ?? throw new InvalidOperationException("the browser is not launched");
+
+    public async ValueTask InitializeAsync() => _browser = await DashboardBrowser.LaunchAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_browser is not null)
+            await _browser.DisposeAsync();
+    }
 }

@@ -11,14 +11,14 @@ namespace Broker.EndToEnd.Tests.Dashboard;
 /// found and kicked, plugins unloaded and loaded from the page with ctl agreeing, sign-in failures refused and
 /// rate-limited, and the plugin's own unload stopping its listener with its load context collected.
 /// </summary>
-public sealed class DashboardTests
+public sealed class DashboardTests(DashboardBrowserFixture fixture) : IClassFixture<DashboardBrowserFixture>
 {
     [Fact]
     public async Task DefaultPassword_MustBeChangedFirst_ThenTheOverviewFollowsARealPublisher()
     {
         var (broker, url) = await DashboardBrowser.StartBrokerAsync();
         await using var _ = broker;
-        await using var browser = await DashboardBrowser.LaunchAsync();
+        await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();
 
         await page.GotoAsync(url);
@@ -65,7 +65,7 @@ public sealed class DashboardTests
     {
         var (broker, url) = await DashboardBrowser.StartBrokerAsync();
         await using var _ = broker;
-        await using var browser = await DashboardBrowser.LaunchAsync();
+        await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();
         await DashboardBrowser.SignInAsync(page, url);
         await using var other = await MosquittoClients.SubscribeAsync(broker, "-i", "someone-else", "-t", "x/#");
@@ -100,7 +100,7 @@ public sealed class DashboardTests
     {
         var (broker, url) = await DashboardBrowser.StartBrokerAsync(o => o.LoadedPlugins.Add("retainer"));
         await using var _ = broker;
-        await using var browser = await DashboardBrowser.LaunchAsync();
+        await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();
         await DashboardBrowser.SignInAsync(page, url);
 
@@ -134,7 +134,7 @@ public sealed class DashboardTests
     {
         var (broker, url) = await DashboardBrowser.StartBrokerAsync(conf: "dashboard.sign_in.max_failures = 3\n");
         await using var _ = broker;
-        await using var browser = await DashboardBrowser.LaunchAsync();
+        await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();
         await page.GotoAsync(url);
 
@@ -163,7 +163,7 @@ public sealed class DashboardTests
         // A fixed port: the same URL after the load.
         var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: AuthPlugins.Backends.FreePort());
         await using var _ = broker;
-        await using (var browser = await DashboardBrowser.LaunchAsync())
+        await using (var browser = fixture.Browser.ForOneTest())
         {
             var page = await browser.NewPageAsync();
             await DashboardBrowser.SignInAsync(page, url); // keeps a connection open across the unload
@@ -178,7 +178,7 @@ public sealed class DashboardTests
 
         var load = await CtlRunner.RunAsync(broker, "plugins", "load", "dashboard");
         Assert.True(load.ExitCode == 0, load.Transcript);
-        await using var again = await DashboardBrowser.LaunchAsync();
+        await using var again = fixture.Browser.ForOneTest();
         var newPage = await again.NewPageAsync();
         // Users survive: the password set before the unload is the one asked for.
         await DashboardBrowser.SignInAsync(newPage, url, password: "dashboard-pass-1");
@@ -199,7 +199,7 @@ public sealed class DashboardTests
         Assert.Equal(1, (await CtlRunner.RunAsync(broker, "admins", "add", "ops", "another-pass")).ExitCode);
         Assert.Equal(1, (await CtlRunner.RunAsync(broker, "admins", "add", "shorty", "short")).ExitCode);
 
-        await using var browser = await DashboardBrowser.LaunchAsync();
+        await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();
         await DashboardBrowser.SignInAsync(page, url, "ops", "ops-pass-123"); // not the default user: no forced change
         await page.GotoAsync(url + "/#/users");
@@ -248,7 +248,7 @@ public sealed class DashboardTests
         var (broker, url) = await DashboardBrowser.StartBrokerAsync(o => o["listener.ws.external"] = "127.0.0.1:0");
         await using var _ = broker;
         await using var sub = await MosquittoClients.SubscribeAsync(broker, "-t", "ws/page", "-q", "1");
-        await using var browser = await DashboardBrowser.LaunchAsync();
+        await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();
         await DashboardBrowser.SignInAsync(page, url);
 
@@ -284,8 +284,8 @@ public sealed class DashboardTests
         var line = await broker.WaitForLogAsync(l => l.Contains("Dashboard listening on https://", StringComparison.Ordinal), "the HTTPS listener");
         var url = line[line.IndexOf("https://", StringComparison.Ordinal)..].Trim();
 
-        await using var browser = await DashboardBrowser.LaunchAsync();
-        var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
+        await using var browser = fixture.Browser.ForOneTest();
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
         {
             IgnoreHTTPSErrors = true, // the test CA is not chromium's
             ViewportSize = new ViewportSize { Width = 390, Height = 844 },
@@ -320,7 +320,7 @@ public sealed class DashboardTests
     {
         var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: AuthPlugins.Backends.FreePort());
         await using var _ = broker;
-        await using var browser = await DashboardBrowser.LaunchAsync();
+        await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();
         await page.GotoAsync(url);
         Assert.Equal("Broker dashboard", await page.TitleAsync());
