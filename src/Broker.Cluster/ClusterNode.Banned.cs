@@ -309,17 +309,23 @@ internal sealed partial class ClusterNode : IBanObserver
     {
         var kv = new NatsKVContext(new NatsJSContext(_nats));
         var replicas = _options.OwnerReplicas;
+        // A fresh NATS cluster often leaves the first create unanswered when several nodes create one replicated bucket
+        // at once: each attempt waits 1 s, then twice as long up to NATS's own 5 s, rather than 5 s from the start.
+        var attemptTimeout = TimeSpan.FromSeconds(1);
         while (!cancel.IsCancellationRequested)
         {
             try
             {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+                attempt.CancelAfter(attemptTimeout);
+                attemptTimeout = TimeSpan.FromTicks(Math.Min(attemptTimeout.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
                 var store = await kv.CreateOrUpdateStoreAsync(new NatsKVConfig(name)
                 {
                     History = 1,
                     NumberOfReplicas = replicas,
                     Storage = NatsKVStorageType.File,
                     Description = description,
-                }, cancel).ConfigureAwait(false);
+                }, attempt.Token).ConfigureAwait(false);
                 LogBucketReady(_logger, name, replicas);
                 ready.TrySetResult(store);
                 return store;
