@@ -84,6 +84,7 @@ internal sealed partial class ClusterNode
             var registry = await RegistryAsync().ConfigureAwait(false);
             if (registry is null)
                 return "the client-id registry is not ready";
+            var started = _core.TimeProvider.GetTimestamp();
             var adopted = new Dictionary<string, int>(StringComparer.Ordinal);
             var keys = new List<string>();
             await foreach (var key in sessions.GetKeysAsync(cancellationToken: _stop.Token).ConfigureAwait(false))
@@ -104,6 +105,7 @@ internal sealed partial class ClusterNode
             }
             foreach (var (node, count) in adopted)
                 LogSessionsAdopted(_logger, count, node);
+            LogAdoptionPass(_logger, string.Join(", ", dead), keys.Count, adopted.Values.Sum(), _core.TimeProvider.GetElapsedTime(started).TotalMilliseconds);
             return failed > 0 ? $"{failed} session(s): {error}" : null;
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
@@ -166,6 +168,9 @@ internal sealed partial class ClusterNode
 
     [LoggerMessage(EventId = 2453, Level = LogLevel.Information, Message = "Cluster: adopted {Count} persistent session(s) of node {Node}, which is down: their messages queue here until their clients connect (to any node)")]
     private static partial void LogSessionsAdopted(ILogger logger, int count, string node);
+
+    [LoggerMessage(EventId = 2455, Level = LogLevel.Information, Message = "Cluster: adoption pass for node(s) {Nodes}: {Read} copies read, {Adopted} adopted, in {Milliseconds:0.0} ms")]
+    private static partial void LogAdoptionPass(ILogger logger, string nodes, int read, int adopted, double milliseconds);
 
     [LoggerMessage(EventId = 2454, Level = LogLevel.Warning, Message = "Cluster: adopting the persistent sessions of node(s) {Nodes}, which are down, failed ({Error}): {Next}")]
     private static partial void LogAdoptionFailed(ILogger logger, string nodes, string error, string next);
