@@ -169,7 +169,7 @@ internal sealed partial class ClusterNode
     [LoggerMessage(EventId = 2453, Level = LogLevel.Information, Message = "Cluster: adopted {Count} persistent session(s) of node {Node}, which is down: their messages queue here until their clients connect (to any node)")]
     private static partial void LogSessionsAdopted(ILogger logger, int count, string node);
 
-    [LoggerMessage(EventId = 2455, Level = LogLevel.Information, Message = "Cluster: adoption pass for node(s) {Nodes}: {Read} copies read, {Adopted} adopted, in {Milliseconds:0.0} ms")]
+    [LoggerMessage(EventId = 2456, Level = LogLevel.Information, Message = "Cluster: adoption pass for node(s) {Nodes}: {Read} copies read, {Adopted} adopted, in {Milliseconds:0.0} ms")]
     private static partial void LogAdoptionPass(ILogger logger, string nodes, int read, int adopted, double milliseconds);
 
     [LoggerMessage(EventId = 2454, Level = LogLevel.Warning, Message = "Cluster: adopting the persistent sessions of node(s) {Nodes}, which are down, failed ({Error}): {Next}")]
