@@ -1,5 +1,3 @@
-using System.Buffers.Text;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.KeyValueStore;
@@ -14,10 +12,12 @@ namespace Broker.Cluster;
 /// <remarks>
 /// <para>When this node finds nodes down (silent past <c>cluster.node_timeout</c>; not a node that stopped or left,
 /// which said so), and it is connected to NATS and the lowest-named node it knows running, it reads the session copies
-/// those nodes wrote and, for each whose client id the registry still gives to the dead node, claims the id
+/// those nodes wrote (listed by their key prefix, <see cref="CopyKey"/>: the pass reads the dead nodes' copies, not
+/// the rest of the cluster's) and, for each whose client id the registry still gives to the dead node, claims the id
 /// (compare-and-set on the registry's revision) and restores the copy offline, both under the id's connect lock. A
 /// client that reconnected meanwhile has already moved the id, so the compare-and-set fails and nothing is adopted; two
-/// nodes that both believe they are the lowest cannot both win one id.</para>
+/// nodes that both believe they are the lowest cannot both win one id. Once this node's own copy of an adopted session
+/// is written, the dead node's is deleted.</para>
 /// <para>Copies written by a node that keeps its sessions on disk (<c>persistence = on</c>) are left alone: that node's
 /// sessions, with their messages, come back when it restarts.</para>
 /// </remarks>
@@ -84,10 +84,15 @@ internal sealed partial class ClusterNode
             var registry = await RegistryAsync().ConfigureAwait(false);
             if (registry is null)
                 return "the client-id registry is not ready";
+            var started = _core.TimeProvider.GetTimestamp();
             var adopted = new Dictionary<string, int>(StringComparer.Ordinal);
             var keys = new List<string>();
-            await foreach (var key in sessions.GetKeysAsync(cancellationToken: _stop.Token).ConfigureAwait(false))
-                keys.Add(key);
+            // One filter per node: several filters in one consumer need NATS 2.10.
+            foreach (var node in dead)
+            {
+                await foreach (var key in sessions.GetKeysAsync([CopyPrefix(node) + ">"], cancellationToken: _stop.Token).ConfigureAwait(false))
+                    keys.Add(key);
+            }
             var failed = 0;
             string? error = null;
             // Up to 64 at a time, as the copies are written; one that fails does not stop the others.
@@ -104,6 +109,7 @@ internal sealed partial class ClusterNode
             }
             foreach (var (node, count) in adopted)
                 LogSessionsAdopted(_logger, count, node);
+            LogAdoptionPass(_logger, string.Join(", ", dead), keys.Count, adopted.Values.Sum(), _core.TimeProvider.GetElapsedTime(started).TotalMilliseconds);
             return failed > 0 ? $"{failed} session(s): {error}" : null;
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)
@@ -143,17 +149,18 @@ internal sealed partial class ClusterNode
         }
         var (writer, onDisk, record) = SplitCopy(entry.Value);
         if (writer is null || record is null || onDisk || !dead.Contains(writer) || IsRunning(writer)
-            || !key.StartsWith("c.", StringComparison.Ordinal))
+            || CopyClientId(key) is not { } clientId || key != CopyKey(writer, clientId))
             return null;
-        var clientId = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(key.AsSpan(2)));
+        var owned = OwnerKey(clientId);
         var adopted = await _core.AdoptSessionAsync(clientId, record, async () =>
         {
-            var (owner, _, revision) = await ReadOwnerAsync(registry, key, deadline.Token).ConfigureAwait(false);
+            var (owner, _, revision) = await ReadOwnerAsync(registry, owned, deadline.Token).ConfigureAwait(false);
             if (owner != writer)
                 return false; // its client has connected elsewhere (or it ended) since
             try
             {
-                await registry.UpdateAsync(key, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
+                await registry.UpdateAsync(owned, OwnerValue, revision, cancellationToken: deadline.Token).ConfigureAwait(false);
+                CopySuperseded(clientId, key); // deleted once this node's own copy is written
                 return true;
             }
             catch (NatsKVWrongLastRevisionException)
@@ -166,6 +173,9 @@ internal sealed partial class ClusterNode
 
     [LoggerMessage(EventId = 2453, Level = LogLevel.Information, Message = "Cluster: adopted {Count} persistent session(s) of node {Node}, which is down: their messages queue here until their clients connect (to any node)")]
     private static partial void LogSessionsAdopted(ILogger logger, int count, string node);
+
+    [LoggerMessage(EventId = 2456, Level = LogLevel.Information, Message = "Cluster: adoption pass for node(s) {Nodes}: {Read} copies read, {Adopted} adopted, in {Milliseconds:0.0} ms")]
+    private static partial void LogAdoptionPass(ILogger logger, string nodes, int read, int adopted, double milliseconds);
 
     [LoggerMessage(EventId = 2454, Level = LogLevel.Warning, Message = "Cluster: adopting the persistent sessions of node(s) {Nodes}, which are down, failed ({Error}): {Next}")]
     private static partial void LogAdoptionFailed(ILogger logger, string nodes, string error, string next);

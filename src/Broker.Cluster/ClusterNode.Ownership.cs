@@ -219,7 +219,8 @@ internal sealed partial class ClusterNode
     {
         if (discard)
         {
-            SessionChanged(clientId); // no session here that outlives its connection yet: the copy goes
+            CopySuperseded(clientId, CopyKey(previous, clientId)); // the previous owner's copy goes
+            SessionChanged(clientId); // no session here that outlives its connection yet
             return new ClientClaim(false, null);
         }
         return new ClientClaim(false, await ReadSessionCopyAsync(clientId, previous).ConfigureAwait(false), Copy: true);

@@ -14,19 +14,26 @@ namespace Broker.Cluster;
 /// </summary>
 /// <remarks>
 /// <para>The copies are a JetStream key-value bucket <c>&lt;cluster.name&gt;-sessions</c> (history 1,
-/// <c>cluster.owner_replicas</c> copies): key as the registry's (the client id, base64url), value the owning node's
-/// name, a newline, "disk" if that node keeps its sessions on disk (else "-"), a newline, then the record in the core's
+/// <c>cluster.owner_replicas</c> copies): key <c>n.&lt;writer&gt;.c.&lt;client id&gt;</c> (the writing node's name as
+/// one subject token, <see cref="NodeSubjects.TokenOf"/>, then the registry's key of the client id), so that the copies
+/// one node wrote are listed by a subject filter, without reading the others'; value the writing node's name, a newline, "disk" if that node keeps its sessions on disk (else "-"), a newline, then the record in the core's
 /// handover form. The node that has the session writes it when the core
 /// says it changed (created, resumed, subscribed, unsubscribed, offline), a few at a time in the background: a burst
-/// of changes to one session is one write. When the session ends here (expired, discarded, or no longer outliving its
-/// connection, or a clean start replaced a dead node's session), the node deletes the copy unless another running node
-/// wrote it; a session taken over by another node is that node's to write.</para>
-/// <para>The copy is read when a client connects and its previous owner could not hand the session over (down by
+/// of changes to one session is one write, under its own name. When the session ends here (expired, discarded, or no
+/// longer outliving its connection), the node deletes its copy; a session taken over by another node is that node's to
+/// write, under that node's name. A node that resumed (or adopted, or replaced with a clean start) a session from
+/// another node's copy deletes that copy once its own is written.</para>
+/// <para>A copy is looked up by its client id through the registry: the owner the registry names is the copy's
+/// writer. The copy is read when a client connects and its previous owner could not hand the session over (down by
 /// heartbeat, gone from NATS, silent past <c>cluster.node_timeout</c>) or is this node in an earlier life (restarted
 /// without the session): then it stands in for the session, restored offline and resumed by the CONNECT (session
 /// present 1, its subscriptions routed here). What the dead node held for it (in-flight and queued messages, QoS 2
 /// packet ids, the will) is not in the copy. The copies of a node found down are also read by the node that adopts its
-/// sessions (ClusterNode.Adoption), unless that node kept them on disk.</para>
+/// sessions (ClusterNode.Adoption), unless that node kept them on disk: a filter on that node's prefix lists them, so
+/// the pass costs that node's sessions, not the cluster's.</para>
+/// <para>Before this layout the key was the registry's (<c>c.&lt;client id&gt;</c>). Such a copy is still read on a
+/// CONNECT whose previous owner's copy is not under its name (a cluster stopped and started again on this version), then
+/// deleted; it is not adopted. Nodes of both layouts in one running cluster do not read each other's copies.</para>
 /// </remarks>
 internal sealed partial class ClusterNode
 {
@@ -38,6 +45,9 @@ internal sealed partial class ClusterNode
     private int _sessionsCopying; // taken from _sessionsChanged, not yet written
     // Sessions outliving their connections whose client ids are not claimed yet: their copies wait (ReconcileAsync).
     private readonly ConcurrentDictionary<string, byte> _copiesHeld = new(StringComparer.Ordinal);
+    // Another node's (or the older layout's) copy this node's session of the client id came from: deleted once this
+    // node's own copy is written (or, the session gone, its own deleted).
+    private readonly ConcurrentDictionary<string, string> _staleCopies = new(StringComparer.Ordinal);
 
     private string SessionsBucketName => _options.Name + "-sessions";
 
@@ -128,7 +138,7 @@ internal sealed partial class ClusterNode
                 _copiesHeld.TryAdd(clientId, 0);
             return;
         }
-        var key = OwnerKey(clientId);
+        var key = CopyKey(NodeName, clientId);
         if (_core.SessionCopy(clientId) is { } record)
         {
             var name = Encoding.UTF8.GetBytes(NodeName + "\n" + (_core.KeepsSessions ? KeptOnDisk : "-") + "\n");
@@ -136,33 +146,69 @@ internal sealed partial class ClusterNode
             name.CopyTo(value, 0);
             record.CopyTo(value, name.Length);
             await bucket.PutAsync(key, value, cancellationToken: deadline.Token).ConfigureAwait(false);
-            return;
         }
-        // Ended here (or a clean start replaced a dead node's session): the copy goes, unless another running node wrote
-        // it (it took the session over and has it now).
+        else
+        {
+            // Ended here: this node's copy goes (a node that took the session over writes its own).
+            await DeleteCopyAsync(bucket, key, deadline.Token).ConfigureAwait(false);
+        }
+        // The copy this node's session came from, now that this node's own stands for it (or the session is gone).
+        if (_staleCopies.TryGetValue(clientId, out var stale))
+        {
+            await DeleteCopyAsync(bucket, stale, deadline.Token).ConfigureAwait(false);
+            _staleCopies.TryRemove(KeyValuePair.Create(clientId, stale));
+        }
+    }
+
+    /// <summary>Deletes a copy if there is one (no deletion marker written for a key that has none).</summary>
+    private static async Task DeleteCopyAsync(INatsKVStore bucket, string key, CancellationToken cancel)
+    {
         NatsKVEntry<byte[]> entry;
         try
         {
-            entry = await bucket.GetEntryAsync<byte[]>(key, cancellationToken: deadline.Token).ConfigureAwait(false);
+            entry = await bucket.GetEntryAsync<byte[]>(key, cancellationToken: cancel).ConfigureAwait(false);
         }
-        catch (NatsKVKeyNotFoundException)
+        catch (Exception ex) when (ex is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
         {
             return;
         }
-        catch (NatsKVKeyDeletedException)
-        {
-            return;
-        }
-        if (SplitCopy(entry.Value).Owner is { } owner && owner != NodeName && IsRunning(owner))
-            return;
         try
         {
-            await bucket.DeleteAsync(key, new NatsKVDeleteOpts { Revision = entry.Revision }, deadline.Token).ConfigureAwait(false);
+            await bucket.DeleteAsync(key, new NatsKVDeleteOpts { Revision = entry.Revision }, cancel).ConfigureAwait(false);
         }
         catch (NatsKVWrongLastRevisionException)
         {
-            // Written meanwhile, by another node taking the session over.
+            // Written meanwhile: by its writer, whose own it is.
         }
+    }
+
+    /// <summary>The key of <paramref name="writer"/>'s copy of <paramref name="clientId"/>'s session: <c>n.&lt;writer token&gt;.c.&lt;client id, base64url&gt;</c>.</summary>
+    internal static string CopyKey(string writer, string clientId) => CopyPrefix(writer) + OwnerKey(clientId);
+
+    /// <summary>What every key of <paramref name="writer"/>'s copies starts with (a subject filter lists them: prefix + "&gt;").</summary>
+    private static string CopyPrefix(string writer) => "n." + NodeSubjects.TokenOf(writer) + ".";
+
+    /// <summary>The client id of a copy's key (<see cref="CopyKey"/>), or null when the key is not one.</summary>
+    private static string? CopyClientId(string key)
+    {
+        var at = key.StartsWith("n.", StringComparison.Ordinal) ? key.IndexOf(".c.", 2, StringComparison.Ordinal) : -1;
+        if (at < 0)
+            return null;
+        try
+        {
+            return Encoding.UTF8.GetString(System.Buffers.Text.Base64Url.DecodeFromChars(key.AsSpan(at + 3)));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Another node's copy (or the older layout's) that this node's session of <paramref name="clientId"/> comes from: deleted once this node's own is written.</summary>
+    private void CopySuperseded(string clientId, string key)
+    {
+        if (key != CopyKey(NodeName, clientId))
+            _staleCopies[clientId] = key;
     }
 
     /// <summary>
@@ -180,13 +226,25 @@ internal sealed partial class ClusterNode
             var bucket = _sessionsBucket.Task.IsCompletedSuccessfully
                 ? _sessionsBucket.Task.Result
                 : await new NatsKVContext(new NatsJSContext(_nats)).GetStoreAsync(SessionsBucketName, deadline.Token).ConfigureAwait(false);
-            var entry = await bucket.GetEntryAsync<byte[]>(OwnerKey(clientId), cancellationToken: deadline.Token).ConfigureAwait(false);
-            var (owner, _, record) = SplitCopy(entry.Value);
-            LogSessionCopyUsed(_logger, clientId, owner ?? "?", previousOwner);
-            return record;
-        }
-        catch (Exception ex) when (ex is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
-        {
+            // Under the previous owner's name; else the older layout's key (a copy written before it, by any node).
+            foreach (var key in new[] { CopyKey(previousOwner, clientId), OwnerKey(clientId) })
+            {
+                NatsKVEntry<byte[]> entry;
+                try
+                {
+                    entry = await bucket.GetEntryAsync<byte[]>(key, cancellationToken: deadline.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is NatsKVKeyNotFoundException or NatsKVKeyDeletedException)
+                {
+                    continue;
+                }
+                var (owner, _, record) = SplitCopy(entry.Value);
+                if (record is null)
+                    continue;
+                CopySuperseded(clientId, key);
+                LogSessionCopyUsed(_logger, clientId, owner ?? "?", previousOwner);
+                return record;
+            }
             return null;
         }
         catch (Exception ex) when (ex is NatsException or TimeoutException or OperationCanceledException)

@@ -27,7 +27,10 @@ internal sealed class NodeSubjects(string clusterName)
     /// A node name as one subject token: node names hold '.' and '@' (<c>broker@10.0.0.1</c>), which NATS reads as
     /// separators or may refuse, so other characters become '_' and a hash of the whole name keeps two names apart.
     /// </summary>
-    public string Token(string nodeName)
+    public string Token(string nodeName) => TokenOf(nodeName);
+
+    /// <inheritdoc cref="Token"/>
+    public static string TokenOf(string nodeName)
     {
         var builder = new StringBuilder(nodeName.Length + 9);
         foreach (var c in nodeName)
