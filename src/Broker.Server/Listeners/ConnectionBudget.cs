@@ -33,18 +33,22 @@ internal sealed partial class ConnectionBudget
     /// <summary>A connection taken with <see cref="TryTake"/> has closed its socket.</summary>
     public void Return() => Interlocked.Decrement(ref _used);
 
-    /// <summary>Reads (and raises) the descriptor limit and logs the budget it allows.</summary>
-    public static ConnectionBudget FromFileDescriptorLimit(ILogger logger)
+    /// <summary>
+    /// Reads (and raises) the descriptor limit and logs the budget it allows; <paramref name="reserve"/> is
+    /// <c>listener.fd_reserve</c>, 0 for the default.
+    /// </summary>
+    public static ConnectionBudget FromFileDescriptorLimit(ILogger logger, int reserve = 0)
     {
         if (!OperatingSystem.IsLinux() || !TryRaiseLimit(out var before, out var limit))
             return new ConnectionBudget(long.MaxValue);
         // Already open: the runtime keeps every assembly file open (about 180 at start). Kept besides: what opens
         // later (assemblies loaded on first use, plugins' files and backend connections, log files, sockets accepted
-        // only to be closed): a tenth of the limit, at least 128.
+        // only to be closed): by default a tenth of the limit, at least 128; an operator who knows what the process
+        // opens may set it (listener.fd_reserve).
         var open = Directory.GetFileSystemEntries("/proc/self/fd").Length;
-        var reserve = Math.Max(128, limit / 10);
-        var budget = new ConnectionBudget(Math.Max(1, limit - open - reserve));
-        LogBudget(logger, limit, before, budget.Max, open, reserve);
+        long kept = reserve > 0 ? reserve : Math.Max(128, limit / 10);
+        var budget = new ConnectionBudget(Math.Max(1, limit - open - kept));
+        LogBudget(logger, limit, before, budget.Max, open, kept);
         return budget;
     }
 

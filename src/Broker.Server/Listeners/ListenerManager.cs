@@ -32,7 +32,7 @@ internal sealed partial class ListenerManager
         var logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
         var nodeHost = settings.Core.NodeName is { } node && node.Contains('@', StringComparison.Ordinal) ? node[(node.IndexOf('@', StringComparison.Ordinal) + 1)..] : "localhost";
         var listeners = new List<MqttListener>();
-        var budget = ConnectionBudget.FromFileDescriptorLimit(logger);
+        var budget = ConnectionBudget.FromFileDescriptorLimit(logger, settings.Listeners.FdReserve);
         foreach (var options in settings.MqttListeners)
         {
             if (!options.Enabled)

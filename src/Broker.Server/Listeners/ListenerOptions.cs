@@ -318,6 +318,10 @@ internal sealed class ListenersOptions
 {
     internal const string DefaultName = "external";
 
+    /// <remarks>Default 0: a tenth of the descriptor limit, at least 128 (<see cref="ConnectionBudget"/>).</remarks>
+    [ConfKey("listener.fd_reserve", "File descriptors kept free of connections, for files, plugins, backends and the runtime: all listeners together accept at most the process's descriptor limit (`ulimit -n`, raised to its hard limit at start), minus what is open at start, minus this; a connection beyond it is closed at once. A process out of descriptors cannot even start a thread and ends, dropping every client, so keep it well above what your plugins and log files open. 0 = a tenth of the limit, at least 128.", Min = "0", Max = "1000000")]
+    public int FdReserve { get; set; }
+
     /// <remarks>Default: external on 0.0.0.0:1883.</remarks>
     [ConfMap("listener.tcp", "MQTT/TCP listeners." + "\n  More listeners of this kind: the same keys under another name (letters, digits, _), e.g. `listener.tcp.internal = 127.0.0.1:11883`\n  and `listener.tcp.internal.max_connections = 1000`; each is started, limited, listed (`ctl listeners`) and stopped on its own.")]
     public Dictionary<string, TcpListenerOptions> Tcp { get; set; } = new() { [DefaultName] = new() };

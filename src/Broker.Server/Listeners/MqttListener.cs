@@ -43,7 +43,7 @@ internal sealed partial class MqttListener
     private readonly IWebSocketListenerOptions? _webSocket;
     private readonly RateLimit? _messagesIn;
     private readonly RateLimit? _bytesIn;
-    private readonly Action _tcpSocketClosed;
+    private readonly SocketPipe.Closing _tcpClosing; // shared by every plain TCP connection of this listener
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConnectionBudget? _budget; // shared by every listener: the process's descriptors
     private WebApplication? _app;
@@ -67,7 +67,7 @@ internal sealed partial class MqttListener
         _logger = loggerFactory.CreateLogger("Broker.Server.Listeners");
         _messagesIn = options.MessagesInLimit;
         _bytesIn = options.BytesInLimit;
-        _tcpSocketClosed = TcpSocketClosed;
+        _tcpClosing = new SocketPipe.Closing(() => _host.CloseLinger, _host.TimeProvider, TcpSocketClosed);
     }
 
     public MqttListenerOptions Options { get; }
@@ -269,7 +269,7 @@ internal sealed partial class MqttListener
         // the pipe whatever happened, which closes the socket (after mqtt.close_linger) and reports to TcpSocketClosed.
         var loops = _loops;
         var loop = loops.Length == 0 ? null : loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
-        var pipe = new SocketPipe(socket, loop, _host.CloseLinger, _host.TimeProvider, _tcpSocketClosed);
+        var pipe = new SocketPipe(socket, loop, _tcpClosing);
         var connection = _host.Start(pipe, SettingsOf(remote, certificate: null));
         // Accepted just as the listener stops, after StopTcpAsync listed the connections: close it like the others.
         if (Volatile.Read(ref _drained) is not null)

@@ -55,9 +55,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
 
     private readonly Socket _socket;
     private readonly Reader _reader;
-    private readonly TimeSpan _linger;
-    private readonly TimeProvider _timeProvider;
-    private readonly Action? _closed;
+    private readonly Closing _closing; // shared by a listener's connections: one field instead of three per connection
     private int _sidesCompleted;
     // The writing side: the pipe is its own writer (one object less per connection).
     private byte[]? _writeBuffer;
@@ -71,6 +69,14 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     /// <param name="timeProvider">Times the linger; the system's by default.</param>
     /// <param name="closed">Called once the socket has been closed, after the linger.</param>
     public SocketPipe(Socket socket, EpollLoop? loop, TimeSpan linger = default, TimeProvider? timeProvider = null, Action? closed = null)
+        : this(socket, loop, new Closing(() => linger, timeProvider ?? TimeProvider.System, closed))
+    {
+    }
+
+    /// <param name="socket">An accepted connection; the pipe owns it.</param>
+    /// <param name="loop">The loop that tells when it is readable; null to wait with .NET's socket engine.</param>
+    /// <param name="closing">How the connections of its listener close; one instance for all of them.</param>
+    public SocketPipe(Socket socket, EpollLoop? loop, Closing closing)
     {
         // Non-blocking: a send or receive returns WouldBlock instead of waiting. The writer sends directly and only falls
         // back to an asynchronous send when the kernel's buffer is full. Set on the descriptor, not through
@@ -78,11 +84,15 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         // with its locks: bench/README.md, "Where an idle connection's memory goes") that the loops never use.
         SetNonBlocking(socket);
         _socket = socket;
-        _linger = linger;
-        _timeProvider = timeProvider ?? TimeProvider.System;
-        _closed = closed;
+        _closing = closing;
         _reader = new Reader(this, loop);
     }
+
+    /// <summary>How a listener's connections close, shared by all of them.</summary>
+    /// <param name="Linger">How long to drain the peer's input after both sides are completed (read at each close); zero closes at once.</param>
+    /// <param name="TimeProvider">Times the linger.</param>
+    /// <param name="Closed">Called once a socket has been closed, after the linger.</param>
+    internal sealed record Closing(Func<TimeSpan> Linger, TimeProvider TimeProvider, Action? Closed);
 
     public PipeReader Input => _reader;
 
@@ -196,9 +206,10 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     {
         if (Interlocked.Increment(ref _sidesCompleted) != 2)
             return;
-        if (_linger > TimeSpan.Zero)
+        var linger = _closing.Linger();
+        if (linger > TimeSpan.Zero)
         {
-            _ = LingerAsync();
+            _ = LingerAsync(linger);
             return;
         }
         try
@@ -210,16 +221,16 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             // Already reset by the peer, or aborted.
         }
         _socket.Dispose();
-        _closed?.Invoke();
+        _closing.Closed?.Invoke();
     }
 
     /// <summary>Half-closes, then drops what the peer sends until it closes, the linger ends or the byte cap is met.</summary>
-    private async Task LingerAsync()
+    private async Task LingerAsync(TimeSpan linger)
     {
         try
         {
             _socket.Shutdown(SocketShutdown.Send);
-            using var timeout = new CancellationTokenSource(_linger, _timeProvider);
+            using var timeout = new CancellationTokenSource(linger, _closing.TimeProvider);
             var dropped = 0;
             while (dropped < LingerMaxBytes)
             {
@@ -234,7 +245,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             // Reset by the peer, aborted (CancelPendingFlush), or the linger is over.
         }
         _socket.Dispose();
-        _closed?.Invoke();
+        _closing.Closed?.Invoke();
     }
 
     /// <summary>
@@ -334,11 +345,10 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         private const int Readable = 1; // reported (or the last receive filled the buffer): there may be data
         private const int Waiting = 2;  // a read is pending; the loop completes it at the next report
 
+        // Fewest fields (every idle connection holds one reader): the socket is the owner's, and the loop and the
+        // zero-byte receive's cancellation, which a reader never has both of, share one field (bench/README.md).
         private readonly SocketPipe _owner;
-        private readonly Socket _socket;
-        private readonly SafeSocketHandle _handle;
-        private readonly EpollLoop? _loop;
-        private readonly CancellationTokenSource? _cancelWait; // without a loop: ends a pending zero-byte receive
+        private readonly object? _waitWith; // the EpollLoop; without one, the CancellationTokenSource that ends a pending zero-byte receive
         private readonly long _loopId;
         private AwaitedRead? _awaited; // the read a loop completes, when awaited (ReadAsync); made on the first
         private IReadCallback? _callback; // the reader that is called back instead (TryReadOrCallBack)
@@ -355,18 +365,20 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         public Reader(SocketPipe owner, EpollLoop? loop)
         {
             _owner = owner;
-            _socket = owner._socket;
-            _handle = _socket.SafeHandle;
             if (loop is null)
             {
-                _cancelWait = new CancellationTokenSource();
+                _waitWith = new CancellationTokenSource();
                 return;
             }
-            if (loop.TryRegister(_socket.Handle, this, out _loopId))
-                _loop = loop;
+            if (loop.TryRegister(owner._socket.Handle, this, out _loopId))
+                _waitWith = loop;
             else
                 _ended = true; // the listener is stopping
         }
+
+        private EpollLoop? Loop => _waitWith as EpollLoop;
+
+        private CancellationTokenSource? CancelWait => _waitWith as CancellationTokenSource;
 
         private ReadResult Current(bool cancelled) =>
             new(new ReadOnlySequence<byte>(_buffer ?? [], _start, _end - _start), cancelled, _ended);
@@ -388,11 +400,11 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         {
             if (TryRead(out var result))
                 return new ValueTask<ReadResult>(result);
-            if (_loop is null)
+            if (Loop is not { } loop)
                 return ReceiveAsync();
             _callback = null;
             var awaited = _awaited ??= new AwaitedRead();
-            return ReceiveOrWait(_loop, out result) ? new ValueTask<ReadResult>(result) : new ValueTask<ReadResult>(awaited, awaited.Core.Version);
+            return ReceiveOrWait(loop, out result) ? new ValueTask<ReadResult>(result) : new ValueTask<ReadResult>(awaited, awaited.Core.Version);
         }
 
         public bool TryReadOrCallBack(IReadCallback callback, out ReadResult result)
@@ -400,8 +412,8 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             if (TryRead(out result))
                 return true;
             _callback = callback;
-            if (_loop is not null)
-                return ReceiveOrWait(_loop, out result);
+            if (Loop is { } loop)
+                return ReceiveOrWait(loop, out result);
             // Without a loop (not Linux, or tests): the zero-byte receive's wait, then the callback.
             var received = ReceiveAsync();
             if (received.IsCompleted)
@@ -513,7 +525,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             SocketError error;
             try
             {
-                error = Receive(_handle, _buffer.AsSpan(_end, space), out received);
+                error = Receive(_owner._socket.SafeHandle, _buffer.AsSpan(_end, space), out received);
             }
             catch (ObjectDisposedException)
             {
@@ -540,9 +552,9 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             try
             {
                 if (_buffer is null)
-                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _cancelWait!.Token).ConfigureAwait(false);
+                    await _owner._socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, CancelWait!.Token).ConfigureAwait(false);
                 var space = PrepareBuffer();
-                received = await _socket.ReceiveAsync(_buffer.AsMemory(_end, space), SocketFlags.None).ConfigureAwait(false);
+                received = await _owner._socket.ReceiveAsync(_buffer.AsMemory(_end, space), SocketFlags.None).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
             {
@@ -610,10 +622,10 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
                 return;
             // Wakes a pending zero-byte receive. Not by shutting down the receive side: a closing connection still
             // drains its input (the linger), and after SHUT_RD a receive no longer waits for the peer.
-            _cancelWait?.Cancel();
+            CancelWait?.Cancel();
             // A read waiting for the loop ends now, not at the loop's next report, which a closed socket never
             // gets. Not on this thread: the caller may hold a lock the channel's read loop would take.
-            if (_loop is not null && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting)
+            if (Loop is not null && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting)
                 ThreadPool.UnsafeQueueUserWorkItem(static reader => reader.Complete(reader.Received(0)), this, preferLocal: false);
         }
 
@@ -622,7 +634,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             if (_completed)
                 return;
             _completed = true;
-            _loop?.Unregister(_loopId);
+            Loop?.Unregister(_loopId);
             if (_buffer is not null)
                 ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = null;
