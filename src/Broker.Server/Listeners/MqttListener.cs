@@ -221,7 +221,17 @@ internal sealed partial class MqttListener
         ListenOptions? bound = null;
         listenOptions = () => bound!;
         builder.WebHost.UseKestrelCore()
-            .UseSockets(o => o.Backlog = 1024)
+            .UseSockets(o =>
+            {
+                o.Backlog = 1024;
+                // The connection's reads and writes, TLS and the WebSocket framing included, run on the socket's
+                // completion thread rather than each being handed to an I/O queue and then the thread pool: at
+                // 5k msg/s over TLS a third of the broker's CPU went to waking threads for those hand-offs
+                // (bench/README.md, "TLS and WebSocket on Kestrel"). Our handler on that thread is what the plain
+                // tcp listener's io_threads already do: hooks marked blocking are moved to the thread pool
+                // (HookChain), the others must not block.
+                o.UnsafePreferInlineScheduling = true;
+            })
             .UseShutdownTimeout(ShutdownTimeout)
             .ConfigureKestrel(k =>
             {

@@ -23,11 +23,19 @@ internal sealed partial class WebSocketPipe : IDuplexPipe, IAsyncDisposable
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Both pipes resume their reader and writer on the thread that makes them ready (the channel's flush runs the send
+    /// loop, a received frame runs the channel's parse), not through the thread pool: each hop is a thread wake-up,
+    /// the largest part of a WebSocket message's CPU before (bench/README.md, "TLS and WebSocket on Kestrel").
+    /// </summary>
+    private static readonly PipeOptions Options = new(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
+        useSynchronizationContext: false);
+
     private readonly WebSocket _socket;
     private readonly ILogger _logger;
     private readonly string? _peer;
-    private readonly Pipe _input = new(new PipeOptions(useSynchronizationContext: false));
-    private readonly Pipe _output = new(new PipeOptions(useSynchronizationContext: false));
+    private readonly Pipe _input = new(Options);
+    private readonly Pipe _output = new(Options);
     private readonly TimeSpan _linger;
     private readonly Task _receiving;
     private readonly Task _sending;
