@@ -312,10 +312,12 @@ internal sealed partial class ClusterNode : IBanObserver
         // A fresh NATS cluster often leaves the first create unanswered when several nodes create one replicated bucket
         // at once: each attempt waits 1 s, then twice as long up to NATS's own 5 s, rather than 5 s from the start.
         var attemptTimeout = TimeSpan.FromSeconds(1);
+        var waited = attemptTimeout;
         while (!cancel.IsCancellationRequested)
         {
             try
             {
+                waited = attemptTimeout;
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
                 attempt.CancelAfter(attemptTimeout);
                 attemptTimeout = TimeSpan.FromTicks(Math.Min(attemptTimeout.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
@@ -339,9 +341,11 @@ internal sealed partial class ClusterNode : IBanObserver
             }
             catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !cancel.IsCancellationRequested))
             {
+                var timedOut = ex is OperationCanceledException;
                 if (_core.ShouldLog(0x2442, nameof(LogRegistryRetry), name))
-                    LogRegistryRetry(_logger, name, ex.Message);
-                await DelayQuietlyAsync(TimeSpan.FromMilliseconds(500), cancel).ConfigureAwait(false);
+                    LogRegistryRetry(_logger, name, timedOut ? $"no answer in {waited.TotalSeconds:0} s" : ex.Message);
+                if (!timedOut)
+                    await DelayQuietlyAsync(TimeSpan.FromMilliseconds(500), cancel).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -249,7 +249,7 @@ public sealed class ClusterAdminTests
     [Fact]
     public async Task DelayedPublish_OriginKilledBeforeDue_SurvivorPublishesItOnTime_ExactlyOnce()
     {
-        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits 5 s at its first bucket.
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
         await using var nats = await NatsServers.StartAsync(1);
         await using var started = await ClusterHarness.StartAsync(2, nats, (_, o) => o.LoadedPlugins.Add("delayed_publish"));
         var (a, b) = (started[0], started[1]);

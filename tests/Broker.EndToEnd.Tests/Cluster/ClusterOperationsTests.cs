@@ -19,7 +19,7 @@ public sealed class ClusterOperationsTests
     [Fact]
     public async Task Api_OnOneNode_ListsAndKicksTheClientsOfEveryNode()
     {
-        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits 5 s at its first bucket.
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
         await using var nats = await NatsServers.StartAsync(1);
         await using var started = await ClusterHarness.StartAsync(3, nats);
         var (a, b, c) = (started[0], started[1], started[2]);
@@ -155,7 +155,7 @@ public sealed class ClusterOperationsTests
     [Fact]
     public async Task ForceLeave_KilledNode_LeavesEveryStatus_RunningNodeIsToldToLeave()
     {
-        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits 5 s at its first bucket.
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
         await using var nats = await NatsServers.StartAsync(1);
         await using var started = await ClusterHarness.StartAsync(3, nats);
         var (a, b, c) = (started[0], started[1], started[2]);
@@ -240,7 +240,7 @@ public sealed class ClusterOperationsTests
     [Fact]
     public async Task CtlPlugins_OnEveryNodeByDefault_OrOneWithNode()
     {
-        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits 5 s at its first bucket.
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
         await using var nats = await NatsServers.StartAsync(1);
         await using var started = await ClusterHarness.StartAsync(3, nats, (_, o) =>
         {

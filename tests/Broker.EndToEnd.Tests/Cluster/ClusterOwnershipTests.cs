@@ -10,7 +10,7 @@ namespace Broker.EndToEnd.Tests.Cluster;
 /// compare-and-set), a CONNECT on another node takes the connection over (DISCONNECT 0x8E) and moves the persistent
 /// session there (subscriptions, in-flight and queued messages), and a dead owner is not waited for. Three broker nodes
 /// over one NATS server with JetStream (no test here stops a NATS server; over a fresh three-server cluster each node's
-/// first bucket creation often waited 5 s for an answer that never came; ClusterTests and ClusterFailureTests keep three);
+/// first bucket creation often went unanswered, which costs a retry; ClusterTests and ClusterFailureTests keep three);
 /// the client side is the raw client, for wire precision.
 /// </summary>
 public sealed class ClusterOwnershipTests

@@ -15,7 +15,7 @@ public sealed class ClusterSharedStateTests
     [Fact]
     public async Task Retained_PublishedOnOneNode_ServedOnEveryNode_ReplacedAndDeletedEverywhere()
     {
-        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits 5 s at its first bucket.
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
         await using var nats = await NatsServers.StartAsync(1);
         await using var started = await ClusterHarness.StartAsync(3, nats, (_, o) => WithRetainer()(o));
         var (a, b, c) = (started[0], started[1], started[2]);
