@@ -28,7 +28,8 @@ namespace Broker.Cluster;
 /// a node while it was out of the cluster (left, or never joined: <see cref="Broker.Core.Hosting.IClusterPort.LiftedBans"/>, kept across
 /// restarts) is written there too, as a deletion at the revision read, if the bucket's ban was written before the
 /// lifting; if it was written after it (another node banned again meanwhile), the bucket's ban wins. Node and NATS
-/// server clocks decide "before".</para>
+/// server clocks decide "before". So is a lifting made in the cluster that was not written before the node stopped,
+/// restarted or left (NATS unreachable): the core keeps every lifting until this node has written it.</para>
 /// <para>Until its first read of the bucket since it started or joined is complete, a node holds every CONNECT before
 /// its ban check (<see cref="BansRead"/>), so a ban made on another node refuses the client from its first CONNECT
 /// here; it stops holding them <c>cluster.node_timeout</c> after it started or joined if the read has not come (NATS
@@ -48,10 +49,11 @@ internal sealed partial class ClusterNode : IBanObserver
     public Task BansRead => _bansRead.Task;
 
     /// <inheritdoc/>
-    public void BanAdded(Ban ban, bool disconnects) => _banChanges.Writer.TryWrite(new BanChange(ban.As, ban.Who, ban, disconnects));
+    public void BanAdded(Ban ban, bool disconnects) => _banChanges.Writer.TryWrite(new BanChange(ban.As, ban.Who, ban, disconnects, ban.At));
 
     /// <inheritdoc/>
-    public void BanRemoved(BanKind kind, string who) => _banChanges.Writer.TryWrite(new BanChange(kind, who, null, false));
+    /// <remarks>The core keeps the lifting (<see cref="IClusterPort.LiftedBans"/>, persisted) until it is written here.</remarks>
+    public void BanRemoved(BanKind kind, string who) => _banChanges.Writer.TryWrite(new BanChange(kind, who, null, false, _core.TimeProvider.GetUtcNow()));
 
     /// <summary>Opens the bucket, then writes this node's changes and applies the others', until the node stops.</summary>
     private async Task ReplicateBansAsync(CancellationToken cancel)
@@ -122,9 +124,19 @@ internal sealed partial class ClusterNode : IBanObserver
                     {
                         var key = BanKey(change.Kind, change.Who);
                         if (change.Ban is { } ban)
+                        {
                             await bucket.PutAsync(key, BanValue(ban, change.Disconnects), cancellationToken: cancel).ConfigureAwait(false);
+                        }
                         else
+                        {
                             await bucket.DeleteAsync(key, cancellationToken: cancel).ConfigureAwait(false);
+                            // Written: the core no longer keeps this lifting (nor an earlier one of the same) for a restart.
+                            foreach (var kept in _core.LiftedBans())
+                            {
+                                if (kept.As == change.Kind && kept.Who == change.Who && kept.At <= change.At)
+                                    _core.ForgetLifted(kept);
+                            }
+                        }
                         break;
                     }
                     catch (Exception ex) when (ex is NatsException or TimeoutException || (ex is OperationCanceledException && !cancel.IsCancellationRequested))
@@ -430,7 +442,7 @@ internal sealed partial class ClusterNode : IBanObserver
         }
     }
 
-    private readonly record struct BanChange(BanKind Kind, string Who, Ban? Ban, bool Disconnects);
+    private readonly record struct BanChange(BanKind Kind, string Who, Ban? Ban, bool Disconnects, DateTimeOffset At);
 
     private sealed record RemoteBan(Ban Ban, bool Disconnects, string Node, string Boot);
 
@@ -452,7 +464,7 @@ internal sealed partial class ClusterNode : IBanObserver
     [LoggerMessage(EventId = 2448, Level = LogLevel.Warning, Message = "Cluster: the banned list {Bucket} not read within cluster.node_timeout ({Timeout} ms): CONNECTs are no longer held for it and are checked against this node's own list ({Count} bans) until it is")]
     private static partial void LogBansNotRead(ILogger logger, string bucket, double timeout, int count);
 
-    [LoggerMessage(EventId = 2449, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, lifted here at {At} while out of the cluster, lifted in the cluster's list")]
+    [LoggerMessage(EventId = 2449, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, lifted here at {At} while out of the cluster or before NATS answered, lifted in the cluster's list")]
     private static partial void LogLiftedSent(ILogger logger, string @as, string who, DateTimeOffset at);
 
     [LoggerMessage(EventId = 2455, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, made here at {At} after the cluster's list had lifted it, written to the cluster's list")]

@@ -23,8 +23,10 @@ public enum BanKind
 public sealed record Ban(BanKind As, string Who, string Reason, string By, DateTimeOffset At, DateTimeOffset Until);
 
 /// <summary>
-/// A ban lifted on this node while no cluster was told of its changes (<see cref="BannedList.Observer"/> unset: the node
-/// had left its cluster, was never in one, or its cluster had not attached yet), kept until a cluster has it.
+/// A ban lifted on this node, kept until a cluster has it: while no cluster is told of its changes
+/// (<see cref="BannedList.Observer"/> unset: the node had left its cluster, was never in one, or its cluster had not
+/// attached yet), and while the cluster told has not written it yet (NATS unreachable), so that a restart or a leave
+/// in between does not lose it.
 /// </summary>
 /// <param name="As">What <paramref name="Who"/> is.</param>
 /// <param name="Who">The client id, user name, or address, as <see cref="BannedList.Normalize(BanKind, string)"/> spells it.</param>
@@ -43,8 +45,8 @@ public sealed record LiftedBan(BanKind As, string Who, DateTimeOffset At, DateTi
 /// volatile read and a count check; otherwise at most three dictionary lookups.
 /// </para>
 /// <para>
-/// Bans lifted while no cluster observes the list (<see cref="LiftedBan"/>: a node that left its cluster) are kept
-/// until a cluster takes them (<see cref="Lifted"/>, <see cref="ForgetLifted"/>), so that joining again does not bring
+/// Bans lifted here (<see cref="LiftedBan"/>) are kept until a cluster takes them, also while one observes the list
+/// and has not written the lifting yet (<see cref="Lifted"/>, <see cref="ForgetLifted"/>), so that joining again does not bring
 /// back a ban lifted meanwhile; at most <see cref="MaxLifted"/>, each only until its ban's own end.
 /// </para>
 /// <para>
@@ -113,7 +115,10 @@ public sealed partial class BannedList
     }
 
     /// <summary>Removes the ban of <paramref name="who"/> as <paramref name="kind"/>; false if there was none.</summary>
-    /// <remarks>With no <see cref="Observer"/> to tell, the lifting is kept for a cluster this node may join (<see cref="Lifted"/>).</remarks>
+    /// <remarks>
+    /// The lifting is kept (<see cref="Lifted"/>, persisted) until a cluster has it: the one this node may join, or the
+    /// <see cref="Observer"/> told, which forgets it once written (<see cref="ForgetLifted"/>).
+    /// </remarks>
     internal bool Remove(BanKind kind, string who)
     {
         var key = (kind, Normalize(kind, who));
@@ -122,8 +127,7 @@ public sealed partial class BannedList
         {
             if (!bans.Remove(key, out var ban))
                 return false;
-            if (observer is null)
-                KeepLifted(new LiftedBan(key.Item1, key.Item2, _time.GetUtcNow(), ban.Until));
+            KeepLifted(new LiftedBan(key.Item1, key.Item2, _time.GetUtcNow(), ban.Until));
             return true;
         });
         if (!removed)
@@ -139,7 +143,7 @@ public sealed partial class BannedList
         return Change(bans => bans.Remove(key));
     }
 
-    /// <summary>The bans lifted while no cluster observed this list (<see cref="LiftedBan"/>) whose ban has not ended yet.</summary>
+    /// <summary>The bans lifted here and not yet taken by a cluster (<see cref="LiftedBan"/>) whose ban has not ended yet.</summary>
     internal List<LiftedBan> Lifted()
     {
         var now = _time.GetUtcNow();

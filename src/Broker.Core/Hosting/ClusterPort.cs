@@ -107,8 +107,9 @@ public interface IClusterPort
     bool ApplyUnban(AccessControl.BanKind kind, string who);
 
     /// <summary>
-    /// Bans lifted on this node while no observer was told of its changes (it had left its cluster, was in none, or the
-    /// cluster had not attached yet), kept, across restarts, until the cluster has them (<see cref="ForgetLifted"/>).
+    /// Bans lifted on this node, kept, across restarts, until the cluster has them (<see cref="ForgetLifted"/>): lifted
+    /// while no observer was told of its changes (it had left its cluster, was in none, or the cluster had not attached
+    /// yet), or told and not yet written.
     /// </summary>
     List<AccessControl.LiftedBan> LiftedBans();
 

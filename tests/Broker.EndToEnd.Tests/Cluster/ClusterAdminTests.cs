@@ -118,6 +118,30 @@ public sealed class ClusterAdminTests
         Assert.Contains("while-out", (await CtlAsync(a, "banned", "list")).Stdout, StringComparison.Ordinal);
     }
 
+    // A ban lifted on a node while NATS is unreachable, the node restarted before NATS answers: the node kept the lifting
+    // on disk until written, so once NATS is back it is lifted on every node (before, the cluster's list brought the ban
+    // back on that node too).
+    [Fact]
+    public async Task Banned_LiftedWhileNatsIsDown_NodeRestartedBeforeItAnswers_LiftedEverywhereOnceItDoes()
+    {
+        await using var nats = await NatsServers.StartAsync(1);
+        await using var started = await ClusterHarness.StartAsync(2, nats);
+        var (a, b) = (started[0], started[1]);
+        await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "down-1", "--duration", "1h");
+        await ConnackEventuallyAsync(b, "down-1", Banned, "b to refuse down-1, banned on a");
+
+        await nats.KillServerAsync(0);
+        await CtlAsync(a, "banned", "del", "--as", "clientid", "--who", "down-1");
+        await using var restarted = await a.RestartAsync();
+        Assert.DoesNotContain("down-1", (await CtlAsync(restarted, "banned", "list")).Stdout, StringComparison.Ordinal);
+
+        await nats.StartServerAsync(0);
+        await ConnackEventuallyAsync(b, "down-1", 0, "b to accept down-1, lifted on a while NATS was down (a restarted since)");
+        await restarted.WaitForLogAsync(l => l.Contains("ban of clientid down-1, lifted here at", StringComparison.Ordinal), "a to write its lifting kept across the restart", Deadline);
+        Assert.Equal<int?>(0, await ConnackAsync(restarted, "down-1"));
+        Assert.DoesNotContain("down-1", (await CtlAsync(restarted, "banned", "list")).Stdout, StringComparison.Ordinal);
+    }
+
     // login_failure bans the address and the user name on the node the guesses went to; the other node refuses them too.
     [Fact]
     public async Task Banned_ByLoginFailureOnOneNode_AppliesOnEvery_AndIsLiftedEverywhere()
