@@ -57,6 +57,14 @@ internal abstract class MqttListenerOptions : IValidatableOptions
     [ConfKey("rate_limit.conn_bytes_in", BytesInDoc, Example = "100KB,1s")]
     public string ConnBytesIn { get; set; } = "";
 
+    /// <remarks>Default 1024.</remarks>
+    [ConfKey("backlog", "Length of the TCP accept queue.", Min = "1", Max = "65535")]
+    public int Backlog { get; set; } = 1024;
+
+    /// <remarks>Default 1.</remarks>
+    [ConfKey("io_threads", "Threads that wait for this listener's connections to send something (epoll, Linux) and then read it (after TLS and the WebSocket framing, on ssl, ws and wss listeners: the TLS handshake too), route and deliver it on that same thread, as mosquitto's one thread does: a message costs one thread wake-up. Connections are dealt to them in turn. Plugins' hooks run on them too, so a hook must never block (await instead, or register it as blocking: HookOptions.Blocking). 0: .NET's socket engine and the thread pool instead (always so on systems without epoll). More threads raise the ceiling on a machine with more cores; one spends the least CPU per message at low rates.", Min = "0", Max = "256")]
+    public int IoThreads { get; set; } = 1;
+
     internal bool Enabled => !IsOff(Bind);
 
     internal IPEndPoint EndPoint => TryParseEndPoint(Bind, out var endPoint) ? endPoint : throw new InvalidOperationException("validated at start");
@@ -232,14 +240,6 @@ internal sealed class TcpListenerOptions : MqttListenerOptions
     /// <remarks>Default 0.0.0.0:1883.</remarks>
     [ConfKey("", "Address and port of the MQTT/TCP" + BindDoc)]
     public override string Bind { get; set; } = "0.0.0.0:1883";
-
-    /// <remarks>Default 1024.</remarks>
-    [ConfKey("backlog", "Length of the TCP accept queue.", Min = "1", Max = "65535")]
-    public int Backlog { get; set; } = 1024;
-
-    /// <remarks>Default 1.</remarks>
-    [ConfKey("io_threads", "Threads that wait for this listener's connections to send something (epoll, Linux) and then read, route and deliver it on that same thread, as mosquitto's one thread does: a message costs one thread wake-up. Connections are dealt to them in turn. Plugins' hooks run on them too, so a hook must never block (await instead, or register it as blocking: HookOptions.Blocking). 0: .NET's socket engine and the thread pool instead (always so on systems without epoll). More threads raise the ceiling on a machine with more cores; one spends the least CPU per message at low rates.", Min = "0", Max = "256")]
-    public int IoThreads { get; set; } = 1;
 }
 
 /// <summary>An MQTT/TLS listener (<c>listener.ssl.&lt;name&gt;*</c>).</summary>

@@ -12,10 +12,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Broker.Server.Listeners;
 
@@ -102,18 +100,19 @@ internal sealed partial class MqttListener
                 return false;
             // A restart of a listener configured on port 0 comes back on the port it had, so clients find it again.
             var endPoint = _bound ?? Options.EndPoint;
-            if (Options is TcpListenerOptions tcp)
+            // Every kind of listener: a listening socket, and its connections read by io_threads epoll loops.
+            _loops = EpollLoop.IsSupported ? EpollLoop.StartMany(Options.IoThreads, Options.Name, _logger) : [];
+            if (Options is TcpListenerOptions)
             {
                 TcpAcceptor acceptor;
-                _loops = EpollLoop.IsSupported ? EpollLoop.StartMany(tcp.IoThreads, Options.Name, _logger) : [];
                 try
                 {
-                    acceptor = TcpAcceptor.Start(endPoint, tcp.Backlog, tcp.MaxConnRate, Admit, OnSocket, _host.TimeProvider, _logger, Options.Name);
+                    acceptor = TcpAcceptor.Start(Bind(endPoint), Options.MaxConnRate, Admit, OnSocket, _host.TimeProvider);
                 }
-                catch (SocketException ex)
+                catch
                 {
                     StopLoops();
-                    throw CannotListen(endPoint, ex);
+                    throw;
                 }
                 _bound = acceptor.EndPoint;
                 Volatile.Write(ref _acceptor, acceptor);
@@ -125,14 +124,10 @@ internal sealed partial class MqttListener
             {
                 await app.StartAsync().ConfigureAwait(false);
             }
-            catch (IOException ex)
-            {
-                await app.DisposeAsync().ConfigureAwait(false);
-                throw CannotListen(endPoint, ex);
-            }
             catch
             {
                 await app.DisposeAsync().ConfigureAwait(false);
+                StopLoops();
                 throw;
             }
             _bound = (IPEndPoint)listenOptions().EndPoint;
@@ -168,6 +163,7 @@ internal sealed partial class MqttListener
             await CloseChannelsAsync().ConfigureAwait(false);
             await stopping.ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
+            StopLoops();
             Volatile.Write(ref _app, null);
             LogStopped(_logger, Options.Name);
             return true;
@@ -221,17 +217,6 @@ internal sealed partial class MqttListener
         ListenOptions? bound = null;
         listenOptions = () => bound!;
         builder.WebHost.UseKestrelCore()
-            .UseSockets(o =>
-            {
-                o.Backlog = 1024;
-                // The connection's reads and writes, TLS and the WebSocket framing included, run on the socket's
-                // completion thread rather than each being handed to an I/O queue and then the thread pool: at
-                // 5k msg/s over TLS a third of the broker's CPU went to waking threads for those hand-offs
-                // (bench/README.md, "TLS and WebSocket on Kestrel"). Our handler on that thread is what the plain
-                // tcp listener's io_threads already do: hooks marked blocking are moved to the thread pool
-                // (HookChain), the others must not block.
-                o.UnsafePreferInlineScheduling = true;
-            })
             .UseShutdownTimeout(ShutdownTimeout)
             .ConfigureKestrel(k =>
             {
@@ -248,13 +233,15 @@ internal sealed partial class MqttListener
                     bound = lo;
                 });
             });
+        // Kestrel's transport is ours, the plain tcp listener's: the connection's reads (TLS and the WebSocket framing
+        // included) run on an io_threads loop, and its writes go straight into send, with no hand-off to another
+        // thread either way (bench/README.md, "TLS and WebSocket over the epoll transport"). Our handler on that thread is what the
+        // plain tcp listener's already is: hooks marked blocking are moved to the thread pool (HookChain), the others
+        // must not block.
+        IConnectionListenerFactory transport = new EpollTransportFactory(Bind, NextLoop, _host.TimeProvider);
         if (Options.MaxConnRate > 0)
-        {
-            // Registered last, so Kestrel picks it over the plain socket transport.
-            var rate = Options.MaxConnRate;
-            builder.Services.AddSingleton<IConnectionListenerFactory>(sp => new RateLimitedListenerFactory(
-                new SocketTransportFactory(sp.GetRequiredService<IOptions<SocketTransportOptions>>(), _loggerFactory), rate, _host.TimeProvider));
-        }
+            transport = new RateLimitedListenerFactory(transport, Options.MaxConnRate, _host.TimeProvider);
+        builder.Services.AddSingleton(transport);
 
         var app = builder.Build();
         if (_webSocket is not null)
@@ -277,15 +264,33 @@ internal sealed partial class MqttListener
         var remote = SocketPipe.RemoteOf(socket);
         // Not awaited: an awaiting state machine here would be held by every idle connection. The channel completes
         // the pipe whatever happened, which closes the socket (after mqtt.close_linger) and reports to TcpSocketClosed.
-        var loops = _loops;
-        var loop = loops.Length == 0 ? null : loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
-        var pipe = new SocketPipe(socket, loop, _tcpClosing);
+        var pipe = new SocketPipe(socket, NextLoop(), _tcpClosing);
         var connection = _host.Start(pipe, SettingsOf(remote, certificate: null));
         // Accepted just as the listener stops, after StopTcpAsync listed the connections: close it like the others.
         if (Volatile.Read(ref _drained) is not null)
         {
             Interlocked.Increment(ref _closedByStop);
             _ = connection.CloseAsync();
+        }
+    }
+
+    /// <summary>The loop the next connection is read by, in turn; null without loops.</summary>
+    private EpollLoop? NextLoop()
+    {
+        var loops = _loops;
+        return loops.Length == 0 ? null : loops[(uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length];
+    }
+
+    /// <summary>The listening socket; throws naming the key and address when it cannot be bound.</summary>
+    private ListeningSocket Bind(IPEndPoint endPoint)
+    {
+        try
+        {
+            return ListeningSocket.Bind(endPoint, Options.Backlog, _host.TimeProvider, _logger, Options.Name);
+        }
+        catch (SocketException ex)
+        {
+            throw CannotListen(endPoint, ex);
         }
     }
 

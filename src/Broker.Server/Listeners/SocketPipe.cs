@@ -27,11 +27,12 @@ namespace Broker.Server.Listeners;
 /// it when the flush has sent them. So memory follows traffic, not connection count.
 /// </para>
 /// <para>
-/// What it does not do, because its one user does not need it: <see cref="PipeReader.CancelPendingRead"/> ends
-/// reading for good (the channel only calls it to close: the receive side is shut down, which wakes a pending
-/// receive), and <see cref="PipeWriter.CancelPendingFlush"/> aborts the connection (the channel only calls it when
-/// the peer has stopped reading during a close). The socket is closed once both sides are completed; bytes already
-/// handed to the kernel are still delivered.
+/// Its users are the channel (plain tcp) and Kestrel's TLS and HTTP middleware (<see cref="EpollTransportFactory"/>).
+/// <see cref="PipeReader.CancelPendingRead"/> ends the pending (or next) read with <see cref="ReadResult.IsCanceled"/>
+/// and reading can go on, as with a <see cref="Pipe"/>; so does a read's cancellation token, with
+/// <see cref="OperationCanceledException"/>. <see cref="PipeWriter.CancelPendingFlush"/> aborts the connection (the
+/// channel only calls it when the peer has stopped reading during a close), as <see cref="Abort"/> does. The socket is
+/// closed once both sides are completed; bytes already handed to the kernel are still delivered.
 /// </para>
 /// <para>
 /// Closing with a linger (<c>mqtt.close_linger</c>): once both sides are completed, the sending side is shut down
@@ -184,13 +185,19 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         return new FlushResult(isCanceled: false, isCompleted: _sendFailed);
     }
 
-    public override void CancelPendingFlush()
+    // Only called when the peer has stopped reading during a close.
+    public override void CancelPendingFlush() => Abort();
+
+    /// <summary>
+    /// Closes the socket now, which ends a pending send and a pending read (its loop is never told about a descriptor
+    /// closed here); the sides still have to be completed.
+    /// </summary>
+    public void Abort()
     {
-        // Only called when the peer has stopped reading during a close: abort, which ends a pending send (and a
-        // pending read: its loop is never told about a descriptor closed here).
         _sendFailed = true;
         _reader.CancelPendingRead();
         _socket.Dispose();
+        _reader.Aborted();
     }
 
     public override void Complete(Exception? exception = null)
@@ -348,7 +355,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         // Fewest fields (every idle connection holds one reader): the socket is the owner's, and the loop and the
         // zero-byte receive's cancellation, which a reader never has both of, share one field (bench/README.md).
         private readonly SocketPipe _owner;
-        private readonly object? _waitWith; // the EpollLoop; without one, the CancellationTokenSource that ends a pending zero-byte receive
+        private object? _waitWith; // the EpollLoop; without one, the CancellationTokenSource that ends a pending receive
         private readonly long _loopId;
         private AwaitedRead? _awaited; // the read a loop completes, when awaited (ReadAsync); made on the first
         private IReadCallback? _callback; // the reader that is called back instead (TryReadOrCallBack)
@@ -401,10 +408,32 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             if (TryRead(out var result))
                 return new ValueTask<ReadResult>(result);
             if (Loop is not { } loop)
-                return ReceiveAsync();
+                return cancellationToken.CanBeCanceled ? ReceiveAsync(cancellationToken) : ReceiveAsync();
             _callback = null;
             var awaited = _awaited ??= new AwaitedRead();
-            return ReceiveOrWait(loop, out result) ? new ValueTask<ReadResult>(result) : new ValueTask<ReadResult>(awaited, awaited.Core.Version);
+            // A token (TLS's handshake timeout, TlsLinger's) ends the read with OperationCanceledException, as a
+            // Pipe's does. Registered before the read may wait, and disposed before it ends, so that a registration
+            // never outlives its read.
+            if (cancellationToken.CanBeCanceled)
+                awaited.Cancellation = cancellationToken.UnsafeRegister(static (reader, token) => ((Reader)reader!).CancelAwaited(token), this);
+            if (ReceiveOrWait(loop, out result))
+            {
+                awaited.EndCancellation();
+                return new ValueTask<ReadResult>(result);
+            }
+            if (cancellationToken.IsCancellationRequested)
+                CancelAwaited(cancellationToken); // fired before the read was waiting, when it could not end it
+            return new ValueTask<ReadResult>(awaited, awaited.Core.Version);
+        }
+
+        /// <summary>An awaited read's token fired: the read, if still waiting, ends with OperationCanceledException.</summary>
+        private void CancelAwaited(CancellationToken token)
+        {
+            if (Interlocked.CompareExchange(ref _state, Readable, Waiting) != Waiting)
+                return; // completed meanwhile, or not waiting yet (ReadAsync checks the token once it is)
+            var awaited = _awaited!;
+            awaited.Cancellation = default; // this callback's own
+            awaited.Core.SetException(new OperationCanceledException(token));
         }
 
         public bool TryReadOrCallBack(IReadCallback callback, out ReadResult result)
@@ -431,9 +460,13 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         private void Complete(ReadResult result)
         {
             if (_callback is { } callback)
+            {
                 callback.OnRead(result);
-            else
-                _awaited!.Core.SetResult(result);
+                return;
+            }
+            var awaited = _awaited!;
+            awaited.EndCancellation();
+            awaited.Core.SetResult(result);
         }
 
         /// <summary>
@@ -456,14 +489,14 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
                 {
                     if (!CancelledMeanwhile())
                         return false;
-                    result = Received(0);
+                    result = Cancelled();
                     return true;
                 }
                 if (state == Readable && onLoop && TryStartWaiting(Readable))
                 {
                     if (CancelledMeanwhile())
                     {
-                        result = Received(0);
+                        result = Cancelled();
                         return true;
                     }
                     loop.Revisit(this);
@@ -494,7 +527,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
                     if (!TryStartWaiting(Drained))
                         continue;
                     if (CancelledMeanwhile())
-                        Complete(Received(0));
+                        Complete(Cancelled());
                     return;
                 }
                 // Not waiting (the channel is busy with what it read): its next read receives.
@@ -554,13 +587,32 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
                 if (_buffer is null)
                     await _owner._socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, CancelWait!.Token).ConfigureAwait(false);
                 var space = PrepareBuffer();
-                received = await _owner._socket.ReceiveAsync(_buffer.AsMemory(_end, space), SocketFlags.None).ConfigureAwait(false);
+                received = await _owner._socket.ReceiveAsync(_buffer.AsMemory(_end, space), SocketFlags.None, CancelWait!.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (Volatile.Read(ref _cancelled) == 1)
+            {
+                // CancelPendingRead: this read ends, reading goes on with a new wait's cancellation.
+                _waitWith = new CancellationTokenSource();
+                return Cancelled();
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
             {
-                received = 0; // reset by the peer, aborted by this side, or cancelled: the end of the stream either way
+                received = 0; // reset by the peer, aborted by this side, or a token's cancellation: the end of the stream
             }
             return Received(received);
+        }
+
+        /// <summary>
+        /// Without a loop, a read with a token: when it fires, the read ends with OperationCanceledException, and so
+        /// does reading (the socket engine's pending receive is cancelled with it; io_threads = 0 only).
+        /// </summary>
+        private async ValueTask<ReadResult> ReceiveAsync(CancellationToken cancellationToken)
+        {
+            ReadResult result;
+            using (cancellationToken.UnsafeRegister(static reader => ((Reader)reader!).CancelWait!.Cancel(), this))
+                result = await ReceiveAsync().ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            return result;
         }
 
         /// <summary>Makes room after the unconsumed bytes and returns how much.</summary>
@@ -590,9 +642,14 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
                 _ended = true;
             _end += received;
             _examinedAll = false;
-            var cancelled = Interlocked.Exchange(ref _cancelled, 0) == 1;
-            _ended |= cancelled;
-            return Current(cancelled);
+            return Current(Interlocked.Exchange(ref _cancelled, 0) == 1);
+        }
+
+        /// <summary>The result of a read ended by <see cref="CancelPendingRead"/>: what is buffered, and reading goes on.</summary>
+        private ReadResult Cancelled()
+        {
+            Volatile.Write(ref _cancelled, 0);
+            return Current(cancelled: true);
         }
 
         private void ReturnBufferIfEmpty()
@@ -616,6 +673,9 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             ReturnBufferIfEmpty();
         }
 
+        /// <summary>The socket is closed: a later read receives (and meets the end) instead of waiting for the loop.</summary>
+        public void Aborted() => Interlocked.CompareExchange(ref _state, Readable, Drained);
+
         public override void CancelPendingRead()
         {
             if (Interlocked.Exchange(ref _cancelled, 1) == 1)
@@ -626,7 +686,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             // A read waiting for the loop ends now, not at the loop's next report, which a closed socket never
             // gets. Not on this thread: the caller may hold a lock the channel's read loop would take.
             if (Loop is not null && Interlocked.CompareExchange(ref _state, Readable, Waiting) == Waiting)
-                ThreadPool.UnsafeQueueUserWorkItem(static reader => reader.Complete(reader.Received(0)), this, preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(static reader => reader.Complete(reader.Cancelled()), this, preferLocal: false);
         }
 
         public override void Complete(Exception? exception = null)
@@ -649,6 +709,16 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     private sealed class AwaitedRead : IValueTaskSource<ReadResult>
     {
         public ManualResetValueTaskSourceCore<ReadResult> Core;
+
+        /// <summary>The pending read's cancellation, if its token can fire.</summary>
+        public CancellationTokenRegistration Cancellation;
+
+        /// <summary>Before the read ends: its token can no longer fire into it (waits for a callback running now).</summary>
+        public void EndCancellation()
+        {
+            Cancellation.Dispose();
+            Cancellation = default;
+        }
 
         ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => Core.GetResult(token);
 

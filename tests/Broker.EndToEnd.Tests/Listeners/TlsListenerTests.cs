@@ -31,6 +31,26 @@ public sealed class TlsListenerTests
     }
 
     [Fact]
+    public async Task Tls_ClientThatNeverStartsTheHandshake_IsClosedByTheHandshakeTimeout_WhileOthersAreServed()
+    {
+        // The handshake's 10 s timeout cancels a read waiting on the epoll transport (EpollTransportFactory): without
+        // it, a silent connection would hold its descriptor for ever.
+        using var certs = TestCertificates.Create();
+        await using var broker = await BrokerProcess.StartAsync(o => certs.Configure(o, "ssl"));
+        var port = await broker.ListenerPortAsync("ssl:external");
+        using var silent = new System.Net.Sockets.TcpClient();
+        await silent.ConnectAsync(System.Net.IPAddress.Loopback, port, TestContext.Current.CancellationToken);
+        var opened = System.Diagnostics.Stopwatch.StartNew();
+
+        await MosquittoClients.PublishAsync(broker, Tls(port, "--cafile", certs.CaFile, "-t", "tls/t", "-m", "meanwhile"));
+        var read = await silent.GetStream().ReadAsync(new byte[16], TestContext.Current.CancellationToken).AsTask()
+            .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, read);
+        Assert.InRange(opened.Elapsed.TotalSeconds, 9, 30);
+    }
+
+    [Fact]
     public async Task Tls_ClientTrustsAnotherCa_HandshakeFails()
     {
         using var certs = TestCertificates.Create();

@@ -69,7 +69,26 @@ public sealed class SocketPipeOnLoopTests() : SocketPipeTests(loops: 1)
         _pipe.Output.CancelPendingFlush();
         await flush.WaitAsync(Timeout, Cancel);
         var result = await read.WaitAsync(Timeout, Cancel);
-        Assert.True(result.IsCompleted);
+        Assert.True(result.IsCanceled);
+        // Kestrel may read again after aborting (EpollTransportFactory): that read meets the end, it does not wait.
+        _pipe.Input.AdvanceTo(result.Buffer.End);
+        var next = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+        Assert.True(next.IsCompleted);
+    }
+
+    [Fact]
+    public async Task ReadAsync_TokenFires_EndsWithOperationCanceled_AndReadingGoesOn()
+    {
+        // Kestrel's TLS handshake timeout and TlsLinger cancel a read this way; a Pipe would throw, not return.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
+        var read = _pipe.Input.ReadAsync(timeout.Token).AsTask();
+        Assert.False(read.IsCompleted);
+        await timeout.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => read.WaitAsync(Timeout, Cancel));
+
+        await _client.SendAsync(new byte[] { 7 }, SocketFlags.None, Cancel);
+        var next = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+        Assert.Equal(new byte[] { 7 }, next.Buffer.ToArray());
     }
 }
 
@@ -240,6 +259,23 @@ public abstract class SocketPipeTests : IAsyncDisposable
             if (!_result.TrySetResult((result.Buffer.ToArray(), result.IsCanceled, result.IsCompleted)))
                 throw new InvalidOperationException("called back twice for one read");
         }
+    }
+
+    [Fact]
+    public async Task CancelPendingRead_EndsOnlyThatRead_TheNextGetsWhatThePeerSends()
+    {
+        // As a Pipe's: Kestrel's HTTP/1 cancels a read (stopping, upgraded requests) and may read on.
+        var pending = _pipe.Input.ReadAsync(Cancel).AsTask();
+        _pipe.Input.CancelPendingRead();
+        var cancelled = await pending.WaitAsync(Timeout, Cancel);
+        Assert.True(cancelled.IsCanceled);
+        Assert.False(cancelled.IsCompleted);
+        _pipe.Input.AdvanceTo(cancelled.Buffer.End);
+
+        await _client.SendAsync(new byte[] { 1, 2 }, SocketFlags.None, Cancel);
+        var next = await _pipe.Input.ReadAsync(Cancel).AsTask().WaitAsync(Timeout, Cancel);
+        Assert.False(next.IsCanceled);
+        Assert.Equal(new byte[] { 1, 2 }, next.Buffer.ToArray());
     }
 
     [Fact]

@@ -1,0 +1,145 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Broker.Server.Listeners;
+
+/// <summary>
+/// The broker's epoll transport as a Kestrel transport, for the listeners whose TLS and HTTP Kestrel runs (ssl, ws,
+/// wss): each accepted connection's <see cref="ConnectionContext.Transport"/> is a <see cref="SocketPipe"/> on one of
+/// the listener's <see cref="EpollLoop"/>s, as a plain tcp connection's is. So TLS records are received, decrypted and
+/// parsed on the loop's thread, and a flush goes through TLS straight into <c>send</c>, instead of each read and write
+/// crossing Kestrel's socket transport's own pipes and threads (bench/README.md, "TLS and WebSocket over the epoll transport").
+/// </summary>
+/// <remarks>
+/// What Kestrel asks of a transport connection and how it is met: <see cref="EpollConnection.Abort(ConnectionAbortedException)"/>
+/// (timeouts, shutdown) closes the socket, which ends a pending read and write; <see cref="EpollConnection.DisposeAsync"/>,
+/// once the connection's middleware has returned, completes both sides, which closes the socket at once (a TLS
+/// connection's linger is <see cref="TlsLinger"/>'s, before that); reads honour their cancellation token (the TLS
+/// handshake's timeout, the linger's) by ending the connection's reading.
+/// </remarks>
+/// <param name="bind">Binds the listening socket (throws naming the key when it cannot).</param>
+/// <param name="nextLoop">The loop that reads the next connection; null for .NET's socket engine.</param>
+/// <param name="time">The clock.</param>
+internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bind, Func<EpollLoop?> nextLoop, TimeProvider time) : IConnectionListenerFactory
+{
+    private readonly SocketPipe.Closing _closing = new(static () => TimeSpan.Zero, time, Closed: null);
+
+    private SocketPipe Accepted(Socket socket) => new(socket, nextLoop(), _closing);
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        new(new Listener(this, bind((IPEndPoint)endpoint))); // Kestrel is only given IP endpoints (MqttListener.Build)
+
+    private sealed class Listener(EpollTransportFactory factory, ListeningSocket socket) : IConnectionListener
+    {
+        private readonly CancellationTokenSource _unbound = new();
+        private long _nextId;
+
+        public EndPoint EndPoint => socket.EndPoint;
+
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        {
+            // Kestrel stops accepting by unbinding; a token of its own, should it pass one, is honoured too.
+            using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(_unbound.Token, cancellationToken) : null;
+            if (await socket.AcceptAsync(linked?.Token ?? _unbound.Token).ConfigureAwait(false) is not { } accepted)
+                return null;
+            var pipe = factory.Accepted(accepted);
+            return new EpollConnection(++_nextId, pipe, accepted.LocalEndPoint, SocketPipe.RemoteOf(accepted));
+        }
+
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        {
+            _unbound.Cancel();
+            socket.Dispose();
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            _unbound.Cancel();
+            socket.Dispose();
+            _unbound.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>One accepted connection, as Kestrel's connection middleware sees it.</summary>
+    private sealed class EpollConnection : ConnectionContext
+    {
+        private readonly SocketPipe _pipe;
+        private readonly long _id;
+        private string? _connectionId;
+        private IDictionary<object, object?>? _items;
+        private CancellationTokenSource? _closed;
+        private readonly Lock _closedLock = new();
+        private bool _over; // aborted or disposed
+
+        public EpollConnection(long id, SocketPipe pipe, EndPoint? local, EndPoint? remote)
+        {
+            _id = id;
+            _pipe = pipe;
+            Transport = pipe;
+            LocalEndPoint = local;
+            RemoteEndPoint = remote;
+        }
+
+        public override string ConnectionId
+        {
+            get => _connectionId ??= "E" + _id.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+            set => _connectionId = value;
+        }
+
+        public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+        public override IDictionary<object, object?> Items
+        {
+            get => _items ??= new Dictionary<object, object?>();
+            set => _items = value;
+        }
+
+        public override IDuplexPipe Transport { get; set; }
+
+        /// <summary>Fires when the connection is aborted or disposed.</summary>
+        public override CancellationToken ConnectionClosed
+        {
+            get
+            {
+                lock (_closedLock)
+                {
+                    _closed ??= new CancellationTokenSource();
+                    if (_over)
+                        _closed.Cancel();
+                    return _closed.Token;
+                }
+            }
+            set => throw new NotSupportedException();
+        }
+
+        public override void Abort(ConnectionAbortedException abortReason)
+        {
+            _pipe.Abort();
+            FireClosed();
+        }
+
+        public override ValueTask DisposeAsync()
+        {
+            _pipe.Input.Complete();
+            _pipe.Complete();
+            FireClosed();
+            return ValueTask.CompletedTask;
+        }
+
+        private void FireClosed()
+        {
+            CancellationTokenSource? closed;
+            lock (_closedLock)
+            {
+                _over = true;
+                closed = _closed;
+            }
+            closed?.Cancel();
+        }
+    }
+}
