@@ -28,17 +28,23 @@ public interface IAuthBackendServer : IAsyncDisposable
 
     /// <summary>The server comes (back) on the same port.</summary>
     Task StartProcessAsync();
+
+    /// <summary>Removes every user and ACL row the tests add, so a class's shared server starts each test empty.</summary>
+    Task ResetAsync();
 }
 
 /// <summary>
 /// What every auth plugin of issue 20 must show against its real server, driven by mosquitto_pub/sub (and a raw client
 /// for exact SUBACK codes): passwords, fall-through, superuser, ACL, injection, failure policy, outage and recovery.
 /// </summary>
-public abstract class AuthBackendTests<TServer>
+public abstract class AuthBackendTests<TServer>(SharedBackend<TServer> shared) : IClassFixture<SharedBackend<TServer>>
     where TServer : IAuthBackendServer
 {
-    /// <summary>A fresh server (each test that kills it gets its own).</summary>
+    /// <summary>A fresh server, for a test that kills or freezes it (the others share <see cref="SharedServerAsync"/>).</summary>
     protected abstract Task<TServer> StartServerAsync();
+
+    /// <summary>The class's one server, emptied of what earlier tests added.</summary>
+    protected Task<TServer> SharedServerAsync() => shared.GetAsync(StartServerAsync);
 
     /// <summary>A server object whose process is not running yet (down at start).</summary>
     protected abstract Task<TServer> NotStartedServerAsync();
@@ -63,7 +69,7 @@ public abstract class AuthBackendTests<TServer>
     [Fact]
     public async Task Password_RightAccepted_WrongRefused_UnknownFallsToPasswordFile()
     {
-        await using var server = await StartServerAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", DefaultStored("secret"));
         await using var broker = await StartBrokerAsync(server, configure: o => o.Users.Add(("carol", "c-pass")));
 
@@ -80,7 +86,7 @@ public abstract class AuthBackendTests<TServer>
     [Fact]
     public async Task HashFormats_FromIndependentTools_EachAfterReload()
     {
-        await using var server = await StartServerAsync();
+        var server = await SharedServerAsync();
         var formats = new (string Spec, string User, string Stored, string? Salt)[]
         {
             ("sha256,salt", "u-sha256-suffix", await HashTools.OpensslAsync("sha256", "pw1" + "NaCl"), "NaCl"),
@@ -113,7 +119,7 @@ public abstract class AuthBackendTests<TServer>
     [Fact]
     public async Task Superuser_SkipsAcl_OrdinaryUserGetsItsRows()
     {
-        await using var server = await StartServerAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("root", DefaultStored("r-pass"), superuser: true);
         await server.AddUserAsync("alice", DefaultStored("a-pass"));
         await server.AllowAsync("alice", "sensors/alice/#", 3);
@@ -136,7 +142,7 @@ public abstract class AuthBackendTests<TServer>
     [Fact]
     public async Task Injection_UserNamesAreOnlyUserNames()
     {
-        await using var server = await StartServerAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", DefaultStored("secret"));
         await using var broker = await StartBrokerAsync(server);
 
@@ -212,7 +218,7 @@ public abstract class AuthBackendTests<TServer>
     [Fact]
     public async Task Reload20Times_UnderConnectLoad_NoWrongAdmittedNoRightRefusedNothingDropped()
     {
-        await using var server = await StartServerAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", DefaultStored("secret"));
         await Reload20TimesUnderConnectLoadAsync(server);
     }

@@ -9,14 +9,17 @@ namespace Broker.EndToEnd.Tests.AuthPlugins;
 /// under load). The same categories as the other auth plugins; not derived from <see cref="AuthBackendTests{TServer}"/>
 /// because LDAP has no password_hash (RFC 2307 values name their own scheme) and EMQX calls its timeout <c>timeout</c>.
 /// </summary>
-public sealed class AuthLdapTests
+public sealed class AuthLdapTests(SharedBackend<SlapdServer> shared) : IClassFixture<SharedBackend<SlapdServer>>
 {
+    /// <summary>The class's one slapd, <c>ou=devices</c> emptied (tests that kill, freeze or need TLS start their own).</summary>
+    private Task<SlapdServer> SharedServerAsync() => shared.GetAsync(() => SlapdServer.StartAsync());
+
     // Every RFC 2307 scheme slappasswd writes (and plain): right password in, wrong and missing out; a user the
     // directory does not have falls to the password file; isEnabled FALSE refuses even the right password.
     [Fact]
     public async Task Passwords_PlainAndRfc2307FromSlappasswd_UnknownFallsToPasswordFile()
     {
-        await using var server = await SlapdServer.StartAsync();
+        var server = await SharedServerAsync();
         var users = new (string User, string Stored)[]
         {
             ("u-plain", "pw-plain"),
@@ -51,7 +54,7 @@ public sealed class AuthLdapTests
     [Fact]
     public async Task SuperuserAndTopicAttributes_UnlistedTopicLeftToAclNomatch()
     {
-        await using var server = await SlapdServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("root", "r-pass", superuser: true);
         await server.AddEntryAsync("alice", "a-pass", "mqttPublishTopic: up/alice/#", "mqttPubSubTopic: sensors/%u/#");
         await server.AllowAsync("alice", "cmd/alice", 1); // ldapmodify: add mqttSubscriptionTopic
@@ -79,7 +82,7 @@ public sealed class AuthLdapTests
     [Fact]
     public async Task Injection_FilterSyntaxInUserNamesIsOnlyText()
     {
-        await using var server = await SlapdServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddEntryAsync("alice", "secret");
         await server.AddEntryAsync(@"a*b(c)d\5c", "odd-pass");
         await using var broker = await StartBrokerAsync(server);
@@ -96,7 +99,7 @@ public sealed class AuthLdapTests
     [Fact]
     public async Task AmbiguousUserName_TwoEntries_RefusedAsAFailure()
     {
-        await using var server = await SlapdServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddEntryAsync("alice", "secret");
         await server.AddAsync($"""
             dn: ou=more,{SlapdServer.DevicesDn}
@@ -121,7 +124,7 @@ public sealed class AuthLdapTests
     [Fact]
     public async Task FiltersAndCustomBaseDn_EmqxStyle()
     {
-        await using var server = await SlapdServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddEntryAsync("alice", "secret");
         await server.AddAsync($"""
             dn: uid=bob,{SlapdServer.DevicesDn}
@@ -155,7 +158,7 @@ public sealed class AuthLdapTests
     [Fact]
     public async Task BindAsUser_ServerChecksThePassword()
     {
-        await using var server = await SlapdServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddEntryAsync("alice", await SlapdServer.SlappasswdAsync("{SSHA}", "xyzzy-pw"), "isSuperuser: TRUE");
         await using var broker = await StartBrokerAsync(server, "auth.ldap.bind_as_user = true\n", o => o.Users.Add(("carol", "c-pass")));
 
@@ -280,7 +283,7 @@ public sealed class AuthLdapTests
     [Fact]
     public async Task Reload20Times_UnderConnectLoad_NoWrongAdmittedNoRightRefusedNothingDropped()
     {
-        await using var server = await SlapdServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddEntryAsync("alice", await SlapdServer.SlappasswdAsync("{SSHA}", "secret"));
         await Reload20TimesUnderConnectLoadAsync(server);
     }

@@ -7,7 +7,7 @@ namespace Broker.EndToEnd.Tests.AuthPlugins;
 /// auth_mongo (issue 20) against the MongoDB wire-protocol test double (no MongoDB server can be installed here; the
 /// plugin uses the official driver unchanged, as it would against MongoDB).
 /// </summary>
-public sealed class AuthMongoTests : AuthBackendTests<MongoTestServer>
+public sealed class AuthMongoTests(SharedBackend<MongoTestServer> shared) : AuthBackendTests<MongoTestServer>(shared)
 {
     protected override Task<MongoTestServer> StartServerAsync() => MongoTestServer.StartAsync();
 
@@ -29,7 +29,7 @@ public sealed class AuthMongoTests : AuthBackendTests<MongoTestServer>
     [Fact]
     public async Task AclDocuments_ArraysAndNumberedSelectors()
     {
-        await using var server = await MongoTestServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", Sha256Hex("secret"));
         var acl = server.Database.GetCollection<BsonDocument>("mqtt_acl");
         await acl.InsertOneAsync(new BsonDocument

@@ -3,7 +3,7 @@ using Broker.EndToEnd.Tests.Infrastructure;
 namespace Broker.EndToEnd.Tests.AuthPlugins;
 
 /// <summary>auth_redis (issue 20) against a private redis-server, with EMQX 4's keys.</summary>
-public sealed class AuthRedisTests : AuthBackendTests<RedisServer>
+public sealed class AuthRedisTests(SharedBackend<RedisServer> shared) : AuthBackendTests<RedisServer>(shared)
 {
     protected override Task<RedisServer> StartServerAsync() => RedisServer.StartAsync();
 
@@ -46,7 +46,7 @@ public sealed class AuthRedisTests : AuthBackendTests<RedisServer>
     [Fact]
     public async Task AclHash_AccessValues()
     {
-        await using var server = await RedisServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", "secret");
         await server.AllowAsync("alice", "s/#", 1);
         await server.AllowAsync("alice", "p/#", 2);

@@ -3,7 +3,7 @@ using Broker.EndToEnd.Tests.Infrastructure;
 namespace Broker.EndToEnd.Tests.AuthPlugins;
 
 /// <summary>What both SQL plugins must show beyond the common tests: EMQX's ACL rows.</summary>
-public abstract class AuthSqlTests<TServer> : AuthBackendTests<TServer>
+public abstract class AuthSqlTests<TServer>(SharedBackend<TServer> shared) : AuthBackendTests<TServer>(shared)
     where TServer : IAuthBackendServer, ISqlServer
 {
     // SQL rows in EMQX's shape: deny rows, $all, clientid and ipaddr rows, eq topics, placeholders; first matching row
@@ -11,7 +11,7 @@ public abstract class AuthSqlTests<TServer> : AuthBackendTests<TServer>
     [Fact]
     public async Task AclRows_AllowDenyWhoAndOrder()
     {
-        await using var server = await StartServerAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", Sha256Hex("secret"));
         await server.AddUserAsync("root", Sha256Hex("r-pass"), superuser: true);
         await server.SqlAsync("""
@@ -43,7 +43,7 @@ public interface ISqlServer
 }
 
 /// <summary>auth_pgsql (issue 20) against a private PostgreSQL 15 with EMQX 4's tables.</summary>
-public sealed class AuthPgsqlTests : AuthSqlTests<PostgresServer>
+public sealed class AuthPgsqlTests(SharedBackend<PostgresServer> shared) : AuthSqlTests<PostgresServer>(shared)
 {
     protected override Task<PostgresServer> StartServerAsync() => PostgresServer.StartAsync();
 
@@ -79,7 +79,7 @@ public sealed class AuthPgsqlTests : AuthSqlTests<PostgresServer>
     [Fact]
     public async Task QueryTimeout_SlowQuery_RefusedAndCancelledOnTheServer()
     {
-        await using var server = await PostgresServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", Sha256Hex("secret"));
         await using var broker = await StartBrokerAsync(server,
             "auth.pgsql.query_timeout = 1s\nauth.pgsql.auth_query = select password from mqtt_user, pg_sleep(8) where username = '%u'\n");
@@ -92,7 +92,7 @@ public sealed class AuthPgsqlTests : AuthSqlTests<PostgresServer>
 }
 
 /// <summary>auth_mysql (issue 20) against a private MariaDB with EMQX 4's tables.</summary>
-public sealed class AuthMysqlTests : AuthSqlTests<MariaDbServer>
+public sealed class AuthMysqlTests(SharedBackend<MariaDbServer> shared) : AuthSqlTests<MariaDbServer>(shared)
 {
     protected override Task<MariaDbServer> StartServerAsync() => MariaDbServer.StartAsync();
 
@@ -110,7 +110,7 @@ public sealed class AuthMysqlTests : AuthSqlTests<MariaDbServer>
     [Fact]
     public async Task QueryTimeout_SlowQuery_RefusedAndCancelledOnTheServer()
     {
-        await using var server = await MariaDbServer.StartAsync();
+        var server = await SharedServerAsync();
         await server.AddUserAsync("alice", Sha256Hex("secret"));
         await using var broker = await StartBrokerAsync(server,
             "auth.mysql.query_timeout = 1s\nauth.mysql.auth_query = select password from mqtt_user where username = '%u' and sleep(8) = 0 limit 1\n");

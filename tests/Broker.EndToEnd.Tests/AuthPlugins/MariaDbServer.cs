@@ -60,6 +60,9 @@ public sealed class MariaDbServer : IAuthBackendServer, ISqlServer
         SqlAsync($"insert into mqtt_user (username, password, salt, is_superuser) values ({Literal(user)}, {Literal(stored)}, {Literal(salt)}, {(superuser ? 1 : 0)}) "
             + "on duplicate key update password = values(password), salt = values(salt), is_superuser = values(is_superuser)");
 
+    /// <summary>Empties both tables; TRUNCATE also restarts the ids the ACL query orders by.</summary>
+    public Task ResetAsync() => SqlAsync("truncate table mqtt_user; truncate table mqtt_acl;");
+
     public Task AllowAsync(string user, string topic, int access) =>
         SqlAsync($"insert into mqtt_acl (allow, username, access, topic) values (1, {Literal(user)}, {access}, {Literal(topic)})");
 

@@ -60,6 +60,8 @@ public sealed class MongoTestServer : IAuthBackendServer
             new BsonDocument("username", user), document, new ReplaceOptions { IsUpsert = true });
     }
 
+    public Task ResetAsync() => Database.Client.DropDatabaseAsync("mqtt");
+
     public Task AllowAsync(string user, string topic, int access) =>
         Database.GetCollection<BsonDocument>("mqtt_acl").InsertOneAsync(new BsonDocument
         {

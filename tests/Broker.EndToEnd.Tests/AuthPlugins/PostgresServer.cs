@@ -57,6 +57,9 @@ public sealed class PostgresServer : IAuthBackendServer, ISqlServer
         SqlAsync($"insert into mqtt_user (username, password, salt, is_superuser) values ({Literal(user)}, {Literal(stored)}, {Literal(salt)}, {(superuser ? "true" : "false")}) "
             + "on conflict (username) do update set password = excluded.password, salt = excluded.salt, is_superuser = excluded.is_superuser");
 
+    /// <summary>Empties both tables and restarts the ids the ACL query orders by.</summary>
+    public Task ResetAsync() => SqlAsync("truncate mqtt_user, mqtt_acl restart identity");
+
     public Task AllowAsync(string user, string topic, int access) =>
         SqlAsync($"insert into mqtt_acl (allow, username, access, topic) values (1, {Literal(user)}, {access}, {Literal(topic)})");
 

@@ -4,7 +4,7 @@ using Broker.EndToEnd.Tests.Infrastructure;
 namespace Broker.EndToEnd.Tests.AuthPlugins;
 
 /// <summary>
-/// A private Debian <c>redis-server</c> for one test: a free port on 127.0.0.1, a temporary directory, nothing saved.
+/// A private Debian <c>redis-server</c> for one test class (or one test that kills, freezes or needs it on TLS): a free port on 127.0.0.1, a temporary directory, nothing saved.
 /// It can be killed and started again on the same port, as a Redis that goes away and comes back, or frozen
 /// (SIGSTOP), as one that accepts but never answers.
 /// </summary>
@@ -64,6 +64,8 @@ public sealed class RedisServer : IAuthBackendServer
 
     public Task AddUserAsync(string user, string stored, string? salt = null, bool superuser = false) =>
         CliAsync(["HSET", "mqtt_user:" + user, "password", stored, "is_superuser", superuser ? "1" : "0", .. salt is null ? Array.Empty<string>() : ["salt", salt]]);
+
+    public Task ResetAsync() => CliAsync("FLUSHALL");
 
     public Task AllowAsync(string user, string topic, int access) =>
         CliAsync("HSET", "mqtt_acl:" + user, topic, access.ToString(CultureInfo.InvariantCulture));

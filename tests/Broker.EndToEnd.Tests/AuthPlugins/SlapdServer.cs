@@ -4,7 +4,7 @@ using Broker.EndToEnd.Tests.Infrastructure;
 namespace Broker.EndToEnd.Tests.AuthPlugins;
 
 /// <summary>
-/// A private Debian <c>slapd</c> for one test: a fresh cn=config made with <c>slapadd -n0</c> in a temporary directory
+/// A private Debian <c>slapd</c> for one test class (or one test that kills or freezes it): a fresh cn=config made with <c>slapadd -n0</c> in a temporary directory
 /// (never the system's /etc/ldap/slapd.d), the core, cosine, inetorgperson and nis schemas from /etc/ldap/schema plus
 /// the mqttUser schema auth_ldap ships (plugins/auth_ldap/schema/emqx.schema.ldif), an mdb database for
 /// <c>dc=example,dc=org</c> with root <c>cn=admin,dc=example,dc=org</c>, and <c>ou=devices</c> for the clients. It
@@ -170,12 +170,20 @@ public sealed class SlapdServer : IAuthBackendServer
     /// <summary>Adds entries with <c>ldapadd</c>, bound as the root DN.</summary>
     public Task AddAsync(string ldif) => LdapToolAsync("ldapadd", ldif);
 
-    private async Task LdapToolAsync(string tool, string ldif)
+    /// <summary>Deletes <c>ou=devices</c> with everything under it (<c>ldapdelete -r</c>) and adds it again, empty.</summary>
+    public async Task ResetAsync()
+    {
+        await LdapToolAsync("ldapdelete", DevicesDn, "-r");
+        await AddAsync($"dn: {DevicesDn}\nobjectClass: organizationalUnit\nou: devices");
+    }
+
+    /// <summary>Runs an ldap-utils tool bound as the root DN, with <paramref name="input"/> (LDIF, or DNs for ldapdelete) as its file.</summary>
+    private async Task LdapToolAsync(string tool, string input, params string[] options)
     {
         var file = Path.Combine(_directory, $"{tool}-{Guid.NewGuid():N}.ldif");
-        await File.WriteAllTextAsync(file, ldif.ReplaceLineEndings("\n") + "\n");
+        await File.WriteAllTextAsync(file, input.ReplaceLineEndings("\n") + "\n");
         await Backends.RunAsync(Tools.Require(tool, "ldap-utils"),
-            ["-x", "-H", $"ldap://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}", "-D", AdminDn, "-w", AdminPassword, "-f", file]);
+            ["-x", "-H", $"ldap://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}", "-D", AdminDn, "-w", AdminPassword, .. options, "-f", file]);
     }
 
     public string Plugin => "auth_ldap";

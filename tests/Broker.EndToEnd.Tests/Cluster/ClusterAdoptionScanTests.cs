@@ -12,8 +12,9 @@ namespace Broker.EndToEnd.Tests.Cluster;
 
 /// <summary>
 /// Issue 24, adopting a dead node's sessions: the pass reads the dead node's own copies, not every copy in the cluster.
-/// Two broker nodes over a three-server NATS cluster; 10,000 copies written by another (absent) node are put into the
-/// sessions bucket directly, next to the 100 real sessions of the node that dies.
+/// Two broker nodes over one NATS server with JetStream (the test stops no NATS server; over a fresh three-server cluster
+/// each node's first bucket creation often went unanswered, which costs a retry); 10,000 copies written by another
+/// (absent) node are put into the sessions bucket directly, next to the 100 real sessions of the node that dies.
 /// </summary>
 public sealed partial class ClusterAdoptionScanTests
 {
@@ -23,7 +24,8 @@ public sealed partial class ClusterAdoptionScanTests
     [Fact]
     public async Task NodeKilled_AdoptionReadsOnlyItsOwnCopies_NotTheOtherNodesTenThousand()
     {
-        await using var nats = await NatsServers.StartAsync(3);
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
+        await using var nats = await NatsServers.StartAsync(1);
         await using var nodes = await StartOwningAsync(nats, 2);
         var (a, b) = (nodes[0], nodes[1]);
 

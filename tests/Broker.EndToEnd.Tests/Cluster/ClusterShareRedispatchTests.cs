@@ -6,8 +6,9 @@ namespace Broker.EndToEnd.Tests.Cluster;
 
 /// <summary>
 /// Issue 24, "$share groups span nodes": a share group's message whose chosen node cannot serve it goes to another node
-/// with members, as EMQX redispatches a shared message whose chosen member is gone. Three nodes over three NATS
-/// servers, mosquitto clients; waits are on client output and log lines, each with a deadline.
+/// with members, as EMQX redispatches a shared message whose chosen member is gone. Three nodes over one NATS server
+/// (the test kills a broker node, never a NATS server), mosquitto clients; waits are on client output and log lines,
+/// each with a deadline.
 /// </summary>
 public sealed class ClusterShareRedispatchTests
 {
@@ -16,7 +17,8 @@ public sealed class ClusterShareRedispatchTests
     [Fact]
     public async Task SharedGroup_ChosenNodeKilledMidStream_EveryMessageReachesAMemberOnTheOtherNode()
     {
-        await using var nats = await NatsServers.StartAsync(3);
+        // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
+        await using var nats = await NatsServers.StartAsync(1);
         await using var started = await ClusterHarness.StartAsync(3, nats);
         var (a, b, c) = (started[0], started[1], started[2]);
 
