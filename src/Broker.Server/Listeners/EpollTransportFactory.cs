@@ -7,11 +7,11 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Broker.Server.Listeners;
 
 /// <summary>
-/// The broker's epoll transport as a Kestrel transport, for the listeners whose TLS and HTTP Kestrel runs (ssl, ws,
-/// wss): each accepted connection's <see cref="ConnectionContext.Transport"/> is a <see cref="SocketPipe"/> on one of
-/// the listener's <see cref="EpollLoop"/>s, as a plain tcp connection's is. So TLS records are received, decrypted and
-/// parsed on the loop's thread, and a flush goes through TLS straight into <c>send</c>, instead of each read and write
-/// crossing Kestrel's socket transport's own pipes and threads (bench/README.md, "TLS and WebSocket over the epoll transport").
+/// The broker's epoll transport as a Kestrel transport, for every MQTT listener: each accepted connection's
+/// <see cref="ConnectionContext.Transport"/> is a <see cref="SocketPipe"/> on one of the listener's
+/// <see cref="EpollLoop"/>s. On ssl, ws and wss, TLS records are received, decrypted and parsed on the loop's thread,
+/// and a flush goes through TLS straight into <c>send</c>, instead of each read and write crossing Kestrel's socket
+/// transport's own pipes and threads (bench/README.md, "TLS and WebSocket over the epoll transport").
 /// </summary>
 /// <remarks>
 /// What Kestrel asks of a transport connection and how it is met: <see cref="EpollConnection.Abort(ConnectionAbortedException)"/>
@@ -22,15 +22,48 @@ namespace Broker.Server.Listeners;
 /// </remarks>
 /// <param name="bind">Binds the listening socket (throws naming the key when it cannot).</param>
 /// <param name="nextLoop">The loop that reads the next connection; null for .NET's socket engine.</param>
-/// <param name="time">The clock.</param>
-internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bind, Func<EpollLoop?> nextLoop, TimeProvider time) : IConnectionListenerFactory
+/// <param name="closing">How the connections close (linger, closed callback).</param>
+/// <param name="rate"><c>max_conn_rate</c>: a token taken per accepted connection, waiting for one in between; null for none.</param>
+/// <param name="plain">
+/// Plain tcp: each accepted socket is first decided by this on the accept loop (limits, descriptor budget; a refused
+/// one is closed at once, so accepted sockets never pile up waiting for the thread pool, each holding a descriptor),
+/// and an admitted connection outlives its connection middleware: the middleware starts the channel and returns at
+/// once, so Kestrel keeps nothing for an idle connection (no connection object, no awaiting state machine), and the
+/// channel completes the pipe when it ends. Null for ssl, ws and wss, whose middleware (TLS, HTTP) runs as long as the
+/// connection and whose pipe <see cref="EpollConnection.DisposeAsync"/> completes.
+/// </param>
+internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bind, Func<EpollLoop?> nextLoop, SocketPipe.Closing closing, AcceptRateLimit? rate, Func<Socket, bool>? plain) : IConnectionListenerFactory
 {
-    private readonly SocketPipe.Closing _closing = new(static () => TimeSpan.Zero, time, Closed: null);
-
-    private SocketPipe Accepted(Socket socket) => new(socket, nextLoop(), _closing);
-
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         new(new Listener(this, bind((IPEndPoint)endpoint))); // Kestrel is only given IP endpoints (MqttListener.Build)
+
+    /// <summary>The next connection rate and admission let through; null once unbound.</summary>
+    private async ValueTask<ConnectionContext?> AcceptAsync(ListeningSocket socket, long id, CancellationToken token)
+    {
+        while (await socket.AcceptAsync(token).ConfigureAwait(false) is { } accepted)
+        {
+            if (rate is not null)
+            {
+                try
+                {
+                    await rate.TakeAsync(token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    accepted.Dispose(); // unbinding
+                    return null;
+                }
+            }
+            if (plain is not null && !plain(accepted))
+            {
+                accepted.Dispose();
+                continue;
+            }
+            var pipe = new SocketPipe(accepted, nextLoop(), closing);
+            return new EpollConnection(id, pipe, accepted.LocalEndPoint, SocketPipe.RemoteOf(accepted), ownedByMiddleware: plain is null);
+        }
+        return null;
+    }
 
     private sealed class Listener(EpollTransportFactory factory, ListeningSocket socket) : IConnectionListener
     {
@@ -43,10 +76,7 @@ internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bi
         {
             // Kestrel stops accepting by unbinding; a token of its own, should it pass one, is honoured too.
             using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(_unbound.Token, cancellationToken) : null;
-            if (await socket.AcceptAsync(linked?.Token ?? _unbound.Token).ConfigureAwait(false) is not { } accepted)
-                return null;
-            var pipe = factory.Accepted(accepted);
-            return new EpollConnection(++_nextId, pipe, accepted.LocalEndPoint, SocketPipe.RemoteOf(accepted));
+            return await factory.AcceptAsync(socket, ++_nextId, linked?.Token ?? _unbound.Token).ConfigureAwait(false);
         }
 
         public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
@@ -76,10 +106,13 @@ internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bi
         private readonly Lock _closedLock = new();
         private bool _over; // aborted or disposed
 
-        public EpollConnection(long id, SocketPipe pipe, EndPoint? local, EndPoint? remote)
+        private readonly bool _ownedByMiddleware;
+
+        public EpollConnection(long id, SocketPipe pipe, EndPoint? local, EndPoint? remote, bool ownedByMiddleware)
         {
             _id = id;
             _pipe = pipe;
+            _ownedByMiddleware = ownedByMiddleware;
             Transport = pipe;
             LocalEndPoint = local;
             RemoteEndPoint = remote;
@@ -123,8 +156,11 @@ internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bi
             FireClosed();
         }
 
+        /// <summary>Once the connection middleware has returned: ends the connection, unless it was plain tcp's (its channel goes on).</summary>
         public override ValueTask DisposeAsync()
         {
+            if (!_ownedByMiddleware)
+                return ValueTask.CompletedTask;
             _pipe.Input.Complete();
             _pipe.Complete();
             FireClosed();

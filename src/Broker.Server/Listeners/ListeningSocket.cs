@@ -5,8 +5,7 @@ using Microsoft.Extensions.Logging;
 namespace Broker.Server.Listeners;
 
 /// <summary>
-/// A bound, listening TCP socket and its accept step, shared by every listener: the plain <c>tcp</c> one
-/// (<see cref="TcpAcceptor"/>) and the ones Kestrel runs over <see cref="EpollTransportFactory"/>.
+/// A listener's bound, listening TCP socket and its accept step (<see cref="EpollTransportFactory"/>).
 /// </summary>
 /// <remarks>
 /// Accept errors other than the listener closing (out of descriptors, above all) are logged once per run of failures

@@ -19,15 +19,15 @@ namespace Broker.Server.Listeners;
 
 /// <summary>
 /// One MQTT listener (tcp, ssl, ws or wss), started and stopped on its own (<c>ctl listeners stop|restart</c>) while
-/// the others and the management API keep running. Plain <c>tcp</c> is a <see cref="TcpAcceptor"/> over
-/// <see cref="SocketPipe"/>, the lean transport most clients use; ssl, ws and wss are each their own Kestrel server,
-/// which owns TLS and HTTP. Every accepted connection (after TLS, after the WebSocket handshake) becomes a
-/// <see cref="ClientChannel"/> over an <see cref="IDuplexPipe"/>: there is one MQTT implementation whatever the
-/// transport.
+/// the others and the management API keep running. Every kind is configured and started the same way: its own
+/// Kestrel server over the broker's epoll transport (<see cref="EpollTransportFactory"/>: a <see cref="SocketPipe"/>
+/// per connection, read by the listener's io_threads loops), with Kestrel's TLS and HTTP middleware for ssl, ws and
+/// wss. Every accepted connection (after TLS, after the WebSocket handshake) becomes a <see cref="ClientChannel"/>
+/// over an <see cref="IDuplexPipe"/>: there is one MQTT implementation whatever the transport.
 /// </summary>
 /// <remarks>
 /// Limits: <c>max_connections</c> closes a connection beyond it at once (a WebSocket handshake beyond it gets 503);
-/// <c>max_conn_rate</c> delays accepting (<see cref="RateLimitedListenerFactory"/>); the per-connection inbound
+/// <c>max_conn_rate</c> delays accepting (<see cref="AcceptRateLimit"/>); the per-connection inbound
 /// limits (<c>messages_in</c>, <c>bytes_in</c>) are the core's, per connection.
 /// </remarks>
 internal sealed partial class MqttListener
@@ -42,10 +42,10 @@ internal sealed partial class MqttListener
     private readonly RateLimit? _messagesIn;
     private readonly RateLimit? _bytesIn;
     private readonly SocketPipe.Closing _tcpClosing; // shared by every plain TCP connection of this listener
+    private readonly SocketPipe.Closing _kestrelClosing; // ssl/ws/wss: their linger is TlsLinger's and WebSocketPipe's
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConnectionBudget? _budget; // shared by every listener: the process's descriptors
     private WebApplication? _app;
-    private TcpAcceptor? _acceptor;
     private TaskCompletionSource? _drained; // while a tcp listener stops: its last connection has been cleaned up
     private IPEndPoint? _bound;
     private int _connections;
@@ -66,6 +66,7 @@ internal sealed partial class MqttListener
         _messagesIn = options.MessagesInLimit;
         _bytesIn = options.BytesInLimit;
         _tcpClosing = new SocketPipe.Closing(() => _host.CloseLinger, _host.TimeProvider, TcpSocketClosed);
+        _kestrelClosing = new SocketPipe.Closing(static () => TimeSpan.Zero, _host.TimeProvider, Closed: null);
     }
 
     public MqttListenerOptions Options { get; }
@@ -76,7 +77,7 @@ internal sealed partial class MqttListener
     /// <summary>EMQX's protocol column: <c>mqtt:tcp</c>, <c>mqtt:ssl</c>, <c>mqtt:ws</c>, <c>mqtt:wss</c>.</summary>
     public string Protocol => "mqtt:" + Options.Kind;
 
-    public bool IsRunning => Volatile.Read(ref _app) is not null || Volatile.Read(ref _acceptor) is not null;
+    public bool IsRunning => Volatile.Read(ref _app) is not null;
 
     /// <summary>The address it is (or was last) bound to; the configured one before the first start.</summary>
     public IPEndPoint ListenOn => _bound ?? Options.EndPoint;
@@ -96,29 +97,12 @@ internal sealed partial class MqttListener
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (_app is not null || _acceptor is not null)
+            if (_app is not null)
                 return false;
             // A restart of a listener configured on port 0 comes back on the port it had, so clients find it again.
             var endPoint = _bound ?? Options.EndPoint;
-            // Every kind of listener: a listening socket, and its connections read by io_threads epoll loops.
+            // Every kind of listener: a Kestrel server over the epoll transport, its connections read by io_threads loops.
             _loops = EpollLoop.IsSupported ? EpollLoop.StartMany(Options.IoThreads, Options.Name, _logger) : [];
-            if (Options is TcpListenerOptions)
-            {
-                TcpAcceptor acceptor;
-                try
-                {
-                    acceptor = TcpAcceptor.Start(Bind(endPoint), Options.MaxConnRate, Admit, OnSocket, _host.TimeProvider);
-                }
-                catch
-                {
-                    StopLoops();
-                    throw;
-                }
-                _bound = acceptor.EndPoint;
-                Volatile.Write(ref _acceptor, acceptor);
-                LogStarted(_logger, Options.Name, _bound.ToString());
-                return true;
-            }
             var app = Build(endPoint, out var listenOptions);
             try
             {
@@ -150,19 +134,30 @@ internal sealed partial class MqttListener
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (_acceptor is { } acceptor)
-            {
-                await StopTcpAsync(acceptor).ConfigureAwait(false);
-                return true;
-            }
             var app = _app;
             if (app is null)
                 return false;
-            // Kestrel unbinds first and then waits (up to ShutdownTimeout) for the connections we close here.
+            // Kestrel unbinds first and then waits (up to ShutdownTimeout) for the ssl/ws/wss connections we close
+            // here; plain tcp connections, which Kestrel no longer holds once started, are waited for by the listener.
+            var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _drained, drained);
             var stopping = app.StopAsync();
+            if (Options is not TcpListenerOptions || Volatile.Read(ref _connections) == 0)
+                drained.TrySetResult();
             await CloseChannelsAsync().ConfigureAwait(false);
+            try
+            {
+                // So that a final DISCONNECT is written before the process may exit.
+                await drained.Task.WaitAsync(ShutdownTimeout, _host.TimeProvider).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Connections whose peer stopped reading: each is aborted by its own close timeout.
+            }
             await stopping.ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
+            Volatile.Write(ref _drained, null);
+            // Every connection has been closed, which ends its pending read without its loop.
             StopLoops();
             Volatile.Write(ref _app, null);
             LogStopped(_logger, Options.Name);
@@ -172,31 +167,6 @@ internal sealed partial class MqttListener
         {
             _gate.Release();
         }
-    }
-
-    private async Task StopTcpAsync(TcpAcceptor acceptor)
-    {
-        // As Kestrel does for the others: unbind, close every connection, wait (up to ShutdownTimeout) for them to
-        // be cleaned up, so a final DISCONNECT is written before the process may exit.
-        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _drained, drained);
-        await acceptor.DisposeAsync().ConfigureAwait(false);
-        if (Volatile.Read(ref _connections) == 0)
-            drained.TrySetResult();
-        await CloseChannelsAsync().ConfigureAwait(false);
-        try
-        {
-            await drained.Task.WaitAsync(ShutdownTimeout, _host.TimeProvider).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Connections whose peer stopped reading: each is aborted by its own close timeout.
-        }
-        Volatile.Write(ref _drained, null);
-        Volatile.Write(ref _acceptor, null);
-        // Every connection has been closed, which ends its pending read without its loop.
-        StopLoops();
-        LogStopped(_logger, Options.Name);
     }
 
     private void StopLoops()
@@ -228,20 +198,22 @@ internal sealed partial class MqttListener
                         lo.UseHttps(_tls.CreateHttpsOptions());
                     if (_webSocket is not null)
                         lo.Protocols = HttpProtocols.Http1;
+                    else if (Options is TcpListenerOptions)
+                        lo.Run(OnTcpConnection);
                     else
                         lo.Run(OnConnectionAsync);
                     bound = lo;
                 });
             });
-        // Kestrel's transport is ours, the plain tcp listener's: the connection's reads (TLS and the WebSocket framing
-        // included) run on an io_threads loop, and its writes go straight into send, with no hand-off to another
-        // thread either way (bench/README.md, "TLS and WebSocket over the epoll transport"). Our handler on that thread is what the
-        // plain tcp listener's already is: hooks marked blocking are moved to the thread pool (HookChain), the others
-        // must not block.
-        IConnectionListenerFactory transport = new EpollTransportFactory(Bind, NextLoop, _host.TimeProvider);
-        if (Options.MaxConnRate > 0)
-            transport = new RateLimitedListenerFactory(transport, Options.MaxConnRate, _host.TimeProvider);
-        builder.Services.AddSingleton(transport);
+        // Kestrel's transport is ours: the connection's reads (TLS and the WebSocket framing included) run on an
+        // io_threads loop, and its writes go straight into send, with no hand-off to another thread either way
+        // (bench/README.md, "TLS and WebSocket over the epoll transport"). Hooks marked blocking are moved to the
+        // thread pool (HookChain); the others must not block. Kestrel accepts from one loop per endpoint, as
+        // AcceptRateLimit requires.
+        var rate = Options.MaxConnRate > 0 ? new AcceptRateLimit(Options.MaxConnRate, _host.TimeProvider) : null;
+        builder.Services.AddSingleton<IConnectionListenerFactory>(Options is TcpListenerOptions
+            ? new EpollTransportFactory(Bind, NextLoop, _tcpClosing, rate, plain: Admit)
+            : new EpollTransportFactory(Bind, NextLoop, _kestrelClosing, rate, plain: null));
 
         var app = builder.Build();
         if (_webSocket is not null)
@@ -253,25 +225,27 @@ internal sealed partial class MqttListener
     }
 
     /// <summary>
-    /// A plain TCP connection, on the accept loop (<see cref="TcpAcceptor"/>): counted against max_connections and the
-    /// descriptor budget, or refused (closed by the loop). Its peer is looked up only to log a refusal.
+    /// A plain TCP connection, on the accept loop (<see cref="EpollTransportFactory"/>): counted against max_connections
+    /// and the descriptor budget, or refused (closed by the loop). Its peer is looked up only to log a refusal.
     /// </summary>
     private bool Admit(Socket socket) => TryEnter(socket, remote: null);
 
-    /// <summary>An admitted socket, on the thread pool.</summary>
-    private void OnSocket(Socket socket)
+    /// <summary>
+    /// A plain TCP connection admitted on the accept loop, on the thread pool: its channel is started and the
+    /// middleware returns at once (<see cref="EpollTransportFactory"/>), so no awaiting state machine is held by every
+    /// idle connection. The channel completes the pipe whatever happened, which closes the socket (after
+    /// mqtt.close_linger) and reports to <see cref="TcpSocketClosed"/>.
+    /// </summary>
+    private Task OnTcpConnection(ConnectionContext accepted)
     {
-        var remote = SocketPipe.RemoteOf(socket);
-        // Not awaited: an awaiting state machine here would be held by every idle connection. The channel completes
-        // the pipe whatever happened, which closes the socket (after mqtt.close_linger) and reports to TcpSocketClosed.
-        var pipe = new SocketPipe(socket, NextLoop(), _tcpClosing);
-        var connection = _host.Start(pipe, SettingsOf(remote, certificate: null));
-        // Accepted just as the listener stops, after StopTcpAsync listed the connections: close it like the others.
+        var connection = _host.Start(accepted.Transport, SettingsOf(accepted.RemoteEndPoint as IPEndPoint, certificate: null));
+        // Accepted just as the listener stops, after StopAsync listed the connections: close it like the others.
         if (Volatile.Read(ref _drained) is not null)
         {
             Interlocked.Increment(ref _closedByStop);
             _ = connection.CloseAsync();
         }
+        return Task.CompletedTask;
     }
 
     /// <summary>The loop the next connection is read by, in turn; null without loops.</summary>
