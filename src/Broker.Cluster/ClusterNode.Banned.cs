@@ -237,7 +237,8 @@ internal sealed partial class ClusterNode : IBanObserver
     /// key <c>t.&lt;node&gt;</c> between two readings of its clock, and the server's stamp of it read back. A skew of a
     /// second or more is logged: it is corrected for, but an operator may want to fix the clock.
     /// </summary>
-    private async Task SampleServerClockAsync(INatsKVStore bucket, CancellationToken cancel)
+    /// <returns>The server's stamp of the write: its time now, near enough.</returns>
+    private async Task<DateTimeOffset> SampleServerClockAsync(INatsKVStore bucket, CancellationToken cancel)
     {
         var key = ClockKey(NodeName);
         var before = _core.TimeProvider.GetUtcNow();
@@ -245,8 +246,9 @@ internal sealed partial class ClusterNode : IBanObserver
         var after = _core.TimeProvider.GetUtcNow();
         var entry = await bucket.GetEntryAsync<byte[]>(key, revision, cancellationToken: cancel).ConfigureAwait(false);
         var offset = _serverClock.Sample(before, entry.Created, after);
-        if (offset.Duration() >= TimeSpan.FromSeconds(1))
-            LogClockSkew(_logger, offset.TotalMilliseconds, _serverClock.Error.TotalMilliseconds, BannedBucketName);
+        if (offset.Duration() >= TimeSpan.FromSeconds(1) && _core.ShouldLog(0x2457, nameof(LogClockSkew), null))
+            LogClockSkew(_logger, offset.TotalMilliseconds, _serverClock.Error.TotalMilliseconds, bucket.Bucket);
+        return entry.Created;
     }
 
     /// <summary>
