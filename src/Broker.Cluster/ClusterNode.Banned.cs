@@ -27,8 +27,10 @@ namespace Broker.Cluster;
 /// holds that the bucket has never heard of (made before the node was in a cluster) is written there. A ban lifted on
 /// a node while it was out of the cluster (left, or never joined: <see cref="Broker.Core.Hosting.IClusterPort.LiftedBans"/>, kept across
 /// restarts) is written there too, as a deletion at the revision read, if the bucket's ban was written before the
-/// lifting; if it was written after it (another node banned again meanwhile), the bucket's ban wins. Node and NATS
-/// server clocks decide "before". So is a lifting made in the cluster that was not written before the node stopped,
+/// lifting; if it was written after it (another node banned again meanwhile), the bucket's ban wins. "Before" is in the
+/// NATS server's time: the bucket's entry has the server's stamp, and this node's time of the lifting is corrected by
+/// its clock's offset to the server's (<see cref="ServerClock"/>, sampled by a write of its own at each watch's start),
+/// the doubt (half that write's round trip) keeping the ban. So is a lifting made in the cluster that was not written before the node stopped,
 /// restarted or left (NATS unreachable): the core keeps every lifting until this node has written it.</para>
 /// <para>Until its first read of the bucket since it started or joined is complete, a node holds every CONNECT before
 /// its ban check (<see cref="BansRead"/>), so a ban made on another node refuses the client from its first CONNECT
@@ -42,6 +44,9 @@ internal sealed partial class ClusterNode : IBanObserver
     private readonly Channel<BanChange> _banChanges = Channel.CreateUnbounded<BanChange>(new UnboundedChannelOptions { SingleReader = true });
     private readonly TaskCompletionSource<INatsKVStore> _bannedBucket = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _bansRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // This node's clock against the NATS server's, sampled at each watch's start: what "before" means for a ban or a
+    // lifting made here while out of the cluster, against the server's stamp of the bucket's entry.
+    private readonly ServerClock _serverClock = new();
 
     private string BannedBucketName => _options.Name + "-banned";
 
@@ -157,6 +162,8 @@ internal sealed partial class ClusterNode : IBanObserver
     /// <summary>One watch of the bucket: its contents first (reconciled with this node's list once complete), then every change.</summary>
     private async Task WatchBansAsync(INatsKVStore bucket, CancellationToken cancel)
     {
+        // Before the contents are compared with what this node did alone: how far its clock is from the server's now.
+        await SampleServerClockAsync(bucket, cancel).ConfigureAwait(false);
         var seen = new HashSet<(BanKind, string)>();
         var initial = true;
         var now = _core.TimeProvider.GetUtcNow();
@@ -226,6 +233,25 @@ internal sealed partial class ClusterNode : IBanObserver
     }
 
     /// <summary>
+    /// One sample of this node's clock against the NATS server's (<see cref="ServerClock"/>): a write of this node's own
+    /// key <c>t.&lt;node&gt;</c> between two readings of its clock, and the server's stamp of it read back. A skew of a
+    /// second or more is logged: it is corrected for, but an operator may want to fix the clock.
+    /// </summary>
+    /// <returns>The server's stamp of the write: its time now, near enough.</returns>
+    private async Task<DateTimeOffset> SampleServerClockAsync(INatsKVStore bucket, CancellationToken cancel)
+    {
+        var key = ClockKey(NodeName);
+        var before = _core.TimeProvider.GetUtcNow();
+        var revision = await bucket.PutAsync(key, Encoding.UTF8.GetBytes(NodeName), cancellationToken: cancel).ConfigureAwait(false);
+        var after = _core.TimeProvider.GetUtcNow();
+        var entry = await bucket.GetEntryAsync<byte[]>(key, revision, cancellationToken: cancel).ConfigureAwait(false);
+        var offset = _serverClock.Sample(before, entry.Created, after);
+        if (offset.Duration() >= TimeSpan.FromSeconds(1) && _core.ShouldLog(0x2457, nameof(LogClockSkew), null))
+            LogClockSkew(_logger, offset.TotalMilliseconds, _serverClock.Error.TotalMilliseconds, bucket.Bucket);
+        return entry.Created;
+    }
+
+    /// <summary>
     /// A ban this node lifted while out of the cluster, met in the bucket's contents: when the bucket's entry is a ban
     /// written before the lifting, the lifting is written there (a deletion at that entry's revision) and true says the
     /// entry is not to be applied; otherwise (a deletion, or a ban written later) the bucket's entry wins. Either way the
@@ -233,7 +259,7 @@ internal sealed partial class ClusterNode : IBanObserver
     /// </summary>
     private async Task<bool> SendLiftedAsync(INatsKVStore bucket, NatsKVEntry<byte[]> entry, LiftedBan lifted, CancellationToken cancel)
     {
-        if (entry.Operation is not NatsKVOperation.Put || entry.Created >= lifted.At)
+        if (entry.Operation is not NatsKVOperation.Put || !_serverClock.LiftedAfter(lifted, entry.Created))
         {
             _core.ForgetLifted(lifted);
             return false;
@@ -260,9 +286,8 @@ internal sealed partial class ClusterNode : IBanObserver
     private async Task<bool> SendAddedAsync(INatsKVStore bucket, NatsKVEntry<byte[]> entry, Ban ban, DateTimeOffset now, CancellationToken cancel)
     {
         // A ban's time has whole seconds (as EMQX's API gives it): one made in the deletion's second is taken as later,
-        // so the doubt keeps the ban.
-        var deletedSecond = DateTimeOffset.FromUnixTimeSeconds(entry.Created.ToUnixTimeSeconds());
-        if (ban.At < deletedSecond || ban.Until <= now)
+        // so the doubt keeps the ban (ServerClock.BannedAfter).
+        if (!_serverClock.BannedAfter(ban, entry.Created) || ban.Until <= now)
             return false;
         try
         {
@@ -381,6 +406,9 @@ internal sealed partial class ClusterNode : IBanObserver
     /// <summary>A ban's key: <c>b.&lt;as&gt;.&lt;who&gt;</c>, who in base64url (keys allow letters, digits, '-', '_', '=', '.', '/').</summary>
     private static string BanKey(BanKind kind, string who) => "b." + BannedList.KindName(kind) + "." + Base64Url.EncodeToString(Encoding.UTF8.GetBytes(who));
 
+    /// <summary>The key a node samples the server's clock with: <c>t.&lt;node token&gt;</c> (not a ban's: watchers skip it).</summary>
+    private static string ClockKey(string node) => "t." + NodeSubjects.TokenOf(node);
+
     private static bool TryParseBanKey(string key, out BanKind kind, out string who)
     {
         who = "";
@@ -469,6 +497,9 @@ internal sealed partial class ClusterNode : IBanObserver
 
     [LoggerMessage(EventId = 2455, Level = LogLevel.Information, Message = "Cluster: ban of {As} {Who}, made here at {At} after the cluster's list had lifted it, written to the cluster's list")]
     private static partial void LogAddedSent(ILogger logger, string @as, string who, DateTimeOffset at);
+
+    [LoggerMessage(EventId = 2457, Level = LogLevel.Warning, Message = "Cluster: this node's clock is {Offset:0} ms behind its NATS server's (±{Error:0} ms, negative: ahead), sampled on {Bucket}; bans and liftings made here are ordered against the cluster's in the server's time, but the clock wants fixing")]
+    private static partial void LogClockSkew(ILogger logger, double offset, double error, string bucket);
 
     [LoggerMessage(EventId = 2444, Level = LogLevel.Information, Message = "Cluster: ban {Change}: {As} {Who}, from {Source}")]
     private static partial void LogBanApplied(ILogger logger, string change, string @as, string who, string source);

@@ -33,7 +33,8 @@ namespace Broker.Cluster;
 /// the pass costs that node's sessions, not the cluster's.</para>
 /// <para>Before this layout the key was the registry's (<c>c.&lt;client id&gt;</c>). Such a copy is still read on a
 /// CONNECT whose previous owner's copy is not under its name (a cluster stopped and started again on this version), then
-/// deleted; it is not adopted. Nodes of both layouts in one running cluster do not read each other's copies.</para>
+/// deleted; it is not adopted. Nodes of both layouts in one running cluster do not read each other's copies. The old
+/// copies nobody reconnects for are cleaned up (ClusterNode.OldCopies) once superseded, unreadable or expired.</para>
 /// </remarks>
 internal sealed partial class ClusterNode
 {
@@ -70,6 +71,19 @@ internal sealed partial class ClusterNode
         var bucket = await OpenBucketAsync(SessionsBucketName, "copies of persistent sessions' records (broker cluster " + _options.Name + ")", _sessionsBucket, cancel).ConfigureAwait(false);
         if (bucket is null)
             return;
+        var cleaning = Task.Run(() => CleanOldCopiesAsync(bucket, cancel), cancel);
+        try
+        {
+            await CopySessionChangesAsync(bucket, cancel).ConfigureAwait(false);
+        }
+        finally
+        {
+            await cleaning.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task CopySessionChangesAsync(INatsKVStore bucket, CancellationToken cancel)
+    {
         while (!cancel.IsCancellationRequested)
         {
             try

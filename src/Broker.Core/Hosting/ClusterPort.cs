@@ -77,6 +77,13 @@ public interface IClusterPort
     /// </summary>
     byte[]? SessionCopy(string clientId);
 
+    /// <summary>
+    /// What a session copy (<see cref="SessionCopy"/>'s form, possibly another node's or an older layout's) says of its
+    /// session's end: its expiry interval in seconds (<see cref="uint.MaxValue"/>: never) and when it went offline, in
+    /// Unix ms of the writer's clock (0: connected when the copy was made). Null when the copy cannot be read.
+    /// </summary>
+    (uint ExpiryInterval, long DisconnectedAtUnixMs)? ReadSessionCopy(byte[] copy);
+
     /// <summary>Whether this node's session of <paramref name="clientId"/> outlives its connection (its expiry is above 0), so the cluster keeps a copy of it.</summary>
     bool SessionOutlivesConnection(string clientId);
 
@@ -162,6 +169,26 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
         engine.Sessions.TryGet(clientId, out var session) && session.CopyRecord(engine.Now.ToUnixTimeMilliseconds()) is { } record
             ? Persistence.SessionRecords.EncodeHandover([record])
             : null;
+
+    public (uint ExpiryInterval, long DisconnectedAtUnixMs)? ReadSessionCopy(byte[] copy)
+    {
+        try
+        {
+            foreach (var (key, value) in Persistence.SessionRecords.DecodeHandover(copy))
+            {
+                if (Persistence.SessionRecords.TryParseKey(key, out var kind, out _, out _) && kind == 's')
+                {
+                    var record = Persistence.SessionRecords.ReadSession(value);
+                    return (record.ExpiryInterval, record.DisconnectedAtUnixMs);
+                }
+            }
+            return null;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or ArgumentException or FormatException)
+        {
+            return null;
+        }
+    }
 
     public bool SessionOutlivesConnection(string clientId) =>
         engine.Sessions.TryGet(clientId, out var session) && session.ExpiryInterval > 0 && !session.IsTerminated;

@@ -142,6 +142,32 @@ public sealed class ClusterAdminTests
         Assert.DoesNotContain("down-1", (await CtlAsync(restarted, "banned", "list")).Stdout, StringComparison.Ordinal);
     }
 
+    // The leave variant: a ban lifted on a node while NATS is unreachable, the node then leaving the cluster (ctl cluster
+    // leave) before NATS answers. Out of the cluster it writes nothing; the lifting is kept on disk until written, so
+    // once NATS answers and the node joins again, it is lifted on every node (before, the cluster's list brought the ban
+    // back on that node too).
+    [Fact]
+    public async Task Banned_LiftedWhileNatsIsDown_NodeLeftBeforeItAnswers_LiftedEverywhereOnceItJoinsAgain()
+    {
+        await using var nats = await NatsServers.StartAsync(1);
+        await using var started = await ClusterHarness.StartAsync(2, nats);
+        var (a, b) = (started[0], started[1]);
+        await CtlAsync(a, "banned", "add", "--as", "clientid", "--who", "left-1", "--duration", "1h");
+        await ConnackEventuallyAsync(b, "left-1", Banned, "b to refuse left-1, banned on a");
+
+        await nats.KillServerAsync(0);
+        await CtlAsync(a, "banned", "del", "--as", "clientid", "--who", "left-1");
+        await CtlAsync(a, "cluster", "leave");
+        Assert.Equal<int?>(0, await ConnackAsync(a, "left-1"));
+
+        await nats.StartServerAsync(0);
+        await CtlAsync(a, "cluster", "join", nats.Url(0));
+        await ConnackEventuallyAsync(b, "left-1", 0, "b to accept left-1, lifted on a while NATS was down (a left and joined again since)");
+        await a.WaitForLogAsync(l => l.Contains("ban of clientid left-1, lifted here at", StringComparison.Ordinal), "a to write its lifting kept across the leave", Deadline);
+        Assert.Equal<int?>(0, await ConnackAsync(a, "left-1"));
+        Assert.DoesNotContain("left-1", (await CtlAsync(a, "banned", "list")).Stdout, StringComparison.Ordinal);
+    }
+
     // login_failure bans the address and the user name on the node the guesses went to; the other node refuses them too.
     [Fact]
     public async Task Banned_ByLoginFailureOnOneNode_AppliesOnEvery_AndIsLiftedEverywhere()
