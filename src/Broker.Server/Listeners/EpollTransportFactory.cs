@@ -17,8 +17,9 @@ namespace Broker.Server.Listeners;
 /// What Kestrel asks of a transport connection and how it is met: <see cref="EpollConnection.Abort(ConnectionAbortedException)"/>
 /// (timeouts, shutdown) closes the socket, which ends a pending read and write; <see cref="EpollConnection.DisposeAsync"/>,
 /// once the connection's middleware has returned, completes both sides, which closes the socket at once (a TLS
-/// connection's linger is <see cref="TlsLinger"/>'s, before that); reads honour their cancellation token (the TLS
-/// handshake's timeout, the linger's) by ending the connection's reading.
+/// connection's linger is <see cref="TlsLinger"/>'s, before that); a read's cancellation token (the TLS handshake's
+/// timeout, the linger's) ends that read with <see cref="OperationCanceledException"/>, and
+/// <see cref="System.IO.Pipelines.PipeReader.CancelPendingRead"/> ends one read, as with a <see cref="Pipe"/>.
 /// </remarks>
 /// <param name="bind">Binds the listening socket (throws naming the key when it cannot).</param>
 /// <param name="nextLoop">The loop that reads the next connection; null for .NET's socket engine.</param>
@@ -105,7 +106,6 @@ internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bi
         private CancellationTokenSource? _closed;
         private readonly Lock _closedLock = new();
         private bool _over; // aborted or disposed
-
         private readonly bool _ownedByMiddleware;
 
         public EpollConnection(long id, SocketPipe pipe, EndPoint? local, EndPoint? remote, bool ownedByMiddleware)
