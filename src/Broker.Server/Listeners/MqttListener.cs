@@ -46,7 +46,7 @@ internal sealed partial class MqttListener
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConnectionBudget? _budget; // shared by every listener: the process's descriptors
     private WebApplication? _app;
-    private TaskCompletionSource? _drained; // while a tcp listener stops: its last connection has been cleaned up
+    private TaskCompletionSource? _drained; // while the listener stops (tcp: until its last connection has been cleaned up)
     private IPEndPoint? _bound;
     private int _connections;
     private EpollLoop[] _loops = [];
