@@ -8,12 +8,7 @@ namespace Broker.EndToEnd.Tests;
 /// <summary>The real `ctl` executable against the real broker, as an operator runs it.</summary>
 public sealed class CtlTests
 {
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => FreePorts.Next();
 
     [Fact]
     public async Task Status_Running_PrintsNodeVersionUptimeAndExitsZero()

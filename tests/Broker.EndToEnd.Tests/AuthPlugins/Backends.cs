@@ -8,12 +8,7 @@ namespace Broker.EndToEnd.Tests.AuthPlugins;
 /// <summary>What the backend servers and the auth tests share: free ports, running a tool, connecting with mosquitto.</summary>
 public static class Backends
 {
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => FreePorts.Next();
 
     /// <summary>Kills a backend server (SIGKILL: connections drop, nothing is said goodbye) and returns null for its field.</summary>
     public static async Task<ChildProcess?> KillAsync(ChildProcess? process, TimeSpan? exitTimeout = null)
