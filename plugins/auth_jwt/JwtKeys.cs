@@ -80,12 +80,12 @@ internal sealed class JwtKeys : IDisposable
                 rsa.ImportParameters(new RSAParameters { Modulus = Base64UrlEncoder.DecodeBytes(n), Exponent = Base64UrlEncoder.DecodeBytes(e) });
                 keys.Add((key.Kid, rsa));
             }
-            else if (key.Kty == "EC" && key.X is { } x && key.Y is { } y && Curve(key.Crv) is { } curve)
+            else if (key.Kty == "EC" && key.X is { } x && key.Y is { } y && Curve(key.Crv) is ({ } curve, var size))
             {
                 keys.Add((key.Kid, ECDsa.Create(new ECParameters
                 {
                     Curve = curve,
-                    Q = new ECPoint { X = Base64UrlEncoder.DecodeBytes(x), Y = Base64UrlEncoder.DecodeBytes(y) },
+                    Q = new ECPoint { X = Coordinate(x, size), Y = Coordinate(y, size) },
                 })));
             }
         }
@@ -95,13 +95,29 @@ internal sealed class JwtKeys : IDisposable
         return keys.Count;
     }
 
-    private static ECCurve? Curve(string? crv) => crv switch
+    /// <summary>The curve and the length in bytes of its coordinates.</summary>
+    private static (ECCurve Curve, int Size)? Curve(string? crv) => crv switch
     {
-        "P-256" => ECCurve.NamedCurves.nistP256,
-        "P-384" => ECCurve.NamedCurves.nistP384,
-        "P-521" => ECCurve.NamedCurves.nistP521,
+        "P-256" => (ECCurve.NamedCurves.nistP256, 32),
+        "P-384" => (ECCurve.NamedCurves.nistP384, 48),
+        "P-521" => (ECCurve.NamedCurves.nistP521, 66),
         _ => null,
     };
+
+    /// <summary>
+    /// A JWK coordinate at its curve's full length. RFC 7518 (6.2.1.2) requires it, but some producers drop leading
+    /// zero bytes (PyJWT before 2.8, in Debian 12, among them): about one key in 128, which the BCL then refuses, and
+    /// the whole JWKS with it. Padded back, it is the same point.
+    /// </summary>
+    private static byte[] Coordinate(string value, int size)
+    {
+        var bytes = Base64UrlEncoder.DecodeBytes(value);
+        if (bytes.Length >= size)
+            return bytes;
+        var padded = new byte[size];
+        bytes.CopyTo(padded, size - bytes.Length);
+        return padded;
+    }
 
     /// <summary>Whether <paramref name="signature"/> signs <paramref name="input"/> under <paramref name="alg"/> with one of the keys.</summary>
     public bool Verify(string alg, string? kid, byte[] input, byte[] signature)

@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Globalization;
+using System.Security.Cryptography;
 using Broker.EndToEnd.Tests.Infrastructure;
 using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
@@ -50,6 +52,43 @@ public sealed class AuthJwtTests
 
         Assert.Equal("accepted", await Backends.ConnectAsync(broker, "alice", token));
         Assert.Equal("bad user name or password", await Backends.ConnectAsync(broker, "mallory", token));
+    }
+
+    // A JWKS whose EC coordinate lost its leading zero byte, as Debian's PyJWT writes about one key in 128 (RFC 7518
+    // wants the full length): the plugin pads it back instead of failing to start.
+    [Fact]
+    public async Task EcKeyFromJwks_CoordinateWithoutItsLeadingZeroByte_StillVerifies()
+    {
+        var dir = Directory.CreateTempSubdirectory("broker-jwt-").FullName;
+        try
+        {
+            ECParameters parameters;
+            string pem;
+            do
+            {
+                using var ec = System.Security.Cryptography.ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                parameters = ec.ExportParameters(includePrivateParameters: false);
+                pem = ec.ExportECPrivateKeyPem();
+            }
+            while (parameters.Q.X![0] != 0);
+            var ecKey = Path.Combine(dir, "ec.key");
+            await File.WriteAllTextAsync(ecKey, pem, TestContext.Current.CancellationToken);
+            var web = Path.Combine(dir, "web");
+            Directory.CreateDirectory(web);
+            var jwk = new { kty = "EC", crv = "P-256", kid = "ec-0", x = Base64Url.EncodeToString(parameters.Q.X.AsSpan(1)), y = Base64Url.EncodeToString(parameters.Q.Y) };
+            await File.WriteAllTextAsync(Path.Combine(web, "jwks.json"), System.Text.Json.JsonSerializer.Serialize(new { keys = new[] { jwk } }), TestContext.Current.CancellationToken);
+            var port = Backends.FreePort();
+            await using var http = ChildProcess.Start(Tools.Python, ["-m", "http.server", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", web], stderrIsOutput: true);
+            await http.WaitForLineAsync(l => l.Contains("Serving HTTP", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "http.server ready");
+
+            await using var broker = await StartAsync($"auth.jwt.jwks = http://127.0.0.1:{port}/jwks.json\n");
+
+            Assert.Equal("accepted", await Backends.ConnectAsync(broker, "alice", await MintAsync("ES256", ecKey, "{}", kid: "ec-0")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     // RS256 with auth.jwt.pubkey, and ES256 with a key from a JWKS served over HTTP and chosen by kid.
