@@ -64,7 +64,7 @@ public class FanOutBenchmarks
         var toServer = new Pipe(new PipeOptions(useSynchronizationContext: false));
         var toClient = new Pipe(new PipeOptions(useSynchronizationContext: false));
         var channel = new ClientChannel(_engine, new DuplexPipe(toServer.Reader, toClient.Writer),
-            new IPEndPoint(IPAddress.Loopback, 10000 + index), "bench");
+            new IPEndPoint(IPAddress.Loopback, 10000 + index), "bench", Broker.Core.Hosting.ThreadPoolWriterScheduler.Instance);
         var server = channel.RunAsync();
         var writer = new ArrayBufferWriter<byte>();
         MqttPacketWriter.Write(writer, new MqttConnectPacket { ProtocolVersion = MqttProtocolVersion.V311, ClientId = clientId }, MqttProtocolVersion.V311);

@@ -83,7 +83,7 @@ internal sealed partial class ClientChannel
                 return false;
             }
         }
-        if (_outbound.TryWrite(this, new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
+        if (_outbound.TryWrite(this, _writers, new Outbound(message, qos, packetId, retain, dup, subscriptionIds)))
             return true;
         // Closing: an in-flight message stays in the session and is sent again on the next connection; a QoS 0
         // one is lost with the connection, as it would be in the socket's buffer.
@@ -102,9 +102,9 @@ internal sealed partial class ClientChannel
     }
 
     public void SendAck(MqttPacketType type, ushort packetId, MqttReasonCode reasonCode) =>
-        _outbound.TryWrite(this, new Outbound(type, packetId, reasonCode));
+        _outbound.TryWrite(this, _writers, new Outbound(type, packetId, reasonCode));
 
-    private void Send(MqttPacket packet) => _outbound.TryWrite(this, new Outbound(packet));
+    private void Send(MqttPacket packet) => _outbound.TryWrite(this, _writers, new Outbound(packet));
 
     void IThreadPoolWorkItem.Execute() => _ = DrainAsync();
 

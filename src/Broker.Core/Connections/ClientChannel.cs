@@ -1,3 +1,4 @@
+using Broker.Core.Hosting;
 using Broker.Core.Sessions;
 using System.IO.Pipelines;
 using System.Net;
@@ -16,12 +17,14 @@ namespace Broker.Core.Connections;
 /// </summary>
 /// <remarks>
 /// Threads: the read loop handles one packet at a time; deliveries from other clients arrive on their threads
-/// through <see cref="SendPublish"/>, which only enqueues. <see cref="CloseAsync"/> may be called from anywhere.
+/// through <see cref="SendPublish"/>, which only enqueues; the writer then runs where the listener said
+/// (<see cref="IWriterScheduler"/>: the loop that reads this connection). <see cref="CloseAsync"/> may be called from anywhere.
 /// </remarks>
 internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwner, ISessionConnection, Hosting.IListenerConnection, IReadCallback
 {
     private readonly BrokerEngine _engine;
     private readonly IDuplexPipe _transport;
+    private readonly IWriterScheduler _writers; // where DrainAsync runs: the I/O loop that reads this connection, or the pool
     private OutboundQueue<Outbound> _outbound; // a struct, locked on this channel
     private int _cleanedUp;
     private int _registrySlot = -1; // in the engine's ChannelRegistry
@@ -36,10 +39,11 @@ internal sealed partial class ClientChannel : IThreadPoolWorkItem, IDeadlineOwne
     private TimeSpan _keepAliveLimit;
     private int _closeRequested;
 
-    public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener)
+    public ClientChannel(BrokerEngine engine, IDuplexPipe transport, IPEndPoint? remoteEndPoint, string listener, IWriterScheduler writers)
     {
         _engine = engine;
         _transport = transport;
+        _writers = writers;
         RemoteEndPoint = remoteEndPoint;
         Listener = listener;
     }

@@ -1,13 +1,14 @@
+using Broker.Core.Hosting;
 
 namespace Broker.Core.Connections;
 
 /// <summary>
 /// One connection's queue of packets for its writer: many writers (publishers' threads delivering, the read loop
 /// acknowledging), one drain at a time. There is no writer loop waiting on it: the first item written to an idle
-/// queue schedules its drainer (<see cref="DeferredWork"/>), and the drainer ends when it finds the queue empty, so an idle
-/// connection holds neither a suspended loop nor a pending wait. One item waits in a slot of its own; a queue is
-/// created only when a second arrives before the drainer has taken the first. Writers take the lock only long enough
-/// to enqueue.
+/// queue schedules its drainer where its owner's writers run (<see cref="IWriterScheduler"/>), and the drainer ends
+/// when it finds the queue empty, so an idle connection holds neither a suspended loop nor a pending wait. One item
+/// waits in a slot of its own; a queue is created only when a second arrives before the drainer has taken the first.
+/// Writers take the lock only long enough to enqueue.
 /// </summary>
 /// <remarks>
 /// A struct kept in its owner's field (<c>ClientChannel</c>), so a connection holds no queue object of its own (an
@@ -27,8 +28,11 @@ internal struct OutboundQueue<T>
 
     private readonly bool IsEmpty => !_hasSingle && (_items is null || _items.Count == 0);
 
-    /// <summary>Queues <paramref name="item"/>, scheduling the drainer if none runs; false once <see cref="Complete"/> has been called.</summary>
-    public bool TryWrite(IThreadPoolWorkItem owner, T item)
+    /// <summary>
+    /// Queues <paramref name="item"/>, scheduling the drainer on <paramref name="writers"/> if none runs; false once
+    /// <see cref="Complete"/> has been called.
+    /// </summary>
+    public bool TryWrite(IThreadPoolWorkItem owner, IWriterScheduler writers, T item)
     {
         lock (owner)
         {
@@ -47,8 +51,7 @@ internal struct OutboundQueue<T>
                 return true;
             _draining = true;
         }
-        // After the publisher, on its thread, rather than waking another.
-        DeferredWork.Schedule(owner);
+        writers.Schedule(owner);
         return true;
     }
 

@@ -229,7 +229,7 @@ internal sealed class ConnectionHost(BrokerEngine engine) : IConnectionHost
     }
 
     private ClientChannel Create(IDuplexPipe transport, ConnectionSettings connection) =>
-        new(engine, transport, connection.RemoteEndPoint, connection.Listener)
+        new(engine, transport, connection.RemoteEndPoint, connection.Listener, connection.Writers)
         {
             UsernameFromCertificate = connection.UsernameFromCertificate,
             PeerCertUsername = connection.PeerCertUsername,

@@ -228,4 +228,7 @@ public sealed class ConnectionSettings
 
     /// <inheritdoc cref="MessagesIn"/>
     public RateLimit? BytesIn { get; init; }
+
+    /// <summary>Where the connection's writer runs: the I/O loop that reads it, if any; default the thread pool.</summary>
+    public IWriterScheduler Writers { get; init; } = ThreadPoolWriterScheduler.Instance;
 }

@@ -1,5 +1,5 @@
-using Broker.Core.Connections;
 using System.Runtime.InteropServices;
+using Broker.Core.Hosting;
 using Broker.Core.Sessions;
 using Microsoft.Extensions.Logging;
 
@@ -14,11 +14,13 @@ internal interface IReadinessTarget
 }
 
 /// <summary>
-/// One thread waiting in <c>epoll_wait</c> (Linux) over the plain TCP connections assigned to it, as mosquitto's
-/// one thread does: what becomes readable is received, parsed and routed on this thread, and the writers of the
-/// subscribers it delivered to run on it after the batch (<see cref="DeferredWork"/>), so a message from an idle
-/// publisher costs one wake-up of one thread and no hand-over to the thread pool (bench/README.md, "Where the time
-/// goes"). A connection holds no receive buffer and no pending operation while it waits: only its registration.
+/// One thread waiting in <c>epoll_wait</c> (Linux) over the connections assigned to it, as mosquitto's one thread
+/// does: what becomes readable is received, parsed and routed on this thread, and it runs the writers of its own
+/// connections (<see cref="IWriterScheduler"/>). A subscriber on this loop delivered to from this loop is written
+/// after the batch, so a message from an idle publisher costs one wake-up of one thread and no hand-over to the
+/// thread pool (bench/README.md, "Where the time goes"); a writer scheduled from another thread (another loop, the
+/// thread pool, a plugin) is posted to the loop, which the eventfd wakes once for everything posted meanwhile. A
+/// connection holds no receive buffer and no pending operation while it waits: only its registration.
 /// </summary>
 /// <remarks>
 /// Edge-triggered: a socket is reported when data arrives, and its reader receives once per report (it knows from a
@@ -33,7 +35,7 @@ internal interface IReadinessTarget
 /// dictionary node per connection (bench/README.md, "Idle connections").
 /// </para>
 /// </remarks>
-internal sealed unsafe partial class EpollLoop : IDisposable
+internal sealed unsafe partial class EpollLoop : IWriterScheduler, IDisposable
 {
     private const int EpollCtlAdd = 1;
     private const uint EpollIn = 0x001;
@@ -45,6 +47,7 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     private const long WakeId = 0; // slot numbers in event data start at 1
     private const int CloExec = 0x80000;
     private const int NonBlock = 0x800;
+    private const long StopSignal = 1L << 40; // added to the eventfd's count by Dispose; a post adds 1
 
     // struct epoll_event is packed on x86-64 (12 bytes); elsewhere its 64-bit data is aligned (16 bytes).
     private static readonly int s_eventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
@@ -54,7 +57,7 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     private static EpollLoop? t_current;
 
     private readonly int _epoll;
-    private readonly int _wake; // an eventfd: written to stop the loop
+    private readonly int _wake; // an eventfd: written when writers are posted (1) and to stop the loop (StopSignal)
     private readonly ILogger _logger;
     private readonly Lock _slotsLock = new(); // registering and unregistering; the loop reads without it
     private Slot[] _slots = new Slot[64];
@@ -62,7 +65,12 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     private int _freeSlot = -1; // head of the free list, linked through Slot.NextFree
     private List<IReadinessTarget> _revisit = [];    // the loop's thread only
     private List<IReadinessTarget> _revisiting = [];
-    private volatile bool _stopping;
+    private readonly Queue<IThreadPoolWorkItem> _writers = new(); // scheduled on the loop's thread; the loop's thread only
+    private readonly Lock _postLock = new(); // posting from other threads, and stopping
+    private Queue<IThreadPoolWorkItem> _posted = new();  // scheduled from other threads, under _postLock
+    private Queue<IThreadPoolWorkItem> _taking = new();  // the loop's thread only: the posts it is running
+    private volatile bool _signalled; // the eventfd has been written for what is in _posted (set under _postLock)
+    private volatile bool _stopping;  // set under _postLock
     private bool _woken;
 
     private EpollLoop(string name, ILogger logger)
@@ -187,10 +195,63 @@ internal sealed unsafe partial class EpollLoop : IDisposable
         return epoll_ctl(_epoll, EpollCtlAdd, fd, ev) == 0;
     }
 
+    /// <summary>
+    /// Runs <paramref name="writer"/> on this loop's thread: after the batch when called there, otherwise posted and
+    /// the loop woken if it was not already; on the thread pool once the loop has been stopped.
+    /// </summary>
+    public void Schedule(IThreadPoolWorkItem writer)
+    {
+        if (t_current == this)
+        {
+            _writers.Enqueue(writer);
+            return;
+        }
+        lock (_postLock)
+        {
+            if (!_stopping)
+            {
+                _posted.Enqueue(writer);
+                // Under the lock, so no post writes to the eventfd after Dispose's stop, after which the loop closes it.
+                if (!_signalled)
+                {
+                    _signalled = true;
+                    Signal(1);
+                }
+                return;
+            }
+        }
+        ThreadPoolWriterScheduler.Instance.Schedule(writer);
+    }
+
+    private void Signal(long value) => _ = write(_wake, &value, sizeof(long));
+
+    /// <summary>The loop's thread, woken: true when the eventfd says stop. Reading it resets its count.</summary>
+    private bool TakeSignal()
+    {
+        long value = 0;
+        return read(_wake, &value, sizeof(long)) == sizeof(long) && value >= StopSignal;
+    }
+
+    /// <summary>The loop's thread, after each batch: the writers posted to it, then those scheduled on it (and by them).</summary>
+    private void RunWriters()
+    {
+        if (_signalled)
+        {
+            lock (_postLock)
+            {
+                (_taking, _posted) = (_posted, _taking);
+                _signalled = false;
+            }
+            while (_taking.TryDequeue(out var posted))
+                posted.Execute();
+        }
+        while (_writers.TryDequeue(out var writer))
+            writer.Execute();
+    }
+
     private void Run()
     {
         t_current = this;
-        DeferredWork.DeferOnCurrentThread();
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * s_eventSize));
         try
         {
@@ -210,7 +271,7 @@ internal sealed unsafe partial class EpollLoop : IDisposable
                     var ev = events + i * s_eventSize;
                     var id = *(long*)(ev + s_dataOffset);
                     if (id == WakeId)
-                        _woken = true; // only once Dispose has written to it may the descriptor be closed
+                        _woken |= TakeSignal(); // writers posted (run after the batch), or Dispose's stop
                     else if (Find(id) is { } target)
                         Serve(target, (*(uint*)ev & (EpollRdHup | EpollHup | EpollErr)) != 0);
                 }
@@ -218,15 +279,21 @@ internal sealed unsafe partial class EpollLoop : IDisposable
                 foreach (var target in _revisiting)
                     Serve(target, peerClosed: false);
                 _revisiting.Clear();
-                DeferredWork.RunDeferred();
+                RunWriters();
             }
         }
         finally
         {
             NativeMemory.Free(events);
-            // Only after Dispose has written to the eventfd: a descriptor closed before could be reused by then.
-            if (_woken)
-                Close();
+            // Writers posted before the stop (the listener's connections closing) end on the thread pool.
+            lock (_postLock)
+            {
+                _stopping = true; // should the loop have ended on its own
+                while (_posted.TryDequeue(out var posted) || _writers.TryDequeue(out posted))
+                    ThreadPoolWriterScheduler.Instance.Schedule(posted);
+            }
+            // Nothing writes to the eventfd once _stopping is set (both under _postLock), so it may be closed now.
+            Close();
         }
     }
 
@@ -253,11 +320,13 @@ internal sealed unsafe partial class EpollLoop : IDisposable
     /// <summary>Stops the thread; connections still registered are no longer watched (the listener has closed them).</summary>
     public void Dispose()
     {
-        if (_stopping)
-            return;
-        _stopping = true;
-        long one = 1;
-        _ = write(_wake, &one, sizeof(long));
+        lock (_postLock)
+        {
+            if (_stopping)
+                return;
+            _stopping = true;
+            Signal(StopSignal);
+        }
     }
 
     /// <summary>One registration: 16 bytes, in place in the array.</summary>
@@ -288,6 +357,9 @@ internal sealed unsafe partial class EpollLoop : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint write(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint read(int fd, void* buf, nint count);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);

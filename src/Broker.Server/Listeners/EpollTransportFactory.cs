@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using Broker.Core.Hosting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -19,7 +20,9 @@ namespace Broker.Server.Listeners;
 /// once the connection's middleware has returned, completes both sides, which closes the socket at once (a TLS
 /// connection's linger is <see cref="TlsLinger"/>'s, before that); a read's cancellation token (the TLS handshake's
 /// timeout, the linger's) ends that read with <see cref="OperationCanceledException"/>, and
-/// <see cref="System.IO.Pipelines.PipeReader.CancelPendingRead"/> ends one read, as with a <see cref="Pipe"/>.
+/// <see cref="System.IO.Pipelines.PipeReader.CancelPendingRead"/> ends one read, as with a <see cref="Pipe"/>. The
+/// connection's features hold its loop as the <see cref="IWriterScheduler"/> its MQTT writer runs on, visible to the
+/// TLS and HTTP middleware's connection and request too.
 /// </remarks>
 /// <param name="bind">Binds the listening socket (throws naming the key when it cannot).</param>
 /// <param name="nextLoop">The loop that reads the next connection; null for .NET's socket engine.</param>
@@ -60,8 +63,12 @@ internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bi
                 accepted.Dispose();
                 continue;
             }
-            var pipe = new SocketPipe(accepted, nextLoop(), closing);
-            return new EpollConnection(id, pipe, accepted.LocalEndPoint, SocketPipe.RemoteOf(accepted), ownedByMiddleware: plain is null);
+            var loop = nextLoop();
+            var pipe = new SocketPipe(accepted, loop, closing);
+            var connection = new EpollConnection(id, pipe, accepted.LocalEndPoint, SocketPipe.RemoteOf(accepted), ownedByMiddleware: plain is null);
+            // The MQTT connection's writer runs on the loop that reads it (ConnectionSettings.Writers).
+            connection.Features.Set<IWriterScheduler>(loop is null ? ThreadPoolWriterScheduler.Instance : loop);
+            return connection;
         }
         return null;
     }

@@ -62,7 +62,7 @@ internal abstract class MqttListenerOptions : IValidatableOptions
     public int Backlog { get; set; } = 1024;
 
     /// <remarks>Default 1.</remarks>
-    [ConfKey("io_threads", "Threads that wait for this listener's connections to send something (epoll, Linux) and then read it (after TLS and the WebSocket framing, on ssl, ws and wss listeners: the TLS handshake too), route and deliver it on that same thread, as mosquitto's one thread does: a message costs one thread wake-up. Connections are dealt to them in turn. Plugins' hooks run on them too, so a hook must never block (await instead, or register it as blocking: HookOptions.Blocking). 0: .NET's socket engine and the thread pool instead (always so on systems without epoll). More threads raise the ceiling on a machine with more cores; one spends the least CPU per message at low rates.", Min = "0", Max = "256")]
+    [ConfKey("io_threads", "Threads that wait for this listener's connections to send something (epoll, Linux) and then read it (after TLS and the WebSocket framing, on ssl, ws and wss listeners: the TLS handshake too), route it on that same thread, and write to them, as mosquitto's one thread does: a message costs one thread wake-up. Connections are dealt to them in turn; a delivery to a connection of another thread is posted to it. Plugins' hooks run on them too, so a hook must never block (await instead, or register it as blocking: HookOptions.Blocking). 0: .NET's socket engine and the thread pool instead (always so on systems without epoll). More threads raise the ceiling on a machine with more cores; one spends the least CPU per message at low rates.", Min = "0", Max = "256")]
     public int IoThreads { get; set; } = 1;
 
     internal bool Enabled => !IsOff(Bind);

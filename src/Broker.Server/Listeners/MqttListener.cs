@@ -238,7 +238,7 @@ internal sealed partial class MqttListener
     /// </summary>
     private Task OnTcpConnection(ConnectionContext accepted)
     {
-        var connection = _host.Start(accepted.Transport, SettingsOf(accepted.RemoteEndPoint as IPEndPoint, certificate: null));
+        var connection = _host.Start(accepted.Transport, SettingsOf(accepted.RemoteEndPoint as IPEndPoint, certificate: null, WritersOf(accepted.Features)));
         // Accepted just as the listener stops, after StopAsync listed the connections: close it like the others.
         if (Volatile.Read(ref _drained) is not null)
         {
@@ -284,7 +284,7 @@ internal sealed partial class MqttListener
         {
             var certificate = connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
             var linger = new TlsLinger(connection.Transport);
-            await RunChannelAsync(linger.Pipe, connection.RemoteEndPoint as IPEndPoint, certificate).ConfigureAwait(false);
+            await RunChannelAsync(linger.Pipe, connection.RemoteEndPoint as IPEndPoint, certificate, WritersOf(connection.Features)).ConfigureAwait(false);
             await linger.DrainAsync(_host.CloseLinger).ConfigureAwait(false);
         }
         finally
@@ -328,7 +328,7 @@ internal sealed partial class MqttListener
             var pipe = new WebSocketPipe(socket, _logger, remote?.ToString(), _host.CloseLinger);
             try
             {
-                await RunChannelAsync(pipe, remote, context.Connection.ClientCertificate).ConfigureAwait(false);
+                await RunChannelAsync(pipe, remote, context.Connection.ClientCertificate, WritersOf(context.Features)).ConfigureAwait(false);
             }
             finally
             {
@@ -387,8 +387,9 @@ internal sealed partial class MqttListener
     /// What the core is told of an accepted connection. Running, the connection is listed by the core, where
     /// <see cref="StopAsync"/> finds it by this listener's name.
     /// </summary>
-    private ConnectionSettings SettingsOf(IPEndPoint? remote, X509Certificate2? certificate) => new()
+    private ConnectionSettings SettingsOf(IPEndPoint? remote, X509Certificate2? certificate, IWriterScheduler writers) => new()
     {
+        Writers = writers,
         Listener = Options.Name,
         RemoteEndPoint = remote,
         UsernameFromCertificate = _tls?.Options.PeerCertAsUsername == PeerCertUsername.Cn,
@@ -403,8 +404,12 @@ internal sealed partial class MqttListener
     private IOException CannotListen(IPEndPoint endPoint, Exception ex) =>
         new($"{Options.KeyPrefix} = {endPoint}: cannot listen: {ListenError.Reason(ex)}", ex);
 
-    private Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate) =>
-        _host.RunAsync(transport, SettingsOf(remote, certificate));
+    private Task RunChannelAsync(IDuplexPipe transport, IPEndPoint? remote, X509Certificate2? certificate, IWriterScheduler writers) =>
+        _host.RunAsync(transport, SettingsOf(remote, certificate, writers));
+
+    /// <summary>The loop that reads the connection, which its writer then runs on (<see cref="EpollTransportFactory"/>).</summary>
+    private static IWriterScheduler WritersOf(IFeatureCollection features) =>
+        features.Get<IWriterScheduler>() ?? throw new InvalidOperationException("a connection of the epoll transport names its writer scheduler");
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Listener {Name} started on {EndPoint}")]
     private static partial void LogStarted(ILogger logger, string name, string endPoint);

@@ -1,4 +1,5 @@
 using Broker.Core.Connections;
+using Broker.Core.Hosting;
 using Broker.Core.Sessions;
 using Xunit;
 
@@ -13,7 +14,7 @@ public sealed class OutboundQueueTests
     {
         private OutboundQueue<T> _queue;
 
-        public bool TryWrite(T item) => _queue.TryWrite(owner, item);
+        public bool TryWrite(T item) => _queue.TryWrite(owner, ThreadPoolWriterScheduler.Instance, item);
 
         public void Complete() => _queue.Complete(owner);
 
@@ -53,39 +54,6 @@ public sealed class OutboundQueueTests
             Assert.True(queue.TryWrite(item));
         await run.WaitAsync(Timeout, TestContext.Current.CancellationToken);
         return queue;
-    }
-
-    [Fact]
-    public void TryWrite_OnAnIoLoopsThread_RunsTheDrainerThereAfterTheBatch_NotOnThePool()
-    {
-        // On its own thread: a thread made deferring stays so, and the test runner's threads must not.
-        (bool Written, int BeforeBatchEnd, int AfterBatchEnd, bool SameThread) seen = default;
-        var thread = new Thread(() =>
-        {
-            DeferredWork.DeferOnCurrentThread();
-            var loopThread = Environment.CurrentManagedThreadId;
-            var ranOn = 0;
-            var drainer = new CallbackDrainer(() => ranOn = Environment.CurrentManagedThreadId);
-            var queue = new TestQueue<int>(drainer);
-            var written = queue.TryWrite(1);
-            var before = drainer.Runs;
-            DeferredWork.RunDeferred(); // what EpollLoop does once it has served the sockets that were ready
-            seen = (written, before, drainer.Runs, ranOn == loopThread);
-        });
-        thread.Start();
-        Assert.True(thread.Join(Timeout));
-        Assert.Equal((true, 0, 1, true), seen);
-    }
-
-    private sealed class CallbackDrainer(Action ran) : IThreadPoolWorkItem
-    {
-        public int Runs { get; private set; }
-
-        public void Execute()
-        {
-            Runs++;
-            ran();
-        }
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Threading.Channels;
 using Broker.Abstractions;
+using Broker.Core.Hosting;
 using Broker.Core.Sessions;
 using Broker.Protocol;
 using Xunit;
@@ -36,7 +37,7 @@ internal sealed class PipeMqttClient : IAsyncDisposable
     public PipeMqttClient(BrokerEngine engine, MqttProtocolVersion version, int port, InboundRateLimiter? limiter = null)
     {
         Version = version;
-        Channel = new ClientChannel(engine, new DuplexPipe(_toServer.Reader, _toClient.Writer), new IPEndPoint(IPAddress.Loopback, port), "test")
+        Channel = new ClientChannel(engine, new DuplexPipe(_toServer.Reader, _toClient.Writer), new IPEndPoint(IPAddress.Loopback, port), "test", ThreadPoolWriterScheduler.Instance)
         {
             InboundLimiter = limiter,
         };
