@@ -55,7 +55,8 @@ Options:
                    ticked (every due publisher woken by one 1 ms tick); bench/README.md shows both
 Environment: OURS_DLL (ours' broker.dll; default: this tree's Release build), PORT_OURS (18830), PORT_MOSQUITTO (18831), PORT_MQTTNET (18832), PORT_AEDES (18833),
              PORT_RABBITMQ (18834, and the three after it), PORT_OURS_TLS/_WS (18840/1),
-             PORT_MOSQUITTO_TLS/_WS (18842/3), CONN_COUNT (the conn case's connections; default 19000, --quick 2000).
+             PORT_MOSQUITTO_TLS/_WS (18842/3), CONN_COUNT (the conn case's connections; default 19000, --quick 2000),
+             FANIN_RATE (the fanin case's msg/s; default 5000).
 EOF
 }
 
@@ -110,7 +111,7 @@ fi
 conn_count=${CONN_COUNT:-$conn_count}
 conn_ifaddr=127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9
 fanin_publishers=100
-fanin_rate=5000
+fanin_rate=${FANIN_RATE:-5000}   # issue 19's targets: 5000 and 20000
 idle_rate=30000     # mosquitto's highest no-loss fan-in rate here is 40k; 100k idle subscriptions included, it holds 30k
 fanout_subscribers=100
 fanout_deliveries=50000  # per second in the fanout case, whatever the number of subscribers
