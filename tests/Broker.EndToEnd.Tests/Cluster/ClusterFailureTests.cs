@@ -231,7 +231,10 @@ public sealed class ClusterFailureTests
         await UntilAsync(c, n => CopiesPending(n, c) == 0, "c to write the copy of cut-off's session");
 
         await nats.KillServerAsync(2);
-        await a.WaitForLogAsync(l => l.Contains("adopted 1 persistent session(s) of node c@127.0.0.1, which is down", StringComparison.Ordinal), "a to adopt cut-off's session", Deadline);
+        // When the killed server led JetStream's meta group or the sessions bucket, the other two elect new leaders
+        // first (raft election timeouts of seconds each, more on a loaded machine), and the adoption's requests get
+        // "No API response" until then: two full runs saw 15 s and more of it. The adoption retries; give it the time.
+        await a.WaitForLogAsync(l => l.Contains("adopted 1 persistent session(s) of node c@127.0.0.1, which is down", StringComparison.Ordinal), "a to adopt cut-off's session", TimeSpan.FromSeconds(60));
         await UntilAsync(b, n => Routes(n, a) == 1, "b to route co/# to a");
         await MosquittoClients.PublishAsync(b, ["-q", "1", "-t", "co/1", "-m", "during the split"]);
         Assert.False(onC.Closed.IsCompleted); // c still serves it
