@@ -8,7 +8,6 @@ namespace Broker.EndToEnd.Tests;
 /// <summary>The real `ctl` executable against the real broker, as an operator runs it.</summary>
 public sealed class CtlTests
 {
-    private static int FreePort() => FreePorts.Next();
 
     [Fact]
     public async Task Status_Running_PrintsNodeVersionUptimeAndExitsZero()
@@ -41,7 +40,7 @@ public sealed class CtlTests
         var home = Directory.CreateTempSubdirectory("ctl-e2e-").FullName;
         try
         {
-            var port = FreePort();
+            var port = FreePorts.Next();
             Directory.CreateDirectory(Path.Combine(home, "etc"));
             await File.WriteAllTextAsync(Path.Combine(home, "etc", "broker.conf"), $"management.listener = 127.0.0.1:{CtlRunner.Port(port)}\n", TestContext.Current.CancellationToken);
             var result = await CtlRunner.RunAsync(["--home", home, "status"]);
@@ -264,7 +263,7 @@ public sealed class CtlTests
     [Fact]
     public async Task NewCommands_BrokerNotRunning_ExitOne()
     {
-        var url = $"http://127.0.0.1:{CtlRunner.Port(FreePort())}";
+        var url = $"http://127.0.0.1:{CtlRunner.Port(FreePorts.Next())}";
         foreach (var command in new[] { "routes list", "acl reload", "subscriptions add c t", "subscriptions show c" })
         {
             var result = await CtlRunner.RunAsync(["--url", url, "--secret", "x", .. command.Split(' ')]);

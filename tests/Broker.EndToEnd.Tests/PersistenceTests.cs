@@ -27,7 +27,7 @@ public sealed class PersistenceTests
     [InlineData("sync")]
     public async Task CleanStop_SessionAndQueuedMessagesSurvive(string sync)
     {
-        var broker = await StartAsync(sync, Backends.FreePort());
+        var broker = await StartAsync(sync, FreePorts.Next());
         await using var first = broker;
         await using (var sub = await MosquittoClients.SubscribeAsync(broker, "-c", "-i", "persistent-sub", "-q", "2", "-t", "stored/#"))
         {
@@ -178,7 +178,7 @@ public sealed class PersistenceTests
     [Fact]
     public async Task Sigkill20Times_Sync_NoAcknowledgedMessageLost_NoQos2Duplicate()
     {
-        var port = Backends.FreePort();
+        var port = FreePorts.Next();
         var broker = await StartAsync("sync", port);
         var brokers = new List<BrokerProcess> { broker };
         try
@@ -219,7 +219,7 @@ public sealed class PersistenceTests
     public async Task Sigkill10Times_Periodic_LossBoundedByTheWindow_SessionsKept()
     {
         const int Kills = 10, Publishers = 4; // 2 QoS 1 and 2 QoS 2 publishers
-        var broker = await StartAsync("periodic", Backends.FreePort(), interval: "10ms");
+        var broker = await StartAsync("periodic", FreePorts.Next(), interval: "10ms");
         var brokers = new List<BrokerProcess> { broker };
         try
         {

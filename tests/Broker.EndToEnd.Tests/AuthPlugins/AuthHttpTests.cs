@@ -33,7 +33,7 @@ public sealed class AuthHttpTests
         /// <summary>The service on Python's http.server.</summary>
         public static async Task<Service> StartAsync(int? port = null)
         {
-            var p = port ?? Backends.FreePort();
+            var p = port ?? FreePorts.Next();
             var process = ChildProcess.Start(Tools.Python, [Path.Combine(Tools.InteropDirectory, "http_auth_server.py"), p.ToString(CultureInfo.InvariantCulture)]);
             await process.WaitForLineAsync(l => l == "auth service ready", TimeSpan.FromSeconds(20), "the auth service ready");
             return new Service(process, p);
@@ -42,7 +42,7 @@ public sealed class AuthHttpTests
         /// <summary>The ASP.NET Core service (tests/AuthHttpService): alice/secret, root is a superuser, acl allows allowed/; HTTPS with <c>--cert</c>.</summary>
         public static async Task<Service> StartKestrelAsync(params string[] arguments)
         {
-            var p = Backends.FreePort();
+            var p = FreePorts.Next();
             var process = ChildProcess.Start("dotnet", [Path.Combine(AppContext.BaseDirectory, "auth-http-service.dll"), "--port", p.ToString(CultureInfo.InvariantCulture), .. arguments]);
             await process.WaitForLineAsync(l => l == "auth service ready", TimeSpan.FromSeconds(30), "the ASP.NET Core auth service ready");
             return new Service(process, p);
@@ -113,7 +113,7 @@ public sealed class AuthHttpTests
     [Fact]
     public async Task Outage_Timeout_AndOnErrorIgnore()
     {
-        var port = Backends.FreePort();
+        var port = FreePorts.Next();
         var url = "http://127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture);
         await using (var broker = await StartAsync(Conf(url, "auth.http.timeout = 1s\n")))
         {
@@ -131,7 +131,7 @@ public sealed class AuthHttpTests
             await broker.WaitForLogAsync(l => l.Contains("no answer within 1000 ms", StringComparison.Ordinal), "the timeout logged");
         }
 
-        var nowhere = "http://127.0.0.1:" + Backends.FreePort().ToString(CultureInfo.InvariantCulture);
+        var nowhere = "http://127.0.0.1:" + FreePorts.Next().ToString(CultureInfo.InvariantCulture);
         await using var ignoring = await StartAsync(Conf(nowhere, "auth.http.on_error = ignore\n"));
         await ignoring.WaitForLogAsync(l => l.Contains("Plugin auth_http started at boot", StringComparison.Ordinal), "auth_http running");
         Assert.Equal("accepted", await Backends.ConnectAsync(ignoring, "carol", "c-pass"));

@@ -77,7 +77,7 @@ public sealed class AuthJwtTests
             Directory.CreateDirectory(web);
             var jwk = new { kty = "EC", crv = "P-256", kid = "ec-0", x = Base64Url.EncodeToString(parameters.Q.X.AsSpan(1)), y = Base64Url.EncodeToString(parameters.Q.Y) };
             await File.WriteAllTextAsync(Path.Combine(web, "jwks.json"), System.Text.Json.JsonSerializer.Serialize(new { keys = new[] { jwk } }), TestContext.Current.CancellationToken);
-            var port = Backends.FreePort();
+            var port = FreePorts.Next();
             await using var http = ChildProcess.Start(Tools.Python, ["-m", "http.server", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", web], stderrIsOutput: true);
             await http.WaitForLineAsync(l => l.Contains("Serving HTTP", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "http.server ready");
 
@@ -108,7 +108,7 @@ public sealed class AuthJwtTests
             Directory.CreateDirectory(web);
             await File.WriteAllTextAsync(Path.Combine(web, "jwks.json"),
                 await Backends.RunAsync(Tools.Python, [Path.Combine(Tools.InteropDirectory, "jwt_mint.py"), "jwks", ecPub, "ec-1"]), TestContext.Current.CancellationToken);
-            var port = Backends.FreePort();
+            var port = FreePorts.Next();
             await using var http = ChildProcess.Start(Tools.Python, ["-m", "http.server", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", web], stderrIsOutput: true);
             await http.WaitForLineAsync(l => l.Contains("Serving HTTP", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "http.server ready");
 

@@ -1,15 +1,12 @@
-using System.Net;
 using System.Net.Sockets;
 using Broker.EndToEnd.Tests.Infrastructure;
 using static Broker.EndToEnd.Tests.Infrastructure.MqttBytes;
 
 namespace Broker.EndToEnd.Tests.AuthPlugins;
 
-/// <summary>What the backend servers and the auth tests share: free ports, running a tool, connecting with mosquitto.</summary>
+/// <summary>What the backend servers and the auth tests share: running a tool, connecting with mosquitto.</summary>
 public static class Backends
 {
-    public static int FreePort() => FreePorts.Next();
-
     /// <summary>Kills a backend server (SIGKILL: connections drop, nothing is said goodbye) and returns null for its field.</summary>
     public static async Task<ChildProcess?> KillAsync(ChildProcess? process, TimeSpan? exitTimeout = null)
     {

@@ -32,7 +32,7 @@ public sealed class MariaDbServer : IAuthBackendServer, ISqlServer
         var install = Tools.Require("mariadb-install-db", "mariadb-server");
         var directory = Directory.CreateTempSubdirectory("broker-maria-").FullName;
         await Backends.RunAsync("chown", ["mysql:mysql", directory]);
-        var server = new MariaDbServer(directory, Backends.FreePort());
+        var server = new MariaDbServer(directory, FreePorts.Next());
         await Backends.RunAsync(install, ["--user=mysql", $"--datadir={Path.Combine(directory, "data")}", "--skip-test-db", "--auth-root-authentication-method=socket"]);
         await server.StartProcessAsync();
         await server.RootSqlAsync($"create database mqtt; create user '{User}'@'127.0.0.1' identified by '{UserPassword}'; grant all on mqtt.* to '{User}'@'127.0.0.1';");

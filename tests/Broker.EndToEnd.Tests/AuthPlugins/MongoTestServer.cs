@@ -35,7 +35,7 @@ public sealed class MongoTestServer : IAuthBackendServer
         return server;
     }
 
-    public static MongoTestServer NotStarted() => new(Backends.FreePort());
+    public static MongoTestServer NotStarted() => new(FreePorts.Next());
 
     public async Task StartProcessAsync()
     {

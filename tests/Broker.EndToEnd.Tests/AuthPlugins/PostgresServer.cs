@@ -31,7 +31,7 @@ public sealed class PostgresServer : IAuthBackendServer, ISqlServer
             Assert.Fail($"{Bin}/initdb not found: install the Debian package postgresql-15 (scripts/test.sh does)");
         var directory = Directory.CreateTempSubdirectory("broker-pg-").FullName;
         await Backends.RunAsync("chown", ["postgres:postgres", directory]);
-        var server = new PostgresServer(directory, Backends.FreePort());
+        var server = new PostgresServer(directory, FreePorts.Next());
         await AsPostgres(Path.Combine(Bin, "initdb"), "-D", server.DataDirectory, "-A", "trust", "-U", "postgres", "--no-sync");
         await server.StartProcessAsync();
         await server.PsqlAsync("postgres", "create database mqtt");

@@ -29,13 +29,13 @@ public sealed class RedisServer : IAuthBackendServer
     /// <summary>Starts one, or fails naming the Debian package. With <paramref name="tls"/>: TLS only, client certificates required.</summary>
     public static async Task<RedisServer> StartAsync(TestCertificates? tls = null)
     {
-        var server = new RedisServer(Backends.FreePort(), tls);
+        var server = new RedisServer(FreePorts.Next(), tls);
         await server.StartProcessAsync();
         return server;
     }
 
     /// <summary>A port where no Redis listens (for "down at start"); <see cref="StartProcessAsync"/> brings it up.</summary>
-    public static RedisServer NotStarted() => new(Backends.FreePort());
+    public static RedisServer NotStarted() => new(FreePorts.Next());
 
     public async Task StartProcessAsync()
     {

@@ -25,8 +25,8 @@ public sealed class SlapdServer : IAuthBackendServer
     private SlapdServer(TestCertificates? tls)
     {
         _tls = tls;
-        Port = Backends.FreePort();
-        TlsPort = Backends.FreePort();
+        Port = FreePorts.Next();
+        TlsPort = FreePorts.Next();
     }
 
     /// <summary>Plain LDAP (and StartTLS, with certificates).</summary>

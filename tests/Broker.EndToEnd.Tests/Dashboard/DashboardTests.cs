@@ -161,7 +161,7 @@ public sealed class DashboardTests(DashboardBrowserFixture fixture) : IClassFixt
     public async Task Unload_StopsTheListener_AndTheLoadContextIsCollected_LoadServesAgain()
     {
         // A fixed port: the same URL after the load.
-        var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: AuthPlugins.Backends.FreePort());
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: FreePorts.Next());
         await using var _ = broker;
         await using (var browser = fixture.Browser.ForOneTest())
         {
@@ -318,7 +318,7 @@ public sealed class DashboardTests(DashboardBrowserFixture fixture) : IClassFixt
     [Fact]
     public async Task Reload_ServesTheAssetsOfTheNewDll()
     {
-        var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: AuthPlugins.Backends.FreePort());
+        var (broker, url) = await DashboardBrowser.StartBrokerAsync(port: FreePorts.Next());
         await using var _ = broker;
         await using var browser = fixture.Browser.ForOneTest();
         var page = await browser.NewPageAsync();

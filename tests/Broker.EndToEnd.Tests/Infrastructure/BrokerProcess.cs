@@ -273,7 +273,7 @@ public sealed partial class BrokerProcess : IAsyncDisposable
     private static async Task<BrokerProcess> StartMosquittoAsync(BrokerOptions options, string home)
     {
         var mosquitto = File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : Tools.Require("mosquitto", "mosquitto");
-        var port = FreePort();
+        var port = FreePorts.Next();
         var conf = new StringBuilder()
             .AppendLine("user root")
             .AppendLine("persistence false")
@@ -358,7 +358,6 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort() => FreePorts.Next();
 
     private static long ParseBytes(string value)
     {

@@ -47,8 +47,8 @@ public sealed class NatsServers : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            var ports = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
-            var clusterPorts = Enumerable.Range(0, count).Select(_ => FreePort()).ToArray();
+            var ports = Enumerable.Range(0, count).Select(_ => FreePorts.Next()).ToArray();
+            var clusterPorts = Enumerable.Range(0, count).Select(_ => FreePorts.Next()).ToArray();
             var servers = new NatsServers(System.IO.Directory.CreateTempSubdirectory("nats-e2e-").FullName, ports, clusterPorts, arguments ?? []);
             if (!start)
                 return servers;
@@ -137,5 +137,4 @@ public sealed class NatsServers : IAsyncDisposable
         }
     }
 
-    private static int FreePort() => FreePorts.Next();
 }
