@@ -243,10 +243,23 @@ internal sealed unsafe partial class EpollLoop : IWriterScheduler, IDisposable
                 _signalled = false;
             }
             while (_taking.TryDequeue(out var posted))
-                posted.Execute();
+                Execute(posted);
         }
         while (_writers.TryDequeue(out var writer))
+            Execute(writer);
+    }
+
+    private void Execute(IThreadPoolWorkItem writer)
+    {
+        try
+        {
             writer.Execute();
+        }
+        catch (Exception ex)
+        {
+            // A bug in a writer, which handles its connection's failures itself: the loop keeps serving the others.
+            LogUnexpected(_logger, ex, Thread.CurrentThread.Name);
+        }
     }
 
     private void Run()

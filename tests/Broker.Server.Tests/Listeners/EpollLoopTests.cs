@@ -75,6 +75,19 @@ public sealed class EpollLoopTests : IDisposable
     }
 
     [Fact]
+    public async Task AWriterThatThrows_DoesNotEndTheLoop_TheNextWriterStillRunsOnIt()
+    {
+        string? ranOn = null;
+        var after = new Writer(() => ranOn = Thread.CurrentThread.Name);
+
+        _loop.Schedule(new Writer(() => throw new InvalidOperationException("a bug in a writer")));
+        _loop.Schedule(after);
+
+        await after.Ran.WaitAsync(Timeout, Cancel);
+        Assert.Equal(LoopThread, ranOn);
+    }
+
+    [Fact]
     public async Task Schedule_AfterTheLoopHasStopped_RunsTheWriterOnTheThreadPool()
     {
         _loop.Dispose();
