@@ -39,32 +39,48 @@ internal sealed partial class ClusterNode
         return true;
     }
 
-    /// <summary>Attempts at adopting one set of dead nodes' sessions (JetStream may be electing new leaders: a NATS server went with them).</summary>
-    private const int AdoptionAttempts = 5;
+    /// <summary>
+    /// How long adopting one set of dead nodes' sessions is tried: JetStream answers nothing while it elects new leaders
+    /// for its meta group and the sessions bucket, when a NATS server went with the node (seconds per group; 15 s and
+    /// more were seen on a loaded 2-core machine), or for as long as a majority of the NATS servers is away.
+    /// </summary>
+    private static readonly TimeSpan AdoptionPatience = TimeSpan.FromMinutes(5);
 
-    /// <summary>Between two attempts.</summary>
-    private static readonly TimeSpan AdoptionRetryDelay = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// The pauses between attempts: 2 s, doubling up to 15 s, adding up to <see cref="AdoptionPatience"/> (each attempt's
+    /// own time, up to <c>cluster.node_timeout</c> when JetStream does not answer, comes on top).
+    /// </summary>
+    internal static IEnumerable<TimeSpan> AdoptionRetryDelays()
+    {
+        var total = TimeSpan.Zero;
+        for (var delay = TimeSpan.FromSeconds(2); total + delay <= AdoptionPatience; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.TicksPerSecond * 15)))
+        {
+            total += delay;
+            yield return delay;
+        }
+    }
 
     /// <summary>
     /// Adopts the sessions <paramref name="dead"/> nodes owned when they died (see the type's remarks); what could not be
-    /// read or claimed is tried again (an adopted copy is not adopted twice: its id is this node's then), while this
-    /// node is still the adopter and those nodes still down.
+    /// read or claimed is tried again (an adopted copy is not adopted twice: its id is this node's then) for
+    /// <see cref="AdoptionPatience"/>, while this node is still the adopter and those nodes still down.
     /// </summary>
     private async Task AdoptSessionsAsync(IReadOnlyCollection<string> dead)
     {
-        for (var attempt = 1; ; attempt++)
+        using var delays = AdoptionRetryDelays().GetEnumerator();
+        while (true)
         {
             var failure = await AdoptOnceAsync(dead).ConfigureAwait(false);
             if (failure is null || _stop.IsCancellationRequested)
                 return;
-            var last = attempt == AdoptionAttempts;
+            var again = delays.MoveNext();
             LogAdoptionFailed(_logger, string.Join(", ", dead), failure,
-                last ? "their clients resume the cluster's copies when they connect" : $"trying again in {AdoptionRetryDelay.TotalSeconds:0} s");
-            if (last)
+                again ? $"trying again in {delays.Current.TotalSeconds:0} s" : "their clients resume the cluster's copies when they connect");
+            if (!again)
                 return;
             try
             {
-                await Task.Delay(AdoptionRetryDelay, _core.TimeProvider, _stop.Token).ConfigureAwait(false);
+                await Task.Delay(delays.Current, _core.TimeProvider, _stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
