@@ -102,8 +102,7 @@ internal sealed partial class ClusterNode
         RouteSnapshot.Decoded? snapshot = null;
         try
         {
-            var reply = await _nats.RequestAsync<byte[], byte[]>(node.SnapshotSubject, [],
-                replyOpts: new NatsSubOpts { Timeout = TimeSpan.FromSeconds(2) }, cancellationToken: _stop.Token).ConfigureAwait(false);
+            var reply = await LargeReply.RequestAsync(_nats, node.SnapshotSubject, [], TimeSpan.FromSeconds(2), _stop.Token).ConfigureAwait(false);
             if (reply.Data is { } data && RouteSnapshot.TryDecode(data, out var decoded))
                 snapshot = decoded;
         }

@@ -185,8 +185,7 @@ internal sealed partial class ClusterNode
     {
         try
         {
-            var reply = await _nats.RequestAsync<byte[], byte[]>(_subjects.Api(_subjects.Token(name)), question,
-                replyOpts: new NatsSubOpts { Timeout = timeout }, cancellationToken: cancel).ConfigureAwait(false);
+            var reply = await LargeReply.RequestAsync(_nats, _subjects.Api(_subjects.Token(name)), question, timeout, cancel).ConfigureAwait(false);
             if (reply.Headers is { } headers && headers.TryGetValue(ErrorHeader, out var error))
                 return new NodeAnswer(name, null, error.ToString());
             return new NodeAnswer(name, reply.Data ?? [], null);
@@ -221,10 +220,6 @@ internal sealed partial class ClusterNode
         try
         {
             answer = await handler(msg.Data ?? [], cancel).ConfigureAwait(false);
-            // Over NATS' max_payload the reply would be refused: say so rather than leave the asker to time out.
-            var max = _nats.ServerInfo?.MaxPayload ?? 1024 * 1024;
-            if (answer.Length > max - 4096)
-                error = $"its answer ({answer.Length} bytes) is over NATS' max_payload ({max} bytes): ask for a smaller page (_limit)";
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -233,7 +228,7 @@ internal sealed partial class ClusterNode
         try
         {
             if (error is null)
-                await msg.ReplyAsync(answer, cancellationToken: cancel).ConfigureAwait(false);
+                await LargeReply.ReplyAsync(msg, answer, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
             else
                 await msg.ReplyAsync(Array.Empty<byte>(), headers: new NatsHeaders { [ErrorHeader] = error }, cancellationToken: cancel).ConfigureAwait(false);
         }

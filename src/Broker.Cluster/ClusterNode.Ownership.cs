@@ -193,8 +193,7 @@ internal sealed partial class ClusterNode
         Encoding.UTF8.GetBytes(clientId, request.AsSpan(1));
         try
         {
-            var reply = await _nats.RequestAsync<byte[], byte[]>(_subjects.Owner(_subjects.Token(owner)), request,
-                replyOpts: new NatsSubOpts { Timeout = _options.NodeTimeout }, cancellationToken: _stop.Token).ConfigureAwait(false);
+            var reply = await LargeReply.RequestAsync(_nats, _subjects.Owner(_subjects.Token(owner)), request, _options.NodeTimeout, _stop.Token).ConfigureAwait(false);
             if (reply.Headers is { } headers)
             {
                 if (!headers.TryGetValue(ErrorHeader, out var error))
@@ -249,12 +248,6 @@ internal sealed partial class ClusterNode
         try
         {
             state = await _core.ReleaseClientAsync(clientId, discard).ConfigureAwait(false);
-            var max = _nats.ServerInfo?.MaxPayload ?? 1024 * 1024;
-            if (state is not null && state.Length > max - 4096)
-            {
-                error = $"the session ({state.Length} bytes) is over NATS' max_payload ({max} bytes)";
-                state = null;
-            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -268,7 +261,7 @@ internal sealed partial class ClusterNode
             else if (state is null)
                 await msg.ReplyAsync(Array.Empty<byte>(), headers: new NatsHeaders { [NoSessionHeader] = "1" }, cancellationToken: cancel).ConfigureAwait(false);
             else
-                await msg.ReplyAsync(state, cancellationToken: cancel).ConfigureAwait(false);
+                await LargeReply.ReplyAsync(msg, state, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NatsException or OperationCanceledException)
         {

@@ -45,8 +45,7 @@ internal sealed partial class ClusterNode
             throw new PluginClusterException($"node {node} is not running in cluster {_options.Name}");
         try
         {
-            var reply = await _nats.RequestAsync<byte[], byte[]>(RequestSubject(plugin, _subjects.Token(node)), Envelope(request.Span),
-                replyOpts: new NatsSubOpts { Timeout = timeout, ThrowIfNoResponders = true }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var reply = await LargeReply.RequestAsync(_nats, RequestSubject(plugin, _subjects.Token(node)), Envelope(request.Span), timeout, cancellationToken).ConfigureAwait(false);
             if (reply.Headers?.TryGetValue(PluginErrorHeader, out var error) == true)
                 throw new PluginClusterException($"plugin {plugin} on node {node} failed: {error}");
             return reply.Data ?? [];
@@ -179,7 +178,10 @@ internal sealed partial class ClusterNode
         }
         try
         {
-            await msg.ReplyAsync(answer, headers: error, cancellationToken: cancel).ConfigureAwait(false);
+            if (error is null)
+                await LargeReply.ReplyAsync(msg, answer, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
+            else
+                await msg.ReplyAsync(answer, headers: error, cancellationToken: cancel).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NatsException or OperationCanceledException)
         {

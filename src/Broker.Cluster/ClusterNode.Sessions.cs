@@ -153,25 +153,35 @@ internal sealed partial class ClusterNode
             return;
         }
         var key = CopyKey(NodeName, clientId);
-        if (_core.SessionCopy(clientId) is { } record)
+        var value = _core.SessionCopy(clientId) is { } record ? CopyValue(record) : null;
+        if (value is not null && value.Length > LargeReply.PartBytes(_nats))
         {
-            var name = Encoding.UTF8.GetBytes(NodeName + "\n" + (_core.KeepsSessions ? KeptOnDisk : "-") + "\n");
-            var value = new byte[name.Length + record.Length];
-            name.CopyTo(value, 0);
-            record.CopyTo(value, name.Length);
+            // A key-value entry is one NATS message: a record this large (thousands of long filters) is not copied,
+            // and an older copy goes rather than stand for it.
+            if (_core.ShouldLog(2460, nameof(LogSessionCopyTooLarge), clientId))
+                LogSessionCopyTooLarge(_logger, clientId, value.Length, _nats.ServerInfo?.MaxPayload ?? 1_048_576);
+            value = null;
+        }
+        if (value is not null)
             await bucket.PutAsync(key, value, cancellationToken: deadline.Token).ConfigureAwait(false);
-        }
         else
-        {
-            // Ended here: this node's copy goes (a node that took the session over writes its own).
-            await DeleteCopyAsync(bucket, key, deadline.Token).ConfigureAwait(false);
-        }
+            await DeleteCopyAsync(bucket, key, deadline.Token).ConfigureAwait(false); // ended here (a node that took it over writes its own), or too large
         // The copy this node's session came from, now that this node's own stands for it (or the session is gone).
         if (_staleCopies.TryGetValue(clientId, out var stale))
         {
             await DeleteCopyAsync(bucket, stale, deadline.Token).ConfigureAwait(false);
             _staleCopies.TryRemove(KeyValuePair.Create(clientId, stale));
         }
+    }
+
+    /// <summary>A copy as the bucket holds it: its writer, whether that node keeps sessions on disk, the record.</summary>
+    private byte[] CopyValue(byte[] record)
+    {
+        var name = Encoding.UTF8.GetBytes(NodeName + "\n" + (_core.KeepsSessions ? KeptOnDisk : "-") + "\n");
+        var value = new byte[name.Length + record.Length];
+        name.CopyTo(value, 0);
+        record.CopyTo(value, name.Length);
+        return value;
     }
 
     /// <summary>Deletes a copy if there is one (no deletion marker written for a key that has none).</summary>
@@ -284,6 +294,9 @@ internal sealed partial class ClusterNode
 
     [LoggerMessage(EventId = 2450, Level = LogLevel.Warning, Message = "Cluster: writing the copies of {Count} persistent session(s) failed ({Error}); trying again")]
     private static partial void LogSessionCopyRetry(ILogger logger, int count, string error);
+
+    [LoggerMessage(EventId = 2460, Level = LogLevel.Warning, Message = "Cluster: the record of client id {ClientId}'s session is {Bytes} bytes, over what one NATS message may carry ({MaxPayload}): the cluster keeps no copy of it, so should this node die its client starts anew elsewhere (a takeover by a running node still moves it whole)")]
+    private static partial void LogSessionCopyTooLarge(ILogger logger, string clientId, int bytes, long maxPayload);
 
     [LoggerMessage(EventId = 2451, Level = LogLevel.Information, Message = "Cluster: client id {ClientId} resumes the cluster's copy of its session (written by node {Writer}; node {Previous} could not hand it over): its subscriptions, not what that node held for it")]
     private static partial void LogSessionCopyUsed(ILogger logger, string clientId, string writer, string previous);

@@ -984,7 +984,7 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
                 reply = RouteSnapshot.Encode(_boot, _routeVersion, _localRoutes);
             try
             {
-                await msg.ReplyAsync(reply, cancellationToken: cancel).ConfigureAwait(false);
+                await LargeReply.ReplyAsync(msg, reply, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
             }
             catch (NatsException)
             {

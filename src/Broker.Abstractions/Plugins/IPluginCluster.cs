@@ -21,12 +21,14 @@ public interface IPluginCluster
     /// <summary>
     /// Sends <paramref name="message"/> to this plugin on every other running node: at most once each (a node that is
     /// down or cut off misses it), in the order this node sent them. Does not block; nothing happens on a single node.
+    /// One NATS message: keep it under NATS' <c>max_payload</c> (1 MB by default), or broadcast that something changed
+    /// and let the nodes ask with <see cref="RequestAsync"/>, whose answers may be any size.
     /// </summary>
     void Broadcast(ReadOnlyMemory<byte> message);
 
     /// <summary>
     /// Asks this plugin on <paramref name="node"/> and returns what its <see cref="IPluginClusterListener.OnRequestAsync"/>
-    /// answered.
+    /// answered. The answer may be larger than NATS' <c>max_payload</c>: it travels in parts, joined here.
     /// </summary>
     /// <exception cref="PluginClusterException">The node is not running, has no listener of this plugin, its listener
     /// failed, or no answer came within <paramref name="timeout"/>.</exception>

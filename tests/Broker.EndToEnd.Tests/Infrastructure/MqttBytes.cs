@@ -101,7 +101,11 @@ public static class MqttBytes
         return Packet(0x10, body);
     }
 
-    public static byte[] SubscribePacket(ushort packetId, string filter, int qos = 0, byte version = V311)
+    public static byte[] SubscribePacket(ushort packetId, string filter, int qos = 0, byte version = V311) =>
+        SubscribePacket(packetId, [filter], qos, version);
+
+    /// <summary>One SUBSCRIBE of several filters, each at <paramref name="qos"/>.</summary>
+    public static byte[] SubscribePacket(ushort packetId, IEnumerable<string> filters, int qos = 0, byte version = V311)
     {
         var body = new List<byte> { (byte)(packetId >> 8), (byte)packetId };
         if (version == V5)
@@ -109,8 +113,12 @@ public static class MqttBytes
             body.Add(0);
         }
 
-        AddString(body, filter);
-        body.Add((byte)qos);
+        foreach (var filter in filters)
+        {
+            AddString(body, filter);
+            body.Add((byte)qos);
+        }
+
         return Packet(0x82, body);
     }
 
