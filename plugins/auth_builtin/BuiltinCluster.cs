@@ -8,11 +8,13 @@ namespace Broker.Plugins.AuthBuiltin;
 /// replicated): after each change here the whole database, stamped with the time and node of the change, is sent to
 /// every other node (<see cref="IPluginCluster.Broadcast"/>, gzip'd), which takes it when it is newer than its own;
 /// when a node comes up, both ask each other for theirs. The unit is the whole database, so of two changes made on two
-/// nodes within the moment it takes to cross, the later one wins and the other is lost (see README).
+/// nodes within the moment it takes to cross, the later one wins and the other is lost (see README). A database too
+/// large for one cluster message is not broadcast: an empty message says it changed, and each node asks for it (a
+/// request's answer may be any size).
 /// </summary>
 internal sealed partial class BuiltinCluster(BuiltinStore store, IPluginContext context, ILogger logger) : IPluginClusterListener
 {
-    /// <summary>Over this (compressed), a database is not sent: NATS refuses messages over 1 MB by default.</summary>
+    /// <summary>Over this (compressed), a database is not broadcast but asked for: NATS refuses messages over 1 MB by default.</summary>
     internal const int MaxBytes = 900 * 1024;
 
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
@@ -23,16 +25,16 @@ internal sealed partial class BuiltinCluster(BuiltinStore store, IPluginContext 
         if (!context.Cluster.Enabled)
             return;
         var packed = Pack(store.Export());
-        if (packed.Length > MaxBytes)
-            LogTooLarge(logger, packed.Length);
-        else
-            context.Cluster.Broadcast(packed);
+        context.Cluster.Broadcast(packed.Length > MaxBytes ? ReadOnlyMemory<byte>.Empty : packed);
     }
 
     /// <inheritdoc />
     public ValueTask OnMessageAsync(string fromNode, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        Take(fromNode, message);
+        if (message.IsEmpty)
+            _ = PullAsync(fromNode); // changed there, and too large to broadcast
+        else
+            Take(fromNode, message);
         return ValueTask.CompletedTask;
     }
 
@@ -108,7 +110,4 @@ internal sealed partial class BuiltinCluster(BuiltinStore store, IPluginContext 
 
     [LoggerMessage(EventId = 12, Level = LogLevel.Error, Message = "auth_builtin: the database of node {Node} cannot be read: {Reason}")]
     private static partial void LogBadDatabase(ILogger logger, string node, string reason);
-
-    [LoggerMessage(EventId = 13, Level = LogLevel.Error, Message = "auth_builtin: the database is {Bytes} bytes compressed, over what one cluster message may hold: the other nodes do not get this change")]
-    private static partial void LogTooLarge(ILogger logger, int bytes);
 }
