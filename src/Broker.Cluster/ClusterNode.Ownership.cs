@@ -330,7 +330,11 @@ internal sealed partial class ClusterNode
                 if (lost)
                 {
                     LogSplitLoser(_logger, clientId, owner!);
-                    await _core.ReleaseClientAsync(clientId, discard: true).ConfigureAwait(false);
+                    // What the session here held for its client (messages published on this side of a split, or kept on
+                    // disk through this node's restart) goes to the owner's session rather than with this one.
+                    if (await _core.ReleaseClientAsync(clientId, discard: false).ConfigureAwait(false) is { } state
+                        && _core.UndeliveredMessages(state) > 0)
+                        _ = HandUndeliveredAsync(owner!, clientId, state);
                 }
                 else if (owner != NodeName)
                 {

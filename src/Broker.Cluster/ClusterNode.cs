@@ -181,6 +181,8 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
         _loops.Add(Task.Run(() => ServePluginRequestsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServeQueriesAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ServeOwnershipAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ServeUndeliveredAsync(_stop.Token)));
+        _loops.Add(Task.Run(() => ServeHeldAsync(_stop.Token)));
         _loops.Add(Task.Run(() => ReplicateBansAsync(_stop.Token)));
         _loops.Add(Task.Run(() => CopySessionsAsync(_stop.Token)));
         _loops.Add(Task.Run(() => HoldConnectsUntilBansReadAsync(_stop.Token)));

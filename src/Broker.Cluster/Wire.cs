@@ -23,6 +23,12 @@ internal sealed class NodeSubjects(string clusterName)
     /// <summary>Request/reply: another node takes a client id from node <paramref name="token"/> (<see cref="ClusterNode.ClaimClientAsync"/>).</summary>
     public string Owner(string token) => clusterName + ".own." + token;
 
+    /// <summary>Request/reply: another node tells node <paramref name="token"/> it holds messages for a client id this node owns (<see cref="ClusterNode.HandUndeliveredAsync"/>).</summary>
+    public string Undelivered(string token) => clusterName + ".undelivered." + token;
+
+    /// <summary>Request/reply: node <paramref name="token"/> answers with what it holds for a client id another node owns.</summary>
+    public string Held(string token) => clusterName + ".held." + token;
+
     /// <summary>
     /// A node name as one subject token: node names hold '.' and '@' (<c>broker@10.0.0.1</c>), which NATS reads as
     /// separators or may refuse, so other characters become '_' and a hash of the whole name keeps two names apart.

@@ -98,6 +98,16 @@ public interface IClusterPort
     /// </summary>
     Task<bool> AdoptSessionAsync(string clientId, byte[] copy, Func<Task<bool>> claim);
 
+    /// <summary>The messages a session's state in the handover form (<see cref="ReleaseClientAsync"/>) holds that its client may not have had yet: queued, or sent and not acknowledged.</summary>
+    int UndeliveredMessages(byte[] handover);
+
+    /// <summary>
+    /// What another node held for <paramref name="clientId"/> when the id became this node's (<see
+    /// cref="UndeliveredMessages"/> of its state in the handover form): delivered into this node's session of the id,
+    /// after what it holds, in their order. Returns how many; 0 when there is no session of the id here.
+    /// </summary>
+    Task<int> TakeUndeliveredAsync(string clientId, byte[] handover);
+
     /// <summary>This node's bans in force (the banned list the cluster keeps the same on every node).</summary>
     List<AccessControl.Ban> Bans();
 
@@ -196,6 +206,10 @@ internal sealed class ClusterPort(BrokerEngine engine) : IClusterPort
     public bool KeepsSessions => engine.Journal is not null;
 
     public Task<bool> AdoptSessionAsync(string clientId, byte[] copy, Func<Task<bool>> claim) => engine.Sessions.AdoptCopyAsync(clientId, copy, claim);
+
+    public int UndeliveredMessages(byte[] handover) => Sessions.SessionManager.Undelivered(handover).Count;
+
+    public Task<int> TakeUndeliveredAsync(string clientId, byte[] handover) => engine.Sessions.TakeUndeliveredAsync(clientId, handover);
 
     public List<AccessControl.Ban> Bans() => engine.Banned.List();
 

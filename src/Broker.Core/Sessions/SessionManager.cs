@@ -216,6 +216,47 @@ internal sealed partial class SessionManager
     }
 
     /// <summary>
+    /// The messages of a session's state in the handover form that its client may not have had: queued, or sent and
+    /// not acknowledged (a QoS 2 message whose PUBREC came, <see cref="Persistence.StoredMessageState.Released"/>, it
+    /// has), in their order.
+    /// </summary>
+    internal static List<Persistence.MessageRecord> Undelivered(byte[] handover)
+    {
+        var messages = new List<KeyValuePair<long, Persistence.MessageRecord>>();
+        foreach (var (key, value) in Persistence.SessionRecords.DecodeHandover(handover))
+        {
+            if (Persistence.SessionRecords.TryParseKey(key, out var kind, out _, out var number) && kind == 'm'
+                && Persistence.SessionRecords.ReadMessage(value) is { State: not Persistence.StoredMessageState.Released } message)
+                messages.Add(new(number, message));
+        }
+        messages.Sort(static (a, b) => a.Key.CompareTo(b.Key));
+        return [.. messages.Select(m => m.Value)];
+    }
+
+    /// <summary>
+    /// What another node held for <paramref name="clientId"/>'s session when it lost the id to this node (see
+    /// <see cref="Undelivered"/>): delivered into this node's session of the id, after what it holds. Returns how many;
+    /// 0 when this node has no session of the id (it ended meanwhile: its messages go with it).
+    /// </summary>
+    public async Task<int> TakeUndeliveredAsync(string clientId, byte[] handover)
+    {
+        var messages = Undelivered(handover);
+        var gate = await EnterAsync(clientId).ConfigureAwait(false);
+        try
+        {
+            if (!_sessions.TryGetValue(clientId, out var session))
+                return 0;
+            foreach (var message in messages)
+                session.Deliver(message.Message, message.Qos, message.Retain, message.SubscriptionIds is { } ids ? [.. ids] : null);
+            return messages.Count;
+        }
+        finally
+        {
+            Leave(gate);
+        }
+    }
+
+    /// <summary>
     /// Another node now owns <paramref name="clientId"/>: the connection here (if any) is taken over (DISCONNECT 0x8E)
     /// and the session ends here. Returns its state in the handover form when it outlives connections and is not
     /// discarded (the new owner's clean start).

@@ -67,6 +67,41 @@ public sealed class HandoverTests
         Assert.Equal("t/2", (await moved.ReceivePublishAsync()).Topic);
     }
 
+    // What a node held for a client id another node owns now (issue 24: a restarted node whose client resumed
+    // elsewhere, a healed split) goes into the owner's session: what the client may not have had (queued, or sent and
+    // not acknowledged), not a QoS 2 message it has PUBRECed (it has it [MQTT-4.3.3]), after what the owner holds.
+    [Fact]
+    public async Task TakeUndelivered_QueuedAndUnacknowledged_GoIntoTheOwnersSession_NotWhatTheClientHas()
+    {
+        await using var oldNode = new TestBroker();
+        var client = await oldNode.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300,
+            configure: c => c.Properties = new MqttProperties { SessionExpiryInterval = 300, ReceiveMaximum = 2 });
+        await client.SubscribeAsync("t/#", MqttQos.ExactlyOnce);
+        var publisher = await oldNode.ConnectAsync("pub");
+        for (var i = 1; i <= 3; i++)
+            await publisher.PublishAsync("t/1", $"m{i}", MqttQos.ExactlyOnce);
+        var first = await client.ReceivePublishAsync();
+        await client.ReceivePublishAsync(); // m2: sent, not acknowledged
+        await client.AckAsync(MqttPacketType.PubRec, first.PacketId); // m1: the client has it
+        Assert.Equal(MqttPacketType.PubRel, (await client.ReceiveAsync<MqttAckPacket>()).Type);
+        var state = await oldNode.Engine.Sessions.ReleaseAsync("c1", discard: false);
+        Assert.NotNull(state);
+
+        await using var owner = new TestBroker();
+        var moved = await owner.ConnectAsync("c1", cleanStart: false, sessionExpiry: 300);
+        await moved.SubscribeAsync("t/#", MqttQos.ExactlyOnce);
+        var ownPublisher = await owner.ConnectAsync("pub2");
+        await ownPublisher.PublishAsync("t/1", "owner's", MqttQos.AtLeastOnce);
+        Assert.Equal("owner's", System.Text.Encoding.UTF8.GetString((await moved.ReceivePublishAsync()).Payload.Span));
+
+        Assert.Equal(2, await owner.Engine.Sessions.TakeUndeliveredAsync("c1", state));
+
+        var taken = new[] { await moved.ReceivePublishAsync(), await moved.ReceivePublishAsync() };
+        Assert.Equal(["m2", "m3"], taken.Select(p => System.Text.Encoding.UTF8.GetString(p.Payload.Span)));
+        Assert.All(taken, p => Assert.Equal(MqttQos.ExactlyOnce, p.Qos));
+        Assert.Equal(0, await owner.Engine.Sessions.TakeUndeliveredAsync("nobody-here", state)); // no session: nothing
+    }
+
     [Fact]
     public async Task Release_Discard_ReturnsNothingAndEndsTheSession()
     {

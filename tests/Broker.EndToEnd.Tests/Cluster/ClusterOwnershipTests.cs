@@ -240,9 +240,10 @@ public sealed class ClusterOwnershipTests
 
     // A node with persistence = on brings its sessions back from disk when it restarts; one whose client resumed on
     // another node meanwhile is that node's now: the restarted node drops its stale copy (no second session queuing
-    // the same messages, no second route).
+    // the same messages, no second route), and hands what it held for the client, accepted and acknowledged to the
+    // publisher before the kill, to the owner's session: delivered there, in order.
     [Fact]
-    public async Task OwnerKilledWithPersistence_ClientMovedMeanwhile_RestartedNodeDropsItsStaleSession()
+    public async Task OwnerKilledWithPersistence_ClientMovedMeanwhile_RestartedNodeHandsWhatItHeldToTheOwner()
     {
         await using var nats = await NatsServers.StartAsync(1);
         await using var a = await StartNodeAsync("a", nats, 0, o =>
@@ -258,6 +259,11 @@ public sealed class ClusterOwnershipTests
         await onA.SendAsync(SubscribePacket(1, "ps/#", qos: 1, V5));
         await onA.ReceiveAsync(Suback);
         await UntilAsync(a, n => CopiesPending(n, a) == 0, "a to write the copy of stored's session");
+        // Three QoS 1 messages PUBACKed to their publisher, on disk on a (persistence.sync = sync), sent to the client and
+        // not acknowledged by it (in flight) when a is killed.
+        await MosquittoClients.PublishAsync(a, ["-q", "1", "-t", "ps/held"], ["held-1", "held-2", "held-3"]);
+        foreach (var sent in new[] { "held-1", "held-2", "held-3" })
+            Assert.Equal(sent, ReadPublish(await onA.ReceiveAsync(Publish), V5).Payload);
 
         RawMqttClient? onB = null;
         await using var restarted = await a.RestartAsync(crash: true, whileDown: async () =>
@@ -275,6 +281,16 @@ public sealed class ClusterOwnershipTests
         await UntilAsync(restarted, n => Node(n, "a@127.0.0.1").GetProperty("routes").GetInt32() == 0, "a to withdraw the stale session's route");
         var sessions = (await ClientsAsync(restarted)).Where(s => s.GetProperty("clientid").GetString() == "stored").ToList();
         Assert.Equal("b@127.0.0.1", Assert.Single(sessions).GetProperty("node").GetString());
+
+        // What a held comes to b, in order (again: the client never acknowledged them; at least once).
+        await restarted.WaitForLogAsync(l => l.Contains("3 message(s) this node held for client id stored handed to node b@127.0.0.1", StringComparison.Ordinal),
+            "the restarted a to hand what it held to b", Deadline);
+        foreach (var expected in new[] { "held-1", "held-2", "held-3" })
+        {
+            var held = await client.ReceiveAsync(Publish);
+            Assert.Equal(expected, ReadPublish(held, V5).Payload);
+            await client.SendAsync(Packet(0x40, [(byte)(PacketId(held) >> 8), (byte)PacketId(held)]));
+        }
 
         // Published on the restarted a: delivered on b (a holds no session for it).
         await MosquittoClients.PublishAsync(restarted, ["-q", "1", "-t", "ps/1", "-m", "once"]);
