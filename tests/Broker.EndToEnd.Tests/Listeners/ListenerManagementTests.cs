@@ -32,6 +32,13 @@ public sealed class ListenerManagementTests
         }
     }
 
+    /// <summary>
+    /// A listener that is stopped and restarted gets a port below the ephemeral range (<see cref="FreePorts"/>): one the
+    /// kernel chose (127.0.0.1:0) may become another test's client port while it is closed (a full run failed so:
+    /// "cannot listen: Address already in use").
+    /// </summary>
+    private static void OnAPortOfItsOwn(BrokerOptions o) => o["listener.tcp.external"] = "127.0.0.1:" + FreePorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     [Fact]
     public async Task MaxConnections_HoweverAConnectionEnds_ItsPlaceIsFreeForTheNext()
     {
@@ -86,7 +93,7 @@ public sealed class ListenerManagementTests
     [Fact]
     public async Task StopThenRestart_ClosesSocketAndDisconnectsClients_ThenReopensOnTheSameAddress()
     {
-        await using var broker = await BrokerProcess.StartAsync();
+        await using var broker = await BrokerProcess.StartAsync(OnAPortOfItsOwn);
         await using var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("stopped-v5", MqttBytes.V5));
         using var http = broker.CreateManagementClient();
 
@@ -186,7 +193,7 @@ public sealed class ListenerManagementTests
     [Fact]
     public async Task Ctl_ListenersListStopRestart_TablesJsonAndExitCodes()
     {
-        await using var broker = await BrokerProcess.StartAsync();
+        await using var broker = await BrokerProcess.StartAsync(OnAPortOfItsOwn);
 
         var list = await CtlRunner.RunAsync(broker, "listeners", "list");
         Assert.True(list.ExitCode == 0, list.Transcript);
