@@ -228,7 +228,7 @@ internal sealed partial class ClusterNode
         try
         {
             if (error is null)
-                await LargeReply.ReplyAsync(msg, answer, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
+                await LargeReply.ReplyAsync(_nats, msg, answer, cancel).ConfigureAwait(false);
             else
                 await msg.ReplyAsync(Array.Empty<byte>(), headers: new NatsHeaders { [ErrorHeader] = error }, cancellationToken: cancel).ConfigureAwait(false);
         }

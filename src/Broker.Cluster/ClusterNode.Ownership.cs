@@ -261,7 +261,7 @@ internal sealed partial class ClusterNode
             else if (state is null)
                 await msg.ReplyAsync(Array.Empty<byte>(), headers: new NatsHeaders { [NoSessionHeader] = "1" }, cancellationToken: cancel).ConfigureAwait(false);
             else
-                await LargeReply.ReplyAsync(msg, state, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
+                await LargeReply.ReplyAsync(_nats, msg, state, cancel).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NatsException or OperationCanceledException)
         {

@@ -137,7 +137,7 @@ internal sealed partial class ClusterNode
             var held = msg.Data is { } data && _undelivered.TryGetValue(Encoding.UTF8.GetString(data), out var state) ? state : [];
             try
             {
-                await LargeReply.ReplyAsync(msg, held, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
+                await LargeReply.ReplyAsync(_nats, msg, held, cancel).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is NatsException or OperationCanceledException)
             {

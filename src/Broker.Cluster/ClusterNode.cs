@@ -986,7 +986,7 @@ internal sealed partial class ClusterNode : IClusterLink, IRedispatchTargets, IA
                 reply = RouteSnapshot.Encode(_boot, _routeVersion, _localRoutes);
             try
             {
-                await LargeReply.ReplyAsync(msg, reply, LargeReply.PartBytes(_nats), cancel).ConfigureAwait(false);
+                await LargeReply.ReplyAsync(_nats, msg, reply, cancel).ConfigureAwait(false);
             }
             catch (NatsException)
             {

@@ -18,9 +18,10 @@ internal static class LargeReply
     /// <summary>Bytes of one part: NATS' <c>max_payload</c> less room for the headers.</summary>
     public static int PartBytes(INatsConnection nats) => (int)Math.Max(1024, (nats.ServerInfo?.MaxPayload ?? 1_048_576) - 4096);
 
-    /// <summary>Answers <paramref name="request"/> with <paramref name="whole"/>, in parts of <paramref name="partBytes"/> when it is larger.</summary>
-    public static async ValueTask ReplyAsync(NatsMsg<byte[]> request, byte[] whole, int partBytes, CancellationToken cancel)
+    /// <summary>Answers <paramref name="request"/> with <paramref name="whole"/>, in parts of <see cref="PartBytes"/> when it is larger.</summary>
+    public static async ValueTask ReplyAsync(INatsConnection nats, NatsMsg<byte[]> request, byte[] whole, CancellationToken cancel)
     {
+        var partBytes = PartBytes(nats);
         if (whole.Length <= partBytes)
         {
             await request.ReplyAsync(whole, cancellationToken: cancel).ConfigureAwait(false);
