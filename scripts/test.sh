@@ -32,6 +32,8 @@ command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] || need_pkgs+=(slap
 command -v ldapadd >/dev/null 2>&1 || need_pkgs+=(ldap-utils)
 # The cluster's tests (tests/Broker.EndToEnd.Tests/Cluster): private nats-server clusters on free ports.
 command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || need_pkgs+=(nats-server)
+# One of them runs a node whose clock is off (libfaketime, LD_PRELOAD).
+[[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]] || need_pkgs+=(faketime)
 # LMDB for bench/Broker.StoreBench's smoke test: LightningDB's bundled liblmdb.so needs glibc 2.38, Debian 12 has 2.36.
 [[ -e /usr/lib/x86_64-linux-gnu/liblmdb.so.0 ]] || need_pkgs+=(liblmdb0)
 if ((${#need_pkgs[@]})); then

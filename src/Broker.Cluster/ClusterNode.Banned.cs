@@ -217,7 +217,11 @@ internal sealed partial class ClusterNode : IBanObserver
                         // This node's own change comes back too; it is applied only if this node has since lost it
                         // (a deletion in the bucket it applied before its pending write went out).
                         var disconnect = remote.Disconnects && remote.Boot != _boot && remote.Ban.Until > _core.TimeProvider.GetUtcNow();
-                        await _core.ApplyBanAsync(remote.Ban, disconnect).ConfigureAwait(false);
+                        // Held with the time the server stamped its write, in this node's clock, not the maker's (which
+                        // may be off): what this node later orders it against (a lifting met when it comes back) is
+                        // in the server's time too. Whole seconds, as a ban's time is.
+                        var at = _serverClock.ToLocal(entry.Created);
+                        await _core.ApplyBanAsync(remote.Ban with { At = at.AddTicks(-(at.UtcTicks % TimeSpan.TicksPerSecond)) }, disconnect).ConfigureAwait(false);
                         LogBanApplied(_logger, "added", BannedList.KindName(kind), who, "node " + remote.Node);
                     }
                 }
@@ -315,7 +319,7 @@ internal sealed partial class ClusterNode : IBanObserver
         foreach (var held in _core.Bans())
         {
             if (held.As == ban.As && held.Who == ban.Who)
-                return held.Until == ban.Until && held.At == ban.At && held.Reason == ban.Reason && held.By == ban.By;
+                return held.Until == ban.Until && held.Reason == ban.Reason && held.By == ban.By; // not At: a received ban's is this node's (above)
         }
         return false;
     }

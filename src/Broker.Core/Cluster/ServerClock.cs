@@ -46,6 +46,9 @@ public sealed class ServerClock
     /// <summary>A time read from this node's clock, in the server's.</summary>
     public DateTimeOffset ToServer(DateTimeOffset local) => local + _estimate.Offset;
 
+    /// <summary>A time the server stamped, in this node's clock.</summary>
+    public DateTimeOffset ToLocal(DateTimeOffset server) => server - _estimate.Offset;
+
     /// <summary>
     /// Whether <paramref name="lifted"/> (lifted here, this node's time) came after a ban the server stamped at
     /// <paramref name="banWritten"/>, for certain: in doubt (within <see cref="Error"/>, or the same instant) the ban

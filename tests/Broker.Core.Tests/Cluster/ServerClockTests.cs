@@ -84,6 +84,23 @@ public sealed class ServerClockTests
         Assert.False(clock.BannedAfter(ban, liftWritten));
     }
 
+    // A ban received from another node is held with the server's stamp of its write in this node's clock (ToLocal), so
+    // a lifting the server stamped later orders after it whatever this node's skew (issue 24: the maker's clock is not used).
+    [Theory]
+    [InlineData(120)]
+    [InlineData(-120)]
+    public void BannedAfter_AReceivedBanHeldInServerTime_OrdersBeforeALaterLifting(int skewSeconds)
+    {
+        var (_, clock) = NodeSkewed(TimeSpan.FromSeconds(skewSeconds));
+        var written = ServerStart + TimeSpan.FromSeconds(10);
+        var held = clock.ToLocal(written);
+        var ban = new Ban(BanKind.ClientId, "c1", "test", "node-b", held, held + TimeSpan.FromHours(1));
+
+        Assert.Equal(written, clock.ToServer(held));
+        Assert.False(clock.BannedAfter(ban, written + TimeSpan.FromSeconds(5)));
+        Assert.True(clock.BannedAfter(ban, written - TimeSpan.FromSeconds(5)));
+    }
+
     [Fact]
     public void BannedAfter_SameSecondAsTheLifting_DoubtKeepsTheBan()
     {

@@ -118,6 +118,39 @@ public sealed class ClusterAdminTests
         Assert.Contains("while-out", (await CtlAsync(a, "banned", "list")).Stdout, StringComparison.Ordinal);
     }
 
+    // A ban held from a node whose clock is off (10 minutes ahead, through libfaketime) is ordered by the time the NATS
+    // server stamped its write, not by the maker's clock: lifted in the cluster while the holder was out, it is lifted
+    // there too when it joins again. Before, the maker's time, 10 minutes ahead, looked later than the lifting, so the
+    // holder wrote the ban back and it returned on every node.
+    [Fact]
+    public async Task Banned_HeldFromANodeWhoseClockIsAhead_LiftedWhileOut_LiftedOnJoin_NotWrittenBack()
+    {
+        const string FakeTime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+        Assert.True(File.Exists(FakeTime), $"{FakeTime} is missing: install Debian's faketime (scripts/test.sh does)");
+        await using var nats = await NatsServers.StartAsync(1);
+        await using var started = await ClusterHarness.StartAsync(2, nats, (i, o) =>
+        {
+            if (i == 1)
+            {
+                o.Environment["LD_PRELOAD"] = FakeTime;
+                o.Environment["FAKETIME"] = "+600s";
+                o.Environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
+            }
+        });
+        var (a, b) = (started[0], started[1]);
+        await CtlAsync(b, "banned", "add", "--as", "clientid", "--who", "skewed-1", "--duration", "1h");
+        await ConnackEventuallyAsync(a, "skewed-1", Banned, "a to refuse skewed-1, banned on b");
+
+        await CtlAsync(a, "cluster", "leave");
+        await CtlAsync(b, "banned", "del", "--as", "clientid", "--who", "skewed-1");
+        Assert.Equal<int?>(Banned, await ConnackAsync(a, "skewed-1")); // out of the cluster: a still holds it
+        await CtlAsync(a, "cluster", "join", nats.Url(0));
+
+        await ConnackEventuallyAsync(a, "skewed-1", 0, "a to lift skewed-1, lifted in the cluster while it was out");
+        Assert.Equal<int?>(0, await ConnackAsync(b, "skewed-1")); // not written back by a
+        Assert.DoesNotContain("skewed-1", (await CtlAsync(b, "banned", "list")).Stdout, StringComparison.Ordinal);
+    }
+
     // A ban lifted on a node while NATS is unreachable, the node restarted before NATS answers: the node kept the lifting
     // on disk until written, so once NATS is back it is lifted on every node (before, the cluster's list brought the ban
     // back on that node too).

@@ -45,6 +45,9 @@ public sealed class BrokerOptions
     /// <summary>Plugin name to the text of its etc/plugins/&lt;name&gt;.conf.</summary>
     public Dictionary<string, string> PluginConf { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>More environment variables of the broker's process (e.g. libfaketime's, for a node whose clock is off).</summary>
+    public Dictionary<string, string> Environment { get; } = new(StringComparer.Ordinal);
+
     public string this[string key]
     {
         get => Settings[key];
@@ -246,7 +249,7 @@ public sealed partial class BrokerProcess : IAsyncDisposable
                 "dotnet", [BrokerDll, "--home", home, "passwd", "add", user, "-p", password], environment);
         }
 
-        var process = ChildProcess.Start("dotnet", [BrokerDll, "--home", home], environment, home);
+        var process = ChildProcess.Start("dotnet", [BrokerDll, "--home", home], new Dictionary<string, string>([.. environment, .. options.Environment]), home);
         try
         {
             var line = await process.WaitForLineAsync(
