@@ -138,6 +138,8 @@ public sealed class BenchSmokeTests
         Assert.Equal(0, result.Long("connect_failures"));
         Assert.Equal(0, result.Long("disconnected"));
         Assert.True(result.Long("broker_rss_end_kb") > 0, result.Transcript);
+        // What each connect cost the broker, from the first connect to the last CONNACK: a CONNACK is work.
+        Assert.True(result.Report!.Value.GetProperty("broker_cpu_micros_per_connect").GetDouble() > 0, result.Transcript);
     }
 
     [Fact]

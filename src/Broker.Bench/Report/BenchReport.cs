@@ -107,6 +107,15 @@ internal sealed class BenchReport
     public string? FirstConnectFailure { get; set; }
     public double? RssPerConnectionBytes { get; set; }
 
+    /// <summary>
+    /// Broker CPU microseconds per connection made, from the first connect to the last CONNACK (a TLS handshake's cost,
+    /// or a login's): what sets the connect rate a broker can reach when the generator, not the broker, is the limit.
+    /// </summary>
+    public double? BrokerCpuMicrosPerConnect { get; set; }
+
+    /// <summary>The generator's CPU microseconds per connection made, over the same span.</summary>
+    public double? GeneratorCpuMicrosPerConnect { get; set; }
+
     /// <summary>Connections the broker closed during the run.</summary>
     public int Disconnected { get; set; }
 

@@ -74,6 +74,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
                 }
             }
             await Task.WhenAll(attempts).ConfigureAwait(false);
+            var connectedSample = sampler.Take();
             var connectSeconds = (Volatile.Read(ref _lastConnectedAt) - start) / frequency;
             Progress($"[connect] done: connected {_connected}, failed {_failed} in {connectSeconds:0.00}s");
 
@@ -90,7 +91,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
                 Progress($"[hold   ] open {open.Count - CountFailed(open)}  dropped by broker {CountFailed(open)}");
             }
             var after = sampler.Take();
-            return BuildReport(sampler, baseline, before, after, connectSeconds, peakRss, open);
+            return BuildReport(sampler, baseline, connectedSample, before, after, connectSeconds, peakRss, open);
         }
         finally
         {
@@ -137,8 +138,8 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         }
     }
 
-    private BenchReport BuildReport(ProcessSampler sampler, ProcessSample baseline, ProcessSample before, ProcessSample after, double connectSeconds,
-        long peakRss, List<BenchConnection> open)
+    private BenchReport BuildReport(ProcessSampler sampler, ProcessSample baseline, ProcessSample connectedSample, ProcessSample before, ProcessSample after,
+        double connectSeconds, long peakRss, List<BenchConnection> open)
     {
         var window = ProcessSample.Seconds(before, after);
         var report = new BenchReport
@@ -156,6 +157,7 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
             ConnectRate = TrafficScenario.Round(TrafficScenario.PerSecond(_connected, connectSeconds), 1),
             ConnackLatency = _connackLatency.Count > 0 ? LatencyReport.Of(_connackLatency) : null,
             GeneratorCpuPercent = TrafficScenario.Round(window > 0 ? (after.GeneratorCpuSeconds - before.GeneratorCpuSeconds) / window * 100 : 0, 1),
+            GeneratorCpuMicrosPerConnect = _connected > 0 ? TrafficScenario.Round((connectedSample.GeneratorCpuSeconds - baseline.GeneratorCpuSeconds) * 1e6 / _connected, 1) : null,
         };
         foreach (var connection in open)
         {
@@ -169,6 +171,8 @@ internal sealed class ConnScenario(BenchSettings settings, TextWriter progress)
         {
             sampler.Fill(report, before, after, rssFrom: baseline);
             report.BrokerRssPeakKb = peakRss;
+            if (_connected > 0)
+                report.BrokerCpuMicrosPerConnect = TrafficScenario.Round((connectedSample.BrokerCpuSeconds - baseline.BrokerCpuSeconds) * 1e6 / _connected, 1);
             if (_connected > 0)
                 report.RssPerConnectionBytes = TrafficScenario.Round((after.BrokerRssKb - baseline.BrokerRssKb) * 1024.0 / _connected, 0);
         }
