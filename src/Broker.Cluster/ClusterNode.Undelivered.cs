@@ -28,8 +28,6 @@ internal sealed partial class ClusterNode
     /// <summary>Hand-over ids taken here (or being taken), with when: kept 10 minutes, past any repeat of their notice.</summary>
     private readonly ConcurrentDictionary<string, long> _undeliveredTaken = new(StringComparer.Ordinal);
 
-    private const string InProgress = "in progress";
-
     internal async Task HandUndeliveredAsync(string owner, string clientId, byte[] state)
     {
         var id = Guid.NewGuid().ToString("N");
@@ -92,11 +90,11 @@ internal sealed partial class ClusterNode
         var now = _core.TimeProvider.GetTimestamp();
         foreach (var (old, at) in _undeliveredTaken)
         {
-            if (_core.TimeProvider.GetElapsedTime(at, now) > TimeSpan.FromMinutes(10))
-                _undeliveredTaken.TryRemove(old, out _);
+            if (at != 0 && _core.TimeProvider.GetElapsedTime(at, now) > TimeSpan.FromMinutes(10))
+                _undeliveredTaken.TryRemove(KeyValuePair.Create(old, at));
         }
-        if (!_undeliveredTaken.TryAdd(id, 0))
-            error = _undeliveredTaken[id] == 0 ? InProgress : null; // taken already: its answer was lost
+        if (!_undeliveredTaken.TryAdd(id, 0)) // 0: being taken
+            error = _undeliveredTaken.TryGetValue(id, out var takenAt) && takenAt == 0 ? "in progress" : null; // else taken already: its answer was lost
         else
         {
             try
