@@ -333,8 +333,8 @@ internal sealed partial class ClusterNode
                     // What the session here held for its client (messages published on this side of a split, or kept on
                     // disk through this node's restart) goes to the owner's session rather than with this one.
                     if (await _core.ReleaseClientAsync(clientId, discard: false).ConfigureAwait(false) is { } state
-                        && _core.UndeliveredMessages(state) > 0)
-                        _ = HandUndeliveredAsync(owner!, clientId, state);
+                        && _core.UndeliveredMessages(state) is > 0 and var count)
+                        _ = HandUndeliveredAsync(owner!, clientId, state, count);
                 }
                 else if (owner != NodeName)
                 {

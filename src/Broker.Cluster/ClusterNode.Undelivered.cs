@@ -28,11 +28,11 @@ internal sealed partial class ClusterNode
     /// <summary>Hand-over ids taken here (or being taken), with when: kept 10 minutes, past any repeat of their notice.</summary>
     private readonly ConcurrentDictionary<string, long> _undeliveredTaken = new(StringComparer.Ordinal);
 
-    internal async Task HandUndeliveredAsync(string owner, string clientId, byte[] state)
+    /// <summary>Hands <paramref name="count"/> messages of <paramref name="state"/> (the handover form) to <paramref name="owner"/>.</summary>
+    private async Task HandUndeliveredAsync(string owner, string clientId, byte[] state, int count)
     {
         var id = Guid.NewGuid().ToString("N");
         _undelivered[id] = state;
-        var count = _core.UndeliveredMessages(state);
         var notice = Encoding.UTF8.GetBytes(id + "\n" + NodeName + "\n" + clientId);
         using var delays = AdoptionRetryDelays().GetEnumerator();
         try
