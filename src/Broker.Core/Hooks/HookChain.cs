@@ -179,8 +179,7 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
                 if (running is { IsCompleted: false })
                 {
                     // Timed out: the call goes on, and counts as running (for its removal) until it really ends.
-                    var s = slot;
-                    _ = running.ContinueWith(_ => entry.Exit(s), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    ExitWhenDone(running, entry, slot);
                 }
                 else
                     entry.Exit(slot);
@@ -221,10 +220,7 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
     private static ValueTask<HookResult> Invoke(Entry entry, TContext context)
     {
         if (entry.Blocking)
-        {
-            entry.Stats.Offloaded();
-            return new ValueTask<HookResult>(Task.Run(() => entry.Callback(context).AsTask()));
-        }
+            return Offload(entry, context);
         // One call in SampleEvery is timed and counted for SampleEvery: the clock reads and shared counters of every call
         // cost 5 % of the p2p case (bench/README.md). The countdown is the entry's own, so callbacks that alternate are
         // each sampled; its unsynchronised decrement may skip or repeat a sample under contention, nothing else.
@@ -240,6 +236,21 @@ internal sealed class HookChain<TContext> : IHookChain where TContext : class
         {
             entry.Stats.Ran(SampleEvery, (Stopwatch.GetTimestamp() - start) * SampleEvery);
         }
+    }
+
+    /// <summary>A timed-out call's slot, released when the call really ends (its own method, as <see cref="Offload"/>).</summary>
+    private static void ExitWhenDone(Task<HookResult> running, Entry entry, int slot) =>
+        _ = running.ContinueWith(_ => entry.Exit(slot), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>
+    /// A blocking callback, run on the thread pool. Its own method: a lambda capturing <see cref="Invoke"/>'s
+    /// parameters there would make every call allocate the captured pair, blocking or not (bench/README.md, "TLS
+    /// connects and the QoS 0 tail").
+    /// </summary>
+    private static ValueTask<HookResult> Offload(Entry entry, TContext context)
+    {
+        entry.Stats.Offloaded();
+        return new ValueTask<HookResult>(Task.Run(() => entry.Callback(context).AsTask()));
     }
 
     /// <summary>One call in this many is timed (the first of each entry is), and stands for this many.</summary>
