@@ -197,11 +197,18 @@ internal sealed partial class BrokerEngine
         while (true)
         {
             var epoch = Router.AuthorizationEpoch;
-            var subscriptions = Router.AuthorizedSubscriptions();
-            foreach (var subscription in subscriptions)
+            var count = 0;
+            foreach (var subscription in Router.AuthorizedSubscriptions())
+            {
+                // One made (or authorized again) since the rules changed was decided under them already: asking the
+                // callbacks again would cost a backend query and tell nothing new.
+                if (DeliveryAuthorization.IsDecidedUnder(subscription.Authorization, epoch))
+                    continue;
                 await ReauthorizeAsync(subscription, epoch).ConfigureAwait(false);
-            if (subscriptions.Count > 0)
-                LogReauthorized(_logger, subscriptions.Count);
+                count++;
+            }
+            if (count > 0)
+                LogReauthorized(_logger, count);
             Volatile.Write(ref _reauthorizing, 0);
             // Rules that changed during the pass need another; a concurrent InvalidateAuthorization may have started it.
             if (Router.AuthorizationEpoch == epoch || Interlocked.Exchange(ref _reauthorizing, 1) != 0)

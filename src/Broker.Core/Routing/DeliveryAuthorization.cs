@@ -25,6 +25,9 @@ internal static class DeliveryAuthorization
     /// <summary>A decision taken under <paramref name="epoch"/>.</summary>
     public static long Decided(long epoch, bool checkEachDelivery) => (epoch << 1) | (checkEachDelivery ? 1L : 0L);
 
+    /// <summary>Whether <paramref name="authorization"/> was decided under <paramref name="epoch"/> (by its rules or newer ones).</summary>
+    public static bool IsDecidedUnder(long authorization, long epoch) => authorization != Trusted && (authorization >> 1) == epoch;
+
     /// <summary>Whether a delivery under the current <paramref name="epoch"/> must be authorized.</summary>
     public static bool IsNeeded(long authorization, long epoch) =>
         authorization != Trusted && ((authorization & 1) != 0 || (authorization >> 1) != epoch);

@@ -253,4 +253,50 @@ public sealed class DeliveryAuthorizationTests
         Assert.Equal("secret/a", (await subscriber.ReceivePublishAsync()).Topic);
         Assert.Equal(0, rule.DeliveryChecks);
     }
+
+    [Fact]
+    public async Task RulesChangeTwiceDuringAPass_SubscriptionMadeUnderTheNewRules_NotAskedAgain()
+    {
+        await using var broker = new TestBroker();
+        var asked = new Dictionary<string, int>();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var holdSlow = false;
+        broker.Engine.Hooks.Register(HookPoints.ClientAuthorize, async ctx =>
+        {
+            if (ctx.Action != AuthorizationAction.Subscribe || ctx.IsDelivery)
+                return HookResult.Continue;
+            lock (asked)
+                asked[ctx.Client!.ClientId] = asked.GetValueOrDefault(ctx.Client!.ClientId) + 1;
+            if (ctx.Client!.ClientId == "slow" && Volatile.Read(ref holdSlow))
+            {
+                entered.TrySetResult();
+                await gate.Task;
+            }
+            ctx.Result = AuthorizationResult.Allow;
+            return HookResult.Stop;
+        });
+        await WaitUntilAuthorizedAsync(broker);
+        var slow = await broker.ConnectAsync("slow");
+        await slow.SubscribeAsync("slow/t");
+
+        // A pass held on the first subscription; the rules change again meanwhile, and a new SUBSCRIBE is decided
+        // under the newest rules. The pass runs again for the change it missed, which the new subscription was not.
+        Volatile.Write(ref holdSlow, true);
+        broker.Engine.InvalidateAuthorization();
+        await entered.Task.WaitAsync(PipeMqttClient.DefaultTimeout, TestContext.Current.CancellationToken);
+        broker.Engine.InvalidateAuthorization();
+        var fresh = await broker.ConnectAsync("fresh");
+        await fresh.SubscribeAsync("t");
+        gate.SetResult();
+        await WaitUntilAuthorizedAsync(broker);
+
+        lock (asked)
+        {
+            Assert.Equal(1, asked["fresh"]);
+            Assert.Equal(3, asked["slow"]); // its SUBSCRIBE, then once for each change
+        }
+        Assert.All(broker.Engine.Router.AuthorizedSubscriptions(),
+            s => Assert.False(DeliveryAuthorization.IsNeeded(s.Authorization, broker.Engine.Router.AuthorizationEpoch)));
+    }
 }
