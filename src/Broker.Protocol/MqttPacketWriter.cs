@@ -40,8 +40,17 @@ public static class MqttPacketWriter
         if (w.Position != headLength)
             throw new InvalidOperationException($"codec size mismatch for {packet.Type}: {w.Position} != {headLength}");
         output.Advance(headLength);
-        if (!payload.IsEmpty)
-            output.Write(payload);
+        while (!payload.IsEmpty)
+        {
+            // Asks for all of it at once: BuffersExtensions.Write asks for a byte more at a time, and a writer that
+            // keeps one contiguous buffer (the broker's socket pipe) then doubles it over and over, copying what it
+            // holds at each step, about another copy of every large payload (bench/README.md, "256 KB messages").
+            var destination = output.GetSpan(payload.Length);
+            var chunk = Math.Min(destination.Length, payload.Length);
+            payload[..chunk].CopyTo(destination);
+            output.Advance(chunk);
+            payload = payload[chunk..];
+        }
     }
 
     /// <summary>Total bytes <see cref="Write"/> puts on the wire, fixed header included.</summary>

@@ -105,6 +105,12 @@ public sealed class RoundTripTests
             MqttPacketWriter.Write(stingy, packet, version);
             var contiguous = TestBuffers.Encode(packet, version);
             Assert.Equal(contiguous, stingy.WrittenBytes);
+            // The head, then the payload asked for whole: a writer that keeps one buffer grows it once, not by
+            // doubling it byte after byte (which copies the payload again).
+            Assert.Equal(2, stingy.GetSpanCalls);
+            var segmented = new StingyBufferWriter(maxSpan: 4096);
+            MqttPacketWriter.Write(segmented, packet, version);
+            Assert.Equal(contiguous, segmented.WrittenBytes);
             Assert.Equal(contiguous.Length, MqttPacketWriter.GetSize(packet, version));
             var sequence = TestBuffers.Segmented(contiguous, 4096);
             Assert.True(MqttPacketReader.TryRead(ref sequence, version, 0, out var decoded));

@@ -62,8 +62,11 @@ internal static class TestBuffers
     }
 }
 
-/// <summary>An <see cref="IBufferWriter{T}"/> that hands out spans no larger than asked (min 1), like a pipe near its segment end.</summary>
-internal sealed class StingyBufferWriter : IBufferWriter<byte>
+/// <summary>
+/// An <see cref="IBufferWriter{T}"/> that hands out spans no larger than asked (min 1), like a pipe near its segment
+/// end, and never more than <paramref name="maxSpan"/>, like a pipe's segments.
+/// </summary>
+internal sealed class StingyBufferWriter(int maxSpan = int.MaxValue) : IBufferWriter<byte>
 {
     private readonly List<byte> _written = [];
     private byte[] _current = [];
@@ -81,7 +84,7 @@ internal sealed class StingyBufferWriter : IBufferWriter<byte>
     public Memory<byte> GetMemory(int sizeHint = 0)
     {
         GetSpanCalls++;
-        _current = new byte[Math.Max(sizeHint, 1)];
+        _current = new byte[Math.Min(Math.Max(sizeHint, 1), maxSpan)];
         return _current;
     }
 
