@@ -17,9 +17,9 @@ namespace Broker.Server.Listeners;
 /// <remarks>
 /// What Kestrel asks of a transport connection and how it is met: <see cref="EpollConnection.Abort(ConnectionAbortedException)"/>
 /// (timeouts, shutdown) closes the socket, which ends a pending read and write; <see cref="EpollConnection.DisposeAsync"/>,
-/// once the connection's middleware has returned, completes both sides, which closes the socket at once (a TLS
-/// connection's linger is <see cref="TlsLinger"/>'s, before that); a read's cancellation token (the TLS handshake's
-/// timeout, the linger's) ends that read with <see cref="OperationCanceledException"/>, and
+/// once the connection's middleware has returned, completes both sides, which closes the socket at once (a WebSocket
+/// connection's linger is <see cref="WebSocketPipe"/>'s, before that); a read's cancellation token (the TLS handshake's
+/// timeout) ends that read with <see cref="OperationCanceledException"/>, and
 /// <see cref="System.IO.Pipelines.PipeReader.CancelPendingRead"/> ends one read, as with a <see cref="Pipe"/>. The
 /// connection's features hold its loop as the <see cref="IWriterScheduler"/> its MQTT writer runs on, visible to the
 /// TLS and HTTP middleware's connection and request too.
@@ -28,15 +28,15 @@ namespace Broker.Server.Listeners;
 /// <param name="nextLoop">The loop that reads the next connection; null for .NET's socket engine.</param>
 /// <param name="closing">How the connections close (linger, closed callback).</param>
 /// <param name="rate"><c>max_conn_rate</c>: a token taken per accepted connection, waiting for one in between; null for none.</param>
-/// <param name="plain">
-/// Plain tcp: each accepted socket is first decided by this on the accept loop (limits, descriptor budget; a refused
+/// <param name="admit">
+/// tcp and ssl (whose TLS is the broker's own, <see cref="TlsPipe"/>): each accepted socket is first decided by this on the accept loop (limits, descriptor budget; a refused
 /// one is closed at once, so accepted sockets never pile up waiting for the thread pool, each holding a descriptor),
 /// and an admitted connection outlives its connection middleware: the middleware starts the channel and returns at
 /// once, so Kestrel keeps nothing for an idle connection (no connection object, no awaiting state machine), and the
-/// channel completes the pipe when it ends. Null for ssl, ws and wss, whose middleware (TLS, HTTP) runs as long as the
+/// channel completes the pipe when it ends. Null for ws and wss, whose middleware (HTTP, TLS) runs as long as the
 /// connection and whose pipe <see cref="EpollConnection.DisposeAsync"/> completes.
 /// </param>
-internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bind, Func<EpollLoop?> nextLoop, SocketPipe.Closing closing, AcceptRateLimit? rate, Func<Socket, bool>? plain) : IConnectionListenerFactory
+internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bind, Func<EpollLoop?> nextLoop, SocketPipe.Closing closing, AcceptRateLimit? rate, Func<Socket, bool>? admit) : IConnectionListenerFactory
 {
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         new(new Listener(this, bind((IPEndPoint)endpoint))); // Kestrel is only given IP endpoints (MqttListener.Build)
@@ -58,14 +58,14 @@ internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bi
                     return null;
                 }
             }
-            if (plain is not null && !plain(accepted))
+            if (admit is not null && !admit(accepted))
             {
                 accepted.Dispose();
                 continue;
             }
             var loop = nextLoop();
             var pipe = new SocketPipe(accepted, loop, closing);
-            var connection = new EpollConnection(id, pipe, accepted.LocalEndPoint, SocketPipe.RemoteOf(accepted), ownedByMiddleware: plain is null);
+            var connection = new EpollConnection(id, pipe, accepted.LocalEndPoint, SocketPipe.RemoteOf(accepted), ownedByMiddleware: admit is null);
             // The MQTT connection's writer runs on the loop that reads it (ConnectionSettings.Writers).
             connection.Features.Set<IWriterScheduler>(loop is null ? ThreadPoolWriterScheduler.Instance : loop);
             return connection;
@@ -163,7 +163,7 @@ internal sealed class EpollTransportFactory(Func<IPEndPoint, ListeningSocket> bi
             FireClosed();
         }
 
-        /// <summary>Once the connection middleware has returned: ends the connection, unless it was plain tcp's (its channel goes on).</summary>
+        /// <summary>Once the connection middleware has returned: ends the connection, unless it was tcp's or ssl's (its channel goes on).</summary>
         public override ValueTask DisposeAsync()
         {
             if (!_ownedByMiddleware)

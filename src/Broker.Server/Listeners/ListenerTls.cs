@@ -8,8 +8,9 @@ namespace Broker.Server.Listeners;
 
 /// <summary>
 /// The TLS side of the ssl and wss listeners: the server certificate (configured PEM files, or the development
-/// certificate generated under data/certs/), the CA client certificates must chain to, and Kestrel's connection-level
-/// TLS options built from them. Private keys are read into memory and never logged.
+/// certificate generated under data/certs/), the CA client certificates must chain to, and the TLS options built from
+/// them: OpenSSL's context for ssl (<see cref="TlsServerContext"/>, from the same files), Kestrel's for wss. Private keys
+/// are read into memory and never logged.
 /// </summary>
 internal sealed class ListenerTls
 {
@@ -18,15 +19,26 @@ internal sealed class ListenerTls
 
     private readonly X509Certificate2Collection _trusted;
 
-    private ListenerTls(X509Certificate2 certificate, X509Certificate2Collection trusted, TlsListenerOptions options, string? generatedInto)
+    private ListenerTls(X509Certificate2 certificate, X509Certificate2Collection trusted, TlsListenerOptions options, string? generatedInto,
+        string certificatePath, string keyPath, string? caPath)
     {
         Certificate = certificate;
+        CertificatePath = certificatePath;
+        KeyPath = keyPath;
+        CaPath = caPath;
         _trusted = trusted;
         Options = options;
         GeneratedInto = generatedInto;
     }
 
     public X509Certificate2 Certificate { get; }
+
+    /// <summary>The files it was loaded from, for OpenSSL (<see cref="TlsServerContext"/>): the chain, the key, cacertfile (null when not set).</summary>
+    public string CertificatePath { get; }
+
+    public string KeyPath { get; }
+
+    public string? CaPath { get; }
 
     public TlsListenerOptions Options { get; }
 
@@ -44,9 +56,10 @@ internal sealed class ListenerTls
     public static ListenerTls Load(TlsListenerOptions options, Func<string, string> resolveEtcPath, string dataDirectory, string nodeHost)
     {
         var trusted = new X509Certificate2Collection();
+        string? ca = null;
         if (options.CaCertFile.Trim().Length > 0)
         {
-            var ca = resolveEtcPath(options.CaCertFile.Trim());
+            ca = resolveEtcPath(options.CaCertFile.Trim());
             try
             {
                 trusted.ImportFromPemFile(ca);
@@ -65,7 +78,7 @@ internal sealed class ListenerTls
             var key = resolveEtcPath(options.KeyFile.Trim());
             try
             {
-                return new ListenerTls(X509Certificate2.CreateFromPemFile(cert, key), trusted, options, null);
+                return new ListenerTls(X509Certificate2.CreateFromPemFile(cert, key), trusted, options, null, cert, key, ca);
             }
             catch (Exception ex) when (ex is CryptographicException or IOException)
             {
@@ -86,18 +99,21 @@ internal sealed class ListenerTls
                 created = true;
             }
         }
-        return new ListenerTls(X509Certificate2.CreateFromPemFile(certPath, keyPath), trusted, options, folder) { Created = created };
+        return new ListenerTls(X509Certificate2.CreateFromPemFile(certPath, keyPath), trusted, options, folder, certPath, keyPath, ca) { Created = created };
     }
 
     /// <summary>ssl and wss share one development certificate; they load it one after the other.</summary>
     private static readonly Lock DevCertLock = new();
 
-    /// <summary>Kestrel's TLS options for this listener: TLS 1.2/1.3, client certificates as configured.</summary>
+    /// <summary>How long a client has for its TLS handshake before its connection is closed.</summary>
+    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Kestrel's TLS options for a wss listener: TLS 1.2/1.3, client certificates as configured (ssl: <see cref="TlsServerContext"/>).</summary>
     public HttpsConnectionAdapterOptions CreateHttpsOptions() => new()
     {
         ServerCertificate = Certificate,
         SslProtocols = Options.Protocols,
-        HandshakeTimeout = TimeSpan.FromSeconds(10),
+        HandshakeTimeout = HandshakeTimeout,
         CheckCertificateRevocation = false,
         ClientCertificateMode = Options.Verify != PeerVerification.VerifyPeer ? ClientCertificateMode.NoCertificate
             : Options.FailIfNoPeerCert ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.AllowCertificate,

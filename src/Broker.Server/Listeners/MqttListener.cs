@@ -21,9 +21,10 @@ namespace Broker.Server.Listeners;
 /// One MQTT listener (tcp, ssl, ws or wss), started and stopped on its own (<c>ctl listeners stop|restart</c>) while
 /// the others and the management API keep running. Every kind is configured and started the same way: its own
 /// Kestrel server over the broker's epoll transport (<see cref="EpollTransportFactory"/>: a <see cref="SocketPipe"/>
-/// per connection, read by the listener's io_threads loops), with Kestrel's TLS and HTTP middleware for ssl, ws and
-/// wss. Every accepted connection (after TLS, after the WebSocket handshake) becomes a <see cref="ClientChannel"/>
-/// over an <see cref="IDuplexPipe"/>: there is one MQTT implementation whatever the transport.
+/// per connection, read by the listener's io_threads loops). ssl runs its TLS with OpenSSL over that pipe
+/// (<see cref="TlsPipe"/>); ws and wss use Kestrel's HTTP (and, for wss, TLS) middleware. Every accepted connection
+/// (after TLS, after the WebSocket handshake) becomes a <see cref="ClientChannel"/> over an <see cref="IDuplexPipe"/>:
+/// there is one MQTT implementation whatever the transport.
 /// </summary>
 /// <remarks>
 /// Limits: <c>max_connections</c> closes a connection beyond it at once (a WebSocket handshake beyond it gets 503);
@@ -41,11 +42,13 @@ internal sealed partial class MqttListener
     private readonly IWebSocketListenerOptions? _webSocket;
     private readonly RateLimit? _messagesIn;
     private readonly RateLimit? _bytesIn;
-    private readonly SocketPipe.Closing _tcpClosing; // shared by every plain TCP connection of this listener
-    private readonly SocketPipe.Closing _kestrelClosing; // ssl/ws/wss: their linger is TlsLinger's and WebSocketPipe's
+    private readonly SocketPipe.Closing _tcpClosing; // shared by every tcp and ssl connection of this listener
+    private readonly SocketPipe.Closing _kestrelClosing; // ws/wss: their linger is WebSocketPipe's
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ConnectionBudget? _budget; // shared by every listener: the process's descriptors
     private WebApplication? _app;
+    private TlsServerContext? _openSsl; // ssl, while running
+    private CancellationTokenSource _stopping = new(); // ends the TLS handshakes under way when the listener stops
     private TaskCompletionSource? _drained; // while the listener stops (tcp: until its last connection has been cleaned up)
     private IPEndPoint? _bound;
     private int _connections;
@@ -79,6 +82,15 @@ internal sealed partial class MqttListener
 
     public bool IsRunning => Volatile.Read(ref _app) is not null;
 
+    /// <summary>ssl: TLS by OpenSSL over the socket's pipe (<see cref="TlsPipe"/>), not by Kestrel.</summary>
+    private bool IsSsl => _tls is not null && _webSocket is null;
+
+    /// <summary>
+    /// tcp and ssl: a connection belongs to its channel (after the handshake) and outlives Kestrel's connection
+    /// middleware, and the listener counts it until its socket is closed (<see cref="TcpSocketClosed"/>).
+    /// </summary>
+    private bool OwnsConnections => Options is TcpListenerOptions || IsSsl;
+
     /// <summary>The address it is (or was last) bound to; the configured one before the first start.</summary>
     public IPEndPoint ListenOn => _bound ?? Options.EndPoint;
 
@@ -102,6 +114,10 @@ internal sealed partial class MqttListener
             // A restart of a listener configured on port 0 comes back on the port it had, so clients find it again.
             var endPoint = _bound ?? Options.EndPoint;
             // Every kind of listener: a Kestrel server over the epoll transport, its connections read by io_threads loops.
+            // The certificate and key were read at start-up (ListenerTls); OpenSSL reads the same files here.
+            if (IsSsl)
+                _openSsl = TlsServerContext.Create(_tls!);
+            _stopping = new CancellationTokenSource();
             _loops = EpollLoop.IsSupported ? EpollLoop.StartMany(Options.IoThreads, Options.Name, _logger) : [];
             var app = Build(endPoint, out var listenOptions);
             try
@@ -112,6 +128,7 @@ internal sealed partial class MqttListener
             {
                 await app.DisposeAsync().ConfigureAwait(false);
                 StopLoops();
+                DisposeOpenSsl();
                 throw;
             }
             _bound = (IPEndPoint)listenOptions().EndPoint;
@@ -137,12 +154,14 @@ internal sealed partial class MqttListener
             var app = _app;
             if (app is null)
                 return false;
-            // Kestrel unbinds first and then waits (up to ShutdownTimeout) for the ssl/ws/wss connections we close
-            // here; plain tcp connections, which Kestrel no longer holds once started, are waited for by the listener.
+            // Kestrel unbinds first and then waits (up to ShutdownTimeout) for the ws/wss connections we close here;
+            // tcp and ssl connections, which Kestrel no longer holds once started, are waited for by the listener
+            // (TLS handshakes under way end now).
             var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _drained, drained);
             var stopping = app.StopAsync();
-            if (Options is not TcpListenerOptions || Volatile.Read(ref _connections) == 0)
+            await _stopping.CancelAsync().ConfigureAwait(false);
+            if (!OwnsConnections || Volatile.Read(ref _connections) == 0)
                 drained.TrySetResult();
             await CloseChannelsAsync().ConfigureAwait(false);
             try
@@ -159,6 +178,7 @@ internal sealed partial class MqttListener
             Volatile.Write(ref _drained, null);
             // Every connection has been closed, which ends its pending read without its loop.
             StopLoops();
+            DisposeOpenSsl();
             Volatile.Write(ref _app, null);
             LogStopped(_logger, Options.Name);
             return true;
@@ -167,6 +187,12 @@ internal sealed partial class MqttListener
         {
             _gate.Release();
         }
+    }
+
+    private void DisposeOpenSsl()
+    {
+        _openSsl?.Dispose();
+        _openSsl = null;
     }
 
     private void StopLoops()
@@ -194,14 +220,20 @@ internal sealed partial class MqttListener
                 k.AddServerHeader = false;
                 k.Listen(endPoint, lo =>
                 {
-                    if (_tls is not null)
-                        lo.UseHttps(_tls.CreateHttpsOptions());
                     if (_webSocket is not null)
+                    {
+                        if (_tls is not null)
+                            lo.UseHttps(_tls.CreateHttpsOptions()); // wss
                         lo.Protocols = HttpProtocols.Http1;
-                    else if (Options is TcpListenerOptions)
-                        lo.Run(OnTcpConnection);
+                    }
+                    else if (IsSsl)
+                    {
+                        lo.Run(OnSslConnection);
+                    }
                     else
-                        lo.Run(OnConnectionAsync);
+                    {
+                        lo.Run(OnTcpConnection);
+                    }
                     bound = lo;
                 });
             });
@@ -211,9 +243,9 @@ internal sealed partial class MqttListener
         // thread pool (HookChain); the others must not block. Kestrel accepts from one loop per endpoint, as
         // AcceptRateLimit requires.
         var rate = Options.MaxConnRate > 0 ? new AcceptRateLimit(Options.MaxConnRate, _host.TimeProvider) : null;
-        builder.Services.AddSingleton<IConnectionListenerFactory>(Options is TcpListenerOptions
-            ? new EpollTransportFactory(Bind, NextLoop, _tcpClosing, rate, plain: Admit)
-            : new EpollTransportFactory(Bind, NextLoop, _kestrelClosing, rate, plain: null));
+        builder.Services.AddSingleton<IConnectionListenerFactory>(OwnsConnections
+            ? new EpollTransportFactory(Bind, NextLoop, _tcpClosing, rate, admit: Admit)
+            : new EpollTransportFactory(Bind, NextLoop, _kestrelClosing, rate, admit: null));
 
         var app = builder.Build();
         if (_webSocket is not null)
@@ -225,7 +257,7 @@ internal sealed partial class MqttListener
     }
 
     /// <summary>
-    /// A plain TCP connection, on the accept loop (<see cref="EpollTransportFactory"/>): counted against max_connections
+    /// A tcp or ssl connection, on the accept loop (<see cref="EpollTransportFactory"/>): counted against max_connections
     /// and the descriptor budget, or refused (closed by the loop). Its peer is looked up only to log a refusal.
     /// </summary>
     private bool Admit(Socket socket) => TryEnter(socket, remote: null);
@@ -275,21 +307,53 @@ internal sealed partial class MqttListener
             Volatile.Read(ref _drained)?.TrySetResult();
     }
 
-    /// <summary>A TLS connection (after the handshake and client certificate check).</summary>
-    private async Task OnConnectionAsync(ConnectionContext connection)
+    /// <summary>
+    /// An ssl connection admitted on the accept loop: its TLS handshake runs without Kestrel's middleware
+    /// (<see cref="HandshakeAsync"/>), which returns at once, as for plain tcp.
+    /// </summary>
+    private Task OnSslConnection(ConnectionContext accepted)
     {
-        if (!TryEnter(socket: null, connection.RemoteEndPoint))
-            return;
+        _ = HandshakeAsync((SocketPipe)accepted.Transport, accepted.RemoteEndPoint as IPEndPoint, WritersOf(accepted.Features));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The TLS handshake (at most <see cref="ListenerTls.HandshakeTimeout"/>, ended early by the listener stopping),
+    /// then the channel over the decrypted pipe. A failed handshake is logged (throttled) with OpenSSL's reason and
+    /// closes the socket, after the alert OpenSSL made for it.
+    /// </summary>
+    private async Task HandshakeAsync(SocketPipe socket, IPEndPoint? remote, IWriterScheduler writers)
+    {
+        TlsPipe tls;
         try
         {
-            var certificate = connection.Features.Get<ITlsConnectionFeature>()?.ClientCertificate;
-            var linger = new TlsLinger(connection.Transport);
-            await RunChannelAsync(linger.Pipe, connection.RemoteEndPoint as IPEndPoint, certificate, WritersOf(connection.Features)).ConfigureAwait(false);
-            await linger.DrainAsync(_host.CloseLinger).ConfigureAwait(false);
+            tls = new TlsPipe(socket, _openSsl?.NewSsl() ?? throw new ObjectDisposedException(nameof(TlsServerContext)));
         }
-        finally
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
         {
-            Leave();
+            LogHandshakeFailed(_logger, Options.Name, remote?.ToString(), ex.Message); // the listener is stopping, or OpenSSL is out of memory
+            socket.Input.Complete();
+            socket.Complete();
+            return;
+        }
+        string? failure;
+        using (var timeout = new CancellationTokenSource(ListenerTls.HandshakeTimeout, _host.TimeProvider))
+        using (_stopping.Token.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), timeout))
+            failure = await tls.HandshakeAsync(timeout.Token).ConfigureAwait(false);
+        if (failure is not null)
+        {
+            if (_host.ShouldLog(204, nameof(LogHandshakeFailed)))
+                LogHandshakeFailed(_logger, Options.Name, remote?.ToString(), failure);
+            tls.Input.Complete();
+            tls.Output.Complete();
+            return;
+        }
+        var connection = _host.Start(tls, SettingsOf(remote, tls.PeerCertificate(), writers));
+        // Accepted just as the listener stops, after StopAsync listed the connections: close it like the others.
+        if (Volatile.Read(ref _drained) is not null)
+        {
+            Interlocked.Increment(ref _closedByStop);
+            _ = connection.CloseAsync();
         }
     }
 
@@ -422,6 +486,9 @@ internal sealed partial class MqttListener
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Connection from {Remote} refused: {Prefix}.max_connections ({Max}) reached")]
     private static partial void LogTooMany(ILogger logger, string? remote, string prefix, int max);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "TLS handshake on {Name} from {Remote} failed: {Reason}")]
+    private static partial void LogHandshakeFailed(ILogger logger, string name, string? remote, string reason);
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "WebSocket handshake on {Name} from {Remote} refused: no mqtt subprotocol offered (offered: '{Offered}')")]
     private static partial void LogNoSubprotocol(ILogger logger, string name, string? remote, string offered);

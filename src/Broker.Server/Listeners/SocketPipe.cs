@@ -328,7 +328,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(SafeSocketHandle socket, int command, int argument);
 
-    private static byte[] Grow(byte[]? buffer, int used, int needed)
+    internal static byte[] Grow(byte[]? buffer, int used, int needed)
     {
         var grown = ArrayPool<byte>.Shared.Rent(Math.Max(MinimumBufferSize, Math.Max(needed, (buffer?.Length ?? 0) * 2)));
         if (buffer is not null)
@@ -411,7 +411,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
                 return cancellationToken.CanBeCanceled ? ReceiveAsync(cancellationToken) : ReceiveAsync();
             _callback = null;
             var awaited = _awaited ??= new AwaitedRead();
-            // A token (TLS's handshake timeout, TlsLinger's) ends the read with OperationCanceledException, as a
+            // A token (the TLS handshake's timeout) ends the read with OperationCanceledException, as a
             // Pipe's does. Registered before the read may wait, and disposed before it ends, so that a registration
             // never outlives its read.
             if (cancellationToken.CanBeCanceled)

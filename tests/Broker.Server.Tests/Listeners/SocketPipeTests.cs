@@ -79,7 +79,7 @@ public sealed class SocketPipeOnLoopTests() : SocketPipeTests(loops: 1)
     [Fact]
     public async Task ReadAsync_TokenFires_EndsWithOperationCanceled_AndReadingGoesOn()
     {
-        // Kestrel's TLS handshake timeout and TlsLinger cancel a read this way; a Pipe would throw, not return.
+        // The TLS handshake's timeout (TlsPipe, and Kestrel's on wss) cancels a read this way; a Pipe would throw, not return.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
         var read = _pipe.Input.ReadAsync(timeout.Token).AsTask();
         Assert.False(read.IsCompleted);
