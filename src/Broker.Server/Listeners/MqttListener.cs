@@ -337,9 +337,16 @@ internal sealed partial class MqttListener
             return;
         }
         string? failure;
-        using (var timeout = new CancellationTokenSource(ListenerTls.HandshakeTimeout, _host.TimeProvider))
-        using (_stopping.Token.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), timeout))
+        try
+        {
+            using var timeout = new CancellationTokenSource(ListenerTls.HandshakeTimeout, _host.TimeProvider);
+            using var stopping = _stopping.Token.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), timeout);
             failure = await tls.HandshakeAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex.Message; // whatever happened, the connection is closed, not left open
+        }
         if (failure is not null)
         {
             if (_host.ShouldLog(204, nameof(LogHandshakeFailed)))

@@ -132,6 +132,102 @@ public sealed class TlsListenerTests
     }
 
     [Fact]
+    public async Task Tls_MegabytePayload_ArrivesWhole()
+    {
+        // Many TLS records each way, records split across receives: the OpenSSL layer's partial records (TlsPipe).
+        // 1,000,000 bytes: the packet stays under mqtt.max_packet_size (1 MB).
+        using var certs = TestCertificates.Create();
+        await using var broker = await BrokerProcess.StartAsync(o => certs.Configure(o, "ssl"));
+        var port = await broker.ListenerPortAsync("ssl:external");
+        var payload = string.Create(1_000_000, 0, static (chars, _) =>
+        {
+            for (var i = 0; i < chars.Length; i++)
+                chars[i] = (char)('a' + (i * 7 + i / 26) % 26);
+        });
+        var file = Path.Combine(certs.Directory, "payload.txt");
+        await File.WriteAllTextAsync(file, payload, TestContext.Current.CancellationToken);
+
+        await using var sub = await MosquittoClients.SubscribeAsync(broker, Tls(port, "--cafile", certs.CaFile, "-t", "tls/big", "-q", "1"));
+        await MosquittoClients.PublishAsync(broker, Tls(port, "--cafile", certs.CaFile, "-t", "tls/big", "-q", "1", "-f", file));
+
+        var message = Assert.Single(await MosquittoClients.MessagesAsync(sub, 1));
+        Assert.Equal(payload.Length, message.Payload.Length);
+        Assert.True(payload == message.Payload, "the payload arrived changed");
+    }
+
+    [Fact]
+    public async Task Tls_VersionsTls13Only_RefusesATls12ClientAndSaysWhy_AdmitsTls13()
+    {
+        using var certs = TestCertificates.Create();
+        await using var broker = await BrokerProcess.StartAsync(o =>
+        {
+            certs.Configure(o, "ssl");
+            o["listener.ssl.external.tls_versions"] = "tlsv1.3";
+        });
+        var port = await broker.ListenerPortAsync("ssl:external");
+
+        // openssl s_client speaking only the version given (mosquitto_pub's --tls-version is a minimum).
+        var (code, transcript) = await HandshakeAsync(port, "-tls1_2", certs.CaFile);
+        Assert.True(code != 0, $"tls_versions = tlsv1.3 admitted a TLS 1.2 client\n{transcript}");
+        // The operator reads why in the log: OpenSSL's reason, with the listener and the client's address.
+        await broker.WaitForLogAsync(l => l.Contains("TLS handshake on ssl:external from 127.0.0.1:", StringComparison.Ordinal)
+            && l.Contains("unsupported protocol", StringComparison.Ordinal), "the handshake failure's log line");
+
+        (code, transcript) = await HandshakeAsync(port, "-tls1_3", certs.CaFile);
+        Assert.True(code == 0, transcript);
+        Assert.Contains("Protocol version: TLSv1.3", transcript, StringComparison.Ordinal);
+    }
+
+    /// <summary>A TLS handshake by openssl s_client (checking the server against <paramref name="caFile"/>), then its end.</summary>
+    private static async Task<(int Code, string Transcript)> HandshakeAsync(int port, string version, string caFile)
+    {
+        await using var client = ChildProcess.Start(Tools.Require("openssl", "openssl"),
+            ["s_client", "-connect", "127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture), version, "-CAfile", caFile, "-verify_return_error", "-brief"],
+            redirectStdin: true);
+        client.StandardInput.Close();
+        var code = await client.WaitForExitAsync(MosquittoClients.Timeout);
+        return (code, client.Transcript);
+    }
+
+    [Fact]
+    public async Task Tls_ListenerStopped_AHandshakeUnderWayEndsAtOnce_NotAtItsTimeout()
+    {
+        using var certs = TestCertificates.Create();
+        await using var broker = await BrokerProcess.StartAsync(o => certs.Configure(o, "ssl"));
+        var port = await broker.ListenerPortAsync("ssl:external");
+        using var silent = new System.Net.Sockets.TcpClient();
+        await silent.ConnectAsync(System.Net.IPAddress.Loopback, port, TestContext.Current.CancellationToken);
+        using var http = broker.CreateManagementClient();
+        // Counted from the accept on, like a tcp connection.
+        Assert.Equal(1, await CurrentConnectionsAsync(http, expected: 1));
+
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        using (var stop = await http.PutAsync("api/v4/listeners/mqtt:ssl:external/stop", null, TestContext.Current.CancellationToken))
+            Assert.Equal(System.Net.HttpStatusCode.OK, stop.StatusCode);
+        var read = await silent.GetStream().ReadAsync(new byte[16], TestContext.Current.CancellationToken).AsTask()
+            .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, read);
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(5), $"closed after {stopping.Elapsed} (the handshake timeout is 10 s)");
+        Assert.Equal(0, await CurrentConnectionsAsync(http, expected: 0));
+    }
+
+    /// <summary>The ssl listener's current_conns once it reads <paramref name="expected"/>, or what it reads after 10 s.</summary>
+    private static async Task<int> CurrentConnectionsAsync(HttpClient http, int expected)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var text = await http.GetStringAsync("api/v4/listeners", TestContext.Current.CancellationToken);
+            var listeners = JsonDocument.Parse(text).RootElement.GetProperty("data")[0].GetProperty("listeners");
+            var count = listeners.EnumerateArray().Single(l => l.GetProperty("identifier").GetString() == "mqtt:ssl:external")
+                .GetProperty("current_conns").GetInt32();
+            if (count == expected || clock.Elapsed > TimeSpan.FromSeconds(10))
+                return count;
+        }
+    }
+
+    [Fact]
     public async Task Tls_NoCertificateConfigured_GeneratesDevelopmentCertificateInDataCertsAndWarns()
     {
         await using var broker = await BrokerProcess.StartAsync(o => o["listener.ssl.external"] = "127.0.0.1:0");
