@@ -59,8 +59,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     private readonly Closing _closing; // shared by a listener's connections: one field instead of three per connection
     private int _sidesCompleted;
     // The writing side: the pipe is its own writer (one object less per connection).
-    private byte[]? _writeBuffer;
-    private int _written;
+    private PendingWrites _writes;
     private bool _sendFailed;
     private bool _writerCompleted;
 
@@ -103,39 +102,25 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
 
     public override bool CanGetUnflushedBytes => true;
 
-    public override long UnflushedBytes => _written;
+    public override long UnflushedBytes => _writes.Count;
 
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
-        Reserve(sizeHint);
-        return _writeBuffer.AsMemory(_written);
+        ObjectDisposedException.ThrowIf(_writerCompleted, this);
+        return _writes.GetMemory(sizeHint);
     }
 
     public override Span<byte> GetSpan(int sizeHint = 0)
     {
-        Reserve(sizeHint);
-        return _writeBuffer.AsSpan(_written);
-    }
-
-    private void Reserve(int sizeHint)
-    {
         ObjectDisposedException.ThrowIf(_writerCompleted, this);
-        var needed = Math.Max(sizeHint, 1);
-        if (_writeBuffer is null || _writeBuffer.Length - _written < needed)
-            _writeBuffer = Grow(_writeBuffer, _written, _written + needed);
+        return _writes.GetSpan(sizeHint);
     }
 
-    public override void Advance(int bytes)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
-        if (_writeBuffer is null || _written + bytes > _writeBuffer.Length)
-            throw new InvalidOperationException("advanced past the memory obtained");
-        _written += bytes;
-    }
+    public override void Advance(int bytes) => _writes.Advance(bytes);
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
-        if (_written == 0 || _sendFailed)
+        if (_writes.Count == 0 || _sendFailed)
             return new ValueTask<FlushResult>(Done());
         // Usually the kernel takes it all at once: a plain non-blocking send, with no state machine, and no
         // SocketAsyncEventArgs ever allocated for a connection that is never sent more than its buffer holds.
@@ -143,13 +128,13 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         SocketError error;
         try
         {
-            error = Send(_socket.SafeHandle, _writeBuffer.AsSpan(0, _written), out sent);
+            error = Send(_socket.SafeHandle, _writes.Written, out sent);
         }
         catch (ObjectDisposedException)
         {
             (sent, error) = (0, SocketError.OperationAborted);
         }
-        if (error == SocketError.Success && sent == _written)
+        if (error == SocketError.Success && sent == _writes.Count)
             return new ValueTask<FlushResult>(Done());
         if (error is not (SocketError.Success or SocketError.WouldBlock))
         {
@@ -165,8 +150,8 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     {
         try
         {
-            while (sent < _written)
-                sent += await _socket.SendAsync(_writeBuffer.AsMemory(sent, _written - sent), SocketFlags.None).ConfigureAwait(false);
+            while (sent < _writes.Count)
+                sent += await _socket.SendAsync(_writes.WrittenFrom(sent), SocketFlags.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -178,10 +163,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     /// <summary>Ends a flush: the buffer goes back to the pool; completed once the connection is gone.</summary>
     private FlushResult Done()
     {
-        _written = 0;
-        if (_writeBuffer is not null)
-            ArrayPool<byte>.Shared.Return(_writeBuffer);
-        _writeBuffer = null;
+        _writes.Release();
         return new FlushResult(isCanceled: false, isCompleted: _sendFailed);
     }
 
@@ -328,17 +310,6 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fcntl(SafeSocketHandle socket, int command, int argument);
 
-    internal static byte[] Grow(byte[]? buffer, int used, int needed)
-    {
-        var grown = ArrayPool<byte>.Shared.Rent(Math.Max(MinimumBufferSize, Math.Max(needed, (buffer?.Length ?? 0) * 2)));
-        if (buffer is not null)
-        {
-            buffer.AsSpan(0, used).CopyTo(grown);
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-        return grown;
-    }
-
     /// <summary>
     /// The receive side. Waiting for data takes no buffer: with an <see cref="EpollLoop"/>, the loop says when the
     /// socket is readable and the read completes on the loop's thread; without one, a zero-byte receive on .NET's
@@ -361,10 +332,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         private IReadCallback? _callback; // the reader that is called back instead (TryReadOrCallBack)
         private int _state = Readable; // the client may have sent CONNECT already
         private volatile bool _peerClosed; // reported by the loop: a short receive leaves the end of the stream
-        private byte[]? _buffer;
-        private int _start; // unconsumed bytes are _buffer[_start.._end]
-        private int _end;
-        private bool _examinedAll; // the last AdvanceTo examined every byte: the next read needs new ones
+        private ReceivedBytes _received;
         private bool _ended;       // end of stream, reset, or read cancelled
         private int _cancelled;
         private bool _completed;
@@ -388,13 +356,13 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
         private CancellationTokenSource? CancelWait => _waitWith as CancellationTokenSource;
 
         private ReadResult Current(bool cancelled) =>
-            new(new ReadOnlySequence<byte>(_buffer ?? [], _start, _end - _start), cancelled, _ended);
+            new(_received.Unconsumed, cancelled, _ended);
 
         public override bool TryRead(out ReadResult result)
         {
             ObjectDisposedException.ThrowIf(_completed, this);
             var cancelled = Interlocked.Exchange(ref _cancelled, 0) == 1;
-            if (cancelled || _ended || (_end > _start && !_examinedAll))
+            if (cancelled || _ended || _received.HasUnexamined)
             {
                 result = Current(cancelled);
                 return true;
@@ -553,12 +521,12 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             result = default;
             if (Interlocked.Exchange(ref _state, Drained) != Readable)
                 return false;
-            var space = PrepareBuffer();
+            var space = _received.Prepare();
             int received;
             SocketError error;
             try
             {
-                error = Receive(_owner._socket.SafeHandle, _buffer.AsSpan(_end, space), out received);
+                error = Receive(_owner._socket.SafeHandle, _received.Free, out received);
             }
             catch (ObjectDisposedException)
             {
@@ -566,7 +534,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             }
             if (error == SocketError.WouldBlock)
             {
-                ReturnBufferIfEmpty();
+                _received.ReturnIfEmpty();
                 return false;
             }
             // Edge-triggered: a receive that filled the buffer may have left data, and one after the peer closed has left
@@ -584,10 +552,10 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             int received;
             try
             {
-                if (_buffer is null)
+                if (!_received.HasBuffer)
                     await _owner._socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, CancelWait!.Token).ConfigureAwait(false);
-                var space = PrepareBuffer();
-                received = await _owner._socket.ReceiveAsync(_buffer.AsMemory(_end, space), SocketFlags.None, CancelWait!.Token).ConfigureAwait(false);
+                _received.Prepare();
+                received = await _owner._socket.ReceiveAsync(_received.FreeMemory, SocketFlags.None, CancelWait!.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (Volatile.Read(ref _cancelled) == 1)
             {
@@ -615,33 +583,12 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             return result;
         }
 
-        /// <summary>Makes room after the unconsumed bytes and returns how much.</summary>
-        private int PrepareBuffer()
-        {
-            if (_buffer is null)
-            {
-                _buffer = Grow(null, 0, MinimumBufferSize);
-            }
-            else if (_end == _buffer.Length)
-            {
-                // A packet larger than what is left: move it to the front, or into a larger buffer.
-                if (_start > 0)
-                    _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
-                else
-                    _buffer = Grow(_buffer, _end, _end + MinimumBufferSize);
-                _end -= _start;
-                _start = 0;
-            }
-            return _buffer.Length - _end;
-        }
-
         /// <summary>The result of a receive of <paramref name="received"/> bytes, 0 for the end of the stream.</summary>
         private ReadResult Received(int received)
         {
             if (received == 0)
                 _ended = true;
-            _end += received;
-            _examinedAll = false;
+            _received.Added(received);
             return Current(Interlocked.Exchange(ref _cancelled, 0) == 1);
         }
 
@@ -652,26 +599,9 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
             return Current(cancelled: true);
         }
 
-        private void ReturnBufferIfEmpty()
-        {
-            if (_buffer is null || _end > _start)
-                return;
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = 0;
-        }
-
         public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
-        {
-            if (_buffer is null)
-                return;
-            // Positions of a sequence over one array are indexes into that array.
-            _start = consumed.GetInteger();
-            _examinedAll = examined.GetInteger() == _end;
-            ReturnBufferIfEmpty();
-        }
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => _received.AdvanceTo(consumed, examined);
 
         /// <summary>The socket is closed: a later read receives (and meets the end) instead of waiting for the loop.</summary>
         public void Aborted() => Interlocked.CompareExchange(ref _state, Readable, Drained);
@@ -695,9 +625,7 @@ internal sealed partial class SocketPipe : PipeWriter, IDuplexPipe
                 return;
             _completed = true;
             Loop?.Unregister(_loopId);
-            if (_buffer is not null)
-                ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
+            _received.Release();
             _owner.SideCompleted();
         }
     }

@@ -43,9 +43,7 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
     private bool _established;
     private bool _broken; // a fatal TLS error: nothing more is sent, not even close_notify
     private int _sidesCompleted;
-    // The writing side: plaintext of a batch in one rented buffer, encrypted at the flush.
-    private byte[]? _writeBuffer;
-    private int _written;
+    private PendingWrites _writes; // the writing side: plaintext of a batch, encrypted at the flush
     private bool _writerCompleted;
 
     /// <param name="inner">The accepted connection's socket pipe; this pipe completes it.</param>
@@ -54,7 +52,16 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
     {
         _inner = inner;
         _ssl = ssl;
-        var bio = NewPipeBio();
+        nint bio;
+        try
+        {
+            bio = NewPipeBio();
+        }
+        catch
+        {
+            SSL_free(ssl);
+            throw;
+        }
         SSL_set_bio(ssl, bio, bio); // one BIO both ways: the SSL takes its one reference
         _reader = new Reader(this);
     }
@@ -206,35 +213,21 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
 
     public override bool CanGetUnflushedBytes => true;
 
-    public override long UnflushedBytes => _written;
+    public override long UnflushedBytes => _writes.Count;
 
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
-        Reserve(sizeHint);
-        return _writeBuffer.AsMemory(_written);
+        ObjectDisposedException.ThrowIf(_writerCompleted, this);
+        return _writes.GetMemory(sizeHint);
     }
 
     public override Span<byte> GetSpan(int sizeHint = 0)
     {
-        Reserve(sizeHint);
-        return _writeBuffer.AsSpan(_written);
-    }
-
-    private void Reserve(int sizeHint)
-    {
         ObjectDisposedException.ThrowIf(_writerCompleted, this);
-        var needed = Math.Max(sizeHint, 1);
-        if (_writeBuffer is null || _writeBuffer.Length - _written < needed)
-            _writeBuffer = SocketPipe.Grow(_writeBuffer, _written, _written + needed);
+        return _writes.GetSpan(sizeHint);
     }
 
-    public override void Advance(int bytes)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
-        if (_writeBuffer is null || _written + bytes > _writeBuffer.Length)
-            throw new InvalidOperationException("advanced past the memory obtained");
-        _written += bytes;
-    }
+    public override void Advance(int bytes) => _writes.Advance(bytes);
 
     /// <summary>Encrypts the batch into the socket pipe's send buffer and flushes that (usually one <c>send</c>).</summary>
     public override unsafe ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
@@ -242,15 +235,15 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
         lock (_lock)
         {
             ReleaseHeld();
-            if (_written > 0 && _ssl != 0 && !_broken)
+            if (_writes.Count > 0 && _ssl != 0 && !_broken)
             {
                 Current = this;
                 try
                 {
                     ERR_clear_error();
-                    fixed (byte* plaintext = _writeBuffer)
+                    fixed (byte* plaintext = _writes.Written)
                     {
-                        if (SSL_write_ex(_ssl, plaintext, (nuint)_written, out _) != 1)
+                        if (SSL_write_ex(_ssl, plaintext, (nuint)_writes.Count, out _) != 1)
                         {
                             _broken = true;
                             ERR_clear_error();
@@ -263,18 +256,10 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
                 }
             }
         }
-        DropWriteBuffer();
+        _writes.Release();
         if (_broken && _inner.UnflushedBytes == 0)
             return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
         return _inner.FlushAsync(cancellationToken);
-    }
-
-    private void DropWriteBuffer()
-    {
-        _written = 0;
-        if (_writeBuffer is not null)
-            ArrayPool<byte>.Shared.Return(_writeBuffer);
-        _writeBuffer = null;
     }
 
     // Only called when the peer has stopped reading during a close.
@@ -286,7 +271,7 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
         if (_writerCompleted)
             return;
         _writerCompleted = true;
-        DropWriteBuffer(); // unflushed bytes are dropped, as on plain TCP
+        _writes.Release(); // unflushed bytes are dropped, as on plain TCP
         lock (_lock)
         {
             ReleaseHeld();
@@ -346,10 +331,7 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
     private sealed class Reader(TlsPipe owner) : PipeReader, IReadCallbackSource, IReadCallback
     {
         private IReadCallback? _callback;
-        private byte[]? _buffer;
-        private int _start;
-        private int _end;
-        private bool _examinedAll;
+        private ReceivedBytes _plaintext;
         private bool _ended;
         private bool _innerEnded; // the socket's stream ended: what OpenSSL still holds is all there is
         private bool _completed;
@@ -357,12 +339,12 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
         private IReadCallbackSource Inner => (IReadCallbackSource)owner._inner.Input;
 
         private ReadResult Current(bool cancelled) =>
-            new(new ReadOnlySequence<byte>(_buffer ?? [], _start, _end - _start), cancelled, _ended);
+            new(_plaintext.Unconsumed, cancelled, _ended);
 
         public override bool TryRead(out ReadResult result)
         {
             ObjectDisposedException.ThrowIf(_completed, this);
-            if (_ended || (_end > _start && !_examinedAll))
+            if (_ended || _plaintext.HasUnexamined)
             {
                 result = Current(cancelled: false);
                 return true;
@@ -451,15 +433,15 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
                 {
                     while (true)
                     {
-                        var space = PrepareBuffer();
+                        var space = _plaintext.Prepare();
                         ERR_clear_error();
                         int result;
                         nuint read;
-                        fixed (byte* plaintext = &_buffer![_end])
+                        fixed (byte* plaintext = _plaintext.Free)
                             result = SSL_read_ex(owner._ssl, plaintext, (nuint)space, out read);
                         if (result == 1)
                         {
-                            _end += (int)read;
+                            _plaintext.Added((int)read);
                             added = true;
                             continue;
                         }
@@ -488,52 +470,14 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
                 _innerEnded = true;
             if (!added && _innerEnded)
                 _ended = true; // ended without close_notify (a reset, or a client that just closes)
-            if (added)
-                _examinedAll = false;
-            else
-                ReturnBufferIfEmpty();
+            if (!added)
+                _plaintext.ReturnIfEmpty();
             return added || _ended;
-        }
-
-        /// <summary>Makes room after the unconsumed bytes and returns how much.</summary>
-        private int PrepareBuffer()
-        {
-            if (_buffer is null)
-            {
-                _buffer = SocketPipe.Grow(null, 0, SocketPipe.MinimumBufferSize);
-            }
-            else if (_end == _buffer.Length)
-            {
-                if (_start > 0)
-                    _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
-                else
-                    _buffer = SocketPipe.Grow(_buffer, _end, _end + SocketPipe.MinimumBufferSize);
-                _end -= _start;
-                _start = 0;
-            }
-            return _buffer.Length - _end;
-        }
-
-        private void ReturnBufferIfEmpty()
-        {
-            if (_buffer is null || _end > _start)
-                return;
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = 0;
         }
 
         public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
-        {
-            if (_buffer is null)
-                return;
-            // Positions of a sequence over one array are indexes into that array.
-            _start = consumed.GetInteger();
-            _examinedAll = examined.GetInteger() == _end;
-            ReturnBufferIfEmpty();
-        }
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => _plaintext.AdvanceTo(consumed, examined);
 
         public override void CancelPendingRead() => owner._inner.Input.CancelPendingRead();
 
@@ -543,9 +487,7 @@ internal sealed class TlsPipe : PipeWriter, IDuplexPipe
                 return;
             _completed = true;
             owner._inner.Input.Complete();
-            if (_buffer is not null)
-                ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
+            _plaintext.Release();
             owner.SideCompleted();
         }
     }
