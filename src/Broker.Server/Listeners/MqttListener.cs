@@ -324,21 +324,12 @@ internal sealed partial class MqttListener
     /// </summary>
     private async Task HandshakeAsync(SocketPipe socket, IPEndPoint? remote, IWriterScheduler writers)
     {
-        TlsPipe tls;
-        try
-        {
-            tls = new TlsPipe(socket, _openSsl?.NewSsl() ?? throw new ObjectDisposedException(nameof(TlsServerContext)));
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
-        {
-            LogHandshakeFailed(_logger, Options.Name, remote?.ToString(), ex.Message); // the listener is stopping, or OpenSSL is out of memory
-            socket.Input.Complete();
-            socket.Complete();
-            return;
-        }
+        TlsPipe? tls = null;
         string? failure;
         try
         {
+            // No context: the listener is stopping.
+            tls = new TlsPipe(socket, _openSsl?.NewSsl() ?? throw new ObjectDisposedException(nameof(TlsServerContext)));
             using var timeout = new CancellationTokenSource(ListenerTls.HandshakeTimeout, _host.TimeProvider);
             using var stopping = _stopping.Token.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), timeout);
             failure = await tls.HandshakeAsync(timeout.Token).ConfigureAwait(false);
@@ -351,11 +342,13 @@ internal sealed partial class MqttListener
         {
             if (_host.ShouldLog(204, nameof(LogHandshakeFailed)))
                 LogHandshakeFailed(_logger, Options.Name, remote?.ToString(), failure);
-            tls.Input.Complete();
-            tls.Output.Complete();
+            PipeReader input = tls is null ? socket.Input : tls.Input;
+            PipeWriter output = tls is null ? socket : tls;
+            input.Complete();
+            output.Complete();
             return;
         }
-        var connection = _host.Start(tls, SettingsOf(remote, tls.PeerCertificate(), writers));
+        var connection = _host.Start(tls!, SettingsOf(remote, tls!.PeerCertificate(), writers));
         // Accepted just as the listener stops, after StopAsync listed the connections: close it like the others.
         if (Volatile.Read(ref _drained) is not null)
         {
