@@ -7,7 +7,7 @@ namespace Broker.Server.Listeners;
 /// The part of OpenSSL 3 (libssl.so.3, libcrypto.so.3: the system's, which .NET itself uses on Linux) that the ssl
 /// listeners drive directly (<see cref="TlsPipe"/>): one <c>SSL_CTX</c> per listener, one <c>SSL</c> per connection,
 /// and a BIO of the broker's own whose reads and writes go to the connection's <see cref="SocketPipe"/>. Why not
-/// <see cref="System.Net.Security.SslStream"/>: a full handshake cost the broker about 1.5 times mosquitto's CPU through
+/// <see cref="System.Net.Security.SslStream"/>: a full handshake cost the broker 1.6 to 2 times mosquitto's CPU through
 /// Kestrel's TLS middleware (bench/README.md, "TLS handshakes driven by OpenSSL").
 /// </summary>
 internal static unsafe partial class OpenSsl
@@ -16,7 +16,6 @@ internal static unsafe partial class OpenSsl
     private const string Crypto = "libcrypto.so.3";
 
     public const int ErrorNone = 0;
-    public const int ErrorSsl = 1;
     public const int ErrorWantRead = 2;
     public const int ErrorSyscall = 5;
     public const int ErrorZeroReturn = 6;
@@ -241,7 +240,7 @@ internal static unsafe partial class OpenSsl
     public static partial void X509_free(nint certificate);
 
     [LibraryImport(Crypto)]
-    public static partial ulong ERR_get_error();
+    private static partial ulong ERR_get_error();
 
     [LibraryImport(Crypto)]
     public static partial void ERR_clear_error();
