@@ -172,7 +172,7 @@ public sealed class PersistenceTests
         }
     }
 
-    // 20 SIGKILLs at random moments under two QoS 1 and two QoS 2 publishers and two persistent subscribers (MQTT.js,
+    // 20 SIGKILLs at random moments of resumed traffic under two QoS 1 and two QoS 2 publishers and two persistent subscribers (MQTT.js,
     // clean session false), each restart on the same port: every message whose PUBACK / PUBCOMP a publisher received
     // reaches its subscriber, and no QoS 2 message twice.
     [Fact]
@@ -186,19 +186,11 @@ public sealed class PersistenceTests
             await using var load = Interop.StartNode("persistence_crash.js", broker,
                 new { publishers = 2, drainSeconds = 60, timeoutSeconds = 400 }, stdin: true);
             await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
-            var random = new Random(23);
-            for (var kill = 0; kill < 20; kill++)
-            {
-                // The moment of the kill is the test's stimulus, not a synchronisation: anywhere in 50..500 ms of traffic.
-                await Task.Delay(random.Next(50, 500), TestContext.Current.CancellationToken);
-                broker = await broker.RestartAsync(crash: true);
-                brokers.Add(broker);
-            }
+            broker = await KillDuringTrafficAsync(broker, load, kills: 20, seed: 23, brokers);
             await load.StandardInput.WriteLineAsync("stop");
             await load.StandardInput.FlushAsync(TestContext.Current.CancellationToken);
             var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(180));
             TestContext.Current.TestOutputHelper?.WriteLine(result.ToString());
-            Assert.True(result.GetProperty("acked1").GetInt32() > 100 && result.GetProperty("acked2").GetInt32() > 100, result.ToString());
             Assert.True(result.GetProperty("missingCount1").GetInt32() == 0, result.ToString());
             Assert.True(result.GetProperty("missingCount2").GetInt32() == 0, result.ToString());
             Assert.True(result.GetProperty("duplicateCount2").GetInt32() == 0, result.ToString());
@@ -208,6 +200,29 @@ public sealed class PersistenceTests
         {
             foreach (var b in brokers)
                 await b.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Kills the broker <paramref name="kills"/> times with SIGKILL and restarts it on its port, each time 50..500 ms
+    /// (the test's stimulus, not a synchronisation) after a QoS 1 and a QoS 2 message were both acknowledged since the
+    /// last restart (or the start): every kill falls on traffic that resumed, however slow the machine, and the broker
+    /// is shown serving again after every restart. Returns the broker running last; <paramref name="brokers"/> collects each for disposal.
+    /// </summary>
+    private static async Task<BrokerProcess> KillDuringTrafficAsync(
+        BrokerProcess broker, ChildProcess load, int kills, int seed, List<BrokerProcess> brokers)
+    {
+        var random = new Random(seed);
+        for (var kill = 0; ; kill++)
+        {
+            await load.StandardInput.WriteLineAsync("mark");
+            await load.StandardInput.FlushAsync(TestContext.Current.CancellationToken);
+            await Interop.WaitForEventAsync(load, "progress", TimeSpan.FromSeconds(60), count: kill + 1);
+            if (kill == kills)
+                return broker;
+            await Task.Delay(random.Next(50, 500), TestContext.Current.CancellationToken);
+            broker = await broker.RestartAsync(crash: true);
+            brokers.Add(broker);
         }
     }
 
@@ -226,13 +241,7 @@ public sealed class PersistenceTests
             await using var load = Interop.StartNode("persistence_crash.js", broker,
                 new { publishers = Publishers / 2, drainSeconds = 30, timeoutSeconds = 300, endMarkers = true }, stdin: true);
             await Interop.WaitForEventAsync(load, "ready", TimeSpan.FromSeconds(60));
-            var random = new Random(10);
-            for (var kill = 0; kill < Kills; kill++)
-            {
-                await Task.Delay(random.Next(50, 500), TestContext.Current.CancellationToken); // the moment of the kill: stimulus
-                broker = await broker.RestartAsync(crash: true);
-                brokers.Add(broker);
-            }
+            broker = await KillDuringTrafficAsync(broker, load, Kills, seed: 10, brokers);
             await load.StandardInput.WriteLineAsync("stop");
             await load.StandardInput.FlushAsync(TestContext.Current.CancellationToken);
             var result = await Interop.ResultAsync(load, TimeSpan.FromSeconds(120));
@@ -241,7 +250,6 @@ public sealed class PersistenceTests
             // A publisher waits for each acknowledgement, so one window (10 ms plus the write) holds a handful of its
             // messages: 25 per publisher per kill is far above that and far below "a session's queue lost".
             Assert.True(lost <= Kills * Publishers * 25, $"{lost} acknowledged messages lost in {Kills} crashes: {result}");
-            Assert.True(result.GetProperty("acked1").GetInt32() > 100, result.ToString());
             Assert.Equal(0, result.GetProperty("sessionsLost").GetProperty("1").GetInt32() + result.GetProperty("sessionsLost").GetProperty("2").GetInt32());
         }
         finally

@@ -6,6 +6,8 @@
 // what came twice. With endMarkers (for a store that may lose acknowledged messages, whose missing ones never come), each
 // publisher then sends one last message, "end", and the wait also ends once every publisher's "end" has reached its
 // subscriber: the broker keeps a publisher's order to a subscriber, so what has not come before it is lost.
+// On the line "mark" the script reports {"event":"progress"} once a QoS 1 and a QoS 2 message have both been
+// acknowledged after it: the test waits for it after each restart, so that every kill falls on traffic that resumed.
 'use strict';
 const readline = require('readline');
 const { args, emit, connect } = require('./common');
@@ -15,6 +17,15 @@ const received = { 1: new Map(), 2: new Map() };
 const acked = { 1: new Set(), 2: new Set() };
 const sessionsLost = { 1: 0, 2: 0 };
 let stopping = false;
+const marks = []; // acknowledged counts at each pending "mark"
+
+function acknowledged(qos, id) {
+  acked[qos].add(id);
+  while (marks.length > 0 && acked[1].size > marks[0][1] && acked[2].size > marks[0][2]) {
+    marks.shift();
+    emit('progress', { acked1: acked[1].size, acked2: acked[2].size });
+  }
+}
 
 function subscriber(qos) {
   return new Promise((resolve) => {
@@ -45,7 +56,7 @@ async function publisher(n, qos) {
     // the acknowledgement means the message was never confirmed.
     try {
       await c.publishAsync(`crash/q${qos}/${n}`, id, { qos });
-      acked[qos].add(id);
+      acknowledged(qos, id);
     } catch (e) { /* not acknowledged */ }
   }
   if (args.endMarkers) {
@@ -61,7 +72,10 @@ async function publisher(n, qos) {
   for (let n = 0; n < args.publishers; n++) { pubs.push(publisher(n, 1)); pubs.push(publisher(n, 2)); }
   emit('ready', {});
   const lines = readline.createInterface({ input: process.stdin });
-  await new Promise((resolve) => lines.on('line', (l) => { if (l.trim() === 'stop') resolve(); }));
+  await new Promise((resolve) => lines.on('line', (l) => {
+    if (l.trim() === 'mark') marks.push({ 1: acked[1].size, 2: acked[2].size });
+    if (l.trim() === 'stop') resolve();
+  }));
   stopping = true;
   const clients = await Promise.all(pubs);
   const missing = (qos) => [...acked[qos]].filter((id) => !received[qos].has(id));

@@ -24,11 +24,11 @@ public static class Interop
             workingDirectory: Tools.InteropDirectory);
     }
 
-    /// <summary>Waits for the line {"event": name, ...} and returns it.</summary>
-    public static async Task<JsonElement> WaitForEventAsync(ChildProcess script, string name, TimeSpan? timeout = null)
+    /// <summary>Waits for the <paramref name="count"/>th line {"event": name, ...} and returns it.</summary>
+    public static async Task<JsonElement> WaitForEventAsync(ChildProcess script, string name, TimeSpan? timeout = null, int count = 1)
     {
-        var line = await script.WaitForLineAsync(l => EventName(l) == name, timeout ?? Timeout, $"event \"{name}\"");
-        return JsonDocument.Parse(line).RootElement.Clone();
+        var lines = await script.WaitForLinesAsync(l => EventName(l) == name, count, timeout ?? Timeout, $"event \"{name}\"");
+        return JsonDocument.Parse(lines[count - 1]).RootElement.Clone();
     }
 
     /// <summary>Runs a script to its {"event":"result"} line and a zero exit code.</summary>
