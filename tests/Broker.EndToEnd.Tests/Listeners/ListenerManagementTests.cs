@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
@@ -10,28 +9,6 @@ namespace Broker.EndToEnd.Tests.Listeners;
 /// <summary>GET /api/v4/listeners, PUT /api/v4/listeners/{id}/stop|restart and `ctl listeners`.</summary>
 public sealed class ListenerManagementTests
 {
-    private static async Task<JsonElement> ListAsync(HttpClient http)
-    {
-        var text = await http.GetStringAsync("api/v4/listeners", TestContext.Current.CancellationToken);
-        return JsonDocument.Parse(text).RootElement.GetProperty("data")[0].GetProperty("listeners").Clone();
-    }
-
-    private static JsonElement Find(JsonElement listeners, string identifier) =>
-        listeners.EnumerateArray().Single(l => l.GetProperty("identifier").GetString() == identifier);
-
-    /// <summary>The tcp listener's current_conns once it reads <paramref name="expected"/>, or what it reads after 10 s.</summary>
-    private static async Task<int> CurrentConnsAsync(HttpClient http, int expected)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            // The broker counts a connection out just after its socket has closed: the client may see the close first.
-            var count = Find(await ListAsync(http), "mqtt:tcp:external").GetProperty("current_conns").GetInt32();
-            if (count == expected || clock.Elapsed > TimeSpan.FromSeconds(10))
-                return count;
-        }
-    }
-
     /// <summary>
     /// A listener that is stopped and restarted gets a port below the ephemeral range (<see cref="FreePorts"/>): one the
     /// kernel chose (127.0.0.1:0) may become another test's client port while it is closed (a full run failed so:
@@ -51,11 +28,11 @@ public sealed class ListenerManagementTests
             await client.SendAsync(MqttBytes.DisconnectPacket());
             await client.WaitForCloseAsync();
         }
-        Assert.Equal(0, await CurrentConnsAsync(http, 0));
+        Assert.Equal(0, await ManagementHttp.CurrentConnectionsAsync(http, "mqtt:tcp:external", 0));
 
         // The client drops the socket.
         await (await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("place-2"))).DisposeAsync();
-        Assert.Equal(0, await CurrentConnsAsync(http, 0));
+        Assert.Equal(0, await ManagementHttp.CurrentConnectionsAsync(http, "mqtt:tcp:external", 0));
 
         // The broker closes it: a PUBLISH with QoS 3 is malformed [MQTT-3.3.1-4].
         await using (var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("place-3")))
@@ -63,11 +40,11 @@ public sealed class ListenerManagementTests
             await client.SendAsync(new byte[] { 0x36, 0x00 });
             await client.WaitForCloseAsync();
         }
-        Assert.Equal(0, await CurrentConnsAsync(http, 0));
+        Assert.Equal(0, await ManagementHttp.CurrentConnectionsAsync(http, "mqtt:tcp:external", 0));
 
         // Three connections have come and gone under a limit of one: the fourth is still accepted.
         await using var last = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("place-4"));
-        Assert.Equal(1, await CurrentConnsAsync(http, 1));
+        Assert.Equal(1, await ManagementHttp.CurrentConnectionsAsync(http, "mqtt:tcp:external", 1));
     }
 
     [Fact]
@@ -78,16 +55,16 @@ public sealed class ListenerManagementTests
         await using var client = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("counted"));
         using var http = broker.CreateManagementClient();
 
-        var listeners = await ListAsync(http);
+        var listeners = await ManagementHttp.ListenersAsync(http);
         Assert.Equal(["mqtt:tcp:external", "mqtt:ws:external"], listeners.EnumerateArray().Select(l => l.GetProperty("identifier").GetString()!).ToArray());
-        var tcp = Find(listeners, "mqtt:tcp:external");
+        var tcp = ManagementHttp.Listener(listeners, "mqtt:tcp:external");
         Assert.Equal("mqtt:tcp", tcp.GetProperty("protocol").GetString());
         Assert.Equal($"{broker.Host}:{broker.Port}", tcp.GetProperty("listen_on").GetString());
         Assert.Equal(1, tcp.GetProperty("current_conns").GetInt32());
         Assert.Equal(102400, tcp.GetProperty("max_conns").GetInt32());
         Assert.True(tcp.GetProperty("running").GetBoolean());
         Assert.Equal(JsonValueKind.Object, tcp.GetProperty("shutdown_count").ValueKind);
-        Assert.Equal($"{broker.Host}:{wsPort}", Find(listeners, "mqtt:ws:external").GetProperty("listen_on").GetString());
+        Assert.Equal($"{broker.Host}:{wsPort}", ManagementHttp.Listener(listeners, "mqtt:ws:external").GetProperty("listen_on").GetString());
     }
 
     [Fact]
@@ -105,7 +82,7 @@ public sealed class ListenerManagementTests
         var disconnect = Assert.Single(last, p => p.Type == MqttBytes.Disconnect);
         Assert.Equal(0x8B, MqttBytes.ReasonCode(disconnect));
         await Assert.ThrowsAsync<SocketException>(async () => await RawMqttClient.ConnectAsync(broker));
-        var listener = Find(await ListAsync(http), "mqtt:tcp:external");
+        var listener = ManagementHttp.Listener(await ManagementHttp.ListenersAsync(http), "mqtt:tcp:external");
         Assert.False(listener.GetProperty("running").GetBoolean());
         Assert.Equal(1, listener.GetProperty("shutdown_count").GetProperty("listener_stopped").GetInt64());
 
@@ -116,7 +93,7 @@ public sealed class ListenerManagementTests
         using (var restart = await http.PutAsync("api/v4/listeners/mqtt:tcp:external/restart", null, TestContext.Current.CancellationToken))
             Assert.Equal(HttpStatusCode.OK, restart.StatusCode);
         await using var back = await RawMqttClient.ConnectMqttAsync(broker, MqttBytes.ConnectPacket("after-restart"));
-        Assert.True(Find(await ListAsync(http), "mqtt:tcp:external").GetProperty("running").GetBoolean());
+        Assert.True(ManagementHttp.Listener(await ManagementHttp.ListenersAsync(http), "mqtt:tcp:external").GetProperty("running").GetBoolean());
     }
 
     private static async Task<ClientWebSocket> OpenWsAsync(BrokerProcess broker, int port)
@@ -176,7 +153,7 @@ public sealed class ListenerManagementTests
         await Assert.ThrowsAsync<WebSocketException>(async () => { using var _ = await OpenWsAsync(broker, port); });
 
         using var http = broker.CreateManagementClient();
-        var ws = Find(await ListAsync(http), "mqtt:ws:external");
+        var ws = ManagementHttp.Listener(await ManagementHttp.ListenersAsync(http), "mqtt:ws:external");
         Assert.Equal(1, ws.GetProperty("current_conns").GetInt32());
         Assert.Equal(1, ws.GetProperty("shutdown_count").GetProperty("max_connections").GetInt64());
     }

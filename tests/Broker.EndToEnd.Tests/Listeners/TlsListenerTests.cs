@@ -199,7 +199,7 @@ public sealed class TlsListenerTests
         await silent.ConnectAsync(System.Net.IPAddress.Loopback, port, TestContext.Current.CancellationToken);
         using var http = broker.CreateManagementClient();
         // Counted from the accept on, like a tcp connection.
-        Assert.Equal(1, await CurrentConnectionsAsync(http, expected: 1));
+        Assert.Equal(1, await ManagementHttp.CurrentConnectionsAsync(http, "mqtt:ssl:external", expected: 1));
 
         var stopping = System.Diagnostics.Stopwatch.StartNew();
         using (var stop = await http.PutAsync("api/v4/listeners/mqtt:ssl:external/stop", null, TestContext.Current.CancellationToken))
@@ -209,22 +209,7 @@ public sealed class TlsListenerTests
 
         Assert.Equal(0, read);
         Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(5), $"closed after {stopping.Elapsed} (the handshake timeout is 10 s)");
-        Assert.Equal(0, await CurrentConnectionsAsync(http, expected: 0));
-    }
-
-    /// <summary>The ssl listener's current_conns once it reads <paramref name="expected"/>, or what it reads after 10 s.</summary>
-    private static async Task<int> CurrentConnectionsAsync(HttpClient http, int expected)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            var text = await http.GetStringAsync("api/v4/listeners", TestContext.Current.CancellationToken);
-            var listeners = JsonDocument.Parse(text).RootElement.GetProperty("data")[0].GetProperty("listeners");
-            var count = listeners.EnumerateArray().Single(l => l.GetProperty("identifier").GetString() == "mqtt:ssl:external")
-                .GetProperty("current_conns").GetInt32();
-            if (count == expected || clock.Elapsed > TimeSpan.FromSeconds(10))
-                return count;
-        }
+        Assert.Equal(0, await ManagementHttp.CurrentConnectionsAsync(http, "mqtt:ssl:external", expected: 0));
     }
 
     [Fact]
