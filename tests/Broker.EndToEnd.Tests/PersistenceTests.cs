@@ -172,9 +172,9 @@ public sealed class PersistenceTests
         }
     }
 
-    // 20 SIGKILLs at random moments of resumed traffic under two QoS 1 and two QoS 2 publishers and two persistent subscribers (MQTT.js,
-    // clean session false), each restart on the same port: every message whose PUBACK / PUBCOMP a publisher received
-    // reaches its subscriber, and no QoS 2 message twice.
+    // 20 SIGKILLs at random moments of resumed traffic under two QoS 1 and two QoS 2 publishers and two persistent
+    // subscribers (MQTT.js, clean session false), each restart on the same port: every message whose PUBACK / PUBCOMP a
+    // publisher received reaches its subscriber, and no QoS 2 message twice.
     [Fact]
     public async Task Sigkill20Times_Sync_NoAcknowledgedMessageLost_NoQos2Duplicate()
     {
@@ -207,7 +207,8 @@ public sealed class PersistenceTests
     /// Kills the broker <paramref name="kills"/> times with SIGKILL and restarts it on its port, each time 50..500 ms
     /// (the test's stimulus, not a synchronisation) after a QoS 1 and a QoS 2 message were both acknowledged since the
     /// last restart (or the start): every kill falls on traffic that resumed, however slow the machine, and the broker
-    /// is shown serving again after every restart. Returns the broker running last; <paramref name="brokers"/> collects each for disposal.
+    /// is shown serving again after every restart. Returns the broker running last; <paramref name="brokers"/> collects
+    /// each for disposal.
     /// </summary>
     private static async Task<BrokerProcess> KillDuringTrafficAsync(
         BrokerProcess broker, ChildProcess load, int kills, int seed, List<BrokerProcess> brokers)

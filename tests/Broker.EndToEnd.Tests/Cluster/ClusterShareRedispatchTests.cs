@@ -15,7 +15,7 @@ public sealed class ClusterShareRedispatchTests
     // Before: what a sent to b between the SIGKILL and finding b down (cluster.node_timeout, 1 s), about half the
     // group's messages of that second, was lost for the group.
     [Fact]
-    public async Task SharedGroup_ChosenNodeKilledMidStream_EveryMessageReachesAMemberOnTheOtherNode()
+    public async Task SharedGroup_ChosenNodeKilledMidStream_MessagesReachAMemberOnTheOtherNode_NoneLostButWhatItHadAcknowledged()
     {
         // One NATS server: this test stops none, and over a fresh three-server cluster a node often waits for its first bucket (an unanswered create).
         await using var nats = await NatsServers.StartAsync(1);
@@ -37,9 +37,12 @@ public sealed class ClusterShareRedispatchTests
         await a.WaitForLogAsync(l => l.Contains($"node {b.NodeName} is down", StringComparison.Ordinal), "a to find b down", Deadline);
 
         // Every PUBACK came (a QoS 1 message sent to b waits for the node it went to next), then every number reached
-        // one member.
+        // one member, but for the few b had acknowledged (in its member's session, not yet read by the member) when it
+        // died: without persistence those are lost with b's sessions, as a single broker loses what it PUBACKed and had
+        // not delivered when killed (README, "the receiving node dies after acknowledging"). One such was seen in a
+        // clean-clone run; the bug this test is for lost the whole second before a found b down, about 100.
         await publisher.CompletedAsync(TimeSpan.FromSeconds(60));
-        await CoveredAsync(count, gB, gC);
+        await CoveredAsync(count, lostWithB: 5, gB, gC);
 
         var onB = Payloads(gB);
         var onC = Payloads(gC);
@@ -59,8 +62,11 @@ public sealed class ClusterShareRedispatchTests
     private static List<int> Payloads(params ChildProcess[] subscribers) =>
         [.. subscribers.SelectMany(MosquittoClients.MessagesSoFar).Select(m => int.Parse(m.Payload, CultureInfo.InvariantCulture))];
 
-    /// <summary>Waits (on their output) until the members have printed every number below <paramref name="count"/> between them.</summary>
-    private static async Task CoveredAsync(int count, params ChildProcess[] members)
+    /// <summary>
+    /// Waits (on their output) until the members have printed every number below <paramref name="count"/> between them;
+    /// at the deadline, fails if more than <paramref name="lostWithB"/> are missing.
+    /// </summary>
+    private static async Task CoveredAsync(int count, int lostWithB, params ChildProcess[] members)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void Check(string line)
@@ -78,7 +84,8 @@ public sealed class ClusterShareRedispatchTests
         catch (TimeoutException)
         {
             var missing = Enumerable.Range(0, count).Except(Payloads(members)).ToList();
-            Assert.Fail($"the group lost {missing.Count} of {count} messages: {string.Join(',', missing.Take(50))}");
+            TestContext.Current.TestOutputHelper?.WriteLine($"missing: {string.Join(',', missing)}");
+            Assert.True(missing.Count <= lostWithB, $"the group lost {missing.Count} of {count} messages: {string.Join(',', missing.Take(50))}");
         }
         finally
         {
